@@ -1,0 +1,9 @@
+//! kubectl-gitops: GitOps from the developer's terminal and from the cluster, one pipeline.
+//!
+//! Source (git) -> Render (objects) -> Plan (changes against the cluster) -> Report or Apply.
+//! Each stage is a function of its inputs; only `cluster` and `ssa` talk to the API server and
+//! only `source` reads git.
+
+pub mod object;
+pub mod render;
+pub mod source;
