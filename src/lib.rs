@@ -4,6 +4,11 @@
 //! Each stage is a function of its inputs; only `cluster` and `ssa` talk to the API server and
 //! only `source` reads git.
 
+pub mod cli;
+pub mod cluster;
 pub mod object;
 pub mod render;
+pub mod report;
 pub mod source;
+pub mod ssa;
+pub mod ui;

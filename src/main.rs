@@ -1,1 +1,74 @@
-fn main() {}
+//! The edge: parse flags, decide color once, run, map the outcome to an exit code.
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+
+use clap::Parser;
+use kubectl_gitops::cli::{self, Cli, Command, EXIT_ERROR, EXIT_OK};
+use kubectl_gitops::ui::{Style, color_enabled};
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let _ = err.print();
+            // Help and version go to stdout and succeed; usage errors are errors (2).
+            return ExitCode::from(if err.use_stderr() {
+                EXIT_ERROR
+            } else {
+                EXIT_OK
+            });
+        }
+    };
+    let color = color_enabled(
+        cli.global.color,
+        std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
+        std::io::stdout().is_terminal(),
+    );
+    let style = Style::new(color);
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("error: starting the async runtime: {err}");
+            return ExitCode::from(EXIT_ERROR);
+        }
+    };
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let result = runtime.block_on(async {
+        match &cli.command {
+            Command::Diff(args) => cli::diff::run(args, &cli.global, &style, &mut out).await,
+            Command::Version(_) => cli::version::run(&mut out)
+                .map(|()| EXIT_OK)
+                .map_err(Into::into),
+        }
+    });
+    let _ = out.flush();
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(err) if is_broken_pipe(&err) => ExitCode::from(EXIT_OK),
+        Err(err) => {
+            let prefix = style_error(color);
+            eprintln!("{prefix} {err:#}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+/// `kubectl gitops diff | head` is not an error.
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+fn style_error(stdout_color: bool) -> String {
+    // Errors go to stderr: color them only if stderr is a terminal too.
+    Style::new(stdout_color && std::io::stderr().is_terminal()).error("error:")
+}

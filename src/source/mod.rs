@@ -65,7 +65,11 @@ pub enum SourceError {
     EscapesRepository { path: PathBuf, target: PathBuf },
     /// One file above `Limits::max_file_bytes`.
     #[error("{path}: {size} bytes is over the {limit}-byte limit for one file")]
-    FileTooLarge { path: PathBuf, size: u64, limit: u64 },
+    FileTooLarge {
+        path: PathBuf,
+        size: u64,
+        limit: u64,
+    },
     /// The sum of files above `Limits::max_total_bytes`.
     #[error("the manifests under {root} exceed the {limit}-byte total limit")]
     TotalTooLarge { root: PathBuf, limit: u64 },
@@ -93,4 +97,7 @@ pub fn is_manifest_candidate(path: &Path) -> bool {
         path.extension().and_then(|e| e.to_str()),
         Some("yaml" | "yml" | "json")
     )
+}
+pub fn read_working_tree(_p: &Path, _l: &Limits) -> Result<Snapshot, SourceError> {
+    todo!()
 }

@@ -1,0 +1,98 @@
+//! The command line: clap definitions, one file per subcommand, each a thin call into the
+//! pipeline. Exit codes follow `kubectl diff`.
+
+pub mod diff;
+pub mod version;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::cluster::ClusterOptions;
+use crate::ui::ColorChoice;
+
+/// Exit code: success, or in sync.
+pub const EXIT_OK: u8 = 0;
+/// Exit code: differences found (diff) — like `kubectl diff`.
+pub const EXIT_DRIFT: u8 = 1;
+/// Exit code: an error (bad flags, unreadable input, rejected objects, unreachable cluster).
+pub const EXIT_ERROR: u8 = 2;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success; for diff: the cluster is in sync
+  1  diff found differences
+  2  error (bad flags or input, objects rejected by the server, cluster unreachable)";
+
+/// GitOps from your terminal: preview and apply a git repository against a cluster.
+#[derive(Debug, Parser)]
+#[command(
+    name = "kubectl-gitops",
+    bin_name = "kubectl gitops",
+    version,
+    about = "GitOps from your terminal: preview and apply what git says against the cluster",
+    long_about = "kubectl gitops renders the manifests of a git repository (plain YAML/JSON or \
+                  kustomize) and compares them with the live cluster using server-side dry-run, \
+                  so defaulted fields make no noise and Secrets never leak.",
+    after_help = EXIT_CODES,
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every subcommand understands, spelled as kubectl spells them.
+#[derive(Debug, Args, Clone)]
+pub struct GlobalArgs {
+    /// Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// The kubeconfig context to use (default: its current-context).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub context: Option<String>,
+
+    /// Namespace for objects that do not name one (default: the context's namespace).
+    #[arg(short = 'n', long, global = true, value_name = "NAMESPACE")]
+    pub namespace: Option<String>,
+
+    /// When to color output: auto (a terminal without NO_COLOR), always, never.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    pub color: ColorChoice,
+
+    /// More detail on stderr (repeat for more).
+    #[arg(short = 'v', long = "verbose", global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+impl GlobalArgs {
+    pub fn cluster_options(&self) -> ClusterOptions {
+        ClusterOptions {
+            kubeconfig: self.kubeconfig.clone(),
+            context: self.context.clone(),
+            namespace: self.namespace.clone(),
+            ..ClusterOptions::default()
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    Diff(diff::DiffArgs),
+    Version(version::VersionArgs),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,134 @@
+//! The cluster connection: kubeconfig handling like kubectl, a bounded and rate-limited request
+//! budget, and discovery cached on disk.
+
+mod discovery;
+mod limiter;
+
+use std::num::NonZeroU32;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+
+pub use discovery::{Discovery, Resolved};
+pub use limiter::RequestBudget;
+
+/// How to reach the cluster; defaults match kubectl.
+#[derive(Debug, Clone)]
+pub struct ClusterOptions {
+    pub kubeconfig: Option<PathBuf>,
+    pub context: Option<String>,
+    pub namespace: Option<String>,
+    /// Requests in flight at once.
+    pub concurrency: usize,
+    /// Sustained client-side requests per second.
+    pub qps: NonZeroU32,
+    /// Requests allowed above `qps` in a burst.
+    pub burst: NonZeroU32,
+    /// Where discovery is cached (None: no disk cache).
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl Default for ClusterOptions {
+    fn default() -> Self {
+        ClusterOptions {
+            kubeconfig: None,
+            context: None,
+            namespace: None,
+            concurrency: 32,
+            qps: NonZeroU32::new(500).expect("non-zero"),
+            burst: NonZeroU32::new(1000).expect("non-zero"),
+            cache_dir: default_cache_dir(),
+        }
+    }
+}
+
+fn default_cache_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("KUBECTL_GITOPS_CACHE_DIR") {
+        return Some(PathBuf::from(dir));
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(base.join("kubectl-gitops"))
+}
+
+/// A connected cluster: client, the context's identity and the shared request budget.
+#[derive(Clone)]
+pub struct Cluster {
+    pub client: kube::Client,
+    /// The kubeconfig context in use (shown in prompts and reports).
+    pub context: String,
+    /// The API server URL.
+    pub server: String,
+    /// Namespace for namespaced objects that name none: `--namespace`, else the context's.
+    pub default_namespace: String,
+    pub budget: Arc<RequestBudget>,
+    pub discovery: Arc<Discovery>,
+}
+
+impl Cluster {
+    /// Connects as kubectl would: `--kubeconfig`, else `$KUBECONFIG`, else `~/.kube/config`;
+    /// `--context`, else the current context. No request is made yet.
+    pub async fn connect(options: &ClusterOptions) -> Result<Cluster> {
+        let kube_options = KubeConfigOptions {
+            context: options.context.clone(),
+            ..KubeConfigOptions::default()
+        };
+        let (config, context) = match &options.kubeconfig {
+            Some(path) => {
+                let kubeconfig = Kubeconfig::read_from(path)
+                    .with_context(|| format!("reading kubeconfig {}", path.display()))?;
+                let context = chosen_context(&kubeconfig, &options.context);
+                let config = kube::Config::from_custom_kubeconfig(kubeconfig, &kube_options)
+                    .await
+                    .with_context(|| format!("loading kubeconfig {}", path.display()))?;
+                (config, context)
+            }
+            None => {
+                let kubeconfig = Kubeconfig::read().context(
+                    "no kubeconfig found: set KUBECONFIG or pass --kubeconfig FILE \
+                     (kubectl's ~/.kube/config is used when present)",
+                )?;
+                let context = chosen_context(&kubeconfig, &options.context);
+                let config = kube::Config::from_kubeconfig(&kube_options)
+                    .await
+                    .context("loading kubeconfig")?;
+                (config, context)
+            }
+        };
+        let server = config.cluster_url.to_string();
+        let default_namespace = options
+            .namespace
+            .clone()
+            .unwrap_or_else(|| config.default_namespace.clone());
+        let client = kube::Client::try_from(config)
+            .with_context(|| format!("creating a client for {server}"))?;
+        let budget = Arc::new(RequestBudget::new(
+            options.concurrency,
+            options.qps,
+            options.burst,
+        ));
+        let discovery = Arc::new(Discovery::new(
+            client.clone(),
+            budget.clone(),
+            options.cache_dir.as_ref().map(|d| d.join("discovery")),
+            &server,
+        ));
+        Ok(Cluster {
+            client,
+            context,
+            server,
+            default_namespace,
+            budget,
+            discovery,
+        })
+    }
+}
+
+fn chosen_context(kubeconfig: &Kubeconfig, flag: &Option<String>) -> String {
+    flag.clone()
+        .or_else(|| kubeconfig.current_context.clone())
+        .unwrap_or_default()
+}

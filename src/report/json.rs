@@ -1,0 +1,62 @@
+//! The machine-readable report. The schema is versioned and documented in
+//! docs/json-output.md; fields are only ever added.
+
+use std::io::{self, Write};
+
+use serde::Serialize;
+
+use super::{Target, object_diff};
+use crate::object::ObjectRef;
+use crate::render::Origin;
+use crate::ssa::{Action, Plan, PlanError, Summary};
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Serialize)]
+struct Report<'a> {
+    #[serde(rename = "schemaVersion")]
+    schema_version: u32,
+    context: &'a str,
+    server: &'a str,
+    summary: Summary,
+    changes: Vec<JsonChange<'a>>,
+    errors: &'a [PlanError],
+}
+
+#[derive(Serialize)]
+struct JsonChange<'a> {
+    action: Action,
+    object: &'a ObjectRef,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    origin: Option<&'a Origin>,
+    validated: bool,
+    /// The unified diff, as text shows it (empty when unchanged).
+    diff: String,
+    before: &'a Option<serde_json::Value>,
+    after: &'a Option<serde_json::Value>,
+}
+
+pub fn write(plan: &Plan, target: &Target, out: &mut dyn Write) -> io::Result<()> {
+    let report = Report {
+        schema_version: SCHEMA_VERSION,
+        context: &target.context,
+        server: &target.server,
+        summary: plan.summary(),
+        changes: plan
+            .changes
+            .iter()
+            .map(|c| JsonChange {
+                action: c.action,
+                object: &c.object,
+                origin: c.origin.as_ref(),
+                validated: c.validated,
+                diff: object_diff(c).iter().map(|l| l.unified() + "\n").collect(),
+                before: &c.before,
+                after: &c.after,
+            })
+            .collect(),
+        errors: &plan.errors,
+    };
+    serde_json::to_writer_pretty(&mut *out, &report)?;
+    writeln!(out)
+}

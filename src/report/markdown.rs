@@ -1,0 +1,105 @@
+//! The pull-request report: a summary table, then one collapsible section per changed object
+//! holding a fenced `diff` block.
+
+use std::fmt::Write as _;
+use std::io::{self, Write};
+
+use super::{Target, object_diff, summary_line};
+use crate::ssa::{Action, Plan};
+
+/// GitHub refuses comments longer than this many characters.
+pub const COMMENT_LIMIT: usize = 65_536;
+
+pub fn write(plan: &Plan, target: &Target, out: &mut dyn Write) -> io::Result<()> {
+    out.write_all(render(plan, target).as_bytes())
+}
+
+fn render(plan: &Plan, target: &Target) -> String {
+    let s = plan.summary();
+    let mut head = String::new();
+    let _ = writeln!(head, "### kubectl gitops plan");
+    if !target.context.is_empty() {
+        let _ = writeln!(head, "\nAgainst context `{}`.", target.context);
+    }
+    let _ = writeln!(head, "\n| Create | Update | Prune | Unchanged | Errors |");
+    let _ = writeln!(head, "|---:|---:|---:|---:|---:|");
+    let _ = writeln!(
+        head,
+        "| {} | {} | {} | {} | {} |\n",
+        s.create, s.update, s.prune, s.unchanged, s.errors
+    );
+
+    let mut sections = Vec::new();
+    for change in plan
+        .changes
+        .iter()
+        .filter(|c| c.action != Action::Unchanged)
+    {
+        let sign = match change.action {
+            Action::Create => "+ create",
+            Action::Update => "~ update",
+            Action::Prune => "- prune",
+            Action::Unchanged => "",
+        };
+        let origin = change
+            .origin
+            .as_ref()
+            .map(|o| format!(" ({o})"))
+            .unwrap_or_default();
+        let note = change
+            .note
+            .as_ref()
+            .map(|n| format!(" — {n}"))
+            .unwrap_or_default();
+        let mut section = format!(
+            "<details><summary><code>{sign} {}</code>{}{note}</summary>\n\n```diff\n",
+            escape(&change.object.to_string()),
+            escape(&origin)
+        );
+        for line in object_diff(change) {
+            section.push_str(&line.unified().replace("```", "`\u{200b}``"));
+            section.push('\n');
+        }
+        section.push_str("```\n\n</details>\n");
+        sections.push(section);
+    }
+    for error in &plan.errors {
+        let origin = error
+            .origin
+            .as_ref()
+            .map(|o| format!(" ({o})"))
+            .unwrap_or_default();
+        sections.push(format!(
+            "**Error** `{}`{}: {}\n\n",
+            escape(&error.object.to_string()),
+            escape(&origin),
+            escape(&error.message)
+        ));
+    }
+
+    let footer = format!("\n{}.\n", summary_line(plan));
+    let mut body = head;
+    let total = sections.len();
+    for (shown, section) in sections.into_iter().enumerate() {
+        let cut_note = format!(
+            "\n_Preview truncated to fit a comment: {} of {total} sections not shown; run `kubectl gitops diff` for the full plan._\n",
+            total - shown
+        );
+        if body.len() + section.len() + cut_note.len() + footer.len() > COMMENT_LIMIT {
+            body.push_str(&cut_note);
+            body.push_str(&footer);
+            return body;
+        }
+        body.push_str(&section);
+    }
+    body.push_str(&footer);
+    body
+}
+
+/// Keeps object names and server messages from being read as HTML or markdown.
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('|', "\\|")
+}

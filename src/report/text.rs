@@ -1,0 +1,79 @@
+//! The terminal report: a header per changed object, its unified diff, a summary line.
+
+use std::io::{self, Write};
+
+use super::{DiffLine, LineKind, object_diff, summary_line};
+use crate::ssa::{Action, Change, Plan};
+use crate::ui::Style;
+
+pub fn write(plan: &Plan, style: &Style, out: &mut dyn Write) -> io::Result<()> {
+    for change in plan
+        .changes
+        .iter()
+        .filter(|c| c.action != Action::Unchanged)
+    {
+        writeln!(out, "{}", header(change, style))?;
+        for line in object_diff(change) {
+            writeln!(out, "{}", paint(&line, style))?;
+        }
+        writeln!(out)?;
+    }
+    for error in &plan.errors {
+        let origin = error
+            .origin
+            .as_ref()
+            .map(|o| format!(" ({o})"))
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "{} {}{}: {}",
+            style.error("! error"),
+            error.object,
+            style.dim(&origin),
+            error.message
+        )?;
+    }
+    if !plan.errors.is_empty() {
+        writeln!(out)?;
+    }
+    writeln!(
+        out,
+        "{}",
+        style.bold(&format!("Plan: {}.", summary_line(plan)))
+    )
+}
+
+fn header(change: &Change, style: &Style) -> String {
+    let painted = match change.action {
+        Action::Create => style.added("+ create"),
+        Action::Update => style.changed("~ update"),
+        Action::Prune => style.removed("- prune"),
+        Action::Unchanged => "  unchanged".to_string(),
+    };
+    let origin = change
+        .origin
+        .as_ref()
+        .map(|o| format!(" ({o})"))
+        .unwrap_or_default();
+    let note = change
+        .note
+        .as_ref()
+        .map(|n| format!(" [{n}]"))
+        .unwrap_or_default();
+    format!(
+        "{painted} {}{}{}",
+        style.bold(&change.object.to_string()),
+        style.dim(&origin),
+        style.dim(&note)
+    )
+}
+
+fn paint(line: &DiffLine, style: &Style) -> String {
+    let text = line.unified();
+    match line.kind {
+        LineKind::Hunk => style.meta(&text),
+        LineKind::Context => text,
+        LineKind::Added => style.added(&text),
+        LineKind::Removed => style.removed(&text),
+    }
+}

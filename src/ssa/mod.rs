@@ -1,0 +1,98 @@
+//! The engine: what the cluster would look like after a server-side apply of the desired
+//! objects, as values. Printing is the caller's job (see `report`).
+
+mod mask;
+mod normalize;
+mod plan;
+
+pub use mask::{SecretValues, mask_secret_pair};
+pub use normalize::normalize;
+pub use plan::{PlanOptions, plan};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::object::ObjectRef;
+use crate::render::Origin;
+
+/// The field manager every write (and dry-run) of ours uses.
+pub const FIELD_MANAGER: &str = "kubectl-gitops";
+
+/// What applying the plan does to one object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Create,
+    Update,
+    Unchanged,
+    Prune,
+}
+
+/// One object's planned change. `before` and `after` are normalised, with Secret values
+/// already masked, so no report built from a Change can leak them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Change {
+    pub action: Action,
+    pub object: ObjectRef,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
+    /// False when the server could not check the object yet, because its namespace or CRD is
+    /// created by the same change: then `after` is the rendered body.
+    pub validated: bool,
+    /// Why the server could not validate it, when it could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    pub before: Option<Value>,
+    pub after: Option<Value>,
+}
+
+/// An object the plan could not be computed for, with the server's (redacted) reason.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlanError {
+    pub object: ObjectRef,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
+    pub message: String,
+}
+
+/// Everything a report or an apply needs: one entry per desired (or pruned) object.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Plan {
+    pub changes: Vec<Change>,
+    pub errors: Vec<PlanError>,
+}
+
+/// Counts of a plan, for summary lines and exit codes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub create: usize,
+    pub update: usize,
+    pub prune: usize,
+    pub unchanged: usize,
+    pub errors: usize,
+}
+
+impl Plan {
+    pub fn summary(&self) -> Summary {
+        let mut s = Summary {
+            errors: self.errors.len(),
+            ..Summary::default()
+        };
+        for change in &self.changes {
+            match change.action {
+                Action::Create => s.create += 1,
+                Action::Update => s.update += 1,
+                Action::Prune => s.prune += 1,
+                Action::Unchanged => s.unchanged += 1,
+            }
+        }
+        s
+    }
+}
+
+impl Summary {
+    /// True when applying would change the cluster.
+    pub fn has_changes(&self) -> bool {
+        self.create + self.update + self.prune > 0
+    }
+}

@@ -1,0 +1,525 @@
+//! Plan: desired objects + the live cluster -> one `Change` per object.
+//!
+//! "After" is the server's answer to a forced server-side apply dry-run with our field manager,
+//! exactly what apply will send; "before" is the live object. Requests run concurrently within
+//! the cluster's request budget, and objects sharing a kind and namespace are read with one
+//! LIST instead of a GET each.
+
+use std::collections::{BTreeSet, HashMap};
+
+use anyhow::{Context, Result};
+use futures::future::join_all;
+use kube::api::{GetParams, ListParams, Patch, PatchParams};
+use kube::core::{ApiResource, DynamicObject, Request, Resource};
+use serde_json::Value;
+
+use super::{
+    Action, Change, FIELD_MANAGER, Plan, PlanError, SecretValues, mask_secret_pair, normalize,
+};
+use crate::cluster::Cluster;
+use crate::object::ObjectRef;
+use crate::render::{Manifest, Origin};
+
+/// Read objects of one kind in one namespace with a LIST from this many on.
+const LIST_THRESHOLD: usize = 2;
+
+#[derive(Debug, Clone, Default)]
+pub struct PlanOptions {
+    /// Show Secret values instead of masks (the user asked explicitly).
+    pub show_secrets: bool,
+}
+
+/// Why an object is planned from its rendered body instead of the server's dry-run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unvalidated {
+    NamespaceCreatedByPlan,
+    CrdCreatedByPlan,
+}
+
+impl Unvalidated {
+    fn note(self) -> &'static str {
+        match self {
+            Unvalidated::NamespaceCreatedByPlan => {
+                "not validated by the server yet: its namespace is created by this change"
+            }
+            Unvalidated::CrdCreatedByPlan => {
+                "not validated by the server yet: its CustomResourceDefinition is created by this change"
+            }
+        }
+    }
+}
+
+/// One desired object, resolved against the server's discovery.
+struct Target<'a> {
+    index: usize,
+    manifest: &'a Manifest,
+    object: ObjectRef,
+    resource: ApiResource,
+    /// The body to send: the manifest with its namespace resolved.
+    body: Value,
+    unvalidated: Option<Unvalidated>,
+}
+
+/// Computes the plan. Per-object problems (rejections, unknown kinds) become `Plan::errors`;
+/// only a cluster that cannot be talked to at all is an `Err`.
+pub async fn plan(
+    cluster: &Cluster,
+    manifests: &[Manifest],
+    options: &PlanOptions,
+) -> Result<Plan> {
+    let mut errors: Vec<(usize, PlanError)> = Vec::new();
+    let targets = resolve_targets(cluster, manifests, &mut errors).await?;
+
+    let live = read_live(cluster, &targets).await;
+    let created_namespaces: BTreeSet<&str> = manifests
+        .iter()
+        .filter(|m| m.kind() == "Namespace" && m.api_version() == "v1")
+        .map(|m| m.name())
+        .collect();
+
+    let outcomes = join_all(targets.iter().map(|t| dry_run(cluster, t))).await;
+
+    let mut changes: Vec<(usize, Change)> = Vec::new();
+    for (target, outcome) in targets.iter().zip(outcomes) {
+        let secrets = SecretValues::from_object(&target.body);
+        let redact = |text: String| {
+            if options.show_secrets {
+                text
+            } else {
+                secrets.redact(&text)
+            }
+        };
+        let (after, unvalidated) = match (target.unvalidated, outcome) {
+            (Some(reason), _) => (target.body.clone(), Some(reason)),
+            (None, Ok(after)) => (after, None),
+            (None, Err(DryRunError::Status(status)))
+                if is_missing_namespace(&status)
+                    && target
+                        .object
+                        .namespace
+                        .as_deref()
+                        .is_some_and(|ns| created_namespaces.contains(ns)) =>
+            {
+                (
+                    target.body.clone(),
+                    Some(Unvalidated::NamespaceCreatedByPlan),
+                )
+            }
+            (None, Err(err)) => {
+                errors.push((
+                    target.index,
+                    PlanError {
+                        object: target.object.clone(),
+                        origin: Some(target.manifest.origin.clone()),
+                        message: redact(err.to_string()),
+                    },
+                ));
+                continue;
+            }
+        };
+        let before = match live.get(&target.object.identity()) {
+            Some(Ok(found)) => found.clone(),
+            Some(Err(message)) => {
+                errors.push((
+                    target.index,
+                    PlanError {
+                        object: target.object.clone(),
+                        origin: Some(target.manifest.origin.clone()),
+                        message: redact(format!("reading the live object: {message}")),
+                    },
+                ));
+                continue;
+            }
+            None => None,
+        };
+        changes.push((
+            target.index,
+            change(target, before, after, unvalidated, options),
+        ));
+    }
+
+    changes.sort_by_key(|(i, _)| *i);
+    errors.sort_by_key(|(i, _)| *i);
+    Ok(Plan {
+        changes: changes.into_iter().map(|(_, c)| c).collect(),
+        errors: errors.into_iter().map(|(_, e)| e).collect(),
+    })
+}
+
+fn change(
+    target: &Target<'_>,
+    before: Option<Value>,
+    after: Value,
+    unvalidated: Option<Unvalidated>,
+    options: &PlanOptions,
+) -> Change {
+    let mut before = before.map(|b| comparable(b, &target.object));
+    let mut after = Some(comparable(after, &target.object));
+    let action = match &before {
+        None => Action::Create,
+        Some(b) if Some(b) == after.as_ref() => Action::Unchanged,
+        Some(_) => Action::Update,
+    };
+    if !options.show_secrets {
+        mask_secret_pair(before.as_mut(), after.as_mut());
+    }
+    Change {
+        action,
+        object: target.object.clone(),
+        origin: Some(target.manifest.origin.clone()),
+        validated: unvalidated.is_none(),
+        note: unvalidated.map(|u| u.note().to_string()),
+        before,
+        after,
+    }
+}
+
+/// Normalised, with `apiVersion`/`kind` set (LIST items come without them).
+fn comparable(mut object: Value, object_ref: &ObjectRef) -> Value {
+    normalize(&mut object);
+    if let Some(map) = object.as_object_mut() {
+        map.insert(
+            "apiVersion".into(),
+            Value::String(object_ref.api_version.clone()),
+        );
+        map.insert("kind".into(), Value::String(object_ref.kind.clone()));
+        // Keep apiVersion and kind on top, where a reader expects them.
+        let mut ordered = serde_json::Map::new();
+        for key in ["apiVersion", "kind"] {
+            if let Some(v) = map.remove(key) {
+                ordered.insert(key.to_string(), v);
+            }
+        }
+        ordered.append(map);
+        return Value::Object(ordered);
+    }
+    object
+}
+
+/// Resolves every manifest's kind and namespace; problems become errors for that object.
+async fn resolve_targets<'a>(
+    cluster: &Cluster,
+    manifests: &'a [Manifest],
+    errors: &mut Vec<(usize, PlanError)>,
+) -> Result<Vec<Target<'a>>> {
+    let kinds: BTreeSet<(&str, &str)> = manifests
+        .iter()
+        .map(|m| (m.api_version(), m.kind()))
+        .collect();
+    let answers = join_all(kinds.iter().map(|(api_version, kind)| async move {
+        let resolved = cluster
+            .discovery
+            .resolve(api_version, kind)
+            .await
+            .with_context(|| {
+                format!("discovering {kind} in {api_version} on {}", cluster.server)
+            })?;
+        anyhow::Ok(((*api_version, *kind), resolved))
+    }))
+    .await;
+    let mut discovered = HashMap::new();
+    for answer in answers {
+        let (key, resolved) = answer?;
+        discovered.insert(key, resolved);
+    }
+    let crds = CrdsInRender::from(manifests);
+
+    let mut targets = Vec::new();
+    let mut seen: HashMap<_, &Origin> = HashMap::new();
+    for (index, manifest) in manifests.iter().enumerate() {
+        let (resource, namespaced, unvalidated) = match discovered
+            .get(&(manifest.api_version(), manifest.kind()))
+            .cloned()
+            .flatten()
+        {
+            Some(found) => (found.resource, found.namespaced, None),
+            None => match crds.scope_of(manifest.api_version(), manifest.kind()) {
+                Some((resource, namespaced)) => {
+                    (resource, namespaced, Some(Unvalidated::CrdCreatedByPlan))
+                }
+                None => {
+                    errors.push((
+                            index,
+                            PlanError {
+                                object: manifest.object_ref(),
+                                origin: Some(manifest.origin.clone()),
+                                message: format!(
+                                    "the server has no kind {} in {} (is its CustomResourceDefinition installed?)",
+                                    manifest.kind(),
+                                    manifest.api_version()
+                                ),
+                            },
+                        ));
+                    continue;
+                }
+            },
+        };
+        let namespace = namespaced.then(|| {
+            manifest
+                .namespace()
+                .map(str::to_string)
+                .unwrap_or_else(|| cluster.default_namespace.clone())
+        });
+        let object = ObjectRef::new(
+            manifest.api_version(),
+            manifest.kind(),
+            namespace.clone(),
+            manifest.name(),
+        );
+        if let Some(first) = seen.get(&object.identity()) {
+            errors.push((
+                index,
+                PlanError {
+                    object: object.clone(),
+                    origin: Some(manifest.origin.clone()),
+                    message: format!(
+                        "{object} is defined twice: at {first} and {}",
+                        manifest.origin
+                    ),
+                },
+            ));
+            continue;
+        }
+        seen.insert(object.identity(), &manifest.origin);
+        let mut body = Value::Object(manifest.object.clone());
+        if let Some(metadata) = body.get_mut("metadata").and_then(Value::as_object_mut) {
+            match &namespace {
+                Some(ns) => {
+                    metadata.insert("namespace".into(), Value::String(ns.clone()));
+                }
+                None => {
+                    metadata.remove("namespace");
+                }
+            }
+        }
+        targets.push(Target {
+            index,
+            manifest,
+            object,
+            resource,
+            body,
+            unvalidated,
+        });
+    }
+    Ok(targets)
+}
+
+/// CustomResourceDefinitions in the render: the kinds they will make servable.
+struct CrdsInRender {
+    /// (group, kind) -> (served versions, namespaced, plural)
+    kinds: HashMap<(String, String), (Vec<String>, bool, String)>,
+}
+
+impl CrdsInRender {
+    fn from(manifests: &[Manifest]) -> Self {
+        let mut kinds = HashMap::new();
+        for m in manifests {
+            if m.kind() != "CustomResourceDefinition"
+                || !m.api_version().starts_with("apiextensions.k8s.io/")
+            {
+                continue;
+            }
+            let spec = m.object.get("spec");
+            let text =
+                |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or_default().to_string();
+            let group = text(spec.and_then(|s| s.get("group")));
+            let kind = text(
+                spec.and_then(|s| s.get("names"))
+                    .and_then(|n| n.get("kind")),
+            );
+            let plural = text(
+                spec.and_then(|s| s.get("names"))
+                    .and_then(|n| n.get("plural")),
+            );
+            let namespaced = text(spec.and_then(|s| s.get("scope"))) != "Cluster";
+            let versions = spec
+                .and_then(|s| s.get("versions"))
+                .and_then(Value::as_array)
+                .map(|vs| {
+                    vs.iter()
+                        .filter_map(|v| v.get("name")?.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default();
+            kinds.insert((group, kind), (versions, namespaced, plural));
+        }
+        CrdsInRender { kinds }
+    }
+
+    fn scope_of(&self, api_version: &str, kind: &str) -> Option<(ApiResource, bool)> {
+        let (group, version) = api_version.split_once('/')?;
+        let (versions, namespaced, plural) =
+            self.kinds.get(&(group.to_string(), kind.to_string()))?;
+        if !versions.iter().any(|v| v == version) {
+            return None;
+        }
+        let resource = ApiResource {
+            group: group.to_string(),
+            version: version.to_string(),
+            api_version: api_version.to_string(),
+            kind: kind.to_string(),
+            plural: plural.clone(),
+        };
+        Some((resource, *namespaced))
+    }
+}
+
+type Identity = (String, String, Option<String>, String);
+
+/// Live objects for the validated targets: one LIST per (resource, namespace) shared by
+/// several targets, a GET otherwise. A missing object is absent from the map.
+async fn read_live(
+    cluster: &Cluster,
+    targets: &[Target<'_>],
+) -> HashMap<Identity, Result<Option<Value>, String>> {
+    let mut groups: HashMap<(String, Option<String>), Vec<&Target<'_>>> = HashMap::new();
+    for t in targets.iter().filter(|t| t.unvalidated.is_none()) {
+        groups
+            .entry((
+                t.resource.api_version.clone() + "/" + &t.resource.plural,
+                t.object.namespace.clone(),
+            ))
+            .or_default()
+            .push(t);
+    }
+    let reads = groups.into_values().map(|members| async move {
+        let mut found = Vec::new();
+        if members.len() >= LIST_THRESHOLD {
+            match list(
+                cluster,
+                &members[0].resource,
+                members[0].object.namespace.as_deref(),
+            )
+            .await
+            {
+                Ok(items) => {
+                    for t in &members {
+                        found.push((t.object.identity(), Ok(items.get(&t.object.name).cloned())));
+                    }
+                    return found;
+                }
+                // Listing may be forbidden where reading by name is allowed; fall back.
+                Err(_) => {}
+            }
+        }
+        let gets = join_all(members.iter().map(|t| async move {
+            (
+                t.object.identity(),
+                get(
+                    cluster,
+                    &t.resource,
+                    t.object.namespace.as_deref(),
+                    &t.object.name,
+                )
+                .await,
+            )
+        }))
+        .await;
+        found.extend(gets);
+        found
+    });
+    join_all(reads).await.into_iter().flatten().collect()
+}
+
+fn url_path(resource: &ApiResource, namespace: Option<&str>) -> String {
+    DynamicObject::url_path(resource, namespace)
+}
+
+async fn get(
+    cluster: &Cluster,
+    resource: &ApiResource,
+    namespace: Option<&str>,
+    name: &str,
+) -> Result<Option<Value>, String> {
+    let request = Request::new(url_path(resource, namespace))
+        .get(name, &GetParams::default())
+        .map_err(|e| e.to_string())?;
+    let _permit = cluster.budget.acquire().await;
+    match cluster.client.request::<Value>(request).await {
+        Ok(object) => Ok(Some(object)),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(None),
+        Err(err) => Err(describe(&err)),
+    }
+}
+
+async fn list(
+    cluster: &Cluster,
+    resource: &ApiResource,
+    namespace: Option<&str>,
+) -> Result<HashMap<String, Value>, String> {
+    let request = Request::new(url_path(resource, namespace))
+        .list(&ListParams::default())
+        .map_err(|e| e.to_string())?;
+    let _permit = cluster.budget.acquire().await;
+    let mut answer = cluster
+        .client
+        .request::<Value>(request)
+        .await
+        .map_err(|e| describe(&e))?;
+    let items = match answer.get_mut("items").map(Value::take) {
+        Some(Value::Array(items)) => items,
+        _ => Vec::new(),
+    };
+    Ok(items
+        .into_iter()
+        .filter_map(|item| {
+            let name = item.get("metadata")?.get("name")?.as_str()?.to_string();
+            Some((name, item))
+        })
+        .collect())
+}
+
+#[derive(Debug, thiserror::Error)]
+enum DryRunError {
+    /// The server refused the object; its status carries the reason.
+    #[error("{}", .0.message)]
+    Status(Box<kube::core::Status>),
+    /// The request failed on the way.
+    #[error("{0}")]
+    Transport(String),
+}
+
+async fn dry_run(cluster: &Cluster, target: &Target<'_>) -> Result<Value, DryRunError> {
+    if target.unvalidated.is_some() {
+        return Ok(Value::Null);
+    }
+    let params = PatchParams::apply(FIELD_MANAGER).force().dry_run();
+    let request = Request::new(url_path(
+        &target.resource,
+        target.object.namespace.as_deref(),
+    ))
+    .patch(&target.object.name, &params, &Patch::Apply(&target.body))
+    .map_err(|e| DryRunError::Transport(e.to_string()))?;
+    let _permit = cluster.budget.acquire().await;
+    match cluster.client.request::<Value>(request).await {
+        Ok(after) => Ok(after),
+        Err(kube::Error::Api(status)) => Err(DryRunError::Status(status)),
+        Err(err) => Err(DryRunError::Transport(describe(&err))),
+    }
+}
+
+/// The namespace the object goes to does not exist (yet).
+fn is_missing_namespace(status: &kube::core::Status) -> bool {
+    status.code == 404
+        && status
+            .details
+            .as_ref()
+            .is_some_and(|d| d.kind == "namespaces")
+}
+
+/// A request error as one readable line: the server's message when there is one.
+fn describe(err: &kube::Error) -> String {
+    match err {
+        kube::Error::Api(status) => status.message.clone(),
+        other => {
+            let mut text = other.to_string();
+            let mut source = std::error::Error::source(other);
+            while let Some(cause) = source {
+                text.push_str(": ");
+                text.push_str(&cause.to_string());
+                source = cause.source();
+            }
+            text
+        }
+    }
+}

@@ -1,0 +1,455 @@
+//! `kubectl gitops diff` against the real API server: what a user sees for each kind of change.
+
+use base64::Engine;
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::core::{ApiResource, GroupVersionKind};
+use serde_json::{Value, json};
+
+use crate::support::{self, Workdir, gitops, text};
+
+/// Applies `object` as another tool would (a different field manager).
+async fn apply_as_other_tool(client: &kube::Client, object: Value) {
+    let api_version = object["apiVersion"].as_str().unwrap().to_string();
+    let kind = object["kind"].as_str().unwrap().to_string();
+    let (group, version) = api_version.split_once('/').unwrap_or(("", &api_version));
+    let resource = ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, &kind));
+    let name = object["metadata"]["name"].as_str().unwrap().to_string();
+    let api: Api<DynamicObject> = match object["metadata"]["namespace"].as_str() {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, &resource),
+        None => Api::all_with(client.clone(), &resource),
+    };
+    api.patch(
+        &name,
+        &PatchParams::apply("someone-else").force(),
+        &Patch::Apply(&object),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("applying {kind}/{name}: {e}"));
+}
+
+fn configmap(ns: &str, name: &str, data: Value) -> Value {
+    json!({"apiVersion": "v1", "kind": "ConfigMap",
+           "metadata": {"name": name, "namespace": ns}, "data": data})
+}
+
+#[tokio::test]
+async fn shows_creates_and_updates_and_counts_unchanged_objects() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "diff").await;
+    apply_as_other_tool(&client, configmap(&ns, "same", json!({"k": "v"}))).await;
+    apply_as_other_tool(
+        &client,
+        configmap(&ns, "changed", json!({"level": "debug"})),
+    )
+    .await;
+    let repo = Workdir::new(&[(
+        "app.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: same\ndata:\n  k: v\n---\n\
+         apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: changed\ndata:\n  level: info\n---\n\
+         apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: new\ndata:\n  a: b\n",
+    )]);
+    repo.git_commit_all();
+
+    let out = gitops(&["diff", ".", "-n", &ns], repo.path());
+    let (stdout, stderr) = text(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "drift exits 1\n{stdout}\n{stderr}"
+    );
+    assert!(
+        stdout.contains(&format!("+ create ConfigMap/{ns}/new (app.yaml:13)")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("~ update ConfigMap/{ns}/changed (app.yaml:7)")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("-  level: debug\n+  level: info"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains(&format!("ConfigMap/{ns}/same")),
+        "unchanged objects are not printed\n{stdout}"
+    );
+    assert!(
+        stdout.contains("Plan: 1 to create, 1 to update, 0 to prune, 1 unchanged."),
+        "{stdout}"
+    );
+    // Server bookkeeping never shows up as drift.
+    for noise in [
+        "managedFields",
+        "resourceVersion",
+        "uid:",
+        "creationTimestamp",
+    ] {
+        assert!(
+            !stdout.contains(noise),
+            "{noise} leaked into the diff\n{stdout}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn in_sync_exits_zero_and_says_so() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "sync").await;
+    apply_as_other_tool(&client, configmap(&ns, "a", json!({"k": "v"}))).await;
+    let repo = Workdir::new(&[(
+        "a.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata:\n  k: v\n",
+    )]);
+
+    let out = gitops(&["diff", ".", "-n", &ns], repo.path());
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("0 to create, 0 to update, 0 to prune, 1 unchanged"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("not inside a git repository"),
+        "plain directories are announced: {stderr}"
+    );
+}
+
+#[tokio::test]
+async fn defaulted_fields_make_no_noise() {
+    // A Deployment applied by another tool gets many server defaults; the same manifest in git
+    // must plan as unchanged.
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "defaults").await;
+    let deployment = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  \
+        selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    \
+        spec:\n      containers:\n      - name: web\n        image: nginx:1.27\n";
+    let mut object: Value = serde_yaml::from_str(deployment).unwrap();
+    object["metadata"]["namespace"] = json!(ns);
+    apply_as_other_tool(&client, object).await;
+    let repo = Workdir::new(&[("web.yaml", deployment)]);
+
+    let out = gitops(&["diff", ".", "-n", &ns], repo.path());
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+}
+
+#[tokio::test]
+async fn secret_values_never_reach_any_output_format() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "secret").await;
+    let live_value = support::unique_name("live-canary");
+    let new_value = support::unique_name("git-canary");
+    let string_value = support::unique_name("string-canary");
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    apply_as_other_tool(
+        &client,
+        json!({"apiVersion": "v1", "kind": "Secret",
+               "metadata": {"name": "creds", "namespace": ns},
+               "data": {"password": b64(&live_value), "same": b64("unchanged-value")}}),
+    )
+    .await;
+    let repo = Workdir::new(&[(
+        "secret.yaml",
+        &format!(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: creds\ndata:\n  password: {}\n  same: {}\n\
+             stringData:\n  token: {string_value}\n",
+            b64(&new_value),
+            b64("unchanged-value")
+        ),
+    )]);
+
+    for format in ["text", "markdown", "json"] {
+        let out = gitops(&["diff", ".", "-n", &ns, "-o", format], repo.path());
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{format}: {stdout}\n{stderr}");
+        for canary in [&live_value, &new_value, &string_value] {
+            for spelling in [canary.clone(), b64(canary)] {
+                assert!(
+                    !stdout.contains(&spelling),
+                    "{format} stdout leaks {spelling}"
+                );
+                assert!(
+                    !stderr.contains(&spelling),
+                    "{format} stderr leaks {spelling}"
+                );
+            }
+        }
+        assert!(
+            stdout.contains("*** (changed)"),
+            "{format} shows that the value changed\n{stdout}"
+        );
+        assert!(
+            stdout.contains("token"),
+            "{format} names the added key\n{stdout}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_new_namespace_and_its_objects_plan_as_creates() {
+    let client = support::admin().await;
+    let ns = support::unique_name("brand-new");
+    let repo = Workdir::new(&[(
+        "ns.yaml",
+        &format!(
+            "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n---\n\
+             apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: inside\n  namespace: {ns}\ndata:\n  a: b\n"
+        ),
+    )]);
+    let _ = client;
+
+    let out = gitops(&["diff", "."], repo.path());
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains(&format!("+ create Namespace/{ns}")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("+ create ConfigMap/{ns}/inside")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("not validated by the server yet: its namespace is created by this change"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("2 to create"), "{stdout}");
+}
+
+#[tokio::test]
+async fn a_crd_and_its_custom_resource_plan_together() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "crd").await;
+    let group = format!("{}.example.com", support::unique_name("g"));
+    let repo = Workdir::new(&[
+        (
+            "crd.yaml",
+            &format!(
+                "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  \
+                 name: widgets.{group}\nspec:\n  group: {group}\n  scope: Namespaced\n  names:\n    \
+                 kind: Widget\n    plural: widgets\n    singular: widget\n  versions:\n  - name: v1\n    \
+                 served: true\n    storage: true\n    schema:\n      openAPIV3Schema:\n        type: object\n        \
+                 x-kubernetes-preserve-unknown-fields: true\n"
+            ),
+        ),
+        (
+            "widget.yaml",
+            &format!(
+                "apiVersion: {group}/v1\nkind: Widget\nmetadata:\n  name: sprocket\nspec:\n  size: 3\n"
+            ),
+        ),
+    ]);
+
+    let out = gitops(&["diff", ".", "-n", &ns], repo.path());
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains(&format!(
+            "+ create CustomResourceDefinition/widgets.{group}"
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("+ create Widget/{ns}/sprocket")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("its CustomResourceDefinition is created by this change"),
+        "{stdout}"
+    );
+}
+
+#[tokio::test]
+async fn a_rejected_object_names_the_server_reason_and_keeps_the_rest_of_the_plan() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "reject").await;
+    let repo = Workdir::new(&[
+        // A Deployment without a selector or containers is invalid.
+        (
+            "bad.yaml",
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: broken\nspec:\n  replicas: 1\n",
+        ),
+        (
+            "good.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: fine\ndata:\n  a: b\n",
+        ),
+    ]);
+
+    let out = gitops(&["diff", ".", "-n", &ns], repo.path());
+    let (stdout, stderr) = text(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a rejection is an error\n{stdout}\n{stderr}"
+    );
+    assert!(
+        stdout.contains(&format!("! error Deployment/{ns}/broken (bad.yaml:1)")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Invalid value"),
+        "the server's reason is shown\n{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("+ create ConfigMap/{ns}/fine")),
+        "the rest is still planned\n{stdout}"
+    );
+    assert!(stdout.contains("1 error"), "{stdout}");
+}
+
+#[tokio::test]
+async fn an_unknown_kind_is_an_error_for_that_object() {
+    let repo = Workdir::new(&[(
+        "x.yaml",
+        "apiVersion: nothing.example.com/v1\nkind: Gadget\nmetadata:\n  name: g\n",
+    )]);
+    let out = gitops(&["diff", "."], repo.path());
+    let (stdout, _) = text(&out);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stdout.contains("the server has no kind Gadget in nothing.example.com/v1"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn malformed_yaml_names_file_and_line() {
+    let repo = Workdir::new(&[(
+        "broken.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: [unclosed\n",
+    )]);
+    let out = gitops(&["diff", "."], repo.path());
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
+    assert!(stderr.contains("broken.yaml:"), "{stderr}");
+    assert!(
+        stdout.is_empty(),
+        "nothing is planned from a broken render: {stdout}"
+    );
+}
+
+#[test]
+fn a_duplicate_object_cites_both_origins() {
+    let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: twice\n  namespace: default\n";
+    let repo = Workdir::new(&[("a.yaml", cm), ("b.yaml", cm)]);
+    let out = gitops(&["diff", "."], repo.path());
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr.contains("a.yaml:1") && stderr.contains("b.yaml:1"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_symlink_out_of_the_repository_is_refused() {
+    let repo = Workdir::new(&[(
+        "ok.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ok\n",
+    )]);
+    repo.git_commit_all();
+    std::os::unix::fs::symlink("/etc/passwd", repo.path().join("evil.yaml")).unwrap();
+    let out = gitops(&["diff", "."], repo.path());
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr.contains("evil.yaml"), "{stderr}");
+    assert!(
+        !stderr.contains("root:x:0"),
+        "the target is never read: {stderr}"
+    );
+}
+
+#[tokio::test]
+async fn reads_the_working_tree_with_uncommitted_edits_and_without_ignored_files() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "worktree").await;
+    let repo = Workdir::new(&[
+        (
+            "app.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\ndata:\n  v: committed\n",
+        ),
+        (".gitignore", "scratch/\n"),
+    ]);
+    repo.git_commit_all();
+    repo.write(
+        "app.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\ndata:\n  v: edited\n",
+    );
+    repo.write(
+        "scratch/ignored.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ignored\n",
+    );
+    repo.write(
+        "untracked.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: untracked\n",
+    );
+
+    let out = gitops(&["diff", ".", "-n", &ns, "-o", "json"], repo.path());
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    let report: Value = serde_json::from_str(&stdout).expect("json output");
+    let names: Vec<&str> = report["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["object"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["app", "untracked"]);
+    assert_eq!(report["changes"][0]["after"]["data"]["v"], "edited");
+    assert_eq!(report["summary"]["create"], 2);
+}
+
+#[tokio::test]
+async fn a_kustomize_directory_is_rendered_as_one_unit() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "kustomize").await;
+    let repo = Workdir::new(&[
+        (
+            "app/kustomization.yaml",
+            &format!("namespace: {ns}\nnamePrefix: prod-\nresources:\n- cm.yaml\n"),
+        ),
+        (
+            "app/cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  a: b\n",
+        ),
+    ]);
+    repo.git_commit_all();
+
+    let out = gitops(&["diff", "."], repo.path());
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains(&format!(
+            "+ create ConfigMap/{ns}/prod-settings (app/kustomization.yaml"
+        )),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("ConfigMap/default/settings"),
+        "cm.yaml is not loaded again on its own\n{stdout}"
+    );
+    assert!(stdout.contains("1 to create"), "{stdout}");
+}
+
+#[test]
+fn a_flag_error_exits_two() {
+    let repo = Workdir::new(&[]);
+    let out = gitops(&["diff", "--output", "yaml"], repo.path());
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn version_prints_version_commit_and_target() {
+    let repo = Workdir::new(&[]);
+    let out = gitops(&["version"], repo.path());
+    let (stdout, _) = text(&out);
+    assert!(out.status.success());
+    assert!(
+        stdout.starts_with(&format!("kubectl-gitops {}", env!("CARGO_PKG_VERSION"))),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("x86_64") || stdout.contains("aarch64"),
+        "{stdout}"
+    );
+}

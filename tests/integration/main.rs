@@ -1,0 +1,7 @@
+//! Integration tests against the real test API server (see tests/cluster.sh), one module per
+//! feature.
+
+mod support;
+
+mod cluster_access;
+mod diff;

@@ -1,0 +1,152 @@
+//! What every integration test needs: the test API server's kubeconfig, clients for it, a fresh
+//! namespace per test, and the binary under test.
+//!
+//! The server is started by `tests/run.sh` (or `tests/cluster.sh up`). Without it these helpers
+//! panic with instructions: a cluster test never silently skips.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Api, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+
+/// The kubeconfig of the running test API server.
+pub fn kubeconfig() -> PathBuf {
+    let path = std::env::var_os("GITOPS_TEST_KUBECONFIG")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-cluster/kubeconfig")
+        });
+    assert!(
+        path.is_file(),
+        "no test API server: {} does not exist. Run the suite with `tests/run.sh`, or start the \
+         server with `tests/cluster.sh up` and set GITOPS_TEST_KUBECONFIG.",
+        path.display()
+    );
+    path
+}
+
+async fn client_for(context: &str) -> kube::Client {
+    let kubeconfig = Kubeconfig::read_from(kubeconfig()).expect("reading the test kubeconfig");
+    let options = KubeConfigOptions {
+        context: Some(context.to_string()),
+        ..KubeConfigOptions::default()
+    };
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+        .await
+        .expect("loading the test kubeconfig");
+    kube::Client::try_from(config).expect("building a client for the test API server")
+}
+
+/// A cluster-admin client.
+pub async fn admin() -> kube::Client {
+    client_for("test").await
+}
+
+/// A client for a user with no RBAC bindings at all.
+pub async fn restricted() -> kube::Client {
+    client_for("test-restricted").await
+}
+
+/// A name no other test (or earlier run) uses: `prefix-<pid>-<counter>-<nanos>`, DNS-safe.
+pub fn unique_name(prefix: &str) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{prefix}-{}-{n}-{:x}", std::process::id(), nanos % 0xfffff)
+}
+
+/// Creates a fresh namespace for one test and returns its name. The test server has no
+/// namespace controller, so namespaces are never deleted; unique names keep tests apart.
+pub async fn namespace(client: &kube::Client, prefix: &str) -> String {
+    let name = unique_name(prefix);
+    let ns: Namespace = serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}
+    }))
+    .expect("namespace object");
+    Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &ns)
+        .await
+        .unwrap_or_else(|e| panic!("creating namespace {name}: {e}"));
+    name
+}
+
+/// Runs the built `kubectl-gitops` with the test kubeconfig and no color.
+pub fn gitops(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kubectl-gitops"))
+        .args(args)
+        .arg("--kubeconfig")
+        .arg(kubeconfig())
+        .current_dir(cwd)
+        .env("NO_COLOR", "1")
+        .env("KUBECTL_GITOPS_CACHE_DIR", cache_dir())
+        .output()
+        .expect("running kubectl-gitops")
+}
+
+fn cache_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-cache")
+}
+
+/// A temporary directory holding `files` (path -> content), optionally a git repository.
+pub struct Workdir {
+    pub dir: tempfile::TempDir,
+}
+
+impl Workdir {
+    pub fn new(files: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let w = Workdir { dir };
+        for (path, content) in files {
+            w.write(path, content);
+        }
+        w
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn write(&self, path: &str, content: &str) {
+        let full = self.dir.path().join(path);
+        std::fs::create_dir_all(full.parent().expect("parent")).expect("mkdir");
+        std::fs::write(full, content).expect("write");
+    }
+
+    /// Makes it a git repository with everything committed.
+    pub fn git_commit_all(&self) {
+        for args in [
+            &["init", "-q", "-b", "main"][..],
+            &["add", "-A"],
+            &[
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@example.com",
+                "commit",
+                "-qm",
+                "init",
+            ],
+        ] {
+            let status = Command::new("git")
+                .args(args)
+                .current_dir(self.path())
+                .status()
+                .expect("git");
+            assert!(status.success(), "git {args:?}");
+        }
+    }
+}
+
+/// stdout and stderr of a run, for messages and leak checks.
+pub fn text(output: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}

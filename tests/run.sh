@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The whole test suite: builds and starts the test API server (a real kube-apiserver + etcd on
+# 127.0.0.1), runs every test against it with cargo-nextest, and stops it again.
+#
+#   tests/run.sh                 # everything
+#   tests/run.sh -E 'test(diff)' # extra arguments go to `cargo nextest run`
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+
+if ! cargo nextest --version >/dev/null 2>&1; then
+	echo "run: installing cargo-nextest (once per machine)" >&2
+	cargo install cargo-nextest --locked
+fi
+
+# Build the Rust side before the server starts, so the server is not idle for minutes.
+cargo nextest run --no-run --workspace
+
+tests/cluster.sh up
+trap 'tests/cluster.sh down' EXIT
+eval "$(tests/cluster.sh env)"
+export GITOPS_TEST_KUBECONFIG="$KUBECONFIG"
+
+cargo nextest run --workspace --no-fail-fast "$@"
