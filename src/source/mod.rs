@@ -8,6 +8,13 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+mod plain;
+mod read;
+mod worktree;
+
+#[cfg(test)]
+mod tests;
+
 /// Where a snapshot's files came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SourceOrigin {
@@ -98,6 +105,49 @@ pub fn is_manifest_candidate(path: &Path) -> bool {
         Some("yaml" | "yml" | "json")
     )
 }
-pub fn read_working_tree(_p: &Path, _l: &Limits) -> Result<Snapshot, SourceError> {
-    todo!()
+
+/// Reads the manifests under `path` as the user sees them.
+///
+/// Inside a git repository this is the working tree: tracked files as they are on disk
+/// (uncommitted edits included, files deleted from disk left out) and untracked files that
+/// `.gitignore` does not exclude. Outside any repository `path` is read as a plain directory.
+/// Only manifest candidates ([`is_manifest_candidate`]) are read.
+///
+/// Symlinks: a candidate that is a symlink is read through it when its target is a regular
+/// file inside the repository (plain directory: inside `path`), and is an
+/// [`SourceError::EscapesRepository`] when it points anywhere else or into a `.git`
+/// directory. Symlinked directories are never descended into, wherever they point: git records
+/// them as links rather than as the files behind them, so following them would show the user
+/// files their repository does not contain (and could loop).
+///
+/// Errors about one file name it relative to the repository root (plain directory: to `path`),
+/// like [`Snapshot::display_prefix`]; errors about the tree as a whole name `path` as given.
+pub fn read_working_tree(path: &Path, limits: &Limits) -> Result<Snapshot, SourceError> {
+    let root = canonical_directory(path)?;
+    match worktree::discover(&root, path)? {
+        Some(repo) => worktree::read(&repo, root, path, limits),
+        None => plain::read(root, path, limits),
+    }
+}
+
+/// `path` made absolute and free of symlinks, so paths inside it can be compared by prefix.
+fn canonical_directory(path: &Path) -> Result<PathBuf, SourceError> {
+    let not_a_directory = || SourceError::NotADirectory {
+        path: path.to_path_buf(),
+    };
+    let root = match std::fs::canonicalize(path) {
+        Ok(root) => root,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(not_a_directory()),
+        Err(source) => {
+            return Err(SourceError::Io {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
+    };
+    if root.is_dir() {
+        Ok(root)
+    } else {
+        Err(not_a_directory())
+    }
 }
