@@ -4,12 +4,128 @@
 //! `kind: List` flattened). A directory holding a kustomization is built by kustomize as one
 //! unit and its sub-directories are not loaded again. Every error cites where it comes from.
 
+mod command;
+mod documents;
+mod error;
+mod json;
+mod kustomize;
+mod layout;
+mod load;
+#[cfg(test)]
+mod tests;
+mod validate;
+mod yaml;
+mod yaml_value;
+
+use std::ffi::OsString;
 use std::fmt;
 use std::path::PathBuf;
 
 use serde_json::{Map, Value};
 
 use crate::object::ObjectRef;
+use crate::source::Snapshot;
+
+pub use command::KustomizeCommand;
+pub use error::{RenderError, RenderFailure};
+pub use load::load_file;
+
+/// How `render` builds kustomizations.
+#[derive(Debug, Clone, Default)]
+pub struct RenderOptions {
+    /// Program for kustomize; `None` = auto: `kustomize build` if `kustomize` is on PATH, else
+    /// `kubectl kustomize`.
+    pub kustomize: Option<KustomizeCommand>,
+    /// Extra arguments placed before the directory, e.g. `--enable-helm`.
+    pub kustomize_args: Vec<OsString>,
+}
+
+/// Renders every manifest under the snapshot. All problems are collected, not just the first.
+pub fn render(
+    snapshot: &Snapshot,
+    options: &RenderOptions,
+) -> Result<Vec<Manifest>, RenderFailure> {
+    let layout = layout::lay_out(&snapshot.files);
+
+    let mut built = Vec::new();
+    if !layout.kustomizations.is_empty() {
+        // Only look for a kustomize program when there is something to build.
+        let command = options
+            .kustomize
+            .clone()
+            .unwrap_or_else(KustomizeCommand::detect);
+        let build = kustomize::Build {
+            root: &snapshot.root,
+            display_prefix: &snapshot.display_prefix,
+            command: &command,
+            extra_args: &options.kustomize_args,
+        };
+        built = kustomize::build_all(&build, &layout.kustomizations)
+            .into_iter()
+            .map(Some)
+            .collect();
+    }
+
+    let budget = yaml_value::ValueBudget::new();
+    let mut manifests = Vec::new();
+    let mut errors = Vec::new();
+    for unit in &layout.units {
+        match *unit {
+            layout::Unit::File { path, bytes } => {
+                let display = snapshot.display_prefix.join(path);
+                let format = load::Format::of(path);
+                manifests.extend(load::load_collecting(
+                    &display,
+                    bytes,
+                    format,
+                    &budget,
+                    &mut errors,
+                ));
+            }
+            layout::Unit::Kustomize(i) => {
+                let (Some(kustomization), Some(slot)) =
+                    (layout.kustomizations.get(i), built.get_mut(i))
+                else {
+                    continue;
+                };
+                match slot.take() {
+                    Some(Ok(output)) => {
+                        let display = kustomization.display_file(&snapshot.display_prefix);
+                        let format = load::Format::Yaml;
+                        manifests.extend(load::load_collecting(
+                            &display,
+                            &output,
+                            format,
+                            &budget,
+                            &mut errors,
+                        ));
+                    }
+                    Some(Err(error)) => errors.push(error),
+                    None => {}
+                }
+            }
+        }
+    }
+    errors.extend(validate::find_duplicates(&manifests));
+    keep_first_missing_program(&mut errors);
+
+    if errors.is_empty() {
+        Ok(manifests)
+    } else {
+        Err(RenderFailure { errors })
+    }
+}
+
+/// A missing kustomize program fails every directory the same way; saying so once is enough.
+fn keep_first_missing_program(errors: &mut Vec<RenderError>) {
+    let mut seen = false;
+    errors.retain(|error| {
+        let missing = matches!(error, RenderError::KustomizeNotFound { .. });
+        let keep = !(missing && seen);
+        seen |= missing;
+        keep
+    });
+}
 
 /// Where a rendered object came from.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -41,11 +157,17 @@ pub struct Manifest {
 
 impl Manifest {
     pub fn api_version(&self) -> &str {
-        self.object.get("apiVersion").and_then(Value::as_str).unwrap_or_default()
+        self.object
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
     }
 
     pub fn kind(&self) -> &str {
-        self.object.get("kind").and_then(Value::as_str).unwrap_or_default()
+        self.object
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
     }
 
     fn metadata_str(&self, key: &str) -> Option<&str> {

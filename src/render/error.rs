@@ -1,0 +1,163 @@
+//! What can go wrong while rendering, each message led by where it happened.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use super::Origin;
+use crate::object::ObjectRef;
+
+/// One problem found while rendering. Messages start with `file:line: ` (or the kustomization
+/// directory) so editors and terminals can jump to the spot.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    /// A file (or kustomize's output) whose bytes are not UTF-8 text.
+    #[error("{file}:{line}: not valid UTF-8 text (manifests must be UTF-8)")]
+    NotUtf8 { file: PathBuf, line: usize },
+
+    /// YAML that does not parse: syntax, duplicate keys, alias or nesting limits, values JSON
+    /// cannot hold.
+    #[error("{file}:{line}: {message}")]
+    Yaml {
+        file: PathBuf,
+        line: usize,
+        message: String,
+    },
+
+    /// JSON that does not parse, or that repeats a key.
+    #[error("{file}:{line}: {message}")]
+    Json {
+        file: PathBuf,
+        line: usize,
+        message: String,
+    },
+
+    /// A document or `List` item that is not a mapping, so cannot be a Kubernetes object.
+    #[error("{origin}: expected a Kubernetes object (a mapping), found {found}")]
+    NotAnObject { origin: Origin, found: &'static str },
+
+    /// A `kind: List` whose `items` is not a sequence.
+    #[error("{origin}: `items` of a List must be a sequence of objects, found {found}")]
+    ListItemsNotSequence { origin: Origin, found: &'static str },
+
+    /// A `kind: List` among the items of another List.
+    #[error("{origin}: item {item} of the List is itself a List; nested Lists are not supported")]
+    NestedList { origin: Origin, item: usize },
+
+    /// An object whose `metadata` is not a mapping.
+    #[error("{origin}: `metadata` must be a mapping, found {found}")]
+    MetadataNotMapping { origin: Origin, found: &'static str },
+
+    /// An object without a usable `apiVersion`, `kind` or `metadata.name`.
+    #[error(
+        "{origin}: object is missing {} (each must be a non-empty string)",
+        .fields.join(", ")
+    )]
+    MissingFields {
+        origin: Origin,
+        fields: Vec<&'static str>,
+    },
+
+    /// Two objects the API server would treat as one.
+    #[error("{second}: duplicate object {object}: already defined at {first}")]
+    Duplicate {
+        object: Box<ObjectRef>,
+        first: Origin,
+        second: Origin,
+    },
+
+    /// kustomize ran and reported a failure.
+    #[error("{dir}: kustomize build failed: {message}")]
+    KustomizeFailed { dir: PathBuf, message: String },
+
+    /// The kustomize program (kubectl or kustomize) is not installed.
+    #[error(
+        "{dir}: cannot build this kustomization: `{}` was not found; install kubectl (for `kubectl kustomize`) or kustomize",
+        .program.display()
+    )]
+    KustomizeNotFound { dir: PathBuf, program: PathBuf },
+
+    /// The kustomize program exists but could not be started.
+    #[error("{dir}: could not run `{}`: {source}", .program.display())]
+    KustomizeSpawn {
+        dir: PathBuf,
+        program: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A kustomize build that did not report back (its worker thread stopped).
+    #[error("{dir}: kustomize build did not complete")]
+    KustomizeIncomplete { dir: PathBuf },
+}
+
+/// Every problem found while rendering, in the order the files were read.
+#[derive(Debug)]
+pub struct RenderFailure {
+    pub errors: Vec<RenderError>,
+}
+
+impl fmt::Display for RenderFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, error) in self.errors.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{error}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for RenderFailure {}
+
+impl From<RenderError> for RenderFailure {
+    fn from(error: RenderError) -> Self {
+        RenderFailure {
+            errors: vec![error],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    #[test]
+    fn failure_prints_one_error_per_line() {
+        let failure = RenderFailure {
+            errors: vec![
+                RenderError::NotUtf8 {
+                    file: "a.yaml".into(),
+                    line: 1,
+                },
+                RenderError::MissingFields {
+                    origin: Origin {
+                        file: "b.yaml".into(),
+                        document: 0,
+                        line: 3,
+                    },
+                    fields: vec!["apiVersion", "metadata.name"],
+                },
+            ],
+        };
+        assert_eq!(
+            failure.to_string(),
+            "a.yaml:1: not valid UTF-8 text (manifests must be UTF-8)\n\
+             b.yaml:3: object is missing apiVersion, metadata.name (each must be a non-empty string)"
+        );
+    }
+
+    #[test]
+    fn missing_program_error_says_what_to_install() {
+        let error = RenderError::KustomizeNotFound {
+            dir: "apps/web".into(),
+            program: Path::new("kubectl").into(),
+        };
+        let text = error.to_string();
+        assert!(text.starts_with("apps/web: "), "{text}");
+        assert!(text.contains("install kubectl"), "{text}");
+        assert!(text.contains("kustomize"), "{text}");
+    }
+}

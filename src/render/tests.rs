@@ -1,0 +1,243 @@
+//! `render` end to end: plain files and kustomize directories written to a temporary directory.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::*;
+use crate::source::SourceOrigin;
+
+const DEPLOYMENT: &str = "\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: api
+  namespace: web
+";
+
+/// Writes `files` under a new temporary directory and snapshots them as the source would.
+fn snapshot(
+    prefix: &str,
+    files: &[(&str, &str)],
+) -> std::io::Result<(tempfile::TempDir, Snapshot)> {
+    let dir = tempfile::tempdir()?;
+    let mut map = BTreeMap::new();
+    for (path, text) in files {
+        let on_disk = dir.path().join(path);
+        if let Some(parent) = on_disk.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(&on_disk, text)?;
+        map.insert(PathBuf::from(path), text.as_bytes().to_vec());
+    }
+    let snapshot = Snapshot {
+        root: dir.path().canonicalize()?,
+        display_prefix: PathBuf::from(prefix),
+        origin: SourceOrigin::PlainDirectory,
+        files: map,
+    };
+    Ok((dir, snapshot))
+}
+
+fn messages(result: Result<Vec<Manifest>, RenderFailure>) -> Vec<String> {
+    match result {
+        Ok(manifests) => vec![format!("unexpectedly rendered {} objects", manifests.len())],
+        Err(failure) => failure.errors.iter().map(ToString::to_string).collect(),
+    }
+}
+
+fn summary(manifests: &[Manifest]) -> Vec<(String, String)> {
+    manifests
+        .iter()
+        .map(|m| (m.object_ref().to_string(), m.origin.to_string()))
+        .collect()
+}
+
+#[test]
+fn plain_files_render_in_path_order_with_the_display_prefix() -> std::io::Result<()> {
+    let (_dir, snapshot) = snapshot(
+        "clusters/prod",
+        &[
+            (
+                "b.yaml",
+                "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: b\n",
+            ),
+            (
+                "a.json",
+                r#"{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"a"}}"#,
+            ),
+        ],
+    )?;
+    let manifests = render(&snapshot, &RenderOptions::default()).unwrap_or_default();
+    assert_eq!(
+        summary(&manifests),
+        vec![
+            ("Namespace/a".into(), "clusters/prod/a.json:1".into()),
+            ("Namespace/b".into(), "clusters/prod/b.yaml:1".into()),
+        ]
+    );
+    Ok(())
+}
+
+#[test]
+fn duplicate_across_two_files_cites_both() -> std::io::Result<()> {
+    let second =
+        format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: web\n---\n{DEPLOYMENT}");
+    let (_dir, snapshot) = snapshot("", &[("a.yaml", DEPLOYMENT), ("b.yaml", &second)])?;
+    assert_eq!(
+        messages(render(&snapshot, &RenderOptions::default())),
+        vec!["b.yaml:6: duplicate object Deployment/web/api: already defined at a.yaml:1"]
+    );
+    Ok(())
+}
+
+#[test]
+fn every_problem_in_every_file_is_reported() -> std::io::Result<()> {
+    let (_dir, snapshot) = snapshot(
+        "",
+        &[
+            (
+                "a.yaml",
+                "kind: ConfigMap\nmetadata:\n  name: x\n---\nbad: [\n",
+            ),
+            ("b.json", "{\"kind\": \n"),
+            ("c.yaml", DEPLOYMENT),
+        ],
+    )?;
+    let errors = messages(render(&snapshot, &RenderOptions::default()));
+    assert_eq!(errors.len(), 3, "{errors:?}");
+    assert!(errors[0].starts_with("a.yaml:1: object is missing apiVersion"));
+    assert!(errors[1].starts_with("a.yaml:"));
+    assert!(errors[2].starts_with("b.json:"));
+    Ok(())
+}
+
+#[test]
+fn a_kustomize_directory_is_built_once_and_its_subdirectories_are_not_loaded() -> std::io::Result<()>
+{
+    let config_map =
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  k: v\n";
+    let (_dir, snapshot) = snapshot(
+        "repo",
+        &[
+            (
+                "a.yaml",
+                "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: web\n",
+            ),
+            (
+                "app/kustomization.yaml",
+                "namespace: web\nnamePrefix: x-\nresources:\n- deploy.yaml\n- base\n",
+            ),
+            ("app/deploy.yaml", DEPLOYMENT),
+            ("app/base/kustomization.yaml", "resources:\n- cm.yaml\n"),
+            ("app/base/cm.yaml", config_map),
+            (
+                "z.yaml",
+                "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: z\n",
+            ),
+        ],
+    )?;
+    let options = RenderOptions {
+        kustomize: Some(KustomizeCommand::kubectl()),
+        ..RenderOptions::default()
+    };
+    let manifests = render(&snapshot, &options).map_err(std::io::Error::other)?;
+    let names: Vec<String> = summary(&manifests)
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    assert_eq!(
+        names,
+        vec![
+            "Namespace/web",
+            "ConfigMap/web/x-settings",
+            "Deployment/web/x-api",
+            "Namespace/z",
+        ]
+    );
+    let kustomized = &manifests[1..3];
+    assert!(
+        kustomized
+            .iter()
+            .all(|m| m.origin.file == Path::new("repo/app/kustomization.yaml"))
+    );
+    assert_eq!(
+        kustomized
+            .iter()
+            .map(|m| m.origin.document)
+            .collect::<Vec<_>>(),
+        vec![0, 1]
+    );
+    assert_eq!(kustomized[0].origin.line, 1);
+    assert!(kustomized[1].origin.line > 1);
+    Ok(())
+}
+
+#[test]
+fn the_default_options_find_a_kustomize_program() -> std::io::Result<()> {
+    let (_dir, snapshot) = snapshot(
+        "",
+        &[
+            ("kustomization.yaml", "resources:\n- ns.yaml\n"),
+            (
+                "ns.yaml",
+                "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: web\n",
+            ),
+        ],
+    )?;
+    let manifests = render(&snapshot, &RenderOptions::default()).map_err(std::io::Error::other)?;
+    assert_eq!(
+        summary(&manifests),
+        vec![("Namespace/web".into(), "kustomization.yaml:1".into())]
+    );
+    Ok(())
+}
+
+#[test]
+fn kustomize_failure_names_the_directory() -> std::io::Result<()> {
+    let (_dir, snapshot) = snapshot(
+        "repo",
+        &[("broken/kustomization.yaml", "resources:\n- missing.yaml\n")],
+    )?;
+    let errors = messages(render(&snapshot, &RenderOptions::default()));
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].starts_with("repo/broken: kustomize build failed: "),
+        "{errors:?}"
+    );
+    assert!(errors[0].contains("missing.yaml"), "{errors:?}");
+    Ok(())
+}
+
+#[test]
+fn a_missing_kustomize_program_is_reported_once_with_what_to_install() -> std::io::Result<()> {
+    let (_dir, snapshot) = snapshot(
+        "",
+        &[
+            ("one/kustomization.yaml", "resources: []\n"),
+            ("two/kustomization.yaml", "resources: []\n"),
+        ],
+    )?;
+    let options = RenderOptions {
+        kustomize: Some(KustomizeCommand::Kubectl {
+            program: PathBuf::from("/nonexistent/kubectl-gitops-test/kubectl"),
+        }),
+        ..RenderOptions::default()
+    };
+    let errors = messages(render(&snapshot, &options));
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].starts_with("one: cannot build"), "{errors:?}");
+    assert!(errors[0].contains("install kubectl"), "{errors:?}");
+    Ok(())
+}
+
+#[test]
+fn an_empty_snapshot_renders_nothing() -> std::io::Result<()> {
+    let (_dir, snapshot) = snapshot("", &[])?;
+    assert_eq!(
+        render(&snapshot, &RenderOptions::default())
+            .map(|m| m.len())
+            .ok(),
+        Some(0)
+    );
+    Ok(())
+}
