@@ -58,11 +58,11 @@ async fn shows_creates_and_updates_and_counts_unchanged_objects() {
         "drift exits 1\n{stdout}\n{stderr}"
     );
     assert!(
-        stdout.contains(&format!("+ create ConfigMap/{ns}/new (app.yaml:13)")),
+        stdout.contains(&format!("+ create ConfigMap/{ns}/new (app.yaml:15)")),
         "{stdout}"
     );
     assert!(
-        stdout.contains(&format!("~ update ConfigMap/{ns}/changed (app.yaml:7)")),
+        stdout.contains(&format!("~ update ConfigMap/{ns}/changed (app.yaml:8)")),
         "{stdout}"
     );
     assert!(
