@@ -20,25 +20,25 @@ pub fn normalize(object: &mut Value) {
     let Some(map) = object.as_object_mut() else {
         return;
     };
-    map.remove("status");
+    map.shift_remove("status");
     let Some(metadata) = map.get_mut("metadata").and_then(Value::as_object_mut) else {
         return;
     };
     for key in DROPPED_METADATA {
-        metadata.remove(*key);
+        metadata.shift_remove(*key);
     }
     let annotations_now_empty = match metadata
         .get_mut("annotations")
         .and_then(Value::as_object_mut)
     {
         Some(annotations) => {
-            annotations.remove(LAST_APPLIED);
+            annotations.shift_remove(LAST_APPLIED);
             annotations.is_empty()
         }
         None => false,
     };
     if annotations_now_empty {
-        metadata.remove("annotations");
+        metadata.shift_remove("annotations");
     }
 }
 

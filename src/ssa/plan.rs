@@ -186,7 +186,7 @@ fn comparable(mut object: Value, object_ref: &ObjectRef) -> Value {
         // Keep apiVersion and kind on top, where a reader expects them.
         let mut ordered = serde_json::Map::new();
         for key in ["apiVersion", "kind"] {
-            if let Some(v) = map.remove(key) {
+            if let Some(v) = map.shift_remove(key) {
                 ordered.insert(key.to_string(), v);
             }
         }
@@ -288,7 +288,7 @@ async fn resolve_targets<'a>(
                     metadata.insert("namespace".into(), Value::String(ns.clone()));
                 }
                 None => {
-                    metadata.remove("namespace");
+                    metadata.shift_remove("namespace");
                 }
             }
         }
