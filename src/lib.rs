@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod cluster;
+pub mod inventory;
 pub mod object;
 pub mod render;
 pub mod report;

@@ -42,6 +42,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match &cli.command {
             Command::Diff(args) => cli::diff::run(args, &cli.global, &style, &mut out).await,
+            Command::Apply(args) => cli::apply::run(args, &cli.global, &style, &mut out).await,
             Command::Version(_) => cli::version::run(&mut out)
                 .map(|()| EXIT_OK)
                 .map_err(Into::into),

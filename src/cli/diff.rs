@@ -1,16 +1,12 @@
 use std::io::Write;
-use std::num::NonZeroU32;
-use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
 
+use super::common::{PlanArgs, prepare};
 use super::{EXIT_DRIFT, EXIT_ERROR, EXIT_OK, GlobalArgs};
-use crate::cluster::Cluster;
 use crate::report::{self, Format};
-use crate::ssa::{self, PlanOptions};
 use crate::ui::Style;
-use crate::{render, source};
 
 /// Show what applying the manifests under PATH would change in the cluster.
 #[derive(Debug, Args)]
@@ -18,7 +14,8 @@ use crate::{render, source};
     long_about = "Reads the git working tree under PATH as you see it (uncommitted edits and \
                   untracked files included, ignored files not), renders it (YAML, JSON, \
                   kustomize) and compares it with the live cluster through a server-side apply \
-                  dry-run. Secret values are masked.",
+                  dry-run. Objects applied earlier from PATH that left git show as prunes. \
+                  Secret values are masked.",
     after_help = "Examples:
   # What would change if the manifests under deploy/ were applied?
   kubectl gitops diff deploy/
@@ -30,25 +27,12 @@ use crate::{render, source};
   kubectl gitops diff deploy/ --output json > plan.json"
 )]
 pub struct DiffArgs {
-    /// Directory holding the manifests (inside a git repository or not).
-    #[arg(default_value = ".")]
-    pub path: PathBuf,
+    #[command(flatten)]
+    pub plan: PlanArgs,
 
     /// Output format.
     #[arg(short = 'o', long, value_enum, default_value_t = Format::Text)]
     pub output: Format,
-
-    /// Print Secret values instead of masking them.
-    #[arg(long)]
-    pub show_secrets: bool,
-
-    /// Requests in flight at once.
-    #[arg(long, default_value_t = 32, value_name = "N")]
-    pub concurrency: usize,
-
-    /// Client-side limit of requests per second (bursts may go to twice this).
-    #[arg(long, default_value_t = NonZeroU32::new(500).expect("non-zero"), value_name = "QPS")]
-    pub qps: NonZeroU32,
 }
 
 pub async fn run(
@@ -57,31 +41,9 @@ pub async fn run(
     style: &Style,
     out: &mut dyn Write,
 ) -> Result<u8> {
-    let snapshot = source::read_working_tree(&args.path, &source::Limits::default())
-        .with_context(|| format!("reading {}", args.path.display()))?;
-    if snapshot.origin == source::SourceOrigin::PlainDirectory {
-        eprintln!(
-            "note: {} is not inside a git repository; reading it as plain files",
-            args.path.display()
-        );
-    }
-    let manifests = render::render(&snapshot, &render::RenderOptions::default())?;
-
-    let mut options = global.cluster_options();
-    options.concurrency = args.concurrency;
-    options.qps = args.qps;
-    options.burst = args
-        .qps
-        .saturating_mul(NonZeroU32::new(2).expect("non-zero"));
-    let cluster = Cluster::connect(&options).await?;
-    let plan = ssa::plan(
-        &cluster,
-        &manifests,
-        &PlanOptions {
-            show_secrets: args.show_secrets,
-        },
-    )
-    .await?;
+    // Forced like apply (git wins over other field managers), so the diff shows the outcome.
+    let prepared = prepare(&args.plan, global, true).await?;
+    let plan = &prepared.planned.plan;
 
     let style = if args.output == Format::Text {
         *style
@@ -89,10 +51,10 @@ pub async fn run(
         Style::plain()
     };
     let target = report::Target {
-        context: cluster.context.clone(),
-        server: cluster.server.clone(),
+        context: prepared.cluster.context.clone(),
+        server: prepared.cluster.server.clone(),
     };
-    report::write(&plan, args.output, &target, &style, out)?;
+    report::write(plan, args.output, &target, &style, out)?;
     out.flush()?;
 
     let summary = plan.summary();

@@ -1,6 +1,8 @@
 //! The command line: clap definitions, one file per subcommand, each a thin call into the
 //! pipeline. Exit codes follow `kubectl diff`.
 
+pub mod apply;
+pub mod common;
 pub mod diff;
 pub mod version;
 
@@ -83,6 +85,7 @@ impl GlobalArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     Diff(diff::DiffArgs),
+    Apply(apply::ApplyArgs),
     Version(version::VersionArgs),
 }
 

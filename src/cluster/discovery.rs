@@ -86,6 +86,36 @@ impl Discovery {
         Ok(None)
     }
 
+    /// The resource serving `kind` in `group` at the group's preferred version (what the
+    /// ApplySet annotations name, without versions).
+    pub async fn resolve_group_kind(
+        &self,
+        group: &str,
+        kind: &str,
+    ) -> Result<Option<Resolved>, kube::Error> {
+        if group.is_empty() {
+            return self.resolve("v1", kind).await;
+        }
+        let request = http::Request::get(format!("/apis/{group}"))
+            .body(Vec::new())
+            .map_err(kube::Error::HttpError)?;
+        let answer = {
+            let _permit = self.budget.acquire().await;
+            self.client.request::<serde_json::Value>(request).await
+        };
+        let preferred = match answer {
+            Ok(api_group) => api_group["preferredVersion"]["groupVersion"]
+                .as_str()
+                .map(str::to_string),
+            Err(kube::Error::Api(status)) if status.code == 404 => None,
+            Err(err) => return Err(err),
+        };
+        match preferred {
+            Some(api_version) => self.resolve(&api_version, kind).await,
+            None => Ok(None),
+        }
+    }
+
     /// Forgets what is known about `api_version` (after a CRD for it was created).
     pub fn invalidate(&self, api_version: &str) {
         self.memo

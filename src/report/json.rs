@@ -21,6 +21,8 @@ struct Report<'a> {
     summary: Summary,
     changes: Vec<JsonChange<'a>>,
     errors: &'a [PlanError],
+    /// Members that left git but are not pruned (protected kinds).
+    kept: &'a [crate::ssa::Kept],
 }
 
 #[derive(Serialize)]
@@ -56,6 +58,7 @@ pub fn write(plan: &Plan, target: &Target, out: &mut dyn Write) -> io::Result<()
             })
             .collect(),
         errors: &plan.errors,
+        kept: &plan.kept,
     };
     serde_json::to_writer_pretty(&mut *out, &report)?;
     writeln!(out)

@@ -77,6 +77,14 @@ fn render(plan: &Plan, target: &Target) -> String {
         ));
     }
 
+    for kept in &plan.kept {
+        sections.push(format!(
+            "**Kept** `{}`: {}\n\n",
+            escape(&kept.object.to_string()),
+            escape(&kept.reason)
+        ));
+    }
+
     let footer = format!("\n{}.\n", summary_line(plan));
     let mut body = head;
     let total = sections.len();

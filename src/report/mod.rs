@@ -75,7 +75,7 @@ mod tests {
     use super::*;
     use crate::object::ObjectRef;
     use crate::render::Origin;
-    use crate::ssa::{Action, Change, PlanError};
+    use crate::ssa::{Action, Change, Kept, PlanError};
 
     fn origin(file: &str, line: usize) -> Option<Origin> {
         Some(Origin {
@@ -131,6 +131,10 @@ mod tests {
                 origin: origin("deploy/web.yaml", 1),
                 message: "Deployment.apps \"broken\" is invalid: spec.selector: Required value"
                     .into(),
+            }],
+            kept: vec![Kept {
+                object: ObjectRef::new("v1", "Namespace", None, "old"),
+                reason: "protected kind: not pruned without --prune-protected".into(),
             }],
         }
     }

@@ -33,7 +33,16 @@ pub fn write(plan: &Plan, style: &Style, out: &mut dyn Write) -> io::Result<()> 
             error.message
         )?;
     }
-    if !plan.errors.is_empty() {
+    for kept in &plan.kept {
+        writeln!(
+            out,
+            "{} {}: {}",
+            style.dim("= kept"),
+            kept.object,
+            kept.reason
+        )?;
+    }
+    if !plan.errors.is_empty() || !plan.kept.is_empty() {
         writeln!(out)?;
     }
     writeln!(

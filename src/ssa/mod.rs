@@ -1,13 +1,18 @@
 //! The engine: what the cluster would look like after a server-side apply of the desired
 //! objects, as values. Printing is the caller's job (see `report`).
 
+mod apply;
 mod mask;
 mod normalize;
+mod order;
 mod plan;
+pub mod wait;
 
+pub use apply::{Applied, ApplyOptions, apply, prune};
 pub use mask::{SecretValues, mask_secret_pair};
 pub use normalize::normalize;
-pub use plan::{PlanOptions, plan};
+pub use order::phase;
+pub use plan::{PlanOptions, Planned, Work, plan};
 
 use serde::Serialize;
 use serde_json::Value;
@@ -55,11 +60,19 @@ pub struct PlanError {
     pub message: String,
 }
 
-/// Everything a report or an apply needs: one entry per desired (or pruned) object.
+/// A member of the ApplySet that is no longer rendered but is deliberately not pruned.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Kept {
+    pub object: ObjectRef,
+    pub reason: String,
+}
+
+/// Everything a report needs: one entry per desired (or pruned) object.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Plan {
     pub changes: Vec<Change>,
     pub errors: Vec<PlanError>,
+    pub kept: Vec<Kept>,
 }
 
 /// Counts of a plan, for summary lines and exit codes.

@@ -14,9 +14,10 @@ use kube::core::{ApiResource, DynamicObject, Request, Resource};
 use serde_json::Value;
 
 use super::{
-    Action, Change, FIELD_MANAGER, Plan, PlanError, SecretValues, mask_secret_pair, normalize,
+    Action, Change, FIELD_MANAGER, Kept, Plan, PlanError, SecretValues, mask_secret_pair, normalize,
 };
 use crate::cluster::Cluster;
+use crate::inventory::{LABEL_PART_OF, Member};
 use crate::object::ObjectRef;
 use crate::render::{Manifest, Origin};
 
@@ -27,6 +28,39 @@ const LIST_THRESHOLD: usize = 2;
 pub struct PlanOptions {
     /// Show Secret values instead of masks (the user asked explicitly).
     pub show_secrets: bool,
+    /// Take ownership of fields another field manager owns (a forced apply). Without it, a
+    /// conflict is an error for that object, naming the manager and fields.
+    pub force: bool,
+    /// The ApplySet id every desired object is labelled with (`applyset.kubernetes.io/part-of`).
+    pub part_of: Option<String>,
+    /// Also prune Namespaces, CustomResourceDefinitions and PersistentVolumeClaims, whose
+    /// deletion takes data with it.
+    pub prune_protected: bool,
+}
+
+/// Kinds never pruned without `PlanOptions::prune_protected`.
+const PROTECTED_KINDS: &[(&str, &str)] = &[
+    ("", "Namespace"),
+    ("apiextensions.k8s.io", "CustomResourceDefinition"),
+    ("", "PersistentVolumeClaim"),
+];
+
+/// The plan and what executing it takes. `work` holds clear-text bodies (Secrets included),
+/// so it has no Debug and is never printed; reports only ever see `plan`.
+pub struct Planned {
+    pub plan: Plan,
+    pub work: Vec<Work>,
+}
+
+/// One write apply will make.
+pub struct Work {
+    pub object: ObjectRef,
+    pub resource: ApiResource,
+    pub action: Action,
+    /// The body to apply; None for a prune.
+    pub body: Option<Value>,
+    /// The live object's uid, so a prune deletes exactly the object that was planned.
+    pub uid: Option<String>,
 }
 
 /// Why an object is planned from its rendered body instead of the server's dry-run.
@@ -60,15 +94,17 @@ struct Target<'a> {
     unvalidated: Option<Unvalidated>,
 }
 
-/// Computes the plan. Per-object problems (rejections, unknown kinds) become `Plan::errors`;
-/// only a cluster that cannot be talked to at all is an `Err`.
+/// Computes the plan: one change per desired object, and a prune for every live member of
+/// the ApplySet (`members`) that is no longer desired. Per-object problems (rejections, unknown
+/// kinds) become `Plan::errors`; only a cluster that cannot be talked to at all is an `Err`.
 pub async fn plan(
     cluster: &Cluster,
     manifests: &[Manifest],
+    members: &[Member],
     options: &PlanOptions,
-) -> Result<Plan> {
+) -> Result<Planned> {
     let mut errors: Vec<(usize, PlanError)> = Vec::new();
-    let targets = resolve_targets(cluster, manifests, &mut errors).await?;
+    let targets = resolve_targets(cluster, manifests, options, &mut errors).await?;
 
     let live = read_live(cluster, &targets).await;
     let created_namespaces: BTreeSet<&str> = manifests
@@ -77,9 +113,9 @@ pub async fn plan(
         .map(|m| m.name())
         .collect();
 
-    let outcomes = join_all(targets.iter().map(|t| dry_run(cluster, t))).await;
+    let outcomes = join_all(targets.iter().map(|t| dry_run(cluster, t, options))).await;
 
-    let mut changes: Vec<(usize, Change)> = Vec::new();
+    let mut changes: Vec<(usize, Change, Work)> = Vec::new();
     for (target, outcome) in targets.iter().zip(outcomes) {
         let secrets = SecretValues::from_object(&target.body);
         let redact = |text: String| {
@@ -132,18 +168,107 @@ pub async fn plan(
             }
             None => None,
         };
-        changes.push((
-            target.index,
-            change(target, before, after, unvalidated, options),
+        let change = change(target, before, after, unvalidated, options);
+        let work = Work {
+            object: target.object.clone(),
+            resource: target.resource.clone(),
+            action: change.action,
+            body: Some(target.body.clone()),
+            uid: None,
+        };
+        changes.push((target.index, change, work));
+    }
+    changes.sort_by_key(|(i, _, _)| *i);
+    errors.sort_by_key(|(i, _)| *i);
+
+    // Everything rendered counts as desired, even objects that failed to plan: a failure must
+    // never turn into a deletion.
+    let desired: BTreeSet<_> = manifests
+        .iter()
+        .map(|m| {
+            let namespace = m
+                .namespace()
+                .map(str::to_string)
+                .unwrap_or_else(|| cluster.default_namespace.clone());
+            (
+                m.object_ref().group().to_string(),
+                m.kind().to_string(),
+                m.name().to_string(),
+                namespace,
+            )
+        })
+        .chain(targets.iter().map(|t| {
+            let (group, kind, namespace, name) = t.object.identity();
+            (group, kind, name, namespace.unwrap_or_default())
+        }))
+        .collect();
+    let (prunes, kept) = prunes(members, &desired, options);
+
+    let mut plan = Plan::default();
+    let mut work = Vec::new();
+    for (_, change, w) in changes {
+        plan.changes.push(change);
+        work.push(w);
+    }
+    for (change, w) in prunes {
+        plan.changes.push(change);
+        work.push(w);
+    }
+    plan.errors = errors.into_iter().map(|(_, e)| e).collect();
+    plan.kept = kept;
+    Ok(Planned { plan, work })
+}
+
+/// Members no longer desired: pruned, or kept when their kind is protected.
+fn prunes(
+    members: &[Member],
+    desired: &BTreeSet<(String, String, String, String)>,
+    options: &PlanOptions,
+) -> (Vec<(Change, Work)>, Vec<Kept>) {
+    let mut prunes = Vec::new();
+    let mut kept = Vec::new();
+    for member in members {
+        let (group, kind, namespace, name) = member.object.identity();
+        if desired.contains(&(
+            group.clone(),
+            kind.clone(),
+            name,
+            namespace.unwrap_or_default(),
+        )) {
+            continue;
+        }
+        if !options.prune_protected && PROTECTED_KINDS.contains(&(group.as_str(), kind.as_str())) {
+            kept.push(Kept {
+                object: member.object.clone(),
+                reason: "protected kind: not pruned without --prune-protected".into(),
+            });
+            continue;
+        }
+        let mut before = Some(comparable(member.live.clone(), &member.object));
+        if !options.show_secrets {
+            mask_secret_pair(before.as_mut(), None);
+        }
+        let uid = member.live["metadata"]["uid"].as_str().map(str::to_string);
+        prunes.push((
+            Change {
+                action: Action::Prune,
+                object: member.object.clone(),
+                origin: None,
+                validated: true,
+                note: None,
+                before,
+                after: None,
+            },
+            Work {
+                object: member.object.clone(),
+                resource: member.resource.clone(),
+                action: Action::Prune,
+                body: None,
+                uid,
+            },
         ));
     }
-
-    changes.sort_by_key(|(i, _)| *i);
-    errors.sort_by_key(|(i, _)| *i);
-    Ok(Plan {
-        changes: changes.into_iter().map(|(_, c)| c).collect(),
-        errors: errors.into_iter().map(|(_, e)| e).collect(),
-    })
+    (prunes, kept)
 }
 
 fn change(
@@ -200,6 +325,7 @@ fn comparable(mut object: Value, object_ref: &ObjectRef) -> Value {
 async fn resolve_targets<'a>(
     cluster: &Cluster,
     manifests: &'a [Manifest],
+    options: &PlanOptions,
     errors: &mut Vec<(usize, PlanError)>,
 ) -> Result<Vec<Target<'a>>> {
     let kinds: BTreeSet<(&str, &str)> = manifests
@@ -283,6 +409,14 @@ async fn resolve_targets<'a>(
         seen.insert(object.identity(), &manifest.origin);
         let mut body = Value::Object(manifest.object.clone());
         if let Some(metadata) = body.get_mut("metadata").and_then(Value::as_object_mut) {
+            if let Some(id) = &options.part_of {
+                let labels = metadata
+                    .entry("labels")
+                    .or_insert_with(|| Value::Object(Default::default()));
+                if let Some(labels) = labels.as_object_mut() {
+                    labels.insert(LABEL_PART_OF.into(), Value::String(id.clone()));
+                }
+            }
             match &namespace {
                 Some(ns) => {
                     metadata.insert("namespace".into(), Value::String(ns.clone()));
@@ -479,11 +613,16 @@ enum DryRunError {
     Transport(String),
 }
 
-async fn dry_run(cluster: &Cluster, target: &Target<'_>) -> Result<Value, DryRunError> {
+async fn dry_run(
+    cluster: &Cluster,
+    target: &Target<'_>,
+    options: &PlanOptions,
+) -> Result<Value, DryRunError> {
     if target.unvalidated.is_some() {
         return Ok(Value::Null);
     }
-    let params = PatchParams::apply(FIELD_MANAGER).force().dry_run();
+    let mut params = PatchParams::apply(FIELD_MANAGER).dry_run();
+    params.force = options.force;
     let request = Request::new(url_path(
         &target.resource,
         target.object.namespace.as_deref(),

@@ -1,5 +1,7 @@
 //! Terminal presentation decided once at the edge: color and the styles named by meaning.
 
+mod progress;
 mod style;
 
+pub use progress::counter;
 pub use style::{ColorChoice, Style, color_enabled};

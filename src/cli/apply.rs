@@ -1,0 +1,338 @@
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{IsTerminal, Write};
+use std::time::Duration;
+
+use anyhow::{Result, bail};
+use clap::Args;
+
+use super::common::{PlanArgs, prepare};
+use super::{EXIT_ERROR, EXIT_OK, GlobalArgs};
+use crate::inventory::{self, GroupKind};
+use crate::report::{self, Format};
+use crate::ssa::{self, Action, Applied, ApplyOptions, Summary, Work, wait::Health};
+use crate::ui::{self, Style};
+
+/// Apply the manifests under PATH: show the plan, ask, apply in order, prune what left git.
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Shows the same plan as `kubectl gitops diff`, asks for approval, then applies it \
+                  with server-side apply (field manager kubectl-gitops): Namespaces and CRDs \
+                  first, then cluster-scoped objects, then namespaced ones. Objects applied \
+                  earlier from PATH that left git are pruned last, tracked with a Kubernetes \
+                  ApplySet (the standard kubectl apply --applyset uses). Nothing is pruned when \
+                  anything failed.",
+    after_help = "Examples:
+  # Review and apply deploy/ to the current context
+  kubectl gitops apply deploy/
+
+  # In CI: no prompt, wait for rollouts, fail after 10 minutes
+  kubectl gitops apply deploy/ --yes --wait --timeout 10m
+
+  # Everything except the writes
+  kubectl gitops apply deploy/ --dry-run"
+)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub plan: PlanArgs,
+
+    /// Apply without asking (required when standard input is not a terminal).
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+
+    /// Plan and show everything, write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Take ownership of fields another field manager owns instead of failing on conflicts.
+    #[arg(long)]
+    pub force_conflicts: bool,
+
+    /// Allow applying an empty render, which prunes every member of the set.
+    #[arg(long)]
+    pub allow_empty: bool,
+
+    /// Wait until Deployments, StatefulSets, DaemonSets, Jobs and CRDs are ready.
+    #[arg(long)]
+    pub wait: bool,
+
+    /// How long --wait waits (e.g. 90s, 5m).
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub timeout: Duration,
+}
+
+pub async fn run(
+    args: &ApplyArgs,
+    global: &GlobalArgs,
+    style: &Style,
+    out: &mut dyn Write,
+) -> Result<u8> {
+    let prepared = prepare(&args.plan, global, args.force_conflicts).await?;
+    let plan = &prepared.planned.plan;
+    let summary = plan.summary();
+    let context = &prepared.cluster.context;
+
+    if prepared.manifests.is_empty() && summary.prune > 0 && !args.allow_empty {
+        bail!(
+            "{} rendered no objects, and applying that would prune all {} members of ApplySet {}; \
+             pass --allow-empty if that is what you want",
+            args.plan.path.display(),
+            summary.prune,
+            prepared.set
+        );
+    }
+
+    report::write(plan, Format::Text, &report::Target::default(), style, out)?;
+    if summary.prune > 0 {
+        writeln!(out, "{}", blast_radius(&prepared.planned.work))?;
+    }
+    out.flush()?;
+
+    if !summary.has_changes() {
+        if summary.errors > 0 {
+            writeln!(out, "Nothing can be applied: every change failed to plan.")?;
+            return Ok(EXIT_ERROR);
+        }
+        writeln!(
+            out,
+            "No changes: the cluster matches {}.",
+            args.plan.path.display()
+        )?;
+        return Ok(EXIT_OK);
+    }
+    if args.dry_run {
+        writeln!(out, "Dry run: nothing was written.")?;
+        return Ok(if summary.errors > 0 {
+            EXIT_ERROR
+        } else {
+            EXIT_OK
+        });
+    }
+    if !args.yes && !confirm(&summary, context)? {
+        writeln!(out, "Apply cancelled; nothing was changed.")?;
+        return Ok(EXIT_OK);
+    }
+
+    let work = &prepared.planned.work;
+    let cluster = &prepared.cluster;
+    // The parent must list every group-kind and namespace before members carry its label, so
+    // an interrupted apply leaves an inventory that still finds everything (KEP-3659).
+    let (kinds, namespaces) = contents(work, plan, Some(&prepared.inventory));
+    inventory::write_parent(cluster, &prepared.set, &kinds, &namespaces).await?;
+
+    let writes = work
+        .iter()
+        .filter(|w| w.action != Action::Unchanged)
+        .count() as u64;
+    let bar = ui::counter(writes, "applying");
+    let tick = |done: &Applied| {
+        bar.inc(1);
+        bar.set_message(done.object.to_string());
+    };
+    let mut results = ssa::apply(
+        cluster,
+        work,
+        &ApplyOptions {
+            force_conflicts: args.force_conflicts,
+            ..ApplyOptions::default()
+        },
+        &tick,
+    )
+    .await;
+    let failed = results.iter().filter(|r| r.error.is_some()).count() + summary.errors;
+    let prune_skipped = failed > 0 && summary.prune > 0;
+    if !prune_skipped {
+        results.extend(ssa::prune(cluster, work, &tick).await);
+    }
+    bar.finish_and_clear();
+
+    let all_ok = results.iter().all(|r| r.error.is_none()) && summary.errors == 0;
+    if all_ok {
+        // Everything converged: the parent now lists exactly what the set holds.
+        let (kinds_now, namespaces_now) = contents(work, plan, None);
+        if kinds_now != kinds || namespaces_now != namespaces {
+            inventory::write_parent(cluster, &prepared.set, &kinds_now, &namespaces_now).await?;
+        }
+    }
+
+    report_results(&results, style, out)?;
+    if prune_skipped {
+        writeln!(
+            out,
+            "{} {} prunes skipped because something failed; fix it and run apply again.",
+            style.error("!"),
+            summary.prune
+        )?;
+    }
+
+    let mut unhealthy = 0;
+    if args.wait && all_ok {
+        unhealthy = wait(cluster, work, args.timeout, style, out).await?;
+    }
+    let counts = |action: Action| {
+        results
+            .iter()
+            .filter(|r| r.action == action && r.error.is_none())
+            .count()
+    };
+    writeln!(
+        out,
+        "{}",
+        style.bold(&format!(
+            "Applied to context \"{context}\": {} created, {} updated, {} pruned, {} failed.",
+            counts(Action::Create),
+            counts(Action::Update),
+            counts(Action::Prune),
+            failed
+        ))
+    )?;
+    Ok(if failed > 0 || unhealthy > 0 {
+        EXIT_ERROR
+    } else {
+        EXIT_OK
+    })
+}
+
+/// Asks on a terminal; anywhere else refuses rather than hang or guess.
+fn confirm(summary: &Summary, context: &str) -> Result<bool> {
+    if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
+        bail!(
+            "refusing to apply without confirmation: standard input is not a terminal; \
+             pass --yes to apply non-interactively"
+        );
+    }
+    let mut parts = Vec::new();
+    for (n, one, many) in [
+        (summary.create, "create", "creates"),
+        (summary.update, "update", "updates"),
+        (summary.prune, "prune", "prunes"),
+    ] {
+        if n > 0 {
+            parts.push(format!("{n} {}", if n == 1 { one } else { many }));
+        }
+    }
+    let prompt = format!("Apply {} to context \"{context}\"?", parts.join(", "));
+    Ok(dialoguer::Confirm::new()
+        .with_prompt(prompt)
+        .default(false)
+        .interact()?)
+}
+
+/// "Will delete 3 objects: 2 ConfigMap, 1 Deployment in namespaces a, b."
+fn blast_radius(work: &[Work]) -> String {
+    let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut namespaces = BTreeSet::new();
+    let mut total = 0;
+    for w in work.iter().filter(|w| w.action == Action::Prune) {
+        total += 1;
+        *kinds.entry(&w.object.kind).or_default() += 1;
+        if let Some(ns) = &w.object.namespace {
+            namespaces.insert(ns.as_str());
+        }
+    }
+    let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{n} {k}")).collect();
+    let mut line = format!("Will delete {total} objects: {}", kinds.join(", "));
+    if !namespaces.is_empty() {
+        line.push_str(&format!(
+            " in namespaces {}",
+            namespaces.into_iter().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    line.push('.');
+    line
+}
+
+/// The group-kinds and namespaces the parent must list: those of every desired object and
+/// every kept member, plus (while an apply is under way) what it listed before.
+fn contents(
+    work: &[Work],
+    plan: &ssa::Plan,
+    previous: Option<&inventory::Inventory>,
+) -> (BTreeSet<GroupKind>, BTreeSet<String>) {
+    let mut kinds = BTreeSet::new();
+    let mut namespaces = BTreeSet::new();
+    let objects = work
+        .iter()
+        .filter(|w| w.action != Action::Prune)
+        .map(|w| &w.object)
+        .chain(plan.kept.iter().map(|k| &k.object))
+        .chain(plan.errors.iter().map(|e| &e.object));
+    for object in objects {
+        kinds.insert(GroupKind::of(object));
+        if let Some(ns) = &object.namespace {
+            namespaces.insert(ns.clone());
+        }
+    }
+    if let Some(previous) = previous {
+        kinds.extend(previous.group_kinds.iter().cloned());
+        namespaces.extend(previous.namespaces.iter().cloned());
+        // Members about to be pruned stay findable until they are gone.
+        for w in work.iter().filter(|w| w.action == Action::Prune) {
+            kinds.insert(GroupKind::of(&w.object));
+            if let Some(ns) = &w.object.namespace {
+                namespaces.insert(ns.clone());
+            }
+        }
+    }
+    (kinds, namespaces)
+}
+
+fn report_results(results: &[Applied], style: &Style, out: &mut dyn Write) -> Result<()> {
+    for r in results {
+        match (&r.error, r.action) {
+            (Some(error), _) => {
+                writeln!(out, "{} {}: {}", style.error("! failed"), r.object, error)?
+            }
+            (None, Action::Create) => writeln!(out, "{} {}", style.added("created"), r.object)?,
+            (None, Action::Update) => {
+                writeln!(out, "{} {}", style.changed("configured"), r.object)?
+            }
+            (None, Action::Prune) => writeln!(out, "{} {}", style.removed("pruned"), r.object)?,
+            (None, Action::Unchanged) => {}
+        }
+    }
+    Ok(())
+}
+
+/// Waits for health; returns how many objects did not become ready.
+async fn wait(
+    cluster: &crate::cluster::Cluster,
+    work: &[Work],
+    timeout: Duration,
+    style: &Style,
+    out: &mut dyn Write,
+) -> Result<usize> {
+    let watched: Vec<&Work> = work
+        .iter()
+        .filter(|w| w.action != Action::Prune && ssa::wait::has_rule(&w.object))
+        .collect();
+    if watched.is_empty() {
+        return Ok(0);
+    }
+    let bar = ui::counter(watched.len() as u64, "waiting");
+    let states = ssa::wait::wait(cluster, &watched, timeout, &|ready, _, waiting| {
+        bar.set_position(ready as u64);
+        bar.set_message(waiting.to_string());
+    })
+    .await;
+    bar.finish_and_clear();
+    let mut unhealthy = 0;
+    for (object, health) in states {
+        match health {
+            Health::Ready => writeln!(out, "{} {object}", style.added("ready"))?,
+            Health::Progressing(why) => {
+                unhealthy += 1;
+                writeln!(
+                    out,
+                    "{} {object}: not ready after {}: {why}",
+                    style.error("! timeout"),
+                    humantime::format_duration(timeout)
+                )?;
+            }
+            Health::Failed(why) => {
+                unhealthy += 1;
+                writeln!(out, "{} {object}: {why}", style.error("! failed"))?;
+            }
+        }
+    }
+    Ok(unhealthy)
+}

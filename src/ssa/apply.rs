@@ -1,0 +1,216 @@
+//! Apply: executes a plan's writes with server-side apply, in dependency order, then prunes.
+//!
+//! Results are values; the caller prints them. A failure never stops independent objects, and
+//! any failure means no prune at all.
+
+use std::time::{Duration, Instant};
+
+use futures::future::join_all;
+use kube::api::{DeleteParams, Patch, PatchParams, Preconditions, PropagationPolicy};
+use kube::core::{DynamicObject, Request, Resource};
+use serde::Serialize;
+use serde_json::Value;
+
+use super::order::{PHASES, phase};
+use super::{Action, FIELD_MANAGER, SecretValues, Work};
+use crate::cluster::Cluster;
+use crate::object::ObjectRef;
+
+#[derive(Debug, Clone)]
+pub struct ApplyOptions {
+    /// Take ownership of fields another manager owns.
+    pub force_conflicts: bool,
+    /// How long a new CustomResourceDefinition may take to become Established.
+    pub crd_timeout: Duration,
+}
+
+impl Default for ApplyOptions {
+    fn default() -> Self {
+        ApplyOptions {
+            force_conflicts: false,
+            crd_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// What happened to one object.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Applied {
+    pub object: ObjectRef,
+    /// The planned action (create, update or prune).
+    pub action: Action,
+    /// None on success, else the server's (redacted) reason.
+    pub error: Option<String>,
+}
+
+/// Applies every create and update in `work`, phase by phase. `progress` is called once per
+/// finished object.
+pub async fn apply(
+    cluster: &Cluster,
+    work: &[Work],
+    options: &ApplyOptions,
+    progress: &(dyn Fn(&Applied) + Sync),
+) -> Vec<Applied> {
+    let mut results = Vec::new();
+    for current in PHASES {
+        let batch: Vec<&Work> = work
+            .iter()
+            .filter(|w| matches!(w.action, Action::Create | Action::Update))
+            .filter(|w| phase(&w.object) == current)
+            .collect();
+        let mut done = join_all(batch.iter().map(|w| async {
+            let result = apply_one(cluster, w, options).await;
+            progress(&result);
+            result
+        }))
+        .await;
+        // Custom resources of a CRD created in this phase can only be applied once the server
+        // serves the new kind.
+        for crd in done.iter_mut().filter(|r| {
+            r.error.is_none()
+                && r.object.kind == "CustomResourceDefinition"
+                && r.object.group() == "apiextensions.k8s.io"
+        }) {
+            if let Err(message) =
+                wait_established(cluster, &crd.object.name, options.crd_timeout).await
+            {
+                crd.error = Some(message);
+            }
+        }
+        results.extend(done);
+    }
+    results
+}
+
+async fn apply_one(cluster: &Cluster, work: &Work, options: &ApplyOptions) -> Applied {
+    let body = work.body.as_ref().unwrap_or(&Value::Null);
+    let mut params = PatchParams::apply(FIELD_MANAGER);
+    params.force = options.force_conflicts;
+    let error = match Request::new(DynamicObject::url_path(
+        &work.resource,
+        work.object.namespace.as_deref(),
+    ))
+    .patch(&work.object.name, &params, &Patch::Apply(body))
+    {
+        Err(err) => Some(err.to_string()),
+        Ok(request) => {
+            let _permit = cluster.budget.acquire().await;
+            match cluster.client.request::<Value>(request).await {
+                Ok(_) => None,
+                Err(kube::Error::Api(status))
+                    if status.code == 409 && status.reason == "Conflict" =>
+                {
+                    Some(format!(
+                        "{} (pass --force-conflicts to take ownership of these fields)",
+                        status.message
+                    ))
+                }
+                Err(kube::Error::Api(status)) => Some(status.message),
+                Err(err) => Some(describe(&err)),
+            }
+        }
+    };
+    let secrets = SecretValues::from_object(body);
+    Applied {
+        object: work.object.clone(),
+        action: work.action,
+        error: error.map(|e| secrets.redact(&e)),
+    }
+}
+
+/// Deletes every prune in `work`, phases in reverse, each only if it is still the very object
+/// that was planned (same uid).
+pub async fn prune(
+    cluster: &Cluster,
+    work: &[Work],
+    progress: &(dyn Fn(&Applied) + Sync),
+) -> Vec<Applied> {
+    let mut results = Vec::new();
+    for current in PHASES.iter().rev() {
+        let batch: Vec<&Work> = work
+            .iter()
+            .filter(|w| w.action == Action::Prune && phase(&w.object) == *current)
+            .collect();
+        let done = join_all(batch.iter().map(|w| async {
+            let result = prune_one(cluster, w).await;
+            progress(&result);
+            result
+        }))
+        .await;
+        results.extend(done);
+    }
+    results
+}
+
+async fn prune_one(cluster: &Cluster, work: &Work) -> Applied {
+    let params = DeleteParams {
+        propagation_policy: Some(PropagationPolicy::Background),
+        preconditions: work.uid.as_ref().map(|uid| Preconditions {
+            uid: Some(uid.clone()),
+            resource_version: None,
+        }),
+        ..DeleteParams::default()
+    };
+    let error = match Request::new(DynamicObject::url_path(
+        &work.resource,
+        work.object.namespace.as_deref(),
+    ))
+    .delete(&work.object.name, &params)
+    {
+        Err(err) => Some(err.to_string()),
+        Ok(request) => {
+            let _permit = cluster.budget.acquire().await;
+            match cluster.client.request::<Value>(request).await {
+                Ok(_) => None,
+                // Already gone: the goal is reached.
+                Err(kube::Error::Api(status)) if status.code == 404 => None,
+                Err(kube::Error::Api(status)) if status.code == 409 => Some(format!(
+                    "it was replaced since the plan was made; not deleted ({})",
+                    status.message
+                )),
+                Err(kube::Error::Api(status)) => Some(status.message),
+                Err(err) => Some(describe(&err)),
+            }
+        }
+    };
+    Applied {
+        object: work.object.clone(),
+        action: Action::Prune,
+        error,
+    }
+}
+
+/// Waits until the CRD reports Established, so its kind can be applied.
+async fn wait_established(cluster: &Cluster, name: &str, timeout: Duration) -> Result<(), String> {
+    let path = format!("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}");
+    let deadline = Instant::now() + timeout;
+    loop {
+        let request = http::Request::get(&path)
+            .body(Vec::new())
+            .map_err(|e| e.to_string())?;
+        let answer = {
+            let _permit = cluster.budget.acquire().await;
+            cluster.client.request::<Value>(request).await
+        };
+        if let Ok(crd) = answer
+            && super::wait::condition_true(&crd, "Established")
+        {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(format!("not Established after {}s", timeout.as_secs()));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn describe(err: &kube::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
