@@ -606,7 +606,7 @@ async fn list(
 #[derive(Debug, thiserror::Error)]
 enum DryRunError {
     /// The server refused the object; its status carries the reason.
-    #[error("{}", .0.message)]
+    #[error("{}{}", .0.message, conflict_hint(.0))]
     Status(Box<kube::core::Status>),
     /// The request failed on the way.
     #[error("{0}")]
@@ -634,6 +634,15 @@ async fn dry_run(
         Ok(after) => Ok(after),
         Err(kube::Error::Api(status)) => Err(DryRunError::Status(status)),
         Err(err) => Err(DryRunError::Transport(describe(&err))),
+    }
+}
+
+/// A field conflict is only an error until the user decides who owns the field.
+fn conflict_hint(status: &kube::core::Status) -> &'static str {
+    if status.code == 409 && status.reason == "Conflict" {
+        " (pass --force-conflicts to take ownership of these fields)"
+    } else {
+        ""
     }
 }
 

@@ -8,6 +8,13 @@ use serde_json::{Value, json};
 use crate::support::{self, Workdir, gitops, text};
 
 /// Applies `object` as another tool would (a different field manager).
+/// Applies the repository with kubectl-gitops itself, so the cluster starts in sync.
+fn seed(repo: &Workdir, ns: &str) {
+    let out = gitops(&["apply", ".", "-n", ns, "--yes"], repo.path());
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "seeding: {stdout}\n{stderr}");
+}
+
 async fn apply_as_other_tool(client: &kube::Client, object: Value) {
     let api_version = object["apiVersion"].as_str().unwrap().to_string();
     let kind = object["kind"].as_str().unwrap().to_string();
@@ -36,19 +43,19 @@ fn configmap(ns: &str, name: &str, data: Value) -> Value {
 async fn shows_creates_and_updates_and_counts_unchanged_objects() {
     let client = support::admin().await;
     let ns = support::namespace(&client, "diff").await;
-    apply_as_other_tool(&client, configmap(&ns, "same", json!({"k": "v"}))).await;
-    apply_as_other_tool(
-        &client,
-        configmap(&ns, "changed", json!({"level": "debug"})),
-    )
-    .await;
     let repo = Workdir::new(&[(
+        "app.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: same\ndata:\n  k: v\n---\n\
+         apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: changed\ndata:\n  level: debug\n",
+    )]);
+    repo.git_commit_all();
+    seed(&repo, &ns);
+    repo.write(
         "app.yaml",
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: same\ndata:\n  k: v\n---\n\
          apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: changed\ndata:\n  level: info\n---\n\
          apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: new\ndata:\n  a: b\n",
-    )]);
-    repo.git_commit_all();
+    );
 
     let out = gitops(&["diff", ".", "-n", &ns], repo.path());
     let (stdout, stderr) = text(&out);
@@ -95,11 +102,11 @@ async fn shows_creates_and_updates_and_counts_unchanged_objects() {
 async fn in_sync_exits_zero_and_says_so() {
     let client = support::admin().await;
     let ns = support::namespace(&client, "sync").await;
-    apply_as_other_tool(&client, configmap(&ns, "a", json!({"k": "v"}))).await;
     let repo = Workdir::new(&[(
         "a.yaml",
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata:\n  k: v\n",
     )]);
+    seed(&repo, &ns);
 
     let out = gitops(&["diff", ".", "-n", &ns], repo.path());
     let (stdout, stderr) = text(&out);
@@ -116,8 +123,8 @@ async fn in_sync_exits_zero_and_says_so() {
 
 #[tokio::test]
 async fn defaulted_fields_make_no_noise() {
-    // A Deployment applied by another tool gets many server defaults; the same manifest in git
-    // must plan as unchanged.
+    // A Deployment applied by another tool gets many server defaults. Adopting the same
+    // manifest from git changes exactly one thing: the ApplySet membership label.
     let client = support::admin().await;
     let ns = support::namespace(&client, "defaults").await;
     let deployment = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  \
@@ -130,7 +137,28 @@ async fn defaulted_fields_make_no_noise() {
 
     let out = gitops(&["diff", ".", "-n", &ns], repo.path());
     let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    let changed: Vec<&str> = stdout
+        .lines()
+        .filter(|l| {
+            l.starts_with(['+', '-']) && !l.starts_with("+ create") && !l.starts_with("- prune")
+        })
+        .collect();
+    assert_eq!(changed.len(), 2, "only the label is added\n{stdout}");
+    assert_eq!(changed[0], "+  labels:");
+    assert!(
+        changed[1].starts_with("+    applyset.kubernetes.io/part-of: applyset-"),
+        "{stdout}"
+    );
+
+    seed(&repo, &ns);
+    let out = gitops(&["diff", ".", "-n", &ns], repo.path());
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "in sync after apply\n{}",
+        text(&out).0
+    );
 }
 
 #[tokio::test]

@@ -3,5 +3,6 @@
 
 mod support;
 
+mod apply;
 mod cluster_access;
 mod diff;

@@ -1,0 +1,430 @@
+//! `kubectl gitops apply` against the real API server: the inventory, prune safety, conflicts,
+//! ordering and waiting.
+
+use std::process::Command;
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use serde_json::{Value, json};
+
+use crate::support::{self, Workdir, gitops, text};
+
+fn cm(name: &str, value: &str) -> String {
+    format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  v: \"{value}\"\n")
+}
+
+/// A repository with one ConfigMap file per name, and an ApplySet named after the test.
+fn repo_with(names: &[&str]) -> Workdir {
+    let files: Vec<(String, String)> = names
+        .iter()
+        .map(|n| (format!("{n}.yaml"), cm(n, "1")))
+        .collect();
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, c)| (p.as_str(), c.as_str()))
+        .collect();
+    let repo = Workdir::new(&refs);
+    repo.git_commit_all();
+    repo
+}
+
+fn apply(repo: &Workdir, ns: &str, set: &str, extra: &[&str]) -> (Option<i32>, String, String) {
+    let mut args = vec!["apply", ".", "-n", ns, "--applyset", set];
+    args.extend_from_slice(extra);
+    let out = gitops(&args, repo.path());
+    let (stdout, stderr) = text(&out);
+    (out.status.code(), stdout, stderr)
+}
+
+async fn configmap_names(client: &kube::Client, ns: &str) -> Vec<String> {
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
+    let mut names: Vec<String> = api
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|c| c.metadata.name)
+        .filter(|n| n != "kube-root-ca.crt")
+        .collect();
+    names.sort();
+    names
+}
+
+fn kubectl_json(args: &[&str]) -> Value {
+    let out = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(support::kubeconfig())
+        .args(args)
+        .args(["-o", "json"])
+        .output()
+        .expect("kubectl");
+    assert!(
+        out.status.success(),
+        "kubectl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("kubectl json")
+}
+
+#[tokio::test]
+async fn first_apply_creates_everything_and_a_parent_that_follows_the_applyset_spec() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "apply").await;
+    let set = support::unique_name("set");
+    let repo = repo_with(&["a", "b"]);
+
+    let (code, stdout, stderr) = apply(&repo, &ns, &set, &["--yes"]);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("2 created, 0 updated, 0 pruned, 0 failed"),
+        "{stdout}"
+    );
+    assert_eq!(configmap_names(&client, &ns).await, ["a", "b"]);
+
+    // Checked with kubectl, as a user would: the parent and the member labels.
+    let parent = kubectl_json(&["get", "secret", &set, "-n", "default"]);
+    let id = parent["metadata"]["labels"]["applyset.kubernetes.io/id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(id.starts_with("applyset-") && id.ends_with("-v1"), "{id}");
+    let annotations = &parent["metadata"]["annotations"];
+    assert!(
+        annotations["applyset.kubernetes.io/tooling"]
+            .as_str()
+            .unwrap()
+            .starts_with("kubectl-gitops/v")
+    );
+    assert_eq!(
+        annotations["applyset.kubernetes.io/contains-group-kinds"],
+        "ConfigMap"
+    );
+    assert_eq!(
+        annotations["applyset.kubernetes.io/additional-namespaces"],
+        ns.as_str()
+    );
+    let member = kubectl_json(&["get", "configmap", "a", "-n", &ns, "--show-managed-fields"]);
+    assert_eq!(
+        member["metadata"]["labels"]["applyset.kubernetes.io/part-of"],
+        id.as_str()
+    );
+    let managers: Vec<&str> = member["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["manager"].as_str())
+        .collect();
+    assert_eq!(managers, ["kubectl-gitops"]);
+
+    let (code, stdout, _) = apply(&repo, &ns, &set, &["--yes"]);
+    assert_eq!(code, Some(0));
+    assert!(
+        stdout.contains("No changes"),
+        "a second apply is a no-op\n{stdout}"
+    );
+}
+
+#[tokio::test]
+async fn removing_a_file_prunes_exactly_that_object_and_nothing_outside_the_set() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "prune").await;
+    let other_ns = support::namespace(&client, "bystander").await;
+    let set = support::unique_name("set");
+    let repo = repo_with(&["keep", "drop"]);
+    assert_eq!(apply(&repo, &ns, &set, &["--yes"]).0, Some(0));
+    // Same kind and name, not in the set: one unlabelled, one in another set.
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), &other_ns);
+    for (name, labels) in [
+        ("drop", json!({})),
+        (
+            "other-set",
+            json!({"applyset.kubernetes.io/part-of": "applyset-someone-else-v1"}),
+        ),
+    ] {
+        let object: ConfigMap =
+            serde_json::from_value(json!({"metadata": {"name": name, "labels": labels}})).unwrap();
+        api.create(&PostParams::default(), &object).await.unwrap();
+    }
+
+    std::fs::remove_file(repo.path().join("drop.yaml")).unwrap();
+    let diff = gitops(&["diff", ".", "-n", &ns, "--applyset", &set], repo.path());
+    let (diff_out, _) = text(&diff);
+    assert_eq!(diff.status.code(), Some(1));
+    assert!(
+        diff_out.contains(&format!("- prune ConfigMap/{ns}/drop")),
+        "diff shows the prune\n{diff_out}"
+    );
+
+    let (code, stdout, stderr) = apply(&repo, &ns, &set, &["--yes"]);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("Will delete 1 objects: 1 ConfigMap"),
+        "blast radius before acting\n{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("pruned ConfigMap/{ns}/drop")),
+        "{stdout}"
+    );
+    assert_eq!(configmap_names(&client, &ns).await, ["keep"]);
+    assert_eq!(
+        configmap_names(&client, &other_ns).await,
+        ["drop", "other-set"]
+    );
+}
+
+#[tokio::test]
+async fn an_empty_render_is_refused_unless_allowed() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "empty").await;
+    let set = support::unique_name("set");
+    let repo = repo_with(&["a"]);
+    assert_eq!(apply(&repo, &ns, &set, &["--yes"]).0, Some(0));
+    std::fs::remove_file(repo.path().join("a.yaml")).unwrap();
+
+    let (code, stdout, stderr) = apply(&repo, &ns, &set, &["--yes"]);
+    assert_eq!(code, Some(2), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("rendered no objects") && stderr.contains("--allow-empty"),
+        "{stderr}"
+    );
+    assert_eq!(
+        configmap_names(&client, &ns).await,
+        ["a"],
+        "nothing was deleted"
+    );
+
+    let (code, stdout, _) = apply(&repo, &ns, &set, &["--yes", "--allow-empty"]);
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(configmap_names(&client, &ns).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_failed_apply_prunes_nothing_and_a_rerun_converges() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "failed").await;
+    let set = support::unique_name("set");
+    let repo = repo_with(&["a", "b"]);
+    assert_eq!(apply(&repo, &ns, &set, &["--yes"]).0, Some(0));
+
+    std::fs::remove_file(repo.path().join("b.yaml")).unwrap();
+    repo.write(
+        "bad.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: bad\nspec:\n  replicas: 1\n",
+    );
+    let (code, stdout, _) = apply(&repo, &ns, &set, &["--yes"]);
+    assert_eq!(code, Some(2), "{stdout}");
+    assert!(
+        stdout.contains(&format!("! error Deployment/{ns}/bad")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("prunes skipped"), "{stdout}");
+    assert_eq!(
+        configmap_names(&client, &ns).await,
+        ["a", "b"],
+        "b survives a failed apply"
+    );
+
+    std::fs::remove_file(repo.path().join("bad.yaml")).unwrap();
+    let (code, stdout, _) = apply(&repo, &ns, &set, &["--yes"]);
+    assert_eq!(code, Some(0), "{stdout}");
+    assert_eq!(configmap_names(&client, &ns).await, ["a"]);
+}
+
+#[tokio::test]
+async fn a_field_conflict_names_the_other_manager_until_forced() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "conflict").await;
+    let set = support::unique_name("set");
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    let theirs = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}, "data": {"v": "theirs"}});
+    api.patch(
+        "a",
+        &PatchParams::apply("helm-like-tool"),
+        &Patch::Apply(&theirs),
+    )
+    .await
+    .unwrap();
+    let repo = repo_with(&["a"]);
+
+    let (code, stdout, _) = apply(&repo, &ns, &set, &["--yes"]);
+    assert_eq!(code, Some(2), "{stdout}");
+    assert!(
+        stdout.contains("helm-like-tool") && stdout.contains(".data.v"),
+        "names manager and field\n{stdout}"
+    );
+    assert!(stdout.contains("--force-conflicts"), "{stdout}");
+    assert_eq!(api.get("a").await.unwrap().data.unwrap()["v"], "theirs");
+
+    let (code, stdout, _) = apply(&repo, &ns, &set, &["--yes", "--force-conflicts"]);
+    assert_eq!(code, Some(0), "{stdout}");
+    assert_eq!(api.get("a").await.unwrap().data.unwrap()["v"], "1");
+}
+
+#[tokio::test]
+async fn a_crd_and_its_custom_resource_apply_in_one_go() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "crd-apply").await;
+    let set = support::unique_name("set");
+    let group = format!("{}.example.com", support::unique_name("g"));
+    let repo = Workdir::new(&[
+        (
+            "crd.yaml",
+            &format!(
+                "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  \
+                 name: gadgets.{group}\nspec:\n  group: {group}\n  scope: Namespaced\n  names:\n    \
+                 kind: Gadget\n    plural: gadgets\n  versions:\n  - name: v1\n    served: true\n    \
+                 storage: true\n    schema:\n      openAPIV3Schema:\n        type: object\n        \
+                 x-kubernetes-preserve-unknown-fields: true\n"
+            ),
+        ),
+        (
+            "gadget.yaml",
+            &format!(
+                "apiVersion: {group}/v1\nkind: Gadget\nmetadata:\n  name: g1\nspec:\n  n: 1\n"
+            ),
+        ),
+    ]);
+    repo.git_commit_all();
+
+    let (code, stdout, stderr) = apply(&repo, &ns, &set, &["--yes"]);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains(&format!("created Gadget/{ns}/g1")),
+        "{stdout}"
+    );
+    let gadget = kubectl_json(&["get", &format!("gadgets.{group}"), "g1", "-n", &ns]);
+    assert_eq!(gadget["spec"]["n"], 1);
+    let (code, stdout, _) = apply(&repo, &ns, &set, &["--yes"]);
+    assert_eq!(code, Some(0));
+    assert!(stdout.contains("No changes"), "{stdout}");
+}
+
+#[tokio::test]
+async fn without_a_terminal_apply_needs_yes_and_writes_nothing() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "noprompt").await;
+    let set = support::unique_name("set");
+    let repo = repo_with(&["a"]);
+    let (code, _, stderr) = apply(&repo, &ns, &set, &[]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("pass --yes"), "{stderr}");
+    assert!(configmap_names(&client, &ns).await.is_empty());
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), "default");
+    assert!(
+        secrets.get_opt(&set).await.unwrap().is_none(),
+        "not even the parent"
+    );
+}
+
+#[tokio::test]
+async fn dry_run_writes_nothing() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "dryrun").await;
+    let set = support::unique_name("set");
+    let repo = repo_with(&["a"]);
+    let (code, stdout, _) = apply(&repo, &ns, &set, &["--dry-run"]);
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(
+        stdout.contains("+ create ConfigMap") && stdout.contains("Dry run: nothing was written."),
+        "{stdout}"
+    );
+    assert!(configmap_names(&client, &ns).await.is_empty());
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), "default");
+    assert!(secrets.get_opt(&set).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_namespace_that_left_git_is_kept_unless_protected_prunes_are_allowed() {
+    let client = support::admin().await;
+    let scratch = support::namespace(&client, "scratch").await;
+    let doomed = support::unique_name("doomed");
+    let set = support::unique_name("set");
+    let repo = Workdir::new(&[(
+        "ns.yaml",
+        &format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {doomed}\n"),
+    )]);
+    repo.git_commit_all();
+    repo.write("cm.yaml", &cm("anchor", "1"));
+    assert_eq!(apply(&repo, &scratch, &set, &["--yes"]).0, Some(0));
+
+    std::fs::remove_file(repo.path().join("ns.yaml")).unwrap();
+    let (code, stdout, _) = apply(&repo, &scratch, &set, &["--yes"]);
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(
+        stdout.contains(&format!("= kept Namespace/{doomed}: protected kind")),
+        "{stdout}"
+    );
+    let ns = kubectl_json(&["get", "namespace", &doomed]);
+    assert!(
+        ns["metadata"]["deletionTimestamp"].is_null(),
+        "the namespace is not deleted"
+    );
+
+    let (code, stdout, _) = apply(&repo, &scratch, &set, &["--yes", "--prune-protected"]);
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(
+        stdout.contains(&format!("pruned Namespace/{doomed}")),
+        "{stdout}"
+    );
+}
+
+#[tokio::test]
+async fn wait_follows_a_rollout_until_the_deployment_is_ready() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "wait").await;
+    let set = support::unique_name("set");
+    let repo = Workdir::new(&[(
+        "web.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: 2\n  selector:\n    \
+         matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      \
+         containers:\n      - name: web\n        image: nginx:1.27\n",
+    )]);
+    let path = repo.path().to_path_buf();
+    let ns_for_run = ns.clone();
+    let set_for_run = set.clone();
+    let run = std::thread::spawn(move || {
+        let out = gitops(
+            &[
+                "apply",
+                ".",
+                "-n",
+                &ns_for_run,
+                "--applyset",
+                &set_for_run,
+                "--yes",
+                "--wait",
+                "--timeout",
+                "60s",
+            ],
+            &path,
+        );
+        let (stdout, stderr) = text(&out);
+        (out.status.code(), stdout, stderr)
+    });
+
+    // No controllers run on the test server: play the Deployment controller's part.
+    let api: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    let generation = loop {
+        if let Some(d) = api.get_opt("web").await.unwrap() {
+            break d.metadata.generation.unwrap_or(1);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(!run.is_finished(), "apply --wait must wait for the rollout");
+    let status = json!({"status": {"observedGeneration": generation, "replicas": 2,
+        "updatedReplicas": 2, "readyReplicas": 2, "availableReplicas": 2}});
+    api.patch_status("web", &PatchParams::default(), &Patch::Merge(&status))
+        .await
+        .unwrap();
+
+    let (code, stdout, stderr) = run.join().unwrap();
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains(&format!("ready Deployment/{ns}/web")),
+        "{stdout}"
+    );
+}
