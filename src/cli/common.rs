@@ -59,6 +59,12 @@ pub struct Prepared {
 
 /// Source -> Render -> Plan. A render failure stops here, before anything touches the cluster.
 pub async fn prepare(args: &PlanArgs, global: &GlobalArgs, force: bool) -> Result<Prepared> {
+    let started = std::time::Instant::now();
+    let verbose = |stage: &str, detail: String| {
+        if global.verbose > 0 {
+            eprintln!("[{:>6.3}s] {stage}: {detail}", started.elapsed().as_secs_f64());
+        }
+    };
     let snapshot = source::read_working_tree(&args.path, &source::Limits::default())
         .with_context(|| format!("reading {}", args.path.display()))?;
     if snapshot.origin == source::SourceOrigin::PlainDirectory {
@@ -67,7 +73,9 @@ pub async fn prepare(args: &PlanArgs, global: &GlobalArgs, force: bool) -> Resul
             args.path.display()
         );
     }
+    verbose("source", format!("{} manifest files under {}", snapshot.files.len(), snapshot.root.display()));
     let manifests = render::render(&snapshot, &render::RenderOptions::default())?;
+    verbose("render", format!("{} objects", manifests.len()));
 
     let mut options = global.cluster_options();
     options.concurrency = args.concurrency;
@@ -76,6 +84,7 @@ pub async fn prepare(args: &PlanArgs, global: &GlobalArgs, force: bool) -> Resul
         .qps
         .saturating_mul(NonZeroU32::new(2).expect("non-zero"));
     let cluster = Cluster::connect(&options).await?;
+    verbose("cluster", format!("context {:?} at {}", cluster.context, cluster.server));
 
     let set = ApplySet {
         name: args
@@ -86,6 +95,7 @@ pub async fn prepare(args: &PlanArgs, global: &GlobalArgs, force: bool) -> Resul
     };
     let inventory = inventory::read(&cluster, &set).await?;
     let members = inventory::members(&cluster, &set, &inventory).await?;
+    verbose("inventory", format!("ApplySet {set}: {} live members", members.len()));
     let planned = ssa::plan(
         &cluster,
         &manifests,
@@ -98,6 +108,7 @@ pub async fn prepare(args: &PlanArgs, global: &GlobalArgs, force: bool) -> Resul
         },
     )
     .await?;
+    verbose("plan", format!("{:?}", planned.plan.summary()));
     Ok(Prepared {
         snapshot,
         manifests,
