@@ -62,7 +62,10 @@ pub async fn prepare(args: &PlanArgs, global: &GlobalArgs, force: bool) -> Resul
     let started = std::time::Instant::now();
     let verbose = |stage: &str, detail: String| {
         if global.verbose > 0 {
-            eprintln!("[{:>6.3}s] {stage}: {detail}", started.elapsed().as_secs_f64());
+            eprintln!(
+                "[{:>6.3}s] {stage}: {detail}",
+                started.elapsed().as_secs_f64()
+            );
         }
     };
     let snapshot = source::read_working_tree(&args.path, &source::Limits::default())
@@ -73,7 +76,14 @@ pub async fn prepare(args: &PlanArgs, global: &GlobalArgs, force: bool) -> Resul
             args.path.display()
         );
     }
-    verbose("source", format!("{} manifest files under {}", snapshot.files.len(), snapshot.root.display()));
+    verbose(
+        "source",
+        format!(
+            "{} manifest files under {}",
+            snapshot.files.len(),
+            snapshot.root.display()
+        ),
+    );
     let manifests = render::render(&snapshot, &render::RenderOptions::default())?;
     verbose("render", format!("{} objects", manifests.len()));
 
@@ -84,7 +94,10 @@ pub async fn prepare(args: &PlanArgs, global: &GlobalArgs, force: bool) -> Resul
         .qps
         .saturating_mul(NonZeroU32::new(2).expect("non-zero"));
     let cluster = Cluster::connect(&options).await?;
-    verbose("cluster", format!("context {:?} at {}", cluster.context, cluster.server));
+    verbose(
+        "cluster",
+        format!("context {:?} at {}", cluster.context, cluster.server),
+    );
 
     let set = ApplySet {
         name: args
@@ -95,7 +108,10 @@ pub async fn prepare(args: &PlanArgs, global: &GlobalArgs, force: bool) -> Resul
     };
     let inventory = inventory::read(&cluster, &set).await?;
     let members = inventory::members(&cluster, &set, &inventory).await?;
-    verbose("inventory", format!("ApplySet {set}: {} live members", members.len()));
+    verbose(
+        "inventory",
+        format!("ApplySet {set}: {} live members", members.len()),
+    );
     let planned = ssa::plan(
         &cluster,
         &manifests,
