@@ -87,11 +87,7 @@ pub async fn run(
     }
     out.flush()?;
 
-    if !summary.has_changes() {
-        if summary.errors > 0 {
-            writeln!(out, "Nothing can be applied: every change failed to plan.")?;
-            return Ok(EXIT_ERROR);
-        }
+    if !summary.has_changes() && summary.errors == 0 {
         writeln!(
             out,
             "No changes: the cluster matches {}.",
@@ -106,6 +102,23 @@ pub async fn run(
         } else {
             EXIT_OK
         });
+    }
+    // Like Argo CD and Flux, a plan the server already refused in part is not applied in part:
+    // the user approves whole plans, and a half-applied change is harder to reason about.
+    if summary.errors > 0 {
+        writeln!(
+            out,
+            "{} Nothing was applied: {} {} failed to plan; fix {} and run apply again.",
+            style.error("!"),
+            summary.errors,
+            if summary.errors == 1 {
+                "object"
+            } else {
+                "objects"
+            },
+            if summary.errors == 1 { "it" } else { "them" },
+        )?;
+        return Ok(EXIT_ERROR);
     }
     if !args.yes && !confirm(&summary, context)? {
         writeln!(out, "Apply cancelled; nothing was changed.")?;
@@ -138,6 +151,7 @@ pub async fn run(
         &tick,
     )
     .await;
+    // Plan errors returned above; counting them again keeps prune safe if that ever changes.
     let failed = results.iter().filter(|r| r.error.is_some()).count() + summary.errors;
     let prune_skipped = failed > 0 && summary.prune > 0;
     if !prune_skipped {
@@ -145,7 +159,7 @@ pub async fn run(
     }
     bar.finish_and_clear();
 
-    let all_ok = results.iter().all(|r| r.error.is_none()) && summary.errors == 0;
+    let all_ok = failed == 0 && results.iter().all(|r| r.error.is_none());
     if all_ok {
         // Everything converged: the parent now lists exactly what the set holds.
         let (kinds_now, namespaces_now) = contents(work, plan, None);
