@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+pub mod confine;
 mod plain;
 mod read;
 mod worktree;

@@ -6,4 +6,5 @@ mod support;
 mod apply;
 mod cluster_access;
 mod diff;
+mod faults;
 mod hostile;
