@@ -138,9 +138,17 @@ impl Drop for PrivateServer {
     }
 }
 
+/// A kubectl-gitops run in progress; its output is drained as it comes, so a long report never
+/// blocks it on a full pipe.
+struct Running {
+    child: Child,
+    stdout: std::thread::JoinHandle<Vec<u8>>,
+    stderr: std::thread::JoinHandle<Vec<u8>>,
+}
+
 /// Starts kubectl-gitops with `kubeconfig`, no color and a private discovery cache.
-fn spawn_gitops(args: &[&str], cwd: &Path, kubeconfig: &Path, cache: &Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_kubectl-gitops"))
+fn spawn_gitops(args: &[&str], cwd: &Path, kubeconfig: &Path, cache: &Path) -> Running {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kubectl-gitops"))
         .args(args)
         .arg("--kubeconfig")
         .arg(kubeconfig)
@@ -151,39 +159,41 @@ fn spawn_gitops(args: &[&str], cwd: &Path, kubeconfig: &Path, cache: &Path) -> C
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("spawn kubectl-gitops")
-}
-
-/// Waits for `child`, killing it and failing the test if it runs past `limit`.
-fn finish(mut child: Child, limit: Duration) -> (Output, Duration) {
-    let started = Instant::now();
-    // Drain the pipes while waiting, so a chatty run cannot block on a full pipe.
-    let stdout = child.stdout.take().expect("stdout");
-    let stderr = child.stderr.take().expect("stderr");
-    let read = |mut pipe: Box<dyn std::io::Read + Send>| {
+        .expect("spawn kubectl-gitops");
+    fn drain(mut pipe: impl std::io::Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
         std::thread::spawn(move || {
             let mut bytes = Vec::new();
             let _ = pipe.read_to_end(&mut bytes);
             bytes
         })
-    };
-    let out_reader = read(Box::new(stdout));
-    let err_reader = read(Box::new(stderr));
+    }
+    let stdout = drain(child.stdout.take().expect("stdout"));
+    let stderr = drain(child.stderr.take().expect("stderr"));
+    Running {
+        child,
+        stdout,
+        stderr,
+    }
+}
+
+/// Waits for the run, killing it and failing the test if it goes on past `limit`.
+fn finish(mut run: Running, limit: Duration) -> (Output, Duration) {
+    let started = Instant::now();
     let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
+        if let Some(status) = run.child.try_wait().expect("wait") {
             break status;
         }
         if started.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
+            let _ = run.child.kill();
+            let _ = run.child.wait();
             panic!("kubectl-gitops still running after {limit:?}");
         }
         std::thread::sleep(Duration::from_millis(20));
     };
     let output = Output {
         status,
-        stdout: out_reader.join().expect("stdout reader"),
-        stderr: err_reader.join().expect("stderr reader"),
+        stdout: run.stdout.join().expect("stdout reader"),
+        stderr: run.stderr.join().expect("stderr reader"),
     };
     (output, started.elapsed())
 }
@@ -259,7 +269,7 @@ async fn the_api_server_dying_mid_apply_fails_clearly_and_a_rerun_converges() {
     let mut slow = args.to_vec();
     // 20 requests a second: the plan takes ~15s and the writes ~15s more.
     slow.extend(["--qps", "20"]);
-    let apply = spawn_gitops(&slow, repo.path(), &server.kubeconfig(), cache.path());
+    let mut apply = spawn_gitops(&slow, repo.path(), &server.kubeconfig(), cache.path());
 
     // Kill the server once the writes are well under way.
     let started = Instant::now();
@@ -269,7 +279,10 @@ async fn the_api_server_dying_mid_apply_fails_clearly_and_a_rerun_converges() {
             assert!(written < total, "the apply finished before the fault");
             break;
         }
-        assert!(started.elapsed() < HANG, "the apply never started writing");
+        if started.elapsed() > HANG || apply.child.try_wait().expect("wait").is_some() {
+            let (out, _) = finish(apply, HANG);
+            panic!("the apply never got to writing: {:?}", text(&out));
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     server.kill();
@@ -283,6 +296,7 @@ async fn the_api_server_dying_mid_apply_fails_clearly_and_a_rerun_converges() {
         .filter(|l| l.starts_with("! failed ConfigMap/faults/cm-"))
         .collect();
     assert!(!failures.is_empty(), "each failed object is named\n{all}");
+    eprintln!("after the crash: {:?} ...\n{stderr}", &failures[..1]);
     let unreachable = format!("no answer from https://127.0.0.1:{}/", server.port);
     assert!(
         failures.iter().all(|l| l.contains(&unreachable)),
@@ -433,6 +447,7 @@ fn a_server_that_never_answers_fails_diff_in_bounded_time() {
         let (stdout, stderr) = text(&out);
         let all = format!("{stdout}\n{stderr}");
         assert_eq!(out.status.code(), Some(2), "{scheme} {flag:?}: {all}");
+        eprintln!("{scheme} {flag:?} after {took:?}: {stderr}");
         assert_no_panic(&all);
         assert!(
             took >= expected && took < expected + Duration::from_secs(8),
@@ -511,6 +526,7 @@ async fn objects_rbac_forbids_are_named_and_nothing_is_applied_or_pruned() {
         .filter(|l| l.starts_with("! error"))
         .collect();
     assert_eq!(refused.len(), 1, "only the Service is refused\n{all}");
+    eprintln!("{}", refused[0]);
     assert!(
         refused[0].contains(&format!("Service/{ns}/web"))
             && refused[0].contains("web.yaml:1")
@@ -578,6 +594,7 @@ async fn a_namespace_stuck_terminating_refuses_new_objects_with_the_servers_reas
         .filter(|l| l.starts_with("! error"))
         .collect();
     assert_eq!(refused.len(), 1, "{all}");
+    eprintln!("{}", refused[0]);
     assert!(
         refused[0].contains(&format!("ConfigMap/{ns}/fresh"))
             && refused[0].contains("fresh.yaml:1")
