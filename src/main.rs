@@ -43,6 +43,7 @@ fn main() -> ExitCode {
         match &cli.command {
             Command::Diff(args) => cli::diff::run(args, &cli.global, &style, &mut out).await,
             Command::Apply(args) => cli::apply::run(args, &cli.global, &style, &mut out).await,
+            Command::Pr(args) => cli::pr::run(args, &cli.global, &mut out).await,
             Command::Version(_) => cli::version::run(&mut out)
                 .map(|()| EXIT_OK)
                 .map_err(Into::into),

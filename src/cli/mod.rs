@@ -4,6 +4,7 @@
 pub mod apply;
 pub mod common;
 pub mod diff;
+pub mod pr;
 pub mod version;
 
 use std::path::PathBuf;
@@ -86,6 +87,7 @@ impl GlobalArgs {
 pub enum Command {
     Diff(diff::DiffArgs),
     Apply(apply::ApplyArgs),
+    Pr(pr::PrArgs),
     Version(version::VersionArgs),
 }
 

@@ -15,6 +15,12 @@ pub fn write(plan: &Plan, target: &Target, out: &mut dyn Write) -> io::Result<()
 }
 
 fn render(plan: &Plan, target: &Target) -> String {
+    render_within(plan, target, COMMENT_LIMIT)
+}
+
+/// The markdown report in at most `limit` bytes (for a PR body or comment that adds its own
+/// lines around it): sections that do not fit are cut, the summary never is.
+pub fn render_within(plan: &Plan, target: &Target, limit: usize) -> String {
     let s = plan.summary();
     let mut head = String::new();
     let _ = writeln!(head, "### kubectl gitops plan");
@@ -93,7 +99,7 @@ fn render(plan: &Plan, target: &Target) -> String {
             "\n_Preview truncated to fit a comment: {} of {total} sections not shown; run `kubectl gitops diff` for the full plan._\n",
             total - shown
         );
-        if body.len() + section.len() + cut_note.len() + footer.len() > COMMENT_LIMIT {
+        if body.len() + section.len() + cut_note.len() + footer.len() > limit {
             body.push_str(&cut_note);
             body.push_str(&footer);
             return body;

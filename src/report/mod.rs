@@ -9,6 +9,7 @@ mod text;
 use std::io::{self, Write};
 
 pub use diff::{DiffLine, LineKind, object_diff};
+pub use markdown::{COMMENT_LIMIT, render_within as markdown_within};
 
 use crate::ssa::Plan;
 use crate::ui::Style;

@@ -7,3 +7,4 @@ mod apply;
 mod cluster_access;
 mod diff;
 mod hostile;
+mod pr;
