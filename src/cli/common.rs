@@ -17,7 +17,7 @@ use crate::ssa::{self, PlanOptions, Planned};
 #[derive(Debug, Args, Clone)]
 pub struct PlanArgs {
     /// Directory holding the manifests (inside a git repository or not).
-    #[arg(default_value = ".")]
+    #[arg(default_value = ".", value_hint = clap::ValueHint::DirPath)]
     pub path: PathBuf,
 
     /// Name of the ApplySet recording what this PATH manages (default: derived from the

@@ -6,5 +6,6 @@ mod support;
 mod apply;
 mod cluster_access;
 mod diff;
+mod distribution;
 mod hostile;
 mod pr;
