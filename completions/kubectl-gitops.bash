@@ -104,12 +104,16 @@ _kubectl__gitops() {
             return 0
             ;;
         kubectl__subcmd__gitops__subcmd__apply)
-            opts="-y -n -v -h -V --applyset --applyset-namespace --prune-protected --show-secrets --concurrency --qps --yes --dry-run --force-conflicts --allow-empty --wait --timeout --kubeconfig --context --namespace --color --verbose --help --version"
+            opts="-y -n -v -h -V --ref --applyset --applyset-namespace --prune-protected --show-secrets --concurrency --qps --yes --dry-run --force-conflicts --allow-empty --wait --timeout --kubeconfig --context --namespace --color --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --ref)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --applyset)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -214,12 +218,16 @@ _kubectl__gitops() {
             return 0
             ;;
         kubectl__subcmd__gitops__subcmd__diff)
-            opts="-o -n -v -h -V --applyset --applyset-namespace --prune-protected --show-secrets --concurrency --qps --output --kubeconfig --context --namespace --color --verbose --help --version"
+            opts="-o -n -v -h -V --ref --applyset --applyset-namespace --prune-protected --show-secrets --concurrency --qps --output --base --offline --kubeconfig --context --namespace --color --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --ref)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --applyset)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -242,6 +250,10 @@ _kubectl__gitops() {
                     ;;
                 -o)
                     COMPREPLY=($(compgen -W "text markdown json" -- "${cur}"))
+                    return 0
+                    ;;
+                --base)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --kubeconfig)
@@ -381,12 +393,16 @@ _kubectl__gitops() {
             return 0
             ;;
         kubectl__subcmd__gitops__subcmd__pr)
-            opts="-m -n -v -h -V --applyset --applyset-namespace --prune-protected --show-secrets --concurrency --qps --branch --message --title --base --remote --github-repo --api-url --comment --kubeconfig --context --namespace --color --verbose --help --version"
+            opts="-m -n -v -h -V --ref --applyset --applyset-namespace --prune-protected --show-secrets --concurrency --qps --branch --message --title --base --remote --github-repo --api-url --comment --kubeconfig --context --namespace --color --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --ref)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --applyset)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -39,6 +39,7 @@ complete -c kubectl-gitops -n "__fish_kubectl_gitops_needs_command" -f -a "pr" -
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_needs_command" -f -a "version" -d 'Print the version, git commit and build target'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_needs_command" -f -a "completion" -d 'Print a shell completion script'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -l ref -d 'Render PATH as it is at this git revision (branch, tag, commit, HEAD~2, ...) instead of the working tree; uncommitted edits play no part' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -l applyset -d 'Name of the ApplySet recording what this PATH manages (default: derived from the repository\'s directory name and PATH, e.g. gitops-platform-deploy-prod)' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -l applyset-namespace -d 'Namespace of the ApplySet\'s parent Secret' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -l concurrency -d 'Requests in flight at once' -r
@@ -46,6 +47,7 @@ complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -l q
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -s o -l output -d 'Output format' -r -f -a "text\t'Colored unified diffs for a terminal'
 markdown\t'A pull-request comment: summary table and a collapsible section per object'
 json\t'A stable, documented schema (see docs/json-output.md)'"
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -l base -d 'A git revision to compare with (e.g. the pull request\'s target branch). Against a cluster, each change is marked "introduced" (the render differs from REV\'s) or "drift" (REV renders it the same: the cluster changed); with --offline, the render of REV is what the diff compares with' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)' -r -F
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -l context -d 'The kubeconfig context to use (default: its current-context)' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -s n -l namespace -d 'Namespace for objects that do not name one (default: the context\'s namespace)' -r
@@ -54,9 +56,11 @@ always\t'Always color (still overridden by nothing: the user asked for it)'
 never\t'Never color'"
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -l prune-protected -d 'Also prune Namespaces, CustomResourceDefinitions and PersistentVolumeClaims that left git (deleting them deletes everything in them)'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -l show-secrets -d 'Print Secret values instead of masking them'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -l offline -d 'Compare the render of --base with that of --ref (default: the working tree) without contacting any cluster: objects only in --ref are creates, objects only in --base are prunes. Namespaces are compared as written'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -s v -l verbose -d 'More detail on stderr (repeat for more)'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -s V -l version -d 'Print version'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -l ref -d 'Render PATH as it is at this git revision (branch, tag, commit, HEAD~2, ...) instead of the working tree; uncommitted edits play no part' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -l applyset -d 'Name of the ApplySet recording what this PATH manages (default: derived from the repository\'s directory name and PATH, e.g. gitops-platform-deploy-prod)' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -l applyset-namespace -d 'Namespace of the ApplySet\'s parent Secret' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -l concurrency -d 'Requests in flight at once' -r
@@ -78,6 +82,7 @@ complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -l 
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -s v -l verbose -d 'More detail on stderr (repeat for more)'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -s V -l version -d 'Print version'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand pr" -l ref -d 'Render PATH as it is at this git revision (branch, tag, commit, HEAD~2, ...) instead of the working tree; uncommitted edits play no part' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand pr" -l applyset -d 'Name of the ApplySet recording what this PATH manages (default: derived from the repository\'s directory name and PATH, e.g. gitops-platform-deploy-prod)' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand pr" -l applyset-namespace -d 'Namespace of the ApplySet\'s parent Secret' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand pr" -l concurrency -d 'Requests in flight at once' -r

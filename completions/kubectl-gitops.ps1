@@ -41,12 +41,14 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-gitops' -ScriptBlock {
             break
         }
         'kubectl-gitops;diff' {
+            [CompletionResult]::new('--ref', '--ref', [CompletionResultType]::ParameterName, 'Render PATH as it is at this git revision (branch, tag, commit, HEAD~2, ...) instead of the working tree; uncommitted edits play no part')
             [CompletionResult]::new('--applyset', '--applyset', [CompletionResultType]::ParameterName, 'Name of the ApplySet recording what this PATH manages (default: derived from the repository''s directory name and PATH, e.g. gitops-platform-deploy-prod)')
             [CompletionResult]::new('--applyset-namespace', '--applyset-namespace', [CompletionResultType]::ParameterName, 'Namespace of the ApplySet''s parent Secret')
             [CompletionResult]::new('--concurrency', '--concurrency', [CompletionResultType]::ParameterName, 'Requests in flight at once')
             [CompletionResult]::new('--qps', '--qps', [CompletionResultType]::ParameterName, 'Client-side limit of requests per second (bursts may go to twice this)')
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--base', '--base', [CompletionResultType]::ParameterName, 'A git revision to compare with (e.g. the pull request''s target branch). Against a cluster, each change is marked "introduced" (the render differs from REV''s) or "drift" (REV renders it the same: the cluster changed); with --offline, the render of REV is what the diff compares with')
             [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)')
             [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The kubeconfig context to use (default: its current-context)')
             [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'Namespace for objects that do not name one (default: the context''s namespace)')
@@ -54,6 +56,7 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-gitops' -ScriptBlock {
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to color output: auto (a terminal without NO_COLOR), always, never')
             [CompletionResult]::new('--prune-protected', '--prune-protected', [CompletionResultType]::ParameterName, 'Also prune Namespaces, CustomResourceDefinitions and PersistentVolumeClaims that left git (deleting them deletes everything in them)')
             [CompletionResult]::new('--show-secrets', '--show-secrets', [CompletionResultType]::ParameterName, 'Print Secret values instead of masking them')
+            [CompletionResult]::new('--offline', '--offline', [CompletionResultType]::ParameterName, 'Compare the render of --base with that of --ref (default: the working tree) without contacting any cluster: objects only in --ref are creates, objects only in --base are prunes. Namespaces are compared as written')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
@@ -63,6 +66,7 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-gitops' -ScriptBlock {
             break
         }
         'kubectl-gitops;apply' {
+            [CompletionResult]::new('--ref', '--ref', [CompletionResultType]::ParameterName, 'Render PATH as it is at this git revision (branch, tag, commit, HEAD~2, ...) instead of the working tree; uncommitted edits play no part')
             [CompletionResult]::new('--applyset', '--applyset', [CompletionResultType]::ParameterName, 'Name of the ApplySet recording what this PATH manages (default: derived from the repository''s directory name and PATH, e.g. gitops-platform-deploy-prod)')
             [CompletionResult]::new('--applyset-namespace', '--applyset-namespace', [CompletionResultType]::ParameterName, 'Namespace of the ApplySet''s parent Secret')
             [CompletionResult]::new('--concurrency', '--concurrency', [CompletionResultType]::ParameterName, 'Requests in flight at once')
@@ -90,6 +94,7 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-gitops' -ScriptBlock {
             break
         }
         'kubectl-gitops;pr' {
+            [CompletionResult]::new('--ref', '--ref', [CompletionResultType]::ParameterName, 'Render PATH as it is at this git revision (branch, tag, commit, HEAD~2, ...) instead of the working tree; uncommitted edits play no part')
             [CompletionResult]::new('--applyset', '--applyset', [CompletionResultType]::ParameterName, 'Name of the ApplySet recording what this PATH manages (default: derived from the repository''s directory name and PATH, e.g. gitops-platform-deploy-prod)')
             [CompletionResult]::new('--applyset-namespace', '--applyset-namespace', [CompletionResultType]::ParameterName, 'Namespace of the ApplySet''s parent Secret')
             [CompletionResult]::new('--concurrency', '--concurrency', [CompletionResultType]::ParameterName, 'Requests in flight at once')
