@@ -526,21 +526,18 @@ async fn read_live(
     let reads = groups.into_values().map(|members| async move {
         let mut found = Vec::new();
         if members.len() >= LIST_THRESHOLD {
-            match list(
+            // Listing may be forbidden where reading by name is allowed; then fall back to GETs.
+            if let Ok(items) = list(
                 cluster,
                 &members[0].resource,
                 members[0].object.namespace.as_deref(),
             )
             .await
             {
-                Ok(items) => {
-                    for t in &members {
-                        found.push((t.object.identity(), Ok(items.get(&t.object.name).cloned())));
-                    }
-                    return found;
+                for t in &members {
+                    found.push((t.object.identity(), Ok(items.get(&t.object.name).cloned())));
                 }
-                // Listing may be forbidden where reading by name is allowed; fall back.
-                Err(_) => {}
+                return found;
             }
         }
         let gets = join_all(members.iter().map(|t| async move {
