@@ -21,5 +21,6 @@ tests/cluster.sh up
 trap 'tests/cluster.sh down' EXIT
 eval "$(tests/cluster.sh env)"
 export GITOPS_TEST_KUBECONFIG="$KUBECONFIG"
+export GITOPS_TEST_APISERVER_BIN="${GITOPS_TEST_DIR:-$root/target/test-cluster}/bin/kube-apiserver-test"
 
 cargo nextest run --config-file tests/nextest.toml --workspace --no-fail-fast "$@"
