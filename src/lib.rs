@@ -8,6 +8,7 @@ pub mod cli;
 pub mod cluster;
 pub mod inventory;
 pub mod object;
+pub mod pipeline;
 pub mod render;
 pub mod report;
 pub mod source;
