@@ -43,6 +43,9 @@ fn main() -> ExitCode {
         match &cli.command {
             Command::Diff(args) => cli::diff::run(args, &cli.global, &style, &mut out).await,
             Command::Apply(args) => cli::apply::run(args, &cli.global, &style, &mut out).await,
+            Command::Reconcile(args) => cli::reconcile::run(args, &cli.global).await,
+            Command::Status(args) => cli::status::run(args, &cli.global, &style, &mut out).await,
+            Command::Install(args) => cli::install::run(args, &cli.global, &mut out),
             Command::Version(_) => cli::version::run(&mut out)
                 .map(|()| EXIT_OK)
                 .map_err(Into::into),

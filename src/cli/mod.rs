@@ -4,6 +4,9 @@
 pub mod apply;
 pub mod common;
 pub mod diff;
+pub mod install;
+pub mod reconcile;
+pub mod status;
 pub mod version;
 
 use std::path::PathBuf;
@@ -86,6 +89,9 @@ impl GlobalArgs {
 pub enum Command {
     Diff(diff::DiffArgs),
     Apply(apply::ApplyArgs),
+    Reconcile(Box<reconcile::ReconcileArgs>),
+    Status(status::StatusArgs),
+    Install(install::InstallArgs),
     Version(version::VersionArgs),
 }
 
