@@ -6,3 +6,4 @@ mod support;
 mod apply;
 mod cluster_access;
 mod diff;
+mod reconcile;
