@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-use super::{Target, object_diff, summary_line};
+use super::{Target, cause_label, object_diff, summary_line};
 use crate::ssa::{Action, Plan};
 
 /// GitHub refuses comments longer than this many characters.
@@ -57,8 +57,11 @@ pub fn render_within(plan: &Plan, target: &Target, limit: usize) -> String {
             .as_ref()
             .map(|n| format!(" — {n}"))
             .unwrap_or_default();
+        let cause = cause_label(change)
+            .map(|c| format!(" — <em>{c}</em>"))
+            .unwrap_or_default();
         let mut section = format!(
-            "<details><summary><code>{sign} {}</code>{}{note}</summary>\n\n```diff\n",
+            "<details><summary><code>{sign} {}</code>{}{note}{cause}</summary>\n\n```diff\n",
             escape(&change.object.to_string()),
             escape(&origin)
         );
