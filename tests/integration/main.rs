@@ -9,3 +9,4 @@ mod diff;
 mod distribution;
 mod hostile;
 mod pr;
+mod revisions;
