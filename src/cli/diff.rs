@@ -1,11 +1,14 @@
 use std::io::Write;
+use std::path::Path;
 
 use anyhow::{Result, bail};
 use clap::Args;
 
 use super::common::{PlanArgs, prepare, read_and_render};
 use super::{EXIT_DRIFT, EXIT_ERROR, EXIT_OK, GlobalArgs};
+use crate::render::Manifest;
 use crate::report::{self, Format};
+use crate::source::SourceError;
 use crate::ssa::{self, OfflineOptions, Plan};
 use crate::ui::Style;
 
@@ -66,7 +69,7 @@ pub async fn run(
     }
     // The base is rendered first, so a broken base fails before the cluster is contacted.
     let base = match &args.base {
-        Some(rev) => Some(read_and_render(&args.plan.path, Some(rev))?.1),
+        Some(rev) => Some(render_base(&args.plan.path, rev)?),
         None => None,
     };
     // Forced like apply (git wins over other field managers), so the diff shows the outcome.
@@ -92,7 +95,7 @@ fn offline(args: &DiffArgs, style: &Style, out: &mut dyn Write) -> Result<u8> {
         bail!("--offline compares two revisions: pass --base REV");
     };
     // The renders are all that is needed; each temporary copy goes as soon as it is rendered.
-    let base = read_and_render(&args.plan.path, Some(base_rev))?.1;
+    let base = render_base(&args.plan.path, base_rev)?;
     let head = read_and_render(&args.plan.path, args.plan.git_ref.as_deref())?.1;
     let plan = ssa::offline_plan(
         &base,
@@ -104,6 +107,27 @@ fn offline(args: &DiffArgs, style: &Style, out: &mut dyn Write) -> Result<u8> {
     );
     // No cluster: the JSON report's context and server stay empty.
     report_plan(&plan, args, &report::Target::default(), style, out)
+}
+
+/// The render of PATH at the base revision. PATH missing there (a pull request adding it) is
+/// an empty render: everything in the head is then new.
+fn render_base(path: &Path, rev: &str) -> Result<Vec<Manifest>> {
+    match read_and_render(path, Some(rev)) {
+        Ok((_, manifests)) => Ok(manifests),
+        Err(err)
+            if matches!(
+                err.downcast_ref::<SourceError>(),
+                Some(SourceError::NotADirectory { .. })
+            ) =>
+        {
+            eprintln!(
+                "note: {} is not a directory at {rev}; comparing with an empty base",
+                path.display()
+            );
+            Ok(Vec::new())
+        }
+        Err(err) => Err(err),
+    }
 }
 
 /// Writes the report and maps the plan to the exit code.

@@ -263,6 +263,43 @@ fn offline_diff_renders_kustomize_overlays_at_each_revision() {
 }
 
 #[test]
+fn a_path_the_base_does_not_have_yet_compares_with_an_empty_base() {
+    let repo = two_commits();
+    repo.write("newapp/a.yaml", &configmap("a", &[("k", "v")]));
+    commit_all(&repo, "a new directory");
+
+    let out = offline(
+        &["diff", "newapp", "--base", "v1", "--offline"],
+        repo.path(),
+    );
+
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(stderr.contains("not a directory at v1"), "{stderr}");
+    assert!(
+        stdout.contains("+ create ConfigMap/a (newapp/a.yaml:1)"),
+        "{stdout}"
+    );
+
+    // At the head, a missing PATH is an error like for the working tree.
+    let out = offline(
+        &[
+            "diff",
+            "newapp",
+            "--base",
+            "HEAD",
+            "--ref",
+            "v1",
+            "--offline",
+        ],
+        repo.path(),
+    );
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("not a directory"), "{stderr}");
+}
+
+#[test]
 fn an_unknown_revision_is_an_error_naming_it() {
     let repo = two_commits();
 
