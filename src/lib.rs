@@ -9,6 +9,7 @@ pub mod cluster;
 pub mod inventory;
 pub mod object;
 pub mod pipeline;
+pub mod pr;
 pub mod reconcile;
 pub mod render;
 pub mod report;

@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 
 use crate::cluster::Cluster;
-use crate::inventory::{self, ApplySet, GroupKind, Inventory};
+use crate::inventory::{self, ApplySet, GroupKind, Inventory, Member};
 use crate::render::{self, Manifest, RenderFailure};
 use crate::source::Snapshot;
 use crate::ssa::{self, Action, Applied, ApplyOptions, Plan, PlanOptions, Planned, Work};
@@ -64,12 +64,34 @@ pub async fn plan_manifests(
     set: &ApplySet,
     settings: &PlanSettings,
 ) -> anyhow::Result<SetPlan> {
+    let (inventory, members) = read_members(cluster, set).await?;
+    plan_members(cluster, manifests, set, inventory, &members, settings).await
+}
+
+/// The ApplySet's inventory (its parent) and its live members.
+pub async fn read_members(
+    cluster: &Cluster,
+    set: &ApplySet,
+) -> anyhow::Result<(Inventory, Vec<Member>)> {
     let inventory = inventory::read(cluster, set).await?;
     let members = inventory::members(cluster, set, &inventory).await?;
+    Ok((inventory, members))
+}
+
+/// Plans `manifests` against the set whose live `members` were read: a change per object and
+/// a prune per member no longer rendered. With no members, nothing is pruned (a partial plan).
+pub async fn plan_members(
+    cluster: &Cluster,
+    manifests: Vec<Manifest>,
+    set: &ApplySet,
+    inventory: Inventory,
+    members: &[Member],
+    settings: &PlanSettings,
+) -> anyhow::Result<SetPlan> {
     let planned = ssa::plan(
         cluster,
         &manifests,
-        &members,
+        members,
         &PlanOptions {
             show_secrets: settings.show_secrets,
             force: settings.force,
@@ -112,6 +134,9 @@ pub fn refuse_empty(
 pub struct ExecuteOptions {
     /// Take ownership of conflicting fields while applying.
     pub force_conflicts: bool,
+    /// The plan covers only some of the set's objects (a drift correction): the parent keeps
+    /// listing everything it listed, since the plan does not know the rest.
+    pub partial: bool,
 }
 
 /// What executing a plan did.
@@ -176,7 +201,7 @@ pub async fn execute(
         results.extend(ssa::prune(cluster, work, progress).await);
     }
     let failed = results.iter().filter(|r| r.error.is_some()).count() + summary.errors;
-    if failed == 0 {
+    if failed == 0 && !options.partial {
         let (kinds_now, namespaces_now) = contents(work, &planned.plan, None);
         if kinds_now != kinds || namespaces_now != namespaces {
             inventory::write_parent(cluster, set, &kinds_now, &namespaces_now).await?;

@@ -87,11 +87,7 @@ pub async fn run(
     }
     out.flush()?;
 
-    if !summary.has_changes() {
-        if summary.errors > 0 {
-            writeln!(out, "Nothing can be applied: every change failed to plan.")?;
-            return Ok(EXIT_ERROR);
-        }
+    if !summary.has_changes() && summary.errors == 0 {
         writeln!(
             out,
             "No changes: the cluster matches {}.",
@@ -106,6 +102,23 @@ pub async fn run(
         } else {
             EXIT_OK
         });
+    }
+    // Like Argo CD and Flux, a plan the server already refused in part is not applied in part:
+    // the user approves whole plans, and a half-applied change is harder to reason about.
+    if summary.errors > 0 {
+        writeln!(
+            out,
+            "{} Nothing was applied: {} {} failed to plan; fix {} and run apply again.",
+            style.error("!"),
+            summary.errors,
+            if summary.errors == 1 {
+                "object"
+            } else {
+                "objects"
+            },
+            if summary.errors == 1 { "it" } else { "them" },
+        )?;
+        return Ok(EXIT_ERROR);
     }
     if !args.yes && !confirm(&summary, context)? {
         writeln!(out, "Apply cancelled; nothing was changed.")?;
@@ -130,11 +143,14 @@ pub async fn run(
         &prepared.planned,
         &ExecuteOptions {
             force_conflicts: args.force_conflicts,
+            partial: false,
         },
         &tick,
     )
     .await;
     bar.finish_and_clear();
+    // Plan errors returned above; execute counts them again, which keeps prune safe if that
+    // ever changes.
     let execution = execution?;
     let results = &execution.results;
     let failed = execution.failed;

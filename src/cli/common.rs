@@ -2,7 +2,7 @@
 //! Both commands go through `prepare`, so `apply` executes exactly the plan `diff` shows.
 
 use std::num::NonZeroU32;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::Args;
@@ -18,8 +18,13 @@ use crate::ssa::Planned;
 #[derive(Debug, Args, Clone)]
 pub struct PlanArgs {
     /// Directory holding the manifests (inside a git repository or not).
-    #[arg(default_value = ".")]
+    #[arg(default_value = ".", value_hint = clap::ValueHint::DirPath)]
     pub path: PathBuf,
+
+    /// Render PATH as it is at this git revision (branch, tag, commit, HEAD~2, ...) instead of
+    /// the working tree; uncommitted edits play no part.
+    #[arg(long = "ref", value_name = "REV")]
+    pub git_ref: Option<String>,
 
     /// Name of the ApplySet recording what this PATH manages (default: derived from the
     /// repository's directory name and PATH, e.g. gitops-platform-deploy-prod).
@@ -48,6 +53,46 @@ pub struct PlanArgs {
     pub qps: NonZeroU32,
 }
 
+/// Source -> Render for PATH at revision `rev`, or as the working tree shows it when `None`.
+pub fn read_and_render(path: &Path, rev: Option<&str>) -> Result<(Snapshot, Vec<Manifest>)> {
+    let snapshot = read_source(path, rev)?;
+    let manifests = render_snapshot(&snapshot, path, rev)?;
+    Ok((snapshot, manifests))
+}
+
+/// The files under PATH at revision `rev`, or in the working tree when `None`.
+pub fn read_source(path: &Path, rev: Option<&str>) -> Result<Snapshot> {
+    let limits = source::Limits::default();
+    let Some(rev) = rev else {
+        let snapshot = source::read_working_tree(path, &limits)
+            .with_context(|| format!("reading {}", path.display()))?;
+        if snapshot.origin == source::SourceOrigin::PlainDirectory {
+            eprintln!(
+                "note: {} is not inside a git repository; reading it as plain files",
+                path.display()
+            );
+        }
+        return Ok(snapshot);
+    };
+    source::read_revision(path, rev, &limits)
+        .with_context(|| format!("reading {} at revision {rev}", path.display()))
+}
+
+/// Renders a snapshot read by `read_source`; failures at a revision say which one.
+pub fn render_snapshot(
+    snapshot: &Snapshot,
+    path: &Path,
+    rev: Option<&str>,
+) -> Result<Vec<Manifest>> {
+    let rendered = render::render(snapshot, &render::RenderOptions::default());
+    Ok(match rev {
+        None => rendered?,
+        Some(rev) => {
+            rendered.with_context(|| format!("rendering {} at revision {rev}", path.display()))?
+        }
+    })
+}
+
 /// Everything up to and including the plan.
 pub struct Prepared {
     pub snapshot: Snapshot,
@@ -60,15 +105,27 @@ pub struct Prepared {
 
 /// Source -> Render -> Plan. A render failure stops here, before anything touches the cluster.
 pub async fn prepare(args: &PlanArgs, global: &GlobalArgs, force: bool) -> Result<Prepared> {
-    let snapshot = source::read_working_tree(&args.path, &source::Limits::default())
-        .with_context(|| format!("reading {}", args.path.display()))?;
-    if snapshot.origin == source::SourceOrigin::PlainDirectory {
-        eprintln!(
-            "note: {} is not inside a git repository; reading it as plain files",
-            args.path.display()
-        );
-    }
-    let manifests = render::render(&snapshot, &render::RenderOptions::default())?;
+    let started = std::time::Instant::now();
+    let verbose = |stage: &str, detail: String| {
+        if global.verbose > 0 {
+            eprintln!(
+                "[{:>6.3}s] {stage}: {detail}",
+                started.elapsed().as_secs_f64()
+            );
+        }
+    };
+    let rev = args.git_ref.as_deref();
+    let snapshot = read_source(&args.path, rev)?;
+    verbose(
+        "source",
+        format!(
+            "{} manifest files under {}",
+            snapshot.files.len(),
+            snapshot.root.display()
+        ),
+    );
+    let manifests = render_snapshot(&snapshot, &args.path, rev)?;
+    verbose("render", format!("{} objects", manifests.len()));
 
     let mut options = global.cluster_options();
     options.concurrency = args.concurrency;
@@ -77,6 +134,10 @@ pub async fn prepare(args: &PlanArgs, global: &GlobalArgs, force: bool) -> Resul
         .qps
         .saturating_mul(NonZeroU32::new(2).expect("non-zero"));
     let cluster = Cluster::connect(&options).await?;
+    verbose(
+        "cluster",
+        format!("context {:?} at {}", cluster.context, cluster.server),
+    );
 
     let set = ApplySet {
         name: args
@@ -91,12 +152,18 @@ pub async fn prepare(args: &PlanArgs, global: &GlobalArgs, force: bool) -> Resul
         prune_protected: args.prune_protected,
         render: render::RenderOptions::default(),
     };
+    let (inventory, members) = pipeline::read_members(&cluster, &set).await?;
+    verbose(
+        "inventory",
+        format!("ApplySet {set}: {} live members", members.len()),
+    );
     let SetPlan {
         manifests,
         set,
         inventory,
         planned,
-    } = pipeline::plan_manifests(&cluster, manifests, &set, &settings).await?;
+    } = pipeline::plan_members(&cluster, manifests, &set, inventory, &members, &settings).await?;
+    verbose("plan", format!("{:?}", planned.plan.summary()));
     Ok(Prepared {
         snapshot,
         manifests,

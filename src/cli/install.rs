@@ -16,11 +16,11 @@ use crate::reconcile::{redact, tree};
                   cluster: review the output, then pipe it to `kubectl apply -f -`. Build the \
                   image with examples/in-cluster/Dockerfile.",
     after_help = "Examples:
-  kubectl gitops install --repo git://git.example.com/platform.git --path deploy/prod \\
-      --image registry.example.com/kubectl-gitops:0.1.0 | kubectl apply -f -
+  # Write the manifests for review, then apply them
+  kubectl gitops install --repo git://git.example.com/platform.git --path deploy/ > gitops.yaml
 
-  # Another namespace (the global -n/--namespace flag)
-  kubectl gitops install -n platform-gitops --repo /srv/git/platform > gitops.yaml
+  # Another namespace (the global -n flag) and your own image build
+  kubectl gitops install -n platform-gitops --image registry.example.com/gitops:0.1.0
 
 The RBAC grants what the reconciler needs for itself (its Lease, Events, status ConfigMap and
 ApplySet parent in its namespace) and, cluster-wide, the kinds the examples use. To manage

@@ -35,12 +35,11 @@ pub enum LogFormat {
                   `kubectl gitops status`), Events to the ApplySet parent Secret. Replicas elect \
                   a leader with a Lease; SIGTERM ends the loop cleanly.",
     after_help = "Examples:
-  # Follow main of a repository, apply deploy/ every minute
-  kubectl gitops reconcile --repo https://git.example.com/org/platform.git --path deploy/
+  # Follow main of a repository served by git daemon, apply deploy/ every minute
+  kubectl gitops reconcile --repo git://git.example.com/platform.git --path deploy/
 
-  # A local repository, metrics and probes on :9090, JSON logs
-  kubectl gitops reconcile --repo /srv/git/platform --ref main --path deploy/prod \\
-      --listen 127.0.0.1:9090 --log-format json
+  # A local repository, with probes and metrics on port 9090
+  kubectl gitops reconcile --repo /srv/git/platform --listen 127.0.0.1:9090
 
 The default ApplySet name is the one `kubectl gitops diff PATH` uses in a checkout of the same
 repository: gitops-<repository name>-<path>, the repository name being the last segment of
@@ -220,7 +219,6 @@ pub async fn run(args: &ReconcileArgs, global: &GlobalArgs) -> Result<u8> {
         },
         allow_empty: args.allow_empty,
         limits: Limits::default(),
-        scratch: cache_dir.join("revisions"),
         fetch_timeout: args.fetch_timeout,
     };
     let config = LoopConfig {

@@ -25,7 +25,10 @@ pub enum StatusFormat {
                   cycle, drift corrections so far and the last error. Without --applyset, lists \
                   every reconciler's status in --applyset-namespace.",
     after_help = "Examples:
+  # One reconciler, in detail
   kubectl gitops status --applyset gitops-platform-deploy --applyset-namespace gitops-system
+
+  # Every reconciler of a namespace, for scripts
   kubectl gitops status --applyset-namespace gitops-system -o json
 
 Exit code 2 when a shown reconciler's last cycle failed."

@@ -68,12 +68,31 @@ impl std::fmt::Display for WatchKey {
     }
 }
 
+/// One object, by the identity the API server uses (the version does not matter).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ObjectKey {
+    pub group: String,
+    pub kind: String,
+    /// None for cluster-scoped objects.
+    pub namespace: Option<String>,
+    pub name: String,
+}
+
+impl std::fmt::Display for ObjectKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.namespace {
+            Some(ns) => write!(f, "{}/{ns}/{}", self.kind, self.name),
+            None => write!(f, "{}/{}", self.kind, self.name),
+        }
+    }
+}
+
 /// A managed object changed outside git.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Drift {
-    /// `Kind/namespace/name`.
-    pub object: String,
-    /// `modified`, `deleted`, `added` or `resync` (a watch had to start over).
+    /// The object; None when a watch had to start over and anything may have changed.
+    pub object: Option<ObjectKey>,
+    /// `modified`, `deleted`, `added` or `resync`.
     pub what: &'static str,
 }
 
@@ -167,13 +186,13 @@ async fn watch_loop(
             // Anything could have changed while we were not watching.
             let _ = tx
                 .send(Drift {
-                    object: key.to_string(),
+                    object: None,
                     what: "resync",
                 })
                 .await;
         }
         first = false;
-        match watch_from(&client, &path, &selector, version, &mut seen, &tx).await {
+        match watch_from(&client, &path, &selector, version, &mut seen, &tx, &key).await {
             Ok(()) => backoff.reset(),
             Err(err) => {
                 let delay = backoff.fail();
@@ -204,6 +223,7 @@ async fn watch_from(
     mut version: String,
     seen: &mut HashMap<String, u64>,
     tx: &mpsc::Sender<Drift>,
+    watch: &WatchKey,
 ) -> anyhow::Result<()> {
     loop {
         let params = WatchParams::default().labels(selector).timeout(290);
@@ -226,7 +246,7 @@ async fn watch_from(
             if let Some(v) = &object.metadata.resource_version {
                 version = v.clone();
             }
-            if let Some(drift) = judge(&object, what, seen)
+            if let Some(drift) = judge(watch, &object, what, seen)
                 && tx.send(drift).await.is_err()
             {
                 return Ok(());
@@ -237,12 +257,18 @@ async fn watch_from(
 
 /// Whether a watch event is drift; remembers each object's content to ignore status churn.
 fn judge(
+    watch: &WatchKey,
     object: &DynamicObject,
     what: &'static str,
     seen: &mut HashMap<String, u64>,
 ) -> Option<Drift> {
     let uid = object.metadata.uid.clone().unwrap_or_default();
-    let name = describe(object);
+    let name = Some(ObjectKey {
+        group: watch.group.clone(),
+        kind: watch.kind.clone(),
+        namespace: object.metadata.namespace.clone(),
+        name: object.metadata.name.clone().unwrap_or_default(),
+    });
     if what == "deleted" {
         seen.remove(&uid);
         return Some(Drift { object: name, what });
@@ -261,19 +287,6 @@ fn judge(
         return None;
     }
     Some(Drift { object: name, what })
-}
-
-fn describe(object: &DynamicObject) -> String {
-    let kind = object
-        .types
-        .as_ref()
-        .map(|t| t.kind.as_str())
-        .unwrap_or("object");
-    let name = object.metadata.name.as_deref().unwrap_or("?");
-    match &object.metadata.namespace {
-        Some(ns) => format!("{kind}/{ns}/{name}"),
-        None => format!("{kind}/{name}"),
-    }
 }
 
 /// A hash of what an edit can change: metadata that is not bookkeeping, and everything but
@@ -380,15 +393,33 @@ mod tests {
         .unwrap()
     }
 
+    fn cm_watch() -> WatchKey {
+        WatchKey {
+            group: String::new(),
+            version: "v1".into(),
+            kind: "ConfigMap".into(),
+            plural: "configmaps".into(),
+            namespace: Some("ns".into()),
+        }
+    }
+
     #[test]
     fn status_churn_is_ignored_and_content_changes_are_not() {
         let mut seen = HashMap::new();
         let a = object(json!({"v": "1"}), json!({"x": "1"}), "u1");
-        let drift = judge(&a, "modified", &mut seen).expect("a foreign change is drift");
-        assert_eq!(drift.object, "ConfigMap/ns/a");
-        assert_eq!(judge(&a, "modified", &mut seen), None, "same content again");
+        let drift =
+            judge(&cm_watch(), &a, "modified", &mut seen).expect("a foreign change is drift");
+        assert_eq!(drift.object.unwrap().to_string(), "ConfigMap/ns/a");
+        assert_eq!(
+            judge(&cm_watch(), &a, "modified", &mut seen),
+            None,
+            "same content again"
+        );
         let b = object(json!({"v": "2"}), json!({"x": "1"}), "u1");
-        assert!(judge(&b, "modified", &mut seen).is_some());
-        assert_eq!(judge(&b, "deleted", &mut seen).unwrap().what, "deleted");
+        assert!(judge(&cm_watch(), &b, "modified", &mut seen).is_some());
+        assert_eq!(
+            judge(&cm_watch(), &b, "deleted", &mut seen).unwrap().what,
+            "deleted"
+        );
     }
 }

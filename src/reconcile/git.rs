@@ -1,5 +1,6 @@
-//! Git: one bare repository in the cache directory per remote, created on first use and
-//! fetched (shallow, only the ref we follow) every cycle with gix.
+//! Git: one repository in the cache directory per remote, created on first use and fetched
+//! (shallow, only the ref we follow) every cycle with gix. Its working tree stays empty:
+//! revisions are read from the object database with `source::read_revision`.
 //!
 //! Remotes: `file://` URLs and plain local paths (gix runs `git-upload-pack` for them),
 //! `git://` (gix's own TCP client). Every message leaving this module has the remote URL's
@@ -73,7 +74,7 @@ impl GitSource {
         let short: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
         let repo_dir = cache_dir
             .join("repositories")
-            .join(format!("{}-{short}.git", repository_name(&url)));
+            .join(format!("{}-{short}", repository_name(&url)));
         let mut secrets = secrets;
         if let Some(userinfo) = userinfo(&url) {
             // The whole userinfo first, then its password alone (it may appear on its own).
@@ -101,7 +102,8 @@ impl GitSource {
         &self.reference
     }
 
-    /// Where the bare repository lives.
+    /// Where the repository lives: a git directory in `.git` and a working tree that stays
+    /// empty (revisions are read from the object database, never checked out).
     pub fn repo_dir(&self) -> &Path {
         &self.repo_dir
     }
@@ -116,15 +118,15 @@ impl GitSource {
         GitError(self.scrub(&format!("{what}: {err:#}")))
     }
 
-    /// Opens the cache repository, creating it (bare) on first use.
+    /// Opens the cache repository, creating it on first use.
     pub fn open(&self) -> Result<gix::Repository, GitError> {
-        if self.repo_dir.join("HEAD").is_file() {
+        if self.repo_dir.join(".git").join("HEAD").is_file() {
             return gix::open(&self.repo_dir)
                 .map_err(|e| self.error("opening the cached repository", e));
         }
         std::fs::create_dir_all(&self.repo_dir)
             .map_err(|e| self.error("creating the cache directory", e))?;
-        gix::init_bare(&self.repo_dir).map_err(|e| self.error("creating the cached repository", e))
+        gix::init(&self.repo_dir).map_err(|e| self.error("creating the cached repository", e))
     }
 
     /// Fetches the followed ref (blocking: run it on a blocking thread). `interrupt` aborts a
@@ -232,10 +234,7 @@ mod tests {
             .unwrap()
             .to_string_lossy()
             .into_owned();
-        assert!(
-            name.starts_with("platform-") && name.ends_with(".git"),
-            "{name}"
-        );
+        assert!(name.starts_with("platform-"), "{name}");
         assert_ne!(a.repo_dir(), b.repo_dir());
     }
 

@@ -49,6 +49,17 @@ impl LeaseConfig {
     }
 }
 
+/// Where this replica stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Not known yet (starting, or the Lease cannot be read).
+    Candidate,
+    /// Holds the Lease: reconciles.
+    Leader,
+    /// Another replica holds the Lease: stands by.
+    Follower,
+}
+
 /// The part of a Lease the decision depends on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
@@ -107,8 +118,8 @@ pub fn spawn(
     client: kube::Client,
     config: LeaseConfig,
     mut shutdown: watch::Receiver<bool>,
-) -> (watch::Receiver<bool>, tokio::task::JoinHandle<()>) {
-    let (tx, rx) = watch::channel(false);
+) -> (watch::Receiver<Role>, tokio::task::JoinHandle<()>) {
+    let (tx, rx) = watch::channel(Role::Candidate);
     let task = tokio::spawn(async move {
         let api: Api<Lease> = Api::namespaced(client, &config.namespace);
         let mut elector = Elector {
@@ -119,10 +130,10 @@ pub fn spawn(
             leading: false,
         };
         loop {
-            let leading = elector.step().await;
+            let role = elector.step().await;
             tx.send_if_modified(|current| {
-                let changed = *current != leading;
-                *current = leading;
+                let changed = *current != role;
+                *current = role;
                 changed
             });
             tokio::select! {
@@ -130,7 +141,7 @@ pub fn spawn(
                 _ = shutdown.changed() => break,
             }
         }
-        let _ = tx.send(false);
+        let _ = tx.send(Role::Candidate);
         if elector.leading {
             elector.release().await;
         }
@@ -150,7 +161,7 @@ struct Elector {
 
 impl Elector {
     /// One round; returns whether we lead afterwards.
-    async fn step(&mut self) -> bool {
+    async fn step(&mut self) -> Role {
         let now = Instant::now();
         let current = match self.api.get_opt(&self.config.name).await {
             Ok(found) => found,
@@ -180,9 +191,9 @@ impl Elector {
                     tracing::warn!(holder, "lost the leader Lease");
                 }
                 self.leading = false;
-                return false;
+                return Role::Follower;
             }
-            _ => return false,
+            _ => return Role::Candidate,
         };
         match result {
             Ok(()) => {
@@ -195,12 +206,12 @@ impl Elector {
                 }
                 self.leading = true;
                 self.last_renew = Some(now);
-                true
+                Role::Leader
             }
             Err(kube::Error::Api(status)) if status.code == 409 => {
                 // Someone else wrote the Lease first: they win this round.
                 self.leading = false;
-                false
+                Role::Follower
             }
             Err(err) => {
                 tracing::warn!(lease = %self.config.name, error = %err, "updating the leader Lease");
@@ -211,7 +222,7 @@ impl Elector {
 
     /// After a failed round: keep leading only while the last renewal is recent enough that
     /// nobody else can have taken over.
-    fn keep_if_fresh(&mut self, now: Instant) -> bool {
+    fn keep_if_fresh(&mut self, now: Instant) -> Role {
         let fresh = self
             .last_renew
             .is_some_and(|at| now.saturating_duration_since(at) < self.config.renew_deadline);
@@ -219,7 +230,11 @@ impl Elector {
             tracing::warn!("could not renew the leader Lease in time; stepping down");
         }
         self.leading = self.leading && fresh;
-        self.leading
+        if self.leading {
+            Role::Leader
+        } else {
+            Role::Candidate
+        }
     }
 
     fn spec(&self, acquire: bool, previous: Option<&LeaseSpec>) -> LeaseSpec {

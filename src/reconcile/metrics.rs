@@ -87,9 +87,8 @@ impl Metrics {
             .observe(seconds);
     }
 
-    pub fn succeeded(&self, unix_seconds: f64, managed: u64) {
+    pub fn succeeded(&self, unix_seconds: f64) {
         self.last_success.set(unix_seconds);
-        self.managed_objects.set(managed as i64);
     }
 
     pub fn set_managed(&self, managed: u64) {
@@ -125,7 +124,8 @@ mod tests {
     fn exposition_names_every_metric() {
         let m = Metrics::new();
         m.observe_cycle("interval", 0.25);
-        m.succeeded(1_700_000_000.0, 12);
+        m.succeeded(1_700_000_000.0);
+        m.set_managed(12);
         m.drift_corrected(2);
         m.failed("fetch");
         m.set_leader(true);

@@ -23,6 +23,7 @@ mod serve;
 pub mod status;
 pub mod tree;
 
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -37,6 +38,7 @@ pub use debounce::Debouncer;
 
 use cycle::{Outcome, Reconciler, Target};
 use events::{Kind, Recorder};
+use lease::Role;
 use metrics::Metrics;
 use serve::{Endpoints, Health};
 use status::Status;
@@ -117,7 +119,7 @@ pub async fn run(reconciler: Reconciler, config: LoopConfig) -> Result<()> {
             (rx, Some(task))
         }
         None => {
-            let (tx, rx) = watch::channel(true);
+            let (tx, rx) = watch::channel(Role::Leader);
             // Keep the sender alive for the whole run.
             tokio::spawn(async move {
                 tx.closed().await;
@@ -152,6 +154,9 @@ pub async fn run(reconciler: Reconciler, config: LoopConfig) -> Result<()> {
         last_error: None,
     };
     let mut debouncer = Debouncer::new(this.config.debounce, this.config.debounce * 10);
+    // What drifted since the last cycle; `resync` when a watch restarted and anything may have.
+    let mut drifted: BTreeSet<drift::ObjectKey> = BTreeSet::new();
+    let mut resync = false;
     let mut next_full = Instant::now();
     let heartbeat = Duration::from_secs(10);
 
@@ -169,17 +174,19 @@ pub async fn run(reconciler: Reconciler, config: LoopConfig) -> Result<()> {
         if *shutdown.borrow() {
             break;
         }
-        if !*leading.borrow() {
+        if *leading.borrow() != Role::Leader {
             watches.stop_all();
             this.metrics.set_leader(false);
-            this.health.set_standby(true);
             tracing::info!("waiting to become the leader");
             loop {
+                // Ready as a standby only once another replica is known to lead.
+                this.health
+                    .set_standby(*leading.borrow_and_update() == Role::Follower);
                 tokio::select! {
                     _ = shutdown.changed() => break 'outer,
                     changed = leading.changed() => {
                         if changed.is_err() { break 'outer; }
-                        if *leading.borrow() { break; }
+                        if *leading.borrow() == Role::Leader { break; }
                     }
                     _ = tokio::time::sleep(heartbeat) => this.health.beat(),
                 }
@@ -190,6 +197,8 @@ pub async fn run(reconciler: Reconciler, config: LoopConfig) -> Result<()> {
             next_full = Instant::now();
             while drift_rx.try_recv().is_ok() {}
             debouncer.take();
+            drifted.clear();
+            resync = false;
             continue;
         }
         this.metrics.set_leader(true);
@@ -208,7 +217,13 @@ pub async fn run(reconciler: Reconciler, config: LoopConfig) -> Result<()> {
                 }
                 drift = drift_rx.recv() => {
                     if let Some(drift) = drift {
-                        tracing::debug!(object = %drift.object, what = drift.what, "drift");
+                        match drift.object {
+                            Some(object) => {
+                                tracing::debug!(%object, what = drift.what, "drift");
+                                drifted.insert(object);
+                            }
+                            None => resync = true,
+                        }
                         debouncer.poke(Instant::now());
                     }
                     continue;
@@ -221,17 +236,24 @@ pub async fn run(reconciler: Reconciler, config: LoopConfig) -> Result<()> {
             (Target::Latest, "interval")
         } else {
             match this.deployed {
-                Some(commit) => (Target::Revision(commit), "drift"),
+                Some(commit) if resync => (Target::Revision(commit), "drift"),
+                Some(commit) => (Target::Objects(commit, drifted.clone()), "drift"),
                 None => (Target::Latest, "drift"),
             }
         };
         let drift_events = debouncer.take();
         if trigger == "drift" {
+            let objects: Vec<String> = drifted.iter().take(5).map(ToString::to_string).collect();
             tracing::info!(
                 events = drift_events,
-                "managed objects changed outside git; re-planning"
+                objects = %objects.join(", "),
+                resync,
+                "managed objects changed outside git; re-planning them"
             );
         }
+        // Every kind of cycle covers the drift seen so far.
+        drifted.clear();
+        resync = false;
 
         let cycle = reconciler.run(target);
         tokio::pin!(cycle);
@@ -253,7 +275,7 @@ pub async fn run(reconciler: Reconciler, config: LoopConfig) -> Result<()> {
             continue;
         };
         let delay = this.record(&outcome, trigger).await;
-        if this.config.watch && outcome.executed {
+        if this.config.watch && outcome.executed && !outcome.partial {
             watches.sync(&outcome.watch);
         }
         if trigger == "interval" || outcome.error.is_some() {
@@ -274,9 +296,9 @@ pub async fn run(reconciler: Reconciler, config: LoopConfig) -> Result<()> {
     Ok(())
 }
 
-async fn wait_until_not_leading(leading: &mut watch::Receiver<bool>) {
+async fn wait_until_not_leading(leading: &mut watch::Receiver<Role>) {
     loop {
-        if !*leading.borrow_and_update() {
+        if *leading.borrow_and_update() != Role::Leader {
             return;
         }
         if leading.changed().await.is_err() {
@@ -290,7 +312,10 @@ impl Loop {
     async fn record(&mut self, outcome: &Outcome, trigger: &'static str) -> Duration {
         let revision = outcome.revision.map(|r| r.to_string()).unwrap_or_default();
         let now = Timestamp::now();
-        let now = now.round(k8s_openapi::jiff::Unit::Second).unwrap_or(now).to_string();
+        let now = now
+            .round(k8s_openapi::jiff::Unit::Second)
+            .unwrap_or(now)
+            .to_string();
         self.metrics
             .observe_cycle(trigger, outcome.duration.as_secs_f64());
         // A write while the revision is the one already applied puts back a change made
@@ -300,7 +325,7 @@ impl Loop {
         } else {
             0
         };
-        if outcome.executed {
+        if outcome.executed && !outcome.partial {
             self.deployed = outcome.revision;
             self.metrics.set_managed(outcome.managed as u64);
         }
@@ -309,8 +334,10 @@ impl Loop {
         status.cycles += 1;
         status.last_attempted_revision = revision.clone();
         status.last_attempted_time = now.clone();
-        if outcome.executed {
+        if outcome.executed && !outcome.partial {
             status.objects_managed = outcome.managed as u64;
+        }
+        if outcome.executed {
             status.last_created = outcome.created.len() as u64;
             status.last_updated = outcome.updated.len() as u64;
             status.last_pruned = outcome.pruned.len() as u64;
@@ -336,7 +363,7 @@ impl Loop {
                     .duration_since(UNIX_EPOCH)
                     .map(|d| d.as_secs_f64())
                     .unwrap_or(0.0);
-                self.metrics.succeeded(unix, outcome.managed as u64);
+                self.metrics.succeeded(unix);
                 delay = self.config.interval;
                 tracing::info!(
                     trigger,

@@ -88,6 +88,18 @@ pub enum RenderError {
     /// A kustomize build that did not report back (its worker thread stopped).
     #[error("{dir}: kustomize build did not complete")]
     KustomizeIncomplete { dir: PathBuf },
+
+    /// A kustomization that references something outside the repository or on the network.
+    #[error("{file}: refusing to build: {reference:?} {reason}")]
+    KustomizeReference {
+        file: PathBuf,
+        reference: String,
+        reason: String,
+    },
+
+    /// kustomize ran longer than allowed and was stopped.
+    #[error("{dir}: kustomize build did not finish within {seconds}s and was stopped")]
+    KustomizeTimeout { dir: PathBuf, seconds: u64 },
 }
 
 /// Every problem found while rendering, in the order the files were read.

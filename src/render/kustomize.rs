@@ -2,10 +2,12 @@
 
 use std::ffi::OsString;
 use std::io::ErrorKind;
+use std::io::Read;
 use std::path::Path;
-use std::process::Output;
+use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
+use std::time::{Duration, Instant};
 
 use super::command::KustomizeCommand;
 use super::error::RenderError;
@@ -15,10 +17,16 @@ use super::layout::Kustomization;
 /// would only fight over the CPU.
 const MAX_PARALLEL: usize = 8;
 
+/// Longest a single kustomize build may run: remote fetches are refused, so a build that
+/// takes longer is stuck.
+const TIMEOUT: Duration = Duration::from_secs(120);
+
 /// What to run and where.
 pub(crate) struct Build<'a> {
     /// The snapshot root on disk; kustomization directories are relative to it.
     pub root: &'a Path,
+    /// The repository root on disk: no kustomization may reference anything outside it.
+    pub repo_root: &'a Path,
     /// Prefix of directory names in messages.
     pub display_prefix: &'a Path,
     pub command: &'a KustomizeCommand,
@@ -95,11 +103,17 @@ fn build_one(build: &Build<'_>, kustomization: &Kustomization) -> Result<Vec<u8>
     } else {
         build.root.join(&kustomization.dir)
     };
+    let repo_root = build
+        .repo_root
+        .canonicalize()
+        .unwrap_or_else(|_| build.repo_root.to_path_buf());
+    let shown = |p: &Path| {
+        let relative = p.strip_prefix(&repo_root).unwrap_or(p);
+        relative.to_path_buf()
+    };
+    super::kustomize_guard::check(&on_disk, build.repo_root, &shown)?;
     let program = build.command.program().to_path_buf();
-    let output = build
-        .command
-        .command(build.extra_args, &on_disk)
-        .output()
+    let output = run_with_timeout(build.command.command(build.extra_args, &on_disk), TIMEOUT)
         .map_err(|source| match source.kind() {
             ErrorKind::NotFound => RenderError::KustomizeNotFound {
                 dir: dir.clone(),
@@ -111,6 +125,12 @@ fn build_one(build: &Build<'_>, kustomization: &Kustomization) -> Result<Vec<u8>
                 source,
             },
         })?;
+    let Some(output) = output else {
+        return Err(RenderError::KustomizeTimeout {
+            dir,
+            seconds: TIMEOUT.as_secs(),
+        });
+    };
     if output.status.success() {
         Ok(output.stdout)
     } else {
@@ -119,6 +139,55 @@ fn build_one(build: &Build<'_>, kustomization: &Kustomization) -> Result<Vec<u8>
             message: failure_message(&output),
         })
     }
+}
+
+/// Runs `command` to completion, or kills it after `timeout` (then `Ok(None)`). Output is
+/// drained on threads so a chatty build cannot block on a full pipe.
+fn run_with_timeout(mut command: Command, timeout: Duration) -> std::io::Result<Option<Output>> {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    };
+    let stdout = drain(
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let stderr = drain(
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break Some(status);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    let stdout = stdout.join().unwrap_or_default();
+    let stderr = stderr.join().unwrap_or_default();
+    Ok(status.map(|status| Output {
+        status,
+        stdout,
+        stderr,
+    }))
 }
 
 /// kustomize's complaint, without kubectl's log-line headers; the exit status if it said nothing.

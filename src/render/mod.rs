@@ -9,6 +9,7 @@ mod documents;
 mod error;
 mod json;
 mod kustomize;
+mod kustomize_guard;
 mod layout;
 mod load;
 #[cfg(test)]
@@ -54,8 +55,14 @@ pub fn render(
             .kustomize
             .clone()
             .unwrap_or_else(KustomizeCommand::detect);
+        // PATH's prefix within the repository, taken off PATH, is the repository root.
+        let mut repo_root = snapshot.root.clone();
+        for _ in snapshot.display_prefix.components() {
+            repo_root.pop();
+        }
         let build = kustomize::Build {
             root: &snapshot.root,
+            repo_root: &repo_root,
             display_prefix: &snapshot.display_prefix,
             command: &command,
             extra_args: &options.kustomize_args,

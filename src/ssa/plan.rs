@@ -39,7 +39,7 @@ pub struct PlanOptions {
 }
 
 /// Kinds never pruned without `PlanOptions::prune_protected`.
-const PROTECTED_KINDS: &[(&str, &str)] = &[
+pub(super) const PROTECTED_KINDS: &[(&str, &str)] = &[
     ("", "Namespace"),
     ("apiextensions.k8s.io", "CustomResourceDefinition"),
     ("", "PersistentVolumeClaim"),
@@ -256,6 +256,7 @@ fn prunes(
                 origin: None,
                 validated: true,
                 note: None,
+                cause: None,
                 before,
                 after: None,
             },
@@ -294,13 +295,14 @@ fn change(
         origin: Some(target.manifest.origin.clone()),
         validated: unvalidated.is_none(),
         note: unvalidated.map(|u| u.note().to_string()),
+        cause: None,
         before,
         after,
     }
 }
 
 /// Normalised, with `apiVersion`/`kind` set (LIST items come without them).
-fn comparable(mut object: Value, object_ref: &ObjectRef) -> Value {
+pub(super) fn comparable(mut object: Value, object_ref: &ObjectRef) -> Value {
     normalize(&mut object);
     if let Some(map) = object.as_object_mut() {
         map.insert(

@@ -202,14 +202,15 @@ async fn an_empty_render_is_refused_unless_allowed() {
 }
 
 #[tokio::test]
-async fn a_failed_apply_prunes_nothing_and_a_rerun_converges() {
+async fn an_object_the_server_refuses_at_plan_time_stops_the_whole_apply() {
     let client = support::admin().await;
-    let ns = support::namespace(&client, "failed").await;
+    let ns = support::namespace(&client, "refused").await;
     let set = support::unique_name("set");
     let repo = repo_with(&["a", "b"]);
     assert_eq!(apply(&repo, &ns, &set, &["--yes"]).0, Some(0));
 
     std::fs::remove_file(repo.path().join("b.yaml")).unwrap();
+    repo.write("a.yaml", &cm("a", "2"));
     repo.write(
         "bad.yaml",
         "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: bad\nspec:\n  replicas: 1\n",
@@ -220,17 +221,81 @@ async fn a_failed_apply_prunes_nothing_and_a_rerun_converges() {
         stdout.contains(&format!("! error Deployment/{ns}/bad")),
         "{stdout}"
     );
-    assert!(stdout.contains("prunes skipped"), "{stdout}");
+    assert!(stdout.contains("Nothing was applied"), "{stdout}");
     assert_eq!(
         configmap_names(&client, &ns).await,
         ["a", "b"],
-        "b survives a failed apply"
+        "b is not pruned"
+    );
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    assert_eq!(
+        api.get("a").await.unwrap().data.unwrap()["v"],
+        "1",
+        "a is not updated either"
     );
 
     std::fs::remove_file(repo.path().join("bad.yaml")).unwrap();
     let (code, stdout, _) = apply(&repo, &ns, &set, &["--yes"]);
     assert_eq!(code, Some(0), "{stdout}");
     assert_eq!(configmap_names(&client, &ns).await, ["a"]);
+}
+
+#[tokio::test]
+async fn a_failure_during_apply_keeps_going_but_prunes_nothing() {
+    // A custom resource whose CRD arrives in the same change can only be validated once the
+    // CRD exists, so its rejection happens mid-apply.
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "midway").await;
+    let set = support::unique_name("set");
+    let repo = repo_with(&["a", "b"]);
+    assert_eq!(apply(&repo, &ns, &set, &["--yes"]).0, Some(0));
+
+    let group = format!("{}.example.com", support::unique_name("strict"));
+    std::fs::remove_file(repo.path().join("b.yaml")).unwrap();
+    repo.write("c.yaml", &cm("c", "1"));
+    repo.write(
+        "crd.yaml",
+        &format!(
+            "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  \
+             name: sizes.{group}\nspec:\n  group: {group}\n  scope: Namespaced\n  names:\n    \
+             kind: Size\n    plural: sizes\n  versions:\n  - name: v1\n    served: true\n    \
+             storage: true\n    schema:\n      openAPIV3Schema:\n        type: object\n        \
+             properties:\n          spec:\n            type: object\n            properties:\n              \
+             n: {{type: integer}}\n"
+        ),
+    );
+    repo.write(
+        "size.yaml",
+        &format!(
+            "apiVersion: {group}/v1\nkind: Size\nmetadata:\n  name: s\nspec:\n  n: not-a-number\n"
+        ),
+    );
+
+    let (code, stdout, _) = apply(&repo, &ns, &set, &["--yes"]);
+    assert_eq!(code, Some(2), "{stdout}");
+    assert!(
+        stdout.contains(&format!("! failed Size/{ns}/s")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("created ConfigMap/{ns}/c")),
+        "independent objects are applied\n{stdout}"
+    );
+    assert!(stdout.contains("prunes skipped"), "{stdout}");
+    assert_eq!(
+        configmap_names(&client, &ns).await,
+        ["a", "b", "c"],
+        "b is not pruned"
+    );
+
+    // The inventory stays consistent: once fixed, a re-run converges and prunes.
+    repo.write(
+        "size.yaml",
+        &format!("apiVersion: {group}/v1\nkind: Size\nmetadata:\n  name: s\nspec:\n  n: 3\n"),
+    );
+    let (code, stdout, _) = apply(&repo, &ns, &set, &["--yes"]);
+    assert_eq!(code, Some(0), "{stdout}");
+    assert_eq!(configmap_names(&client, &ns).await, ["a", "c"]);
 }
 
 #[tokio::test]

@@ -34,11 +34,6 @@ async fn apply_as_other_tool(client: &kube::Client, object: Value) {
     .unwrap_or_else(|e| panic!("applying {kind}/{name}: {e}"));
 }
 
-fn configmap(ns: &str, name: &str, data: Value) -> Value {
-    json!({"apiVersion": "v1", "kind": "ConfigMap",
-           "metadata": {"name": name, "namespace": ns}, "data": data})
-}
-
 #[tokio::test]
 async fn shows_creates_and_updates_and_counts_unchanged_objects() {
     let client = support::admin().await;

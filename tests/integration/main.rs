@@ -6,4 +6,8 @@ mod support;
 mod apply;
 mod cluster_access;
 mod diff;
+mod distribution;
+mod hostile;
+mod pr;
 mod reconcile;
+mod revisions;

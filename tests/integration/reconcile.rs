@@ -353,6 +353,18 @@ async fn event_reasons(client: &kube::Client, ns: &str) -> Vec<String> {
         .collect()
 }
 
+/// Waits until Events with every one of `reasons` exist in `ns` (they follow the status).
+async fn wait_for_events(client: &kube::Client, ns: &str, reasons: &[&str]) {
+    eventually(&format!("Events {reasons:?}"), WAIT, || async {
+        let found = event_reasons(client, ns).await;
+        reasons
+            .iter()
+            .all(|r| found.iter().any(|f| f == r))
+            .then_some(())
+    })
+    .await;
+}
+
 const FAST: &[&str] = &[
     "--interval",
     "1s",
@@ -390,9 +402,7 @@ async fn commits_converge_and_removed_files_are_pruned_over_git_daemon() {
     assert_eq!(data["lastResult"], "Succeeded");
     assert_eq!(data["repository"], daemon.url());
     assert_eq!(data["lastError"], "");
-    let reasons = event_reasons(&client, &ns).await;
-    assert!(reasons.iter().any(|r| r == "Applied"), "{reasons:?}");
-    assert!(reasons.iter().any(|r| r == "Pruned"), "{reasons:?}");
+    wait_for_events(&client, &ns, &["Applied", "Pruned"]).await;
 
     // `diff` in a checkout named like the repository sees the reconciler's ApplySet: a file
     // removed locally shows as a prune.
@@ -468,12 +478,7 @@ async fn a_manual_edit_is_reverted_by_the_watch_within_seconds() {
     assert!(latencies[4] < Duration::from_secs(5), "{latencies:?}");
     let data = status(&client, &ns, "drift").await.unwrap();
     assert_eq!(data["driftCorrections"], "5", "{data:?}");
-    assert!(
-        event_reasons(&client, &ns)
-            .await
-            .iter()
-            .any(|r| r == "DriftCorrected")
-    );
+    wait_for_events(&client, &ns, &["DriftCorrected"]).await;
 }
 
 #[tokio::test]
@@ -523,12 +528,7 @@ async fn an_unreachable_remote_keeps_everything_and_the_loop_recovers() {
     let (stdout, _) = text(&shown);
     assert_eq!(shown.status.code(), Some(2), "{stdout}");
     assert!(stdout.contains("Last error:       fetch:"), "{stdout}");
-    assert!(
-        event_reasons(&client, &ns)
-            .await
-            .iter()
-            .any(|r| r == "ReconcileFailed")
-    );
+    wait_for_events(&client, &ns, &["ReconcileFailed"]).await;
 
     daemon.restart();
     wait_for_values(&client, &ns, &[("a", "1")]).await;
@@ -573,21 +573,30 @@ async fn bad_commits_keep_the_last_good_state_until_fixed() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(values(&client, &ns).await, pairs(&[("a", "1"), ("b", "1")]));
 
-    // Parses, but the server rejects one object: the others apply, nothing is pruned.
+    // Parses, but the server rejects one object: like `apply`, nothing of that commit is
+    // applied and nothing is pruned.
     let rejected = remote.commit(
         &[
-            ("deploy/broken.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: bad\nspec:\n  replicas: 1\n"),
+            (
+                "deploy/broken.yaml",
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: bad\nspec:\n  replicas: 1\n",
+            ),
             ("deploy/a.yaml", &cm("a", "2")),
         ],
         &[],
         "a rejected object",
     );
-    let data = wait_for_status(&client, &ns, "bad", "an apply failure", |s| {
-        s["lastAttemptedRevision"] == rejected && s["lastError"].starts_with("apply:")
+    let data = wait_for_status(&client, &ns, "bad", "a plan failure", |s| {
+        s["lastAttemptedRevision"] == rejected && s["lastError"].starts_with("plan:")
     })
     .await;
     assert!(data["lastError"].contains("Deployment"), "{data:?}");
-    wait_for_values(&client, &ns, &[("a", "2"), ("b", "1")]).await;
+    assert!(
+        data["lastError"].contains("nothing was applied"),
+        "{data:?}"
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(values(&client, &ns).await, pairs(&[("a", "1"), ("b", "1")]));
 
     let fixed = remote.commit(&[], &["deploy/broken.yaml"], "fix");
     wait_for_values(&client, &ns, &[("a", "2")]).await;
