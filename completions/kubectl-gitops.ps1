@@ -26,6 +26,7 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-gitops' -ScriptBlock {
             [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'Namespace for objects that do not name one (default: the context''s namespace)')
             [CompletionResult]::new('--namespace', '--namespace', [CompletionResultType]::ParameterName, 'Namespace for objects that do not name one (default: the context''s namespace)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to color output: auto (a terminal without NO_COLOR), always, never')
+            [CompletionResult]::new('--request-timeout', '--request-timeout', [CompletionResultType]::ParameterName, 'How long one request to the API server may go unanswered before it fails (e.g. 30s, 2m; 0 waits forever). Default: 10s to connect, 60s for an answer')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
@@ -34,6 +35,9 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-gitops' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('diff', 'diff', [CompletionResultType]::ParameterValue, 'Show what applying the manifests under PATH would change in the cluster')
             [CompletionResult]::new('apply', 'apply', [CompletionResultType]::ParameterValue, 'Apply the manifests under PATH: show the plan, ask, apply in order, prune what left git')
+            [CompletionResult]::new('reconcile', 'reconcile', [CompletionResultType]::ParameterValue, 'Keep the cluster in sync with a git repository, continuously')
+            [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show what the in-cluster reconciler last did')
+            [CompletionResult]::new('install', 'install', [CompletionResultType]::ParameterValue, 'Print the manifests that run the reconciler in a cluster')
             [CompletionResult]::new('pr', 'pr', [CompletionResultType]::ParameterValue, 'Open a pull request with the change under PATH and its cluster preview')
             [CompletionResult]::new('version', 'version', [CompletionResultType]::ParameterValue, 'Print the version, git commit and build target')
             [CompletionResult]::new('completion', 'completion', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
@@ -54,6 +58,7 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-gitops' -ScriptBlock {
             [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'Namespace for objects that do not name one (default: the context''s namespace)')
             [CompletionResult]::new('--namespace', '--namespace', [CompletionResultType]::ParameterName, 'Namespace for objects that do not name one (default: the context''s namespace)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to color output: auto (a terminal without NO_COLOR), always, never')
+            [CompletionResult]::new('--request-timeout', '--request-timeout', [CompletionResultType]::ParameterName, 'How long one request to the API server may go unanswered before it fails (e.g. 30s, 2m; 0 waits forever). Default: 10s to connect, 60s for an answer')
             [CompletionResult]::new('--prune-protected', '--prune-protected', [CompletionResultType]::ParameterName, 'Also prune Namespaces, CustomResourceDefinitions and PersistentVolumeClaims that left git (deleting them deletes everything in them)')
             [CompletionResult]::new('--show-secrets', '--show-secrets', [CompletionResultType]::ParameterName, 'Print Secret values instead of masking them')
             [CompletionResult]::new('--offline', '--offline', [CompletionResultType]::ParameterName, 'Compare the render of --base with that of --ref (default: the working tree) without contacting any cluster: objects only in --ref are creates, objects only in --base are prunes. Namespaces are compared as written')
@@ -77,6 +82,7 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-gitops' -ScriptBlock {
             [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'Namespace for objects that do not name one (default: the context''s namespace)')
             [CompletionResult]::new('--namespace', '--namespace', [CompletionResultType]::ParameterName, 'Namespace for objects that do not name one (default: the context''s namespace)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to color output: auto (a terminal without NO_COLOR), always, never')
+            [CompletionResult]::new('--request-timeout', '--request-timeout', [CompletionResultType]::ParameterName, 'How long one request to the API server may go unanswered before it fails (e.g. 30s, 2m; 0 waits forever). Default: 10s to connect, 60s for an answer')
             [CompletionResult]::new('--prune-protected', '--prune-protected', [CompletionResultType]::ParameterName, 'Also prune Namespaces, CustomResourceDefinitions and PersistentVolumeClaims that left git (deleting them deletes everything in them)')
             [CompletionResult]::new('--show-secrets', '--show-secrets', [CompletionResultType]::ParameterName, 'Print Secret values instead of masking them')
             [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Apply without asking (required when standard input is not a terminal)')
@@ -85,6 +91,85 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-gitops' -ScriptBlock {
             [CompletionResult]::new('--force-conflicts', '--force-conflicts', [CompletionResultType]::ParameterName, 'Take ownership of fields another field manager owns instead of failing on conflicts')
             [CompletionResult]::new('--allow-empty', '--allow-empty', [CompletionResultType]::ParameterName, 'Allow applying an empty render, which prunes every member of the set')
             [CompletionResult]::new('--wait', '--wait', [CompletionResultType]::ParameterName, 'Wait until Deployments, StatefulSets, DaemonSets, Jobs and CRDs are ready')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'kubectl-gitops;reconcile' {
+            [CompletionResult]::new('--repo', '--repo', [CompletionResultType]::ParameterName, 'The git repository: a file:// or git:// URL, or a local path')
+            [CompletionResult]::new('--ref', '--ref', [CompletionResultType]::ParameterName, 'Branch or tag to follow')
+            [CompletionResult]::new('--path', '--path', [CompletionResultType]::ParameterName, 'Directory of the manifests inside the repository')
+            [CompletionResult]::new('--interval', '--interval', [CompletionResultType]::ParameterName, 'Time between full cycles (fetch, plan, apply)')
+            [CompletionResult]::new('--applyset', '--applyset', [CompletionResultType]::ParameterName, 'Name of the ApplySet (default: gitops-<repository>-<path>, as `diff` computes it)')
+            [CompletionResult]::new('--applyset-namespace', '--applyset-namespace', [CompletionResultType]::ParameterName, 'Namespace of the ApplySet parent, the status ConfigMap, the Lease and the Events')
+            [CompletionResult]::new('--cache-dir', '--cache-dir', [CompletionResultType]::ParameterName, 'Where the repository is cached (default: $KUBECTL_GITOPS_CACHE_DIR, else $XDG_CACHE_HOME/kubectl-gitops, else ~/.cache/kubectl-gitops)')
+            [CompletionResult]::new('--listen', '--listen', [CompletionResultType]::ParameterName, 'Serve /healthz, /readyz and /metrics on this address')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Log format on stderr')
+            [CompletionResult]::new('--token-file', '--token-file', [CompletionResultType]::ParameterName, 'Read the git access token from this file (also: $GITOPS_GIT_TOKEN). Only used for masking today: https remotes are not supported by this build')
+            [CompletionResult]::new('--debounce', '--debounce', [CompletionResultType]::ParameterName, 'Quiet time after a drift event before re-planning')
+            [CompletionResult]::new('--backoff', '--backoff', [CompletionResultType]::ParameterName, 'First retry delay after a failed cycle; doubles per failure')
+            [CompletionResult]::new('--max-backoff', '--max-backoff', [CompletionResultType]::ParameterName, 'Longest retry delay after failures')
+            [CompletionResult]::new('--fetch-timeout', '--fetch-timeout', [CompletionResultType]::ParameterName, 'Give up a fetch after this long')
+            [CompletionResult]::new('--lease-name', '--lease-name', [CompletionResultType]::ParameterName, 'Name of the leader Lease (default: <applyset>-leader)')
+            [CompletionResult]::new('--lease-duration', '--lease-duration', [CompletionResultType]::ParameterName, 'How long a leader''s claim lasts without renewal')
+            [CompletionResult]::new('--identity', '--identity', [CompletionResultType]::ParameterName, 'This replica''s identity in the Lease and Events (default: $POD_NAME, else host-pid)')
+            [CompletionResult]::new('--shutdown-grace', '--shutdown-grace', [CompletionResultType]::ParameterName, 'After SIGTERM, how long a cycle in progress may take to finish')
+            [CompletionResult]::new('--concurrency', '--concurrency', [CompletionResultType]::ParameterName, 'Requests in flight at once')
+            [CompletionResult]::new('--qps', '--qps', [CompletionResultType]::ParameterName, 'Client-side limit of requests per second (bursts may go to twice this)')
+            [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The kubeconfig context to use (default: its current-context)')
+            [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'Namespace for objects that do not name one (default: the context''s namespace)')
+            [CompletionResult]::new('--namespace', '--namespace', [CompletionResultType]::ParameterName, 'Namespace for objects that do not name one (default: the context''s namespace)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to color output: auto (a terminal without NO_COLOR), always, never')
+            [CompletionResult]::new('--request-timeout', '--request-timeout', [CompletionResultType]::ParameterName, 'How long one request to the API server may go unanswered before it fails (e.g. 30s, 2m; 0 waits forever). Default: 10s to connect, 60s for an answer')
+            [CompletionResult]::new('--allow-empty', '--allow-empty', [CompletionResultType]::ParameterName, 'Allow a commit that renders no objects (it prunes every member of the set)')
+            [CompletionResult]::new('--prune-protected', '--prune-protected', [CompletionResultType]::ParameterName, 'Also prune Namespaces, CustomResourceDefinitions and PersistentVolumeClaims')
+            [CompletionResult]::new('--no-watch', '--no-watch', [CompletionResultType]::ParameterName, 'Do not watch managed objects (drift is then corrected at the next interval)')
+            [CompletionResult]::new('--no-leader-election', '--no-leader-election', [CompletionResultType]::ParameterName, 'Run without leader election (only safe with a single replica)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'kubectl-gitops;status' {
+            [CompletionResult]::new('--applyset', '--applyset', [CompletionResultType]::ParameterName, 'The ApplySet whose reconciler to show (default: all in the namespace)')
+            [CompletionResult]::new('--applyset-namespace', '--applyset-namespace', [CompletionResultType]::ParameterName, 'Namespace of the ApplySet parent and the status ConfigMap')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The kubeconfig context to use (default: its current-context)')
+            [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'Namespace for objects that do not name one (default: the context''s namespace)')
+            [CompletionResult]::new('--namespace', '--namespace', [CompletionResultType]::ParameterName, 'Namespace for objects that do not name one (default: the context''s namespace)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to color output: auto (a terminal without NO_COLOR), always, never')
+            [CompletionResult]::new('--request-timeout', '--request-timeout', [CompletionResultType]::ParameterName, 'How long one request to the API server may go unanswered before it fails (e.g. 30s, 2m; 0 waits forever). Default: 10s to connect, 60s for an answer')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'kubectl-gitops;install' {
+            [CompletionResult]::new('--image', '--image', [CompletionResultType]::ParameterName, 'Container image holding kubectl-gitops, git and kubectl')
+            [CompletionResult]::new('--repo', '--repo', [CompletionResultType]::ParameterName, 'The repository the reconciler follows (file://, git:// or a path inside the image)')
+            [CompletionResult]::new('--ref', '--ref', [CompletionResultType]::ParameterName, 'Branch or tag to follow')
+            [CompletionResult]::new('--path', '--path', [CompletionResultType]::ParameterName, 'Directory of the manifests inside the repository')
+            [CompletionResult]::new('--interval', '--interval', [CompletionResultType]::ParameterName, 'Time between full cycles')
+            [CompletionResult]::new('--replicas', '--replicas', [CompletionResultType]::ParameterName, 'Replicas (more than one stand by; a Lease makes sure only one applies)')
+            [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The kubeconfig context to use (default: its current-context)')
+            [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'Namespace for objects that do not name one (default: the context''s namespace)')
+            [CompletionResult]::new('--namespace', '--namespace', [CompletionResultType]::ParameterName, 'Namespace for objects that do not name one (default: the context''s namespace)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to color output: auto (a terminal without NO_COLOR), always, never')
+            [CompletionResult]::new('--request-timeout', '--request-timeout', [CompletionResultType]::ParameterName, 'How long one request to the API server may go unanswered before it fails (e.g. 30s, 2m; 0 waits forever). Default: 10s to connect, 60s for an answer')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
@@ -113,6 +198,7 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-gitops' -ScriptBlock {
             [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'Namespace for objects that do not name one (default: the context''s namespace)')
             [CompletionResult]::new('--namespace', '--namespace', [CompletionResultType]::ParameterName, 'Namespace for objects that do not name one (default: the context''s namespace)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to color output: auto (a terminal without NO_COLOR), always, never')
+            [CompletionResult]::new('--request-timeout', '--request-timeout', [CompletionResultType]::ParameterName, 'How long one request to the API server may go unanswered before it fails (e.g. 30s, 2m; 0 waits forever). Default: 10s to connect, 60s for an answer')
             [CompletionResult]::new('--prune-protected', '--prune-protected', [CompletionResultType]::ParameterName, 'Also prune Namespaces, CustomResourceDefinitions and PersistentVolumeClaims that left git (deleting them deletes everything in them)')
             [CompletionResult]::new('--show-secrets', '--show-secrets', [CompletionResultType]::ParameterName, 'Print Secret values instead of masking them')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
@@ -129,6 +215,7 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-gitops' -ScriptBlock {
             [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'Namespace for objects that do not name one (default: the context''s namespace)')
             [CompletionResult]::new('--namespace', '--namespace', [CompletionResultType]::ParameterName, 'Namespace for objects that do not name one (default: the context''s namespace)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to color output: auto (a terminal without NO_COLOR), always, never')
+            [CompletionResult]::new('--request-timeout', '--request-timeout', [CompletionResultType]::ParameterName, 'How long one request to the API server may go unanswered before it fails (e.g. 30s, 2m; 0 waits forever). Default: 10s to connect, 60s for an answer')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
@@ -143,6 +230,7 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-gitops' -ScriptBlock {
             [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'Namespace for objects that do not name one (default: the context''s namespace)')
             [CompletionResult]::new('--namespace', '--namespace', [CompletionResultType]::ParameterName, 'Namespace for objects that do not name one (default: the context''s namespace)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to color output: auto (a terminal without NO_COLOR), always, never')
+            [CompletionResult]::new('--request-timeout', '--request-timeout', [CompletionResultType]::ParameterName, 'How long one request to the API server may go unanswered before it fails (e.g. 30s, 2m; 0 waits forever). Default: 10s to connect, 60s for an answer')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
@@ -154,6 +242,9 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-gitops' -ScriptBlock {
         'kubectl-gitops;help' {
             [CompletionResult]::new('diff', 'diff', [CompletionResultType]::ParameterValue, 'Show what applying the manifests under PATH would change in the cluster')
             [CompletionResult]::new('apply', 'apply', [CompletionResultType]::ParameterValue, 'Apply the manifests under PATH: show the plan, ask, apply in order, prune what left git')
+            [CompletionResult]::new('reconcile', 'reconcile', [CompletionResultType]::ParameterValue, 'Keep the cluster in sync with a git repository, continuously')
+            [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show what the in-cluster reconciler last did')
+            [CompletionResult]::new('install', 'install', [CompletionResultType]::ParameterValue, 'Print the manifests that run the reconciler in a cluster')
             [CompletionResult]::new('pr', 'pr', [CompletionResultType]::ParameterValue, 'Open a pull request with the change under PATH and its cluster preview')
             [CompletionResult]::new('version', 'version', [CompletionResultType]::ParameterValue, 'Print the version, git commit and build target')
             [CompletionResult]::new('completion', 'completion', [CompletionResultType]::ParameterValue, 'Print a shell completion script')
@@ -164,6 +255,15 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-gitops' -ScriptBlock {
             break
         }
         'kubectl-gitops;help;apply' {
+            break
+        }
+        'kubectl-gitops;help;reconcile' {
+            break
+        }
+        'kubectl-gitops;help;status' {
+            break
+        }
+        'kubectl-gitops;help;install' {
             break
         }
         'kubectl-gitops;help;pr' {

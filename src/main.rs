@@ -52,6 +52,9 @@ fn main() -> ExitCode {
         match &cli.command {
             Command::Diff(args) => cli::diff::run(args, &cli.global, &style, &mut out).await,
             Command::Apply(args) => cli::apply::run(args, &cli.global, &style, &mut out).await,
+            Command::Reconcile(args) => cli::reconcile::run(args, &cli.global).await,
+            Command::Status(args) => cli::status::run(args, &cli.global, &style, &mut out).await,
+            Command::Install(args) => cli::install::run(args, &cli.global, &mut out),
             Command::Pr(args) => cli::pr::run(args, &cli.global, &mut out).await,
             Command::Version(_) => cli::version::run(&mut out)
                 .map(|()| EXIT_OK)

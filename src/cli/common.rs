@@ -9,10 +9,11 @@ use clap::Args;
 
 use super::GlobalArgs;
 use crate::cluster::Cluster;
-use crate::inventory::{self, ApplySet, Inventory};
+use crate::inventory::{ApplySet, Inventory};
+use crate::pipeline::{self, PlanSettings, SetPlan};
 use crate::render::{self, Manifest};
 use crate::source::{self, Snapshot};
-use crate::ssa::{self, PlanOptions, Planned};
+use crate::ssa::Planned;
 
 #[derive(Debug, Args, Clone)]
 pub struct PlanArgs {
@@ -145,24 +146,23 @@ pub async fn prepare(args: &PlanArgs, global: &GlobalArgs, force: bool) -> Resul
             .unwrap_or_else(|| ApplySet::default_name(&snapshot)),
         namespace: args.applyset_namespace.clone(),
     };
-    let inventory = inventory::read(&cluster, &set).await?;
-    let members = inventory::members(&cluster, &set, &inventory).await?;
+    let settings = PlanSettings {
+        show_secrets: args.show_secrets,
+        force,
+        prune_protected: args.prune_protected,
+        render: render::RenderOptions::default(),
+    };
+    let (inventory, members) = pipeline::read_members(&cluster, &set).await?;
     verbose(
         "inventory",
         format!("ApplySet {set}: {} live members", members.len()),
     );
-    let planned = ssa::plan(
-        &cluster,
-        &manifests,
-        &members,
-        &PlanOptions {
-            show_secrets: args.show_secrets,
-            force,
-            part_of: Some(set.id()),
-            prune_protected: args.prune_protected,
-        },
-    )
-    .await?;
+    let SetPlan {
+        manifests,
+        set,
+        inventory,
+        planned,
+    } = pipeline::plan_members(&cluster, manifests, &set, inventory, &members, &settings).await?;
     verbose("plan", format!("{:?}", planned.plan.summary()));
     Ok(Prepared {
         snapshot,

@@ -6,7 +6,10 @@ pub mod common;
 pub mod completion;
 pub mod diff;
 pub mod hints;
+pub mod install;
 pub mod pr;
+pub mod reconcile;
+pub mod status;
 pub mod version;
 
 use std::path::PathBuf;
@@ -114,6 +117,9 @@ fn parse_request_timeout(text: &str) -> Result<Duration, String> {
 pub enum Command {
     Diff(diff::DiffArgs),
     Apply(apply::ApplyArgs),
+    Reconcile(Box<reconcile::ReconcileArgs>),
+    Status(status::StatusArgs),
+    Install(install::InstallArgs),
     Pr(pr::PrArgs),
     Version(version::VersionArgs),
     Completion(completion::CompletionArgs),

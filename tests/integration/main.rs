@@ -10,4 +10,5 @@ mod distribution;
 mod faults;
 mod hostile;
 mod pr;
+mod reconcile;
 mod revisions;
