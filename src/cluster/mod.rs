@@ -188,6 +188,11 @@ pub fn transport_failure(err: &kube::Error, server: &str) -> Option<String> {
             _ if said("deadline has elapsed") => {
                 "timed out connecting (--request-timeout sets the limit)"
             }
+            // Some layers (TLS, the connector) carry the I/O error only in their message.
+            _ if said("Connection refused") => "connection refused: is the API server running?",
+            _ if said("Connection reset") || said("Broken pipe") || said("connection closed") => {
+                "the connection was cut off"
+            }
             _ => {
                 source = cause.source();
                 continue;
