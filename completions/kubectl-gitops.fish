@@ -88,7 +88,7 @@ complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -l 
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -s v -l verbose -d 'More detail on stderr (repeat for more)'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -s V -l version -d 'Print version'
-complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l repo -d 'The git repository: a file:// or git:// URL, or a local path' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l repo -d 'The git repository: an https://, git:// or file:// URL, or a local path' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l ref -d 'Branch or tag to follow' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l path -d 'Directory of the manifests inside the repository' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l interval -d 'Time between full cycles (fetch, plan, apply)' -r
@@ -98,7 +98,8 @@ complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile"
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l listen -d 'Serve /healthz, /readyz and /metrics on this address' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l log-format -d 'Log format on stderr' -r -f -a "text\t''
 json\t''"
-complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l token-file -d 'Read the git access token from this file (also: $GITOPS_GIT_TOKEN). Only used for masking today: https remotes are not supported by this build' -r -F
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l token-file -d 'Read the access token for an http(s) remote from this file (re-read at start only); $GITOPS_GIT_TOKEN works too. Sent as the password when the server asks; never logged' -r -F
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l token-username -d 'User name sent with the token (GitLab wants oauth2, Bitbucket x-token-auth)' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l debounce -d 'Quiet time after a drift event before re-planning' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l backoff -d 'First retry delay after a failed cycle; doubles per failure' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l max-backoff -d 'Longest retry delay after failures' -r

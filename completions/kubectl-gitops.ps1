@@ -100,7 +100,7 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-gitops' -ScriptBlock {
             break
         }
         'kubectl-gitops;reconcile' {
-            [CompletionResult]::new('--repo', '--repo', [CompletionResultType]::ParameterName, 'The git repository: a file:// or git:// URL, or a local path')
+            [CompletionResult]::new('--repo', '--repo', [CompletionResultType]::ParameterName, 'The git repository: an https://, git:// or file:// URL, or a local path')
             [CompletionResult]::new('--ref', '--ref', [CompletionResultType]::ParameterName, 'Branch or tag to follow')
             [CompletionResult]::new('--path', '--path', [CompletionResultType]::ParameterName, 'Directory of the manifests inside the repository')
             [CompletionResult]::new('--interval', '--interval', [CompletionResultType]::ParameterName, 'Time between full cycles (fetch, plan, apply)')
@@ -109,7 +109,8 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-gitops' -ScriptBlock {
             [CompletionResult]::new('--cache-dir', '--cache-dir', [CompletionResultType]::ParameterName, 'Where the repository is cached (default: $KUBECTL_GITOPS_CACHE_DIR, else $XDG_CACHE_HOME/kubectl-gitops, else ~/.cache/kubectl-gitops)')
             [CompletionResult]::new('--listen', '--listen', [CompletionResultType]::ParameterName, 'Serve /healthz, /readyz and /metrics on this address')
             [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Log format on stderr')
-            [CompletionResult]::new('--token-file', '--token-file', [CompletionResultType]::ParameterName, 'Read the git access token from this file (also: $GITOPS_GIT_TOKEN). Only used for masking today: https remotes are not supported by this build')
+            [CompletionResult]::new('--token-file', '--token-file', [CompletionResultType]::ParameterName, 'Read the access token for an http(s) remote from this file (re-read at start only); $GITOPS_GIT_TOKEN works too. Sent as the password when the server asks; never logged')
+            [CompletionResult]::new('--token-username', '--token-username', [CompletionResultType]::ParameterName, 'User name sent with the token (GitLab wants oauth2, Bitbucket x-token-auth)')
             [CompletionResult]::new('--debounce', '--debounce', [CompletionResultType]::ParameterName, 'Quiet time after a drift event before re-planning')
             [CompletionResult]::new('--backoff', '--backoff', [CompletionResultType]::ParameterName, 'First retry delay after a failed cycle; doubles per failure')
             [CompletionResult]::new('--max-backoff', '--max-backoff', [CompletionResultType]::ParameterName, 'Longest retry delay after failures')

@@ -11,7 +11,7 @@ use crate::cluster::Cluster;
 use crate::inventory::{ApplySet, default_name_for};
 use crate::pipeline::PlanSettings;
 use crate::reconcile::cycle::Reconciler;
-use crate::reconcile::git::GitSource;
+use crate::reconcile::git::{Credentials, GitSource};
 use crate::reconcile::lease::{self, LeaseConfig};
 use crate::reconcile::{self, LoopConfig, redact, tree};
 use crate::source::Limits;
@@ -46,7 +46,7 @@ repository: gitops-<repository name>-<path>, the repository name being the last 
 --repo without .git."
 )]
 pub struct ReconcileArgs {
-    /// The git repository: a file:// or git:// URL, or a local path.
+    /// The git repository: an https://, git:// or file:// URL, or a local path.
     #[arg(long, value_name = "URL", env = "GITOPS_REPO")]
     pub repo: String,
 
@@ -91,10 +91,14 @@ pub struct ReconcileArgs {
     #[arg(long)]
     pub prune_protected: bool,
 
-    /// Read the git access token from this file (also: $GITOPS_GIT_TOKEN). Only used for
-    /// masking today: https remotes are not supported by this build.
+    /// Read the access token for an http(s) remote from this file (re-read at start only);
+    /// $GITOPS_GIT_TOKEN works too. Sent as the password when the server asks; never logged.
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
+
+    /// User name sent with the token (GitLab wants oauth2, Bitbucket x-token-auth).
+    #[arg(long, default_value = "x-access-token", value_name = "NAME")]
+    pub token_username: String,
 
     /// Quiet time after a drift event before re-planning.
     #[arg(long, default_value = "200ms", value_parser = humantime::parse_duration, value_name = "DURATION")]
@@ -157,20 +161,15 @@ pub async fn run(args: &ReconcileArgs, global: &GlobalArgs) -> Result<u8> {
         .clone()
         .or_else(|| crate::cluster::ClusterOptions::default().cache_dir)
         .unwrap_or_else(|| std::env::temp_dir().join("kubectl-gitops"));
-    let git = GitSource::new(
-        &args.repo,
-        &args.reference,
-        &cache_dir,
-        token.into_iter().collect(),
-    )
-    .map_err(|e| anyhow::anyhow!("{e}"))?;
-    if args.repo.starts_with("https://") || args.repo.starts_with("http://") {
-        bail!(
-            "{}: http(s) remotes are not supported by this build; use git://, file:// or a local \
-             path (for example a mirror kept fresh by a git-sync sidecar)",
-            git.display_url()
-        );
-    }
+    let credentials = token.map(|token| Credentials {
+        username: args.token_username.clone(),
+        token,
+    });
+    let git = GitSource::new(&args.repo, &args.reference, &cache_dir, credentials)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    // reqwest (gix's https transport) is built without a default TLS crypto provider, so one
+    // implementation (ring, which kube uses too) serves the whole process.
+    let _ = rustls::crypto::ring::default_provider().install_default();
 
     let set = ApplySet {
         name: args.applyset.clone().unwrap_or_else(|| {

@@ -3,7 +3,9 @@
 //! revisions are read from the object database with `source::read_revision`.
 //!
 //! Remotes: `file://` URLs and plain local paths (gix runs `git-upload-pack` for them),
-//! `git://` (gix's own TCP client). Every message leaving this module has the remote URL's
+//! `git://` (gix's own TCP client) and `http(s)://` (gix's reqwest transport, rustls), with a
+//! token sent as basic-auth password when the server asks for credentials. No credential
+//! helper or prompt is ever consulted. Every message leaving this module has the remote URL's
 //! userinfo and any token masked.
 
 use std::num::NonZeroU32;
@@ -19,6 +21,14 @@ use super::redact::{redact_url, repository_name, scrub};
 /// The local ref each fetch writes the followed remote ref to.
 const TRACKING_REF: &str = "refs/gitops/target";
 
+/// What to answer when an HTTP remote asks for credentials.
+#[derive(Clone)]
+pub struct Credentials {
+    /// `x-access-token` suits GitHub; GitLab wants `oauth2`, Bitbucket `x-token-auth`.
+    pub username: String,
+    pub token: String,
+}
+
 /// A git failure, its message already free of credentials.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{0}")]
@@ -33,8 +43,9 @@ pub struct GitSource {
     display: String,
     reference: String,
     repo_dir: PathBuf,
-    /// Extra text to mask in messages (a token).
+    /// Text to mask in messages: the token, the URL's userinfo.
     secrets: Vec<String>,
+    credentials: Option<Credentials>,
     shallow: bool,
 }
 
@@ -64,7 +75,7 @@ impl GitSource {
         url: &str,
         reference: &str,
         cache_dir: &Path,
-        secrets: Vec<String>,
+        credentials: Option<Credentials>,
     ) -> Result<Self, GitError> {
         let url = normalize_local(url);
         let display = redact_url(&url);
@@ -75,7 +86,7 @@ impl GitSource {
         let repo_dir = cache_dir
             .join("repositories")
             .join(format!("{}-{short}", repository_name(&url)));
-        let mut secrets = secrets;
+        let mut secrets: Vec<String> = credentials.iter().map(|c| c.token.clone()).collect();
         if let Some(userinfo) = userinfo(&url) {
             // The whole userinfo first, then its password alone (it may appear on its own).
             secrets.push(userinfo.to_string());
@@ -89,6 +100,7 @@ impl GitSource {
             reference: reference.to_string(),
             repo_dir,
             secrets,
+            credentials,
             shallow: true,
         })
     }
@@ -139,9 +151,25 @@ impl GitSource {
             .map_err(|e| self.error(&format!("invalid repository URL {}", self.display), e))?
             .with_refspecs([spec.as_str()], Direction::Fetch)
             .map_err(|e| self.error(&format!("invalid ref {:?}", self.reference), e))?;
+        let credentials = self.credentials.clone();
         let connection = remote
             .connect(Direction::Fetch)
-            .map_err(|e| self.error(&format!("connecting to {}", self.display), e))?;
+            .map_err(|e| self.error(&format!("connecting to {}", self.display), e))?
+            // Only our token, never a credential helper or a prompt: nobody is there to answer.
+            .with_credentials(move |action| {
+                use gix::credentials::helper::Action;
+                Ok(match (action, &credentials) {
+                    (Action::Get(context), Some(c)) => Some(gix::credentials::protocol::Outcome {
+                        identity: gix::sec::identity::Account {
+                            username: c.username.clone(),
+                            password: c.token.clone(),
+                            oauth_refresh_token: None,
+                        },
+                        next: context.into(),
+                    }),
+                    _ => None,
+                })
+            });
         let mut prepare = connection
             .prepare_fetch(gix::progress::Discard, Default::default())
             .map_err(|e| self.error(&format!("listing refs of {}", self.display), e))?;
@@ -225,8 +253,8 @@ mod tests {
     #[test]
     fn the_cache_is_keyed_by_url_and_named_after_the_repository() {
         let dir = Path::new("/cache");
-        let a = GitSource::new("git://h/platform.git", "main", dir, vec![]).unwrap();
-        let b = GitSource::new("git://other/platform.git", "main", dir, vec![]).unwrap();
+        let a = GitSource::new("git://h/platform.git", "main", dir, None).unwrap();
+        let b = GitSource::new("git://other/platform.git", "main", dir, None).unwrap();
         assert!(a.repo_dir().starts_with("/cache/repositories"));
         let name = a
             .repo_dir()
@@ -244,7 +272,10 @@ mod tests {
             "https://user:s3cret-token@example.com/org/repo.git",
             "main",
             Path::new("/cache"),
-            vec!["tok-from-file".into()],
+            Some(Credentials {
+                username: "x-access-token".into(),
+                token: "tok-from-file".into(),
+            }),
         )
         .unwrap();
         assert_eq!(s.display_url(), "https://***@example.com/org/repo.git");

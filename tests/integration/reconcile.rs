@@ -8,7 +8,11 @@ use std::fs;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+
+use base64::Engine;
 
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, Event};
@@ -186,6 +190,10 @@ struct Reconciler {
 
 impl Reconciler {
     fn start(repo: &str, ns: &str, extra: &[&str]) -> Self {
+        Self::start_with_env(repo, ns, extra, &[])
+    }
+
+    fn start_with_env(repo: &str, ns: &str, extra: &[&str], env: &[(&str, &str)]) -> Self {
         let cache = tempfile::tempdir().expect("tempdir");
         let log = cache.path().join("reconcile.log");
         let log_file = fs::File::create(&log).expect("log file");
@@ -198,6 +206,7 @@ impl Reconciler {
             .arg(support::kubeconfig())
             .args(extra)
             .env("NO_COLOR", "1")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(log_file)
             .spawn()
@@ -955,4 +964,321 @@ async fn bench_reconcile_1000_objects() {
         cycles(&reconciler.logs()).len(),
         revert,
     );
+}
+
+/// An HTTPS git server for one test: TLS with a throwaway CA (openssl), basic auth with one
+/// token (401 and a challenge otherwise, like a forge), and `git http-backend` behind it.
+struct HttpsGit {
+    port: u16,
+    ca: PathBuf,
+    authorized: Arc<AtomicUsize>,
+    challenged: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for HttpsGit {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("running openssl");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl HttpsGit {
+    async fn start(base: &Path, token: &str) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path();
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        openssl(
+            d,
+            &[
+                &["req", "-x509"][..],
+                &ec,
+                &[
+                    "-keyout",
+                    "ca.key",
+                    "-out",
+                    "ca.pem",
+                    "-days",
+                    "2",
+                    "-subj",
+                    "/CN=test-ca",
+                    "-addext",
+                    "basicConstraints=critical,CA:TRUE",
+                    "-addext",
+                    "keyUsage=critical,keyCertSign",
+                ],
+            ]
+            .concat(),
+        );
+        openssl(
+            d,
+            &[
+                &["req"][..],
+                &ec,
+                &[
+                    "-keyout",
+                    "server.key",
+                    "-out",
+                    "server.csr",
+                    "-subj",
+                    "/CN=127.0.0.1",
+                ],
+            ]
+            .concat(),
+        );
+        fs::write(
+            d.join("ext.cnf"),
+            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        openssl(
+            d,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "server.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                "server.pem",
+                "-days",
+                "2",
+                "-extfile",
+                "ext.cnf",
+            ],
+        );
+
+        use tokio_rustls::rustls::pki_types::pem::PemObject;
+        use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let certs: Vec<CertificateDer<'static>> =
+            CertificateDer::pem_file_iter(d.join("server.pem"))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+        let key = PrivateKeyDer::from_pem_file(d.join("server.key")).unwrap();
+        let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(Arc::new(
+            tokio_rustls::rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+
+        let authorized = Arc::new(AtomicUsize::new(0));
+        let challenged = Arc::new(AtomicUsize::new(0));
+        let expected = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("x-access-token:{token}"))
+        );
+        let exec_path = git(Path::new("."), &["--exec-path"]);
+        let backend = Path::new(&exec_path).join("git-http-backend");
+        let base = base.to_path_buf();
+        let (a, c) = (authorized.clone(), challenged.clone());
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let acceptor = acceptor.clone();
+                let (expected, backend, base, a, c) = (
+                    expected.clone(),
+                    backend.clone(),
+                    base.clone(),
+                    a.clone(),
+                    c.clone(),
+                );
+                tokio::spawn(async move {
+                    let Ok(tls) = acceptor.accept(stream).await else {
+                        return;
+                    };
+                    let service = hyper::service::service_fn(move |request| {
+                        let (expected, backend, base, a, c) = (
+                            expected.clone(),
+                            backend.clone(),
+                            base.clone(),
+                            a.clone(),
+                            c.clone(),
+                        );
+                        async move {
+                            Ok::<_, std::convert::Infallible>(
+                                serve_git(request, &expected, &backend, &base, &a, &c).await,
+                            )
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                        .await;
+                });
+            }
+        });
+        HttpsGit {
+            port,
+            ca: d.join("ca.pem"),
+            authorized,
+            challenged,
+            task,
+            _dir: dir,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("https://127.0.0.1:{}/platform.git", self.port)
+    }
+}
+
+/// One request: 401 without the token, else `git http-backend` as a CGI program.
+async fn serve_git(
+    request: hyper::Request<hyper::body::Incoming>,
+    expected: &str,
+    backend: &Path,
+    base: &Path,
+    authorized: &AtomicUsize,
+    challenged: &AtomicUsize,
+) -> hyper::Response<http_body_util::Full<hyper::body::Bytes>> {
+    use http_body_util::BodyExt;
+    let header = |name: &str| {
+        request
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    if header("authorization") != expected {
+        challenged.fetch_add(1, Ordering::SeqCst);
+        return hyper::Response::builder()
+            .status(401)
+            .header("www-authenticate", "Basic realm=\"git\"")
+            .body(http_body_util::Full::new(
+                "authentication required\n".into(),
+            ))
+            .unwrap();
+    }
+    authorized.fetch_add(1, Ordering::SeqCst);
+    let method = request.method().to_string();
+    let path = request.uri().path().to_string();
+    let query = request.uri().query().unwrap_or_default().to_string();
+    let (content_type, protocol, encoding) = (
+        header("content-type"),
+        header("git-protocol"),
+        header("content-encoding"),
+    );
+    let body = request.into_body().collect().await.unwrap().to_bytes();
+    let mut child = tokio::process::Command::new(backend)
+        .env("GIT_PROJECT_ROOT", base)
+        .env("GIT_HTTP_EXPORT_ALL", "1")
+        .env("REQUEST_METHOD", method)
+        .env("PATH_INFO", path)
+        .env("QUERY_STRING", query)
+        .env("CONTENT_TYPE", content_type)
+        .env("CONTENT_LENGTH", body.len().to_string())
+        .env("GIT_PROTOCOL", protocol)
+        .env("HTTP_CONTENT_ENCODING", encoding)
+        .env("REMOTE_USER", "x-access-token")
+        .env("REMOTE_ADDR", "127.0.0.1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("git http-backend");
+    {
+        use tokio::io::AsyncWriteExt;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(&body).await.unwrap();
+    }
+    let output = child.wait_with_output().await.unwrap();
+    let raw = output.stdout;
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|i| (i, 4))
+        .or_else(|| raw.windows(2).position(|w| w == b"\n\n").map(|i| (i, 2)))
+        .unwrap_or((raw.len(), 0));
+    let head = String::from_utf8_lossy(&raw[..split.0]).into_owned();
+    let mut response = hyper::Response::builder().status(200);
+    for line in head.lines() {
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        if name.eq_ignore_ascii_case("status") {
+            let code: u16 = value
+                .trim()
+                .split(' ')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap_or(500);
+            response = response.status(code);
+        } else {
+            response = response.header(name.trim(), value.trim());
+        }
+    }
+    let body = raw[(split.0 + split.1).min(raw.len())..].to_vec();
+    response
+        .body(http_body_util::Full::new(body.into()))
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_https_remote_with_a_token_converges_and_the_token_stays_secret() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "rec-https").await;
+    let remote = Remote::new(&[("deploy/a.yaml", &cm("a", "1"))]);
+    let token = "tok-9f8e7d6c5b4a";
+    let server = HttpsGit::start(&remote.base, token).await;
+    let reconciler = Reconciler::start_with_env(
+        &server.url(),
+        &ns,
+        &[FAST, &["--applyset", "https", "-v"]].concat(),
+        &[
+            ("SSL_CERT_FILE", server.ca.to_str().unwrap()),
+            ("GITOPS_GIT_TOKEN", token),
+        ],
+    );
+    wait_for_values(&client, &ns, &[("a", "1")]).await;
+    let head = remote.commit(&[("deploy/a.yaml", &cm("a", "2"))], &[], "over https");
+    wait_for_values(&client, &ns, &[("a", "2")]).await;
+    let data = wait_for_status(&client, &ns, "https", "the https commit", |s| {
+        s["lastAppliedRevision"] == head
+    })
+    .await;
+    assert!(
+        server.challenged.load(Ordering::SeqCst) >= 1,
+        "the server asked"
+    );
+    assert!(
+        server.authorized.load(Ordering::SeqCst) >= 2,
+        "and got the token"
+    );
+    assert_eq!(data["repository"], server.url());
+    let logs = reconciler.logs();
+    assert!(!logs.contains(token), "{logs}");
+    assert!(data.values().all(|v| !v.contains(token)), "{data:?}");
 }
