@@ -169,6 +169,7 @@ fn chosen_context(kubeconfig: &Kubeconfig, flag: &Option<String>) -> String {
 /// out (see `--request-timeout`), or the connection was refused or cut. None for anything
 /// else, such as the server's own refusals (`kube::Error::Api`).
 pub fn transport_failure(err: &kube::Error, server: &str) -> Option<String> {
+    use std::io::ErrorKind as Kind;
     if matches!(err, kube::Error::Api(_)) {
         return None;
     }
@@ -176,7 +177,6 @@ pub fn transport_failure(err: &kube::Error, server: &str) -> Option<String> {
     while let Some(cause) = source {
         let kind = cause.downcast_ref::<std::io::Error>().map(|io| io.kind());
         let said = |text: &str| cause.to_string().contains(text);
-        use std::io::ErrorKind as Kind;
         let why = match kind {
             Some(Kind::TimedOut) => {
                 "timed out waiting for an answer (--request-timeout sets the limit)"
@@ -201,4 +201,34 @@ pub fn transport_failure(err: &kube::Error, server: &str) -> Option<String> {
         return Some(format!("no answer from {server}: {why}"));
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Error, ErrorKind};
+
+    fn failure(kind: ErrorKind, text: &str) -> Option<String> {
+        let err = kube::Error::Service(Box::new(Error::new(kind, text.to_string())));
+        transport_failure(&err, "https://127.0.0.1:6443/")
+    }
+
+    #[test]
+    fn no_answer_is_said_plainly_naming_the_server() {
+        let timed_out = failure(ErrorKind::TimedOut, "deadline has elapsed").unwrap();
+        assert!(timed_out.starts_with("no answer from https://127.0.0.1:6443/: timed out"));
+        assert!(timed_out.contains("--request-timeout"));
+        let refused = failure(ErrorKind::ConnectionRefused, "refused").unwrap();
+        assert!(refused.contains("connection refused"), "{refused}");
+        let reset = failure(ErrorKind::ConnectionReset, "reset").unwrap();
+        assert!(reset.contains("cut off"), "{reset}");
+    }
+
+    #[test]
+    fn other_failures_are_left_to_the_caller() {
+        assert_eq!(failure(ErrorKind::InvalidData, "bad certificate"), None);
+        let status = kube::core::Status::failure("forbidden", "Forbidden").with_code(403);
+        let api = kube::Error::Api(Box::new(status));
+        assert_eq!(transport_failure(&api, "https://x/"), None);
+    }
 }
