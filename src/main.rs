@@ -8,6 +8,15 @@ use kubectl_gitops::cli::{self, Cli, Command, EXIT_ERROR, EXIT_OK};
 use kubectl_gitops::ui::{Style, color_enabled};
 
 fn main() -> ExitCode {
+    // kubectl's plugin completion hook (completions/kubectl_complete-gitops) lands here.
+    let args: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    if args.get(1).map(String::as_str) == Some(cli::completion::COMPLETE_REQUEST) {
+        let _ = cli::completion::complete(&args[2..]).write(&mut std::io::stdout().lock());
+        return ExitCode::from(EXIT_OK);
+    }
+
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
@@ -43,7 +52,14 @@ fn main() -> ExitCode {
         match &cli.command {
             Command::Diff(args) => cli::diff::run(args, &cli.global, &style, &mut out).await,
             Command::Apply(args) => cli::apply::run(args, &cli.global, &style, &mut out).await,
+            Command::Reconcile(args) => cli::reconcile::run(args, &cli.global).await,
+            Command::Status(args) => cli::status::run(args, &cli.global, &style, &mut out).await,
+            Command::Install(args) => cli::install::run(args, &cli.global, &mut out),
+            Command::Pr(args) => cli::pr::run(args, &cli.global, &mut out).await,
             Command::Version(_) => cli::version::run(&mut out)
+                .map(|()| EXIT_OK)
+                .map_err(Into::into),
+            Command::Completion(args) => cli::completion::run(args, &mut out)
                 .map(|()| EXIT_OK)
                 .map_err(Into::into),
         }
@@ -54,7 +70,10 @@ fn main() -> ExitCode {
         Err(err) if is_broken_pipe(&err) => ExitCode::from(EXIT_OK),
         Err(err) => {
             let prefix = style_error(color);
-            eprintln!("{prefix} {err:#}");
+            eprintln!("{prefix} {}", cli::hints::message(&err));
+            if let Some(hint) = cli::hints::hint(&err) {
+                eprintln!("hint: {}", hint.replace('\n', "\n      "));
+            }
             ExitCode::from(EXIT_ERROR)
         }
     }

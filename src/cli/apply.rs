@@ -7,9 +7,9 @@ use clap::Args;
 
 use super::common::{PlanArgs, prepare};
 use super::{EXIT_ERROR, EXIT_OK, GlobalArgs};
-use crate::inventory::{self, GroupKind};
+use crate::pipeline::{self, ExecuteOptions};
 use crate::report::{self, Format};
-use crate::ssa::{self, Action, Applied, ApplyOptions, Summary, Work, wait::Health};
+use crate::ssa::{self, Action, Applied, Summary, Work, wait::Health};
 use crate::ui::{self, Style};
 
 /// Apply the manifests under PATH: show the plan, ask, apply in order, prune what left git.
@@ -71,7 +71,7 @@ pub async fn run(
     let summary = plan.summary();
     let context = &prepared.cluster.context;
 
-    if prepared.manifests.is_empty() && summary.prune > 0 && !args.allow_empty {
+    if pipeline::refuse_empty(&prepared.manifests, plan, args.allow_empty).is_err() {
         bail!(
             "{} rendered no objects, and applying that would prune all {} members of ApplySet {}; \
              pass --allow-empty if that is what you want",
@@ -127,11 +127,6 @@ pub async fn run(
 
     let work = &prepared.planned.work;
     let cluster = &prepared.cluster;
-    // The parent must list every group-kind and namespace before members carry its label, so
-    // an interrupted apply leaves an inventory that still finds everything (KEP-3659).
-    let (kinds, namespaces) = contents(work, plan, Some(&prepared.inventory));
-    inventory::write_parent(cluster, &prepared.set, &kinds, &namespaces).await?;
-
     let writes = work
         .iter()
         .filter(|w| w.action != Action::Unchanged)
@@ -141,34 +136,28 @@ pub async fn run(
         bar.inc(1);
         bar.set_message(done.object.to_string());
     };
-    let mut results = ssa::apply(
+    let execution = pipeline::execute(
         cluster,
-        work,
-        &ApplyOptions {
+        &prepared.set,
+        &prepared.inventory,
+        &prepared.planned,
+        &ExecuteOptions {
             force_conflicts: args.force_conflicts,
-            ..ApplyOptions::default()
+            partial: false,
         },
         &tick,
     )
     .await;
-    // Plan errors returned above; counting them again keeps prune safe if that ever changes.
-    let failed = results.iter().filter(|r| r.error.is_some()).count() + summary.errors;
-    let prune_skipped = failed > 0 && summary.prune > 0;
-    if !prune_skipped {
-        results.extend(ssa::prune(cluster, work, &tick).await);
-    }
     bar.finish_and_clear();
+    // Plan errors returned above; execute counts them again, which keeps prune safe if that
+    // ever changes.
+    let execution = execution?;
+    let results = &execution.results;
+    let failed = execution.failed;
+    let prune_skipped = execution.prunes_skipped > 0;
+    let all_ok = execution.succeeded();
 
-    let all_ok = failed == 0 && results.iter().all(|r| r.error.is_none());
-    if all_ok {
-        // Everything converged: the parent now lists exactly what the set holds.
-        let (kinds_now, namespaces_now) = contents(work, plan, None);
-        if kinds_now != kinds || namespaces_now != namespaces {
-            inventory::write_parent(cluster, &prepared.set, &kinds_now, &namespaces_now).await?;
-        }
-    }
-
-    report_results(&results, style, out)?;
+    report_results(results, style, out)?;
     if prune_skipped {
         writeln!(
             out,
@@ -182,12 +171,7 @@ pub async fn run(
     if args.wait && all_ok {
         unhealthy = wait(cluster, work, args.timeout, style, out).await?;
     }
-    let counts = |action: Action| {
-        results
-            .iter()
-            .filter(|r| r.action == action && r.error.is_none())
-            .count()
-    };
+    let counts = |action: Action| execution.count(action);
     writeln!(
         out,
         "{}",
@@ -253,41 +237,6 @@ fn blast_radius(work: &[Work]) -> String {
     }
     line.push('.');
     line
-}
-
-/// The group-kinds and namespaces the parent must list: those of every desired object and
-/// every kept member, plus (while an apply is under way) what it listed before.
-fn contents(
-    work: &[Work],
-    plan: &ssa::Plan,
-    previous: Option<&inventory::Inventory>,
-) -> (BTreeSet<GroupKind>, BTreeSet<String>) {
-    let mut kinds = BTreeSet::new();
-    let mut namespaces = BTreeSet::new();
-    let objects = work
-        .iter()
-        .filter(|w| w.action != Action::Prune)
-        .map(|w| &w.object)
-        .chain(plan.kept.iter().map(|k| &k.object))
-        .chain(plan.errors.iter().map(|e| &e.object));
-    for object in objects {
-        kinds.insert(GroupKind::of(object));
-        if let Some(ns) = &object.namespace {
-            namespaces.insert(ns.clone());
-        }
-    }
-    if let Some(previous) = previous {
-        kinds.extend(previous.group_kinds.iter().cloned());
-        namespaces.extend(previous.namespaces.iter().cloned());
-        // Members about to be pruned stay findable until they are gone.
-        for w in work.iter().filter(|w| w.action == Action::Prune) {
-            kinds.insert(GroupKind::of(&w.object));
-            if let Some(ns) = &w.object.namespace {
-                namespaces.insert(ns.clone());
-            }
-        }
-    }
-    (kinds, namespaces)
 }
 
 fn report_results(results: &[Applied], style: &Style, out: &mut dyn Write) -> Result<()> {

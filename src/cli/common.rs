@@ -2,23 +2,29 @@
 //! Both commands go through `prepare`, so `apply` executes exactly the plan `diff` shows.
 
 use std::num::NonZeroU32;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::Args;
 
 use super::GlobalArgs;
 use crate::cluster::Cluster;
-use crate::inventory::{self, ApplySet, Inventory};
+use crate::inventory::{ApplySet, Inventory};
+use crate::pipeline::{self, PlanSettings, SetPlan};
 use crate::render::{self, Manifest};
 use crate::source::{self, Snapshot};
-use crate::ssa::{self, PlanOptions, Planned};
+use crate::ssa::Planned;
 
 #[derive(Debug, Args, Clone)]
 pub struct PlanArgs {
     /// Directory holding the manifests (inside a git repository or not).
-    #[arg(default_value = ".")]
+    #[arg(default_value = ".", value_hint = clap::ValueHint::DirPath)]
     pub path: PathBuf,
+
+    /// Render PATH as it is at this git revision (branch, tag, commit, HEAD~2, ...) instead of
+    /// the working tree; uncommitted edits play no part.
+    #[arg(long = "ref", value_name = "REV")]
+    pub git_ref: Option<String>,
 
     /// Name of the ApplySet recording what this PATH manages (default: derived from the
     /// repository's directory name and PATH, e.g. gitops-platform-deploy-prod).
@@ -47,6 +53,46 @@ pub struct PlanArgs {
     pub qps: NonZeroU32,
 }
 
+/// Source -> Render for PATH at revision `rev`, or as the working tree shows it when `None`.
+pub fn read_and_render(path: &Path, rev: Option<&str>) -> Result<(Snapshot, Vec<Manifest>)> {
+    let snapshot = read_source(path, rev)?;
+    let manifests = render_snapshot(&snapshot, path, rev)?;
+    Ok((snapshot, manifests))
+}
+
+/// The files under PATH at revision `rev`, or in the working tree when `None`.
+pub fn read_source(path: &Path, rev: Option<&str>) -> Result<Snapshot> {
+    let limits = source::Limits::default();
+    let Some(rev) = rev else {
+        let snapshot = source::read_working_tree(path, &limits)
+            .with_context(|| format!("reading {}", path.display()))?;
+        if snapshot.origin == source::SourceOrigin::PlainDirectory {
+            eprintln!(
+                "note: {} is not inside a git repository; reading it as plain files",
+                path.display()
+            );
+        }
+        return Ok(snapshot);
+    };
+    source::read_revision(path, rev, &limits)
+        .with_context(|| format!("reading {} at revision {rev}", path.display()))
+}
+
+/// Renders a snapshot read by `read_source`; failures at a revision say which one.
+pub fn render_snapshot(
+    snapshot: &Snapshot,
+    path: &Path,
+    rev: Option<&str>,
+) -> Result<Vec<Manifest>> {
+    let rendered = render::render(snapshot, &render::RenderOptions::default());
+    Ok(match rev {
+        None => rendered?,
+        Some(rev) => {
+            rendered.with_context(|| format!("rendering {} at revision {rev}", path.display()))?
+        }
+    })
+}
+
 /// Everything up to and including the plan.
 pub struct Prepared {
     pub snapshot: Snapshot,
@@ -68,14 +114,8 @@ pub async fn prepare(args: &PlanArgs, global: &GlobalArgs, force: bool) -> Resul
             );
         }
     };
-    let snapshot = source::read_working_tree(&args.path, &source::Limits::default())
-        .with_context(|| format!("reading {}", args.path.display()))?;
-    if snapshot.origin == source::SourceOrigin::PlainDirectory {
-        eprintln!(
-            "note: {} is not inside a git repository; reading it as plain files",
-            args.path.display()
-        );
-    }
+    let rev = args.git_ref.as_deref();
+    let snapshot = read_source(&args.path, rev)?;
     verbose(
         "source",
         format!(
@@ -84,7 +124,7 @@ pub async fn prepare(args: &PlanArgs, global: &GlobalArgs, force: bool) -> Resul
             snapshot.root.display()
         ),
     );
-    let manifests = render::render(&snapshot, &render::RenderOptions::default())?;
+    let manifests = render_snapshot(&snapshot, &args.path, rev)?;
     verbose("render", format!("{} objects", manifests.len()));
 
     let mut options = global.cluster_options();
@@ -106,24 +146,23 @@ pub async fn prepare(args: &PlanArgs, global: &GlobalArgs, force: bool) -> Resul
             .unwrap_or_else(|| ApplySet::default_name(&snapshot)),
         namespace: args.applyset_namespace.clone(),
     };
-    let inventory = inventory::read(&cluster, &set).await?;
-    let members = inventory::members(&cluster, &set, &inventory).await?;
+    let settings = PlanSettings {
+        show_secrets: args.show_secrets,
+        force,
+        prune_protected: args.prune_protected,
+        render: render::RenderOptions::default(),
+    };
+    let (inventory, members) = pipeline::read_members(&cluster, &set).await?;
     verbose(
         "inventory",
         format!("ApplySet {set}: {} live members", members.len()),
     );
-    let planned = ssa::plan(
-        &cluster,
-        &manifests,
-        &members,
-        &PlanOptions {
-            show_secrets: args.show_secrets,
-            force,
-            part_of: Some(set.id()),
-            prune_protected: args.prune_protected,
-        },
-    )
-    .await?;
+    let SetPlan {
+        manifests,
+        set,
+        inventory,
+        planned,
+    } = pipeline::plan_members(&cluster, manifests, &set, inventory, &members, &settings).await?;
     verbose("plan", format!("{:?}", planned.plan.summary()));
     Ok(Prepared {
         snapshot,

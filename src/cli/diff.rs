@@ -1,11 +1,15 @@
 use std::io::Write;
+use std::path::Path;
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use clap::Args;
 
-use super::common::{PlanArgs, prepare};
+use super::common::{PlanArgs, prepare, read_and_render};
 use super::{EXIT_DRIFT, EXIT_ERROR, EXIT_OK, GlobalArgs};
+use crate::render::Manifest;
 use crate::report::{self, Format};
+use crate::source::SourceError;
+use crate::ssa::{self, OfflineOptions, Plan};
 use crate::ui::Style;
 
 /// Show what applying the manifests under PATH would change in the cluster.
@@ -24,7 +28,13 @@ use crate::ui::Style;
   kubectl gitops diff deploy/ --context staging --output markdown
 
   # For scripts: exit code 0 in sync, 1 drift, 2 error
-  kubectl gitops diff deploy/ --output json > plan.json"
+  kubectl gitops diff deploy/ --output json > plan.json
+
+  # What a pull request changes, and which differences were drift in the cluster already
+  kubectl gitops diff deploy/ --base origin/main --ref HEAD
+
+  # The same without a cluster: the two renders compared with each other
+  kubectl gitops diff deploy/ --base origin/main --offline"
 )]
 pub struct DiffArgs {
     #[command(flatten)]
@@ -33,6 +43,19 @@ pub struct DiffArgs {
     /// Output format.
     #[arg(short = 'o', long, value_enum, default_value_t = Format::Text)]
     pub output: Format,
+
+    /// A git revision to compare with (e.g. the pull request's target branch). Against a
+    /// cluster, each change is marked "introduced" (the render differs from REV's) or "drift"
+    /// (REV renders it the same: the cluster changed); with --offline, the render of REV is
+    /// what the diff compares with.
+    #[arg(long, value_name = "REV")]
+    pub base: Option<String>,
+
+    /// Compare the render of --base with that of --ref (default: the working tree) without
+    /// contacting any cluster: objects only in --ref are creates, objects only in --base are
+    /// prunes. Namespaces are compared as written.
+    #[arg(long, requires = "base")]
+    pub offline: bool,
 }
 
 pub async fn run(
@@ -41,20 +64,86 @@ pub async fn run(
     style: &Style,
     out: &mut dyn Write,
 ) -> Result<u8> {
+    if args.offline {
+        return offline(args, style, out);
+    }
+    // The base is rendered first, so a broken base fails before the cluster is contacted.
+    let base = match &args.base {
+        Some(rev) => Some(render_base(&args.plan.path, rev)?),
+        None => None,
+    };
     // Forced like apply (git wins over other field managers), so the diff shows the outcome.
-    let prepared = prepare(&args.plan, global, true).await?;
-    let plan = &prepared.planned.plan;
+    let mut prepared = prepare(&args.plan, global, true).await?;
+    if let Some(base) = &base {
+        ssa::classify(
+            &mut prepared.planned.plan,
+            &prepared.manifests,
+            base,
+            &prepared.cluster.default_namespace,
+        );
+    }
+    let target = report::Target {
+        context: prepared.cluster.context.clone(),
+        server: prepared.cluster.server.clone(),
+    };
+    report_plan(&prepared.planned.plan, args, &target, style, out)
+}
 
+/// `--offline`: the render of `--base` against that of `--ref` (or the working tree).
+fn offline(args: &DiffArgs, style: &Style, out: &mut dyn Write) -> Result<u8> {
+    let Some(base_rev) = args.base.as_deref() else {
+        bail!("--offline compares two revisions: pass --base REV");
+    };
+    // The renders are all that is needed; each temporary copy goes as soon as it is rendered.
+    let base = render_base(&args.plan.path, base_rev)?;
+    let head = read_and_render(&args.plan.path, args.plan.git_ref.as_deref())?.1;
+    let plan = ssa::offline_plan(
+        &base,
+        &head,
+        &OfflineOptions {
+            show_secrets: args.plan.show_secrets,
+            prune_protected: args.plan.prune_protected,
+        },
+    );
+    // No cluster: the JSON report's context and server stay empty.
+    report_plan(&plan, args, &report::Target::default(), style, out)
+}
+
+/// The render of PATH at the base revision. PATH missing there (a pull request adding it) is
+/// an empty render: everything in the head is then new.
+fn render_base(path: &Path, rev: &str) -> Result<Vec<Manifest>> {
+    match read_and_render(path, Some(rev)) {
+        Ok((_, manifests)) => Ok(manifests),
+        Err(err)
+            if matches!(
+                err.downcast_ref::<SourceError>(),
+                Some(SourceError::NotADirectory { .. })
+            ) =>
+        {
+            eprintln!(
+                "note: {} is not a directory at {rev}; comparing with an empty base",
+                path.display()
+            );
+            Ok(Vec::new())
+        }
+        Err(err) => Err(err),
+    }
+}
+
+/// Writes the report and maps the plan to the exit code.
+fn report_plan(
+    plan: &Plan,
+    args: &DiffArgs,
+    target: &report::Target,
+    style: &Style,
+    out: &mut dyn Write,
+) -> Result<u8> {
     let style = if args.output == Format::Text {
         *style
     } else {
         Style::plain()
     };
-    let target = report::Target {
-        context: prepared.cluster.context.clone(),
-        server: prepared.cluster.server.clone(),
-    };
-    report::write(plan, args.output, &target, &style, out)?;
+    report::write(plan, args.output, target, &style, out)?;
     out.flush()?;
 
     let summary = plan.summary();

@@ -3,7 +3,13 @@
 
 pub mod apply;
 pub mod common;
+pub mod completion;
 pub mod diff;
+pub mod hints;
+pub mod install;
+pub mod pr;
+pub mod reconcile;
+pub mod status;
 pub mod version;
 
 use std::path::PathBuf;
@@ -21,7 +27,17 @@ pub const EXIT_DRIFT: u8 = 1;
 /// Exit code: an error (bad flags, unreadable input, rejected objects, unreachable cluster).
 pub const EXIT_ERROR: u8 = 2;
 
-const EXIT_CODES: &str = "\
+const AFTER_HELP: &str = "\
+Examples:
+  # What would applying deploy/ change? (exit code 1 when something would)
+  kubectl gitops diff deploy/
+
+  # Apply it: the same plan, a confirmation, then server-side apply and prune
+  kubectl gitops apply deploy/
+
+  # Every subcommand explains itself
+  kubectl gitops diff --help
+
 Exit codes:
   0  success; for diff: the cluster is in sync
   1  diff found differences
@@ -37,7 +53,7 @@ Exit codes:
     long_about = "kubectl gitops renders the manifests of a git repository (plain YAML/JSON or \
                   kustomize) and compares them with the live cluster using server-side dry-run, \
                   so defaulted fields make no noise and Secrets never leak.",
-    after_help = EXIT_CODES,
+    after_help = AFTER_HELP,
     propagate_version = true
 )]
 pub struct Cli {
@@ -52,7 +68,7 @@ pub struct Cli {
 #[derive(Debug, Args, Clone)]
 pub struct GlobalArgs {
     /// Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config).
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(long, global = true, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
     pub kubeconfig: Option<PathBuf>,
 
     /// The kubeconfig context to use (default: its current-context).
@@ -101,7 +117,12 @@ fn parse_request_timeout(text: &str) -> Result<Duration, String> {
 pub enum Command {
     Diff(diff::DiffArgs),
     Apply(apply::ApplyArgs),
+    Reconcile(Box<reconcile::ReconcileArgs>),
+    Status(status::StatusArgs),
+    Install(install::InstallArgs),
+    Pr(pr::PrArgs),
     Version(version::VersionArgs),
+    Completion(completion::CompletionArgs),
 }
 
 #[cfg(test)]

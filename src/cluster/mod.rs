@@ -97,6 +97,12 @@ impl Cluster {
                     .with_context(|| format!("loading kubeconfig {}", path.display()))?;
                 (config, context)
             }
+            None if Kubeconfig::read().is_err() && in_cluster() => {
+                // A pod without a kubeconfig: its service account, like kubectl in a pod.
+                let config = kube::Config::incluster()
+                    .context("loading the in-cluster service account configuration")?;
+                (config, "in-cluster".to_string())
+            }
             None => {
                 let kubeconfig = Kubeconfig::read().context(
                     "no kubeconfig found: set KUBECONFIG or pass --kubeconfig FILE \
@@ -147,6 +153,12 @@ impl Cluster {
     }
 }
 
+/// Running in a pod: the service host variable and the mounted token are both there.
+fn in_cluster() -> bool {
+    std::env::var_os("KUBERNETES_SERVICE_HOST").is_some()
+        && std::path::Path::new("/var/run/secrets/kubernetes.io/serviceaccount/token").is_file()
+}
+
 fn chosen_context(kubeconfig: &Kubeconfig, flag: &Option<String>) -> String {
     flag.clone()
         .or_else(|| kubeconfig.current_context.clone())
@@ -175,6 +187,11 @@ pub fn transport_failure(err: &kube::Error, server: &str) -> Option<String> {
             }
             _ if said("deadline has elapsed") => {
                 "timed out connecting (--request-timeout sets the limit)"
+            }
+            // Some layers (TLS, the connector) carry the I/O error only in their message.
+            _ if said("Connection refused") => "connection refused: is the API server running?",
+            _ if said("Connection reset") || said("Broken pipe") || said("connection closed") => {
+                "the connection was cut off"
             }
             _ => {
                 source = cause.source();

@@ -29,12 +29,12 @@ fn snapshot(
         std::fs::write(&on_disk, text)?;
         map.insert(PathBuf::from(path), text.as_bytes().to_vec());
     }
-    let snapshot = Snapshot {
-        root: dir.path().canonicalize()?,
-        display_prefix: PathBuf::from(prefix),
-        origin: SourceOrigin::PlainDirectory,
-        files: map,
-    };
+    let snapshot = Snapshot::new(
+        dir.path().canonicalize()?,
+        PathBuf::from(prefix),
+        SourceOrigin::PlainDirectory,
+        map,
+    );
     Ok((dir, snapshot))
 }
 

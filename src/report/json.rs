@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::{Target, object_diff};
 use crate::object::ObjectRef;
 use crate::render::Origin;
-use crate::ssa::{Action, Plan, PlanError, Summary};
+use crate::ssa::{Action, Cause, Plan, PlanError, Summary};
 
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -32,6 +32,12 @@ struct JsonChange<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     origin: Option<&'a Origin>,
     validated: bool,
+    /// Why the server could not validate it, when it could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    note: Option<&'a str>,
+    /// Against `--base`: "introduced" or "drift".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cause: Option<Cause>,
     /// The unified diff, as text shows it (empty when unchanged).
     diff: String,
     before: &'a Option<serde_json::Value>,
@@ -52,6 +58,8 @@ pub fn write(plan: &Plan, target: &Target, out: &mut dyn Write) -> io::Result<()
                 object: &c.object,
                 origin: c.origin.as_ref(),
                 validated: c.validated,
+                note: c.note.as_deref(),
+                cause: c.cause,
                 diff: object_diff(c).iter().map(|l| l.unified() + "\n").collect(),
                 before: &c.before,
                 after: &c.after,

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-use super::{Target, object_diff, summary_line};
+use super::{Target, cause_label, object_diff, summary_line};
 use crate::ssa::{Action, Plan};
 
 /// GitHub refuses comments longer than this many characters.
@@ -15,6 +15,12 @@ pub fn write(plan: &Plan, target: &Target, out: &mut dyn Write) -> io::Result<()
 }
 
 fn render(plan: &Plan, target: &Target) -> String {
+    render_within(plan, target, COMMENT_LIMIT)
+}
+
+/// The markdown report in at most `limit` bytes (for a PR body or comment that adds its own
+/// lines around it): sections that do not fit are cut, the summary never is.
+pub fn render_within(plan: &Plan, target: &Target, limit: usize) -> String {
     let s = plan.summary();
     let mut head = String::new();
     let _ = writeln!(head, "### kubectl gitops plan");
@@ -51,8 +57,11 @@ fn render(plan: &Plan, target: &Target) -> String {
             .as_ref()
             .map(|n| format!(" — {n}"))
             .unwrap_or_default();
+        let cause = cause_label(change)
+            .map(|c| format!(" — <em>{c}</em>"))
+            .unwrap_or_default();
         let mut section = format!(
-            "<details><summary><code>{sign} {}</code>{}{note}</summary>\n\n```diff\n",
+            "<details><summary><code>{sign} {}</code>{}{note}{cause}</summary>\n\n```diff\n",
             escape(&change.object.to_string()),
             escape(&origin)
         );
@@ -93,7 +102,7 @@ fn render(plan: &Plan, target: &Target) -> String {
             "\n_Preview truncated to fit a comment: {} of {total} sections not shown; run `kubectl gitops diff` for the full plan._\n",
             total - shown
         );
-        if body.len() + section.len() + cut_note.len() + footer.len() > COMMENT_LIMIT {
+        if body.len() + section.len() + cut_note.len() + footer.len() > limit {
             body.push_str(&cut_note);
             body.push_str(&footer);
             return body;

@@ -9,8 +9,9 @@ mod text;
 use std::io::{self, Write};
 
 pub use diff::{DiffLine, LineKind, object_diff};
+pub use markdown::{COMMENT_LIMIT, render_within as markdown_within};
 
-use crate::ssa::Plan;
+use crate::ssa::{Action, Cause, Change, Plan};
 use crate::ui::Style;
 
 /// The `--output` flag.
@@ -49,6 +50,16 @@ pub fn write(
     }
 }
 
+/// A change's cause in a few words, for headers: "introduced", or what applying drift does.
+pub fn cause_label(change: &Change) -> Option<&'static str> {
+    Some(match (change.cause?, change.action) {
+        (Cause::Introduced, _) => "introduced",
+        (Cause::Drift, Action::Create) => "drift: recreates an object deleted from the cluster",
+        (Cause::Drift, Action::Prune) => "drift: already gone from git at the base",
+        (Cause::Drift, _) => "drift: reverts a live change",
+    })
+}
+
 /// "2 to create, 1 to update, 0 to prune, 40 unchanged" (+ ", 1 error").
 pub fn summary_line(plan: &Plan) -> String {
     let s = plan.summary();
@@ -75,7 +86,7 @@ mod tests {
     use super::*;
     use crate::object::ObjectRef;
     use crate::render::Origin;
-    use crate::ssa::{Action, Change, Kept, PlanError};
+    use crate::ssa::{Action, Cause, Change, Kept, PlanError};
 
     fn origin(file: &str, line: usize) -> Option<Origin> {
         Some(Origin {
@@ -99,6 +110,7 @@ mod tests {
                     origin: origin("deploy/settings.yaml", 1),
                     validated: true,
                     note: None,
+                    cause: None,
                     before: Some(cm(json!({"LOG_LEVEL": "debug", "MODE": "fast"}))),
                     after: Some(cm(json!({"LOG_LEVEL": "info", "MODE": "fast"}))),
                 },
@@ -111,6 +123,7 @@ mod tests {
                         "not validated by the server yet: its namespace is created by this change"
                             .into(),
                     ),
+                    cause: None,
                     before: None,
                     after: Some(json!({"apiVersion": "v1", "kind": "Secret",
                         "metadata": {"name": "creds", "namespace": "web"},
@@ -122,6 +135,7 @@ mod tests {
                     origin: origin("deploy/web.yaml", 20),
                     validated: true,
                     note: None,
+                    cause: None,
                     before: Some(json!({"kind": "Service"})),
                     after: Some(json!({"kind": "Service"})),
                 },
@@ -164,6 +178,117 @@ mod tests {
         insta::assert_snapshot!(render(Format::Json));
     }
 
+    /// A plan against a base revision: each change says where it comes from.
+    fn three_way_plan() -> Plan {
+        let cm = |name: &str, level: &str| {
+            Some(json!({"apiVersion": "v1", "kind": "ConfigMap",
+                        "metadata": {"name": name, "namespace": "web"},
+                        "data": {"LOG_LEVEL": level}}))
+        };
+        let change = |action, name: &str, line, cause, before, after| Change {
+            action,
+            object: ObjectRef::new("v1", "ConfigMap", Some("web".into()), name),
+            origin: (action != Action::Prune)
+                .then(|| origin("deploy/settings.yaml", line))
+                .flatten(),
+            validated: true,
+            note: None,
+            cause: Some(cause),
+            before,
+            after,
+        };
+        Plan {
+            changes: vec![
+                change(
+                    Action::Update,
+                    "settings",
+                    1,
+                    Cause::Drift,
+                    cm("settings", "debug"),
+                    cm("settings", "info"),
+                ),
+                change(
+                    Action::Create,
+                    "added",
+                    9,
+                    Cause::Introduced,
+                    None,
+                    cm("added", "info"),
+                ),
+                change(
+                    Action::Create,
+                    "deleted",
+                    17,
+                    Cause::Drift,
+                    None,
+                    cm("deleted", "info"),
+                ),
+                change(
+                    Action::Prune,
+                    "left",
+                    0,
+                    Cause::Drift,
+                    cm("left", "info"),
+                    None,
+                ),
+            ],
+            ..Plan::default()
+        }
+    }
+
+    #[test]
+    fn three_way_text_report() {
+        let mut out = Vec::new();
+        write(
+            &three_way_plan(),
+            Format::Text,
+            &Target::default(),
+            &Style::plain(),
+            &mut out,
+        )
+        .unwrap();
+        insta::assert_snapshot!(String::from_utf8(out).unwrap());
+    }
+
+    #[test]
+    fn three_way_markdown_and_json_carry_the_cause() {
+        let render = |format| {
+            let mut out = Vec::new();
+            write(
+                &three_way_plan(),
+                format,
+                &Target::default(),
+                &Style::plain(),
+                &mut out,
+            )
+            .unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        let markdown = render(Format::Markdown);
+        assert!(
+            markdown.contains(
+                "<code>~ update ConfigMap/web/settings</code> (deploy/settings.yaml:1) — \
+                 <em>drift: reverts a live change</em></summary>"
+            ),
+            "{markdown}"
+        );
+        assert!(markdown.contains("— <em>introduced</em>"), "{markdown}");
+        let json: serde_json::Value = serde_json::from_str(&render(Format::Json)).unwrap();
+        let causes: Vec<&str> = json["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["cause"].as_str().unwrap())
+            .collect();
+        assert_eq!(causes, ["drift", "introduced", "drift", "drift"]);
+        // Without a base there is no cause at all.
+        assert!(!render_plain_json().contains("\"cause\""));
+    }
+
+    fn render_plain_json() -> String {
+        render(Format::Json)
+    }
+
     #[test]
     fn text_report_colors_only_when_asked() {
         let mut out = Vec::new();
@@ -192,6 +317,7 @@ mod tests {
                 origin: None,
                 validated: true,
                 note: None,
+                cause: None,
                 before: None,
                 after: Some(json!({"data": big})),
             });

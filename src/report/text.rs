@@ -2,7 +2,7 @@
 
 use std::io::{self, Write};
 
-use super::{DiffLine, LineKind, object_diff, summary_line};
+use super::{DiffLine, LineKind, cause_label, object_diff, summary_line};
 use crate::ssa::{Action, Change, Plan};
 use crate::ui::Style;
 
@@ -69,11 +69,15 @@ fn header(change: &Change, style: &Style) -> String {
         .as_ref()
         .map(|n| format!(" [{n}]"))
         .unwrap_or_default();
+    let cause = cause_label(change)
+        .map(|c| format!(" [{c}]"))
+        .unwrap_or_default();
     format!(
-        "{painted} {}{}{}",
+        "{painted} {}{}{}{}",
         style.bold(&change.object.to_string()),
         style.dim(&origin),
-        style.dim(&note)
+        style.dim(&note),
+        style.dim(&cause)
     )
 }
 

@@ -4,13 +4,20 @@
 //! untracked files that `.gitignore` does not exclude. Nothing outside the repository is ever
 //! read: a symlink or path escaping it is an error naming the file. File and total sizes are
 //! capped so a hostile repository cannot exhaust memory.
+//!
+//! A revision (`--ref`) is read from the repository's object database instead, with the same
+//! filter, caps and symlink confinement; see [`read_revision`].
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tempfile::TempDir;
 
 pub mod confine;
 mod plain;
 mod read;
+mod revision;
 mod worktree;
 
 #[cfg(test)]
@@ -19,7 +26,8 @@ mod tests;
 /// Where a snapshot's files came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SourceOrigin {
-    /// The working tree of the git repository at `repo_root`.
+    /// The git repository at `repo_root`: its working tree, or one of its revisions when
+    /// [`Snapshot::revision`] is set.
     Worktree { repo_root: PathBuf },
     /// A directory outside any git repository, read as plain files.
     PlainDirectory,
@@ -60,6 +68,46 @@ pub struct Snapshot {
     /// Manifest candidates under `root` (`*.yaml`, `*.yml`, `*.json` and files named
     /// `Kustomization`), keyed by path relative to `root`, with their bytes.
     pub files: BTreeMap<PathBuf, Vec<u8>>,
+    /// The revision the files were read from; `None` for the working tree or a plain directory.
+    pub revision: Option<Revision>,
+    /// A revision's files written to a temporary directory holding `root`, kept on disk for as
+    /// long as any snapshot sharing it lives and removed afterwards. `None` when `root` is the
+    /// user's own directory.
+    materialised: Option<Arc<TempDir>>,
+}
+
+impl Snapshot {
+    /// A snapshot of files that already sit under `root` on disk (the working tree, a plain
+    /// directory, or a test's temporary directory).
+    pub fn new(
+        root: PathBuf,
+        display_prefix: PathBuf,
+        origin: SourceOrigin,
+        files: BTreeMap<PathBuf, Vec<u8>>,
+    ) -> Self {
+        Snapshot {
+            root,
+            display_prefix,
+            origin,
+            files,
+            revision: None,
+            materialised: None,
+        }
+    }
+
+    /// True when `root` is a temporary copy of a revision rather than the user's directory.
+    pub fn is_materialised(&self) -> bool {
+        self.materialised.is_some()
+    }
+}
+
+/// A commit the snapshot was read at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revision {
+    /// The revision as the user spelled it (`main`, `v1.2`, `HEAD~2`).
+    pub spec: String,
+    /// The commit it resolved to, as a full hexadecimal id.
+    pub commit: String,
 }
 
 /// Why a source could not be read.
@@ -82,7 +130,7 @@ pub enum SourceError {
     #[error("the manifests under {root} exceed the {limit}-byte total limit")]
     TotalTooLarge { root: PathBuf, limit: u64 },
     /// More files than `Limits::max_files`.
-    #[error("more than {limit} manifest files under {root}")]
+    #[error("more than {limit} files to read under {root}")]
     TooManyFiles { root: PathBuf, limit: usize },
     /// Reading a file or directory failed.
     #[error("{path}: {source}")]
@@ -94,6 +142,13 @@ pub enum SourceError {
     /// The git repository could not be opened or walked.
     #[error("{path}: git: {message}")]
     Git { path: PathBuf, message: String },
+    /// A revision that does not name a commit of the repository.
+    #[error("unknown revision `{rev}` in the repository at {repo}: {reason}")]
+    UnknownRevision {
+        rev: String,
+        repo: PathBuf,
+        reason: String,
+    },
 }
 
 /// True for file names render loads: `*.yaml`, `*.yml`, `*.json`, `Kustomization`.
@@ -129,6 +184,29 @@ pub fn read_working_tree(path: &Path, limits: &Limits) -> Result<Snapshot, Sourc
         Some(repo) => worktree::read(&repo, root, path, limits),
         None => plain::read(root, path, limits),
     }
+}
+
+/// Reads the manifests under `path` as they are at revision `rev` (a branch, tag, commit id or
+/// any expression git understands, e.g. `HEAD~2`), from the repository's object database: the
+/// working tree, its edits and its untracked files play no part, and `path` need not exist in
+/// the working tree any more. The files are the same as [`read_working_tree`] would read had
+/// the commit been checked out: manifest candidates only, file and total sizes capped (a blob's
+/// size is checked from its header before it is decoded), symlinks followed inside the commit's
+/// tree and refused with [`SourceError::EscapesRepository`] when they leave it or point into
+/// `.git`. Blobs are read as stored: no clean/smudge filters or line-ending conversion.
+///
+/// So that kustomize can read them, the files are also written to a temporary directory owned
+/// by the snapshot and removed when it is dropped; [`Snapshot::root`] points inside it. When a
+/// kustomization is among the candidates the whole tree of the commit is written (kustomize may
+/// reach `../base` anywhere in the repository), counting towards the caps; otherwise only the
+/// candidates are. Symlinks in that copy point to their resolved target inside the copy; those
+/// that would leave it are left out.
+///
+/// Errors: [`SourceError::UnknownRevision`] when `rev` names no commit,
+/// [`SourceError::NotADirectory`] when `path` is not a directory at that commit, and
+/// [`SourceError::Git`] when `path` is not inside a repository with a working tree.
+pub fn read_revision(path: &Path, rev: &str, limits: &Limits) -> Result<Snapshot, SourceError> {
+    revision::read(path, rev, limits)
 }
 
 /// `path` made absolute and free of symlinks, so paths inside it can be compared by prefix.

@@ -22,12 +22,12 @@ pub(super) fn read(
         limits,
     };
     let files = reader.read_all(candidates)?;
-    Ok(Snapshot {
+    Ok(Snapshot::new(
         root,
-        display_prefix: PathBuf::new(),
-        origin: SourceOrigin::PlainDirectory,
+        PathBuf::new(),
+        SourceOrigin::PlainDirectory,
         files,
-    })
+    ))
 }
 
 /// Lists candidate files and symlinks below `root`. Symlinked directories are not descended

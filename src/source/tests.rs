@@ -510,3 +510,485 @@ mod symlinks {
         assert_eq!(content(&snapshot, "b.yaml"), "a: 1\n");
     }
 }
+
+/// `read_revision`: files as they are in a commit, whatever the working tree holds.
+mod revisions {
+    use super::*;
+
+    /// `git rev-parse` of `rev`, for comparing with what gix resolved.
+    fn rev_parse(dir: &Path, rev: &str) -> String {
+        let output = Command::new("git")
+            .args(["rev-parse", &format!("{rev}^{{commit}}")])
+            .current_dir(dir)
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .output()
+            .expect("git runs");
+        assert!(output.status.success(), "rev-parse {rev}");
+        String::from_utf8(output.stdout)
+            .expect("utf-8")
+            .trim()
+            .to_string()
+    }
+
+    fn commit(fx: &Fixture, message: &str) {
+        git(&fx.repo(), &["add", "-A"]);
+        git(&fx.repo(), &["commit", "-q", "-m", message]);
+    }
+
+    fn at(fx: &Fixture, rev: &str) -> Snapshot {
+        read_revision(&fx.repo(), rev, &Limits::default())
+            .unwrap_or_else(|e| panic!("reading {rev}: {e}"))
+    }
+
+    #[test]
+    fn reads_a_past_commit_while_the_working_tree_has_other_edits() {
+        let fx = Fixture::new();
+        fx.write("app.yaml", "version: 1\n");
+        fx.write("gone.yaml", "deleted: later\n");
+        commit(&fx, "one");
+        fx.write("app.yaml", "version: 2\n");
+        fs::remove_file(fx.repo().join("gone.yaml")).expect("rm");
+        commit(&fx, "two");
+        fx.write("app.yaml", "version: uncommitted\n");
+        fx.write("untracked.yaml", "new: true\n");
+
+        let snapshot = at(&fx, "HEAD~1");
+
+        assert_eq!(names(&snapshot), ["app.yaml", "gone.yaml"]);
+        assert_eq!(content(&snapshot, "app.yaml"), "version: 1\n");
+        let revision = snapshot.revision.as_ref().expect("a revision");
+        assert_eq!(revision.spec, "HEAD~1");
+        assert_eq!(revision.commit, rev_parse(&fx.repo(), "HEAD~1"));
+        assert_eq!(
+            snapshot.origin,
+            SourceOrigin::Worktree {
+                repo_root: fs::canonicalize(fx.repo()).expect("canonical")
+            }
+        );
+        // The files are on disk for kustomize, outside the repository, which is untouched.
+        assert!(snapshot.is_materialised());
+        assert!(!snapshot.root.starts_with(fx.repo()));
+        assert_eq!(
+            fs::read_to_string(snapshot.root.join("app.yaml")).expect("copy"),
+            "version: 1\n"
+        );
+        assert_eq!(
+            fs::read_to_string(fx.repo().join("app.yaml")).expect("worktree"),
+            "version: uncommitted\n"
+        );
+        assert!(!fx.repo().join("gone.yaml").exists());
+
+        let head = at(&fx, "HEAD");
+        assert_eq!(names(&head), ["app.yaml"]);
+        assert_eq!(content(&head, "app.yaml"), "version: 2\n");
+    }
+
+    #[test]
+    fn resolves_branches_lightweight_and_annotated_tags_and_commit_ids() {
+        let fx = Fixture::new();
+        fx.write("app.yaml", "at: v1\n");
+        commit(&fx, "one");
+        git(&fx.repo(), &["tag", "v1"]);
+        git(&fx.repo(), &["tag", "-a", "-m", "release", "v1-annotated"]);
+        git(&fx.repo(), &["branch", "stable"]);
+        let first = rev_parse(&fx.repo(), "HEAD");
+        fx.write("app.yaml", "at: v2\n");
+        commit(&fx, "two");
+
+        for rev in ["v1", "v1-annotated", "stable", first.as_str(), &first[..10]] {
+            let snapshot = at(&fx, rev);
+            assert_eq!(content(&snapshot, "app.yaml"), "at: v1\n", "{rev}");
+            assert_eq!(snapshot.revision.expect("revision").commit, first, "{rev}");
+        }
+        assert_eq!(content(&at(&fx, "main"), "app.yaml"), "at: v2\n");
+    }
+
+    #[test]
+    fn an_unknown_revision_is_an_error_naming_it() {
+        let fx = Fixture::new();
+        fx.write("app.yaml", "a: 1\n");
+        commit(&fx, "one");
+
+        for rev in ["no-such-branch", "HEAD~5"] {
+            let err = read_revision(&fx.repo(), rev, &Limits::default()).expect_err("unknown");
+            assert!(
+                matches!(&err, SourceError::UnknownRevision { rev: named, .. } if named == rev),
+                "{err:?}"
+            );
+            assert!(err.to_string().contains(&format!("`{rev}`")), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_revision_naming_a_blob_is_not_a_commit() {
+        let fx = Fixture::new();
+        fx.write("app.yaml", "a: 1\n");
+        commit(&fx, "one");
+
+        let err =
+            read_revision(&fx.repo(), "HEAD:app.yaml", &Limits::default()).expect_err("a blob");
+
+        assert!(err.to_string().contains("not a commit"), "{err}");
+    }
+
+    #[test]
+    fn outside_a_repository_there_is_no_revision() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write(dir.path(), "a.yaml", "a: 1\n");
+
+        let err = read_revision(dir.path(), "HEAD", &Limits::default()).expect_err("no repo");
+
+        assert!(matches!(err, SourceError::Git { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn reads_a_subdirectory_with_its_prefix_even_when_the_working_tree_lost_it() {
+        let fx = Fixture::new();
+        fx.write("apps/web/a.yaml", "a: 1\n");
+        fx.write("apps/web/nested/b.json", "{}\n");
+        fx.write("apps/web/README.md", "not a manifest\n");
+        fx.write("apps/other/c.yaml", "c: 3\n");
+        commit(&fx, "one");
+        fs::remove_dir_all(fx.repo().join("apps/web")).expect("rm");
+        commit(&fx, "two");
+
+        let snapshot =
+            read_revision(&fx.repo().join("apps/web"), "HEAD~1", &Limits::default()).expect("read");
+
+        assert_eq!(names(&snapshot), ["a.yaml", "nested/b.json"]);
+        assert_eq!(snapshot.display_prefix, Path::new("apps/web"));
+        assert!(snapshot.root.ends_with("apps/web"));
+        assert!(snapshot.root.join("nested/b.json").is_file());
+    }
+
+    #[test]
+    fn a_path_that_is_no_directory_at_the_revision_is_not_a_directory() {
+        let fx = Fixture::new();
+        fx.write("app.yaml", "a: 1\n");
+        commit(&fx, "one");
+        fx.write("later/b.yaml", "b: 2\n");
+        commit(&fx, "two");
+
+        for path in [fx.repo().join("later"), fx.repo().join("app.yaml")] {
+            let err = read_revision(&path, "HEAD~1", &Limits::default()).expect_err("no dir");
+            match err {
+                SourceError::NotADirectory { path: reported } => assert_eq!(reported, path),
+                other => panic!("expected NotADirectory, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn the_temporary_copy_is_removed_with_the_snapshot() {
+        let fx = Fixture::new();
+        fx.write("app.yaml", "a: 1\n");
+        commit(&fx, "one");
+
+        let snapshot = at(&fx, "HEAD");
+        let root = snapshot.root.clone();
+        assert!(root.join("app.yaml").is_file());
+        drop(snapshot);
+
+        assert!(!root.exists(), "{} still exists", root.display());
+    }
+
+    #[test]
+    fn refuses_a_blob_over_the_size_limit_from_its_header() {
+        let fx = Fixture::new();
+        fx.write("small.yaml", "a: 1\n");
+        fx.write("big.yaml", &"x".repeat(2048));
+        commit(&fx, "one");
+        let limits = Limits {
+            max_file_bytes: 1024,
+            ..Limits::default()
+        };
+
+        let err = read_revision(&fx.repo(), "HEAD", &limits).expect_err("too large");
+
+        match err {
+            SourceError::FileTooLarge { path, size, limit } => {
+                assert_eq!(path, Path::new("big.yaml"));
+                assert_eq!(size, 2048);
+                assert_eq!(limit, 1024);
+            }
+            other => panic!("expected FileTooLarge, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn refuses_more_candidates_or_bytes_than_the_limits() {
+        let fx = Fixture::new();
+        for name in ["a.yaml", "b.yaml", "c.yaml"] {
+            fx.write(name, &"x".repeat(60));
+        }
+        commit(&fx, "one");
+
+        let too_many = Limits {
+            max_files: 2,
+            ..Limits::default()
+        };
+        let err = read_revision(&fx.repo(), "HEAD", &too_many).expect_err("too many");
+        assert!(
+            matches!(err, SourceError::TooManyFiles { limit: 2, .. }),
+            "{err:?}"
+        );
+
+        let too_big = Limits {
+            max_total_bytes: 100,
+            ..Limits::default()
+        };
+        let err = read_revision(&fx.repo(), "HEAD", &too_big).expect_err("too big");
+        assert!(
+            matches!(err, SourceError::TotalTooLarge { limit: 100, .. }),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn a_kustomization_gets_the_whole_tree_on_disk_so_parent_references_resolve() {
+        let fx = Fixture::new();
+        fx.write(
+            "base/kustomization.yaml",
+            "resources:\n- cm.yaml\nconfigMapGenerator:\n- name: env\n  envs:\n  - app.env\n",
+        );
+        fx.write(
+            "base/cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  level: debug\n",
+        );
+        fx.write("base/app.env", "MODE=committed\n");
+        fx.write(
+            "overlays/prod/kustomization.yaml",
+            "resources:\n- ../../base\nnamespace: prod\n",
+        );
+        commit(&fx, "one");
+        fx.write("base/app.env", "MODE=edited\n");
+        fx.write(
+            "base/cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  level: edited\n",
+        );
+
+        let snapshot = read_revision(&fx.repo().join("overlays/prod"), "HEAD", &Limits::default())
+            .expect("read");
+
+        assert_eq!(names(&snapshot), ["kustomization.yaml"]);
+        // Files outside PATH and non-manifests are in the copy too.
+        let base = snapshot.root.join("../../base");
+        assert_eq!(
+            fs::read_to_string(base.join("app.env")).expect("env"),
+            "MODE=committed\n"
+        );
+
+        let options = crate::render::RenderOptions {
+            kustomize: Some(crate::render::KustomizeCommand::kubectl()),
+            ..Default::default()
+        };
+        let manifests = crate::render::render(&snapshot, &options).expect("render");
+        let rendered: Vec<String> = manifests
+            .iter()
+            .map(|m| m.object_ref().to_string())
+            .collect();
+        assert_eq!(rendered.len(), 2, "{rendered:?}");
+        assert!(rendered.contains(&"ConfigMap/prod/settings".to_string()));
+        let settings = manifests
+            .iter()
+            .find(|m| m.name() == "settings")
+            .expect("settings");
+        assert_eq!(settings.object["data"]["level"], "debug");
+        let env = manifests
+            .iter()
+            .find(|m| m.name().starts_with("env-"))
+            .expect("generated");
+        assert_eq!(env.object["data"]["MODE"], "committed");
+        assert_eq!(
+            settings.origin.file,
+            Path::new("overlays/prod/kustomization.yaml")
+        );
+    }
+
+    #[test]
+    fn the_whole_tree_counts_against_the_caps() {
+        let fx = Fixture::new();
+        fx.write("deploy/kustomization.yaml", "resources: []\n");
+        fx.write("docs/big.bin", &"x".repeat(4096));
+        commit(&fx, "one");
+        let limits = Limits {
+            max_file_bytes: 1024,
+            ..Limits::default()
+        };
+
+        let err = read_revision(&fx.repo().join("deploy"), "HEAD", &limits).expect_err("too large");
+
+        assert!(
+            matches!(&err, SourceError::FileTooLarge { path, .. } if path == Path::new("docs/big.bin")),
+            "{err:?}"
+        );
+    }
+
+    #[cfg(unix)]
+    mod symlinks {
+        use std::os::unix::fs::symlink;
+
+        use super::*;
+
+        /// Commits the symlinks, then removes them from the working tree: whatever is read
+        /// comes from the tree.
+        fn commit_links(fx: &Fixture, links: &[(&str, &str)]) {
+            for (link, target) in links {
+                let path = fx.repo().join(link);
+                fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+                symlink(target, &path).expect("symlink");
+            }
+            commit(fx, "links");
+            for (link, _) in links {
+                fs::remove_file(fx.repo().join(link)).expect("rm");
+            }
+        }
+
+        fn expect_escape(err: SourceError, name: &str) -> PathBuf {
+            match err {
+                SourceError::EscapesRepository { path, target } => {
+                    assert_eq!(path, Path::new(name));
+                    target
+                }
+                other => panic!("expected EscapesRepository, got {other:?}"),
+            }
+        }
+
+        #[test]
+        fn refuses_an_absolute_symlink() {
+            let fx = Fixture::new();
+            fx.write("app.yaml", "a: 1\n");
+            commit_links(&fx, &[("evil.yaml", "/etc/passwd")]);
+
+            let err = read_revision(&fx.repo(), "HEAD", &Limits::default()).expect_err("escapes");
+
+            assert_eq!(expect_escape(err, "evil.yaml"), Path::new("/etc/passwd"));
+        }
+
+        #[test]
+        fn refuses_a_relative_symlink_climbing_out_of_the_repository() {
+            let fx = Fixture::new();
+            fx.write("apps/web/app.yaml", "a: 1\n");
+            commit_links(&fx, &[("apps/web/link.yaml", "../../../outside.yaml")]);
+
+            let err = read_revision(&fx.repo().join("apps/web"), "HEAD", &Limits::default())
+                .expect_err("escapes");
+
+            let target = expect_escape(err, "apps/web/link.yaml");
+            assert_eq!(
+                target,
+                fx.dir.path().canonicalize().unwrap().join("outside.yaml")
+            );
+        }
+
+        #[test]
+        fn refuses_a_symlink_into_the_git_directory() {
+            let fx = Fixture::new();
+            fx.write("app.yaml", "a: 1\n");
+            commit_links(&fx, &[("config.yaml", ".git/config")]);
+
+            let err = read_revision(&fx.repo(), "HEAD", &Limits::default()).expect_err("escapes");
+
+            expect_escape(err, "config.yaml");
+        }
+
+        #[test]
+        fn refuses_an_escape_hidden_behind_a_symlinked_directory() {
+            let fx = Fixture::new();
+            fx.write("app.yaml", "a: 1\n");
+            commit_links(&fx, &[("up", ".."), ("sneaky.yaml", "up/outside.yaml")]);
+
+            let err = read_revision(&fx.repo(), "HEAD", &Limits::default()).expect_err("escapes");
+
+            expect_escape(err, "sneaky.yaml");
+        }
+
+        #[test]
+        fn follows_symlinks_inside_the_tree_under_their_own_name() {
+            let fx = Fixture::new();
+            fx.write("base/app.yaml", "a: committed\n");
+            fx.write("v2/web.yaml", "web: committed\n");
+            commit_links(
+                &fx,
+                &[
+                    ("overlay/app.yaml", "../base/app.yaml"),
+                    ("current", "v2"),
+                    ("overlay/web.yaml", "../current/./web.yaml"),
+                    ("overlay/chain.yaml", "app.yaml"),
+                ],
+            );
+            fx.write("base/app.yaml", "a: edited\n");
+
+            let snapshot = read_revision(&fx.repo().join("overlay"), "HEAD", &Limits::default())
+                .expect("read");
+
+            assert_eq!(names(&snapshot), ["app.yaml", "chain.yaml", "web.yaml"]);
+            assert_eq!(content(&snapshot, "app.yaml"), "a: committed\n");
+            assert_eq!(content(&snapshot, "chain.yaml"), "a: committed\n");
+            assert_eq!(content(&snapshot, "web.yaml"), "web: committed\n");
+        }
+
+        #[test]
+        fn a_dangling_or_looping_symlink_is_an_error_naming_it() {
+            for (link, target) in [
+                ("dangling.yaml", "missing.yaml"),
+                ("loop.yaml", "loop.yaml"),
+            ] {
+                let fx = Fixture::new();
+                fx.write("app.yaml", "a: 1\n");
+                commit_links(&fx, &[(link, target)]);
+
+                let err =
+                    read_revision(&fx.repo(), "HEAD", &Limits::default()).expect_err("broken");
+
+                assert!(
+                    matches!(&err, SourceError::Io { path, .. } if path == Path::new(link)),
+                    "{err:?}"
+                );
+            }
+        }
+
+        #[test]
+        fn a_symlinked_directory_named_like_a_manifest_is_skipped() {
+            let fx = Fixture::new();
+            fx.write("base/app.yaml", "a: 1\n");
+            commit_links(&fx, &[("dir.yaml", "base")]);
+
+            let snapshot = at(&fx, "HEAD");
+
+            assert_eq!(names(&snapshot), ["base/app.yaml"]);
+        }
+
+        #[test]
+        fn the_copy_for_kustomize_keeps_confined_links_and_drops_escaping_ones() {
+            let fx = Fixture::new();
+            fx.write("deploy/kustomization.yaml", "resources: []\n");
+            fx.write("shared/values.env", "A=1\n");
+            commit_links(
+                &fx,
+                &[
+                    ("deploy/values.env", "../shared/values.env"),
+                    ("deploy/shared", "../shared"),
+                    ("deploy/passwd", "/etc/passwd"),
+                    ("deploy/up", "../.."),
+                ],
+            );
+
+            let snapshot =
+                read_revision(&fx.repo().join("deploy"), "HEAD", &Limits::default()).expect("read");
+
+            let root = &snapshot.root;
+            assert_eq!(
+                fs::read_to_string(root.join("values.env")).expect("file link"),
+                "A=1\n"
+            );
+            assert_eq!(
+                fs::read_to_string(root.join("shared/values.env")).expect("dir link"),
+                "A=1\n"
+            );
+            assert!(!root.join("passwd").exists());
+            assert!(fs::symlink_metadata(root.join("up")).is_err());
+        }
+    }
+}

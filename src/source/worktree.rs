@@ -66,15 +66,15 @@ pub(super) fn read(
         limits,
     };
     let files = reader.read_all(candidates)?;
-    Ok(Snapshot {
+    Ok(Snapshot::new(
         root,
         display_prefix,
-        origin: SourceOrigin::Worktree { repo_root },
+        SourceOrigin::Worktree { repo_root },
         files,
-    })
+    ))
 }
 
-fn canonicalize(path: &Path) -> Result<PathBuf, SourceError> {
+pub(super) fn canonicalize(path: &Path) -> Result<PathBuf, SourceError> {
     fs::canonicalize(path).map_err(|source| SourceError::Io {
         path: path.to_path_buf(),
         source,
@@ -82,7 +82,7 @@ fn canonicalize(path: &Path) -> Result<PathBuf, SourceError> {
 }
 
 /// `root` relative to the repository root; PATH inside `.git` has no working tree to read.
-fn prefix_in_worktree(
+pub(super) fn prefix_in_worktree(
     root: &Path,
     repo_root: &Path,
     git_dir: &Path,
@@ -190,17 +190,24 @@ impl Delegate for Collect<'_> {
 }
 
 /// gix errors nest; the whole chain, after what we were `doing`, tells the user what went wrong.
-fn git_error(path: &Path, doing: &str, err: &gix::Error) -> SourceError {
+pub(super) fn git_error(path: &Path, doing: &str, err: &gix::Error) -> SourceError {
     let mut message = doing.to_string();
-    for cause in err.iter_errors() {
-        let text = cause.to_string();
-        if !text.is_empty() && !message.contains(&text) {
-            message.push_str(": ");
-            message.push_str(&text);
-        }
-    }
+    append_causes(&mut message, err);
     SourceError::Git {
         path: path.to_path_buf(),
         message,
+    }
+}
+
+/// Appends each distinct message of `err`'s chain to `message`, separated by `: `.
+pub(super) fn append_causes(message: &mut String, err: &gix::Error) {
+    for cause in err.iter_errors() {
+        let text = cause.to_string();
+        if !text.is_empty() && !message.contains(&text) {
+            if !message.is_empty() {
+                message.push_str(": ");
+            }
+            message.push_str(&text);
+        }
     }
 }

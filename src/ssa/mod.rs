@@ -2,6 +2,7 @@
 //! objects, as values. Printing is the caller's job (see `report`).
 
 mod apply;
+mod compare;
 mod mask;
 mod normalize;
 mod order;
@@ -9,6 +10,7 @@ mod plan;
 pub mod wait;
 
 pub use apply::{Applied, ApplyOptions, apply, prune};
+pub use compare::{OfflineOptions, classify, offline_plan};
 pub use mask::{SecretValues, mask_secret_pair};
 pub use normalize::normalize;
 pub use order::phase;
@@ -47,8 +49,24 @@ pub struct Change {
     /// Why the server could not validate it, when it could not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// Against a base revision (`diff --base`): whether the change comes from git since then
+    /// or from drift the cluster already had. `None` without a base, and for unchanged objects.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<Cause>,
     pub before: Option<Value>,
     pub after: Option<Value>,
+}
+
+/// Where a change of a three-way plan (base revision, head revision, live cluster) comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Cause {
+    /// The head renders the object differently from the base (or only one of them renders
+    /// it): merging the head brings this change.
+    Introduced,
+    /// Base and head render the object alike, yet the cluster differs: a change made in the
+    /// cluster (or an object already gone from git) that applying either revision reverts.
+    Drift,
 }
 
 /// An object the plan could not be computed for, with the server's (redacted) reason.

@@ -1,0 +1,210 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_kubectl_gitops_global_optspecs
+    string join \n kubeconfig= context= n/namespace= color= request-timeout= v/verbose h/help V/version
+end
+
+function __fish_kubectl_gitops_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_kubectl_gitops_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_kubectl_gitops_using_subcommand
+    set -l cmd (__fish_kubectl_gitops_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_needs_command" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)' -r -F
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_needs_command" -l context -d 'The kubeconfig context to use (default: its current-context)' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_needs_command" -s n -l namespace -d 'Namespace for objects that do not name one (default: the context\'s namespace)' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_needs_command" -l color -d 'When to color output: auto (a terminal without NO_COLOR), always, never' -r -f -a "auto\t'Color when standard output is a terminal and `NO_COLOR` is unset'
+always\t'Always color (still overridden by nothing: the user asked for it)'
+never\t'Never color'"
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_needs_command" -l request-timeout -d 'How long one request to the API server may go unanswered before it fails (e.g. 30s, 2m; 0 waits forever). Default: 10s to connect, 60s for an answer' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_needs_command" -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_needs_command" -s V -l version -d 'Print version'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_needs_command" -f -a "diff" -d 'Show what applying the manifests under PATH would change in the cluster'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_needs_command" -f -a "apply" -d 'Apply the manifests under PATH: show the plan, ask, apply in order, prune what left git'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_needs_command" -f -a "reconcile" -d 'Keep the cluster in sync with a git repository, continuously'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_needs_command" -f -a "status" -d 'Show what the in-cluster reconciler last did'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_needs_command" -f -a "install" -d 'Print the manifests that run the reconciler in a cluster'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_needs_command" -f -a "pr" -d 'Open a pull request with the change under PATH and its cluster preview'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_needs_command" -f -a "version" -d 'Print the version, git commit and build target'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_needs_command" -f -a "completion" -d 'Print a shell completion script'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -l ref -d 'Render PATH as it is at this git revision (branch, tag, commit, HEAD~2, ...) instead of the working tree; uncommitted edits play no part' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -l applyset -d 'Name of the ApplySet recording what this PATH manages (default: derived from the repository\'s directory name and PATH, e.g. gitops-platform-deploy-prod)' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -l applyset-namespace -d 'Namespace of the ApplySet\'s parent Secret' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -l concurrency -d 'Requests in flight at once' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -l qps -d 'Client-side limit of requests per second (bursts may go to twice this)' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -s o -l output -d 'Output format' -r -f -a "text\t'Colored unified diffs for a terminal'
+markdown\t'A pull-request comment: summary table and a collapsible section per object'
+json\t'A stable, documented schema (see docs/json-output.md)'"
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -l base -d 'A git revision to compare with (e.g. the pull request\'s target branch). Against a cluster, each change is marked "introduced" (the render differs from REV\'s) or "drift" (REV renders it the same: the cluster changed); with --offline, the render of REV is what the diff compares with' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)' -r -F
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -l context -d 'The kubeconfig context to use (default: its current-context)' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -s n -l namespace -d 'Namespace for objects that do not name one (default: the context\'s namespace)' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -l color -d 'When to color output: auto (a terminal without NO_COLOR), always, never' -r -f -a "auto\t'Color when standard output is a terminal and `NO_COLOR` is unset'
+always\t'Always color (still overridden by nothing: the user asked for it)'
+never\t'Never color'"
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -l request-timeout -d 'How long one request to the API server may go unanswered before it fails (e.g. 30s, 2m; 0 waits forever). Default: 10s to connect, 60s for an answer' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -l prune-protected -d 'Also prune Namespaces, CustomResourceDefinitions and PersistentVolumeClaims that left git (deleting them deletes everything in them)'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -l show-secrets -d 'Print Secret values instead of masking them'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -l offline -d 'Compare the render of --base with that of --ref (default: the working tree) without contacting any cluster: objects only in --ref are creates, objects only in --base are prunes. Namespaces are compared as written'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -s V -l version -d 'Print version'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -l ref -d 'Render PATH as it is at this git revision (branch, tag, commit, HEAD~2, ...) instead of the working tree; uncommitted edits play no part' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -l applyset -d 'Name of the ApplySet recording what this PATH manages (default: derived from the repository\'s directory name and PATH, e.g. gitops-platform-deploy-prod)' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -l applyset-namespace -d 'Namespace of the ApplySet\'s parent Secret' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -l concurrency -d 'Requests in flight at once' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -l qps -d 'Client-side limit of requests per second (bursts may go to twice this)' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -l timeout -d 'How long --wait waits (e.g. 90s, 5m)' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)' -r -F
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -l context -d 'The kubeconfig context to use (default: its current-context)' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -s n -l namespace -d 'Namespace for objects that do not name one (default: the context\'s namespace)' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -l color -d 'When to color output: auto (a terminal without NO_COLOR), always, never' -r -f -a "auto\t'Color when standard output is a terminal and `NO_COLOR` is unset'
+always\t'Always color (still overridden by nothing: the user asked for it)'
+never\t'Never color'"
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -l request-timeout -d 'How long one request to the API server may go unanswered before it fails (e.g. 30s, 2m; 0 waits forever). Default: 10s to connect, 60s for an answer' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -l prune-protected -d 'Also prune Namespaces, CustomResourceDefinitions and PersistentVolumeClaims that left git (deleting them deletes everything in them)'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -l show-secrets -d 'Print Secret values instead of masking them'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -s y -l yes -d 'Apply without asking (required when standard input is not a terminal)'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -l dry-run -d 'Plan and show everything, write nothing'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -l force-conflicts -d 'Take ownership of fields another field manager owns instead of failing on conflicts'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -l allow-empty -d 'Allow applying an empty render, which prunes every member of the set'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -l wait -d 'Wait until Deployments, StatefulSets, DaemonSets, Jobs and CRDs are ready'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -s V -l version -d 'Print version'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l repo -d 'The git repository: an https://, git:// or file:// URL, or a local path' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l ref -d 'Branch or tag to follow' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l path -d 'Directory of the manifests inside the repository' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l interval -d 'Time between full cycles (fetch, plan, apply)' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l applyset -d 'Name of the ApplySet (default: gitops-<repository>-<path>, as `diff` computes it)' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l applyset-namespace -d 'Namespace of the ApplySet parent, the status ConfigMap, the Lease and the Events' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l cache-dir -d 'Where the repository is cached (default: $KUBECTL_GITOPS_CACHE_DIR, else $XDG_CACHE_HOME/kubectl-gitops, else ~/.cache/kubectl-gitops)' -r -F
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l listen -d 'Serve /healthz, /readyz and /metrics on this address' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l log-format -d 'Log format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l token-file -d 'Read the access token for an http(s) remote from this file (re-read at start only); $GITOPS_GIT_TOKEN works too. Sent as the password when the server asks; never logged' -r -F
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l token-username -d 'User name sent with the token (GitLab wants oauth2, Bitbucket x-token-auth)' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l debounce -d 'Quiet time after a drift event before re-planning' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l backoff -d 'First retry delay after a failed cycle; doubles per failure' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l max-backoff -d 'Longest retry delay after failures' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l fetch-timeout -d 'Give up a fetch after this long' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l lease-name -d 'Name of the leader Lease (default: <applyset>-leader)' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l lease-duration -d 'How long a leader\'s claim lasts without renewal' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l identity -d 'This replica\'s identity in the Lease and Events (default: $POD_NAME, else host-pid)' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l shutdown-grace -d 'After SIGTERM, how long a cycle in progress may take to finish' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l concurrency -d 'Requests in flight at once' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l qps -d 'Client-side limit of requests per second (bursts may go to twice this)' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)' -r -F
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l context -d 'The kubeconfig context to use (default: its current-context)' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -s n -l namespace -d 'Namespace for objects that do not name one (default: the context\'s namespace)' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l color -d 'When to color output: auto (a terminal without NO_COLOR), always, never' -r -f -a "auto\t'Color when standard output is a terminal and `NO_COLOR` is unset'
+always\t'Always color (still overridden by nothing: the user asked for it)'
+never\t'Never color'"
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l request-timeout -d 'How long one request to the API server may go unanswered before it fails (e.g. 30s, 2m; 0 waits forever). Default: 10s to connect, 60s for an answer' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l allow-empty -d 'Allow a commit that renders no objects (it prunes every member of the set)'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l prune-protected -d 'Also prune Namespaces, CustomResourceDefinitions and PersistentVolumeClaims'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l no-watch -d 'Do not watch managed objects (drift is then corrected at the next interval)'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l no-leader-election -d 'Run without leader election (only safe with a single replica)'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -s V -l version -d 'Print version'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand status" -l applyset -d 'The ApplySet whose reconciler to show (default: all in the namespace)' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand status" -l applyset-namespace -d 'Namespace of the ApplySet parent and the status ConfigMap' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand status" -s o -l output -d 'Output format' -r -f -a "text\t''
+json\t''"
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand status" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)' -r -F
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand status" -l context -d 'The kubeconfig context to use (default: its current-context)' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand status" -s n -l namespace -d 'Namespace for objects that do not name one (default: the context\'s namespace)' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand status" -l color -d 'When to color output: auto (a terminal without NO_COLOR), always, never' -r -f -a "auto\t'Color when standard output is a terminal and `NO_COLOR` is unset'
+always\t'Always color (still overridden by nothing: the user asked for it)'
+never\t'Never color'"
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand status" -l request-timeout -d 'How long one request to the API server may go unanswered before it fails (e.g. 30s, 2m; 0 waits forever). Default: 10s to connect, 60s for an answer' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand status" -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand status" -s V -l version -d 'Print version'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand install" -l image -d 'Container image holding kubectl-gitops, git and kubectl' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand install" -l repo -d 'The repository the reconciler follows (file://, git:// or a path inside the image)' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand install" -l ref -d 'Branch or tag to follow' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand install" -l path -d 'Directory of the manifests inside the repository' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand install" -l interval -d 'Time between full cycles' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand install" -l replicas -d 'Replicas (more than one stand by; a Lease makes sure only one applies)' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand install" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)' -r -F
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand install" -l context -d 'The kubeconfig context to use (default: its current-context)' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand install" -s n -l namespace -d 'Namespace for objects that do not name one (default: the context\'s namespace)' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand install" -l color -d 'When to color output: auto (a terminal without NO_COLOR), always, never' -r -f -a "auto\t'Color when standard output is a terminal and `NO_COLOR` is unset'
+always\t'Always color (still overridden by nothing: the user asked for it)'
+never\t'Never color'"
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand install" -l request-timeout -d 'How long one request to the API server may go unanswered before it fails (e.g. 30s, 2m; 0 waits forever). Default: 10s to connect, 60s for an answer' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand install" -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand install" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand install" -s V -l version -d 'Print version'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand pr" -l ref -d 'Render PATH as it is at this git revision (branch, tag, commit, HEAD~2, ...) instead of the working tree; uncommitted edits play no part' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand pr" -l applyset -d 'Name of the ApplySet recording what this PATH manages (default: derived from the repository\'s directory name and PATH, e.g. gitops-platform-deploy-prod)' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand pr" -l applyset-namespace -d 'Namespace of the ApplySet\'s parent Secret' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand pr" -l concurrency -d 'Requests in flight at once' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand pr" -l qps -d 'Client-side limit of requests per second (bursts may go to twice this)' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand pr" -l branch -d 'Branch to create (default: gitops/<path>-<time>)' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand pr" -s m -l message -d 'Commit message (default: derived from the plan summary)' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand pr" -l title -d 'Pull request title (default: the commit message\'s first line)' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand pr" -l base -d 'Branch the pull request merges into (default: the current branch)' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand pr" -l remote -d 'Git remote to push to' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand pr" -l github-repo -d 'GitHub repository as OWNER/NAME (default: inferred from the remote\'s URL)' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand pr" -l api-url -d 'GitHub API base URL' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand pr" -l comment -d 'Create or update the preview comment on this pull request instead of opening one' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand pr" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)' -r -F
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand pr" -l context -d 'The kubeconfig context to use (default: its current-context)' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand pr" -s n -l namespace -d 'Namespace for objects that do not name one (default: the context\'s namespace)' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand pr" -l color -d 'When to color output: auto (a terminal without NO_COLOR), always, never' -r -f -a "auto\t'Color when standard output is a terminal and `NO_COLOR` is unset'
+always\t'Always color (still overridden by nothing: the user asked for it)'
+never\t'Never color'"
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand pr" -l request-timeout -d 'How long one request to the API server may go unanswered before it fails (e.g. 30s, 2m; 0 waits forever). Default: 10s to connect, 60s for an answer' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand pr" -l prune-protected -d 'Also prune Namespaces, CustomResourceDefinitions and PersistentVolumeClaims that left git (deleting them deletes everything in them)'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand pr" -l show-secrets -d 'Print Secret values instead of masking them'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand pr" -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand pr" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand pr" -s V -l version -d 'Print version'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand version" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)' -r -F
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand version" -l context -d 'The kubeconfig context to use (default: its current-context)' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand version" -s n -l namespace -d 'Namespace for objects that do not name one (default: the context\'s namespace)' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand version" -l color -d 'When to color output: auto (a terminal without NO_COLOR), always, never' -r -f -a "auto\t'Color when standard output is a terminal and `NO_COLOR` is unset'
+always\t'Always color (still overridden by nothing: the user asked for it)'
+never\t'Never color'"
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand version" -l request-timeout -d 'How long one request to the API server may go unanswered before it fails (e.g. 30s, 2m; 0 waits forever). Default: 10s to connect, 60s for an answer' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand version" -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand version" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand version" -s V -l version -d 'Print version'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand completion" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)' -r -F
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand completion" -l context -d 'The kubeconfig context to use (default: its current-context)' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand completion" -s n -l namespace -d 'Namespace for objects that do not name one (default: the context\'s namespace)' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand completion" -l color -d 'When to color output: auto (a terminal without NO_COLOR), always, never' -r -f -a "auto\t'Color when standard output is a terminal and `NO_COLOR` is unset'
+always\t'Always color (still overridden by nothing: the user asked for it)'
+never\t'Never color'"
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand completion" -l request-timeout -d 'How long one request to the API server may go unanswered before it fails (e.g. 30s, 2m; 0 waits forever). Default: 10s to connect, 60s for an answer' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand completion" -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand completion" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand completion" -s V -l version -d 'Print version'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand help; and not __fish_seen_subcommand_from diff apply reconcile status install pr version completion help" -f -a "diff" -d 'Show what applying the manifests under PATH would change in the cluster'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand help; and not __fish_seen_subcommand_from diff apply reconcile status install pr version completion help" -f -a "apply" -d 'Apply the manifests under PATH: show the plan, ask, apply in order, prune what left git'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand help; and not __fish_seen_subcommand_from diff apply reconcile status install pr version completion help" -f -a "reconcile" -d 'Keep the cluster in sync with a git repository, continuously'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand help; and not __fish_seen_subcommand_from diff apply reconcile status install pr version completion help" -f -a "status" -d 'Show what the in-cluster reconciler last did'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand help; and not __fish_seen_subcommand_from diff apply reconcile status install pr version completion help" -f -a "install" -d 'Print the manifests that run the reconciler in a cluster'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand help; and not __fish_seen_subcommand_from diff apply reconcile status install pr version completion help" -f -a "pr" -d 'Open a pull request with the change under PATH and its cluster preview'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand help; and not __fish_seen_subcommand_from diff apply reconcile status install pr version completion help" -f -a "version" -d 'Print the version, git commit and build target'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand help; and not __fish_seen_subcommand_from diff apply reconcile status install pr version completion help" -f -a "completion" -d 'Print a shell completion script'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand help; and not __fish_seen_subcommand_from diff apply reconcile status install pr version completion help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

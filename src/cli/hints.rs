@@ -1,0 +1,155 @@
+//! Errors that say what to do next: the one-line message and, for mistakes a user fixes from
+//! the command line, a hint printed under it.
+
+use std::path::Path;
+
+use kube::config::KubeconfigError;
+
+use crate::source::SourceError;
+
+/// The error and its causes on one line, like anyhow's `{:#}`, except that a cause the line
+/// already ends with is not repeated (kube's errors print their source themselves).
+pub fn message(err: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if line.is_empty() {
+            line = text;
+        } else if !line.ends_with(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+    }
+    line
+}
+
+/// What to do about `err`, when we know; several lines, without a prefix.
+pub fn hint(err: &anyhow::Error) -> Option<String> {
+    err.chain().find_map(|cause| {
+        if let Some(kubeconfig) = cause.downcast_ref::<KubeconfigError>() {
+            kubeconfig_hint(kubeconfig)
+        } else if let Some(SourceError::NotADirectory { path }) = cause.downcast_ref() {
+            Some(path_hint(path))
+        } else {
+            None
+        }
+    })
+}
+
+const POINT_AT_A_CLUSTER: &str = "\
+kubectl gitops talks to the cluster kubectl would use. Point it at one with
+--kubeconfig FILE or KUBECONFIG=FILE, and pick a context with --context NAME
+(`kubectl config get-contexts` lists them). No cluster yet? kind and minikube
+write ~/.kube/config when they create one.";
+
+fn kubeconfig_hint(err: &KubeconfigError) -> Option<String> {
+    Some(match err {
+        KubeconfigError::ReadConfig(io, path) if io.kind() == std::io::ErrorKind::NotFound => {
+            format!(
+                "there is no kubeconfig at {}.\n{POINT_AT_A_CLUSTER}",
+                path.display()
+            )
+        }
+        KubeconfigError::FindPath | KubeconfigError::ReadConfig(..) => {
+            POINT_AT_A_CLUSTER.to_string()
+        }
+        KubeconfigError::CurrentContextNotSet => "the kubeconfig names no current context. \
+             Pass --context NAME, or set one with\n`kubectl config use-context NAME`; \
+             `kubectl config get-contexts` lists them."
+            .to_string(),
+        KubeconfigError::LoadContext(name) => format!(
+            "the kubeconfig has no context named \"{name}\"; `kubectl config get-contexts` \
+             lists\nthe ones it has."
+        ),
+        KubeconfigError::Parse(_) => "the kubeconfig is not valid; `kubectl config view` \
+             shows what kubectl makes of it."
+            .to_string(),
+        _ => return None,
+    })
+}
+
+fn path_hint(path: &Path) -> String {
+    if path.exists() {
+        let parent = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.display().to_string(),
+            _ => ".".to_string(),
+        };
+        format!(
+            "PATH is a directory, and {} is not one. To compare the manifests next to it,\n\
+             pass its directory (everything under it is read): kubectl gitops diff {parent}",
+            path.display()
+        )
+    } else {
+        let here = std::env::current_dir()
+            .map(|d| format!(" (in {})", d.display()))
+            .unwrap_or_default();
+        format!(
+            "PATH is the directory holding your manifests, e.g. kubectl gitops diff deploy/;\n\
+             it defaults to the current directory. {} does not exist{here}.",
+            path.display()
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anyhow::Context;
+
+    #[test]
+    fn repeated_causes_are_printed_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "gone");
+        let kube = KubeconfigError::ReadConfig(io, "/x".into());
+        let err = Err::<(), _>(kube).context("loading").unwrap_err();
+        assert_eq!(
+            message(&err),
+            "loading: failed to read kubeconfig from '\"/x\"': gone"
+        );
+    }
+
+    #[test]
+    fn missing_kubeconfig_says_how_to_point_at_a_cluster() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "gone");
+        let err = anyhow::Error::new(KubeconfigError::ReadConfig(io, "/nowhere".into()));
+        let hint = hint(&err).unwrap();
+        assert!(
+            hint.starts_with("there is no kubeconfig at /nowhere."),
+            "{hint}"
+        );
+        assert!(
+            hint.contains("--kubeconfig FILE or KUBECONFIG=FILE"),
+            "{hint}"
+        );
+        assert!(hint.contains("--context NAME"), "{hint}");
+    }
+
+    #[test]
+    fn unknown_context_names_the_listing_command() {
+        let err = anyhow::Error::new(KubeconfigError::LoadContext("nope".into()));
+        assert!(hint(&err).unwrap().contains("no context named \"nope\""));
+    }
+
+    #[test]
+    fn path_hints() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("app.yaml");
+        std::fs::write(&file, "").unwrap();
+        let err = anyhow::Error::new(SourceError::NotADirectory { path: file.clone() });
+        let hint = hint(&err).unwrap();
+        assert!(
+            hint.contains(&format!("kubectl gitops diff {}", dir.path().display())),
+            "{hint}"
+        );
+
+        let missing = dir.path().join("nope");
+        let err = anyhow::Error::new(SourceError::NotADirectory { path: missing });
+        let hint = super::hint(&err).unwrap();
+        assert!(hint.contains("PATH is the directory holding your manifests"));
+        assert!(hint.contains("does not exist"));
+    }
+
+    #[test]
+    fn other_errors_get_no_hint() {
+        assert!(hint(&anyhow::anyhow!("something else")).is_none());
+    }
+}

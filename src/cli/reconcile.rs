@@ -1,0 +1,275 @@
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, ValueEnum};
+
+use super::{EXIT_OK, GlobalArgs};
+use crate::cluster::Cluster;
+use crate::inventory::{ApplySet, default_name_for};
+use crate::pipeline::PlanSettings;
+use crate::reconcile::cycle::Reconciler;
+use crate::reconcile::git::{Credentials, GitSource};
+use crate::reconcile::lease::{self, LeaseConfig};
+use crate::reconcile::{self, LoopConfig, redact, tree};
+use crate::source::Limits;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Keep the cluster in sync with a git repository, continuously.
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Runs the pipeline of `kubectl gitops apply` in a loop: every --interval it \
+                  fetches --ref of --repo, renders --path at that commit (plain YAML/JSON or \
+                  kustomize), plans against the cluster with git winning every field conflict, \
+                  applies, and prunes what left git. Managed objects are watched, so a change \
+                  made outside git is put back within seconds. A failure (git unreachable, a bad \
+                  commit, a rejected object) keeps the last good state, prunes nothing and is \
+                  retried with backoff. Status is written to the ConfigMap <applyset>-status (see \
+                  `kubectl gitops status`), Events to the ApplySet parent Secret. Replicas elect \
+                  a leader with a Lease; SIGTERM ends the loop cleanly.",
+    after_help = "Examples:
+  # Follow main of a repository served by git daemon, apply deploy/ every minute
+  kubectl gitops reconcile --repo git://git.example.com/platform.git --path deploy/
+
+  # A local repository, with probes and metrics on port 9090
+  kubectl gitops reconcile --repo /srv/git/platform --listen 127.0.0.1:9090
+
+The default ApplySet name is the one `kubectl gitops diff PATH` uses in a checkout of the same
+repository: gitops-<repository name>-<path>, the repository name being the last segment of
+--repo without .git."
+)]
+pub struct ReconcileArgs {
+    /// The git repository: an https://, git:// or file:// URL, or a local path.
+    #[arg(long, value_name = "URL", env = "GITOPS_REPO")]
+    pub repo: String,
+
+    /// Branch or tag to follow.
+    #[arg(long = "ref", value_name = "REF", default_value = "main")]
+    pub reference: String,
+
+    /// Directory of the manifests inside the repository.
+    #[arg(long, value_name = "PATH", default_value = ".")]
+    pub path: String,
+
+    /// Time between full cycles (fetch, plan, apply).
+    #[arg(long, default_value = "1m", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub interval: Duration,
+
+    /// Name of the ApplySet (default: gitops-<repository>-<path>, as `diff` computes it).
+    #[arg(long, value_name = "NAME")]
+    pub applyset: Option<String>,
+
+    /// Namespace of the ApplySet parent, the status ConfigMap, the Lease and the Events.
+    #[arg(long, value_name = "NAMESPACE", default_value = "default")]
+    pub applyset_namespace: String,
+
+    /// Where the repository is cached (default: $KUBECTL_GITOPS_CACHE_DIR, else
+    /// $XDG_CACHE_HOME/kubectl-gitops, else ~/.cache/kubectl-gitops).
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+
+    /// Serve /healthz, /readyz and /metrics on this address.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+
+    /// Log format on stderr.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, value_name = "FORMAT")]
+    pub log_format: LogFormat,
+
+    /// Allow a commit that renders no objects (it prunes every member of the set).
+    #[arg(long)]
+    pub allow_empty: bool,
+
+    /// Also prune Namespaces, CustomResourceDefinitions and PersistentVolumeClaims.
+    #[arg(long)]
+    pub prune_protected: bool,
+
+    /// Read the access token for an http(s) remote from this file (re-read at start only);
+    /// $GITOPS_GIT_TOKEN works too. Sent as the password when the server asks; never logged.
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+
+    /// User name sent with the token (GitLab wants oauth2, Bitbucket x-token-auth).
+    #[arg(long, default_value = "x-access-token", value_name = "NAME")]
+    pub token_username: String,
+
+    /// Quiet time after a drift event before re-planning.
+    #[arg(long, default_value = "200ms", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub debounce: Duration,
+
+    /// Do not watch managed objects (drift is then corrected at the next interval).
+    #[arg(long)]
+    pub no_watch: bool,
+
+    /// First retry delay after a failed cycle; doubles per failure.
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub backoff: Duration,
+
+    /// Longest retry delay after failures.
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub max_backoff: Duration,
+
+    /// Give up a fetch after this long.
+    #[arg(long, default_value = "2m", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub fetch_timeout: Duration,
+
+    /// Run without leader election (only safe with a single replica).
+    #[arg(long)]
+    pub no_leader_election: bool,
+
+    /// Name of the leader Lease (default: <applyset>-leader).
+    #[arg(long, value_name = "NAME")]
+    pub lease_name: Option<String>,
+
+    /// How long a leader's claim lasts without renewal.
+    #[arg(long, default_value = "15s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub lease_duration: Duration,
+
+    /// This replica's identity in the Lease and Events (default: $POD_NAME, else host-pid).
+    #[arg(long, value_name = "NAME")]
+    pub identity: Option<String>,
+
+    /// After SIGTERM, how long a cycle in progress may take to finish.
+    #[arg(long, default_value = "20s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub shutdown_grace: Duration,
+
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 32, value_name = "N")]
+    pub concurrency: usize,
+
+    /// Client-side limit of requests per second (bursts may go to twice this).
+    #[arg(long, default_value_t = NonZeroU32::new(200).expect("non-zero"), value_name = "QPS")]
+    pub qps: NonZeroU32,
+}
+
+pub async fn run(args: &ReconcileArgs, global: &GlobalArgs) -> Result<u8> {
+    init_logging(args.log_format, global.verbose);
+    if args.interval.is_zero() {
+        bail!("--interval must be longer than zero");
+    }
+    let path = tree::normalize_path(&args.path).map_err(anyhow::Error::msg)?;
+    let token = read_token(args)?;
+    let cache_dir = args
+        .cache_dir
+        .clone()
+        .or_else(|| crate::cluster::ClusterOptions::default().cache_dir)
+        .unwrap_or_else(|| std::env::temp_dir().join("kubectl-gitops"));
+    let credentials = token.map(|token| Credentials {
+        username: args.token_username.clone(),
+        token,
+    });
+    let git = GitSource::new(&args.repo, &args.reference, &cache_dir, credentials)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    // reqwest (gix's https transport) is built without a default TLS crypto provider, so one
+    // implementation (ring, which kube uses too) serves the whole process.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+
+    let set = ApplySet {
+        name: args.applyset.clone().unwrap_or_else(|| {
+            default_name_for(
+                &redact::repository_name(&args.repo),
+                &path.to_string_lossy(),
+            )
+        }),
+        namespace: args.applyset_namespace.clone(),
+    };
+
+    let mut options = global.cluster_options();
+    options.concurrency = args.concurrency;
+    options.qps = args.qps;
+    options.burst = args
+        .qps
+        .saturating_mul(NonZeroU32::new(2).expect("non-zero"));
+    options.cache_dir = Some(cache_dir.clone());
+    let cluster = Cluster::connect(&options).await?;
+
+    let identity = args
+        .identity
+        .clone()
+        .unwrap_or_else(lease::default_identity);
+    let lease = (!args.no_leader_election).then(|| {
+        LeaseConfig::with_duration(
+            args.lease_name
+                .clone()
+                .unwrap_or_else(|| format!("{}-leader", set.name)),
+            set.namespace.clone(),
+            identity.clone(),
+            args.lease_duration,
+        )
+    });
+
+    let reconciler = Reconciler {
+        cluster,
+        git,
+        set,
+        path,
+        settings: PlanSettings {
+            show_secrets: false,
+            force: true,
+            prune_protected: args.prune_protected,
+            render: Default::default(),
+        },
+        allow_empty: args.allow_empty,
+        limits: Limits::default(),
+        fetch_timeout: args.fetch_timeout,
+    };
+    let config = LoopConfig {
+        interval: args.interval,
+        backoff_initial: args.backoff,
+        backoff_max: args.max_backoff,
+        debounce: args.debounce,
+        listen: args.listen,
+        lease,
+        shutdown_grace: args.shutdown_grace,
+        identity,
+        watch: !args.no_watch,
+    };
+    reconcile::run(reconciler, config).await?;
+    Ok(EXIT_OK)
+}
+
+/// `$GITOPS_GIT_TOKEN` or the contents of `--token-file`, trimmed.
+fn read_token(args: &ReconcileArgs) -> Result<Option<String>> {
+    if let Some(file) = &args.token_file {
+        let token = std::fs::read_to_string(file)
+            .with_context(|| format!("reading the token file {}", file.display()))?;
+        return Ok(Some(token.trim().to_string()).filter(|t| !t.is_empty()));
+    }
+    Ok(std::env::var("GITOPS_GIT_TOKEN")
+        .ok()
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty()))
+}
+
+/// Structured logs on stderr: our events at info (debug with -v, everything with -vv).
+fn init_logging(format: LogFormat, verbose: u8) {
+    use tracing::level_filters::LevelFilter;
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::filter::Targets;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+
+    let filter = match verbose {
+        0 => Targets::new().with_target("kubectl_gitops", LevelFilter::INFO),
+        1 => Targets::new().with_target("kubectl_gitops", LevelFilter::DEBUG),
+        _ => Targets::new().with_default(LevelFilter::DEBUG),
+    };
+    let layer = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_target(false);
+    let layer = match format {
+        LogFormat::Text => layer.boxed(),
+        LogFormat::Json => layer.json().flatten_event(true).boxed(),
+    };
+    let _ = tracing_subscriber::registry()
+        .with(layer.with_filter(filter))
+        .try_init();
+}

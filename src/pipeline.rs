@@ -1,0 +1,250 @@
+//! The pipeline after Source, as library functions every entry point shares: `diff` and
+//! `apply` on a working tree, the reconciler on a git revision.
+//!
+//! [`plan_snapshot`]: Render -> inventory -> Plan. [`execute`]: parent write, server-side
+//! apply in order, prune — with apply's safety rules built in: nothing is pruned when anything
+//! failed, and an empty render is refused (see [`refuse_empty`]) unless the caller consents.
+
+use std::collections::BTreeSet;
+
+use crate::cluster::Cluster;
+use crate::inventory::{self, ApplySet, GroupKind, Inventory, Member};
+use crate::render::{self, Manifest, RenderFailure};
+use crate::source::Snapshot;
+use crate::ssa::{self, Action, Applied, ApplyOptions, Plan, PlanOptions, Planned, Work};
+
+/// How a plan is made.
+#[derive(Debug, Clone, Default)]
+pub struct PlanSettings {
+    /// Print Secret values instead of masks (reports only; never set by the reconciler).
+    pub show_secrets: bool,
+    /// Take ownership of fields other field managers own: git wins.
+    pub force: bool,
+    /// Also prune Namespaces, CRDs and PVCs that left git.
+    pub prune_protected: bool,
+    pub render: render::RenderOptions,
+}
+
+/// A snapshot planned against one ApplySet.
+pub struct SetPlan {
+    pub manifests: Vec<Manifest>,
+    pub set: ApplySet,
+    pub inventory: Inventory,
+    pub planned: Planned,
+}
+
+/// Where the pipeline stopped. A render failure happens before anything touches the cluster.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Render(#[from] RenderFailure),
+    /// Reading the inventory or planning failed as a whole (cluster unreachable, refused
+    /// parent). Per-object problems are in `Plan::errors` instead.
+    #[error(transparent)]
+    Cluster(anyhow::Error),
+}
+
+/// Render -> read the ApplySet inventory -> plan every object and every prune.
+pub async fn plan_snapshot(
+    cluster: &Cluster,
+    snapshot: &Snapshot,
+    set: &ApplySet,
+    settings: &PlanSettings,
+) -> Result<SetPlan, PipelineError> {
+    let manifests = render::render(snapshot, &settings.render)?;
+    plan_manifests(cluster, manifests, set, settings)
+        .await
+        .map_err(PipelineError::Cluster)
+}
+
+/// The Plan stage alone, for callers that rendered already.
+pub async fn plan_manifests(
+    cluster: &Cluster,
+    manifests: Vec<Manifest>,
+    set: &ApplySet,
+    settings: &PlanSettings,
+) -> anyhow::Result<SetPlan> {
+    let (inventory, members) = read_members(cluster, set).await?;
+    plan_members(cluster, manifests, set, inventory, &members, settings).await
+}
+
+/// The ApplySet's inventory (its parent) and its live members.
+pub async fn read_members(
+    cluster: &Cluster,
+    set: &ApplySet,
+) -> anyhow::Result<(Inventory, Vec<Member>)> {
+    let inventory = inventory::read(cluster, set).await?;
+    let members = inventory::members(cluster, set, &inventory).await?;
+    Ok((inventory, members))
+}
+
+/// Plans `manifests` against the set whose live `members` were read: a change per object and
+/// a prune per member no longer rendered. With no members, nothing is pruned (a partial plan).
+pub async fn plan_members(
+    cluster: &Cluster,
+    manifests: Vec<Manifest>,
+    set: &ApplySet,
+    inventory: Inventory,
+    members: &[Member],
+    settings: &PlanSettings,
+) -> anyhow::Result<SetPlan> {
+    let planned = ssa::plan(
+        cluster,
+        &manifests,
+        members,
+        &PlanOptions {
+            show_secrets: settings.show_secrets,
+            force: settings.force,
+            part_of: Some(set.id()),
+            prune_protected: settings.prune_protected,
+        },
+    )
+    .await?;
+    Ok(SetPlan {
+        manifests,
+        set: set.clone(),
+        inventory,
+        planned,
+    })
+}
+
+/// An empty render would prune every member: refused unless the caller consents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the render has no objects, and applying it would prune all {prunes} members of the ApplySet"
+)]
+pub struct EmptyRender {
+    pub prunes: usize,
+}
+
+/// `Err` when the render is empty, the plan prunes something and `allow_empty` is false.
+pub fn refuse_empty(
+    manifests: &[Manifest],
+    plan: &Plan,
+    allow_empty: bool,
+) -> Result<(), EmptyRender> {
+    let prunes = plan.summary().prune;
+    if manifests.is_empty() && prunes > 0 && !allow_empty {
+        return Err(EmptyRender { prunes });
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ExecuteOptions {
+    /// Take ownership of conflicting fields while applying.
+    pub force_conflicts: bool,
+    /// The plan covers only some of the set's objects (a drift correction): the parent keeps
+    /// listing everything it listed, since the plan does not know the rest.
+    pub partial: bool,
+}
+
+/// What executing a plan did.
+#[derive(Debug, Clone, Default)]
+pub struct Execution {
+    /// One entry per write: applies first, then prunes.
+    pub results: Vec<Applied>,
+    /// Objects that failed to plan or to apply (prunes included).
+    pub failed: usize,
+    /// Prunes that were planned but not attempted because something failed.
+    pub prunes_skipped: usize,
+}
+
+impl Execution {
+    /// Successful writes of one action.
+    pub fn count(&self, action: Action) -> usize {
+        self.results
+            .iter()
+            .filter(|r| r.action == action && r.error.is_none())
+            .count()
+    }
+
+    pub fn succeeded(&self) -> bool {
+        self.failed == 0
+    }
+}
+
+/// Executes a plan: writes the parent (listing every group-kind and namespace, old and new,
+/// before any member carries its label), applies in dependency order, and prunes only when
+/// every object planned and applied. After a clean run the parent is narrowed to what the set
+/// holds now. `progress` is called once per finished write.
+///
+/// Errors are for the parent write only; per-object failures are in the result.
+pub async fn execute(
+    cluster: &Cluster,
+    set: &ApplySet,
+    inventory: &Inventory,
+    planned: &Planned,
+    options: &ExecuteOptions,
+    progress: &(dyn Fn(&Applied) + Sync),
+) -> anyhow::Result<Execution> {
+    let work = &planned.work;
+    let summary = planned.plan.summary();
+    let (kinds, namespaces) = contents(work, &planned.plan, Some(inventory));
+    inventory::write_parent(cluster, set, &kinds, &namespaces).await?;
+
+    let mut results = ssa::apply(
+        cluster,
+        work,
+        &ApplyOptions {
+            force_conflicts: options.force_conflicts,
+            ..ApplyOptions::default()
+        },
+        progress,
+    )
+    .await;
+    let apply_failed = results.iter().filter(|r| r.error.is_some()).count() + summary.errors;
+    let mut prunes_skipped = 0;
+    if apply_failed > 0 {
+        prunes_skipped = summary.prune;
+    } else {
+        results.extend(ssa::prune(cluster, work, progress).await);
+    }
+    let failed = results.iter().filter(|r| r.error.is_some()).count() + summary.errors;
+    if failed == 0 && !options.partial {
+        let (kinds_now, namespaces_now) = contents(work, &planned.plan, None);
+        if kinds_now != kinds || namespaces_now != namespaces {
+            inventory::write_parent(cluster, set, &kinds_now, &namespaces_now).await?;
+        }
+    }
+    Ok(Execution {
+        results,
+        failed,
+        prunes_skipped,
+    })
+}
+
+/// The group-kinds and namespaces the parent must list: those of every desired object and
+/// every kept member, plus (while an apply is under way) what it listed before.
+pub fn contents(
+    work: &[Work],
+    plan: &Plan,
+    previous: Option<&Inventory>,
+) -> (BTreeSet<GroupKind>, BTreeSet<String>) {
+    let mut kinds = BTreeSet::new();
+    let mut namespaces = BTreeSet::new();
+    let objects = work
+        .iter()
+        .filter(|w| w.action != Action::Prune)
+        .map(|w| &w.object)
+        .chain(plan.kept.iter().map(|k| &k.object))
+        .chain(plan.errors.iter().map(|e| &e.object));
+    for object in objects {
+        kinds.insert(GroupKind::of(object));
+        if let Some(ns) = &object.namespace {
+            namespaces.insert(ns.clone());
+        }
+    }
+    if let Some(previous) = previous {
+        kinds.extend(previous.group_kinds.iter().cloned());
+        namespaces.extend(previous.namespaces.iter().cloned());
+        // Members about to be pruned stay findable until they are gone.
+        for w in work.iter().filter(|w| w.action == Action::Prune) {
+            kinds.insert(GroupKind::of(&w.object));
+            if let Some(ns) = &w.object.namespace {
+                namespaces.insert(ns.clone());
+            }
+        }
+    }
+    (kinds, namespaces)
+}

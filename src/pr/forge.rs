@@ -1,0 +1,171 @@
+//! The forge: where pull requests and their comments live. GitHub's REST API first, through
+//! octocrab; the calls are spelled out (paths and JSON bodies) so they can be checked.
+
+use std::future::Future;
+
+use serde_json::{Value, json};
+
+use super::GitHubRepo;
+
+/// Starts every preview comment, so a re-run finds and updates its own comment instead of
+/// adding another. The key after it tells apart previews of different paths in one PR.
+pub const PREVIEW_MARKER: &str = "<!-- kubectl-gitops preview";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullRequest {
+    pub number: u64,
+    pub url: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ForgeError {
+    /// The API answered with an error status.
+    #[error("GitHub API error {status}: {message}")]
+    Api { status: u16, message: String },
+    /// The API could not be reached or answered nonsense.
+    #[error("GitHub API request failed: {0}")]
+    Transport(String),
+}
+
+/// What `kubectl gitops pr` needs from a forge.
+pub trait Forge {
+    fn open_pull_request(
+        &self,
+        repo: &GitHubRepo,
+        head: &str,
+        base: &str,
+        title: &str,
+        body: &str,
+    ) -> impl Future<Output = Result<PullRequest, ForgeError>> + Send;
+
+    /// Creates or updates the one comment on PR `number` whose body starts with `marker`.
+    /// Returns the comment's URL and whether it was created.
+    fn upsert_comment(
+        &self,
+        repo: &GitHubRepo,
+        number: u64,
+        marker: &str,
+        body: &str,
+    ) -> impl Future<Output = Result<(String, bool), ForgeError>> + Send;
+}
+
+pub struct GitHub {
+    client: octocrab::Octocrab,
+}
+
+impl GitHub {
+    /// A client for `api_url` (https://api.github.com, or GitHub Enterprise's
+    /// https://HOST/api/v3) authenticating with `token`.
+    pub fn new(api_url: &str, token: String) -> Result<Self, ForgeError> {
+        let client = octocrab::Octocrab::builder()
+            .base_uri(api_url)
+            .map_err(|e| ForgeError::Transport(format!("invalid API URL {api_url:?}: {e}")))?
+            .personal_token(token)
+            .build()
+            .map_err(|e| ForgeError::Transport(e.to_string()))?;
+        Ok(GitHub { client })
+    }
+}
+
+fn forge_error(err: octocrab::Error) -> ForgeError {
+    match err {
+        octocrab::Error::GitHub { source, .. } => {
+            let mut message = source.message.clone();
+            // GitHub puts the useful part ("A pull request already exists…") in `errors`.
+            for detail in source.errors.iter().flatten() {
+                if let Some(text) = detail.get("message").and_then(Value::as_str) {
+                    message.push_str(": ");
+                    message.push_str(text);
+                }
+            }
+            ForgeError::Api {
+                status: source.status_code.as_u16(),
+                message,
+            }
+        }
+        other => ForgeError::Transport(other.to_string()),
+    }
+}
+
+impl Forge for GitHub {
+    async fn open_pull_request(
+        &self,
+        repo: &GitHubRepo,
+        head: &str,
+        base: &str,
+        title: &str,
+        body: &str,
+    ) -> Result<PullRequest, ForgeError> {
+        let route = format!("/repos/{}/{}/pulls", repo.owner, repo.name);
+        let request = json!({"title": title, "head": head, "base": base, "body": body});
+        let created: Value = self
+            .client
+            .post(route, Some(&request))
+            .await
+            .map_err(forge_error)?;
+        Ok(PullRequest {
+            number: created["number"].as_u64().unwrap_or_default(),
+            url: created["html_url"].as_str().unwrap_or_default().to_string(),
+        })
+    }
+
+    async fn upsert_comment(
+        &self,
+        repo: &GitHubRepo,
+        number: u64,
+        marker: &str,
+        body: &str,
+    ) -> Result<(String, bool), ForgeError> {
+        let mut existing = None;
+        // Comments come 100 a page; a PR with more than a few pages of comments is rare, and
+        // stopping at ten bounds the cost.
+        for page in 1..=10u32 {
+            let route = format!(
+                "/repos/{}/{}/issues/{number}/comments?per_page=100&page={page}",
+                repo.owner, repo.name
+            );
+            let comments: Vec<Value> = self
+                .client
+                .get(route, None::<&()>)
+                .await
+                .map_err(forge_error)?;
+            existing = comments
+                .iter()
+                .find(|c| c["body"].as_str().is_some_and(|b| b.starts_with(marker)))
+                .and_then(|c| c["id"].as_u64());
+            if existing.is_some() || comments.len() < 100 {
+                break;
+            }
+        }
+        let request = json!({"body": body});
+        let (answer, created): (Value, bool) = match existing {
+            Some(id) => {
+                let route = format!("/repos/{}/{}/issues/comments/{id}", repo.owner, repo.name);
+                (
+                    self.client
+                        .patch(route, Some(&request))
+                        .await
+                        .map_err(forge_error)?,
+                    false,
+                )
+            }
+            None => {
+                let route = format!(
+                    "/repos/{}/{}/issues/{number}/comments",
+                    repo.owner, repo.name
+                );
+                (
+                    self.client
+                        .post(route, Some(&request))
+                        .await
+                        .map_err(forge_error)?,
+                    true,
+                )
+            }
+        };
+        Ok((
+            answer["html_url"].as_str().unwrap_or_default().to_string(),
+            created,
+        ))
+    }
+}

@@ -1,0 +1,340 @@
+//! One reconcile: fetch -> read the commit under PATH -> render -> plan (forced: git wins)
+//! -> apply -> prune, through the same pipeline functions `kubectl gitops apply` uses, with its
+//! safety rules: nothing is pruned when anything failed, an empty render is refused unless
+//! allowed, protected kinds are kept.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use gix::ObjectId;
+
+use super::drift::{ObjectKey, WatchKey};
+use super::git::{Fetched, GitSource};
+use super::tree;
+use crate::cluster::Cluster;
+use crate::inventory::ApplySet;
+use crate::object::ObjectRef;
+use crate::pipeline::{self, ExecuteOptions, PipelineError, PlanSettings};
+use crate::render::Manifest;
+use crate::source::Limits;
+use crate::ssa::Action;
+
+/// Which revision a cycle works on, and how much of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// Fetch, then the commit the ref points to; the whole set.
+    Latest,
+    /// A commit already fetched, the whole set (drift corrections after a watch restarted).
+    Revision(ObjectId),
+    /// Only these objects of a fetched commit: a drift correction that re-plans what changed
+    /// and nothing else, so it takes the same time with ten objects as with ten thousand.
+    /// Never prunes.
+    Objects(ObjectId, BTreeSet<ObjectKey>),
+}
+
+/// The stage a cycle failed in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    Fetch,
+    Source,
+    Render,
+    Plan,
+    Apply,
+}
+
+impl Stage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Fetch => "fetch",
+            Stage::Source => "source",
+            Stage::Render => "render",
+            Stage::Plan => "plan",
+            Stage::Apply => "apply",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CycleError {
+    pub stage: Stage,
+    /// Free of credentials and Secret values.
+    pub message: String,
+}
+
+impl std::fmt::Display for CycleError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.stage.as_str(), self.message)
+    }
+}
+
+/// What a cycle did.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    /// The commit worked on, once known.
+    pub revision: Option<ObjectId>,
+    /// True when the revision was rendered and planned, so the cluster was (at least partly)
+    /// brought to it.
+    pub executed: bool,
+    /// Only some objects were planned (a targeted drift correction): `managed` and `watch`
+    /// are not meaningful.
+    pub partial: bool,
+    pub created: Vec<ObjectRef>,
+    pub updated: Vec<ObjectRef>,
+    pub pruned: Vec<ObjectRef>,
+    pub unchanged: usize,
+    /// Objects the render asks for (the set's size once applied).
+    pub managed: usize,
+    /// What to watch for drift: every desired or kept object's resource and namespace.
+    pub watch: BTreeSet<WatchKey>,
+    pub error: Option<CycleError>,
+    pub duration: Duration,
+}
+
+/// Everything a cycle needs; cheap to share.
+pub struct Reconciler {
+    pub cluster: Cluster,
+    pub git: GitSource,
+    pub set: ApplySet,
+    /// Repository-relative directory of the manifests ("" for the root).
+    pub path: PathBuf,
+    pub settings: PlanSettings,
+    pub allow_empty: bool,
+    pub limits: Limits,
+    pub fetch_timeout: Duration,
+}
+
+impl Reconciler {
+    pub async fn run(self: &Arc<Self>, target: Target) -> Outcome {
+        let started = Instant::now();
+        let mut outcome = Outcome::default();
+        if let Err(error) = self.cycle(target, &mut outcome).await {
+            outcome.error = Some(error);
+        }
+        outcome.duration = started.elapsed();
+        outcome
+    }
+
+    async fn cycle(
+        self: &Arc<Self>,
+        target: Target,
+        outcome: &mut Outcome,
+    ) -> Result<(), CycleError> {
+        let (commit, only) = match target {
+            Target::Latest => (self.fetch().await?.commit, None),
+            Target::Revision(commit) => (commit, None),
+            Target::Objects(commit, keys) => (commit, Some(keys)),
+        };
+        outcome.revision = Some(commit);
+        outcome.partial = only.is_some();
+
+        let this = self.clone();
+        let read = tokio::task::spawn_blocking(move || {
+            this.git.open().map_err(|e| e.0)?;
+            tree::read(this.git.repo_dir(), commit, &this.path, &this.limits)
+                .map_err(|message| this.git.scrub(&message))
+        })
+        .await
+        .map_err(|e| fail(Stage::Source, e))?;
+        let snapshot = read.map_err(|message| CycleError {
+            stage: Stage::Source,
+            message,
+        })?;
+
+        let plan = match &only {
+            None => {
+                pipeline::plan_snapshot(&self.cluster, &snapshot, &self.set, &self.settings).await
+            }
+            Some(keys) => self.plan_objects(&snapshot, keys).await,
+        };
+        drop(snapshot);
+        let plan = match plan {
+            Ok(plan) => plan,
+            Err(PipelineError::Render(failure)) => return Err(fail(Stage::Render, failure)),
+            Err(PipelineError::Cluster(err)) => {
+                return Err(fail(Stage::Plan, format!("{err:#}")));
+            }
+        };
+        if only.is_none() {
+            pipeline::refuse_empty(&plan.manifests, &plan.planned.plan, self.allow_empty).map_err(
+                |e| {
+                    fail(
+                        Stage::Plan,
+                        format!(
+                            "{e}; refusing to apply it (start the reconciler with \
+                             --allow-empty if that is intended)"
+                        ),
+                    )
+                },
+            )?;
+            outcome.managed = plan.manifests.len();
+            for w in plan
+                .planned
+                .work
+                .iter()
+                .filter(|w| w.action != Action::Prune)
+            {
+                outcome
+                    .watch
+                    .insert(WatchKey::new(&w.resource, w.object.namespace.clone()));
+            }
+        }
+        let summary = plan.planned.plan.summary();
+        outcome.unchanged = summary.unchanged;
+
+        // Like `kubectl gitops apply`: a plan the server refused in part is not applied in
+        // part; the cluster stays at the last good state until the commit is fixed.
+        if summary.errors > 0 {
+            let failures: Vec<String> = plan
+                .planned
+                .plan
+                .errors
+                .iter()
+                .map(|e| format!("{}: {}", e.object, e.message))
+                .collect();
+            return Err(fail(
+                Stage::Plan,
+                format!(
+                    "nothing was applied: {} {} failed to plan: {}",
+                    failures.len(),
+                    if failures.len() == 1 {
+                        "object"
+                    } else {
+                        "objects"
+                    },
+                    summarize(&failures)
+                ),
+            ));
+        }
+        outcome.executed = true;
+        if !summary.has_changes() {
+            return Ok(());
+        }
+        let execution = pipeline::execute(
+            &self.cluster,
+            &plan.set,
+            &plan.inventory,
+            &plan.planned,
+            &ExecuteOptions {
+                force_conflicts: true,
+                partial: only.is_some(),
+            },
+            &|_| {},
+        )
+        .await
+        .map_err(|e| fail(Stage::Apply, format!("{e:#}")))?;
+        let mut failures = Vec::new();
+        for result in &execution.results {
+            match (&result.error, result.action) {
+                (Some(error), _) => failures.push(format!("{}: {error}", result.object)),
+                (None, Action::Create) => outcome.created.push(result.object.clone()),
+                (None, Action::Update) => outcome.updated.push(result.object.clone()),
+                (None, Action::Prune) => outcome.pruned.push(result.object.clone()),
+                (None, Action::Unchanged) => {}
+            }
+        }
+        if execution.prunes_skipped > 0 {
+            failures.push(format!(
+                "{} prunes skipped because something failed",
+                execution.prunes_skipped
+            ));
+        }
+        if !failures.is_empty() {
+            return Err(fail(Stage::Apply, summarize(&failures)));
+        }
+        Ok(())
+    }
+
+    /// Renders the snapshot and plans only the objects in `keys` (no prunes).
+    async fn plan_objects(
+        &self,
+        snapshot: &crate::source::Snapshot,
+        keys: &BTreeSet<ObjectKey>,
+    ) -> Result<pipeline::SetPlan, PipelineError> {
+        let manifests = crate::render::render(snapshot, &self.settings.render)?;
+        let default_ns = &self.cluster.default_namespace;
+        let subset: Vec<Manifest> = manifests
+            .into_iter()
+            .filter(|m| keys.iter().any(|k| matches(m, k, default_ns)))
+            .collect();
+        let inventory = crate::inventory::read(&self.cluster, &self.set)
+            .await
+            .map_err(PipelineError::Cluster)?;
+        pipeline::plan_members(
+            &self.cluster,
+            subset,
+            &self.set,
+            inventory,
+            &[],
+            &self.settings,
+        )
+        .await
+        .map_err(PipelineError::Cluster)
+    }
+
+    /// Fetches on a blocking thread, bounded by the fetch timeout.
+    async fn fetch(self: &Arc<Self>) -> Result<Fetched, CycleError> {
+        let interrupt = Arc::new(AtomicBool::new(false));
+        let this = self.clone();
+        let flag = interrupt.clone();
+        let task = tokio::task::spawn_blocking(move || this.git.fetch(&flag));
+        match tokio::time::timeout(self.fetch_timeout, task).await {
+            Ok(Ok(result)) => result.map_err(|e| fail(Stage::Fetch, e)),
+            Ok(Err(join)) => Err(fail(Stage::Fetch, join)),
+            Err(_) => {
+                interrupt.store(true, Ordering::Relaxed);
+                Err(fail(
+                    Stage::Fetch,
+                    format!(
+                        "fetching {} timed out after {}",
+                        self.git.display_url(),
+                        humantime::format_duration(self.fetch_timeout)
+                    ),
+                ))
+            }
+        }
+    }
+}
+
+/// Whether `manifest` renders the object `key` names.
+fn matches(manifest: &Manifest, key: &ObjectKey, default_namespace: &str) -> bool {
+    let object = manifest.object_ref();
+    object.group() == key.group
+        && object.kind == key.kind
+        && object.name == key.name
+        && match &key.namespace {
+            None => true,
+            Some(ns) => manifest.namespace().unwrap_or(default_namespace) == ns,
+        }
+}
+
+/// The first few failures, and how many more there are.
+fn summarize(failures: &[String]) -> String {
+    let shown: Vec<&str> = failures.iter().take(5).map(String::as_str).collect();
+    let more = failures.len().saturating_sub(5);
+    if more > 0 {
+        format!("{} (and {more} more)", shown.join("; "))
+    } else {
+        shown.join("; ")
+    }
+}
+
+fn fail(stage: Stage, message: impl std::fmt::Display) -> CycleError {
+    CycleError {
+        stage,
+        message: message.to_string(),
+    }
+}
+
+impl Outcome {
+    pub fn succeeded(&self) -> bool {
+        self.error.is_none()
+    }
+
+    /// Objects written (created, updated or pruned).
+    pub fn writes(&self) -> usize {
+        self.created.len() + self.updated.len() + self.pruned.len()
+    }
+}

@@ -1,0 +1,425 @@
+//! Drift: watches on the managed objects (by the ApplySet part-of label, one watch per managed
+//! resource and namespace), so a change made outside git is put back within seconds instead
+//! of at the next interval.
+//!
+//! A watch event asks for a re-plan only when something other than us changed the object:
+//! status-only updates (same content) and our own server-side applies (our field manager made
+//! the latest change) are ignored; deletions always count. The loop debounces the signals.
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::hash::{Hash, Hasher};
+use std::time::Duration;
+
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
+use kube::api::{ListParams, WatchEvent, WatchParams};
+use kube::core::{ApiResource, DynamicObject, Request, Resource};
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::backoff::Backoff;
+use crate::inventory::LABEL_PART_OF;
+use crate::ssa::FIELD_MANAGER;
+
+/// One watch: a resource, in one namespace or cluster-wide.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct WatchKey {
+    pub group: String,
+    pub version: String,
+    pub kind: String,
+    pub plural: String,
+    pub namespace: Option<String>,
+}
+
+impl WatchKey {
+    pub fn new(resource: &ApiResource, namespace: Option<String>) -> Self {
+        WatchKey {
+            group: resource.group.clone(),
+            version: resource.version.clone(),
+            kind: resource.kind.clone(),
+            plural: resource.plural.clone(),
+            namespace,
+        }
+    }
+
+    fn resource(&self) -> ApiResource {
+        ApiResource {
+            group: self.group.clone(),
+            version: self.version.clone(),
+            api_version: if self.group.is_empty() {
+                self.version.clone()
+            } else {
+                format!("{}/{}", self.group, self.version)
+            },
+            kind: self.kind.clone(),
+            plural: self.plural.clone(),
+        }
+    }
+}
+
+impl std::fmt::Display for WatchKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.namespace {
+            Some(ns) => write!(f, "{} in {ns}", self.kind),
+            None => write!(f, "{}", self.kind),
+        }
+    }
+}
+
+/// One object, by the identity the API server uses (the version does not matter).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ObjectKey {
+    pub group: String,
+    pub kind: String,
+    /// None for cluster-scoped objects.
+    pub namespace: Option<String>,
+    pub name: String,
+}
+
+impl std::fmt::Display for ObjectKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.namespace {
+            Some(ns) => write!(f, "{}/{ns}/{}", self.kind, self.name),
+            None => write!(f, "{}/{}", self.kind, self.name),
+        }
+    }
+}
+
+/// A managed object changed outside git.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Drift {
+    /// The object; None when a watch had to start over and anything may have changed.
+    pub object: Option<ObjectKey>,
+    /// `modified`, `deleted`, `added` or `resync`.
+    pub what: &'static str,
+}
+
+/// The running watches; `sync` starts and stops them to match the managed resources.
+pub struct Watches {
+    client: kube::Client,
+    selector: String,
+    tx: mpsc::Sender<Drift>,
+    running: BTreeMap<WatchKey, JoinHandle<()>>,
+}
+
+impl Watches {
+    pub fn new(client: kube::Client, applyset_id: &str, tx: mpsc::Sender<Drift>) -> Self {
+        Watches {
+            client,
+            selector: format!("{LABEL_PART_OF}={applyset_id}"),
+            tx,
+            running: BTreeMap::new(),
+        }
+    }
+
+    /// Watches exactly `wanted`.
+    pub fn sync(&mut self, wanted: &BTreeSet<WatchKey>) {
+        self.running.retain(|key, task| {
+            let keep = wanted.contains(key) && !task.is_finished();
+            if !keep {
+                task.abort();
+            }
+            keep
+        });
+        for key in wanted {
+            if self.running.contains_key(key) {
+                continue;
+            }
+            tracing::debug!(watch = %key, "watching managed objects");
+            let task = tokio::spawn(watch_loop(
+                self.client.clone(),
+                key.clone(),
+                self.selector.clone(),
+                self.tx.clone(),
+            ));
+            self.running.insert(key.clone(), task);
+        }
+    }
+
+    pub fn stop_all(&mut self) {
+        self.sync(&BTreeSet::new());
+    }
+
+    pub fn len(&self) -> usize {
+        self.running.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.running.is_empty()
+    }
+}
+
+impl Drop for Watches {
+    fn drop(&mut self) {
+        for task in self.running.values() {
+            task.abort();
+        }
+    }
+}
+
+/// List (for a resourceVersion), then watch from there; after an error start over, and after
+/// a gap (expired resourceVersion) signal a resync since events may have been missed.
+async fn watch_loop(
+    client: kube::Client,
+    key: WatchKey,
+    selector: String,
+    tx: mpsc::Sender<Drift>,
+) {
+    let resource = key.resource();
+    let path = DynamicObject::url_path(&resource, key.namespace.as_deref());
+    let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
+    let mut seen: HashMap<String, u64> = HashMap::new();
+    let mut first = true;
+    loop {
+        let version = match list_version(&client, &path, &selector).await {
+            Ok(version) => version,
+            Err(err) => {
+                let delay = backoff.fail();
+                tracing::warn!(watch = %key, error = %err, "listing managed objects for the drift watch; retrying in {delay:?}");
+                tokio::time::sleep(delay).await;
+                continue;
+            }
+        };
+        if !first {
+            // Anything could have changed while we were not watching.
+            let _ = tx
+                .send(Drift {
+                    object: None,
+                    what: "resync",
+                })
+                .await;
+        }
+        first = false;
+        match watch_from(&client, &path, &selector, version, &mut seen, &tx, &key).await {
+            Ok(()) => backoff.reset(),
+            Err(err) => {
+                let delay = backoff.fail();
+                tracing::debug!(watch = %key, error = %err, "drift watch restarts in {delay:?}");
+                tokio::time::sleep(delay).await;
+            }
+        }
+    }
+}
+
+async fn list_version(client: &kube::Client, path: &str, selector: &str) -> kube::Result<String> {
+    let request = Request::new(path)
+        .list(&ListParams::default().labels(selector).limit(1))
+        .map_err(kube::Error::BuildRequest)?;
+    let list: Value = client.request(request).await?;
+    Ok(list["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap_or("0")
+        .to_string())
+}
+
+/// Watches until the server ends the watch (Ok: continue from the last version) or the
+/// version expired (Err: relist).
+async fn watch_from(
+    client: &kube::Client,
+    path: &str,
+    selector: &str,
+    mut version: String,
+    seen: &mut HashMap<String, u64>,
+    tx: &mpsc::Sender<Drift>,
+    watch: &WatchKey,
+) -> anyhow::Result<()> {
+    loop {
+        let params = WatchParams::default().labels(selector).timeout(290);
+        let request = Request::new(path).watch(&params, &version)?;
+        let mut events = client
+            .request_events::<DynamicObject>(request)
+            .await?
+            .boxed();
+        while let Some(event) = events.try_next().await? {
+            let (object, what) = match event {
+                WatchEvent::Added(o) => (o, "added"),
+                WatchEvent::Modified(o) => (o, "modified"),
+                WatchEvent::Deleted(o) => (o, "deleted"),
+                WatchEvent::Bookmark(b) => {
+                    version = b.metadata.resource_version;
+                    continue;
+                }
+                WatchEvent::Error(e) => anyhow::bail!("watch error {}: {}", e.code, e.message),
+            };
+            if let Some(v) = &object.metadata.resource_version {
+                version = v.clone();
+            }
+            if let Some(drift) = judge(watch, &object, what, seen)
+                && tx.send(drift).await.is_err()
+            {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Whether a watch event is drift; remembers each object's content to ignore status churn.
+fn judge(
+    watch: &WatchKey,
+    object: &DynamicObject,
+    what: &'static str,
+    seen: &mut HashMap<String, u64>,
+) -> Option<Drift> {
+    let uid = object.metadata.uid.clone().unwrap_or_default();
+    let name = Some(ObjectKey {
+        group: watch.group.clone(),
+        kind: watch.kind.clone(),
+        namespace: object.metadata.namespace.clone(),
+        name: object.metadata.name.clone().unwrap_or_default(),
+    });
+    if what == "deleted" {
+        seen.remove(&uid);
+        return Some(Drift { object: name, what });
+    }
+    let fingerprint = content_fingerprint(object);
+    let previous = seen.insert(uid, fingerprint);
+    if previous == Some(fingerprint) {
+        return None;
+    }
+    let managed = object
+        .metadata
+        .managed_fields
+        .as_deref()
+        .unwrap_or_default();
+    if last_change_is_ours(managed, FIELD_MANAGER) {
+        return None;
+    }
+    Some(Drift { object: name, what })
+}
+
+/// A hash of what an edit can change: metadata that is not bookkeeping, and everything but
+/// `status`.
+fn content_fingerprint(object: &DynamicObject) -> u64 {
+    let meta = &object.metadata;
+    let mut hasher = DefaultHasher::new();
+    let labels = meta.labels.as_ref().map(|l| l.iter().collect::<Vec<_>>());
+    let annotations = meta
+        .annotations
+        .as_ref()
+        .map(|a| a.iter().collect::<Vec<_>>());
+    labels.hash(&mut hasher);
+    annotations.hash(&mut hasher);
+    meta.finalizers.hash(&mut hasher);
+    meta.deletion_timestamp
+        .as_ref()
+        .map(|t| t.0.to_string())
+        .hash(&mut hasher);
+    if let Value::Object(map) = &object.data {
+        for (key, value) in map.iter().filter(|(k, _)| k.as_str() != "status") {
+            key.hash(&mut hasher);
+            value.to_string().hash(&mut hasher);
+        }
+    }
+    hasher.finish()
+}
+
+/// True when `manager`'s server-side apply is strictly the latest change to the object's main
+/// resource (status subresource updates do not count). A tie means someone else changed it in
+/// the same second: not ours.
+pub fn last_change_is_ours(entries: &[ManagedFieldsEntry], manager: &str) -> bool {
+    let main: Vec<&ManagedFieldsEntry> = entries
+        .iter()
+        .filter(|e| e.subresource.as_deref().unwrap_or_default().is_empty())
+        .collect();
+    let time = |e: &ManagedFieldsEntry| e.time.as_ref().map(|t| t.0);
+    let Some(latest) = main.iter().filter_map(|e| time(e)).max() else {
+        return false;
+    };
+    let at_latest: Vec<&&ManagedFieldsEntry> =
+        main.iter().filter(|e| time(e) == Some(latest)).collect();
+    at_latest.len() == 1
+        && at_latest[0].manager.as_deref() == Some(manager)
+        && at_latest[0].operation.as_deref() == Some("Apply")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn entry(
+        manager: &str,
+        operation: &str,
+        time: &str,
+        subresource: Option<&str>,
+    ) -> ManagedFieldsEntry {
+        serde_json::from_value(json!({
+            "manager": manager, "operation": operation, "time": time,
+            "subresource": subresource, "apiVersion": "v1", "fieldsType": "FieldsV1",
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn our_apply_as_the_latest_change_is_not_drift() {
+        let entries = [
+            entry("kubectl-edit", "Update", "2026-01-01T00:00:01Z", None),
+            entry(FIELD_MANAGER, "Apply", "2026-01-01T00:00:05Z", None),
+            entry(
+                "controller",
+                "Update",
+                "2026-01-01T00:00:09Z",
+                Some("status"),
+            ),
+        ];
+        assert!(last_change_is_ours(&entries, FIELD_MANAGER));
+    }
+
+    #[test]
+    fn an_edit_after_our_apply_is_drift_even_within_the_same_second() {
+        let later = [
+            entry(FIELD_MANAGER, "Apply", "2026-01-01T00:00:05Z", None),
+            entry("kubectl-edit", "Update", "2026-01-01T00:00:06Z", None),
+        ];
+        assert!(!last_change_is_ours(&later, FIELD_MANAGER));
+        let tie = [
+            entry(FIELD_MANAGER, "Apply", "2026-01-01T00:00:05Z", None),
+            entry("kubectl-edit", "Update", "2026-01-01T00:00:05Z", None),
+        ];
+        assert!(!last_change_is_ours(&tie, FIELD_MANAGER));
+        assert!(!last_change_is_ours(&[], FIELD_MANAGER));
+    }
+
+    fn object(data: Value, labels: Value, uid: &str) -> DynamicObject {
+        serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "a", "namespace": "ns", "uid": uid, "labels": labels,
+                "managedFields": [{"manager": "kubectl-edit", "operation": "Update",
+                    "time": "2026-01-01T00:00:06Z", "apiVersion": "v1", "fieldsType": "FieldsV1"}]},
+            "data": data,
+        }))
+        .unwrap()
+    }
+
+    fn cm_watch() -> WatchKey {
+        WatchKey {
+            group: String::new(),
+            version: "v1".into(),
+            kind: "ConfigMap".into(),
+            plural: "configmaps".into(),
+            namespace: Some("ns".into()),
+        }
+    }
+
+    #[test]
+    fn status_churn_is_ignored_and_content_changes_are_not() {
+        let mut seen = HashMap::new();
+        let a = object(json!({"v": "1"}), json!({"x": "1"}), "u1");
+        let drift =
+            judge(&cm_watch(), &a, "modified", &mut seen).expect("a foreign change is drift");
+        assert_eq!(drift.object.unwrap().to_string(), "ConfigMap/ns/a");
+        assert_eq!(
+            judge(&cm_watch(), &a, "modified", &mut seen),
+            None,
+            "same content again"
+        );
+        let b = object(json!({"v": "2"}), json!({"x": "1"}), "u1");
+        assert!(judge(&cm_watch(), &b, "modified", &mut seen).is_some());
+        assert_eq!(
+            judge(&cm_watch(), &b, "deleted", &mut seen).unwrap().what,
+            "deleted"
+        );
+    }
+}

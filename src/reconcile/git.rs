@@ -1,0 +1,293 @@
+//! Git: one repository in the cache directory per remote, created on first use and fetched
+//! (shallow, only the ref we follow) every cycle with gix. Its working tree stays empty:
+//! revisions are read from the object database with `source::read_revision`.
+//!
+//! Remotes: `file://` URLs and plain local paths (gix runs `git-upload-pack` for them),
+//! `git://` (gix's own TCP client) and `http(s)://` (gix's reqwest transport, rustls), with a
+//! token sent as basic-auth password when the server asks for credentials. No credential
+//! helper or prompt is ever consulted. Every message leaving this module has the remote URL's
+//! userinfo and any token masked.
+
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+
+use gix::ObjectId;
+use gix::remote::Direction;
+use sha2::{Digest, Sha256};
+
+use super::redact::{redact_url, repository_name, scrub};
+
+/// The local ref each fetch writes the followed remote ref to.
+const TRACKING_REF: &str = "refs/gitops/target";
+
+/// What to answer when an HTTP remote asks for credentials.
+#[derive(Clone)]
+pub struct Credentials {
+    /// `x-access-token` suits GitHub; GitLab wants `oauth2`, Bitbucket `x-token-auth`.
+    pub username: String,
+    pub token: String,
+}
+
+/// A git failure, its message already free of credentials.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct GitError(pub String);
+
+/// A remote repository and the ref to follow.
+#[derive(Clone)]
+pub struct GitSource {
+    /// As given; may carry credentials, so never printed.
+    url: String,
+    /// `url` without userinfo: what logs and status show.
+    display: String,
+    reference: String,
+    repo_dir: PathBuf,
+    /// Text to mask in messages: the token, the URL's userinfo.
+    secrets: Vec<String>,
+    credentials: Option<Credentials>,
+    shallow: bool,
+}
+
+impl std::fmt::Debug for GitSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GitSource")
+            .field("url", &self.display)
+            .field("reference", &self.reference)
+            .field("repo_dir", &self.repo_dir)
+            .finish()
+    }
+}
+
+/// What a fetch found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fetched {
+    /// The commit the ref points to (tags peeled).
+    pub commit: ObjectId,
+    /// The remote ref's full name, e.g. `refs/heads/main`.
+    pub remote_ref: String,
+}
+
+impl GitSource {
+    /// `url` is a URL (`file://`, `git://`) or a local path; `reference` a branch or tag name
+    /// (`main`, `v1.2.0`) or a full ref (`refs/heads/main`).
+    pub fn new(
+        url: &str,
+        reference: &str,
+        cache_dir: &Path,
+        credentials: Option<Credentials>,
+    ) -> Result<Self, GitError> {
+        let url = normalize_local(url);
+        let display = redact_url(&url);
+        let mut hasher = Sha256::new();
+        hasher.update(url.as_bytes());
+        let digest = hasher.finalize();
+        let short: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+        let repo_dir = cache_dir
+            .join("repositories")
+            .join(format!("{}-{short}", repository_name(&url)));
+        let mut secrets: Vec<String> = credentials.iter().map(|c| c.token.clone()).collect();
+        if let Some(userinfo) = userinfo(&url) {
+            // The whole userinfo first, then its password alone (it may appear on its own).
+            secrets.push(userinfo.to_string());
+            if let Some((_, password)) = userinfo.split_once(':') {
+                secrets.push(password.to_string());
+            }
+        }
+        Ok(GitSource {
+            url,
+            display,
+            reference: reference.to_string(),
+            repo_dir,
+            secrets,
+            credentials,
+            shallow: true,
+        })
+    }
+
+    /// The URL without credentials.
+    pub fn display_url(&self) -> &str {
+        &self.display
+    }
+
+    pub fn reference(&self) -> &str {
+        &self.reference
+    }
+
+    /// Where the repository lives: a git directory in `.git` and a working tree that stays
+    /// empty (revisions are read from the object database, never checked out).
+    pub fn repo_dir(&self) -> &Path {
+        &self.repo_dir
+    }
+
+    /// Masks credentials in `text`.
+    pub fn scrub(&self, text: &str) -> String {
+        let secrets: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
+        scrub(text, &secrets)
+    }
+
+    fn error(&self, what: &str, err: impl std::fmt::Display) -> GitError {
+        GitError(self.scrub(&format!("{what}: {err:#}")))
+    }
+
+    /// Opens the cache repository, creating it on first use.
+    pub fn open(&self) -> Result<gix::Repository, GitError> {
+        if self.repo_dir.join(".git").join("HEAD").is_file() {
+            return gix::open(&self.repo_dir)
+                .map_err(|e| self.error("opening the cached repository", e));
+        }
+        std::fs::create_dir_all(&self.repo_dir)
+            .map_err(|e| self.error("creating the cache directory", e))?;
+        gix::init(&self.repo_dir).map_err(|e| self.error("creating the cached repository", e))
+    }
+
+    /// Fetches the followed ref (blocking: run it on a blocking thread). `interrupt` aborts a
+    /// transfer in progress.
+    pub fn fetch(&self, interrupt: &AtomicBool) -> Result<Fetched, GitError> {
+        let repo = self.open()?;
+        let spec = format!("+{}:{TRACKING_REF}", self.reference);
+        let remote = repo
+            .remote_at(self.url.as_str())
+            .map_err(|e| self.error(&format!("invalid repository URL {}", self.display), e))?
+            .with_refspecs([spec.as_str()], Direction::Fetch)
+            .map_err(|e| self.error(&format!("invalid ref {:?}", self.reference), e))?;
+        let credentials = self.credentials.clone();
+        let connection = remote
+            .connect(Direction::Fetch)
+            .map_err(|e| self.error(&format!("connecting to {}", self.display), e))?
+            // Only our token, never a credential helper or a prompt: nobody is there to answer.
+            .with_credentials(move |action| {
+                use gix::credentials::helper::Action;
+                Ok(match (action, &credentials) {
+                    (Action::Get(context), Some(c)) => Some(gix::credentials::protocol::Outcome {
+                        identity: gix::sec::identity::Account {
+                            username: c.username.clone(),
+                            password: c.token.clone(),
+                            oauth_refresh_token: None,
+                        },
+                        next: context.into(),
+                    }),
+                    _ => None,
+                })
+            });
+        let mut prepare = connection
+            .prepare_fetch(gix::progress::Discard, Default::default())
+            .map_err(|e| self.error(&format!("listing refs of {}", self.display), e))?;
+        let mapping = prepare
+            .ref_map()
+            .mappings
+            .iter()
+            .find(|m| m.local.as_ref().is_some_and(|l| l == TRACKING_REF))
+            .map(|m| {
+                (
+                    m.remote
+                        .as_name()
+                        .map(|n| n.to_string())
+                        .unwrap_or_default(),
+                    m.remote.as_id().map(|id| id.to_owned()),
+                )
+            });
+        let Some((remote_ref, Some(_))) = mapping else {
+            return Err(GitError(self.scrub(&format!(
+                "{} has no branch or tag {:?}",
+                self.display, self.reference
+            ))));
+        };
+        if self.shallow {
+            prepare =
+                prepare.with_shallow(gix::remote::fetch::Shallow::DepthAtRemote(NonZeroU32::MIN));
+        }
+        prepare
+            .receive(gix::progress::Discard, interrupt)
+            .map_err(|e| {
+                self.error(
+                    &format!("fetching {} from {}", self.reference, self.display),
+                    e,
+                )
+            })?;
+
+        let repo = gix::open(&self.repo_dir)
+            .map_err(|e| self.error("opening the cached repository", e))?;
+        let mut tracking = repo
+            .find_reference(TRACKING_REF)
+            .map_err(|e| self.error("reading the fetched ref", e))?;
+        let commit = tracking
+            .peel_to_commit()
+            .map_err(|e| self.error(&format!("{remote_ref} does not point to a commit"), e))?;
+        Ok(Fetched {
+            commit: commit.id,
+            remote_ref,
+        })
+    }
+}
+
+/// The `user:password` part of `scheme://user:password@host/...`.
+fn userinfo(url: &str) -> Option<&str> {
+    let rest = &url[url.find("://")? + 3..];
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    Some(&authority[..authority.rfind('@')?])
+}
+
+/// Local paths become absolute, so the cache key does not depend on the working directory.
+fn normalize_local(url: &str) -> String {
+    if url.contains("://") || is_scp_like(url) {
+        return url.to_string();
+    }
+    std::fs::canonicalize(url)
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| url.to_string())
+}
+
+/// `user@host:path` or `host:path` (not a Windows drive letter, not a local path).
+fn is_scp_like(url: &str) -> bool {
+    match url.split_once(':') {
+        Some((host, _)) => !host.contains('/') && host.len() > 1,
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cache_is_keyed_by_url_and_named_after_the_repository() {
+        let dir = Path::new("/cache");
+        let a = GitSource::new("git://h/platform.git", "main", dir, None).unwrap();
+        let b = GitSource::new("git://other/platform.git", "main", dir, None).unwrap();
+        assert!(a.repo_dir().starts_with("/cache/repositories"));
+        let name = a
+            .repo_dir()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        assert!(name.starts_with("platform-"), "{name}");
+        assert_ne!(a.repo_dir(), b.repo_dir());
+    }
+
+    #[test]
+    fn credentials_never_reach_messages() {
+        let s = GitSource::new(
+            "https://user:s3cret-token@example.com/org/repo.git",
+            "main",
+            Path::new("/cache"),
+            Some(Credentials {
+                username: "x-access-token".into(),
+                token: "tok-from-file".into(),
+            }),
+        )
+        .unwrap();
+        assert_eq!(s.display_url(), "https://***@example.com/org/repo.git");
+        let e = s.error(
+            "connecting",
+            "https://user:s3cret-token@example.com/org/repo.git refused tok-from-file",
+        );
+        assert!(
+            !e.0.contains("s3cret") && !e.0.contains("tok-from-file"),
+            "{}",
+            e.0
+        );
+        assert!(!format!("{s:?}").contains("s3cret"));
+    }
+}

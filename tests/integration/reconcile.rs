@@ -1,0 +1,1284 @@
+//! `kubectl gitops reconcile` as a process against the real API server, following a git
+//! repository served by `git daemon` on 127.0.0.1 (git://) or read through file://.
+//!
+//! Every wait is bounded; reconciler and daemon processes are killed by Drop guards when a
+//! test fails.
+
+use std::fs;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{ConfigMap, Event};
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use serde_json::json;
+
+use crate::support::{self, gitops, text};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn cm(name: &str, value: &str) -> String {
+    format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  v: \"{value}\"\n")
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("running git");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A bare repository `<base>/platform.git` (what the reconciler fetches) and a checkout
+/// `<work>/platform` that commits and pushes to it.
+struct Remote {
+    _dir: tempfile::TempDir,
+    base: PathBuf,
+    checkout: PathBuf,
+}
+
+impl Remote {
+    fn new(files: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let base = dir.path().join("srv");
+        let bare = base.join("platform.git");
+        fs::create_dir_all(&bare).unwrap();
+        git(&bare, &["init", "-q", "--bare", "-b", "main"]);
+        let checkout = dir.path().join("work").join("platform");
+        fs::create_dir_all(&checkout).unwrap();
+        git(&checkout, &["init", "-q", "-b", "main"]);
+        git(
+            &checkout,
+            &["remote", "add", "origin", bare.to_str().unwrap()],
+        );
+        let remote = Remote {
+            _dir: dir,
+            base,
+            checkout,
+        };
+        remote.commit(files, &[], "init");
+        remote
+    }
+
+    fn bare(&self) -> PathBuf {
+        self.base.join("platform.git")
+    }
+
+    fn file_url(&self) -> String {
+        format!("file://{}", self.bare().display())
+    }
+
+    /// Writes `files`, deletes `removed`, commits and pushes; returns the commit id.
+    fn commit(&self, files: &[(&str, &str)], removed: &[&str], message: &str) -> String {
+        for (path, content) in files {
+            let full = self.checkout.join(path);
+            fs::create_dir_all(full.parent().unwrap()).unwrap();
+            fs::write(full, content).unwrap();
+        }
+        for path in removed {
+            fs::remove_file(self.checkout.join(path)).unwrap();
+        }
+        git(&self.checkout, &["add", "-A"]);
+        git(
+            &self.checkout,
+            &["commit", "-q", "--allow-empty", "-m", message],
+        );
+        git(&self.checkout, &["push", "-q", "origin", "main"]);
+        git(&self.checkout, &["rev-parse", "HEAD"])
+    }
+}
+
+/// `git daemon` serving a base path on a fixed port; stopped on drop.
+struct Daemon {
+    child: Option<Child>,
+    base: PathBuf,
+    port: u16,
+}
+
+impl Daemon {
+    fn start(base: &Path) -> Self {
+        let port = free_port();
+        let mut daemon = Daemon {
+            child: None,
+            base: base.to_path_buf(),
+            port,
+        };
+        daemon.restart();
+        daemon
+    }
+
+    fn url(&self) -> String {
+        format!("git://127.0.0.1:{}/platform.git", self.port)
+    }
+
+    fn restart(&mut self) {
+        assert!(self.child.is_none(), "daemon already running");
+        // git-daemon itself, not the `git` wrapper: killing the wrapper would leave the daemon
+        // listening.
+        let exec_path = git(Path::new("."), &["--exec-path"]);
+        let child = Command::new(Path::new(&exec_path).join("git-daemon"))
+            .arg("--export-all")
+            .arg("--reuseaddr")
+            .arg("--listen=127.0.0.1")
+            .arg(format!("--port={}", self.port))
+            .arg(format!("--base-path={}", self.base.display()))
+            .arg(&self.base)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting git daemon");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "git daemon did not start listening"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn stop(&mut self) {
+        self.kill();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            assert!(Instant::now() < deadline, "git daemon still listening");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A running reconciler; killed on drop unless it already exited.
+struct Reconciler {
+    child: Child,
+    log: PathBuf,
+    _cache: tempfile::TempDir,
+}
+
+impl Reconciler {
+    fn start(repo: &str, ns: &str, extra: &[&str]) -> Self {
+        Self::start_with_env(repo, ns, extra, &[])
+    }
+
+    fn start_with_env(repo: &str, ns: &str, extra: &[&str], env: &[(&str, &str)]) -> Self {
+        let cache = tempfile::tempdir().expect("tempdir");
+        let log = cache.path().join("reconcile.log");
+        let log_file = fs::File::create(&log).expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_kubectl-gitops"))
+            .args(["reconcile", "--repo", repo, "--path", "deploy"])
+            .args(["-n", ns, "--applyset-namespace", ns])
+            .arg("--cache-dir")
+            .arg(cache.path())
+            .arg("--kubeconfig")
+            .arg(support::kubeconfig())
+            .args(extra)
+            .env("NO_COLOR", "1")
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(log_file)
+            .spawn()
+            .expect("starting kubectl-gitops reconcile");
+        Reconciler {
+            child,
+            log,
+            _cache: cache,
+        }
+    }
+
+    fn logs(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Sends SIGTERM and waits (bounded) for the exit.
+    fn terminate(&mut self) -> ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("waiting for the reconciler") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no exit after SIGTERM\n{}",
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Resident memory now and at its peak, in KiB (VmRSS, VmHWM).
+    fn memory_kib(&self) -> (u64, u64) {
+        let status = fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+                .unwrap_or(0)
+        };
+        (field("VmRSS:"), field("VmHWM:"))
+    }
+}
+
+impl Drop for Reconciler {
+    fn drop(&mut self) {
+        if self.is_running() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        if std::thread::panicking() {
+            eprintln!("--- reconciler log ---\n{}", self.logs());
+        }
+    }
+}
+
+/// Polls `check` until it returns Some or `limit` passes (then panics with `what`).
+async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(found) = check().await {
+            return found;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn values(client: &kube::Client, ns: &str) -> Vec<(String, String)> {
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
+    let mut found: Vec<(String, String)> = api
+        .list(&ListParams::default().labels("applyset.kubernetes.io/part-of"))
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|c| {
+            let v = c.data.and_then(|d| d.get("v").cloned()).unwrap_or_default();
+            (c.metadata.name.unwrap_or_default(), v)
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
+    expected
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
+async fn wait_for_values(client: &kube::Client, ns: &str, expected: &[(&str, &str)]) {
+    let expected = pairs(expected);
+    eventually(&format!("ConfigMaps {expected:?}"), WAIT, || async {
+        (values(client, ns).await == expected).then_some(())
+    })
+    .await;
+}
+
+/// The status ConfigMap's data.
+async fn status(
+    client: &kube::Client,
+    ns: &str,
+    set: &str,
+) -> Option<std::collections::BTreeMap<String, String>> {
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
+    api.get_opt(&format!("{set}-status"))
+        .await
+        .unwrap()
+        .and_then(|c| c.data)
+}
+
+async fn wait_for_status(
+    client: &kube::Client,
+    ns: &str,
+    set: &str,
+    what: &str,
+    check: impl Fn(&std::collections::BTreeMap<String, String>) -> bool,
+) -> std::collections::BTreeMap<String, String> {
+    eventually(what, WAIT, || async {
+        status(client, ns, set).await.filter(|s| check(s))
+    })
+    .await
+}
+
+async fn event_reasons(client: &kube::Client, ns: &str) -> Vec<String> {
+    let api: Api<Event> = Api::namespaced(client.clone(), ns);
+    api.list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|e| e.reason)
+        .collect()
+}
+
+/// Waits until Events with every one of `reasons` exist in `ns` (they follow the status).
+async fn wait_for_events(client: &kube::Client, ns: &str, reasons: &[&str]) {
+    eventually(&format!("Events {reasons:?}"), WAIT, || async {
+        let found = event_reasons(client, ns).await;
+        reasons
+            .iter()
+            .all(|r| found.iter().any(|f| f == r))
+            .then_some(())
+    })
+    .await;
+}
+
+const FAST: &[&str] = &[
+    "--interval",
+    "1s",
+    "--backoff",
+    "200ms",
+    "--max-backoff",
+    "1s",
+];
+
+#[tokio::test]
+async fn commits_converge_and_removed_files_are_pruned_over_git_daemon() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "rec-converge").await;
+    let remote = Remote::new(&[
+        ("deploy/a.yaml", &cm("a", "1")),
+        ("deploy/b.yaml", &cm("b", "1")),
+    ]);
+    let daemon = Daemon::start(&remote.base);
+    // No --applyset: the default name must be the one diff computes in a checkout.
+    let _reconciler = Reconciler::start(&daemon.url(), &ns, FAST);
+    let set = "gitops-platform-deploy";
+
+    wait_for_values(&client, &ns, &[("a", "1"), ("b", "1")]).await;
+
+    let head = remote.commit(
+        &[("deploy/a.yaml", &cm("a", "2"))],
+        &["deploy/b.yaml"],
+        "a=2, drop b",
+    );
+    wait_for_values(&client, &ns, &[("a", "2")]).await;
+    let data = wait_for_status(&client, &ns, set, "status of the new commit", |s| {
+        s.get("lastAppliedRevision") == Some(&head)
+    })
+    .await;
+    assert_eq!(data["lastResult"], "Succeeded");
+    assert_eq!(data["repository"], daemon.url());
+    assert_eq!(data["lastError"], "");
+    wait_for_events(&client, &ns, &["Applied", "Pruned"]).await;
+
+    // `diff` in a checkout named like the repository sees the reconciler's ApplySet: a file
+    // removed locally shows as a prune.
+    fs::remove_file(remote.checkout.join("deploy/a.yaml")).unwrap();
+    let diff = gitops(
+        &["diff", "deploy", "-n", &ns, "--applyset-namespace", &ns],
+        &remote.checkout,
+    );
+    let (stdout, stderr) = text(&diff);
+    assert_eq!(diff.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains(&format!("- prune ConfigMap/{ns}/a")),
+        "{stdout}"
+    );
+}
+
+#[tokio::test]
+async fn a_manual_edit_is_reverted_by_the_watch_within_seconds() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "rec-drift").await;
+    let remote = Remote::new(&[("deploy/a.yaml", &cm("a", "1"))]);
+    // An hour between cycles: only the watch can put the edit back in time.
+    let reconciler = Reconciler::start(
+        &remote.file_url(),
+        &ns,
+        &["--interval", "1h", "--applyset", "drift"],
+    );
+    wait_for_values(&client, &ns, &[("a", "1")]).await;
+    wait_for_status(&client, &ns, "drift", "a first successful cycle", |s| {
+        s["lastResult"] == "Succeeded"
+    })
+    .await;
+    // Let the watch start.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    let mut latencies = Vec::new();
+    for round in 0..5 {
+        let edit = json!({"data": {"v": format!("edited-{round}")}});
+        let started = Instant::now();
+        // What `kubectl edit` sends: an update by another field manager.
+        api.patch(
+            "a",
+            &PatchParams {
+                field_manager: Some("kubectl-edit".into()),
+                ..PatchParams::default()
+            },
+            &Patch::Merge(&edit),
+        )
+        .await
+        .unwrap();
+        let deadline = started + Duration::from_secs(10);
+        loop {
+            let v = api.get("a").await.unwrap().data.unwrap()["v"].clone();
+            if v == "1" {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "edit {round} not reverted\n{}",
+                reconciler.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        latencies.push(started.elapsed());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    latencies.sort();
+    eprintln!(
+        "drift revert latency (edit -> reverted, debounce 200ms), 5 edits: min {:?}, median {:?}, max {:?}",
+        latencies[0], latencies[2], latencies[4]
+    );
+    assert!(latencies[4] < Duration::from_secs(5), "{latencies:?}");
+    let data = status(&client, &ns, "drift").await.unwrap();
+    assert_eq!(data["driftCorrections"], "5", "{data:?}");
+    wait_for_events(&client, &ns, &["DriftCorrected"]).await;
+}
+
+#[tokio::test]
+async fn an_unreachable_remote_keeps_everything_and_the_loop_recovers() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "rec-offline").await;
+    let remote = Remote::new(&[
+        ("deploy/a.yaml", &cm("a", "1")),
+        ("deploy/b.yaml", &cm("b", "1")),
+    ]);
+    let mut daemon = Daemon::start(&remote.base);
+    let mut reconciler = Reconciler::start(
+        &daemon.url(),
+        &ns,
+        &[FAST, &["--applyset", "offline"]].concat(),
+    );
+    wait_for_values(&client, &ns, &[("a", "1"), ("b", "1")]).await;
+
+    daemon.stop();
+    let head = remote.commit(&[], &["deploy/b.yaml"], "drop b while git is unreachable");
+    let data = wait_for_status(
+        &client,
+        &ns,
+        "offline",
+        "a fetch failure in the status",
+        |s| s["lastResult"] == "Failed" && s["lastError"].starts_with("fetch:"),
+    )
+    .await;
+    assert!(
+        data["consecutiveFailures"].parse::<u64>().unwrap() >= 1,
+        "{data:?}"
+    );
+    // A few more retries: still running, nothing deleted.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(reconciler.is_running(), "{}", reconciler.logs());
+    assert_eq!(values(&client, &ns).await, pairs(&[("a", "1"), ("b", "1")]));
+    let shown = gitops(
+        &[
+            "status",
+            "--applyset",
+            "offline",
+            "--applyset-namespace",
+            &ns,
+        ],
+        Path::new("."),
+    );
+    let (stdout, _) = text(&shown);
+    assert_eq!(shown.status.code(), Some(2), "{stdout}");
+    assert!(stdout.contains("Last error:       fetch:"), "{stdout}");
+    wait_for_events(&client, &ns, &["ReconcileFailed"]).await;
+
+    daemon.restart();
+    wait_for_values(&client, &ns, &[("a", "1")]).await;
+    let data = wait_for_status(&client, &ns, "offline", "recovery", |s| {
+        s.get("lastAppliedRevision") == Some(&head) && s["lastResult"] == "Succeeded"
+    })
+    .await;
+    assert_eq!(data["consecutiveFailures"], "0");
+    assert!(
+        reconciler
+            .logs()
+            .contains("cycle failed; keeping the last good state")
+    );
+}
+
+#[tokio::test]
+async fn bad_commits_keep_the_last_good_state_until_fixed() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "rec-bad").await;
+    let remote = Remote::new(&[
+        ("deploy/a.yaml", &cm("a", "1")),
+        ("deploy/b.yaml", &cm("b", "1")),
+    ]);
+    let _reconciler = Reconciler::start(
+        &remote.file_url(),
+        &ns,
+        &[FAST, &["--applyset", "bad"]].concat(),
+    );
+    wait_for_values(&client, &ns, &[("a", "1"), ("b", "1")]).await;
+
+    // YAML that does not parse, in a commit that also drops b: nothing changes.
+    let broken = remote.commit(
+        &[("deploy/broken.yaml", "kind: [unclosed\n")],
+        &["deploy/b.yaml"],
+        "broken yaml",
+    );
+    let data = wait_for_status(&client, &ns, "bad", "a render failure", |s| {
+        s["lastAttemptedRevision"] == broken && s["lastError"].starts_with("render:")
+    })
+    .await;
+    assert!(data["lastError"].contains("deploy/broken.yaml"), "{data:?}");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(values(&client, &ns).await, pairs(&[("a", "1"), ("b", "1")]));
+
+    // Parses, but the server rejects one object: like `apply`, nothing of that commit is
+    // applied and nothing is pruned.
+    let rejected = remote.commit(
+        &[
+            (
+                "deploy/broken.yaml",
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: bad\nspec:\n  replicas: 1\n",
+            ),
+            ("deploy/a.yaml", &cm("a", "2")),
+        ],
+        &[],
+        "a rejected object",
+    );
+    let data = wait_for_status(&client, &ns, "bad", "a plan failure", |s| {
+        s["lastAttemptedRevision"] == rejected && s["lastError"].starts_with("plan:")
+    })
+    .await;
+    assert!(data["lastError"].contains("Deployment"), "{data:?}");
+    assert!(
+        data["lastError"].contains("nothing was applied"),
+        "{data:?}"
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(values(&client, &ns).await, pairs(&[("a", "1"), ("b", "1")]));
+
+    let fixed = remote.commit(&[], &["deploy/broken.yaml"], "fix");
+    wait_for_values(&client, &ns, &[("a", "2")]).await;
+    wait_for_status(&client, &ns, "bad", "recovery", |s| {
+        s["lastAppliedRevision"] == fixed && s["lastError"].is_empty()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_empty_commit_is_refused_unless_allowed() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "rec-empty").await;
+    let remote = Remote::new(&[("deploy/a.yaml", &cm("a", "1"))]);
+    let _reconciler = Reconciler::start(
+        &remote.file_url(),
+        &ns,
+        &[FAST, &["--applyset", "empty"]].concat(),
+    );
+    wait_for_values(&client, &ns, &[("a", "1")]).await;
+    let empty = remote.commit(
+        &[("deploy/README.md", "nothing here")],
+        &["deploy/a.yaml"],
+        "empty",
+    );
+    let data = wait_for_status(&client, &ns, "empty", "the refusal", |s| {
+        s["lastAttemptedRevision"] == empty && s["lastResult"] == "Failed"
+    })
+    .await;
+    assert!(data["lastError"].contains("--allow-empty"), "{data:?}");
+    assert_eq!(values(&client, &ns).await, pairs(&[("a", "1")]));
+}
+
+#[tokio::test]
+async fn two_replicas_elect_one_leader_and_sigterm_hands_over() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "rec-lease").await;
+    let remote = Remote::new(&[("deploy/a.yaml", &cm("a", "1"))]);
+    let args = |identity: &'static str| -> Vec<&'static str> {
+        vec![
+            "--interval",
+            "1s",
+            "--applyset",
+            "ha",
+            "--lease-duration",
+            "3s",
+            "--identity",
+            identity,
+        ]
+    };
+    let url = remote.file_url();
+    let mut first = Reconciler::start(&url, &ns, &args("replica-1"));
+    let mut second = Reconciler::start(&url, &ns, &args("replica-2"));
+    wait_for_values(&client, &ns, &[("a", "1")]).await;
+
+    let leases: Api<Lease> = Api::namespaced(client.clone(), &ns);
+    let holder = leases
+        .get("ha-leader")
+        .await
+        .unwrap()
+        .spec
+        .unwrap()
+        .holder_identity
+        .unwrap();
+    // Several cycles later, still exactly one replica has applied anything.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (leader, standby) = if holder == "replica-1" {
+        (&mut first, &mut second)
+    } else {
+        (&mut second, &mut first)
+    };
+    assert!(
+        leader.logs().contains("cycle succeeded"),
+        "{}",
+        leader.logs()
+    );
+    assert!(
+        !standby.logs().contains("cycle succeeded"),
+        "{}",
+        standby.logs()
+    );
+    assert!(standby.logs().contains("waiting to become the leader"));
+    assert_eq!(
+        leases
+            .get("ha-leader")
+            .await
+            .unwrap()
+            .spec
+            .unwrap()
+            .holder_identity
+            .as_deref(),
+        Some(holder.as_str())
+    );
+
+    // SIGTERM: the leader exits 0 and releases the Lease; the standby takes over at once.
+    let started = Instant::now();
+    let exit = leader.terminate();
+    assert_eq!(exit.code(), Some(0), "{}", leader.logs());
+    assert!(
+        leader.logs().contains("released the leader Lease"),
+        "{}",
+        leader.logs()
+    );
+    let head = remote.commit(
+        &[("deploy/a.yaml", &cm("a", "2"))],
+        &[],
+        "after the handover",
+    );
+    wait_for_values(&client, &ns, &[("a", "2")]).await;
+    eprintln!(
+        "leader handover after SIGTERM, until the new commit applied: {:?}",
+        started.elapsed()
+    );
+    let data = status(&client, &ns, "ha").await.unwrap();
+    assert_eq!(data["lastAppliedRevision"], head);
+    assert_ne!(data["leader"], holder);
+    assert!(standby.logs().contains("acquired the leader Lease"));
+
+    assert_eq!(standby.terminate().code(), Some(0), "{}", standby.logs());
+    let spec = leases.get("ha-leader").await.unwrap().spec.unwrap();
+    assert_eq!(spec.holder_identity, None, "released on exit");
+}
+
+#[tokio::test]
+async fn health_readiness_and_metrics_are_served() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "rec-ops").await;
+    let remote = Remote::new(&[("deploy/a.yaml", &cm("a", "1"))]);
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut reconciler = Reconciler::start(
+        &remote.file_url(),
+        &ns,
+        &[
+            "--interval",
+            "1s",
+            "--applyset",
+            "ops",
+            "--listen",
+            &listen,
+            "--log-format",
+            "json",
+        ],
+    );
+    let get = |path: &'static str| {
+        let listen = listen.clone();
+        async move { http_get(&listen, path).await }
+    };
+    eventually("/readyz to turn 200", WAIT, || async {
+        (get("/readyz").await.0 == 200).then_some(())
+    })
+    .await;
+    assert_eq!(get("/healthz").await.0, 200);
+    let (code, metrics) = get("/metrics").await;
+    assert_eq!(code, 200);
+    for name in [
+        "gitops_reconcile_cycle_duration_seconds_count",
+        "gitops_reconcile_last_success_timestamp_seconds",
+        "gitops_reconcile_managed_objects 1",
+        "gitops_reconcile_drift_corrections_total 0",
+        "gitops_reconcile_leader 1",
+    ] {
+        assert!(metrics.contains(name), "{name}\n{metrics}");
+    }
+    // JSON logs, one object per line.
+    let logs = reconciler.logs();
+    let line = logs
+        .lines()
+        .find(|l| l.contains("cycle succeeded"))
+        .expect("a cycle log line");
+    let parsed: serde_json::Value = serde_json::from_str(line).expect(line);
+    assert_eq!(parsed["message"], "cycle succeeded");
+    assert_eq!(reconciler.terminate().code(), Some(0));
+}
+
+/// A minimal HTTP/1.0 GET (blocking; the endpoint is local): status code and body.
+async fn http_get(addr: &str, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = TcpStream::connect(addr) else {
+        return (0, String::new());
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let request = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n");
+    if stream.write_all(request.as_bytes()).is_err() {
+        return (0, String::new());
+    }
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    let code = answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (code, body)
+}
+
+#[tokio::test]
+async fn install_prints_manifests_the_server_accepts() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "rec-install").await;
+    let out = gitops(
+        &[
+            "install",
+            "-n",
+            &ns,
+            "--repo",
+            "git://git.example.com/platform.git",
+            "--path",
+            "deploy/",
+        ],
+        Path::new("."),
+    );
+    let (yaml, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let mut apply = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(support::kubeconfig())
+        .args(["apply", "--dry-run=server", "-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kubectl");
+    use std::io::Write;
+    apply
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(yaml.as_bytes())
+        .unwrap();
+    let result = apply.wait_with_output().unwrap();
+    let (stdout, stderr) = text(&result);
+    assert!(result.status.success(), "{stdout}\n{stderr}\n{yaml}");
+    for object in [
+        "serviceaccount/kubectl-gitops",
+        "role.rbac.authorization.k8s.io/kubectl-gitops",
+        "deployment.apps/kubectl-gitops",
+    ] {
+        assert!(stdout.contains(object), "{object}\n{stdout}");
+    }
+}
+
+/// Figures for docs: resident memory and the time of a no-op cycle with 1,000 managed
+/// objects, and drift latency at that size. Slow, so only run on request:
+/// `benches/reconcile.sh` (release build) or
+/// `cargo test --test integration bench_reconcile -- --ignored --nocapture`.
+#[tokio::test]
+#[ignore = "benchmark: run by benches/reconcile.sh"]
+async fn bench_reconcile_1000_objects() {
+    let objects: usize = std::env::var("GITOPS_BENCH_OBJECTS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1000);
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "rec-bench").await;
+    // 100 objects a file, like a repository of many multi-document files.
+    let mut files = Vec::new();
+    for file in 0..objects.div_ceil(100) {
+        let docs: Vec<String> = (file * 100..((file + 1) * 100).min(objects))
+            .map(|i| cm(&format!("cm-{i:04}"), "1"))
+            .collect();
+        files.push((format!("deploy/batch-{file:02}.yaml"), docs.join("---\n")));
+    }
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, c)| (p.as_str(), c.as_str()))
+        .collect();
+    let remote = Remote::new(&refs);
+    let mut args = vec![
+        "--interval",
+        "5s",
+        "--applyset",
+        "bench",
+        "--log-format",
+        "json",
+    ];
+    let qps = std::env::var("GITOPS_BENCH_QPS").unwrap_or_default();
+    if !qps.is_empty() {
+        args.extend(["--qps", qps.as_str()]);
+    }
+    let reconciler = Reconciler::start(&remote.file_url(), &ns, &args);
+
+    let started = Instant::now();
+    eventually("the first cycle", Duration::from_secs(300), || async {
+        let s = status(&client, &ns, "bench").await?;
+        (s["lastResult"] == "Succeeded").then_some(())
+    })
+    .await;
+    let first = started.elapsed();
+    assert_eq!(values(&client, &ns).await.len(), objects);
+
+    // Wait for a few no-op cycles and read their durations from the JSON logs.
+    let cycles = |logs: &str| -> Vec<(u64, u64)> {
+        logs.lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|l| l["message"] == "cycle succeeded")
+            .map(|l| {
+                let writes = l["created"].as_u64().unwrap_or(0)
+                    + l["updated"].as_u64().unwrap_or(0)
+                    + l["pruned"].as_u64().unwrap_or(0);
+                (writes, l["duration_ms"].as_u64().unwrap_or(0))
+            })
+            .collect()
+    };
+    let no_ops: Vec<u64> = eventually("three no-op cycles", Duration::from_secs(120), || async {
+        let found: Vec<u64> = cycles(&reconciler.logs())
+            .into_iter()
+            .filter(|(writes, _)| *writes == 0)
+            .map(|(_, ms)| ms)
+            .collect();
+        (found.len() >= 3).then_some(found)
+    })
+    .await;
+    let (rss, hwm) = reconciler.memory_kib();
+
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    let edit = json!({"data": {"v": "edited"}});
+    let edited = Instant::now();
+    api.patch(
+        "cm-0500",
+        &PatchParams {
+            field_manager: Some("kubectl-edit".into()),
+            ..PatchParams::default()
+        },
+        &Patch::Merge(&edit),
+    )
+    .await
+    .unwrap();
+    eventually(
+        "the edit to be reverted",
+        Duration::from_secs(60),
+        || async {
+            let v = api.get("cm-0500").await.ok()?.data?.get("v").cloned()?;
+            (v == "1").then_some(())
+        },
+    )
+    .await;
+    let revert = edited.elapsed();
+
+    eprintln!(
+        "reconcile bench ({objects} ConfigMaps, qps {}): first cycle (creates) {:?}; no-op cycles {:?} ms; \
+         VmRSS {} KiB, VmHWM {} KiB after {} cycles; drift revert {:?}",
+        if qps.is_empty() {
+            "default"
+        } else {
+            qps.as_str()
+        },
+        first,
+        no_ops,
+        rss,
+        hwm,
+        cycles(&reconciler.logs()).len(),
+        revert,
+    );
+}
+
+/// An HTTPS git server for one test: TLS with a throwaway CA (openssl), basic auth with one
+/// token (401 and a challenge otherwise, like a forge), and `git http-backend` behind it.
+struct HttpsGit {
+    port: u16,
+    ca: PathBuf,
+    authorized: Arc<AtomicUsize>,
+    challenged: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for HttpsGit {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("running openssl");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl HttpsGit {
+    async fn start(base: &Path, token: &str) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path();
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        openssl(
+            d,
+            &[
+                &["req", "-x509"][..],
+                &ec,
+                &[
+                    "-keyout",
+                    "ca.key",
+                    "-out",
+                    "ca.pem",
+                    "-days",
+                    "2",
+                    "-subj",
+                    "/CN=test-ca",
+                    "-addext",
+                    "basicConstraints=critical,CA:TRUE",
+                    "-addext",
+                    "keyUsage=critical,keyCertSign",
+                ],
+            ]
+            .concat(),
+        );
+        openssl(
+            d,
+            &[
+                &["req"][..],
+                &ec,
+                &[
+                    "-keyout",
+                    "server.key",
+                    "-out",
+                    "server.csr",
+                    "-subj",
+                    "/CN=127.0.0.1",
+                ],
+            ]
+            .concat(),
+        );
+        fs::write(
+            d.join("ext.cnf"),
+            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        openssl(
+            d,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "server.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                "server.pem",
+                "-days",
+                "2",
+                "-extfile",
+                "ext.cnf",
+            ],
+        );
+
+        use tokio_rustls::rustls::pki_types::pem::PemObject;
+        use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let certs: Vec<CertificateDer<'static>> =
+            CertificateDer::pem_file_iter(d.join("server.pem"))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+        let key = PrivateKeyDer::from_pem_file(d.join("server.key")).unwrap();
+        let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(Arc::new(
+            tokio_rustls::rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+
+        let authorized = Arc::new(AtomicUsize::new(0));
+        let challenged = Arc::new(AtomicUsize::new(0));
+        let expected = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("x-access-token:{token}"))
+        );
+        let exec_path = git(Path::new("."), &["--exec-path"]);
+        let backend = Path::new(&exec_path).join("git-http-backend");
+        let base = base.to_path_buf();
+        let (a, c) = (authorized.clone(), challenged.clone());
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let acceptor = acceptor.clone();
+                let (expected, backend, base, a, c) = (
+                    expected.clone(),
+                    backend.clone(),
+                    base.clone(),
+                    a.clone(),
+                    c.clone(),
+                );
+                tokio::spawn(async move {
+                    let Ok(tls) = acceptor.accept(stream).await else {
+                        return;
+                    };
+                    let service = hyper::service::service_fn(move |request| {
+                        let (expected, backend, base, a, c) = (
+                            expected.clone(),
+                            backend.clone(),
+                            base.clone(),
+                            a.clone(),
+                            c.clone(),
+                        );
+                        async move {
+                            Ok::<_, std::convert::Infallible>(
+                                serve_git(request, &expected, &backend, &base, &a, &c).await,
+                            )
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                        .await;
+                });
+            }
+        });
+        HttpsGit {
+            port,
+            ca: d.join("ca.pem"),
+            authorized,
+            challenged,
+            task,
+            _dir: dir,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("https://127.0.0.1:{}/platform.git", self.port)
+    }
+}
+
+/// One request: 401 without the token, else `git http-backend` as a CGI program.
+async fn serve_git(
+    request: hyper::Request<hyper::body::Incoming>,
+    expected: &str,
+    backend: &Path,
+    base: &Path,
+    authorized: &AtomicUsize,
+    challenged: &AtomicUsize,
+) -> hyper::Response<http_body_util::Full<hyper::body::Bytes>> {
+    use http_body_util::BodyExt;
+    let header = |name: &str| {
+        request
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    if header("authorization") != expected {
+        challenged.fetch_add(1, Ordering::SeqCst);
+        return hyper::Response::builder()
+            .status(401)
+            .header("www-authenticate", "Basic realm=\"git\"")
+            .body(http_body_util::Full::new(
+                "authentication required\n".into(),
+            ))
+            .unwrap();
+    }
+    authorized.fetch_add(1, Ordering::SeqCst);
+    let method = request.method().to_string();
+    let path = request.uri().path().to_string();
+    let query = request.uri().query().unwrap_or_default().to_string();
+    let (content_type, protocol, encoding) = (
+        header("content-type"),
+        header("git-protocol"),
+        header("content-encoding"),
+    );
+    let body = request.into_body().collect().await.unwrap().to_bytes();
+    let mut child = tokio::process::Command::new(backend)
+        .env("GIT_PROJECT_ROOT", base)
+        .env("GIT_HTTP_EXPORT_ALL", "1")
+        .env("REQUEST_METHOD", method)
+        .env("PATH_INFO", path)
+        .env("QUERY_STRING", query)
+        .env("CONTENT_TYPE", content_type)
+        .env("CONTENT_LENGTH", body.len().to_string())
+        .env("GIT_PROTOCOL", protocol)
+        .env("HTTP_CONTENT_ENCODING", encoding)
+        .env("REMOTE_USER", "x-access-token")
+        .env("REMOTE_ADDR", "127.0.0.1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("git http-backend");
+    {
+        use tokio::io::AsyncWriteExt;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(&body).await.unwrap();
+    }
+    let output = child.wait_with_output().await.unwrap();
+    let raw = output.stdout;
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|i| (i, 4))
+        .or_else(|| raw.windows(2).position(|w| w == b"\n\n").map(|i| (i, 2)))
+        .unwrap_or((raw.len(), 0));
+    let head = String::from_utf8_lossy(&raw[..split.0]).into_owned();
+    let mut response = hyper::Response::builder().status(200);
+    for line in head.lines() {
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        if name.eq_ignore_ascii_case("status") {
+            let code: u16 = value
+                .trim()
+                .split(' ')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap_or(500);
+            response = response.status(code);
+        } else {
+            response = response.header(name.trim(), value.trim());
+        }
+    }
+    let body = raw[(split.0 + split.1).min(raw.len())..].to_vec();
+    response
+        .body(http_body_util::Full::new(body.into()))
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_https_remote_with_a_token_converges_and_the_token_stays_secret() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "rec-https").await;
+    let remote = Remote::new(&[("deploy/a.yaml", &cm("a", "1"))]);
+    let token = "tok-9f8e7d6c5b4a";
+    let server = HttpsGit::start(&remote.base, token).await;
+    let reconciler = Reconciler::start_with_env(
+        &server.url(),
+        &ns,
+        &[FAST, &["--applyset", "https", "-v"]].concat(),
+        &[
+            ("SSL_CERT_FILE", server.ca.to_str().unwrap()),
+            ("GITOPS_GIT_TOKEN", token),
+        ],
+    );
+    wait_for_values(&client, &ns, &[("a", "1")]).await;
+    let head = remote.commit(&[("deploy/a.yaml", &cm("a", "2"))], &[], "over https");
+    wait_for_values(&client, &ns, &[("a", "2")]).await;
+    let data = wait_for_status(&client, &ns, "https", "the https commit", |s| {
+        s["lastAppliedRevision"] == head
+    })
+    .await;
+    assert!(
+        server.challenged.load(Ordering::SeqCst) >= 1,
+        "the server asked"
+    );
+    assert!(
+        server.authorized.load(Ordering::SeqCst) >= 2,
+        "and got the token"
+    );
+    assert_eq!(data["repository"], server.url());
+    let logs = reconciler.logs();
+    assert!(!logs.contains(token), "{logs}");
+    assert!(data.values().all(|v| !v.contains(token)), "{data:?}");
+}
