@@ -11,11 +11,13 @@
 #   RUNS_KUBECTL (3)    at most this many timed runs of kubectl per figure ...
 #   KUBECTL_BUDGET (90) ... and no new run once its runs have taken this many seconds, so a
 #                       kubectl run that takes minutes is measured once
+#   KUBECTL_CONCURRENCY ("16 64") kubectl diff --concurrency values timed besides its default
 #   FLOOR_RUNS (5)      timed runs of the floor at its best protocol and concurrency (found
 #                       first by a sweep of 3 runs per combination)
 #   KUBECTL_GITOPS_BIN  the binary to time (default: target/release/kubectl-gitops)
-#   KEEP                when set, the generated objects are kept for a closer look
-#   ONLY_SETUP          when set, generate and apply, check the plan, and time nothing
+#   KEEP                when set, the generated objects (and what was applied) are kept
+#   ONLY_SETUP          when set, generate and apply, check the plan, and time nothing (with
+#                       KEEP, to leave the objects for a closer look)
 #
 # It uses the project's test API server (tests/cluster.sh; started if not running, left running)
 # and the release binary (built if missing). Needs go, kubectl 1.32 or newer (diff
@@ -31,6 +33,7 @@ runs_ours=${RUNS_OURS:-5}
 runs_kubectl=${RUNS_KUBECTL:-3}
 kubectl_budget=${KUBECTL_BUDGET:-90}
 floor_runs=${FLOOR_RUNS:-5}
+read -r -a kubectl_concurrency <<<"${KUBECTL_CONCURRENCY:-16 64}"
 namespaces_per_run=10
 
 log() { echo "bench: $*" >&2; }
@@ -214,8 +217,8 @@ applyset_id() {
 }
 
 # generate N DIR TAG: namespaces TAG-0.. created on the server, DIR/objects (what is diffed),
-# DIR/live (the state applied up front), DIR/objects.jsonl; prints
-# "creates updates unchanged".
+# DIR/live (the state applied up front), DIR/floor + DIR/objects.jsonl (the floor's input);
+# prints "creates updates unchanged".
 #
 # kubectl-gitops labels every object it applies as part of its ApplySet, and its dry-run
 # carries that label. The live copies carry it too (for `--applyset TAG`), as if an earlier
@@ -235,7 +238,7 @@ generate() {
 	printf 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: %s\n---\n' "${namespaces[@]}" |
 		kubectl create -f - >/dev/null
 
-	mkdir -p "$dir/objects" "$dir/live"
+	mkdir -p "$dir/objects" "$dir/live" "$dir/floor"
 	local creates=0 updates=0 unchanged=0
 	for ((i = 0; i < n; i++)); do
 		local kind=$((i % 4)) ns=${namespaces[$(((i / 4) % count))]}
@@ -251,9 +254,12 @@ generate() {
 		else
 			creates=$((creates + 1))
 		fi
+		# The floor sends what kubectl-gitops sends: the desired object with its ApplySet label.
+		local floor_file="$dir/floor/$ns-${kind_names[$kind]}-$i.yaml"
+		emit_object "$kind" "$i" "$ns" "$changed" "$part_of" >"$floor_file"
 		local collection="${kind_prefixes[$kind]}/namespaces/$ns/${kind_collections[$kind]}"
 		printf '{"file":"%s","item":"%s/%s-%s","collection":"%s"}\n' \
-			"$file" "$collection" "${kind_names[$kind]}" "$i" "$collection" >>"$dir/objects.jsonl"
+			"$floor_file" "$collection" "${kind_names[$kind]}" "$i" "$collection" >>"$dir/objects.jsonl"
 	done
 	echo "$creates $updates $unchanged"
 }
@@ -357,7 +363,9 @@ bench_size() {
 	# Rounds, each timing every tool once, so a load change on the machine (other builds, other
 	# tests on the same server) hits all tools alike instead of whichever ran at that moment.
 	# kubectl runs in a round only while it is under its run count and time budget.
-	local -A times=() spent=([kdefault]=0 [k16]=0)
+	local -A times=() spent=([kdefault]=0)
+	local c
+	for c in "${kubectl_concurrency[@]}"; do spent[k$c]=0; done
 	local rounds=$runs_ours
 	((floor_runs > rounds)) && rounds=$floor_runs
 	local r key t
@@ -378,24 +386,28 @@ bench_size() {
 		# --force-conflicts: the updated objects' fields belong to bench-setup; without it
 		# kubectl reports conflicts instead of a diff, while kubectl-gitops diff always forces
 		# (it shows what its apply would do, and its apply forces).
-		for key in k16 kdefault; do
+		for key in "${kubectl_concurrency[@]/#/k}" kdefault; do
 			((r <= runs_kubectl)) || continue
 			(($(echo "${spent[$key]} < $kubectl_budget" | bc -l))) || continue
-			if [[ $key == k16 ]]; then
-				t=$(time_once kubectl diff --server-side --force-conflicts --concurrency=16 -R -f "$dir/objects")
-			else
+			if [[ $key == kdefault ]]; then
 				t=$(time_once kubectl diff --server-side --force-conflicts -R -f "$dir/objects")
+			else
+				t=$(time_once kubectl diff --server-side --force-conflicts \
+					--concurrency="${key#k}" -R -f "$dir/objects")
 			fi
 			times[$key]+=" $t"
 			spent[$key]=$(echo "${spent[$key]} + ${t%%,*}" | bc -l)
 		done
 	done
 	log "N=$n: runs (wall,client CPU,server CPU seconds):"
-	for key in ours ours64 floor k16 kdefault; do log "  $key:${times[$key]}"; done
+	for key in ours ours64 floor "${kubectl_concurrency[@]/#/k}" kdefault; do
+		log "  $key:${times[$key]}"
+	done
 	# The machine may be shared; say how busy it was, since every figure depends on it.
 	log "N=$n: load average after timing: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs"
 
-	# field_median KEY FIELD: the median of one field (1 wall, 2 client CPU, 3 server CPU) of a tool's runs.
+	# field_median KEY FIELD: the median of one field of a tool's runs (1 wall, 2 client CPU,
+	# 3 server CPU).
 	field_median() { tr ' ' '\n' <<<"${times[$1]}" | grep . | cut -d, -f"$2" | median; }
 	local kd fl
 	kd=$(field_median kdefault 1) fl=$(field_median floor 1)
@@ -409,7 +421,9 @@ bench_size() {
 	row "kubectl-gitops diff (defaults: --concurrency 32)" ours
 	row "kubectl-gitops diff --concurrency 64" ours64
 	row "kubectl diff --server-side (defaults: --concurrency 1)" kdefault
-	row "kubectl diff --server-side --concurrency=16" k16
+	for c in "${kubectl_concurrency[@]}"; do
+		row "kubectl diff --server-side --concurrency=$c" "k$c"
+	done
 	row "floor (Go loop, best: $floor_proto, $floor_conc workers)" floor
 }
 
@@ -420,7 +434,7 @@ done
 if [[ ${#rows[@]} -gt 0 ]]; then
 	echo
 	# kubectl/this: how many times faster than `kubectl diff` with its defaults (higher is better);
-	# this/floor: how many times slower than the floor (1.00 is the best possible).
+	# this/floor: how many times slower than the floor (1.00: as fast as the bare requests).
 	# client CPU / server CPU: CPU seconds of the tool's process and of the API server per run.
 	printf '| %5s | %-56s | %4s | %8s | %13s | %11s | %10s | %10s |\n' N tool runs "median s" \
 		"kubectl/this" "this/floor" "client CPU" "server CPU"
