@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_kubectl_gitops_global_optspecs
-    string join \n kubeconfig= context= n/namespace= color= v/verbose h/help V/version
+    string join \n kubeconfig= context= n/namespace= color= request-timeout= v/verbose h/help V/version
 end
 
 function __fish_kubectl_gitops_needs_command
@@ -30,6 +30,7 @@ complete -c kubectl-gitops -n "__fish_kubectl_gitops_needs_command" -s n -l name
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_needs_command" -l color -d 'When to color output: auto (a terminal without NO_COLOR), always, never' -r -f -a "auto\t'Color when standard output is a terminal and `NO_COLOR` is unset'
 always\t'Always color (still overridden by nothing: the user asked for it)'
 never\t'Never color'"
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_needs_command" -l request-timeout -d 'How long one request to the API server may go unanswered before it fails (e.g. 30s, 2m; 0 waits forever). Default: 10s to connect, 60s for an answer' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_needs_command" -s v -l verbose -d 'More detail on stderr (repeat for more)'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_needs_command" -s V -l version -d 'Print version'
@@ -57,6 +58,7 @@ complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -s n
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -l color -d 'When to color output: auto (a terminal without NO_COLOR), always, never' -r -f -a "auto\t'Color when standard output is a terminal and `NO_COLOR` is unset'
 always\t'Always color (still overridden by nothing: the user asked for it)'
 never\t'Never color'"
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -l request-timeout -d 'How long one request to the API server may go unanswered before it fails (e.g. 30s, 2m; 0 waits forever). Default: 10s to connect, 60s for an answer' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -l prune-protected -d 'Also prune Namespaces, CustomResourceDefinitions and PersistentVolumeClaims that left git (deleting them deletes everything in them)'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -l show-secrets -d 'Print Secret values instead of masking them'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -l offline -d 'Compare the render of --base with that of --ref (default: the working tree) without contacting any cluster: objects only in --ref are creates, objects only in --base are prunes. Namespaces are compared as written'
@@ -75,6 +77,7 @@ complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -s 
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -l color -d 'When to color output: auto (a terminal without NO_COLOR), always, never' -r -f -a "auto\t'Color when standard output is a terminal and `NO_COLOR` is unset'
 always\t'Always color (still overridden by nothing: the user asked for it)'
 never\t'Never color'"
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -l request-timeout -d 'How long one request to the API server may go unanswered before it fails (e.g. 30s, 2m; 0 waits forever). Default: 10s to connect, 60s for an answer' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -l prune-protected -d 'Also prune Namespaces, CustomResourceDefinitions and PersistentVolumeClaims that left git (deleting them deletes everything in them)'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -l show-secrets -d 'Print Secret values instead of masking them'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -s y -l yes -d 'Apply without asking (required when standard input is not a terminal)'
@@ -113,6 +116,7 @@ complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile"
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l color -d 'When to color output: auto (a terminal without NO_COLOR), always, never' -r -f -a "auto\t'Color when standard output is a terminal and `NO_COLOR` is unset'
 always\t'Always color (still overridden by nothing: the user asked for it)'
 never\t'Never color'"
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l request-timeout -d 'How long one request to the API server may go unanswered before it fails (e.g. 30s, 2m; 0 waits forever). Default: 10s to connect, 60s for an answer' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l allow-empty -d 'Allow a commit that renders no objects (it prunes every member of the set)'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l prune-protected -d 'Also prune Namespaces, CustomResourceDefinitions and PersistentVolumeClaims'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l no-watch -d 'Do not watch managed objects (drift is then corrected at the next interval)'
@@ -130,6 +134,7 @@ complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand status" -s
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand status" -l color -d 'When to color output: auto (a terminal without NO_COLOR), always, never' -r -f -a "auto\t'Color when standard output is a terminal and `NO_COLOR` is unset'
 always\t'Always color (still overridden by nothing: the user asked for it)'
 never\t'Never color'"
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand status" -l request-timeout -d 'How long one request to the API server may go unanswered before it fails (e.g. 30s, 2m; 0 waits forever). Default: 10s to connect, 60s for an answer' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand status" -s v -l verbose -d 'More detail on stderr (repeat for more)'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand status" -s V -l version -d 'Print version'
@@ -145,6 +150,7 @@ complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand install" -
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand install" -l color -d 'When to color output: auto (a terminal without NO_COLOR), always, never' -r -f -a "auto\t'Color when standard output is a terminal and `NO_COLOR` is unset'
 always\t'Always color (still overridden by nothing: the user asked for it)'
 never\t'Never color'"
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand install" -l request-timeout -d 'How long one request to the API server may go unanswered before it fails (e.g. 30s, 2m; 0 waits forever). Default: 10s to connect, 60s for an answer' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand install" -s v -l verbose -d 'More detail on stderr (repeat for more)'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand install" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand install" -s V -l version -d 'Print version'
@@ -167,6 +173,7 @@ complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand pr" -s n -
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand pr" -l color -d 'When to color output: auto (a terminal without NO_COLOR), always, never' -r -f -a "auto\t'Color when standard output is a terminal and `NO_COLOR` is unset'
 always\t'Always color (still overridden by nothing: the user asked for it)'
 never\t'Never color'"
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand pr" -l request-timeout -d 'How long one request to the API server may go unanswered before it fails (e.g. 30s, 2m; 0 waits forever). Default: 10s to connect, 60s for an answer' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand pr" -l prune-protected -d 'Also prune Namespaces, CustomResourceDefinitions and PersistentVolumeClaims that left git (deleting them deletes everything in them)'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand pr" -l show-secrets -d 'Print Secret values instead of masking them'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand pr" -s v -l verbose -d 'More detail on stderr (repeat for more)'
@@ -178,6 +185,7 @@ complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand version" -
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand version" -l color -d 'When to color output: auto (a terminal without NO_COLOR), always, never' -r -f -a "auto\t'Color when standard output is a terminal and `NO_COLOR` is unset'
 always\t'Always color (still overridden by nothing: the user asked for it)'
 never\t'Never color'"
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand version" -l request-timeout -d 'How long one request to the API server may go unanswered before it fails (e.g. 30s, 2m; 0 waits forever). Default: 10s to connect, 60s for an answer' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand version" -s v -l verbose -d 'More detail on stderr (repeat for more)'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand version" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand version" -s V -l version -d 'Print version'
@@ -187,6 +195,7 @@ complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand completion
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand completion" -l color -d 'When to color output: auto (a terminal without NO_COLOR), always, never' -r -f -a "auto\t'Color when standard output is a terminal and `NO_COLOR` is unset'
 always\t'Always color (still overridden by nothing: the user asked for it)'
 never\t'Never color'"
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand completion" -l request-timeout -d 'How long one request to the API server may go unanswered before it fails (e.g. 30s, 2m; 0 waits forever). Default: 10s to connect, 60s for an answer' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand completion" -s v -l verbose -d 'More detail on stderr (repeat for more)'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand completion" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand completion" -s V -l version -d 'Print version'

@@ -188,7 +188,13 @@ pub async fn read(cluster: &Cluster, set: &ApplySet) -> Result<Inventory> {
             Ok(parent) => parent,
             Err(kube::Error::Api(status)) if status.code == 404 => return Ok(Inventory::default()),
             Err(err) => {
-                return Err(err).with_context(|| format!("reading the ApplySet parent {set}"));
+                let context = format!("reading the ApplySet parent {set}");
+                return Err(
+                    match crate::cluster::transport_failure(&err, &cluster.server) {
+                        Some(reason) => anyhow::anyhow!(reason).context(context),
+                        None => anyhow::Error::new(err).context(context),
+                    },
+                );
             }
         }
     };

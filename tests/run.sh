@@ -15,11 +15,12 @@ if ! cargo nextest --version >/dev/null 2>&1; then
 fi
 
 # Build the Rust side before the server starts, so the server is not idle for minutes.
-cargo nextest run --no-run --workspace
+cargo nextest run --config-file tests/nextest.toml --no-run --workspace
 
 tests/cluster.sh up
 trap 'tests/cluster.sh down' EXIT
 eval "$(tests/cluster.sh env)"
 export GITOPS_TEST_KUBECONFIG="$KUBECONFIG"
+export GITOPS_TEST_APISERVER_BIN="${GITOPS_TEST_DIR:-$root/target/test-cluster}/bin/kube-apiserver-test"
 
-cargo nextest run --workspace --no-fail-fast "$@"
+cargo nextest run --config-file tests/nextest.toml --workspace --no-fail-fast "$@"

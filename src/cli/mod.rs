@@ -13,6 +13,7 @@ pub mod status;
 pub mod version;
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -82,6 +83,11 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
     pub color: ColorChoice,
 
+    /// How long one request to the API server may go unanswered before it fails (e.g. 30s,
+    /// 2m; 0 waits forever). Default: 10s to connect, 60s for an answer.
+    #[arg(long, global = true, value_parser = parse_request_timeout, value_name = "DURATION")]
+    pub request_timeout: Option<Duration>,
+
     /// More detail on stderr (repeat for more).
     #[arg(short = 'v', long = "verbose", global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -93,8 +99,17 @@ impl GlobalArgs {
             kubeconfig: self.kubeconfig.clone(),
             context: self.context.clone(),
             namespace: self.namespace.clone(),
+            request_timeout: self.request_timeout,
             ..ClusterOptions::default()
         }
+    }
+}
+
+/// kubectl's spelling: a duration with a unit, or a bare number of seconds ("0": no timeout).
+fn parse_request_timeout(text: &str) -> Result<Duration, String> {
+    match text.parse::<u64>() {
+        Ok(seconds) => Ok(Duration::from_secs(seconds)),
+        Err(_) => humantime::parse_duration(text).map_err(|e| e.to_string()),
     }
 }
 
@@ -118,5 +133,13 @@ mod tests {
     #[test]
     fn command_line_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn request_timeout_takes_kubectl_spellings() {
+        assert_eq!(parse_request_timeout("5"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_request_timeout("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_request_timeout("1m30s"), Ok(Duration::from_secs(90)));
+        assert!(parse_request_timeout("soon").is_err());
     }
 }

@@ -75,6 +75,10 @@ pub struct PrArgs {
 const PREVIEW_LIMIT: usize = report::COMMENT_LIMIT - 2_048;
 
 pub async fn run(args: &PrArgs, global: &GlobalArgs, out: &mut dyn Write) -> Result<u8> {
+    // `--ref` comes with the shared plan flags; pr commits the working tree, so it cannot apply.
+    if args.plan.git_ref.is_some() {
+        bail!("--ref does not apply to pr: it commits and previews the working tree's changes");
+    }
     let token = std::env::var("GITHUB_TOKEN")
         .ok()
         .or_else(|| std::env::var("GH_TOKEN").ok())

@@ -7,6 +7,7 @@ mod limiter;
 use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use kube::config::{KubeConfigOptions, Kubeconfig};
@@ -28,7 +29,16 @@ pub struct ClusterOptions {
     pub burst: NonZeroU32,
     /// Where discovery is cached (None: no disk cache).
     pub cache_dir: Option<PathBuf>,
+    /// `--request-timeout`: how long connecting and each answer may take (zero: no limit;
+    /// None: `CONNECT_TIMEOUT` and `READ_TIMEOUT`).
+    pub request_timeout: Option<Duration>,
 }
+
+/// Connecting (TCP and TLS) may take this long unless `--request-timeout` says otherwise.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The server may stay silent this long within one request unless `--request-timeout` says
+/// otherwise: a server that accepts and never answers fails the command instead of hanging.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl Default for ClusterOptions {
     fn default() -> Self {
@@ -40,6 +50,7 @@ impl Default for ClusterOptions {
             qps: NonZeroU32::new(500).expect("non-zero"),
             burst: NonZeroU32::new(1000).expect("non-zero"),
             cache_dir: default_cache_dir(),
+            request_timeout: None,
         }
     }
 }
@@ -76,7 +87,7 @@ impl Cluster {
             context: options.context.clone(),
             ..KubeConfigOptions::default()
         };
-        let (config, context) = match &options.kubeconfig {
+        let (mut config, context) = match &options.kubeconfig {
             Some(path) => {
                 let kubeconfig = Kubeconfig::read_from(path)
                     .with_context(|| format!("reading kubeconfig {}", path.display()))?;
@@ -104,6 +115,15 @@ impl Cluster {
                 (config, context)
             }
         };
+        let (connect, read) = match options.request_timeout {
+            None => (Some(CONNECT_TIMEOUT), Some(READ_TIMEOUT)),
+            Some(Duration::ZERO) => (None, None),
+            Some(limit) => (Some(limit), Some(limit)),
+        };
+        config.connect_timeout = connect;
+        config.read_timeout = read;
+        // Count from when a request is sent, not from when its pooled connection went idle.
+        config.reset_reader_on_write = true;
         let server = config.cluster_url.to_string();
         let default_namespace = options
             .namespace
@@ -143,4 +163,72 @@ fn chosen_context(kubeconfig: &Kubeconfig, flag: &Option<String>) -> String {
     flag.clone()
         .or_else(|| kubeconfig.current_context.clone())
         .unwrap_or_default()
+}
+
+/// A request that got no answer from the server at all, in words naming the server: it timed
+/// out (see `--request-timeout`), or the connection was refused or cut. None for anything
+/// else, such as the server's own refusals (`kube::Error::Api`).
+pub fn transport_failure(err: &kube::Error, server: &str) -> Option<String> {
+    use std::io::ErrorKind as Kind;
+    if matches!(err, kube::Error::Api(_)) {
+        return None;
+    }
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(cause) = source {
+        let kind = cause.downcast_ref::<std::io::Error>().map(|io| io.kind());
+        let said = |text: &str| cause.to_string().contains(text);
+        let why = match kind {
+            Some(Kind::TimedOut) => {
+                "timed out waiting for an answer (--request-timeout sets the limit)"
+            }
+            Some(Kind::ConnectionRefused) => "connection refused: is the API server running?",
+            Some(Kind::ConnectionReset | Kind::ConnectionAborted | Kind::BrokenPipe) => {
+                "the connection was cut off"
+            }
+            _ if said("deadline has elapsed") => {
+                "timed out connecting (--request-timeout sets the limit)"
+            }
+            // Some layers (TLS, the connector) carry the I/O error only in their message.
+            _ if said("Connection refused") => "connection refused: is the API server running?",
+            _ if said("Connection reset") || said("Broken pipe") || said("connection closed") => {
+                "the connection was cut off"
+            }
+            _ => {
+                source = cause.source();
+                continue;
+            }
+        };
+        return Some(format!("no answer from {server}: {why}"));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Error, ErrorKind};
+
+    fn failure(kind: ErrorKind, text: &str) -> Option<String> {
+        let err = kube::Error::Service(Box::new(Error::new(kind, text.to_string())));
+        transport_failure(&err, "https://127.0.0.1:6443/")
+    }
+
+    #[test]
+    fn no_answer_is_said_plainly_naming_the_server() {
+        let timed_out = failure(ErrorKind::TimedOut, "deadline has elapsed").unwrap();
+        assert!(timed_out.starts_with("no answer from https://127.0.0.1:6443/: timed out"));
+        assert!(timed_out.contains("--request-timeout"));
+        let refused = failure(ErrorKind::ConnectionRefused, "refused").unwrap();
+        assert!(refused.contains("connection refused"), "{refused}");
+        let reset = failure(ErrorKind::ConnectionReset, "reset").unwrap();
+        assert!(reset.contains("cut off"), "{reset}");
+    }
+
+    #[test]
+    fn other_failures_are_left_to_the_caller() {
+        assert_eq!(failure(ErrorKind::InvalidData, "bad certificate"), None);
+        let status = kube::core::Status::failure("forbidden", "Forbidden").with_code(403);
+        let api = kube::Error::Api(Box::new(status));
+        assert_eq!(transport_failure(&api, "https://x/"), None);
+    }
 }

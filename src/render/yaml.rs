@@ -165,7 +165,6 @@ fn shift_line_numbers(message: &str, offset: usize) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::time::{Duration, Instant};
 
     use super::*;
 
@@ -265,15 +264,13 @@ mod tests {
     }
 
     #[test]
-    fn alias_bomb_fails_fast() {
+    fn an_alias_bomb_stops_at_the_repetition_limit() {
         let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
         for i in 1..10 {
             let refs = vec![format!("*a{}", i - 1); 10].join(", ");
             text.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
         }
-        let started = Instant::now();
         let message = only_error(&text);
-        assert!(started.elapsed() < Duration::from_secs(5));
         assert!(message.contains("repetition limit"), "{message}");
     }
 

@@ -178,7 +178,6 @@ fn describe_key(key: &Value) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::time::{Duration, Instant};
 
     use super::*;
 
@@ -189,15 +188,13 @@ mod tests {
     }
 
     #[test]
-    fn a_wide_alias_bomb_is_refused_quickly() {
+    fn a_wide_alias_bomb_is_refused_before_it_expands() {
         // 2,000 values referenced 2,000 times: four million values from a 14 kB document.
         // serde_yaml's repetition limit allows this (only 2,000 alias jumps).
         let items = vec!["x"; 2_000].join(",");
         let refs = vec!["*a"; 2_000].join(",");
         let text = format!("a: &a [{items}]\nb: [{refs}]\n");
-        let started = Instant::now();
         let error = parse(&text).err().unwrap_or_default();
-        assert!(started.elapsed() < Duration::from_secs(5));
         assert!(error.contains("refusing to load them"), "{error}");
     }
 

@@ -32,6 +32,9 @@ struct JsonChange<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     origin: Option<&'a Origin>,
     validated: bool,
+    /// Why the server could not validate it, when it could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    note: Option<&'a str>,
     /// Against `--base`: "introduced" or "drift".
     #[serde(skip_serializing_if = "Option::is_none")]
     cause: Option<Cause>,
@@ -55,6 +58,7 @@ pub fn write(plan: &Plan, target: &Target, out: &mut dyn Write) -> io::Result<()
                 object: &c.object,
                 origin: c.origin.as_ref(),
                 validated: c.validated,
+                note: c.note.as_deref(),
                 cause: c.cause,
                 diff: object_diff(c).iter().map(|l| l.unified() + "\n").collect(),
                 before: &c.before,

@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use tempfile::TempDir;
 
+pub mod confine;
 mod plain;
 mod read;
 mod revision;

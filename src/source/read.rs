@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::io::Read;
 use std::ops::ControlFlow;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
-use super::{Limits, SourceError};
+use super::{Limits, SourceError, confine};
 
 /// Candidate paths gathered during a walk, relative to the snapshot root.
 pub(super) struct Candidates {
@@ -149,7 +149,7 @@ impl Reader<'_> {
                     path: shown.to_path_buf(),
                     source,
                 })?;
-                let target = lexical_target(link, &raw);
+                let target = confine::lexical_target(link, &raw);
                 if self.is_confined(&target) {
                     Err(SourceError::Io {
                         path: shown.to_path_buf(),
@@ -163,36 +163,8 @@ impl Reader<'_> {
     }
 
     fn is_confined(&self, target: &Path) -> bool {
-        let Ok(inside) = target.strip_prefix(self.boundary) else {
-            return false;
-        };
-        let in_git_dir = self
-            .git_dir
-            .is_some_and(|git_dir| target.starts_with(git_dir));
-        let through_dot_git = inside.components().any(|c| c.as_os_str() == ".git");
-        !in_git_dir && !through_dot_git
+        confine::is_confined(target, self.boundary, self.git_dir)
     }
-}
-
-/// Where `raw` (the text of the symlink at `link`) points, with `.` and `..` folded lexically;
-/// only used when the target does not exist, so there is nothing to canonicalize.
-fn lexical_target(link: &Path, raw: &Path) -> PathBuf {
-    let joined = match link.parent() {
-        Some(parent) => parent.join(raw),
-        None => raw.to_path_buf(),
-    };
-    let mut out = PathBuf::new();
-    for component in joined.components() {
-        match component {
-            Component::CurDir => {}
-            // Popping at the filesystem root is a no-op, as it is for the kernel.
-            Component::ParentDir => {
-                out.pop();
-            }
-            other => out.push(other),
-        }
-    }
-    out
 }
 
 /// Reads up to `limit + 1` bytes: enough to tell the file went over the limit without

@@ -106,7 +106,7 @@ async fn apply_one(cluster: &Cluster, work: &Work, options: &ApplyOptions) -> Ap
                     ))
                 }
                 Err(kube::Error::Api(status)) => Some(status.message),
-                Err(err) => Some(describe(&err)),
+                Err(err) => Some(describe(cluster, &err)),
             }
         }
     };
@@ -169,7 +169,7 @@ async fn prune_one(cluster: &Cluster, work: &Work) -> Applied {
                     status.message
                 )),
                 Err(kube::Error::Api(status)) => Some(status.message),
-                Err(err) => Some(describe(&err)),
+                Err(err) => Some(describe(cluster, &err)),
             }
         }
     };
@@ -204,7 +204,11 @@ async fn wait_established(cluster: &Cluster, name: &str, timeout: Duration) -> R
     }
 }
 
-fn describe(err: &kube::Error) -> String {
+/// A failed request as one line: no answer at all is said plainly, naming the server.
+fn describe(cluster: &Cluster, err: &kube::Error) -> String {
+    if let Some(reason) = crate::cluster::transport_failure(err, &cluster.server) {
+        return reason;
+    }
     let mut text = err.to_string();
     let mut source = std::error::Error::source(err);
     while let Some(cause) = source {

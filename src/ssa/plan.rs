@@ -106,14 +106,19 @@ pub async fn plan(
     let mut errors: Vec<(usize, PlanError)> = Vec::new();
     let targets = resolve_targets(cluster, manifests, options, &mut errors).await?;
 
-    let live = read_live(cluster, &targets).await;
+    // The reads and the dry-runs do not depend on each other: issue them together, so the
+    // request budget stays full instead of draining at the end of the reads (on a small plan
+    // the reads are a good part of all requests). The reads queue first; the request budget
+    // is first come, first served.
+    let (live, outcomes) = futures::join!(
+        read_live(cluster, &targets),
+        join_all(targets.iter().map(|t| dry_run(cluster, t, options)))
+    );
     let created_namespaces: BTreeSet<&str> = manifests
         .iter()
         .filter(|m| m.kind() == "Namespace" && m.api_version() == "v1")
         .map(|m| m.name())
         .collect();
-
-    let outcomes = join_all(targets.iter().map(|t| dry_run(cluster, t, options))).await;
 
     let mut changes: Vec<(usize, Change, Work)> = Vec::new();
     for (target, outcome) in targets.iter().zip(outcomes) {
@@ -521,21 +526,18 @@ async fn read_live(
     let reads = groups.into_values().map(|members| async move {
         let mut found = Vec::new();
         if members.len() >= LIST_THRESHOLD {
-            match list(
+            // Listing may be forbidden where reading by name is allowed; then fall back to GETs.
+            if let Ok(items) = list(
                 cluster,
                 &members[0].resource,
                 members[0].object.namespace.as_deref(),
             )
             .await
             {
-                Ok(items) => {
-                    for t in &members {
-                        found.push((t.object.identity(), Ok(items.get(&t.object.name).cloned())));
-                    }
-                    return found;
+                for t in &members {
+                    found.push((t.object.identity(), Ok(items.get(&t.object.name).cloned())));
                 }
-                // Listing may be forbidden where reading by name is allowed; fall back.
-                Err(_) => {}
+                return found;
             }
         }
         let gets = join_all(members.iter().map(|t| async move {

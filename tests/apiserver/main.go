@@ -7,6 +7,11 @@
 // Everything it needs (CA, serving certificate, service-account key, token file, etcd data,
 // kubeconfig) is written under --dir. When /readyz answers it prints one line, "ready <url>",
 // on stdout. SIGTERM or SIGINT shut it down cleanly.
+//
+// Each start wipes the etcd data and writes new certificates, unless --keep-data is given:
+// then the data, certificates and etcd ports of an earlier run under the same --dir are reused,
+// so a server restarted with the same --dir and --port comes back with its objects and the
+// kubeconfig written before stays valid (fault tests stop and restart it mid-apply).
 package main
 
 import (
@@ -44,15 +49,16 @@ const (
 func main() {
 	dir := flag.String("dir", "", "state directory (certificates, etcd data, kubeconfig)")
 	port := flag.Int("port", 0, "secure port on 127.0.0.1 (0 picks a free one)")
+	keep := flag.Bool("keep-data", false, "reuse the etcd data and certificates an earlier run left in --dir")
 	flag.Parse()
 	if *dir == "" {
 		fmt.Fprintln(os.Stderr, "apiserver: --dir is required")
 		os.Exit(2)
 	}
-	os.Exit(run(*dir, *port))
+	os.Exit(run(*dir, *port, *keep))
 }
 
-func run(dir string, port int) int {
+func run(dir string, port int, keep bool) int {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fail(err)
 	}
@@ -63,7 +69,14 @@ func run(dir string, port int) int {
 		}
 		port = p
 	}
-	pki, err := writePKI(dir)
+	var pki *pkiFiles
+	var err error
+	if keep {
+		pki, err = existingPKI(dir)
+	}
+	if pki == nil && err == nil {
+		pki, err = writePKI(dir)
+	}
 	if err != nil {
 		return fail(fmt.Errorf("writing certificates: %w", err))
 	}
@@ -72,7 +85,7 @@ func run(dir string, port int) int {
 		return fail(fmt.Errorf("writing kubeconfig: %w", err))
 	}
 
-	etcd, etcdURL, err := startEtcd(filepath.Join(dir, "etcd"))
+	etcd, etcdURL, err := startEtcd(dir, keep)
 	if err != nil {
 		return fail(fmt.Errorf("starting etcd: %w", err))
 	}
@@ -120,19 +133,31 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-func startEtcd(dataDir string) (*embed.Etcd, string, error) {
-	clientPort, err := freePort()
-	if err != nil {
+func startEtcd(dir string, keep bool) (*embed.Etcd, string, error) {
+	dataDir := filepath.Join(dir, "etcd")
+	portsFile := filepath.Join(dir, "etcd-ports")
+	var clientPort, peerPort int
+	if keep {
+		// The member's URLs are recorded in its data: a restart uses the same ports.
+		if text, err := os.ReadFile(portsFile); err == nil {
+			fmt.Sscanf(string(text), "%d %d", &clientPort, &peerPort)
+		}
+	} else if err := os.RemoveAll(dataDir); err != nil {
+		// A fresh data dir each start: tests isolate by namespace, and stale state would only
+		// hide bugs.
 		return nil, "", err
 	}
-	peerPort, err := freePort()
-	if err != nil {
-		return nil, "", err
-	}
-	// A fresh data dir each start: tests isolate by namespace, and stale state would only
-	// hide bugs.
-	if err := os.RemoveAll(dataDir); err != nil {
-		return nil, "", err
+	if clientPort == 0 || peerPort == 0 {
+		var err error
+		if clientPort, err = freePort(); err != nil {
+			return nil, "", err
+		}
+		if peerPort, err = freePort(); err != nil {
+			return nil, "", err
+		}
+		if err := os.WriteFile(portsFile, []byte(fmt.Sprintf("%d %d\n", clientPort, peerPort)), 0o600); err != nil {
+			return nil, "", err
+		}
 	}
 	cfg := embed.NewConfig()
 	cfg.Dir = dataDir
@@ -187,6 +212,39 @@ type pkiFiles struct {
 	caFile, certFile, keyFile, saKeyFile, tokenFile string
 }
 
+func pkiPaths(dir string) *pkiFiles {
+	return &pkiFiles{
+		caFile:    filepath.Join(dir, "ca.crt"),
+		certFile:  filepath.Join(dir, "apiserver.crt"),
+		keyFile:   filepath.Join(dir, "apiserver.key"),
+		saKeyFile: filepath.Join(dir, "sa.key"),
+		tokenFile: filepath.Join(dir, "tokens.csv"),
+	}
+}
+
+// existingPKI returns the certificates and keys an earlier run wrote, or nil when any is
+// missing.
+func existingPKI(dir string) (*pkiFiles, error) {
+	p := pkiPaths(dir)
+	for _, path := range []string{p.certFile, p.keyFile, p.saKeyFile, p.tokenFile} {
+		if _, err := os.Stat(path); err != nil {
+			if os.IsNotExist(err) {
+				return nil, nil
+			}
+			return nil, err
+		}
+	}
+	ca, err := os.ReadFile(p.caFile)
+	if os.IsNotExist(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	p.caPEM = ca
+	return p, nil
+}
+
 func writePKI(dir string) (*pkiFiles, error) {
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -235,14 +293,8 @@ func writePKI(dir string) (*pkiFiles, error) {
 		return nil, err
 	}
 
-	p := &pkiFiles{
-		caPEM:     pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
-		caFile:    filepath.Join(dir, "ca.crt"),
-		certFile:  filepath.Join(dir, "apiserver.crt"),
-		keyFile:   filepath.Join(dir, "apiserver.key"),
-		saKeyFile: filepath.Join(dir, "sa.key"),
-		tokenFile: filepath.Join(dir, "tokens.csv"),
-	}
+	p := pkiPaths(dir)
+	p.caPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
 	srvKeyDER, err := x509.MarshalECPrivateKey(srvKey)
 	if err != nil {
 		return nil, err

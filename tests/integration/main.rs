@@ -7,6 +7,7 @@ mod apply;
 mod cluster_access;
 mod diff;
 mod distribution;
+mod faults;
 mod hostile;
 mod pr;
 mod reconcile;

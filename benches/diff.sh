@@ -1,0 +1,430 @@
+#!/usr/bin/env bash
+# The diff benchmark: how long `kubectl-gitops diff` takes against `kubectl diff --server-side`
+# and against the "floor" (the same requests sent by the simplest loop, benches/floor), on the
+# same objects and the same API server, in one run.
+#
+#   benches/diff.sh            N=100, then N=1000
+#   benches/diff.sh 500 2000   any sizes
+#
+# Environment:
+#   RUNS_OURS (5)       timed runs of kubectl-gitops per figure (the median is reported)
+#   RUNS_KUBECTL (3)    at most this many timed runs of kubectl per figure ...
+#   KUBECTL_BUDGET (90) ... and no new run once its runs have taken this many seconds, so a
+#                       kubectl run that takes minutes is measured once
+#   FLOOR_RUNS (5)      timed runs of the floor at its best protocol and concurrency (found
+#                       first by a sweep of 3 runs per combination)
+#   KUBECTL_GITOPS_BIN  the binary to time (default: target/release/kubectl-gitops)
+#   KEEP                when set, the generated objects are kept for a closer look
+#   ONLY_SETUP          when set, generate and apply, check the plan, and time nothing
+#
+# It uses the project's test API server (tests/cluster.sh; started if not running, left running)
+# and the release binary (built if missing). Needs go, kubectl 1.32 or newer (diff
+# --concurrency), jq, bc, openssl and GNU time. See docs/benchmarks.md for what the figures mean.
+set -euo pipefail
+# Without this, a failing command inside $(...) would not stop the script.
+shopt -s inherit_errexit
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+sizes=("$@")
+[[ ${#sizes[@]} -gt 0 ]] || sizes=(100 1000)
+runs_ours=${RUNS_OURS:-5}
+runs_kubectl=${RUNS_KUBECTL:-3}
+kubectl_budget=${KUBECTL_BUDGET:-90}
+floor_runs=${FLOOR_RUNS:-5}
+namespaces_per_run=10
+
+log() { echo "bench: $*" >&2; }
+
+# --- Prerequisites -------------------------------------------------------------------------
+
+for tool in go kubectl jq bc openssl /usr/bin/time; do
+	command -v "$tool" >/dev/null || { log "$tool is required"; exit 2; }
+done
+
+if ! "$root/tests/cluster.sh" status >/dev/null 2>&1; then
+	log "starting the test API server"
+	"$root/tests/cluster.sh" up
+fi
+export KUBECONFIG="${GITOPS_TEST_DIR:-$root/target/test-cluster}/kubeconfig"
+
+bin="${KUBECTL_GITOPS_BIN:-$root/target/release/kubectl-gitops}"
+if [[ ! -x "$bin" ]]; then
+	log "building the release binary"
+	(cd "$root" && cargo build --release)
+fi
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/kubectl-gitops-bench.XXXXXX")
+applied_dirs=()
+
+# The server is shared (tests run against it), so what a run applied is deleted again at the
+# end. Namespaces stay: without a namespace controller a deleted one only hangs in Terminating.
+cleanup() {
+	if [[ -n "${KEEP:-}" ]]; then
+		log "keeping $work and the objects applied from ${applied_dirs[*]:-nowhere} (KEEP is set);" \
+			"delete them with: kubectl delete --wait=false -R -f DIR"
+		return
+	fi
+	local dir
+	for dir in "${applied_dirs[@]}"; do
+		kubectl delete --wait=false --ignore-not-found -R -f "$dir" >/dev/null || true
+	done
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+# The floor: stdlib-only Go, built fresh each time (a second or two).
+(cd "$root/benches/floor" && go build -o "$work/floor" .)
+kubectl config view --raw --minify --flatten -o json >"$work/kubeconfig.json"
+
+# Our discovery cache goes to a private directory so the user's own is not touched; the
+# warm-up run fills it, as any second invocation on a real machine would find it filled.
+export KUBECTL_GITOPS_CACHE_DIR="$work/cache"
+# kubectl's discovery cache (~/.kube/cache) is filled once here for the same reason.
+kubectl api-resources >/dev/null
+
+# --- Generating objects --------------------------------------------------------------------
+
+# Object i of a run is, by i mod 4, a ConfigMap, Deployment, Service or Secret, in namespace
+# (i / 4) mod 10, so every namespace gets every kind. Objects i < N/2 are applied up front
+# ("live"); of those, the ones with i mod 11 == 0 (about 9%: 11 is coprime to 4 and 10, so
+# they spread over kinds and namespaces) differ in the files. Hence the plan must be:
+# creates = N - N/2, updates = |{i < N/2 : i mod 11 == 0}|, unchanged = the rest.
+
+# emit_object KIND_INDEX I NAMESPACE VARIANT [LABEL]: the YAML of one object; VARIANT 1 is the
+# changed form (another log level, replica count, target port, password); LABEL ("key: value")
+# is added to its labels.
+emit_object() {
+	local kind=$1 i=$2 ns=$3 variant=$4 extra=${5:-}
+	case $kind in
+	0)
+		local level=info
+		[[ $variant == 1 ]] && level=debug
+		cat <<-EOF
+			apiVersion: v1
+			kind: ConfigMap
+			metadata:
+			  name: settings-$i
+			  namespace: $ns
+			  labels:
+			    app.kubernetes.io/name: web-$i
+			    app.kubernetes.io/part-of: bench
+			    $extra
+			data:
+			  LOG_LEVEL: $level
+			  FEATURE_SEARCH: "on"
+			  settings.json: '{"timeout": 30, "retries": 3, "upstream": "http://api-$i:8080"}'
+		EOF
+		;;
+	1)
+		local replicas=2
+		[[ $variant == 1 ]] && replicas=3
+		cat <<-EOF
+			apiVersion: apps/v1
+			kind: Deployment
+			metadata:
+			  name: web-$i
+			  namespace: $ns
+			  labels:
+			    app.kubernetes.io/name: web-$i
+			    app.kubernetes.io/part-of: bench
+			    $extra
+			spec:
+			  replicas: $replicas
+			  selector:
+			    matchLabels:
+			      app.kubernetes.io/name: web-$i
+			  template:
+			    metadata:
+			      labels:
+			        app.kubernetes.io/name: web-$i
+			    spec:
+			      containers:
+			      - name: web
+			        image: registry.example.com/web:1.$i.0
+			        ports:
+			        - containerPort: 8080
+			          name: http
+			        env:
+			        - name: MODE
+			          value: production
+			        resources:
+			          requests:
+			            cpu: 100m
+			            memory: 128Mi
+		EOF
+		;;
+	2)
+		local target=8080
+		[[ $variant == 1 ]] && target=8081
+		cat <<-EOF
+			apiVersion: v1
+			kind: Service
+			metadata:
+			  name: web-$i
+			  namespace: $ns
+			  labels:
+			    app.kubernetes.io/name: web-$i
+			    app.kubernetes.io/part-of: bench
+			    $extra
+			spec:
+			  # Headless: the test server's Service IP range (10.0.0.0/24) is shared with the
+			  # tests, and a few hundred ClusterIP Services would exhaust it.
+			  clusterIP: None
+			  selector:
+			    app.kubernetes.io/name: web-$i
+			  ports:
+			  - name: http
+			    port: 80
+			    targetPort: $target
+		EOF
+		;;
+	3)
+		local password
+		password=$(printf 'password-%s-%s' "$i" "$variant" | base64)
+		cat <<-EOF
+			apiVersion: v1
+			kind: Secret
+			metadata:
+			  name: credentials-$i
+			  namespace: $ns
+			  labels:
+			    app.kubernetes.io/name: web-$i
+			    app.kubernetes.io/part-of: bench
+			    $extra
+			type: Opaque
+			data:
+			  username: $(printf 'web-%s' "$i" | base64)
+			  password: $password
+		EOF
+		;;
+	esac
+}
+
+# REST paths of each kind, for the floor's objects.jsonl.
+kind_names=(settings web web credentials)
+kind_collections=(configmaps deployments services secrets)
+kind_prefixes=(/api/v1 /apis/apps/v1 /api/v1 /api/v1)
+
+# applyset_id NAME: the ApplySet id kubectl-gitops labels its objects with for
+# `--applyset NAME` (parent Secret in namespace default), per the ApplySet standard:
+# applyset-<base64url(sha256("NAME.default.Secret."))>-v1.
+applyset_id() {
+	printf 'applyset-%s-v1' "$(printf '%s.default.Secret.' "$1" |
+		openssl dgst -sha256 -binary | base64 | tr '+/' '-_' | tr -d '=')"
+}
+
+# generate N DIR TAG: namespaces TAG-0.. created on the server, DIR/objects (what is diffed),
+# DIR/live (the state applied up front), DIR/objects.jsonl; prints
+# "creates updates unchanged".
+#
+# kubectl-gitops labels every object it applies as part of its ApplySet, and its dry-run
+# carries that label. The live copies carry it too (for `--applyset TAG`), as if an earlier
+# `kubectl gitops apply` had put them there; otherwise every live object would differ by that
+# label and nothing would be unchanged. The files in DIR/objects do not carry it (the tool adds
+# it), so kubectl diff sees them as a plain repository; the label on the live objects belongs to
+# bench-setup, which kubectl's own apply leaves alone.
+generate() {
+	local n=$1 dir=$2 tag=$3
+	local part_of
+	part_of="applyset.kubernetes.io/part-of: $(applyset_id "$tag")"
+	local count=$namespaces_per_run
+	((n < count)) && count=$n
+	local namespaces=()
+	for ((j = 0; j < count; j++)); do namespaces+=("$tag-$j"); done
+	# One kubectl call for all of them (`kubectl create namespace` takes one name).
+	printf 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: %s\n---\n' "${namespaces[@]}" |
+		kubectl create -f - >/dev/null
+
+	mkdir -p "$dir/objects" "$dir/live"
+	local creates=0 updates=0 unchanged=0
+	for ((i = 0; i < n; i++)); do
+		local kind=$((i % 4)) ns=${namespaces[$(((i / 4) % count))]}
+		local applied=0 changed=0
+		((i < n / 2)) && applied=1
+		((applied && i % 11 == 0)) && changed=1
+		local file="$dir/objects/$ns/${kind_names[$kind]}-$i.yaml"
+		mkdir -p "$(dirname "$file")"
+		emit_object "$kind" "$i" "$ns" "$changed" >"$file"
+		if ((applied)); then
+			emit_object "$kind" "$i" "$ns" 0 "$part_of" >"$dir/live/$ns-${kind_names[$kind]}-$i.yaml"
+			if ((changed)); then updates=$((updates + 1)); else unchanged=$((unchanged + 1)); fi
+		else
+			creates=$((creates + 1))
+		fi
+		local collection="${kind_prefixes[$kind]}/namespaces/$ns/${kind_collections[$kind]}"
+		printf '{"file":"%s","item":"%s/%s-%s","collection":"%s"}\n' \
+			"$file" "$collection" "${kind_names[$kind]}" "$i" "$collection" >>"$dir/objects.jsonl"
+	done
+	echo "$creates $updates $unchanged"
+}
+
+# --- Timing --------------------------------------------------------------------------------
+
+# Besides wall time, each run's CPU seconds are recorded: the client's (GNU time) and the API
+# server's (from /proc, the server runs on this machine). On a shared two-core machine wall time
+# swings with other work; CPU seconds spent per diff hardly do, and the server's CPU is what the
+# floor says cannot be avoided.
+server_pid=$(cat "${GITOPS_TEST_DIR:-$root/target/test-cluster}/pid")
+ticks=$(getconf CLK_TCK)
+server_cpu() { awk -v t="$ticks" '{ printf "%.2f", ($14 + $15) / t }' "/proc/$server_pid/stat"; }
+
+median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+# time_once COMMAND...: runs COMMAND once, its output in $work/stdout, and prints
+# "WALL,CLIENT_CPU,SERVER_CPU" in seconds. Exit codes 0 and 1 (no drift / drift, for both
+# tools) are success; anything else means the figure would be meaningless, so the benchmark
+# stops.
+time_once() {
+	local before after code=0 wall user sys
+	before=$(server_cpu)
+	/usr/bin/time -o "$work/time" -f '%e %U %S' "$@" >"$work/stdout" 2>"$work/stderr" || code=$?
+	after=$(server_cpu)
+	if ((code > 1)); then
+		log "failed with exit code $code: $*"
+		cat "$work/stderr" >&2
+		exit 1
+	fi
+	read -r wall user sys < <(tail -n 1 "$work/time")
+	echo "$wall,$(echo "$user + $sys" | bc -l),$(echo "$after - $before" | bc -l)"
+}
+
+# --- One size ------------------------------------------------------------------------------
+
+rows=()
+
+bench_size() {
+	local n=$1 dir="$work/n$n"
+	mkdir -p "$dir"
+	log "N=$n: generating objects"
+	# Unique per run: the server never deletes namespaces (it runs no controllers), so reruns
+	# must not collide with what earlier runs left behind.
+	local tag
+	tag="bench-$n-$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')"
+	local expected
+	expected=$(generate "$n" "$dir" "$tag")
+	read -r want_create want_update want_unchanged <<<"$expected"
+
+	log "N=$n: applying the live half ($((n / 2)) objects)"
+	applied_dirs+=("$dir/live")
+	kubectl apply --server-side --field-manager=bench-setup -R -f "$dir/live" >/dev/null
+
+	# Sanity: kubectl-gitops must see exactly the generated creates/updates/unchanged. This
+	# also warms the server and our discovery cache before anything is timed.
+	local code=0
+	"$bin" diff "$dir/objects" --applyset "$tag" -o json >"$dir/plan.json" 2>"$work/stderr" || code=$?
+	if ((code != 1)); then
+		log "kubectl-gitops diff exited $code (want 1, drift)"
+		cat "$work/stderr" >&2
+		exit 1
+	fi
+	local got
+	got=$(jq -r '.summary | "\(.create) \(.update) \(.unchanged) \(.errors)"' "$dir/plan.json")
+	if [[ "$got" != "$want_create $want_update $want_unchanged 0" ]]; then
+		log "N=$n: kubectl-gitops counts (create update unchanged errors) are '$got'," \
+			"want '$want_create $want_update $want_unchanged 0'"
+		exit 1
+	fi
+	log "N=$n: plan agrees: $want_create create, $want_update update, $want_unchanged unchanged"
+
+	# kubectl diff runs `diff -u -N` once over two directories, one entry per differing
+	# object: checking that count makes sure both tools do the same work.
+	code=0
+	kubectl diff --server-side --force-conflicts --concurrency=16 -R -f "$dir/objects" \
+		>"$dir/kubectl.diff" 2>"$work/stderr" || code=$?
+	local differing
+	differing=$(grep -c '^diff -u -N' "$dir/kubectl.diff" || true)
+	if ((code != 1 || differing != want_create + want_update)); then
+		log "N=$n: kubectl diff exited $code with $differing differing objects," \
+			"want 1 and $((want_create + want_update))"
+		cat "$work/stderr" >&2
+		exit 1
+	fi
+
+	if [[ -n "${ONLY_SETUP:-}" ]]; then
+		log "N=$n: objects in $dir/objects, run: $bin diff $dir/objects --applyset $tag"
+		return 0
+	fi
+
+	log "N=$n: load average before timing: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs"
+	# The floor's best protocol and concurrency, from a sweep (3 runs per combination).
+	log "N=$n: floor sweep"
+	"$work/floor" -objects "$dir/objects.jsonl" -kubeconfig-json "$work/kubeconfig.json" \
+		-runs 3 -concurrency 8,16,32,64 >"$dir/floor.txt"
+	sed 's/^/  /' "$dir/floor.txt" >&2
+	local floor_proto floor_conc
+	read -r _ _ floor_proto floor_conc < <(tail -n 1 "$dir/floor.txt")
+
+	# Rounds, each timing every tool once, so a load change on the machine (other builds, other
+	# tests on the same server) hits all tools alike instead of whichever ran at that moment.
+	# kubectl runs in a round only while it is under its run count and time budget.
+	local -A times=() spent=([kdefault]=0 [k16]=0)
+	local rounds=$runs_ours
+	((floor_runs > rounds)) && rounds=$floor_runs
+	local r key t
+	for ((r = 1; r <= rounds; r++)); do
+		log "N=$n: round $r of $rounds"
+		if ((r <= runs_ours)); then
+			times[ours]+=" $(time_once "$bin" diff "$dir/objects" --applyset "$tag")"
+			times[ours64]+=" $(time_once "$bin" diff "$dir/objects" --applyset "$tag" --concurrency 64)"
+		fi
+		if ((r <= floor_runs)); then
+			t=$(time_once "$work/floor" -objects "$dir/objects.jsonl" \
+				-kubeconfig-json "$work/kubeconfig.json" -warmup=false -runs 1 \
+				-protocols "$floor_proto" -concurrency "$floor_conc")
+			# The floor's wall time is its own clock: its requests only, not its start-up or
+			# reading the files.
+			times[floor]+=" $(sed -n 's/.*median=\([0-9.]*\)s$/\1/p' "$work/stdout" | head -n 1),${t#*,}"
+		fi
+		# --force-conflicts: the updated objects' fields belong to bench-setup; without it
+		# kubectl reports conflicts instead of a diff, while kubectl-gitops diff always forces
+		# (it shows what its apply would do, and its apply forces).
+		for key in k16 kdefault; do
+			((r <= runs_kubectl)) || continue
+			(($(echo "${spent[$key]} < $kubectl_budget" | bc -l))) || continue
+			if [[ $key == k16 ]]; then
+				t=$(time_once kubectl diff --server-side --force-conflicts --concurrency=16 -R -f "$dir/objects")
+			else
+				t=$(time_once kubectl diff --server-side --force-conflicts -R -f "$dir/objects")
+			fi
+			times[$key]+=" $t"
+			spent[$key]=$(echo "${spent[$key]} + ${t%%,*}" | bc -l)
+		done
+	done
+	log "N=$n: runs (wall,client CPU,server CPU seconds):"
+	for key in ours ours64 floor k16 kdefault; do log "  $key:${times[$key]}"; done
+	# The machine may be shared; say how busy it was, since every figure depends on it.
+	log "N=$n: load average after timing: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs"
+
+	# field_median KEY FIELD: the median of one field (1 wall, 2 client CPU, 3 server CPU) of a tool's runs.
+	field_median() { tr ' ' '\n' <<<"${times[$1]}" | grep . | cut -d, -f"$2" | median; }
+	local kd fl
+	kd=$(field_median kdefault 1) fl=$(field_median floor 1)
+	row() { # LABEL KEY
+		local wall
+		wall=$(field_median "$2" 1)
+		rows+=("$(printf '| %5d | %-56s | %4s | %8.3f | %12.1fx | %10.2fx | %10.2f | %10.2f |' \
+			"$n" "$1" "$(wc -w <<<"${times[$2]}")" "$wall" "$(echo "$kd / $wall" | bc -l)" \
+			"$(echo "$wall / $fl" | bc -l)" "$(field_median "$2" 2)" "$(field_median "$2" 3)")")
+	}
+	row "kubectl-gitops diff (defaults: --concurrency 32)" ours
+	row "kubectl-gitops diff --concurrency 64" ours64
+	row "kubectl diff --server-side (defaults: --concurrency 1)" kdefault
+	row "kubectl diff --server-side --concurrency=16" k16
+	row "floor (Go loop, best: $floor_proto, $floor_conc workers)" floor
+}
+
+for n in "${sizes[@]}"; do
+	bench_size "$n"
+done
+
+if [[ ${#rows[@]} -gt 0 ]]; then
+	echo
+	# kubectl/this: how many times faster than `kubectl diff` with its defaults (higher is better);
+	# this/floor: how many times slower than the floor (1.00 is the best possible).
+	# client CPU / server CPU: CPU seconds of the tool's process and of the API server per run.
+	printf '| %5s | %-56s | %4s | %8s | %13s | %11s | %10s | %10s |\n' N tool runs "median s" \
+		"kubectl/this" "this/floor" "client CPU" "server CPU"
+	printf '|%s:|%s|%s:|%s:|%s:|%s:|%s:|%s:|\n' ------ "$(printf -- '-%.0s' {1..58})" ----- \
+		--------- -------------- ------------ ----------- -----------
+	printf '%s\n' "${rows[@]}"
+fi

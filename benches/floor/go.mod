@@ -1,0 +1,3 @@
+module kubectl-gitops/benches/floor
+
+go 1.22
