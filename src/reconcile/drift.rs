@@ -159,8 +159,10 @@ impl Drop for Watches {
     }
 }
 
-/// List (for a resourceVersion), then watch from there; after an error start over, and after
-/// a gap (expired resourceVersion) signal a resync since events may have been missed.
+/// List (for a resourceVersion), then watch from there. A watch the server ends, or one cut by
+/// a timeout or a network error, resumes from the last version seen (the server replays what
+/// happened since); only an expired version (410 Gone) means events may have been missed: then
+/// relist and signal a resync.
 async fn watch_loop(
     client: kube::Client,
     key: WatchKey,
@@ -173,7 +175,7 @@ async fn watch_loop(
     let mut seen: HashMap<String, u64> = HashMap::new();
     let mut first = true;
     loop {
-        let version = match list_version(&client, &path, &selector).await {
+        let mut version = match list_version(&client, &path, &selector).await {
             Ok(version) => version,
             Err(err) => {
                 let delay = backoff.fail();
@@ -182,22 +184,38 @@ async fn watch_loop(
                 continue;
             }
         };
-        if !first {
-            // Anything could have changed while we were not watching.
-            let _ = tx
+        if !first
+            && tx
                 .send(Drift {
                     object: None,
                     what: "resync",
                 })
-                .await;
+                .await
+                .is_err()
+        {
+            return;
         }
         first = false;
-        match watch_from(&client, &path, &selector, version, &mut seen, &tx, &key).await {
-            Ok(()) => backoff.reset(),
-            Err(err) => {
-                let delay = backoff.fail();
-                tracing::debug!(watch = %key, error = %err, "drift watch restarts in {delay:?}");
-                tokio::time::sleep(delay).await;
+        loop {
+            match watch_once(
+                &client,
+                &path,
+                &selector,
+                &mut version,
+                &mut seen,
+                &tx,
+                &key,
+            )
+            .await
+            {
+                Ok(WatchEnd::Closed) => backoff.reset(),
+                Ok(WatchEnd::Stopped) => return,
+                Ok(WatchEnd::Expired) => break,
+                Err(err) => {
+                    let delay = backoff.fail();
+                    tracing::debug!(watch = %key, error = %err, "drift watch resumes in {delay:?}");
+                    tokio::time::sleep(delay).await;
+                }
             }
         }
     }
@@ -214,45 +232,61 @@ async fn list_version(client: &kube::Client, path: &str, selector: &str) -> kube
         .to_string())
 }
 
-/// Watches until the server ends the watch (Ok: continue from the last version) or the
-/// version expired (Err: relist).
-async fn watch_from(
+/// How one watch request ended.
+enum WatchEnd {
+    /// The server closed it (its timeout): resume from the last version.
+    Closed,
+    /// The version is too old (410): relist.
+    Expired,
+    /// Nobody listens for drift any more.
+    Stopped,
+}
+
+/// Server-side timeout of one watch request: below the client's default read timeout (60s),
+/// so a quiet watch ends cleanly rather than by a timeout error.
+const WATCH_SECONDS: u32 = 50;
+
+/// One watch request from `version`, which follows every event and bookmark.
+async fn watch_once(
     client: &kube::Client,
     path: &str,
     selector: &str,
-    mut version: String,
+    version: &mut String,
     seen: &mut HashMap<String, u64>,
     tx: &mpsc::Sender<Drift>,
     watch: &WatchKey,
-) -> anyhow::Result<()> {
-    loop {
-        let params = WatchParams::default().labels(selector).timeout(290);
-        let request = Request::new(path).watch(&params, &version)?;
-        let mut events = client
-            .request_events::<DynamicObject>(request)
-            .await?
-            .boxed();
-        while let Some(event) = events.try_next().await? {
-            let (object, what) = match event {
-                WatchEvent::Added(o) => (o, "added"),
-                WatchEvent::Modified(o) => (o, "modified"),
-                WatchEvent::Deleted(o) => (o, "deleted"),
-                WatchEvent::Bookmark(b) => {
-                    version = b.metadata.resource_version;
-                    continue;
-                }
-                WatchEvent::Error(e) => anyhow::bail!("watch error {}: {}", e.code, e.message),
-            };
-            if let Some(v) = &object.metadata.resource_version {
-                version = v.clone();
+) -> anyhow::Result<WatchEnd> {
+    let params = WatchParams::default()
+        .labels(selector)
+        .timeout(WATCH_SECONDS);
+    let request = Request::new(path).watch(&params, version)?;
+    let mut events = match client.request_events::<DynamicObject>(request).await {
+        Ok(events) => events.boxed(),
+        Err(kube::Error::Api(status)) if status.code == 410 => return Ok(WatchEnd::Expired),
+        Err(err) => return Err(err.into()),
+    };
+    while let Some(event) = events.try_next().await? {
+        let (object, what) = match event {
+            WatchEvent::Added(o) => (o, "added"),
+            WatchEvent::Modified(o) => (o, "modified"),
+            WatchEvent::Deleted(o) => (o, "deleted"),
+            WatchEvent::Bookmark(b) => {
+                *version = b.metadata.resource_version;
+                continue;
             }
-            if let Some(drift) = judge(watch, &object, what, seen)
-                && tx.send(drift).await.is_err()
-            {
-                return Ok(());
-            }
+            WatchEvent::Error(e) if e.code == 410 => return Ok(WatchEnd::Expired),
+            WatchEvent::Error(e) => anyhow::bail!("watch error {}: {}", e.code, e.message),
+        };
+        if let Some(v) = &object.metadata.resource_version {
+            *version = v.clone();
+        }
+        if let Some(drift) = judge(watch, &object, what, seen)
+            && tx.send(drift).await.is_err()
+        {
+            return Ok(WatchEnd::Stopped);
         }
     }
+    Ok(WatchEnd::Closed)
 }
 
 /// Whether a watch event is drift; remembers each object's content to ignore status churn.
