@@ -485,8 +485,11 @@ async fn a_manual_edit_is_reverted_by_the_watch_within_seconds() {
         latencies[0], latencies[2], latencies[4]
     );
     assert!(latencies[4] < Duration::from_secs(5), "{latencies:?}");
-    let data = status(&client, &ns, "drift").await.unwrap();
-    assert_eq!(data["driftCorrections"], "5", "{data:?}");
+    // The status is written after the revert; wait for it to count all five.
+    wait_for_status(&client, &ns, "drift", "five drift corrections", |s| {
+        s.get("driftCorrections").map(String::as_str) == Some("5")
+    })
+    .await;
     wait_for_events(&client, &ns, &["DriftCorrected"]).await;
 }
 
@@ -719,8 +722,11 @@ async fn two_replicas_elect_one_leader_and_sigterm_hands_over() {
         "leader handover after SIGTERM, until the new commit applied: {:?}",
         started.elapsed()
     );
-    let data = status(&client, &ns, "ha").await.unwrap();
-    assert_eq!(data["lastAppliedRevision"], head);
+    // The status follows the apply; wait for it rather than race it.
+    let data = wait_for_status(&client, &ns, "ha", "status of the new commit", |s| {
+        s.get("lastAppliedRevision") == Some(&head)
+    })
+    .await;
     assert_ne!(data["leader"], holder);
     assert!(standby.logs().contains("acquired the leader Lease"));
 
