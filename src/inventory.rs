@@ -183,8 +183,7 @@ pub async fn read(cluster: &Cluster, set: &ApplySet) -> Result<Inventory> {
     ))
     .get(&set.name, &Default::default())?;
     let parent: Value = {
-        let _permit = cluster.budget.acquire().await;
-        match cluster.client.request::<Value>(request).await {
+        match cluster.send::<Value>(request).await {
             Ok(parent) => parent,
             Err(kube::Error::Api(status)) if status.code == 404 => return Ok(Inventory::default()),
             Err(err) => {
@@ -270,8 +269,7 @@ pub async fn members(
         async move {
             let request = Request::new(DynamicObject::url_path(resource, ns.as_deref()))
                 .list(&ListParams::default().labels(&selector))?;
-            let _permit = cluster.budget.acquire().await;
-            let answer: Value = cluster.client.request(request).await.with_context(|| {
+            let answer: Value = cluster.send(request).await.with_context(|| {
                 format!(
                     "listing {} members{}",
                     resource.kind,
@@ -344,10 +342,8 @@ pub async fn write_parent(
         &PatchParams::apply(FIELD_MANAGER).force(),
         &Patch::Apply(&body),
     )?;
-    let _permit = cluster.budget.acquire().await;
     cluster
-        .client
-        .request::<Value>(request)
+        .send::<Value>(request)
         .await
         .with_context(|| format!("writing the ApplySet parent {set}"))?;
     Ok(())

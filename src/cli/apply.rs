@@ -240,6 +240,9 @@ fn blast_radius(work: &[Work]) -> String {
 }
 
 fn report_results(results: &[Applied], style: &Style, out: &mut dyn Write) -> Result<()> {
+    let (results, unattempted) = crate::report::unattempted::split(results, |r| {
+        (&r.object, r.error.as_deref().unwrap_or_default())
+    });
     for r in results {
         match (&r.error, r.action) {
             (Some(error), _) => {
@@ -252,6 +255,9 @@ fn report_results(results: &[Applied], style: &Style, out: &mut dyn Write) -> Re
             (None, Action::Prune) => writeln!(out, "{} {}", style.removed("pruned"), r.object)?,
             (None, Action::Unchanged) => {}
         }
+    }
+    if let Some(unattempted) = unattempted {
+        writeln!(out, "{} {}", style.error("! failed"), unattempted.line())?;
     }
     Ok(())
 }

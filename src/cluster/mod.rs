@@ -1,17 +1,21 @@
 //! The cluster connection: kubeconfig handling like kubectl, a bounded and rate-limited request
-//! budget, and discovery cached on disk.
+//! budget, a breaker that stops asking a server that stopped answering, and discovery cached
+//! on disk.
 
+mod breaker;
 mod discovery;
 mod limiter;
 
 use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
+use breaker::Breaker;
+pub use breaker::NotAttempted;
 pub use discovery::{Discovery, Resolved};
 pub use limiter::RequestBudget;
 
@@ -77,6 +81,7 @@ pub struct Cluster {
     pub default_namespace: String,
     pub budget: Arc<RequestBudget>,
     pub discovery: Arc<Discovery>,
+    breaker: Arc<Breaker>,
 }
 
 impl Cluster {
@@ -149,7 +154,30 @@ impl Cluster {
             default_namespace,
             budget,
             discovery,
+            breaker: Arc::default(),
         })
+    }
+
+    /// Sends one request within the shared budget. Once the server has stopped answering, the
+    /// request is not sent and fails with [`NotAttempted`] (see the breaker module).
+    pub async fn send<T>(&self, request: http::Request<Vec<u8>>) -> Result<T, kube::Error>
+    where
+        T: serde::de::DeserializeOwned,
+    {
+        let _permit = self.budget.acquire().await;
+        if let Err(gone) = self.breaker.admit(Instant::now()) {
+            return Err(kube::Error::Service(Box::new(gone)));
+        }
+        let answer = self.client.request::<T>(request).await;
+        match answer
+            .as_ref()
+            .err()
+            .and_then(|e| transport_failure(e, &self.server))
+        {
+            Some(reason) => self.breaker.unanswered(&reason, Instant::now()),
+            None => self.breaker.answered(),
+        }
+        answer
     }
 }
 
@@ -175,6 +203,9 @@ pub fn transport_failure(err: &kube::Error, server: &str) -> Option<String> {
     }
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(cause) = source {
+        if let Some(gone) = cause.downcast_ref::<NotAttempted>() {
+            return Some(gone.to_string());
+        }
         let kind = cause.downcast_ref::<std::io::Error>().map(|io| io.kind());
         let said = |text: &str| cause.to_string().contains(text);
         let why = match kind {
@@ -203,6 +234,26 @@ pub fn transport_failure(err: &kube::Error, server: &str) -> Option<String> {
     None
 }
 
+/// A failed request as one readable line, for a report naming the object: no answer at all is
+/// said plainly naming the server; a refusal is the server's own message; anything else is the
+/// error with its causes.
+pub fn describe(err: &kube::Error, server: &str) -> String {
+    if let Some(reason) = transport_failure(err, server) {
+        return reason;
+    }
+    if let kube::Error::Api(status) = err {
+        return status.message.clone();
+    }
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -222,6 +273,25 @@ mod tests {
         assert!(refused.contains("connection refused"), "{refused}");
         let reset = failure(ErrorKind::ConnectionReset, "reset").unwrap();
         assert!(reset.contains("cut off"), "{reset}");
+    }
+
+    #[test]
+    fn a_described_failure_is_the_plain_line_or_the_servers_message() {
+        let refused = kube::Error::Service(Box::new(Error::new(
+            ErrorKind::ConnectionRefused,
+            "client error (Connect): tcp connect error: Connection refused (os error 111)",
+        )));
+        assert_eq!(
+            describe(&refused, "https://x/"),
+            "no answer from https://x/: connection refused: is the API server running?"
+        );
+        let status = kube::core::Status::failure("quota exceeded", "Forbidden").with_code(403);
+        assert_eq!(
+            describe(&kube::Error::Api(Box::new(status)), "https://x/"),
+            "quota exceeded"
+        );
+        let other = kube::Error::Service(Box::new(Error::new(ErrorKind::InvalidData, "bad cert")));
+        assert!(describe(&other, "https://x/").contains("bad cert"));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-use super::{Target, cause_label, object_diff, summary_line};
+use super::{Target, cause_label, object_diff, summary_line, unattempted};
 use crate::ssa::{Action, Plan};
 
 /// GitHub refuses comments longer than this many characters.
@@ -72,7 +72,8 @@ pub fn render_within(plan: &Plan, target: &Target, limit: usize) -> String {
         section.push_str("```\n\n</details>\n");
         sections.push(section);
     }
-    for error in &plan.errors {
+    let (errors, unattempted) = unattempted::split(&plan.errors, |e| (&e.object, &e.message));
+    for error in errors {
         let origin = error
             .origin
             .as_ref()
@@ -84,6 +85,9 @@ pub fn render_within(plan: &Plan, target: &Target, limit: usize) -> String {
             escape(&origin),
             escape(&error.message)
         ));
+    }
+    if let Some(unattempted) = unattempted {
+        sections.push(format!("**Error** {}\n\n", escape(&unattempted.line())));
     }
 
     for kept in &plan.kept {

@@ -5,6 +5,7 @@ mod diff;
 mod json;
 mod markdown;
 mod text;
+pub mod unattempted;
 
 use std::io::{self, Write};
 

@@ -2,7 +2,7 @@
 
 use std::io::{self, Write};
 
-use super::{DiffLine, LineKind, cause_label, object_diff, summary_line};
+use super::{DiffLine, LineKind, cause_label, object_diff, summary_line, unattempted};
 use crate::ssa::{Action, Change, Plan};
 use crate::ui::Style;
 
@@ -18,7 +18,8 @@ pub fn write(plan: &Plan, style: &Style, out: &mut dyn Write) -> io::Result<()> 
         }
         writeln!(out)?;
     }
-    for error in &plan.errors {
+    let (errors, unattempted) = unattempted::split(&plan.errors, |e| (&e.object, &e.message));
+    for error in errors {
         let origin = error
             .origin
             .as_ref()
@@ -32,6 +33,9 @@ pub fn write(plan: &Plan, style: &Style, out: &mut dyn Write) -> io::Result<()> 
             style.dim(&origin),
             error.message
         )?;
+    }
+    if let Some(unattempted) = unattempted {
+        writeln!(out, "{} {}", style.error("! error"), unattempted.line())?;
     }
     for kept in &plan.kept {
         writeln!(

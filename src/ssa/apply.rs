@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::order::{PHASES, phase};
 use super::{Action, FIELD_MANAGER, SecretValues, Work};
-use crate::cluster::Cluster;
+use crate::cluster::{Cluster, describe};
 use crate::object::ObjectRef;
 
 #[derive(Debug, Clone)]
@@ -93,22 +93,17 @@ async fn apply_one(cluster: &Cluster, work: &Work, options: &ApplyOptions) -> Ap
     .patch(&work.object.name, &params, &Patch::Apply(body))
     {
         Err(err) => Some(err.to_string()),
-        Ok(request) => {
-            let _permit = cluster.budget.acquire().await;
-            match cluster.client.request::<Value>(request).await {
-                Ok(_) => None,
-                Err(kube::Error::Api(status))
-                    if status.code == 409 && status.reason == "Conflict" =>
-                {
-                    Some(format!(
-                        "{} (pass --force-conflicts to take ownership of these fields)",
-                        status.message
-                    ))
-                }
-                Err(kube::Error::Api(status)) => Some(status.message),
-                Err(err) => Some(describe(cluster, &err)),
+        Ok(request) => match cluster.send::<Value>(request).await {
+            Ok(_) => None,
+            Err(kube::Error::Api(status)) if status.code == 409 && status.reason == "Conflict" => {
+                Some(format!(
+                    "{} (pass --force-conflicts to take ownership of these fields)",
+                    status.message
+                ))
             }
-        }
+            Err(kube::Error::Api(status)) => Some(status.message),
+            Err(err) => Some(describe(&err, &cluster.server)),
+        },
     };
     let secrets = SecretValues::from_object(body);
     Applied {
@@ -159,8 +154,7 @@ async fn prune_one(cluster: &Cluster, work: &Work) -> Applied {
     {
         Err(err) => Some(err.to_string()),
         Ok(request) => {
-            let _permit = cluster.budget.acquire().await;
-            match cluster.client.request::<Value>(request).await {
+            match cluster.send::<Value>(request).await {
                 Ok(_) => None,
                 // Already gone: the goal is reached.
                 Err(kube::Error::Api(status)) if status.code == 404 => None,
@@ -169,7 +163,7 @@ async fn prune_one(cluster: &Cluster, work: &Work) -> Applied {
                     status.message
                 )),
                 Err(kube::Error::Api(status)) => Some(status.message),
-                Err(err) => Some(describe(cluster, &err)),
+                Err(err) => Some(describe(&err, &cluster.server)),
             }
         }
     };
@@ -188,10 +182,7 @@ async fn wait_established(cluster: &Cluster, name: &str, timeout: Duration) -> R
         let request = http::Request::get(&path)
             .body(Vec::new())
             .map_err(|e| e.to_string())?;
-        let answer = {
-            let _permit = cluster.budget.acquire().await;
-            cluster.client.request::<Value>(request).await
-        };
+        let answer = cluster.send::<Value>(request).await;
         if let Ok(crd) = answer
             && super::wait::condition_true(&crd, "Established")
         {
@@ -202,19 +193,4 @@ async fn wait_established(cluster: &Cluster, name: &str, timeout: Duration) -> R
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-}
-
-/// A failed request as one line: no answer at all is said plainly, naming the server.
-fn describe(cluster: &Cluster, err: &kube::Error) -> String {
-    if let Some(reason) = crate::cluster::transport_failure(err, &cluster.server) {
-        return reason;
-    }
-    let mut text = err.to_string();
-    let mut source = std::error::Error::source(err);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

@@ -16,7 +16,7 @@ use serde_json::Value;
 use super::{
     Action, Change, FIELD_MANAGER, Kept, Plan, PlanError, SecretValues, mask_secret_pair, normalize,
 };
-use crate::cluster::Cluster;
+use crate::cluster::{Cluster, describe};
 use crate::inventory::{LABEL_PART_OF, Member};
 use crate::object::ObjectRef;
 use crate::render::{Manifest, Origin};
@@ -572,11 +572,10 @@ async fn get(
     let request = Request::new(url_path(resource, namespace))
         .get(name, &GetParams::default())
         .map_err(|e| e.to_string())?;
-    let _permit = cluster.budget.acquire().await;
-    match cluster.client.request::<Value>(request).await {
+    match cluster.send::<Value>(request).await {
         Ok(object) => Ok(Some(object)),
         Err(kube::Error::Api(status)) if status.code == 404 => Ok(None),
-        Err(err) => Err(describe(&err)),
+        Err(err) => Err(describe(&err, &cluster.server)),
     }
 }
 
@@ -588,12 +587,10 @@ async fn list(
     let request = Request::new(url_path(resource, namespace))
         .list(&ListParams::default())
         .map_err(|e| e.to_string())?;
-    let _permit = cluster.budget.acquire().await;
     let mut answer = cluster
-        .client
-        .request::<Value>(request)
+        .send::<Value>(request)
         .await
-        .map_err(|e| describe(&e))?;
+        .map_err(|e| describe(&e, &cluster.server))?;
     let items = match answer.get_mut("items").map(Value::take) {
         Some(Value::Array(items)) => items,
         _ => Vec::new(),
@@ -633,11 +630,10 @@ async fn dry_run(
     ))
     .patch(&target.object.name, &params, &Patch::Apply(&target.body))
     .map_err(|e| DryRunError::Transport(e.to_string()))?;
-    let _permit = cluster.budget.acquire().await;
-    match cluster.client.request::<Value>(request).await {
+    match cluster.send::<Value>(request).await {
         Ok(after) => Ok(after),
         Err(kube::Error::Api(status)) => Err(DryRunError::Status(status)),
-        Err(err) => Err(DryRunError::Transport(describe(&err))),
+        Err(err) => Err(DryRunError::Transport(describe(&err, &cluster.server))),
     }
 }
 
@@ -657,21 +653,4 @@ fn is_missing_namespace(status: &kube::core::Status) -> bool {
             .details
             .as_ref()
             .is_some_and(|d| d.kind == "namespaces")
-}
-
-/// A request error as one readable line: the server's message when there is one.
-fn describe(err: &kube::Error) -> String {
-    match err {
-        kube::Error::Api(status) => status.message.clone(),
-        other => {
-            let mut text = other.to_string();
-            let mut source = std::error::Error::source(other);
-            while let Some(cause) = source {
-                text.push_str(": ");
-                text.push_str(&cause.to_string());
-                source = cause.source();
-            }
-            text
-        }
-    }
 }

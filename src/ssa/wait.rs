@@ -131,13 +131,10 @@ pub async fn wait(
             .get(&w.object.name, &Default::default());
             let state = match request {
                 Err(err) => Health::Failed(err.to_string()),
-                Ok(request) => {
-                    let _permit = cluster.budget.acquire().await;
-                    match cluster.client.request::<Value>(request).await {
-                        Ok(live) => health(&w.object, &live),
-                        Err(err) => Health::Progressing(format!("cannot read it: {err}")),
-                    }
-                }
+                Ok(request) => match cluster.send::<Value>(request).await {
+                    Ok(live) => health(&w.object, &live),
+                    Err(err) => Health::Progressing(format!("cannot read it: {err}")),
+                },
             };
             (w.object.clone(), state)
         }))
