@@ -22,6 +22,8 @@ pub struct PlanSettings {
     pub force: bool,
     /// Also prune Namespaces, CRDs and PVCs that left git.
     pub prune_protected: bool,
+    /// Dry-run every object, even those the live copy proves unchanged.
+    pub verify_unchanged: bool,
     pub render: render::RenderOptions,
 }
 
@@ -97,6 +99,7 @@ pub async fn plan_members(
             force: settings.force,
             part_of: Some(set.id()),
             prune_protected: settings.prune_protected,
+            verify_unchanged: settings.verify_unchanged,
         },
     )
     .await?;

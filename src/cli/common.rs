@@ -44,6 +44,12 @@ pub struct PlanArgs {
     #[arg(long)]
     pub show_secrets: bool,
 
+    /// Dry-run unchanged objects on the server too. By default an object whose live copy
+    /// shows our last apply still in place (every value we send, every field we owned) is
+    /// planned as unchanged without a dry-run.
+    #[arg(long)]
+    pub verify_unchanged: bool,
+
     /// Requests in flight at once.
     #[arg(long, default_value_t = 32, value_name = "N")]
     pub concurrency: usize,
@@ -150,6 +156,7 @@ pub async fn prepare(args: &PlanArgs, global: &GlobalArgs, force: bool) -> Resul
         show_secrets: args.show_secrets,
         force,
         prune_protected: args.prune_protected,
+        verify_unchanged: args.verify_unchanged,
         render: render::RenderOptions::default(),
     };
     let (inventory, members) = pipeline::read_members(&cluster, &set).await?;
@@ -163,7 +170,14 @@ pub async fn prepare(args: &PlanArgs, global: &GlobalArgs, force: bool) -> Resul
         inventory,
         planned,
     } = pipeline::plan_members(&cluster, manifests, &set, inventory, &members, &settings).await?;
-    verbose("plan", format!("{:?}", planned.plan.summary()));
+    verbose(
+        "plan",
+        format!(
+            "{:?}; {} unchanged from their live copy without a dry-run",
+            planned.plan.summary(),
+            planned.proven_unchanged
+        ),
+    );
     Ok(Prepared {
         snapshot,
         manifests,

@@ -214,6 +214,7 @@ pub async fn run(args: &ReconcileArgs, global: &GlobalArgs) -> Result<u8> {
             show_secrets: false,
             force: true,
             prune_protected: args.prune_protected,
+            verify_unchanged: false,
             render: Default::default(),
         },
         allow_empty: args.allow_empty,

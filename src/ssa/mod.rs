@@ -7,6 +7,7 @@ mod mask;
 mod normalize;
 mod order;
 mod plan;
+mod unchanged;
 pub mod wait;
 
 pub use apply::{Applied, ApplyOptions, apply, prune};

@@ -36,6 +36,8 @@ pub struct PlanOptions {
     /// Also prune Namespaces, CustomResourceDefinitions and PersistentVolumeClaims, whose
     /// deletion takes data with it.
     pub prune_protected: bool,
+    /// Dry-run every object, even those whose live copy proves them unchanged.
+    pub verify_unchanged: bool,
 }
 
 /// Kinds never pruned without `PlanOptions::prune_protected`.
@@ -50,6 +52,8 @@ pub(super) const PROTECTED_KINDS: &[(&str, &str)] = &[
 pub struct Planned {
     pub plan: Plan,
     pub work: Vec<Work>,
+    /// Objects planned as unchanged from their live copy, without a dry-run.
+    pub proven_unchanged: usize,
 }
 
 /// One write apply will make.
@@ -106,14 +110,7 @@ pub async fn plan(
     let mut errors: Vec<(usize, PlanError)> = Vec::new();
     let targets = resolve_targets(cluster, manifests, options, &mut errors).await?;
 
-    // The reads and the dry-runs do not depend on each other: issue them together, so the
-    // request budget stays full instead of draining at the end of the reads (on a small plan
-    // the reads are a good part of all requests). The reads queue first; the request budget
-    // is first come, first served.
-    let (live, outcomes) = futures::join!(
-        read_live(cluster, &targets),
-        join_all(targets.iter().map(|t| dry_run(cluster, t, options)))
-    );
+    let (live, outcomes, proven_unchanged) = read_and_dry_run(cluster, &targets, options).await;
     let created_namespaces: BTreeSet<&str> = manifests
         .iter()
         .filter(|m| m.kind() == "Namespace" && m.api_version() == "v1")
@@ -221,7 +218,11 @@ pub async fn plan(
     }
     plan.errors = errors.into_iter().map(|(_, e)| e).collect();
     plan.kept = kept;
-    Ok(Planned { plan, work })
+    Ok(Planned {
+        plan,
+        work,
+        proven_unchanged,
+    })
 }
 
 /// Members no longer desired: pruned, or kept when their kind is protected.
@@ -507,56 +508,89 @@ impl CrdsInRender {
 
 type Identity = (String, String, Option<String>, String);
 
-/// Live objects for the validated targets: one LIST per (resource, namespace) shared by
-/// several targets, a GET otherwise. A missing object is absent from the map.
-async fn read_live(
+type Live = HashMap<Identity, Result<Option<Value>, String>>;
+
+/// Reads the live objects and dry-runs the targets; returns the live objects (a missing one is
+/// `Ok(None)`, an unvalidated target has no entry), one dry-run outcome per target in order,
+/// and how many dry-runs the live copy made unnecessary.
+///
+/// Objects sharing a kind and namespace are read with one LIST, then dry-run, except those
+/// whose live copy proves the apply a no-op (see `unchanged`): in a steady state that is most
+/// of them. A lone object is read with a GET at the same time as its dry-run, so a small plan
+/// costs one round trip.
+async fn read_and_dry_run(
     cluster: &Cluster,
     targets: &[Target<'_>],
-) -> HashMap<Identity, Result<Option<Value>, String>> {
-    let mut groups: HashMap<(String, Option<String>), Vec<&Target<'_>>> = HashMap::new();
-    for t in targets.iter().filter(|t| t.unvalidated.is_none()) {
-        groups
-            .entry((
-                t.resource.api_version.clone() + "/" + &t.resource.plural,
-                t.object.namespace.clone(),
-            ))
-            .or_default()
-            .push(t);
-    }
-    let reads = groups.into_values().map(|members| async move {
-        let mut found = Vec::new();
-        if members.len() >= LIST_THRESHOLD {
-            // Listing may be forbidden where reading by name is allowed; then fall back to GETs.
-            if let Ok(items) = list(
-                cluster,
-                &members[0].resource,
-                members[0].object.namespace.as_deref(),
-            )
-            .await
-            {
-                for t in &members {
-                    found.push((t.object.identity(), Ok(items.get(&t.object.name).cloned())));
-                }
-                return found;
-            }
+    options: &PlanOptions,
+) -> (Live, Vec<Result<Value, DryRunError>>, usize) {
+    let mut groups: HashMap<(String, Option<String>), Vec<usize>> = HashMap::new();
+    for (at, t) in targets.iter().enumerate() {
+        if t.unvalidated.is_none() {
+            groups
+                .entry((
+                    t.resource.api_version.clone() + "/" + &t.resource.plural,
+                    t.object.namespace.clone(),
+                ))
+                .or_default()
+                .push(at);
         }
-        let gets = join_all(members.iter().map(|t| async move {
-            (
-                t.object.identity(),
-                get(
-                    cluster,
-                    &t.resource,
-                    t.object.namespace.as_deref(),
-                    &t.object.name,
-                )
-                .await,
-            )
+    }
+    let groups = groups.into_values().map(|members| async move {
+        let first = &targets[members[0]];
+        let listed = if members.len() >= LIST_THRESHOLD {
+            // Listing may be forbidden where reading by name is allowed; then GET each.
+            list(cluster, &first.resource, first.object.namespace.as_deref())
+                .await
+                .ok()
+        } else {
+            None
+        };
+        join_all(members.into_iter().map(|at| {
+            let t = &targets[at];
+            let listed = &listed;
+            async move {
+                let (live, outcome, proven) = match listed {
+                    Some(items) => {
+                        let live = items.get(&t.object.name).cloned();
+                        let proven = !options.verify_unchanged
+                            && live.as_ref().is_some_and(|l| {
+                                super::unchanged::proven(&t.body, l, FIELD_MANAGER)
+                            });
+                        let outcome = match (&live, proven) {
+                            (Some(found), true) => Ok(found.clone()),
+                            _ => dry_run(cluster, t, options).await,
+                        };
+                        (Ok(live), outcome, proven)
+                    }
+                    None => {
+                        let namespace = t.object.namespace.as_deref();
+                        let (live, outcome) = futures::join!(
+                            get(cluster, &t.resource, namespace, &t.object.name),
+                            dry_run(cluster, t, options)
+                        );
+                        (live, outcome, false)
+                    }
+                };
+                (at, live, outcome, proven)
+            }
         }))
-        .await;
-        found.extend(gets);
-        found
+        .await
     });
-    join_all(reads).await.into_iter().flatten().collect()
+    let mut live = Live::new();
+    let mut outcomes: Vec<Option<Result<Value, DryRunError>>> =
+        targets.iter().map(|_| None).collect();
+    let mut proven_unchanged = 0;
+    for (at, found, outcome, proven) in join_all(groups).await.into_iter().flatten() {
+        proven_unchanged += usize::from(proven);
+        live.insert(targets[at].object.identity(), found);
+        outcomes[at] = Some(outcome);
+    }
+    let outcomes = outcomes
+        .into_iter()
+        // Unvalidated targets are planned from their body; `dry_run` answers them at once.
+        .map(|o| o.unwrap_or(Ok(Value::Null)))
+        .collect();
+    (live, outcomes, proven_unchanged)
 }
 
 fn url_path(resource: &ApiResource, namespace: Option<&str>) -> String {

@@ -476,3 +476,145 @@ fn version_prints_version_commit_and_target() {
         "{stdout}"
     );
 }
+
+/// The plan's verbose line: how many objects were planned unchanged without a dry-run.
+fn proven_unchanged(stderr: &str) -> usize {
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("unchanged from their live copy without a dry-run"))
+        .unwrap_or_else(|| panic!("no plan line with -v\n{stderr}"));
+    let count = line.split("; ").nth(1).unwrap().split(' ').next().unwrap();
+    count.parse().unwrap()
+}
+
+/// Runs `diff -v` twice, with and without `--verify-unchanged`: both plans must be the same.
+/// Returns the exit code, stdout and how many objects skipped their dry-run.
+fn diff_both_ways(repo: &Workdir, ns: &str) -> (Option<i32>, String, usize) {
+    let out = gitops(&["diff", ".", "-n", ns, "-v"], repo.path());
+    let (stdout, stderr) = text(&out);
+    let verified = gitops(
+        &["diff", ".", "-n", ns, "-v", "--verify-unchanged"],
+        repo.path(),
+    );
+    let (verified_stdout, verified_stderr) = text(&verified);
+    assert_eq!(
+        stdout, verified_stdout,
+        "the plan is the same with every object dry-run\n{stderr}\n{verified_stderr}"
+    );
+    assert_eq!(out.status.code(), verified.status.code());
+    assert_eq!(proven_unchanged(&verified_stderr), 0);
+    (out.status.code(), stdout, proven_unchanged(&stderr))
+}
+
+#[tokio::test]
+async fn unchanged_objects_skip_their_dry_run_and_every_kind_of_drift_is_still_seen() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "proof").await;
+    let deployment = |name: &str| {
+        format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\nspec:\n  \
+             selector:\n    matchLabels: {{app: {name}}}\n  template:\n    metadata:\n      \
+             labels: {{app: {name}}}\n    spec:\n      containers:\n      - name: web\n        \
+             image: nginx:1.27\n        ports:\n        - containerPort: 80\n"
+        )
+    };
+    let service = |name: &str| {
+        format!(
+            "apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\nspec:\n  \
+             selector: {{app: {name}}}\n  ports:\n  - port: 80\n"
+        )
+    };
+    let configs = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata:\n  level: info\n\
+         ---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\ndata:\n  x: '1'\n  y: '2'\n";
+    let repo = Workdir::new(&[
+        ("web.yaml", &deployment("web")),
+        ("api.yaml", &deployment("api")),
+        ("web-svc.yaml", &service("web")),
+        ("api-svc.yaml", &service("api")),
+        ("config.yaml", configs),
+    ]);
+    seed(&repo, &ns);
+
+    // In sync: nothing needed a dry-run (server defaults and all).
+    let (code, stdout, proven) = diff_both_ways(&repo, &ns);
+    assert_eq!(code, Some(0), "{stdout}");
+    assert_eq!(proven, 6, "{stdout}");
+
+    // Someone else's label on an object of ours: applying would not touch it.
+    let deployments: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        &ns,
+        &ApiResource::from_gvk(&GroupVersionKind::gvk("apps", "v1", "Deployment")),
+    );
+    deployments
+        .patch(
+            "web",
+            &PatchParams {
+                field_manager: Some("kubectl-label".into()),
+                ..PatchParams::default()
+            },
+            &Patch::Merge(json!({"metadata": {"labels": {"team": "blue"}}})),
+        )
+        .await
+        .unwrap();
+    let (code, stdout, proven) = diff_both_ways(&repo, &ns);
+    assert_eq!(code, Some(0), "{stdout}");
+    assert_eq!(proven, 6, "{stdout}");
+
+    // `kubectl edit` of a value we own, and a scale by hand: both drift, both shown.
+    let configmaps: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        &ns,
+        &ApiResource::from_gvk(&GroupVersionKind::gvk("", "v1", "ConfigMap")),
+    );
+    configmaps
+        .patch(
+            "a",
+            &PatchParams {
+                field_manager: Some("kubectl-edit".into()),
+                ..PatchParams::default()
+            },
+            &Patch::Merge(json!({"data": {"level": "debug"}})),
+        )
+        .await
+        .unwrap();
+    deployments
+        .patch(
+            "api",
+            &PatchParams {
+                field_manager: Some("kubectl-edit".into()),
+                ..PatchParams::default()
+            },
+            &Patch::Merge(json!({"spec": {"template": {"spec": {"containers": [
+                {"name": "web", "image": "nginx:1.28", "ports": [{"containerPort": 80}]}
+            ]}}}})),
+        )
+        .await
+        .unwrap();
+    let (code, stdout, proven) = diff_both_ways(&repo, &ns);
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(
+        stdout.contains("-  level: debug\n+  level: info"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("~ update Deployment/{ns}/api")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("+        image: nginx:1.27"), "{stdout}");
+    assert_eq!(proven, 4, "{stdout}");
+
+    // A key that left git is removed by the apply: an update, not "unchanged".
+    repo.write(
+        "config.yaml",
+        &configs.replace("  x: '1'\n  y: '2'\n", "  x: '1'\n"),
+    );
+    let (code, stdout, proven) = diff_both_ways(&repo, &ns);
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(
+        stdout.contains(&format!("~ update ConfigMap/{ns}/b")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("-  y: '2'"), "{stdout}");
+    assert_eq!(proven, 3, "{stdout}");
+}
