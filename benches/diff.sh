@@ -15,6 +15,9 @@
 #   FLOOR_RUNS (5)      timed runs of the floor at its best protocol and concurrency (found
 #                       first by a sweep of 3 runs per combination)
 #   KUBECTL_GITOPS_BIN  the binary to time (default: target/release/kubectl-gitops)
+#   SETUP_MANAGER       field manager of the live half (default kubectl-gitops, as after
+#                       `kubectl gitops apply`; another name, e.g. bench-setup, makes the live
+#                       objects someone else's, so kubectl-gitops must dry-run every one)
 #   KEEP                when set, the generated objects (and what was applied) are kept
 #   ONLY_SETUP          when set, generate and apply, check the plan, and time nothing (with
 #                       KEEP, to leave the objects for a closer look)
@@ -33,6 +36,7 @@ runs_ours=${RUNS_OURS:-5}
 runs_kubectl=${RUNS_KUBECTL:-3}
 kubectl_budget=${KUBECTL_BUDGET:-90}
 floor_runs=${FLOOR_RUNS:-5}
+setup_manager=${SETUP_MANAGER:-kubectl-gitops}
 read -r -a kubectl_concurrency <<<"${KUBECTL_CONCURRENCY:-16 64}"
 namespaces_per_run=10
 
@@ -224,8 +228,9 @@ applyset_id() {
 # carries that label. The live copies carry it too (for `--applyset TAG`), as if an earlier
 # `kubectl gitops apply` had put them there; otherwise every live object would differ by that
 # label and nothing would be unchanged. The files in DIR/objects do not carry it (the tool adds
-# it), so kubectl diff sees them as a plain repository; the label on the live objects belongs to
-# bench-setup, which kubectl's own apply leaves alone.
+# it), so kubectl diff sees them as a plain repository. The live half is applied with field
+# manager kubectl-gitops (SETUP_MANAGER), as `kubectl gitops apply` would have; kubectl's own
+# apply leaves the label alone.
 generate() {
 	local n=$1 dir=$2 tag=$3
 	local part_of
@@ -312,7 +317,7 @@ bench_size() {
 
 	log "N=$n: applying the live half ($((n / 2)) objects)"
 	applied_dirs+=("$dir/live")
-	kubectl apply --server-side --field-manager=bench-setup -R -f "$dir/live" >/dev/null
+	kubectl apply --server-side --field-manager="$setup_manager" -R -f "$dir/live" >/dev/null
 
 	# Sanity: kubectl-gitops must see exactly the generated creates/updates/unchanged. This
 	# also warms the server and our discovery cache before anything is timed.
@@ -383,7 +388,7 @@ bench_size() {
 			# reading the files.
 			times[floor]+=" $(sed -n 's/.*median=\([0-9.]*\)s$/\1/p' "$work/stdout" | head -n 1),${t#*,}"
 		fi
-		# --force-conflicts: the updated objects' fields belong to bench-setup; without it
+		# --force-conflicts: the updated objects' fields belong to SETUP_MANAGER; without it
 		# kubectl reports conflicts instead of a diff, while kubectl-gitops diff always forces
 		# (it shows what its apply would do, and its apply forces).
 		for key in "${kubectl_concurrency[@]/#/k}" kdefault; do
