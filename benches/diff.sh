@@ -25,42 +25,19 @@
 # It uses the project's test API server (tests/cluster.sh; started if not running, left running)
 # and the release binary (built if missing). Needs go, kubectl 1.32 or newer (diff
 # --concurrency), jq, bc, openssl and GNU time. See docs/benchmarks.md for what the figures mean.
-set -euo pipefail
-# Without this, a failing command inside $(...) would not stop the script.
-shopt -s inherit_errexit
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-sizes=("$@")
-[[ ${#sizes[@]} -gt 0 ]] || sizes=(100 1000)
+# Strict mode (set -euo pipefail, inherit_errexit), `sizes` from the arguments, shared helpers.
+# shellcheck source=benches/common.sh
+source "$root/benches/common.sh" "$@"
 runs_ours=${RUNS_OURS:-5}
 runs_kubectl=${RUNS_KUBECTL:-3}
 kubectl_budget=${KUBECTL_BUDGET:-90}
 floor_runs=${FLOOR_RUNS:-5}
 setup_manager=${SETUP_MANAGER:-kubectl-gitops}
 read -r -a kubectl_concurrency <<<"${KUBECTL_CONCURRENCY:-16 64}"
-namespaces_per_run=10
 
-log() { echo "bench: $*" >&2; }
-
-# --- Prerequisites -------------------------------------------------------------------------
-
-for tool in go kubectl jq bc openssl /usr/bin/time; do
-	command -v "$tool" >/dev/null || { log "$tool is required"; exit 2; }
-done
-
-if ! "$root/tests/cluster.sh" status >/dev/null 2>&1; then
-	log "starting the test API server"
-	"$root/tests/cluster.sh" up
-fi
-export KUBECONFIG="${GITOPS_TEST_DIR:-$root/target/test-cluster}/kubeconfig"
-
-bin="${KUBECTL_GITOPS_BIN:-$root/target/release/kubectl-gitops}"
-if [[ ! -x "$bin" ]]; then
-	log "building the release binary"
-	(cd "$root" && cargo build --release)
-fi
-
-work=$(mktemp -d "${TMPDIR:-/tmp}/kubectl-gitops-bench.XXXXXX")
+bench_setup go kubectl jq bc openssl
 applied_dirs=()
 
 # The server is shared (tests run against it), so what a run applied is deleted again at the
@@ -83,142 +60,12 @@ trap cleanup EXIT
 (cd "$root/benches/floor" && go build -o "$work/floor" .)
 kubectl config view --raw --minify --flatten -o json >"$work/kubeconfig.json"
 
-# Our discovery cache goes to a private directory so the user's own is not touched; the
-# warm-up run fills it, as any second invocation on a real machine would find it filled.
-export KUBECTL_GITOPS_CACHE_DIR="$work/cache"
-# kubectl's discovery cache (~/.kube/cache) is filled once here for the same reason.
-kubectl api-resources >/dev/null
-
 # --- Generating objects --------------------------------------------------------------------
 
-# Object i of a run is, by i mod 4, a ConfigMap, Deployment, Service or Secret, in namespace
-# (i / 4) mod 10, so every namespace gets every kind. Objects i < N/2 are applied up front
-# ("live"); of those, the ones with i mod 11 == 0 (about 9%: 11 is coprime to 4 and 10, so
-# they spread over kinds and namespaces) differ in the files. Hence the plan must be:
-# creates = N - N/2, updates = |{i < N/2 : i mod 11 == 0}|, unchanged = the rest.
-
-# emit_object KIND_INDEX I NAMESPACE VARIANT [LABEL]: the YAML of one object; VARIANT 1 is the
-# changed form (another log level, replica count, target port, password); LABEL ("key: value")
-# is added to its labels.
-emit_object() {
-	local kind=$1 i=$2 ns=$3 variant=$4 extra=${5:-}
-	case $kind in
-	0)
-		local level=info
-		[[ $variant == 1 ]] && level=debug
-		cat <<-EOF
-			apiVersion: v1
-			kind: ConfigMap
-			metadata:
-			  name: settings-$i
-			  namespace: $ns
-			  labels:
-			    app.kubernetes.io/name: web-$i
-			    app.kubernetes.io/part-of: bench
-			    $extra
-			data:
-			  LOG_LEVEL: $level
-			  FEATURE_SEARCH: "on"
-			  settings.json: '{"timeout": 30, "retries": 3, "upstream": "http://api-$i:8080"}'
-		EOF
-		;;
-	1)
-		local replicas=2
-		[[ $variant == 1 ]] && replicas=3
-		cat <<-EOF
-			apiVersion: apps/v1
-			kind: Deployment
-			metadata:
-			  name: web-$i
-			  namespace: $ns
-			  labels:
-			    app.kubernetes.io/name: web-$i
-			    app.kubernetes.io/part-of: bench
-			    $extra
-			spec:
-			  replicas: $replicas
-			  selector:
-			    matchLabels:
-			      app.kubernetes.io/name: web-$i
-			  template:
-			    metadata:
-			      labels:
-			        app.kubernetes.io/name: web-$i
-			    spec:
-			      containers:
-			      - name: web
-			        image: registry.example.com/web:1.$i.0
-			        ports:
-			        - containerPort: 8080
-			          name: http
-			        env:
-			        - name: MODE
-			          value: production
-			        resources:
-			          requests:
-			            cpu: 100m
-			            memory: 128Mi
-		EOF
-		;;
-	2)
-		local target=8080
-		[[ $variant == 1 ]] && target=8081
-		cat <<-EOF
-			apiVersion: v1
-			kind: Service
-			metadata:
-			  name: web-$i
-			  namespace: $ns
-			  labels:
-			    app.kubernetes.io/name: web-$i
-			    app.kubernetes.io/part-of: bench
-			    $extra
-			spec:
-			  # Headless: the test server's Service IP range (10.0.0.0/24) is shared with the
-			  # tests, and a few hundred ClusterIP Services would exhaust it.
-			  clusterIP: None
-			  selector:
-			    app.kubernetes.io/name: web-$i
-			  ports:
-			  - name: http
-			    port: 80
-			    targetPort: $target
-		EOF
-		;;
-	3)
-		local password
-		password=$(printf 'password-%s-%s' "$i" "$variant" | base64)
-		cat <<-EOF
-			apiVersion: v1
-			kind: Secret
-			metadata:
-			  name: credentials-$i
-			  namespace: $ns
-			  labels:
-			    app.kubernetes.io/name: web-$i
-			    app.kubernetes.io/part-of: bench
-			    $extra
-			type: Opaque
-			data:
-			  username: $(printf 'web-%s' "$i" | base64)
-			  password: $password
-		EOF
-		;;
-	esac
-}
-
-# REST paths of each kind, for the floor's objects.jsonl.
-kind_names=(settings web web credentials)
-kind_collections=(configmaps deployments services secrets)
-kind_prefixes=(/api/v1 /apis/apps/v1 /api/v1 /api/v1)
-
-# applyset_id NAME: the ApplySet id kubectl-gitops labels its objects with for
-# `--applyset NAME` (parent Secret in namespace default), per the ApplySet standard:
-# applyset-<base64url(sha256("NAME.default.Secret."))>-v1.
-applyset_id() {
-	printf 'applyset-%s-v1' "$(printf '%s.default.Secret.' "$1" |
-		openssl dgst -sha256 -binary | base64 | tr '+/' '-_' | tr -d '=')"
-}
+# Object i goes to namespace (i / 4) mod 10 (benches/common.sh has the objects). Objects
+# i < N/2 are applied up front ("live"); of those, the ones with i mod 11 == 0 (about 9%: 11 is
+# coprime to 4 and 10, so they spread over kinds and namespaces) differ in the files. Hence the
+# plan must be: creates = N - N/2, updates = |{i < N/2 : i mod 11 == 0}|, unchanged = the rest.
 
 # generate N DIR TAG: namespaces TAG-0.. created on the server, DIR/objects (what is diffed),
 # DIR/live (the state applied up front), DIR/floor + DIR/objects.jsonl (the floor's input);
@@ -239,9 +86,7 @@ generate() {
 	((n < count)) && count=$n
 	local namespaces=()
 	for ((j = 0; j < count; j++)); do namespaces+=("$tag-$j"); done
-	# One kubectl call for all of them (`kubectl create namespace` takes one name).
-	printf 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: %s\n---\n' "${namespaces[@]}" |
-		kubectl create -f - >/dev/null
+	create_namespaces "${namespaces[@]}"
 
 	mkdir -p "$dir/objects" "$dir/live" "$dir/floor"
 	local creates=0 updates=0 unchanged=0
@@ -270,34 +115,6 @@ generate() {
 }
 
 # --- Timing --------------------------------------------------------------------------------
-
-# Besides wall time, each run's CPU seconds are recorded: the client's (GNU time) and the API
-# server's (from /proc, the server runs on this machine). On a shared two-core machine wall time
-# swings with other work; CPU seconds spent per diff hardly do, and the server's CPU is what the
-# floor says cannot be avoided.
-server_pid=$(cat "${GITOPS_TEST_DIR:-$root/target/test-cluster}/pid")
-ticks=$(getconf CLK_TCK)
-server_cpu() { awk -v t="$ticks" '{ printf "%.2f", ($14 + $15) / t }' "/proc/$server_pid/stat"; }
-
-median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-
-# time_once COMMAND...: runs COMMAND once, its output in $work/stdout, and prints
-# "WALL,CLIENT_CPU,SERVER_CPU" in seconds. Exit codes 0 and 1 (no drift / drift, for both
-# tools) are success; anything else means the figure would be meaningless, so the benchmark
-# stops.
-time_once() {
-	local before after code=0 wall user sys
-	before=$(server_cpu)
-	/usr/bin/time -o "$work/time" -f '%e %U %S' "$@" >"$work/stdout" 2>"$work/stderr" || code=$?
-	after=$(server_cpu)
-	if ((code > 1)); then
-		log "failed with exit code $code: $*"
-		cat "$work/stderr" >&2
-		exit 1
-	fi
-	read -r wall user sys < <(tail -n 1 "$work/time")
-	echo "$wall,$(echo "$user + $sys" | bc -l),$(echo "$after - $before" | bc -l)"
-}
 
 # --- One size ------------------------------------------------------------------------------
 
@@ -377,11 +194,11 @@ bench_size() {
 	for ((r = 1; r <= rounds; r++)); do
 		log "N=$n: round $r of $rounds"
 		if ((r <= runs_ours)); then
-			times[ours]+=" $(time_once "$bin" diff "$dir/objects" --applyset "$tag")"
-			times[ours64]+=" $(time_once "$bin" diff "$dir/objects" --applyset "$tag" --concurrency 64)"
+			times[ours]+=" $(time_once 1 "$bin" diff "$dir/objects" --applyset "$tag")"
+			times[ours64]+=" $(time_once 1 "$bin" diff "$dir/objects" --applyset "$tag" --concurrency 64)"
 		fi
 		if ((r <= floor_runs)); then
-			t=$(time_once "$work/floor" -objects "$dir/objects.jsonl" \
+			t=$(time_once 1 "$work/floor" -objects "$dir/objects.jsonl" \
 				-kubeconfig-json "$work/kubeconfig.json" -warmup=false -runs 1 \
 				-protocols "$floor_proto" -concurrency "$floor_conc")
 			# The floor's wall time is its own clock: its requests only, not its start-up or
@@ -395,9 +212,9 @@ bench_size() {
 			((r <= runs_kubectl)) || continue
 			(($(echo "${spent[$key]} < $kubectl_budget" | bc -l))) || continue
 			if [[ $key == kdefault ]]; then
-				t=$(time_once kubectl diff --server-side --force-conflicts -R -f "$dir/objects")
+				t=$(time_once 1 kubectl diff --server-side --force-conflicts -R -f "$dir/objects")
 			else
-				t=$(time_once kubectl diff --server-side --force-conflicts \
+				t=$(time_once 1 kubectl diff --server-side --force-conflicts \
 					--concurrency="${key#k}" -R -f "$dir/objects")
 			fi
 			times[$key]+=" $t"
