@@ -110,7 +110,8 @@ pub async fn plan(
     let mut errors: Vec<(usize, PlanError)> = Vec::new();
     let targets = resolve_targets(cluster, manifests, options, &mut errors).await?;
 
-    let (live, outcomes, proven_unchanged) = read_and_dry_run(cluster, &targets, options).await;
+    let (live, outcomes, proven_unchanged) =
+        read_and_dry_run(cluster, &targets, members, options).await;
     let created_namespaces: BTreeSet<&str> = manifests
         .iter()
         .filter(|m| m.kind() == "Namespace" && m.api_version() == "v1")
@@ -514,30 +515,56 @@ type Live = HashMap<Identity, Result<Option<Value>, String>>;
 /// `Ok(None)`, an unvalidated target has no entry), one dry-run outcome per target in order,
 /// and how many dry-runs the live copy made unnecessary.
 ///
-/// Objects sharing a kind and namespace are read with one LIST, then dry-run, except those
-/// whose live copy proves the apply a no-op (see `unchanged`): in a steady state that is most
-/// of them. A lone object is read with a GET at the same time as its dry-run, so a small plan
-/// costs one round trip.
+/// A target already in the ApplySet was just listed with the set's members, so that copy is
+/// used. The others are read with one LIST per kind and namespace they share. A target whose
+/// live copy proves the apply a no-op (see `unchanged`) skips its dry-run: in a steady state
+/// that is most of them. A lone object is read with a GET at the same time as its dry-run, so a
+/// small plan costs one round trip.
 async fn read_and_dry_run(
     cluster: &Cluster,
     targets: &[Target<'_>],
+    members: &[Member],
     options: &PlanOptions,
 ) -> (Live, Vec<Result<Value, DryRunError>>, usize) {
+    let listed_members: HashMap<Identity, &Member> =
+        members.iter().map(|m| (m.object.identity(), m)).collect();
+    let mut known = Vec::new();
     let mut groups: HashMap<(String, Option<String>), Vec<usize>> = HashMap::new();
     for (at, t) in targets.iter().enumerate() {
-        if t.unvalidated.is_none() {
-            groups
+        if t.unvalidated.is_some() {
+            continue;
+        }
+        match listed_members.get(&t.object.identity()) {
+            // Only as the same version: another one may name and shape fields differently.
+            Some(m) if m.resource.api_version == t.resource.api_version => {
+                known.push((at, m.live.clone()));
+            }
+            _ => groups
                 .entry((
                     t.resource.api_version.clone() + "/" + &t.resource.plural,
                     t.object.namespace.clone(),
                 ))
                 .or_default()
-                .push(at);
+                .push(at),
         }
     }
-    let groups = groups.into_values().map(|members| async move {
-        let first = &targets[members[0]];
-        let listed = if members.len() >= LIST_THRESHOLD {
+    // The dry-run, unless the live copy proves it would answer "unchanged".
+    let settle = |at: usize, live: Option<Value>| async move {
+        let t = &targets[at];
+        let proven = !options.verify_unchanged
+            && live
+                .as_ref()
+                .is_some_and(|l| super::unchanged::proven(&t.body, l, FIELD_MANAGER));
+        let outcome = match (&live, proven) {
+            (Some(found), true) => Ok(found.clone()),
+            _ => dry_run(cluster, t, options).await,
+        };
+        (at, Ok(live), outcome, proven)
+    };
+    let from_members = join_all(known.into_iter().map(|(at, live)| settle(at, Some(live))));
+    let groups = groups.into_values().map(|group| async move {
+        let first = &targets[group[0]];
+        let listed = if group.len() >= LIST_THRESHOLD {
             // Listing may be forbidden where reading by name is allowed; then GET each.
             list(cluster, &first.resource, first.object.namespace.as_deref())
                 .await
@@ -545,42 +572,34 @@ async fn read_and_dry_run(
         } else {
             None
         };
-        join_all(members.into_iter().map(|at| {
-            let t = &targets[at];
+        join_all(group.into_iter().map(|at| {
             let listed = &listed;
             async move {
-                let (live, outcome, proven) = match listed {
-                    Some(items) => {
-                        let live = items.get(&t.object.name).cloned();
-                        let proven = !options.verify_unchanged
-                            && live.as_ref().is_some_and(|l| {
-                                super::unchanged::proven(&t.body, l, FIELD_MANAGER)
-                            });
-                        let outcome = match (&live, proven) {
-                            (Some(found), true) => Ok(found.clone()),
-                            _ => dry_run(cluster, t, options).await,
-                        };
-                        (Ok(live), outcome, proven)
-                    }
+                match listed {
+                    Some(items) => settle(at, items.get(&targets[at].object.name).cloned()).await,
                     None => {
+                        let t = &targets[at];
                         let namespace = t.object.namespace.as_deref();
                         let (live, outcome) = futures::join!(
                             get(cluster, &t.resource, namespace, &t.object.name),
                             dry_run(cluster, t, options)
                         );
-                        (live, outcome, false)
+                        (at, live, outcome, false)
                     }
-                };
-                (at, live, outcome, proven)
+                }
             }
         }))
         .await
     });
+    let (from_members, from_reads) = futures::join!(from_members, join_all(groups));
     let mut live = Live::new();
     let mut outcomes: Vec<Option<Result<Value, DryRunError>>> =
         targets.iter().map(|_| None).collect();
     let mut proven_unchanged = 0;
-    for (at, found, outcome, proven) in join_all(groups).await.into_iter().flatten() {
+    for (at, found, outcome, proven) in from_members
+        .into_iter()
+        .chain(from_reads.into_iter().flatten())
+    {
         proven_unchanged += usize::from(proven);
         live.insert(targets[at].object.identity(), found);
         outcomes[at] = Some(outcome);

@@ -617,4 +617,29 @@ async fn unchanged_objects_skip_their_dry_run_and_every_kind_of_drift_is_still_s
     );
     assert!(stdout.contains("-  y: '2'"), "{stdout}");
     assert_eq!(proven, 3, "{stdout}");
+
+    // Without the ApplySet's parent there are no members to start from: the objects are read
+    // with a LIST per kind and namespace instead, and the proof holds the same.
+    let id = configmaps.get("a").await.unwrap().metadata.labels.unwrap()
+        ["applyset.kubernetes.io/part-of"]
+        .clone();
+    let secrets: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        "default",
+        &ApiResource::from_gvk(&GroupVersionKind::gvk("", "v1", "Secret")),
+    );
+    secrets
+        .delete_collection(
+            &Default::default(),
+            &kube::api::ListParams::default().labels(&format!("applyset.kubernetes.io/id={id}")),
+        )
+        .await
+        .unwrap();
+    let (code, stdout, proven) = diff_both_ways(&repo, &ns);
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(
+        stdout.contains("3 to update, 0 to prune, 3 unchanged"),
+        "{stdout}"
+    );
+    assert_eq!(proven, 3, "{stdout}");
 }
