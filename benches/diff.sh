@@ -27,6 +27,8 @@ set -euo pipefail
 shopt -s inherit_errexit
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=benches/common.sh
+source "$root/benches/common.sh"
 sizes=("$@")
 [[ ${#sizes[@]} -gt 0 ]] || sizes=(100 1000)
 runs_ours=${RUNS_OURS:-5}
@@ -36,25 +38,11 @@ floor_runs=${FLOOR_RUNS:-5}
 read -r -a kubectl_concurrency <<<"${KUBECTL_CONCURRENCY:-16 64}"
 namespaces_per_run=10
 
-log() { echo "bench: $*" >&2; }
-
 # --- Prerequisites -------------------------------------------------------------------------
 
-for tool in go kubectl jq bc openssl /usr/bin/time; do
-	command -v "$tool" >/dev/null || { log "$tool is required"; exit 2; }
-done
-
-if ! "$root/tests/cluster.sh" status >/dev/null 2>&1; then
-	log "starting the test API server"
-	"$root/tests/cluster.sh" up
-fi
-export KUBECONFIG="${GITOPS_TEST_DIR:-$root/target/test-cluster}/kubeconfig"
-
-bin="${KUBECTL_GITOPS_BIN:-$root/target/release/kubectl-gitops}"
-if [[ ! -x "$bin" ]]; then
-	log "building the release binary"
-	(cd "$root" && cargo build --release)
-fi
+require go kubectl jq bc openssl /usr/bin/time
+use_test_server
+use_binary
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/kubectl-gitops-bench.XXXXXX")
 applied_dirs=()
@@ -208,14 +196,6 @@ kind_names=(settings web web credentials)
 kind_collections=(configmaps deployments services secrets)
 kind_prefixes=(/api/v1 /apis/apps/v1 /api/v1 /api/v1)
 
-# applyset_id NAME: the ApplySet id kubectl-gitops labels its objects with for
-# `--applyset NAME` (parent Secret in namespace default), per the ApplySet standard:
-# applyset-<base64url(sha256("NAME.default.Secret."))>-v1.
-applyset_id() {
-	printf 'applyset-%s-v1' "$(printf '%s.default.Secret.' "$1" |
-		openssl dgst -sha256 -binary | base64 | tr '+/' '-_' | tr -d '=')"
-}
-
 # generate N DIR TAG: namespaces TAG-0.. created on the server, DIR/objects (what is diffed),
 # DIR/live (the state applied up front), DIR/floor + DIR/objects.jsonl (the floor's input);
 # prints "creates updates unchanged".
@@ -266,33 +246,10 @@ generate() {
 
 # --- Timing --------------------------------------------------------------------------------
 
-# Besides wall time, each run's CPU seconds are recorded: the client's (GNU time) and the API
-# server's (from /proc, the server runs on this machine). On a shared two-core machine wall time
-# swings with other work; CPU seconds spent per diff hardly do, and the server's CPU is what the
-# floor says cannot be avoided.
-server_pid=$(cat "${GITOPS_TEST_DIR:-$root/target/test-cluster}/pid")
-ticks=$(getconf CLK_TCK)
-server_cpu() { awk -v t="$ticks" '{ printf "%.2f", ($14 + $15) / t }' "/proc/$server_pid/stat"; }
-
-median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-
-# time_once COMMAND...: runs COMMAND once, its output in $work/stdout, and prints
-# "WALL,CLIENT_CPU,SERVER_CPU" in seconds. Exit codes 0 and 1 (no drift / drift, for both
-# tools) are success; anything else means the figure would be meaningless, so the benchmark
-# stops.
-time_once() {
-	local before after code=0 wall user sys
-	before=$(server_cpu)
-	/usr/bin/time -o "$work/time" -f '%e %U %S' "$@" >"$work/stdout" 2>"$work/stderr" || code=$?
-	after=$(server_cpu)
-	if ((code > 1)); then
-		log "failed with exit code $code: $*"
-		cat "$work/stderr" >&2
-		exit 1
-	fi
-	read -r wall user sys < <(tail -n 1 "$work/time")
-	echo "$wall,$(echo "$user + $sys" | bc -l),$(echo "$after - $before" | bc -l)"
-}
+# Besides wall time, each run's CPU seconds are recorded (time_once, benches/common.sh): the
+# client's (GNU time) and the API server's (from /proc, the server runs on this machine). On a
+# shared two-core machine wall time swings with other work; CPU seconds spent per diff hardly do,
+# and the server's CPU is what the floor says cannot be avoided.
 
 # --- One size ------------------------------------------------------------------------------
 
