@@ -1,5 +1,5 @@
-# Shared by the benchmark scripts (benches/diff.sh, benches/apply.sh); sourced with the
-# script's arguments, not run.
+# Shared by the benchmark scripts (benches/diff.sh, benches/apply.sh, benches/reconcile.sh);
+# sourced with the script's arguments, not run.
 #
 # Expects `root` (the repository) to be set. Turns on strict mode, sets `sizes` (the arguments,
 # else 100 and 1000 objects) and `namespaces_per_run`. Provides:
@@ -7,8 +7,11 @@
 #                        (left running), exports KUBECONFIG, sets `bin` (the binary to time,
 #                        KUBECTL_GITOPS_BIN or target/release/kubectl-gitops, built if missing),
 #                        `work` (a fresh temporary directory) and `server_pid`
+#   require, use_test_server, use_binary   the parts of bench_setup, for scripts that need
+#                        only some
 #   time_once MAX_CODE COMMAND...   times one run (see below)
-#   median, emit_object, applyset_id, create_namespaces, and the kind tables
+#   process_cpu, server_cpu, median, emit_object, applyset_id, create_namespaces, and the
+#   kind tables
 
 set -euo pipefail
 # Without this, a failing command inside $(...) would not stop the script.
@@ -22,23 +25,9 @@ namespaces_per_run=10
 log() { echo "bench: $*" >&2; }
 
 bench_setup() {
-	local tool
-	for tool in "$@" /usr/bin/time; do
-		command -v "$tool" >/dev/null || { log "$tool is required"; exit 2; }
-	done
-	local state="${GITOPS_TEST_DIR:-$root/target/test-cluster}"
-	if ! "$root/tests/cluster.sh" status >/dev/null 2>&1; then
-		log "starting the test API server"
-		"$root/tests/cluster.sh" up
-	fi
-	export KUBECONFIG="$state/kubeconfig"
-	server_pid=$(cat "$state/pid")
-
-	bin="${KUBECTL_GITOPS_BIN:-$root/target/release/kubectl-gitops}"
-	if [[ ! -x "$bin" ]]; then
-		log "building the release binary"
-		(cd "$root" && cargo build --release)
-	fi
+	require "$@" /usr/bin/time
+	use_test_server
+	use_binary
 
 	work=$(mktemp -d "${TMPDIR:-/tmp}/kubectl-gitops-bench.XXXXXX")
 	# Our discovery cache goes to a private directory so the user's own is not touched; the
@@ -48,13 +37,46 @@ bench_setup() {
 	kubectl api-resources >/dev/null
 }
 
+# require TOOL...: stops the benchmark unless every tool can be run.
+require() {
+	local tool
+	for tool in "$@"; do
+		command -v "$tool" >/dev/null || { log "$tool is required"; exit 2; }
+	done
+}
+
+# use_test_server: the project's test API server (tests/cluster.sh, state in $GITOPS_TEST_DIR),
+# started if it is not running and left running. Exports KUBECONFIG, sets server_pid.
+use_test_server() {
+	local state="${GITOPS_TEST_DIR:-$root/target/test-cluster}"
+	if ! "$root/tests/cluster.sh" status >/dev/null 2>&1; then
+		log "starting the test API server"
+		"$root/tests/cluster.sh" up
+	fi
+	export KUBECONFIG="$state/kubeconfig"
+	server_pid=$(cat "$state/pid")
+}
+
+# use_binary: the kubectl-gitops under test ($KUBECTL_GITOPS_BIN, else the release build, built
+# if missing). Sets bin.
+use_binary() {
+	bin="${KUBECTL_GITOPS_BIN:-$root/target/release/kubectl-gitops}"
+	if [[ ! -x "$bin" ]]; then
+		log "building the release binary"
+		(cd "$root" && cargo build --release)
+	fi
+}
+
 # --- Timing --------------------------------------------------------------------------------
 
 # Besides wall time, each run's CPU seconds are recorded: the client's (GNU time, children
 # included) and the API server's (from /proc, the server runs on this machine). On a shared
 # two-core machine wall time swings with other work; CPU seconds per run hardly do.
 ticks=$(getconf CLK_TCK)
-server_cpu() { awk -v t="$ticks" '{ printf "%.2f", ($14 + $15) / t }' "/proc/$server_pid/stat"; }
+# process_cpu PID: CPU seconds (user + system) the process has used so far, from /proc.
+process_cpu() { awk -v t="$ticks" '{ printf "%.2f", ($14 + $15) / t }' "/proc/$1/stat"; }
+# server_cpu: the same for the API server (it runs on this machine).
+server_cpu() { process_cpu "$server_pid"; }
 
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
