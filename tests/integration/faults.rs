@@ -238,6 +238,25 @@ async fn configmaps(client: &kube::Client, ns: &str) -> Vec<ConfigMap> {
         .collect()
 }
 
+/// The plan's single `! error` line: exactly one object was refused.
+fn the_one_refusal<'a>(stdout: &'a str, all: &str) -> &'a str {
+    let refused: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("! error"))
+        .collect();
+    assert_eq!(refused.len(), 1, "exactly one object is refused\n{all}");
+    eprintln!("{}", refused[0]);
+    refused[0]
+}
+
+async fn configmap_names(client: &kube::Client, ns: &str) -> Vec<String> {
+    configmaps(client, ns)
+        .await
+        .into_iter()
+        .filter_map(|c| c.metadata.name)
+        .collect()
+}
+
 fn assert_no_panic(all: &str) {
     assert!(
         !all.contains("panicked") && !all.contains("RUST_BACKTRACE"),
@@ -372,11 +391,7 @@ async fn the_api_server_dying_mid_apply_fails_clearly_and_a_rerun_converges() {
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
     assert!(stdout.contains("30 pruned, 0 failed."), "{stdout}");
-    let mut left: Vec<String> = configmaps(&admin, ns)
-        .await
-        .into_iter()
-        .filter_map(|c| c.metadata.name)
-        .collect();
+    let mut left = configmap_names(&admin, ns).await;
     left.sort();
     assert_eq!(left.len(), total - 30 + 1);
     assert!(left.iter().all(|n| !n.starts_with("cm-03-")), "{left:?}");
@@ -534,27 +549,21 @@ async fn objects_rbac_forbids_are_named_and_nothing_is_applied_or_pruned() {
     let all = format!("{stdout}\n{stderr}");
     assert_eq!(out.status.code(), Some(2), "{all}");
     assert_no_panic(&all);
-    let refused: Vec<&str> = stdout
-        .lines()
-        .filter(|l| l.starts_with("! error"))
-        .collect();
-    assert_eq!(refused.len(), 1, "only the Service is refused\n{all}");
-    eprintln!("{}", refused[0]);
+    let refused = the_one_refusal(&stdout, &all);
     assert!(
-        refused[0].contains(&format!("Service/{ns}/web"))
-            && refused[0].contains("web.yaml:1")
-            && refused[0].contains("forbidden")
-            && refused[0].contains("User \"restricted\" cannot"),
+        refused.contains(&format!("Service/{ns}/web"))
+            && refused.contains("web.yaml:1")
+            && refused.contains("forbidden")
+            && refused.contains("User \"restricted\" cannot"),
         "the Service, its file and the server's reason\n{all}"
     );
     assert!(stdout.contains("Nothing was applied"), "{all}");
 
-    let names: Vec<String> = configmaps(&admin, &ns)
-        .await
-        .into_iter()
-        .filter_map(|c| c.metadata.name)
-        .collect();
-    assert_eq!(names, ["old"], "nothing applied, nothing pruned");
+    assert_eq!(
+        configmap_names(&admin, &ns).await,
+        ["old"],
+        "nothing applied, nothing pruned"
+    );
     let services = Api::<Service>::namespaced(admin.clone(), &ns);
     assert!(services.get_opt("web").await.unwrap().is_none());
 }
@@ -602,23 +611,13 @@ async fn a_namespace_stuck_terminating_refuses_new_objects_with_the_servers_reas
     assert_eq!(out.status.code(), Some(2), "{all}");
     assert_no_panic(&all);
     assert!(took < Duration::from_secs(60), "took {took:?}\n{all}");
-    let refused: Vec<&str> = stdout
-        .lines()
-        .filter(|l| l.starts_with("! error"))
-        .collect();
-    assert_eq!(refused.len(), 1, "{all}");
-    eprintln!("{}", refused[0]);
+    let refused = the_one_refusal(&stdout, &all);
     assert!(
-        refused[0].contains(&format!("ConfigMap/{ns}/fresh"))
-            && refused[0].contains("fresh.yaml:1")
-            && refused[0].contains("because it is being terminated"),
+        refused.contains(&format!("ConfigMap/{ns}/fresh"))
+            && refused.contains("fresh.yaml:1")
+            && refused.contains("because it is being terminated"),
         "the object and the server's reason\n{all}"
     );
     assert!(stdout.contains("Nothing was applied"), "{all}");
-    let names: Vec<String> = configmaps(&admin, &ns)
-        .await
-        .into_iter()
-        .filter_map(|c| c.metadata.name)
-        .collect();
-    assert_eq!(names, ["existing"]);
+    assert_eq!(configmap_names(&admin, &ns).await, ["existing"]);
 }
