@@ -27,19 +27,24 @@ fn cm(name: &str, value: &str) -> String {
     format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  v: \"{value}\"\n")
 }
 
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+/// Runs `program` in `dir`, fails the test unless it succeeds, returns its trimmed stdout.
+fn run_ok(program: &str, dir: &Path, args: &[&str]) -> String {
+    let out = Command::new(program)
         .args(args)
         .current_dir(dir)
         .output()
-        .expect("running git");
+        .unwrap_or_else(|e| panic!("running {program}: {e}"));
     assert!(
         out.status.success(),
-        "git {args:?}: {}",
+        "{program} {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let identity = ["-c", "user.name=t", "-c", "user.email=t@example.com"];
+    run_ok("git", dir, &[&identity[..], args].concat())
 }
 
 /// A bare repository `<base>/platform.git` (what the reconciler fetches) and a checkout
@@ -863,16 +868,7 @@ impl Drop for HttpsGit {
 }
 
 fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("running openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_ok("openssl", dir, args);
 }
 
 impl HttpsGit {
