@@ -7,6 +7,7 @@ use clap::Args;
 
 use super::common::{PlanArgs, prepare};
 use super::{EXIT_ERROR, EXIT_OK, GlobalArgs};
+use crate::inventory;
 use crate::pipeline::{self, ExecuteOptions};
 use crate::report::{self, Format};
 use crate::ssa::{self, Action, Applied, Summary, Work, wait::Health};
@@ -118,6 +119,10 @@ pub async fn run(
             },
             if summary.errors == 1 { "it" } else { "them" },
         )?;
+        return Ok(EXIT_ERROR);
+    }
+    if let Err(refused) = inventory::handover::refuse_moves(plan) {
+        writeln!(out, "{} Nothing was applied: {refused}.", style.error("!"))?;
         return Ok(EXIT_ERROR);
     }
     if !args.yes && !confirm(&summary, context)? {

@@ -60,8 +60,13 @@ pub fn render_within(plan: &Plan, target: &Target, limit: usize) -> String {
         let cause = cause_label(change)
             .map(|c| format!(" — <em>{c}</em>"))
             .unwrap_or_default();
+        let handover = change
+            .handover
+            .as_ref()
+            .map(|h| format!(" — {}", escape(&h.to_string())))
+            .unwrap_or_default();
         let mut section = format!(
-            "<details><summary><code>{sign} {}</code>{}{note}{cause}</summary>\n\n```diff\n",
+            "<details><summary><code>{sign} {}</code>{}{note}{cause}{handover}</summary>\n\n```diff\n",
             escape(&change.object.to_string()),
             escape(&origin)
         );

@@ -97,6 +97,7 @@ pub fn offline_plan(base: &[Manifest], head: &[Manifest], options: &OfflineOptio
             validated: false,
             note: None,
             cause: None,
+            handover: None,
             before,
             after,
         });
@@ -124,6 +125,7 @@ pub fn offline_plan(base: &[Manifest], head: &[Manifest], options: &OfflineOptio
             validated: false,
             note: None,
             cause: None,
+            handover: None,
             before,
             after: None,
         });
@@ -434,6 +436,7 @@ mod tests {
             validated: true,
             note: None,
             cause: None,
+            handover: None,
             before: None,
             after: None,
         }

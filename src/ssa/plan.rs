@@ -17,7 +17,7 @@ use super::{
     Action, Change, FIELD_MANAGER, Kept, Plan, PlanError, SecretValues, mask_secret_pair, normalize,
 };
 use crate::cluster::{Cluster, describe};
-use crate::inventory::{LABEL_PART_OF, Member};
+use crate::inventory::{LABEL_PART_OF, Member, handover};
 use crate::object::ObjectRef;
 use crate::render::{Manifest, Origin};
 
@@ -38,6 +38,10 @@ pub struct PlanOptions {
     pub prune_protected: bool,
     /// Dry-run every object, even those whose live copy proves them unchanged.
     pub verify_unchanged: bool,
+    /// Ids of earlier parents of this set (being migrated): their members are ours too.
+    pub legacy_ids: Vec<String>,
+    /// Consent to move objects from other ApplySets into this one (`--adopt`).
+    pub adopt: bool,
 }
 
 /// Kinds never pruned without `PlanOptions::prune_protected`.
@@ -264,6 +268,7 @@ fn prunes(
                 validated: true,
                 note: None,
                 cause: None,
+                handover: None,
                 before,
                 after: None,
             },
@@ -286,6 +291,12 @@ fn change(
     unvalidated: Option<Unvalidated>,
     options: &PlanOptions,
 ) -> Change {
+    let handover = options.part_of.as_ref().and_then(|id| {
+        let own: Vec<String> = std::iter::once(id.clone())
+            .chain(options.legacy_ids.iter().cloned())
+            .collect();
+        handover::detect(before.as_ref(), &target.body, &own, options.adopt)
+    });
     let mut before = before.map(|b| comparable(b, &target.object));
     let mut after = Some(comparable(after, &target.object));
     let action = match &before {
@@ -303,6 +314,7 @@ fn change(
         validated: unvalidated.is_none(),
         note: unvalidated.map(|u| u.note().to_string()),
         cause: None,
+        handover,
         before,
         after,
     }
