@@ -157,7 +157,9 @@ pub fn for_checkout(
         None => {
             let repository = Repository::local(&directory);
             let note = format!(
-                "{} has no git remote, so its ApplySet is identified by the directory name ({}):                  a clone elsewhere or under another name is another set. Add a remote (`git                  remote add origin URL`) or pass --applyset",
+                "{} has no git remote, so its ApplySet is identified by the directory name ({}): \
+                 a clone elsewhere or under another name is another set. Add a remote (`git \
+                 remote add origin URL`) or pass --applyset",
                 root.display(),
                 repository.as_str()
             );

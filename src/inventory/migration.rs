@@ -97,9 +97,11 @@ pub(super) async fn find(cluster: &Cluster, set: &ApplySet) -> Result<Vec<Legacy
             Ok(parent) => parent,
             Err(kube::Error::Api(status)) if matches!(status.code, 403 | 404) => continue,
             Err(err) => {
-                return Err(anyhow::Error::new(err).context(format!(
-                    "looking for an earlier ApplySet parent {candidate}"
-                )));
+                return Err(super::parent::failure(
+                    cluster,
+                    err,
+                    format!("looking for an earlier ApplySet parent {candidate}"),
+                ));
             }
         };
         if !is_ours(&parent)
@@ -145,10 +147,14 @@ pub async fn finish(cluster: &Cluster, inventory: &Inventory) -> Result<Vec<Pare
             Ok(_) => removed.push(legacy.parent.clone()),
             Err(kube::Error::Api(status)) if matches!(status.code, 404 | 409) => {}
             Err(err) => {
-                return Err(anyhow::Error::new(err).context(format!(
-                    "removing the earlier ApplySet parent {} after migrating its members",
-                    legacy.parent
-                )));
+                return Err(super::parent::failure(
+                    cluster,
+                    err,
+                    format!(
+                        "removing the earlier ApplySet parent {} after migrating its members",
+                        legacy.parent
+                    ),
+                ));
             }
         }
     }

@@ -31,15 +31,19 @@ pub(super) async fn get(cluster: &Cluster, parent: &ParentRef) -> Result<Option<
     match cluster.send::<Value>(request).await {
         Ok(found) => Ok(Some(found)),
         Err(kube::Error::Api(status)) if status.code == 404 => Ok(None),
-        Err(err) => {
-            let context = format!("reading the ApplySet parent {parent}");
-            Err(
-                match crate::cluster::transport_failure(&err, &cluster.server) {
-                    Some(reason) => anyhow::anyhow!(reason).context(context),
-                    None => anyhow::Error::new(err).context(context),
-                },
-            )
-        }
+        Err(err) => Err(failure(
+            cluster,
+            err,
+            format!("reading the ApplySet parent {parent}"),
+        )),
+    }
+}
+
+/// A failed request as an error: a server that cannot be reached is named with the reason.
+pub(super) fn failure(cluster: &Cluster, err: kube::Error, context: String) -> anyhow::Error {
+    match crate::cluster::transport_failure(&err, &cluster.server) {
+        Some(reason) => anyhow::anyhow!(reason).context(context),
+        None => anyhow::Error::new(err).context(context),
     }
 }
 
@@ -72,8 +76,9 @@ pub(super) fn group_kinds(parent: &Value) -> BTreeSet<GroupKind> {
 /// written by other tooling is refused (its members are not ours), and so is one recording
 /// another identity: same name, another repository, path or namespace.
 pub async fn read(cluster: &Cluster, set: &ApplySet) -> Result<Inventory> {
+    let parent = get(cluster, &set.parent()).await?;
     let legacy = migration::find(cluster, set).await?;
-    let Some(parent) = get(cluster, &set.parent()).await? else {
+    let Some(parent) = parent else {
         return Ok(Inventory {
             legacy,
             ..Inventory::default()
