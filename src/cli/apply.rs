@@ -81,7 +81,13 @@ pub async fn run(
         );
     }
 
-    report::write(plan, Format::Text, &report::Target::default(), style, out)?;
+    report::write(
+        plan,
+        Format::Text,
+        &report::Destination::default(),
+        style,
+        out,
+    )?;
     if summary.prune > 0 {
         writeln!(out, "{}", blast_radius(&prepared.planned.work))?;
     }
