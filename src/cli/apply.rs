@@ -17,7 +17,8 @@ use crate::ui::{self, Style};
 #[command(
     long_about = "Shows the same plan as `kubectl gitops diff`, asks for approval, then applies it \
                   with server-side apply (field manager kubectl-gitops): Namespaces and CRDs \
-                  first, then cluster-scoped objects, then namespaced ones. Objects applied \
+                  first, then cluster-scoped objects, then namespaced ones, then admission \
+                  webhooks and APIServices (after the workloads they call). Objects applied \
                   earlier from PATH that left git are pruned last, tracked with a Kubernetes \
                   ApplySet (the standard kubectl apply --applyset uses). Nothing is pruned when \
                   anything failed.",
