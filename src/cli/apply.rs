@@ -18,7 +18,8 @@ use crate::ui::{self, Style};
 #[command(
     long_about = "Shows the same plan as `kubectl gitops diff`, asks for approval, then applies it \
                   with server-side apply (field manager kubectl-gitops): Namespaces and CRDs \
-                  first, then cluster-scoped objects, then namespaced ones. Objects applied \
+                  first, then cluster-scoped objects, then namespaced ones, then admission \
+                  webhooks and APIServices (after the workloads they call). Objects applied \
                   earlier from PATH that left git are pruned last, tracked with a Kubernetes \
                   ApplySet (the standard kubectl apply --applyset uses). Nothing is pruned when \
                   anything failed.",
@@ -82,7 +83,13 @@ pub async fn run(
         );
     }
 
-    report::write(plan, Format::Text, &report::Target::default(), style, out)?;
+    report::write(
+        plan,
+        Format::Text,
+        &report::Destination::default(),
+        style,
+        out,
+    )?;
     if summary.prune > 0 {
         writeln!(out, "{}", blast_radius(&prepared.planned.work))?;
     }

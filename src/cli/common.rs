@@ -10,7 +10,7 @@ use clap::Args;
 use super::GlobalArgs;
 use crate::cluster::Cluster;
 use crate::inventory::{self, ApplySet, Inventory};
-use crate::pipeline::{self, PlanSettings, SetPlan};
+use crate::pipeline::{self, PlanSettings, Scope, SetPlan};
 use crate::render::{self, Manifest};
 use crate::source::{self, Snapshot};
 use crate::ssa::Planned;
@@ -169,17 +169,17 @@ pub async fn prepare(args: &PlanArgs, global: &GlobalArgs, force: bool) -> Resul
         adopt: args.adopt,
         render: render::RenderOptions::default(),
     };
-    let (inventory, members) = pipeline::read_members(&cluster, &set).await?;
-    verbose(
-        "inventory",
-        format!("ApplySet {set}: {} live members", members.len()),
-    );
     let SetPlan {
         manifests,
         set,
         inventory,
         planned,
-    } = pipeline::plan_members(&cluster, manifests, &set, inventory, &members, &settings).await?;
+        members,
+    } = pipeline::plan(&cluster, manifests, &set, &Scope::Whole, &settings).await?;
+    verbose(
+        "inventory",
+        format!("ApplySet {set}: {members} live members"),
+    );
     verbose(
         "plan",
         format!(

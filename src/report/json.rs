@@ -5,7 +5,7 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use super::{Target, object_diff};
+use super::{Destination, object_diff};
 use crate::object::ObjectRef;
 use crate::render::Origin;
 use crate::ssa::{Action, Cause, Plan, PlanError, Summary};
@@ -47,11 +47,11 @@ struct JsonChange<'a> {
     after: &'a Option<serde_json::Value>,
 }
 
-pub fn write(plan: &Plan, target: &Target, out: &mut dyn Write) -> io::Result<()> {
+pub fn write(plan: &Plan, destination: &Destination, out: &mut dyn Write) -> io::Result<()> {
     let report = Report {
         schema_version: SCHEMA_VERSION,
-        context: &target.context,
-        server: &target.server,
+        context: &destination.context,
+        server: &destination.server,
         summary: plan.summary(),
         changes: plan
             .changes

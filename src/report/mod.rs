@@ -32,7 +32,7 @@ pub const CONTEXT_LINES: usize = 3;
 
 /// Where the plan was computed against; shown in headers.
 #[derive(Debug, Clone, Default)]
-pub struct Target {
+pub struct Destination {
     pub context: String,
     pub server: String,
 }
@@ -40,14 +40,14 @@ pub struct Target {
 pub fn write(
     plan: &Plan,
     format: Format,
-    target: &Target,
+    destination: &Destination,
     style: &Style,
     out: &mut dyn Write,
 ) -> io::Result<()> {
     match format {
         Format::Text => text::write(plan, style, out),
-        Format::Markdown => markdown::write(plan, target, out),
-        Format::Json => json::write(plan, target, out),
+        Format::Markdown => markdown::write(plan, destination, out),
+        Format::Json => json::write(plan, destination, out),
     }
 }
 
@@ -159,11 +159,18 @@ mod tests {
 
     fn render(format: Format) -> String {
         let mut out = Vec::new();
-        let target = Target {
+        let destination = Destination {
             context: "staging".into(),
             server: "https://127.0.0.1:6443/".into(),
         };
-        write(&sample_plan(), format, &target, &Style::plain(), &mut out).expect("render");
+        write(
+            &sample_plan(),
+            format,
+            &destination,
+            &Style::plain(),
+            &mut out,
+        )
+        .expect("render");
         String::from_utf8(out).expect("utf-8")
     }
 
@@ -247,7 +254,7 @@ mod tests {
         write(
             &three_way_plan(),
             Format::Text,
-            &Target::default(),
+            &Destination::default(),
             &Style::plain(),
             &mut out,
         )
@@ -262,7 +269,7 @@ mod tests {
             write(
                 &three_way_plan(),
                 format,
-                &Target::default(),
+                &Destination::default(),
                 &Style::plain(),
                 &mut out,
             )
@@ -300,7 +307,7 @@ mod tests {
         write(
             &sample_plan(),
             Format::Text,
-            &Target::default(),
+            &Destination::default(),
             &Style::new(true),
             &mut out,
         )
@@ -332,7 +339,7 @@ mod tests {
         write(
             &plan,
             Format::Markdown,
-            &Target::default(),
+            &Destination::default(),
             &Style::plain(),
             &mut out,
         )

@@ -372,8 +372,10 @@ async fn status_lists_every_set_with_its_repository_path_namespace_and_members()
     for path in ["one", "two"] {
         assert_eq!(run(&["apply", path, "-n", &ns, "--yes"], &repo).0, Some(0));
     }
+    // Cluster-wide: other tests' sets are listed too, and a failed reconciler among them
+    // makes the exit code 2.
     let (code, stdout, stderr) = run(&["status", "-o", "json"], &repo);
-    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert!(matches!(code, Some(0 | 2)), "{stdout}\n{stderr}");
     let listed: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     let mine: Vec<(&str, u64)> = listed
         .as_array()
