@@ -368,6 +368,30 @@ mod tests {
     }
 
     #[test]
+    fn a_checkout_over_ssh_and_a_reconciler_over_https_resolve_one_set() {
+        let laptop = resolve(
+            SetIdentity::new(
+                Repository::from_url("git@github.com:Org/platform.git"),
+                "deploy/prod",
+                "prod",
+            ),
+            None,
+            None,
+        );
+        let reconciler = for_remote(
+            "https://x-access-token@github.com/org/platform",
+            "./deploy/prod/",
+            "prod",
+            None,
+            None,
+        );
+        assert_eq!(
+            (laptop.name, laptop.namespace, laptop.identity),
+            (reconciler.name, reconciler.namespace, reconciler.identity)
+        );
+    }
+
+    #[test]
     fn the_target_namespace_is_part_of_the_identity() {
         let repo = Repository::from_url("https://g.example/org/infra");
         let staging = resolve(SetIdentity::new(repo.clone(), "k8s", "staging"), None, None);

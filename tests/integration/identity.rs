@@ -598,3 +598,45 @@ async fn consent_in_git_moves_one_object_and_other_tooling_is_adopted() {
         "both are members of the second set now"
     );
 }
+
+#[tokio::test]
+async fn a_set_spanning_namespaces_records_them_and_prunes_in_each() {
+    let client = support::admin().await;
+    let home = support::namespace(&client, "id-home").await;
+    let other = support::namespace(&client, "id-other").await;
+    let dir = tempfile::tempdir().unwrap();
+    let elsewhere = format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: far\n  namespace: {other}\ndata:\n  v: \"1\"\n"
+    );
+    let repo = checkout(
+        dir.path(),
+        "spread",
+        Some("https://git.example.com/org/spread"),
+        &[("near.yaml", cm("near", "1")), ("far.yaml", elsewhere)],
+    );
+    let (code, stdout, stderr) = run(&["apply", ".", "-n", &home, "--yes"], &repo);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    let found = parents(&client, &home).await;
+    assert_eq!(found.len(), 1, "the parent is in the target namespace");
+    let annotations = found[0].metadata.annotations.as_ref().unwrap();
+    assert_eq!(
+        annotations["applyset.kubernetes.io/additional-namespaces"],
+        other
+    );
+    assert_eq!(annotations["kubectl-gitops.io/namespace"], home);
+
+    std::fs::remove_file(repo.join("far.yaml")).unwrap();
+    let (code, stdout, _) = run(&["apply", ".", "-n", &home, "--yes"], &repo);
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(
+        stdout.contains(&format!("pruned ConfigMap/{other}/far")),
+        "{stdout}"
+    );
+    assert!(configmaps(&client, &other).await.is_empty());
+    let found = parents(&client, &home).await;
+    assert_eq!(
+        found[0].metadata.annotations.as_ref().unwrap()["applyset.kubernetes.io/additional-namespaces"],
+        "",
+        "narrowed once the last member there is gone"
+    );
+}
