@@ -176,7 +176,9 @@ pub async fn write_parent(
         ANNOTATION_TOOLING: tooling(),
         ANNOTATION_GROUP_KINDS: kinds.join(","),
         ANNOTATION_NAMESPACES: others.join(","),
-        ANNOTATION_APPLIED_AT: k8s_openapi::jiff::Timestamp::now().to_string(),
+        ANNOTATION_APPLIED_AT: k8s_openapi::jiff::Timestamp::now()
+            .strftime("%Y-%m-%dT%H:%M:%SZ")
+            .to_string(),
     });
     if let Some(members) = members {
         annotations[ANNOTATION_MEMBERS] = json!(members.to_string());
