@@ -513,7 +513,7 @@ async fn the_reconciler_refuses_to_take_an_object_from_another_set() {
         ("deploy/shared.yaml", &cm("shared", "1")),
         ("deploy/own.yaml", &cm("own", "1")),
     ]);
-    let _reconciler = Reconciler::start(
+    let reconciler = Reconciler::start(
         &remote.file_url(),
         &ns,
         &[FAST, &["--applyset", "rec"]].concat(),
@@ -533,6 +533,20 @@ async fn the_reconciler_refuses_to_take_an_object_from_another_set() {
         pairs(&[("shared", "0")]),
         "nothing applied"
     );
+
+    // With consent the next reconciler takes it over.
+    drop(reconciler);
+    let _adopting = Reconciler::start(
+        &remote.file_url(),
+        &ns,
+        // The first one was killed holding the Lease; this one need not wait for it to expire.
+        &[
+            FAST,
+            &["--applyset", "rec", "--adopt", "--no-leader-election"],
+        ]
+        .concat(),
+    );
+    wait_for_values(&client, &ns, &[("own", "1"), ("shared", "1")]).await;
 }
 
 #[tokio::test]
