@@ -9,7 +9,7 @@ use kube::core::{ApiResource, DynamicObject, Request, Resource};
 use serde_json::Value;
 
 use super::PlanOptions;
-use super::dry_run::{DryRunError, dry_run};
+use super::dry_run::{Answer, DryRunError, dry_run};
 use super::targets::Desired;
 use crate::cluster::{Cluster, describe};
 use crate::inventory::Member;
@@ -36,7 +36,7 @@ pub(super) async fn read_and_dry_run(
     targets: &[Desired<'_>],
     members: &[Member],
     options: &PlanOptions,
-) -> (Live, Vec<Result<Value, DryRunError>>, usize) {
+) -> (Live, Vec<Result<Answer, DryRunError>>, usize) {
     let listed_members: HashMap<Identity, &Member> =
         members.iter().map(|m| (m.object.identity(), m)).collect();
     let mut known = Vec::new();
@@ -67,7 +67,7 @@ pub(super) async fn read_and_dry_run(
                 .as_ref()
                 .is_some_and(|l| crate::ssa::unchanged::proven(&t.body, l, FIELD_MANAGER));
         let outcome = match (&live, proven) {
-            (Some(found), true) => Ok(found.clone()),
+            (Some(found), true) => Ok(Answer::clean(found.clone())),
             _ => dry_run(cluster, t, options).await,
         };
         (at, Ok(live), outcome, proven)
@@ -104,7 +104,7 @@ pub(super) async fn read_and_dry_run(
     });
     let (from_members, from_reads) = futures::join!(from_members, join_all(groups));
     let mut live = Live::new();
-    let mut outcomes: Vec<Option<Result<Value, DryRunError>>> =
+    let mut outcomes: Vec<Option<Result<Answer, DryRunError>>> =
         targets.iter().map(|_| None).collect();
     let mut proven_unchanged = 0;
     for (at, found, outcome, proven) in from_members
@@ -118,7 +118,7 @@ pub(super) async fn read_and_dry_run(
     let outcomes = outcomes
         .into_iter()
         // Unvalidated targets are planned from their body; `dry_run` answers them at once.
-        .map(|o| o.unwrap_or(Ok(Value::Null)))
+        .map(|o| o.unwrap_or(Ok(Answer::clean(Value::Null))))
         .collect();
     (live, outcomes, proven_unchanged)
 }
