@@ -257,9 +257,8 @@ fn blast_radius(work: &[Work]) -> String {
 }
 
 fn report_results(results: &[Applied], style: &Style, out: &mut dyn Write) -> Result<()> {
-    let (results, unattempted) = crate::report::unattempted::split(results, |r| {
-        (&r.object, r.error.as_deref().unwrap_or_default())
-    });
+    let (results, unattempted) =
+        crate::report::unattempted::split(results, |r| (&r.object, r.not_attempted.as_ref()));
     for r in results {
         match (&r.error, r.action) {
             (Some(error), _) => {

@@ -79,7 +79,8 @@ pub fn render_within(plan: &Plan, destination: &Destination, limit: usize) -> St
         section.push_str("```\n\n</details>\n");
         sections.push(section);
     }
-    let (errors, unattempted) = unattempted::split(&plan.errors, |e| (&e.object, &e.message));
+    let (errors, unattempted) =
+        unattempted::split(&plan.errors, |e| (&e.object, e.not_attempted.as_ref()));
     for error in errors {
         let origin = error
             .origin

@@ -187,6 +187,7 @@ mod tests {
                 origin: origin("deploy/web.yaml", 1),
                 message: "Deployment.apps \"broken\" is invalid: spec.selector: Required value"
                     .into(),
+                not_attempted: None,
             }],
             kept: vec![Kept {
                 object: ObjectRef::new("v1", "Namespace", None, "old"),

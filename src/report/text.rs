@@ -21,7 +21,8 @@ pub fn write(plan: &Plan, style: &Style, out: &mut dyn Write) -> io::Result<()> 
         }
         writeln!(out)?;
     }
-    let (errors, unattempted) = unattempted::split(&plan.errors, |e| (&e.object, &e.message));
+    let (errors, unattempted) =
+        unattempted::split(&plan.errors, |e| (&e.object, e.not_attempted.as_ref()));
     for error in errors {
         let origin = error
             .origin

@@ -22,6 +22,7 @@ pub use plan::{PlanOptions, Planned, Work, plan};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::cluster::NotAttempted;
 use crate::object::ObjectRef;
 use crate::render::Origin;
 
@@ -85,6 +86,9 @@ pub struct PlanError {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub origin: Option<Origin>,
     pub message: String,
+    /// Not sent: the server had stopped answering (see the cluster's breaker).
+    #[serde(skip)]
+    pub not_attempted: Option<NotAttempted>,
 }
 
 /// A member of the ApplySet that is no longer rendered but is deliberately not pruned.

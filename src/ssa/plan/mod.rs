@@ -127,12 +127,17 @@ pub async fn plan(
                 )
             }
             (None, Err(err)) => {
+                let not_attempted = match &err {
+                    DryRunError::Transport(failure) => failure.not_attempted.clone(),
+                    DryRunError::Status(_) => None,
+                };
                 errors.push((
                     target.index,
                     PlanError {
                         object: target.object.clone(),
                         origin: Some(target.manifest.origin.clone()),
                         message: redact(err.to_string()),
+                        not_attempted,
                     },
                 ));
                 continue;
@@ -140,13 +145,14 @@ pub async fn plan(
         };
         let before = match live.get(&target.object.identity()) {
             Some(Ok(found)) => found.clone(),
-            Some(Err(message)) => {
+            Some(Err(failure)) => {
                 errors.push((
                     target.index,
                     PlanError {
                         object: target.object.clone(),
                         origin: Some(target.manifest.origin.clone()),
-                        message: redact(format!("reading the live object: {message}")),
+                        message: redact(format!("reading the live object: {failure}")),
+                        not_attempted: failure.not_attempted.clone(),
                     },
                 ));
                 continue;
