@@ -1,9 +1,8 @@
 //! The server-side apply dry-run: what the server answers for one desired object.
 
 use kube::api::{Patch, PatchParams};
-use serde_json::Value;
-
 use kube::core::Request;
+use serde_json::Value;
 
 use super::PlanOptions;
 use super::live::url_path;
