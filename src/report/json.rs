@@ -35,6 +35,9 @@ struct JsonChange<'a> {
     /// Why the server could not validate it, when it could not.
     #[serde(skip_serializing_if = "Option::is_none")]
     note: Option<&'a str>,
+    /// For a conflict: who owns which fields the apply would change.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    conflicts: &'a [crate::ssa::FieldConflict],
     /// Against `--base`: "introduced" or "drift".
     #[serde(skip_serializing_if = "Option::is_none")]
     cause: Option<Cause>,
@@ -62,6 +65,7 @@ pub fn write(plan: &Plan, destination: &Destination, out: &mut dyn Write) -> io:
                 origin: c.origin.as_ref(),
                 validated: c.validated,
                 note: c.note.as_deref(),
+                conflicts: &c.conflicts,
                 cause: c.cause,
                 handover: c.handover.as_ref(),
                 diff: object_diff(c).iter().map(|l| l.unified() + "\n").collect(),

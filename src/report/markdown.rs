@@ -27,12 +27,15 @@ pub fn render_within(plan: &Plan, destination: &Destination, limit: usize) -> St
     if !destination.context.is_empty() {
         let _ = writeln!(head, "\nAgainst context `{}`.", destination.context);
     }
-    let _ = writeln!(head, "\n| Create | Update | Prune | Unchanged | Errors |");
-    let _ = writeln!(head, "|---:|---:|---:|---:|---:|");
     let _ = writeln!(
         head,
-        "| {} | {} | {} | {} | {} |\n",
-        s.create, s.update, s.prune, s.unchanged, s.errors
+        "\n| Create | Update | Prune | Unchanged | Conflicts | Errors |"
+    );
+    let _ = writeln!(head, "|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(
+        head,
+        "| {} | {} | {} | {} | {} | {} |\n",
+        s.create, s.update, s.prune, s.unchanged, s.conflicts, s.errors
     );
 
     let mut sections = Vec::new();
@@ -46,6 +49,7 @@ pub fn render_within(plan: &Plan, destination: &Destination, limit: usize) -> St
             Action::Update => "~ update",
             Action::Prune => "- prune",
             Action::Unchanged => "",
+            Action::Conflict => "! conflict",
         };
         let origin = change
             .origin
@@ -70,6 +74,9 @@ pub fn render_within(plan: &Plan, destination: &Destination, limit: usize) -> St
             escape(&change.object.to_string()),
             escape(&origin)
         );
+        for line in super::conflict_lines(change) {
+            section.push_str(&format!("# {}\n", line.replace("```", "`\u{200b}``")));
+        }
         for line in object_diff(change) {
             section.push_str(&line.unified().replace("```", "`\u{200b}``"));
             section.push('\n');
@@ -77,7 +84,8 @@ pub fn render_within(plan: &Plan, destination: &Destination, limit: usize) -> St
         section.push_str("```\n\n</details>\n");
         sections.push(section);
     }
-    let (errors, unattempted) = unattempted::split(&plan.errors, |e| (&e.object, &e.message));
+    let (errors, unattempted) =
+        unattempted::split(&plan.errors, |e| (&e.object, e.not_attempted.as_ref()));
     for error in errors {
         let origin = error
             .origin

@@ -81,6 +81,7 @@ pub(super) async fn resolve<'a>(
                                     manifest.kind(),
                                     manifest.api_version()
                                 ),
+                                not_attempted: None,
                             },
                         ));
                     continue;
@@ -109,6 +110,7 @@ pub(super) async fn resolve<'a>(
                         "{object} is defined twice: at {first} and {}",
                         manifest.origin
                     ),
+                    not_attempted: None,
                 },
             ));
             continue;
