@@ -72,6 +72,14 @@ pub(crate) fn load_collecting(
     // Editors on some systems write a byte-order mark; it is not part of the YAML or JSON.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
 
+    // Like kubectl, text whose first non-blank character is `{` is read as JSON and anything
+    // else as YAML, whatever the file is called (a flow mapping is not YAML to kubectl).
+    let _named = format;
+    let format = if text.trim_start().starts_with('{') {
+        Format::Json
+    } else {
+        Format::Yaml
+    };
     let parsed = match format {
         Format::Yaml => yaml::parse_stream(display_path, text, budget),
         Format::Json => json::parse(display_path, text)

@@ -32,6 +32,14 @@ pub(crate) fn parse_stream(
             item: None,
             line: content_line,
         };
+        if let Some((line, why)) = document.problem {
+            parsed.push(Err(RenderError::Yaml {
+                file: file.to_path_buf(),
+                line,
+                message: why.to_string(),
+            }));
+            continue;
+        }
         let offset = document.first_line.saturating_sub(1);
         match parse_document(&document, &origin, budget) {
             Ok(read::Document {

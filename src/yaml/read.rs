@@ -92,8 +92,6 @@ pub(crate) fn read_document_with_items(
     options.set_emit_comments(false);
     options.flow_nesting_limit = MAX_DEPTH;
     options.block_nesting_limit = MAX_DEPTH;
-    // What libyaml (and so kubectl) does with a block scalar on the file's last line.
-    options.block_scalar_eof_without_line_feed = true;
     let mut builder = Builder {
         budget,
         stack: Vec::new(),
@@ -173,7 +171,11 @@ impl Builder<'_> {
             Event::DocumentStart(..) => {
                 self.documents += 1;
                 if self.documents > 1 {
-                    return Err("more than one document where one was expected".to_string());
+                    // kubectl would read the first and silently drop the rest.
+                    return Err(
+                        "a second document after `...` without a `---` line between them"
+                            .to_string(),
+                    );
                 }
             }
             Event::Scalar(text, style, anchor, tag) => {
@@ -339,7 +341,7 @@ fn merge(object: &mut Map<String, Value>, value: Value) -> Result<(), String> {
 }
 
 fn scalar_tag(tag: Option<&Tag>) -> Option<ScalarTag> {
-    tag.map(|tag| ScalarTag::from_core(tag.core_suffix()))
+    tag.map(|tag| ScalarTag::from_core(tag.suffix_in_namespace("tag:yaml.org,2002:").as_deref()))
 }
 
 /// How many values `value` holds and how deeply it nests. Depth is capped, so recursion is safe.

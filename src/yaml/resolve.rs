@@ -276,8 +276,28 @@ fn decode_binary(text: &str) -> Result<String, String> {
     let compact: String = text.chars().filter(|&c| c != '\n' && c != '\r').collect();
     base64::engine::general_purpose::STANDARD
         .decode(compact)
-        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+        .map(|bytes| go_lossy_utf8(&bytes))
         .map_err(|_| "!!binary value contains invalid base64 data".to_string())
+}
+
+/// Bytes as Go's JSON encoder writes them into a string: each byte that is not part of valid
+/// UTF-8 becomes one U+FFFD.
+fn go_lossy_utf8(mut bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    loop {
+        match std::str::from_utf8(bytes) {
+            Ok(valid) => {
+                out.push_str(valid);
+                return out;
+            }
+            Err(error) => {
+                let (valid, rest) = bytes.split_at(error.valid_up_to());
+                out.push_str(std::str::from_utf8(valid).unwrap_or_default());
+                out.push('\u{fffd}');
+                bytes = rest.get(1..).unwrap_or_default();
+            }
+        }
+    }
 }
 
 /// A resolved scalar with its text where it is a string.

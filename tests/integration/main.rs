@@ -11,4 +11,5 @@ mod faults;
 mod hostile;
 mod pr;
 mod reconcile;
+mod render_oracle;
 mod revisions;
