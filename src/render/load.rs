@@ -18,31 +18,32 @@ pub(crate) struct Parsed {
     pub item_lines: Vec<usize>,
 }
 
-/// How a file's text is read.
+/// How a file's text is read: decided by its content, as kubectl decides.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Format {
+enum Format {
     Yaml,
     Json,
 }
 
 impl Format {
-    /// JSON for `*.json`; everything else render reads (including `Kustomization`) is YAML.
-    pub(crate) fn of(path: &Path) -> Format {
-        match path.extension().and_then(|e| e.to_str()) {
-            Some("json") => Format::Json,
-            _ => Format::Yaml,
+    /// JSON when the first non-blank character is `{`, YAML otherwise, whatever the file is
+    /// called: kubectl sniffs the same way, so a flow mapping in a `.yaml` file is JSON to it.
+    fn sniff(text: &str) -> Format {
+        if text.trim_start().starts_with('{') {
+            Format::Json
+        } else {
+            Format::Yaml
         }
     }
 }
 
-/// Loads one file's bytes (YAML or JSON by extension) into manifests; used by render and by
+/// Loads one file's bytes (YAML or JSON, told apart by content) into manifests; used by render and by
 /// tests. `display_path` is the name used in origins and messages. The first problem found is
 /// returned; `render` reports all of them.
 pub fn load_file(display_path: &Path, bytes: &[u8]) -> Result<Vec<Manifest>, RenderError> {
     let mut errors = Vec::new();
     let budget = ValueBudget::new();
-    let format = Format::of(display_path);
-    let manifests = load_collecting(display_path, bytes, format, &budget, &mut errors);
+    let manifests = load_collecting(display_path, bytes, &budget, &mut errors);
     match errors.into_iter().next() {
         Some(error) => Err(error),
         None => Ok(manifests),
@@ -53,7 +54,6 @@ pub fn load_file(display_path: &Path, bytes: &[u8]) -> Result<Vec<Manifest>, Ren
 pub(crate) fn load_collecting(
     display_path: &Path,
     bytes: &[u8],
-    format: Format,
     budget: &ValueBudget,
     errors: &mut Vec<RenderError>,
 ) -> Vec<Manifest> {
@@ -72,15 +72,7 @@ pub(crate) fn load_collecting(
     // Editors on some systems write a byte-order mark; it is not part of the YAML or JSON.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
 
-    // Like kubectl, text whose first non-blank character is `{` is read as JSON and anything
-    // else as YAML, whatever the file is called (a flow mapping is not YAML to kubectl).
-    let _named = format;
-    let format = if text.trim_start().starts_with('{') {
-        Format::Json
-    } else {
-        Format::Yaml
-    };
-    let parsed = match format {
+    let parsed = match Format::sniff(text) {
         Format::Yaml => yaml::parse_stream(display_path, text, budget),
         Format::Json => json::parse(display_path, text)
             .transpose()
@@ -196,8 +188,7 @@ mod tests {
     fn all_errors(path: &str, bytes: &[u8]) -> Vec<String> {
         let mut errors = Vec::new();
         let budget = ValueBudget::new();
-        let format = Format::of(Path::new(path));
-        load_collecting(Path::new(path), bytes, format, &budget, &mut errors);
+        load_collecting(Path::new(path), bytes, &budget, &mut errors);
         errors.iter().map(ToString::to_string).collect()
     }
 

@@ -79,14 +79,7 @@ pub fn render(
         match *unit {
             layout::Unit::File { path, bytes } => {
                 let display = snapshot.display_prefix.join(path);
-                let format = load::Format::of(path);
-                manifests.extend(load::load_collecting(
-                    &display,
-                    bytes,
-                    format,
-                    &budget,
-                    &mut errors,
-                ));
+                manifests.extend(load::load_collecting(&display, bytes, &budget, &mut errors));
             }
             layout::Unit::Kustomize(i) => {
                 let (Some(kustomization), Some(slot)) =
@@ -97,11 +90,9 @@ pub fn render(
                 match slot.take() {
                     Some(Ok(output)) => {
                         let display = kustomization.display_file(&snapshot.display_prefix);
-                        let format = load::Format::Yaml;
                         manifests.extend(load::load_collecting(
                             &display,
                             &output,
-                            format,
                             &budget,
                             &mut errors,
                         ));

@@ -518,4 +518,33 @@ mod tests {
             ]
         );
     }
+
+    #[test]
+    fn items_of_one_list_are_classified_each_against_its_own_base() {
+        let list = |first: &str| {
+            format!(
+                "apiVersion: v1\nkind: ConfigMapList\nitems:\n\
+                 - metadata: {{name: first, namespace: web}}\n  data: {{v: '{first}'}}\n\
+                 - metadata: {{name: second, namespace: web}}\n  data: {{v: '1'}}\n"
+            )
+        };
+        let load = |text: String| {
+            crate::render::load_file(Path::new("lists.yaml"), text.as_bytes()).expect("loads")
+        };
+        let (base, head) = (load(list("1")), load(list("2")));
+        let change = |m: &Manifest| Change {
+            origin: Some(m.origin.clone()),
+            ..cluster_change(Action::Update, m.object_ref(), None)
+        };
+        // The first item changed in git; the second only in the cluster.
+        let mut plan = Plan {
+            changes: head.iter().map(change).collect(),
+            ..Plan::default()
+        };
+
+        classify(&mut plan, &head, &base, "default");
+
+        let causes: Vec<Option<Cause>> = plan.changes.iter().map(|c| c.cause).collect();
+        assert_eq!(causes, [Some(Cause::Introduced), Some(Cause::Drift)]);
+    }
 }
