@@ -171,10 +171,10 @@ fn push_checked(manifest: Manifest, out: &mut Vec<Manifest>, errors: &mut Vec<Re
     }
 }
 
-/// kubectl reads any object with `items` as a List (whatever its kind); `kind: List` without
-/// items is an empty one.
+/// kubectl reads any object with a non-null `items` as a List, whatever its kind (with
+/// `items: null` or none, even `kind: List` is a plain object to it).
 fn is_list(object: &serde_json::Map<String, Value>) -> bool {
-    object.contains_key("items") || object.get("kind").and_then(Value::as_str) == Some("List")
+    object.get("items").is_some_and(|items| !items.is_null())
 }
 
 #[cfg(test)]

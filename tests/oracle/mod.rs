@@ -29,9 +29,13 @@ pub fn kubectl_reads(file: &Path) -> Result<Vec<Value>, String> {
     if !output.status.success() || !stderr.is_empty() {
         return Err(stderr);
     }
-    let objects = json_stream(&output.stdout)?;
-    // Reading locally, kubectl does not yet insist on what `create` and `apply` need before
-    // anything else: a kind, an apiVersion and a name.
+    applicable(json_stream(&output.stdout)?)
+}
+
+/// Reading without a server, kubectl does not yet insist on what `apply` needs before anything
+/// else (and the API server requires): a kind, an apiVersion and a name. Objects lacking one
+/// count as refused.
+fn applicable(objects: Vec<Value>) -> Result<Vec<Value>, String> {
     for object in &objects {
         let text = |path: &[&str]| {
             path.iter()
@@ -69,7 +73,7 @@ pub fn kubectl_creates(file: &Path, kubeconfig: &Path) -> Result<Vec<Value>, Str
     }
     let values = json_stream(&output.stdout)?;
     // Several objects are printed as one List.
-    Ok(match values.as_slice() {
+    applicable(match values.as_slice() {
         [Value::Object(list)] if list.get("kind") == Some(&Value::from("List")) => list
             .get("items")
             .and_then(Value::as_array)
@@ -125,13 +129,34 @@ pub fn deliberate_refusal(our_error: &str) -> bool {
     our_error.contains("duplicate key") || our_error.contains("is not a List kind")
 }
 
-/// Compares our reading of `file` with kubectl's. `Ok` when both give the same objects, or
-/// both refuse and our error names the file and a line; `Err` says how they differ.
+/// Compares our reading of `file` with kubectl's (`kubectl_reads`). `Ok` when both give the
+/// same objects, or both refuse and our error names the file and a line; `Err` says how they
+/// differ.
 pub fn agree(file: &Path) -> Result<(), String> {
+    agree_with(file, kubectl_reads)
+}
+
+/// `agree`, with kubectl asked through `kubectl`. A namespace kubectl filled in (`create`
+/// puts objects in the context's namespace) is not a difference.
+pub fn agree_with(
+    file: &Path,
+    kubectl: impl Fn(&Path) -> Result<Vec<Value>, String>,
+) -> Result<(), String> {
     let bytes = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
     let display = Path::new(file.file_name().unwrap_or_default());
     let ours = we_read(display, &bytes);
-    let theirs = kubectl_reads(file);
+    let theirs = kubectl(file).map(|mut theirs| {
+        if let Ok(ours) = &ours {
+            for (a, b) in ours.iter().zip(theirs.iter_mut()) {
+                if a["metadata"].get("namespace").is_none()
+                    && let Some(metadata) = b["metadata"].as_object_mut()
+                {
+                    metadata.remove("namespace");
+                }
+            }
+        }
+        theirs
+    });
     match (ours, theirs) {
         (Ok(ours), Ok(theirs)) => {
             if ours.len() == theirs.len() && ours.iter().zip(&theirs).all(|(a, b)| same_json(a, b))
