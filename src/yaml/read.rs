@@ -92,6 +92,7 @@ pub(crate) fn read_document_with_items(
     options.set_emit_comments(false);
     options.flow_nesting_limit = MAX_DEPTH;
     options.block_nesting_limit = MAX_DEPTH;
+    options.emit_anchor_events = true;
     let mut builder = Builder {
         budget,
         stack: Vec::new(),
@@ -112,10 +113,48 @@ pub(crate) fn read_document_with_items(
             message,
         })?;
     }
+    let value = builder.result.unwrap_or(Value::Null);
+    if let Some(error) = Unrepresentable::find(&value) {
+        return Err(error);
+    }
     Ok(Document {
-        value: builder.result.unwrap_or(Value::Null),
+        value,
         item_lines: builder.item_lines,
     })
+}
+
+/// A value JSON cannot hold (`.inf`, `.nan`) is an error only if it survives into the document:
+/// kubectl converts to JSON at the end, after a later key or merge may have replaced it. Until
+/// then it is held as a string no manifest can contain (it starts with a Unicode
+/// noncharacter), carrying where it was written and why it cannot be sent.
+struct Unrepresentable;
+
+impl Unrepresentable {
+    const MARK: &'static str = "\u{10fffe}unrepresentable\u{10fffe}";
+
+    fn mark(line: usize, column: usize, why: &str) -> Value {
+        Value::String(format!("{}{line}:{column}:{why}", Self::MARK))
+    }
+
+    /// The first such value left in `value`. Depth is capped, so recursion is safe.
+    fn find(value: &Value) -> Option<ReadError> {
+        match value {
+            Value::String(s) => {
+                let rest = s.strip_prefix(Self::MARK)?;
+                let mut parts = rest.splitn(3, ':');
+                let line = parts.next()?.parse().ok()?;
+                let column = parts.next()?.parse().ok()?;
+                Some(ReadError {
+                    line,
+                    column,
+                    message: parts.next()?.to_string(),
+                })
+            }
+            Value::Array(items) => items.iter().find_map(Self::find),
+            Value::Object(object) => object.values().find_map(Self::find),
+            _ => None,
+        }
+    }
 }
 
 /// A collection being built.
@@ -193,8 +232,10 @@ impl Builder<'_> {
                     return self.set_key(Key::Field(scalar.into_key()?));
                 }
                 let plain = style == ScalarStyle::Plain;
-                let value =
-                    resolve_scalar(&text, plain, scalar_tag(tag.as_deref()))?.into_json()?;
+                let scalar = resolve_scalar(&text, plain, scalar_tag(tag.as_deref()))?;
+                let value = scalar.into_json().unwrap_or_else(|why| {
+                    Unrepresentable::mark(span.start.line(), span.start.col() + 1, &why)
+                });
                 self.finish(value, anchor)?;
             }
             Event::SequenceStart(_, anchor, _) => {
@@ -220,6 +261,17 @@ impl Builder<'_> {
                 }
                 None => {}
             },
+            // go-yaml takes only letters, digits, `_` and `-` for an anchor's name.
+            Event::Anchor(_, name) => {
+                if !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                {
+                    return Err(format!(
+                        "anchor name {name:?}: only letters, digits, `_` and `-` are allowed"
+                    ));
+                }
+            }
             Event::Alias(id) => {
                 let Some(anchored) = self.anchors.get(&id) else {
                     return Err("unknown anchor referenced".to_string());
@@ -471,6 +523,27 @@ mod tests {
             Ok(json!({"<<": {"a": 1}}))
         );
         assert!(read("x: {<<: 1}\n").is_err());
+    }
+
+    #[test]
+    fn infinity_is_refused_only_where_it_stays() {
+        let error = read("a: 1\nb:\n  c: .inf\n").err().unwrap_or_default();
+        assert!(error.contains("+Inf cannot be represented"), "{error}");
+        let budget = ValueBudget::new();
+        let located = read_document("a: 1\nb:\n  c: .inf\n", &budget).err();
+        assert_eq!(located.map(|e| (e.line, e.column)), Some((3, 6)));
+        // Replaced by a later merge, as go-yaml replaces it, it is never sent.
+        assert_eq!(
+            read("x: {a: .nan, <<: {a: 1}}\n"),
+            Ok(json!({"x": {"a": 1}}))
+        );
+    }
+
+    #[test]
+    fn anchor_names_are_go_yaml_s() {
+        assert!(read("a: &x-1_b 1\nb: *x-1_b\n").is_ok());
+        let error = read("a: &x\" 1\n").err().unwrap_or_default();
+        assert!(error.contains("anchor name"), "{error}");
     }
 
     #[test]
