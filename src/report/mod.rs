@@ -32,7 +32,7 @@ pub const CONTEXT_LINES: usize = 3;
 
 /// Where the plan was computed against; shown in headers.
 #[derive(Debug, Clone, Default)]
-pub struct Target {
+pub struct Destination {
     pub context: String,
     pub server: String,
 }
@@ -40,14 +40,14 @@ pub struct Target {
 pub fn write(
     plan: &Plan,
     format: Format,
-    target: &Target,
+    destination: &Destination,
     style: &Style,
     out: &mut dyn Write,
 ) -> io::Result<()> {
     match format {
         Format::Text => text::write(plan, style, out),
-        Format::Markdown => markdown::write(plan, target, out),
-        Format::Json => json::write(plan, target, out),
+        Format::Markdown => markdown::write(plan, destination, out),
+        Format::Json => json::write(plan, destination, out),
     }
 }
 
@@ -113,6 +113,7 @@ mod tests {
                     validated: true,
                     note: None,
                     cause: None,
+                    handover: None,
                     before: Some(cm(json!({"LOG_LEVEL": "debug", "MODE": "fast"}))),
                     after: Some(cm(json!({"LOG_LEVEL": "info", "MODE": "fast"}))),
                 },
@@ -126,6 +127,7 @@ mod tests {
                             .into(),
                     ),
                     cause: None,
+                    handover: None,
                     before: None,
                     after: Some(json!({"apiVersion": "v1", "kind": "Secret",
                         "metadata": {"name": "creds", "namespace": "web"},
@@ -138,6 +140,7 @@ mod tests {
                     validated: true,
                     note: None,
                     cause: None,
+                    handover: None,
                     before: Some(json!({"kind": "Service"})),
                     after: Some(json!({"kind": "Service"})),
                 },
@@ -157,11 +160,18 @@ mod tests {
 
     fn render(format: Format) -> String {
         let mut out = Vec::new();
-        let target = Target {
+        let destination = Destination {
             context: "staging".into(),
             server: "https://127.0.0.1:6443/".into(),
         };
-        write(&sample_plan(), format, &target, &Style::plain(), &mut out).expect("render");
+        write(
+            &sample_plan(),
+            format,
+            &destination,
+            &Style::plain(),
+            &mut out,
+        )
+        .expect("render");
         String::from_utf8(out).expect("utf-8")
     }
 
@@ -196,6 +206,7 @@ mod tests {
             validated: true,
             note: None,
             cause: Some(cause),
+            handover: None,
             before,
             after,
         };
@@ -244,7 +255,7 @@ mod tests {
         write(
             &three_way_plan(),
             Format::Text,
-            &Target::default(),
+            &Destination::default(),
             &Style::plain(),
             &mut out,
         )
@@ -259,7 +270,7 @@ mod tests {
             write(
                 &three_way_plan(),
                 format,
-                &Target::default(),
+                &Destination::default(),
                 &Style::plain(),
                 &mut out,
             )
@@ -297,7 +308,7 @@ mod tests {
         write(
             &sample_plan(),
             Format::Text,
-            &Target::default(),
+            &Destination::default(),
             &Style::new(true),
             &mut out,
         )
@@ -320,6 +331,7 @@ mod tests {
                 validated: true,
                 note: None,
                 cause: None,
+                handover: None,
                 before: None,
                 after: Some(json!({"data": big})),
             });
@@ -328,7 +340,7 @@ mod tests {
         write(
             &plan,
             Format::Markdown,
-            &Target::default(),
+            &Destination::default(),
             &Style::plain(),
             &mut out,
         )

@@ -9,6 +9,7 @@ mod diff;
 mod distribution;
 mod faults;
 mod hostile;
+mod identity;
 mod pr;
 mod reconcile;
 mod render_oracle;
