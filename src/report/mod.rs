@@ -117,6 +117,7 @@ mod tests {
         Some(Origin {
             file: PathBuf::from(file),
             document: 0,
+            item: None,
             line,
         })
     }

@@ -349,7 +349,7 @@ async fn a_crd_and_its_custom_resource_apply_in_one_go() {
         (
             "gadget.yaml",
             &format!(
-                "apiVersion: {group}/v1\nkind: Gadget\nmetadata:\n  name: g1\nspec:\n  n: 1\n"
+                "apiVersion: {group}/v1\nkind: Gadget\nmetadata:\n  name: g1\nspec:\n  size: 1\n"
             ),
         ),
     ]);
@@ -362,7 +362,7 @@ async fn a_crd_and_its_custom_resource_apply_in_one_go() {
         "{stdout}"
     );
     let gadget = kubectl_json(&["get", &format!("gadgets.{group}"), "g1", "-n", &ns]);
-    assert_eq!(gadget["spec"]["n"], 1);
+    assert_eq!(gadget["spec"]["size"], 1);
     let (code, stdout, _) = apply(&repo, &ns, &set, &["--yes"]);
     assert_eq!(code, Some(0));
     assert!(stdout.contains("No changes"), "{stdout}");

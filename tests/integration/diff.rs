@@ -125,7 +125,7 @@ async fn defaulted_fields_make_no_noise() {
     let deployment = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  \
         selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    \
         spec:\n      containers:\n      - name: web\n        image: nginx:1.27\n";
-    let mut object: Value = serde_yaml::from_str(deployment).unwrap();
+    let mut object: Value = kubectl_gitops::yaml::from_str(deployment).unwrap();
     object["metadata"]["namespace"] = json!(ns);
     apply_as_other_tool(&client, object).await;
     let repo = Workdir::new(&[("web.yaml", deployment)]);
@@ -553,7 +553,7 @@ async fn unchanged_objects_skip_their_dry_run_and_every_kind_of_drift_is_still_s
         )
     };
     let configs = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata:\n  level: info\n\
-         ---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\ndata:\n  x: '1'\n  y: '2'\n";
+         ---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\ndata:\n  x: '1'\n  z: '2'\n";
     let repo = Workdir::new(&[
         ("web.yaml", &deployment("web")),
         ("api.yaml", &deployment("api")),
@@ -635,7 +635,7 @@ async fn unchanged_objects_skip_their_dry_run_and_every_kind_of_drift_is_still_s
     // A key that left git is removed by the apply: an update, not "unchanged".
     repo.write(
         "config.yaml",
-        &configs.replace("  x: '1'\n  y: '2'\n", "  x: '1'\n"),
+        &configs.replace("  x: '1'\n  z: '2'\n", "  x: '1'\n"),
     );
     let (code, stdout, proven) = diff_both_ways(&repo, &ns);
     assert_eq!(code, Some(1), "{stdout}");
@@ -643,7 +643,7 @@ async fn unchanged_objects_skip_their_dry_run_and_every_kind_of_drift_is_still_s
         stdout.contains(&format!("~ update ConfigMap/{ns}/b")),
         "{stdout}"
     );
-    assert!(stdout.contains("-  y: '2'"), "{stdout}");
+    assert!(stdout.contains("-  z: '2'"), "{stdout}");
     assert_eq!(proven, 3, "{stdout}");
 
     // Without the ApplySet's parent there are no members to start from: the objects are read

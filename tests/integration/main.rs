@@ -13,4 +13,5 @@ mod hostile;
 mod identity;
 mod pr;
 mod reconcile;
+mod render_oracle;
 mod revisions;
