@@ -66,6 +66,9 @@ pub async fn run(
     style: &Style,
     out: &mut dyn Write,
 ) -> Result<u8> {
+    if args.plan.show_secrets {
+        crate::scrub::reveal_secret_values_in_reports();
+    }
     let prepared = prepare(&args.plan, global, args.force_conflicts).await?;
     let plan = &prepared.planned.plan;
     let summary = plan.summary();

@@ -54,7 +54,21 @@ pub struct InstallArgs {
     /// Replicas (more than one stand by; a Lease makes sure only one applies).
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub replicas: u32,
+
+    /// A Secret in the reconciler's namespace holding the https token under the key `token`
+    /// (create it with `kubectl create secret generic NAME --from-file=token=FILE`). It is
+    /// mounted into the pod and read with --token-file; the token never appears in the
+    /// Deployment. Credentials in --repo are refused.
+    #[arg(long, value_name = "NAME")]
+    pub credentials_secret: Option<String>,
+
+    /// User name sent with the token (GitLab wants oauth2, Bitbucket x-token-auth).
+    #[arg(long, value_name = "NAME", requires = "credentials_secret")]
+    pub token_username: Option<String>,
 }
+
+/// Where the credentials Secret is mounted in the pod.
+const CREDENTIALS_DIR: &str = "/var/run/secrets/kubectl-gitops/git";
 
 const DEFAULT_NAMESPACE: &str = "gitops-system";
 
@@ -62,9 +76,25 @@ pub fn run(args: &InstallArgs, global: &GlobalArgs, out: &mut dyn Write) -> Resu
     let namespace = global.namespace.as_deref().unwrap_or(DEFAULT_NAMESPACE);
     let path = tree::normalize_path(&args.path).map_err(anyhow::Error::msg)?;
     let path = path.to_string_lossy().into_owned();
+    refuse_credentials_in_url(&args.repo)?;
     out.write_all(manifests(args, namespace, &path).as_bytes())?;
     out.flush()?;
     Ok(EXIT_OK)
+}
+
+/// `https://user:TOKEN@host/...` would put the token in the Deployment's arguments, readable
+/// by everyone who may read Deployments (and in every `kubectl describe`).
+fn refuse_credentials_in_url(repo: &str) -> Result<()> {
+    if crate::scrub::strip_userinfo(repo) != repo {
+        anyhow::bail!(
+            "--repo {} carries credentials: they would be written into the Deployment for \
+             anyone to read. Put the token in a Secret instead:\n  kubectl create secret \
+             generic kubectl-gitops-git -n NAMESPACE --from-file=token=TOKEN_FILE\nand pass \
+             --credentials-secret kubectl-gitops-git with the URL without credentials",
+            crate::scrub::url(repo)
+        );
+    }
+    Ok(())
 }
 
 /// A YAML scalar: JSON strings are valid YAML and need no further escaping.
@@ -87,6 +117,22 @@ fn manifests(args: &InstallArgs, namespace: &str, path: &str) -> String {
         "--log-format=json".to_string(),
         "--cache-dir=/var/cache/kubectl-gitops".to_string(),
     ];
+    let mut container_args = container_args.to_vec();
+    let mut credentials_mount = String::new();
+    let mut credentials_volume = String::new();
+    if let Some(secret) = &args.credentials_secret {
+        container_args.push(format!("--token-file={CREDENTIALS_DIR}/token"));
+        if let Some(user) = &args.token_username {
+            container_args.push(format!("--token-username={user}"));
+        }
+        credentials_mount = format!(
+            "            - name: git-credentials\n              mountPath: {CREDENTIALS_DIR}\n              readOnly: true\n"
+        );
+        credentials_volume = format!(
+            "        - name: git-credentials\n          secret:\n            secretName: {}\n            defaultMode: 0400\n",
+            q(secret)
+        );
+    }
     let container_args: String = container_args
         .iter()
         .map(|a| format!("            - {}\n", q(a)))
@@ -250,12 +296,12 @@ spec:
               mountPath: /var/cache/kubectl-gitops
             - name: tmp
               mountPath: /tmp
-      volumes:
+{credentials_mount}      volumes:
         - name: cache
           emptyDir: {{}}
         - name: tmp
           emptyDir: {{}}
-"#,
+{credentials_volume}"#,
         version = env!("CARGO_PKG_VERSION"),
         repo = redact::redact_url(&args.repo),
         reference = args.reference,
@@ -314,5 +360,46 @@ mod tests {
             text.contains(r#"image: "registry.example.com/kubectl-gitops:1""#),
             "{text}"
         );
+    }
+
+    #[test]
+    fn credentials_come_from_a_mounted_secret_never_from_the_url() {
+        let parse = |extra: &[&str]| {
+            let mut argv = vec!["x", "--repo"];
+            argv.extend(extra);
+            Wrapper::parse_from(argv).install
+        };
+        let leaky = parse(&["https://user:tok3n-canary@git.example.com/org/platform.git"]);
+        let err = refuse_credentials_in_url(&leaky.repo)
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("tok3n-canary"), "{err}");
+        assert!(err.contains("--credentials-secret"), "{err}");
+
+        let args = parse(&[
+            "https://git.example.com/org/platform.git",
+            "--credentials-secret",
+            "git-token",
+            "--token-username",
+            "oauth2",
+        ]);
+        refuse_credentials_in_url(&args.repo).expect("a URL without userinfo");
+        let text = manifests(&args, "gitops-system", ".");
+        let docs: Vec<serde_yaml::Value> = serde_yaml::Deserializer::from_str(&text)
+            .map(|doc| serde_yaml::Value::deserialize(doc).expect("valid YAML"))
+            .collect();
+        let pod = &docs.last().unwrap()["spec"]["template"]["spec"];
+        let container = &pod["containers"][0];
+        let args: Vec<&str> = container["args"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .filter_map(|a| a.as_str())
+            .collect();
+        assert!(args.contains(&"--token-file=/var/run/secrets/kubectl-gitops/git/token"));
+        assert!(args.contains(&"--token-username=oauth2"));
+        assert_eq!(pod["volumes"][2]["secret"]["secretName"], "git-token");
+        assert_eq!(container["volumeMounts"][2]["mountPath"], CREDENTIALS_DIR);
+        assert_eq!(container["volumeMounts"][2]["readOnly"], true);
     }
 }

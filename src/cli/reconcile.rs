@@ -249,6 +249,10 @@ fn read_token(args: &ReconcileArgs) -> Result<Option<String>> {
         .filter(|t| !t.is_empty()))
 }
 
+fn scrubbed_stderr() -> crate::scrub::Writer<std::io::Stderr> {
+    crate::scrub::Writer::stderr(std::io::stderr())
+}
+
 /// Structured logs on stderr: our events at info (debug with -v, everything with -vv).
 fn init_logging(format: LogFormat, verbose: u8) {
     use tracing::level_filters::LevelFilter;
@@ -263,7 +267,8 @@ fn init_logging(format: LogFormat, verbose: u8) {
         _ => Targets::new().with_default(LevelFilter::DEBUG),
     };
     let layer = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
+        // Every line is scrubbed of Secret values and credentials on its way out.
+        .with_writer(scrubbed_stderr)
         .with_ansi(false)
         .with_target(false);
     let layer = match format {

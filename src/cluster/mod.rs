@@ -213,15 +213,38 @@ pub fn transport_failure(err: &kube::Error, server: &str) -> Option<String> {
                 "timed out waiting for an answer (--request-timeout sets the limit)"
             }
             Some(Kind::ConnectionRefused) => "connection refused: is the API server running?",
-            Some(Kind::ConnectionReset | Kind::ConnectionAborted | Kind::BrokenPipe) => {
+            // A TLS connection ended without close_notify surfaces as UnexpectedEof.
+            Some(
+                Kind::ConnectionReset
+                | Kind::ConnectionAborted
+                | Kind::BrokenPipe
+                | Kind::UnexpectedEof
+                | Kind::NotConnected,
+            ) => "the connection was cut off",
+            None if cause
+                .downcast_ref::<hyper::Error>()
+                .is_some_and(|h| h.is_incomplete_message() || h.is_closed() || h.is_canceled()) =>
+            {
                 "the connection was cut off"
+            }
+            None if cause
+                .downcast_ref::<hyper::Error>()
+                .is_some_and(hyper::Error::is_timeout) =>
+            {
+                "timed out waiting for an answer (--request-timeout sets the limit)"
             }
             _ if said("deadline has elapsed") => {
                 "timed out connecting (--request-timeout sets the limit)"
             }
             // Some layers (TLS, the connector) carry the I/O error only in their message.
             _ if said("Connection refused") => "connection refused: is the API server running?",
-            _ if said("Connection reset") || said("Broken pipe") || said("connection closed") => {
+            _ if said("Connection reset")
+                || said("Broken pipe")
+                || said("connection closed")
+                || said("close_notify")
+                || said("unexpected EOF")
+                || said("connection error") =>
+            {
                 "the connection was cut off"
             }
             _ => {
@@ -292,6 +315,46 @@ mod tests {
         );
         let other = kube::Error::Service(Box::new(Error::new(ErrorKind::InvalidData, "bad cert")));
         assert!(describe(&other, "https://x/").contains("bad cert"));
+    }
+
+    /// How a connection cut mid-TLS reaches us: the client's error, hyper's below it, and the
+    /// TLS layer's I/O error at the bottom of the chain.
+    #[derive(Debug)]
+    struct Layer(&'static str, Box<dyn std::error::Error + Send + Sync>);
+    impl std::fmt::Display for Layer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+    impl std::error::Error for Layer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(self.1.as_ref())
+        }
+    }
+
+    #[test]
+    fn a_connection_cut_mid_tls_is_no_answer_at_any_depth() {
+        let eof = Error::new(
+            ErrorKind::UnexpectedEof,
+            "peer closed connection without sending TLS close_notify",
+        );
+        let chain = Layer(
+            "client error (SendRequest)",
+            Box::new(Layer("", Box::new(eof))),
+        );
+        let err = kube::Error::Service(Box::new(chain));
+        let said = transport_failure(&err, "https://127.0.0.1:6443/").expect("classified");
+        assert_eq!(
+            said,
+            "no answer from https://127.0.0.1:6443/: the connection was cut off"
+        );
+        assert_eq!(describe(&err, "https://127.0.0.1:6443/"), said);
+        // The same words when only the message carries it.
+        let flat = failure(
+            ErrorKind::Other,
+            "peer closed connection without sending TLS close_notify",
+        );
+        assert_eq!(flat.as_deref(), Some(said.as_str()));
     }
 
     #[test]

@@ -69,7 +69,7 @@ impl Recorder {
                 ..ObjectReference::default()
             },
             reason: Some(reason.to_string()),
-            message: Some(truncate(message, MAX_MESSAGE)),
+            message: Some(truncate(&crate::scrub::text(message), MAX_MESSAGE)),
             type_: Some(
                 match kind {
                     Kind::Normal => "Normal",

@@ -16,7 +16,7 @@ use gix::ObjectId;
 use gix::remote::Direction;
 use sha2::{Digest, Sha256};
 
-use super::redact::{redact_url, repository_name, scrub};
+use super::redact::{redact_url, repository_name};
 
 /// The local ref each fetch writes the followed remote ref to.
 const TRACKING_REF: &str = "refs/gitops/target";
@@ -43,8 +43,6 @@ pub struct GitSource {
     display: String,
     reference: String,
     repo_dir: PathBuf,
-    /// Text to mask in messages: the token, the URL's userinfo.
-    secrets: Vec<String>,
     credentials: Option<Credentials>,
     shallow: bool,
 }
@@ -57,6 +55,20 @@ impl std::fmt::Debug for GitSource {
             .field("repo_dir", &self.repo_dir)
             .finish()
     }
+}
+
+/// Credentials go only to a server reached over https: over plain http anyone on the path
+/// could read them. Both what git says the protocol is and the URL asked about must agree.
+fn over_https(context: &gix::credentials::protocol::Context) -> bool {
+    let protocol_ok = context
+        .protocol
+        .as_deref()
+        .is_none_or(|p| p.eq_ignore_ascii_case("https"));
+    let url_ok = context
+        .url
+        .as_ref()
+        .is_none_or(|url| url.len() >= 8 && url[..8].eq_ignore_ascii_case(b"https://"));
+    protocol_ok && url_ok && (context.protocol.is_some() || context.url.is_some())
 }
 
 /// What a fetch found.
@@ -86,7 +98,11 @@ impl GitSource {
         let repo_dir = cache_dir
             .join("repositories")
             .join(format!("{}-{short}", repository_name(&url)));
-        let mut secrets: Vec<String> = credentials.iter().map(|c| c.token.clone()).collect();
+        let mut secrets: Vec<String> = Vec::new();
+        if let Some(c) = &credentials {
+            crate::scrub::learn_basic_auth(&c.username, &c.token);
+            secrets.push(c.token.clone());
+        }
         if let Some(userinfo) = userinfo(&url) {
             // The whole userinfo first, then its password alone (it may appear on its own).
             secrets.push(userinfo.to_string());
@@ -94,12 +110,14 @@ impl GitSource {
                 secrets.push(password.to_string());
             }
         }
+        for secret in &secrets {
+            crate::scrub::learn_credential(secret);
+        }
         Ok(GitSource {
             url,
             display,
             reference: reference.to_string(),
             repo_dir,
-            secrets,
             credentials,
             shallow: true,
         })
@@ -120,10 +138,9 @@ impl GitSource {
         &self.repo_dir
     }
 
-    /// Masks credentials in `text`.
+    /// Masks credentials in `text` (everything the process knows, this source's included).
     pub fn scrub(&self, text: &str) -> String {
-        let secrets: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
-        scrub(text, &secrets)
+        crate::scrub::text(text)
     }
 
     fn error(&self, what: &str, err: impl std::fmt::Display) -> GitError {
@@ -159,14 +176,16 @@ impl GitSource {
             .with_credentials(move |action| {
                 use gix::credentials::helper::Action;
                 Ok(match (action, &credentials) {
-                    (Action::Get(context), Some(c)) => Some(gix::credentials::protocol::Outcome {
-                        identity: gix::sec::identity::Account {
-                            username: c.username.clone(),
-                            password: c.token.clone(),
-                            oauth_refresh_token: None,
-                        },
-                        next: context.into(),
-                    }),
+                    (Action::Get(context), Some(c)) if over_https(&context) => {
+                        Some(gix::credentials::protocol::Outcome {
+                            identity: gix::sec::identity::Account {
+                                username: c.username.clone(),
+                                password: c.token.clone(),
+                                oauth_refresh_token: None,
+                            },
+                            next: context.into(),
+                        })
+                    }
                     _ => None,
                 })
             });
@@ -264,6 +283,22 @@ mod tests {
             .into_owned();
         assert!(name.starts_with("platform-"), "{name}");
         assert_ne!(a.repo_dir(), b.repo_dir());
+    }
+
+    #[test]
+    fn credentials_are_offered_over_https_only() {
+        use gix::credentials::protocol::Context;
+        let asked = |protocol: Option<&str>, url: Option<&str>| Context {
+            protocol: protocol.map(str::to_string),
+            url: url.map(Into::into),
+            ..Default::default()
+        };
+        assert!(over_https(&asked(Some("https"), Some("https://h/r.git"))));
+        assert!(over_https(&asked(None, Some("HTTPS://h/r.git"))));
+        assert!(!over_https(&asked(Some("http"), Some("http://h/r.git"))));
+        assert!(!over_https(&asked(Some("https"), Some("http://h/r.git"))));
+        assert!(!over_https(&asked(None, Some("http://h/r.git"))));
+        assert!(!over_https(&asked(None, None)));
     }
 
     #[test]

@@ -113,6 +113,12 @@ pub fn render(
             }
         }
     }
+    // Every Secret value rendered is known to the scrubber before anything can quote it.
+    for manifest in &manifests {
+        if manifest.kind() == "Secret" {
+            crate::scrub::learn_object(&Value::Object(manifest.object.clone()));
+        }
+    }
     errors.extend(validate::find_duplicates(&manifests));
     keep_first_missing_program(&mut errors);
 

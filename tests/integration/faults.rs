@@ -119,6 +119,17 @@ impl PrivateServer {
         kube::Client::try_from(config).expect("a client for the private server")
     }
 
+    /// SIGSTOP: the server stops answering at once, with its connections open, so what the
+    /// client has sent so far stays as it is until the kill.
+    fn freeze(&self) {
+        let pid = self.child.as_ref().expect("running").id().to_string();
+        let status = Command::new("kill")
+            .args(["-STOP", &pid])
+            .status()
+            .expect("kill -STOP");
+        assert!(status.success(), "freezing the server");
+    }
+
     /// SIGKILL: the server vanishes mid-request, as in a crash or a node loss.
     fn kill(&mut self) {
         self.stop();
@@ -290,12 +301,17 @@ async fn the_api_server_dying_mid_apply_fails_clearly_and_a_rerun_converges() {
     slow.extend(["--qps", "20"]);
     let mut apply = spawn_gitops(&slow, repo.path(), &server.kubeconfig(), cache.path());
 
-    // Kill the server once the writes are well under way.
+    // Kill the server once the writes are well under way. It is frozen first, so the kill
+    // lands on requests in flight however the client's requests are timed: every way a
+    // connection can end (a reset, an EOF mid-TLS, a refusal) must read the same.
     let started = Instant::now();
     loop {
         let written = configmaps(&admin, ns).await.len() - 1;
         if written >= 30 {
             assert!(written < total, "the apply finished before the fault");
+            server.freeze();
+            // Requests already sent now wait on a server that reads nothing.
+            tokio::time::sleep(Duration::from_millis(300)).await;
             break;
         }
         if started.elapsed() > HANG || apply.child.try_wait().expect("wait").is_some() {
