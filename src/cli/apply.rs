@@ -56,7 +56,7 @@ pub struct ApplyArgs {
     pub wait: bool,
 
     /// How long --wait waits (e.g. 90s, 5m).
-    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    #[arg(long, default_value = "5m", value_parser = super::duration::positive, value_name = "DURATION")]
     pub timeout: Duration,
 }
 

@@ -48,7 +48,7 @@ pub struct InstallArgs {
     pub path: String,
 
     /// Time between full cycles.
-    #[arg(long, default_value = "1m", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    #[arg(long, default_value = "1m", value_parser = super::duration::positive, value_name = "DURATION")]
     pub interval: Duration,
 
     /// Replicas (more than one stand by; a Lease makes sure only one applies).
@@ -61,6 +61,12 @@ pub struct InstallArgs {
     /// Deployment. Credentials in --repo are refused.
     #[arg(long, value_name = "NAME")]
     pub credentials_secret: Option<String>,
+
+    /// Namespaces in which the reconciler may manage Secrets (repeat or comma-separate).
+    /// Reading Secrets is reading every credential in them, so it is granted per namespace
+    /// only; without this flag no Secret can be managed.
+    #[arg(long, value_name = "NAMESPACE", value_delimiter = ',')]
+    pub secret_namespaces: Vec<String>,
 
     /// User name sent with the token (GitLab wants oauth2, Bitbucket x-token-auth).
     #[arg(long, value_name = "NAME", requires = "credentials_secret")]
@@ -95,6 +101,25 @@ fn refuse_credentials_in_url(repo: &str) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// One RoleBinding to `kubectl-gitops-secrets` per namespace the reconciler may manage
+/// Secrets in, each followed by a document separator.
+fn secret_bindings(namespaces: &[String], own: &str) -> String {
+    namespaces
+        .iter()
+        .filter(|n| !n.is_empty())
+        .map(|n| {
+            format!(
+                "apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata:\n  \
+                 name: kubectl-gitops-secrets\n  namespace: {}\nroleRef:\n  apiGroup: \
+                 rbac.authorization.k8s.io\n  kind: ClusterRole\n  name: kubectl-gitops-secrets\n\
+                 subjects:\n  - kind: ServiceAccount\n    name: kubectl-gitops\n    namespace: {}\n---\n",
+                q(n),
+                q(own)
+            )
+        })
+        .collect()
 }
 
 /// A YAML scalar: JSON strings are valid YAML and need no further escaping.
@@ -152,23 +177,38 @@ metadata:
   name: kubectl-gitops
   namespace: {ns}
 ---
-# What the reconciler needs for itself, in its own namespace only: the ApplySet parent
-# Secret, the status ConfigMap, the leader Lease and Events.
+# What the reconciler needs for itself, in its own namespace only, each object by name.
+# Kubernetes cannot restrict "create" by name, so creating is granted per kind and the rest
+# per object.
 apiVersion: rbac.authorization.k8s.io/v1
 kind: Role
 metadata:
   name: kubectl-gitops
   namespace: {ns}
 rules:
+  # The ApplySet parent: read to find what the set contains, patched to record its kinds.
   - apiGroups: [""]
     resources: ["secrets"]
-    verbs: ["get", "create", "patch", "update"]
+    resourceNames: [{applyset_q}]
+    verbs: ["get", "patch", "update"]
+  # The status ConfigMap `kubectl gitops status` reads.
   - apiGroups: [""]
     resources: ["configmaps"]
-    verbs: ["get", "list", "create", "patch", "update"]
+    resourceNames: [{status_q}]
+    verbs: ["get", "patch", "update"]
+  # The leader Lease: read, taken over and renewed.
   - apiGroups: ["coordination.k8s.io"]
     resources: ["leases"]
-    verbs: ["get", "create", "update"]
+    resourceNames: [{lease_q}]
+    verbs: ["get", "update"]
+  # The first run creates the three of them.
+  - apiGroups: [""]
+    resources: ["secrets", "configmaps"]
+    verbs: ["create"]
+  - apiGroups: ["coordination.k8s.io"]
+    resources: ["leases"]
+    verbs: ["create"]
+  # Applied, Pruned, DriftCorrected and ReconcileFailed on the parent.
   - apiGroups: [""]
     resources: ["events"]
     verbs: ["create", "patch"]
@@ -187,7 +227,10 @@ subjects:
     name: kubectl-gitops
     namespace: {ns}
 ---
-# The kinds the reconciler may manage, cluster-wide: those of the examples in this repository.
+# The kinds the reconciler may manage, cluster-wide: those of the examples in this repository,
+# except Secrets (granted per namespace below). Each verb is used: get and list to read what
+# is live (a LIST per kind and namespace), watch to put drift back within seconds, patch for
+# server-side apply (and its dry-run), create where an apply creates, delete to prune.
 # To manage more, add a rule per API group, e.g.
 #   - apiGroups: ["networking.k8s.io"]
 #     resources: ["ingresses"]
@@ -203,11 +246,26 @@ metadata:
   name: kubectl-gitops-apply
 rules:
   - apiGroups: [""]
-    resources: ["namespaces", "configmaps", "secrets", "services"]
-    verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]
+    resources: ["namespaces", "configmaps", "services"]
+    verbs: ["get", "list", "watch", "create", "patch", "delete"]
   - apiGroups: ["apps"]
     resources: ["deployments"]
-    verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]
+    verbs: ["get", "list", "watch", "create", "patch", "delete"]
+  # --wait reads rollouts: the ReplicaSets and Pods behind a Deployment.
+  - apiGroups: ["apps"]
+    resources: ["replicasets"]
+    verbs: ["get", "list"]
+---
+# Secrets, the same verbs, but only where a RoleBinding below grants them (--secret-namespaces):
+# list and watch on Secrets read every credential in a namespace.
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: kubectl-gitops-secrets
+rules:
+  - apiGroups: [""]
+    resources: ["secrets"]
+    verbs: ["get", "list", "watch", "create", "patch", "delete"]
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRoleBinding
@@ -222,6 +280,7 @@ subjects:
     name: kubectl-gitops
     namespace: {ns}
 ---
+{secret_bindings}
 apiVersion: apps/v1
 kind: Deployment
 metadata:
@@ -303,6 +362,10 @@ spec:
           emptyDir: {{}}
 {credentials_volume}"#,
         version = env!("CARGO_PKG_VERSION"),
+        applyset_q = q(&applyset),
+        status_q = q(&format!("{applyset}-status")),
+        lease_q = q(&format!("{applyset}-leader")),
+        secret_bindings = secret_bindings(&args.secret_namespaces, namespace),
         repo = redact::redact_url(&args.repo),
         reference = args.reference,
         shown_path = if path.is_empty() { "/" } else { path },
@@ -349,6 +412,7 @@ mod tests {
                 "ServiceAccount",
                 "Role",
                 "RoleBinding",
+                "ClusterRole",
                 "ClusterRole",
                 "ClusterRoleBinding",
                 "Deployment"

@@ -59,7 +59,7 @@ pub struct ReconcileArgs {
     pub path: String,
 
     /// Time between full cycles (fetch, plan, apply).
-    #[arg(long, default_value = "1m", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    #[arg(long, default_value = "1m", value_parser = super::duration::positive, value_name = "DURATION")]
     pub interval: Duration,
 
     /// Name of the ApplySet (default: gitops-<repository>-<path>, as `diff` computes it).
@@ -101,7 +101,7 @@ pub struct ReconcileArgs {
     pub token_username: String,
 
     /// Quiet time after a drift event before re-planning.
-    #[arg(long, default_value = "200ms", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    #[arg(long, default_value = "200ms", value_parser = super::duration::zero_or_more, value_name = "DURATION")]
     pub debounce: Duration,
 
     /// Do not watch managed objects (drift is then corrected at the next interval).
@@ -109,15 +109,15 @@ pub struct ReconcileArgs {
     pub no_watch: bool,
 
     /// First retry delay after a failed cycle; doubles per failure.
-    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    #[arg(long, default_value = "2s", value_parser = super::duration::positive, value_name = "DURATION")]
     pub backoff: Duration,
 
     /// Longest retry delay after failures.
-    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    #[arg(long, default_value = "5m", value_parser = super::duration::positive, value_name = "DURATION")]
     pub max_backoff: Duration,
 
     /// Give up a fetch after this long.
-    #[arg(long, default_value = "2m", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    #[arg(long, default_value = "2m", value_parser = super::duration::positive, value_name = "DURATION")]
     pub fetch_timeout: Duration,
 
     /// Run without leader election (only safe with a single replica).
@@ -129,7 +129,7 @@ pub struct ReconcileArgs {
     pub lease_name: Option<String>,
 
     /// How long a leader's claim lasts without renewal.
-    #[arg(long, default_value = "15s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    #[arg(long, default_value = "15s", value_parser = super::duration::positive, value_name = "DURATION")]
     pub lease_duration: Duration,
 
     /// This replica's identity in the Lease and Events (default: $POD_NAME, else host-pid).
@@ -137,7 +137,7 @@ pub struct ReconcileArgs {
     pub identity: Option<String>,
 
     /// After SIGTERM, how long a cycle in progress may take to finish.
-    #[arg(long, default_value = "20s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    #[arg(long, default_value = "20s", value_parser = super::duration::zero_or_more, value_name = "DURATION")]
     pub shutdown_grace: Duration,
 
     /// Requests in flight at once.
@@ -151,8 +151,12 @@ pub struct ReconcileArgs {
 
 pub async fn run(args: &ReconcileArgs, global: &GlobalArgs) -> Result<u8> {
     init_logging(args.log_format, global.verbose);
-    if args.interval.is_zero() {
-        bail!("--interval must be longer than zero");
+    if args.backoff > args.max_backoff {
+        bail!(
+            "--backoff ({}) is longer than --max-backoff ({})",
+            humantime::format_duration(args.backoff),
+            humantime::format_duration(args.max_backoff)
+        );
     }
     let path = tree::normalize_path(&args.path).map_err(anyhow::Error::msg)?;
     let token = read_token(args)?;

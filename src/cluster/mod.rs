@@ -129,7 +129,8 @@ impl Cluster {
         config.read_timeout = read;
         // Count from when a request is sent, not from when its pooled connection went idle.
         config.reset_reader_on_write = true;
-        let server = config.cluster_url.to_string();
+        learn_credentials(&config);
+        let server = crate::scrub::url(&config.cluster_url.to_string());
         let default_namespace = options
             .namespace
             .clone()
@@ -178,6 +179,29 @@ impl Cluster {
             None => self.breaker.answered(),
         }
         answer
+    }
+}
+
+/// What the kubeconfig authenticates with is never printed, wherever a message quotes it.
+fn learn_credentials(config: &kube::Config) {
+    use secrecy::ExposeSecret;
+    let auth = &config.auth_info;
+    for secret in [&auth.token, &auth.password, &auth.client_key_data]
+        .into_iter()
+        .flatten()
+    {
+        crate::scrub::learn_credential(secret.expose_secret());
+    }
+    if let (Some(user), Some(password)) = (&auth.username, &auth.password) {
+        crate::scrub::learn_basic_auth(user, password.expose_secret());
+    }
+    if let Some(userinfo) = config.cluster_url.authority().map(|a| a.as_str())
+        && let Some((info, _)) = userinfo.rsplit_once('@')
+    {
+        crate::scrub::learn_credential(info);
+        if let Some((_, password)) = info.split_once(':') {
+            crate::scrub::learn_credential(password);
+        }
     }
 }
 

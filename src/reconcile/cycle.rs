@@ -6,7 +6,6 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use gix::ObjectId;
@@ -276,7 +275,7 @@ impl Reconciler {
 
     /// Fetches on a blocking thread, bounded by the fetch timeout.
     async fn fetch(self: &Arc<Self>) -> Result<Fetched, CycleError> {
-        let interrupt = Arc::new(AtomicBool::new(false));
+        let interrupt = Arc::new(super::git::Interrupt::default());
         let this = self.clone();
         let flag = interrupt.clone();
         let task = tokio::task::spawn_blocking(move || this.git.fetch(&flag));
@@ -284,7 +283,7 @@ impl Reconciler {
             Ok(Ok(result)) => result.map_err(|e| fail(Stage::Fetch, e)),
             Ok(Err(join)) => Err(fail(Stage::Fetch, join)),
             Err(_) => {
-                interrupt.store(true, Ordering::Relaxed);
+                interrupt.trigger();
                 Err(fail(
                     Stage::Fetch,
                     format!(

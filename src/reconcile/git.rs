@@ -8,9 +8,11 @@
 //! helper or prompt is ever consulted. Every message leaving this module has the remote URL's
 //! userinfo and any token masked.
 
+use std::net::TcpStream;
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use gix::ObjectId;
 use gix::remote::Direction;
@@ -69,6 +71,91 @@ fn over_https(context: &gix::credentials::protocol::Context) -> bool {
         .as_ref()
         .is_none_or(|url| url.len() >= 8 && url[..8].eq_ignore_ascii_case(b"https://"));
     protocol_ok && url_ok && (context.protocol.is_some() || context.url.is_some())
+}
+
+/// Ends a fetch from outside. gix checks the flag while it transfers objects; a `git://`
+/// connection's socket is also shut down, so a read blocked on a server that accepted and went
+/// silent (during the handshake, where no flag is checked) returns at once and the thread is
+/// free again.
+#[derive(Debug, Default)]
+pub struct Interrupt {
+    flag: AtomicBool,
+    sockets: Mutex<Vec<TcpStream>>,
+}
+
+impl Interrupt {
+    pub fn trigger(&self) {
+        self.flag.store(true, Ordering::SeqCst);
+        for socket in self.lock().drain(..) {
+            let _ = socket.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    pub fn is_triggered(&self) -> bool {
+        self.flag.load(Ordering::SeqCst)
+    }
+
+    /// The flag gix polls.
+    pub fn flag(&self) -> &AtomicBool {
+        &self.flag
+    }
+
+    fn hold(&self, socket: TcpStream) {
+        let mut sockets = self.lock();
+        sockets.push(socket);
+        // Triggered while connecting: no later trigger would see this socket.
+        if self.is_triggered() {
+            for socket in sockets.drain(..) {
+                let _ = socket.shutdown(std::net::Shutdown::Both);
+            }
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<TcpStream>> {
+        self.sockets.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Connecting to a `git://` daemon may take this long.
+const DAEMON_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A `git://` connection on a socket `interrupt` can shut down; None for other schemes.
+fn daemon_transport(
+    url: &str,
+    interrupt: &Interrupt,
+) -> Result<Option<Box<dyn gix::protocol::transport::client::blocking_io::Transport + Send>>, String>
+{
+    use gix::protocol::transport::client::git;
+    use std::net::ToSocketAddrs;
+    if !url.starts_with("git://") {
+        return Ok(None);
+    }
+    let parsed = gix::url::parse(gix::bstr::BStr::new(url)).map_err(|e| e.to_string())?;
+    if parsed.scheme != gix::url::Scheme::Git {
+        return Ok(None);
+    }
+    let host = parsed.host().ok_or("no host in the URL")?.to_string();
+    let port = parsed.port;
+    let address = (host.as_str(), port.unwrap_or(9418))
+        .to_socket_addrs()
+        .map_err(|e| format!("resolving {host}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("resolving {host}: no address"))?;
+    let read = TcpStream::connect_timeout(&address, DAEMON_CONNECT_TIMEOUT)
+        .map_err(|e| format!("connecting to {address}: {e}"))?;
+    let clone = || read.try_clone().map_err(|e| e.to_string());
+    interrupt.hold(clone()?);
+    let write = clone()?;
+    let connection = git::blocking_io::Connection::new(
+        read,
+        write,
+        gix::protocol::transport::Protocol::V2,
+        parsed.path.clone(),
+        Some((host, port)),
+        git::ConnectMode::Daemon,
+        false,
+    );
+    Ok(Some(Box::new(connection)))
 }
 
 /// What a fetch found.
@@ -160,7 +247,7 @@ impl GitSource {
 
     /// Fetches the followed ref (blocking: run it on a blocking thread). `interrupt` aborts a
     /// transfer in progress.
-    pub fn fetch(&self, interrupt: &AtomicBool) -> Result<Fetched, GitError> {
+    pub fn fetch(&self, interrupt: &Interrupt) -> Result<Fetched, GitError> {
         let repo = self.open()?;
         let spec = format!("+{}:{TRACKING_REF}", self.reference);
         let remote = repo
@@ -169,9 +256,15 @@ impl GitSource {
             .with_refspecs([spec.as_str()], Direction::Fetch)
             .map_err(|e| self.error(&format!("invalid ref {:?}", self.reference), e))?;
         let credentials = self.credentials.clone();
-        let connection = remote
-            .connect(Direction::Fetch)
-            .map_err(|e| self.error(&format!("connecting to {}", self.display), e))?
+        let connecting =
+            |e: &dyn std::fmt::Display| self.error(&format!("connecting to {}", self.display), e);
+        let connection =
+            match daemon_transport(&self.url, interrupt).map_err(|e| connecting(&e))? {
+                Some(transport) => remote.to_connection_with_transport(transport),
+                None => remote
+                    .connect(Direction::Fetch)
+                    .map_err(|e| connecting(&e))?,
+            }
             // Only our token, never a credential helper or a prompt: nobody is there to answer.
             .with_credentials(move |action| {
                 use gix::credentials::helper::Action;
@@ -217,7 +310,7 @@ impl GitSource {
                 prepare.with_shallow(gix::remote::fetch::Shallow::DepthAtRemote(NonZeroU32::MIN));
         }
         prepare
-            .receive(gix::progress::Discard, interrupt)
+            .receive(gix::progress::Discard, interrupt.flag())
             .map_err(|e| {
                 self.error(
                     &format!("fetching {} from {}", self.reference, self.display),
