@@ -1358,7 +1358,8 @@ async fn install_grants_what_the_reconciler_needs_and_no_more() {
         vec!["get", "secrets/other", "-n", &ns],
         vec!["list", "secrets", "-n", &ns],
         vec!["get", "secrets", "-n", "kube-system"],
-        vec!["patch", "configmaps/other", "-n", &ns],
+        // Server-side apply patches; nothing it manages is ever updated whole.
+        vec!["update", "configmaps/other", "-n", &apps],
         vec!["update", "leases.coordination.k8s.io/other", "-n", &ns],
     ] {
         assert!(!can_i(&ns, &args), "not needed: {args:?}");
