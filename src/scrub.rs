@@ -304,6 +304,21 @@ pub fn learn_object(object: &Value) {
     }
 }
 
+/// Learns text that becomes a Secret value: a generator's literal value, env value or file.
+pub fn learn_secret_text(text: &str) {
+    let mut known = learning();
+    known.learn_value(text, Kind::SecretValue);
+    known.reorder();
+}
+
+/// Learns a generator entry that lacks its `=` (`PASSWORD hunter2`): key and value run
+/// together, and the same rule as for a Secret key no key may be applies.
+pub fn learn_malformed_entry(entry: &str) {
+    let mut known = learning();
+    known.learn_key(entry.trim());
+    known.reorder();
+}
+
 /// Learns a credential the process holds.
 pub fn learn_credential(credential: &str) {
     if !credential.is_empty() {

@@ -7,6 +7,7 @@
 mod command;
 mod documents;
 mod error;
+mod generator_secrets;
 mod json;
 mod kustomize;
 mod kustomize_guard;
@@ -50,6 +51,7 @@ pub fn render(
 
     let mut built = Vec::new();
     if !layout.kustomizations.is_empty() {
+        generator_secrets::learn(&snapshot.files);
         // Only look for a kustomize program when there is something to build.
         let command = options
             .kustomize

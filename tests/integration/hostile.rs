@@ -471,3 +471,28 @@ async fn kubeconfig_credentials_never_reach_any_output() {
         );
     }
 }
+
+#[test]
+fn a_kustomize_failure_quoting_a_generator_literal_does_not_leak_it() {
+    let canary = support::unique_name("literal");
+    // kustomize refuses the literal and quotes it whole in its error.
+    let repo = Workdir::new(&[(
+        "kustomization.yaml",
+        &format!("secretGenerator:\n- name: db\n  literals: [\"PASSWORD {canary}\"]\n"),
+    )]);
+    repo.git_commit_all();
+    for args in [
+        &["diff", ".", "-n", "default"][..],
+        &["diff", ".", "-o", "json"][..],
+    ] {
+        let out = gitops_bounded(args, repo.path());
+        let (stdout, stderr) = text(&out);
+        let all = format!("{stdout}\n{stderr}");
+        assert_eq!(out.status.code(), Some(2), "{all}");
+        assert!(
+            all.contains("invalid literal source"),
+            "the failure is told\n{all}"
+        );
+        assert_no_canary(&format!("{args:?}"), &all, &canary);
+    }
+}
