@@ -175,7 +175,11 @@ impl Cluster {
             .err()
             .and_then(|e| transport_failure(e, &self.server))
         {
-            Some(reason) => self.breaker.unanswered(&reason, Instant::now()),
+            Some(reason) => {
+                self.breaker.unanswered(&reason, Instant::now());
+                // Said the same way wherever it is shown, whatever layer noticed the loss.
+                return Err(kube::Error::Service(Box::new(NoAnswer(reason))));
+            }
             None => self.breaker.answered(),
         }
         answer
@@ -205,6 +209,12 @@ fn learn_credentials(config: &kube::Config) {
     }
 }
 
+/// A request that got no answer from the server, in words naming it (see
+/// [`transport_failure`]); what [`Cluster::send`] returns for every transport failure.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct NoAnswer(pub String);
+
 /// Running in a pod: the service host variable and the mounted token are both there.
 fn in_cluster() -> bool {
     std::env::var_os("KUBERNETES_SERVICE_HOST").is_some()
@@ -221,64 +231,90 @@ fn chosen_context(kubeconfig: &Kubeconfig, flag: &Option<String>) -> String {
 /// out (see `--request-timeout`), or the connection was refused or cut. None for anything
 /// else, such as the server's own refusals (`kube::Error::Api`).
 pub fn transport_failure(err: &kube::Error, server: &str) -> Option<String> {
-    use std::io::ErrorKind as Kind;
     if matches!(err, kube::Error::Api(_)) {
         return None;
     }
+    // Every layer of the chain is looked at, and the most telling reason wins: a read that
+    // timed out shows up further down than the connection hyper then calls cancelled.
+    let mut best: Option<Reason> = None;
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(cause) = source {
         if let Some(gone) = cause.downcast_ref::<NotAttempted>() {
             return Some(gone.to_string());
         }
-        let kind = cause.downcast_ref::<std::io::Error>().map(|io| io.kind());
+        if let Some(said) = cause.downcast_ref::<NoAnswer>() {
+            return Some(said.0.clone());
+        }
+        if let Some(reason) = Reason::of(cause) {
+            best = Some(best.map_or(reason, |b| b.min(reason)));
+        }
+        source = cause.source();
+    }
+    best.map(|reason| format!("no answer from {server}: {}", reason.words()))
+}
+
+/// Why a request got no answer, most telling first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Reason {
+    TimedOut,
+    ConnectTimedOut,
+    Refused,
+    CutOff,
+}
+
+impl Reason {
+    fn of(cause: &(dyn std::error::Error + 'static)) -> Option<Reason> {
+        use std::io::ErrorKind as Kind;
         let said = |text: &str| cause.to_string().contains(text);
-        let why = match kind {
-            Some(Kind::TimedOut) => {
-                "timed out waiting for an answer (--request-timeout sets the limit)"
-            }
-            Some(Kind::ConnectionRefused) => "connection refused: is the API server running?",
-            // A TLS connection ended without close_notify surfaces as UnexpectedEof.
-            Some(
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            match io.kind() {
+                Kind::TimedOut => return Some(Reason::TimedOut),
+                Kind::ConnectionRefused => return Some(Reason::Refused),
+                // A TLS connection ended without close_notify surfaces as UnexpectedEof.
                 Kind::ConnectionReset
                 | Kind::ConnectionAborted
                 | Kind::BrokenPipe
                 | Kind::UnexpectedEof
-                | Kind::NotConnected,
-            ) => "the connection was cut off",
-            None if cause
-                .downcast_ref::<hyper::Error>()
-                .is_some_and(|h| h.is_incomplete_message() || h.is_closed() || h.is_canceled()) =>
-            {
-                "the connection was cut off"
+                | Kind::NotConnected => return Some(Reason::CutOff),
+                _ => {}
             }
-            None if cause
-                .downcast_ref::<hyper::Error>()
-                .is_some_and(hyper::Error::is_timeout) =>
-            {
+        }
+        if let Some(hyper) = cause.downcast_ref::<hyper::Error>() {
+            if hyper.is_timeout() {
+                return Some(Reason::TimedOut);
+            }
+            if hyper.is_incomplete_message() || hyper.is_closed() || hyper.is_canceled() {
+                return Some(Reason::CutOff);
+            }
+        }
+        // Some layers (TLS, the connector) carry the I/O error only in their message.
+        if said("deadline has elapsed") {
+            Some(Reason::ConnectTimedOut)
+        } else if said("Connection refused") {
+            Some(Reason::Refused)
+        } else if said("Connection reset")
+            || said("Broken pipe")
+            || said("connection closed")
+            || said("close_notify")
+            || said("unexpected EOF")
+            || said("connection error")
+        {
+            Some(Reason::CutOff)
+        } else {
+            None
+        }
+    }
+
+    fn words(self) -> &'static str {
+        match self {
+            Reason::TimedOut => {
                 "timed out waiting for an answer (--request-timeout sets the limit)"
             }
-            _ if said("deadline has elapsed") => {
-                "timed out connecting (--request-timeout sets the limit)"
-            }
-            // Some layers (TLS, the connector) carry the I/O error only in their message.
-            _ if said("Connection refused") => "connection refused: is the API server running?",
-            _ if said("Connection reset")
-                || said("Broken pipe")
-                || said("connection closed")
-                || said("close_notify")
-                || said("unexpected EOF")
-                || said("connection error") =>
-            {
-                "the connection was cut off"
-            }
-            _ => {
-                source = cause.source();
-                continue;
-            }
-        };
-        return Some(format!("no answer from {server}: {why}"));
+            Reason::ConnectTimedOut => "timed out connecting (--request-timeout sets the limit)",
+            Reason::Refused => "connection refused: is the API server running?",
+            Reason::CutOff => "the connection was cut off",
+        }
     }
-    None
 }
 
 /// A failed request as one readable line, for a report naming the object: no answer at all is
@@ -379,6 +415,29 @@ mod tests {
             "peer closed connection without sending TLS close_notify",
         );
         assert_eq!(flat.as_deref(), Some(said.as_str()));
+    }
+
+    #[test]
+    fn a_classified_failure_reads_the_same_wherever_it_is_shown() {
+        let said = "no answer from https://x/: the connection was cut off".to_string();
+        let err = kube::Error::Service(Box::new(NoAnswer(said.clone())));
+        assert_eq!(
+            transport_failure(&err, "https://other/"),
+            Some(said.clone())
+        );
+        assert_eq!(describe(&err, "https://other/"), said);
+    }
+
+    #[test]
+    fn a_timeout_below_a_cut_connection_is_said_as_a_timeout() {
+        let timeout = Error::new(ErrorKind::TimedOut, "read timed out");
+        let chain = Layer(
+            "connection closed before message completed",
+            Box::new(timeout),
+        );
+        let err = kube::Error::Service(Box::new(chain));
+        let said = transport_failure(&err, "https://x/").unwrap();
+        assert!(said.contains("timed out waiting"), "{said}");
     }
 
     #[test]
