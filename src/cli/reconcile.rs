@@ -170,7 +170,8 @@ pub async fn run(args: &ReconcileArgs, global: &GlobalArgs) -> Result<u8> {
         token,
     });
     let git = GitSource::new(&args.repo, &args.reference, &cache_dir, credentials)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .with_request_timeout(args.fetch_timeout);
     // reqwest (gix's https transport) is built without a default TLS crypto provider, so one
     // implementation (ring, which kube uses too) serves the whole process.
     let _ = rustls::crypto::ring::default_provider().install_default();

@@ -47,6 +47,8 @@ pub struct GitSource {
     repo_dir: PathBuf,
     credentials: Option<Credentials>,
     shallow: bool,
+    /// Longest a single http(s) request may take; None: the transport's own default.
+    request_timeout: Option<std::time::Duration>,
 }
 
 impl std::fmt::Debug for GitSource {
@@ -207,7 +209,15 @@ impl GitSource {
             repo_dir,
             credentials,
             shallow: true,
+            request_timeout: None,
         })
+    }
+
+    /// Bounds every http(s) request by `limit`, so a server that accepts and then stalls
+    /// releases the fetching thread within the fetch's own timeout.
+    pub fn with_request_timeout(mut self, limit: std::time::Duration) -> Self {
+        self.request_timeout = Some(limit);
+        self
     }
 
     /// The URL without credentials.
@@ -232,6 +242,28 @@ impl GitSource {
 
     fn error(&self, what: &str, err: impl std::fmt::Display) -> GitError {
         GitError(self.scrub(&format!("{what}: {err:#}")))
+    }
+
+    /// The repository's http options (proxy, CA, ...) with every request bounded by
+    /// `request_timeout`; None for other schemes or without a limit.
+    fn http_options(&self, repo: &gix::Repository) -> Option<Box<dyn std::any::Any>> {
+        use gix::protocol::transport::client::blocking_io::http;
+        let limit = self.request_timeout?;
+        if !(self.url.starts_with("https://") || self.url.starts_with("http://")) {
+            return None;
+        }
+        let mut options = repo
+            .transport_options(self.url.as_str(), None)
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| Box::new(http::Options::default()));
+        let http_options = options.downcast_mut::<http::Options>()?;
+        let backend = http::reqwest::Options {
+            configure_client: Some(Box::new(move |builder| Ok(builder.timeout(limit)))),
+            configure_request: None,
+        };
+        http_options.backend = Some(std::sync::Arc::new(std::sync::Mutex::new(backend)));
+        Some(options)
     }
 
     /// Opens the cache repository, creating it on first use.
@@ -261,9 +293,15 @@ impl GitSource {
         let connection =
             match daemon_transport(&self.url, interrupt).map_err(|e| connecting(&e))? {
                 Some(transport) => remote.to_connection_with_transport(transport),
-                None => remote
-                    .connect(Direction::Fetch)
-                    .map_err(|e| connecting(&e))?,
+                None => {
+                    let connection = remote
+                        .connect(Direction::Fetch)
+                        .map_err(|e| connecting(&e))?;
+                    match self.http_options(&repo) {
+                        Some(options) => connection.with_transport_options(options),
+                        None => connection,
+                    }
+                }
             }
             // Only our token, never a credential helper or a prompt: nobody is there to answer.
             .with_credentials(move |action| {

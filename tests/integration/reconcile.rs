@@ -1415,10 +1415,19 @@ fn threads_of(pid: u32) -> usize {
 
 #[tokio::test]
 async fn a_git_server_that_accepts_and_stalls_costs_one_connection_at_a_time() {
+    stalled_fetches_end_in_time("git").await;
+}
+
+#[tokio::test]
+async fn an_http_git_server_that_accepts_and_stalls_costs_one_connection_at_a_time() {
+    stalled_fetches_end_in_time("http").await;
+}
+
+async fn stalled_fetches_end_in_time(scheme: &str) {
     let client = support::admin().await;
-    let ns = support::namespace(&client, "rec-stall").await;
+    let ns = support::namespace(&client, &format!("rec-stall-{scheme}")).await;
     let server = StallingGit::start();
-    let url = format!("git://127.0.0.1:{}/platform.git", server.port);
+    let url = format!("{scheme}://127.0.0.1:{}/platform.git", server.port);
     let reconciler = Reconciler::start(
         &url,
         &ns,
