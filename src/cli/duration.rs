@@ -88,4 +88,26 @@ mod tests {
         assert!(request_timeout("soon").is_err());
         assert!(request_timeout("99999999999999").is_err());
     }
+
+    #[test]
+    fn the_flags_refuse_what_would_spin_or_overflow_naming_the_flag() {
+        use clap::Parser;
+        let parse = |args: &[&str]| {
+            let mut argv = vec!["kubectl-gitops", "reconcile", "--repo", "file:///r"];
+            argv.extend(args);
+            crate::cli::Cli::try_parse_from(argv)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        };
+        let err = parse(&["--backoff", "0s"]).unwrap_err();
+        assert!(
+            err.contains("--backoff") && err.contains("longer than zero"),
+            "{err}"
+        );
+        let err = parse(&["--interval", "18446744073709551615s"]).unwrap_err();
+        assert!(err.contains("--interval"), "{err}");
+        let err = parse(&["--interval", "1000years"]).unwrap_err();
+        assert!(err.contains("limit of 365 days"), "{err}");
+        assert!(parse(&["--debounce", "0s", "--interval", "30s"]).is_ok());
+    }
 }
