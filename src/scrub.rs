@@ -25,6 +25,10 @@
 //! plan stage (see `ssa::mask`).
 //!
 //! Userinfo in any URL (`https://user:token@host`) is replaced by `***` wherever it appears.
+//!
+//! Scrubbing errs on the side of hiding: a value that is also ordinary text elsewhere in an
+//! output (a Secret holding `admin`, and a namespace `admin-tools`) is masked there too, since
+//! nothing tells the occurrences apart.
 
 use std::collections::BTreeSet;
 use std::io::{self, Write};
