@@ -146,6 +146,9 @@ complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand install" -
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand install" -l path -d 'Directory of the manifests inside the repository' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand install" -l interval -d 'Time between full cycles' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand install" -l replicas -d 'Replicas (more than one stand by; a Lease makes sure only one applies)' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand install" -l credentials-secret -d 'A Secret in the reconciler\'s namespace holding the https token under the key `token` (create it with `kubectl create secret generic NAME --from-file=token=FILE`). It is mounted into the pod and read with --token-file; the token never appears in the Deployment. Credentials in --repo are refused' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand install" -l secret-namespaces -d 'Namespaces in which the reconciler may manage Secrets (repeat or comma-separate). Reading Secrets is reading every credential in them, so it is granted per namespace only; without this flag no Secret can be managed' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand install" -l token-username -d 'User name sent with the token (GitLab wants oauth2, Bitbucket x-token-auth)' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand install" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)' -r -F
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand install" -l context -d 'The kubeconfig context to use (default: its current-context)' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand install" -s n -l namespace -d 'Namespace for objects that do not name one (default: the context\'s namespace)' -r
