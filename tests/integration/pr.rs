@@ -519,3 +519,61 @@ async fn remote_urls_lose_their_credentials_in_every_message() {
     );
     assert!(!format!("{stdout}{stderr}").contains(&canary), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refusal_quoting_a_secret_reaches_the_preview_comment_scrubbed() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "pr-refused").await;
+    let canary = support::unique_name("pr-env-canary");
+    let repos = repos("x");
+    // deploy/ becomes a kustomization whose env line lacks `=`: the server refuses the
+    // Secret and quotes the line.
+    std::fs::write(
+        repos.work.join("deploy/kustomization.yaml"),
+        "resources: [a.yaml]\nsecretGenerator:\n- name: db\n  envs: [db.env]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        repos.work.join("deploy/db.env"),
+        format!("DB_PASSWORD {canary}\n"),
+    )
+    .unwrap();
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/user"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"login": "ci-bot"})))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/repos/acme/platform/issues/3/comments"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/repos/acme/platform/issues/3/comments"))
+        .respond_with(
+            ResponseTemplate::new(201)
+                .set_body_json(json!({"id": 5, "html_url": "https://github.com/c/5"})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let out = gitops_pr(&repos.work, &server, &ns, Some("t"), &["--comment", "3"]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        !format!("{stdout}{stderr}").contains(&canary),
+        "{stdout}\n{stderr}"
+    );
+    let requests = request_bodies(&server).await;
+    let posted = requests
+        .iter()
+        .find(|(m, _, _)| m == "POST")
+        .map(|(_, _, b)| b["body"].as_str().unwrap().to_string())
+        .unwrap();
+    assert!(
+        posted.contains("DB_PASSWORD ***"),
+        "the refusal is shown\n{posted}"
+    );
+    assert!(!posted.contains(&canary), "{posted}");
+}
