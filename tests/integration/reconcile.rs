@@ -1458,3 +1458,58 @@ async fn stalled_fetches_end_in_time(scheme: &str) {
         "threads grew from {baseline} to {threads} over {accepted} fetches"
     );
 }
+
+#[tokio::test]
+async fn a_crd_installed_after_the_start_is_seen_without_a_restart() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "rec-crd").await;
+    let group = format!("{}.example.com", support::unique_name("late"));
+    // A custom resource whose CRD does not exist yet: the cycle fails naming the kind.
+    let remote = Remote::new(&[(
+        "deploy/w.yaml",
+        &format!("apiVersion: {group}/v1\nkind: Widget\nmetadata:\n  name: w\nspec:\n  n: 1\n"),
+    )]);
+    let _reconciler = Reconciler::start(
+        &remote.file_url(),
+        &ns,
+        &[FAST, &["--applyset", "late"]].concat(),
+    );
+    wait_for_status(&client, &ns, "late", "the unknown kind", |s| {
+        s["lastError"].contains("Widget")
+    })
+    .await;
+
+    // Installed out of band: the discovery miss asks the server again, and the loop converges.
+    let crd = format!(
+        "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  \
+         name: widgets.{group}\nspec:\n  group: {group}\n  scope: Namespaced\n  names:\n    \
+         kind: Widget\n    plural: widgets\n  versions:\n  - name: v1\n    served: true\n    \
+         storage: true\n    schema:\n      openAPIV3Schema:\n        type: object\n        \
+         x-kubernetes-preserve-unknown-fields: true\n"
+    );
+    let mut apply = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(support::kubeconfig())
+        .args(["apply", "-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("kubectl");
+    use std::io::Write;
+    apply
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(crd.as_bytes())
+        .unwrap();
+    assert!(apply.wait().unwrap().success());
+    wait_for_status(&client, &ns, "late", "convergence", |s| {
+        s["lastError"].is_empty() && !s["lastAppliedRevision"].is_empty()
+    })
+    .await;
+    let _ = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(support::kubeconfig())
+        .args(["delete", "crd", &format!("widgets.{group}"), "--wait=false"])
+        .output();
+}
