@@ -337,6 +337,12 @@ pub fn describe(err: &kube::Error, server: &str) -> String {
     text
 }
 
+/// [`describe`] for a request made outside [`Cluster::send`] (the Lease, Events), where the
+/// server's URL is not at hand.
+pub fn describe_unnamed(err: &kube::Error) -> String {
+    describe(err, "the API server")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -189,7 +189,7 @@ impl Elector {
         let current = match self.api.get_opt(&self.config.name).await {
             Ok(found) => found,
             Err(err) => {
-                tracing::warn!(lease = %self.config.name, error = %err, "reading the leader Lease");
+                tracing::warn!(lease = %self.config.name, error = %crate::cluster::describe_unnamed(&err), "reading the leader Lease");
                 return self.keep_if_fresh(now);
             }
         };
@@ -237,7 +237,7 @@ impl Elector {
                 Role::Follower
             }
             Err(err) => {
-                tracing::warn!(lease = %self.config.name, error = %err, "updating the leader Lease");
+                tracing::warn!(lease = %self.config.name, error = %crate::cluster::describe_unnamed(&err), "updating the leader Lease");
                 self.keep_if_fresh(now)
             }
         }
@@ -339,7 +339,10 @@ impl Elector {
             .await
         {
             Ok(_) => tracing::info!(lease = %self.config.name, "released the leader Lease"),
-            Err(err) => tracing::warn!(error = %err, "releasing the leader Lease"),
+            Err(err) => tracing::warn!(
+                error = %crate::cluster::describe_unnamed(&err),
+                "releasing the leader Lease"
+            ),
         }
     }
 }
