@@ -13,12 +13,16 @@ pub fn write(plan: &Plan, style: &Style, out: &mut dyn Write) -> io::Result<()> 
         .filter(|c| c.action != Action::Unchanged)
     {
         writeln!(out, "{}", header(change, style))?;
+        for line in super::conflict_lines(change) {
+            writeln!(out, "  {}", style.error(&line))?;
+        }
         for line in object_diff(change) {
             writeln!(out, "{}", paint(&line, style))?;
         }
         writeln!(out)?;
     }
-    let (errors, unattempted) = unattempted::split(&plan.errors, |e| (&e.object, &e.message));
+    let (errors, unattempted) =
+        unattempted::split(&plan.errors, |e| (&e.object, e.not_attempted.as_ref()));
     for error in errors {
         let origin = error
             .origin
@@ -62,6 +66,7 @@ fn header(change: &Change, style: &Style) -> String {
         Action::Update => style.changed("~ update"),
         Action::Prune => style.removed("- prune"),
         Action::Unchanged => "  unchanged".to_string(),
+        Action::Conflict => style.error("! conflict"),
     };
     let origin = change
         .origin
@@ -76,12 +81,18 @@ fn header(change: &Change, style: &Style) -> String {
     let cause = cause_label(change)
         .map(|c| format!(" [{c}]"))
         .unwrap_or_default();
+    let handover = change
+        .handover
+        .as_ref()
+        .map(|h| format!(" [{h}]"))
+        .unwrap_or_default();
     format!(
-        "{painted} {}{}{}{}",
+        "{painted} {}{}{}{}{}",
         style.bold(&change.object.to_string()),
         style.dim(&origin),
         style.dim(&note),
-        style.dim(&cause)
+        style.dim(&cause),
+        handover
     )
 }
 

@@ -96,7 +96,9 @@ pub fn offline_plan(base: &[Manifest], head: &[Manifest], options: &OfflineOptio
             origin: Some(manifest.origin.clone()),
             validated: false,
             note: None,
+            conflicts: Vec::new(),
             cause: None,
+            handover: None,
             before,
             after,
         });
@@ -123,7 +125,9 @@ pub fn offline_plan(base: &[Manifest], head: &[Manifest], options: &OfflineOptio
             origin: None,
             validated: false,
             note: None,
+            conflicts: Vec::new(),
             cause: None,
+            handover: None,
             before,
             after: None,
         });
@@ -433,7 +437,9 @@ mod tests {
             }),
             validated: true,
             note: None,
+            conflicts: Vec::new(),
             cause: None,
+            handover: None,
             before: None,
             after: None,
         }

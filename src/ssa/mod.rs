@@ -3,6 +3,7 @@
 
 mod apply;
 mod compare;
+mod conflict;
 mod mask;
 mod normalize;
 mod order;
@@ -12,6 +13,7 @@ pub mod wait;
 
 pub use apply::{Applied, ApplyOptions, apply, prune};
 pub use compare::{OfflineOptions, classify, offline_plan};
+pub use conflict::FieldConflict;
 pub use mask::{SecretValues, mask_secret_pair};
 pub use normalize::normalize;
 pub use order::phase;
@@ -20,6 +22,7 @@ pub use plan::{PlanOptions, Planned, Work, plan};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::cluster::NotAttempted;
 use crate::object::ObjectRef;
 use crate::render::Origin;
 
@@ -34,6 +37,9 @@ pub enum Action {
     Update,
     Unchanged,
     Prune,
+    /// Applying would change fields another field manager owns, and the plan does not force:
+    /// apply refuses it. The change shows what `--force-conflicts` would do.
+    Conflict,
 }
 
 /// One object's planned change. `before` and `after` are normalised, with Secret values
@@ -50,10 +56,16 @@ pub struct Change {
     /// Why the server could not validate it, when it could not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// For [`Action::Conflict`]: who owns which of the fields the apply would change.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub conflicts: Vec<FieldConflict>,
     /// Against a base revision (`diff --base`): whether the change comes from git since then
     /// or from drift the cluster already had. `None` without a base, and for unchanged objects.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cause: Option<Cause>,
+    /// The object comes into the set from another ApplySet or from other tooling.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub handover: Option<crate::inventory::Handover>,
     pub before: Option<Value>,
     pub after: Option<Value>,
 }
@@ -77,6 +89,9 @@ pub struct PlanError {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub origin: Option<Origin>,
     pub message: String,
+    /// Not sent: the server had stopped answering (see the cluster's breaker).
+    #[serde(skip)]
+    pub not_attempted: Option<NotAttempted>,
 }
 
 /// A member of the ApplySet that is no longer rendered but is deliberately not pruned.
@@ -101,6 +116,8 @@ pub struct Summary {
     pub update: usize,
     pub prune: usize,
     pub unchanged: usize,
+    /// Objects apply refuses for their field conflicts (see [`Action::Conflict`]).
+    pub conflicts: usize,
     pub errors: usize,
 }
 
@@ -116,6 +133,7 @@ impl Plan {
                 Action::Update => s.update += 1,
                 Action::Prune => s.prune += 1,
                 Action::Unchanged => s.unchanged += 1,
+                Action::Conflict => s.conflicts += 1,
             }
         }
         s
@@ -126,5 +144,11 @@ impl Summary {
     /// True when applying would change the cluster.
     pub fn has_changes(&self) -> bool {
         self.create + self.update + self.prune > 0
+    }
+
+    /// Objects that keep the plan from being applied: those that failed to plan and those
+    /// with field conflicts. Apply and the reconciler apply whole plans or nothing.
+    pub fn blocked(&self) -> usize {
+        self.errors + self.conflicts
     }
 }

@@ -5,10 +5,12 @@ mod support;
 
 mod apply;
 mod cluster_access;
+mod conflicts;
 mod diff;
 mod distribution;
 mod faults;
 mod hostile;
+mod identity;
 mod pr;
 mod reconcile;
 mod revisions;
