@@ -13,6 +13,7 @@ pub mod pr;
 pub mod reconcile;
 pub mod render;
 pub mod report;
+pub mod scrub;
 pub mod source;
 pub mod ssa;
 pub mod ui;

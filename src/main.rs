@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use kubectl_gitops::cli::{self, Cli, Command, EXIT_ERROR, EXIT_OK};
+use kubectl_gitops::scrub;
 use kubectl_gitops::ui::{Style, color_enabled};
 
 fn main() -> ExitCode {
@@ -47,7 +48,8 @@ fn main() -> ExitCode {
         }
     };
     let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    // Everything printed passes the scrubber: no report or message can leak by forgetting to.
+    let mut out = scrub::Writer::report(stdout.lock());
     let result = runtime.block_on(async {
         match &cli.command {
             Command::Diff(args) => cli::diff::run(args, &cli.global, &style, &mut out).await,
@@ -70,9 +72,9 @@ fn main() -> ExitCode {
         Err(err) if is_broken_pipe(&err) => ExitCode::from(EXIT_OK),
         Err(err) => {
             let prefix = style_error(color);
-            eprintln!("{prefix} {}", cli::hints::message(&err));
+            eprintln!("{prefix} {}", scrub::text(&cli::hints::message(&err)));
             if let Some(hint) = cli::hints::hint(&err) {
-                eprintln!("hint: {}", hint.replace('\n', "\n      "));
+                eprintln!("hint: {}", scrub::text(&hint.replace('\n', "\n      ")));
             }
             ExitCode::from(EXIT_ERROR)
         }

@@ -54,7 +54,7 @@ pub struct ApplyArgs {
     pub wait: bool,
 
     /// How long --wait waits (e.g. 90s, 5m).
-    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    #[arg(long, default_value = "5m", value_parser = super::duration::positive, value_name = "DURATION")]
     pub timeout: Duration,
 }
 
@@ -64,6 +64,9 @@ pub async fn run(
     style: &Style,
     out: &mut dyn Write,
 ) -> Result<u8> {
+    if args.plan.show_secrets {
+        crate::scrub::reveal_secret_values_in_reports();
+    }
     let prepared = prepare(&args.plan, global).await?;
     let plan = &prepared.planned.plan;
     let summary = plan.summary();

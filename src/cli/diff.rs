@@ -64,6 +64,9 @@ pub async fn run(
     style: &Style,
     out: &mut dyn Write,
 ) -> Result<u8> {
+    if args.plan.show_secrets {
+        crate::scrub::reveal_secret_values_in_reports();
+    }
     if args.offline {
         return offline(args, style, out);
     }

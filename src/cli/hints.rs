@@ -12,6 +12,14 @@ use crate::source::SourceError;
 pub fn message(err: &anyhow::Error) -> String {
     let mut line = String::new();
     for cause in err.chain() {
+        // No answer from the server is said in its own words, without the layers below it.
+        if let Some(said) = no_answer(cause) {
+            if !line.is_empty() {
+                line.push_str(": ");
+            }
+            line.push_str(&said);
+            break;
+        }
         let text = cause.to_string();
         if line.is_empty() {
             line = text;
@@ -21,6 +29,21 @@ pub fn message(err: &anyhow::Error) -> String {
         }
     }
     line
+}
+
+fn no_answer(cause: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let kube = cause.downcast_ref::<kube::Error>()?;
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(kube);
+    while let Some(layer) = source {
+        if let Some(said) = layer.downcast_ref::<crate::cluster::NoAnswer>() {
+            return Some(said.0.clone());
+        }
+        if let Some(gone) = layer.downcast_ref::<crate::cluster::NotAttempted>() {
+            return Some(gone.to_string());
+        }
+        source = layer.source();
+    }
+    None
 }
 
 /// What to do about `err`, when we know; several lines, without a prefix.
@@ -94,6 +117,14 @@ fn path_hint(path: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_answer_is_said_once_in_its_own_words() {
+        let said = "no answer from https://x/: the connection was cut off";
+        let err = kube::Error::Service(Box::new(crate::cluster::NoAnswer(said.into())));
+        let err = anyhow::Error::new(err).context("listing ConfigMap members");
+        assert_eq!(message(&err), format!("listing ConfigMap members: {said}"));
+    }
     use anyhow::Context;
 
     #[test]

@@ -50,7 +50,7 @@ pub struct InstallArgs {
     pub path: String,
 
     /// Time between full cycles.
-    #[arg(long, default_value = "1m", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    #[arg(long, default_value = "1m", value_parser = super::duration::positive, value_name = "DURATION")]
     pub interval: Duration,
 
     /// Namespace namespace-less objects are applied to, which holds the ApplySet parent too
@@ -61,7 +61,27 @@ pub struct InstallArgs {
     /// Replicas (more than one stand by; a Lease makes sure only one applies).
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub replicas: u32,
+
+    /// A Secret in the reconciler's namespace holding the https token under the key `token`
+    /// (create it with `kubectl create secret generic NAME --from-file=token=FILE`). It is
+    /// mounted into the pod and read with --token-file; the token never appears in the
+    /// Deployment. Credentials in --repo are refused.
+    #[arg(long, value_name = "NAME")]
+    pub credentials_secret: Option<String>,
+
+    /// Namespaces in which the reconciler may manage Secrets (repeat or comma-separate).
+    /// Reading Secrets is reading every credential in them, so it is granted per namespace
+    /// only; without this flag no Secret can be managed.
+    #[arg(long, value_name = "NAMESPACE", value_delimiter = ',')]
+    pub secret_namespaces: Vec<String>,
+
+    /// User name sent with the token (GitLab wants oauth2, Bitbucket x-token-auth).
+    #[arg(long, value_name = "NAME", requires = "credentials_secret")]
+    pub token_username: Option<String>,
 }
+
+/// Where the credentials Secret is mounted in the pod.
+const CREDENTIALS_DIR: &str = "/var/run/secrets/kubectl-gitops/git";
 
 const DEFAULT_NAMESPACE: &str = "gitops-system";
 
@@ -69,9 +89,44 @@ pub fn run(args: &InstallArgs, global: &GlobalArgs, out: &mut dyn Write) -> Resu
     let namespace = global.namespace.as_deref().unwrap_or(DEFAULT_NAMESPACE);
     let path = tree::normalize_path(&args.path).map_err(anyhow::Error::msg)?;
     let path = path.to_string_lossy().into_owned();
+    refuse_credentials_in_url(&args.repo)?;
     out.write_all(manifests(args, namespace, &path).as_bytes())?;
     out.flush()?;
     Ok(EXIT_OK)
+}
+
+/// `https://user:TOKEN@host/...` would put the token in the Deployment's arguments, readable
+/// by everyone who may read Deployments (and in every `kubectl describe`).
+fn refuse_credentials_in_url(repo: &str) -> Result<()> {
+    if crate::scrub::strip_userinfo(repo) != repo {
+        anyhow::bail!(
+            "--repo {} carries credentials: they would be written into the Deployment for \
+             anyone to read. Put the token in a Secret instead:\n  kubectl create secret \
+             generic kubectl-gitops-git -n NAMESPACE --from-file=token=TOKEN_FILE\nand pass \
+             --credentials-secret kubectl-gitops-git with the URL without credentials",
+            crate::scrub::url(repo)
+        );
+    }
+    Ok(())
+}
+
+/// One RoleBinding to `kubectl-gitops-secrets` per namespace the reconciler may manage
+/// Secrets in, each followed by a document separator.
+fn secret_bindings(namespaces: &[String], own: &str) -> String {
+    namespaces
+        .iter()
+        .filter(|n| !n.is_empty())
+        .map(|n| {
+            format!(
+                "apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata:\n  \
+                 name: kubectl-gitops-secrets\n  namespace: {}\nroleRef:\n  apiGroup: \
+                 rbac.authorization.k8s.io\n  kind: ClusterRole\n  name: kubectl-gitops-secrets\n\
+                 subjects:\n  - kind: ServiceAccount\n    name: kubectl-gitops\n    namespace: {}\n---\n",
+                q(n),
+                q(own)
+            )
+        })
+        .collect()
 }
 
 /// A YAML scalar: JSON strings are valid YAML and need no further escaping.
@@ -97,6 +152,22 @@ fn manifests(args: &InstallArgs, namespace: &str, path: &str) -> String {
         "--log-format=json".to_string(),
         "--cache-dir=/var/cache/kubectl-gitops".to_string(),
     ];
+    let mut container_args = container_args.to_vec();
+    let mut credentials_mount = String::new();
+    let mut credentials_volume = String::new();
+    if let Some(secret) = &args.credentials_secret {
+        container_args.push(format!("--token-file={CREDENTIALS_DIR}/token"));
+        if let Some(user) = &args.token_username {
+            container_args.push(format!("--token-username={user}"));
+        }
+        credentials_mount = format!(
+            "            - name: git-credentials\n              mountPath: {CREDENTIALS_DIR}\n              readOnly: true\n"
+        );
+        credentials_volume = format!(
+            "        - name: git-credentials\n          secret:\n            secretName: {}\n            defaultMode: 0400\n",
+            q(secret)
+        );
+    }
     let container_args: String = container_args
         .iter()
         .map(|a| format!("            - {}\n", q(a)))
@@ -116,23 +187,38 @@ metadata:
   name: kubectl-gitops
   namespace: {ns}
 ---
-# What the reconciler needs for itself, in the target namespace only: the ApplySet parent
-# Secret, the status ConfigMap, the leader Lease and Events.
+# What the reconciler needs for itself, in the target namespace only, each object by name.
+# Kubernetes cannot restrict "create" by name, so creating is granted per kind and the rest
+# per object.
 apiVersion: rbac.authorization.k8s.io/v1
 kind: Role
 metadata:
   name: kubectl-gitops
   namespace: {target_ns}
 rules:
+  # The ApplySet parent: read to find what the set contains, patched to record its kinds.
   - apiGroups: [""]
     resources: ["secrets"]
-    verbs: ["get", "create", "patch", "update"]
+    resourceNames: [{applyset_q}]
+    verbs: ["get", "patch", "update"]
+  # The status ConfigMap `kubectl gitops status` reads.
   - apiGroups: [""]
     resources: ["configmaps"]
-    verbs: ["get", "list", "create", "patch", "update"]
+    resourceNames: [{status_q}]
+    verbs: ["get", "patch", "update"]
+  # The leader Lease: read, taken over and renewed.
   - apiGroups: ["coordination.k8s.io"]
     resources: ["leases"]
-    verbs: ["get", "create", "update"]
+    resourceNames: [{lease_q}]
+    verbs: ["get", "update"]
+  # The first run creates the three of them.
+  - apiGroups: [""]
+    resources: ["secrets", "configmaps"]
+    verbs: ["create"]
+  - apiGroups: ["coordination.k8s.io"]
+    resources: ["leases"]
+    verbs: ["create"]
+  # Applied, Pruned, DriftCorrected and ReconcileFailed on the parent.
   - apiGroups: [""]
     resources: ["events"]
     verbs: ["create", "patch"]
@@ -151,7 +237,10 @@ subjects:
     name: kubectl-gitops
     namespace: {ns}
 ---
-# The kinds the reconciler may manage, cluster-wide: those of the examples in this repository.
+# The kinds the reconciler may manage, cluster-wide: those of the examples in this repository,
+# except Secrets (granted per namespace below). Each verb is used: get and list to read what
+# is live (a LIST per kind and namespace), watch to put drift back within seconds, patch for
+# server-side apply (and its dry-run), create where an apply creates, delete to prune.
 # To manage more, add a rule per API group, e.g.
 #   - apiGroups: ["networking.k8s.io"]
 #     resources: ["ingresses"]
@@ -167,11 +256,26 @@ metadata:
   name: kubectl-gitops-apply
 rules:
   - apiGroups: [""]
-    resources: ["namespaces", "configmaps", "secrets", "services"]
-    verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]
+    resources: ["namespaces", "configmaps", "services"]
+    verbs: ["get", "list", "watch", "create", "patch", "delete"]
   - apiGroups: ["apps"]
     resources: ["deployments"]
-    verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]
+    verbs: ["get", "list", "watch", "create", "patch", "delete"]
+  # --wait reads rollouts: the ReplicaSets and Pods behind a Deployment.
+  - apiGroups: ["apps"]
+    resources: ["replicasets"]
+    verbs: ["get", "list"]
+---
+# Secrets, the same verbs, but only where a RoleBinding below grants them (--secret-namespaces):
+# list and watch on Secrets read every credential in a namespace.
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: kubectl-gitops-secrets
+rules:
+  - apiGroups: [""]
+    resources: ["secrets"]
+    verbs: ["get", "list", "watch", "create", "patch", "delete"]
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRoleBinding
@@ -186,6 +290,7 @@ subjects:
     name: kubectl-gitops
     namespace: {ns}
 ---
+{secret_bindings}
 apiVersion: apps/v1
 kind: Deployment
 metadata:
@@ -260,13 +365,17 @@ spec:
               mountPath: /var/cache/kubectl-gitops
             - name: tmp
               mountPath: /tmp
-      volumes:
+{credentials_mount}      volumes:
         - name: cache
           emptyDir: {{}}
         - name: tmp
           emptyDir: {{}}
-"#,
+{credentials_volume}"#,
         version = env!("CARGO_PKG_VERSION"),
+        applyset_q = q(&applyset),
+        status_q = q(&format!("{applyset}-status")),
+        lease_q = q(&format!("{applyset}-leader")),
+        secret_bindings = secret_bindings(&args.secret_namespaces, namespace),
         repo = redact::redact_url(&args.repo),
         reference = args.reference,
         shown_path = if path.is_empty() { "/" } else { path },
@@ -311,6 +420,7 @@ mod tests {
                 "Role",
                 "RoleBinding",
                 "ClusterRole",
+                "ClusterRole",
                 "ClusterRoleBinding",
                 "Deployment"
             ]
@@ -334,5 +444,46 @@ mod tests {
             text.contains(r#"image: "registry.example.com/kubectl-gitops:1""#),
             "{text}"
         );
+    }
+
+    #[test]
+    fn credentials_come_from_a_mounted_secret_never_from_the_url() {
+        let parse = |extra: &[&str]| {
+            let mut argv = vec!["x", "--repo"];
+            argv.extend(extra);
+            Wrapper::parse_from(argv).install
+        };
+        let leaky = parse(&["https://user:tok3n-canary@git.example.com/org/platform.git"]);
+        let err = refuse_credentials_in_url(&leaky.repo)
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("tok3n-canary"), "{err}");
+        assert!(err.contains("--credentials-secret"), "{err}");
+
+        let args = parse(&[
+            "https://git.example.com/org/platform.git",
+            "--credentials-secret",
+            "git-token",
+            "--token-username",
+            "oauth2",
+        ]);
+        refuse_credentials_in_url(&args.repo).expect("a URL without userinfo");
+        let text = manifests(&args, "gitops-system", ".");
+        let docs: Vec<serde_yaml::Value> = serde_yaml::Deserializer::from_str(&text)
+            .map(|doc| serde_yaml::Value::deserialize(doc).expect("valid YAML"))
+            .collect();
+        let pod = &docs.last().unwrap()["spec"]["template"]["spec"];
+        let container = &pod["containers"][0];
+        let args: Vec<&str> = container["args"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .filter_map(|a| a.as_str())
+            .collect();
+        assert!(args.contains(&"--token-file=/var/run/secrets/kubectl-gitops/git/token"));
+        assert!(args.contains(&"--token-username=oauth2"));
+        assert_eq!(pod["volumes"][2]["secret"]["secretName"], "git-token");
+        assert_eq!(container["volumeMounts"][2]["mountPath"], CREDENTIALS_DIR);
+        assert_eq!(container["volumeMounts"][2]["readOnly"], true);
     }
 }

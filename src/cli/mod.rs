@@ -5,6 +5,7 @@ pub mod apply;
 pub mod common;
 pub mod completion;
 pub mod diff;
+pub mod duration;
 pub mod hints;
 pub mod install;
 pub mod pr;
@@ -85,7 +86,7 @@ pub struct GlobalArgs {
 
     /// How long one request to the API server may go unanswered before it fails (e.g. 30s,
     /// 2m; 0 waits forever). Default: 10s to connect, 60s for an answer.
-    #[arg(long, global = true, value_parser = parse_request_timeout, value_name = "DURATION")]
+    #[arg(long, global = true, value_parser = duration::request_timeout, value_name = "DURATION")]
     pub request_timeout: Option<Duration>,
 
     /// More detail on stderr (repeat for more).
@@ -102,14 +103,6 @@ impl GlobalArgs {
             request_timeout: self.request_timeout,
             ..ClusterOptions::default()
         }
-    }
-}
-
-/// kubectl's spelling: a duration with a unit, or a bare number of seconds ("0": no timeout).
-fn parse_request_timeout(text: &str) -> Result<Duration, String> {
-    match text.parse::<u64>() {
-        Ok(seconds) => Ok(Duration::from_secs(seconds)),
-        Err(_) => humantime::parse_duration(text).map_err(|e| e.to_string()),
     }
 }
 
@@ -133,13 +126,5 @@ mod tests {
     #[test]
     fn command_line_definition_is_consistent() {
         Cli::command().debug_assert();
-    }
-
-    #[test]
-    fn request_timeout_takes_kubectl_spellings() {
-        assert_eq!(parse_request_timeout("5"), Ok(Duration::from_secs(5)));
-        assert_eq!(parse_request_timeout("0"), Ok(Duration::ZERO));
-        assert_eq!(parse_request_timeout("1m30s"), Ok(Duration::from_secs(90)));
-        assert!(parse_request_timeout("soon").is_err());
     }
 }

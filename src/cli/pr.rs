@@ -79,11 +79,19 @@ pub async fn run(args: &PrArgs, global: &GlobalArgs, out: &mut dyn Write) -> Res
     if args.plan.git_ref.is_some() {
         bail!("--ref does not apply to pr: it commits and previews the working tree's changes");
     }
+    if args.plan.show_secrets {
+        bail!(
+            "--show-secrets does not apply to pr: a pull request is read by everyone who can \
+             read the repository, so its preview always masks Secret values \
+             (use `kubectl gitops diff --show-secrets` on your own terminal)"
+        );
+    }
     let token = std::env::var("GITHUB_TOKEN")
         .ok()
         .or_else(|| std::env::var("GH_TOKEN").ok())
         .filter(|t| !t.trim().is_empty())
         .context("no GitHub token: set GITHUB_TOKEN (or GH_TOKEN) to a token allowed to open pull requests")?;
+    crate::scrub::learn_credential(&token);
 
     let snapshot = source::read_working_tree(&args.plan.path, &source::Limits::default())
         .with_context(|| format!("reading {}", args.plan.path.display()))?;
@@ -187,11 +195,48 @@ async fn preview(args: &PrArgs, global: &GlobalArgs) -> (String, String) {
                 report::summary_line(plan),
             )
         }
-        Err(err) => (
-            format!("### kubectl gitops plan\n\nNo preview: {err:#}\n"),
-            "preview unavailable".to_string(),
-        ),
+        Err(err) => {
+            // The details go to the log of whoever ran us; the pull request gets the gist.
+            eprintln!(
+                "warning: no preview: {}",
+                crate::scrub::text(&format!("{err:#}"))
+            );
+            (
+                format!(
+                    "### kubectl gitops plan\n\nNo preview: {}\n",
+                    preview_failure(&err)
+                ),
+                "preview unavailable".to_string(),
+            )
+        }
     }
+}
+
+/// Longest reason a pull request shows for a missing preview.
+const FAILURE_LIMIT: usize = 300;
+
+/// Why the preview is missing, short and fit for everyone who reads the pull request: a
+/// render or source problem is the repository's own and is told (scrubbed, its first line);
+/// anything from the cluster side (server addresses, identities, what a refusal quoted) is
+/// summed up, the details left to the log of the run.
+fn preview_failure(err: &anyhow::Error) -> String {
+    use crate::render::RenderFailure;
+    let repository_side = err.chain().any(|cause| {
+        cause.downcast_ref::<RenderFailure>().is_some()
+            || cause.downcast_ref::<crate::render::RenderError>().is_some()
+            || cause.downcast_ref::<source::SourceError>().is_some()
+    });
+    if !repository_side {
+        return "the cluster could not be asked for a plan (unreachable, or the credentials \
+                were refused); the run's log has the details."
+            .to_string();
+    }
+    let said = crate::scrub::text(&format!("{err:#}"));
+    let first = said.lines().next().unwrap_or_default();
+    format!(
+        "the change does not render: `{}`",
+        crate::reconcile::redact::truncate(first, FAILURE_LIMIT).replace('`', "'")
+    )
 }
 
 fn default_branch(key: &str) -> String {
@@ -228,7 +273,7 @@ fn git_output(repo_root: &Path, args: &[&str]) -> Result<String> {
         bail!(
             "git {} failed: {}",
             args.join(" "),
-            String::from_utf8_lossy(&output.stderr).trim()
+            crate::scrub::text(String::from_utf8_lossy(&output.stderr).trim())
         );
     }
     Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
@@ -246,7 +291,10 @@ fn infer_repo(repo_root: &Path, remote: &str, api_url: &str) -> Result<GitHubRep
     let url = git_output(repo_root, &["remote", "get-url", remote])?;
     let host = web_host(api_url);
     pr::parse_github_remote(&url, &host).with_context(|| {
-        format!("remote {remote} ({url}) is not a {host} repository; pass --github-repo OWNER/NAME")
+        format!(
+            "remote {remote} ({}) is not a {host} repository; pass --github-repo OWNER/NAME",
+            crate::scrub::url(&url)
+        )
     })
 }
 

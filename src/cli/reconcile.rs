@@ -60,7 +60,7 @@ pub struct ReconcileArgs {
     pub path: String,
 
     /// Time between full cycles (fetch, plan, apply).
-    #[arg(long, default_value = "1m", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    #[arg(long, default_value = "1m", value_parser = super::duration::positive, value_name = "DURATION")]
     pub interval: Duration,
 
     /// Name of the ApplySet (default: derived from --repo, --path and the target namespace,
@@ -109,7 +109,7 @@ pub struct ReconcileArgs {
     pub token_username: String,
 
     /// Quiet time after a drift event before re-planning.
-    #[arg(long, default_value = "200ms", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    #[arg(long, default_value = "200ms", value_parser = super::duration::zero_or_more, value_name = "DURATION")]
     pub debounce: Duration,
 
     /// Do not watch managed objects (drift is then corrected at the next interval).
@@ -117,15 +117,15 @@ pub struct ReconcileArgs {
     pub no_watch: bool,
 
     /// First retry delay after a failed cycle; doubles per failure.
-    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    #[arg(long, default_value = "2s", value_parser = super::duration::positive, value_name = "DURATION")]
     pub backoff: Duration,
 
     /// Longest retry delay after failures.
-    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    #[arg(long, default_value = "5m", value_parser = super::duration::positive, value_name = "DURATION")]
     pub max_backoff: Duration,
 
     /// Give up a fetch after this long.
-    #[arg(long, default_value = "2m", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    #[arg(long, default_value = "2m", value_parser = super::duration::positive, value_name = "DURATION")]
     pub fetch_timeout: Duration,
 
     /// Run without leader election (only safe with a single replica).
@@ -137,7 +137,7 @@ pub struct ReconcileArgs {
     pub lease_name: Option<String>,
 
     /// How long a leader's claim lasts without renewal.
-    #[arg(long, default_value = "15s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    #[arg(long, default_value = "15s", value_parser = super::duration::positive, value_name = "DURATION")]
     pub lease_duration: Duration,
 
     /// This replica's identity in the Lease and Events (default: $POD_NAME, else host-pid).
@@ -145,7 +145,7 @@ pub struct ReconcileArgs {
     pub identity: Option<String>,
 
     /// After SIGTERM, how long a cycle in progress may take to finish.
-    #[arg(long, default_value = "20s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    #[arg(long, default_value = "20s", value_parser = super::duration::zero_or_more, value_name = "DURATION")]
     pub shutdown_grace: Duration,
 
     /// Requests in flight at once.
@@ -159,8 +159,12 @@ pub struct ReconcileArgs {
 
 pub async fn run(args: &ReconcileArgs, global: &GlobalArgs) -> Result<u8> {
     init_logging(args.log_format, global.verbose);
-    if args.interval.is_zero() {
-        bail!("--interval must be longer than zero");
+    if args.backoff > args.max_backoff {
+        bail!(
+            "--backoff ({}) is longer than --max-backoff ({})",
+            humantime::format_duration(args.backoff),
+            humantime::format_duration(args.max_backoff)
+        );
     }
     let path = tree::normalize_path(&args.path).map_err(anyhow::Error::msg)?;
     let token = read_token(args)?;
@@ -174,7 +178,8 @@ pub async fn run(args: &ReconcileArgs, global: &GlobalArgs) -> Result<u8> {
         token,
     });
     let git = GitSource::new(&args.repo, &args.reference, &cache_dir, credentials)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .with_request_timeout(args.fetch_timeout);
     // reqwest (gix's https transport) is built without a default TLS crypto provider, so one
     // implementation (ring, which kube uses too) serves the whole process.
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -258,6 +263,10 @@ fn read_token(args: &ReconcileArgs) -> Result<Option<String>> {
         .filter(|t| !t.is_empty()))
 }
 
+fn scrubbed_stderr() -> crate::scrub::Writer<std::io::Stderr> {
+    crate::scrub::Writer::stderr(std::io::stderr())
+}
+
 /// Structured logs on stderr: our events at info (debug with -v, everything with -vv).
 fn init_logging(format: LogFormat, verbose: u8) {
     use tracing::level_filters::LevelFilter;
@@ -272,7 +281,8 @@ fn init_logging(format: LogFormat, verbose: u8) {
         _ => Targets::new().with_default(LevelFilter::DEBUG),
     };
     let layer = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
+        // Every line is scrubbed of Secret values and credentials on its way out.
+        .with_writer(scrubbed_stderr)
         .with_ansi(false)
         .with_target(false);
     let layer = match format {

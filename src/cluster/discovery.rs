@@ -2,12 +2,15 @@
 //!
 //! Only the group-versions a render uses are asked for (not every group the server has), and
 //! each answer is cached on disk for a while, like kubectl's discovery cache. A kind missing
-//! from a cached answer triggers one fresh look-up, so a CRD installed a minute ago is found.
+//! from an answer triggers a fresh look-up (at most one per group-version every
+//! [`MISS_RECHECK`]), so a CRD installed a minute ago is found; and an answer held in memory
+//! is asked again after [`MEMO_TTL`], so a long-running reconciler sees APIs added and removed
+//! after it started.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::APIResourceList;
 use kube::core::ApiResource;
@@ -16,6 +19,36 @@ use super::RequestBudget;
 
 /// How long a cached group-version answer is trusted.
 const CACHE_TTL: Duration = Duration::from_secs(6 * 60 * 60);
+
+/// How long an answer held in memory is used before the server is asked again.
+pub const MEMO_TTL: Duration = Duration::from_secs(5 * 60);
+/// A kind missing from an answer fetched this recently is not asked about again.
+pub const MISS_RECHECK: Duration = Duration::from_secs(10);
+
+/// When an answer held in memory was made, and whether it came from the server (rather than
+/// the disk cache).
+#[derive(Debug, Clone, Copy)]
+struct Freshness {
+    since: Instant,
+    from_server: bool,
+}
+
+impl Freshness {
+    /// Too old to use: ask the server (not the disk cache, which may be older still).
+    fn expired(&self, now: Instant) -> bool {
+        now.saturating_duration_since(self.since) >= MEMO_TTL
+    }
+
+    /// A kind it lacks is worth asking the server about: the answer is from the disk cache,
+    /// or from the server long enough ago.
+    fn may_recheck_miss(&self, now: Instant) -> bool {
+        !self.from_server || now.saturating_duration_since(self.since) >= MISS_RECHECK
+    }
+}
+
+struct Memo {
+    cell: Arc<tokio::sync::OnceCell<(Served, Freshness)>>,
+}
 
 /// A kind the server serves.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,7 +65,7 @@ pub struct Discovery {
     cache_dir: Option<PathBuf>,
     /// Per group-version: the answer once known. A OnceCell per key keeps concurrent look-ups
     /// of one group-version to a single request.
-    memo: Mutex<HashMap<String, Arc<tokio::sync::OnceCell<Served>>>>,
+    memo: Mutex<HashMap<String, Memo>>,
 }
 
 impl Discovery {
@@ -56,12 +89,22 @@ impl Discovery {
         api_version: &str,
         kind: &str,
     ) -> Result<Option<Resolved>, kube::Error> {
-        let cell = {
+        let now = Instant::now();
+        let (cell, use_disk) = {
             let mut memo = self.memo.lock().expect("discovery memo poisoned");
-            memo.entry(api_version.to_string()).or_default().clone()
+            let expired = memo
+                .get(api_version)
+                .is_some_and(|m| m.cell.get().is_some_and(|(_, fresh)| fresh.expired(now)));
+            if expired {
+                memo.remove(api_version);
+            }
+            let entry = memo.entry(api_version.to_string()).or_insert_with(|| Memo {
+                cell: Arc::default(),
+            });
+            (entry.cell.clone(), !expired)
         };
-        let served = cell
-            .get_or_try_init(|| self.load(api_version, true))
+        let (served, freshness) = cell
+            .get_or_try_init(|| self.load(api_version, use_disk))
             .await?
             .clone();
         if let Some(found) = served
@@ -70,20 +113,22 @@ impl Discovery {
         {
             return Ok(Some(found));
         }
-        // The cached answer may predate a CRD: ask the server once more before giving up.
-        if self.cache_dir.is_some() {
-            let fresh = self.load(api_version, false).await?;
-            let found = fresh
-                .as_deref()
-                .and_then(|list| find(list, api_version, kind));
-            let mut memo = self.memo.lock().expect("discovery memo poisoned");
-            memo.insert(
-                api_version.to_string(),
-                Arc::new(tokio::sync::OnceCell::new_with(Some(fresh))),
-            );
-            return Ok(found);
+        // The answer may predate a CRD: ask the server again before giving up.
+        if !freshness.may_recheck_miss(Instant::now()) {
+            return Ok(None);
         }
-        Ok(None)
+        let (fresh, freshness) = self.load(api_version, false).await?;
+        let found = fresh
+            .as_deref()
+            .and_then(|list| find(list, api_version, kind));
+        let mut memo = self.memo.lock().expect("discovery memo poisoned");
+        memo.insert(
+            api_version.to_string(),
+            Memo {
+                cell: Arc::new(tokio::sync::OnceCell::new_with(Some((fresh, freshness)))),
+            },
+        );
+        Ok(found)
     }
 
     /// The resource serving `kind` in `group` at the group's preferred version (what the
@@ -127,10 +172,22 @@ impl Discovery {
         }
     }
 
-    async fn load(&self, api_version: &str, use_cache: bool) -> Result<Served, kube::Error> {
+    async fn load(
+        &self,
+        api_version: &str,
+        use_cache: bool,
+    ) -> Result<(Served, Freshness), kube::Error> {
         if use_cache && let Some(list) = self.read_cache(api_version) {
-            return Ok(Some(Arc::new(list)));
+            let disk = Freshness {
+                since: Instant::now(),
+                from_server: false,
+            };
+            return Ok((Some(Arc::new(list)), disk));
         }
+        let server = Freshness {
+            since: Instant::now(),
+            from_server: true,
+        };
         let _permit = self.budget.acquire().await;
         let answer = if api_version.contains('/') {
             self.client.list_api_group_resources(api_version).await
@@ -140,9 +197,9 @@ impl Discovery {
         match answer {
             Ok(list) => {
                 self.write_cache(api_version, &list);
-                Ok(Some(Arc::new(list)))
+                Ok((Some(Arc::new(list)), server))
             }
-            Err(kube::Error::Api(status)) if status.code == 404 => Ok(None),
+            Err(kube::Error::Api(status)) if status.code == 404 => Ok((None, server)),
             Err(err) => Err(err),
         }
     }
@@ -217,4 +274,37 @@ fn sanitize(text: &str) -> String {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_in_memory_are_asked_again_on_a_schedule() {
+        let start = Instant::now();
+        let answer = Freshness {
+            since: start,
+            from_server: true,
+        };
+        assert!(!answer.expired(start + MEMO_TTL / 2));
+        assert!(answer.expired(start + MEMO_TTL));
+    }
+
+    #[test]
+    fn a_miss_is_rechecked_unless_the_server_was_just_asked() {
+        let start = Instant::now();
+        let just_asked = Freshness {
+            since: start,
+            from_server: true,
+        };
+        assert!(!just_asked.may_recheck_miss(start + Duration::from_secs(1)));
+        assert!(just_asked.may_recheck_miss(start + MISS_RECHECK));
+        // An answer from the disk cache may be hours old: a miss always asks.
+        let from_disk = Freshness {
+            since: start,
+            from_server: false,
+        };
+        assert!(from_disk.may_recheck_miss(start));
+    }
 }

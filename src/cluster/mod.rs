@@ -129,7 +129,8 @@ impl Cluster {
         config.read_timeout = read;
         // Count from when a request is sent, not from when its pooled connection went idle.
         config.reset_reader_on_write = true;
-        let server = config.cluster_url.to_string();
+        learn_credentials(&config);
+        let server = crate::scrub::url(&config.cluster_url.to_string());
         let default_namespace = options
             .namespace
             .clone()
@@ -174,12 +175,45 @@ impl Cluster {
             .err()
             .and_then(|e| transport_failure(e, &self.server))
         {
-            Some(reason) => self.breaker.unanswered(&reason, Instant::now()),
+            Some(reason) => {
+                self.breaker.unanswered(&reason, Instant::now());
+                // Said the same way wherever it is shown, whatever layer noticed the loss.
+                return Err(kube::Error::Service(Box::new(NoAnswer(reason))));
+            }
             None => self.breaker.answered(),
         }
         answer
     }
 }
+
+/// What the kubeconfig authenticates with is never printed, wherever a message quotes it.
+fn learn_credentials(config: &kube::Config) {
+    use secrecy::ExposeSecret;
+    let auth = &config.auth_info;
+    for secret in [&auth.token, &auth.password, &auth.client_key_data]
+        .into_iter()
+        .flatten()
+    {
+        crate::scrub::learn_credential(secret.expose_secret());
+    }
+    if let (Some(user), Some(password)) = (&auth.username, &auth.password) {
+        crate::scrub::learn_basic_auth(user, password.expose_secret());
+    }
+    if let Some(userinfo) = config.cluster_url.authority().map(|a| a.as_str())
+        && let Some((info, _)) = userinfo.rsplit_once('@')
+    {
+        crate::scrub::learn_credential(info);
+        if let Some((_, password)) = info.split_once(':') {
+            crate::scrub::learn_credential(password);
+        }
+    }
+}
+
+/// A request that got no answer from the server, in words naming it (see
+/// [`transport_failure`]); what [`Cluster::send`] returns for every transport failure.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct NoAnswer(pub String);
 
 /// Running in a pod: the service host variable and the mounted token are both there.
 fn in_cluster() -> bool {
@@ -197,41 +231,90 @@ fn chosen_context(kubeconfig: &Kubeconfig, flag: &Option<String>) -> String {
 /// out (see `--request-timeout`), or the connection was refused or cut. None for anything
 /// else, such as the server's own refusals (`kube::Error::Api`).
 pub fn transport_failure(err: &kube::Error, server: &str) -> Option<String> {
-    use std::io::ErrorKind as Kind;
     if matches!(err, kube::Error::Api(_)) {
         return None;
     }
+    // Every layer of the chain is looked at, and the most telling reason wins: a read that
+    // timed out shows up further down than the connection hyper then calls cancelled.
+    let mut best: Option<Reason> = None;
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(cause) = source {
         if let Some(gone) = cause.downcast_ref::<NotAttempted>() {
             return Some(gone.to_string());
         }
-        let kind = cause.downcast_ref::<std::io::Error>().map(|io| io.kind());
+        if let Some(said) = cause.downcast_ref::<NoAnswer>() {
+            return Some(said.0.clone());
+        }
+        if let Some(reason) = Reason::of(cause) {
+            best = Some(best.map_or(reason, |b| b.min(reason)));
+        }
+        source = cause.source();
+    }
+    best.map(|reason| format!("no answer from {server}: {}", reason.words()))
+}
+
+/// Why a request got no answer, most telling first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Reason {
+    TimedOut,
+    ConnectTimedOut,
+    Refused,
+    CutOff,
+}
+
+impl Reason {
+    fn of(cause: &(dyn std::error::Error + 'static)) -> Option<Reason> {
+        use std::io::ErrorKind as Kind;
         let said = |text: &str| cause.to_string().contains(text);
-        let why = match kind {
-            Some(Kind::TimedOut) => {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            match io.kind() {
+                Kind::TimedOut => return Some(Reason::TimedOut),
+                Kind::ConnectionRefused => return Some(Reason::Refused),
+                // A TLS connection ended without close_notify surfaces as UnexpectedEof.
+                Kind::ConnectionReset
+                | Kind::ConnectionAborted
+                | Kind::BrokenPipe
+                | Kind::UnexpectedEof
+                | Kind::NotConnected => return Some(Reason::CutOff),
+                _ => {}
+            }
+        }
+        if let Some(hyper) = cause.downcast_ref::<hyper::Error>() {
+            if hyper.is_timeout() {
+                return Some(Reason::TimedOut);
+            }
+            if hyper.is_incomplete_message() || hyper.is_closed() || hyper.is_canceled() {
+                return Some(Reason::CutOff);
+            }
+        }
+        // Some layers (TLS, the connector) carry the I/O error only in their message.
+        if said("deadline has elapsed") {
+            Some(Reason::ConnectTimedOut)
+        } else if said("Connection refused") {
+            Some(Reason::Refused)
+        } else if said("Connection reset")
+            || said("Broken pipe")
+            || said("connection closed")
+            || said("close_notify")
+            || said("unexpected EOF")
+            || said("connection error")
+        {
+            Some(Reason::CutOff)
+        } else {
+            None
+        }
+    }
+
+    fn words(self) -> &'static str {
+        match self {
+            Reason::TimedOut => {
                 "timed out waiting for an answer (--request-timeout sets the limit)"
             }
-            Some(Kind::ConnectionRefused) => "connection refused: is the API server running?",
-            Some(Kind::ConnectionReset | Kind::ConnectionAborted | Kind::BrokenPipe) => {
-                "the connection was cut off"
-            }
-            _ if said("deadline has elapsed") => {
-                "timed out connecting (--request-timeout sets the limit)"
-            }
-            // Some layers (TLS, the connector) carry the I/O error only in their message.
-            _ if said("Connection refused") => "connection refused: is the API server running?",
-            _ if said("Connection reset") || said("Broken pipe") || said("connection closed") => {
-                "the connection was cut off"
-            }
-            _ => {
-                source = cause.source();
-                continue;
-            }
-        };
-        return Some(format!("no answer from {server}: {why}"));
+            Reason::ConnectTimedOut => "timed out connecting (--request-timeout sets the limit)",
+            Reason::Refused => "connection refused: is the API server running?",
+            Reason::CutOff => "the connection was cut off",
+        }
     }
-    None
 }
 
 /// A failed request: the line a report shows, and whether it was never sent at all.
@@ -298,6 +381,12 @@ pub fn describe(err: &kube::Error, server: &str) -> String {
     text
 }
 
+/// [`describe`] for a request made outside [`Cluster::send`] (the Lease, Events), where the
+/// server's URL is not at hand.
+pub fn describe_unnamed(err: &kube::Error) -> String {
+    describe(err, "the API server")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -336,6 +425,69 @@ mod tests {
         );
         let other = kube::Error::Service(Box::new(Error::new(ErrorKind::InvalidData, "bad cert")));
         assert!(describe(&other, "https://x/").contains("bad cert"));
+    }
+
+    /// How a connection cut mid-TLS reaches us: the client's error, hyper's below it, and the
+    /// TLS layer's I/O error at the bottom of the chain.
+    #[derive(Debug)]
+    struct Layer(&'static str, Box<dyn std::error::Error + Send + Sync>);
+    impl std::fmt::Display for Layer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+    impl std::error::Error for Layer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(self.1.as_ref())
+        }
+    }
+
+    #[test]
+    fn a_connection_cut_mid_tls_is_no_answer_at_any_depth() {
+        let eof = Error::new(
+            ErrorKind::UnexpectedEof,
+            "peer closed connection without sending TLS close_notify",
+        );
+        let chain = Layer(
+            "client error (SendRequest)",
+            Box::new(Layer("", Box::new(eof))),
+        );
+        let err = kube::Error::Service(Box::new(chain));
+        let said = transport_failure(&err, "https://127.0.0.1:6443/").expect("classified");
+        assert_eq!(
+            said,
+            "no answer from https://127.0.0.1:6443/: the connection was cut off"
+        );
+        assert_eq!(describe(&err, "https://127.0.0.1:6443/"), said);
+        // The same words when only the message carries it.
+        let flat = failure(
+            ErrorKind::Other,
+            "peer closed connection without sending TLS close_notify",
+        );
+        assert_eq!(flat.as_deref(), Some(said.as_str()));
+    }
+
+    #[test]
+    fn a_classified_failure_reads_the_same_wherever_it_is_shown() {
+        let said = "no answer from https://x/: the connection was cut off".to_string();
+        let err = kube::Error::Service(Box::new(NoAnswer(said.clone())));
+        assert_eq!(
+            transport_failure(&err, "https://other/"),
+            Some(said.clone())
+        );
+        assert_eq!(describe(&err, "https://other/"), said);
+    }
+
+    #[test]
+    fn a_timeout_below_a_cut_connection_is_said_as_a_timeout() {
+        let timeout = Error::new(ErrorKind::TimedOut, "read timed out");
+        let chain = Layer(
+            "connection closed before message completed",
+            Box::new(timeout),
+        );
+        let err = kube::Error::Service(Box::new(chain));
+        let said = transport_failure(&err, "https://x/").unwrap();
+        assert!(said.contains("timed out waiting"), "{said}");
     }
 
     #[test]

@@ -61,7 +61,8 @@ where
     if !output.status.success() {
         return Err(BranchError::Git {
             command: describe(&args),
-            stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+            // git quotes remote URLs, userinfo and all.
+            stderr: crate::scrub::text(String::from_utf8_lossy(&output.stderr).trim()),
         });
     }
     Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())

@@ -67,6 +67,43 @@ impl GitHub {
     }
 }
 
+/// Who posts as the token GitHub Actions hands a workflow; that token may not read `/user`.
+const ACTIONS_BOT: &str = "github-actions[bot]";
+
+impl GitHub {
+    /// The login the token acts as: its comments are the only ones we ever edit.
+    async fn own_login(&self) -> Result<String, ForgeError> {
+        match self.client.get::<Value, _, ()>("/user", None).await {
+            Ok(user) => user["login"]
+                .as_str()
+                .map(str::to_string)
+                .ok_or_else(|| ForgeError::Transport("GET /user answered without a login".into())),
+            Err(err) => match forge_error(err) {
+                ForgeError::Api { status: 403, .. }
+                    if std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true") =>
+                {
+                    Ok(ACTIONS_BOT.to_string())
+                }
+                other => Err(other),
+            },
+        }
+    }
+}
+
+/// The id of the comment that starts with `marker` *and* was written by `login`: a comment
+/// anyone else wrote, even with our marker, is never edited.
+fn own_marked_comment(comments: &[Value], marker: &str, login: &str) -> Option<u64> {
+    comments
+        .iter()
+        .find(|c| {
+            c["body"].as_str().is_some_and(|b| b.starts_with(marker))
+                && c["user"]["login"]
+                    .as_str()
+                    .is_some_and(|author| author.eq_ignore_ascii_case(login))
+        })
+        .and_then(|c| c["id"].as_u64())
+}
+
 fn forge_error(err: octocrab::Error) -> ForgeError {
     match err {
         octocrab::Error::GitHub { source, .. } => {
@@ -97,6 +134,8 @@ impl Forge for GitHub {
         body: &str,
     ) -> Result<PullRequest, ForgeError> {
         let route = format!("/repos/{}/{}/pulls", repo.owner, repo.name);
+        // Whatever the caller built, it leaves through the scrubber.
+        let (title, body) = (crate::scrub::text(title), crate::scrub::text(body));
         let request = json!({"title": title, "head": head, "base": base, "body": body});
         let created: Value = self
             .client
@@ -116,6 +155,7 @@ impl Forge for GitHub {
         marker: &str,
         body: &str,
     ) -> Result<(String, bool), ForgeError> {
+        let me = self.own_login().await?;
         let mut existing = None;
         // Comments come 100 a page; a PR with more than a few pages of comments is rare, and
         // stopping at ten bounds the cost.
@@ -129,15 +169,12 @@ impl Forge for GitHub {
                 .get(route, None::<&()>)
                 .await
                 .map_err(forge_error)?;
-            existing = comments
-                .iter()
-                .find(|c| c["body"].as_str().is_some_and(|b| b.starts_with(marker)))
-                .and_then(|c| c["id"].as_u64());
+            existing = own_marked_comment(&comments, marker, &me);
             if existing.is_some() || comments.len() < 100 {
                 break;
             }
         }
-        let request = json!({"body": body});
+        let request = json!({"body": crate::scrub::text(body)});
         let (answer, created): (Value, bool) = match existing {
             Some(id) => {
                 let route = format!("/repos/{}/{}/issues/comments/{id}", repo.owner, repo.name);
@@ -167,5 +204,27 @@ impl Forge for GitHub {
             answer["html_url"].as_str().unwrap_or_default().to_string(),
             created,
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn comment(id: u64, login: &str, body: &str) -> Value {
+        json!({"id": id, "user": {"login": login}, "body": body})
+    }
+
+    #[test]
+    fn only_our_own_marked_comment_is_chosen() {
+        let marker = "<!-- kubectl-gitops preview path=deploy -->";
+        let comments = vec![
+            comment(1, "someone-else", &format!("{marker}\nnot ours")),
+            comment(2, "ci-bot", "an ordinary comment"),
+            comment(3, "CI-Bot", &format!("{marker}\nours")),
+        ];
+        assert_eq!(own_marked_comment(&comments, marker, "ci-bot"), Some(3));
+        assert_eq!(own_marked_comment(&comments[..2], marker, "ci-bot"), None);
+        assert_eq!(own_marked_comment(&comments, marker, "nobody"), None);
     }
 }

@@ -7,7 +7,6 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use gix::ObjectId;
@@ -279,7 +278,7 @@ impl Reconciler {
 
     /// Fetches on a blocking thread, bounded by the fetch timeout.
     async fn fetch(self: &Arc<Self>) -> Result<Fetched, CycleError> {
-        let interrupt = Arc::new(AtomicBool::new(false));
+        let interrupt = Arc::new(super::git::Interrupt::default());
         let this = self.clone();
         let flag = interrupt.clone();
         let task = tokio::task::spawn_blocking(move || this.git.fetch(&flag));
@@ -287,7 +286,7 @@ impl Reconciler {
             Ok(Ok(result)) => result.map_err(|e| fail(Stage::Fetch, e)),
             Ok(Err(join)) => Err(fail(Stage::Fetch, join)),
             Err(_) => {
-                interrupt.store(true, Ordering::Relaxed);
+                interrupt.trigger();
                 Err(fail(
                     Stage::Fetch,
                     format!(

@@ -38,7 +38,11 @@ impl Recorder {
 
     pub async fn publish(&self, kind: Kind, reason: &str, message: &str) {
         if let Err(err) = self.try_publish(kind, reason, message).await {
-            tracing::warn!(reason, error = %err, "could not record an Event");
+            tracing::warn!(
+                reason,
+                error = %crate::cluster::describe_unnamed(&err),
+                "could not record an Event"
+            );
         }
     }
 
@@ -69,7 +73,7 @@ impl Recorder {
                 ..ObjectReference::default()
             },
             reason: Some(reason.to_string()),
-            message: Some(truncate(message, MAX_MESSAGE)),
+            message: Some(truncate(&crate::scrub::text(message), MAX_MESSAGE)),
             type_: Some(
                 match kind {
                     Kind::Normal => "Normal",

@@ -8,15 +8,17 @@
 //! helper or prompt is ever consulted. Every message leaving this module has the remote URL's
 //! userinfo and any token masked.
 
+use std::net::TcpStream;
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use gix::ObjectId;
 use gix::remote::Direction;
 use sha2::{Digest, Sha256};
 
-use super::redact::{redact_url, repository_name, scrub};
+use super::redact::{redact_url, repository_name};
 
 /// The local ref each fetch writes the followed remote ref to.
 const TRACKING_REF: &str = "refs/gitops/target";
@@ -43,10 +45,10 @@ pub struct GitSource {
     display: String,
     reference: String,
     repo_dir: PathBuf,
-    /// Text to mask in messages: the token, the URL's userinfo.
-    secrets: Vec<String>,
     credentials: Option<Credentials>,
     shallow: bool,
+    /// Longest a single http(s) request may take; None: the transport's own default.
+    request_timeout: Option<std::time::Duration>,
 }
 
 impl std::fmt::Debug for GitSource {
@@ -57,6 +59,105 @@ impl std::fmt::Debug for GitSource {
             .field("repo_dir", &self.repo_dir)
             .finish()
     }
+}
+
+/// Credentials go only to a server reached over https: over plain http anyone on the path
+/// could read them. Both what git says the protocol is and the URL asked about must agree.
+fn over_https(context: &gix::credentials::protocol::Context) -> bool {
+    let protocol_ok = context
+        .protocol
+        .as_deref()
+        .is_none_or(|p| p.eq_ignore_ascii_case("https"));
+    let url_ok = context
+        .url
+        .as_ref()
+        .is_none_or(|url| url.len() >= 8 && url[..8].eq_ignore_ascii_case(b"https://"));
+    protocol_ok && url_ok && (context.protocol.is_some() || context.url.is_some())
+}
+
+/// Ends a fetch from outside. gix checks the flag while it transfers objects; a `git://`
+/// connection's socket is also shut down, so a read blocked on a server that accepted and went
+/// silent (during the handshake, where no flag is checked) returns at once and the thread is
+/// free again.
+#[derive(Debug, Default)]
+pub struct Interrupt {
+    flag: AtomicBool,
+    sockets: Mutex<Vec<TcpStream>>,
+}
+
+impl Interrupt {
+    pub fn trigger(&self) {
+        self.flag.store(true, Ordering::SeqCst);
+        for socket in self.lock().drain(..) {
+            let _ = socket.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    pub fn is_triggered(&self) -> bool {
+        self.flag.load(Ordering::SeqCst)
+    }
+
+    /// The flag gix polls.
+    pub fn flag(&self) -> &AtomicBool {
+        &self.flag
+    }
+
+    fn hold(&self, socket: TcpStream) {
+        let mut sockets = self.lock();
+        sockets.push(socket);
+        // Triggered while connecting: no later trigger would see this socket.
+        if self.is_triggered() {
+            for socket in sockets.drain(..) {
+                let _ = socket.shutdown(std::net::Shutdown::Both);
+            }
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<TcpStream>> {
+        self.sockets.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Connecting to a `git://` daemon may take this long.
+const DAEMON_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A `git://` connection on a socket `interrupt` can shut down; None for other schemes.
+fn daemon_transport(
+    url: &str,
+    interrupt: &Interrupt,
+) -> Result<Option<Box<dyn gix::protocol::transport::client::blocking_io::Transport + Send>>, String>
+{
+    use gix::protocol::transport::client::git;
+    use std::net::ToSocketAddrs;
+    if !url.starts_with("git://") {
+        return Ok(None);
+    }
+    let parsed = gix::url::parse(gix::bstr::BStr::new(url)).map_err(|e| e.to_string())?;
+    if parsed.scheme != gix::url::Scheme::Git {
+        return Ok(None);
+    }
+    let host = parsed.host().ok_or("no host in the URL")?.to_string();
+    let port = parsed.port;
+    let address = (host.as_str(), port.unwrap_or(9418))
+        .to_socket_addrs()
+        .map_err(|e| format!("resolving {host}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("resolving {host}: no address"))?;
+    let read = TcpStream::connect_timeout(&address, DAEMON_CONNECT_TIMEOUT)
+        .map_err(|e| format!("connecting to {address}: {e}"))?;
+    let clone = || read.try_clone().map_err(|e| e.to_string());
+    interrupt.hold(clone()?);
+    let write = clone()?;
+    let connection = git::blocking_io::Connection::new(
+        read,
+        write,
+        gix::protocol::transport::Protocol::V2,
+        parsed.path.clone(),
+        Some((host, port)),
+        git::ConnectMode::Daemon,
+        false,
+    );
+    Ok(Some(Box::new(connection)))
 }
 
 /// What a fetch found.
@@ -86,7 +187,11 @@ impl GitSource {
         let repo_dir = cache_dir
             .join("repositories")
             .join(format!("{}-{short}", repository_name(&url)));
-        let mut secrets: Vec<String> = credentials.iter().map(|c| c.token.clone()).collect();
+        let mut secrets: Vec<String> = Vec::new();
+        if let Some(c) = &credentials {
+            crate::scrub::learn_basic_auth(&c.username, &c.token);
+            secrets.push(c.token.clone());
+        }
         if let Some(userinfo) = userinfo(&url) {
             // The whole userinfo first, then its password alone (it may appear on its own).
             secrets.push(userinfo.to_string());
@@ -94,15 +199,25 @@ impl GitSource {
                 secrets.push(password.to_string());
             }
         }
+        for secret in &secrets {
+            crate::scrub::learn_credential(secret);
+        }
         Ok(GitSource {
             url,
             display,
             reference: reference.to_string(),
             repo_dir,
-            secrets,
             credentials,
             shallow: true,
+            request_timeout: None,
         })
+    }
+
+    /// Bounds every http(s) request by `limit`, so a server that accepts and then stalls
+    /// releases the fetching thread within the fetch's own timeout.
+    pub fn with_request_timeout(mut self, limit: std::time::Duration) -> Self {
+        self.request_timeout = Some(limit);
+        self
     }
 
     /// The URL without credentials.
@@ -120,14 +235,35 @@ impl GitSource {
         &self.repo_dir
     }
 
-    /// Masks credentials in `text`.
+    /// Masks credentials in `text` (everything the process knows, this source's included).
     pub fn scrub(&self, text: &str) -> String {
-        let secrets: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
-        scrub(text, &secrets)
+        crate::scrub::text(text)
     }
 
     fn error(&self, what: &str, err: impl std::fmt::Display) -> GitError {
         GitError(self.scrub(&format!("{what}: {err:#}")))
+    }
+
+    /// The repository's http options (proxy, CA, ...) with every request bounded by
+    /// `request_timeout`; None for other schemes or without a limit.
+    fn http_options(&self, repo: &gix::Repository) -> Option<Box<dyn std::any::Any>> {
+        use gix::protocol::transport::client::blocking_io::http;
+        let limit = self.request_timeout?;
+        if !(self.url.starts_with("https://") || self.url.starts_with("http://")) {
+            return None;
+        }
+        let mut options = repo
+            .transport_options(self.url.as_str(), None)
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| Box::new(http::Options::default()));
+        let http_options = options.downcast_mut::<http::Options>()?;
+        let backend = http::reqwest::Options {
+            configure_client: Some(Box::new(move |builder| Ok(builder.timeout(limit)))),
+            configure_request: None,
+        };
+        http_options.backend = Some(std::sync::Arc::new(std::sync::Mutex::new(backend)));
+        Some(options)
     }
 
     /// Opens the cache repository, creating it on first use.
@@ -143,7 +279,7 @@ impl GitSource {
 
     /// Fetches the followed ref (blocking: run it on a blocking thread). `interrupt` aborts a
     /// transfer in progress.
-    pub fn fetch(&self, interrupt: &AtomicBool) -> Result<Fetched, GitError> {
+    pub fn fetch(&self, interrupt: &Interrupt) -> Result<Fetched, GitError> {
         let repo = self.open()?;
         let spec = format!("+{}:{TRACKING_REF}", self.reference);
         let remote = repo
@@ -152,21 +288,35 @@ impl GitSource {
             .with_refspecs([spec.as_str()], Direction::Fetch)
             .map_err(|e| self.error(&format!("invalid ref {:?}", self.reference), e))?;
         let credentials = self.credentials.clone();
-        let connection = remote
-            .connect(Direction::Fetch)
-            .map_err(|e| self.error(&format!("connecting to {}", self.display), e))?
+        let connecting =
+            |e: &dyn std::fmt::Display| self.error(&format!("connecting to {}", self.display), e);
+        let connection =
+            match daemon_transport(&self.url, interrupt).map_err(|e| connecting(&e))? {
+                Some(transport) => remote.to_connection_with_transport(transport),
+                None => {
+                    let connection = remote
+                        .connect(Direction::Fetch)
+                        .map_err(|e| connecting(&e))?;
+                    match self.http_options(&repo) {
+                        Some(options) => connection.with_transport_options(options),
+                        None => connection,
+                    }
+                }
+            }
             // Only our token, never a credential helper or a prompt: nobody is there to answer.
             .with_credentials(move |action| {
                 use gix::credentials::helper::Action;
                 Ok(match (action, &credentials) {
-                    (Action::Get(context), Some(c)) => Some(gix::credentials::protocol::Outcome {
-                        identity: gix::sec::identity::Account {
-                            username: c.username.clone(),
-                            password: c.token.clone(),
-                            oauth_refresh_token: None,
-                        },
-                        next: context.into(),
-                    }),
+                    (Action::Get(context), Some(c)) if over_https(&context) => {
+                        Some(gix::credentials::protocol::Outcome {
+                            identity: gix::sec::identity::Account {
+                                username: c.username.clone(),
+                                password: c.token.clone(),
+                                oauth_refresh_token: None,
+                            },
+                            next: context.into(),
+                        })
+                    }
                     _ => None,
                 })
             });
@@ -198,7 +348,7 @@ impl GitSource {
                 prepare.with_shallow(gix::remote::fetch::Shallow::DepthAtRemote(NonZeroU32::MIN));
         }
         prepare
-            .receive(gix::progress::Discard, interrupt)
+            .receive(gix::progress::Discard, interrupt.flag())
             .map_err(|e| {
                 self.error(
                     &format!("fetching {} from {}", self.reference, self.display),
@@ -264,6 +414,22 @@ mod tests {
             .into_owned();
         assert!(name.starts_with("platform-"), "{name}");
         assert_ne!(a.repo_dir(), b.repo_dir());
+    }
+
+    #[test]
+    fn credentials_are_offered_over_https_only() {
+        use gix::credentials::protocol::Context;
+        let asked = |protocol: Option<&str>, url: Option<&str>| Context {
+            protocol: protocol.map(str::to_string),
+            url: url.map(Into::into),
+            ..Default::default()
+        };
+        assert!(over_https(&asked(Some("https"), Some("https://h/r.git"))));
+        assert!(over_https(&asked(None, Some("HTTPS://h/r.git"))));
+        assert!(!over_https(&asked(Some("http"), Some("http://h/r.git"))));
+        assert!(!over_https(&asked(Some("https"), Some("http://h/r.git"))));
+        assert!(!over_https(&asked(None, Some("http://h/r.git"))));
+        assert!(!over_https(&asked(None, None)));
     }
 
     #[test]

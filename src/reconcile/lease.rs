@@ -102,6 +102,15 @@ pub fn decide(record: Option<&Record>, me: &str, observed_at: Instant, now: Inst
     }
 }
 
+/// A leader's round must end by `last_renew + renew_deadline`, when it stops leading anyway;
+/// anyone else's round gets the whole renew deadline.
+fn attempt_budget(last_renew: Option<Instant>, renew_deadline: Duration, now: Instant) -> Duration {
+    match last_renew {
+        Some(at) => (at + renew_deadline).saturating_duration_since(now),
+        None => renew_deadline,
+    }
+}
+
 fn record_of(lease: &Lease) -> Record {
     let spec = lease.spec.clone().unwrap_or_default();
     Record {
@@ -130,7 +139,21 @@ pub fn spawn(
             leading: false,
         };
         loop {
-            let role = elector.step().await;
+            // Every attempt is bounded: a leader by what is left of its renew deadline, so a
+            // server that stops answering (or answers slowly) makes it step down before the
+            // Lease can expire and a standby take over; a candidate by the renew deadline.
+            let budget = elector.attempt_budget(Instant::now());
+            let role = match tokio::time::timeout(budget, elector.step()).await {
+                Ok(role) => role,
+                Err(_) => {
+                    tracing::warn!(
+                        lease = %elector.config.name,
+                        "no answer about the leader Lease within {}",
+                        humantime::format_duration(budget)
+                    );
+                    elector.keep_if_fresh(Instant::now())
+                }
+            };
             tx.send_if_modified(|current| {
                 let changed = *current != role;
                 *current = role;
@@ -166,7 +189,7 @@ impl Elector {
         let current = match self.api.get_opt(&self.config.name).await {
             Ok(found) => found,
             Err(err) => {
-                tracing::warn!(lease = %self.config.name, error = %err, "reading the leader Lease");
+                tracing::warn!(lease = %self.config.name, error = %crate::cluster::describe_unnamed(&err), "reading the leader Lease");
                 return self.keep_if_fresh(now);
             }
         };
@@ -214,10 +237,19 @@ impl Elector {
                 Role::Follower
             }
             Err(err) => {
-                tracing::warn!(lease = %self.config.name, error = %err, "updating the leader Lease");
+                tracing::warn!(lease = %self.config.name, error = %crate::cluster::describe_unnamed(&err), "updating the leader Lease");
                 self.keep_if_fresh(now)
             }
         }
+    }
+
+    /// How long the next round may take.
+    fn attempt_budget(&self, now: Instant) -> Duration {
+        attempt_budget(
+            self.leading.then_some(self.last_renew).flatten(),
+            self.config.renew_deadline,
+            now,
+        )
     }
 
     /// After a failed round: keep leading only while the last renewal is recent enough that
@@ -307,7 +339,10 @@ impl Elector {
             .await
         {
             Ok(_) => tracing::info!(lease = %self.config.name, "released the leader Lease"),
-            Err(err) => tracing::warn!(error = %err, "releasing the leader Lease"),
+            Err(err) => tracing::warn!(
+                error = %crate::cluster::describe_unnamed(&err),
+                "releasing the leader Lease"
+            ),
         }
     }
 }
@@ -334,6 +369,28 @@ pub fn default_identity() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_leaders_attempt_ends_by_its_renew_deadline() {
+        let deadline = Duration::from_secs(10);
+        let start = Instant::now();
+        let renewed = Some(start);
+        assert_eq!(attempt_budget(renewed, deadline, start), deadline);
+        assert_eq!(
+            attempt_budget(renewed, deadline, start + Duration::from_secs(7)),
+            Duration::from_secs(3)
+        );
+        // Past the deadline there is no time left: the round ends at once and it steps down.
+        assert_eq!(
+            attempt_budget(renewed, deadline, start + Duration::from_secs(11)),
+            Duration::ZERO
+        );
+        assert_eq!(attempt_budget(None, deadline, start), deadline);
+        // Well within the Lease: a standby waits the whole duration (15s) before taking over.
+        let config =
+            LeaseConfig::with_duration("l".into(), "n".into(), "i".into(), Duration::from_secs(15));
+        assert!(config.renew_deadline < config.duration);
+    }
 
     fn record(holder: Option<&str>) -> Record {
         Record {

@@ -1,24 +1,9 @@
-//! Keeping credentials out of logs, status and Events: URLs lose their userinfo, and any known
-//! secret text (a token, the URL as given) is masked wherever it shows up in a message.
+//! Names and lengths for what the reconciler shows: the repository's name as a checkout has it,
+//! and text cut to fit. Credentials and Secret values are scrubbed by `crate::scrub`.
 
-/// `scheme://user:password@host/path` -> `scheme://***@host/path`. scp-like addresses
-/// (`git@host:org/repo`) and local paths carry no secret and are returned as they are.
+/// A URL without its userinfo (see `crate::scrub::strip_userinfo`).
 pub fn redact_url(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else {
-        return url.to_string();
-    };
-    let rest = &url[scheme_end + 3..];
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    match authority.rfind('@') {
-        Some(at) => format!(
-            "{}***@{}{}",
-            &url[..scheme_end + 3],
-            &authority[at + 1..],
-            &rest[authority_end..]
-        ),
-        None => url.to_string(),
-    }
+    crate::scrub::url(url)
 }
 
 /// The repository's name as `kubectl gitops diff` in a checkout sees it: the last path segment
@@ -47,15 +32,6 @@ pub fn repository_name(url: &str) -> String {
     }
 }
 
-/// Masks every occurrence of each secret in `text` (empty secrets are ignored).
-pub fn scrub(text: &str, secrets: &[&str]) -> String {
-    let mut out = text.to_string();
-    for secret in secrets.iter().filter(|s| s.len() >= 3) {
-        out = out.replace(secret, "***");
-    }
-    out
-}
-
 /// Text cut to at most `max` bytes on a character boundary, with an ellipsis when cut.
 pub fn truncate(text: &str, max: usize) -> String {
     if text.len() <= max {
@@ -71,31 +47,6 @@ pub fn truncate(text: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn userinfo_is_removed_from_urls() {
-        assert_eq!(
-            redact_url("https://x-access-token:ghp_secret@github.com/org/repo.git"),
-            "https://***@github.com/org/repo.git"
-        );
-        assert_eq!(
-            redact_url("https://ghp_secret@github.com/org/repo"),
-            "https://***@github.com/org/repo"
-        );
-        assert_eq!(
-            redact_url("https://github.com/org/repo?a=b@c"),
-            "https://github.com/org/repo?a=b@c"
-        );
-        assert_eq!(
-            redact_url("git://127.0.0.1:9418/repo.git"),
-            "git://127.0.0.1:9418/repo.git"
-        );
-        assert_eq!(
-            redact_url("git@github.com:org/repo.git"),
-            "git@github.com:org/repo.git"
-        );
-        assert_eq!(redact_url("/srv/git/repo"), "/srv/git/repo");
-    }
 
     #[test]
     fn repository_names_match_what_a_checkout_is_called() {
@@ -119,14 +70,6 @@ mod tests {
         assert_eq!(repository_name("/home/me/src/platform"), "platform");
         assert_eq!(repository_name("../platform/"), "platform");
         assert_eq!(repository_name("https://host/"), "host");
-    }
-
-    #[test]
-    fn secrets_are_masked_everywhere_in_a_message() {
-        assert_eq!(
-            scrub("auth failed for token abc123 (abc123)", &["abc123", ""]),
-            "auth failed for token *** (***)"
-        );
     }
 
     #[test]

@@ -285,6 +285,14 @@ pub fn format(set: &ApplySet, status: &Status, now: Timestamp) -> String {
 }
 
 /// Writes the status ConfigMap (server-side apply; no ApplySet label, so it is never pruned).
+/// What the ConfigMap holds passes the scrubber like every other output.
+fn scrubbed(mut data: BTreeMap<String, String>) -> BTreeMap<String, String> {
+    for value in data.values_mut() {
+        *value = crate::scrub::text(value);
+    }
+    data
+}
+
 pub async fn write(client: &kube::Client, set: &ApplySet, status: &Status) -> Result<()> {
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), &set.namespace);
     let name = configmap_name(set);
@@ -299,7 +307,7 @@ pub async fn write(client: &kube::Client, set: &ApplySet, status: &Status) -> Re
                 LABEL_MANAGED_BY: "kubectl-gitops",
             },
         },
-        "data": status.to_data(),
+        "data": scrubbed(status.to_data()),
     });
     api.patch(
         &name,

@@ -7,6 +7,7 @@
 mod command;
 mod documents;
 mod error;
+mod generator_secrets;
 mod json;
 mod kustomize;
 mod kustomize_guard;
@@ -49,6 +50,7 @@ pub fn render(
 
     let mut built = Vec::new();
     if !layout.kustomizations.is_empty() {
+        generator_secrets::learn(&snapshot.files);
         // Only look for a kustomize program when there is something to build.
         let command = options
             .kustomize
@@ -101,6 +103,12 @@ pub fn render(
                     None => {}
                 }
             }
+        }
+    }
+    // Every Secret value rendered is known to the scrubber before anything can quote it.
+    for manifest in &manifests {
+        if manifest.kind() == "Secret" {
+            crate::scrub::learn_object(&Value::Object(manifest.object.clone()));
         }
     }
     errors.extend(validate::find_duplicates(&manifests));

@@ -1,9 +1,6 @@
 //! Secret values never leave the plan stage: they are replaced by masks that still show which
 //! keys were added, removed or changed, and scrubbed from server messages.
 
-use std::collections::BTreeSet;
-
-use base64::Engine;
 use serde_json::{Map, Value};
 
 /// Shown for every Secret value.
@@ -26,6 +23,9 @@ pub fn mask_secret_pair(before: Option<&mut Value>, after: Option<&mut Value>) {
         before.as_deref().is_some_and(is_secret) || after.as_deref().is_some_and(is_secret);
     if !secret {
         return;
+    }
+    for side in [before.as_deref(), after.as_deref()].into_iter().flatten() {
+        crate::scrub::learn_object(side);
     }
     let mut before = before;
     let mut after = after;
@@ -68,73 +68,9 @@ fn field_map_mut<'a>(object: &'a mut Value, field: &str) -> Option<&'a mut Map<S
     object.get_mut(field)?.as_object_mut()
 }
 
-/// The clear-text forms of a rendered Secret's values, to scrub from any text the server sends
-/// back (an error may quote what it rejected).
-#[derive(Debug, Default, Clone)]
-pub struct SecretValues {
-    values: BTreeSet<String>,
-}
-
-impl SecretValues {
-    /// Values shorter than this are left alone: scrubbing every "a" would make messages
-    /// unreadable, and such values are no secret.
-    const MIN_LEN: usize = 3;
-
-    pub fn from_object(object: &Value) -> Self {
-        let mut found = SecretValues::default();
-        if !is_secret(object) {
-            return found;
-        }
-        for field in SECRET_FIELDS {
-            let Some(map) = object.get(*field).and_then(Value::as_object) else {
-                continue;
-            };
-            for value in map.values() {
-                let Some(text) = value.as_str() else { continue };
-                found.add(text);
-                if *field == "data"
-                    && let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(text)
-                    && let Ok(clear) = String::from_utf8(bytes)
-                {
-                    found.add(&clear);
-                }
-            }
-        }
-        found
-    }
-
-    fn add(&mut self, text: &str) {
-        if text.chars().count() < Self::MIN_LEN {
-            return;
-        }
-        self.values.insert(text.to_string());
-        // Servers quote values Go-style; catch the escaped spelling too.
-        if let Ok(quoted) = serde_json::to_string(text) {
-            let escaped = &quoted[1..quoted.len() - 1];
-            if escaped != text {
-                self.values.insert(escaped.to_string());
-            }
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.values.is_empty()
-    }
-
-    /// `text` with every known value replaced by `***`, longest first so a value containing
-    /// another is scrubbed whole.
-    pub fn redact(&self, text: &str) -> String {
-        let mut values: Vec<&String> = self.values.iter().collect();
-        values.sort_by_key(|v| std::cmp::Reverse(v.len()));
-        let mut out = text.to_string();
-        for value in values {
-            if out.contains(value.as_str()) {
-                out = out.replace(value.as_str(), MASK);
-            }
-        }
-        out
-    }
-}
+/// The values of one Secret, to scrub from what the server says about it (the scrubber lives
+/// in `crate::scrub`, which every output path goes through as well).
+pub type SecretValues = crate::scrub::Scrubber;
 
 #[cfg(test)]
 mod tests {
@@ -176,17 +112,5 @@ mod tests {
         let mut cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "data": {"a": "b"}});
         mask_secret_pair(None, Some(&mut cm));
         assert_eq!(cm["data"]["a"], "b");
-    }
-
-    #[test]
-    fn redacts_encoded_and_decoded_values_from_messages() {
-        // "c2VjcmV0LXZhbHVl" is base64 for "secret-value".
-        let values = SecretValues::from_object(&json!({"apiVersion": "v1", "kind": "Secret",
-            "data": {"a": "c2VjcmV0LXZhbHVl"}, "stringData": {"b": "plain\"text"}}));
-        let message = "rejected c2VjcmV0LXZhbHVl (secret-value) and \"plain\\\"text\"";
-        let redacted = values.redact(message);
-        assert!(!redacted.contains("secret-value"), "{redacted}");
-        assert!(!redacted.contains("c2VjcmV0LXZhbHVl"), "{redacted}");
-        assert!(!redacted.contains("plain"), "{redacted}");
     }
 }

@@ -33,6 +33,18 @@ fn condition<'a>(object: &'a Value, kind: &str) -> Option<&'a str> {
         .as_str()
 }
 
+/// The status and reason of condition `kind`.
+fn condition_reason<'a>(object: &'a Value, kind: &str) -> Option<(&'a str, &'a str)> {
+    let found = object["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"].as_str() == Some(kind))?;
+    Some((
+        found["status"].as_str().unwrap_or_default(),
+        found["reason"].as_str().unwrap_or_default(),
+    ))
+}
+
 fn int(value: &Value) -> i64 {
     value.as_i64().unwrap_or(0)
 }
@@ -58,27 +70,81 @@ pub fn health(object: &ObjectRef, live: &Value) -> Health {
         ))
     };
     match (object.group(), object.kind.as_str()) {
-        ("apps", "Deployment") | ("apps", "StatefulSet") => {
+        ("apps", "Deployment") => {
+            // The controller gave up: waiting longer will not help (kubectl rollout status
+            // fails the same way).
+            if let Some(reason) = condition_reason(live, "Progressing")
+                && reason.0 == "False"
+                && reason.1 == "ProgressDeadlineExceeded"
+            {
+                return Health::Failed("the rollout exceeded its progress deadline".into());
+            }
             if observed < generation {
                 return behind();
             }
             let want = live["spec"]["replicas"].as_i64().unwrap_or(1);
             let updated = int(&status["updatedReplicas"]);
-            let ready = int(&status["readyReplicas"]);
+            let total = int(&status["replicas"]);
+            let available = int(&status["availableReplicas"]);
+            let terminating = int(&status["terminatingReplicas"]);
             if updated < want {
                 Health::Progressing(format!("{updated}/{want} replicas updated"))
-            } else if ready < want {
-                Health::Progressing(format!("{ready}/{want} replicas ready"))
+            } else if total > updated {
+                // Old replicas still running count neither as updated nor as done.
+                Health::Progressing(format!(
+                    "{} old replicas are pending termination",
+                    total - updated
+                ))
+            } else if terminating > 0 {
+                Health::Progressing(format!("{terminating} replicas are terminating"))
+            } else if available < updated {
+                Health::Progressing(format!("{available}/{want} replicas available"))
             } else {
                 Health::Ready
             }
+        }
+        ("apps", "StatefulSet") => {
+            if observed < generation {
+                return behind();
+            }
+            let want = live["spec"]["replicas"].as_i64().unwrap_or(1);
+            let ready = int(&status["readyReplicas"]);
+            let strategy = &live["spec"]["updateStrategy"];
+            if ready < want {
+                return Health::Progressing(format!("{ready}/{want} replicas ready"));
+            }
+            // OnDelete: pods are replaced only when someone deletes them, so the new revision
+            // is never rolled out by waiting; ready replicas are all there is to wait for.
+            if strategy["type"].as_str() == Some("OnDelete") {
+                return Health::Ready;
+            }
+            // A partition keeps the pods below it at the old revision on purpose.
+            let partition = strategy["rollingUpdate"]["partition"].as_i64().unwrap_or(0);
+            let expected = (want - partition).max(0);
+            let updated = int(&status["updatedReplicas"]);
+            if updated < expected {
+                return Health::Progressing(format!("{updated}/{expected} replicas updated"));
+            }
+            if partition == 0 {
+                let current = status["currentRevision"].as_str();
+                let update = status["updateRevision"].as_str();
+                if current.is_some() && update.is_some() && current != update {
+                    return Health::Progressing("the update revision is not current yet".into());
+                }
+            }
+            Health::Ready
         }
         ("apps", "DaemonSet") => {
             if observed < generation {
                 return behind();
             }
             let want = int(&status["desiredNumberScheduled"]);
-            let updated = int(&status["updatedNumberScheduled"]);
+            // OnDelete: pods update only when deleted; waiting cannot bring that about.
+            let updated = if live["spec"]["updateStrategy"]["type"].as_str() == Some("OnDelete") {
+                want
+            } else {
+                int(&status["updatedNumberScheduled"])
+            };
             let ready = int(&status["numberReady"]);
             if updated < want || ready < want {
                 Health::Progressing(format!(
@@ -170,7 +236,8 @@ mod tests {
     #[test]
     fn a_deployment_is_ready_when_observed_updated_and_ready() {
         let live = json!({"metadata": {"generation": 2}, "spec": {"replicas": 3},
-            "status": {"observedGeneration": 2, "updatedReplicas": 3, "readyReplicas": 3}});
+            "status": {"observedGeneration": 2, "replicas": 3, "updatedReplicas": 3,
+                       "readyReplicas": 3, "availableReplicas": 3}});
         assert_eq!(health(&deployment(), &live), Health::Ready);
     }
 
@@ -187,10 +254,11 @@ mod tests {
     #[test]
     fn a_deployment_with_too_few_ready_replicas_is_progressing() {
         let live = json!({"metadata": {"generation": 1}, "spec": {"replicas": 2},
-            "status": {"observedGeneration": 1, "updatedReplicas": 2, "readyReplicas": 1}});
+            "status": {"observedGeneration": 1, "replicas": 2, "updatedReplicas": 2,
+                       "readyReplicas": 1, "availableReplicas": 1}});
         assert_eq!(
             health(&deployment(), &live),
-            Health::Progressing("1/2 replicas ready".into())
+            Health::Progressing("1/2 replicas available".into())
         );
     }
 
@@ -209,5 +277,66 @@ mod tests {
         let cm = ObjectRef::new("v1", "ConfigMap", Some("n".into()), "c");
         assert!(!has_rule(&cm));
         assert_eq!(health(&cm, &json!({})), Health::Ready);
+    }
+
+    #[test]
+    fn a_deployment_past_its_progress_deadline_fails_at_once() {
+        let live = json!({"metadata": {"generation": 2}, "spec": {"replicas": 1},
+            "status": {"observedGeneration": 2, "replicas": 2, "updatedReplicas": 1,
+                "conditions": [{"type": "Progressing", "status": "False",
+                                "reason": "ProgressDeadlineExceeded"}]}});
+        assert_eq!(
+            health(&deployment(), &live),
+            Health::Failed("the rollout exceeded its progress deadline".into())
+        );
+    }
+
+    #[test]
+    fn old_or_terminating_replicas_keep_a_deployment_progressing() {
+        // All updated and ready, but an old replica still runs.
+        let old = json!({"metadata": {"generation": 2}, "spec": {"replicas": 2},
+            "status": {"observedGeneration": 2, "replicas": 3, "updatedReplicas": 2,
+                       "readyReplicas": 3, "availableReplicas": 3}});
+        assert_eq!(
+            health(&deployment(), &old),
+            Health::Progressing("1 old replicas are pending termination".into())
+        );
+        let terminating = json!({"metadata": {"generation": 2}, "spec": {"replicas": 2},
+            "status": {"observedGeneration": 2, "replicas": 2, "updatedReplicas": 2,
+                       "readyReplicas": 2, "availableReplicas": 2, "terminatingReplicas": 1}});
+        assert_eq!(
+            health(&deployment(), &terminating),
+            Health::Progressing("1 replicas are terminating".into())
+        );
+    }
+
+    fn statefulset() -> ObjectRef {
+        ObjectRef::new("apps/v1", "StatefulSet", Some("n".into()), "db")
+    }
+
+    #[test]
+    fn an_on_delete_statefulset_is_ready_when_its_replicas_are() {
+        // Nothing updates its pods until they are deleted: updatedReplicas stays 0.
+        let live = json!({"metadata": {"generation": 2},
+            "spec": {"replicas": 2, "updateStrategy": {"type": "OnDelete"}},
+            "status": {"observedGeneration": 2, "readyReplicas": 2, "updatedReplicas": 0,
+                       "currentRevision": "a", "updateRevision": "b"}});
+        assert_eq!(health(&statefulset(), &live), Health::Ready);
+        let rolling = json!({"metadata": {"generation": 2}, "spec": {"replicas": 2},
+            "status": {"observedGeneration": 2, "readyReplicas": 2, "updatedReplicas": 0}});
+        assert_eq!(
+            health(&statefulset(), &rolling),
+            Health::Progressing("0/2 replicas updated".into())
+        );
+    }
+
+    #[test]
+    fn a_partitioned_statefulset_waits_only_for_the_pods_above_the_partition() {
+        let live = json!({"metadata": {"generation": 2},
+            "spec": {"replicas": 3, "updateStrategy": {"type": "RollingUpdate",
+                     "rollingUpdate": {"partition": 2}}},
+            "status": {"observedGeneration": 2, "readyReplicas": 3, "updatedReplicas": 1,
+                       "currentRevision": "a", "updateRevision": "b"}});
+        assert_eq!(health(&statefulset(), &live), Health::Ready);
     }
 }

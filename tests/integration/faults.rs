@@ -119,6 +119,17 @@ impl PrivateServer {
         kube::Client::try_from(config).expect("a client for the private server")
     }
 
+    /// SIGSTOP: the server stops answering at once, with its connections open, so what the
+    /// client has sent so far stays as it is until the kill.
+    fn freeze(&self) {
+        let pid = self.child.as_ref().expect("running").id().to_string();
+        let status = Command::new("kill")
+            .args(["-STOP", &pid])
+            .status()
+            .expect("kill -STOP");
+        assert!(status.success(), "freezing the server");
+    }
+
     /// SIGKILL: the server vanishes mid-request, as in a crash or a node loss.
     fn kill(&mut self) {
         self.stop();
@@ -290,12 +301,17 @@ async fn the_api_server_dying_mid_apply_fails_clearly_and_a_rerun_converges() {
     slow.extend(["--qps", "20"]);
     let mut apply = spawn_gitops(&slow, repo.path(), &server.kubeconfig(), cache.path());
 
-    // Kill the server once the writes are well under way.
+    // Kill the server once the writes are well under way. It is frozen first, so the kill
+    // lands on requests in flight however the client's requests are timed: every way a
+    // connection can end (a reset, an EOF mid-TLS, a refusal) must read the same.
     let started = Instant::now();
     loop {
         let written = configmaps(&admin, ns).await.len() - 1;
         if written >= 30 {
             assert!(written < total, "the apply finished before the fault");
+            server.freeze();
+            // Requests already sent now wait on a server that reads nothing.
+            tokio::time::sleep(Duration::from_millis(300)).await;
             break;
         }
         if started.elapsed() > HANG || apply.child.try_wait().expect("wait").is_some() {
@@ -621,4 +637,202 @@ async fn a_namespace_stuck_terminating_refuses_new_objects_with_the_servers_reas
     );
     assert!(stdout.contains("Nothing was applied"), "{all}");
     assert_eq!(configmap_names(&admin, &ns).await, ["existing"]);
+}
+
+/// A TCP proxy on 127.0.0.1 in front of the shared test server. `stall()` makes it stop
+/// passing bytes either way (connections stay open, as with a throttled or wedged server);
+/// new connections are accepted and stall too.
+struct StallingProxy {
+    port: u16,
+    stalled: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+}
+
+impl StallingProxy {
+    fn start(upstream: std::net::SocketAddr) -> StallingProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let port = listener.local_addr().expect("addr").port();
+        let stalled = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (s, st) = (stalled.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !st.load(Ordering::Relaxed) {
+                let Ok((client, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(10));
+                    continue;
+                };
+                let Ok(server) = std::net::TcpStream::connect(upstream) else {
+                    continue;
+                };
+                for (from, to) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server, client),
+                ] {
+                    let (s, st) = (s.clone(), st.clone());
+                    std::thread::spawn(move || pipe(from, to, &s, &st));
+                }
+            }
+        });
+        StallingProxy {
+            port,
+            stalled,
+            stop,
+        }
+    }
+
+    fn stall(&self) {
+        self.stalled.store(true, Ordering::SeqCst);
+    }
+
+    /// The test kubeconfig, pointed at the proxy.
+    fn kubeconfig(&self, dir: &Path) -> PathBuf {
+        let text = std::fs::read_to_string(support::kubeconfig()).expect("test kubeconfig");
+        let mut config: serde_json::Value = serde_yaml::from_str(&text).expect("kubeconfig yaml");
+        for cluster in config["clusters"].as_array_mut().expect("clusters") {
+            cluster["cluster"]["server"] = json!(format!("https://127.0.0.1:{}", self.port));
+        }
+        let path = dir.join("proxied.kubeconfig");
+        std::fs::write(&path, serde_yaml::to_string(&config).unwrap()).unwrap();
+        path
+    }
+}
+
+impl Drop for StallingProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Copies bytes until either side closes; while stalled, holds them.
+fn pipe(
+    mut from: std::net::TcpStream,
+    mut to: std::net::TcpStream,
+    stalled: &AtomicBool,
+    stop: &AtomicBool,
+) {
+    use std::io::{Read, Write};
+    let _ = from.set_read_timeout(Some(Duration::from_millis(50)));
+    let mut buf = [0u8; 16 * 1024];
+    while !stop.load(Ordering::Relaxed) {
+        if stalled.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        }
+        match from.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                if to.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(_) => break,
+        }
+    }
+    let _ = to.shutdown(std::net::Shutdown::Both);
+}
+
+/// The upstream address of the shared test server.
+fn shared_server() -> std::net::SocketAddr {
+    let text = std::fs::read_to_string(support::kubeconfig()).expect("test kubeconfig");
+    let config: serde_json::Value = serde_yaml::from_str(&text).expect("kubeconfig yaml");
+    let server = config["clusters"][0]["cluster"]["server"]
+        .as_str()
+        .expect("a server")
+        .trim_start_matches("https://")
+        .trim_end_matches('/')
+        .to_string();
+    server.parse().expect("host:port")
+}
+
+/// `/metrics` of a reconciler, or nothing while it does not answer.
+fn metrics(listen: &str) -> String {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(listen) else {
+        return String::new();
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let _ = stream.write_all(format!("GET /metrics HTTP/1.0\r\nHost: {listen}\r\n\r\n").as_bytes());
+    let mut body = String::new();
+    let _ = stream.read_to_string(&mut body);
+    body
+}
+
+#[tokio::test]
+async fn a_leader_whose_server_stalls_stops_leading_before_its_lease_can_expire() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "lease-stall").await;
+    let proxy = StallingProxy::start(shared_server());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = proxy.kubeconfig(dir.path());
+    let repo = Workdir::new(&[("deploy/a.yaml", &configmap("a"))]);
+    repo.git_commit_all();
+    let listen = format!(
+        "127.0.0.1:{}",
+        TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    );
+    let repo_path = repo.path().to_str().unwrap().to_string();
+    let cache = tempfile::tempdir().expect("tempdir");
+    let run = spawn_gitops(
+        &[
+            "reconcile",
+            "--repo",
+            &repo_path,
+            "--path",
+            "deploy",
+            "-n",
+            &ns,
+            "--applyset-namespace",
+            &ns,
+            "--applyset",
+            "stall",
+            "--interval",
+            "1s",
+            // Renew deadline 2s; the read timeout stays the default 60s.
+            "--lease-duration",
+            "3s",
+            "--listen",
+            &listen,
+        ],
+        repo.path(),
+        &kubeconfig,
+        cache.path(),
+    );
+    let leading = |m: &str| m.contains("gitops_reconcile_leader 1");
+    let started = Instant::now();
+    while !leading(&metrics(&listen)) {
+        assert!(started.elapsed() < HANG, "never became the leader");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    proxy.stall();
+    let stalled_at = Instant::now();
+    loop {
+        let m = metrics(&listen);
+        if m.contains("gitops_reconcile_leader 0") {
+            break;
+        }
+        assert!(
+            stalled_at.elapsed() < Duration::from_secs(3),
+            "still leading {:?} after the server stalled: a standby may take over at 3s\n{m}",
+            stalled_at.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let stepped_down = stalled_at.elapsed();
+    eprintln!("stepped down {stepped_down:?} after the stall");
+    let mut run = run;
+    let _ = run.child.kill();
+    let (out, _) = finish(run, HANG);
+    let (_, stderr) = text(&out);
+    assert_no_panic(&stderr);
 }

@@ -358,3 +358,141 @@ async fn secret_canaries_never_reach_any_output() {
     );
     assert_eq!(outputs[4].status.code(), Some(0), "{:?}", text(&outputs[4]));
 }
+
+/// Every spelling of `canary` a leak could take: as written and base64-encoded.
+fn assert_no_canary(what: &str, output: &str, canary: &str) {
+    let b64 = base64::engine::general_purpose::STANDARD.encode(canary);
+    for spelling in [canary, b64.as_str()] {
+        assert!(
+            !output.contains(spelling),
+            "{what} leaks the canary {spelling:?}:\n{output}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_secret_generator_line_without_equals_is_reported_without_its_value() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "canary-env").await;
+    let set = support::unique_name("set");
+    let canary = support::unique_name("hunter");
+    // kustomize turns the line into a key holding the value; the server quotes that key
+    // back in its refusal.
+    let repo = Workdir::new(&[
+        (
+            "kustomization.yaml",
+            "secretGenerator:\n- name: db\n  envs: [db.env]\n",
+        ),
+        ("db.env", &format!("DB_PASSWORD {canary}\nDB_USER=admin\n")),
+    ]);
+    repo.git_commit_all();
+    for format in ["text", "markdown", "json"] {
+        let out = gitops_bounded(
+            &["diff", ".", "-n", &ns, "--applyset", &set, "-o", format],
+            repo.path(),
+        );
+        let (stdout, stderr) = text(&out);
+        let all = format!("{stdout}\n{stderr}");
+        assert_eq!(out.status.code(), Some(2), "{all}");
+        assert_no_canary(&format!("diff -o {format}"), &all, &canary);
+        assert!(
+            all.contains("DB_PASSWORD ***"),
+            "the refusal still names the key\n{all}"
+        );
+        if format == "json" {
+            serde_json::from_str::<serde_json::Value>(&stdout).expect("still JSON");
+        }
+    }
+    let out = gitops_bounded(
+        &["apply", ".", "-n", &ns, "--applyset", &set, "--yes", "-v"],
+        repo.path(),
+    );
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
+    assert_no_canary("apply", &format!("{stdout}\n{stderr}"), &canary);
+}
+
+#[test]
+fn install_refuses_credentials_in_the_repository_url() {
+    let canary = support::unique_name("tok");
+    let dir = tempfile::tempdir().unwrap();
+    let out = gitops_bounded(
+        &[
+            "install",
+            "--repo",
+            &format!("https://user:{canary}@git.example.com/org/platform.git"),
+        ],
+        dir.path(),
+    );
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
+    assert!(stdout.is_empty(), "no manifests are printed\n{stdout}");
+    assert!(stderr.contains("--credentials-secret"), "{stderr}");
+    assert_no_canary("install", &format!("{stdout}\n{stderr}"), &canary);
+}
+
+#[tokio::test]
+async fn kubeconfig_credentials_never_reach_any_output() {
+    // A kubeconfig whose server does not answer, with a token and userinfo in its URL.
+    let canary = support::unique_name("kubetoken");
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://admin:{canary}@127.0.0.1:{port}\n    insecure-skip-tls-verify: true\nusers:\n- name: u\n  user:\n    token: {canary}\ncontexts:\n- name: x\n  context: {{cluster: c, user: u}}\ncurrent-context: x\n"
+        ),
+    )
+    .unwrap();
+    let repo = Workdir::new(&[(
+        "a.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n",
+    )]);
+    for args in [&["diff", "."][..], &["apply", ".", "--yes", "-v"][..]] {
+        let out = Command::new(env!("CARGO_BIN_EXE_kubectl-gitops"))
+            .args(args)
+            .args(["-n", "default", "--request-timeout", "2s", "--kubeconfig"])
+            .arg(&kubeconfig)
+            .current_dir(repo.path())
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
+        assert_no_canary(
+            &format!("{args:?}"),
+            &format!("{stdout}\n{stderr}"),
+            &canary,
+        );
+    }
+}
+
+#[test]
+fn a_kustomize_failure_quoting_a_generator_literal_does_not_leak_it() {
+    let canary = support::unique_name("literal");
+    // kustomize refuses the literal and quotes it whole in its error.
+    let repo = Workdir::new(&[(
+        "kustomization.yaml",
+        &format!("secretGenerator:\n- name: db\n  literals: [\"PASSWORD {canary}\"]\n"),
+    )]);
+    repo.git_commit_all();
+    for args in [
+        &["diff", ".", "-n", "default"][..],
+        &["diff", ".", "-o", "json"][..],
+    ] {
+        let out = gitops_bounded(args, repo.path());
+        let (stdout, stderr) = text(&out);
+        let all = format!("{stdout}\n{stderr}");
+        assert_eq!(out.status.code(), Some(2), "{all}");
+        assert!(
+            all.contains("invalid literal source"),
+            "the failure is told\n{all}"
+        );
+        assert_no_canary(&format!("{args:?}"), &all, &canary);
+    }
+}

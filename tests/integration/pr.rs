@@ -106,7 +106,8 @@ async fn gitops_pr(
         .current_dir(work)
         .env("NO_COLOR", "1")
         .env_remove("GITHUB_TOKEN")
-        .env_remove("GH_TOKEN");
+        .env_remove("GH_TOKEN")
+        .env_remove("GITHUB_ACTIONS");
     if let Some(token) = token {
         command.env("GITHUB_TOKEN", token);
     }
@@ -215,11 +216,20 @@ async fn a_ci_preview_comment_is_created_once_then_updated_in_place() {
     let ns = support::namespace(&client, "comment").await;
     let repos = repos("irrelevant");
     let server = MockServer::start().await;
+    // The token acts as ci-bot: only ci-bot's marked comment is ever ours.
+    Mock::given(method("GET"))
+        .and(path("/user"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"login": "ci-bot"})))
+        .mount(&server)
+        .await;
+    let marker = "<!-- kubectl-gitops preview path=deploy -->";
     Mock::given(method("GET"))
         .and(path("/repos/acme/platform/issues/12/comments"))
         .and(query_param("per_page", "100"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!([
-            {"id": 1, "body": "LGTM"}
+            {"id": 1, "body": "LGTM", "user": {"login": "reviewer"}},
+            // Someone else's comment with our first line is not ours to overwrite.
+            {"id": 7, "body": format!("{marker}\nnot a preview"), "user": {"login": "mallory"}}
         ])))
         .up_to_n_times(1)
         .mount(&server)
@@ -262,12 +272,13 @@ async fn a_ci_preview_comment_is_created_once_then_updated_in_place() {
         format!("<!-- kubectl-gitops preview path=deploy -->\n{plan}")
     );
 
-    // The second run finds its own comment by the marker and edits it.
+    // The second run finds its own comment by the marker and its author, and edits it.
     Mock::given(method("GET"))
         .and(path("/repos/acme/platform/issues/12/comments"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!([
-            {"id": 1, "body": "LGTM"},
-            {"id": 99, "body": posted}
+            {"id": 1, "body": "LGTM", "user": {"login": "reviewer"}},
+            {"id": 7, "body": format!("{marker}\nnot a preview"), "user": {"login": "mallory"}},
+            {"id": 99, "body": posted, "user": {"login": "ci-bot"}}
         ])))
         .mount(&server)
         .await;
@@ -373,4 +384,207 @@ async fn failures_before_the_api_lose_nothing() {
         "{}",
         text(&out).1
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn show_secrets_is_refused_before_anything_is_sent() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "pr-show").await;
+    let canary = support::unique_name("pr-show-canary");
+    let repos = repos(&canary);
+    let server = MockServer::start().await;
+    let out = gitops_pr(&repos.work, &server, &ns, Some("t"), &["--show-secrets"]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("--show-secrets does not apply to pr"),
+        "{stderr}"
+    );
+    assert!(!format!("{stdout}{stderr}").contains(&canary));
+    assert!(
+        request_bodies(&server).await.is_empty(),
+        "nothing reached GitHub"
+    );
+    assert_eq!(git(&repos.work, &["branch", "--list", "gitops/*"]), "");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_preview_says_why_in_short_without_what_the_error_quoted() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "pr-nopreview").await;
+    let canary = support::unique_name("pr-kube-canary");
+    let repos = repos(&canary);
+    // A cluster that does not answer, reached with a token and userinfo in the URL.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let kubeconfig = repos._dir.path().join("unreachable-kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://admin:{canary}@127.0.0.1:{port}\n    insecure-skip-tls-verify: true\nusers:\n- name: u\n  user:\n    token: {canary}\ncontexts:\n- name: x\n  context: {{cluster: c, user: u}}\ncurrent-context: x\n"
+        ),
+    )
+    .unwrap();
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/repos/acme/platform/pulls"))
+        .respond_with(
+            ResponseTemplate::new(201)
+                .set_body_json(json!({"number": 8, "html_url": "https://github.com/p/8"})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let mut command = Command::new(env!("CARGO_BIN_EXE_kubectl-gitops"));
+    command
+        .args([
+            "pr",
+            "deploy",
+            "--github-repo",
+            "acme/platform",
+            "--api-url",
+        ])
+        .arg(server.uri())
+        .args(["-n", &ns, "--request-timeout", "2s", "--kubeconfig"])
+        .arg(&kubeconfig)
+        .current_dir(&repos.work)
+        .env("NO_COLOR", "1")
+        .env_remove("GITHUB_ACTIONS")
+        .env("GITHUB_TOKEN", "t");
+    let out = tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        !format!("{stdout}{stderr}").contains(&canary),
+        "{stdout}\n{stderr}"
+    );
+    let requests = request_bodies(&server).await;
+    let body = requests[0].2["body"].as_str().unwrap().to_string();
+    assert!(!body.contains(&canary), "{body}");
+    assert!(
+        !body.contains(&format!("127.0.0.1:{port}")),
+        "no server address\n{body}"
+    );
+    let reason = body
+        .lines()
+        .find(|l| l.starts_with("No preview: "))
+        .unwrap_or_else(|| panic!("a reason\n{body}"));
+    assert!(
+        reason.contains("the cluster could not be asked"),
+        "{reason}"
+    );
+    assert!(reason.len() < 200, "{reason}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn remote_urls_lose_their_credentials_in_every_message() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "pr-userinfo").await;
+    let canary = support::unique_name("pushtoken");
+    let server = MockServer::start().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    // git push quotes the remote's URL when it fails.
+    let repos = repos("x");
+    let url = format!("http://user:{canary}@127.0.0.1:{port}/platform.git");
+    git(&repos.work, &["remote", "set-url", "origin", &url]);
+    let out = gitops_pr(
+        &repos.work,
+        &server,
+        &ns,
+        Some("t"),
+        &["--branch", "gitops/u"],
+    )
+    .await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("git push to origin was rejected"),
+        "{stderr}"
+    );
+    assert!(!format!("{stdout}{stderr}").contains(&canary), "{stderr}");
+
+    // `git remote get-url` names it when the repository cannot be inferred.
+    let url = format!("https://user:{canary}@gitlab.example.com/acme/platform.git");
+    git(&repos.work, &["remote", "set-url", "origin", &url]);
+    let out = Command::new(env!("CARGO_BIN_EXE_kubectl-gitops"))
+        .args(["pr", "deploy", "--api-url"])
+        .arg(server.uri())
+        .current_dir(&repos.work)
+        .env("GITHUB_TOKEN", "t")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("https://***@gitlab.example.com"),
+        "{stderr}"
+    );
+    assert!(!format!("{stdout}{stderr}").contains(&canary), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refusal_quoting_a_secret_reaches_the_preview_comment_scrubbed() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "pr-refused").await;
+    let canary = support::unique_name("pr-env-canary");
+    let repos = repos("x");
+    // deploy/ becomes a kustomization whose env line lacks `=`: the server refuses the
+    // Secret and quotes the line.
+    std::fs::write(
+        repos.work.join("deploy/kustomization.yaml"),
+        "resources: [a.yaml]\nsecretGenerator:\n- name: db\n  envs: [db.env]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        repos.work.join("deploy/db.env"),
+        format!("DB_PASSWORD {canary}\n"),
+    )
+    .unwrap();
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/user"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"login": "ci-bot"})))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/repos/acme/platform/issues/3/comments"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/repos/acme/platform/issues/3/comments"))
+        .respond_with(
+            ResponseTemplate::new(201)
+                .set_body_json(json!({"id": 5, "html_url": "https://github.com/c/5"})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let out = gitops_pr(&repos.work, &server, &ns, Some("t"), &["--comment", "3"]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        !format!("{stdout}{stderr}").contains(&canary),
+        "{stdout}\n{stderr}"
+    );
+    let requests = request_bodies(&server).await;
+    let posted = requests
+        .iter()
+        .find(|(m, _, _)| m == "POST")
+        .map(|(_, _, b)| b["body"].as_str().unwrap().to_string())
+        .unwrap();
+    assert!(
+        posted.contains("DB_PASSWORD ***"),
+        "the refusal is shown\n{posted}"
+    );
+    assert!(!posted.contains(&canary), "{posted}");
 }

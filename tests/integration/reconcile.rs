@@ -983,6 +983,7 @@ async fn install_prints_manifests_the_server_accepts() {
 /// token (401 and a challenge otherwise, like a forge), and `git http-backend` behind it.
 struct HttpsGit {
     port: u16,
+    tls: bool,
     ca: PathBuf,
     authorized: Arc<AtomicUsize>,
     challenged: Arc<AtomicUsize>,
@@ -1002,6 +1003,15 @@ fn openssl(dir: &Path, args: &[&str]) {
 
 impl HttpsGit {
     async fn start(base: &Path, token: &str) -> Self {
+        Self::start_with(base, token, true).await
+    }
+
+    /// The same server over plain http://, asking for the same credentials.
+    async fn start_plain(base: &Path, token: &str) -> Self {
+        Self::start_with(base, token, false).await
+    }
+
+    async fn start_with(base: &Path, token: &str, tls: bool) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let d = dir.path();
         let ec = [
@@ -1119,9 +1129,6 @@ impl HttpsGit {
                     c.clone(),
                 );
                 tokio::spawn(async move {
-                    let Ok(tls) = acceptor.accept(stream).await else {
-                        return;
-                    };
                     let service = hyper::service::service_fn(move |request| {
                         let (expected, backend, base, a, c) = (
                             expected.clone(),
@@ -1136,14 +1143,25 @@ impl HttpsGit {
                             )
                         }
                     });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                    let http = hyper::server::conn::http1::Builder::new();
+                    if !tls {
+                        let _ = http
+                            .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                            .await;
+                        return;
+                    }
+                    let Ok(stream) = acceptor.accept(stream).await else {
+                        return;
+                    };
+                    let _ = http
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
                         .await;
                 });
             }
         });
         HttpsGit {
             port,
+            tls,
             ca: d.join("ca.pem"),
             authorized,
             challenged,
@@ -1153,7 +1171,8 @@ impl HttpsGit {
     }
 
     fn url(&self) -> String {
-        format!("https://127.0.0.1:{}/platform.git", self.port)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}/platform.git", self.port)
     }
 }
 
@@ -1285,6 +1304,348 @@ async fn an_https_remote_with_a_token_converges_and_the_token_stays_secret() {
     let logs = reconciler.logs();
     assert!(!logs.contains(token), "{logs}");
     assert!(data.values().all(|v| !v.contains(token)), "{data:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_are_never_sent_over_plain_http() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "rec-http").await;
+    let remote = Remote::new(&[("deploy/a.yaml", &cm("a", "1"))]);
+    let token = support::unique_name("http-canary");
+    let server = HttpsGit::start_plain(&remote.base, &token).await;
+    let reconciler = Reconciler::start_with_env(
+        &server.url(),
+        &ns,
+        &[FAST, &["--applyset", "plain", "-v"]].concat(),
+        &[("GITOPS_GIT_TOKEN", token.as_str())],
+    );
+    // The server asks, more than once (the loop retries); the token is never the answer.
+    let data = wait_for_status(&client, &ns, "plain", "a fetch failure", |s| {
+        s["lastError"].starts_with("fetch")
+    })
+    .await;
+    eventually("a retry", WAIT, || async {
+        (server.challenged.load(Ordering::SeqCst) >= 2).then_some(())
+    })
+    .await;
+    assert_eq!(server.authorized.load(Ordering::SeqCst), 0, "{data:?}");
+    assert!(values(&client, &ns).await.is_empty());
+    let logs = reconciler.logs();
+    assert!(!logs.contains(&token), "{logs}");
+    assert!(data.values().all(|v| !v.contains(&token)), "{data:?}");
+}
+
+#[tokio::test]
+async fn secret_canaries_never_reach_status_events_or_logs() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "rec-canary").await;
+    let canary = support::unique_name("rec-canary");
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&canary);
+    // A Secret the server refuses, quoting the env line that carries the value.
+    let remote = Remote::new(&[
+        (
+            "deploy/kustomization.yaml",
+            "secretGenerator:\n- name: db\n  envs: [db.env]\n",
+        ),
+        ("deploy/db.env", &format!("DB_PASSWORD {canary}\n")),
+    ]);
+    let listen = format!("127.0.0.1:{}", free_port());
+    let reconciler = Reconciler::start(
+        &remote.file_url(),
+        &ns,
+        &[
+            FAST,
+            &["--applyset", "canary", "-v", "--log-format", "json"],
+            &["--listen", &listen],
+        ]
+        .concat(),
+    );
+    let data = wait_for_status(&client, &ns, "canary", "the refusal", |s| {
+        s["lastError"].starts_with("plan:")
+    })
+    .await;
+    wait_for_events(&client, &ns, &["ReconcileFailed"]).await;
+    assert!(data["lastError"].contains("DB_PASSWORD ***"), "{data:?}");
+    let events: Vec<String> = Api::<Event>::namespaced(client.clone(), &ns)
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|e| e.message)
+        .collect();
+    let (code, metrics) = http_get(&listen, "/metrics").await;
+    assert_eq!(code, 200);
+    assert!(
+        metrics.contains("gitops_reconcile_errors_total"),
+        "{metrics}"
+    );
+    let logs = reconciler.logs();
+    for spelling in [&canary, &b64] {
+        assert!(
+            data.values().all(|v| !v.contains(spelling.as_str())),
+            "{data:?}"
+        );
+        assert!(
+            events.iter().all(|m| !m.contains(spelling.as_str())),
+            "{events:?}"
+        );
+        assert!(!logs.contains(spelling.as_str()), "{logs}");
+        assert!(!metrics.contains(spelling.as_str()), "{metrics}");
+    }
+}
+
+/// `kubectl auth can-i` as the reconciler's service account.
+fn can_i(sa_ns: &str, args: &[&str]) -> bool {
+    let out = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(support::kubeconfig())
+        .args(["auth", "can-i"])
+        .args(args)
+        .arg(format!("--as=system:serviceaccount:{sa_ns}:kubectl-gitops"))
+        .output()
+        .expect("kubectl auth can-i");
+    out.status.success()
+}
+
+#[tokio::test]
+async fn install_grants_what_the_reconciler_needs_and_no_more() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "rec-rbac").await;
+    let apps = support::namespace(&client, "rec-rbac-apps").await;
+    let out = gitops(
+        &[
+            "install",
+            "-n",
+            &ns,
+            "--repo",
+            "git://git.example.com/platform.git",
+            "--path",
+            "deploy/",
+            "--secret-namespaces",
+            &apps,
+        ],
+        Path::new("."),
+    );
+    let (yaml, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    // Only the RBAC: the Deployment's image does not exist here.
+    let rbac: String = yaml
+        .split("\n---\n")
+        .filter(|doc| {
+            doc.contains("kind: Role")
+                || doc.contains("kind: ClusterRole")
+                || doc.contains("kind: ServiceAccount")
+                || doc.contains("kind: Namespace")
+        })
+        .collect::<Vec<_>>()
+        .join("\n---\n");
+    let mut apply = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(support::kubeconfig())
+        .args(["apply", "-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kubectl");
+    use std::io::Write;
+    apply
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(rbac.as_bytes())
+        .unwrap();
+    let result = apply.wait_with_output().unwrap();
+    assert!(result.status.success(), "{:?}\n{rbac}", text(&result));
+
+    // The set the output names (the reconciler computes the same).
+    let set = yaml
+        .split("ApplySet ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the output names the set");
+    // What it needs for itself, by name, in its namespace.
+    for args in [
+        vec!["get", &format!("secrets/{set}")[..], "-n", &ns],
+        vec!["patch", &format!("secrets/{set}")[..], "-n", &ns],
+        vec!["patch", &format!("configmaps/{set}-status")[..], "-n", &ns],
+        vec![
+            "update",
+            &format!("leases.coordination.k8s.io/{set}-leader")[..],
+            "-n",
+            &ns,
+        ],
+        vec!["create", "events", "-n", &ns],
+        // What it manages.
+        vec!["list", "configmaps", "--all-namespaces"],
+        vec!["watch", "deployments.apps", "-n", &apps],
+        vec!["delete", "services", "-n", &apps],
+        vec!["list", "secrets", "-n", &apps],
+        vec!["watch", "secrets", "-n", &apps],
+    ] {
+        assert!(can_i(&ns, &args), "needed: {args:?}");
+    }
+    // Not one Secret beyond those.
+    for args in [
+        vec!["list", "secrets", "--all-namespaces"],
+        vec!["get", "secrets/other", "-n", &ns],
+        vec!["list", "secrets", "-n", &ns],
+        vec!["get", "secrets", "-n", "kube-system"],
+        // Server-side apply patches; nothing it manages is ever updated whole.
+        vec!["update", "configmaps/other", "-n", &apps],
+        vec!["update", "leases.coordination.k8s.io/other", "-n", &ns],
+    ] {
+        assert!(!can_i(&ns, &args), "not needed: {args:?}");
+    }
+}
+
+/// A git:// server that accepts every connection, reads what the client says and never
+/// answers. Counts connections accepted and those the client has not closed yet.
+struct StallingGit {
+    port: u16,
+    accepted: Arc<AtomicUsize>,
+    open: Arc<AtomicUsize>,
+}
+
+impl StallingGit {
+    fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().unwrap().port();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let open = Arc::new(AtomicUsize::new(0));
+        let (a, o) = (accepted.clone(), open.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { continue };
+                a.fetch_add(1, Ordering::SeqCst);
+                o.fetch_add(1, Ordering::SeqCst);
+                let o = o.clone();
+                std::thread::spawn(move || {
+                    use std::io::Read;
+                    let mut buf = [0u8; 1024];
+                    // Until the client hangs up (0) or the socket fails.
+                    while matches!(conn.read(&mut buf), Ok(n) if n > 0) {}
+                    o.fetch_sub(1, Ordering::SeqCst);
+                });
+            }
+        });
+        StallingGit {
+            port,
+            accepted,
+            open,
+        }
+    }
+}
+
+fn threads_of(pid: u32) -> usize {
+    fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn a_git_server_that_accepts_and_stalls_costs_one_connection_at_a_time() {
+    stalled_fetches_end_in_time("git").await;
+}
+
+#[tokio::test]
+async fn an_http_git_server_that_accepts_and_stalls_costs_one_connection_at_a_time() {
+    stalled_fetches_end_in_time("http").await;
+}
+
+async fn stalled_fetches_end_in_time(scheme: &str) {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, &format!("rec-stall-{scheme}")).await;
+    let server = StallingGit::start();
+    let url = format!("{scheme}://127.0.0.1:{}/platform.git", server.port);
+    let reconciler = Reconciler::start(
+        &url,
+        &ns,
+        &[FAST, &["--applyset", "stall", "--fetch-timeout", "1s"]].concat(),
+    );
+    let data = wait_for_status(&client, &ns, "stall", "a fetch that timed out", |s| {
+        s["lastError"].contains("timed out after 1s")
+    })
+    .await;
+    assert!(data["lastError"].starts_with("fetch"), "{data:?}");
+    let baseline = threads_of(reconciler.pid());
+    // Every fetch ends within its timeout and lets go of its connection and its thread.
+    eventually("six stalled fetches", Duration::from_secs(60), || async {
+        (server.accepted.load(Ordering::SeqCst) >= 6).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let open = server.open.load(Ordering::SeqCst);
+    let accepted = server.accepted.load(Ordering::SeqCst);
+    assert!(
+        open <= 1,
+        "{open} of {accepted} connections still held by the reconciler\n{}",
+        reconciler.logs()
+    );
+    let threads = threads_of(reconciler.pid());
+    assert!(
+        threads <= baseline + 2,
+        "threads grew from {baseline} to {threads} over {accepted} fetches"
+    );
+}
+
+#[tokio::test]
+async fn a_crd_installed_after_the_start_is_seen_without_a_restart() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "rec-crd").await;
+    let group = format!("{}.example.com", support::unique_name("late"));
+    // A custom resource whose CRD does not exist yet: the cycle fails naming the kind.
+    let remote = Remote::new(&[(
+        "deploy/w.yaml",
+        &format!("apiVersion: {group}/v1\nkind: Widget\nmetadata:\n  name: w\nspec:\n  n: 1\n"),
+    )]);
+    let _reconciler = Reconciler::start(
+        &remote.file_url(),
+        &ns,
+        &[FAST, &["--applyset", "late"]].concat(),
+    );
+    wait_for_status(&client, &ns, "late", "the unknown kind", |s| {
+        s["lastError"].contains("Widget")
+    })
+    .await;
+
+    // Installed out of band: the discovery miss asks the server again, and the loop converges.
+    let crd = format!(
+        "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  \
+         name: widgets.{group}\nspec:\n  group: {group}\n  scope: Namespaced\n  names:\n    \
+         kind: Widget\n    plural: widgets\n  versions:\n  - name: v1\n    served: true\n    \
+         storage: true\n    schema:\n      openAPIV3Schema:\n        type: object\n        \
+         x-kubernetes-preserve-unknown-fields: true\n"
+    );
+    let mut apply = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(support::kubeconfig())
+        .args(["apply", "-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("kubectl");
+    use std::io::Write;
+    apply
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(crd.as_bytes())
+        .unwrap();
+    assert!(apply.wait().unwrap().success());
+    wait_for_status(&client, &ns, "late", "convergence", |s| {
+        s["lastError"].is_empty() && !s["lastAppliedRevision"].is_empty()
+    })
+    .await;
+    let _ = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(support::kubeconfig())
+        .args(["delete", "crd", &format!("widgets.{group}"), "--wait=false"])
+        .output();
 }
 
 #[tokio::test]

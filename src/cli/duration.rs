@@ -1,0 +1,113 @@
+//! Duration flags, checked where they are parsed: a value the loop cannot use (zero where a
+//! wait must pass, or so long that adding it to the clock overflows) is a usage error naming
+//! the flag, never a panic or a tight loop later.
+
+use std::time::Duration;
+
+/// The longest duration any flag takes: far beyond any sensible interval or timeout, and far
+/// within what the clock can add without overflowing.
+pub const MAX: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+
+/// A duration that must pass before something happens again (`--interval`, `--backoff`, ...).
+pub fn positive(text: &str) -> Result<Duration, String> {
+    let duration = at_most_max(text)?;
+    if duration.is_zero() {
+        return Err("must be longer than zero (a zero wait would spin)".to_string());
+    }
+    Ok(duration)
+}
+
+/// A duration where zero means "none" (`--debounce 0s`, `--shutdown-grace 0s`).
+pub fn zero_or_more(text: &str) -> Result<Duration, String> {
+    at_most_max(text)
+}
+
+fn at_most_max(text: &str) -> Result<Duration, String> {
+    let duration = humantime::parse_duration(text.trim())
+        .map_err(|e| format!("{e} (expected a duration with a unit, such as 30s, 5m or 1h30m)"))?;
+    if duration > MAX {
+        return Err(too_long());
+    }
+    Ok(duration)
+}
+
+fn too_long() -> String {
+    format!(
+        "is longer than the limit of {} days",
+        MAX.as_secs() / 86_400
+    )
+}
+
+/// kubectl's spelling for `--request-timeout`: a duration with a unit, or a bare number of
+/// seconds; "0" means no timeout.
+pub fn request_timeout(text: &str) -> Result<Duration, String> {
+    match text.trim().parse::<u64>() {
+        Ok(seconds) if seconds <= MAX.as_secs() => Ok(Duration::from_secs(seconds)),
+        Ok(_) => Err(too_long()),
+        Err(_) => zero_or_more(text),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_is_refused_where_a_wait_must_pass() {
+        let err = positive("0s").unwrap_err();
+        assert!(err.contains("longer than zero"), "{err}");
+        assert_eq!(positive("200ms"), Ok(Duration::from_millis(200)));
+        assert_eq!(zero_or_more("0s"), Ok(Duration::ZERO));
+    }
+
+    #[test]
+    fn durations_the_clock_cannot_add_are_refused() {
+        for huge in ["18446744073709551615s", "500000000years", "366days"] {
+            let err = positive(huge).unwrap_err();
+            assert!(!err.is_empty(), "{huge}");
+        }
+        let err = positive("366days").unwrap_err();
+        assert!(err.contains("limit of 365 days"), "{err}");
+        assert_eq!(positive("365days"), Ok(MAX));
+        // What the loop does with the longest accepted value does not overflow.
+        assert!(std::time::Instant::now().checked_add(MAX).is_some());
+    }
+
+    #[test]
+    fn nonsense_says_what_is_expected() {
+        let err = positive("soon").unwrap_err();
+        assert!(err.contains("such as 30s"), "{err}");
+        assert!(positive("-5s").is_err());
+    }
+
+    #[test]
+    fn request_timeout_takes_kubectl_spellings() {
+        assert_eq!(request_timeout("5"), Ok(Duration::from_secs(5)));
+        assert_eq!(request_timeout("0"), Ok(Duration::ZERO));
+        assert_eq!(request_timeout("1m30s"), Ok(Duration::from_secs(90)));
+        assert!(request_timeout("soon").is_err());
+        assert!(request_timeout("99999999999999").is_err());
+    }
+
+    #[test]
+    fn the_flags_refuse_what_would_spin_or_overflow_naming_the_flag() {
+        use clap::Parser;
+        let parse = |args: &[&str]| {
+            let mut argv = vec!["kubectl-gitops", "reconcile", "--repo", "file:///r"];
+            argv.extend(args);
+            crate::cli::Cli::try_parse_from(argv)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        };
+        let err = parse(&["--backoff", "0s"]).unwrap_err();
+        assert!(
+            err.contains("--backoff") && err.contains("longer than zero"),
+            "{err}"
+        );
+        let err = parse(&["--interval", "18446744073709551615s"]).unwrap_err();
+        assert!(err.contains("--interval"), "{err}");
+        let err = parse(&["--interval", "1000years"]).unwrap_err();
+        assert!(err.contains("limit of 365 days"), "{err}");
+        assert!(parse(&["--debounce", "0s", "--interval", "30s"]).is_ok());
+    }
+}
