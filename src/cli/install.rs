@@ -469,13 +469,15 @@ mod tests {
         ]);
         refuse_credentials_in_url(&args.repo).expect("a URL without userinfo");
         let text = manifests(&args, "gitops-system", ".");
-        let docs: Vec<serde_yaml::Value> = serde_yaml::Deserializer::from_str(&text)
-            .map(|doc| serde_yaml::Value::deserialize(doc).expect("valid YAML"))
+        let docs: Vec<serde_json::Value> = text
+            .split("\n---\n")
+            .filter(|doc| !doc.trim().is_empty())
+            .map(|doc| crate::yaml::from_str(doc).expect("valid YAML"))
             .collect();
         let pod = &docs.last().unwrap()["spec"]["template"]["spec"];
         let container = &pod["containers"][0];
         let args: Vec<&str> = container["args"]
-            .as_sequence()
+            .as_array()
             .unwrap()
             .iter()
             .filter_map(|a| a.as_str())

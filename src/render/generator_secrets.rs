@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde_yaml::Value;
+use serde_json::Value;
 
 use super::layout::KUSTOMIZATION_FILES;
 use crate::scrub;
@@ -20,11 +20,14 @@ pub(crate) fn learn(files: &BTreeMap<PathBuf, Vec<u8>>) {
         if !is_kustomization {
             continue;
         }
-        let Ok(kustomization) = serde_yaml::from_slice::<Value>(bytes) else {
+        let Some(kustomization) = std::str::from_utf8(bytes)
+            .ok()
+            .and_then(|text| crate::yaml::from_str(text).ok())
+        else {
             continue;
         };
         let dir = path.parent().unwrap_or(Path::new(""));
-        let Some(generators) = kustomization["secretGenerator"].as_sequence() else {
+        let Some(generators) = kustomization["secretGenerator"].as_array() else {
             continue;
         };
         for generator in generators {
@@ -36,7 +39,7 @@ pub(crate) fn learn(files: &BTreeMap<PathBuf, Vec<u8>>) {
 fn strings(value: &Value) -> Vec<&str> {
     match value {
         Value::String(s) => vec![s.as_str()],
-        Value::Sequence(items) => items.iter().filter_map(Value::as_str).collect(),
+        Value::Array(items) => items.iter().filter_map(Value::as_str).collect(),
         _ => Vec::new(),
     }
 }

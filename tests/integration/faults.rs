@@ -688,12 +688,14 @@ impl StallingProxy {
     /// The test kubeconfig, pointed at the proxy.
     fn kubeconfig(&self, dir: &Path) -> PathBuf {
         let text = std::fs::read_to_string(support::kubeconfig()).expect("test kubeconfig");
-        let mut config: serde_json::Value = serde_yaml::from_str(&text).expect("kubeconfig yaml");
+        let mut config: serde_json::Value =
+            kubectl_gitops::yaml::from_str(&text).expect("kubeconfig yaml");
         for cluster in config["clusters"].as_array_mut().expect("clusters") {
             cluster["cluster"]["server"] = json!(format!("https://127.0.0.1:{}", self.port));
         }
         let path = dir.join("proxied.kubeconfig");
-        std::fs::write(&path, serde_yaml::to_string(&config).unwrap()).unwrap();
+        // JSON is YAML: kubeconfig readers take it as it is.
+        std::fs::write(&path, serde_json::to_string(&config).unwrap()).unwrap();
         path
     }
 }
@@ -740,7 +742,7 @@ fn pipe(
 /// The upstream address of the shared test server.
 fn shared_server() -> std::net::SocketAddr {
     let text = std::fs::read_to_string(support::kubeconfig()).expect("test kubeconfig");
-    let config: serde_json::Value = serde_yaml::from_str(&text).expect("kubeconfig yaml");
+    let config: serde_json::Value = kubectl_gitops::yaml::from_str(&text).expect("kubeconfig yaml");
     let server = config["clusters"][0]["cluster"]["server"]
         .as_str()
         .expect("a server")
