@@ -65,6 +65,9 @@ pub struct Work {
     pub body: Option<Value>,
     /// The live object's uid, so a prune deletes exactly the object that was planned.
     pub uid: Option<String>,
+    /// The live object's resourceVersion when planned: a prune deletes it only as it was seen,
+    /// never after someone changed it (a plan can wait at its prompt for hours).
+    pub resource_version: Option<String>,
 }
 
 /// Why an object is planned from its rendered body instead of the server's dry-run.
@@ -178,6 +181,7 @@ pub async fn plan(
             action: change.action,
             body: Some(target.body.clone()),
             uid: None,
+            resource_version: None,
         };
         changes.push((target.index, change, work));
     }
@@ -256,6 +260,9 @@ fn prunes(
             mask_secret_pair(before.as_mut(), None);
         }
         let uid = member.live["metadata"]["uid"].as_str().map(str::to_string);
+        let resource_version = member.live["metadata"]["resourceVersion"]
+            .as_str()
+            .map(str::to_string);
         prunes.push((
             Change {
                 action: Action::Prune,
@@ -273,6 +280,7 @@ fn prunes(
                 action: Action::Prune,
                 body: None,
                 uid,
+                resource_version,
             },
         ));
     }
@@ -362,6 +370,10 @@ async fn resolve_targets<'a>(
     let mut targets = Vec::new();
     let mut seen: HashMap<_, &Origin> = HashMap::new();
     for (index, manifest) in manifests.iter().enumerate() {
+        if let Some(error) = unnamed(manifest) {
+            errors.push((index, error));
+            continue;
+        }
         let (resource, namespaced, unvalidated) = match discovered
             .get(&(manifest.api_version(), manifest.kind()))
             .cloned()
@@ -445,6 +457,29 @@ async fn resolve_targets<'a>(
         });
     }
     Ok(targets)
+}
+
+/// An object named only by `metadata.generateName`: server-side apply addresses an object by
+/// its name, so the server cannot make one up; the object gets this error instead of a
+/// request with an empty name.
+fn unnamed(manifest: &Manifest) -> Option<PlanError> {
+    if !manifest.name().is_empty() {
+        return None;
+    }
+    let prefix = manifest
+        .object
+        .get("metadata")
+        .and_then(|m| m.get("generateName"))
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    Some(PlanError {
+        object: manifest.object_ref(),
+        origin: Some(manifest.origin.clone()),
+        message: format!(
+            "metadata.generateName ({prefix:?}) is not supported: server-side apply needs \
+             metadata.name; give the object a name"
+        ),
+    })
 }
 
 /// CustomResourceDefinitions in the render: the kinds they will make servable.
