@@ -10,5 +10,6 @@ mod distribution;
 mod faults;
 mod hostile;
 mod pr;
+mod proof;
 mod reconcile;
 mod revisions;
