@@ -370,10 +370,6 @@ async fn resolve_targets<'a>(
     let mut targets = Vec::new();
     let mut seen: HashMap<_, &Origin> = HashMap::new();
     for (index, manifest) in manifests.iter().enumerate() {
-        if let Some(error) = unnamed(manifest) {
-            errors.push((index, error));
-            continue;
-        }
         let (resource, namespaced, unvalidated) = match discovered
             .get(&(manifest.api_version(), manifest.kind()))
             .cloned()
@@ -413,6 +409,10 @@ async fn resolve_targets<'a>(
             namespace.clone(),
             manifest.name(),
         );
+        if let Some(error) = unnamed(manifest, &object) {
+            errors.push((index, error));
+            continue;
+        }
         if let Some(first) = seen.get(&object.identity()) {
             errors.push((
                 index,
@@ -461,8 +461,8 @@ async fn resolve_targets<'a>(
 
 /// An object named only by `metadata.generateName`: server-side apply addresses an object by
 /// its name, so the server cannot make one up; the object gets this error instead of a
-/// request with an empty name.
-fn unnamed(manifest: &Manifest) -> Option<PlanError> {
+/// request with an empty name. It is shown as `Kind/namespace/prefix*`.
+fn unnamed(manifest: &Manifest, object: &ObjectRef) -> Option<PlanError> {
     if !manifest.name().is_empty() {
         return None;
     }
@@ -472,8 +472,10 @@ fn unnamed(manifest: &Manifest) -> Option<PlanError> {
         .and_then(|m| m.get("generateName"))
         .and_then(Value::as_str)
         .unwrap_or_default();
+    let mut object = object.clone();
+    object.name = format!("{prefix}*");
     Some(PlanError {
-        object: manifest.object_ref(),
+        object,
         origin: Some(manifest.origin.clone()),
         message: format!(
             "metadata.generateName ({prefix:?}) is not supported: server-side apply needs \
