@@ -17,7 +17,8 @@ use crate::ui::{self, Style};
 #[command(
     long_about = "Shows the same plan as `kubectl gitops diff`, asks for approval, then applies it \
                   with server-side apply (field manager kubectl-gitops): Namespaces and CRDs \
-                  first, then cluster-scoped objects, then namespaced ones. Objects applied \
+                  first, then cluster-scoped objects, then namespaced ones, then admission \
+                  webhooks and APIServices (after the workloads they call). Objects applied \
                   earlier from PATH that left git are pruned last, tracked with a Kubernetes \
                   ApplySet (the standard kubectl apply --applyset uses). Nothing is pruned when \
                   anything failed.",
@@ -43,10 +44,6 @@ pub struct ApplyArgs {
     #[arg(long)]
     pub dry_run: bool,
 
-    /// Take ownership of fields another field manager owns instead of failing on conflicts.
-    #[arg(long)]
-    pub force_conflicts: bool,
-
     /// Allow applying an empty render, which prunes every member of the set.
     #[arg(long)]
     pub allow_empty: bool,
@@ -66,7 +63,7 @@ pub async fn run(
     style: &Style,
     out: &mut dyn Write,
 ) -> Result<u8> {
-    let prepared = prepare(&args.plan, global, args.force_conflicts).await?;
+    let prepared = prepare(&args.plan, global).await?;
     let plan = &prepared.planned.plan;
     let summary = plan.summary();
     let context = &prepared.cluster.context;
@@ -81,13 +78,19 @@ pub async fn run(
         );
     }
 
-    report::write(plan, Format::Text, &report::Target::default(), style, out)?;
+    report::write(
+        plan,
+        Format::Text,
+        &report::Destination::default(),
+        style,
+        out,
+    )?;
     if summary.prune > 0 {
         writeln!(out, "{}", blast_radius(&prepared.planned.work))?;
     }
     out.flush()?;
 
-    if !summary.has_changes() && summary.errors == 0 {
+    if !summary.has_changes() && summary.blocked() == 0 {
         writeln!(
             out,
             "No changes: the cluster matches {}.",
@@ -97,7 +100,7 @@ pub async fn run(
     }
     if args.dry_run {
         writeln!(out, "Dry run: nothing was written.")?;
-        return Ok(if summary.errors > 0 {
+        return Ok(if summary.blocked() > 0 {
             EXIT_ERROR
         } else {
             EXIT_OK
@@ -120,6 +123,23 @@ pub async fn run(
         )?;
         return Ok(EXIT_ERROR);
     }
+    // The same for field conflicts: taking fields from another manager is the user's decision.
+    if summary.conflicts > 0 {
+        let n = summary.conflicts;
+        writeln!(
+            out,
+            "{} Nothing was applied: {n} {} fields another field manager owns; pass \
+             --force-conflicts to take them (the change shown above), or leave them to their \
+             manager.",
+            style.error("!"),
+            if n == 1 {
+                "object would change"
+            } else {
+                "objects would change"
+            },
+        )?;
+        return Ok(EXIT_ERROR);
+    }
     if !args.yes && !confirm(&summary, context)? {
         writeln!(out, "Apply cancelled; nothing was changed.")?;
         return Ok(EXIT_OK);
@@ -129,7 +149,7 @@ pub async fn run(
     let cluster = &prepared.cluster;
     let writes = work
         .iter()
-        .filter(|w| w.action != Action::Unchanged)
+        .filter(|w| matches!(w.action, Action::Create | Action::Update | Action::Prune))
         .count() as u64;
     let bar = ui::counter(writes, "applying");
     let tick = |done: &Applied| {
@@ -141,10 +161,7 @@ pub async fn run(
         &prepared.set,
         &prepared.inventory,
         &prepared.planned,
-        &ExecuteOptions {
-            force_conflicts: args.force_conflicts,
-            partial: false,
-        },
+        &ExecuteOptions { partial: false },
         &tick,
     )
     .await;
@@ -253,7 +270,7 @@ fn report_results(results: &[Applied], style: &Style, out: &mut dyn Write) -> Re
                 writeln!(out, "{} {}", style.changed("configured"), r.object)?
             }
             (None, Action::Prune) => writeln!(out, "{} {}", style.removed("pruned"), r.object)?,
-            (None, Action::Unchanged) => {}
+            (None, Action::Unchanged | Action::Conflict) => {}
         }
     }
     if let Some(unattempted) = unattempted {

@@ -10,7 +10,7 @@ use clap::Args;
 use super::GlobalArgs;
 use crate::cluster::Cluster;
 use crate::inventory::{ApplySet, Inventory};
-use crate::pipeline::{self, PlanSettings, SetPlan};
+use crate::pipeline::{self, PlanSettings, Scope, SetPlan};
 use crate::render::{self, Manifest};
 use crate::source::{self, Snapshot};
 use crate::ssa::Planned;
@@ -39,6 +39,12 @@ pub struct PlanArgs {
     /// git (deleting them deletes everything in them).
     #[arg(long)]
     pub prune_protected: bool,
+
+    /// Take ownership of fields another field manager owns (server-side apply's force).
+    /// Without it, as with kubectl, an object whose apply would change such fields is shown as
+    /// a conflict, naming the managers and fields, and apply refuses the plan.
+    #[arg(long)]
+    pub force_conflicts: bool,
 
     /// Print Secret values instead of masking them.
     #[arg(long)]
@@ -110,7 +116,7 @@ pub struct Prepared {
 }
 
 /// Source -> Render -> Plan. A render failure stops here, before anything touches the cluster.
-pub async fn prepare(args: &PlanArgs, global: &GlobalArgs, force: bool) -> Result<Prepared> {
+pub async fn prepare(args: &PlanArgs, global: &GlobalArgs) -> Result<Prepared> {
     let started = std::time::Instant::now();
     let verbose = |stage: &str, detail: String| {
         if global.verbose > 0 {
@@ -154,22 +160,22 @@ pub async fn prepare(args: &PlanArgs, global: &GlobalArgs, force: bool) -> Resul
     };
     let settings = PlanSettings {
         show_secrets: args.show_secrets,
-        force,
+        force: args.force_conflicts,
         prune_protected: args.prune_protected,
         verify_unchanged: args.verify_unchanged,
         render: render::RenderOptions::default(),
     };
-    let (inventory, members) = pipeline::read_members(&cluster, &set).await?;
-    verbose(
-        "inventory",
-        format!("ApplySet {set}: {} live members", members.len()),
-    );
     let SetPlan {
         manifests,
         set,
         inventory,
         planned,
-    } = pipeline::plan_members(&cluster, manifests, &set, inventory, &members, &settings).await?;
+        members,
+    } = pipeline::plan(&cluster, manifests, &set, &Scope::Whole, &settings).await?;
+    verbose(
+        "inventory",
+        format!("ApplySet {set}: {members} live members"),
+    );
     verbose(
         "plan",
         format!(

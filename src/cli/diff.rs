@@ -72,8 +72,9 @@ pub async fn run(
         Some(rev) => Some(render_base(&args.plan.path, rev)?),
         None => None,
     };
-    // Forced like apply (git wins over other field managers), so the diff shows the outcome.
-    let mut prepared = prepare(&args.plan, global, true).await?;
+    // With apply's force setting (`--force-conflicts`, off by default), so a conflict apply
+    // would refuse shows as one.
+    let mut prepared = prepare(&args.plan, global).await?;
     if let Some(base) = &base {
         ssa::classify(
             &mut prepared.planned.plan,
@@ -82,11 +83,11 @@ pub async fn run(
             &prepared.cluster.default_namespace,
         );
     }
-    let target = report::Target {
+    let destination = report::Destination {
         context: prepared.cluster.context.clone(),
         server: prepared.cluster.server.clone(),
     };
-    report_plan(&prepared.planned.plan, args, &target, style, out)
+    report_plan(&prepared.planned.plan, args, &destination, style, out)
 }
 
 /// `--offline`: the render of `--base` against that of `--ref` (or the working tree).
@@ -106,7 +107,7 @@ fn offline(args: &DiffArgs, style: &Style, out: &mut dyn Write) -> Result<u8> {
         },
     );
     // No cluster: the JSON report's context and server stay empty.
-    report_plan(&plan, args, &report::Target::default(), style, out)
+    report_plan(&plan, args, &report::Destination::default(), style, out)
 }
 
 /// The render of PATH at the base revision. PATH missing there (a pull request adding it) is
@@ -134,7 +135,7 @@ fn render_base(path: &Path, rev: &str) -> Result<Vec<Manifest>> {
 fn report_plan(
     plan: &Plan,
     args: &DiffArgs,
-    target: &report::Target,
+    destination: &report::Destination,
     style: &Style,
     out: &mut dyn Write,
 ) -> Result<u8> {
@@ -143,11 +144,12 @@ fn report_plan(
     } else {
         Style::plain()
     };
-    report::write(plan, args.output, target, &style, out)?;
+    report::write(plan, args.output, destination, &style, out)?;
     out.flush()?;
 
     let summary = plan.summary();
-    Ok(if summary.errors > 0 {
+    // A conflict exits like apply's refusal of it.
+    Ok(if summary.blocked() > 0 {
         EXIT_ERROR
     } else if summary.has_changes() {
         EXIT_DRIFT

@@ -175,15 +175,15 @@ pub async fn run(args: &PrArgs, global: &GlobalArgs, out: &mut dyn Write) -> Res
 /// The markdown preview and a one-line summary. A cluster that cannot be reached does not
 /// stop the pull request: the body says why the preview is missing.
 async fn preview(args: &PrArgs, global: &GlobalArgs) -> (String, String) {
-    match prepare(&args.plan, global, true).await {
+    match prepare(&args.plan, global).await {
         Ok(prepared) => {
-            let target = report::Target {
+            let destination = report::Destination {
                 context: prepared.cluster.context.clone(),
                 server: String::new(),
             };
             let plan = &prepared.planned.plan;
             (
-                report::markdown_within(plan, &target, PREVIEW_LIMIT),
+                report::markdown_within(plan, &destination, PREVIEW_LIMIT),
                 report::summary_line(plan),
             )
         }

@@ -1,4 +1,5 @@
-//! One reconcile: fetch -> read the commit under PATH -> render -> plan (forced: git wins)
+//! One reconcile: fetch -> read the commit under PATH -> render -> plan (forced: git wins, see
+//! `PlanSettings::force` as `kubectl gitops reconcile` sets it)
 //! -> apply -> prune, through the same pipeline functions `kubectl gitops apply` uses, with its
 //! safety rules: nothing is pruned when anything failed, an empty render is refused unless
 //! allowed, protected kinds are kept.
@@ -17,14 +18,13 @@ use super::tree;
 use crate::cluster::Cluster;
 use crate::inventory::ApplySet;
 use crate::object::ObjectRef;
-use crate::pipeline::{self, ExecuteOptions, PipelineError, PlanSettings};
-use crate::render::Manifest;
+use crate::pipeline::{self, ExecuteOptions, PipelineError, PlanSettings, Scope};
 use crate::source::Limits;
 use crate::ssa::Action;
 
 /// Which revision a cycle works on, and how much of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
+pub enum Cycle {
     /// Fetch, then the commit the ref points to; the whole set.
     Latest,
     /// A commit already fetched, the whole set (drift corrections after a watch restarted).
@@ -33,6 +33,25 @@ pub enum Target {
     /// and nothing else, so it takes the same time with ten objects as with ten thousand.
     /// Never prunes.
     Objects(ObjectId, BTreeSet<ObjectKey>),
+}
+
+/// Why a cycle runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// The interval elapsed: fetch and reconcile the whole set.
+    Interval,
+    /// A watch saw a managed object change outside git.
+    Drift,
+}
+
+impl Trigger {
+    /// The name in logs and the `trigger` label of the cycle metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Interval => "interval",
+            Trigger::Drift => "drift",
+        }
+    }
 }
 
 /// The stage a cycle failed in.
@@ -107,10 +126,10 @@ pub struct Reconciler {
 }
 
 impl Reconciler {
-    pub async fn run(self: &Arc<Self>, target: Target) -> Outcome {
+    pub async fn run(self: &Arc<Self>, cycle: Cycle) -> Outcome {
         let started = Instant::now();
         let mut outcome = Outcome::default();
-        if let Err(error) = self.cycle(target, &mut outcome).await {
+        if let Err(error) = self.cycle(cycle, &mut outcome).await {
             outcome.error = Some(error);
         }
         outcome.duration = started.elapsed();
@@ -119,16 +138,16 @@ impl Reconciler {
 
     async fn cycle(
         self: &Arc<Self>,
-        target: Target,
+        cycle: Cycle,
         outcome: &mut Outcome,
     ) -> Result<(), CycleError> {
-        let (commit, only) = match target {
-            Target::Latest => (self.fetch().await?.commit, None),
-            Target::Revision(commit) => (commit, None),
-            Target::Objects(commit, keys) => (commit, Some(keys)),
+        let (commit, scope) = match cycle {
+            Cycle::Latest => (self.fetch().await?.commit, Scope::Whole),
+            Cycle::Revision(commit) => (commit, Scope::Whole),
+            Cycle::Objects(commit, keys) => (commit, Scope::Objects(keys)),
         };
         outcome.revision = Some(commit);
-        outcome.partial = only.is_some();
+        outcome.partial = scope != Scope::Whole;
 
         let this = self.clone();
         let read = tokio::task::spawn_blocking(move || {
@@ -143,12 +162,9 @@ impl Reconciler {
             message,
         })?;
 
-        let plan = match &only {
-            None => {
-                pipeline::plan_snapshot(&self.cluster, &snapshot, &self.set, &self.settings).await
-            }
-            Some(keys) => self.plan_objects(&snapshot, keys).await,
-        };
+        let plan =
+            pipeline::plan_snapshot(&self.cluster, &snapshot, &self.set, &scope, &self.settings)
+                .await;
         drop(snapshot);
         let plan = match plan {
             Ok(plan) => plan,
@@ -157,7 +173,7 @@ impl Reconciler {
                 return Err(fail(Stage::Plan, format!("{err:#}")));
             }
         };
-        if only.is_none() {
+        if scope == Scope::Whole {
             pipeline::refuse_empty(&plan.manifests, &plan.planned.plan, self.allow_empty).map_err(
                 |e| {
                     fail(
@@ -186,13 +202,26 @@ impl Reconciler {
 
         // Like `kubectl gitops apply`: a plan the server refused in part is not applied in
         // part; the cluster stays at the last good state until the commit is fixed.
-        if summary.errors > 0 {
+        // The reconciler plans forced (git wins), so conflicts cannot arise; were it ever to
+        // plan without force, a conflict would block the plan like an error.
+        if summary.blocked() > 0 {
+            let conflicts = plan
+                .planned
+                .plan
+                .changes
+                .iter()
+                .filter(|c| c.action == Action::Conflict)
+                .map(|c| {
+                    let owners: Vec<String> = c.conflicts.iter().map(ToString::to_string).collect();
+                    format!("{}: {}", c.object, owners.join("; "))
+                });
             let failures: Vec<String> = plan
                 .planned
                 .plan
                 .errors
                 .iter()
                 .map(|e| format!("{}: {}", e.object, e.message))
+                .chain(conflicts)
                 .collect();
             return Err(fail(
                 Stage::Plan,
@@ -218,8 +247,7 @@ impl Reconciler {
             &plan.inventory,
             &plan.planned,
             &ExecuteOptions {
-                force_conflicts: true,
-                partial: only.is_some(),
+                partial: outcome.partial,
             },
             &|_| {},
         )
@@ -232,7 +260,7 @@ impl Reconciler {
                 (None, Action::Create) => outcome.created.push(result.object.clone()),
                 (None, Action::Update) => outcome.updated.push(result.object.clone()),
                 (None, Action::Prune) => outcome.pruned.push(result.object.clone()),
-                (None, Action::Unchanged) => {}
+                (None, Action::Unchanged | Action::Conflict) => {}
             }
         }
         if execution.prunes_skipped > 0 {
@@ -245,33 +273,6 @@ impl Reconciler {
             return Err(fail(Stage::Apply, summarize(&failures)));
         }
         Ok(())
-    }
-
-    /// Renders the snapshot and plans only the objects in `keys` (no prunes).
-    async fn plan_objects(
-        &self,
-        snapshot: &crate::source::Snapshot,
-        keys: &BTreeSet<ObjectKey>,
-    ) -> Result<pipeline::SetPlan, PipelineError> {
-        let manifests = crate::render::render(snapshot, &self.settings.render)?;
-        let default_ns = &self.cluster.default_namespace;
-        let subset: Vec<Manifest> = manifests
-            .into_iter()
-            .filter(|m| keys.iter().any(|k| matches(m, k, default_ns)))
-            .collect();
-        let inventory = crate::inventory::read(&self.cluster, &self.set)
-            .await
-            .map_err(PipelineError::Cluster)?;
-        pipeline::plan_members(
-            &self.cluster,
-            subset,
-            &self.set,
-            inventory,
-            &[],
-            &self.settings,
-        )
-        .await
-        .map_err(PipelineError::Cluster)
     }
 
     /// Fetches on a blocking thread, bounded by the fetch timeout.
@@ -296,18 +297,6 @@ impl Reconciler {
             }
         }
     }
-}
-
-/// Whether `manifest` renders the object `key` names.
-fn matches(manifest: &Manifest, key: &ObjectKey, default_namespace: &str) -> bool {
-    let object = manifest.object_ref();
-    object.group() == key.group
-        && object.kind == key.kind
-        && object.name == key.name
-        && match &key.namespace {
-            None => true,
-            Some(ns) => manifest.namespace().unwrap_or(default_namespace) == ns,
-        }
 }
 
 /// The first few failures, and how many more there are.

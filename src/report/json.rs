@@ -5,7 +5,7 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use super::{Target, object_diff};
+use super::{Destination, object_diff};
 use crate::object::ObjectRef;
 use crate::render::Origin;
 use crate::ssa::{Action, Cause, Plan, PlanError, Summary};
@@ -35,6 +35,9 @@ struct JsonChange<'a> {
     /// Why the server could not validate it, when it could not.
     #[serde(skip_serializing_if = "Option::is_none")]
     note: Option<&'a str>,
+    /// For a conflict: who owns which fields the apply would change.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    conflicts: &'a [crate::ssa::FieldConflict],
     /// Against `--base`: "introduced" or "drift".
     #[serde(skip_serializing_if = "Option::is_none")]
     cause: Option<Cause>,
@@ -44,11 +47,11 @@ struct JsonChange<'a> {
     after: &'a Option<serde_json::Value>,
 }
 
-pub fn write(plan: &Plan, target: &Target, out: &mut dyn Write) -> io::Result<()> {
+pub fn write(plan: &Plan, destination: &Destination, out: &mut dyn Write) -> io::Result<()> {
     let report = Report {
         schema_version: SCHEMA_VERSION,
-        context: &target.context,
-        server: &target.server,
+        context: &destination.context,
+        server: &destination.server,
         summary: plan.summary(),
         changes: plan
             .changes
@@ -59,6 +62,7 @@ pub fn write(plan: &Plan, target: &Target, out: &mut dyn Write) -> io::Result<()
                 origin: c.origin.as_ref(),
                 validated: c.validated,
                 note: c.note.as_deref(),
+                conflicts: &c.conflicts,
                 cause: c.cause,
                 diff: object_diff(c).iter().map(|l| l.unified() + "\n").collect(),
                 before: &c.before,

@@ -4,35 +4,38 @@
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-use super::{Target, cause_label, object_diff, summary_line, unattempted};
+use super::{Destination, cause_label, object_diff, summary_line, unattempted};
 use crate::ssa::{Action, Plan};
 
 /// GitHub refuses comments longer than this many characters.
 pub const COMMENT_LIMIT: usize = 65_536;
 
-pub fn write(plan: &Plan, target: &Target, out: &mut dyn Write) -> io::Result<()> {
-    out.write_all(render(plan, target).as_bytes())
+pub fn write(plan: &Plan, destination: &Destination, out: &mut dyn Write) -> io::Result<()> {
+    out.write_all(render(plan, destination).as_bytes())
 }
 
-fn render(plan: &Plan, target: &Target) -> String {
-    render_within(plan, target, COMMENT_LIMIT)
+fn render(plan: &Plan, destination: &Destination) -> String {
+    render_within(plan, destination, COMMENT_LIMIT)
 }
 
 /// The markdown report in at most `limit` bytes (for a PR body or comment that adds its own
 /// lines around it): sections that do not fit are cut, the summary never is.
-pub fn render_within(plan: &Plan, target: &Target, limit: usize) -> String {
+pub fn render_within(plan: &Plan, destination: &Destination, limit: usize) -> String {
     let s = plan.summary();
     let mut head = String::new();
     let _ = writeln!(head, "### kubectl gitops plan");
-    if !target.context.is_empty() {
-        let _ = writeln!(head, "\nAgainst context `{}`.", target.context);
+    if !destination.context.is_empty() {
+        let _ = writeln!(head, "\nAgainst context `{}`.", destination.context);
     }
-    let _ = writeln!(head, "\n| Create | Update | Prune | Unchanged | Errors |");
-    let _ = writeln!(head, "|---:|---:|---:|---:|---:|");
     let _ = writeln!(
         head,
-        "| {} | {} | {} | {} | {} |\n",
-        s.create, s.update, s.prune, s.unchanged, s.errors
+        "\n| Create | Update | Prune | Unchanged | Conflicts | Errors |"
+    );
+    let _ = writeln!(head, "|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(
+        head,
+        "| {} | {} | {} | {} | {} | {} |\n",
+        s.create, s.update, s.prune, s.unchanged, s.conflicts, s.errors
     );
 
     let mut sections = Vec::new();
@@ -46,6 +49,7 @@ pub fn render_within(plan: &Plan, target: &Target, limit: usize) -> String {
             Action::Update => "~ update",
             Action::Prune => "- prune",
             Action::Unchanged => "",
+            Action::Conflict => "! conflict",
         };
         let origin = change
             .origin
@@ -65,6 +69,9 @@ pub fn render_within(plan: &Plan, target: &Target, limit: usize) -> String {
             escape(&change.object.to_string()),
             escape(&origin)
         );
+        for line in super::conflict_lines(change) {
+            section.push_str(&format!("# {}\n", line.replace("```", "`\u{200b}``")));
+        }
         for line in object_diff(change) {
             section.push_str(&line.unified().replace("```", "`\u{200b}``"));
             section.push('\n');

@@ -32,7 +32,7 @@ pub const CONTEXT_LINES: usize = 3;
 
 /// Where the plan was computed against; shown in headers.
 #[derive(Debug, Clone, Default)]
-pub struct Target {
+pub struct Destination {
     pub context: String,
     pub server: String,
 }
@@ -40,18 +40,31 @@ pub struct Target {
 pub fn write(
     plan: &Plan,
     format: Format,
-    target: &Target,
+    destination: &Destination,
     style: &Style,
     out: &mut dyn Write,
 ) -> io::Result<()> {
     match format {
         Format::Text => text::write(plan, style, out),
-        Format::Markdown => markdown::write(plan, target, out),
-        Format::Json => json::write(plan, target, out),
+        Format::Markdown => markdown::write(plan, destination, out),
+        Format::Json => json::write(plan, destination, out),
     }
 }
 
 /// A change's cause in a few words, for headers: "introduced", or what applying drift does.
+/// What `--force-conflicts` would do to an object with conflicts, in a line under its header.
+pub fn conflict_lines(change: &Change) -> Vec<String> {
+    let mut lines: Vec<String> = change.conflicts.iter().map(ToString::to_string).collect();
+    if !lines.is_empty() {
+        lines.push(
+            "apply refuses this object; with --force-conflicts it takes these fields and makes \
+             this change:"
+                .to_string(),
+        );
+    }
+    lines
+}
+
 pub fn cause_label(change: &Change) -> Option<&'static str> {
     Some(match (change.cause?, change.action) {
         (Cause::Introduced, _) => "introduced",
@@ -61,13 +74,24 @@ pub fn cause_label(change: &Change) -> Option<&'static str> {
     })
 }
 
-/// "2 to create, 1 to update, 0 to prune, 40 unchanged" (+ ", 1 error").
+/// "2 to create, 1 to update, 0 to prune, 40 unchanged" (+ ", 1 conflict", ", 1 error").
 pub fn summary_line(plan: &Plan) -> String {
     let s = plan.summary();
     let mut line = format!(
         "{} to create, {} to update, {} to prune, {} unchanged",
         s.create, s.update, s.prune, s.unchanged
     );
+    if s.conflicts > 0 {
+        line.push_str(&format!(
+            ", {} {}",
+            s.conflicts,
+            if s.conflicts == 1 {
+                "conflict"
+            } else {
+                "conflicts"
+            }
+        ));
+    }
     if s.errors > 0 {
         line.push_str(&format!(
             ", {} {}",
@@ -87,7 +111,7 @@ mod tests {
     use super::*;
     use crate::object::ObjectRef;
     use crate::render::Origin;
-    use crate::ssa::{Action, Cause, Change, Kept, PlanError};
+    use crate::ssa::{Action, Cause, Change, FieldConflict, Kept, PlanError};
 
     fn origin(file: &str, line: usize) -> Option<Origin> {
         Some(Origin {
@@ -111,6 +135,7 @@ mod tests {
                     origin: origin("deploy/settings.yaml", 1),
                     validated: true,
                     note: None,
+                    conflicts: Vec::new(),
                     cause: None,
                     before: Some(cm(json!({"LOG_LEVEL": "debug", "MODE": "fast"}))),
                     after: Some(cm(json!({"LOG_LEVEL": "info", "MODE": "fast"}))),
@@ -124,6 +149,7 @@ mod tests {
                         "not validated by the server yet: its namespace is created by this change"
                             .into(),
                     ),
+                    conflicts: Vec::new(),
                     cause: None,
                     before: None,
                     after: Some(json!({"apiVersion": "v1", "kind": "Secret",
@@ -136,9 +162,24 @@ mod tests {
                     origin: origin("deploy/web.yaml", 20),
                     validated: true,
                     note: None,
+                    conflicts: Vec::new(),
                     cause: None,
                     before: Some(json!({"kind": "Service"})),
                     after: Some(json!({"kind": "Service"})),
+                },
+                Change {
+                    action: Action::Conflict,
+                    object: ObjectRef::new("v1", "ConfigMap", Some("web".into()), "flags"),
+                    origin: origin("deploy/settings.yaml", 14),
+                    validated: true,
+                    note: None,
+                    conflicts: vec![FieldConflict {
+                        manager: "helm".into(),
+                        fields: vec![".data.beta".into(), ".data.gamma".into()],
+                    }],
+                    cause: None,
+                    before: Some(cm(json!({"beta": "on", "gamma": "off"}))),
+                    after: Some(cm(json!({"beta": "off", "gamma": "off"}))),
                 },
             ],
             errors: vec![PlanError {
@@ -156,11 +197,18 @@ mod tests {
 
     fn render(format: Format) -> String {
         let mut out = Vec::new();
-        let target = Target {
+        let destination = Destination {
             context: "staging".into(),
             server: "https://127.0.0.1:6443/".into(),
         };
-        write(&sample_plan(), format, &target, &Style::plain(), &mut out).expect("render");
+        write(
+            &sample_plan(),
+            format,
+            &destination,
+            &Style::plain(),
+            &mut out,
+        )
+        .expect("render");
         String::from_utf8(out).expect("utf-8")
     }
 
@@ -194,6 +242,7 @@ mod tests {
                 .flatten(),
             validated: true,
             note: None,
+            conflicts: Vec::new(),
             cause: Some(cause),
             before,
             after,
@@ -243,7 +292,7 @@ mod tests {
         write(
             &three_way_plan(),
             Format::Text,
-            &Target::default(),
+            &Destination::default(),
             &Style::plain(),
             &mut out,
         )
@@ -258,7 +307,7 @@ mod tests {
             write(
                 &three_way_plan(),
                 format,
-                &Target::default(),
+                &Destination::default(),
                 &Style::plain(),
                 &mut out,
             )
@@ -296,7 +345,7 @@ mod tests {
         write(
             &sample_plan(),
             Format::Text,
-            &Target::default(),
+            &Destination::default(),
             &Style::new(true),
             &mut out,
         )
@@ -318,6 +367,7 @@ mod tests {
                 origin: None,
                 validated: true,
                 note: None,
+                conflicts: Vec::new(),
                 cause: None,
                 before: None,
                 after: Some(json!({"data": big})),
@@ -327,7 +377,7 @@ mod tests {
         write(
             &plan,
             Format::Markdown,
-            &Target::default(),
+            &Destination::default(),
             &Style::plain(),
             &mut out,
         )

@@ -13,6 +13,9 @@ pub fn write(plan: &Plan, style: &Style, out: &mut dyn Write) -> io::Result<()> 
         .filter(|c| c.action != Action::Unchanged)
     {
         writeln!(out, "{}", header(change, style))?;
+        for line in super::conflict_lines(change) {
+            writeln!(out, "  {}", style.error(&line))?;
+        }
         for line in object_diff(change) {
             writeln!(out, "{}", paint(&line, style))?;
         }
@@ -62,6 +65,7 @@ fn header(change: &Change, style: &Style) -> String {
         Action::Update => style.changed("~ update"),
         Action::Prune => style.removed("- prune"),
         Action::Unchanged => "  unchanged".to_string(),
+        Action::Conflict => style.error("! conflict"),
     };
     let origin = change
         .origin

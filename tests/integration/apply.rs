@@ -498,7 +498,7 @@ async fn wait_follows_a_rollout_until_the_deployment_is_ready() {
 async fn a_member_edited_after_the_plan_is_not_pruned_and_a_new_plan_prunes_it() {
     use kubectl_gitops::cluster::{Cluster, ClusterOptions};
     use kubectl_gitops::inventory::ApplySet;
-    use kubectl_gitops::pipeline::{self, ExecuteOptions, PlanSettings};
+    use kubectl_gitops::pipeline::{self, ExecuteOptions, PlanSettings, Scope};
     use kubectl_gitops::render::{Manifest, Origin};
     use kubectl_gitops::ssa::Action;
 
@@ -535,9 +535,15 @@ async fn a_member_edited_after_the_plan_is_not_pruned_and_a_new_plan_prunes_it()
                 line: 1,
             },
         }];
-        pipeline::plan_manifests(&cluster, manifests, &set, &PlanSettings::default())
-            .await
-            .unwrap()
+        pipeline::plan(
+            &cluster,
+            manifests,
+            &set,
+            &Scope::Whole,
+            &PlanSettings::default(),
+        )
+        .await
+        .unwrap()
     };
     let execute = |plan: pipeline::SetPlan| {
         let cluster = &cluster;
@@ -547,10 +553,7 @@ async fn a_member_edited_after_the_plan_is_not_pruned_and_a_new_plan_prunes_it()
                 &plan.set,
                 &plan.inventory,
                 &plan.planned,
-                &ExecuteOptions {
-                    force_conflicts: false,
-                    partial: false,
-                },
+                &ExecuteOptions { partial: false },
                 &|_| {},
             )
             .await
@@ -596,4 +599,103 @@ async fn a_member_edited_after_the_plan_is_not_pruned_and_a_new_plan_prunes_it()
     let execution = execute(fresh).await;
     assert!(execution.succeeded(), "{:?}", execution.results);
     assert!(configmaps.get_opt("gone").await.unwrap().is_none());
+}
+
+/// A webhook that refuses every ConfigMap write in `ns` (`failurePolicy: Fail`), served by a
+/// Service that never answers: the test server runs no controllers, so it has no endpoints.
+fn refusing_webhook(ns: &str, name: &str) -> String {
+    format!(
+        "apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingWebhookConfiguration
+metadata:
+  name: {name}
+webhooks:
+- name: refuse.{name}.example.com
+  failurePolicy: Fail
+  sideEffects: None
+  admissionReviewVersions: [v1]
+  timeoutSeconds: 2
+  namespaceSelector:
+    matchLabels:
+      kubernetes.io/metadata.name: {ns}
+  rules:
+  - apiGroups: [\"\"]
+    apiVersions: [v1]
+    operations: [CREATE, UPDATE, DELETE]
+    resources: [configmaps]
+  clientConfig:
+    service:
+      name: hook
+      namespace: {ns}
+      path: /validate
+      port: 443
+"
+    )
+}
+
+const HOOK_SERVICE: &str = "apiVersion: v1
+kind: Service
+metadata:
+  name: hook
+spec:
+  selector:
+    app: hook
+  ports:
+  - port: 443
+    targetPort: 8443
+";
+
+#[tokio::test]
+async fn a_failing_webhook_is_applied_after_the_objects_of_its_own_change_and_pruned_before_them() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "webhook").await;
+    let set = support::unique_name("set");
+    let hook = support::unique_name("refuse");
+    let repo = Workdir::new(&[
+        ("webhook.yaml", &refusing_webhook(&ns, &hook)),
+        ("service.yaml", HOOK_SERVICE),
+        ("a.yaml", &cm("a", "1")),
+        ("b.yaml", &cm("b", "1")),
+    ]);
+    repo.git_commit_all();
+    let webhooks: Api<k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration> =
+        Api::all(client.clone());
+
+    let (code, stdout, stderr) = apply(&repo, &ns, &set, &["--yes"]);
+    let cleanup = || async {
+        let _ = webhooks.delete(&hook, &Default::default()).await;
+    };
+    if code != Some(0) {
+        cleanup().await;
+    }
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert_eq!(configmap_names(&client, &ns).await, ["a", "b"]);
+    assert!(webhooks.get_opt(&hook).await.unwrap().is_some());
+
+    // The webhook is live and refuses ConfigMap writes: proof that the order, not luck, let
+    // the first apply through.
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    let refused = api
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "other"}})).unwrap(),
+        )
+        .await;
+    if refused.is_ok() {
+        cleanup().await;
+    }
+    assert!(refused.is_err(), "the webhook refuses ConfigMaps");
+
+    // Everything leaves git: the webhook goes first, so the ConfigMaps can be deleted after it.
+    for file in ["webhook.yaml", "service.yaml", "a.yaml", "b.yaml"] {
+        std::fs::remove_file(repo.path().join(file)).unwrap();
+    }
+    repo.git_commit_all();
+    let (code, stdout, stderr) = apply(&repo, &ns, &set, &["--yes", "--allow-empty"]);
+    if code != Some(0) {
+        cleanup().await;
+    }
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert!(webhooks.get_opt(&hook).await.unwrap().is_none());
+    assert_eq!(configmap_names(&client, &ns).await, Vec::<String>::new());
 }

@@ -487,13 +487,25 @@ fn proven_unchanged(stderr: &str) -> usize {
     count.parse().unwrap()
 }
 
-/// Runs `diff -v` twice, with and without `--verify-unchanged`: both plans must be the same.
-/// Returns the exit code, stdout and how many objects skipped their dry-run.
+/// Runs `diff -v --force-conflicts` (git takes every field, as the reconciler plans) twice,
+/// with and without `--verify-unchanged`: both plans must be the same. Returns the exit code,
+/// stdout and how many objects skipped their dry-run.
 fn diff_both_ways(repo: &Workdir, ns: &str) -> (Option<i32>, String, usize) {
-    let out = gitops(&["diff", ".", "-n", ns, "-v"], repo.path());
+    let out = gitops(
+        &["diff", ".", "-n", ns, "-v", "--force-conflicts"],
+        repo.path(),
+    );
     let (stdout, stderr) = text(&out);
     let verified = gitops(
-        &["diff", ".", "-n", ns, "-v", "--verify-unchanged"],
+        &[
+            "diff",
+            ".",
+            "-n",
+            ns,
+            "-v",
+            "--force-conflicts",
+            "--verify-unchanged",
+        ],
         repo.path(),
     );
     let (verified_stdout, verified_stderr) = text(&verified);

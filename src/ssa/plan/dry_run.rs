@@ -1,0 +1,100 @@
+//! The server-side apply dry-run: what the server answers for one desired object.
+
+use kube::api::{Patch, PatchParams};
+use serde_json::Value;
+
+use kube::core::Request;
+
+use super::PlanOptions;
+use super::live::url_path;
+use super::targets::Desired;
+use crate::cluster::{Cluster, describe};
+use crate::ssa::{FIELD_MANAGER, FieldConflict, conflict};
+
+/// The server's answer to a dry-run.
+pub(super) struct Answer {
+    /// The object as applying leaves it; with conflicts, as applying with
+    /// `--force-conflicts` would.
+    pub after: Value,
+    /// Fields other managers own that the apply would change. Never any when the plan forces:
+    /// then the apply takes them.
+    pub conflicts: Vec<FieldConflict>,
+}
+
+impl Answer {
+    pub fn clean(after: Value) -> Self {
+        Answer {
+            after,
+            conflicts: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub(super) enum DryRunError {
+    /// The server refused the object; its status carries the reason.
+    #[error("{}{}", .0.message, conflict_hint(.0))]
+    Status(Box<kube::core::Status>),
+    /// The request failed on the way.
+    #[error("{0}")]
+    Transport(String),
+}
+
+/// Dry-runs the apply exactly as apply will send it (forced or not, per `options.force`).
+/// A field conflict is no dead end: the answer names the owners and fields, as apply would
+/// refuse them, and shows the object as a forced apply would leave it.
+pub(super) async fn dry_run(
+    cluster: &Cluster,
+    target: &Desired<'_>,
+    options: &PlanOptions,
+) -> Result<Answer, DryRunError> {
+    if target.unvalidated.is_some() {
+        return Ok(Answer::clean(Value::Null));
+    }
+    match send(cluster, target, options.force).await {
+        Err(DryRunError::Status(status)) if !options.force => {
+            match conflict::from_status(&status) {
+                Some(conflicts) => Ok(Answer {
+                    after: send(cluster, target, true).await?,
+                    conflicts,
+                }),
+                None => Err(DryRunError::Status(status)),
+            }
+        }
+        answer => answer.map(Answer::clean),
+    }
+}
+
+async fn send(cluster: &Cluster, target: &Desired<'_>, force: bool) -> Result<Value, DryRunError> {
+    let mut params = PatchParams::apply(FIELD_MANAGER).dry_run();
+    params.force = force;
+    let request = Request::new(url_path(
+        &target.resource,
+        target.object.namespace.as_deref(),
+    ))
+    .patch(&target.object.name, &params, &Patch::Apply(&target.body))
+    .map_err(|e| DryRunError::Transport(e.to_string()))?;
+    match cluster.send::<Value>(request).await {
+        Ok(after) => Ok(after),
+        Err(kube::Error::Api(status)) => Err(DryRunError::Status(status)),
+        Err(err) => Err(DryRunError::Transport(describe(&err, &cluster.server))),
+    }
+}
+
+/// A field conflict is only an error until the user decides who owns the field.
+fn conflict_hint(status: &kube::core::Status) -> &'static str {
+    if status.code == 409 && status.reason == "Conflict" {
+        " (pass --force-conflicts to take ownership of these fields)"
+    } else {
+        ""
+    }
+}
+
+/// The namespace the object goes to does not exist (yet).
+pub(super) fn is_missing_namespace(status: &kube::core::Status) -> bool {
+    status.code == 404
+        && status
+            .details
+            .as_ref()
+            .is_some_and(|d| d.kind == "namespaces")
+}
