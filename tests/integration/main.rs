@@ -9,6 +9,7 @@ mod diff;
 mod distribution;
 mod faults;
 mod hostile;
+mod plan_reads;
 mod pr;
 mod proof;
 mod reconcile;
