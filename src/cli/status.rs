@@ -8,7 +8,7 @@ use serde_json::json;
 use super::{EXIT_ERROR, EXIT_OK, GlobalArgs};
 use crate::cluster::Cluster;
 use crate::inventory::ApplySet;
-use crate::reconcile::status::{self, Status};
+use crate::reconcile::status::{self, CycleResult, Status};
 use crate::ui::Style;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -71,7 +71,9 @@ pub async fn run(
         }
         None => status::list(&cluster.client, &args.applyset_namespace).await?,
     };
-    let failed = found.iter().any(|(_, s)| s.last_result == "Failed");
+    let failed = found
+        .iter()
+        .any(|(_, s)| s.last_result == Some(CycleResult::Failed));
     match args.output {
         StatusFormat::Json => {
             let items: Vec<_> = found
@@ -97,7 +99,7 @@ pub async fn run(
                     writeln!(out)?;
                 }
                 let text = status::format(set, s, now);
-                if s.last_result == "Failed" {
+                if s.last_result == Some(CycleResult::Failed) {
                     // Color the error line only; the rest stays plain for copying.
                     for line in text.lines() {
                         if line.starts_with("Last error:") {
