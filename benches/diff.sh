@@ -169,7 +169,7 @@ bench_size() {
 	fi
 
 	if [[ -n "${ONLY_SETUP:-}" ]]; then
-		log "N=$n: objects in $dir/objects, run: $bin diff $dir/objects --applyset $tag"
+		log "N=$n: objects in $dir/objects, run: $bin diff $dir/objects --applyset $tag --force-conflicts"
 		return 0
 	fi
 
@@ -206,7 +206,7 @@ bench_size() {
 			times[floor]+=" $(sed -n 's/.*median=\([0-9.]*\)s$/\1/p' "$work/stdout" | head -n 1),${t#*,}"
 		fi
 		# --force-conflicts, for both tools: the updated objects' fields belong to SETUP_MANAGER;
-		# without it both report conflicts instead of a diff (as their applies would refuse).
+		# without it, each reports conflicts instead of a diff.
 		for key in "${kubectl_concurrency[@]/#/k}" kdefault; do
 			((r <= runs_kubectl)) || continue
 			(($(echo "${spent[$key]} < $kubectl_budget" | bc -l))) || continue

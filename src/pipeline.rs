@@ -26,6 +26,8 @@ pub struct PlanSettings {
     pub prune_protected: bool,
     /// Dry-run every object, even those the live copy proves unchanged.
     pub verify_unchanged: bool,
+    /// Consent to move objects from other ApplySets into this one.
+    pub adopt: bool,
     pub render: render::RenderOptions,
 }
 
@@ -99,7 +101,7 @@ pub async fn plan(
             (subset, Vec::new())
         }
     };
-    let planned = ssa::plan(
+    let mut planned = ssa::plan(
         cluster,
         &manifests,
         &members,
@@ -109,9 +111,12 @@ pub async fn plan(
             part_of: Some(set.id()),
             prune_protected: settings.prune_protected,
             verify_unchanged: settings.verify_unchanged,
+            legacy_ids: inventory.legacy.iter().map(|l| l.parent.id()).collect(),
+            adopt: settings.adopt,
         },
     )
     .await?;
+    inventory::handover::name_sets(cluster, &mut planned.plan).await;
     Ok(SetPlan {
         manifests,
         set: set.clone(),
@@ -204,7 +209,12 @@ pub async fn execute(
     let work = &planned.work;
     let summary = planned.plan.summary();
     let (kinds, namespaces) = contents(work, &planned.plan, Some(inventory));
-    inventory::write_parent(cluster, set, &kinds, &namespaces).await?;
+    let members = if options.partial {
+        inventory.recorded_members
+    } else {
+        Some(work.iter().filter(|w| w.action != Action::Prune).count() + planned.plan.kept.len())
+    };
+    inventory::write_parent(cluster, set, &kinds, &namespaces, members).await?;
 
     let mut results = ssa::apply(cluster, planned, &ApplyOptions::default(), progress).await;
     let apply_failed = results.iter().filter(|r| r.error.is_some()).count() + summary.blocked();
@@ -218,8 +228,9 @@ pub async fn execute(
     if failed == 0 && !options.partial {
         let (kinds_now, namespaces_now) = contents(work, &planned.plan, None);
         if kinds_now != kinds || namespaces_now != namespaces {
-            inventory::write_parent(cluster, set, &kinds_now, &namespaces_now).await?;
+            inventory::write_parent(cluster, set, &kinds_now, &namespaces_now, members).await?;
         }
+        inventory::migration::finish(cluster, inventory).await?;
     }
     Ok(Execution {
         results,
@@ -252,6 +263,9 @@ pub fn contents(
     if let Some(previous) = previous {
         kinds.extend(previous.group_kinds.iter().cloned());
         namespaces.extend(previous.namespaces.iter().cloned());
+        for legacy in &previous.legacy {
+            kinds.extend(legacy.group_kinds.iter().cloned());
+        }
         // Members about to be pruned stay findable until they are gone.
         for w in work.iter().filter(|w| w.action == Action::Prune) {
             kinds.insert(GroupKind::of(&w.object));

@@ -7,6 +7,7 @@ use clap::Args;
 
 use super::common::{PlanArgs, prepare};
 use super::{EXIT_ERROR, EXIT_OK, GlobalArgs};
+use crate::inventory;
 use crate::pipeline::{self, ExecuteOptions};
 use crate::report::{self, Format};
 use crate::ssa::{self, Action, Applied, Summary, Work, wait::Health};
@@ -140,6 +141,10 @@ pub async fn run(
         )?;
         return Ok(EXIT_ERROR);
     }
+    if let Err(refused) = inventory::handover::refuse_moves(plan) {
+        writeln!(out, "{} Nothing was applied: {refused}.", style.error("!"))?;
+        return Ok(EXIT_ERROR);
+    }
     if !args.yes && !confirm(&summary, context)? {
         writeln!(out, "Apply cancelled; nothing was changed.")?;
         return Ok(EXIT_OK);
@@ -257,9 +262,8 @@ fn blast_radius(work: &[Work]) -> String {
 }
 
 fn report_results(results: &[Applied], style: &Style, out: &mut dyn Write) -> Result<()> {
-    let (results, unattempted) = crate::report::unattempted::split(results, |r| {
-        (&r.object, r.error.as_deref().unwrap_or_default())
-    });
+    let (results, unattempted) =
+        crate::report::unattempted::split(results, |r| (&r.object, r.not_attempted.as_ref()));
     for r in results {
         match (&r.error, r.action) {
             (Some(error), _) => {

@@ -237,6 +237,8 @@ impl Reconciler {
                 ),
             ));
         }
+        crate::inventory::handover::refuse_moves(&plan.planned.plan)
+            .map_err(|refused| fail(Stage::Plan, format!("nothing was applied: {refused}")))?;
         outcome.executed = true;
         if !summary.has_changes() {
             return Ok(());

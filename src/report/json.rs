@@ -41,6 +41,9 @@ struct JsonChange<'a> {
     /// Against `--base`: "introduced" or "drift".
     #[serde(skip_serializing_if = "Option::is_none")]
     cause: Option<Cause>,
+    /// The object comes into the set from another ApplySet or from other tooling.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    handover: Option<&'a crate::inventory::Handover>,
     /// The unified diff, as text shows it (empty when unchanged).
     diff: String,
     before: &'a Option<serde_json::Value>,
@@ -64,6 +67,7 @@ pub fn write(plan: &Plan, destination: &Destination, out: &mut dyn Write) -> io:
                 note: c.note.as_deref(),
                 conflicts: &c.conflicts,
                 cause: c.cause,
+                handover: c.handover.as_ref(),
                 diff: object_diff(c).iter().map(|l| l.unified() + "\n").collect(),
                 before: &c.before,
                 after: &c.after,

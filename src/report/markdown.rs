@@ -64,8 +64,13 @@ pub fn render_within(plan: &Plan, destination: &Destination, limit: usize) -> St
         let cause = cause_label(change)
             .map(|c| format!(" — <em>{c}</em>"))
             .unwrap_or_default();
+        let handover = change
+            .handover
+            .as_ref()
+            .map(|h| format!(" — {}", escape(&h.to_string())))
+            .unwrap_or_default();
         let mut section = format!(
-            "<details><summary><code>{sign} {}</code>{}{note}{cause}</summary>\n\n```diff\n",
+            "<details><summary><code>{sign} {}</code>{}{note}{cause}{handover}</summary>\n\n```diff\n",
             escape(&change.object.to_string()),
             escape(&origin)
         );
@@ -79,7 +84,8 @@ pub fn render_within(plan: &Plan, destination: &Destination, limit: usize) -> St
         section.push_str("```\n\n</details>\n");
         sections.push(section);
     }
-    let (errors, unattempted) = unattempted::split(&plan.errors, |e| (&e.object, &e.message));
+    let (errors, unattempted) =
+        unattempted::split(&plan.errors, |e| (&e.object, e.not_attempted.as_ref()));
     for error in errors {
         let origin = error
             .origin

@@ -137,6 +137,7 @@ mod tests {
                     note: None,
                     conflicts: Vec::new(),
                     cause: None,
+                    handover: None,
                     before: Some(cm(json!({"LOG_LEVEL": "debug", "MODE": "fast"}))),
                     after: Some(cm(json!({"LOG_LEVEL": "info", "MODE": "fast"}))),
                 },
@@ -151,6 +152,7 @@ mod tests {
                     ),
                     conflicts: Vec::new(),
                     cause: None,
+                    handover: None,
                     before: None,
                     after: Some(json!({"apiVersion": "v1", "kind": "Secret",
                         "metadata": {"name": "creds", "namespace": "web"},
@@ -164,6 +166,7 @@ mod tests {
                     note: None,
                     conflicts: Vec::new(),
                     cause: None,
+                    handover: None,
                     before: Some(json!({"kind": "Service"})),
                     after: Some(json!({"kind": "Service"})),
                 },
@@ -178,6 +181,7 @@ mod tests {
                         fields: vec![".data.beta".into(), ".data.gamma".into()],
                     }],
                     cause: None,
+                    handover: None,
                     before: Some(cm(json!({"beta": "on", "gamma": "off"}))),
                     after: Some(cm(json!({"beta": "off", "gamma": "off"}))),
                 },
@@ -187,6 +191,7 @@ mod tests {
                 origin: origin("deploy/web.yaml", 1),
                 message: "Deployment.apps \"broken\" is invalid: spec.selector: Required value"
                     .into(),
+                not_attempted: None,
             }],
             kept: vec![Kept {
                 object: ObjectRef::new("v1", "Namespace", None, "old"),
@@ -244,6 +249,7 @@ mod tests {
             note: None,
             conflicts: Vec::new(),
             cause: Some(cause),
+            handover: None,
             before,
             after,
         };
@@ -369,6 +375,7 @@ mod tests {
                 note: None,
                 conflicts: Vec::new(),
                 cause: None,
+                handover: None,
                 before: None,
                 after: Some(json!({"data": big})),
             });

@@ -21,7 +21,8 @@ pub fn write(plan: &Plan, style: &Style, out: &mut dyn Write) -> io::Result<()> 
         }
         writeln!(out)?;
     }
-    let (errors, unattempted) = unattempted::split(&plan.errors, |e| (&e.object, &e.message));
+    let (errors, unattempted) =
+        unattempted::split(&plan.errors, |e| (&e.object, e.not_attempted.as_ref()));
     for error in errors {
         let origin = error
             .origin
@@ -80,12 +81,18 @@ fn header(change: &Change, style: &Style) -> String {
     let cause = cause_label(change)
         .map(|c| format!(" [{c}]"))
         .unwrap_or_default();
+    let handover = change
+        .handover
+        .as_ref()
+        .map(|h| format!(" [{h}]"))
+        .unwrap_or_default();
     format!(
-        "{painted} {}{}{}{}",
+        "{painted} {}{}{}{}{}",
         style.bold(&change.object.to_string()),
         style.dim(&origin),
         style.dim(&note),
-        style.dim(&cause)
+        style.dim(&cause),
+        handover
     )
 }
 

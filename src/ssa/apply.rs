@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::order::{PHASES, phase};
 use super::{Action, FIELD_MANAGER, Planned, SecretValues, Work};
-use crate::cluster::{Cluster, describe};
+use crate::cluster::{Cluster, NotAttempted, describe};
 use crate::object::ObjectRef;
 
 /// How to apply. Whether to force is not here: it is the plan's ([`Planned::force`]), so the
@@ -40,6 +40,9 @@ pub struct Applied {
     pub action: Action,
     /// None on success, else the server's (redacted) reason.
     pub error: Option<String>,
+    /// Not sent: the server had stopped answering (see the cluster's breaker).
+    #[serde(skip)]
+    pub not_attempted: Option<NotAttempted>,
 }
 
 /// Applies every create and update of the plan, phase by phase, forced exactly when the plan
@@ -88,6 +91,7 @@ async fn apply_one(cluster: &Cluster, work: &Work, force: bool) -> Applied {
     let body = work.body.as_ref().unwrap_or(&Value::Null);
     let mut params = PatchParams::apply(FIELD_MANAGER);
     params.force = force;
+    let mut not_attempted = None;
     let error = match Request::new(DynamicObject::url_path(
         &work.resource,
         work.object.namespace.as_deref(),
@@ -104,7 +108,10 @@ async fn apply_one(cluster: &Cluster, work: &Work, force: bool) -> Applied {
                 ))
             }
             Err(kube::Error::Api(status)) => Some(status.message),
-            Err(err) => Some(describe(&err, &cluster.server)),
+            Err(err) => {
+                not_attempted = crate::cluster::not_attempted(&err);
+                Some(describe(&err, &cluster.server))
+            }
         },
     };
     let secrets = SecretValues::from_object(body);
@@ -112,6 +119,7 @@ async fn apply_one(cluster: &Cluster, work: &Work, force: bool) -> Applied {
         object: work.object.clone(),
         action: work.action,
         error: error.map(|e| secrets.redact(&e)),
+        not_attempted,
     }
 }
 
@@ -149,6 +157,7 @@ async fn prune_one(cluster: &Cluster, work: &Work) -> Applied {
         }),
         ..DeleteParams::default()
     };
+    let mut not_attempted = None;
     let error = match Request::new(DynamicObject::url_path(
         &work.resource,
         work.object.namespace.as_deref(),
@@ -167,7 +176,10 @@ async fn prune_one(cluster: &Cluster, work: &Work) -> Applied {
                     status.message
                 )),
                 Err(kube::Error::Api(status)) => Some(status.message),
-                Err(err) => Some(describe(&err, &cluster.server)),
+                Err(err) => {
+                    not_attempted = crate::cluster::not_attempted(&err);
+                    Some(describe(&err, &cluster.server))
+                }
             }
         }
     };
@@ -175,6 +187,7 @@ async fn prune_one(cluster: &Cluster, work: &Work) -> Applied {
         object: work.object.clone(),
         action: Action::Prune,
         error,
+        not_attempted,
     }
 }
 

@@ -98,6 +98,7 @@ pub fn offline_plan(base: &[Manifest], head: &[Manifest], options: &OfflineOptio
             note: None,
             conflicts: Vec::new(),
             cause: None,
+            handover: None,
             before,
             after,
         });
@@ -126,6 +127,7 @@ pub fn offline_plan(base: &[Manifest], head: &[Manifest], options: &OfflineOptio
             note: None,
             conflicts: Vec::new(),
             cause: None,
+            handover: None,
             before,
             after: None,
         });
@@ -437,6 +439,7 @@ mod tests {
             note: None,
             conflicts: Vec::new(),
             cause: None,
+            handover: None,
             before: None,
             after: None,
         }

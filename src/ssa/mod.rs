@@ -22,6 +22,7 @@ pub use plan::{PlanOptions, Planned, Work, plan};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::cluster::NotAttempted;
 use crate::object::ObjectRef;
 use crate::render::Origin;
 
@@ -62,6 +63,9 @@ pub struct Change {
     /// or from drift the cluster already had. `None` without a base, and for unchanged objects.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cause: Option<Cause>,
+    /// The object comes into the set from another ApplySet or from other tooling.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub handover: Option<crate::inventory::Handover>,
     pub before: Option<Value>,
     pub after: Option<Value>,
 }
@@ -85,6 +89,9 @@ pub struct PlanError {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub origin: Option<Origin>,
     pub message: String,
+    /// Not sent: the server had stopped answering (see the cluster's breaker).
+    #[serde(skip)]
+    pub not_attempted: Option<NotAttempted>,
 }
 
 /// A member of the ApplySet that is no longer rendered but is deliberately not pruned.

@@ -85,7 +85,8 @@ async fn first_apply_creates_everything_and_a_parent_that_follows_the_applyset_s
     assert_eq!(configmap_names(&client, &ns).await, ["a", "b"]);
 
     // Checked with kubectl, as a user would: the parent and the member labels.
-    let parent = kubectl_json(&["get", "secret", &set, "-n", "default"]);
+    // The parent sits in the target namespace, as kubectl apply --applyset puts it.
+    let parent = kubectl_json(&["get", "secret", &set, "-n", &ns]);
     let id = parent["metadata"]["labels"]["applyset.kubernetes.io/id"]
         .as_str()
         .unwrap()
@@ -103,8 +104,8 @@ async fn first_apply_creates_everything_and_a_parent_that_follows_the_applyset_s
         "ConfigMap"
     );
     assert_eq!(
-        annotations["applyset.kubernetes.io/additional-namespaces"],
-        ns.as_str()
+        annotations["applyset.kubernetes.io/additional-namespaces"], "",
+        "every member is in the parent's namespace"
     );
     let member = kubectl_json(&["get", "configmap", "a", "-n", &ns, "--show-managed-fields"]);
     assert_eq!(
@@ -377,7 +378,7 @@ async fn without_a_terminal_apply_needs_yes_and_writes_nothing() {
     assert_eq!(code, Some(2));
     assert!(stderr.contains("pass --yes"), "{stderr}");
     assert!(configmap_names(&client, &ns).await.is_empty());
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), "default");
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
     assert!(
         secrets.get_opt(&set).await.unwrap().is_none(),
         "not even the parent"
@@ -397,7 +398,7 @@ async fn dry_run_writes_nothing() {
         "{stdout}"
     );
     assert!(configmap_names(&client, &ns).await.is_empty());
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), "default");
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
     assert!(secrets.get_opt(&set).await.unwrap().is_none());
 }
 
@@ -516,10 +517,7 @@ async fn a_member_edited_after_the_plan_is_not_pruned_and_a_new_plan_prunes_it()
     })
     .await
     .unwrap();
-    let set = ApplySet {
-        name: "stale".into(),
-        namespace: ns.clone(),
-    };
+    let set = ApplySet::named("stale", &ns);
     // What the render makes of kept.yaml.
     let kept = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kept"},
         "data": {"v": "1"}})

@@ -653,7 +653,7 @@ async fn unchanged_objects_skip_their_dry_run_and_every_kind_of_drift_is_still_s
         .clone();
     let secrets: Api<DynamicObject> = Api::namespaced_with(
         client.clone(),
-        "default",
+        &ns,
         &ApiResource::from_gvk(&GroupVersionKind::gvk("", "v1", "Secret")),
     );
     secrets

@@ -10,6 +10,7 @@ mod diff;
 mod distribution;
 mod faults;
 mod hostile;
+mod identity;
 mod plan_reads;
 mod pr;
 mod proof;

@@ -196,11 +196,7 @@ async fn a_plan_reads_its_own_objects_by_label_or_name_and_no_other_secret() {
     ]);
     // ours-a exists already, labelled by an earlier apply of the set whose parent was lost, so
     // the plan has no members to start from.
-    let id = kubectl_gitops::inventory::ApplySet {
-        name: "reads".into(),
-        namespace: ns.clone(),
-    }
-    .id();
+    let id = kubectl_gitops::inventory::ApplySet::named("reads", &ns).id();
     let ours: Secret = serde_json::from_value(json!({
         "metadata": {"name": "ours-a", "labels": {"applyset.kubernetes.io/part-of": id}},
         "stringData": {"token": "alpha"}

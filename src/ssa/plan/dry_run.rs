@@ -1,14 +1,13 @@
 //! The server-side apply dry-run: what the server answers for one desired object.
 
 use kube::api::{Patch, PatchParams};
-use serde_json::Value;
-
 use kube::core::Request;
+use serde_json::Value;
 
 use super::PlanOptions;
 use super::live::url_path;
 use super::targets::Desired;
-use crate::cluster::{Cluster, describe};
+use crate::cluster::{Cluster, Failure};
 use crate::ssa::{FIELD_MANAGER, FieldConflict, conflict};
 
 /// The server's answer to a dry-run.
@@ -35,9 +34,9 @@ pub(super) enum DryRunError {
     /// The server refused the object; its status carries the reason.
     #[error("{}{}", .0.message, conflict_hint(.0))]
     Status(Box<kube::core::Status>),
-    /// The request failed on the way.
+    /// The request failed on the way (or was never sent).
     #[error("{0}")]
-    Transport(String),
+    Transport(Failure),
 }
 
 /// Dry-runs the apply exactly as apply will send it (forced or not, per `options.force`).
@@ -73,11 +72,11 @@ async fn send(cluster: &Cluster, target: &Desired<'_>, force: bool) -> Result<Va
         target.object.namespace.as_deref(),
     ))
     .patch(&target.object.name, &params, &Patch::Apply(&target.body))
-    .map_err(|e| DryRunError::Transport(e.to_string()))?;
+    .map_err(|e| DryRunError::Transport(Failure::local(e.to_string())))?;
     match cluster.send::<Value>(request).await {
         Ok(after) => Ok(after),
         Err(kube::Error::Api(status)) => Err(DryRunError::Status(status)),
-        Err(err) => Err(DryRunError::Transport(describe(&err, &cluster.server))),
+        Err(err) => Err(DryRunError::Transport(Failure::of(&err, &cluster.server))),
     }
 }
 

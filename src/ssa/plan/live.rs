@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::PlanOptions;
 use super::dry_run::{Answer, DryRunError, dry_run};
 use super::targets::Desired;
-use crate::cluster::{Cluster, describe};
+use crate::cluster::{Cluster, Failure};
 use crate::inventory::{LABEL_PART_OF, Member};
 use crate::ssa::FIELD_MANAGER;
 
@@ -23,7 +23,7 @@ const LIST_PAGE: u32 = 500;
 
 pub(super) type Identity = (String, String, Option<String>, String);
 
-pub(super) type Live = HashMap<Identity, Result<Option<Value>, String>>;
+pub(super) type Live = HashMap<Identity, Result<Option<Value>, Failure>>;
 
 /// Reads the live objects and dry-runs the targets; returns the live objects (a missing one is
 /// `Ok(None)`, an unvalidated target has no entry), one dry-run outcome per target in order,
@@ -147,14 +147,14 @@ async fn get(
     resource: &ApiResource,
     namespace: Option<&str>,
     name: &str,
-) -> Result<Option<Value>, String> {
+) -> Result<Option<Value>, Failure> {
     let request = Request::new(url_path(resource, namespace))
         .get(name, &GetParams::default())
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| Failure::local(e.to_string()))?;
     match cluster.send::<Value>(request).await {
         Ok(object) => Ok(Some(object)),
         Err(kube::Error::Api(status)) if status.code == 404 => Ok(None),
-        Err(err) => Err(describe(&err, &cluster.server)),
+        Err(err) => Err(Failure::of(&err, &cluster.server)),
     }
 }
 
@@ -165,18 +165,18 @@ async fn list_members(
     resource: &ApiResource,
     namespace: Option<&str>,
     id: &str,
-) -> Result<HashMap<String, Value>, String> {
+) -> Result<HashMap<String, Value>, Failure> {
     let selector = format!("{LABEL_PART_OF}={id}");
     let mut params = ListParams::default().labels(&selector).limit(LIST_PAGE);
     let mut found = HashMap::new();
     loop {
         let request = Request::new(url_path(resource, namespace))
             .list(&params)
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| Failure::local(e.to_string()))?;
         let mut answer = cluster
             .send::<Value>(request)
             .await
-            .map_err(|e| describe(&e, &cluster.server))?;
+            .map_err(|e| Failure::of(&e, &cluster.server))?;
         if let Some(Value::Array(items)) = answer.get_mut("items").map(Value::take) {
             for item in items {
                 // The server filtered by label; check again, as for the set's members.

@@ -25,7 +25,7 @@ use super::{
     Action, Change, FieldConflict, Plan, PlanError, SecretValues, mask_secret_pair, normalize,
 };
 use crate::cluster::Cluster;
-use crate::inventory::Member;
+use crate::inventory::{Member, handover};
 use crate::object::ObjectRef;
 use crate::render::Manifest;
 use dry_run::{DryRunError, is_missing_namespace};
@@ -47,6 +47,10 @@ pub struct PlanOptions {
     pub prune_protected: bool,
     /// Dry-run every object, even those whose live copy proves them unchanged.
     pub verify_unchanged: bool,
+    /// Ids of earlier parents of this set (being migrated): their members are ours too.
+    pub legacy_ids: Vec<String>,
+    /// Consent to move objects from other ApplySets into this one (`--adopt`).
+    pub adopt: bool,
 }
 
 /// Kinds never pruned without `PlanOptions::prune_protected`.
@@ -130,12 +134,17 @@ pub async fn plan(
                 )
             }
             (None, Err(err)) => {
+                let not_attempted = match &err {
+                    DryRunError::Transport(failure) => failure.not_attempted.clone(),
+                    DryRunError::Status(_) => None,
+                };
                 errors.push((
                     target.index,
                     PlanError {
                         object: target.object.clone(),
                         origin: Some(target.manifest.origin.clone()),
                         message: redact(err.to_string()),
+                        not_attempted,
                     },
                 ));
                 continue;
@@ -143,13 +152,14 @@ pub async fn plan(
         };
         let before = match live.get(&target.object.identity()) {
             Some(Ok(found)) => found.clone(),
-            Some(Err(message)) => {
+            Some(Err(failure)) => {
                 errors.push((
                     target.index,
                     PlanError {
                         object: target.object.clone(),
                         origin: Some(target.manifest.origin.clone()),
-                        message: redact(format!("reading the live object: {message}")),
+                        message: redact(format!("reading the live object: {failure}")),
+                        not_attempted: failure.not_attempted.clone(),
                     },
                 ));
                 continue;
@@ -221,6 +231,12 @@ fn change(
     unvalidated: Option<Unvalidated>,
     options: &PlanOptions,
 ) -> Change {
+    let handover = options.part_of.as_ref().and_then(|id| {
+        let own: Vec<String> = std::iter::once(id.clone())
+            .chain(options.legacy_ids.iter().cloned())
+            .collect();
+        handover::detect(before.as_ref(), &target.body, &own, options.adopt)
+    });
     let mut before = before.map(|b| comparable(b, &target.object));
     let mut after = Some(comparable(after, &target.object));
     let action = match &before {
@@ -240,6 +256,7 @@ fn change(
         note: unvalidated.map(|u| u.note().to_string()),
         conflicts,
         cause: None,
+        handover,
         before,
         after,
     }

@@ -48,6 +48,7 @@ pub(super) fn prunes(
                 note: None,
                 conflicts: Vec::new(),
                 cause: None,
+                handover: None,
                 before,
                 after: None,
             },

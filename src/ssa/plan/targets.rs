@@ -81,6 +81,7 @@ pub(super) async fn resolve<'a>(
                                     manifest.kind(),
                                     manifest.api_version()
                                 ),
+                                not_attempted: None,
                             },
                         ));
                     continue;
@@ -113,6 +114,7 @@ pub(super) async fn resolve<'a>(
                         "{object} is defined twice: at {first} and {}",
                         manifest.origin
                     ),
+                    not_attempted: None,
                 },
             ));
             continue;
@@ -171,5 +173,6 @@ fn unnamed(manifest: &Manifest, object: &ObjectRef) -> Option<PlanError> {
             "metadata.generateName ({prefix:?}) is not supported: server-side apply needs \
              metadata.name; give the object a name"
         ),
+        not_attempted: None,
     })
 }
