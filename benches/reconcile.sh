@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The reconciler benchmark: what `kubectl-gitops reconcile` costs with N managed ConfigMaps.
-# Per size it records the first cycle (N creates), the duration and CPU time of no-op cycles,
-# resident memory (VmRSS, VmHWM) as cycles go by, and how long a `kubectl edit`-style change
-# to a managed field lives before the reconciler puts it back. For contrast, the same objects
+# The reconciler benchmark: what `kubectl-gitops reconcile` costs with N managed ConfigMaps
+# (and one Deployment). Per size it records the first cycle (N + 1 creates), the duration and
+# CPU time of no-op cycles, resident memory (VmRSS, VmHWM) as cycles go by, and how long a
+# `kubectl edit`-style change to a managed field, and a `kubectl scale` of the Deployment
+# (a write through its /scale subresource), live before the reconciler puts them back. For contrast, the same objects
 # go through the floor (benches/floor: the N server-side dry-runs a no-op cycle cannot avoid)
 # and `kubectl apply --server-side` (a full re-apply, what a plain apply loop sends).
 #
@@ -12,7 +13,7 @@
 # Environment:
 #   CYCLES (10)         no-op cycles measured per size
 #   INTERVAL (5)        the reconciler's --interval, in whole seconds (at least 3)
-#   EDITS (5)           drift edits per size, each to another object
+#   EDITS (5)           drift edits per size, each to another object, and as many scales
 #   QPS                 the reconciler's --qps (default: its own default)
 #   VERBOSE             when set, the reconciler runs with -v (debug logs, kept with KEEP)
 #   FLOOR_RUNS (3)      timed runs of the floor (HTTP/1.1, 32 workers, as the reconciler)
@@ -70,7 +71,8 @@ cleanup() {
 	# One delete-collection request per kind and namespace.
 	for ns in "${namespaces[@]}"; do
 		for collection in "/api/v1/namespaces/$ns/"{configmaps,secrets,events} \
-			"/apis/coordination.k8s.io/v1/namespaces/$ns/leases"; do
+			"/apis/coordination.k8s.io/v1/namespaces/$ns/leases" \
+			"/apis/apps/v1/namespaces/$ns/deployments"; do
 			kubectl delete --raw "$collection" >/dev/null || true
 		done
 	done
@@ -96,7 +98,7 @@ emit_cm() {
 }
 
 # generate N DIR TAG: DIR/repo, a git repository whose deploy/ holds the N ConfigMaps of
-# namespace TAG, $per_file documents a file; DIR/peer, the same objects in namespace TAG-peer
+# namespace TAG, $per_file documents a file, and the Deployment `web` (2 replicas); DIR/peer, the same objects in namespace TAG-peer
 # for kubectl; DIR/floor + DIR/objects.jsonl, the floor's input (one file an object, with the
 # ApplySet label the reconciler adds, since it sends that in its dry-runs).
 generate() {
@@ -113,6 +115,10 @@ generate() {
 		printf '{"file":"%s","item":"/api/v1/namespaces/%s/configmaps/%s","collection":"/api/v1/namespaces/%s/configmaps"}\n' \
 			"$dir/floor/$i.yaml" "$tag" "$name" "$tag" >>"$dir/objects.jsonl"
 	done
+	printf '%s\n' "apiVersion: apps/v1" "kind: Deployment" "metadata:" "  name: web" \
+		"  namespace: $tag" "spec:" "  replicas: 2" "  selector:" "    matchLabels: {app: web}" \
+		"  template:" "    metadata:" "      labels: {app: web}" "    spec:" "      containers:" \
+		"      - name: web" "        image: nginx:1.27" >"$dir/repo/deploy/web.yaml"
 	git -C "$dir/repo" init -q -b main
 	git -C "$dir/repo" add deploy
 	git -C "$dir/repo" -c user.name=bench -c user.email=bench@localhost commit -q -m "$n ConfigMaps"
@@ -211,15 +217,15 @@ bench_size() {
 	line=$(cycle_line "$rlog" 1)
 	first_ms=$(jq -r .duration_ms <<<"$line")
 	first_wall=$(fmt "$(epoch "$(jq -r .timestamp <<<"$line")") - $started")
-	if [[ $(jq -r .created <<<"$line") != "$n" ]]; then
-		log "the first cycle did not create $n objects: $line"
+	if [[ $(jq -r .created <<<"$line") != "$((n + 1))" ]]; then
+		log "the first cycle did not create $((n + 1)) objects: $line"
 		exit 1
 	fi
 	local status
 	status=$(kubectl get configmap "$tag-status" -n "$tag" -o json |
 		jq -r '"\(.data.lastResult) \(.data.objectsManaged)"')
-	if [[ $status != "Succeeded $n" ]]; then
-		log "the status ConfigMap says '$status', want 'Succeeded $n'"
+	if [[ $status != "Succeeded $((n + 1))" ]]; then
+		log "the status ConfigMap says '$status', want 'Succeeded $((n + 1))'"
 		exit 1
 	fi
 	log "N=$n: first cycle: $first_ms ms ($first_wall s from the start of the process); status: $status"
@@ -307,6 +313,42 @@ bench_size() {
 		sleep 2
 	done
 	kill "$watch_pid"
+
+	# --- Drift through /scale: `kubectl scale` of the Deployment git runs with 2 replicas, seen
+	# with its revert on a watch stream of Deployments.
+	local dstream="$dir/watch-deployments.tsv" scales=() replicas
+	: >"$dstream"
+	kubectl get deployments -n "$tag" -w --output-watch-events -o json > >(
+		jq --unbuffered -r '.type as $type
+			| (if .object.kind | endswith("List") then .object.items[] else .object end)
+			| [now, $type, .metadata.name, .spec.replicas] | @tsv' >"$dstream"
+	) 2>"$dir/watch-deployments.err" &
+	watch_pid=$!
+	pids+=("$watch_pid")
+	deadline=$((SECONDS + 120))
+	while ! grep -q $'\tADDED\tweb\t' "$dstream"; do
+		((SECONDS < deadline)) || { log "the watch did not list the Deployment"; exit 1; }
+		sleep 0.2
+	done
+	for ((e = 1; e <= edits; e++)); do
+		replicas=$((6 + e))
+		kubectl scale deployment web -n "$tag" --replicas="$replicas" >/dev/null
+		deadline=$((SECONDS + 120))
+		while :; do
+			t_back=
+			read -r t_edit t_back < <(awk -F'\t' -v value="$replicas" '
+				$3 == "web" && $2 == "MODIFIED" && $4 == value { edit = $1 }
+				edit && $3 == "web" && $2 == "MODIFIED" && $4 == 2 { print edit, $1; exit }
+			' "$dstream") || true
+			[[ -n "${t_back:-}" ]] && break
+			((SECONDS < deadline)) || { log "the scale to $replicas was not reverted in 120 s"; exit 1; }
+			sleep 0.1
+		done
+		scales+=("$(calc "$t_back - $t_edit")")
+		log "N=$n: scale $e (to $replicas): reverted after $(printf '%.3f' "${scales[-1]}") s"
+		sleep 2
+	done
+	kill "$watch_pid"
 	# What each edit waited for, from the log: the cycle that put it back (the first one with an
 	# update ending after the edit) and whether a full (interval) cycle was running at the edit.
 	# Cycles as "START END TRIGGER UPDATED DURATION_MS".
@@ -364,12 +406,15 @@ bench_size() {
 	noop=$(printf '%s\n' "${durations[@]}" | median)
 	cpu=$(printf '%s\n' "${cycle_cpus[@]}" | median)
 	srv=$(printf '%s\n' "${cycle_srvs[@]}" | median)
-	summary+=("$(printf '%d\t%.2f\t%.2f (%.2f to %.2f)\t%.2f\t%.2f\t%s\t%.1f\t%s' \
+	local edit_cell scale_cell
+	edit_cell=$(printf '%.3f / %.3f / %.3f' "$(min "${latencies[@]}")" \
+		"$(printf '%s\n' "${latencies[@]}" | median)" "$(max "${latencies[@]}")")
+	scale_cell=$(printf '%.3f / %.3f / %.3f' "$(min "${scales[@]}")" \
+		"$(printf '%s\n' "${scales[@]}" | median)" "$(max "${scales[@]}")")
+	summary+=("$(printf '%d\t%.2f\t%.2f (%.2f to %.2f)\t%.2f\t%.2f\t%s\t%.1f\t%s\t%s' \
 		"$n" "$(calc "$first_ms / 1000")" "$(calc "$noop / 1000")" \
 		"$(calc "$(min "${durations[@]}") / 1000")" "$(calc "$(max "${durations[@]}") / 1000")" \
-		"$cpu" "$srv" "${rss[*]}" "$hwm_end" \
-		"$(printf '%.3f / %.3f / %.3f' "$(min "${latencies[@]}")" \
-			"$(printf '%s\n' "${latencies[@]}" | median)" "$(max "${latencies[@]}")")")")
+		"$cpu" "$srv" "${rss[*]}" "$hwm_end" "$edit_cell" "$scale_cell")")
 
 	local floor_med floor_srv_med peer_wall
 	floor_med=$(printf '%s\n' "${floor_wall[@]}" | median)
@@ -426,9 +471,10 @@ echo "Reconciler, --interval ${interval}s, qps ${QPS:-default}: first cycle (cre
 {
 	printf '%s\t' N "first" "no-op (median, range)" "CPU" "API server CPU" \
 		"VmRSS after each no-op cycle" "VmHWM at the end"
-	printf 'revert min / median / max\n'
+	printf 'edit reverted: min / median / max\t'
+	printf 'scale reverted: min / median / max\n'
 	printf '%s\n' "${summary[@]}"
-} | md_table rrlrrlrl
+} | md_table rrlrrlrll
 echo
 echo "A no-op cycle against the floor and kubectl: wall s (creates; median no-op run), its ratio to" \
 	"the floor, CPU s per no-op run (the client's; the API server's, its idle rate taken out)."

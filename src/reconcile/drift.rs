@@ -3,8 +3,13 @@
 //! of at the next interval.
 //!
 //! A watch event asks for a re-plan only when something other than us changed the object:
-//! status-only updates (same content) and our own server-side applies (our field manager made
-//! the latest change) are ignored; deletions always count. The loop debounces the signals.
+//! status-only updates (same content) and our own server-side applies are ignored; deletions
+//! always count. An apply of ours is recognised by our managedFields entry: it is the latest
+//! change to the object (writes through `/scale` or any other subresource but `/status`
+//! count as changes too) and its time moved since the object was last seen. A change that
+//! only removed fields leaves no entry of its own and does not move ours, so it is drift.
+//! Every object's state is taken from the watch's initial LIST, so the first edit after the
+//! watch starts is judged like any other. The loop debounces the signals.
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -155,10 +160,10 @@ async fn watch_loop(
     let resource = key.resource();
     let path = DynamicObject::url_path(&resource, key.namespace.as_deref());
     let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
-    let mut seen: HashMap<String, u64> = HashMap::new();
+    let mut seen: HashMap<String, Seen> = HashMap::new();
     let mut first = true;
     loop {
-        let mut version = match list_version(&client, &path, &selector).await {
+        let mut version = match list_seen(&client, &path, &selector, &mut seen).await {
             Ok(version) => version,
             Err(err) => {
                 let delay = backoff.fail();
@@ -204,15 +209,76 @@ async fn watch_loop(
     }
 }
 
-async fn list_version(client: &kube::Client, path: &str, selector: &str) -> kube::Result<String> {
-    let request = Request::new(path)
-        .list(&ListParams::default().labels(selector).limit(1))
-        .map_err(kube::Error::BuildRequest)?;
-    let list: Value = client.request(request).await?;
-    Ok(list["metadata"]["resourceVersion"]
-        .as_str()
-        .unwrap_or("0")
-        .to_string())
+/// Lists the watched objects (in pages), records what each looks like now in `seen`, and
+/// returns the list's resourceVersion to watch from.
+async fn list_seen(
+    client: &kube::Client,
+    path: &str,
+    selector: &str,
+    seen: &mut HashMap<String, Seen>,
+) -> kube::Result<String> {
+    seen.clear();
+    let mut params = ListParams::default().labels(selector).limit(LIST_PAGE);
+    loop {
+        let request = Request::new(path)
+            .list(&params)
+            .map_err(kube::Error::BuildRequest)?;
+        let list: kube::core::ObjectList<DynamicObject> = client.request(request).await?;
+        for object in &list.items {
+            seen.insert(
+                object.metadata.uid.clone().unwrap_or_default(),
+                Seen::of(object),
+            );
+        }
+        match list.metadata.continue_.filter(|c| !c.is_empty()) {
+            Some(token) => params = params.continue_token(&token),
+            None => return Ok(list.metadata.resource_version.unwrap_or_else(|| "0".into())),
+        }
+    }
+}
+
+/// Objects per page of the initial LIST.
+const LIST_PAGE: u32 = 500;
+
+/// What an object looked like when last seen: its content, and when our last apply was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Seen {
+    content: u64,
+    our_apply: Option<Timestamp>,
+}
+
+type Timestamp = k8s_openapi::jiff::Timestamp;
+
+impl Seen {
+    fn of(object: &DynamicObject) -> Self {
+        let managed = object
+            .metadata
+            .managed_fields
+            .as_deref()
+            .unwrap_or_default();
+        Seen {
+            content: content_fingerprint(object),
+            our_apply: our_apply_time(managed, FIELD_MANAGER),
+        }
+    }
+}
+
+/// When `manager` last changed the object with a server-side apply.
+fn our_apply_time(entries: &[ManagedFieldsEntry], manager: &str) -> Option<Timestamp> {
+    entries
+        .iter()
+        .filter(|e| {
+            e.manager.as_deref() == Some(manager)
+                && e.operation.as_deref() == Some("Apply")
+                && !is_status(e)
+        })
+        .filter_map(|e| e.time.as_ref().map(|t| t.0))
+        .max()
+}
+
+/// A write through the status subresource: never a change to what git sets.
+fn is_status(entry: &ManagedFieldsEntry) -> bool {
+    entry.subresource.as_deref() == Some("status")
 }
 
 /// How one watch request ended.
@@ -235,7 +301,7 @@ async fn watch_once(
     path: &str,
     selector: &str,
     version: &mut String,
-    seen: &mut HashMap<String, u64>,
+    seen: &mut HashMap<String, Seen>,
     tx: &mpsc::Sender<Drift>,
     watch: &WatchKey,
 ) -> anyhow::Result<WatchEnd> {
@@ -272,12 +338,13 @@ async fn watch_once(
     Ok(WatchEnd::Closed)
 }
 
-/// Whether a watch event is drift; remembers each object's content to ignore status churn.
+/// Whether a watch event is drift; remembers each object's state to ignore status churn and
+/// to tell our applies from edits that leave no managedFields entry (removals).
 fn judge(
     watch: &WatchKey,
     object: &DynamicObject,
     what: &'static str,
-    seen: &mut HashMap<String, u64>,
+    seen: &mut HashMap<String, Seen>,
 ) -> Option<Drift> {
     let uid = object.metadata.uid.clone().unwrap_or_default();
     let name = Some(ObjectKey {
@@ -290,9 +357,9 @@ fn judge(
         seen.remove(&uid);
         return Some(Drift { object: name, what });
     }
-    let fingerprint = content_fingerprint(object);
-    let previous = seen.insert(uid, fingerprint);
-    if previous == Some(fingerprint) {
+    let now = Seen::of(object);
+    let previous = seen.insert(uid, now);
+    if previous.is_some_and(|p| p.content == now.content) {
         return None;
     }
     let managed = object
@@ -300,7 +367,12 @@ fn judge(
         .managed_fields
         .as_deref()
         .unwrap_or_default();
-    if last_change_is_ours(managed, FIELD_MANAGER) {
+    // Our apply moves our entry's time; an edit that only removed fields does not.
+    let our_apply_moved = match previous {
+        Some(p) => now.our_apply.is_some() && now.our_apply > p.our_apply,
+        None => true,
+    };
+    if our_apply_moved && last_change_is_ours(managed, FIELD_MANAGER) {
         return None;
     }
     Some(Drift { object: name, what })
@@ -332,14 +404,11 @@ fn content_fingerprint(object: &DynamicObject) -> u64 {
     hasher.finish()
 }
 
-/// True when `manager`'s server-side apply is strictly the latest change to the object's main
-/// resource (status subresource updates do not count). A tie means someone else changed it in
-/// the same second: not ours.
+/// True when `manager`'s server-side apply is strictly the latest change to the object (status
+/// subresource updates do not count; `/scale` and other subresources do). A tie means someone
+/// else changed it in the same second: not ours.
 pub fn last_change_is_ours(entries: &[ManagedFieldsEntry], manager: &str) -> bool {
-    let main: Vec<&ManagedFieldsEntry> = entries
-        .iter()
-        .filter(|e| e.subresource.as_deref().unwrap_or_default().is_empty())
-        .collect();
+    let main: Vec<&ManagedFieldsEntry> = entries.iter().filter(|e| !is_status(e)).collect();
     let time = |e: &ManagedFieldsEntry| e.time.as_ref().map(|t| t.0);
     let Some(latest) = main.iter().filter_map(|e| time(e)).max() else {
         return false;
@@ -400,14 +469,28 @@ mod tests {
     }
 
     fn object(data: Value, labels: Value, uid: &str) -> DynamicObject {
+        with_entries(
+            data,
+            labels,
+            uid,
+            json!([{"manager": "kubectl-edit", "operation": "Update",
+                "time": "2026-01-01T00:00:06Z", "apiVersion": "v1", "fieldsType": "FieldsV1"}]),
+        )
+    }
+
+    fn with_entries(data: Value, labels: Value, uid: &str, entries: Value) -> DynamicObject {
         serde_json::from_value(json!({
             "apiVersion": "v1", "kind": "ConfigMap",
             "metadata": {"name": "a", "namespace": "ns", "uid": uid, "labels": labels,
-                "managedFields": [{"manager": "kubectl-edit", "operation": "Update",
-                    "time": "2026-01-01T00:00:06Z", "apiVersion": "v1", "fieldsType": "FieldsV1"}]},
+                "managedFields": entries},
             "data": data,
         }))
         .unwrap()
+    }
+
+    fn ours_at(time: &str) -> Value {
+        json!({"manager": FIELD_MANAGER, "operation": "Apply", "time": time,
+            "apiVersion": "v1", "fieldsType": "FieldsV1"})
     }
 
     fn cm_watch() -> WatchKey {
@@ -418,6 +501,53 @@ mod tests {
             plural: "configmaps".into(),
             namespace: Some("ns".into()),
         }
+    }
+
+    #[test]
+    fn our_apply_is_not_drift_and_an_edit_that_leaves_no_entry_is() {
+        let mut seen = HashMap::new();
+        let applied = with_entries(
+            json!({"v": "1", "w": "1"}),
+            json!({}),
+            "u1",
+            json!([ours_at("2026-01-01T00:00:05Z")]),
+        );
+        seen.insert("u1".to_string(), Seen::of(&applied));
+        // `kubectl edit` deleting a key we own: no entry of the editor, ours does not move.
+        let removed = with_entries(
+            json!({"v": "1"}),
+            json!({}),
+            "u1",
+            json!([ours_at("2026-01-01T00:00:05Z")]),
+        );
+        assert!(judge(&cm_watch(), &removed, "modified", &mut seen).is_some());
+        // Our apply putting it back moves our entry's time.
+        let reapplied = with_entries(
+            json!({"v": "1", "w": "1"}),
+            json!({}),
+            "u1",
+            json!([ours_at("2026-01-01T00:00:09Z")]),
+        );
+        assert_eq!(judge(&cm_watch(), &reapplied, "modified", &mut seen), None);
+    }
+
+    #[test]
+    fn a_write_through_scale_is_drift_and_a_status_update_is_not() {
+        let entries = [
+            entry(FIELD_MANAGER, "Apply", "2026-01-01T00:00:05Z", None),
+            entry("kubectl", "Update", "2026-01-01T00:00:07Z", Some("scale")),
+        ];
+        assert!(!last_change_is_ours(&entries, FIELD_MANAGER));
+        let entries = [
+            entry(FIELD_MANAGER, "Apply", "2026-01-01T00:00:05Z", None),
+            entry(
+                "controller",
+                "Update",
+                "2026-01-01T00:00:07Z",
+                Some("status"),
+            ),
+        ];
+        assert!(last_change_is_ours(&entries, FIELD_MANAGER));
     }
 
     #[test]

@@ -124,7 +124,8 @@ async fn apply_one(cluster: &Cluster, work: &Work, force: bool) -> Applied {
 }
 
 /// Deletes every prune in `work`, phases in reverse, each only if it is still the very object
-/// that was planned (same uid).
+/// that was planned, as it was planned (same uid and resourceVersion): an object changed since
+/// the plan is reported and kept.
 pub async fn prune(
     cluster: &Cluster,
     work: &[Work],
@@ -150,9 +151,9 @@ pub async fn prune(
 async fn prune_one(cluster: &Cluster, work: &Work) -> Applied {
     let params = DeleteParams {
         propagation_policy: Some(PropagationPolicy::Background),
-        preconditions: work.uid.as_ref().map(|uid| Preconditions {
-            uid: Some(uid.clone()),
-            resource_version: None,
+        preconditions: Some(Preconditions {
+            uid: work.uid.clone(),
+            resource_version: work.resource_version.clone(),
         }),
         ..DeleteParams::default()
     };
@@ -170,7 +171,8 @@ async fn prune_one(cluster: &Cluster, work: &Work) -> Applied {
                 // Already gone: the goal is reached.
                 Err(kube::Error::Api(status)) if status.code == 404 => None,
                 Err(kube::Error::Api(status)) if status.code == 409 => Some(format!(
-                    "it was replaced since the plan was made; not deleted ({})",
+                    "not deleted: it was changed or replaced since the plan was made; plan \
+                     again to review it ({})",
                     status.message
                 )),
                 Err(kube::Error::Api(status)) => Some(status.message),

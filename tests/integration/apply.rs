@@ -495,6 +495,110 @@ async fn wait_follows_a_rollout_until_the_deployment_is_ready() {
     );
 }
 
+#[tokio::test]
+async fn a_member_edited_after_the_plan_is_not_pruned_and_a_new_plan_prunes_it() {
+    use kubectl_gitops::cluster::{Cluster, ClusterOptions};
+    use kubectl_gitops::inventory::ApplySet;
+    use kubectl_gitops::pipeline::{self, ExecuteOptions, PlanSettings, Scope};
+    use kubectl_gitops::render::{Manifest, Origin};
+    use kubectl_gitops::ssa::Action;
+
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "stale-prune").await;
+    let repo = repo_with(&["kept", "gone"]);
+    let (code, stdout, stderr) =
+        apply(&repo, &ns, "stale", &["--yes", "--applyset-namespace", &ns]);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+
+    let cluster = Cluster::connect(&ClusterOptions {
+        kubeconfig: Some(support::kubeconfig()),
+        namespace: Some(ns.clone()),
+        ..ClusterOptions::default()
+    })
+    .await
+    .unwrap();
+    let set = ApplySet::named("stale", &ns);
+    // What the render makes of kept.yaml.
+    let kept = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kept"},
+        "data": {"v": "1"}})
+    .as_object()
+    .cloned()
+    .unwrap();
+    let plan_now = || async {
+        let manifests = vec![Manifest {
+            object: kept.clone(),
+            origin: Origin {
+                file: "kept.yaml".into(),
+                document: 0,
+                line: 1,
+            },
+        }];
+        pipeline::plan(
+            &cluster,
+            manifests,
+            &set,
+            &Scope::Whole,
+            &PlanSettings::default(),
+        )
+        .await
+        .unwrap()
+    };
+    let execute = |plan: pipeline::SetPlan| {
+        let cluster = &cluster;
+        async move {
+            pipeline::execute(
+                cluster,
+                &plan.set,
+                &plan.inventory,
+                &plan.planned,
+                &ExecuteOptions { partial: false },
+                &|_| {},
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let stale = plan_now().await;
+    assert_eq!(stale.planned.plan.summary().prune, 1);
+
+    // While the plan waits (at a prompt, say), someone changes the object it would delete.
+    let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    configmaps
+        .patch(
+            "gone",
+            &PatchParams {
+                field_manager: Some("kubectl-edit".into()),
+                ..PatchParams::default()
+            },
+            &Patch::Merge(json!({"data": {"v": "precious"}})),
+        )
+        .await
+        .unwrap();
+    let execution = execute(stale).await;
+    let pruned: Vec<_> = execution
+        .results
+        .iter()
+        .filter(|r| r.action == Action::Prune)
+        .collect();
+    assert_eq!(pruned.len(), 1, "{:?}", execution.results);
+    let error = pruned[0].error.as_deref().unwrap_or_default();
+    assert!(
+        error.contains("changed or replaced since the plan was made"),
+        "{error}"
+    );
+    assert_eq!(
+        configmaps.get("gone").await.unwrap().data.unwrap()["v"],
+        "precious",
+        "the edited object is still there"
+    );
+
+    // A plan made now has seen the edit, and its prune goes ahead.
+    let fresh = plan_now().await;
+    let execution = execute(fresh).await;
+    assert!(execution.succeeded(), "{:?}", execution.results);
+    assert!(configmaps.get_opt("gone").await.unwrap().is_none());
+}
+
 /// A webhook that refuses every ConfigMap write in `ns` (`failurePolicy: Fail`), served by a
 /// Service that never answers: the test server runs no controllers, so it has no endpoints.
 fn refusing_webhook(ns: &str, name: &str) -> String {

@@ -671,3 +671,51 @@ async fn unchanged_objects_skip_their_dry_run_and_every_kind_of_drift_is_still_s
     );
     assert_eq!(proven, 3, "{stdout}");
 }
+
+#[tokio::test]
+async fn objects_named_only_by_generate_name_get_one_error_each_and_the_rest_is_planned() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "genname").await;
+    let job = "apiVersion: batch/v1\nkind: Job\nmetadata:\n  generateName: migrate-\nspec:\n  \
+               template:\n    spec:\n      restartPolicy: Never\n      containers:\n      \
+               - name: m\n        image: busybox\n";
+    let repo = Workdir::new(&[
+        ("jobs.yaml", &format!("{job}---\n{job}")),
+        (
+            "config.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: fine\ndata:\n  a: b\n",
+        ),
+    ]);
+    let out = gitops(&["diff", ".", "-n", &ns], repo.path());
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
+    let all = format!("{stdout}{stderr}");
+    assert_eq!(
+        all.matches("metadata.generateName (\"migrate-\") is not supported: server-side apply needs metadata.name")
+            .count(),
+        2,
+        "one error per object\n{all}"
+    );
+    for origin in ["jobs.yaml:1", "jobs.yaml:13"] {
+        assert!(
+            all.contains(&format!("error Job/{ns}/migrate-* ({origin})")),
+            "{all}"
+        );
+    }
+    assert!(!all.contains("defined twice"), "{all}");
+    assert!(
+        stdout.contains(&format!("+ create ConfigMap/{ns}/fine")),
+        "{stdout}"
+    );
+
+    // apply refuses the whole plan, as for any object the plan could not compute.
+    let out = gitops(&["apply", ".", "-n", &ns, "--yes"], repo.path());
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
+    let configmaps: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        &ns,
+        &ApiResource::from_gvk(&GroupVersionKind::gvk("", "v1", "ConfigMap")),
+    );
+    assert!(configmaps.get_opt("fine").await.unwrap().is_none());
+}

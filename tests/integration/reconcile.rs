@@ -614,6 +614,145 @@ async fn a_manual_edit_is_reverted_by_the_watch_within_seconds() {
     wait_for_events(&client, &ns, &["DriftCorrected"]).await;
 }
 
+/// Sends a raw request as another client would, failing the test if the server refuses it.
+async fn send(client: &kube::Client, request: http::Request<Vec<u8>>) -> serde_json::Value {
+    let what = format!("{} {}", request.method(), request.uri());
+    client
+        .request(request)
+        .await
+        .unwrap_or_else(|e| panic!("{what}: {e}"))
+}
+
+fn patch_request(
+    path: &str,
+    content_type: &str,
+    body: serde_json::Value,
+) -> http::Request<Vec<u8>> {
+    http::Request::patch(path)
+        .header("Content-Type", content_type)
+        .body(serde_json::to_vec(&body).unwrap())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn every_edit_of_a_field_git_sets_is_reverted_by_the_watch_including_scale() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "rec-fields").await;
+    let config = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  labels: {tier: web}\n\
+                  data:\n  v: \"1\"\n  w: \"1\"\n";
+    let service = "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\nspec:\n  \
+                   selector: {app: web}\n  ports:\n  - port: 80\n";
+    let deployment = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  \
+                      replicas: 2\n  selector:\n    matchLabels: {app: web}\n  template:\n    \
+                      metadata:\n      labels: {app: web}\n    spec:\n      containers:\n      \
+                      - name: web\n        image: nginx:1.27\n        args: [--a]\n";
+    let remote = Remote::new(&[
+        ("deploy/config.yaml", config),
+        ("deploy/service.yaml", service),
+        ("deploy/deployment.yaml", deployment),
+    ]);
+    // An hour between cycles: only the watch can put the edits back in time.
+    let reconciler = Reconciler::start(
+        &remote.file_url(),
+        &ns,
+        &["--interval", "1h", "--applyset", "fields"],
+    );
+    wait_for_status(&client, &ns, "fields", "a first successful cycle", |s| {
+        s["lastResult"] == "Succeeded"
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let cm = format!("/api/v1/namespaces/{ns}/configmaps/a");
+    let svc = format!("/api/v1/namespaces/{ns}/services/web");
+    let deploy = format!("/apis/apps/v1/namespaces/{ns}/deployments/web");
+    let merge = "application/merge-patch+json";
+    let json_patch = "application/json-patch+json";
+    // (what, request path, content type, body, the field git sets, its value in git)
+    let edits = [
+        (
+            "an edited value",
+            format!("{cm}?fieldManager=kubectl-edit"),
+            merge,
+            json!({"data": {"v": "edited"}}),
+            cm.clone(),
+            "/data/v",
+            json!("1"),
+        ),
+        (
+            "a removed key",
+            format!("{cm}?fieldManager=kubectl-edit"),
+            json_patch,
+            json!([{"op": "remove", "path": "/data/w"}]),
+            cm.clone(),
+            "/data/w",
+            json!("1"),
+        ),
+        (
+            "a removed label",
+            format!("{cm}?fieldManager=kubectl-label"),
+            merge,
+            json!({"metadata": {"labels": {"tier": null}}}),
+            cm.clone(),
+            "/metadata/labels/tier",
+            json!("web"),
+        ),
+        (
+            "kubectl scale",
+            format!("{deploy}/scale?fieldManager=kubectl"),
+            merge,
+            json!({"spec": {"replicas": 7}}),
+            deploy.clone(),
+            "/spec/replicas",
+            json!(2),
+        ),
+        (
+            "a key added to an atomic map",
+            format!("{svc}?fieldManager=kubectl-patch"),
+            merge,
+            json!({"spec": {"selector": {"tier": "x"}}}),
+            svc.clone(),
+            "/spec/selector",
+            json!({"app": "web"}),
+        ),
+        (
+            "an item added to an atomic list",
+            format!("{deploy}?fieldManager=kubectl-patch"),
+            json_patch,
+            json!([{"op": "add", "path": "/spec/template/spec/containers/0/args/-", "value": "--b"}]),
+            deploy.clone(),
+            "/spec/template/spec/containers/0/args",
+            json!(["--a"]),
+        ),
+    ];
+    let mut latencies = Vec::new();
+    for (what, path, content_type, body, object, field, expected) in edits {
+        let started = Instant::now();
+        send(&client, patch_request(&path, content_type, body)).await;
+        let deadline = started + Duration::from_secs(10);
+        loop {
+            let live = send(
+                &client,
+                http::Request::get(&object).body(Vec::new()).unwrap(),
+            )
+            .await;
+            if live.pointer(field) == Some(&expected) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what} not reverted: {field} is {:?}\n{}",
+                live.pointer(field),
+                reconciler.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        latencies.push((what, started.elapsed()));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    eprintln!("drift revert latency (edit -> reverted, debounce 200ms): {latencies:?}");
+}
+
 #[tokio::test]
 async fn an_unreachable_remote_keeps_everything_and_the_loop_recovers() {
     let client = support::admin().await;

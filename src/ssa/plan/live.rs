@@ -12,11 +12,14 @@ use super::PlanOptions;
 use super::dry_run::{Answer, DryRunError, dry_run};
 use super::targets::Desired;
 use crate::cluster::{Cluster, Failure};
-use crate::inventory::Member;
+use crate::inventory::{LABEL_PART_OF, Member};
 use crate::ssa::FIELD_MANAGER;
 
-/// Read objects of one kind in one namespace with a LIST from this many on.
+/// List the set's members of one kind in one namespace from this many targets there on.
 const LIST_THRESHOLD: usize = 2;
+
+/// Objects per page of a LIST.
+const LIST_PAGE: u32 = 500;
 
 pub(super) type Identity = (String, String, Option<String>, String);
 
@@ -27,10 +30,13 @@ pub(super) type Live = HashMap<Identity, Result<Option<Value>, Failure>>;
 /// and how many dry-runs the live copy made unnecessary.
 ///
 /// A target already in the ApplySet was just listed with the set's members, so that copy is
-/// used. The others are read with one LIST per kind and namespace they share. A target whose
-/// live copy proves the apply a no-op (see `unchanged`) skips its dry-run: in a steady state
-/// that is most of them. A lone object is read with a GET at the same time as its dry-run, so a
-/// small plan costs one round trip.
+/// used. Where several other targets share a kind and namespace, the set's members there are
+/// listed by the ApplySet label (members the parent does not list yet, say without a parent);
+/// a target still not found, or alone in its kind and namespace, is read by name with a GET at
+/// the same time as its dry-run. Nothing is ever listed without the label: a namespace's other
+/// objects (another team's Secrets) are never read, and `list` on them is never needed. A
+/// target whose live copy proves the apply a no-op (see `unchanged`) skips its dry-run: in a
+/// steady state that is most of them.
 pub(super) async fn read_and_dry_run(
     cluster: &Cluster,
     targets: &[Desired<'_>],
@@ -75,19 +81,28 @@ pub(super) async fn read_and_dry_run(
     let from_members = join_all(known.into_iter().map(|(at, live)| settle(at, Some(live))));
     let groups = groups.into_values().map(|group| async move {
         let first = &targets[group[0]];
-        let listed = if group.len() >= LIST_THRESHOLD {
-            // Listing may be forbidden where reading by name is allowed; then GET each.
-            list(cluster, &first.resource, first.object.namespace.as_deref())
+        let listed = match &options.part_of {
+            Some(id) if group.len() >= LIST_THRESHOLD => {
+                // Listing may be forbidden where reading by name is allowed; then GET each.
+                list_members(
+                    cluster,
+                    &first.resource,
+                    first.object.namespace.as_deref(),
+                    id,
+                )
                 .await
                 .ok()
-        } else {
-            None
+            }
+            _ => None,
         };
         join_all(group.into_iter().map(|at| {
             let listed = &listed;
             async move {
-                match listed {
-                    Some(items) => settle(at, items.get(&targets[at].object.name).cloned()).await,
+                match listed
+                    .as_ref()
+                    .and_then(|items| items.get(&targets[at].object.name))
+                {
+                    Some(found) => settle(at, Some(found.clone())).await,
                     None => {
                         let t = &targets[at];
                         let namespace = t.object.namespace.as_deref();
@@ -143,27 +158,42 @@ async fn get(
     }
 }
 
-async fn list(
+/// The objects of one kind in one namespace labelled as members of the ApplySet `id`, by name,
+/// read in pages.
+async fn list_members(
     cluster: &Cluster,
     resource: &ApiResource,
     namespace: Option<&str>,
+    id: &str,
 ) -> Result<HashMap<String, Value>, Failure> {
-    let request = Request::new(url_path(resource, namespace))
-        .list(&ListParams::default())
-        .map_err(|e| Failure::local(e.to_string()))?;
-    let mut answer = cluster
-        .send::<Value>(request)
-        .await
-        .map_err(|e| Failure::of(&e, &cluster.server))?;
-    let items = match answer.get_mut("items").map(Value::take) {
-        Some(Value::Array(items)) => items,
-        _ => Vec::new(),
-    };
-    Ok(items
-        .into_iter()
-        .filter_map(|item| {
-            let name = item.get("metadata")?.get("name")?.as_str()?.to_string();
-            Some((name, item))
-        })
-        .collect())
+    let selector = format!("{LABEL_PART_OF}={id}");
+    let mut params = ListParams::default().labels(&selector).limit(LIST_PAGE);
+    let mut found = HashMap::new();
+    loop {
+        let request = Request::new(url_path(resource, namespace))
+            .list(&params)
+            .map_err(|e| Failure::local(e.to_string()))?;
+        let mut answer = cluster
+            .send::<Value>(request)
+            .await
+            .map_err(|e| Failure::of(&e, &cluster.server))?;
+        if let Some(Value::Array(items)) = answer.get_mut("items").map(Value::take) {
+            for item in items {
+                // The server filtered by label; check again, as for the set's members.
+                if item["metadata"]["labels"][LABEL_PART_OF].as_str() != Some(id) {
+                    continue;
+                }
+                if let Some(name) = item["metadata"]["name"].as_str() {
+                    found.insert(name.to_string(), item);
+                }
+            }
+        }
+        match answer["metadata"]["continue"]
+            .as_str()
+            .filter(|c| !c.is_empty())
+        {
+            Some(token) => params = params.continue_token(token),
+            None => return Ok(found),
+        }
+    }
 }

@@ -81,6 +81,9 @@ pub struct Work {
     pub body: Option<Value>,
     /// The live object's uid, so a prune deletes exactly the object that was planned.
     pub uid: Option<String>,
+    /// The live object's resourceVersion when planned: a prune deletes it only as it was seen,
+    /// never after someone changed it (a plan can wait at its prompt for hours).
+    pub resource_version: Option<String>,
 }
 
 /// Computes the plan: one change per desired object, and a prune for every live member of
@@ -170,6 +173,7 @@ pub async fn plan(
             action: change.action,
             body: Some(target.body.clone()),
             uid: None,
+            resource_version: None,
         };
         changes.push((target.index, change, work));
     }

@@ -36,6 +36,9 @@ pub(super) fn prunes(
             mask_secret_pair(before.as_mut(), None);
         }
         let uid = member.live["metadata"]["uid"].as_str().map(str::to_string);
+        let resource_version = member.live["metadata"]["resourceVersion"]
+            .as_str()
+            .map(str::to_string);
         prunes.push((
             Change {
                 action: Action::Prune,
@@ -55,6 +58,7 @@ pub(super) fn prunes(
                 action: Action::Prune,
                 body: None,
                 uid,
+                resource_version,
             },
         ));
     }

@@ -100,6 +100,10 @@ pub(super) async fn resolve<'a>(
             namespace.clone(),
             manifest.name(),
         );
+        if let Some(error) = unnamed(manifest, &object) {
+            errors.push((index, error));
+            continue;
+        }
         if let Some(first) = seen.get(&object.identity()) {
             errors.push((
                 index,
@@ -145,4 +149,30 @@ pub(super) async fn resolve<'a>(
         });
     }
     Ok(targets)
+}
+
+/// An object named only by `metadata.generateName`: server-side apply addresses an object by
+/// its name, so the server cannot make one up; the object gets this error instead of a
+/// request with an empty name. It is shown as `Kind/namespace/prefix*`.
+fn unnamed(manifest: &Manifest, object: &ObjectRef) -> Option<PlanError> {
+    if !manifest.name().is_empty() {
+        return None;
+    }
+    let prefix = manifest
+        .object
+        .get("metadata")
+        .and_then(|m| m.get("generateName"))
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let mut object = object.clone();
+    object.name = format!("{prefix}*");
+    Some(PlanError {
+        object,
+        origin: Some(manifest.origin.clone()),
+        message: format!(
+            "metadata.generateName ({prefix:?}) is not supported: server-side apply needs \
+             metadata.name; give the object a name"
+        ),
+        not_attempted: None,
+    })
 }
