@@ -530,6 +530,7 @@ async fn a_member_edited_after_the_plan_is_not_pruned_and_a_new_plan_prunes_it()
             origin: Origin {
                 file: "kept.yaml".into(),
                 document: 0,
+                item: None,
                 line: 1,
             },
         }];
