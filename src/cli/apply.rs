@@ -81,7 +81,14 @@ pub async fn run(
         );
     }
 
-    report::write(plan, Format::Text, &report::Target::default(), style, out)?;
+    report::write(
+        plan,
+        Format::Text,
+        &report::Target::default(),
+        style,
+        &args.plan.report_options(),
+        out,
+    )?;
     if summary.prune > 0 {
         writeln!(out, "{}", blast_radius(&prepared.planned.work))?;
     }

@@ -143,7 +143,14 @@ fn report_plan(
     } else {
         Style::plain()
     };
-    report::write(plan, args.output, target, &style, out)?;
+    report::write(
+        plan,
+        args.output,
+        target,
+        &style,
+        &args.plan.report_options(),
+        out,
+    )?;
     out.flush()?;
 
     let summary = plan.summary();

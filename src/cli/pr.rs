@@ -183,7 +183,7 @@ async fn preview(args: &PrArgs, global: &GlobalArgs) -> (String, String) {
             };
             let plan = &prepared.planned.plan;
             (
-                report::markdown_within(plan, &target, PREVIEW_LIMIT),
+                report::markdown_within(plan, &target, &args.plan.report_options(), PREVIEW_LIMIT),
                 report::summary_line(plan),
             )
         }

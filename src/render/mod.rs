@@ -111,6 +111,7 @@ pub fn render(
                     None => {}
                 }
             }
+            layout::Unit::Chart(dir) => errors.push(chart_error(snapshot, dir)),
         }
     }
     errors.extend(validate::find_duplicates(&manifests));
@@ -121,6 +122,34 @@ pub fn render(
     } else {
         Err(RenderFailure { errors })
     }
+}
+
+/// The one error a chart directory gets, naming the chart as its `Chart.yaml` does.
+fn chart_error(snapshot: &Snapshot, dir: &std::path::Path) -> RenderError {
+    let display = snapshot.display_prefix.join(dir);
+    let display = if display.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        display
+    };
+    let name = snapshot
+        .files
+        .get(&dir.join(layout::CHART_FILE))
+        .and_then(|bytes| chart_name(bytes))
+        .or_else(|| dir.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| display.display().to_string());
+    RenderError::HelmChart { dir: display, name }
+}
+
+/// `name:` of a Chart.yaml, read line by line: the file is Helm's, not a manifest, and a
+/// malformed one must not turn into a YAML error here.
+fn chart_name(bytes: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    text.lines().find_map(|line| {
+        let value = line.strip_prefix("name:")?.trim();
+        let value = value.trim_matches(|c| c == '"' || c == '\'');
+        (!value.is_empty()).then(|| value.to_string())
+    })
 }
 
 /// A missing kustomize program fails every directory the same way; saying so once is enough.

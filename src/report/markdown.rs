@@ -4,23 +4,25 @@
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-use super::{Target, cause_label, object_diff, summary_line, unattempted};
+use super::shared::{self, ErrorLine};
+use super::{Options, Target, cause_label, change_diff, summary_line, unattempted};
 use crate::ssa::{Action, Plan};
 
 /// GitHub refuses comments longer than this many characters.
 pub const COMMENT_LIMIT: usize = 65_536;
 
-pub fn write(plan: &Plan, target: &Target, out: &mut dyn Write) -> io::Result<()> {
-    out.write_all(render(plan, target).as_bytes())
-}
-
-fn render(plan: &Plan, target: &Target) -> String {
-    render_within(plan, target, COMMENT_LIMIT)
+pub fn write(
+    plan: &Plan,
+    target: &Target,
+    options: &Options,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    out.write_all(render_within(plan, target, options, COMMENT_LIMIT).as_bytes())
 }
 
 /// The markdown report in at most `limit` bytes (for a PR body or comment that adds its own
 /// lines around it): sections that do not fit are cut, the summary never is.
-pub fn render_within(plan: &Plan, target: &Target, limit: usize) -> String {
+pub fn render_within(plan: &Plan, target: &Target, options: &Options, limit: usize) -> String {
     let s = plan.summary();
     let mut head = String::new();
     let _ = writeln!(head, "### kubectl gitops plan");
@@ -65,7 +67,7 @@ pub fn render_within(plan: &Plan, target: &Target, limit: usize) -> String {
             escape(&change.object.to_string()),
             escape(&origin)
         );
-        for line in object_diff(change) {
+        for line in change_diff(plan, change, options) {
             section.push_str(&line.unified().replace("```", "`\u{200b}``"));
             section.push('\n');
         }
@@ -73,17 +75,27 @@ pub fn render_within(plan: &Plan, target: &Target, limit: usize) -> String {
         sections.push(section);
     }
     let (errors, unattempted) = unattempted::split(&plan.errors, |e| (&e.object, &e.message));
-    for error in errors {
+    for line in shared::group(errors) {
+        let error = match line {
+            ErrorLine::Shared(shared) => {
+                sections.push(format!("**Error** {}\n\n", escape(&shared.line())));
+                continue;
+            }
+            ErrorLine::One(error) => error,
+        };
         let origin = error
             .origin
             .as_ref()
             .map(|o| format!(" ({o})"))
             .unwrap_or_default();
+        let fix = shared::fix_for_one(error)
+            .map(|fix| format!("; {fix}"))
+            .unwrap_or_default();
         sections.push(format!(
             "**Error** `{}`{}: {}\n\n",
             escape(&error.object.to_string()),
             escape(&origin),
-            escape(&error.message)
+            escape(&(error.message.clone() + &fix))
         ));
     }
     if let Some(unattempted) = unattempted {

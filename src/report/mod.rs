@@ -4,6 +4,7 @@
 mod diff;
 mod json;
 mod markdown;
+mod shared;
 mod text;
 pub mod unattempted;
 
@@ -30,6 +31,13 @@ pub enum Format {
 /// Context lines around each change in a diff.
 pub const CONTEXT_LINES: usize = 3;
 
+/// What a report shows beyond the default view.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Print the fields the server defaulted on creates instead of one line counting them.
+    pub show_defaults: bool,
+}
+
 /// Where the plan was computed against; shown in headers.
 #[derive(Debug, Clone, Default)]
 pub struct Target {
@@ -42,13 +50,21 @@ pub fn write(
     format: Format,
     target: &Target,
     style: &Style,
+    options: &Options,
     out: &mut dyn Write,
 ) -> io::Result<()> {
     match format {
-        Format::Text => text::write(plan, style, out),
-        Format::Markdown => markdown::write(plan, target, out),
-        Format::Json => json::write(plan, target, out),
+        Format::Text => text::write(plan, style, options, out),
+        Format::Markdown => markdown::write(plan, target, options, out),
+        Format::Json => json::write(plan, target, options, out),
     }
+}
+
+/// The diff of one change as the options want it: a create's defaulted fields folded into
+/// one line unless they are to be shown.
+pub fn change_diff(plan: &Plan, change: &Change, options: &Options) -> Vec<DiffLine> {
+    let hidden = plan.defaulted_of(change).filter(|_| !options.show_defaults);
+    object_diff(change, hidden)
 }
 
 /// A change's cause in a few words, for headers: "introduced", or what applying drift does.
@@ -146,11 +162,13 @@ mod tests {
                 origin: origin("deploy/web.yaml", 1),
                 message: "Deployment.apps \"broken\" is invalid: spec.selector: Required value"
                     .into(),
+                reason: None,
             }],
             kept: vec![Kept {
                 object: ObjectRef::new("v1", "Namespace", None, "old"),
                 reason: "protected kind: not pruned without --prune-protected".into(),
             }],
+            defaulted: Vec::new(),
         }
     }
 
@@ -160,7 +178,15 @@ mod tests {
             context: "staging".into(),
             server: "https://127.0.0.1:6443/".into(),
         };
-        write(&sample_plan(), format, &target, &Style::plain(), &mut out).expect("render");
+        write(
+            &sample_plan(),
+            format,
+            &target,
+            &Style::plain(),
+            &Options::default(),
+            &mut out,
+        )
+        .expect("render");
         String::from_utf8(out).expect("utf-8")
     }
 
@@ -245,6 +271,7 @@ mod tests {
             Format::Text,
             &Target::default(),
             &Style::plain(),
+            &Options::default(),
             &mut out,
         )
         .unwrap();
@@ -260,6 +287,7 @@ mod tests {
                 format,
                 &Target::default(),
                 &Style::plain(),
+                &Options::default(),
                 &mut out,
             )
             .unwrap();
@@ -298,6 +326,7 @@ mod tests {
             Format::Text,
             &Target::default(),
             &Style::new(true),
+            &Options::default(),
             &mut out,
         )
         .unwrap();
@@ -329,6 +358,7 @@ mod tests {
             Format::Markdown,
             &Target::default(),
             &Style::plain(),
+            &Options::default(),
             &mut out,
         )
         .unwrap();

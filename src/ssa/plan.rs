@@ -14,7 +14,8 @@ use kube::core::{ApiResource, DynamicObject, Request, Resource};
 use serde_json::Value;
 
 use super::{
-    Action, Change, FIELD_MANAGER, Kept, Plan, PlanError, SecretValues, mask_secret_pair, normalize,
+    Action, Change, Defaulted, FIELD_MANAGER, FieldPath, Kept, Plan, PlanError, SecretValues,
+    SharedReason, mask_secret_pair, normalize,
 };
 use crate::cluster::{Cluster, describe};
 use crate::inventory::{LABEL_PART_OF, Member};
@@ -118,7 +119,7 @@ pub async fn plan(
         .map(|m| m.name())
         .collect();
 
-    let mut changes: Vec<(usize, Change, Work)> = Vec::new();
+    let mut changes: Vec<(usize, Change, Work, Option<Vec<FieldPath>>)> = Vec::new();
     for (target, outcome) in targets.iter().zip(outcomes) {
         let secrets = SecretValues::from_object(&target.body);
         let redact = |text: String| {
@@ -145,12 +146,23 @@ pub async fn plan(
                 )
             }
             (None, Err(err)) => {
+                let reason = match (&err, &target.object.namespace) {
+                    (DryRunError::Status(status), Some(namespace))
+                        if is_missing_namespace(status) =>
+                    {
+                        Some(SharedReason::NamespaceNotFound {
+                            namespace: namespace.clone(),
+                        })
+                    }
+                    _ => None,
+                };
                 errors.push((
                     target.index,
                     PlanError {
                         object: target.object.clone(),
                         origin: Some(target.manifest.origin.clone()),
                         message: redact(err.to_string()),
+                        reason,
                     },
                 ));
                 continue;
@@ -165,13 +177,14 @@ pub async fn plan(
                         object: target.object.clone(),
                         origin: Some(target.manifest.origin.clone()),
                         message: redact(format!("reading the live object: {message}")),
+                        reason: None,
                     },
                 ));
                 continue;
             }
             None => None,
         };
-        let change = change(target, before, after, unvalidated, options);
+        let (change, defaulted) = change(target, before, after, unvalidated, options);
         let work = Work {
             object: target.object.clone(),
             resource: target.resource.clone(),
@@ -179,9 +192,9 @@ pub async fn plan(
             body: Some(target.body.clone()),
             uid: None,
         };
-        changes.push((target.index, change, work));
+        changes.push((target.index, change, work, defaulted));
     }
-    changes.sort_by_key(|(i, _, _)| *i);
+    changes.sort_by_key(|(i, _, _, _)| *i);
     errors.sort_by_key(|(i, _)| *i);
 
     // Everything rendered counts as desired, even objects that failed to plan: a failure must
@@ -209,7 +222,13 @@ pub async fn plan(
 
     let mut plan = Plan::default();
     let mut work = Vec::new();
-    for (_, change, w) in changes {
+    for (_, change, w, defaulted) in changes {
+        if let Some(fields) = defaulted {
+            plan.defaulted.push(Defaulted {
+                object: change.object.clone(),
+                fields,
+            });
+        }
         plan.changes.push(change);
         work.push(w);
     }
@@ -279,24 +298,29 @@ fn prunes(
     (prunes, kept)
 }
 
+/// The change, and for a validated create the fields the server defaulted.
 fn change(
     target: &Target<'_>,
     before: Option<Value>,
-    after: Value,
+    answer: Value,
     unvalidated: Option<Unvalidated>,
     options: &PlanOptions,
-) -> Change {
+) -> (Change, Option<Vec<FieldPath>>) {
     let mut before = before.map(|b| comparable(b, &target.object));
-    let mut after = Some(comparable(after, &target.object));
+    let after = comparable(answer.clone(), &target.object);
     let action = match &before {
         None => Action::Create,
-        Some(b) if Some(b) == after.as_ref() => Action::Unchanged,
+        Some(b) if *b == after => Action::Unchanged,
         Some(_) => Action::Update,
     };
+    let defaulted = (action == Action::Create && unvalidated.is_none())
+        .then(|| super::defaults::defaulted_fields(&answer, &after, FIELD_MANAGER))
+        .flatten();
+    let mut after = Some(after);
     if !options.show_secrets {
         mask_secret_pair(before.as_mut(), after.as_mut());
     }
-    Change {
+    let change = Change {
         action,
         object: target.object.clone(),
         origin: Some(target.manifest.origin.clone()),
@@ -305,7 +329,8 @@ fn change(
         cause: None,
         before,
         after,
-    }
+    };
+    (change, defaulted)
 }
 
 /// Normalised, with `apiVersion`/`kind` set (LIST items come without them).
@@ -383,6 +408,10 @@ async fn resolve_targets<'a>(
                                     manifest.kind(),
                                     manifest.api_version()
                                 ),
+                                reason: Some(SharedReason::KindNotFound {
+                                    api_version: manifest.api_version().to_string(),
+                                    kind: manifest.kind().to_string(),
+                                }),
                             },
                         ));
                     continue;
@@ -411,6 +440,7 @@ async fn resolve_targets<'a>(
                         "{object} is defined twice: at {first} and {}",
                         manifest.origin
                     ),
+                    reason: None,
                 },
             ));
             continue;
