@@ -10,6 +10,7 @@ mod error;
 mod json;
 mod kustomize;
 mod kustomize_guard;
+mod kustomize_origin;
 mod layout;
 mod load;
 #[cfg(test)]
@@ -48,6 +49,11 @@ pub fn render(
 ) -> Result<Vec<Manifest>, RenderFailure> {
     let layout = layout::lay_out(&snapshot.files);
 
+    // PATH's prefix within the repository, taken off PATH, is the repository root.
+    let mut repo_root = snapshot.root.clone();
+    for _ in snapshot.display_prefix.components() {
+        repo_root.pop();
+    }
     let mut built = Vec::new();
     if !layout.kustomizations.is_empty() {
         // Only look for a kustomize program when there is something to build.
@@ -55,11 +61,6 @@ pub fn render(
             .kustomize
             .clone()
             .unwrap_or_else(KustomizeCommand::detect);
-        // PATH's prefix within the repository, taken off PATH, is the repository root.
-        let mut repo_root = snapshot.root.clone();
-        for _ in snapshot.display_prefix.components() {
-            repo_root.pop();
-        }
         let build = kustomize::Build {
             root: &snapshot.root,
             repo_root: &repo_root,
@@ -96,16 +97,28 @@ pub fn render(
                     continue;
                 };
                 match slot.take() {
-                    Some(Ok(output)) => {
+                    Some(Ok(built)) => {
                         let display = kustomization.display_file(&snapshot.display_prefix);
                         let format = load::Format::Yaml;
-                        manifests.extend(load::load_collecting(
+                        let mut objects = load::load_collecting(
                             &display,
-                            &output,
+                            &built.output,
                             format,
                             &budget,
                             &mut errors,
-                        ));
+                        );
+                        if let Some(wrapper) = &built.traced_from {
+                            let canonical =
+                                |p: &PathBuf| p.canonicalize().unwrap_or_else(|_| p.clone());
+                            let trace = kustomize_origin::Trace {
+                                wrapper,
+                                root: &canonical(&snapshot.root),
+                                display_prefix: &snapshot.display_prefix,
+                                repo_root: &canonical(&repo_root),
+                            };
+                            kustomize_origin::attribute(&mut objects, &trace);
+                        }
+                        manifests.extend(objects);
                     }
                     Some(Err(error)) => errors.push(error),
                     None => {}
