@@ -1,7 +1,7 @@
 //! `render` end to end: plain files and kustomize directories written to a temporary directory.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use super::*;
 use crate::source::SourceOrigin;

@@ -9,6 +9,8 @@ mod diff;
 mod distribution;
 mod faults;
 mod hostile;
+mod origins;
+mod plan_noise;
 mod pr;
 mod reconcile;
 mod revisions;
