@@ -802,10 +802,7 @@ mod revisions {
         assert_eq!(env.object["data"]["MODE"], "committed");
         // Built from a revision too, each object cites the file in the tree that defined it.
         assert_eq!(settings.origin.file, Path::new("base/cm.yaml"));
-        assert_eq!(
-            env.origin.file,
-            Path::new("overlays/prod/kustomization.yaml")
-        );
+        assert_eq!(env.origin.file, Path::new("base/kustomization.yaml"));
     }
 
     #[test]
