@@ -9,6 +9,7 @@ mod diff;
 mod distribution;
 mod faults;
 mod hostile;
+mod identity;
 mod origins;
 mod plan_noise;
 mod pr;
