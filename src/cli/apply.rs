@@ -87,6 +87,7 @@ pub async fn run(
         Format::Text,
         &report::Destination::default(),
         style,
+        &args.plan.report_options(),
         out,
     )?;
     if summary.prune > 0 {

@@ -57,6 +57,11 @@ pub struct PlanArgs {
     #[arg(long)]
     pub show_secrets: bool,
 
+    /// Print the fields the server defaults on objects being created (imagePullPolicy,
+    /// dnsPolicy, ...) instead of one line counting them. Updates always show every change.
+    #[arg(long)]
+    pub show_defaults: bool,
+
     /// Dry-run unchanged objects on the server too. By default an object whose live copy
     /// shows our last apply still in place (every value we send, every field we owned) is
     /// planned as unchanged without a dry-run.
@@ -70,6 +75,15 @@ pub struct PlanArgs {
     /// Client-side limit of requests per second (bursts may go to twice this).
     #[arg(long, default_value_t = NonZeroU32::new(500).expect("non-zero"), value_name = "QPS")]
     pub qps: NonZeroU32,
+}
+
+impl PlanArgs {
+    /// How reports of this plan are shown.
+    pub fn report_options(&self) -> crate::report::Options {
+        crate::report::Options {
+            show_defaults: self.show_defaults,
+        }
+    }
 }
 
 /// Source -> Render for PATH at revision `rev`, or as the working tree shows it when `None`.

@@ -147,7 +147,14 @@ fn report_plan(
     } else {
         Style::plain()
     };
-    report::write(plan, args.output, destination, &style, out)?;
+    report::write(
+        plan,
+        args.output,
+        destination,
+        &style,
+        &args.plan.report_options(),
+        out,
+    )?;
     out.flush()?;
 
     let summary = plan.summary();

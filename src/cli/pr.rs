@@ -191,7 +191,12 @@ async fn preview(args: &PrArgs, global: &GlobalArgs) -> (String, String) {
             };
             let plan = &prepared.planned.plan;
             (
-                report::markdown_within(plan, &destination, PREVIEW_LIMIT),
+                report::markdown_within(
+                    plan,
+                    &destination,
+                    &args.plan.report_options(),
+                    PREVIEW_LIMIT,
+                ),
                 report::summary_line(plan),
             )
         }

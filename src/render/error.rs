@@ -103,6 +103,16 @@ pub enum RenderError {
         reason: String,
     },
 
+    /// A Helm chart directory met in a plain tree: charts are not rendered (yet), and their
+    /// templates are not manifests.
+    #[error(
+        "{}: Helm charts are not rendered yet: chart {name:?} ({}) and its templates were not \
+         loaded; render it to plain manifests (`helm template`) or keep it outside PATH",
+        .dir.display(),
+        .dir.join("Chart.yaml").display()
+    )]
+    HelmChart { dir: PathBuf, name: String },
+
     /// kustomize ran longer than allowed and was stopped.
     #[error("{dir}: kustomize build did not finish within {seconds}s and was stopped")]
     KustomizeTimeout { dir: PathBuf, seconds: u64 },

@@ -1,9 +1,16 @@
 //! Runs kustomize for each kustomization directory, several at once.
+//!
+//! Each build goes through a wrapping kustomization in a temporary directory that lists the
+//! directory as its one resource and asks for `buildMetadata: [originAnnotations]`: kustomize
+//! then records, on every object, the base, overlay or component file (or the generator) that
+//! defined it, without a byte of the repository being changed. `kustomize_origin` turns that
+//! record into origins and removes it. A build that fails that way is run again directly, so
+//! its error speaks of the user's directory.
 
 use std::ffi::OsString;
 use std::io::ErrorKind;
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
@@ -33,11 +40,20 @@ pub(crate) struct Build<'a> {
     pub extra_args: &'a [OsString],
 }
 
-/// kustomize's standard output for each kustomization, in the same order.
+/// One build's output.
+pub(crate) struct Built {
+    /// kustomize's standard output: the objects as YAML.
+    pub output: Vec<u8>,
+    /// When the objects carry origin annotations: the wrapping kustomization's directory
+    /// (canonical; gone by now), which their paths are relative to.
+    pub traced_from: Option<PathBuf>,
+}
+
+/// kustomize's output for each kustomization, in the same order.
 pub(crate) fn build_all(
     build: &Build<'_>,
     kustomizations: &[Kustomization],
-) -> Vec<Result<Vec<u8>, RenderError>> {
+) -> Vec<Result<Built, RenderError>> {
     let next = AtomicUsize::new(0);
     // Workers claim directories one at a time, so a slow build does not hold up a queue.
     let work = || {
@@ -75,7 +91,7 @@ pub(crate) fn build_all(
         finished
     });
 
-    let mut results: Vec<Option<Result<Vec<u8>, RenderError>>> =
+    let mut results: Vec<Option<Result<Built, RenderError>>> =
         kustomizations.iter().map(|_| None).collect();
     for (i, result) in finished {
         if let Some(slot) = results.get_mut(i) {
@@ -95,7 +111,7 @@ pub(crate) fn build_all(
         .collect()
 }
 
-fn build_one(build: &Build<'_>, kustomization: &Kustomization) -> Result<Vec<u8>, RenderError> {
+fn build_one(build: &Build<'_>, kustomization: &Kustomization) -> Result<Built, RenderError> {
     let dir = kustomization.display_dir(build.display_prefix);
     // Joining "" would add a trailing separator; the root itself reads better in messages.
     let on_disk = if kustomization.dir.as_os_str().is_empty() {
@@ -112,6 +128,9 @@ fn build_one(build: &Build<'_>, kustomization: &Kustomization) -> Result<Vec<u8>
         relative.to_path_buf()
     };
     super::kustomize_guard::check(&on_disk, build.repo_root, &shown)?;
+    if let Some(built) = build_traced(build, &on_disk) {
+        return Ok(built);
+    }
     let program = build.command.program().to_path_buf();
     let output = run_with_timeout(build.command.command(build.extra_args, &on_disk), TIMEOUT)
         .map_err(|source| match source.kind() {
@@ -132,13 +151,73 @@ fn build_one(build: &Build<'_>, kustomization: &Kustomization) -> Result<Vec<u8>
         });
     };
     if output.status.success() {
-        Ok(output.stdout)
+        Ok(Built {
+            output: output.stdout,
+            traced_from: None,
+        })
     } else {
         Err(RenderError::KustomizeFailed {
             dir,
             message: failure_message(&output),
         })
     }
+}
+
+/// Builds `dir` through a wrapping kustomization that records origins; `None` when that
+/// cannot be set up or the build fails (the caller then builds `dir` itself).
+fn build_traced(build: &Build<'_>, dir: &Path) -> Option<Built> {
+    let wrapper = tempfile::Builder::new()
+        .prefix("kubectl-gitops-origins-")
+        .tempdir()
+        .ok()?;
+    let wrapper_dir = wrapper.path().canonicalize().ok()?;
+    let target = dir.canonicalize().ok()?;
+    // kustomize refuses absolute resource paths, so the directory is named relative to the
+    // wrapper.
+    let relative = relative_path(&wrapper_dir, &target)?;
+    let relative = serde_json::to_string(relative.to_str()?).ok()?;
+    let mut text = format!("resources:\n- {relative}\nbuildMetadata: [originAnnotations]\n");
+    // Only the outermost kustomization's sort order counts; the wrapper is now outermost.
+    if let Some(sort) = sort_options(dir) {
+        text.push_str(&format!("sortOptions: {sort}\n"));
+    }
+    std::fs::write(wrapper_dir.join("kustomization.yaml"), text).ok()?;
+    let output = run_with_timeout(
+        build.command.command(build.extra_args, &wrapper_dir),
+        TIMEOUT,
+    )
+    .ok()??;
+    output.status.success().then(|| Built {
+        output: output.stdout,
+        traced_from: Some(wrapper_dir),
+    })
+}
+
+/// `sortOptions` of the kustomization in `dir`, as JSON (which YAML reads), if it sets them.
+fn sort_options(dir: &Path) -> Option<String> {
+    let text = super::layout::KUSTOMIZATION_FILES
+        .iter()
+        .find_map(|name| std::fs::read_to_string(dir.join(name)).ok())?;
+    let doc = crate::yaml::from_str(&text).ok()?;
+    serde_json::to_string(doc.get("sortOptions")?).ok()
+}
+
+/// `to` as seen from `from`, both absolute: `../..` up to their common ancestor, then down.
+fn relative_path(from: &Path, to: &Path) -> Option<PathBuf> {
+    let from: Vec<_> = from.components().collect();
+    let to: Vec<_> = to.components().collect();
+    let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
+    if common == 0 {
+        return None;
+    }
+    let mut relative = PathBuf::new();
+    for _ in common..from.len() {
+        relative.push("..");
+    }
+    for component in to.iter().skip(common) {
+        relative.push(component.as_os_str());
+    }
+    Some(relative)
 }
 
 /// Runs `command` to completion, or kills it after `timeout` (then `Ok(None)`). Output is
@@ -225,6 +304,18 @@ fn strip_klog_header(line: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_directory_is_named_relative_to_the_wrapper() {
+        assert_eq!(
+            relative_path(Path::new("/tmp/w1"), Path::new("/work/repo/apps")),
+            Some(PathBuf::from("../../work/repo/apps"))
+        );
+        assert_eq!(
+            relative_path(Path::new("/work/tmp"), Path::new("/work/tmp/x")),
+            Some(PathBuf::from("x"))
+        );
+    }
 
     #[test]
     fn klog_headers_are_removed_from_kubectl_errors() {

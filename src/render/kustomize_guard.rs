@@ -170,7 +170,7 @@ fn is_remote(reference: &str) -> bool {
 
 /// `base` joined with `path`, with `..` applied lexically (the target may not exist yet, and
 /// canonicalising alone would follow symlinks before we could judge the path itself).
-fn lexical_join(base: &Path, path: &Path) -> PathBuf {
+pub(crate) fn lexical_join(base: &Path, path: &Path) -> PathBuf {
     let mut out = base.to_path_buf();
     for component in path.components() {
         match component {

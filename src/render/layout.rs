@@ -1,5 +1,5 @@
-//! Decides how the snapshot is rendered: which files load as plain manifests and which
-//! directories kustomize builds as one unit.
+//! Decides how the snapshot is rendered: which files load as plain manifests, which
+//! directories kustomize builds as one unit, and which are Helm charts (not rendered yet).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 /// File names kustomize recognises, in the order it prefers them.
 pub(crate) const KUSTOMIZATION_FILES: [&str; 3] =
     ["kustomization.yaml", "kustomization.yml", "Kustomization"];
+
+/// The file that makes a directory a Helm chart.
+pub(crate) const CHART_FILE: &str = "Chart.yaml";
 
 /// A directory kustomize builds, relative to the snapshot root ("" for the root itself).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +43,9 @@ pub(crate) enum Unit<'a> {
     File { path: &'a Path, bytes: &'a [u8] },
     /// A kustomization directory, by index into `Layout::kustomizations`.
     Kustomize(usize),
+    /// A Helm chart directory (relative to the root): its templates are not YAML manifests, so
+    /// none of its files are loaded.
+    Chart(&'a Path),
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -50,11 +56,14 @@ pub(crate) struct Layout<'a> {
 }
 
 /// Lays out `files` (keyed by path relative to the root). A kustomization directory takes every
-/// file below it, including nested kustomizations: those are the outer one's business. Units
-/// keep the files' sorted order, a kustomization taking the place of its first file (a
-/// directory's files are contiguous in path order).
+/// file below it, including nested kustomizations: those are the outer one's business. A chart
+/// directory (holding `Chart.yaml`) takes every file below it too, unless a kustomization
+/// outside it already did (kustomize decides what a kustomization reads). Units keep the files'
+/// sorted order, a directory taking the place of its first file (a directory's files are
+/// contiguous in path order).
 pub(crate) fn lay_out(files: &BTreeMap<PathBuf, Vec<u8>>) -> Layout<'_> {
     let dirs = kustomization_dirs(files);
+    let charts = chart_dirs(files);
     let mut layout = Layout {
         units: Vec::new(),
         kustomizations: Vec::new(),
@@ -66,24 +75,36 @@ pub(crate) fn lay_out(files: &BTreeMap<PathBuf, Vec<u8>>) -> Layout<'_> {
         let owner = path
             .ancestors()
             .skip(1)
-            .filter_map(|dir| dirs.get_key_value(dir))
+            .filter(|dir| dirs.contains_key(*dir) || charts.contains(*dir))
             .last();
-        match owner {
-            None => layout.units.push(Unit::File { path, bytes }),
-            Some((dir, file_name)) => {
-                if placed.insert(dir.as_path()) {
-                    layout
-                        .units
-                        .push(Unit::Kustomize(layout.kustomizations.len()));
-                    layout.kustomizations.push(Kustomization {
-                        dir: dir.clone(),
-                        file_name,
-                    });
-                }
+        let Some(owner) = owner else {
+            layout.units.push(Unit::File { path, bytes });
+            continue;
+        };
+        if let Some((dir, file_name)) = dirs.get_key_value(owner) {
+            if placed.insert(dir.as_path()) {
+                layout
+                    .units
+                    .push(Unit::Kustomize(layout.kustomizations.len()));
+                layout.kustomizations.push(Kustomization {
+                    dir: dir.clone(),
+                    file_name,
+                });
             }
+        } else if placed.insert(owner) {
+            layout.units.push(Unit::Chart(owner));
         }
     }
     layout
+}
+
+/// Every directory holding a `Chart.yaml`.
+fn chart_dirs(files: &BTreeMap<PathBuf, Vec<u8>>) -> BTreeSet<&Path> {
+    files
+        .keys()
+        .filter(|path| path.file_name().is_some_and(|name| name == CHART_FILE))
+        .map(|path| path.parent().unwrap_or(Path::new("")))
+        .collect()
 }
 
 /// Every directory holding a kustomization file, with the file kustomize would pick.
@@ -131,6 +152,7 @@ mod tests {
                     let k = &layout.kustomizations[*i];
                     format!("kustomize {} ({})", k.dir.display(), k.file_name)
                 }
+                Unit::Chart(dir) => format!("chart {}", dir.display()),
             })
             .collect()
     }
@@ -195,6 +217,38 @@ mod tests {
                 "app-extra/x.yaml",
                 "app.yaml"
             ]
+        );
+    }
+
+    #[test]
+    fn a_chart_directory_takes_its_templates_and_is_not_loaded() {
+        let files = files(&[
+            "apps/web.yaml",
+            "charts/podinfo/Chart.yaml",
+            "charts/podinfo/templates/deployment.yaml",
+            "charts/podinfo/values.yaml",
+            "charts/readme.yaml",
+        ]);
+        assert_eq!(
+            describe(&lay_out(&files)),
+            vec![
+                "apps/web.yaml",
+                "chart charts/podinfo",
+                "charts/readme.yaml"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_chart_inside_a_kustomization_is_the_kustomizations_business() {
+        let files = files(&[
+            "app/kustomization.yaml",
+            "app/charts/web/Chart.yaml",
+            "app/charts/web/templates/a.yaml",
+        ]);
+        assert_eq!(
+            describe(&lay_out(&files)),
+            vec!["kustomize app (kustomization.yaml)"]
         );
     }
 }

@@ -11,6 +11,7 @@ mod generator_secrets;
 mod json;
 mod kustomize;
 mod kustomize_guard;
+mod kustomize_origin;
 mod layout;
 mod load;
 #[cfg(test)]
@@ -48,6 +49,11 @@ pub fn render(
 ) -> Result<Vec<Manifest>, RenderFailure> {
     let layout = layout::lay_out(&snapshot.files);
 
+    // PATH's prefix within the repository, taken off PATH, is the repository root.
+    let mut repo_root = snapshot.root.clone();
+    for _ in snapshot.display_prefix.components() {
+        repo_root.pop();
+    }
     let mut built = Vec::new();
     if !layout.kustomizations.is_empty() {
         generator_secrets::learn(&snapshot.files);
@@ -56,11 +62,6 @@ pub fn render(
             .kustomize
             .clone()
             .unwrap_or_else(KustomizeCommand::detect);
-        // PATH's prefix within the repository, taken off PATH, is the repository root.
-        let mut repo_root = snapshot.root.clone();
-        for _ in snapshot.display_prefix.components() {
-            repo_root.pop();
-        }
         let build = kustomize::Build {
             root: &snapshot.root,
             repo_root: &repo_root,
@@ -90,19 +91,28 @@ pub fn render(
                     continue;
                 };
                 match slot.take() {
-                    Some(Ok(output)) => {
+                    Some(Ok(built)) => {
                         let display = kustomization.display_file(&snapshot.display_prefix);
-                        manifests.extend(load::load_collecting(
-                            &display,
-                            &output,
-                            &budget,
-                            &mut errors,
-                        ));
+                        let mut objects =
+                            load::load_collecting(&display, &built.output, &budget, &mut errors);
+                        if let Some(wrapper) = &built.traced_from {
+                            let canonical =
+                                |p: &PathBuf| p.canonicalize().unwrap_or_else(|_| p.clone());
+                            let trace = kustomize_origin::Trace {
+                                wrapper,
+                                root: &canonical(&snapshot.root),
+                                display_prefix: &snapshot.display_prefix,
+                                repo_root: &canonical(&repo_root),
+                            };
+                            kustomize_origin::attribute(&mut objects, &trace);
+                        }
+                        manifests.extend(objects);
                     }
                     Some(Err(error)) => errors.push(error),
                     None => {}
                 }
             }
+            layout::Unit::Chart(dir) => errors.push(chart_error(snapshot, dir)),
         }
     }
     // Every Secret value rendered is known to the scrubber before anything can quote it.
@@ -119,6 +129,34 @@ pub fn render(
     } else {
         Err(RenderFailure { errors })
     }
+}
+
+/// The one error a chart directory gets, naming the chart as its `Chart.yaml` does.
+fn chart_error(snapshot: &Snapshot, dir: &std::path::Path) -> RenderError {
+    let display = snapshot.display_prefix.join(dir);
+    let display = if display.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        display
+    };
+    let name = snapshot
+        .files
+        .get(&dir.join(layout::CHART_FILE))
+        .and_then(|bytes| chart_name(bytes))
+        .or_else(|| dir.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| display.display().to_string());
+    RenderError::HelmChart { dir: display, name }
+}
+
+/// `name:` of a Chart.yaml, read line by line: the file is Helm's, not a manifest, and a
+/// malformed one must not turn into a YAML error here.
+fn chart_name(bytes: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    text.lines().find_map(|line| {
+        let value = line.strip_prefix("name:")?.trim();
+        let value = value.trim_matches(|c| c == '"' || c == '\'');
+        (!value.is_empty()).then(|| value.to_string())
+    })
 }
 
 /// A missing kustomize program fails every directory the same way; saying so once is enough.

@@ -4,12 +4,14 @@ use serde_json::Value;
 use similar::{ChangeTag, TextDiff};
 
 use super::CONTEXT_LINES;
-use crate::ssa::Change;
+use crate::ssa::{Change, FieldPath, without_fields};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LineKind {
     /// `@@ -a,b +c,d @@`
     Hunk,
+    /// Not a line of either side: says what was left out (`# 21 fields defaulted ...`).
+    Fold,
     Context,
     Added,
     Removed,
@@ -27,6 +29,7 @@ impl DiffLine {
     pub fn unified(&self) -> String {
         match self.kind {
             LineKind::Hunk => self.text.clone(),
+            LineKind::Fold => format!(" {}", self.text),
             LineKind::Context => format!(" {}", self.text),
             LineKind::Added => format!("+{}", self.text),
             LineKind::Removed => format!("-{}", self.text),
@@ -44,10 +47,15 @@ fn yaml(value: Option<&Value>) -> String {
 }
 
 /// The unified diff from `before` to `after` of one change (all `+` for a create, all `-` for
-/// a prune), with `CONTEXT_LINES` of context.
-pub fn object_diff(change: &Change) -> Vec<DiffLine> {
+/// a prune), with `CONTEXT_LINES` of context. The `hidden` fields of `after` (a create's
+/// server defaults) are left out and counted in a last line.
+pub fn object_diff(change: &Change, hidden: Option<&[FieldPath]>) -> Vec<DiffLine> {
     let before = yaml(change.before.as_ref());
-    let after = yaml(change.after.as_ref());
+    let folded = match (hidden, &change.after) {
+        (Some(hidden), Some(after)) if !hidden.is_empty() => Some(without_fields(after, hidden)),
+        _ => None,
+    };
+    let after = yaml(folded.as_ref().or(change.after.as_ref()));
     let diff = TextDiff::from_lines(&before, &after);
     let mut lines = Vec::new();
     for group in diff.grouped_ops(CONTEXT_LINES) {
@@ -79,6 +87,16 @@ pub fn object_diff(change: &Change) -> Vec<DiffLine> {
                 });
             }
         }
+    }
+    if let Some(hidden) = hidden.filter(|_| folded.is_some()) {
+        let count = hidden.len();
+        lines.push(DiffLine {
+            kind: LineKind::Fold,
+            text: format!(
+                "# {count} {} defaulted by the server (--show-defaults)",
+                if count == 1 { "field" } else { "fields" }
+            ),
+        });
     }
     lines
 }

@@ -5,10 +5,10 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use super::{Destination, object_diff};
+use super::{Destination, Options, change_diff};
 use crate::object::ObjectRef;
 use crate::render::Origin;
-use crate::ssa::{Action, Cause, Plan, PlanError, Summary};
+use crate::ssa::{Action, Cause, FieldPath, Plan, PlanError, Summary};
 
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -46,11 +46,20 @@ struct JsonChange<'a> {
     handover: Option<&'a crate::inventory::Handover>,
     /// The unified diff, as text shows it (empty when unchanged).
     diff: String,
+    /// A create's fields the server defaulted (git does not set them); folded in `diff`
+    /// unless --show-defaults, always present in `after`.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    defaulted: &'a [FieldPath],
     before: &'a Option<serde_json::Value>,
     after: &'a Option<serde_json::Value>,
 }
 
-pub fn write(plan: &Plan, destination: &Destination, out: &mut dyn Write) -> io::Result<()> {
+pub fn write(
+    plan: &Plan,
+    destination: &Destination,
+    options: &Options,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     let report = Report {
         schema_version: SCHEMA_VERSION,
         context: &destination.context,
@@ -68,7 +77,11 @@ pub fn write(plan: &Plan, destination: &Destination, out: &mut dyn Write) -> io:
                 conflicts: &c.conflicts,
                 cause: c.cause,
                 handover: c.handover.as_ref(),
-                diff: object_diff(c).iter().map(|l| l.unified() + "\n").collect(),
+                diff: change_diff(plan, c, options)
+                    .iter()
+                    .map(|l| l.unified() + "\n")
+                    .collect(),
+                defaulted: plan.defaulted_of(c).unwrap_or_default(),
                 before: &c.before,
                 after: &c.after,
             })

@@ -4,23 +4,30 @@
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-use super::{Destination, cause_label, object_diff, summary_line, unattempted};
+use super::shared::{self, ErrorLine};
+use super::{Destination, Options, cause_label, change_diff, summary_line, unattempted};
 use crate::ssa::{Action, Plan};
 
 /// GitHub refuses comments longer than this many characters.
 pub const COMMENT_LIMIT: usize = 65_536;
 
-pub fn write(plan: &Plan, destination: &Destination, out: &mut dyn Write) -> io::Result<()> {
-    out.write_all(render(plan, destination).as_bytes())
-}
-
-fn render(plan: &Plan, destination: &Destination) -> String {
-    render_within(plan, destination, COMMENT_LIMIT)
+pub fn write(
+    plan: &Plan,
+    destination: &Destination,
+    options: &Options,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    out.write_all(render_within(plan, destination, options, COMMENT_LIMIT).as_bytes())
 }
 
 /// The markdown report in at most `limit` bytes (for a PR body or comment that adds its own
 /// lines around it): sections that do not fit are cut, the summary never is.
-pub fn render_within(plan: &Plan, destination: &Destination, limit: usize) -> String {
+pub fn render_within(
+    plan: &Plan,
+    destination: &Destination,
+    options: &Options,
+    limit: usize,
+) -> String {
     let s = plan.summary();
     let mut head = String::new();
     let _ = writeln!(head, "### kubectl gitops plan");
@@ -77,7 +84,7 @@ pub fn render_within(plan: &Plan, destination: &Destination, limit: usize) -> St
         for line in super::conflict_lines(change) {
             section.push_str(&format!("# {}\n", line.replace("```", "`\u{200b}``")));
         }
-        for line in object_diff(change) {
+        for line in change_diff(plan, change, options) {
             section.push_str(&line.unified().replace("```", "`\u{200b}``"));
             section.push('\n');
         }
@@ -86,17 +93,27 @@ pub fn render_within(plan: &Plan, destination: &Destination, limit: usize) -> St
     }
     let (errors, unattempted) =
         unattempted::split(&plan.errors, |e| (&e.object, e.not_attempted.as_ref()));
-    for error in errors {
+    for line in shared::group(errors) {
+        let error = match line {
+            ErrorLine::Shared(shared) => {
+                sections.push(format!("**Error** {}\n\n", escape(&shared.line())));
+                continue;
+            }
+            ErrorLine::One(error) => error,
+        };
         let origin = error
             .origin
             .as_ref()
             .map(|o| format!(" ({o})"))
             .unwrap_or_default();
+        let fix = shared::fix_for_one(error)
+            .map(|fix| format!("; {fix}"))
+            .unwrap_or_default();
         sections.push(format!(
             "**Error** `{}`{}: {}\n\n",
             escape(&error.object.to_string()),
             escape(&origin),
-            escape(&error.message)
+            escape(&(error.message.clone() + &fix))
         ));
     }
     if let Some(unattempted) = unattempted {

@@ -4,6 +4,7 @@
 mod diff;
 mod json;
 mod markdown;
+mod shared;
 mod text;
 pub mod unattempted;
 
@@ -30,6 +31,13 @@ pub enum Format {
 /// Context lines around each change in a diff.
 pub const CONTEXT_LINES: usize = 3;
 
+/// What a report shows beyond the default view.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Print the fields the server defaulted on creates instead of one line counting them.
+    pub show_defaults: bool,
+}
+
 /// Where the plan was computed against; shown in headers.
 #[derive(Debug, Clone, Default)]
 pub struct Destination {
@@ -42,13 +50,21 @@ pub fn write(
     format: Format,
     destination: &Destination,
     style: &Style,
+    options: &Options,
     out: &mut dyn Write,
 ) -> io::Result<()> {
     match format {
-        Format::Text => text::write(plan, style, out),
-        Format::Markdown => markdown::write(plan, destination, out),
-        Format::Json => json::write(plan, destination, out),
+        Format::Text => text::write(plan, style, options, out),
+        Format::Markdown => markdown::write(plan, destination, options, out),
+        Format::Json => json::write(plan, destination, options, out),
     }
+}
+
+/// The diff of one change as the options want it: a create's defaulted fields folded into
+/// one line unless they are to be shown.
+pub fn change_diff(plan: &Plan, change: &Change, options: &Options) -> Vec<DiffLine> {
+    let hidden = plan.defaulted_of(change).filter(|_| !options.show_defaults);
+    object_diff(change, hidden)
 }
 
 /// A change's cause in a few words, for headers: "introduced", or what applying drift does.
@@ -192,12 +208,14 @@ mod tests {
                 origin: origin("deploy/web.yaml", 1),
                 message: "Deployment.apps \"broken\" is invalid: spec.selector: Required value"
                     .into(),
+                reason: None,
                 not_attempted: None,
             }],
             kept: vec![Kept {
                 object: ObjectRef::new("v1", "Namespace", None, "old"),
                 reason: "protected kind: not pruned without --prune-protected".into(),
             }],
+            defaulted: Vec::new(),
         }
     }
 
@@ -212,6 +230,7 @@ mod tests {
             format,
             &destination,
             &Style::plain(),
+            &Options::default(),
             &mut out,
         )
         .expect("render");
@@ -301,6 +320,7 @@ mod tests {
             Format::Text,
             &Destination::default(),
             &Style::plain(),
+            &Options::default(),
             &mut out,
         )
         .unwrap();
@@ -316,6 +336,7 @@ mod tests {
                 format,
                 &Destination::default(),
                 &Style::plain(),
+                &Options::default(),
                 &mut out,
             )
             .unwrap();
@@ -354,6 +375,7 @@ mod tests {
             Format::Text,
             &Destination::default(),
             &Style::new(true),
+            &Options::default(),
             &mut out,
         )
         .unwrap();
@@ -387,6 +409,7 @@ mod tests {
             Format::Markdown,
             &Destination::default(),
             &Style::plain(),
+            &Options::default(),
             &mut out,
         )
         .unwrap();

@@ -2,11 +2,12 @@
 
 use std::io::{self, Write};
 
-use super::{DiffLine, LineKind, cause_label, object_diff, summary_line, unattempted};
+use super::shared::{self, ErrorLine};
+use super::{DiffLine, LineKind, Options, cause_label, change_diff, summary_line, unattempted};
 use crate::ssa::{Action, Change, Plan};
 use crate::ui::Style;
 
-pub fn write(plan: &Plan, style: &Style, out: &mut dyn Write) -> io::Result<()> {
+pub fn write(plan: &Plan, style: &Style, options: &Options, out: &mut dyn Write) -> io::Result<()> {
     for change in plan
         .changes
         .iter()
@@ -16,22 +17,32 @@ pub fn write(plan: &Plan, style: &Style, out: &mut dyn Write) -> io::Result<()> 
         for line in super::conflict_lines(change) {
             writeln!(out, "  {}", style.error(&line))?;
         }
-        for line in object_diff(change) {
+        for line in change_diff(plan, change, options) {
             writeln!(out, "{}", paint(&line, style))?;
         }
         writeln!(out)?;
     }
     let (errors, unattempted) =
         unattempted::split(&plan.errors, |e| (&e.object, e.not_attempted.as_ref()));
-    for error in errors {
+    for line in shared::group(errors) {
+        let error = match line {
+            ErrorLine::Shared(shared) => {
+                writeln!(out, "{} {}", style.error("! error"), shared.line())?;
+                continue;
+            }
+            ErrorLine::One(error) => error,
+        };
         let origin = error
             .origin
             .as_ref()
             .map(|o| format!(" ({o})"))
             .unwrap_or_default();
+        let fix = shared::fix_for_one(error)
+            .map(|fix| format!("; {fix}"))
+            .unwrap_or_default();
         writeln!(
             out,
-            "{} {}{}: {}",
+            "{} {}{}: {}{fix}",
             style.error("! error"),
             error.object,
             style.dim(&origin),
@@ -100,6 +111,7 @@ fn paint(line: &DiffLine, style: &Style) -> String {
     let text = line.unified();
     match line.kind {
         LineKind::Hunk => style.meta(&text),
+        LineKind::Fold => style.dim(&text),
         LineKind::Context => text,
         LineKind::Added => style.added(&text),
         LineKind::Removed => style.removed(&text),

@@ -4,6 +4,7 @@
 mod apply;
 mod compare;
 mod conflict;
+mod defaults;
 mod mask;
 mod normalize;
 mod order;
@@ -14,6 +15,7 @@ pub mod wait;
 pub use apply::{Applied, ApplyOptions, apply, prune};
 pub use compare::{OfflineOptions, classify, offline_plan};
 pub use conflict::FieldConflict;
+pub use defaults::{Defaulted, FieldPath, Segment, without as without_fields};
 pub use mask::{SecretValues, mask_secret_pair};
 pub use normalize::normalize;
 pub use order::phase;
@@ -92,6 +94,38 @@ pub struct PlanError {
     /// Not sent: the server had stopped answering (see the cluster's breaker).
     #[serde(skip)]
     pub not_attempted: Option<NotAttempted>,
+    /// A cause many objects can share, so reports can say it once for all of them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<SharedReason>,
+}
+
+/// A failure that is one fact about the cluster, not about the object: every object in a
+/// missing namespace, or of a kind the server does not serve, fails the same way.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum SharedReason {
+    /// The object's namespace does not exist, and the plan does not create it.
+    #[serde(rename_all = "camelCase")]
+    NamespaceNotFound { namespace: String },
+    /// The server has no such kind (usually: its CustomResourceDefinition is not installed),
+    /// and the plan does not create one.
+    #[serde(rename_all = "camelCase")]
+    KindNotFound { api_version: String, kind: String },
+}
+
+impl SharedReason {
+    /// What to do about it, in a few words.
+    pub fn fix(&self) -> String {
+        match self {
+            SharedReason::NamespaceNotFound { namespace } => format!(
+                "add a Namespace {namespace} to the tree, or create it \
+                 (kubectl create namespace {namespace})"
+            ),
+            SharedReason::KindNotFound { .. } => {
+                "add its CustomResourceDefinition to the tree, or install it on the cluster".into()
+            }
+        }
+    }
 }
 
 /// A member of the ApplySet that is no longer rendered but is deliberately not pruned.
@@ -107,6 +141,10 @@ pub struct Plan {
     pub changes: Vec<Change>,
     pub errors: Vec<PlanError>,
     pub kept: Vec<Kept>,
+    /// For each create the server validated: the fields it defaulted, which git does not set
+    /// (reports fold them unless asked to show them). Updates have none: every changed field
+    /// is shown, whoever set it.
+    pub defaulted: Vec<Defaulted>,
 }
 
 /// Counts of a plan, for summary lines and exit codes.
@@ -122,6 +160,18 @@ pub struct Summary {
 }
 
 impl Plan {
+    /// The fields the server defaulted on this change's object, if it is a create that has any.
+    pub fn defaulted_of(&self, change: &Change) -> Option<&[FieldPath]> {
+        if change.action != Action::Create {
+            return None;
+        }
+        self.defaulted
+            .iter()
+            .find(|d| d.object == change.object)
+            .map(|d| d.fields.as_slice())
+            .filter(|fields| !fields.is_empty())
+    }
+
     pub fn summary(&self) -> Summary {
         let mut s = Summary {
             errors: self.errors.len(),

@@ -11,6 +11,8 @@ mod distribution;
 mod faults;
 mod hostile;
 mod identity;
+mod origins;
+mod plan_noise;
 mod plan_reads;
 mod pr;
 mod proof;

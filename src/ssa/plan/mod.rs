@@ -22,7 +22,8 @@ use kube::core::ApiResource;
 use serde_json::Value;
 
 use super::{
-    Action, Change, FieldConflict, Plan, PlanError, SecretValues, mask_secret_pair, normalize,
+    Action, Change, Defaulted, FIELD_MANAGER, FieldConflict, FieldPath, Plan, PlanError,
+    SecretValues, SharedReason, mask_secret_pair, normalize,
 };
 use crate::cluster::Cluster;
 use crate::inventory::{Member, handover};
@@ -106,7 +107,7 @@ pub async fn plan(
         .map(|m| m.name())
         .collect();
 
-    let mut changes: Vec<(usize, Change, Work)> = Vec::new();
+    let mut changes: Vec<(usize, Change, Work, Option<Vec<FieldPath>>)> = Vec::new();
     for (target, outcome) in targets.iter().zip(outcomes) {
         let secrets = SecretValues::from_object(&target.body);
         let redact = |text: String| {
@@ -138,6 +139,16 @@ pub async fn plan(
                     DryRunError::Transport(failure) => failure.not_attempted.clone(),
                     DryRunError::Status(_) => None,
                 };
+                let reason = match (&err, &target.object.namespace) {
+                    (DryRunError::Status(status), Some(namespace))
+                        if is_missing_namespace(status) =>
+                    {
+                        Some(SharedReason::NamespaceNotFound {
+                            namespace: namespace.clone(),
+                        })
+                    }
+                    _ => None,
+                };
                 errors.push((
                     target.index,
                     PlanError {
@@ -145,6 +156,7 @@ pub async fn plan(
                         origin: Some(target.manifest.origin.clone()),
                         message: redact(err.to_string()),
                         not_attempted,
+                        reason,
                     },
                 ));
                 continue;
@@ -160,13 +172,14 @@ pub async fn plan(
                         origin: Some(target.manifest.origin.clone()),
                         message: redact(format!("reading the live object: {failure}")),
                         not_attempted: failure.not_attempted.clone(),
+                        reason: None,
                     },
                 ));
                 continue;
             }
             None => None,
         };
-        let change = change(target, before, after, conflicts, unvalidated, options);
+        let (change, defaulted) = change(target, before, after, conflicts, unvalidated, options);
         let work = Work {
             object: target.object.clone(),
             resource: target.resource.clone(),
@@ -175,9 +188,9 @@ pub async fn plan(
             uid: None,
             resource_version: None,
         };
-        changes.push((target.index, change, work));
+        changes.push((target.index, change, work, defaulted));
     }
-    changes.sort_by_key(|(i, _, _)| *i);
+    changes.sort_by_key(|(i, _, _, _)| *i);
     errors.sort_by_key(|(i, _)| *i);
 
     // Everything rendered counts as desired, even objects that failed to plan: a failure must
@@ -205,7 +218,13 @@ pub async fn plan(
 
     let mut plan = Plan::default();
     let mut work = Vec::new();
-    for (_, change, w) in changes {
+    for (_, change, w, defaulted) in changes {
+        if let Some(fields) = defaulted {
+            plan.defaulted.push(Defaulted {
+                object: change.object.clone(),
+                fields,
+            });
+        }
         plan.changes.push(change);
         work.push(w);
     }
@@ -223,14 +242,15 @@ pub async fn plan(
     })
 }
 
+/// The change, and for a validated create the fields the server defaulted.
 fn change(
     target: &Desired<'_>,
     before: Option<Value>,
-    after: Value,
+    answer: Value,
     conflicts: Vec<FieldConflict>,
     unvalidated: Option<Unvalidated>,
     options: &PlanOptions,
-) -> Change {
+) -> (Change, Option<Vec<FieldPath>>) {
     let handover = options.part_of.as_ref().and_then(|id| {
         let own: Vec<String> = std::iter::once(id.clone())
             .chain(options.legacy_ids.iter().cloned())
@@ -238,17 +258,21 @@ fn change(
         handover::detect(before.as_ref(), &target.body, &own, options.adopt)
     });
     let mut before = before.map(|b| comparable(b, &target.object));
-    let mut after = Some(comparable(after, &target.object));
+    let after = comparable(answer.clone(), &target.object);
     let action = match &before {
         _ if !conflicts.is_empty() => Action::Conflict,
         None => Action::Create,
-        Some(b) if Some(b) == after.as_ref() => Action::Unchanged,
+        Some(b) if *b == after => Action::Unchanged,
         Some(_) => Action::Update,
     };
+    let defaulted = (action == Action::Create && unvalidated.is_none())
+        .then(|| super::defaults::defaulted_fields(&answer, &after, FIELD_MANAGER))
+        .flatten();
+    let mut after = Some(after);
     if !options.show_secrets {
         mask_secret_pair(before.as_mut(), after.as_mut());
     }
-    Change {
+    let change = Change {
         action,
         object: target.object.clone(),
         origin: Some(target.manifest.origin.clone()),
@@ -259,7 +283,8 @@ fn change(
         handover,
         before,
         after,
-    }
+    };
+    (change, defaulted)
 }
 
 /// Normalised, with `apiVersion`/`kind` set (LIST items come without them).

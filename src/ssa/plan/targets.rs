@@ -15,7 +15,7 @@ use crate::cluster::Cluster;
 use crate::inventory::LABEL_PART_OF;
 use crate::object::ObjectRef;
 use crate::render::{Manifest, Origin};
-use crate::ssa::PlanError;
+use crate::ssa::{PlanError, SharedReason};
 
 /// One desired object, resolved against the server's discovery.
 pub(super) struct Desired<'a> {
@@ -82,6 +82,10 @@ pub(super) async fn resolve<'a>(
                                     manifest.api_version()
                                 ),
                                 not_attempted: None,
+                                reason: Some(SharedReason::KindNotFound {
+                                    api_version: manifest.api_version().to_string(),
+                                    kind: manifest.kind().to_string(),
+                                }),
                             },
                         ));
                     continue;
@@ -115,6 +119,7 @@ pub(super) async fn resolve<'a>(
                         manifest.origin
                     ),
                     not_attempted: None,
+                    reason: None,
                 },
             ));
             continue;
