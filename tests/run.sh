@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole test suite: builds and starts the test API server (a real kube-apiserver + etcd on
+# The whole test suite: builds helm (tests/helm.sh), builds and starts the test API server (a real kube-apiserver + etcd on
 # 127.0.0.1), runs every test against it with cargo-nextest, and stops it again.
 #
 #   tests/run.sh                 # everything
@@ -13,6 +13,10 @@ if ! cargo nextest --version >/dev/null 2>&1; then
 	echo "run: installing cargo-nextest (once per machine)" >&2
 	cargo install cargo-nextest --locked
 fi
+
+# The pinned helm the chart tests render with (built once, then cached).
+GITOPS_TEST_HELM=$(tests/helm.sh path)
+export GITOPS_TEST_HELM
 
 # Build the Rust side before the server starts, so the server is not idle for minutes.
 cargo nextest run --config-file tests/nextest.toml --no-run --workspace

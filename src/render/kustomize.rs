@@ -222,7 +222,10 @@ fn relative_path(from: &Path, to: &Path) -> Option<PathBuf> {
 
 /// Runs `command` to completion, or kills it after `timeout` (then `Ok(None)`). Output is
 /// drained on threads so a chatty build cannot block on a full pipe.
-fn run_with_timeout(mut command: Command, timeout: Duration) -> std::io::Result<Option<Output>> {
+pub(crate) fn run_with_timeout(
+    mut command: Command,
+    timeout: Duration,
+) -> std::io::Result<Option<Output>> {
     let mut child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
