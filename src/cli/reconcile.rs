@@ -205,6 +205,7 @@ pub async fn run(args: &ReconcileArgs, global: &GlobalArgs) -> Result<u8> {
         )
     });
 
+    let render = cluster.render_options().await?;
     let reconciler = Reconciler {
         cluster,
         git,
@@ -215,7 +216,7 @@ pub async fn run(args: &ReconcileArgs, global: &GlobalArgs) -> Result<u8> {
             force: true,
             prune_protected: args.prune_protected,
             verify_unchanged: false,
-            render: Default::default(),
+            render,
         },
         allow_empty: args.allow_empty,
         limits: Limits::default(),

@@ -45,6 +45,14 @@ pub struct RenderOptions {
     pub helm: helm::HelmOptions,
 }
 
+/// Whether the snapshot holds a Helm chart that `render` runs helm on.
+pub fn has_charts(snapshot: &Snapshot) -> bool {
+    layout::lay_out(&snapshot.files)
+        .units
+        .iter()
+        .any(|unit| matches!(unit, layout::Unit::Chart(_)))
+}
+
 /// Renders every manifest under the snapshot. All problems are collected, not just the first.
 pub fn render(
     snapshot: &Snapshot,

@@ -15,6 +15,7 @@ use super::order::{PHASES, phase};
 use super::{Action, FIELD_MANAGER, SecretValues, Work};
 use crate::cluster::{Cluster, describe};
 use crate::object::ObjectRef;
+use crate::render::helm::hooks::{self, Stage};
 
 #[derive(Debug, Clone)]
 pub struct ApplyOptions {
@@ -52,12 +53,24 @@ pub async fn apply(
     progress: &(dyn Fn(&Applied) + Sync),
 ) -> Vec<Applied> {
     let mut results = Vec::new();
-    for current in PHASES {
-        let batch: Vec<&Work> = work
-            .iter()
+    let applied = || {
+        work.iter()
             .filter(|w| matches!(w.action, Action::Create | Action::Update))
-            .filter(|w| phase(&w.object) == current)
+    };
+    // Helm's pre-install/pre-upgrade hooks go before everything else, post-* hooks after.
+    let mut stages: Vec<Stage> = applied().map(stage_of).collect();
+    stages.sort();
+    stages.dedup();
+    for (stage, current) in stages
+        .into_iter()
+        .flat_map(|stage| PHASES.map(|phase| (stage, phase)))
+    {
+        let batch: Vec<&Work> = applied()
+            .filter(|w| stage_of(w) == stage && phase(&w.object) == current)
             .collect();
+        if batch.is_empty() {
+            continue;
+        }
         let mut done = join_all(batch.iter().map(|w| async {
             let result = apply_one(cluster, w, options).await;
             progress(&result);
@@ -80,6 +93,10 @@ pub async fn apply(
         results.extend(done);
     }
     results
+}
+
+fn stage_of(work: &Work) -> Stage {
+    work.body.as_ref().map_or(Stage::Main, hooks::stage)
 }
 
 async fn apply_one(cluster: &Cluster, work: &Work, options: &ApplyOptions) -> Applied {
