@@ -8,6 +8,7 @@ mod cluster_access;
 mod diff;
 mod distribution;
 mod faults;
+mod helm;
 mod hostile;
 mod origins;
 mod plan_noise;
