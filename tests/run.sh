@@ -14,9 +14,10 @@ if ! cargo nextest --version >/dev/null 2>&1; then
 	cargo install cargo-nextest --locked
 fi
 
-# The pinned helm the chart tests render with (built once, then cached).
-GITOPS_TEST_HELM=$(tests/helm.sh path)
-export GITOPS_TEST_HELM
+# The pinned helm programs the chart tests render with (built once, then cached).
+GITOPS_TEST_HELM=$(tests/helm.sh path 4)
+GITOPS_TEST_HELM3=$(tests/helm.sh path 3)
+export GITOPS_TEST_HELM GITOPS_TEST_HELM3
 
 # Build the Rust side before the server starts, so the server is not idle for minutes.
 cargo nextest run --config-file tests/nextest.toml --no-run --workspace

@@ -78,6 +78,7 @@ pub fn render(
             display_prefix: &snapshot.display_prefix,
             command: &command,
             extra_args: &options.kustomize_args,
+            helm: &options.helm,
         };
         built = kustomize::build_all(&build, &layout.kustomizations)
             .into_iter()

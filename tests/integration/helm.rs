@@ -332,6 +332,23 @@ async fn a_chart_applies_in_sync_and_a_values_change_shows_exactly_its_fields() 
         "in sync after apply\n{stdout}\n{stderr}"
     );
 
+    // The chart saw the cluster it went to: its namespace and its version.
+    let config = Api::<ConfigMap>::namespaced(client.clone(), &ns)
+        .get("web-web")
+        .await
+        .expect("the chart's ConfigMap");
+    let data = config.data.unwrap_or_default();
+    let server = client.apiserver_version().await.expect("server version");
+    assert_eq!(data.get("kubeVersion"), Some(&server.git_version));
+    assert_eq!(data.get("namespace"), Some(&ns));
+    let ping = Api::<Pod>::namespaced(client.clone(), &ns)
+        .get_opt("web-ping")
+        .await;
+    assert!(
+        matches!(ping, Ok(None)),
+        "the chart's test Pod is never applied"
+    );
+
     repo.write(
         "web/values.yaml",
         "replicas: 5\npassword: s3cret\ndb:\n  size: small\n",
@@ -358,4 +375,77 @@ async fn a_chart_applies_in_sync_and_a_values_change_shows_exactly_its_fields() 
             .any(|l| l.contains("replicas") && l.contains('5')),
         "{stdout}"
     );
+}
+
+/// The `helmCharts:` example of examples/helm/kustomize, released into `namespace`.
+fn kustomize_example(namespace: &str, message: &str) -> Vec<(String, String)> {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/helm/kustomize");
+    let read = |p: &str| std::fs::read_to_string(example.join(p)).expect("example file");
+    let kustomization = read("kustomization.yaml")
+        .replace("namespace: demo", &format!("namespace: {namespace}"))
+        .replace("hello from kustomize", message);
+    let mut files = vec![("kustomization.yaml".to_string(), kustomization)];
+    for chart_file in ["Chart.yaml", "values.yaml", "templates/configmap.yaml"] {
+        let path = format!("charts/hello/{chart_file}");
+        files.push((path.clone(), read(&path)));
+    }
+    files
+}
+
+#[tokio::test]
+async fn a_helm_charts_kustomization_applies_in_sync_with_its_values_from_git() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "helmcharts").await;
+    let repo = workdir(&kustomize_example(&ns, "first"));
+    repo.git_commit_all();
+    let helm3 = support::helm3();
+    let env = [("GITOPS_HELM", helm3.to_str().expect("utf-8 path"))];
+
+    let out = support::gitops_env(&["diff", ".", "-n", &ns], repo.path(), &env);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "changes before apply\n{stdout}\n{stderr}"
+    );
+    let out = support::gitops_env(&["apply", ".", "-n", &ns, "--yes"], repo.path(), &env);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "apply\n{stdout}\n{stderr}");
+    let out = support::gitops_env(&["diff", ".", "-n", &ns], repo.path(), &env);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "in sync\n{stdout}\n{stderr}");
+
+    let config = Api::<ConfigMap>::namespaced(client.clone(), &ns)
+        .get("greeter-config")
+        .await
+        .expect("the release's ConfigMap, named by releaseName");
+    let data = config.data.unwrap_or_default();
+    assert_eq!(data.get("message").map(String::as_str), Some("first"));
+    assert_eq!(
+        data.get("replicas").map(String::as_str),
+        Some("3"),
+        "valuesInline wins"
+    );
+
+    for (path, text) in kustomize_example(&ns, "second") {
+        repo.write(&path, &text);
+    }
+    repo.git_commit_all();
+    let out = support::gitops_env(&["diff", ".", "-n", &ns], repo.path(), &env);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("second") && stdout.contains("first"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn helm_charts_in_a_kustomization_refuse_helm_4_clearly() {
+    let repo = workdir(&kustomize_example("default", "x"));
+    let snapshot = source::read_working_tree(repo.path(), &Limits::default()).unwrap();
+    let error = render::render(&snapshot, &options("default", Capabilities::HelmDefaults))
+        .expect_err("kustomize v5.5 needs Helm 3")
+        .to_string();
+    assert!(error.contains("only with Helm 3"), "{error}");
 }

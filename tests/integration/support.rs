@@ -38,6 +38,22 @@ pub fn helm() -> PathBuf {
     })
 }
 
+/// The pinned Helm 3 (kustomize v5.5 renders `helmCharts` with nothing newer).
+pub fn helm3() -> PathBuf {
+    std::env::var_os("GITOPS_TEST_HELM3")
+        .map(PathBuf::from)
+        .or_else(|| {
+            Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-cluster/helm/v3/helm"))
+        })
+        .filter(|path| path.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "no test Helm 3: set GITOPS_TEST_HELM3 to a Helm 3 binary (tests/run.sh builds \
+                 the pinned one with `tests/helm.sh path 3`), or run `tests/helm.sh build`."
+            )
+        })
+}
+
 fn helm_if_built() -> Option<PathBuf> {
     std::env::var_os("GITOPS_TEST_HELM")
         .map(PathBuf::from)

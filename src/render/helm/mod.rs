@@ -9,6 +9,7 @@
 mod binary;
 mod capabilities;
 pub mod hooks;
+pub(crate) mod kustomize;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
