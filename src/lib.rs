@@ -16,3 +16,4 @@ pub mod report;
 pub mod source;
 pub mod ssa;
 pub mod ui;
+pub mod yaml;

@@ -269,7 +269,6 @@ spec:
 mod tests {
     use super::*;
     use clap::Parser;
-    use serde::Deserialize;
 
     #[derive(Parser)]
     struct Wrapper {
@@ -290,12 +289,10 @@ mod tests {
         ])
         .install;
         let text = manifests(&args, "gitops-system", "deploy/prod");
-        let kinds: Vec<String> = serde_yaml::Deserializer::from_str(&text)
-            .map(|doc| {
-                let value = serde_yaml::Value::deserialize(doc).expect("valid YAML");
-                value["kind"].as_str().expect("kind").to_string()
-            })
-            .collect();
+        let objects =
+            crate::render::load_file(std::path::Path::new("install.yaml"), text.as_bytes())
+                .expect("valid manifests");
+        let kinds: Vec<String> = objects.iter().map(|m| m.kind().to_string()).collect();
         assert_eq!(
             kinds,
             [

@@ -2,8 +2,10 @@
 //!
 //! We split the text ourselves rather than let the YAML parser iterate documents: a syntax error
 //! in one document then cannot hide the others, and every object gets the line its document
-//! starts on. YAML forbids `---` and `...` at the start of a line inside a document's content,
-//! so those lines are exactly the document boundaries.
+//! starts on. The split is kubectl's: a document ends at a line that is `---` followed by
+//! nothing but whitespace. kubectl refuses any other line starting with `---` ("invalid document
+//! separator") and any `%` directive (its parts reach the YAML parser without the document the
+//! directive belongs to), so both are reported as problems of their document.
 
 /// One document's text and position in the stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,13 +14,15 @@ pub(crate) struct DocumentText<'a> {
     pub index: usize,
     /// Line in the stream of `text`'s first line, from 1.
     pub first_line: usize,
-    /// Line of the first content (not blank, comment or directive), if the document has any.
+    /// Line of the first content (not blank or comment), if the document has any.
     pub content_line: Option<usize>,
-    /// The document's lines, including a leading `---` marker line but not a `...` end marker.
+    /// The document's lines, including a leading `---` marker line.
     pub text: &'a str,
+    /// A line kubectl refuses to read, and why.
+    pub problem: Option<(usize, &'static str)>,
 }
 
-/// Splits `text` at `---` and `...` marker lines.
+/// Splits `text` at `---` separator lines.
 pub(crate) fn split_documents(text: &str) -> Vec<DocumentText<'_>> {
     let mut documents = Vec::new();
     let mut current = Pending::new(0, 1, false);
@@ -27,18 +31,22 @@ pub(crate) fn split_documents(text: &str) -> Vec<DocumentText<'_>> {
     for (i, raw_line) in text.split_inclusive('\n').enumerate() {
         let line_no = i + 1;
         let line = raw_line.trim_end_matches(['\n', '\r']);
-        if let Some(rest) = marker_rest(line, "---") {
-            current.finish(text, offset, &mut documents);
-            current = Pending::new(offset, line_no, true);
-            // `--- value` puts the document's content on the marker line itself.
-            if is_content(rest) {
-                current.content_line = Some(line_no);
+        if let Some(rest) = line.strip_prefix("---") {
+            if rest.trim().is_empty() {
+                current.finish(text, offset, &mut documents);
+                current = Pending::new(offset, line_no, true);
+            } else {
+                current.problem(
+                    line_no,
+                    "a document separator `---` must be alone on its line (kubectl refuses `--- content`)",
+                );
             }
-        } else if marker_rest(line, "...").is_some() {
-            current.finish(text, offset, &mut documents);
-            // After an end marker a new document may start without `---`.
-            current = Pending::new(offset + raw_line.len(), line_no + 1, false);
-        } else if current.content_line.is_none() && is_content(line) && !line.starts_with('%') {
+        } else if line.starts_with('%') {
+            current.problem(
+                line_no,
+                "YAML directives (`%YAML`, `%TAG`) are refused: kubectl cannot read them",
+            );
+        } else if current.content_line.is_none() && is_content(line) {
             current.content_line = Some(line_no);
         }
         offset += raw_line.len();
@@ -54,6 +62,7 @@ struct Pending {
     /// Started by `---`: such a document exists even when empty, as a YAML parser would see it.
     explicit: bool,
     content_line: Option<usize>,
+    problem: Option<(usize, &'static str)>,
 }
 
 impl Pending {
@@ -63,7 +72,13 @@ impl Pending {
             first_line,
             explicit,
             content_line: None,
+            problem: None,
         }
+    }
+
+    fn problem(&mut self, line: usize, why: &'static str) {
+        self.problem.get_or_insert((line, why));
+        self.content_line.get_or_insert(line);
     }
 
     fn finish<'a>(&self, text: &'a str, end: usize, documents: &mut Vec<DocumentText<'a>>) {
@@ -75,17 +90,8 @@ impl Pending {
             first_line: self.first_line,
             content_line: self.content_line,
             text: text.get(self.start..end).unwrap_or_default(),
+            problem: self.problem,
         });
-    }
-}
-
-/// If `line` is the marker `marker` (alone or followed by whitespace), what follows it.
-fn marker_rest<'a>(line: &'a str, marker: &str) -> Option<&'a str> {
-    let rest = line.strip_prefix(marker)?;
-    if rest.is_empty() || rest.starts_with([' ', '\t']) {
-        Some(rest)
-    } else {
-        None
     }
 }
 
@@ -127,34 +133,36 @@ mod tests {
     }
 
     #[test]
-    fn content_on_the_marker_line_starts_the_document_there() {
-        let docs = split_documents("--- {a: 1}\n--- # note\nb: 2\n");
-        assert_eq!(docs[0].content_line, Some(1));
-        assert_eq!(docs[1].content_line, Some(3));
-    }
-
-    #[test]
-    fn end_markers_close_a_document_and_a_bare_one_may_follow() {
-        let text = "a: 1\n...\nb: 2\n...\n";
-        assert_eq!(
-            summary(text),
-            vec![(0, 1, Some(1), "a: 1\n"), (1, 3, Some(3), "b: 2\n")]
-        );
-    }
-
-    #[test]
-    fn markers_need_whitespace_or_line_end_after_them() {
-        let docs = split_documents("a: ---x\n----\n---\r\nb: 1\r\n");
+    fn content_on_a_separator_line_is_a_problem_as_in_kubectl() {
+        let docs = split_documents("a: 1\n--- {a: 1}\n---\nb: 2\n");
         assert_eq!(docs.len(), 2);
-        assert_eq!(docs[1].first_line, 3);
-        assert_eq!(docs[1].content_line, Some(4));
+        assert_eq!(docs[0].problem.map(|(line, _)| line), Some(2));
+        assert_eq!(docs[1].problem, None);
+        let docs = split_documents("--- # note\nb: 2\n");
+        assert!(docs[0].problem.is_some());
     }
 
     #[test]
-    fn directives_alone_do_not_make_a_document() {
+    fn end_markers_do_not_split_documents() {
+        // kubectl hands the whole part to the YAML parser, which then sees two documents.
+        let text = "a: 1\n...\nb: 2\n...\n";
+        assert_eq!(summary(text), vec![(0, 1, Some(1), text)]);
+    }
+
+    #[test]
+    fn separators_may_carry_trailing_whitespace_only() {
+        let docs = split_documents("a: ---x\n---  \t\r\nb: 1\r\n");
+        assert_eq!(docs.len(), 2);
+        assert_eq!(docs[1].first_line, 2);
+        assert_eq!(docs[1].content_line, Some(3));
+        assert!(docs.iter().all(|d| d.problem.is_none()));
+    }
+
+    #[test]
+    fn directives_are_a_problem() {
         let docs = split_documents("%YAML 1.2\n---\na: 1\n");
-        assert_eq!(docs.len(), 1);
-        assert_eq!(docs[0].content_line, Some(3));
+        assert_eq!(docs.len(), 2);
+        assert_eq!(docs[0].problem.map(|(line, _)| line), Some(1));
     }
 
     #[test]

@@ -39,8 +39,14 @@ pub enum RenderError {
     #[error("{origin}: `items` of a List must be a sequence of objects, found {found}")]
     ListItemsNotSequence { origin: Origin, found: &'static str },
 
-    /// A `kind: List` among the items of another List.
-    #[error("{origin}: item {item} of the List is itself a List; nested Lists are not supported")]
+    /// An object with `items`, which kubectl reads as a List, whose kind is not one.
+    #[error(
+        "{origin}: has `items`, which kubectl reads as a List of objects, but kind {kind:?} is not a List kind (`List`, `ConfigMapList`, ...)"
+    )]
+    ItemsOutsideList { origin: Origin, kind: String },
+
+    /// A List among the items of another List.
+    #[error("{origin}: this List item is itself a List; nested Lists are not supported")]
     NestedList { origin: Origin, item: usize },
 
     /// An object whose `metadata` is not a mapping.
@@ -181,6 +187,7 @@ mod tests {
                     origin: Origin {
                         file: "b.yaml".into(),
                         document: 0,
+                        item: None,
                         line: 3,
                     },
                     fields: vec!["apiVersion", "metadata.name"],

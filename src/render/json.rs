@@ -39,9 +39,11 @@ pub(crate) fn parse(file: &Path, text: &str) -> Result<Option<Parsed>, RenderErr
         origin: Origin {
             file: file.to_path_buf(),
             document: 0,
+            item: None,
             line,
         },
         value,
+        item_lines: Vec::new(),
     }))
 }
 

@@ -208,7 +208,7 @@ fn sort_options(dir: &Path) -> Option<String> {
     let text = super::layout::KUSTOMIZATION_FILES
         .iter()
         .find_map(|name| std::fs::read_to_string(dir.join(name)).ok())?;
-    let doc: serde_json::Value = serde_yaml::from_str(&text).ok()?;
+    let doc = crate::yaml::from_str(&text).ok()?;
     serde_json::to_string(doc.get("sortOptions")?).ok()
 }
 

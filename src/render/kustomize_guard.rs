@@ -51,7 +51,7 @@ pub(crate) fn check(
             continue;
         };
         // A kustomization that does not parse is kustomize's to report, with its own words.
-        let Ok(doc) = serde_yaml::from_str::<Value>(&text) else {
+        let Ok(doc) = crate::yaml::from_str(&text) else {
             continue;
         };
         let refuse = |reference: &str, reason: &str| RenderError::KustomizeReference {

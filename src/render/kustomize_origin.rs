@@ -149,6 +149,7 @@ fn trace_one(
     Some(Origin {
         file: shown,
         document: 0,
+        item: None,
         line,
     })
 }
@@ -166,6 +167,7 @@ fn first_line(file: PathBuf) -> Origin {
     Origin {
         file,
         document: 0,
+        item: None,
         line: 1,
     }
 }

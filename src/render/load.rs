@@ -6,41 +6,44 @@ use serde_json::Value;
 
 use super::error::RenderError;
 use super::validate::{check_object, value_kind};
-use super::yaml_value::ValueBudget;
 use super::{Manifest, Origin, json, yaml};
+use crate::yaml::read::ValueBudget;
 
 /// A parsed document (or JSON file) before Lists are flattened and objects checked.
 #[derive(Debug)]
 pub(crate) struct Parsed {
     pub origin: Origin,
     pub value: Value,
+    /// Where each element of the value's `items` starts, where known (YAML).
+    pub item_lines: Vec<usize>,
 }
 
-/// How a file's text is read.
+/// How a file's text is read: decided by its content, as kubectl decides.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Format {
+enum Format {
     Yaml,
     Json,
 }
 
 impl Format {
-    /// JSON for `*.json`; everything else render reads (including `Kustomization`) is YAML.
-    pub(crate) fn of(path: &Path) -> Format {
-        match path.extension().and_then(|e| e.to_str()) {
-            Some("json") => Format::Json,
-            _ => Format::Yaml,
+    /// JSON when the first non-blank character is `{`, YAML otherwise, whatever the file is
+    /// called: kubectl sniffs the same way, so a flow mapping in a `.yaml` file is JSON to it.
+    fn sniff(text: &str) -> Format {
+        if text.trim_start().starts_with('{') {
+            Format::Json
+        } else {
+            Format::Yaml
         }
     }
 }
 
-/// Loads one file's bytes (YAML or JSON by extension) into manifests; used by render and by
+/// Loads one file's bytes (YAML or JSON, told apart by content) into manifests; used by render and by
 /// tests. `display_path` is the name used in origins and messages. The first problem found is
 /// returned; `render` reports all of them.
 pub fn load_file(display_path: &Path, bytes: &[u8]) -> Result<Vec<Manifest>, RenderError> {
     let mut errors = Vec::new();
     let budget = ValueBudget::new();
-    let format = Format::of(display_path);
-    let manifests = load_collecting(display_path, bytes, format, &budget, &mut errors);
+    let manifests = load_collecting(display_path, bytes, &budget, &mut errors);
     match errors.into_iter().next() {
         Some(error) => Err(error),
         None => Ok(manifests),
@@ -51,7 +54,6 @@ pub fn load_file(display_path: &Path, bytes: &[u8]) -> Result<Vec<Manifest>, Ren
 pub(crate) fn load_collecting(
     display_path: &Path,
     bytes: &[u8],
-    format: Format,
     budget: &ValueBudget,
     errors: &mut Vec<RenderError>,
 ) -> Vec<Manifest> {
@@ -70,7 +72,7 @@ pub(crate) fn load_collecting(
     // Editors on some systems write a byte-order mark; it is not part of the YAML or JSON.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
 
-    let parsed = match format {
+    let parsed = match Format::sniff(text) {
         Format::Yaml => yaml::parse_stream(display_path, text, budget),
         Format::Json => json::parse(display_path, text)
             .transpose()
@@ -89,10 +91,16 @@ pub(crate) fn load_collecting(
     manifests
 }
 
-/// Adds the document's object, or each item of a `kind: List`, to `out`; every item keeps the
-/// List's origin since items have no position of their own.
+/// Adds the document's object, or each item of a List, to `out`. Like kubectl, any object with
+/// `items` is read as a List; each item gets an origin of its own (its index, and its line where
+/// the YAML tells), and an item without `kind` and `apiVersion` takes them from the List
+/// (`ConfigMapList` items are ConfigMaps).
 fn flatten(document: Parsed, out: &mut Vec<Manifest>, errors: &mut Vec<RenderError>) {
-    let Parsed { origin, value } = document;
+    let Parsed {
+        origin,
+        value,
+        item_lines,
+    } = document;
     let Value::Object(mut object) = value else {
         errors.push(RenderError::NotAnObject {
             found: value_kind(&value),
@@ -104,6 +112,19 @@ fn flatten(document: Parsed, out: &mut Vec<Manifest>, errors: &mut Vec<RenderErr
         push_checked(Manifest { object, origin }, out, errors);
         return;
     }
+    let list_kind = object
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if !list_kind.ends_with("List") {
+        errors.push(RenderError::ItemsOutsideList {
+            kind: list_kind.to_string(),
+            origin,
+        });
+        return;
+    }
+    let item_kind = list_kind.trim_end_matches("List").to_string();
+    let list_api_version = object.get("apiVersion").cloned();
 
     let items = match object.remove("items") {
         None | Some(Value::Null) => Vec::new(),
@@ -117,19 +138,26 @@ fn flatten(document: Parsed, out: &mut Vec<Manifest>, errors: &mut Vec<RenderErr
         }
     };
     for (item, value) in items.into_iter().enumerate() {
+        let origin = Origin {
+            item: Some(item),
+            line: item_lines.get(item).copied().unwrap_or(origin.line),
+            ..origin.clone()
+        };
         match value {
             Value::Object(object) if is_list(&object) => {
-                errors.push(RenderError::NestedList {
-                    origin: origin.clone(),
-                    item,
-                });
+                errors.push(RenderError::NestedList { origin, item });
             }
-            Value::Object(object) => {
-                let origin = origin.clone();
+            Value::Object(mut object) => {
+                if !object.contains_key("kind") && !object.contains_key("apiVersion") {
+                    object.insert("kind".to_string(), Value::String(item_kind.clone()));
+                    if let Some(api_version) = &list_api_version {
+                        object.insert("apiVersion".to_string(), api_version.clone());
+                    }
+                }
                 push_checked(Manifest { object, origin }, out, errors);
             }
             other => errors.push(RenderError::NotAnObject {
-                origin: origin.clone(),
+                origin,
                 found: value_kind(&other),
             }),
         }
@@ -143,9 +171,10 @@ fn push_checked(manifest: Manifest, out: &mut Vec<Manifest>, errors: &mut Vec<Re
     }
 }
 
-/// `kind: List` is kubectl's container for several objects in one document.
+/// kubectl reads any object with a non-null `items` as a List, whatever its kind (with
+/// `items: null` or none, even `kind: List` is a plain object to it).
 fn is_list(object: &serde_json::Map<String, Value>) -> bool {
-    object.get("kind").and_then(Value::as_str) == Some("List")
+    object.get("items").is_some_and(|items| !items.is_null())
 }
 
 #[cfg(test)]
@@ -159,8 +188,7 @@ mod tests {
     fn all_errors(path: &str, bytes: &[u8]) -> Vec<String> {
         let mut errors = Vec::new();
         let budget = ValueBudget::new();
-        let format = Format::of(Path::new(path));
-        load_collecting(Path::new(path), bytes, format, &budget, &mut errors);
+        load_collecting(Path::new(path), bytes, &budget, &mut errors);
         errors.iter().map(ToString::to_string).collect()
     }
 
@@ -224,8 +252,11 @@ metadata:
     fn a_list_is_flattened_and_items_keep_its_origin() {
         let text = "---\napiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: ConfigMap, metadata: {name: a}}\n- {apiVersion: v1, kind: Secret, metadata: {name: b}}\n";
         let manifests = load("list.yaml", text).unwrap_or_default();
-        assert_eq!(positions(&manifests), vec![("a", 0, 2), ("b", 0, 2)]);
+        // Each item cites its own line and index.
+        assert_eq!(positions(&manifests), vec![("a", 0, 5), ("b", 0, 6)]);
         assert_eq!(manifests[1].kind(), "Secret");
+        assert_eq!(manifests[1].origin.item, Some(1));
+        assert_eq!(manifests[1].origin.to_string(), "list.yaml:6 (item 1)");
     }
 
     #[test]
@@ -240,7 +271,7 @@ metadata:
         let text =
             "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: List\n  items: []\n";
         let error = load("nested.yaml", text).err().unwrap_or_default();
-        assert!(error.starts_with("nested.yaml:1: "), "{error}");
+        assert!(error.starts_with("nested.yaml:4 (item 0): "), "{error}");
         assert!(error.contains("nested Lists"), "{error}");
     }
 
@@ -283,10 +314,10 @@ metadata:
         // The second document starts on line 6; its broken line is the document's 3rd line.
         let text = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n---\napiVersion: v1\nkind: [ConfigMap\nmetadata:\n  name: b\n";
         let error = load("apps/m.yaml", text).err().unwrap_or_default();
-        // libyaml notices the unclosed `[` on the line after it; positions in the message are
+        // The parser notices the unclosed `[` on the line after it; positions in the message are
         // absolute too.
         assert!(error.starts_with("apps/m.yaml:8: "), "{error}");
-        assert!(error.contains("at line 7 column 7"), "{error}");
+        assert!(error.contains("at line 8 column"), "{error}");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Render: a snapshot's files -> the Kubernetes objects they describe, each with its origin.
 //!
 //! Plain `*.yaml`/`*.yml`/`*.json` files are loaded directly (multi-document YAML, JSON, and
-//! `kind: List` flattened). A directory holding a kustomization is built by kustomize as one
+//! every List kind flattened). A directory holding a kustomization is built by kustomize as one
 //! unit and its sub-directories are not loaded again. Every error cites where it comes from.
 
 mod command;
@@ -18,7 +18,6 @@ mod load;
 mod tests;
 mod validate;
 mod yaml;
-mod yaml_value;
 
 use std::ffi::OsString;
 use std::fmt;
@@ -86,21 +85,14 @@ pub fn render(
             .collect();
     }
 
-    let budget = yaml_value::ValueBudget::new();
+    let budget = crate::yaml::read::ValueBudget::new();
     let mut manifests = Vec::new();
     let mut errors = Vec::new();
     for unit in &layout.units {
         match *unit {
             layout::Unit::File { path, bytes } => {
                 let display = snapshot.display_prefix.join(path);
-                let format = load::Format::of(path);
-                manifests.extend(load::load_collecting(
-                    &display,
-                    bytes,
-                    format,
-                    &budget,
-                    &mut errors,
-                ));
+                manifests.extend(load::load_collecting(&display, bytes, &budget, &mut errors));
             }
             layout::Unit::Kustomize(i) => {
                 let (Some(kustomization), Some(slot)) =
@@ -111,14 +103,8 @@ pub fn render(
                 match slot.take() {
                     Some(Ok(built)) => {
                         let display = kustomization.display_file(&snapshot.display_prefix);
-                        let format = load::Format::Yaml;
-                        let mut objects = load::load_collecting(
-                            &display,
-                            &built.output,
-                            format,
-                            &budget,
-                            &mut errors,
-                        );
+                        let mut objects =
+                            load::load_collecting(&display, &built.output, &budget, &mut errors);
                         if let Some(wrapper) = &built.traced_from {
                             let canonical =
                                 |p: &PathBuf| p.canonicalize().unwrap_or_else(|_| p.clone());
@@ -217,14 +203,29 @@ pub struct Origin {
     pub file: PathBuf,
     /// Index of the YAML document in the file (or in kustomize's output), from 0.
     pub document: usize,
-    /// Line of the document's first line in the file, from 1 (for kustomize output, the line in
-    /// its output).
+    /// For an object of a List (`kind: List`, `ConfigMapList`, ...), its index in `items`,
+    /// from 0: the items of one document are told apart by it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub item: Option<usize>,
+    /// Line of the object's first line in the file, from 1: the document's, or the List item's
+    /// where the YAML says (for kustomize output, the line in its output).
     pub line: usize,
+}
+
+impl Origin {
+    /// What tells this object's place apart from every other object's of a render.
+    pub fn position(&self) -> (&std::path::Path, usize, Option<usize>) {
+        (&self.file, self.document, self.item)
+    }
 }
 
 impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.file.display(), self.line)
+        write!(f, "{}:{}", self.file.display(), self.line)?;
+        if let Some(item) = self.item {
+            write!(f, " (item {item})")?;
+        }
+        Ok(())
     }
 }
 

@@ -102,6 +102,7 @@ mod tests {
         Origin {
             file: file.into(),
             document: 0,
+            item: None,
             line,
         }
     }

@@ -1,20 +1,18 @@
 //! Multi-document YAML -> JSON values, each with its origin.
 //!
-//! Documents are parsed one at a time with serde_yaml, whose limits keep hostile input cheap:
-//! nested alias expansion is capped ("repetition limit exceeded") and nesting depth is capped
-//! ("recursion limit exceeded"). `yaml_value` adds a cap on the values built (wide alias bombs)
-//! and refuses repeated mapping keys.
+//! Documents are split here and read one at a time by `crate::yaml::read`, which resolves
+//! scalars as kubectl does and keeps hostile input cheap (nesting cap, alias budget); it also
+//! refuses repeated mapping keys.
 
 use std::path::Path;
 
-use serde_json::{Map, Number, Value};
-use serde_yaml::Value as Yaml;
+use serde_json::Value;
 
 use super::Origin;
 use super::documents::{DocumentText, split_documents};
 use super::error::RenderError;
 use super::load::Parsed;
-use super::yaml_value::{self, ValueBudget};
+use crate::yaml::read::{self, ValueBudget};
 
 /// Parses every document in `text`, in order; a broken document is reported in its place and
 /// the others still load. Empty and null documents are skipped.
@@ -31,11 +29,27 @@ pub(crate) fn parse_stream(
         let origin = Origin {
             file: file.to_path_buf(),
             document: document.index,
+            item: None,
             line: content_line,
         };
+        if let Some((line, why)) = document.problem {
+            parsed.push(Err(RenderError::Yaml {
+                file: file.to_path_buf(),
+                line,
+                message: why.to_string(),
+            }));
+            continue;
+        }
+        let offset = document.first_line.saturating_sub(1);
         match parse_document(&document, &origin, budget) {
-            Ok(Value::Null) => {}
-            Ok(value) => parsed.push(Ok(Parsed { origin, value })),
+            Ok(read::Document {
+                value: Value::Null, ..
+            }) => {}
+            Ok(read::Document { value, item_lines }) => parsed.push(Ok(Parsed {
+                origin,
+                value,
+                item_lines: item_lines.into_iter().map(|line| line + offset).collect(),
+            })),
             Err(error) => parsed.push(Err(error)),
         }
     }
@@ -46,121 +60,17 @@ fn parse_document(
     document: &DocumentText<'_>,
     origin: &Origin,
     budget: &ValueBudget,
-) -> Result<Value, RenderError> {
-    // serde_yaml counts lines from the start of the text it was given: the document's first line.
+) -> Result<read::Document, RenderError> {
+    // The reader counts lines from the start of the text it was given: the document's first line.
     let offset = document.first_line.saturating_sub(1);
-    let yaml_error = |error: serde_yaml::Error| RenderError::Yaml {
-        file: origin.file.clone(),
-        line: error
-            .location()
-            .map_or(origin.line, |location| location.line() + offset),
-        message: shift_line_numbers(&error.to_string(), offset),
-    };
-    let mut yaml = yaml_value::parse_document(document.text, budget).map_err(yaml_error)?;
-    // Kubernetes' YAML reader honours `<<` merge keys; serde_yaml only does so when asked.
-    yaml.apply_merge().map_err(yaml_error)?;
-    to_json(yaml, &mut Vec::new()).map_err(|message| RenderError::Yaml {
-        file: origin.file.clone(),
-        line: origin.line,
-        message,
+    read::read_document_with_items(document.text, budget).map_err(|error| {
+        let line = error.line + offset;
+        RenderError::Yaml {
+            file: origin.file.clone(),
+            line,
+            message: format!("{} at line {line} column {}", error.message, error.column),
+        }
     })
-}
-
-/// Converts the way Kubernetes' YAML reader does: scalar keys become strings, tags are dropped.
-/// Depth is bounded by serde_yaml's recursion limit, so recursing here is safe.
-fn to_json(yaml: Yaml, path: &mut Vec<String>) -> Result<Value, String> {
-    Ok(match yaml {
-        Yaml::Null => Value::Null,
-        Yaml::Bool(b) => Value::Bool(b),
-        Yaml::Number(n) => Value::Number(
-            to_json_number(&n)
-                .ok_or_else(|| format!("{}: {n} cannot be represented in JSON", path_text(path)))?,
-        ),
-        Yaml::String(s) => Value::String(s),
-        Yaml::Sequence(items) => {
-            let mut array = Vec::with_capacity(items.len());
-            for (i, item) in items.into_iter().enumerate() {
-                path.push(i.to_string());
-                array.push(to_json(item, path)?);
-                path.pop();
-            }
-            Value::Array(array)
-        }
-        Yaml::Mapping(mapping) => {
-            let mut object = Map::with_capacity(mapping.len());
-            for (key, value) in mapping {
-                let key = key_text(key).ok_or_else(|| {
-                    format!(
-                        "{}: mapping keys must be strings, numbers or booleans",
-                        path_text(path)
-                    )
-                })?;
-                if object.contains_key(&key) {
-                    // `1: a` and `"1": b` are distinct in YAML but the same key in JSON.
-                    return Err(format!(
-                        "{}: duplicate key {key:?} once keys are read as strings",
-                        path_text(path)
-                    ));
-                }
-                path.push(key.clone());
-                let value = to_json(value, path)?;
-                path.pop();
-                object.insert(key, value);
-            }
-            Value::Object(object)
-        }
-        Yaml::Tagged(tagged) => to_json(tagged.value, path)?,
-    })
-}
-
-fn to_json_number(n: &serde_yaml::Number) -> Option<Number> {
-    if let Some(i) = n.as_i64() {
-        Some(Number::from(i))
-    } else if let Some(u) = n.as_u64() {
-        Some(Number::from(u))
-    } else {
-        n.as_f64().and_then(Number::from_f64)
-    }
-}
-
-fn key_text(key: Yaml) -> Option<String> {
-    match key {
-        Yaml::String(s) => Some(s),
-        Yaml::Number(n) => Some(n.to_string()),
-        Yaml::Bool(b) => Some(b.to_string()),
-        Yaml::Null => Some("null".to_string()),
-        Yaml::Tagged(tagged) => key_text(tagged.value),
-        Yaml::Sequence(_) | Yaml::Mapping(_) => None,
-    }
-}
-
-fn path_text(path: &[String]) -> String {
-    if path.is_empty() {
-        "document".to_string()
-    } else {
-        path.join(".")
-    }
-}
-
-/// Rewrites every "line N column" in a serde_yaml message so N counts from the start of the file
-/// rather than from the start of the document.
-fn shift_line_numbers(message: &str, offset: usize) -> String {
-    const LINE: &str = "line ";
-    let mut out = String::with_capacity(message.len());
-    let mut rest = message;
-    while let Some(at) = rest.find(LINE) {
-        let (before, after) = rest.split_at(at + LINE.len());
-        out.push_str(before);
-        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
-        let (number, tail) = after.split_at(digits);
-        match number.parse::<usize>() {
-            Ok(n) if tail.starts_with(" column ") => out.push_str(&(n + offset).to_string()),
-            _ => out.push_str(number),
-        }
-        rest = tail;
-    }
-    out.push_str(rest);
-    out
 }
 
 #[cfg(test)]
@@ -190,18 +100,13 @@ mod tests {
     }
 
     #[test]
-    fn line_numbers_in_messages_count_from_the_file_start() {
-        assert_eq!(
-            shift_line_numbers(
-                "bad at line 2 column 3, while parsing at line 1 column 1",
-                10
-            ),
-            "bad at line 12 column 3, while parsing at line 11 column 1"
-        );
-        assert_eq!(
-            shift_line_numbers("line 7 of the headline", 10),
-            "line 7 of the headline"
-        );
+    fn error_lines_count_from_the_file_start() {
+        let message = only_error("---\n# one\n---\na: 1\nb: [\n");
+        assert!(message.starts_with("dir/m.yaml:"), "{message}");
+        let (_, errors) = parse("a: 1\n---\nb: 1\nc: {d: e\n");
+        let message = errors[0].to_string();
+        assert!(message.starts_with("dir/m.yaml:4: "), "{message}");
+        assert!(message.contains("at line 4 column"), "{message}");
     }
 
     #[test]
@@ -260,18 +165,22 @@ mod tests {
     #[test]
     fn infinity_is_refused_because_json_cannot_hold_it() {
         let message = only_error("spec:\n  x: .inf\n");
-        assert!(message.contains("spec.x"), "{message}");
+        assert!(message.starts_with("dir/m.yaml:2: "), "{message}");
+        assert!(
+            message.contains("+Inf cannot be represented in JSON"),
+            "{message}"
+        );
     }
 
     #[test]
-    fn an_alias_bomb_stops_at_the_repetition_limit() {
+    fn an_alias_bomb_stops_at_the_value_budget() {
         let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
         for i in 1..10 {
             let refs = vec![format!("*a{}", i - 1); 10].join(", ");
             text.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
         }
         let message = only_error(&text);
-        assert!(message.contains("repetition limit"), "{message}");
+        assert!(message.contains("refusing to load them"), "{message}");
     }
 
     #[test]
@@ -279,13 +188,19 @@ mod tests {
         let text = format!("---\nx: {}\n", "[".repeat(10_000));
         let message = only_error(&text);
         assert!(message.starts_with("dir/m.yaml:"), "{message}");
-        assert!(message.contains("recursion limit"), "{message}");
+        assert!(
+            message.contains("recursion limit") || message.contains("nesting deeper"),
+            "{message}"
+        );
 
         let block = (0..1_000)
             .map(|depth| format!("{}- ", " ".repeat(depth * 2)))
             .collect::<Vec<_>>()
             .join("\n");
         let message = only_error(&block);
-        assert!(message.contains("recursion limit"), "{message}");
+        assert!(
+            message.contains("recursion limit") || message.contains("nesting deeper"),
+            "{message}"
+        );
     }
 }

@@ -39,7 +39,9 @@ impl DiffLine {
 
 fn yaml(value: Option<&Value>) -> String {
     match value {
-        Some(v) => serde_yaml::to_string(v).unwrap_or_else(|e| format!("# unprintable: {e}\n")),
+        // Quoted wherever a YAML 1.1 reader would retype a string: what the reviewer reads is
+        // what the server stores.
+        Some(v) => crate::yaml::to_yaml(v),
         None => String::new(),
     }
 }

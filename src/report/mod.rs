@@ -109,6 +109,7 @@ mod tests {
         Some(Origin {
             file: PathBuf::from(file),
             document: 0,
+            item: None,
             line,
         })
     }

@@ -800,10 +800,9 @@ mod revisions {
             .find(|m| m.name().starts_with("env-"))
             .expect("generated");
         assert_eq!(env.object["data"]["MODE"], "committed");
-        assert_eq!(
-            settings.origin.file,
-            Path::new("overlays/prod/kustomization.yaml")
-        );
+        // Built from a revision too, each object cites the file in the tree that defined it.
+        assert_eq!(settings.origin.file, Path::new("base/cm.yaml"));
+        assert_eq!(env.origin.file, Path::new("base/kustomization.yaml"));
     }
 
     #[test]

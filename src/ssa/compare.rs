@@ -6,7 +6,6 @@
 //! may differ. Nothing is defaulted: an object without a namespace is compared as written.
 
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
 
 use serde_json::Value;
 
@@ -147,15 +146,14 @@ fn is_protected(object: &ObjectRef) -> bool {
 /// object without a namespace in the manifests matches a cluster object in
 /// `default_namespace` (the namespace the plan put it in).
 pub fn classify(plan: &mut Plan, head: &[Manifest], base: &[Manifest], default_namespace: &str) {
-    let head_by_origin: HashMap<(&PathBuf, usize), &Manifest> = head
-        .iter()
-        .map(|m| ((&m.origin.file, m.origin.document), m))
-        .collect();
+    // Keyed by the whole position: the items of one List share a file and document.
+    let head_by_origin: HashMap<Position<'_>, &Manifest> =
+        head.iter().map(|m| (m.origin.position(), m)).collect();
     let base_keyed = keyed(base);
     let base_by_key: HashMap<&Key, &Manifest> = base_keyed.iter().map(|(k, m)| (k, *m)).collect();
-    let head_keys: HashMap<(&PathBuf, usize), Key> = keyed(head)
+    let head_keys: HashMap<Position<'_>, Key> = keyed(head)
         .into_iter()
-        .map(|(k, m)| ((&m.origin.file, m.origin.document), k))
+        .map(|(k, m)| (m.origin.position(), k))
         .collect();
 
     for change in &mut plan.changes {
@@ -172,7 +170,7 @@ pub fn classify(plan: &mut Plan, head: &[Manifest], base: &[Manifest], default_n
                 })
             }
             (_, Some(origin)) => {
-                let at = (&origin.file, origin.document);
+                let at = origin.position();
                 let (Some(manifest), Some(key)) = (head_by_origin.get(&at), head_keys.get(&at))
                 else {
                     continue;
@@ -190,6 +188,9 @@ pub fn classify(plan: &mut Plan, head: &[Manifest], base: &[Manifest], default_n
         };
     }
 }
+
+/// Where an object was rendered from: file, document and List item.
+type Position<'a> = (&'a std::path::Path, usize, Option<usize>);
 
 /// Whether a rendered object (namespace as written) is the cluster object `live` (namespace
 /// resolved: the default for namespaced objects written without one, none when
@@ -219,8 +220,9 @@ mod tests {
         Manifest {
             object: object.as_object().expect("an object").clone(),
             origin: Origin {
-                file: PathBuf::from(file),
+                file: std::path::PathBuf::from(file),
                 document,
+                item: None,
                 line: 1 + document * 10,
             },
         }
@@ -429,6 +431,7 @@ mod tests {
             origin: origin.map(|(file, document)| Origin {
                 file: Path::new(file).to_path_buf(),
                 document,
+                item: None,
                 line: 1,
             }),
             validated: true,
@@ -514,5 +517,34 @@ mod tests {
                 ("long-gone".to_string(), Some(Cause::Drift)),
             ]
         );
+    }
+
+    #[test]
+    fn items_of_one_list_are_classified_each_against_its_own_base() {
+        let list = |first: &str| {
+            format!(
+                "apiVersion: v1\nkind: ConfigMapList\nitems:\n\
+                 - metadata: {{name: first, namespace: web}}\n  data: {{v: '{first}'}}\n\
+                 - metadata: {{name: second, namespace: web}}\n  data: {{v: '1'}}\n"
+            )
+        };
+        let load = |text: String| {
+            crate::render::load_file(Path::new("lists.yaml"), text.as_bytes()).expect("loads")
+        };
+        let (base, head) = (load(list("1")), load(list("2")));
+        let change = |m: &Manifest| Change {
+            origin: Some(m.origin.clone()),
+            ..cluster_change(Action::Update, m.object_ref(), None)
+        };
+        // The first item changed in git; the second only in the cluster.
+        let mut plan = Plan {
+            changes: head.iter().map(change).collect(),
+            ..Plan::default()
+        };
+
+        classify(&mut plan, &head, &base, "default");
+
+        let causes: Vec<Option<Cause>> = plan.changes.iter().map(|c| c.cause).collect();
+        assert_eq!(causes, [Some(Cause::Introduced), Some(Cause::Drift)]);
     }
 }

@@ -9,6 +9,9 @@ use std::path::{Component, Path, PathBuf};
 use kubectl_gitops::render;
 use kubectl_gitops::source::confine;
 
+#[path = "../oracle/mod.rs"]
+mod oracle;
+
 /// A fuzz target's body.
 pub type Target = fn(&[u8]);
 
@@ -16,6 +19,7 @@ pub type Target = fn(&[u8]);
 pub const TARGETS: &[(&str, Target)] = &[
     ("load_manifest", load_manifest),
     ("path_confinement", path_confinement),
+    ("kubectl_agrees", kubectl_agrees),
 ];
 
 /// One file's bytes, loaded as YAML and as JSON, exactly as render loads a repository's files:
@@ -43,6 +47,21 @@ pub fn load_manifest(data: &[u8]) {
                 );
             }
         }
+    }
+}
+
+/// The bytes seed a generated manifest document (scalar spellings, quoting, tags, anchors,
+/// merges, block scalars, stray syntax); kubectl and we must both refuse it or read the same
+/// objects. Runs kubectl once per input, so it is slow (tens of inputs a second).
+pub fn kubectl_agrees(data: &[u8]) {
+    let seed = data.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    let document = oracle::generated_document(&mut oracle::Rng::new(seed));
+    let file = std::env::temp_dir().join(format!("kubectl-agrees-{}.yaml", std::process::id()));
+    std::fs::write(&file, &document).expect("writing the generated document");
+    if let Err(why) = oracle::agree(&file) {
+        panic!("kubectl and render disagree: {why}\n--- document:\n{document}");
     }
 }
 

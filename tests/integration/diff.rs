@@ -125,7 +125,7 @@ async fn defaulted_fields_make_no_noise() {
     let deployment = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  \
         selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    \
         spec:\n      containers:\n      - name: web\n        image: nginx:1.27\n";
-    let mut object: Value = serde_yaml::from_str(deployment).unwrap();
+    let mut object: Value = kubectl_gitops::yaml::from_str(deployment).unwrap();
     object["metadata"]["namespace"] = json!(ns);
     apply_as_other_tool(&client, object).await;
     let repo = Workdir::new(&[("web.yaml", deployment)]);

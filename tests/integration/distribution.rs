@@ -11,7 +11,7 @@ use std::process::{Command, Output};
 use clap::CommandFactory;
 use kubectl_gitops::cli::Cli;
 use kubectl_gitops::cli::completion::{self, CompletionShell};
-use serde_yaml::Value;
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 /// The five platforms the manifest lists, as krew's `os`/`arch` labels.
@@ -88,7 +88,7 @@ fn rendered_template() -> Value {
         let key = sha_key(os, arch);
         filled = filled.replace(&format!("{{{{{key}}}}}"), &dummy_sha(&key));
     }
-    serde_yaml::from_str(&filled).expect("krew/gitops.yaml is valid YAML once filled in")
+    kubectl_gitops::yaml::from_str(&filled).expect("krew/gitops.yaml is valid YAML once filled in")
 }
 
 fn str_at<'a>(value: &'a Value, path: &[&str]) -> &'a str {
@@ -103,12 +103,12 @@ fn str_at<'a>(value: &'a Value, path: &[&str]) -> &'a str {
 /// `(os, arch)` -> the platform entry of a manifest.
 fn platforms_of(manifest: &Value) -> BTreeMap<(String, String), &Value> {
     let list = manifest["spec"]["platforms"]
-        .as_sequence()
+        .as_array()
         .expect("spec.platforms is a list");
     let mut by_platform = BTreeMap::new();
     for platform in list {
         let labels = platform["selector"]["matchLabels"]
-            .as_mapping()
+            .as_object()
             .expect("selector.matchLabels");
         assert_eq!(
             labels.len(),
@@ -153,7 +153,7 @@ fn check_platform(os: &str, arch: &str, platform: &Value, release_url: &str) -> 
     let exe = exe_name(os);
     assert_eq!(str_at(platform, &["bin"]), exe, "{os}/{arch}: bin");
     let files: BTreeSet<(String, String)> = platform["files"]
-        .as_sequence()
+        .as_array()
         .unwrap_or_else(|| panic!("{os}/{arch}: files is a list"))
         .iter()
         .map(|f| (str_at(f, &["from"]).into(), str_at(f, &["to"]).into()))
@@ -304,7 +304,7 @@ fn release_script_packs_every_platform_and_renders_the_manifest() {
 
     let rendered = std::fs::read_to_string(out.join("gitops.yaml")).unwrap();
     assert!(!rendered.contains("{{"), "placeholders left:\n{rendered}");
-    let manifest: Value = serde_yaml::from_str(&rendered).unwrap();
+    let manifest: Value = kubectl_gitops::yaml::from_str(&rendered).unwrap();
     assert_eq!(str_at(&manifest, &["spec", "version"]), "v1.2.3");
     let platforms = platforms_of(&manifest);
     assert_eq!(platforms.len(), PLATFORMS.len());
@@ -353,7 +353,8 @@ fn release_script_leaves_out_platforms_without_a_binary() {
         describe(&output)
     );
     let manifest: Value =
-        serde_yaml::from_str(&std::fs::read_to_string(out.join("gitops.yaml")).unwrap()).unwrap();
+        kubectl_gitops::yaml::from_str(&std::fs::read_to_string(out.join("gitops.yaml")).unwrap())
+            .unwrap();
     let platforms = platforms_of(&manifest);
     let keys: Vec<_> = platforms.keys().cloned().collect();
     assert_eq!(keys, [("darwin".to_string(), "arm64".to_string())]);

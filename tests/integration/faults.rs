@@ -431,12 +431,13 @@ impl SilentServer {
     /// A kubeconfig (the test one, credentials and all) whose server is this listener.
     fn kubeconfig(&self, dir: &Path, scheme: &str) -> PathBuf {
         let text = std::fs::read_to_string(support::kubeconfig()).expect("test kubeconfig");
-        let mut config: serde_json::Value = serde_yaml::from_str(&text).expect("kubeconfig yaml");
+        let mut config: serde_json::Value =
+            kubectl_gitops::yaml::from_str(&text).expect("kubeconfig yaml");
         for cluster in config["clusters"].as_array_mut().expect("clusters") {
             cluster["cluster"]["server"] = json!(format!("{scheme}://127.0.0.1:{}", self.port));
         }
         let path = dir.join(format!("silent-{scheme}.kubeconfig"));
-        std::fs::write(&path, serde_yaml::to_string(&config).unwrap()).unwrap();
+        std::fs::write(&path, kubectl_gitops::yaml::to_yaml(&config)).unwrap();
         path
     }
 }

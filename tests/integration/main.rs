@@ -14,4 +14,5 @@ mod origins;
 mod plan_noise;
 mod pr;
 mod reconcile;
+mod render_oracle;
 mod revisions;

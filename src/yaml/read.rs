@@ -1,0 +1,562 @@
+//! One YAML document -> the JSON value kubectl would make of it.
+//!
+//! Built from granit-parser's events, which keep each scalar's style (plain or quoted) so plain
+//! scalars can be resolved by Kubernetes' YAML 1.1 rules (`resolve`). Hostile input stays cheap:
+//! nesting is capped, including nesting that aliases build; every value built is charged to a
+//! budget shared by the whole render, so a wide alias bomb fails instead of exhausting memory.
+//! Unlike kubectl, a mapping that repeats a key is refused rather than keeping the last value.
+
+use std::cell::Cell;
+use std::collections::{HashMap, HashSet};
+
+use granit_parser::{Event, Options, Parser, ScalarStyle, Span, Tag};
+use serde_json::{Map, Value};
+
+use super::resolve::{ScalarTag, resolve_scalar};
+
+/// Values a whole render may always build, however little text it reads.
+const MIN_VALUES: usize = 500_000;
+/// Values allowed per byte of text read: without aliases a value takes at least one byte, so
+/// this only limits how far aliases may multiply the input.
+const VALUES_PER_BYTE: usize = 4;
+/// Deepest nesting of sequences and mappings accepted, aliases included. Real manifests stay
+/// far below; the cap keeps every later recursive walk of the value off the stack's limit.
+pub(crate) const MAX_DEPTH: usize = 128;
+
+/// How many more YAML values may be built. One budget is shared by every file of a render, so
+/// many small files cannot each claim the floor.
+#[derive(Debug)]
+pub(crate) struct ValueBudget {
+    remaining: Cell<usize>,
+    granted: Cell<usize>,
+}
+
+impl ValueBudget {
+    pub(crate) fn new() -> Self {
+        ValueBudget {
+            remaining: Cell::new(MIN_VALUES),
+            granted: Cell::new(MIN_VALUES),
+        }
+    }
+
+    /// Adds the allowance for `bytes` more bytes of text.
+    pub(crate) fn grant(&self, bytes: usize) {
+        let more = bytes.saturating_mul(VALUES_PER_BYTE);
+        self.remaining
+            .set(self.remaining.get().saturating_add(more));
+        self.granted.set(self.granted.get().saturating_add(more));
+    }
+
+    fn spend(&self, values: usize) -> Result<(), String> {
+        match self.remaining.get().checked_sub(values) {
+            Some(left) => {
+                self.remaining.set(left);
+                Ok(())
+            }
+            None => Err(format!(
+                "the manifests expand to more than {} values (through YAML aliases?); refusing to load them",
+                self.granted.get()
+            )),
+        }
+    }
+}
+
+/// Why a document could not be read, at a line and column of the text given (from 1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ReadError {
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+/// A document read: its value, and where each entry of a top-level `items` sequence starts (a
+/// List's objects), so every item can name its own line.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Document {
+    pub value: Value,
+    /// Line (from 1, in the text given) of each element of the root mapping's `items`.
+    pub item_lines: Vec<usize>,
+}
+
+/// Reads `text`, which holds at most one document; no document at all reads as null.
+pub(crate) fn read_document(text: &str, budget: &ValueBudget) -> Result<Value, ReadError> {
+    read_document_with_items(text, budget).map(|document| document.value)
+}
+
+/// `read_document`, also telling where the items of a List start.
+pub(crate) fn read_document_with_items(
+    text: &str,
+    budget: &ValueBudget,
+) -> Result<Document, ReadError> {
+    let mut options = Options::default();
+    options.set_emit_comments(false);
+    options.flow_nesting_limit = MAX_DEPTH;
+    options.block_nesting_limit = MAX_DEPTH;
+    options.emit_anchor_events = true;
+    let mut builder = Builder {
+        budget,
+        stack: Vec::new(),
+        anchors: HashMap::new(),
+        result: None,
+        documents: 0,
+        item_lines: Vec::new(),
+    };
+    for event in Parser::new_from_str_with_options(text, options) {
+        let (event, span) = event.map_err(|error| ReadError {
+            line: error.marker().line(),
+            column: error.marker().col() + 1,
+            message: error.info(),
+        })?;
+        builder.event(event, span).map_err(|message| ReadError {
+            line: span.start.line(),
+            column: span.start.col() + 1,
+            message,
+        })?;
+    }
+    let value = builder.result.unwrap_or(Value::Null);
+    if let Some(error) = Unrepresentable::find(&value) {
+        return Err(error);
+    }
+    Ok(Document {
+        value,
+        item_lines: builder.item_lines,
+    })
+}
+
+/// A value JSON cannot hold (`.inf`, `.nan`) is an error only if it survives into the document:
+/// kubectl converts to JSON at the end, after a later key or merge may have replaced it. Until
+/// then it is held as a string no manifest can contain (it starts with a Unicode
+/// noncharacter), carrying where it was written and why it cannot be sent.
+struct Unrepresentable;
+
+impl Unrepresentable {
+    const MARK: &'static str = "\u{10fffe}unrepresentable\u{10fffe}";
+
+    fn mark(line: usize, column: usize, why: &str) -> Value {
+        Value::String(format!("{}{line}:{column}:{why}", Self::MARK))
+    }
+
+    /// The first such value left in `value`. Depth is capped, so recursion is safe.
+    fn find(value: &Value) -> Option<ReadError> {
+        match value {
+            Value::String(s) => {
+                let rest = s.strip_prefix(Self::MARK)?;
+                let mut parts = rest.splitn(3, ':');
+                let line = parts.next()?.parse().ok()?;
+                let column = parts.next()?.parse().ok()?;
+                Some(ReadError {
+                    line,
+                    column,
+                    message: parts.next()?.to_string(),
+                })
+            }
+            Value::Array(items) => items.iter().find_map(Self::find),
+            Value::Object(object) => object.values().find_map(Self::find),
+            _ => None,
+        }
+    }
+}
+
+/// A collection being built.
+enum Frame {
+    Seq {
+        items: Vec<Value>,
+        anchor: usize,
+    },
+    Map {
+        object: Map<String, Value>,
+        anchor: usize,
+        /// Keys written in this mapping (not merged in), to refuse a repeated one.
+        written: HashSet<String>,
+        key: Option<Key>,
+    },
+}
+
+enum Key {
+    Field(String),
+    /// A plain `<<`: the value's mappings are merged in.
+    Merge,
+}
+
+/// An anchored value, ready to be copied wherever it is aliased.
+struct Anchored {
+    value: Value,
+    values: usize,
+    depth: usize,
+}
+
+struct Builder<'b> {
+    budget: &'b ValueBudget,
+    stack: Vec<Frame>,
+    anchors: HashMap<usize, Anchored>,
+    result: Option<Value>,
+    documents: usize,
+    item_lines: Vec<usize>,
+}
+
+impl Builder<'_> {
+    fn event(&mut self, event: Event<'_>, span: Span) -> Result<(), String> {
+        let node = matches!(
+            event,
+            Event::Scalar(..)
+                | Event::SequenceStart(..)
+                | Event::MappingStart(..)
+                | Event::Alias(_)
+        );
+        if node && self.at_list_item() {
+            self.item_lines.push(span.start.line());
+        }
+        match event {
+            Event::DocumentStart(..) => {
+                self.documents += 1;
+                if self.documents > 1 {
+                    // kubectl would read the first and silently drop the rest.
+                    return Err(
+                        "a second document after `...` without a `---` line between them"
+                            .to_string(),
+                    );
+                }
+            }
+            Event::Scalar(text, style, anchor, tag) => {
+                self.budget.spend(1)?;
+                if self.expects_key() {
+                    let plain = style == ScalarStyle::Plain;
+                    if plain && tag.is_none() && text == "<<" {
+                        return self.set_key(Key::Merge);
+                    }
+                    let scalar = resolve_scalar(&text, plain, scalar_tag(tag.as_deref()))?;
+                    if anchor != 0 {
+                        let value = scalar.clone().into_json().unwrap_or(Value::Null);
+                        self.remember(anchor, &value);
+                    }
+                    return self.set_key(Key::Field(scalar.into_key()?));
+                }
+                let plain = style == ScalarStyle::Plain;
+                let scalar = resolve_scalar(&text, plain, scalar_tag(tag.as_deref()))?;
+                let value = scalar.into_json().unwrap_or_else(|why| {
+                    Unrepresentable::mark(span.start.line(), span.start.col() + 1, &why)
+                });
+                self.finish(value, anchor)?;
+            }
+            Event::SequenceStart(_, anchor, _) => {
+                self.open()?;
+                self.stack.push(Frame::Seq {
+                    items: Vec::new(),
+                    anchor,
+                });
+            }
+            Event::MappingStart(_, anchor, _) => {
+                self.open()?;
+                self.stack.push(Frame::Map {
+                    object: Map::new(),
+                    anchor,
+                    written: HashSet::new(),
+                    key: None,
+                });
+            }
+            Event::SequenceEnd | Event::MappingEnd => match self.stack.pop() {
+                Some(Frame::Seq { items, anchor }) => self.finish(Value::Array(items), anchor)?,
+                Some(Frame::Map { object, anchor, .. }) => {
+                    self.finish(Value::Object(object), anchor)?;
+                }
+                None => {}
+            },
+            // go-yaml takes only letters, digits, `_` and `-` for an anchor's name.
+            Event::Anchor(_, name) => {
+                if !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                {
+                    return Err(format!(
+                        "anchor name {name:?}: only letters, digits, `_` and `-` are allowed"
+                    ));
+                }
+            }
+            Event::Alias(id) => {
+                let Some(anchored) = self.anchors.get(&id) else {
+                    return Err("unknown anchor referenced".to_string());
+                };
+                if self.expects_key() {
+                    let key = match &anchored.value {
+                        Value::String(s) => s.clone(),
+                        Value::Bool(b) => b.to_string(),
+                        Value::Number(n) => n.to_string(),
+                        other => return Err(format!("invalid map key: {}", kind_of(other))),
+                    };
+                    return self.set_key(Key::Field(key));
+                }
+                if self.stack.len() + anchored.depth > MAX_DEPTH {
+                    return Err(format!(
+                        "nesting deeper than {MAX_DEPTH} levels (through an alias)"
+                    ));
+                }
+                self.budget.spend(anchored.values)?;
+                let value = anchored.value.clone();
+                self.finish(value, 0)?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Whether the next node is an element of the root mapping's `items` sequence.
+    fn at_list_item(&self) -> bool {
+        matches!(
+            self.stack.as_slice(),
+            [Frame::Map { key: Some(Key::Field(key)), .. }, Frame::Seq { .. }] if key == "items"
+        )
+    }
+
+    fn expects_key(&self) -> bool {
+        matches!(self.stack.last(), Some(Frame::Map { key: None, .. }))
+    }
+
+    fn set_key(&mut self, new: Key) -> Result<(), String> {
+        if let Some(Frame::Map { key, .. }) = self.stack.last_mut() {
+            *key = Some(new);
+        }
+        Ok(())
+    }
+
+    /// A collection starts: it cannot be a key, and must fit the depth cap.
+    fn open(&mut self) -> Result<(), String> {
+        self.budget.spend(1)?;
+        if self.expects_key() {
+            return Err("invalid map key: a collection".to_string());
+        }
+        if self.stack.len() >= MAX_DEPTH {
+            return Err(format!("nesting deeper than {MAX_DEPTH} levels"));
+        }
+        Ok(())
+    }
+
+    /// A node is complete: remember it under its anchor and place it in its parent.
+    fn finish(&mut self, value: Value, anchor: usize) -> Result<(), String> {
+        if anchor != 0 {
+            self.remember(anchor, &value);
+        }
+        match self.stack.last_mut() {
+            None => self.result = Some(value),
+            Some(Frame::Seq { items, .. }) => items.push(value),
+            Some(Frame::Map {
+                object,
+                written,
+                key,
+                ..
+            }) => match key.take() {
+                Some(Key::Field(name)) => {
+                    if !written.insert(name.clone()) {
+                        return Err(format!("duplicate key {name:?} in a mapping"));
+                    }
+                    object.insert(name, value);
+                }
+                Some(Key::Merge) => merge(object, value)?,
+                None => {}
+            },
+        }
+        Ok(())
+    }
+
+    fn remember(&mut self, anchor: usize, value: &Value) {
+        let (values, depth) = measure(value);
+        self.anchors.insert(
+            anchor,
+            Anchored {
+                value: value.clone(),
+                values,
+                depth,
+            },
+        );
+    }
+}
+
+/// go-yaml v2's merge: the keys of a mapping (or of each mapping of a sequence, earlier ones
+/// winning) are set in order with the explicit keys, so a later key, merged or written,
+/// replaces an earlier one.
+fn merge(object: &mut Map<String, Value>, value: Value) -> Result<(), String> {
+    const WANT: &str = "map merge requires map or sequence of maps as the value";
+    match value {
+        Value::Object(merged) => object.extend(merged),
+        Value::Array(items) => {
+            if !items.iter().all(Value::is_object) {
+                return Err(WANT.to_string());
+            }
+            for item in items.into_iter().rev() {
+                if let Value::Object(merged) = item {
+                    object.extend(merged);
+                }
+            }
+        }
+        _ => return Err(WANT.to_string()),
+    }
+    Ok(())
+}
+
+fn scalar_tag(tag: Option<&Tag>) -> Option<ScalarTag> {
+    tag.map(|tag| ScalarTag::from_core(tag.suffix_in_namespace("tag:yaml.org,2002:").as_deref()))
+}
+
+/// How many values `value` holds and how deeply it nests. Depth is capped, so recursion is safe.
+fn measure(value: &Value) -> (usize, usize) {
+    match value {
+        Value::Array(items) => items.iter().fold((1, 1), |(n, d), item| {
+            let (items_n, item_d) = measure(item);
+            (n + items_n, d.max(item_d + 1))
+        }),
+        Value::Object(object) => object.values().fold((1, 1), |(n, d), item| {
+            let (items_n, item_d) = measure(item);
+            (n + items_n, d.max(item_d + 1))
+        }),
+        _ => (1, 0),
+    }
+}
+
+fn kind_of(value: &Value) -> &'static str {
+    match value {
+        Value::Array(_) => "a sequence",
+        Value::Object(_) => "a mapping",
+        _ => "null",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn read(text: &str) -> Result<Value, String> {
+        let budget = ValueBudget::new();
+        budget.grant(text.len());
+        read_document(text, &budget).map_err(|e| e.message)
+    }
+
+    #[test]
+    fn plain_scalars_resolve_and_quoted_ones_stay_strings() {
+        let value = read("mode: 0644\nquoted: '0644'\non: on\nq: \"on\"\nhex: 0x1F\nnothing: ~\n");
+        assert_eq!(
+            value,
+            Ok(
+                json!({"mode": 420, "quoted": "0644", "true": true, "q": "on", "hex": 31, "nothing": null})
+            )
+        );
+    }
+
+    #[test]
+    fn list_items_are_located() {
+        let budget = ValueBudget::new();
+        let text = "kind: List\nitems:\n- a: 1\n  b: [2]\n- {c: 3}\n-\n  d: 4\n";
+        let document = read_document_with_items(text, &budget).ok();
+        assert_eq!(document.map(|d| d.item_lines), Some(vec![3, 5, 7]));
+    }
+
+    #[test]
+    fn a_wide_alias_bomb_is_refused_before_it_expands() {
+        // 2,000 values referenced 2,000 times: four million values from a 14 kB document.
+        let items = vec!["x"; 2_000].join(",");
+        let refs = vec!["*a"; 2_000].join(",");
+        let text = format!("a: &a [{items}]\nb: [{refs}]\n");
+        let error = read(&text).err().unwrap_or_default();
+        assert!(error.contains("refusing to load them"), "{error}");
+    }
+
+    #[test]
+    fn a_nested_alias_bomb_is_refused() {
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..10 {
+            let refs = vec![format!("*a{}", i - 1); 10].join(", ");
+            text.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+        }
+        let error = read(&text).err().unwrap_or_default();
+        assert!(error.contains("refusing to load them"), "{error}");
+    }
+
+    #[test]
+    fn the_budget_is_shared_between_documents() {
+        let budget = ValueBudget::new();
+        let items = vec!["x"; 1_000].join(",");
+        let refs = vec!["*a"; 100].join(",");
+        let text = format!("a: &a [{items}]\nb: [{refs}]\n");
+        // Each document builds about 100,000 values: a few fit, then the floor is spent.
+        let loaded = (0..10)
+            .take_while(|_| read_document(&text, &budget).is_ok())
+            .count();
+        assert!((1..10).contains(&loaded), "{loaded}");
+    }
+
+    #[test]
+    fn aliases_cannot_nest_past_the_depth_cap() {
+        let open = "[".repeat(100);
+        let close = "]".repeat(100);
+        let text = format!(
+            "a: &a {open}1{close}\nb: [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[*a]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]\n"
+        );
+        let error = read(&text).err().unwrap_or_default();
+        assert!(error.contains("nesting deeper than 128"), "{error}");
+    }
+
+    #[test]
+    fn repeated_keys_are_refused_even_when_equal_only_once_read() {
+        let error = read("a: 1\nb: 2\na: 3\n").err().unwrap_or_default();
+        assert!(error.contains("duplicate key \"a\""), "{error}");
+        let error = read("1: a\n\"1\": b\n").err().unwrap_or_default();
+        assert!(error.contains("duplicate key \"1\""), "{error}");
+    }
+
+    #[test]
+    fn merges_apply_in_order_as_go_yaml_v2_does() {
+        let base = "b: &b {a: 1, c: 2}\n";
+        assert_eq!(
+            read(&format!("{base}x: {{<<: *b, a: 3}}\n")).map(|v| v["x"].clone()),
+            Ok(json!({"a": 3, "c": 2}))
+        );
+        assert_eq!(
+            read(&format!("{base}x: {{a: 3, <<: *b}}\n")).map(|v| v["x"].clone()),
+            Ok(json!({"a": 1, "c": 2}))
+        );
+        assert_eq!(
+            read("x: {<<: [{a: 1}, {a: 2, d: 1}]}\n").map(|v| v["x"].clone()),
+            Ok(json!({"a": 1, "d": 1}))
+        );
+        assert_eq!(
+            read("x: {'<<': {a: 1}}\n").map(|v| v["x"].clone()),
+            Ok(json!({"<<": {"a": 1}}))
+        );
+        assert!(read("x: {<<: 1}\n").is_err());
+    }
+
+    #[test]
+    fn infinity_is_refused_only_where_it_stays() {
+        let error = read("a: 1\nb:\n  c: .inf\n").err().unwrap_or_default();
+        assert!(error.contains("+Inf cannot be represented"), "{error}");
+        let budget = ValueBudget::new();
+        let located = read_document("a: 1\nb:\n  c: .inf\n", &budget).err();
+        assert_eq!(located.map(|e| (e.line, e.column)), Some((3, 6)));
+        // Replaced by a later merge, as go-yaml replaces it, it is never sent.
+        assert_eq!(
+            read("x: {a: .nan, <<: {a: 1}}\n"),
+            Ok(json!({"x": {"a": 1}}))
+        );
+    }
+
+    #[test]
+    fn anchor_names_are_go_yaml_s() {
+        assert!(read("a: &x-1_b 1\nb: *x-1_b\n").is_ok());
+        let error = read("a: &x\" 1\n").err().unwrap_or_default();
+        assert!(error.contains("anchor name"), "{error}");
+    }
+
+    #[test]
+    fn collections_as_keys_and_null_keys_are_refused() {
+        assert!(read("{[1]: a}\n").is_err());
+        assert!(read("~: a\n").is_err());
+    }
+
+    #[test]
+    fn custom_tags_keep_their_value_as_text() {
+        assert_eq!(
+            read("a: !secret {b: 1}\nc: !!str 2\nd: !thing 5\n"),
+            Ok(json!({"a": {"b": 1}, "c": "2", "d": "5"}))
+        );
+    }
+}
