@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite: builds helm (tests/helm.sh), builds and starts the test API server (a real kube-apiserver + etcd on
-# 127.0.0.1), runs every test against it with cargo-nextest, and stops it again.
+# The whole test suite: builds the pinned helm (tests/helm.sh) and the test API server (a real
+# kube-apiserver + etcd on 127.0.0.1), runs every test against it with cargo-nextest, and stops it.
 #
 #   tests/run.sh                 # everything
 #   tests/run.sh -E 'test(diff)' # extra arguments go to `cargo nextest run`
