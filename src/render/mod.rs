@@ -148,7 +148,7 @@ fn render_chart(
     snapshot: &Snapshot,
     dir: &std::path::Path,
     options: &helm::HelmOptions,
-    budget: &yaml_value::ValueBudget,
+    budget: &crate::yaml::read::ValueBudget,
     errors: &mut Vec<RenderError>,
 ) -> Vec<Manifest> {
     let display = snapshot.display_prefix.join(dir);
@@ -179,7 +179,7 @@ fn render_chart(
         }
     };
     let shown = display.join(layout::CHART_FILE);
-    let mut objects = load::load_collecting(&shown, &output, load::Format::Yaml, budget, errors);
+    let mut objects = load::load_collecting(&shown, &output, budget, errors);
     helm::attribute(&mut objects, &output, &display);
     helm::hooks::sort_out(objects, errors)
 }

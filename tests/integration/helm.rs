@@ -119,7 +119,17 @@ fn ours(dir: &Path, options: &RenderOptions) -> Vec<Value> {
 
 /// `helm template` itself, tests left out (they are never applied), parsed as we parse YAML.
 fn oracle(chart: &Path, release: &str, namespace: &str, capabilities: &[&str]) -> Vec<Value> {
-    let output = Command::new(support::helm())
+    oracle_with(&support::helm(), chart, release, namespace, capabilities)
+}
+
+fn oracle_with(
+    helm: &Path,
+    chart: &Path,
+    release: &str,
+    namespace: &str,
+    capabilities: &[&str],
+) -> Vec<Value> {
+    let output = Command::new(helm)
         .args(["template", release])
         .arg(chart)
         .args(["--namespace", namespace, "--include-crds", "--skip-tests"])
@@ -225,6 +235,63 @@ fn a_chart_renders_as_helm_template_does_for_a_given_cluster() {
     assert_eq!(
         db["data"]["size"], "small",
         "parent values override the subchart's"
+    );
+}
+
+#[test]
+fn helm_3_renders_the_chart_as_its_own_template_does() {
+    let repo = workdir(&chart_files("s3cret", 2));
+    let helm3 = support::helm3();
+    let mut options = options("apps", Capabilities::HelmDefaults);
+    options.helm.program = Some(helm3.clone());
+    let ours = ours(repo.path(), &options);
+    assert_eq!(
+        ours,
+        oracle_with(&helm3, &repo.path().join("web"), "web", "apps", &[])
+    );
+    assert_eq!(ours.len(), 6, "{:?}", names(&ours));
+}
+
+#[test]
+fn a_revision_renders_the_chart_as_committed() {
+    let repo = workdir(&chart_files("s3cret", 2));
+    repo.git_commit_all();
+    repo.write("web/values.yaml", "replicas: 9\npassword: other\n");
+    let snapshot = source::read_revision(repo.path(), "HEAD", &Limits::default()).expect("HEAD");
+    let manifests = render::render(&snapshot, &options("apps", Capabilities::HelmDefaults))
+        .unwrap_or_else(|e| panic!("render at HEAD: {e}"));
+    let config = manifests
+        .iter()
+        .find(|m| m.kind() == "ConfigMap" && m.name() == "web-web")
+        .expect("the chart's ConfigMap at HEAD");
+    assert_eq!(
+        config.object["data"]["replicas"], "2",
+        "the committed values, not the edit"
+    );
+    assert_eq!(
+        config.origin.file,
+        Path::new("web/templates/config.yaml"),
+        "origins name the template"
+    );
+}
+
+#[test]
+fn an_offline_diff_of_a_chart_says_it_used_helms_defaults() {
+    let repo = workdir(&chart_files("s3cret", 2));
+    repo.git_commit_all();
+    repo.write(
+        "web/values.yaml",
+        "replicas: 4\npassword: s3cret\ndb:\n  size: small\n",
+    );
+    repo.git_commit_all();
+    let out = gitops(&["diff", ".", "--base", "HEAD~1", "--offline"], repo.path());
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(stderr.contains("Helm's default capabilities"), "{stderr}");
+    assert!(stdout.contains("web-web"), "{stdout}");
+    assert!(
+        !stdout.contains("web-db"),
+        "only the changed object\n{stdout}"
     );
 }
 

@@ -125,6 +125,7 @@ mod tests {
             origin: Origin {
                 file: "chart/Chart.yaml".into(),
                 document: 0,
+                item: None,
                 line: 1,
             },
         }

@@ -135,6 +135,7 @@ pub(crate) fn attribute(manifests: &mut [Manifest], output: &[u8], chart_display
         manifest.origin = Origin {
             file: chart_display.join(inside),
             document: manifest.origin.document,
+            item: manifest.origin.item,
             line: 1,
         };
     }
@@ -175,6 +176,7 @@ mod tests {
         let origin = |line| Origin {
             file: "x".into(),
             document: 0,
+            item: None,
             line,
         };
         let mut manifests = vec![
