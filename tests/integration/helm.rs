@@ -330,6 +330,22 @@ fn hooks_that_ask_to_be_deleted_are_refused_naming_the_object() {
     );
 }
 
+#[test]
+fn a_broken_template_fails_naming_the_chart_with_helms_reason() {
+    let mut files = chart_files("s3cret", 1);
+    files.push((
+        "web/templates/broken.yaml".into(),
+        "kind: ConfigMap\nmetadata:\n  name: {{ .Values.missing.deeper }}\n".into(),
+    ));
+    let repo = workdir(&files);
+    let snapshot = source::read_working_tree(repo.path(), &Limits::default()).unwrap();
+    let error = render::render(&snapshot, &options("default", Capabilities::HelmDefaults))
+        .expect_err("helm fails")
+        .to_string();
+    assert!(error.starts_with("web: helm template failed: "), "{error}");
+    assert!(error.contains("broken.yaml"), "helm's own reason\n{error}");
+}
+
 /// The podinfo chart of the shared corpus, when this checkout sits beside it.
 fn podinfo() -> Option<PathBuf> {
     let corpus = std::env::var_os("GITOPS_TEST_CORPUS")

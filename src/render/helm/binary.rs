@@ -138,6 +138,25 @@ mod tests {
         assert!(parse("v2.17.0").unwrap() < MINIMUM);
     }
 
+    #[cfg(unix)]
+    #[test]
+    fn a_helm_older_than_3_8_is_refused_saying_what_is_needed() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let program = dir.path().join("helm");
+        std::fs::write(&program, "#!/bin/sh\nprintf v3.7.2\n").unwrap();
+        std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+        match check(&program) {
+            Err(Unusable::Unsupported(reason)) => {
+                assert!(
+                    reason.contains("v3.7.2") && reason.contains("3.8 or later"),
+                    "{reason}"
+                )
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
     #[test]
     fn a_missing_program_is_reported_as_not_found() {
         let missing = Path::new("/nonexistent/helm-for-gitops-tests");
