@@ -61,6 +61,7 @@ never\t'Never color'"
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -l request-timeout -d 'How long one request to the API server may go unanswered before it fails (e.g. 30s, 2m; 0 waits forever). Default: 10s to connect, 60s for an answer' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -l prune-protected -d 'Also prune Namespaces, CustomResourceDefinitions and PersistentVolumeClaims that left git (deleting them deletes everything in them)'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -l show-secrets -d 'Print Secret values instead of masking them'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -l show-defaults -d 'Print the fields the server defaults on objects being created (imagePullPolicy, dnsPolicy, ...) instead of one line counting them. Updates always show every change'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -l verify-unchanged -d 'Dry-run unchanged objects on the server too. By default an object whose live copy shows our last apply still in place (every value we send, every field we owned) is planned as unchanged without a dry-run'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -l offline -d 'Compare the render of --base with that of --ref (default: the working tree) without contacting any cluster: objects only in --ref are creates, objects only in --base are prunes. Namespaces are compared as written'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -s v -l verbose -d 'More detail on stderr (repeat for more)'
@@ -81,6 +82,7 @@ never\t'Never color'"
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -l request-timeout -d 'How long one request to the API server may go unanswered before it fails (e.g. 30s, 2m; 0 waits forever). Default: 10s to connect, 60s for an answer' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -l prune-protected -d 'Also prune Namespaces, CustomResourceDefinitions and PersistentVolumeClaims that left git (deleting them deletes everything in them)'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -l show-secrets -d 'Print Secret values instead of masking them'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -l show-defaults -d 'Print the fields the server defaults on objects being created (imagePullPolicy, dnsPolicy, ...) instead of one line counting them. Updates always show every change'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -l verify-unchanged -d 'Dry-run unchanged objects on the server too. By default an object whose live copy shows our last apply still in place (every value we send, every field we owned) is planned as unchanged without a dry-run'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -s y -l yes -d 'Apply without asking (required when standard input is not a terminal)'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -l dry-run -d 'Plan and show everything, write nothing'
@@ -178,6 +180,7 @@ never\t'Never color'"
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand pr" -l request-timeout -d 'How long one request to the API server may go unanswered before it fails (e.g. 30s, 2m; 0 waits forever). Default: 10s to connect, 60s for an answer' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand pr" -l prune-protected -d 'Also prune Namespaces, CustomResourceDefinitions and PersistentVolumeClaims that left git (deleting them deletes everything in them)'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand pr" -l show-secrets -d 'Print Secret values instead of masking them'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand pr" -l show-defaults -d 'Print the fields the server defaults on objects being created (imagePullPolicy, dnsPolicy, ...) instead of one line counting them. Updates always show every change'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand pr" -l verify-unchanged -d 'Dry-run unchanged objects on the server too. By default an object whose live copy shows our last apply still in place (every value we send, every field we owned) is planned as unchanged without a dry-run'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand pr" -s v -l verbose -d 'More detail on stderr (repeat for more)'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand pr" -s h -l help -d 'Print help (see more with \'--help\')'

@@ -26,13 +26,18 @@ for tool in jq kubectl git; do
 done
 
 # Directories as given (for messages) and where they are (the script works from the root).
-labels=("$@")
+labels=()
+for dir in "$@"; do labels+=("${dir%/}"); done
 dirs=()
 for dir in "$@"; do dirs+=("$(cd "$dir" 2>/dev/null && pwd || echo "$dir")"); done
 
 cd "$root"
-cargo build --quiet --bin kubectl-gitops
-bin="${CARGO_TARGET_DIR:-$root/target}/debug/kubectl-gitops"
+# KUBECTL_GITOPS_BIN: a binary built already, used instead of building one.
+bin=${KUBECTL_GITOPS_BIN:-}
+if [ -z "$bin" ]; then
+	cargo build --quiet --bin kubectl-gitops
+	bin="${CARGO_TARGET_DIR:-$root/target}/debug/kubectl-gitops"
+fi
 
 work=$(mktemp -d)
 started_server=

@@ -443,7 +443,7 @@ async fn a_kustomize_directory_is_rendered_as_one_unit() {
     assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
     assert!(
         stdout.contains(&format!(
-            "+ create ConfigMap/{ns}/prod-settings (app/kustomization.yaml"
+            "+ create ConfigMap/{ns}/prod-settings (app/cm.yaml:1)"
         )),
         "{stdout}"
     );

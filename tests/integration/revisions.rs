@@ -253,7 +253,7 @@ fn offline_diff_renders_kustomize_overlays_at_each_revision() {
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
     assert!(
-        stdout.contains("~ update ConfigMap/prod/settings (overlays/prod/kustomization.yaml:1)"),
+        stdout.contains("~ update ConfigMap/prod/settings (base/settings.yaml:1)"),
         "{stdout}"
     );
     assert!(
