@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_kubectl_gitops_global_optspecs
-    string join \n kubeconfig= context= n/namespace= color= request-timeout= v/verbose h/help V/version
+    string join \n kubeconfig= context= n/namespace= color= request-timeout= helm-binary= v/verbose h/help V/version
 end
 
 function __fish_kubectl_gitops_needs_command
@@ -31,6 +31,7 @@ complete -c kubectl-gitops -n "__fish_kubectl_gitops_needs_command" -l color -d 
 always\t'Always color (still overridden by nothing: the user asked for it)'
 never\t'Never color'"
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_needs_command" -l request-timeout -d 'How long one request to the API server may go unanswered before it fails (e.g. 30s, 2m; 0 waits forever). Default: 10s to connect, 60s for an answer' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_needs_command" -l helm-binary -d 'The helm program that renders Helm charts (default: $GITOPS_HELM, then `helm` on PATH; Helm 3.8 or later)' -r -F
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_needs_command" -s v -l verbose -d 'More detail on stderr (repeat for more)'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_needs_command" -s V -l version -d 'Print version'
@@ -59,6 +60,7 @@ complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -l c
 always\t'Always color (still overridden by nothing: the user asked for it)'
 never\t'Never color'"
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -l request-timeout -d 'How long one request to the API server may go unanswered before it fails (e.g. 30s, 2m; 0 waits forever). Default: 10s to connect, 60s for an answer' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -l helm-binary -d 'The helm program that renders Helm charts (default: $GITOPS_HELM, then `helm` on PATH; Helm 3.8 or later)' -r -F
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -l prune-protected -d 'Also prune Namespaces, CustomResourceDefinitions and PersistentVolumeClaims that left git (deleting them deletes everything in them)'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -l show-secrets -d 'Print Secret values instead of masking them'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -l show-defaults -d 'Print the fields the server defaults on objects being created (imagePullPolicy, dnsPolicy, ...) instead of one line counting them. Updates always show every change'
@@ -80,6 +82,7 @@ complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -l 
 always\t'Always color (still overridden by nothing: the user asked for it)'
 never\t'Never color'"
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -l request-timeout -d 'How long one request to the API server may go unanswered before it fails (e.g. 30s, 2m; 0 waits forever). Default: 10s to connect, 60s for an answer' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -l helm-binary -d 'The helm program that renders Helm charts (default: $GITOPS_HELM, then `helm` on PATH; Helm 3.8 or later)' -r -F
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -l prune-protected -d 'Also prune Namespaces, CustomResourceDefinitions and PersistentVolumeClaims that left git (deleting them deletes everything in them)'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -l show-secrets -d 'Print Secret values instead of masking them'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -l show-defaults -d 'Print the fields the server defaults on objects being created (imagePullPolicy, dnsPolicy, ...) instead of one line counting them. Updates always show every change'
@@ -121,6 +124,7 @@ complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile"
 always\t'Always color (still overridden by nothing: the user asked for it)'
 never\t'Never color'"
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l request-timeout -d 'How long one request to the API server may go unanswered before it fails (e.g. 30s, 2m; 0 waits forever). Default: 10s to connect, 60s for an answer' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l helm-binary -d 'The helm program that renders Helm charts (default: $GITOPS_HELM, then `helm` on PATH; Helm 3.8 or later)' -r -F
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l allow-empty -d 'Allow a commit that renders no objects (it prunes every member of the set)'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l prune-protected -d 'Also prune Namespaces, CustomResourceDefinitions and PersistentVolumeClaims'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l no-watch -d 'Do not watch managed objects (drift is then corrected at the next interval)'
@@ -139,6 +143,7 @@ complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand status" -l
 always\t'Always color (still overridden by nothing: the user asked for it)'
 never\t'Never color'"
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand status" -l request-timeout -d 'How long one request to the API server may go unanswered before it fails (e.g. 30s, 2m; 0 waits forever). Default: 10s to connect, 60s for an answer' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand status" -l helm-binary -d 'The helm program that renders Helm charts (default: $GITOPS_HELM, then `helm` on PATH; Helm 3.8 or later)' -r -F
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand status" -s v -l verbose -d 'More detail on stderr (repeat for more)'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand status" -s V -l version -d 'Print version'
@@ -155,6 +160,7 @@ complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand install" -
 always\t'Always color (still overridden by nothing: the user asked for it)'
 never\t'Never color'"
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand install" -l request-timeout -d 'How long one request to the API server may go unanswered before it fails (e.g. 30s, 2m; 0 waits forever). Default: 10s to connect, 60s for an answer' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand install" -l helm-binary -d 'The helm program that renders Helm charts (default: $GITOPS_HELM, then `helm` on PATH; Helm 3.8 or later)' -r -F
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand install" -s v -l verbose -d 'More detail on stderr (repeat for more)'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand install" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand install" -s V -l version -d 'Print version'
@@ -178,6 +184,7 @@ complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand pr" -l col
 always\t'Always color (still overridden by nothing: the user asked for it)'
 never\t'Never color'"
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand pr" -l request-timeout -d 'How long one request to the API server may go unanswered before it fails (e.g. 30s, 2m; 0 waits forever). Default: 10s to connect, 60s for an answer' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand pr" -l helm-binary -d 'The helm program that renders Helm charts (default: $GITOPS_HELM, then `helm` on PATH; Helm 3.8 or later)' -r -F
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand pr" -l prune-protected -d 'Also prune Namespaces, CustomResourceDefinitions and PersistentVolumeClaims that left git (deleting them deletes everything in them)'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand pr" -l show-secrets -d 'Print Secret values instead of masking them'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand pr" -l show-defaults -d 'Print the fields the server defaults on objects being created (imagePullPolicy, dnsPolicy, ...) instead of one line counting them. Updates always show every change'
@@ -192,6 +199,7 @@ complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand version" -
 always\t'Always color (still overridden by nothing: the user asked for it)'
 never\t'Never color'"
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand version" -l request-timeout -d 'How long one request to the API server may go unanswered before it fails (e.g. 30s, 2m; 0 waits forever). Default: 10s to connect, 60s for an answer' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand version" -l helm-binary -d 'The helm program that renders Helm charts (default: $GITOPS_HELM, then `helm` on PATH; Helm 3.8 or later)' -r -F
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand version" -s v -l verbose -d 'More detail on stderr (repeat for more)'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand version" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand version" -s V -l version -d 'Print version'
@@ -202,6 +210,7 @@ complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand completion
 always\t'Always color (still overridden by nothing: the user asked for it)'
 never\t'Never color'"
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand completion" -l request-timeout -d 'How long one request to the API server may go unanswered before it fails (e.g. 30s, 2m; 0 waits forever). Default: 10s to connect, 60s for an answer' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand completion" -l helm-binary -d 'The helm program that renders Helm charts (default: $GITOPS_HELM, then `helm` on PATH; Helm 3.8 or later)' -r -F
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand completion" -s v -l verbose -d 'More detail on stderr (repeat for more)'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand completion" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand completion" -s V -l version -d 'Print version'
