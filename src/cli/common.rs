@@ -135,7 +135,8 @@ pub struct Prepared {
     pub planned: Planned,
 }
 
-/// Source -> Render -> Plan. A render failure stops here, before anything touches the cluster.
+/// Source -> Render -> Plan. A render failure stops here, before anything is planned; only a tree
+/// holding a Helm chart reads the cluster (its discovery) before rendering.
 pub async fn prepare(args: &PlanArgs, global: &GlobalArgs, force: bool) -> Result<Prepared> {
     let started = std::time::Instant::now();
     let verbose = |stage: &str, detail: String| {

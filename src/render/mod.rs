@@ -44,12 +44,16 @@ pub struct RenderOptions {
     pub helm: helm::HelmOptions,
 }
 
-/// Whether the snapshot holds a Helm chart that `render` runs helm on.
+/// Whether rendering the snapshot runs helm: it holds a chart, or a kustomization in it
+/// names `helmCharts` (then the target cluster's capabilities matter).
 pub fn has_charts(snapshot: &Snapshot) -> bool {
-    layout::lay_out(&snapshot.files)
-        .units
-        .iter()
-        .any(|unit| matches!(unit, layout::Unit::Chart(_)))
+    snapshot.files.iter().any(|(path, bytes)| {
+        path.file_name().is_some_and(|name| {
+            name == layout::CHART_FILE
+                || (layout::KUSTOMIZATION_FILES.iter().any(|k| name == *k)
+                    && bytes.windows(11).any(|w| w == b"helmCharts:"))
+        })
+    })
 }
 
 /// Renders every manifest under the snapshot. All problems are collected, not just the first.

@@ -509,6 +509,12 @@ async fn a_helm_charts_kustomization_applies_in_sync_with_its_values_from_git() 
         Some("3"),
         "valuesInline wins"
     );
+    let server = client.apiserver_version().await.expect("server version");
+    assert_eq!(
+        data.get("kubeVersion"),
+        Some(&server.git_version),
+        "kustomize's helm saw the cluster"
+    );
 
     for (path, text) in kustomize_example(&ns, "second") {
         repo.write(&path, &text);

@@ -1,5 +1,5 @@
 //! `helmCharts:` in a kustomization, rendered by kustomize with our helm
-//! (`--enable-helm --helm-command PROGRAM`). Charts must be in the repository (under
+//! (`--enable-helm --helm-command PROGRAM`) and the target cluster's capabilities. Charts must be in the repository (under
 //! `helmGlobals.chartHome`, `charts` by default): an entry naming a `repo` would be fetched
 //! from the network during every render, so it is refused like a remote base.
 
@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use super::HelmOptions;
 use super::binary::{self, Unusable};
+use super::{Capabilities, HelmOptions};
 use crate::render::RenderError;
 
 /// What the guard learnt about one kustomization's charts.
@@ -94,11 +94,25 @@ pub(crate) fn kustomize_args(
             return Err(unusable(reason));
         }
     }
-    Ok(vec![
+    let mut args: Vec<OsString> = vec![
         "--enable-helm".into(),
         "--helm-command".into(),
         absolute(&program).into_os_string(),
-    ])
+    ];
+    // kustomize's spelling of helm's --kube-version/--api-versions.
+    if let Capabilities::Cluster {
+        kube_version,
+        api_versions,
+    } = &options.capabilities
+    {
+        args.push("--helm-kube-version".into());
+        args.push(kube_version.into());
+        for api_version in api_versions {
+            args.push("--helm-api-versions".into());
+            args.push(api_version.into());
+        }
+    }
+    Ok(args)
 }
 
 /// kustomize runs helm from another directory: a relative program path must not change
