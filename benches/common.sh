@@ -205,7 +205,7 @@ kind_prefixes=(/api/v1 /apis/apps/v1 /api/v1 /api/v1)
 
 # applyset_id NAME [NAMESPACE KIND GROUP]: the id of an ApplySet per the ApplySet standard,
 # applyset-<base64url(sha256("NAME.NAMESPACE.KIND.GROUP"))>-v1. The default parent is what
-# `kubectl gitops --applyset NAME` uses: a Secret in namespace default.
+# `kubectl gitops --applyset NAME` uses without -n: a Secret in namespace default (the target namespace).
 applyset_id() {
 	local name=$1 namespace=${2-default} kind=${3-Secret} group=${4-}
 	printf 'applyset-%s-v1' "$(printf '%s.%s.%s.%s' "$name" "$namespace" "$kind" "$group" |

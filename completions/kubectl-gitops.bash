@@ -130,7 +130,7 @@ _kubectl__gitops() {
             return 0
             ;;
         kubectl__subcmd__gitops__subcmd__apply)
-            opts="-y -n -v -h -V --ref --applyset --applyset-namespace --prune-protected --show-secrets --show-defaults --verify-unchanged --concurrency --qps --yes --dry-run --force-conflicts --allow-empty --wait --timeout --kubeconfig --context --namespace --color --request-timeout --helm-binary --verbose --help --version"
+            opts="-y -n -v -h -V --ref --applyset --applyset-namespace --adopt --prune-protected --show-secrets --show-defaults --verify-unchanged --concurrency --qps --yes --dry-run --force-conflicts --allow-empty --wait --timeout --kubeconfig --context --namespace --color --request-timeout --helm-binary --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -260,7 +260,7 @@ _kubectl__gitops() {
             return 0
             ;;
         kubectl__subcmd__gitops__subcmd__diff)
-            opts="-o -n -v -h -V --ref --applyset --applyset-namespace --prune-protected --show-secrets --show-defaults --verify-unchanged --concurrency --qps --output --base --offline --kubeconfig --context --namespace --color --request-timeout --helm-binary --verbose --help --version"
+            opts="-o -n -v -h -V --ref --applyset --applyset-namespace --adopt --prune-protected --show-secrets --show-defaults --verify-unchanged --concurrency --qps --output --base --offline --kubeconfig --context --namespace --color --request-timeout --helm-binary --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -485,7 +485,7 @@ _kubectl__gitops() {
             return 0
             ;;
         kubectl__subcmd__gitops__subcmd__install)
-            opts="-n -v -h -V --image --repo --ref --path --interval --replicas --kubeconfig --context --namespace --color --request-timeout --helm-binary --verbose --help --version"
+            opts="-n -v -h -V --image --repo --ref --path --interval --target-namespace --replicas --kubeconfig --context --namespace --color --request-timeout --helm-binary --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -508,6 +508,10 @@ _kubectl__gitops() {
                     return 0
                     ;;
                 --interval)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --target-namespace)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -562,7 +566,7 @@ _kubectl__gitops() {
             return 0
             ;;
         kubectl__subcmd__gitops__subcmd__pr)
-            opts="-m -n -v -h -V --ref --applyset --applyset-namespace --prune-protected --show-secrets --show-defaults --verify-unchanged --concurrency --qps --branch --message --title --base --remote --github-repo --api-url --comment --kubeconfig --context --namespace --color --request-timeout --helm-binary --verbose --help --version"
+            opts="-m -n -v -h -V --ref --applyset --applyset-namespace --adopt --prune-protected --show-secrets --show-defaults --verify-unchanged --concurrency --qps --branch --message --title --base --remote --github-repo --api-url --comment --kubeconfig --context --namespace --color --request-timeout --helm-binary --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -671,7 +675,7 @@ _kubectl__gitops() {
             return 0
             ;;
         kubectl__subcmd__gitops__subcmd__reconcile)
-            opts="-n -v -h -V --repo --ref --path --interval --applyset --applyset-namespace --cache-dir --listen --log-format --allow-empty --prune-protected --token-file --token-username --debounce --no-watch --backoff --max-backoff --fetch-timeout --no-leader-election --lease-name --lease-duration --identity --shutdown-grace --concurrency --qps --kubeconfig --context --namespace --color --request-timeout --helm-binary --verbose --help --version"
+            opts="-n -v -h -V --repo --ref --path --interval --applyset --applyset-namespace --adopt --cache-dir --listen --log-format --allow-empty --prune-protected --token-file --token-username --debounce --no-watch --backoff --max-backoff --fetch-timeout --no-leader-election --lease-name --lease-duration --identity --shutdown-grace --concurrency --qps --kubeconfig --context --namespace --color --request-timeout --helm-binary --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -38,15 +38,15 @@ complete -c kubectl-gitops -n "__fish_kubectl_gitops_needs_command" -s V -l vers
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_needs_command" -f -a "diff" -d 'Show what applying the manifests under PATH would change in the cluster'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_needs_command" -f -a "apply" -d 'Apply the manifests under PATH: show the plan, ask, apply in order, prune what left git'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_needs_command" -f -a "reconcile" -d 'Keep the cluster in sync with a git repository, continuously'
-complete -c kubectl-gitops -n "__fish_kubectl_gitops_needs_command" -f -a "status" -d 'Show what the in-cluster reconciler last did'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_needs_command" -f -a "status" -d 'Show the ApplySets you can see, or what the reconciler of one last did'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_needs_command" -f -a "install" -d 'Print the manifests that run the reconciler in a cluster'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_needs_command" -f -a "pr" -d 'Open a pull request with the change under PATH and its cluster preview'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_needs_command" -f -a "version" -d 'Print the version, git commit and build target'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_needs_command" -f -a "completion" -d 'Print a shell completion script'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -l ref -d 'Render PATH as it is at this git revision (branch, tag, commit, HEAD~2, ...) instead of the working tree; uncommitted edits play no part' -r
-complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -l applyset -d 'Name of the ApplySet recording what this PATH manages (default: derived from the repository\'s directory name and PATH, e.g. gitops-platform-deploy-prod)' -r
-complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -l applyset-namespace -d 'Namespace of the ApplySet\'s parent Secret' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -l applyset -d 'Name of the ApplySet recording what this PATH manages (default: derived from the repository\'s remote URL, PATH and the target namespace, e.g. gitops-platform-deploy-prod-1a2b3c4d)' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -l applyset-namespace -d 'Namespace of the ApplySet\'s parent Secret (default: the target namespace, -n or the context\'s)' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -l concurrency -d 'Requests in flight at once' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -l qps -d 'Client-side limit of requests per second (bursts may go to twice this)' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -s o -l output -d 'Output format' -r -f -a "text\t'Colored unified diffs for a terminal'
@@ -61,6 +61,7 @@ always\t'Always color (still overridden by nothing: the user asked for it)'
 never\t'Never color'"
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -l request-timeout -d 'How long one request to the API server may go unanswered before it fails (e.g. 30s, 2m; 0 waits forever). Default: 10s to connect, 60s for an answer' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -l helm-binary -d 'The helm program that renders Helm charts (default: $GITOPS_HELM, then `helm` on PATH; Helm 3.8 or later)' -r -F
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -l adopt -d 'Move objects that are members of another ApplySet into this one. Without it apply refuses them (per object: the annotation kubectl-gitops.io/adopt: "true" in git)'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -l prune-protected -d 'Also prune Namespaces, CustomResourceDefinitions and PersistentVolumeClaims that left git (deleting them deletes everything in them)'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -l show-secrets -d 'Print Secret values instead of masking them'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -l show-defaults -d 'Print the fields the server defaults on objects being created (imagePullPolicy, dnsPolicy, ...) instead of one line counting them. Updates always show every change'
@@ -70,8 +71,8 @@ complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -s v
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -s V -l version -d 'Print version'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -l ref -d 'Render PATH as it is at this git revision (branch, tag, commit, HEAD~2, ...) instead of the working tree; uncommitted edits play no part' -r
-complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -l applyset -d 'Name of the ApplySet recording what this PATH manages (default: derived from the repository\'s directory name and PATH, e.g. gitops-platform-deploy-prod)' -r
-complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -l applyset-namespace -d 'Namespace of the ApplySet\'s parent Secret' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -l applyset -d 'Name of the ApplySet recording what this PATH manages (default: derived from the repository\'s remote URL, PATH and the target namespace, e.g. gitops-platform-deploy-prod-1a2b3c4d)' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -l applyset-namespace -d 'Namespace of the ApplySet\'s parent Secret (default: the target namespace, -n or the context\'s)' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -l concurrency -d 'Requests in flight at once' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -l qps -d 'Client-side limit of requests per second (bursts may go to twice this)' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -l timeout -d 'How long --wait waits (e.g. 90s, 5m)' -r
@@ -83,6 +84,7 @@ always\t'Always color (still overridden by nothing: the user asked for it)'
 never\t'Never color'"
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -l request-timeout -d 'How long one request to the API server may go unanswered before it fails (e.g. 30s, 2m; 0 waits forever). Default: 10s to connect, 60s for an answer' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -l helm-binary -d 'The helm program that renders Helm charts (default: $GITOPS_HELM, then `helm` on PATH; Helm 3.8 or later)' -r -F
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -l adopt -d 'Move objects that are members of another ApplySet into this one. Without it apply refuses them (per object: the annotation kubectl-gitops.io/adopt: "true" in git)'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -l prune-protected -d 'Also prune Namespaces, CustomResourceDefinitions and PersistentVolumeClaims that left git (deleting them deletes everything in them)'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -l show-secrets -d 'Print Secret values instead of masking them'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -l show-defaults -d 'Print the fields the server defaults on objects being created (imagePullPolicy, dnsPolicy, ...) instead of one line counting them. Updates always show every change'
@@ -99,8 +101,8 @@ complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile"
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l ref -d 'Branch or tag to follow' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l path -d 'Directory of the manifests inside the repository' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l interval -d 'Time between full cycles (fetch, plan, apply)' -r
-complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l applyset -d 'Name of the ApplySet (default: gitops-<repository>-<path>, as `diff` computes it)' -r
-complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l applyset-namespace -d 'Namespace of the ApplySet parent, the status ConfigMap, the Lease and the Events' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l applyset -d 'Name of the ApplySet (default: derived from --repo, --path and the target namespace, as `diff` derives it in a checkout)' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l applyset-namespace -d 'Namespace of the ApplySet parent, the status ConfigMap, the Lease and the Events (default: the target namespace)' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l cache-dir -d 'Where the repository is cached (default: $KUBECTL_GITOPS_CACHE_DIR, else $XDG_CACHE_HOME/kubectl-gitops, else ~/.cache/kubectl-gitops)' -r -F
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l listen -d 'Serve /healthz, /readyz and /metrics on this address' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l log-format -d 'Log format on stderr' -r -f -a "text\t''
@@ -125,6 +127,7 @@ always\t'Always color (still overridden by nothing: the user asked for it)'
 never\t'Never color'"
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l request-timeout -d 'How long one request to the API server may go unanswered before it fails (e.g. 30s, 2m; 0 waits forever). Default: 10s to connect, 60s for an answer' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l helm-binary -d 'The helm program that renders Helm charts (default: $GITOPS_HELM, then `helm` on PATH; Helm 3.8 or later)' -r -F
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l adopt -d 'Move objects that are members of another ApplySet into this one; without it a commit that would take one over fails to apply (per object: kubectl-gitops.io/adopt: "true")'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l allow-empty -d 'Allow a commit that renders no objects (it prunes every member of the set)'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l prune-protected -d 'Also prune Namespaces, CustomResourceDefinitions and PersistentVolumeClaims'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l no-watch -d 'Do not watch managed objects (drift is then corrected at the next interval)'
@@ -132,8 +135,8 @@ complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile"
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -s v -l verbose -d 'More detail on stderr (repeat for more)'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -s V -l version -d 'Print version'
-complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand status" -l applyset -d 'The ApplySet whose reconciler to show (default: all in the namespace)' -r
-complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand status" -l applyset-namespace -d 'Namespace of the ApplySet parent and the status ConfigMap' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand status" -l applyset -d 'The ApplySet whose reconciler to show in detail (default: list every set)' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand status" -l applyset-namespace -d 'Namespace of the ApplySet parent and the status ConfigMap (default: -n or the context\'s namespace)' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand status" -s o -l output -d 'Output format' -r -f -a "text\t''
 json\t''"
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand status" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)' -r -F
@@ -152,6 +155,7 @@ complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand install" -
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand install" -l ref -d 'Branch or tag to follow' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand install" -l path -d 'Directory of the manifests inside the repository' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand install" -l interval -d 'Time between full cycles' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand install" -l target-namespace -d 'Namespace namespace-less objects are applied to, which holds the ApplySet parent too (default: the namespace the reconciler runs in)' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand install" -l replicas -d 'Replicas (more than one stand by; a Lease makes sure only one applies)' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand install" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)' -r -F
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand install" -l context -d 'The kubeconfig context to use (default: its current-context)' -r
@@ -165,8 +169,8 @@ complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand install" -
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand install" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand install" -s V -l version -d 'Print version'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand pr" -l ref -d 'Render PATH as it is at this git revision (branch, tag, commit, HEAD~2, ...) instead of the working tree; uncommitted edits play no part' -r
-complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand pr" -l applyset -d 'Name of the ApplySet recording what this PATH manages (default: derived from the repository\'s directory name and PATH, e.g. gitops-platform-deploy-prod)' -r
-complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand pr" -l applyset-namespace -d 'Namespace of the ApplySet\'s parent Secret' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand pr" -l applyset -d 'Name of the ApplySet recording what this PATH manages (default: derived from the repository\'s remote URL, PATH and the target namespace, e.g. gitops-platform-deploy-prod-1a2b3c4d)' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand pr" -l applyset-namespace -d 'Namespace of the ApplySet\'s parent Secret (default: the target namespace, -n or the context\'s)' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand pr" -l concurrency -d 'Requests in flight at once' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand pr" -l qps -d 'Client-side limit of requests per second (bursts may go to twice this)' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand pr" -l branch -d 'Branch to create (default: gitops/<path>-<time>)' -r
@@ -185,6 +189,7 @@ always\t'Always color (still overridden by nothing: the user asked for it)'
 never\t'Never color'"
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand pr" -l request-timeout -d 'How long one request to the API server may go unanswered before it fails (e.g. 30s, 2m; 0 waits forever). Default: 10s to connect, 60s for an answer' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand pr" -l helm-binary -d 'The helm program that renders Helm charts (default: $GITOPS_HELM, then `helm` on PATH; Helm 3.8 or later)' -r -F
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand pr" -l adopt -d 'Move objects that are members of another ApplySet into this one. Without it apply refuses them (per object: the annotation kubectl-gitops.io/adopt: "true" in git)'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand pr" -l prune-protected -d 'Also prune Namespaces, CustomResourceDefinitions and PersistentVolumeClaims that left git (deleting them deletes everything in them)'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand pr" -l show-secrets -d 'Print Secret values instead of masking them'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand pr" -l show-defaults -d 'Print the fields the server defaults on objects being created (imagePullPolicy, dnsPolicy, ...) instead of one line counting them. Updates always show every change'
@@ -217,7 +222,7 @@ complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand completion
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand help; and not __fish_seen_subcommand_from diff apply reconcile status install pr version completion help" -f -a "diff" -d 'Show what applying the manifests under PATH would change in the cluster'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand help; and not __fish_seen_subcommand_from diff apply reconcile status install pr version completion help" -f -a "apply" -d 'Apply the manifests under PATH: show the plan, ask, apply in order, prune what left git'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand help; and not __fish_seen_subcommand_from diff apply reconcile status install pr version completion help" -f -a "reconcile" -d 'Keep the cluster in sync with a git repository, continuously'
-complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand help; and not __fish_seen_subcommand_from diff apply reconcile status install pr version completion help" -f -a "status" -d 'Show what the in-cluster reconciler last did'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand help; and not __fish_seen_subcommand_from diff apply reconcile status install pr version completion help" -f -a "status" -d 'Show the ApplySets you can see, or what the reconciler of one last did'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand help; and not __fish_seen_subcommand_from diff apply reconcile status install pr version completion help" -f -a "install" -d 'Print the manifests that run the reconciler in a cluster'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand help; and not __fish_seen_subcommand_from diff apply reconcile status install pr version completion help" -f -a "pr" -d 'Open a pull request with the change under PATH and its cluster preview'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand help; and not __fish_seen_subcommand_from diff apply reconcile status install pr version completion help" -f -a "version" -d 'Print the version, git commit and build target'

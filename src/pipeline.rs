@@ -1,14 +1,15 @@
 //! The pipeline after Source, as library functions every entry point shares: `diff` and
 //! `apply` on a working tree, the reconciler on a git revision.
 //!
-//! [`plan_snapshot`]: Render -> inventory -> Plan. [`execute`]: parent write, server-side
+//! [`plan`]: inventory -> Plan, the one function every entry point plans with. [`execute`]: parent write, server-side
 //! apply in order, prune — with apply's safety rules built in: nothing is pruned when anything
 //! failed, and an empty render is refused (see [`refuse_empty`]) unless the caller consents.
 
 use std::collections::BTreeSet;
 
 use crate::cluster::Cluster;
-use crate::inventory::{self, ApplySet, GroupKind, Inventory, Member};
+use crate::inventory::{self, ApplySet, GroupKind, Inventory};
+use crate::object::ObjectKey;
 use crate::render::{self, Manifest, RenderFailure};
 use crate::source::Snapshot;
 use crate::ssa::{self, Action, Applied, ApplyOptions, Plan, PlanOptions, Planned, Work};
@@ -24,15 +25,29 @@ pub struct PlanSettings {
     pub prune_protected: bool,
     /// Dry-run every object, even those the live copy proves unchanged.
     pub verify_unchanged: bool,
+    /// Consent to move objects from other ApplySets into this one.
+    pub adopt: bool,
     pub render: render::RenderOptions,
 }
 
-/// A snapshot planned against one ApplySet.
+/// A render planned against one ApplySet.
 pub struct SetPlan {
     pub manifests: Vec<Manifest>,
     pub set: ApplySet,
     pub inventory: Inventory,
     pub planned: Planned,
+    /// Live members of the set that were read (none for a plan of some objects).
+    pub members: usize,
+}
+
+/// Which objects of a render a plan covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// Every rendered object, and a prune for every member no longer rendered.
+    Whole,
+    /// Only these objects (a drift correction): nothing is pruned, and the set's members are
+    /// not read, so the cost follows the objects and not the set's size.
+    Objects(BTreeSet<ObjectKey>),
 }
 
 /// Where the pipeline stopped. A render failure happens before anything touches the cluster.
@@ -46,69 +61,80 @@ pub enum PipelineError {
     Cluster(anyhow::Error),
 }
 
-/// Render -> read the ApplySet inventory -> plan every object and every prune.
+/// Render -> [`plan`], for callers holding a snapshot (the reconciler).
 pub async fn plan_snapshot(
     cluster: &Cluster,
     snapshot: &Snapshot,
     set: &ApplySet,
+    scope: &Scope,
     settings: &PlanSettings,
 ) -> Result<SetPlan, PipelineError> {
     let manifests = render::render(snapshot, &settings.render)?;
-    plan_manifests(cluster, manifests, set, settings)
+    plan(cluster, manifests, set, scope, settings)
         .await
         .map_err(PipelineError::Cluster)
 }
 
-/// The Plan stage alone, for callers that rendered already.
-pub async fn plan_manifests(
+/// The plan: what `diff` shows, `apply` and `pr` act on and the reconciler executes. Reads
+/// the ApplySet's inventory (and, for the whole set, its live members), then plans every
+/// object in `scope` and every prune.
+pub async fn plan(
     cluster: &Cluster,
     manifests: Vec<Manifest>,
     set: &ApplySet,
+    scope: &Scope,
     settings: &PlanSettings,
 ) -> anyhow::Result<SetPlan> {
-    let (inventory, members) = read_members(cluster, set).await?;
-    plan_members(cluster, manifests, set, inventory, &members, settings).await
-}
-
-/// The ApplySet's inventory (its parent) and its live members.
-pub async fn read_members(
-    cluster: &Cluster,
-    set: &ApplySet,
-) -> anyhow::Result<(Inventory, Vec<Member>)> {
     let inventory = inventory::read(cluster, set).await?;
-    let members = inventory::members(cluster, set, &inventory).await?;
-    Ok((inventory, members))
-}
-
-/// Plans `manifests` against the set whose live `members` were read: a change per object and
-/// a prune per member no longer rendered. With no members, nothing is pruned (a partial plan).
-pub async fn plan_members(
-    cluster: &Cluster,
-    manifests: Vec<Manifest>,
-    set: &ApplySet,
-    inventory: Inventory,
-    members: &[Member],
-    settings: &PlanSettings,
-) -> anyhow::Result<SetPlan> {
-    let planned = ssa::plan(
+    let (manifests, members) = match scope {
+        Scope::Whole => {
+            let members = inventory::members(cluster, set, &inventory).await?;
+            (manifests, members)
+        }
+        Scope::Objects(keys) => {
+            let default_ns = &cluster.default_namespace;
+            let subset = manifests
+                .into_iter()
+                .filter(|m| keys.iter().any(|k| renders(m, k, default_ns)))
+                .collect();
+            (subset, Vec::new())
+        }
+    };
+    let mut planned = ssa::plan(
         cluster,
         &manifests,
-        members,
+        &members,
         &PlanOptions {
             show_secrets: settings.show_secrets,
             force: settings.force,
             part_of: Some(set.id()),
             prune_protected: settings.prune_protected,
             verify_unchanged: settings.verify_unchanged,
+            legacy_ids: inventory.legacy.iter().map(|l| l.parent.id()).collect(),
+            adopt: settings.adopt,
         },
     )
     .await?;
+    inventory::handover::name_sets(cluster, &mut planned.plan).await;
     Ok(SetPlan {
         manifests,
         set: set.clone(),
         inventory,
         planned,
+        members: members.len(),
     })
+}
+
+/// Whether `manifest` renders the object `key` names.
+fn renders(manifest: &Manifest, key: &ObjectKey, default_namespace: &str) -> bool {
+    let object = manifest.object_ref();
+    object.group() == key.group
+        && object.kind == key.kind
+        && object.name == key.name
+        && match &key.namespace {
+            None => true,
+            Some(ns) => manifest.namespace().unwrap_or(default_namespace) == ns,
+        }
 }
 
 /// An empty render would prune every member: refused unless the caller consents.
@@ -184,7 +210,12 @@ pub async fn execute(
     let work = &planned.work;
     let summary = planned.plan.summary();
     let (kinds, namespaces) = contents(work, &planned.plan, Some(inventory));
-    inventory::write_parent(cluster, set, &kinds, &namespaces).await?;
+    let members = if options.partial {
+        inventory.recorded_members
+    } else {
+        Some(work.iter().filter(|w| w.action != Action::Prune).count() + planned.plan.kept.len())
+    };
+    inventory::write_parent(cluster, set, &kinds, &namespaces, members).await?;
 
     let mut results = ssa::apply(
         cluster,
@@ -207,8 +238,9 @@ pub async fn execute(
     if failed == 0 && !options.partial {
         let (kinds_now, namespaces_now) = contents(work, &planned.plan, None);
         if kinds_now != kinds || namespaces_now != namespaces {
-            inventory::write_parent(cluster, set, &kinds_now, &namespaces_now).await?;
+            inventory::write_parent(cluster, set, &kinds_now, &namespaces_now, members).await?;
         }
+        inventory::migration::finish(cluster, inventory).await?;
     }
     Ok(Execution {
         results,
@@ -241,6 +273,9 @@ pub fn contents(
     if let Some(previous) = previous {
         kinds.extend(previous.group_kinds.iter().cloned());
         namespaces.extend(previous.namespaces.iter().cloned());
+        for legacy in &previous.legacy {
+            kinds.extend(legacy.group_kinds.iter().cloned());
+        }
         // Members about to be pruned stay findable until they are gone.
         for w in work.iter().filter(|w| w.action == Action::Prune) {
             kinds.insert(GroupKind::of(&w.object));

@@ -7,6 +7,7 @@ use clap::Args;
 
 use super::common::{PlanArgs, prepare};
 use super::{EXIT_ERROR, EXIT_OK, GlobalArgs};
+use crate::inventory;
 use crate::pipeline::{self, ExecuteOptions};
 use crate::report::{self, Format};
 use crate::ssa::{self, Action, Applied, Summary, Work, wait::Health};
@@ -17,7 +18,8 @@ use crate::ui::{self, Style};
 #[command(
     long_about = "Shows the same plan as `kubectl gitops diff`, asks for approval, then applies it \
                   with server-side apply (field manager kubectl-gitops): Namespaces and CRDs \
-                  first, then cluster-scoped objects, then namespaced ones. Objects applied \
+                  first, then cluster-scoped objects, then namespaced ones, then admission \
+                  webhooks and APIServices (after the workloads they call). Objects applied \
                   earlier from PATH that left git are pruned last, tracked with a Kubernetes \
                   ApplySet (the standard kubectl apply --applyset uses). Nothing is pruned when \
                   anything failed.",
@@ -84,7 +86,7 @@ pub async fn run(
     report::write(
         plan,
         Format::Text,
-        &report::Target::default(),
+        &report::Destination::default(),
         style,
         &args.plan.report_options(),
         out,
@@ -125,6 +127,10 @@ pub async fn run(
             },
             if summary.errors == 1 { "it" } else { "them" },
         )?;
+        return Ok(EXIT_ERROR);
+    }
+    if let Err(refused) = inventory::handover::refuse_moves(plan) {
+        writeln!(out, "{} Nothing was applied: {refused}.", style.error("!"))?;
         return Ok(EXIT_ERROR);
     }
     if !args.yes && !confirm(&summary, context)? {

@@ -9,8 +9,8 @@ use clap::Args;
 
 use super::GlobalArgs;
 use crate::cluster::Cluster;
-use crate::inventory::{ApplySet, Inventory};
-use crate::pipeline::{self, PlanSettings, SetPlan};
+use crate::inventory::{self, ApplySet, Inventory};
+use crate::pipeline::{self, PlanSettings, Scope, SetPlan};
 use crate::render::{self, Manifest};
 use crate::source::{self, Snapshot};
 use crate::ssa::Planned;
@@ -27,13 +27,20 @@ pub struct PlanArgs {
     pub git_ref: Option<String>,
 
     /// Name of the ApplySet recording what this PATH manages (default: derived from the
-    /// repository's directory name and PATH, e.g. gitops-platform-deploy-prod).
+    /// repository's remote URL, PATH and the target namespace, e.g.
+    /// gitops-platform-deploy-prod-1a2b3c4d).
     #[arg(long, value_name = "NAME")]
     pub applyset: Option<String>,
 
-    /// Namespace of the ApplySet's parent Secret.
-    #[arg(long, value_name = "NAMESPACE", default_value = "default")]
-    pub applyset_namespace: String,
+    /// Namespace of the ApplySet's parent Secret (default: the target namespace, -n or the
+    /// context's).
+    #[arg(long, value_name = "NAMESPACE")]
+    pub applyset_namespace: Option<String>,
+
+    /// Move objects that are members of another ApplySet into this one. Without it apply
+    /// refuses them (per object: the annotation kubectl-gitops.io/adopt: "true" in git).
+    #[arg(long)]
+    pub adopt: bool,
 
     /// Also prune Namespaces, CustomResourceDefinitions and PersistentVolumeClaims that left
     /// git (deleting them deletes everything in them).
@@ -181,31 +188,34 @@ pub async fn prepare(args: &PlanArgs, global: &GlobalArgs, force: bool) -> Resul
         format!("context {:?} at {}", cluster.context, cluster.server),
     );
 
-    let set = ApplySet {
-        name: args
-            .applyset
-            .clone()
-            .unwrap_or_else(|| ApplySet::default_name(&snapshot)),
-        namespace: args.applyset_namespace.clone(),
-    };
+    let (set, note) = inventory::identity::for_checkout(
+        &snapshot,
+        &cluster.default_namespace,
+        args.applyset.as_deref(),
+        args.applyset_namespace.as_deref(),
+    );
+    if let (Some(note), None) = (note, &args.applyset) {
+        eprintln!("note: {note}");
+    }
     let settings = PlanSettings {
         show_secrets: args.show_secrets,
         force,
         prune_protected: args.prune_protected,
         verify_unchanged: args.verify_unchanged,
+        adopt: args.adopt,
         render: render::RenderOptions::default(),
     };
-    let (inventory, members) = pipeline::read_members(&cluster, &set).await?;
-    verbose(
-        "inventory",
-        format!("ApplySet {set}: {} live members", members.len()),
-    );
     let SetPlan {
         manifests,
         set,
         inventory,
         planned,
-    } = pipeline::plan_members(&cluster, manifests, &set, inventory, &members, &settings).await?;
+        members,
+    } = pipeline::plan(&cluster, manifests, &set, &Scope::Whole, &settings).await?;
+    verbose(
+        "inventory",
+        format!("ApplySet {set}: {members} live members"),
+    );
     verbose(
         "plan",
         format!(

@@ -82,11 +82,11 @@ pub async fn run(
             &prepared.cluster.default_namespace,
         );
     }
-    let target = report::Target {
+    let destination = report::Destination {
         context: prepared.cluster.context.clone(),
         server: prepared.cluster.server.clone(),
     };
-    report_plan(&prepared.planned.plan, args, &target, style, out)
+    report_plan(&prepared.planned.plan, args, &destination, style, out)
 }
 
 /// `--offline`: the render of `--base` against that of `--ref` (or the working tree).
@@ -106,7 +106,7 @@ fn offline(args: &DiffArgs, style: &Style, out: &mut dyn Write) -> Result<u8> {
         },
     );
     // No cluster: the JSON report's context and server stay empty.
-    report_plan(&plan, args, &report::Target::default(), style, out)
+    report_plan(&plan, args, &report::Destination::default(), style, out)
 }
 
 /// The render of PATH at the base revision. PATH missing there (a pull request adding it) is
@@ -134,7 +134,7 @@ fn render_base(path: &Path, rev: &str) -> Result<Vec<Manifest>> {
 fn report_plan(
     plan: &Plan,
     args: &DiffArgs,
-    target: &report::Target,
+    destination: &report::Destination,
     style: &Style,
     out: &mut dyn Write,
 ) -> Result<u8> {
@@ -146,7 +146,7 @@ fn report_plan(
     report::write(
         plan,
         args.output,
-        target,
+        destination,
         &style,
         &args.plan.report_options(),
         out,

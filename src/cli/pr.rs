@@ -177,13 +177,18 @@ pub async fn run(args: &PrArgs, global: &GlobalArgs, out: &mut dyn Write) -> Res
 async fn preview(args: &PrArgs, global: &GlobalArgs) -> (String, String) {
     match prepare(&args.plan, global, true).await {
         Ok(prepared) => {
-            let target = report::Target {
+            let destination = report::Destination {
                 context: prepared.cluster.context.clone(),
                 server: String::new(),
             };
             let plan = &prepared.planned.plan;
             (
-                report::markdown_within(plan, &target, &args.plan.report_options(), PREVIEW_LIMIT),
+                report::markdown_within(
+                    plan,
+                    &destination,
+                    &args.plan.report_options(),
+                    PREVIEW_LIMIT,
+                ),
                 report::summary_line(plan),
             )
         }

@@ -8,12 +8,12 @@ use clap::{Args, ValueEnum};
 
 use super::{EXIT_OK, GlobalArgs};
 use crate::cluster::Cluster;
-use crate::inventory::{ApplySet, default_name_for};
+use crate::inventory::identity;
 use crate::pipeline::PlanSettings;
 use crate::reconcile::cycle::Reconciler;
 use crate::reconcile::git::{Credentials, GitSource};
 use crate::reconcile::lease::{self, LeaseConfig};
-use crate::reconcile::{self, LoopConfig, redact, tree};
+use crate::reconcile::{self, LoopConfig, tree};
 use crate::source::Limits;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -41,9 +41,10 @@ pub enum LogFormat {
   # A local repository, with probes and metrics on port 9090
   kubectl gitops reconcile --repo /srv/git/platform --listen 127.0.0.1:9090
 
-The default ApplySet name is the one `kubectl gitops diff PATH` uses in a checkout of the same
-repository: gitops-<repository name>-<path>, the repository name being the last segment of
---repo without .git."
+The ApplySet is the one `kubectl gitops diff PATH` resolves in a checkout of the same repository
+with the same target namespace: identified by the normalised --repo URL, --path and the namespace
+namespace-less objects go to (-n, else the pod's or context's namespace), its parent Secret in
+that namespace."
 )]
 pub struct ReconcileArgs {
     /// The git repository: an https://, git:// or file:// URL, or a local path.
@@ -62,13 +63,20 @@ pub struct ReconcileArgs {
     #[arg(long, default_value = "1m", value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub interval: Duration,
 
-    /// Name of the ApplySet (default: gitops-<repository>-<path>, as `diff` computes it).
+    /// Name of the ApplySet (default: derived from --repo, --path and the target namespace,
+    /// as `diff` derives it in a checkout).
     #[arg(long, value_name = "NAME")]
     pub applyset: Option<String>,
 
-    /// Namespace of the ApplySet parent, the status ConfigMap, the Lease and the Events.
-    #[arg(long, value_name = "NAMESPACE", default_value = "default")]
-    pub applyset_namespace: String,
+    /// Namespace of the ApplySet parent, the status ConfigMap, the Lease and the Events
+    /// (default: the target namespace).
+    #[arg(long, value_name = "NAMESPACE")]
+    pub applyset_namespace: Option<String>,
+
+    /// Move objects that are members of another ApplySet into this one; without it a commit
+    /// that would take one over fails to apply (per object: kubectl-gitops.io/adopt: "true").
+    #[arg(long)]
+    pub adopt: bool,
 
     /// Where the repository is cached (default: $KUBECTL_GITOPS_CACHE_DIR, else
     /// $XDG_CACHE_HOME/kubectl-gitops, else ~/.cache/kubectl-gitops).
@@ -171,16 +179,6 @@ pub async fn run(args: &ReconcileArgs, global: &GlobalArgs) -> Result<u8> {
     // implementation (ring, which kube uses too) serves the whole process.
     let _ = rustls::crypto::ring::default_provider().install_default();
 
-    let set = ApplySet {
-        name: args.applyset.clone().unwrap_or_else(|| {
-            default_name_for(
-                &redact::repository_name(&args.repo),
-                &path.to_string_lossy(),
-            )
-        }),
-        namespace: args.applyset_namespace.clone(),
-    };
-
     let mut options = global.cluster_options();
     options.concurrency = args.concurrency;
     options.qps = args.qps;
@@ -189,6 +187,14 @@ pub async fn run(args: &ReconcileArgs, global: &GlobalArgs) -> Result<u8> {
         .saturating_mul(NonZeroU32::new(2).expect("non-zero"));
     options.cache_dir = Some(cache_dir.clone());
     let cluster = Cluster::connect(&options).await?;
+    let set = identity::for_remote(
+        &args.repo,
+        &path.to_string_lossy(),
+        &cluster.default_namespace,
+        args.applyset.as_deref(),
+        args.applyset_namespace.as_deref(),
+    );
+    tracing::info!(applyset = %set.name, namespace = %set.namespace, "resolved the ApplySet");
 
     let identity = args
         .identity
@@ -216,6 +222,7 @@ pub async fn run(args: &ReconcileArgs, global: &GlobalArgs) -> Result<u8> {
             force: true,
             prune_protected: args.prune_protected,
             verify_unchanged: false,
+            adopt: args.adopt,
             render,
         },
         allow_empty: args.allow_empty,

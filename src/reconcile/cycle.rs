@@ -17,14 +17,13 @@ use super::tree;
 use crate::cluster::Cluster;
 use crate::inventory::ApplySet;
 use crate::object::ObjectRef;
-use crate::pipeline::{self, ExecuteOptions, PipelineError, PlanSettings};
-use crate::render::Manifest;
+use crate::pipeline::{self, ExecuteOptions, PipelineError, PlanSettings, Scope};
 use crate::source::Limits;
 use crate::ssa::Action;
 
 /// Which revision a cycle works on, and how much of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
+pub enum Cycle {
     /// Fetch, then the commit the ref points to; the whole set.
     Latest,
     /// A commit already fetched, the whole set (drift corrections after a watch restarted).
@@ -33,6 +32,25 @@ pub enum Target {
     /// and nothing else, so it takes the same time with ten objects as with ten thousand.
     /// Never prunes.
     Objects(ObjectId, BTreeSet<ObjectKey>),
+}
+
+/// Why a cycle runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// The interval elapsed: fetch and reconcile the whole set.
+    Interval,
+    /// A watch saw a managed object change outside git.
+    Drift,
+}
+
+impl Trigger {
+    /// The name in logs and the `trigger` label of the cycle metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Interval => "interval",
+            Trigger::Drift => "drift",
+        }
+    }
 }
 
 /// The stage a cycle failed in.
@@ -107,10 +125,10 @@ pub struct Reconciler {
 }
 
 impl Reconciler {
-    pub async fn run(self: &Arc<Self>, target: Target) -> Outcome {
+    pub async fn run(self: &Arc<Self>, cycle: Cycle) -> Outcome {
         let started = Instant::now();
         let mut outcome = Outcome::default();
-        if let Err(error) = self.cycle(target, &mut outcome).await {
+        if let Err(error) = self.cycle(cycle, &mut outcome).await {
             outcome.error = Some(error);
         }
         outcome.duration = started.elapsed();
@@ -119,16 +137,16 @@ impl Reconciler {
 
     async fn cycle(
         self: &Arc<Self>,
-        target: Target,
+        cycle: Cycle,
         outcome: &mut Outcome,
     ) -> Result<(), CycleError> {
-        let (commit, only) = match target {
-            Target::Latest => (self.fetch().await?.commit, None),
-            Target::Revision(commit) => (commit, None),
-            Target::Objects(commit, keys) => (commit, Some(keys)),
+        let (commit, scope) = match cycle {
+            Cycle::Latest => (self.fetch().await?.commit, Scope::Whole),
+            Cycle::Revision(commit) => (commit, Scope::Whole),
+            Cycle::Objects(commit, keys) => (commit, Scope::Objects(keys)),
         };
         outcome.revision = Some(commit);
-        outcome.partial = only.is_some();
+        outcome.partial = scope != Scope::Whole;
 
         let this = self.clone();
         let read = tokio::task::spawn_blocking(move || {
@@ -143,12 +161,9 @@ impl Reconciler {
             message,
         })?;
 
-        let plan = match &only {
-            None => {
-                pipeline::plan_snapshot(&self.cluster, &snapshot, &self.set, &self.settings).await
-            }
-            Some(keys) => self.plan_objects(&snapshot, keys).await,
-        };
+        let plan =
+            pipeline::plan_snapshot(&self.cluster, &snapshot, &self.set, &scope, &self.settings)
+                .await;
         drop(snapshot);
         let plan = match plan {
             Ok(plan) => plan,
@@ -157,7 +172,7 @@ impl Reconciler {
                 return Err(fail(Stage::Plan, format!("{err:#}")));
             }
         };
-        if only.is_none() {
+        if scope == Scope::Whole {
             pipeline::refuse_empty(&plan.manifests, &plan.planned.plan, self.allow_empty).map_err(
                 |e| {
                     fail(
@@ -208,6 +223,8 @@ impl Reconciler {
                 ),
             ));
         }
+        crate::inventory::handover::refuse_moves(&plan.planned.plan)
+            .map_err(|refused| fail(Stage::Plan, format!("nothing was applied: {refused}")))?;
         outcome.executed = true;
         if !summary.has_changes() {
             return Ok(());
@@ -219,7 +236,7 @@ impl Reconciler {
             &plan.planned,
             &ExecuteOptions {
                 force_conflicts: true,
-                partial: only.is_some(),
+                partial: outcome.partial,
             },
             &|_| {},
         )
@@ -247,33 +264,6 @@ impl Reconciler {
         Ok(())
     }
 
-    /// Renders the snapshot and plans only the objects in `keys` (no prunes).
-    async fn plan_objects(
-        &self,
-        snapshot: &crate::source::Snapshot,
-        keys: &BTreeSet<ObjectKey>,
-    ) -> Result<pipeline::SetPlan, PipelineError> {
-        let manifests = crate::render::render(snapshot, &self.settings.render)?;
-        let default_ns = &self.cluster.default_namespace;
-        let subset: Vec<Manifest> = manifests
-            .into_iter()
-            .filter(|m| keys.iter().any(|k| matches(m, k, default_ns)))
-            .collect();
-        let inventory = crate::inventory::read(&self.cluster, &self.set)
-            .await
-            .map_err(PipelineError::Cluster)?;
-        pipeline::plan_members(
-            &self.cluster,
-            subset,
-            &self.set,
-            inventory,
-            &[],
-            &self.settings,
-        )
-        .await
-        .map_err(PipelineError::Cluster)
-    }
-
     /// Fetches on a blocking thread, bounded by the fetch timeout.
     async fn fetch(self: &Arc<Self>) -> Result<Fetched, CycleError> {
         let interrupt = Arc::new(AtomicBool::new(false));
@@ -296,18 +286,6 @@ impl Reconciler {
             }
         }
     }
-}
-
-/// Whether `manifest` renders the object `key` names.
-fn matches(manifest: &Manifest, key: &ObjectKey, default_namespace: &str) -> bool {
-    let object = manifest.object_ref();
-    object.group() == key.group
-        && object.kind == key.kind
-        && object.name == key.name
-        && match &key.namespace {
-            None => true,
-            Some(ns) => manifest.namespace().unwrap_or(default_namespace) == ns,
-        }
 }
 
 /// The first few failures, and how many more there are.

@@ -36,7 +36,7 @@ use tokio::sync::{mpsc, watch};
 pub use backoff::Backoff;
 pub use debounce::Debouncer;
 
-use cycle::{Outcome, Reconciler, Target};
+use cycle::{Cycle, Outcome, Reconciler, Trigger};
 use events::{Kind, Recorder};
 use lease::Role;
 use metrics::Metrics;
@@ -232,17 +232,17 @@ pub async fn run(reconciler: Reconciler, config: LoopConfig) -> Result<()> {
             }
         }
 
-        let (target, trigger) = if now >= next_full {
-            (Target::Latest, "interval")
+        let (cycle, trigger) = if now >= next_full {
+            (Cycle::Latest, Trigger::Interval)
         } else {
             match this.deployed {
-                Some(commit) if resync => (Target::Revision(commit), "drift"),
-                Some(commit) => (Target::Objects(commit, drifted.clone()), "drift"),
-                None => (Target::Latest, "drift"),
+                Some(commit) if resync => (Cycle::Revision(commit), Trigger::Drift),
+                Some(commit) => (Cycle::Objects(commit, drifted.clone()), Trigger::Drift),
+                None => (Cycle::Latest, Trigger::Drift),
             }
         };
         let drift_events = debouncer.take();
-        if trigger == "drift" {
+        if trigger == Trigger::Drift {
             let objects: Vec<String> = drifted.iter().take(5).map(ToString::to_string).collect();
             tracing::info!(
                 events = drift_events,
@@ -255,7 +255,7 @@ pub async fn run(reconciler: Reconciler, config: LoopConfig) -> Result<()> {
         drifted.clear();
         resync = false;
 
-        let cycle = reconciler.run(target);
+        let cycle = reconciler.run(cycle);
         tokio::pin!(cycle);
         let mut abandoned = false;
         let outcome = tokio::select! {
@@ -278,7 +278,7 @@ pub async fn run(reconciler: Reconciler, config: LoopConfig) -> Result<()> {
         if this.config.watch && outcome.executed && !outcome.partial {
             watches.sync(&outcome.watch);
         }
-        if trigger == "interval" || outcome.error.is_some() {
+        if trigger == Trigger::Interval || outcome.error.is_some() {
             next_full = Instant::now() + delay;
         }
     }
@@ -309,7 +309,7 @@ async fn wait_until_not_leading(leading: &mut watch::Receiver<Role>) {
 
 impl Loop {
     /// Logs, counts and reports a finished cycle; returns the delay until the next full cycle.
-    async fn record(&mut self, outcome: &Outcome, trigger: &'static str) -> Duration {
+    async fn record(&mut self, outcome: &Outcome, trigger: Trigger) -> Duration {
         let revision = outcome.revision.map(|r| r.to_string()).unwrap_or_default();
         let now = Timestamp::now();
         let now = now
@@ -317,7 +317,7 @@ impl Loop {
             .unwrap_or(now)
             .to_string();
         self.metrics
-            .observe_cycle(trigger, outcome.duration.as_secs_f64());
+            .observe_cycle(trigger.as_str(), outcome.duration.as_secs_f64());
         // A write while the revision is the one already applied puts back a change made
         // outside git.
         let corrections = if !revision.is_empty() && revision == self.status.last_applied_revision {
@@ -366,7 +366,7 @@ impl Loop {
                 self.metrics.succeeded(unix);
                 delay = self.config.interval;
                 tracing::info!(
-                    trigger,
+                    trigger = trigger.as_str(),
                     revision = %status::short_revision(&revision),
                     created = outcome.created.len(),
                     updated = outcome.updated.len(),
@@ -384,7 +384,7 @@ impl Loop {
                 status.consecutive_failures = u64::from(self.backoff.failures());
                 self.metrics.failed(error.stage.as_str());
                 tracing::warn!(
-                    trigger,
+                    trigger = trigger.as_str(),
                     revision = %status::short_revision(&revision),
                     stage = error.stage.as_str(),
                     error = %error.message,

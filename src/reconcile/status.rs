@@ -301,10 +301,7 @@ pub async fn list(client: &kube::Client, namespace: &str) -> Result<Vec<(ApplySe
         .into_iter()
         .filter_map(|cm| {
             let name = cm.metadata.labels.as_ref()?.get(LABEL_STATUS_FOR)?.clone();
-            let set = ApplySet {
-                name,
-                namespace: namespace.to_string(),
-            };
+            let set = ApplySet::named(&name, namespace);
             Some((set, Status::from_data(&cm.data.unwrap_or_default())))
         })
         .collect();
@@ -351,10 +348,7 @@ mod tests {
 
     #[test]
     fn formatting_shows_revisions_times_and_the_error() {
-        let set = ApplySet {
-            name: "gitops-platform-deploy".into(),
-            namespace: "gitops-system".into(),
-        };
+        let set = ApplySet::named("gitops-platform-deploy", "gitops-system");
         let now: Timestamp = "2026-01-02T03:05:05Z".parse().unwrap();
         let text = format(&set, &sample(), now);
         assert!(
@@ -391,10 +385,7 @@ mod tests {
 
     #[test]
     fn a_fresh_status_says_never() {
-        let set = ApplySet {
-            name: "s".into(),
-            namespace: "default".into(),
-        };
+        let set = ApplySet::named("s", "default");
         let text = format(&set, &Status::default(), Timestamp::now());
         assert!(text.contains("Last applied:     never"), "{text}");
         assert!(!text.contains("Last error"), "{text}");

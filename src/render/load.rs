@@ -256,7 +256,7 @@ metadata:
         assert_eq!(positions(&manifests), vec![("a", 0, 5), ("b", 0, 6)]);
         assert_eq!(manifests[1].kind(), "Secret");
         assert_eq!(manifests[1].origin.item, Some(1));
-        assert_eq!(manifests[1].origin.to_string(), "list.yaml:6 (item 1)");
+        assert_eq!(manifests[1].origin.to_string(), "list.yaml:6, item 1");
     }
 
     #[test]
@@ -271,7 +271,7 @@ metadata:
         let text =
             "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: List\n  items: []\n";
         let error = load("nested.yaml", text).err().unwrap_or_default();
-        assert!(error.starts_with("nested.yaml:4 (item 0): "), "{error}");
+        assert!(error.starts_with("nested.yaml:4, item 0: "), "{error}");
         assert!(error.contains("nested Lists"), "{error}");
     }
 

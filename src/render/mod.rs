@@ -227,7 +227,7 @@ impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}", self.file.display(), self.line)?;
         if let Some(item) = self.item {
-            write!(f, " (item {item})")?;
+            write!(f, ", item {item}")?;
         }
         Ok(())
     }

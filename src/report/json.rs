@@ -5,7 +5,7 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use super::{Options, Target, change_diff};
+use super::{Destination, Options, change_diff};
 use crate::object::ObjectRef;
 use crate::render::Origin;
 use crate::ssa::{Action, Cause, FieldPath, Plan, PlanError, Summary};
@@ -38,6 +38,9 @@ struct JsonChange<'a> {
     /// Against `--base`: "introduced" or "drift".
     #[serde(skip_serializing_if = "Option::is_none")]
     cause: Option<Cause>,
+    /// The object comes into the set from another ApplySet or from other tooling.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    handover: Option<&'a crate::inventory::Handover>,
     /// The unified diff, as text shows it (empty when unchanged).
     diff: String,
     /// A create's fields the server defaulted (git does not set them); folded in `diff`
@@ -50,14 +53,14 @@ struct JsonChange<'a> {
 
 pub fn write(
     plan: &Plan,
-    target: &Target,
+    destination: &Destination,
     options: &Options,
     out: &mut dyn Write,
 ) -> io::Result<()> {
     let report = Report {
         schema_version: SCHEMA_VERSION,
-        context: &target.context,
-        server: &target.server,
+        context: &destination.context,
+        server: &destination.server,
         summary: plan.summary(),
         changes: plan
             .changes
@@ -69,6 +72,7 @@ pub fn write(
                 validated: c.validated,
                 note: c.note.as_deref(),
                 cause: c.cause,
+                handover: c.handover.as_ref(),
                 diff: change_diff(plan, c, options)
                     .iter()
                     .map(|l| l.unified() + "\n")

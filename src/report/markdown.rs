@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use super::shared::{self, ErrorLine};
-use super::{Options, Target, cause_label, change_diff, summary_line, unattempted};
+use super::{Destination, Options, cause_label, change_diff, summary_line, unattempted};
 use crate::ssa::{Action, Plan};
 
 /// GitHub refuses comments longer than this many characters.
@@ -13,21 +13,26 @@ pub const COMMENT_LIMIT: usize = 65_536;
 
 pub fn write(
     plan: &Plan,
-    target: &Target,
+    destination: &Destination,
     options: &Options,
     out: &mut dyn Write,
 ) -> io::Result<()> {
-    out.write_all(render_within(plan, target, options, COMMENT_LIMIT).as_bytes())
+    out.write_all(render_within(plan, destination, options, COMMENT_LIMIT).as_bytes())
 }
 
 /// The markdown report in at most `limit` bytes (for a PR body or comment that adds its own
 /// lines around it): sections that do not fit are cut, the summary never is.
-pub fn render_within(plan: &Plan, target: &Target, options: &Options, limit: usize) -> String {
+pub fn render_within(
+    plan: &Plan,
+    destination: &Destination,
+    options: &Options,
+    limit: usize,
+) -> String {
     let s = plan.summary();
     let mut head = String::new();
     let _ = writeln!(head, "### kubectl gitops plan");
-    if !target.context.is_empty() {
-        let _ = writeln!(head, "\nAgainst context `{}`.", target.context);
+    if !destination.context.is_empty() {
+        let _ = writeln!(head, "\nAgainst context `{}`.", destination.context);
     }
     let _ = writeln!(head, "\n| Create | Update | Prune | Unchanged | Errors |");
     let _ = writeln!(head, "|---:|---:|---:|---:|---:|");
@@ -62,8 +67,13 @@ pub fn render_within(plan: &Plan, target: &Target, options: &Options, limit: usi
         let cause = cause_label(change)
             .map(|c| format!(" — <em>{c}</em>"))
             .unwrap_or_default();
+        let handover = change
+            .handover
+            .as_ref()
+            .map(|h| format!(" — {}", escape(&h.to_string())))
+            .unwrap_or_default();
         let mut section = format!(
-            "<details><summary><code>{sign} {}</code>{}{note}{cause}</summary>\n\n```diff\n",
+            "<details><summary><code>{sign} {}</code>{}{note}{cause}{handover}</summary>\n\n```diff\n",
             escape(&change.object.to_string()),
             escape(&origin)
         );

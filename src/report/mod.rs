@@ -40,7 +40,7 @@ pub struct Options {
 
 /// Where the plan was computed against; shown in headers.
 #[derive(Debug, Clone, Default)]
-pub struct Target {
+pub struct Destination {
     pub context: String,
     pub server: String,
 }
@@ -48,15 +48,15 @@ pub struct Target {
 pub fn write(
     plan: &Plan,
     format: Format,
-    target: &Target,
+    destination: &Destination,
     style: &Style,
     options: &Options,
     out: &mut dyn Write,
 ) -> io::Result<()> {
     match format {
         Format::Text => text::write(plan, style, options, out),
-        Format::Markdown => markdown::write(plan, target, options, out),
-        Format::Json => json::write(plan, target, options, out),
+        Format::Markdown => markdown::write(plan, destination, options, out),
+        Format::Json => json::write(plan, destination, options, out),
     }
 }
 
@@ -129,6 +129,7 @@ mod tests {
                     validated: true,
                     note: None,
                     cause: None,
+                    handover: None,
                     before: Some(cm(json!({"LOG_LEVEL": "debug", "MODE": "fast"}))),
                     after: Some(cm(json!({"LOG_LEVEL": "info", "MODE": "fast"}))),
                 },
@@ -142,6 +143,7 @@ mod tests {
                             .into(),
                     ),
                     cause: None,
+                    handover: None,
                     before: None,
                     after: Some(json!({"apiVersion": "v1", "kind": "Secret",
                         "metadata": {"name": "creds", "namespace": "web"},
@@ -154,6 +156,7 @@ mod tests {
                     validated: true,
                     note: None,
                     cause: None,
+                    handover: None,
                     before: Some(json!({"kind": "Service"})),
                     after: Some(json!({"kind": "Service"})),
                 },
@@ -175,14 +178,14 @@ mod tests {
 
     fn render(format: Format) -> String {
         let mut out = Vec::new();
-        let target = Target {
+        let destination = Destination {
             context: "staging".into(),
             server: "https://127.0.0.1:6443/".into(),
         };
         write(
             &sample_plan(),
             format,
-            &target,
+            &destination,
             &Style::plain(),
             &Options::default(),
             &mut out,
@@ -222,6 +225,7 @@ mod tests {
             validated: true,
             note: None,
             cause: Some(cause),
+            handover: None,
             before,
             after,
         };
@@ -270,7 +274,7 @@ mod tests {
         write(
             &three_way_plan(),
             Format::Text,
-            &Target::default(),
+            &Destination::default(),
             &Style::plain(),
             &Options::default(),
             &mut out,
@@ -286,7 +290,7 @@ mod tests {
             write(
                 &three_way_plan(),
                 format,
-                &Target::default(),
+                &Destination::default(),
                 &Style::plain(),
                 &Options::default(),
                 &mut out,
@@ -325,7 +329,7 @@ mod tests {
         write(
             &sample_plan(),
             Format::Text,
-            &Target::default(),
+            &Destination::default(),
             &Style::new(true),
             &Options::default(),
             &mut out,
@@ -349,6 +353,7 @@ mod tests {
                 validated: true,
                 note: None,
                 cause: None,
+                handover: None,
                 before: None,
                 after: Some(json!({"data": big})),
             });
@@ -357,7 +362,7 @@ mod tests {
         write(
             &plan,
             Format::Markdown,
-            &Target::default(),
+            &Destination::default(),
             &Style::plain(),
             &Options::default(),
             &mut out,

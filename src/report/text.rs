@@ -87,12 +87,18 @@ fn header(change: &Change, style: &Style) -> String {
     let cause = cause_label(change)
         .map(|c| format!(" [{c}]"))
         .unwrap_or_default();
+    let handover = change
+        .handover
+        .as_ref()
+        .map(|h| format!(" [{h}]"))
+        .unwrap_or_default();
     format!(
-        "{painted} {}{}{}{}",
+        "{painted} {}{}{}{}{}",
         style.bold(&change.object.to_string()),
         style.dim(&origin),
         style.dim(&note),
-        style.dim(&cause)
+        style.dim(&cause),
+        handover
     )
 }
 

@@ -17,8 +17,11 @@ use tempfile::TempDir;
 pub mod confine;
 mod plain;
 mod read;
+mod remote;
 mod revision;
 mod worktree;
+
+pub use remote::{absolute_local_path, default_remote_url};
 
 #[cfg(test)]
 mod tests;

@@ -96,6 +96,7 @@ pub fn offline_plan(base: &[Manifest], head: &[Manifest], options: &OfflineOptio
             validated: false,
             note: None,
             cause: None,
+            handover: None,
             before,
             after,
         });
@@ -123,6 +124,7 @@ pub fn offline_plan(base: &[Manifest], head: &[Manifest], options: &OfflineOptio
             validated: false,
             note: None,
             cause: None,
+            handover: None,
             before,
             after: None,
         });
@@ -437,6 +439,7 @@ mod tests {
             validated: true,
             note: None,
             cause: None,
+            handover: None,
             before: None,
             after: None,
         }

@@ -56,6 +56,9 @@ pub struct Change {
     /// or from drift the cluster already had. `None` without a base, and for unchanged objects.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cause: Option<Cause>,
+    /// The object comes into the set from another ApplySet or from other tooling.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub handover: Option<crate::inventory::Handover>,
     pub before: Option<Value>,
     pub after: Option<Value>,
 }

@@ -85,7 +85,8 @@ async fn first_apply_creates_everything_and_a_parent_that_follows_the_applyset_s
     assert_eq!(configmap_names(&client, &ns).await, ["a", "b"]);
 
     // Checked with kubectl, as a user would: the parent and the member labels.
-    let parent = kubectl_json(&["get", "secret", &set, "-n", "default"]);
+    // The parent sits in the target namespace, as kubectl apply --applyset puts it.
+    let parent = kubectl_json(&["get", "secret", &set, "-n", &ns]);
     let id = parent["metadata"]["labels"]["applyset.kubernetes.io/id"]
         .as_str()
         .unwrap()
@@ -103,8 +104,8 @@ async fn first_apply_creates_everything_and_a_parent_that_follows_the_applyset_s
         "ConfigMap"
     );
     assert_eq!(
-        annotations["applyset.kubernetes.io/additional-namespaces"],
-        ns.as_str()
+        annotations["applyset.kubernetes.io/additional-namespaces"], "",
+        "every member is in the parent's namespace"
     );
     let member = kubectl_json(&["get", "configmap", "a", "-n", &ns, "--show-managed-fields"]);
     assert_eq!(
@@ -348,7 +349,7 @@ async fn a_crd_and_its_custom_resource_apply_in_one_go() {
         (
             "gadget.yaml",
             &format!(
-                "apiVersion: {group}/v1\nkind: Gadget\nmetadata:\n  name: g1\nspec:\n  n: 1\n"
+                "apiVersion: {group}/v1\nkind: Gadget\nmetadata:\n  name: g1\nspec:\n  size: 1\n"
             ),
         ),
     ]);
@@ -361,7 +362,7 @@ async fn a_crd_and_its_custom_resource_apply_in_one_go() {
         "{stdout}"
     );
     let gadget = kubectl_json(&["get", &format!("gadgets.{group}"), "g1", "-n", &ns]);
-    assert_eq!(gadget["spec"]["n"], 1);
+    assert_eq!(gadget["spec"]["size"], 1);
     let (code, stdout, _) = apply(&repo, &ns, &set, &["--yes"]);
     assert_eq!(code, Some(0));
     assert!(stdout.contains("No changes"), "{stdout}");
@@ -377,7 +378,7 @@ async fn without_a_terminal_apply_needs_yes_and_writes_nothing() {
     assert_eq!(code, Some(2));
     assert!(stderr.contains("pass --yes"), "{stderr}");
     assert!(configmap_names(&client, &ns).await.is_empty());
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), "default");
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
     assert!(
         secrets.get_opt(&set).await.unwrap().is_none(),
         "not even the parent"
@@ -397,7 +398,7 @@ async fn dry_run_writes_nothing() {
         "{stdout}"
     );
     assert!(configmap_names(&client, &ns).await.is_empty());
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), "default");
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
     assert!(secrets.get_opt(&set).await.unwrap().is_none());
 }
 
@@ -492,4 +493,103 @@ async fn wait_follows_a_rollout_until_the_deployment_is_ready() {
         stdout.contains(&format!("ready Deployment/{ns}/web")),
         "{stdout}"
     );
+}
+
+/// A webhook that refuses every ConfigMap write in `ns` (`failurePolicy: Fail`), served by a
+/// Service that never answers: the test server runs no controllers, so it has no endpoints.
+fn refusing_webhook(ns: &str, name: &str) -> String {
+    format!(
+        "apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingWebhookConfiguration
+metadata:
+  name: {name}
+webhooks:
+- name: refuse.{name}.example.com
+  failurePolicy: Fail
+  sideEffects: None
+  admissionReviewVersions: [v1]
+  timeoutSeconds: 2
+  namespaceSelector:
+    matchLabels:
+      kubernetes.io/metadata.name: {ns}
+  rules:
+  - apiGroups: [\"\"]
+    apiVersions: [v1]
+    operations: [CREATE, UPDATE, DELETE]
+    resources: [configmaps]
+  clientConfig:
+    service:
+      name: hook
+      namespace: {ns}
+      path: /validate
+      port: 443
+"
+    )
+}
+
+const HOOK_SERVICE: &str = "apiVersion: v1
+kind: Service
+metadata:
+  name: hook
+spec:
+  selector:
+    app: hook
+  ports:
+  - port: 443
+    targetPort: 8443
+";
+
+#[tokio::test]
+async fn a_failing_webhook_is_applied_after_the_objects_of_its_own_change_and_pruned_before_them() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "webhook").await;
+    let set = support::unique_name("set");
+    let hook = support::unique_name("refuse");
+    let repo = Workdir::new(&[
+        ("webhook.yaml", &refusing_webhook(&ns, &hook)),
+        ("service.yaml", HOOK_SERVICE),
+        ("a.yaml", &cm("a", "1")),
+        ("b.yaml", &cm("b", "1")),
+    ]);
+    repo.git_commit_all();
+    let webhooks: Api<k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration> =
+        Api::all(client.clone());
+
+    let (code, stdout, stderr) = apply(&repo, &ns, &set, &["--yes"]);
+    let cleanup = || async {
+        let _ = webhooks.delete(&hook, &Default::default()).await;
+    };
+    if code != Some(0) {
+        cleanup().await;
+    }
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert_eq!(configmap_names(&client, &ns).await, ["a", "b"]);
+    assert!(webhooks.get_opt(&hook).await.unwrap().is_some());
+
+    // The webhook is live and refuses ConfigMap writes: proof that the order, not luck, let
+    // the first apply through.
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    let refused = api
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "other"}})).unwrap(),
+        )
+        .await;
+    if refused.is_ok() {
+        cleanup().await;
+    }
+    assert!(refused.is_err(), "the webhook refuses ConfigMaps");
+
+    // Everything leaves git: the webhook goes first, so the ConfigMaps can be deleted after it.
+    for file in ["webhook.yaml", "service.yaml", "a.yaml", "b.yaml"] {
+        std::fs::remove_file(repo.path().join(file)).unwrap();
+    }
+    repo.git_commit_all();
+    let (code, stdout, stderr) = apply(&repo, &ns, &set, &["--yes", "--allow-empty"]);
+    if code != Some(0) {
+        cleanup().await;
+    }
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert!(webhooks.get_opt(&hook).await.unwrap().is_none());
+    assert_eq!(configmap_names(&client, &ns).await, Vec::<String>::new());
 }

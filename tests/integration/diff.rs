@@ -525,7 +525,7 @@ async fn unchanged_objects_skip_their_dry_run_and_every_kind_of_drift_is_still_s
         )
     };
     let configs = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\ndata:\n  level: info\n\
-         ---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\ndata:\n  x: '1'\n  y: '2'\n";
+         ---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\ndata:\n  x: '1'\n  z: '2'\n";
     let repo = Workdir::new(&[
         ("web.yaml", &deployment("web")),
         ("api.yaml", &deployment("api")),
@@ -607,7 +607,7 @@ async fn unchanged_objects_skip_their_dry_run_and_every_kind_of_drift_is_still_s
     // A key that left git is removed by the apply: an update, not "unchanged".
     repo.write(
         "config.yaml",
-        &configs.replace("  x: '1'\n  y: '2'\n", "  x: '1'\n"),
+        &configs.replace("  x: '1'\n  z: '2'\n", "  x: '1'\n"),
     );
     let (code, stdout, proven) = diff_both_ways(&repo, &ns);
     assert_eq!(code, Some(1), "{stdout}");
@@ -615,7 +615,7 @@ async fn unchanged_objects_skip_their_dry_run_and_every_kind_of_drift_is_still_s
         stdout.contains(&format!("~ update ConfigMap/{ns}/b")),
         "{stdout}"
     );
-    assert!(stdout.contains("-  y: '2'"), "{stdout}");
+    assert!(stdout.contains("-  z: '2'"), "{stdout}");
     assert_eq!(proven, 3, "{stdout}");
 
     // Without the ApplySet's parent there are no members to start from: the objects are read
@@ -625,7 +625,7 @@ async fn unchanged_objects_skip_their_dry_run_and_every_kind_of_drift_is_still_s
         .clone();
     let secrets: Api<DynamicObject> = Api::namespaced_with(
         client.clone(),
-        "default",
+        &ns,
         &ApiResource::from_gvk(&GroupVersionKind::gvk("", "v1", "Secret")),
     );
     secrets

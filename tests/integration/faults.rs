@@ -355,7 +355,7 @@ async fn the_api_server_dying_mid_apply_fails_clearly_and_a_rerun_converges() {
     assert!(stdout.contains(" 0 failed."), "{stdout}");
 
     // The inventory is whole: the parent lists the kind and namespace, every member is labelled.
-    let parent = Api::<Secret>::namespaced(admin.clone(), "default")
+    let parent = Api::<Secret>::namespaced(admin.clone(), ns)
         .get("crash")
         .await
         .expect("the ApplySet parent");
@@ -367,7 +367,7 @@ async fn the_api_server_dying_mid_apply_fails_clearly_and_a_rerun_converges() {
     );
     assert_eq!(
         annotations["applyset.kubernetes.io/additional-namespaces"],
-        ns
+        ""
     );
     let live = configmaps(&admin, ns).await;
     assert_eq!(live.len(), total + 1);

@@ -10,6 +10,7 @@ mod distribution;
 mod faults;
 mod helm;
 mod hostile;
+mod identity;
 mod origins;
 mod plan_noise;
 mod pr;

@@ -330,6 +330,21 @@ async fn status(
         .and_then(|c| c.data)
 }
 
+/// The ApplySet parents (Secrets carrying the id label) in `ns`.
+async fn parent_names(client: &kube::Client, ns: &str) -> Vec<String> {
+    let api: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client.clone(), ns);
+    let mut names: Vec<String> = api
+        .list(&ListParams::default().labels("applyset.kubernetes.io/id"))
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|s| s.metadata.name)
+        .collect();
+    names.sort();
+    names
+}
+
 async fn wait_for_status(
     client: &kube::Client,
     ns: &str,
@@ -384,11 +399,29 @@ async fn commits_converge_and_removed_files_are_pruned_over_git_daemon() {
         ("deploy/b.yaml", &cm("b", "1")),
     ]);
     let daemon = Daemon::start(&remote.base);
-    // No --applyset: the default name must be the one diff computes in a checkout.
+    // No --applyset: the set must be the one diff resolves in a checkout that fetches from the
+    // same URL (pushes still go to the bare repository).
     let _reconciler = Reconciler::start(&daemon.url(), &ns, FAST);
-    let set = "gitops-platform-deploy";
+    git(
+        &remote.checkout,
+        &["remote", "set-url", "origin", &daemon.url()],
+    );
+    git(
+        &remote.checkout,
+        &[
+            "remote",
+            "set-url",
+            "--push",
+            "origin",
+            remote.bare().to_str().unwrap(),
+        ],
+    );
 
     wait_for_values(&client, &ns, &[("a", "1"), ("b", "1")]).await;
+    let parents = parent_names(&client, &ns).await;
+    assert_eq!(parents.len(), 1, "{parents:?}");
+    let set = parents[0].as_str();
+    assert!(set.starts_with("gitops-platform-deploy-"), "{set}");
 
     let head = remote.commit(
         &[("deploy/a.yaml", &cm("a", "2"))],
@@ -408,16 +441,112 @@ async fn commits_converge_and_removed_files_are_pruned_over_git_daemon() {
     // `diff` in a checkout named like the repository sees the reconciler's ApplySet: a file
     // removed locally shows as a prune.
     fs::remove_file(remote.checkout.join("deploy/a.yaml")).unwrap();
-    let diff = gitops(
-        &["diff", "deploy", "-n", &ns, "--applyset-namespace", &ns],
-        &remote.checkout,
-    );
+    let diff = gitops(&["diff", "deploy", "-n", &ns], &remote.checkout);
     let (stdout, stderr) = text(&diff);
     assert_eq!(diff.status.code(), Some(1), "{stdout}\n{stderr}");
     assert!(
         stdout.contains(&format!("- prune ConfigMap/{ns}/a")),
         "{stdout}"
     );
+}
+
+#[tokio::test]
+async fn the_laptop_the_reconciler_and_install_resolve_one_set() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "rec-one-set").await;
+    let remote = Remote::new(&[("deploy/a.yaml", &cm("a", "1"))]);
+    // The reconciler follows the file:// URL; the checkout's origin is the bare path.
+    let _reconciler = Reconciler::start(&remote.file_url(), &ns, FAST);
+    wait_for_values(&client, &ns, &[("a", "1")]).await;
+    let parents = parent_names(&client, &ns).await;
+    assert_eq!(parents.len(), 1, "{parents:?}");
+    let set = &parents[0];
+
+    let install = gitops(
+        &[
+            "install",
+            "--repo",
+            &remote.file_url(),
+            "--path",
+            "deploy/",
+            "--target-namespace",
+            &ns,
+        ],
+        Path::new("."),
+    );
+    let (yaml, _) = text(&install);
+    assert!(
+        yaml.contains(&format!("ApplySet {set} in namespace {ns}")),
+        "install names the reconciler's set\n{yaml}"
+    );
+
+    // In the checkout, diff sees that set: in sync (another set would relabel `a`).
+    let diff = gitops(&["diff", "deploy", "-n", &ns], &remote.checkout);
+    let (stdout, stderr) = text(&diff);
+    assert_eq!(diff.status.code(), Some(0), "{stdout}\n{stderr}");
+    let status = gitops(&["status", "-n", &ns], &remote.checkout);
+    let (stdout, _) = text(&status);
+    let row = stdout
+        .lines()
+        .find(|l| l.contains(set.as_str()))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(row.contains("deploy") && row.contains(&ns), "{row}");
+    wait_for_status(&client, &ns, set, "a status", |s| {
+        s["lastResult"] == "Succeeded"
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_reconciler_refuses_to_take_an_object_from_another_set() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "rec-move").await;
+    // `shared` is a member of a set applied from a laptop.
+    let laptop = support::Workdir::new(&[("shared.yaml", &cm("shared", "0"))]);
+    laptop.git_commit_all();
+    let out = gitops(
+        &["apply", ".", "-n", &ns, "--applyset", "laptop", "--yes"],
+        laptop.path(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let remote = Remote::new(&[
+        ("deploy/shared.yaml", &cm("shared", "1")),
+        ("deploy/own.yaml", &cm("own", "1")),
+    ]);
+    let reconciler = Reconciler::start(
+        &remote.file_url(),
+        &ns,
+        &[FAST, &["--applyset", "rec"]].concat(),
+    );
+    let data = wait_for_status(&client, &ns, "rec", "the refusal", |s| {
+        s["lastResult"] == "Failed"
+    })
+    .await;
+    assert!(
+        data["lastError"].contains(&format!("ConfigMap/{ns}/shared"))
+            && data["lastError"].contains("another ApplySet")
+            && data["lastError"].contains("--adopt"),
+        "{data:?}"
+    );
+    assert_eq!(
+        values(&client, &ns).await,
+        pairs(&[("shared", "0")]),
+        "nothing applied"
+    );
+
+    // With consent the next reconciler takes it over.
+    drop(reconciler);
+    let _adopting = Reconciler::start(
+        &remote.file_url(),
+        &ns,
+        // The first one was killed holding the Lease; this one need not wait for it to expire.
+        &[
+            FAST,
+            &["--applyset", "rec", "--adopt", "--no-leader-election"],
+        ]
+        .concat(),
+    );
+    wait_for_values(&client, &ns, &[("own", "1"), ("shared", "1")]).await;
 }
 
 #[tokio::test]

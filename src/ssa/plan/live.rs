@@ -1,0 +1,169 @@
+//! Reading the live objects the plan compares with, interleaved with the dry-runs that need
+//! them.
+
+use std::collections::HashMap;
+
+use futures::future::join_all;
+use kube::api::{GetParams, ListParams};
+use kube::core::{ApiResource, DynamicObject, Request, Resource};
+use serde_json::Value;
+
+use super::PlanOptions;
+use super::dry_run::{DryRunError, dry_run};
+use super::targets::Desired;
+use crate::cluster::{Cluster, describe};
+use crate::inventory::Member;
+use crate::ssa::FIELD_MANAGER;
+
+/// Read objects of one kind in one namespace with a LIST from this many on.
+const LIST_THRESHOLD: usize = 2;
+
+pub(super) type Identity = (String, String, Option<String>, String);
+
+pub(super) type Live = HashMap<Identity, Result<Option<Value>, String>>;
+
+/// Reads the live objects and dry-runs the targets; returns the live objects (a missing one is
+/// `Ok(None)`, an unvalidated target has no entry), one dry-run outcome per target in order,
+/// and how many dry-runs the live copy made unnecessary.
+///
+/// A target already in the ApplySet was just listed with the set's members, so that copy is
+/// used. The others are read with one LIST per kind and namespace they share. A target whose
+/// live copy proves the apply a no-op (see `unchanged`) skips its dry-run: in a steady state
+/// that is most of them. A lone object is read with a GET at the same time as its dry-run, so a
+/// small plan costs one round trip.
+pub(super) async fn read_and_dry_run(
+    cluster: &Cluster,
+    targets: &[Desired<'_>],
+    members: &[Member],
+    options: &PlanOptions,
+) -> (Live, Vec<Result<Value, DryRunError>>, usize) {
+    let listed_members: HashMap<Identity, &Member> =
+        members.iter().map(|m| (m.object.identity(), m)).collect();
+    let mut known = Vec::new();
+    let mut groups: HashMap<(String, Option<String>), Vec<usize>> = HashMap::new();
+    for (at, t) in targets.iter().enumerate() {
+        if t.unvalidated.is_some() {
+            continue;
+        }
+        match listed_members.get(&t.object.identity()) {
+            // Only as the same version: another one may name and shape fields differently.
+            Some(m) if m.resource.api_version == t.resource.api_version => {
+                known.push((at, m.live.clone()));
+            }
+            _ => groups
+                .entry((
+                    t.resource.api_version.clone() + "/" + &t.resource.plural,
+                    t.object.namespace.clone(),
+                ))
+                .or_default()
+                .push(at),
+        }
+    }
+    // The dry-run, unless the live copy proves it would answer "unchanged".
+    let settle = |at: usize, live: Option<Value>| async move {
+        let t = &targets[at];
+        let proven = !options.verify_unchanged
+            && live
+                .as_ref()
+                .is_some_and(|l| crate::ssa::unchanged::proven(&t.body, l, FIELD_MANAGER));
+        let outcome = match (&live, proven) {
+            (Some(found), true) => Ok(found.clone()),
+            _ => dry_run(cluster, t, options).await,
+        };
+        (at, Ok(live), outcome, proven)
+    };
+    let from_members = join_all(known.into_iter().map(|(at, live)| settle(at, Some(live))));
+    let groups = groups.into_values().map(|group| async move {
+        let first = &targets[group[0]];
+        let listed = if group.len() >= LIST_THRESHOLD {
+            // Listing may be forbidden where reading by name is allowed; then GET each.
+            list(cluster, &first.resource, first.object.namespace.as_deref())
+                .await
+                .ok()
+        } else {
+            None
+        };
+        join_all(group.into_iter().map(|at| {
+            let listed = &listed;
+            async move {
+                match listed {
+                    Some(items) => settle(at, items.get(&targets[at].object.name).cloned()).await,
+                    None => {
+                        let t = &targets[at];
+                        let namespace = t.object.namespace.as_deref();
+                        let (live, outcome) = futures::join!(
+                            get(cluster, &t.resource, namespace, &t.object.name),
+                            dry_run(cluster, t, options)
+                        );
+                        (at, live, outcome, false)
+                    }
+                }
+            }
+        }))
+        .await
+    });
+    let (from_members, from_reads) = futures::join!(from_members, join_all(groups));
+    let mut live = Live::new();
+    let mut outcomes: Vec<Option<Result<Value, DryRunError>>> =
+        targets.iter().map(|_| None).collect();
+    let mut proven_unchanged = 0;
+    for (at, found, outcome, proven) in from_members
+        .into_iter()
+        .chain(from_reads.into_iter().flatten())
+    {
+        proven_unchanged += usize::from(proven);
+        live.insert(targets[at].object.identity(), found);
+        outcomes[at] = Some(outcome);
+    }
+    let outcomes = outcomes
+        .into_iter()
+        // Unvalidated targets are planned from their body; `dry_run` answers them at once.
+        .map(|o| o.unwrap_or(Ok(Value::Null)))
+        .collect();
+    (live, outcomes, proven_unchanged)
+}
+
+pub(super) fn url_path(resource: &ApiResource, namespace: Option<&str>) -> String {
+    DynamicObject::url_path(resource, namespace)
+}
+
+async fn get(
+    cluster: &Cluster,
+    resource: &ApiResource,
+    namespace: Option<&str>,
+    name: &str,
+) -> Result<Option<Value>, String> {
+    let request = Request::new(url_path(resource, namespace))
+        .get(name, &GetParams::default())
+        .map_err(|e| e.to_string())?;
+    match cluster.send::<Value>(request).await {
+        Ok(object) => Ok(Some(object)),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(None),
+        Err(err) => Err(describe(&err, &cluster.server)),
+    }
+}
+
+async fn list(
+    cluster: &Cluster,
+    resource: &ApiResource,
+    namespace: Option<&str>,
+) -> Result<HashMap<String, Value>, String> {
+    let request = Request::new(url_path(resource, namespace))
+        .list(&ListParams::default())
+        .map_err(|e| e.to_string())?;
+    let mut answer = cluster
+        .send::<Value>(request)
+        .await
+        .map_err(|e| describe(&e, &cluster.server))?;
+    let items = match answer.get_mut("items").map(Value::take) {
+        Some(Value::Array(items)) => items,
+        _ => Vec::new(),
+    };
+    Ok(items
+        .into_iter()
+        .filter_map(|item| {
+            let name = item.get("metadata")?.get("name")?.as_str()?.to_string();
+            Some((name, item))
+        })
+        .collect())
+}
