@@ -139,7 +139,7 @@ bench_size() {
 	# Sanity: kubectl-gitops must see exactly the generated creates/updates/unchanged. This
 	# also warms the server and our discovery cache before anything is timed.
 	local code=0
-	"$bin" diff "$dir/objects" --applyset "$tag" -o json >"$dir/plan.json" 2>"$work/stderr" || code=$?
+	"$bin" diff "$dir/objects" --applyset "$tag" --force-conflicts -o json >"$dir/plan.json" 2>"$work/stderr" || code=$?
 	if ((code != 1)); then
 		log "kubectl-gitops diff exited $code (want 1, drift)"
 		cat "$work/stderr" >&2
@@ -169,7 +169,7 @@ bench_size() {
 	fi
 
 	if [[ -n "${ONLY_SETUP:-}" ]]; then
-		log "N=$n: objects in $dir/objects, run: $bin diff $dir/objects --applyset $tag"
+		log "N=$n: objects in $dir/objects, run: $bin diff $dir/objects --applyset $tag --force-conflicts"
 		return 0
 	fi
 
@@ -194,8 +194,8 @@ bench_size() {
 	for ((r = 1; r <= rounds; r++)); do
 		log "N=$n: round $r of $rounds"
 		if ((r <= runs_ours)); then
-			times[ours]+=" $(time_once 1 "$bin" diff "$dir/objects" --applyset "$tag")"
-			times[ours64]+=" $(time_once 1 "$bin" diff "$dir/objects" --applyset "$tag" --concurrency 64)"
+			times[ours]+=" $(time_once 1 "$bin" diff "$dir/objects" --applyset "$tag" --force-conflicts)"
+			times[ours64]+=" $(time_once 1 "$bin" diff "$dir/objects" --applyset "$tag" --force-conflicts --concurrency 64)"
 		fi
 		if ((r <= floor_runs)); then
 			t=$(time_once 1 "$work/floor" -objects "$dir/objects.jsonl" \
@@ -205,9 +205,8 @@ bench_size() {
 			# reading the files.
 			times[floor]+=" $(sed -n 's/.*median=\([0-9.]*\)s$/\1/p' "$work/stdout" | head -n 1),${t#*,}"
 		fi
-		# --force-conflicts: the updated objects' fields belong to SETUP_MANAGER; without it
-		# kubectl reports conflicts instead of a diff, while kubectl-gitops diff always forces
-		# (it shows what its apply would do, and its apply forces).
+		# --force-conflicts, for both tools: the updated objects' fields belong to SETUP_MANAGER;
+		# without it, each reports conflicts instead of a diff.
 		for key in "${kubectl_concurrency[@]/#/k}" kdefault; do
 			((r <= runs_kubectl)) || continue
 			(($(echo "${spent[$key]} < $kubectl_budget" | bc -l))) || continue

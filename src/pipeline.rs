@@ -19,7 +19,8 @@ use crate::ssa::{self, Action, Applied, ApplyOptions, Plan, PlanOptions, Planned
 pub struct PlanSettings {
     /// Print Secret values instead of masks (reports only; never set by the reconciler).
     pub show_secrets: bool,
-    /// Take ownership of fields other field managers own: git wins.
+    /// Take ownership of fields other field managers own: git wins. The one setting that
+    /// decides force: the plan dry-runs with it and executing the plan applies with it.
     pub force: bool,
     /// Also prune Namespaces, CRDs and PVCs that left git.
     pub prune_protected: bool,
@@ -161,8 +162,6 @@ pub fn refuse_empty(
 
 #[derive(Debug, Clone, Default)]
 pub struct ExecuteOptions {
-    /// Take ownership of conflicting fields while applying.
-    pub force_conflicts: bool,
     /// The plan covers only some of the set's objects (a drift correction): the parent keeps
     /// listing everything it listed, since the plan does not know the rest.
     pub partial: bool,
@@ -173,7 +172,7 @@ pub struct ExecuteOptions {
 pub struct Execution {
     /// One entry per write: applies first, then prunes.
     pub results: Vec<Applied>,
-    /// Objects that failed to plan or to apply (prunes included).
+    /// Objects that failed to plan, conflict or failed to apply (prunes included).
     pub failed: usize,
     /// Prunes that were planned but not attempted because something failed.
     pub prunes_skipped: usize,
@@ -217,24 +216,15 @@ pub async fn execute(
     };
     inventory::write_parent(cluster, set, &kinds, &namespaces, members).await?;
 
-    let mut results = ssa::apply(
-        cluster,
-        work,
-        &ApplyOptions {
-            force_conflicts: options.force_conflicts,
-            ..ApplyOptions::default()
-        },
-        progress,
-    )
-    .await;
-    let apply_failed = results.iter().filter(|r| r.error.is_some()).count() + summary.errors;
+    let mut results = ssa::apply(cluster, planned, &ApplyOptions::default(), progress).await;
+    let apply_failed = results.iter().filter(|r| r.error.is_some()).count() + summary.blocked();
     let mut prunes_skipped = 0;
     if apply_failed > 0 {
         prunes_skipped = summary.prune;
     } else {
         results.extend(ssa::prune(cluster, work, progress).await);
     }
-    let failed = results.iter().filter(|r| r.error.is_some()).count() + summary.errors;
+    let failed = results.iter().filter(|r| r.error.is_some()).count() + summary.blocked();
     if failed == 0 && !options.partial {
         let (kinds_now, namespaces_now) = contents(work, &planned.plan, None);
         if kinds_now != kinds || namespaces_now != namespaces {

@@ -201,7 +201,9 @@ run_dir() { # DIR LABEL
 	ns=$(echo "$ns" | cut -c1-60 | sed 's/-*$//')
 	set="$ns"
 	kubectl create namespace "$ns" >/dev/null
-	local absent plan_args=(tree -n "$ns" --applyset "$set" --applyset-namespace "$ns")
+	# --adopt: objects with a namespace of their own (kube-prometheus' `monitoring`) may be left
+	# by an earlier run on the same server, in that run's set; this run takes them over.
+	local absent plan_args=(tree -n "$ns" --applyset "$set" --applyset-namespace "$ns" --adopt)
 
 	started=$(now)
 	local code=0

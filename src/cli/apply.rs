@@ -45,10 +45,6 @@ pub struct ApplyArgs {
     #[arg(long)]
     pub dry_run: bool,
 
-    /// Take ownership of fields another field manager owns instead of failing on conflicts.
-    #[arg(long)]
-    pub force_conflicts: bool,
-
     /// Allow applying an empty render, which prunes every member of the set.
     #[arg(long)]
     pub allow_empty: bool,
@@ -68,7 +64,7 @@ pub async fn run(
     style: &Style,
     out: &mut dyn Write,
 ) -> Result<u8> {
-    let prepared = prepare(&args.plan, global, args.force_conflicts).await?;
+    let prepared = prepare(&args.plan, global).await?;
     let plan = &prepared.planned.plan;
     let summary = plan.summary();
     let context = &prepared.cluster.context;
@@ -96,7 +92,7 @@ pub async fn run(
     }
     out.flush()?;
 
-    if !summary.has_changes() && summary.errors == 0 {
+    if !summary.has_changes() && summary.blocked() == 0 {
         writeln!(
             out,
             "No changes: the cluster matches {}.",
@@ -106,7 +102,7 @@ pub async fn run(
     }
     if args.dry_run {
         writeln!(out, "Dry run: nothing was written.")?;
-        return Ok(if summary.errors > 0 {
+        return Ok(if summary.blocked() > 0 {
             EXIT_ERROR
         } else {
             EXIT_OK
@@ -129,6 +125,23 @@ pub async fn run(
         )?;
         return Ok(EXIT_ERROR);
     }
+    // The same for field conflicts: taking fields from another manager is the user's decision.
+    if summary.conflicts > 0 {
+        let n = summary.conflicts;
+        writeln!(
+            out,
+            "{} Nothing was applied: {n} {} fields another field manager owns; pass \
+             --force-conflicts to take them (the change shown above), or leave them to their \
+             manager.",
+            style.error("!"),
+            if n == 1 {
+                "object would change"
+            } else {
+                "objects would change"
+            },
+        )?;
+        return Ok(EXIT_ERROR);
+    }
     if let Err(refused) = inventory::handover::refuse_moves(plan) {
         writeln!(out, "{} Nothing was applied: {refused}.", style.error("!"))?;
         return Ok(EXIT_ERROR);
@@ -142,7 +155,7 @@ pub async fn run(
     let cluster = &prepared.cluster;
     let writes = work
         .iter()
-        .filter(|w| w.action != Action::Unchanged)
+        .filter(|w| matches!(w.action, Action::Create | Action::Update | Action::Prune))
         .count() as u64;
     let bar = ui::counter(writes, "applying");
     let tick = |done: &Applied| {
@@ -154,10 +167,7 @@ pub async fn run(
         &prepared.set,
         &prepared.inventory,
         &prepared.planned,
-        &ExecuteOptions {
-            force_conflicts: args.force_conflicts,
-            partial: false,
-        },
+        &ExecuteOptions { partial: false },
         &tick,
     )
     .await;
@@ -253,9 +263,8 @@ fn blast_radius(work: &[Work]) -> String {
 }
 
 fn report_results(results: &[Applied], style: &Style, out: &mut dyn Write) -> Result<()> {
-    let (results, unattempted) = crate::report::unattempted::split(results, |r| {
-        (&r.object, r.error.as_deref().unwrap_or_default())
-    });
+    let (results, unattempted) =
+        crate::report::unattempted::split(results, |r| (&r.object, r.not_attempted.as_ref()));
     for r in results {
         match (&r.error, r.action) {
             (Some(error), _) => {
@@ -266,7 +275,7 @@ fn report_results(results: &[Applied], style: &Style, out: &mut dyn Write) -> Re
                 writeln!(out, "{} {}", style.changed("configured"), r.object)?
             }
             (None, Action::Prune) => writeln!(out, "{} {}", style.removed("pruned"), r.object)?,
-            (None, Action::Unchanged) => {}
+            (None, Action::Unchanged | Action::Conflict) => {}
         }
     }
     if let Some(unattempted) = unattempted {

@@ -47,6 +47,12 @@ pub struct PlanArgs {
     #[arg(long)]
     pub prune_protected: bool,
 
+    /// Take ownership of fields another field manager owns (server-side apply's force).
+    /// Without it, as with kubectl, an object whose apply would change such fields is shown as
+    /// a conflict, naming the managers and fields, and apply refuses the plan.
+    #[arg(long)]
+    pub force_conflicts: bool,
+
     /// Print Secret values instead of masking them.
     #[arg(long)]
     pub show_secrets: bool,
@@ -144,7 +150,7 @@ pub struct Prepared {
 
 /// Source -> Render -> Plan. A render failure stops here, before anything is planned; only a tree
 /// holding a Helm chart reads the cluster (its discovery) before rendering.
-pub async fn prepare(args: &PlanArgs, global: &GlobalArgs, force: bool) -> Result<Prepared> {
+pub async fn prepare(args: &PlanArgs, global: &GlobalArgs) -> Result<Prepared> {
     let started = std::time::Instant::now();
     let verbose = |stage: &str, detail: String| {
         if global.verbose > 0 {
@@ -199,7 +205,7 @@ pub async fn prepare(args: &PlanArgs, global: &GlobalArgs, force: bool) -> Resul
     }
     let settings = PlanSettings {
         show_secrets: args.show_secrets,
-        force,
+        force: args.force_conflicts,
         prune_protected: args.prune_protected,
         verify_unchanged: args.verify_unchanged,
         adopt: args.adopt,

@@ -72,8 +72,9 @@ pub async fn run(
         Some(rev) => Some(render_base(&args.plan.path, rev)?),
         None => None,
     };
-    // Forced like apply (git wins over other field managers), so the diff shows the outcome.
-    let mut prepared = prepare(&args.plan, global, true).await?;
+    // With apply's force setting (`--force-conflicts`, off by default), so a conflict apply
+    // would refuse shows as one.
+    let mut prepared = prepare(&args.plan, global).await?;
     if let Some(base) = &base {
         ssa::classify(
             &mut prepared.planned.plan,
@@ -154,7 +155,8 @@ fn report_plan(
     out.flush()?;
 
     let summary = plan.summary();
-    Ok(if summary.errors > 0 {
+    // A conflict exits like apply's refusal of it.
+    Ok(if summary.blocked() > 0 {
         EXIT_ERROR
     } else if summary.has_changes() {
         EXIT_DRIFT

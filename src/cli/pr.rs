@@ -175,7 +175,7 @@ pub async fn run(args: &PrArgs, global: &GlobalArgs, out: &mut dyn Write) -> Res
 /// The markdown preview and a one-line summary. A cluster that cannot be reached does not
 /// stop the pull request: the body says why the preview is missing.
 async fn preview(args: &PrArgs, global: &GlobalArgs) -> (String, String) {
-    match prepare(&args.plan, global, true).await {
+    match prepare(&args.plan, global).await {
         Ok(prepared) => {
             let destination = report::Destination {
                 context: prepared.cluster.context.clone(),

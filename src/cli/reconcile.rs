@@ -219,6 +219,8 @@ pub async fn run(args: &ReconcileArgs, global: &GlobalArgs) -> Result<u8> {
         path,
         settings: PlanSettings {
             show_secrets: false,
+            // A controller must converge: git wins every field another manager took, as
+            // Argo CD and Flux do. `apply` leaves that choice to --force-conflicts.
             force: true,
             prune_protected: args.prune_protected,
             verify_unchanged: false,

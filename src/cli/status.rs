@@ -9,7 +9,7 @@ use serde_json::json;
 use super::{EXIT_ERROR, EXIT_OK, GlobalArgs};
 use crate::cluster::Cluster;
 use crate::inventory::{self, ApplySet, ParentSummary};
-use crate::reconcile::status::{self, Status};
+use crate::reconcile::status::{self, CycleResult, Status};
 use crate::ui::Style;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -78,7 +78,7 @@ pub async fn run(
             status::configmap_name(&set)
         ),
     };
-    let failed = found.last_result == "Failed";
+    let failed = found.last_result == Some(CycleResult::Failed);
     match args.output {
         StatusFormat::Json => {
             let item = json!({"applyset": set.name, "namespace": set.namespace, "status": found.to_data()});
@@ -130,7 +130,7 @@ async fn list(
         |p: &ParentSummary| reconcilers.get(&(p.parent.namespace.clone(), p.parent.name.clone()));
     let failed = parents
         .iter()
-        .any(|p| reconciler_of(p).is_some_and(|s| s.last_result == "Failed"));
+        .any(|p| reconciler_of(p).is_some_and(|s| s.last_result == Some(CycleResult::Failed)));
     match format {
         StatusFormat::Json => {
             let items: Vec<_> = parents
@@ -191,8 +191,8 @@ async fn list(
                         .unwrap_or_else(|| "-".into()),
                     p.applied_at.clone().unwrap_or_else(|| "-".into()),
                     reconciler_of(p)
-                        .map(|s| s.last_result.clone())
-                        .filter(|r| !r.is_empty())
+                        .and_then(|s| s.last_result)
+                        .map(|r| r.as_str().to_string())
                         .unwrap_or_else(|| "-".into()),
                     format!("{}/{}", p.parent.namespace, p.parent.name),
                 ]);
@@ -207,7 +207,7 @@ async fn list(
                     .map(|(cell, w)| format!("{cell:<w$}"))
                     .collect();
                 let line = line.join("  ").trim_end().to_string();
-                if row[5] == "Failed" {
+                if row[5] == CycleResult::Failed.as_str() {
                     writeln!(out, "{}", style.error(&line))?;
                 } else {
                     writeln!(out, "{line}")?;

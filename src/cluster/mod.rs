@@ -235,6 +235,50 @@ pub fn transport_failure(err: &kube::Error, server: &str) -> Option<String> {
     None
 }
 
+/// A failed request: the line a report shows, and whether it was never sent at all.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    pub message: String,
+    /// The request was not sent because the server had stopped answering (the breaker's
+    /// reason): reports say that once instead of once per object.
+    pub not_attempted: Option<NotAttempted>,
+}
+
+impl Failure {
+    pub fn of(err: &kube::Error, server: &str) -> Self {
+        Failure {
+            message: describe(err, server),
+            not_attempted: not_attempted(err),
+        }
+    }
+
+    /// A failure before any request could be made (one that could not be built).
+    pub fn local(message: impl Into<String>) -> Self {
+        Failure {
+            message: message.into(),
+            not_attempted: None,
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// The breaker's refusal, when that is why the request failed.
+pub fn not_attempted(err: &kube::Error) -> Option<NotAttempted> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(cause) = source {
+        if let Some(gone) = cause.downcast_ref::<NotAttempted>() {
+            return Some(gone.clone());
+        }
+        source = cause.source();
+    }
+    None
+}
+
 /// A failed request as one readable line, for a report naming the object: no answer at all is
 /// said plainly naming the server; a refusal is the server's own message; anything else is the
 /// error with its causes.

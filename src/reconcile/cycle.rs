@@ -1,4 +1,5 @@
-//! One reconcile: fetch -> read the commit under PATH -> render -> plan (forced: git wins)
+//! One reconcile: fetch -> read the commit under PATH -> render -> plan (forced: git wins, see
+//! `PlanSettings::force` as `kubectl gitops reconcile` sets it)
 //! -> apply -> prune, through the same pipeline functions `kubectl gitops apply` uses, with its
 //! safety rules: nothing is pruned when anything failed, an empty render is refused unless
 //! allowed, protected kinds are kept.
@@ -201,13 +202,26 @@ impl Reconciler {
 
         // Like `kubectl gitops apply`: a plan the server refused in part is not applied in
         // part; the cluster stays at the last good state until the commit is fixed.
-        if summary.errors > 0 {
+        // The reconciler plans forced (git wins), so conflicts cannot arise; were it ever to
+        // plan without force, a conflict would block the plan like an error.
+        if summary.blocked() > 0 {
+            let conflicts = plan
+                .planned
+                .plan
+                .changes
+                .iter()
+                .filter(|c| c.action == Action::Conflict)
+                .map(|c| {
+                    let owners: Vec<String> = c.conflicts.iter().map(ToString::to_string).collect();
+                    format!("{}: {}", c.object, owners.join("; "))
+                });
             let failures: Vec<String> = plan
                 .planned
                 .plan
                 .errors
                 .iter()
                 .map(|e| format!("{}: {}", e.object, e.message))
+                .chain(conflicts)
                 .collect();
             return Err(fail(
                 Stage::Plan,
@@ -235,7 +249,6 @@ impl Reconciler {
             &plan.inventory,
             &plan.planned,
             &ExecuteOptions {
-                force_conflicts: true,
                 partial: outcome.partial,
             },
             &|_| {},
@@ -249,7 +262,7 @@ impl Reconciler {
                 (None, Action::Create) => outcome.created.push(result.object.clone()),
                 (None, Action::Update) => outcome.updated.push(result.object.clone()),
                 (None, Action::Prune) => outcome.pruned.push(result.object.clone()),
-                (None, Action::Unchanged) => {}
+                (None, Action::Unchanged | Action::Conflict) => {}
             }
         }
         if execution.prunes_skipped > 0 {

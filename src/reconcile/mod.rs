@@ -351,7 +351,7 @@ impl Loop {
         let delay;
         match &outcome.error {
             None => {
-                status.last_result = "Succeeded".into();
+                status.last_result = Some(status::CycleResult::Succeeded);
                 status.last_applied_revision = revision.clone();
                 status.last_applied_time = now;
                 status.last_error.clear();
@@ -379,7 +379,7 @@ impl Loop {
             }
             Some(error) => {
                 delay = self.backoff.fail();
-                status.last_result = "Failed".into();
+                status.last_result = Some(status::CycleResult::Failed);
                 status.last_error = redact::truncate(&error.to_string(), 4096);
                 status.consecutive_failures = u64::from(self.backoff.failures());
                 self.metrics.failed(error.stage.as_str());

@@ -26,6 +26,31 @@ pub fn configmap_name(set: &ApplySet) -> String {
     format!("{}-status", set.name)
 }
 
+/// How the last cycle ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CycleResult {
+    Succeeded,
+    Failed,
+}
+
+impl CycleResult {
+    /// As the status ConfigMap spells it (`lastResult`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CycleResult::Succeeded => "Succeeded",
+            CycleResult::Failed => "Failed",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        match text {
+            "Succeeded" => Some(CycleResult::Succeeded),
+            "Failed" => Some(CycleResult::Failed),
+            _ => None,
+        }
+    }
+}
+
 /// What the reconciler reports. Strings are empty when unknown.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Status {
@@ -38,8 +63,8 @@ pub struct Status {
     pub last_attempted_revision: String,
     /// RFC 3339.
     pub last_attempted_time: String,
-    /// `Succeeded` or `Failed`.
-    pub last_result: String,
+    /// None before the first cycle ended.
+    pub last_result: Option<CycleResult>,
     pub last_applied_revision: String,
     pub last_applied_time: String,
     /// Empty after a success.
@@ -61,7 +86,6 @@ const TEXT_FIELDS: &[&str] = &[
     "leader",
     "lastAttemptedRevision",
     "lastAttemptedTime",
-    "lastResult",
     "lastAppliedRevision",
     "lastAppliedTime",
     "lastError",
@@ -78,7 +102,7 @@ const COUNT_FIELDS: &[&str] = &[
 ];
 
 impl Status {
-    fn texts(&self) -> [&String; 10] {
+    fn texts(&self) -> [&String; 9] {
         [
             &self.repository,
             &self.reference,
@@ -86,14 +110,13 @@ impl Status {
             &self.leader,
             &self.last_attempted_revision,
             &self.last_attempted_time,
-            &self.last_result,
             &self.last_applied_revision,
             &self.last_applied_time,
             &self.last_error,
         ]
     }
 
-    fn texts_mut(&mut self) -> [&mut String; 10] {
+    fn texts_mut(&mut self) -> [&mut String; 9] {
         [
             &mut self.repository,
             &mut self.reference,
@@ -101,7 +124,6 @@ impl Status {
             &mut self.leader,
             &mut self.last_attempted_revision,
             &mut self.last_attempted_time,
-            &mut self.last_result,
             &mut self.last_applied_revision,
             &mut self.last_applied_time,
             &mut self.last_error,
@@ -143,6 +165,11 @@ impl Status {
         for (key, value) in COUNT_FIELDS.iter().zip(self.counts()) {
             data.insert(key.to_string(), value.to_string());
         }
+        let result = self
+            .last_result
+            .map(CycleResult::as_str)
+            .unwrap_or_default();
+        data.insert("lastResult".to_string(), result.to_string());
         data
     }
 
@@ -157,6 +184,7 @@ impl Status {
         for (key, slot) in COUNT_FIELDS.iter().zip(status.counts_mut()) {
             *slot = data.get(*key).and_then(|v| v.parse().ok()).unwrap_or(0);
         }
+        status.last_result = data.get("lastResult").and_then(|v| CycleResult::parse(v));
         status
     }
 }
@@ -225,7 +253,12 @@ pub fn format(set: &ApplySet, status: &Status, now: Timestamp) -> String {
             out,
             "Last attempt:     {revision} at {}: {}",
             when(&status.last_attempted_time, now),
-            dash(&status.last_result)
+            dash(
+                status
+                    .last_result
+                    .map(CycleResult::as_str)
+                    .unwrap_or_default()
+            )
         );
     }
     if !status.last_error.is_empty() {
@@ -321,7 +354,7 @@ mod tests {
             leader: "pod-a".into(),
             last_attempted_revision: "0123456789abcdef0123456789abcdef01234567".into(),
             last_attempted_time: "2026-01-02T03:04:05Z".into(),
-            last_result: "Failed".into(),
+            last_result: Some(CycleResult::Failed),
             last_applied_revision: "fedcba9876543210fedcba9876543210fedcba98".into(),
             last_applied_time: "2026-01-02T03:03:00Z".into(),
             last_error: "render: deploy/bad.yaml:3: mapping values are not allowed here".into(),

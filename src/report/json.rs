@@ -35,6 +35,9 @@ struct JsonChange<'a> {
     /// Why the server could not validate it, when it could not.
     #[serde(skip_serializing_if = "Option::is_none")]
     note: Option<&'a str>,
+    /// For a conflict: who owns which fields the apply would change.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    conflicts: &'a [crate::ssa::FieldConflict],
     /// Against `--base`: "introduced" or "drift".
     #[serde(skip_serializing_if = "Option::is_none")]
     cause: Option<Cause>,
@@ -71,6 +74,7 @@ pub fn write(
                 origin: c.origin.as_ref(),
                 validated: c.validated,
                 note: c.note.as_deref(),
+                conflicts: &c.conflicts,
                 cause: c.cause,
                 handover: c.handover.as_ref(),
                 diff: change_diff(plan, c, options)

@@ -34,12 +34,15 @@ pub fn render_within(
     if !destination.context.is_empty() {
         let _ = writeln!(head, "\nAgainst context `{}`.", destination.context);
     }
-    let _ = writeln!(head, "\n| Create | Update | Prune | Unchanged | Errors |");
-    let _ = writeln!(head, "|---:|---:|---:|---:|---:|");
     let _ = writeln!(
         head,
-        "| {} | {} | {} | {} | {} |\n",
-        s.create, s.update, s.prune, s.unchanged, s.errors
+        "\n| Create | Update | Prune | Unchanged | Conflicts | Errors |"
+    );
+    let _ = writeln!(head, "|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(
+        head,
+        "| {} | {} | {} | {} | {} | {} |\n",
+        s.create, s.update, s.prune, s.unchanged, s.conflicts, s.errors
     );
 
     let mut sections = Vec::new();
@@ -53,6 +56,7 @@ pub fn render_within(
             Action::Update => "~ update",
             Action::Prune => "- prune",
             Action::Unchanged => "",
+            Action::Conflict => "! conflict",
         };
         let origin = change
             .origin
@@ -77,6 +81,9 @@ pub fn render_within(
             escape(&change.object.to_string()),
             escape(&origin)
         );
+        for line in super::conflict_lines(change) {
+            section.push_str(&format!("# {}\n", line.replace("```", "`\u{200b}``")));
+        }
         for line in change_diff(plan, change, options) {
             section.push_str(&line.unified().replace("```", "`\u{200b}``"));
             section.push('\n');
@@ -84,7 +91,8 @@ pub fn render_within(
         section.push_str("```\n\n</details>\n");
         sections.push(section);
     }
-    let (errors, unattempted) = unattempted::split(&plan.errors, |e| (&e.object, &e.message));
+    let (errors, unattempted) =
+        unattempted::split(&plan.errors, |e| (&e.object, e.not_attempted.as_ref()));
     for line in shared::group(errors) {
         let error = match line {
             ErrorLine::Shared(shared) => {

@@ -68,6 +68,19 @@ pub fn change_diff(plan: &Plan, change: &Change, options: &Options) -> Vec<DiffL
 }
 
 /// A change's cause in a few words, for headers: "introduced", or what applying drift does.
+/// What `--force-conflicts` would do to an object with conflicts, in a line under its header.
+pub fn conflict_lines(change: &Change) -> Vec<String> {
+    let mut lines: Vec<String> = change.conflicts.iter().map(ToString::to_string).collect();
+    if !lines.is_empty() {
+        lines.push(
+            "apply refuses this object; with --force-conflicts it takes these fields and makes \
+             this change:"
+                .to_string(),
+        );
+    }
+    lines
+}
+
 pub fn cause_label(change: &Change) -> Option<&'static str> {
     Some(match (change.cause?, change.action) {
         (Cause::Introduced, _) => "introduced",
@@ -77,13 +90,24 @@ pub fn cause_label(change: &Change) -> Option<&'static str> {
     })
 }
 
-/// "2 to create, 1 to update, 0 to prune, 40 unchanged" (+ ", 1 error").
+/// "2 to create, 1 to update, 0 to prune, 40 unchanged" (+ ", 1 conflict", ", 1 error").
 pub fn summary_line(plan: &Plan) -> String {
     let s = plan.summary();
     let mut line = format!(
         "{} to create, {} to update, {} to prune, {} unchanged",
         s.create, s.update, s.prune, s.unchanged
     );
+    if s.conflicts > 0 {
+        line.push_str(&format!(
+            ", {} {}",
+            s.conflicts,
+            if s.conflicts == 1 {
+                "conflict"
+            } else {
+                "conflicts"
+            }
+        ));
+    }
     if s.errors > 0 {
         line.push_str(&format!(
             ", {} {}",
@@ -103,7 +127,7 @@ mod tests {
     use super::*;
     use crate::object::ObjectRef;
     use crate::render::Origin;
-    use crate::ssa::{Action, Cause, Change, Kept, PlanError};
+    use crate::ssa::{Action, Cause, Change, FieldConflict, Kept, PlanError};
 
     fn origin(file: &str, line: usize) -> Option<Origin> {
         Some(Origin {
@@ -128,6 +152,7 @@ mod tests {
                     origin: origin("deploy/settings.yaml", 1),
                     validated: true,
                     note: None,
+                    conflicts: Vec::new(),
                     cause: None,
                     handover: None,
                     before: Some(cm(json!({"LOG_LEVEL": "debug", "MODE": "fast"}))),
@@ -142,6 +167,7 @@ mod tests {
                         "not validated by the server yet: its namespace is created by this change"
                             .into(),
                     ),
+                    conflicts: Vec::new(),
                     cause: None,
                     handover: None,
                     before: None,
@@ -155,10 +181,26 @@ mod tests {
                     origin: origin("deploy/web.yaml", 20),
                     validated: true,
                     note: None,
+                    conflicts: Vec::new(),
                     cause: None,
                     handover: None,
                     before: Some(json!({"kind": "Service"})),
                     after: Some(json!({"kind": "Service"})),
+                },
+                Change {
+                    action: Action::Conflict,
+                    object: ObjectRef::new("v1", "ConfigMap", Some("web".into()), "flags"),
+                    origin: origin("deploy/settings.yaml", 14),
+                    validated: true,
+                    note: None,
+                    conflicts: vec![FieldConflict {
+                        manager: "helm".into(),
+                        fields: vec![".data.beta".into(), ".data.gamma".into()],
+                    }],
+                    cause: None,
+                    handover: None,
+                    before: Some(cm(json!({"beta": "on", "gamma": "off"}))),
+                    after: Some(cm(json!({"beta": "off", "gamma": "off"}))),
                 },
             ],
             errors: vec![PlanError {
@@ -167,6 +209,7 @@ mod tests {
                 message: "Deployment.apps \"broken\" is invalid: spec.selector: Required value"
                     .into(),
                 reason: None,
+                not_attempted: None,
             }],
             kept: vec![Kept {
                 object: ObjectRef::new("v1", "Namespace", None, "old"),
@@ -224,6 +267,7 @@ mod tests {
                 .flatten(),
             validated: true,
             note: None,
+            conflicts: Vec::new(),
             cause: Some(cause),
             handover: None,
             before,
@@ -352,6 +396,7 @@ mod tests {
                 origin: None,
                 validated: true,
                 note: None,
+                conflicts: Vec::new(),
                 cause: None,
                 handover: None,
                 before: None,

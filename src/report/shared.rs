@@ -101,6 +101,7 @@ mod tests {
             object: ObjectRef::new("v1", kind, Some(namespace.into()), name),
             origin: None,
             message: "refused".into(),
+            not_attempted: None,
             reason,
         }
     }

@@ -14,12 +14,16 @@ pub fn write(plan: &Plan, style: &Style, options: &Options, out: &mut dyn Write)
         .filter(|c| c.action != Action::Unchanged)
     {
         writeln!(out, "{}", header(change, style))?;
+        for line in super::conflict_lines(change) {
+            writeln!(out, "  {}", style.error(&line))?;
+        }
         for line in change_diff(plan, change, options) {
             writeln!(out, "{}", paint(&line, style))?;
         }
         writeln!(out)?;
     }
-    let (errors, unattempted) = unattempted::split(&plan.errors, |e| (&e.object, &e.message));
+    let (errors, unattempted) =
+        unattempted::split(&plan.errors, |e| (&e.object, e.not_attempted.as_ref()));
     for line in shared::group(errors) {
         let error = match line {
             ErrorLine::Shared(shared) => {
@@ -73,6 +77,7 @@ fn header(change: &Change, style: &Style) -> String {
         Action::Update => style.changed("~ update"),
         Action::Prune => style.removed("- prune"),
         Action::Unchanged => "  unchanged".to_string(),
+        Action::Conflict => style.error("! conflict"),
     };
     let origin = change
         .origin

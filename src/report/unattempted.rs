@@ -4,10 +4,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::cluster::NotAttempted;
 use crate::object::ObjectRef;
-
-/// What marks a failure as "never sent".
-const MARKER: &str = "not attempted: ";
 
 /// The objects that were not attempted, in one line's worth of facts.
 #[derive(Debug, Default, PartialEq)]
@@ -34,21 +32,21 @@ impl Unattempted {
 }
 
 /// Splits failures into those to list one by one and the unattempted ones, summarised.
+/// `describe` gives each failure's object and, when it was never sent, the breaker's refusal.
 pub fn split<'a, T>(
     failures: impl IntoIterator<Item = &'a T>,
-    describe: impl Fn(&T) -> (&ObjectRef, &str),
+    describe: impl Fn(&T) -> (&ObjectRef, Option<&NotAttempted>),
 ) -> (Vec<&'a T>, Option<Unattempted>) {
     let mut listed = Vec::new();
     let mut skipped = Unattempted::default();
     for failure in failures {
-        let (object, message) = describe(failure);
-        match message.find(MARKER) {
-            Some(at) => {
+        match describe(failure) {
+            (object, Some(NotAttempted(reason))) => {
                 skipped.count += 1;
                 *skipped.kinds.entry(object.kind.clone()).or_default() += 1;
-                skipped.reason = message[at + MARKER.len()..].to_string();
+                skipped.reason = reason.clone();
             }
-            None => listed.push(failure),
+            (_, None) => listed.push(failure),
         }
     }
     (listed, (skipped.count > 0).then_some(skipped))
@@ -65,20 +63,16 @@ mod tests {
     #[test]
     fn never_sent_objects_become_one_line_and_real_failures_stay_listed() {
         let gone = "no answer from https://127.0.0.1:6443/: connection refused";
+        let refused = Some(NotAttempted(gone.to_string()));
+        // The first request got no answer; the breaker then sent no more.
         let failures = vec![
-            (object("ConfigMap", "a"), gone.to_string()),
-            (object("ConfigMap", "b"), format!("not attempted: {gone}")),
-            (
-                object("Service", "c"),
-                format!("reading the live object: not attempted: {gone}"),
-            ),
-            (object("ConfigMap", "d"), format!("not attempted: {gone}")),
-            (
-                object("Secret", "e"),
-                "admission webhook denied it".to_string(),
-            ),
+            (object("ConfigMap", "a"), None),
+            (object("ConfigMap", "b"), refused.clone()),
+            (object("Service", "c"), refused.clone()),
+            (object("ConfigMap", "d"), refused.clone()),
+            (object("Secret", "e"), None),
         ];
-        let (listed, skipped) = split(&failures, |(o, m)| (o, m.as_str()));
+        let (listed, skipped) = split(&failures, |(o, n)| (o, n.as_ref()));
         let names: Vec<&str> = listed.iter().map(|(o, _)| o.name.as_str()).collect();
         assert_eq!(names, ["a", "e"]);
         let skipped = skipped.unwrap();
@@ -90,8 +84,8 @@ mod tests {
 
     #[test]
     fn without_unattempted_objects_there_is_no_line() {
-        let failures = vec![(object("ConfigMap", "a"), "forbidden".to_string())];
-        let (listed, skipped) = split(&failures, |(o, m)| (o, m.as_str()));
+        let failures = vec![(object("ConfigMap", "a"), None::<NotAttempted>)];
+        let (listed, skipped) = split(&failures, |(o, n)| (o, n.as_ref()));
         assert_eq!(listed.len(), 1);
         assert_eq!(skipped, None);
     }

@@ -12,15 +12,15 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::order::{PHASES, phase};
-use super::{Action, FIELD_MANAGER, SecretValues, Work};
-use crate::cluster::{Cluster, describe};
+use super::{Action, FIELD_MANAGER, Planned, SecretValues, Work};
+use crate::cluster::{Cluster, NotAttempted, describe};
 use crate::object::ObjectRef;
 use crate::render::helm::hooks::{self, Stage};
 
+/// How to apply. Whether to force is not here: it is the plan's ([`Planned::force`]), so the
+/// apply is exactly the one the plan dry-ran.
 #[derive(Debug, Clone)]
 pub struct ApplyOptions {
-    /// Take ownership of fields another manager owns.
-    pub force_conflicts: bool,
     /// How long a new CustomResourceDefinition may take to become Established.
     pub crd_timeout: Duration,
 }
@@ -28,7 +28,6 @@ pub struct ApplyOptions {
 impl Default for ApplyOptions {
     fn default() -> Self {
         ApplyOptions {
-            force_conflicts: false,
             crd_timeout: Duration::from_secs(60),
         }
     }
@@ -42,16 +41,22 @@ pub struct Applied {
     pub action: Action,
     /// None on success, else the server's (redacted) reason.
     pub error: Option<String>,
+    /// Not sent: the server had stopped answering (see the cluster's breaker).
+    #[serde(skip)]
+    pub not_attempted: Option<NotAttempted>,
 }
 
-/// Applies every create and update in `work`, phase by phase. `progress` is called once per
-/// finished object.
+/// Applies every create and update of the plan, phase by phase, forced exactly when the plan
+/// was. Objects planned with conflicts are not applied. `progress` is called once per finished
+/// object.
 pub async fn apply(
     cluster: &Cluster,
-    work: &[Work],
+    planned: &Planned,
     options: &ApplyOptions,
     progress: &(dyn Fn(&Applied) + Sync),
 ) -> Vec<Applied> {
+    let work = &planned.work;
+    let force = planned.force;
     let mut results = Vec::new();
     let applied = || {
         work.iter()
@@ -72,7 +77,7 @@ pub async fn apply(
             continue;
         }
         let mut done = join_all(batch.iter().map(|w| async {
-            let result = apply_one(cluster, w, options).await;
+            let result = apply_one(cluster, w, force).await;
             progress(&result);
             result
         }))
@@ -99,10 +104,11 @@ fn stage_of(work: &Work) -> Stage {
     work.body.as_ref().map_or(Stage::Main, hooks::stage)
 }
 
-async fn apply_one(cluster: &Cluster, work: &Work, options: &ApplyOptions) -> Applied {
+async fn apply_one(cluster: &Cluster, work: &Work, force: bool) -> Applied {
     let body = work.body.as_ref().unwrap_or(&Value::Null);
     let mut params = PatchParams::apply(FIELD_MANAGER);
-    params.force = options.force_conflicts;
+    params.force = force;
+    let mut not_attempted = None;
     let error = match Request::new(DynamicObject::url_path(
         &work.resource,
         work.object.namespace.as_deref(),
@@ -119,7 +125,10 @@ async fn apply_one(cluster: &Cluster, work: &Work, options: &ApplyOptions) -> Ap
                 ))
             }
             Err(kube::Error::Api(status)) => Some(status.message),
-            Err(err) => Some(describe(&err, &cluster.server)),
+            Err(err) => {
+                not_attempted = crate::cluster::not_attempted(&err);
+                Some(describe(&err, &cluster.server))
+            }
         },
     };
     let secrets = SecretValues::from_object(body);
@@ -127,6 +136,7 @@ async fn apply_one(cluster: &Cluster, work: &Work, options: &ApplyOptions) -> Ap
         object: work.object.clone(),
         action: work.action,
         error: error.map(|e| secrets.redact(&e)),
+        not_attempted,
     }
 }
 
@@ -163,6 +173,7 @@ async fn prune_one(cluster: &Cluster, work: &Work) -> Applied {
         }),
         ..DeleteParams::default()
     };
+    let mut not_attempted = None;
     let error = match Request::new(DynamicObject::url_path(
         &work.resource,
         work.object.namespace.as_deref(),
@@ -180,7 +191,10 @@ async fn prune_one(cluster: &Cluster, work: &Work) -> Applied {
                     status.message
                 )),
                 Err(kube::Error::Api(status)) => Some(status.message),
-                Err(err) => Some(describe(&err, &cluster.server)),
+                Err(err) => {
+                    not_attempted = crate::cluster::not_attempted(&err);
+                    Some(describe(&err, &cluster.server))
+                }
             }
         }
     };
@@ -188,6 +202,7 @@ async fn prune_one(cluster: &Cluster, work: &Work) -> Applied {
         object: work.object.clone(),
         action: Action::Prune,
         error,
+        not_attempted,
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod apply;
 mod compare;
+mod conflict;
 mod defaults;
 mod mask;
 mod normalize;
@@ -13,6 +14,7 @@ pub mod wait;
 
 pub use apply::{Applied, ApplyOptions, apply, prune};
 pub use compare::{OfflineOptions, classify, offline_plan};
+pub use conflict::FieldConflict;
 pub use defaults::{Defaulted, FieldPath, Segment, without as without_fields};
 pub use mask::{SecretValues, mask_secret_pair};
 pub use normalize::normalize;
@@ -22,6 +24,7 @@ pub use plan::{PlanOptions, Planned, Work, plan};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::cluster::NotAttempted;
 use crate::object::ObjectRef;
 use crate::render::Origin;
 
@@ -36,6 +39,9 @@ pub enum Action {
     Update,
     Unchanged,
     Prune,
+    /// Applying would change fields another field manager owns, and the plan does not force:
+    /// apply refuses it. The change shows what `--force-conflicts` would do.
+    Conflict,
 }
 
 /// One object's planned change. `before` and `after` are normalised, with Secret values
@@ -52,6 +58,9 @@ pub struct Change {
     /// Why the server could not validate it, when it could not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// For [`Action::Conflict`]: who owns which of the fields the apply would change.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub conflicts: Vec<FieldConflict>,
     /// Against a base revision (`diff --base`): whether the change comes from git since then
     /// or from drift the cluster already had. `None` without a base, and for unchanged objects.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -82,6 +91,9 @@ pub struct PlanError {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub origin: Option<Origin>,
     pub message: String,
+    /// Not sent: the server had stopped answering (see the cluster's breaker).
+    #[serde(skip)]
+    pub not_attempted: Option<NotAttempted>,
     /// A cause many objects can share, so reports can say it once for all of them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<SharedReason>,
@@ -142,6 +154,8 @@ pub struct Summary {
     pub update: usize,
     pub prune: usize,
     pub unchanged: usize,
+    /// Objects apply refuses for their field conflicts (see [`Action::Conflict`]).
+    pub conflicts: usize,
     pub errors: usize,
 }
 
@@ -169,6 +183,7 @@ impl Plan {
                 Action::Update => s.update += 1,
                 Action::Prune => s.prune += 1,
                 Action::Unchanged => s.unchanged += 1,
+                Action::Conflict => s.conflicts += 1,
             }
         }
         s
@@ -179,5 +194,11 @@ impl Summary {
     /// True when applying would change the cluster.
     pub fn has_changes(&self) -> bool {
         self.create + self.update + self.prune > 0
+    }
+
+    /// Objects that keep the plan from being applied: those that failed to plan and those
+    /// with field conflicts. Apply and the reconciler apply whole plans or nothing.
+    pub fn blocked(&self) -> usize {
+        self.errors + self.conflicts
     }
 }

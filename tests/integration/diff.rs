@@ -181,10 +181,26 @@ async fn secret_values_never_reach_any_output_format() {
         ),
     )]);
 
-    for format in ["text", "markdown", "json"] {
-        let out = gitops(&["diff", ".", "-n", &ns, "-o", format], repo.path());
+    // The other tool owns the password: a conflict unless forced, and masked either way.
+    for (format, forced, exit) in [
+        ("text", true, 1),
+        ("markdown", true, 1),
+        ("json", true, 1),
+        ("text", false, 2),
+        ("markdown", false, 2),
+        ("json", false, 2),
+    ] {
+        let mut args = vec!["diff", ".", "-n", &ns, "-o", format];
+        if forced {
+            args.push("--force-conflicts");
+        }
+        let out = gitops(&args, repo.path());
         let (stdout, stderr) = text(&out);
-        assert_eq!(out.status.code(), Some(1), "{format}: {stdout}\n{stderr}");
+        assert_eq!(
+            out.status.code(),
+            Some(exit),
+            "{format}: {stdout}\n{stderr}"
+        );
         for canary in [&live_value, &new_value, &string_value] {
             for spelling in [canary.clone(), b64(canary)] {
                 assert!(
@@ -489,11 +505,23 @@ fn proven_unchanged(stderr: &str) -> usize {
 
 /// Runs `diff -v` twice, with and without `--verify-unchanged`: both plans must be the same.
 /// Returns the exit code, stdout and how many objects skipped their dry-run.
+/// Forced, as the reconciler plans: the edits below are by other managers, and git wins them.
 fn diff_both_ways(repo: &Workdir, ns: &str) -> (Option<i32>, String, usize) {
-    let out = gitops(&["diff", ".", "-n", ns, "-v"], repo.path());
+    let out = gitops(
+        &["diff", ".", "-n", ns, "-v", "--force-conflicts"],
+        repo.path(),
+    );
     let (stdout, stderr) = text(&out);
     let verified = gitops(
-        &["diff", ".", "-n", ns, "-v", "--verify-unchanged"],
+        &[
+            "diff",
+            ".",
+            "-n",
+            ns,
+            "-v",
+            "--verify-unchanged",
+            "--force-conflicts",
+        ],
         repo.path(),
     );
     let (verified_stdout, verified_stderr) = text(&verified);

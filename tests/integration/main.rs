@@ -5,6 +5,7 @@ mod support;
 
 mod apply;
 mod cluster_access;
+mod conflicts;
 mod diff;
 mod distribution;
 mod faults;

@@ -250,6 +250,17 @@ async fn a_ci_preview_comment_is_created_once_then_updated_in_place() {
         posted.starts_with("<!-- kubectl-gitops preview path=deploy -->"),
         "{posted}"
     );
+    // The preview is the plan `diff` shows, made by the same function from the same tree.
+    let diff = support::gitops(
+        &["diff", "deploy", "-n", &ns, "-o", "markdown"],
+        &repos.work,
+    );
+    let (plan, _) = text(&diff);
+    assert_eq!(diff.status.code(), Some(1), "{plan}");
+    assert_eq!(
+        posted,
+        format!("<!-- kubectl-gitops preview path=deploy -->\n{plan}")
+    );
 
     // The second run finds its own comment by the marker and edits it.
     Mock::given(method("GET"))

@@ -1310,4 +1310,77 @@ async fn a_helm_chart_converges_and_a_values_commit_rolls_out() {
     wait_for_values(&client, &ns, &[("deploy-cm", "1")]).await;
     remote.commit(&[("deploy/values.yaml", "v: \"2\"\n")], &[], "v=2");
     wait_for_values(&client, &ns, &[("deploy-cm", "2")]).await;
+
+#[tokio::test]
+async fn the_reconciler_executes_the_plan_diff_shows_with_its_force_setting() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "rec-plan").await;
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    // Another manager owns a's value: only a forced plan takes it.
+    let theirs = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"},
+                        "data": {"v": "theirs"}});
+    api.patch("a", &PatchParams::apply("other"), &Patch::Apply(&theirs))
+        .await
+        .unwrap();
+    let files = [
+        ("deploy/a.yaml", cm("a", "1")),
+        ("deploy/b.yaml", cm("b", "1")),
+    ];
+    let files: Vec<(&str, &str)> = files.iter().map(|(p, c)| (*p, c.as_str())).collect();
+    let remote = Remote::new(&files);
+    let set = "plan";
+    let diff = |extra: &[&str]| {
+        let mut args = vec!["diff", "deploy", "-n", &ns, "--applyset-namespace", &ns];
+        args.extend_from_slice(&["--applyset", set, "-o", "json"]);
+        args.extend_from_slice(extra);
+        let out = gitops(&args, &remote.checkout);
+        let report: serde_json::Value =
+            serde_json::from_slice(&out.stdout).expect("diff's JSON report");
+        (out.status.code(), report)
+    };
+    let (code, unforced) = diff(&[]);
+    assert_eq!(code, Some(2));
+    assert_eq!(unforced["summary"]["conflicts"], 1);
+    let (code, forced) = diff(&["--force-conflicts"]);
+    assert_eq!(code, Some(1));
+    let actions: Vec<(String, String)> = forced["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["action"].as_str().unwrap().to_string(),
+                c["object"]["name"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        [("update".into(), "a".into()), ("create".into(), "b".into())]
+    );
+
+    // The reconciler plans forced: it does exactly what `diff --force-conflicts` showed.
+    let _reconciler = Reconciler::start(
+        &remote.file_url(),
+        &ns,
+        &["--interval", "1h", "--applyset", set, "--no-watch"],
+    );
+    let status = wait_for_status(&client, &ns, set, "a first successful cycle", |s| {
+        s.get("lastResult").map(String::as_str) == Some("Succeeded")
+    })
+    .await;
+    assert_eq!(status["lastCreated"], "1", "{status:?}");
+    assert_eq!(status["lastUpdated"], "1", "{status:?}");
+    for change in forced["changes"].as_array().unwrap() {
+        let name = change["object"]["name"].as_str().unwrap();
+        let live = api.get(name).await.unwrap();
+        assert_eq!(
+            serde_json::to_value(live.data).unwrap(),
+            change["after"]["data"],
+            "{name} is what the plan said"
+        );
+    }
+    // And after it, the unforced plan agrees there is nothing left to do.
+    let (code, after) = diff(&[]);
+    assert_eq!(code, Some(0), "{after}");
 }

@@ -161,7 +161,7 @@ fn offline_diff_json_is_the_plan_schema_without_a_cluster() {
     assert_eq!(report["context"], "");
     assert_eq!(
         report["summary"],
-        json!({"create": 1, "update": 2, "prune": 1, "unchanged": 1, "errors": 0})
+        json!({"create": 1, "update": 2, "prune": 1, "unchanged": 1, "conflicts": 0, "errors": 0})
     );
     let changes = report["changes"].as_array().expect("changes");
     let settings = changes
@@ -431,7 +431,18 @@ async fn against_a_base_each_change_is_introduced_or_drift() {
         .expect("deleting live");
 
     let out = gitops(
-        &["diff", "app", "--base", "base", "--ref", "HEAD", "-n", &ns],
+        // Forced: git wins the live edit, which another manager now owns.
+        &[
+            "diff",
+            "app",
+            "--base",
+            "base",
+            "--ref",
+            "HEAD",
+            "-n",
+            &ns,
+            "--force-conflicts",
+        ],
         repo.path(),
     );
     let (stdout, stderr) = text(&out);
@@ -460,7 +471,17 @@ async fn against_a_base_each_change_is_introduced_or_drift() {
     );
 
     let out = gitops(
-        &["diff", "app", "--base", "base", "-n", &ns, "-o", "json"],
+        &[
+            "diff",
+            "app",
+            "--base",
+            "base",
+            "-n",
+            &ns,
+            "-o",
+            "json",
+            "--force-conflicts",
+        ],
         repo.path(),
     );
     let (stdout, stderr) = text(&out);

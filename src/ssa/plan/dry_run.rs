@@ -1,45 +1,82 @@
 //! The server-side apply dry-run: what the server answers for one desired object.
 
 use kube::api::{Patch, PatchParams};
+use kube::core::Request;
 use serde_json::Value;
 
 use super::PlanOptions;
 use super::live::url_path;
 use super::targets::Desired;
-use crate::cluster::{Cluster, describe};
-use crate::ssa::FIELD_MANAGER;
-use kube::core::Request;
+use crate::cluster::{Cluster, Failure};
+use crate::ssa::{FIELD_MANAGER, FieldConflict, conflict};
+
+/// The server's answer to a dry-run.
+pub(super) struct Answer {
+    /// The object as applying leaves it; with conflicts, as applying with
+    /// `--force-conflicts` would.
+    pub after: Value,
+    /// Fields other managers own that the apply would change. Never any when the plan forces:
+    /// then the apply takes them.
+    pub conflicts: Vec<FieldConflict>,
+}
+
+impl Answer {
+    pub fn clean(after: Value) -> Self {
+        Answer {
+            after,
+            conflicts: Vec::new(),
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub(super) enum DryRunError {
     /// The server refused the object; its status carries the reason.
     #[error("{}{}", .0.message, conflict_hint(.0))]
     Status(Box<kube::core::Status>),
-    /// The request failed on the way.
+    /// The request failed on the way (or was never sent).
     #[error("{0}")]
-    Transport(String),
+    Transport(Failure),
 }
 
+/// Dry-runs the apply exactly as apply will send it (forced or not, per `options.force`).
+/// A field conflict is no dead end: the answer names the owners and fields, as apply would
+/// refuse them, and shows the object as a forced apply would leave it.
 pub(super) async fn dry_run(
     cluster: &Cluster,
     target: &Desired<'_>,
     options: &PlanOptions,
-) -> Result<Value, DryRunError> {
+) -> Result<Answer, DryRunError> {
     if target.unvalidated.is_some() {
-        return Ok(Value::Null);
+        return Ok(Answer::clean(Value::Null));
     }
+    match send(cluster, target, options.force).await {
+        Err(DryRunError::Status(status)) if !options.force => {
+            match conflict::from_status(&status) {
+                Some(conflicts) => Ok(Answer {
+                    after: send(cluster, target, true).await?,
+                    conflicts,
+                }),
+                None => Err(DryRunError::Status(status)),
+            }
+        }
+        answer => answer.map(Answer::clean),
+    }
+}
+
+async fn send(cluster: &Cluster, target: &Desired<'_>, force: bool) -> Result<Value, DryRunError> {
     let mut params = PatchParams::apply(FIELD_MANAGER).dry_run();
-    params.force = options.force;
+    params.force = force;
     let request = Request::new(url_path(
         &target.resource,
         target.object.namespace.as_deref(),
     ))
     .patch(&target.object.name, &params, &Patch::Apply(&target.body))
-    .map_err(|e| DryRunError::Transport(e.to_string()))?;
+    .map_err(|e| DryRunError::Transport(Failure::local(e.to_string())))?;
     match cluster.send::<Value>(request).await {
         Ok(after) => Ok(after),
         Err(kube::Error::Api(status)) => Err(DryRunError::Status(status)),
-        Err(err) => Err(DryRunError::Transport(describe(&err, &cluster.server))),
+        Err(err) => Err(DryRunError::Transport(Failure::of(&err, &cluster.server))),
     }
 }
 

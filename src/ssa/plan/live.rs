@@ -9,9 +9,9 @@ use kube::core::{ApiResource, DynamicObject, Request, Resource};
 use serde_json::Value;
 
 use super::PlanOptions;
-use super::dry_run::{DryRunError, dry_run};
+use super::dry_run::{Answer, DryRunError, dry_run};
 use super::targets::Desired;
-use crate::cluster::{Cluster, describe};
+use crate::cluster::{Cluster, Failure};
 use crate::inventory::Member;
 use crate::ssa::FIELD_MANAGER;
 
@@ -20,7 +20,7 @@ const LIST_THRESHOLD: usize = 2;
 
 pub(super) type Identity = (String, String, Option<String>, String);
 
-pub(super) type Live = HashMap<Identity, Result<Option<Value>, String>>;
+pub(super) type Live = HashMap<Identity, Result<Option<Value>, Failure>>;
 
 /// Reads the live objects and dry-runs the targets; returns the live objects (a missing one is
 /// `Ok(None)`, an unvalidated target has no entry), one dry-run outcome per target in order,
@@ -36,7 +36,7 @@ pub(super) async fn read_and_dry_run(
     targets: &[Desired<'_>],
     members: &[Member],
     options: &PlanOptions,
-) -> (Live, Vec<Result<Value, DryRunError>>, usize) {
+) -> (Live, Vec<Result<Answer, DryRunError>>, usize) {
     let listed_members: HashMap<Identity, &Member> =
         members.iter().map(|m| (m.object.identity(), m)).collect();
     let mut known = Vec::new();
@@ -67,7 +67,7 @@ pub(super) async fn read_and_dry_run(
                 .as_ref()
                 .is_some_and(|l| crate::ssa::unchanged::proven(&t.body, l, FIELD_MANAGER));
         let outcome = match (&live, proven) {
-            (Some(found), true) => Ok(found.clone()),
+            (Some(found), true) => Ok(Answer::clean(found.clone())),
             _ => dry_run(cluster, t, options).await,
         };
         (at, Ok(live), outcome, proven)
@@ -104,7 +104,7 @@ pub(super) async fn read_and_dry_run(
     });
     let (from_members, from_reads) = futures::join!(from_members, join_all(groups));
     let mut live = Live::new();
-    let mut outcomes: Vec<Option<Result<Value, DryRunError>>> =
+    let mut outcomes: Vec<Option<Result<Answer, DryRunError>>> =
         targets.iter().map(|_| None).collect();
     let mut proven_unchanged = 0;
     for (at, found, outcome, proven) in from_members
@@ -118,7 +118,7 @@ pub(super) async fn read_and_dry_run(
     let outcomes = outcomes
         .into_iter()
         // Unvalidated targets are planned from their body; `dry_run` answers them at once.
-        .map(|o| o.unwrap_or(Ok(Value::Null)))
+        .map(|o| o.unwrap_or(Ok(Answer::clean(Value::Null))))
         .collect();
     (live, outcomes, proven_unchanged)
 }
@@ -132,14 +132,14 @@ async fn get(
     resource: &ApiResource,
     namespace: Option<&str>,
     name: &str,
-) -> Result<Option<Value>, String> {
+) -> Result<Option<Value>, Failure> {
     let request = Request::new(url_path(resource, namespace))
         .get(name, &GetParams::default())
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| Failure::local(e.to_string()))?;
     match cluster.send::<Value>(request).await {
         Ok(object) => Ok(Some(object)),
         Err(kube::Error::Api(status)) if status.code == 404 => Ok(None),
-        Err(err) => Err(describe(&err, &cluster.server)),
+        Err(err) => Err(Failure::of(&err, &cluster.server)),
     }
 }
 
@@ -147,14 +147,14 @@ async fn list(
     cluster: &Cluster,
     resource: &ApiResource,
     namespace: Option<&str>,
-) -> Result<HashMap<String, Value>, String> {
+) -> Result<HashMap<String, Value>, Failure> {
     let request = Request::new(url_path(resource, namespace))
         .list(&ListParams::default())
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| Failure::local(e.to_string()))?;
     let mut answer = cluster
         .send::<Value>(request)
         .await
-        .map_err(|e| describe(&e, &cluster.server))?;
+        .map_err(|e| Failure::of(&e, &cluster.server))?;
     let items = match answer.get_mut("items").map(Value::take) {
         Some(Value::Array(items)) => items,
         _ => Vec::new(),

@@ -1,10 +1,9 @@
 //! Plan: desired objects + the live cluster -> one `Change` per object.
 //!
-//! "After" is the server's answer to a forced server-side apply dry-run with our field manager,
-//! exactly what apply will send; "before" is the live object. Requests run concurrently within
-//! the cluster's request budget, and objects sharing a kind and namespace are read with one
-//! LIST instead of a GET each.
-
+//! "After" is the server's answer to a server-side apply dry-run with our field manager and the
+//! plan's force setting, exactly what apply will send (see [`Planned::force`]); "before" is the
+//! live object. Requests run concurrently within the cluster's request budget, and objects
+//! sharing a kind and namespace are read with one LIST instead of a GET each.
 //!
 //! Each step lives in a file of its own: `targets` resolves the desired objects (with `scope`
 //! for kinds the render's own CRDs define), `live` reads the live copies while `dry_run` asks
@@ -23,8 +22,8 @@ use kube::core::ApiResource;
 use serde_json::Value;
 
 use super::{
-    Action, Change, Defaulted, FIELD_MANAGER, FieldPath, Plan, PlanError, SecretValues,
-    SharedReason, mask_secret_pair, normalize,
+    Action, Change, Defaulted, FIELD_MANAGER, FieldConflict, FieldPath, Plan, PlanError,
+    SecretValues, SharedReason, mask_secret_pair, normalize,
 };
 use crate::cluster::Cluster;
 use crate::inventory::{Member, handover};
@@ -38,8 +37,9 @@ use targets::Desired;
 pub struct PlanOptions {
     /// Show Secret values instead of masks (the user asked explicitly).
     pub show_secrets: bool,
-    /// Take ownership of fields another field manager owns (a forced apply). Without it, a
-    /// conflict is an error for that object, naming the manager and fields.
+    /// Take ownership of fields another field manager owns (a forced apply). Without it, an
+    /// object whose apply would change such fields is planned as [`Action::Conflict`], naming
+    /// the managers and fields, with the change a forced apply would make.
     pub force: bool,
     /// The ApplySet id every desired object is labelled with (`applyset.kubernetes.io/part-of`).
     pub part_of: Option<String>,
@@ -68,6 +68,9 @@ pub struct Planned {
     pub work: Vec<Work>,
     /// Objects planned as unchanged from their live copy, without a dry-run.
     pub proven_unchanged: usize,
+    /// Whether the plan was made with a forced apply; executing it applies the same way, so
+    /// what was shown is what is done. The one place force is decided is the plan's options.
+    pub force: bool,
 }
 
 /// One write apply will make.
@@ -111,9 +114,9 @@ pub async fn plan(
                 secrets.redact(&text)
             }
         };
-        let (after, unvalidated) = match (target.unvalidated, outcome) {
-            (Some(reason), _) => (target.body.clone(), Some(reason)),
-            (None, Ok(after)) => (after, None),
+        let (after, conflicts, unvalidated) = match (target.unvalidated, outcome) {
+            (Some(reason), _) => (target.body.clone(), Vec::new(), Some(reason)),
+            (None, Ok(answer)) => (answer.after, answer.conflicts, None),
             (None, Err(DryRunError::Status(status)))
                 if is_missing_namespace(&status)
                     && target
@@ -124,10 +127,15 @@ pub async fn plan(
             {
                 (
                     target.body.clone(),
+                    Vec::new(),
                     Some(Unvalidated::NamespaceCreatedByPlan),
                 )
             }
             (None, Err(err)) => {
+                let not_attempted = match &err {
+                    DryRunError::Transport(failure) => failure.not_attempted.clone(),
+                    DryRunError::Status(_) => None,
+                };
                 let reason = match (&err, &target.object.namespace) {
                     (DryRunError::Status(status), Some(namespace))
                         if is_missing_namespace(status) =>
@@ -144,6 +152,7 @@ pub async fn plan(
                         object: target.object.clone(),
                         origin: Some(target.manifest.origin.clone()),
                         message: redact(err.to_string()),
+                        not_attempted,
                         reason,
                     },
                 ));
@@ -152,13 +161,14 @@ pub async fn plan(
         };
         let before = match live.get(&target.object.identity()) {
             Some(Ok(found)) => found.clone(),
-            Some(Err(message)) => {
+            Some(Err(failure)) => {
                 errors.push((
                     target.index,
                     PlanError {
                         object: target.object.clone(),
                         origin: Some(target.manifest.origin.clone()),
-                        message: redact(format!("reading the live object: {message}")),
+                        message: redact(format!("reading the live object: {failure}")),
+                        not_attempted: failure.not_attempted.clone(),
                         reason: None,
                     },
                 ));
@@ -166,7 +176,7 @@ pub async fn plan(
             }
             None => None,
         };
-        let (change, defaulted) = change(target, before, after, unvalidated, options);
+        let (change, defaulted) = change(target, before, after, conflicts, unvalidated, options);
         let work = Work {
             object: target.object.clone(),
             resource: target.resource.clone(),
@@ -224,6 +234,7 @@ pub async fn plan(
         plan,
         work,
         proven_unchanged,
+        force: options.force,
     })
 }
 
@@ -232,6 +243,7 @@ fn change(
     target: &Desired<'_>,
     before: Option<Value>,
     answer: Value,
+    conflicts: Vec<FieldConflict>,
     unvalidated: Option<Unvalidated>,
     options: &PlanOptions,
 ) -> (Change, Option<Vec<FieldPath>>) {
@@ -244,6 +256,7 @@ fn change(
     let mut before = before.map(|b| comparable(b, &target.object));
     let after = comparable(answer.clone(), &target.object);
     let action = match &before {
+        _ if !conflicts.is_empty() => Action::Conflict,
         None => Action::Create,
         Some(b) if *b == after => Action::Unchanged,
         Some(_) => Action::Update,
@@ -261,6 +274,7 @@ fn change(
         origin: Some(target.manifest.origin.clone()),
         validated: unvalidated.is_none(),
         note: unvalidated.map(|u| u.note().to_string()),
+        conflicts,
         cause: None,
         handover,
         before,

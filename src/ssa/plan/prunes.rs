@@ -43,6 +43,7 @@ pub(super) fn prunes(
                 origin: None,
                 validated: true,
                 note: None,
+                conflicts: Vec::new(),
                 cause: None,
                 handover: None,
                 before,

@@ -81,6 +81,7 @@ pub(super) async fn resolve<'a>(
                                     manifest.kind(),
                                     manifest.api_version()
                                 ),
+                                not_attempted: None,
                                 reason: Some(SharedReason::KindNotFound {
                                     api_version: manifest.api_version().to_string(),
                                     kind: manifest.kind().to_string(),
@@ -113,6 +114,7 @@ pub(super) async fn resolve<'a>(
                         "{object} is defined twice: at {first} and {}",
                         manifest.origin
                     ),
+                    not_attempted: None,
                     reason: None,
                 },
             ));
