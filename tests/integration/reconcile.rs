@@ -1310,6 +1310,7 @@ async fn a_helm_chart_converges_and_a_values_commit_rolls_out() {
     wait_for_values(&client, &ns, &[("deploy-cm", "1")]).await;
     remote.commit(&[("deploy/values.yaml", "v: \"2\"\n")], &[], "v=2");
     wait_for_values(&client, &ns, &[("deploy-cm", "2")]).await;
+}
 
 #[tokio::test]
 async fn the_reconciler_executes_the_plan_diff_shows_with_its_force_setting() {
