@@ -130,7 +130,7 @@ _kubectl__gitops() {
             return 0
             ;;
         kubectl__subcmd__gitops__subcmd__apply)
-            opts="-y -n -v -h -V --ref --applyset --applyset-namespace --adopt --prune-protected --show-secrets --show-defaults --verify-unchanged --concurrency --qps --yes --dry-run --force-conflicts --allow-empty --wait --timeout --kubeconfig --context --namespace --color --request-timeout --helm-binary --verbose --help --version"
+            opts="-y -n -v -h -V --ref --applyset --applyset-namespace --adopt --prune-protected --force-conflicts --show-secrets --show-defaults --verify-unchanged --concurrency --qps --yes --dry-run --allow-empty --wait --timeout --kubeconfig --context --namespace --color --request-timeout --helm-binary --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -260,7 +260,7 @@ _kubectl__gitops() {
             return 0
             ;;
         kubectl__subcmd__gitops__subcmd__diff)
-            opts="-o -n -v -h -V --ref --applyset --applyset-namespace --adopt --prune-protected --show-secrets --show-defaults --verify-unchanged --concurrency --qps --output --base --offline --kubeconfig --context --namespace --color --request-timeout --helm-binary --verbose --help --version"
+            opts="-o -n -v -h -V --ref --applyset --applyset-namespace --adopt --prune-protected --force-conflicts --show-secrets --show-defaults --verify-unchanged --concurrency --qps --output --base --offline --kubeconfig --context --namespace --color --request-timeout --helm-binary --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -566,7 +566,7 @@ _kubectl__gitops() {
             return 0
             ;;
         kubectl__subcmd__gitops__subcmd__pr)
-            opts="-m -n -v -h -V --ref --applyset --applyset-namespace --adopt --prune-protected --show-secrets --show-defaults --verify-unchanged --concurrency --qps --branch --message --title --base --remote --github-repo --api-url --comment --kubeconfig --context --namespace --color --request-timeout --helm-binary --verbose --help --version"
+            opts="-m -n -v -h -V --ref --applyset --applyset-namespace --adopt --prune-protected --force-conflicts --show-secrets --show-defaults --verify-unchanged --concurrency --qps --branch --message --title --base --remote --github-repo --api-url --comment --kubeconfig --context --namespace --color --request-timeout --helm-binary --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
