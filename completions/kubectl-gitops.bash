@@ -77,7 +77,7 @@ _kubectl__gitops() {
 
     case "${cmd}" in
         kubectl__gitops)
-            opts="-n -v -h -V --kubeconfig --context --namespace --color --request-timeout --verbose --help --version diff apply reconcile status install pr version completion help"
+            opts="-n -v -h -V --kubeconfig --context --namespace --color --request-timeout --helm-binary --verbose --help --version diff apply reconcile status install pr version completion help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -118,6 +118,10 @@ _kubectl__gitops() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --helm-binary)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -126,7 +130,7 @@ _kubectl__gitops() {
             return 0
             ;;
         kubectl__subcmd__gitops__subcmd__apply)
-            opts="-y -n -v -h -V --ref --applyset --applyset-namespace --adopt --prune-protected --force-conflicts --show-secrets --show-defaults --verify-unchanged --concurrency --qps --yes --dry-run --allow-empty --wait --timeout --kubeconfig --context --namespace --color --request-timeout --verbose --help --version"
+            opts="-y -n -v -h -V --ref --applyset --applyset-namespace --adopt --prune-protected --force-conflicts --show-secrets --show-defaults --verify-unchanged --concurrency --qps --yes --dry-run --allow-empty --wait --timeout --kubeconfig --context --namespace --color --request-timeout --helm-binary --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -191,6 +195,10 @@ _kubectl__gitops() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --helm-binary)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -199,7 +207,7 @@ _kubectl__gitops() {
             return 0
             ;;
         kubectl__subcmd__gitops__subcmd__completion)
-            opts="-n -v -h -V --kubeconfig --context --namespace --color --request-timeout --verbose --help --version bash zsh fish powershell"
+            opts="-n -v -h -V --kubeconfig --context --namespace --color --request-timeout --helm-binary --verbose --help --version bash zsh fish powershell"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -240,6 +248,10 @@ _kubectl__gitops() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --helm-binary)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -248,7 +260,7 @@ _kubectl__gitops() {
             return 0
             ;;
         kubectl__subcmd__gitops__subcmd__diff)
-            opts="-o -n -v -h -V --ref --applyset --applyset-namespace --adopt --prune-protected --force-conflicts --show-secrets --show-defaults --verify-unchanged --concurrency --qps --output --base --offline --kubeconfig --context --namespace --color --request-timeout --verbose --help --version"
+            opts="-o -n -v -h -V --ref --applyset --applyset-namespace --adopt --prune-protected --force-conflicts --show-secrets --show-defaults --verify-unchanged --concurrency --qps --output --base --offline --kubeconfig --context --namespace --color --request-timeout --helm-binary --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -318,6 +330,10 @@ _kubectl__gitops() {
                     return 0
                     ;;
                 --request-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --helm-binary)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -469,7 +485,7 @@ _kubectl__gitops() {
             return 0
             ;;
         kubectl__subcmd__gitops__subcmd__install)
-            opts="-n -v -h -V --image --repo --ref --path --interval --target-namespace --replicas --credentials-secret --secret-namespaces --token-username --kubeconfig --context --namespace --color --request-timeout --verbose --help --version"
+            opts="-n -v -h -V --image --repo --ref --path --interval --target-namespace --replicas --credentials-secret --secret-namespaces --token-username --kubeconfig --context --namespace --color --request-timeout --helm-binary --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -550,6 +566,10 @@ _kubectl__gitops() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --helm-binary)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -558,7 +578,7 @@ _kubectl__gitops() {
             return 0
             ;;
         kubectl__subcmd__gitops__subcmd__pr)
-            opts="-m -n -v -h -V --ref --applyset --applyset-namespace --adopt --prune-protected --force-conflicts --show-secrets --show-defaults --verify-unchanged --concurrency --qps --branch --message --title --base --remote --github-repo --api-url --comment --kubeconfig --context --namespace --color --request-timeout --verbose --help --version"
+            opts="-m -n -v -h -V --ref --applyset --applyset-namespace --adopt --prune-protected --force-conflicts --show-secrets --show-defaults --verify-unchanged --concurrency --qps --branch --message --title --base --remote --github-repo --api-url --comment --kubeconfig --context --namespace --color --request-timeout --helm-binary --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -655,6 +675,10 @@ _kubectl__gitops() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --helm-binary)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -663,7 +687,7 @@ _kubectl__gitops() {
             return 0
             ;;
         kubectl__subcmd__gitops__subcmd__reconcile)
-            opts="-n -v -h -V --repo --ref --path --interval --applyset --applyset-namespace --adopt --cache-dir --listen --log-format --allow-empty --prune-protected --token-file --token-username --debounce --no-watch --backoff --max-backoff --fetch-timeout --no-leader-election --lease-name --lease-duration --identity --shutdown-grace --concurrency --qps --kubeconfig --context --namespace --color --request-timeout --verbose --help --version"
+            opts="-n -v -h -V --repo --ref --path --interval --applyset --applyset-namespace --adopt --cache-dir --listen --log-format --allow-empty --prune-protected --token-file --token-username --debounce --no-watch --backoff --max-backoff --fetch-timeout --no-leader-election --lease-name --lease-duration --identity --shutdown-grace --concurrency --qps --kubeconfig --context --namespace --color --request-timeout --helm-binary --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -788,6 +812,10 @@ _kubectl__gitops() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --helm-binary)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -796,7 +824,7 @@ _kubectl__gitops() {
             return 0
             ;;
         kubectl__subcmd__gitops__subcmd__status)
-            opts="-o -n -v -h -V --applyset --applyset-namespace --output --kubeconfig --context --namespace --color --request-timeout --verbose --help --version"
+            opts="-o -n -v -h -V --applyset --applyset-namespace --output --kubeconfig --context --namespace --color --request-timeout --helm-binary --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -853,6 +881,10 @@ _kubectl__gitops() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --helm-binary)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -861,7 +893,7 @@ _kubectl__gitops() {
             return 0
             ;;
         kubectl__subcmd__gitops__subcmd__version)
-            opts="-n -v -h -V --kubeconfig --context --namespace --color --request-timeout --verbose --help --version"
+            opts="-n -v -h -V --kubeconfig --context --namespace --color --request-timeout --helm-binary --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -899,6 +931,10 @@ _kubectl__gitops() {
                     return 0
                     ;;
                 --request-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --helm-binary)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_kubectl_gitops_global_optspecs
-    string join \n kubeconfig= context= n/namespace= color= request-timeout= v/verbose h/help V/version
+    string join \n kubeconfig= context= n/namespace= color= request-timeout= helm-binary= v/verbose h/help V/version
 end
 
 function __fish_kubectl_gitops_needs_command
@@ -31,6 +31,7 @@ complete -c kubectl-gitops -n "__fish_kubectl_gitops_needs_command" -l color -d 
 always\t'Always color (still overridden by nothing: the user asked for it)'
 never\t'Never color'"
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_needs_command" -l request-timeout -d 'How long one request to the API server may go unanswered before it fails (e.g. 30s, 2m; 0 waits forever). Default: 10s to connect, 60s for an answer' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_needs_command" -l helm-binary -d 'The helm program that renders Helm charts (default: $GITOPS_HELM, then `helm` on PATH; Helm 3.8 or later)' -r -F
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_needs_command" -s v -l verbose -d 'More detail on stderr (repeat for more)'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_needs_command" -s V -l version -d 'Print version'
@@ -59,6 +60,7 @@ complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -l c
 always\t'Always color (still overridden by nothing: the user asked for it)'
 never\t'Never color'"
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -l request-timeout -d 'How long one request to the API server may go unanswered before it fails (e.g. 30s, 2m; 0 waits forever). Default: 10s to connect, 60s for an answer' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -l helm-binary -d 'The helm program that renders Helm charts (default: $GITOPS_HELM, then `helm` on PATH; Helm 3.8 or later)' -r -F
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -l adopt -d 'Move objects that are members of another ApplySet into this one. Without it apply refuses them (per object: the annotation kubectl-gitops.io/adopt: "true" in git)'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -l prune-protected -d 'Also prune Namespaces, CustomResourceDefinitions and PersistentVolumeClaims that left git (deleting them deletes everything in them)'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -l force-conflicts -d 'Take ownership of fields another field manager owns (server-side apply\'s force). Without it, as with kubectl, an object whose apply would change such fields is shown as a conflict, naming the managers and fields, and apply refuses the plan'
@@ -82,6 +84,7 @@ complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -l 
 always\t'Always color (still overridden by nothing: the user asked for it)'
 never\t'Never color'"
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -l request-timeout -d 'How long one request to the API server may go unanswered before it fails (e.g. 30s, 2m; 0 waits forever). Default: 10s to connect, 60s for an answer' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -l helm-binary -d 'The helm program that renders Helm charts (default: $GITOPS_HELM, then `helm` on PATH; Helm 3.8 or later)' -r -F
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -l adopt -d 'Move objects that are members of another ApplySet into this one. Without it apply refuses them (per object: the annotation kubectl-gitops.io/adopt: "true" in git)'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -l prune-protected -d 'Also prune Namespaces, CustomResourceDefinitions and PersistentVolumeClaims that left git (deleting them deletes everything in them)'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -l force-conflicts -d 'Take ownership of fields another field manager owns (server-side apply\'s force). Without it, as with kubectl, an object whose apply would change such fields is shown as a conflict, naming the managers and fields, and apply refuses the plan'
@@ -124,6 +127,7 @@ complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile"
 always\t'Always color (still overridden by nothing: the user asked for it)'
 never\t'Never color'"
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l request-timeout -d 'How long one request to the API server may go unanswered before it fails (e.g. 30s, 2m; 0 waits forever). Default: 10s to connect, 60s for an answer' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l helm-binary -d 'The helm program that renders Helm charts (default: $GITOPS_HELM, then `helm` on PATH; Helm 3.8 or later)' -r -F
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l adopt -d 'Move objects that are members of another ApplySet into this one; without it a commit that would take one over fails to apply (per object: kubectl-gitops.io/adopt: "true")'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l allow-empty -d 'Allow a commit that renders no objects (it prunes every member of the set)'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l prune-protected -d 'Also prune Namespaces, CustomResourceDefinitions and PersistentVolumeClaims'
@@ -143,6 +147,7 @@ complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand status" -l
 always\t'Always color (still overridden by nothing: the user asked for it)'
 never\t'Never color'"
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand status" -l request-timeout -d 'How long one request to the API server may go unanswered before it fails (e.g. 30s, 2m; 0 waits forever). Default: 10s to connect, 60s for an answer' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand status" -l helm-binary -d 'The helm program that renders Helm charts (default: $GITOPS_HELM, then `helm` on PATH; Helm 3.8 or later)' -r -F
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand status" -s v -l verbose -d 'More detail on stderr (repeat for more)'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand status" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand status" -s V -l version -d 'Print version'
@@ -163,6 +168,7 @@ complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand install" -
 always\t'Always color (still overridden by nothing: the user asked for it)'
 never\t'Never color'"
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand install" -l request-timeout -d 'How long one request to the API server may go unanswered before it fails (e.g. 30s, 2m; 0 waits forever). Default: 10s to connect, 60s for an answer' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand install" -l helm-binary -d 'The helm program that renders Helm charts (default: $GITOPS_HELM, then `helm` on PATH; Helm 3.8 or later)' -r -F
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand install" -s v -l verbose -d 'More detail on stderr (repeat for more)'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand install" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand install" -s V -l version -d 'Print version'
@@ -186,6 +192,7 @@ complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand pr" -l col
 always\t'Always color (still overridden by nothing: the user asked for it)'
 never\t'Never color'"
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand pr" -l request-timeout -d 'How long one request to the API server may go unanswered before it fails (e.g. 30s, 2m; 0 waits forever). Default: 10s to connect, 60s for an answer' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand pr" -l helm-binary -d 'The helm program that renders Helm charts (default: $GITOPS_HELM, then `helm` on PATH; Helm 3.8 or later)' -r -F
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand pr" -l adopt -d 'Move objects that are members of another ApplySet into this one. Without it apply refuses them (per object: the annotation kubectl-gitops.io/adopt: "true" in git)'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand pr" -l prune-protected -d 'Also prune Namespaces, CustomResourceDefinitions and PersistentVolumeClaims that left git (deleting them deletes everything in them)'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand pr" -l force-conflicts -d 'Take ownership of fields another field manager owns (server-side apply\'s force). Without it, as with kubectl, an object whose apply would change such fields is shown as a conflict, naming the managers and fields, and apply refuses the plan'
@@ -202,6 +209,7 @@ complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand version" -
 always\t'Always color (still overridden by nothing: the user asked for it)'
 never\t'Never color'"
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand version" -l request-timeout -d 'How long one request to the API server may go unanswered before it fails (e.g. 30s, 2m; 0 waits forever). Default: 10s to connect, 60s for an answer' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand version" -l helm-binary -d 'The helm program that renders Helm charts (default: $GITOPS_HELM, then `helm` on PATH; Helm 3.8 or later)' -r -F
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand version" -s v -l verbose -d 'More detail on stderr (repeat for more)'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand version" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand version" -s V -l version -d 'Print version'
@@ -212,6 +220,7 @@ complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand completion
 always\t'Always color (still overridden by nothing: the user asked for it)'
 never\t'Never color'"
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand completion" -l request-timeout -d 'How long one request to the API server may go unanswered before it fails (e.g. 30s, 2m; 0 waits forever). Default: 10s to connect, 60s for an answer' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand completion" -l helm-binary -d 'The helm program that renders Helm charts (default: $GITOPS_HELM, then `helm` on PATH; Helm 3.8 or later)' -r -F
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand completion" -s v -l verbose -d 'More detail on stderr (repeat for more)'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand completion" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand completion" -s V -l version -d 'Print version'

@@ -36,6 +36,9 @@ fn main() -> ExitCode {
         std::io::stdout().is_terminal(),
     );
     let style = Style::new(color);
+    if let Some(helm) = &cli.global.helm_binary {
+        kubectl_gitops::render::helm::choose_program(helm.clone());
+    }
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

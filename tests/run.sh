@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite: builds and starts the test API server (a real kube-apiserver + etcd on
-# 127.0.0.1), runs every test against it with cargo-nextest, and stops it again.
+# The whole test suite: builds the pinned helm (tests/helm.sh) and the test API server (a real
+# kube-apiserver + etcd on 127.0.0.1), runs every test against it with cargo-nextest, and stops it.
 #
 #   tests/run.sh                 # everything
 #   tests/run.sh -E 'test(diff)' # extra arguments go to `cargo nextest run`
@@ -13,6 +13,11 @@ if ! cargo nextest --version >/dev/null 2>&1; then
 	echo "run: installing cargo-nextest (once per machine)" >&2
 	cargo install cargo-nextest --locked
 fi
+
+# The pinned helm programs the chart tests render with (built once, then cached).
+GITOPS_TEST_HELM=$(tests/helm.sh path 4)
+GITOPS_TEST_HELM3=$(tests/helm.sh path 3)
+export GITOPS_TEST_HELM GITOPS_TEST_HELM3
 
 # Build the Rust side before the server starts, so the server is not idle for minutes.
 cargo nextest run --config-file tests/nextest.toml --no-run --workspace

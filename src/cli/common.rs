@@ -117,7 +117,19 @@ pub fn render_snapshot(
     path: &Path,
     rev: Option<&str>,
 ) -> Result<Vec<Manifest>> {
+    if render::has_charts(snapshot) {
+        eprintln!("note: {}", render::helm::Capabilities::HelmDefaults);
+    }
     let rendered = render::render(snapshot, &render::RenderOptions::default());
+    with_revision(rendered, path, rev)
+}
+
+/// A render's result; failures at a revision say which one.
+fn with_revision(
+    rendered: Result<Vec<Manifest>, render::RenderFailure>,
+    path: &Path,
+    rev: Option<&str>,
+) -> Result<Vec<Manifest>> {
     Ok(match rev {
         None => rendered?,
         Some(rev) => {
@@ -136,7 +148,8 @@ pub struct Prepared {
     pub planned: Planned,
 }
 
-/// Source -> Render -> Plan. A render failure stops here, before anything touches the cluster.
+/// Source -> Render -> Plan. A render failure stops here, before anything is planned; only a tree
+/// holding a Helm chart reads the cluster (its discovery) before rendering.
 pub async fn prepare(args: &PlanArgs, global: &GlobalArgs) -> Result<Prepared> {
     let started = std::time::Instant::now();
     let verbose = |stage: &str, detail: String| {
@@ -157,16 +170,25 @@ pub async fn prepare(args: &PlanArgs, global: &GlobalArgs) -> Result<Prepared> {
             snapshot.root.display()
         ),
     );
-    let manifests = render_snapshot(&snapshot, &args.path, rev)?;
-    verbose("render", format!("{} objects", manifests.len()));
-
     let mut options = global.cluster_options();
     options.concurrency = args.concurrency;
     options.qps = args.qps;
     options.burst = args
         .qps
         .saturating_mul(NonZeroU32::new(2).expect("non-zero"));
-    let cluster = Cluster::connect(&options).await?;
+    let (manifests, cluster) = if render::has_charts(&snapshot) {
+        // Helm charts render for the cluster they go to (its namespace, version and APIs),
+        // so it is asked first.
+        let cluster = Cluster::connect(&options).await?;
+        let render_options = cluster.render_options().await?;
+        verbose("render", render_options.helm.capabilities.to_string());
+        let rendered = render::render(&snapshot, &render_options);
+        (with_revision(rendered, &args.path, rev)?, cluster)
+    } else {
+        let manifests = render_snapshot(&snapshot, &args.path, rev)?;
+        (manifests, Cluster::connect(&options).await?)
+    };
+    verbose("render", format!("{} objects", manifests.len()));
     verbose(
         "cluster",
         format!("context {:?} at {}", cluster.context, cluster.server),

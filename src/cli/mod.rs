@@ -89,6 +89,11 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_parser = duration::request_timeout, value_name = "DURATION")]
     pub request_timeout: Option<Duration>,
 
+    /// The helm program that renders Helm charts (default: $GITOPS_HELM, then `helm` on
+    /// PATH; Helm 3.8 or later).
+    #[arg(long, global = true, value_name = "PROGRAM", value_hint = clap::ValueHint::ExecutablePath)]
+    pub helm_binary: Option<PathBuf>,
+
     /// More detail on stderr (repeat for more).
     #[arg(short = 'v', long = "verbose", global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,

@@ -216,6 +216,7 @@ pub async fn run(args: &ReconcileArgs, global: &GlobalArgs) -> Result<u8> {
         )
     });
 
+    let render = cluster.render_options().await?;
     let reconciler = Reconciler {
         cluster,
         git,
@@ -229,7 +230,7 @@ pub async fn run(args: &ReconcileArgs, global: &GlobalArgs) -> Result<u8> {
             prune_protected: args.prune_protected,
             verify_unchanged: false,
             adopt: args.adopt,
-            render: Default::default(),
+            render,
         },
         allow_empty: args.allow_empty,
         limits: Limits::default(),

@@ -3,6 +3,7 @@
 //! on disk.
 
 mod breaker;
+mod capabilities;
 mod discovery;
 mod limiter;
 

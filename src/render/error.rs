@@ -103,15 +103,38 @@ pub enum RenderError {
         reason: String,
     },
 
-    /// A Helm chart directory met in a plain tree: charts are not rendered (yet), and their
-    /// templates are not manifests.
+    /// No helm program to render a chart with.
     #[error(
-        "{}: Helm charts are not rendered yet: chart {name:?} ({}) and its templates were not \
-         loaded; render it to plain manifests (`helm template`) or keep it outside PATH",
-        .dir.display(),
-        .dir.join("Chart.yaml").display()
+        "{}: cannot render Helm chart: `{}` was not found; install Helm 3.8 or later \
+         (https://helm.sh/docs/intro/install/) or name the program with --helm-binary or $GITOPS_HELM",
+        .chart.display(),
+        .program.display()
     )]
-    HelmChart { dir: PathBuf, name: String },
+    HelmNotFound { chart: PathBuf, program: PathBuf },
+
+    /// A helm program that cannot be used (it fails to run, or is too old or too new).
+    #[error("{}: cannot render Helm chart with `{}`: {reason}", .chart.display(), .program.display())]
+    HelmUnusable {
+        chart: PathBuf,
+        program: PathBuf,
+        reason: String,
+    },
+
+    /// `helm template` ran and reported a failure.
+    #[error("{}: helm template failed: {message}", .chart.display())]
+    HelmFailed { chart: PathBuf, message: String },
+
+    /// A hook asking to be deleted after it ran, which an apply cannot honour.
+    #[error(
+        "{origin}: Helm hook {object} has helm.sh/hook-delete-policy {policy:?}: kubectl gitops \
+         applies hooks as ordinary objects and never deletes them after they run; remove the \
+         policy (or keep only before-hook-creation)"
+    )]
+    HelmHookDeletePolicy {
+        origin: Origin,
+        object: Box<ObjectRef>,
+        policy: String,
+    },
 
     /// kustomize ran longer than allowed and was stopped.
     #[error("{dir}: kustomize build did not finish within {seconds}s and was stopped")]

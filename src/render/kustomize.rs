@@ -38,6 +38,8 @@ pub(crate) struct Build<'a> {
     pub display_prefix: &'a Path,
     pub command: &'a KustomizeCommand,
     pub extra_args: &'a [OsString],
+    /// The helm that renders `helmCharts`.
+    pub helm: &'a super::helm::HelmOptions,
 }
 
 /// One build's output.
@@ -127,7 +129,15 @@ fn build_one(build: &Build<'_>, kustomization: &Kustomization) -> Result<Built, 
         let relative = p.strip_prefix(&repo_root).unwrap_or(p);
         relative.to_path_buf()
     };
-    super::kustomize_guard::check(&on_disk, build.repo_root, &shown)?;
+    let uses_helm = super::kustomize_guard::check(&on_disk, build.repo_root, &shown)?;
+    let mut extra_args = build.extra_args.to_vec();
+    if uses_helm {
+        extra_args.extend(super::helm::kustomize::kustomize_args(&dir, build.helm)?);
+    }
+    let build = &Build {
+        extra_args: &extra_args,
+        ..*build
+    };
     if let Some(built) = build_traced(build, &on_disk) {
         return Ok(built);
     }
@@ -222,7 +232,10 @@ fn relative_path(from: &Path, to: &Path) -> Option<PathBuf> {
 
 /// Runs `command` to completion, or kills it after `timeout` (then `Ok(None)`). Output is
 /// drained on threads so a chatty build cannot block on a full pipe.
-fn run_with_timeout(mut command: Command, timeout: Duration) -> std::io::Result<Option<Output>> {
+pub(crate) fn run_with_timeout(
+    mut command: Command,
+    timeout: Duration,
+) -> std::io::Result<Option<Output>> {
     let mut child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

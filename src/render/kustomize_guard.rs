@@ -29,17 +29,19 @@ const KUSTOMIZATION_FILES: &[&str] = &["kustomization.yaml", "kustomization.yml"
 
 /// Walks the kustomization in `dir` and every local kustomization it references, refusing
 /// references that leave `repo_root` or point at the network. `display` turns an on-disk path
-/// into the repository-relative name used in messages.
+/// into the repository-relative name used in messages. True when a kustomization renders
+/// `helmCharts` (all local: charts from a repository are refused).
 pub(crate) fn check(
     dir: &Path,
     repo_root: &Path,
     display: &dyn Fn(&Path) -> PathBuf,
-) -> Result<(), RenderError> {
+) -> Result<bool, RenderError> {
     let repo_root = repo_root
         .canonicalize()
         .unwrap_or_else(|_| repo_root.to_path_buf());
     let mut seen = BTreeSet::new();
     let mut pending = vec![dir.to_path_buf()];
+    let mut uses_helm = false;
     while let Some(dir) = pending.pop() {
         let dir = dir.canonicalize().unwrap_or(dir);
         if !seen.insert(dir.clone()) {
@@ -57,13 +59,13 @@ pub(crate) fn check(
             reference: reference.to_string(),
             reason: reason.to_string(),
         };
-        if doc.get("helmCharts").is_some() || doc.get("helmGlobals").is_some() {
-            return Err(refuse(
-                "helmCharts",
-                "Helm charts are fetched from the network; not supported",
-            ));
+        let charts = super::helm::kustomize::references(&doc, &refuse)?;
+        let mut references = references(&doc);
+        if let Some(charts) = charts {
+            uses_helm = true;
+            references.extend(charts.references);
         }
-        for reference in references(&doc) {
+        for reference in references {
             if is_remote(&reference) {
                 return Err(refuse(
                     &reference,
@@ -87,7 +89,7 @@ pub(crate) fn check(
             }
         }
     }
-    Ok(())
+    Ok(uses_helm)
 }
 
 fn read_kustomization(dir: &Path) -> Option<(PathBuf, String)> {
@@ -198,7 +200,7 @@ mod tests {
         dir
     }
 
-    fn run(repo: &tempfile::TempDir, dir: &str) -> Result<(), RenderError> {
+    fn run(repo: &tempfile::TempDir, dir: &str) -> Result<bool, RenderError> {
         let root = repo.path().to_path_buf();
         let shown = root.canonicalize().unwrap();
         check(&root.join(dir), &root, &move |p: &Path| {
@@ -270,11 +272,32 @@ mod tests {
     }
 
     #[test]
-    fn helm_charts_are_refused() {
+    fn helm_charts_from_a_repository_are_refused() {
         let r = repo(&[(
             "app/kustomization.yaml",
             "helmCharts:\n- name: x\n  repo: https://charts.example.com\n",
         )]);
-        assert!(run(&r, "app").is_err());
+        let err = run(&r, "app").unwrap_err().to_string();
+        assert!(
+            err.contains("helmCharts x") && err.contains("vendor the chart"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn local_helm_charts_are_built_with_helm_and_their_values_stay_inside() {
+        let r = repo(&[(
+            "app/kustomization.yaml",
+            "helmGlobals:\n  chartHome: ../charts\nhelmCharts:\n- name: x\n  valuesFile: values.yaml\n",
+        )]);
+        assert!(run(&r, "app").unwrap(), "helm is needed");
+        let plain = repo(&[("app/kustomization.yaml", "resources: []\n")]);
+        assert!(!run(&plain, "app").unwrap());
+        let escaping = repo(&[(
+            "app/kustomization.yaml",
+            "helmCharts:\n- name: x\n  valuesFile: ../../../etc/values.yaml\n",
+        )]);
+        let err = run(&escaping, "app").unwrap_err().to_string();
+        assert!(err.contains("outside the repository"), "{err}");
     }
 }

@@ -1,5 +1,5 @@
 //! Decides how the snapshot is rendered: which files load as plain manifests, which
-//! directories kustomize builds as one unit, and which are Helm charts (not rendered yet).
+//! directories kustomize builds as one unit, and which are Helm charts (rendered by `helm`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

@@ -8,6 +8,7 @@ mod command;
 mod documents;
 mod error;
 mod generator_secrets;
+pub mod helm;
 mod json;
 mod kustomize;
 mod kustomize_guard;
@@ -40,6 +41,20 @@ pub struct RenderOptions {
     pub kustomize: Option<KustomizeCommand>,
     /// Extra arguments placed before the directory, e.g. `--enable-helm`.
     pub kustomize_args: Vec<OsString>,
+    /// How Helm charts are rendered.
+    pub helm: helm::HelmOptions,
+}
+
+/// Whether rendering the snapshot runs helm: it holds a chart, or a kustomization in it
+/// names `helmCharts` (then the target cluster's capabilities matter).
+pub fn has_charts(snapshot: &Snapshot) -> bool {
+    snapshot.files.iter().any(|(path, bytes)| {
+        path.file_name().is_some_and(|name| {
+            name == layout::CHART_FILE
+                || (layout::KUSTOMIZATION_FILES.iter().any(|k| name == *k)
+                    && bytes.windows(11).any(|w| w == b"helmCharts:"))
+        })
+    })
 }
 
 /// Renders every manifest under the snapshot. All problems are collected, not just the first.
@@ -68,6 +83,7 @@ pub fn render(
             display_prefix: &snapshot.display_prefix,
             command: &command,
             extra_args: &options.kustomize_args,
+            helm: &options.helm,
         };
         built = kustomize::build_all(&build, &layout.kustomizations)
             .into_iter()
@@ -112,7 +128,15 @@ pub fn render(
                     None => {}
                 }
             }
-            layout::Unit::Chart(dir) => errors.push(chart_error(snapshot, dir)),
+            layout::Unit::Chart(dir) => {
+                manifests.extend(render_chart(
+                    snapshot,
+                    dir,
+                    &options.helm,
+                    &budget,
+                    &mut errors,
+                ));
+            }
         }
     }
     // Every Secret value rendered is known to the scrubber before anything can quote it.
@@ -131,32 +155,45 @@ pub fn render(
     }
 }
 
-/// The one error a chart directory gets, naming the chart as its `Chart.yaml` does.
-fn chart_error(snapshot: &Snapshot, dir: &std::path::Path) -> RenderError {
+/// The objects of the chart in `dir` (relative to the snapshot root) that an apply applies.
+fn render_chart(
+    snapshot: &Snapshot,
+    dir: &std::path::Path,
+    options: &helm::HelmOptions,
+    budget: &crate::yaml::read::ValueBudget,
+    errors: &mut Vec<RenderError>,
+) -> Vec<Manifest> {
     let display = snapshot.display_prefix.join(dir);
-    let display = if display.as_os_str().is_empty() {
-        PathBuf::from(".")
+    let on_disk = if dir.as_os_str().is_empty() {
+        snapshot.root.clone()
     } else {
-        display
+        snapshot.root.join(dir)
     };
-    let name = snapshot
-        .files
-        .get(&dir.join(layout::CHART_FILE))
-        .and_then(|bytes| chart_name(bytes))
-        .or_else(|| dir.file_name().map(|n| n.to_string_lossy().into_owned()))
-        .unwrap_or_else(|| display.display().to_string());
-    RenderError::HelmChart { dir: display, name }
-}
-
-/// `name:` of a Chart.yaml, read line by line: the file is Helm's, not a manifest, and a
-/// malformed one must not turn into a YAML error here.
-fn chart_name(bytes: &[u8]) -> Option<String> {
-    let text = std::str::from_utf8(bytes).ok()?;
-    text.lines().find_map(|line| {
-        let value = line.strip_prefix("name:")?.trim();
-        let value = value.trim_matches(|c| c == '"' || c == '\'');
-        (!value.is_empty()).then(|| value.to_string())
-    })
+    // The release is named after the directory, as Argo CD names an application's release.
+    let release = on_disk
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "release".to_string());
+    let chart = helm::Chart {
+        on_disk: &on_disk,
+        display: if display.as_os_str().is_empty() {
+            std::path::Path::new(".")
+        } else {
+            &display
+        },
+        release,
+    };
+    let output = match helm::template(&chart, options) {
+        Ok(output) => output,
+        Err(error) => {
+            errors.push(error);
+            return Vec::new();
+        }
+    };
+    let shown = display.join(layout::CHART_FILE);
+    let mut objects = load::load_collecting(&shown, &output, budget, errors);
+    helm::attribute(&mut objects, &output, &display);
+    helm::hooks::sort_out(objects, errors)
 }
 
 /// A missing kustomize program fails every directory the same way; saying so once is enough.

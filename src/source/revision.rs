@@ -96,9 +96,11 @@ pub(super) fn read(user_path: &Path, rev: &str, limits: &Limits) -> Result<Snaps
             source,
         })?;
     let copy = canonicalize(temp.path())?;
+    // kustomize and helm read files that are not manifests (patches, templates, helpers).
     let needs_whole_tree = files.keys().any(|rel| {
-        rel.file_name()
-            .is_some_and(|name| KUSTOMIZATION_FILES.iter().any(|k| name == *k))
+        rel.file_name().is_some_and(|name| {
+            KUSTOMIZATION_FILES.iter().any(|k| name == *k) || name == "Chart.yaml"
+        })
     });
     if needs_whole_tree {
         let within = Within {

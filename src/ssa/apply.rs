@@ -15,6 +15,7 @@ use super::order::{PHASES, phase};
 use super::{Action, FIELD_MANAGER, Planned, SecretValues, Work};
 use crate::cluster::{Cluster, NotAttempted, describe};
 use crate::object::ObjectRef;
+use crate::render::helm::hooks::{self, Stage};
 
 /// How to apply. Whether to force is not here: it is the plan's ([`Planned::force`]), so the
 /// apply is exactly the one the plan dry-ran.
@@ -57,12 +58,24 @@ pub async fn apply(
     let work = &planned.work;
     let force = planned.force;
     let mut results = Vec::new();
-    for current in PHASES {
-        let batch: Vec<&Work> = work
-            .iter()
+    let applied = || {
+        work.iter()
             .filter(|w| matches!(w.action, Action::Create | Action::Update))
-            .filter(|w| phase(&w.object) == current)
+    };
+    // Helm's pre-install/pre-upgrade hooks go before everything else, post-* hooks after.
+    let mut stages: Vec<Stage> = applied().map(stage_of).collect();
+    stages.sort();
+    stages.dedup();
+    for (stage, current) in stages
+        .into_iter()
+        .flat_map(|stage| PHASES.map(|phase| (stage, phase)))
+    {
+        let batch: Vec<&Work> = applied()
+            .filter(|w| stage_of(w) == stage && phase(&w.object) == current)
             .collect();
+        if batch.is_empty() {
+            continue;
+        }
         let mut done = join_all(batch.iter().map(|w| async {
             let result = apply_one(cluster, w, force).await;
             progress(&result);
@@ -85,6 +98,10 @@ pub async fn apply(
         results.extend(done);
     }
     results
+}
+
+fn stage_of(work: &Work) -> Stage {
+    work.body.as_ref().map_or(Stage::Main, hooks::stage)
 }
 
 async fn apply_one(cluster: &Cluster, work: &Work, force: bool) -> Applied {

@@ -9,6 +9,7 @@ mod conflicts;
 mod diff;
 mod distribution;
 mod faults;
+mod helm;
 mod hostile;
 mod identity;
 mod origins;

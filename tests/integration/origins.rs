@@ -171,7 +171,7 @@ async fn kustomize_objects_cite_the_base_overlay_component_or_generator_that_def
 }
 
 #[tokio::test]
-async fn a_helm_chart_in_a_plain_tree_is_one_error_naming_the_chart() {
+async fn a_helm_chart_without_helm_is_one_error_naming_the_chart() {
     let client = support::admin().await;
     let ns = support::namespace(&client, "chart").await;
     let repo = Workdir::new(&[
@@ -195,7 +195,12 @@ async fn a_helm_chart_in_a_plain_tree_is_one_error_naming_the_chart() {
     ]);
     repo.git_commit_all();
 
-    let out = gitops(&["diff", ".", "-n", &ns], repo.path());
+    let missing = repo.path().join("no-helm-here");
+    let out = support::gitops_env(
+        &["diff", ".", "-n", &ns],
+        repo.path(),
+        &[("GITOPS_HELM", missing.to_str().expect("utf-8 path"))],
+    );
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
     let mentions: Vec<&str> = stderr
@@ -204,9 +209,8 @@ async fn a_helm_chart_in_a_plain_tree_is_one_error_naming_the_chart() {
         .collect();
     assert_eq!(mentions.len(), 1, "one error for the chart\n{stderr}");
     assert!(
-        mentions[0].contains(
-            "charts/web: Helm charts are not rendered yet: chart \"web-chart\" (charts/web/Chart.yaml)"
-        ),
+        mentions[0].contains("charts/web: cannot render Helm chart: `")
+            && mentions[0].contains("was not found; install Helm 3.8 or later"),
         "{stderr}"
     );
     assert!(

@@ -1788,6 +1788,31 @@ async fn a_crd_installed_after_the_start_is_seen_without_a_restart() {
 }
 
 #[tokio::test]
+async fn a_helm_chart_converges_and_a_values_commit_rolls_out() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "rec-chart").await;
+    let template = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-cm\n\
+                    data:\n  v: {{ .Values.v | quote }}\n  ns: {{ .Release.Namespace }}\n";
+    let remote = Remote::new(&[
+        (
+            "deploy/Chart.yaml",
+            "apiVersion: v2\nname: settings\nversion: 0.1.0\n",
+        ),
+        ("deploy/values.yaml", "v: \"1\"\n"),
+        ("deploy/templates/cm.yaml", template),
+    ]);
+    let daemon = Daemon::start(&remote.base);
+    let helm = support::helm();
+    let env = [("GITOPS_HELM", helm.to_str().expect("utf-8 path"))];
+    let _reconciler = Reconciler::start_with_env(&daemon.url(), &ns, FAST, &env);
+
+    // The release is named after the chart's directory and installed into the namespace.
+    wait_for_values(&client, &ns, &[("deploy-cm", "1")]).await;
+    remote.commit(&[("deploy/values.yaml", "v: \"2\"\n")], &[], "v=2");
+    wait_for_values(&client, &ns, &[("deploy-cm", "2")]).await;
+}
+
+#[tokio::test]
 async fn the_reconciler_executes_the_plan_diff_shows_with_its_force_setting() {
     let client = support::admin().await;
     let ns = support::namespace(&client, "rec-plan").await;

@@ -28,6 +28,41 @@ pub fn kubeconfig() -> PathBuf {
     path
 }
 
+/// The pinned `helm` the test suite built (`tests/helm.sh`).
+pub fn helm() -> PathBuf {
+    helm_if_built().unwrap_or_else(|| {
+        panic!(
+            "no test helm: set GITOPS_TEST_HELM to a helm binary (tests/run.sh builds the pinned \
+             one with `tests/helm.sh path`), or run `tests/helm.sh build`."
+        )
+    })
+}
+
+/// The pinned Helm 3 (kustomize v5.5 renders `helmCharts` with nothing newer).
+pub fn helm3() -> PathBuf {
+    std::env::var_os("GITOPS_TEST_HELM3")
+        .map(PathBuf::from)
+        .or_else(|| {
+            Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-cluster/helm/v3/helm"))
+        })
+        .filter(|path| path.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "no test Helm 3: set GITOPS_TEST_HELM3 to a Helm 3 binary (tests/run.sh builds \
+                 the pinned one with `tests/helm.sh path 3`), or run `tests/helm.sh build`."
+            )
+        })
+}
+
+fn helm_if_built() -> Option<PathBuf> {
+    std::env::var_os("GITOPS_TEST_HELM")
+        .map(PathBuf::from)
+        .or_else(|| {
+            Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-cluster/helm/bin/helm"))
+        })
+        .filter(|path| path.is_file())
+}
+
 async fn client_for(context: &str) -> kube::Client {
     let kubeconfig = Kubeconfig::read_from(kubeconfig()).expect("reading the test kubeconfig");
     let options = KubeConfigOptions {
@@ -76,9 +111,28 @@ pub async fn namespace(client: &kube::Client, prefix: &str) -> String {
     name
 }
 
-/// Runs the built `kubectl-gitops` with the test kubeconfig and no color.
+/// Runs the built `kubectl-gitops` with the test kubeconfig and no color, rendering charts
+/// with the test helm when it is built.
 pub fn gitops(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kubectl-gitops"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_kubectl-gitops"));
+    if let Some(helm) = helm_if_built() {
+        command.env("GITOPS_HELM", helm);
+    }
+    run_gitops(command, args, cwd)
+}
+
+/// `gitops` with extra environment variables (set after the defaults, so they win).
+pub fn gitops_env(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_kubectl-gitops"));
+    if let Some(helm) = helm_if_built() {
+        command.env("GITOPS_HELM", helm);
+    }
+    command.envs(env.iter().copied());
+    run_gitops(command, args, cwd)
+}
+
+fn run_gitops(mut command: Command, args: &[&str], cwd: &Path) -> Output {
+    command
         .args(args)
         .arg("--kubeconfig")
         .arg(kubeconfig())

@@ -178,6 +178,7 @@ fn unnamed(manifest: &Manifest, object: &ObjectRef) -> Option<PlanError> {
             "metadata.generateName ({prefix:?}) is not supported: server-side apply needs \
              metadata.name; give the object a name"
         ),
+        reason: None,
         not_attempted: None,
     })
 }

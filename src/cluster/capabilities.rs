@@ -1,0 +1,111 @@
+//! The target cluster as a Helm chart sees it while rendering: its Kubernetes version and every
+//! API version it serves (`group/version` and `group/version/Kind`), read from discovery.
+
+use anyhow::{Context, Result};
+use futures::future::join_all;
+use serde_json::Value;
+
+use super::Cluster;
+use crate::render::RenderOptions;
+use crate::render::helm::{Capabilities, HelmOptions};
+
+impl Cluster {
+    /// How a snapshot renders for this cluster: charts into its default namespace, seeing its
+    /// capabilities.
+    pub async fn render_options(&self) -> Result<RenderOptions> {
+        Ok(RenderOptions {
+            helm: HelmOptions {
+                namespace: Some(self.default_namespace.clone()),
+                capabilities: self.helm_capabilities().await?,
+                ..HelmOptions::default()
+            },
+            ..RenderOptions::default()
+        })
+    }
+
+    /// `.Capabilities` for charts rendered against this cluster.
+    pub async fn helm_capabilities(&self) -> Result<Capabilities> {
+        let version: Value = self
+            .get("/version")
+            .await
+            .context("reading the cluster's version for Helm's .Capabilities")?;
+        let kube_version = version
+            .get("gitVersion")
+            .and_then(Value::as_str)
+            .context("the cluster's /version names no gitVersion")?
+            .to_string();
+
+        let core: Value = self.get("/api").await.context("discovering /api")?;
+        let groups: Value = self.get("/apis").await.context("discovering /apis")?;
+        let mut group_versions: Vec<String> = strings(core.get("versions"));
+        for group in groups
+            .get("groups")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            for version in group
+                .get("versions")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                if let Some(gv) = version.get("groupVersion").and_then(Value::as_str) {
+                    group_versions.push(gv.to_string());
+                }
+            }
+        }
+        let lists = join_all(group_versions.iter().map(|gv| async move {
+            let path = if gv.contains('/') {
+                format!("/apis/{gv}")
+            } else {
+                format!("/api/{gv}")
+            };
+            (gv, self.get(&path).await)
+        }))
+        .await;
+
+        let mut api_versions = Vec::new();
+        for (gv, list) in lists {
+            api_versions.push(gv.clone());
+            // A group-version whose resources cannot be listed (an aggregated API that is down)
+            // still counts as served, as `kubectl api-versions` counts it.
+            let Ok(list) = list else { continue };
+            for resource in list
+                .get("resources")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let name = resource.get("name").and_then(Value::as_str).unwrap_or("");
+                let kind = resource.get("kind").and_then(Value::as_str).unwrap_or("");
+                if !name.contains('/') && !kind.is_empty() {
+                    api_versions.push(format!("{gv}/{kind}"));
+                }
+            }
+        }
+        api_versions.sort();
+        api_versions.dedup();
+        Ok(Capabilities::Cluster {
+            kube_version,
+            api_versions,
+        })
+    }
+
+    async fn get(&self, path: &str) -> Result<Value, kube::Error> {
+        let request = http::Request::get(path)
+            .body(Vec::new())
+            .map_err(kube::Error::HttpError)?;
+        self.send(request).await
+    }
+}
+
+fn strings(value: Option<&Value>) -> Vec<String> {
+    value
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(str::to_string)
+        .collect()
+}
