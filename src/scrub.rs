@@ -409,9 +409,13 @@ impl<W: Write> Writer<W> {
 
 impl<W: Write> Write for Writer<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        // Only the new bytes can hold a new line end: scanning all that is pending would make
+        // one long line (a dashboard JSON-escaped onto one line, written a byte at a time by
+        // the serializer) quadratic.
+        let start = self.pending.len();
         self.pending.extend_from_slice(buf);
-        if let Some(last) = self.pending.iter().rposition(|b| *b == b'\n') {
-            self.emit(last + 1)?;
+        if let Some(last) = buf.iter().rposition(|b| *b == b'\n') {
+            self.emit(start + last + 1)?;
         }
         Ok(buf.len())
     }
@@ -552,5 +556,21 @@ mod tests {
             w.write_all(b"token").unwrap();
         }
         assert_eq!(String::from_utf8(out).unwrap(), "a *** b\nand ***");
+    }
+
+    #[test]
+    fn a_long_line_written_a_byte_at_a_time_passes_through_whole() {
+        // A 4 MiB single-line JSON string, as serde_json writes escapes: one small write each.
+        // Rescanning everything pending on each write made this hang (the suite's time bound).
+        let line = "x".repeat(4 << 20);
+        let mut out = Vec::new();
+        {
+            let mut w = Writer::stderr(&mut out);
+            for byte in line.as_bytes() {
+                w.write_all(std::slice::from_ref(byte)).unwrap();
+            }
+            w.write_all(b"\n").unwrap();
+        }
+        assert_eq!(out.len(), line.len() + 1);
     }
 }
