@@ -44,6 +44,9 @@ pub const MASK: &str = "***";
 /// Values shorter than this are scrubbed only where quoted on their own (see the module doc).
 pub const MIN_LEN: usize = 4;
 
+/// The shortest line of a multi-line value that is looked for on its own.
+pub const MIN_LINE_LEN: usize = 8;
+
 const SECRET_FIELDS: &[&str] = &["data", "stringData"];
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
@@ -160,12 +163,7 @@ impl Scrubber {
             spellings.push(quoted[1..quoted.len() - 1].to_string());
         }
         if text.contains('\n') {
-            spellings.extend(
-                text.lines()
-                    .map(str::trim)
-                    .filter(|l| !l.is_empty())
-                    .map(str::to_string),
-            );
+            spellings.extend(text.lines().filter_map(line_fragment));
         }
         for spelling in spellings {
             if is_ambiguous(&spelling) {
@@ -227,6 +225,25 @@ impl Scrubber {
             _ => {}
         }
     }
+}
+
+/// How one line of a multi-line value (a config file in a Secret) is looked for, if at all.
+///
+/// Such lines are often plain structure (`"name": "prometheus",` in a JSON datasource file)
+/// that other objects hold too. Masking them wherever they appear would break the JSON report
+/// itself, so a line is learned only when it is long enough to mean something
+/// ([`MIN_LINE_LEN`]), and a line with `"` or `\` only in its JSON-escaped spelling: the form
+/// it takes inside a string of any JSON output, never the report's own syntax.
+fn line_fragment(line: &str) -> Option<String> {
+    let line = line.trim();
+    if line.chars().count() < MIN_LINE_LEN {
+        return None;
+    }
+    if line.contains(['"', '\\']) {
+        let quoted = serde_json::to_string(line).ok()?;
+        return Some(quoted[1..quoted.len() - 1].to_string());
+    }
+    Some(line.to_string())
 }
 
 fn is_secret(object: &Value) -> bool {
@@ -572,5 +589,29 @@ mod tests {
             w.write_all(b"\n").unwrap();
         }
         assert_eq!(out.len(), line.len() + 1);
+    }
+
+    #[test]
+    fn lines_of_a_config_file_in_a_secret_do_not_break_a_json_report() {
+        let file = "{\n  \"name\": \"prometheus\",\n  \"url\": \"http://prometheus-k8s:9090\"\n}";
+        let s = Scrubber::from_object(&secret("stringData", json!({"datasources.json": file})));
+        let report =
+            serde_json::to_string_pretty(&json!({"rules": [{"name": "prometheus"}]})).unwrap();
+        let scrubbed = s.redact(&report);
+        serde_json::from_str::<Value>(&scrubbed).expect("the report stays JSON");
+        // The whole value and a line of it inside a JSON string are still caught.
+        let quoted = serde_json::to_string(&json!({"message": format!("bad: {file}")})).unwrap();
+        assert!(
+            !s.redact(&quoted).contains("prometheus-k8s"),
+            "{}",
+            s.redact(&quoted)
+        );
+        let line =
+            serde_json::to_string(&json!(["  \"url\": \"http://prometheus-k8s:9090\""])).unwrap();
+        assert!(
+            !s.redact(&line).contains("prometheus-k8s"),
+            "{}",
+            s.redact(&line)
+        );
     }
 }

@@ -6,6 +6,9 @@ use futures::future::join_all;
 use serde_json::Value;
 
 use super::Cluster;
+
+/// How long one group-version's resource list may take while reading capabilities.
+const GROUP_VERSION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 use crate::render::RenderOptions;
 use crate::render::helm::{Capabilities, HelmOptions};
 
@@ -61,7 +64,14 @@ impl Cluster {
             } else {
                 format!("/api/{gv}")
             };
-            (gv, self.get(&path).await)
+            // An aggregated API whose service is down answers 503, which the client retries
+            // for minutes: a group that does not answer in time counts as served, like one
+            // that failed.
+            let list = tokio::time::timeout(GROUP_VERSION_TIMEOUT, self.get(&path))
+                .await
+                .map_err(|_| ())
+                .and_then(|answer| answer.map_err(|_| ()));
+            (gv, list)
         }))
         .await;
 
