@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod cluster;
+pub mod controller;
 pub mod inventory;
 pub mod object;
 pub mod pipeline;

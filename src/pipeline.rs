@@ -28,6 +28,8 @@ pub struct PlanSettings {
     pub verify_unchanged: bool,
     /// Consent to move objects from other ApplySets into this one.
     pub adopt: bool,
+    /// Keep members that left git instead of pruning them (a GitSync with `prune: false`).
+    pub keep_unrendered: bool,
     pub render: render::RenderOptions,
 }
 
@@ -113,6 +115,7 @@ pub async fn plan(
             verify_unchanged: settings.verify_unchanged,
             legacy_ids: inventory.legacy.iter().map(|l| l.parent.id()).collect(),
             adopt: settings.adopt,
+            keep_unrendered: settings.keep_unrendered,
         },
     )
     .await?;

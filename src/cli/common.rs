@@ -210,6 +210,7 @@ pub async fn prepare(args: &PlanArgs, global: &GlobalArgs) -> Result<Prepared> {
         verify_unchanged: args.verify_unchanged,
         adopt: args.adopt,
         render: render::RenderOptions::default(),
+        ..PlanSettings::default()
     };
     let SetPlan {
         manifests,

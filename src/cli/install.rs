@@ -78,6 +78,24 @@ pub struct InstallArgs {
     /// User name sent with the token (GitLab wants oauth2, Bitbucket x-token-auth).
     #[arg(long, value_name = "NAME", requires = "credentials_secret")]
     pub token_username: Option<String>,
+
+    /// Print the GitSync CRD, the controller's RBAC and Deployment instead (`kubectl gitops
+    /// controller`; syncs are then GitSync objects, and --repo/--path do not apply).
+    #[arg(long)]
+    pub controller: bool,
+
+    /// With --controller: also N shard Deployments, each owning the GitSyncs labelled
+    /// kubectl-gitops.io/shard: shard-<i> (the first Deployment owns unlabelled ones).
+    #[arg(long, default_value_t = 0, value_name = "N", requires = "controller")]
+    pub shards: u32,
+
+    /// With --controller: the ServiceAccount a GitSync naming none acts as.
+    #[arg(long, value_name = "NAME", requires = "controller")]
+    pub default_service_account: Option<String>,
+
+    /// With --controller: print only the CRD.
+    #[arg(long, requires = "controller")]
+    pub crd_only: bool,
 }
 
 /// Where the credentials Secret is mounted in the pod.
@@ -87,6 +105,22 @@ const DEFAULT_NAMESPACE: &str = "gitops-system";
 
 pub fn run(args: &InstallArgs, global: &GlobalArgs, out: &mut dyn Write) -> Result<u8> {
     let namespace = global.namespace.as_deref().unwrap_or(DEFAULT_NAMESPACE);
+    if args.controller {
+        let text = if args.crd_only {
+            crate::controller::manifests::crd()
+        } else {
+            crate::controller::manifests::render(&crate::controller::manifests::Install {
+                namespace: namespace.to_string(),
+                image: args.image.clone(),
+                shards: args.shards,
+                replicas: args.replicas,
+                default_service_account: args.default_service_account.clone(),
+            })
+        };
+        out.write_all(text.as_bytes())?;
+        out.flush()?;
+        return Ok(EXIT_OK);
+    }
     let path = tree::normalize_path(&args.path).map_err(anyhow::Error::msg)?;
     let path = path.to_string_lossy().into_owned();
     refuse_credentials_in_url(&args.repo)?;

@@ -4,13 +4,16 @@
 pub mod apply;
 pub mod common;
 pub mod completion;
+pub mod controller;
 pub mod diff;
 pub mod duration;
+pub mod get;
 pub mod hints;
 pub mod install;
 pub mod pr;
 pub mod reconcile;
 pub mod status;
+pub mod sync;
 pub mod version;
 
 use std::path::PathBuf;
@@ -116,6 +119,11 @@ pub enum Command {
     Diff(diff::DiffArgs),
     Apply(apply::ApplyArgs),
     Reconcile(Box<reconcile::ReconcileArgs>),
+    Controller(Box<controller::ControllerArgs>),
+    Get(get::GetArgs),
+    Sync(sync::SyncArgs),
+    Suspend(sync::SuspendArgs),
+    Resume(sync::ResumeArgs),
     Status(status::StatusArgs),
     Install(install::InstallArgs),
     Pr(pr::PrArgs),

@@ -231,6 +231,7 @@ pub async fn run(args: &ReconcileArgs, global: &GlobalArgs) -> Result<u8> {
             verify_unchanged: false,
             adopt: args.adopt,
             render,
+            ..PlanSettings::default()
         },
         allow_empty: args.allow_empty,
         limits: Limits::default(),
@@ -269,7 +270,7 @@ fn scrubbed_stderr() -> crate::scrub::Writer<std::io::Stderr> {
 }
 
 /// Structured logs on stderr: our events at info (debug with -v, everything with -vv).
-fn init_logging(format: LogFormat, verbose: u8) {
+pub(crate) fn init_logging(format: LogFormat, verbose: u8) {
     use tracing::level_filters::LevelFilter;
     use tracing_subscriber::Layer;
     use tracing_subscriber::filter::Targets;

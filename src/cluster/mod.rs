@@ -83,6 +83,8 @@ pub struct Cluster {
     pub budget: Arc<RequestBudget>,
     pub discovery: Arc<Discovery>,
     breaker: Arc<Breaker>,
+    /// What the client was built from, for [`Cluster::impersonating`].
+    config: Arc<kube::Config>,
 }
 
 impl Cluster {
@@ -136,7 +138,7 @@ impl Cluster {
             .namespace
             .clone()
             .unwrap_or_else(|| config.default_namespace.clone());
-        let client = kube::Client::try_from(config)
+        let client = kube::Client::try_from(config.clone())
             .with_context(|| format!("creating a client for {server}"))?;
         let budget = Arc::new(RequestBudget::new(
             options.concurrency,
@@ -157,6 +159,25 @@ impl Cluster {
             budget,
             discovery,
             breaker: Arc::default(),
+            config: Arc::new(config),
+        })
+    }
+
+    /// The same cluster with every request made as `user` (Kubernetes impersonation: the
+    /// server authorises each request as that user, so it can do no more than they may),
+    /// namespace-less objects going to `default_namespace`. Discovery, the request budget and
+    /// the breaker stay shared: they describe the server, not who asks.
+    pub fn impersonating(&self, user: &str, default_namespace: &str) -> Result<Cluster> {
+        let mut config = (*self.config).clone();
+        config.auth_info.impersonate = Some(user.to_string());
+        config.auth_info.impersonate_groups = None;
+        let client = kube::Client::try_from(config.clone())
+            .with_context(|| format!("creating a client for {} as {user}", self.server))?;
+        Ok(Cluster {
+            client,
+            default_namespace: default_namespace.to_string(),
+            config: Arc::new(config),
+            ..self.clone()
         })
     }
 

@@ -17,9 +17,9 @@ pub mod drift;
 mod events;
 pub mod git;
 pub mod lease;
-mod metrics;
+pub mod metrics;
 pub mod redact;
-mod serve;
+pub mod serve;
 pub mod status;
 pub mod tree;
 
@@ -490,7 +490,7 @@ impl Loop {
 }
 
 /// SIGTERM (Kubernetes) or SIGINT (a terminal).
-async fn wait_for_signal() {
+pub(crate) async fn wait_for_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

@@ -57,10 +57,22 @@ fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
+/// Whatever `/metrics` serves: the reconciler's metrics or the controller's.
+pub trait Exposition: Send + Sync {
+    /// The OpenMetrics text.
+    fn render(&self) -> String;
+}
+
+impl Exposition for Metrics {
+    fn render(&self) -> String {
+        Metrics::render(self)
+    }
+}
+
 #[derive(Clone)]
 pub struct Endpoints {
     pub health: Arc<Health>,
-    pub metrics: Arc<Metrics>,
+    pub metrics: Arc<dyn Exposition>,
     /// How old the loop's heartbeat may get before /healthz fails.
     pub stale_after: Duration,
 }

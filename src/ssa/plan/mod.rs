@@ -52,6 +52,8 @@ pub struct PlanOptions {
     pub legacy_ids: Vec<String>,
     /// Consent to move objects from other ApplySets into this one (`--adopt`).
     pub adopt: bool,
+    /// Keep every member that is no longer desired (pruning is off).
+    pub keep_unrendered: bool,
 }
 
 /// Kinds never pruned without `PlanOptions::prune_protected`.

@@ -24,6 +24,13 @@ pub(super) fn prunes(
         )) {
             continue;
         }
+        if options.keep_unrendered {
+            kept.push(Kept {
+                object: member.object.clone(),
+                reason: "pruning is off for this set (prune: false)".into(),
+            });
+            continue;
+        }
         if !options.prune_protected && PROTECTED_KINDS.contains(&(group.as_str(), kind.as_str())) {
             kept.push(Kept {
                 object: member.object.clone(),

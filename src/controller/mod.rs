@@ -1,0 +1,240 @@
+//! `kubectl gitops controller`: many GitSyncs, one process, on kube-runtime's `Controller`
+//! (one watch on GitSyncs, a deduplicating work queue, a requeue per sync at its interval,
+//! bounded concurrency). Each sync runs the reconciler's cycle, as its own ServiceAccount,
+//! from a git cache shared by every sync of the same repository and ref.
+//!
+//! Replicas of one shard elect a leader on a Lease (`reconcile::lease`); shards split the
+//! syncs by the `kubectl-gitops.io/shard` label, so no sync is applied by two controllers.
+//!
+//! Modules, one job each: `crd` (the API), `status` (verdict -> conditions, when a sync is
+//! due), `sources` (the shared git caches), `sync` (one sync's reconcile), `shard`
+//! (selectors and Lease names), `metrics`, `manifests` (what `install --controller` prints).
+
+pub mod crd;
+pub mod manifests;
+mod metrics;
+pub mod shard;
+pub mod sources;
+pub mod status;
+pub mod sync;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use futures::StreamExt;
+use kube::Api;
+use kube::runtime::controller::{self, Controller};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::watcher;
+use tokio::sync::watch;
+
+use crate::cluster::Cluster;
+use crate::reconcile::lease::{self, LeaseConfig, Role};
+use crate::reconcile::serve::{self, Endpoints, Health};
+use crd::GitSync;
+use metrics::ControllerMetrics;
+use sources::Sources;
+
+/// How the controller runs.
+#[derive(Debug, Clone)]
+pub struct ControllerConfig {
+    /// The shard this controller owns (None: the syncs no shard owns).
+    pub shard: Option<String>,
+    /// Watch GitSyncs in this namespace only (None: every namespace).
+    pub watch_namespace: Option<String>,
+    /// Syncs reconciled at once.
+    pub concurrency: u16,
+    pub settings: sync::Settings,
+    /// Where the git caches live.
+    pub cache_dir: PathBuf,
+    pub listen: Option<SocketAddr>,
+    /// None: no leader election (a single replica).
+    pub lease: Option<LeaseConfig>,
+    /// This replica's identity, for the Lease and Events.
+    pub identity: String,
+    /// After SIGTERM, how long reconciles in progress may take to finish.
+    pub shutdown_grace: Duration,
+}
+
+/// Runs until SIGTERM or SIGINT.
+pub async fn run(cluster: Cluster, config: ControllerConfig) -> Result<()> {
+    let (stop_tx, stop) = watch::channel(false);
+    let (shutdown_tx, mut shutdown) = watch::channel(false);
+    tokio::spawn(async move {
+        crate::reconcile::wait_for_signal().await;
+        tracing::info!("shutting down");
+        let _ = shutdown_tx.send(true);
+    });
+
+    let metrics = Arc::new(ControllerMetrics::new());
+    let health = Arc::new(Health::default());
+    health.beat();
+    let mut server = None;
+    if let Some(addr) = config.listen {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("listening on {addr}"))?;
+        let local = listener.local_addr().unwrap_or(addr);
+        tracing::info!(address = %local, "serving /healthz, /readyz and /metrics");
+        let endpoints = Endpoints {
+            health: health.clone(),
+            metrics: metrics.clone(),
+            stale_after: Duration::from_secs(120),
+        };
+        server = Some(tokio::spawn(serve::serve(
+            listener,
+            endpoints,
+            stop.clone(),
+        )));
+    }
+    // The queue runs on its own; the heartbeat says the process is alive and not wedged.
+    {
+        let health = health.clone();
+        let mut stop = stop.clone();
+        tokio::spawn(async move {
+            loop {
+                health.beat();
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(10)) => {}
+                    _ = stop.changed() => return,
+                }
+            }
+        });
+    }
+
+    let (mut leading, lease_task) = match &config.lease {
+        Some(lease_config) => {
+            let (rx, task) =
+                lease::spawn(cluster.client.clone(), lease_config.clone(), stop.clone());
+            (rx, Some(task))
+        }
+        None => {
+            let (tx, rx) = watch::channel(Role::Leader);
+            tokio::spawn(async move { tx.closed().await });
+            (rx, None)
+        }
+    };
+    let render = cluster.render_options().await?;
+    let selector = shard::selector(config.shard.as_deref());
+    tracing::info!(
+        shard = config.shard.as_deref().unwrap_or("(none)"),
+        selector = %selector,
+        namespace = config.watch_namespace.as_deref().unwrap_or("(all)"),
+        concurrency = config.concurrency,
+        "controller started"
+    );
+
+    'terms: loop {
+        // Stand by until this replica leads its shard.
+        while *leading.borrow_and_update() != Role::Leader {
+            metrics.set_leader(false);
+            health.set_standby(*leading.borrow() == Role::Follower);
+            tokio::select! {
+                _ = shutdown.changed() => break 'terms,
+                changed = leading.changed() => if changed.is_err() { break 'terms },
+            }
+        }
+        health.set_standby(false);
+        metrics.set_leader(true);
+        tracing::info!("leading: reconciling GitSyncs");
+
+        let api: Api<GitSync> = match &config.watch_namespace {
+            Some(ns) => Api::namespaced(cluster.client.clone(), ns),
+            None => Api::all(cluster.client.clone()),
+        };
+        let watch_config = watcher::Config::default().labels(&selector);
+        let controller = Controller::new(api.clone(), watch_config.clone())
+            .with_config(controller::Config::default().concurrency(config.concurrency));
+        let store = controller.store();
+        // A sync that changes (its status turning Ready, above all) wakes the syncs that
+        // depend on it, so `dependsOn` chains converge without waiting for a retry.
+        let dependents = store.clone();
+        let controller = controller.watches(api, watch_config, move |changed: GitSync| {
+            let name = changed.metadata.name.clone().unwrap_or_default();
+            let namespace = changed.metadata.namespace.clone().unwrap_or_default();
+            dependents
+                .state()
+                .into_iter()
+                .filter(|s| {
+                    let own = s.metadata.namespace.clone().unwrap_or_default();
+                    s.spec.depends_on.iter().any(|d| {
+                        d.name == name && d.namespace.as_ref().unwrap_or(&own) == &namespace
+                    })
+                })
+                .map(|s| kube::runtime::reflector::ObjectRef::from(&*s))
+                .collect::<Vec<_>>()
+        });
+        let recorder = Recorder::new(
+            cluster.client.clone(),
+            Reporter {
+                controller: "kubectl-gitops".into(),
+                instance: Some(config.identity.clone()),
+            },
+        );
+        let context = Arc::new(sync::Context::new(
+            cluster.clone(),
+            Sources::new(
+                config.cache_dir.join("controller"),
+                config.settings.fetch_timeout,
+            ),
+            config.settings.clone(),
+            render.clone(),
+            store,
+            recorder,
+            metrics.clone(),
+        ));
+        health.set_ready();
+
+        let mut lost = leading.clone();
+        let mut graceful = shutdown.clone();
+        let grace = config.shutdown_grace;
+        let stream = controller
+            .graceful_shutdown_on(async move {
+                let _ = graceful.changed().await;
+            })
+            .run(sync::reconcile, sync::error_policy, context)
+            .for_each(|result| async move {
+                if let Err(err) = result {
+                    tracing::debug!(error = %err, "controller");
+                }
+            });
+        tokio::pin!(stream);
+        let stopped_leading = async move {
+            loop {
+                if *lost.borrow_and_update() != Role::Leader {
+                    return;
+                }
+                if lost.changed().await.is_err() {
+                    return;
+                }
+            }
+        };
+        tokio::select! {
+            _ = &mut stream => break 'terms,
+            _ = stopped_leading => {
+                tracing::warn!("lost the leader Lease; reconciles in progress are abandoned, nothing more is pruned");
+                metrics.set_leader(false);
+                continue 'terms;
+            }
+            _ = shutdown.changed() => {
+                if tokio::time::timeout(grace, &mut stream).await.is_err() {
+                    tracing::warn!("reconciles still running after the grace period were abandoned");
+                }
+                break 'terms;
+            }
+        }
+    }
+
+    let _ = stop_tx.send(true);
+    if let Some(task) = lease_task {
+        let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+    }
+    if let Some(server) = server {
+        let _ = tokio::time::timeout(Duration::from_secs(2), server).await;
+    }
+    tracing::info!("stopped");
+    Ok(())
+}

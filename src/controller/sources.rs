@@ -1,0 +1,180 @@
+//! One git cache per repository, ref and credentials, shared by every sync that reads it: a
+//! fetch younger than the asking sync's interval is reused, so a thousand syncs of one
+//! repository cost one fetch per interval, not a thousand.
+//!
+//! Credentials are part of the key: a sync without them never reads a private repository
+//! through a cache another namespace's token filled.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+
+use crate::reconcile::git::{Credentials, Fetched, GitSource, Interrupt};
+
+/// What identifies one cache: the URL, the ref, and whose credentials fill it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SourceKey {
+    pub url: String,
+    pub reference: String,
+    /// `namespace/name` of the credentials Secret, if any.
+    pub credentials: Option<String>,
+}
+
+impl SourceKey {
+    fn directory(&self) -> String {
+        let digest = Sha256::digest(
+            format!(
+                "{}\n{}\n{}",
+                self.url,
+                self.reference,
+                self.credentials.as_deref().unwrap_or_default()
+            )
+            .as_bytes(),
+        );
+        digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// A fetch that succeeded, and when it started.
+#[derive(Debug, Clone)]
+struct LastFetch {
+    fetched: Fetched,
+    started: Instant,
+}
+
+/// One repository cache; fetches are serialised, reads of fetched commits are not.
+pub struct Source {
+    pub git: GitSource,
+    last: tokio::sync::Mutex<Option<LastFetch>>,
+}
+
+/// Every cache of the controller.
+pub struct Sources {
+    root: PathBuf,
+    fetch_timeout: Duration,
+    caches: Mutex<HashMap<SourceKey, Arc<Source>>>,
+    fetches: std::sync::atomic::AtomicU64,
+}
+
+impl Sources {
+    pub fn new(root: PathBuf, fetch_timeout: Duration) -> Self {
+        Sources {
+            root,
+            fetch_timeout,
+            caches: Mutex::default(),
+            fetches: Default::default(),
+        }
+    }
+
+    /// The cache for `key`, created on first use. Each key has a directory of its own (two refs
+    /// of one repository never share a tracking ref).
+    pub fn get(
+        &self,
+        key: &SourceKey,
+        credentials: Option<Credentials>,
+    ) -> Result<Arc<Source>, String> {
+        let mut caches = self.caches.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(source) = caches.get(key) {
+            return Ok(source.clone());
+        }
+        let dir = self.root.join(key.directory());
+        let git = GitSource::new(&key.url, &key.reference, &dir, credentials)
+            .map_err(|e| e.0)?
+            .with_request_timeout(self.fetch_timeout);
+        let source = Arc::new(Source {
+            git,
+            last: tokio::sync::Mutex::new(None),
+        });
+        caches.insert(key.clone(), source.clone());
+        Ok(source)
+    }
+
+    /// Fetches made so far (the benchmark's "fetches per interval").
+    pub fn fetches(&self) -> u64 {
+        self.fetches.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The commit `source`'s ref points to, fetching only when the last fetch started more
+    /// than `max_age` ago (or before `not_before`, a reconcile a user requested).
+    pub async fn fetch(
+        &self,
+        source: &Arc<Source>,
+        max_age: Duration,
+        not_before: Option<Instant>,
+    ) -> Result<Fetched, String> {
+        let mut last = source.last.lock().await;
+        if let Some(previous) = last.as_ref() {
+            let fresh = previous.started.elapsed() < max_age
+                && not_before.is_none_or(|at| previous.started >= at);
+            if fresh {
+                return Ok(previous.fetched.clone());
+            }
+        }
+        let started = Instant::now();
+        self.fetches
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let fetched = self.fetch_now(source).await?;
+        *last = Some(LastFetch {
+            fetched: fetched.clone(),
+            started,
+        });
+        Ok(fetched)
+    }
+
+    async fn fetch_now(&self, source: &Arc<Source>) -> Result<Fetched, String> {
+        let interrupt = Arc::new(Interrupt::default());
+        let flag = interrupt.clone();
+        let this = source.clone();
+        let task = tokio::task::spawn_blocking(move || this.git.fetch(&flag));
+        match tokio::time::timeout(self.fetch_timeout, task).await {
+            Ok(Ok(result)) => result.map_err(|e| e.0),
+            Ok(Err(join)) => Err(join.to_string()),
+            Err(_) => {
+                interrupt.trigger();
+                Err(format!(
+                    "fetching {} timed out after {}",
+                    source.git.display_url(),
+                    humantime::format_duration(self.fetch_timeout)
+                ))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(url: &str, reference: &str, credentials: Option<&str>) -> SourceKey {
+        SourceKey {
+            url: url.into(),
+            reference: reference.into(),
+            credentials: credentials.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn syncs_of_one_repository_and_ref_share_a_cache_and_others_do_not() {
+        let sources = Sources::new("/cache".into(), Duration::from_secs(5));
+        let a = sources
+            .get(&key("git://h/r.git", "main", None), None)
+            .unwrap();
+        let b = sources
+            .get(&key("git://h/r.git", "main", None), None)
+            .unwrap();
+        assert!(Arc::ptr_eq(&a, &b));
+        let other_ref = sources
+            .get(&key("git://h/r.git", "v1", None), None)
+            .unwrap();
+        let other_credentials = sources
+            .get(&key("git://h/r.git", "main", Some("team-a/git")), None)
+            .unwrap();
+        for other in [&other_ref, &other_credentials] {
+            assert!(!Arc::ptr_eq(&a, other));
+            assert_ne!(a.git.repo_dir(), other.git.repo_dir());
+        }
+    }
+}

@@ -1,0 +1,783 @@
+//! One GitSync's reconcile: decide whether it is due, check its spec and dependencies, act as
+//! its ServiceAccount, take the commit from the shared git cache, and run the reconciler's
+//! cycle (`reconcile::cycle`, the pipeline `kubectl gitops apply` runs) against the ApplySet
+//! `kubectl gitops diff -n TARGET` resolves for the same repository, path and namespace. The
+//! verdict goes to the GitSync's status, Events and metrics; the return value says when to
+//! come back.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::reflector::Store;
+use kube::{Resource, ResourceExt};
+use serde_json::json;
+
+use super::crd::{
+    Counts, DeletionPolicy, FINALIZER, GitSync, GitSyncSpec, GitSyncStatus, InventoryRef,
+};
+use super::metrics::ControllerMetrics;
+use super::sources::{SourceKey, Sources};
+use super::status::{self, Due, Reason, Verdict};
+use crate::cluster::Cluster;
+use crate::inventory::{ApplySet, identity};
+use crate::pipeline::{self, ExecuteOptions, PlanSettings, Scope};
+use crate::reconcile::cycle::{Cycle, Outcome, Reconciler, Stage};
+use crate::reconcile::git::Credentials;
+use crate::reconcile::{Backoff, redact, tree};
+use crate::render::RenderOptions;
+use crate::source::Limits;
+
+/// The field manager of the GitSync status the controller writes.
+pub const STATUS_MANAGER: &str = "kubectl-gitops-controller";
+
+/// How the controller treats every sync.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The ServiceAccount (in the sync's namespace) a sync naming none acts as; None refuses
+    /// such syncs.
+    pub default_service_account: Option<String>,
+    /// How soon a sync waiting for a dependency looks again (a dependency turning Ready also
+    /// wakes it at once).
+    pub dependency_retry: Duration,
+    /// Retry delays after failures.
+    pub backoff: Backoff,
+    pub fetch_timeout: Duration,
+}
+
+/// What every reconcile shares.
+pub struct Context {
+    /// The controller's own connection: status, Events, finalizers.
+    pub cluster: Cluster,
+    pub sources: Sources,
+    pub settings: Settings,
+    pub render: RenderOptions,
+    /// Every GitSync the controller sees, for `dependsOn`.
+    pub store: Store<GitSync>,
+    pub recorder: Recorder,
+    pub metrics: Arc<ControllerMetrics>,
+    /// One impersonating connection per (user, target namespace), shared by syncs alike.
+    tenants: Mutex<HashMap<(String, String), Cluster>>,
+}
+
+impl Context {
+    pub fn new(
+        cluster: Cluster,
+        sources: Sources,
+        settings: Settings,
+        render: RenderOptions,
+        store: Store<GitSync>,
+        recorder: Recorder,
+        metrics: Arc<ControllerMetrics>,
+    ) -> Self {
+        Context {
+            cluster,
+            sources,
+            settings,
+            render,
+            store,
+            recorder,
+            metrics,
+            tenants: Mutex::default(),
+        }
+    }
+
+    /// The connection acting as `user` with namespace-less objects going to `namespace`.
+    fn tenant(&self, user: &str, namespace: &str) -> anyhow::Result<Cluster> {
+        let mut tenants = self.tenants.lock().unwrap_or_else(|p| p.into_inner());
+        let key = (user.to_string(), namespace.to_string());
+        if let Some(cluster) = tenants.get(&key) {
+            return Ok(cluster.clone());
+        }
+        let cluster = self.cluster.impersonating(user, namespace)?;
+        tenants.insert(key, cluster.clone());
+        Ok(cluster)
+    }
+}
+
+/// What can stop a reconcile from recording its verdict; retried by the error policy.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The status subresource could not be written.
+    #[error("writing the status of {sync}: {source}")]
+    Status { sync: String, source: kube::Error },
+    /// The finalizer could not be added or removed.
+    #[error("updating the finalizer of {sync}: {source}")]
+    Finalizer { sync: String, source: kube::Error },
+}
+
+/// The Controller's error policy: try again shortly.
+pub fn error_policy(sync: Arc<GitSync>, error: &Error, _ctx: Arc<Context>) -> Action {
+    tracing::warn!(sync = %sync.key(), error = %error, "reconcile could not finish; retrying");
+    Action::requeue(Duration::from_secs(5))
+}
+
+/// A sync's spec, checked: what its reconcile needs.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub interval: Duration,
+    pub path: PathBuf,
+    pub target_namespace: String,
+    /// `system:serviceaccount:NS:NAME`.
+    pub user: String,
+    pub set: ApplySet,
+}
+
+/// Why a spec cannot work as written: the reason of the Stalled condition and its message.
+type Refusal = (&'static str, String);
+
+/// Checks the spec; `default_service_account` is the controller's `--default-service-account`.
+pub fn resolve(sync: &GitSync, default_service_account: Option<&str>) -> Result<Resolved, Refusal> {
+    let spec = &sync.spec;
+    let namespace = sync.namespace().unwrap_or_default();
+    let interval = humantime::parse_duration(&spec.interval)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| {
+            (
+                "InvalidSpec",
+                format!(
+                    "spec.interval {:?} is not a positive duration (e.g. 1m, 10m30s)",
+                    spec.interval
+                ),
+            )
+        })?;
+    let path = tree::normalize_path(&spec.path)
+        .map_err(|e| ("InvalidSpec", e.replace("--path", "spec.path")))?;
+    if crate::scrub::strip_userinfo(&spec.repository.url) != spec.repository.url {
+        return Err((
+            "InvalidSpec",
+            format!(
+                "spec.repository.url {} carries credentials, readable by anyone who may read \
+                 GitSyncs: put the token in a Secret and name it in spec.repository.secretRef",
+                crate::scrub::url(&spec.repository.url)
+            ),
+        ));
+    }
+    let account = spec
+        .service_account_name
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .or(default_service_account)
+        .ok_or_else(|| {
+            (
+                "NoServiceAccount",
+                "spec.serviceAccountName is not set and the controller has no \
+                 --default-service-account: a sync acts with the rights of a ServiceAccount \
+                 of its namespace, never the controller's own"
+                    .to_string(),
+            )
+        })?;
+    if spec.max_prune.is_some() || spec.drift.is_some() {
+        let field = if spec.max_prune.is_some() {
+            "spec.maxPrune"
+        } else {
+            "spec.drift"
+        };
+        // Ignoring a safety limit would prune what the user capped: refuse instead.
+        return Err((
+            "InvalidSpec",
+            format!("{field} is not supported by this controller version; remove it"),
+        ));
+    }
+    let target_namespace = spec
+        .target_namespace
+        .clone()
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| namespace.clone());
+    let set = identity::for_remote(
+        &spec.repository.url,
+        &path.to_string_lossy(),
+        &target_namespace,
+        None,
+        None,
+    );
+    Ok(Resolved {
+        interval,
+        path,
+        target_namespace,
+        user: format!("system:serviceaccount:{namespace}:{account}"),
+        set,
+    })
+}
+
+/// The one place a spec's fields become pipeline settings. `resolve` refuses the fields the
+/// pipeline has no setting for yet (`maxPrune`, `drift`), so none is ever silently ignored.
+pub fn plan_settings(spec: &GitSyncSpec, render: &RenderOptions, namespace: &str) -> PlanSettings {
+    let mut render = render.clone();
+    render.helm.namespace = Some(namespace.to_string());
+    PlanSettings {
+        show_secrets: false,
+        // Git wins every field conflict, as `kubectl gitops reconcile` decides.
+        force: true,
+        prune_protected: spec.prune_protected,
+        verify_unchanged: false,
+        adopt: spec.adopt,
+        keep_unrendered: !spec.prune,
+        render,
+    }
+}
+
+/// The Controller's reconcile.
+pub async fn reconcile(sync: Arc<GitSync>, ctx: Arc<Context>) -> Result<Action, Error> {
+    if sync.metadata.deletion_timestamp.is_some() {
+        return finalize(&sync, &ctx).await;
+    }
+    let wants_finalizer = sync.spec.deletion_policy == DeletionPolicy::Delete;
+    let has_finalizer = sync.finalizers().iter().any(|f| f == FINALIZER);
+    if wants_finalizer != has_finalizer {
+        // The update wakes this sync again with the new metadata.
+        set_finalizer(&sync, &ctx, wants_finalizer).await?;
+        return Ok(Action::await_change());
+    }
+    if sync.spec.suspend {
+        return Ok(Action::await_change());
+    }
+    let now = Timestamp::now();
+    let stalled = sync
+        .condition(status::STALLED)
+        .is_some_and(|c| c.observed_generation == sync.metadata.generation);
+    let resolved = resolve(&sync, ctx.settings.default_service_account.as_deref());
+    let interval = resolved
+        .as_ref()
+        .map(|r| r.interval)
+        .unwrap_or(Duration::from_secs(300));
+    let retry = retry_delay(&sync, &ctx.settings);
+    let reason = match status::due(&sync, interval, retry, now) {
+        Due::In(left) => return Ok(Action::requeue(left)),
+        // A stalled spec waits for a change (or a request); our own status write is neither.
+        Due::Now(Reason::Interval) if stalled => return Ok(Action::await_change()),
+        Due::Now(reason) => reason,
+    };
+    let started = Instant::now();
+    let (verdict, outcome) = match resolved {
+        Err((reason, message)) => (Verdict::Stalled { reason, message }, None),
+        Ok(resolved) => run(&sync, &ctx, &resolved, reason).await,
+    };
+    record(&sync, &ctx, &verdict, outcome.as_ref(), started.elapsed()).await?;
+    Ok(match &verdict {
+        Verdict::Applied { .. } => Action::requeue(interval),
+        Verdict::Waiting { .. } => Action::requeue(ctx.settings.dependency_retry),
+        Verdict::Failed { .. } => {
+            let failures = sync
+                .status
+                .as_ref()
+                .map_or(0, |s| s.consecutive_failures)
+                .saturating_add(1);
+            Action::requeue(ctx.settings.backoff.delay(failures))
+        }
+        Verdict::Stalled { .. } => Action::await_change(),
+    })
+}
+
+/// How long after a failed or waiting attempt the next one is due.
+fn retry_delay(sync: &GitSync, settings: &Settings) -> Duration {
+    let waiting = sync
+        .condition(status::READY)
+        .is_some_and(|c| c.reason == "DependencyNotReady");
+    if waiting {
+        return settings.dependency_retry;
+    }
+    let failures = sync.status.as_ref().map_or(0, |s| s.consecutive_failures);
+    settings.backoff.delay(failures.max(1))
+}
+
+/// The dependencies that are not Ready, named `namespace/name`.
+fn unready_dependencies(sync: &GitSync, store: &Store<GitSync>) -> Vec<String> {
+    let own = sync.namespace().unwrap_or_default();
+    sync.spec
+        .depends_on
+        .iter()
+        .filter_map(|dep| {
+            let namespace = dep.namespace.clone().unwrap_or_else(|| own.clone());
+            let reference = kube::runtime::reflector::ObjectRef::new(&dep.name).within(&namespace);
+            let ready = store.get(&reference).is_some_and(|d| d.is_ready());
+            (!ready).then(|| format!("{namespace}/{}", dep.name))
+        })
+        .collect()
+}
+
+/// The pipeline for one sync.
+async fn run(
+    sync: &GitSync,
+    ctx: &Context,
+    resolved: &Resolved,
+    reason: Reason,
+) -> (Verdict, Option<Outcome>) {
+    let waiting = unready_dependencies(sync, &ctx.store);
+    if !waiting.is_empty() {
+        return (
+            Verdict::Waiting {
+                message: format!(
+                    "waiting for {} to be Ready: {}",
+                    if waiting.len() == 1 {
+                        "a dependency"
+                    } else {
+                        "dependencies"
+                    },
+                    waiting.join(", ")
+                ),
+            },
+            None,
+        );
+    }
+    let failed =
+        |reason: &'static str, message: String, revision: Option<String>| Verdict::Failed {
+            reason,
+            message: redact::truncate(&crate::scrub::text(&message), 4096),
+            revision,
+        };
+    let cluster = match ctx.tenant(&resolved.user, &resolved.target_namespace) {
+        Ok(cluster) => cluster,
+        Err(err) => {
+            return (
+                failed("ImpersonationFailed", format!("{err:#}"), None),
+                None,
+            );
+        }
+    };
+    let spec = &sync.spec;
+    let namespace = sync.namespace().unwrap_or_default();
+    let credentials = match &spec.repository.secret_ref {
+        None => None,
+        Some(secret) => match read_credentials(&cluster, &namespace, &secret.name).await {
+            Ok(credentials) => Some(credentials),
+            Err(message) => return (failed("CredentialsFailed", message, None), None),
+        },
+    };
+    let key = SourceKey {
+        url: spec.repository.url.clone(),
+        reference: spec.repository.reference.clone(),
+        credentials: spec
+            .repository
+            .secret_ref
+            .as_ref()
+            .map(|s| format!("{namespace}/{}", s.name)),
+    };
+    let source = match ctx.sources.get(&key, credentials) {
+        Ok(source) => source,
+        Err(message) => return (failed("FetchFailed", message, None), None),
+    };
+    let not_before = (reason == Reason::Requested).then(Instant::now);
+    let fetched = ctx
+        .sources
+        .fetch(&source, resolved.interval, not_before)
+        .await;
+    ctx.metrics.set_fetches(ctx.sources.fetches());
+    let fetched = match fetched {
+        Ok(fetched) => fetched,
+        Err(message) => return (failed("FetchFailed", message, None), None),
+    };
+    let revision = status::revision(&spec.repository.reference, &fetched.commit.to_string());
+    let reconciler = Arc::new(Reconciler {
+        cluster,
+        git: source.git.clone(),
+        set: resolved.set.clone(),
+        path: resolved.path.clone(),
+        settings: plan_settings(spec, &ctx.render, &resolved.target_namespace),
+        allow_empty: spec.allow_empty,
+        limits: Limits::default(),
+        fetch_timeout: ctx.settings.fetch_timeout,
+    });
+    let outcome = reconciler.run(Cycle::Revision(fetched.commit)).await;
+    let verdict = match &outcome.error {
+        None => Verdict::Applied {
+            revision,
+            counts: Counts {
+                managed: outcome.managed as u64,
+                created: outcome.created.len() as u64,
+                updated: outcome.updated.len() as u64,
+                pruned: outcome.pruned.len() as u64,
+                unchanged: outcome.unchanged as u64,
+            },
+        },
+        Some(error) => failed(
+            match error.stage {
+                Stage::Fetch => "FetchFailed",
+                Stage::Source => "SourceFailed",
+                Stage::Render => "RenderFailed",
+                Stage::Plan => "PlanFailed",
+                Stage::Apply => "ApplyFailed",
+            },
+            error.to_string(),
+            Some(revision),
+        ),
+    };
+    (verdict, Some(outcome))
+}
+
+/// The token (and user name) in the sync's own namespace, read with the sync's own rights.
+async fn read_credentials(
+    cluster: &Cluster,
+    namespace: &str,
+    name: &str,
+) -> Result<Credentials, String> {
+    let secrets: Api<Secret> = Api::namespaced(cluster.client.clone(), namespace);
+    let secret = secrets.get(name).await.map_err(|e| {
+        format!(
+            "reading the credentials Secret {namespace}/{name}: {}",
+            crate::cluster::describe_unnamed(&e)
+        )
+    })?;
+    let data = secret.data.unwrap_or_default();
+    let text = |key: &str| {
+        data.get(key)
+            .map(|v| String::from_utf8_lossy(&v.0).trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    let token = text("token")
+        .ok_or_else(|| format!("the credentials Secret {namespace}/{name} has no key `token`"))?;
+    crate::scrub::learn_credential(&token);
+    Ok(Credentials {
+        username: text("username").unwrap_or_else(|| "x-access-token".into()),
+        token,
+    })
+}
+
+/// Writes the status, Events and metrics of a finished reconcile.
+async fn record(
+    sync: &GitSync,
+    ctx: &Context,
+    verdict: &Verdict,
+    outcome: Option<&Outcome>,
+    took: Duration,
+) -> Result<(), Error> {
+    let now = status::now();
+    let mut next = status::next(sync, verdict, &now);
+    if let Ok(resolved) = resolve(sync, ctx.settings.default_service_account.as_deref()) {
+        next.inventory = Some(InventoryRef {
+            name: resolved.set.name.clone(),
+            namespace: resolved.set.namespace.clone(),
+            id: resolved.set.id(),
+        });
+    }
+    write_status(sync, ctx, &next).await?;
+    let key = sync.key();
+    let stage = match verdict {
+        Verdict::Failed { reason, .. } => Some(*reason),
+        Verdict::Stalled { reason, .. } => Some(*reason),
+        _ => None,
+    };
+    ctx.metrics.observe(
+        &key,
+        matches!(verdict, Verdict::Applied { .. }),
+        took.as_secs_f64(),
+        stage,
+    );
+    let previous_error = sync.status.as_ref().and_then(|s| s.last_error.clone());
+    let previously_applied = sync
+        .status
+        .as_ref()
+        .and_then(|s| s.last_applied_revision.clone());
+    match verdict {
+        Verdict::Applied { revision, .. } => {
+            let outcome = outcome.cloned().unwrap_or_default();
+            if outcome.writes() > 0 {
+                let drift = previously_applied.as_deref() == Some(revision.as_str());
+                let (reason, verb) = if drift {
+                    ("DriftCorrected", "Put back objects changed outside git at")
+                } else {
+                    ("Applied", "Applied")
+                };
+                let message = format!(
+                    "{verb} {revision}: {} created, {} updated, {} pruned ({})",
+                    outcome.created.len(),
+                    outcome.updated.len(),
+                    outcome.pruned.len(),
+                    list(
+                        outcome
+                            .created
+                            .iter()
+                            .chain(&outcome.updated)
+                            .chain(&outcome.pruned)
+                    )
+                );
+                tracing::info!(sync = %key, %revision, writes = outcome.writes(), "{reason}");
+                publish(ctx, sync, EventType::Normal, reason, &message).await;
+            }
+        }
+        Verdict::Failed { message, .. } | Verdict::Stalled { message, .. } => {
+            tracing::warn!(sync = %key, error = %message, "reconcile failed");
+            // One Event per distinct failure, not one per retry.
+            if previous_error.as_deref() != Some(message.as_str()) {
+                let reason = match verdict {
+                    Verdict::Stalled { reason, .. } => reason,
+                    _ => "ReconcileFailed",
+                };
+                let text = format!("{message} (the last good state is kept; nothing was pruned)");
+                publish(ctx, sync, EventType::Warning, reason, &text).await;
+            }
+        }
+        Verdict::Waiting { message } => {
+            tracing::info!(sync = %key, "{message}");
+        }
+    }
+    Ok(())
+}
+
+fn list<'a>(objects: impl Iterator<Item = &'a crate::object::ObjectRef>) -> String {
+    let objects: Vec<String> = objects.map(ToString::to_string).collect();
+    let shown = objects
+        .iter()
+        .take(10)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    match objects.len().saturating_sub(10) {
+        0 => shown,
+        more => format!("{shown} and {more} more"),
+    }
+}
+
+async fn publish(ctx: &Context, sync: &GitSync, type_: EventType, reason: &str, message: &str) {
+    let event = Event {
+        type_,
+        reason: reason.to_string(),
+        note: Some(redact::truncate(&crate::scrub::text(message), 1024)),
+        action: "Reconcile".into(),
+        secondary: None,
+    };
+    if let Err(err) = ctx.recorder.publish(&event, &sync.object_ref(&())).await {
+        tracing::warn!(sync = %sync.key(), reason, error = %err, "could not record an Event");
+    }
+}
+
+/// Server-side applies the whole status: fields the controller no longer sets disappear.
+async fn write_status(sync: &GitSync, ctx: &Context, status: &GitSyncStatus) -> Result<(), Error> {
+    let api: Api<GitSync> = Api::namespaced(
+        ctx.cluster.client.clone(),
+        &sync.namespace().unwrap_or_default(),
+    );
+    let body = json!({
+        "apiVersion": GitSync::api_version(&()),
+        "kind": GitSync::kind(&()),
+        "status": status,
+    });
+    api.patch_status(
+        &sync.name_any(),
+        &PatchParams::apply(STATUS_MANAGER).force(),
+        &Patch::Apply(&body),
+    )
+    .await
+    .map(|_| ())
+    .map_err(|source| Error::Status {
+        sync: sync.key(),
+        source,
+    })
+}
+
+async fn set_finalizer(sync: &GitSync, ctx: &Context, present: bool) -> Result<(), Error> {
+    let mut finalizers: Vec<String> = sync
+        .finalizers()
+        .iter()
+        .filter(|f| *f != FINALIZER)
+        .cloned()
+        .collect();
+    if present {
+        finalizers.push(FINALIZER.to_string());
+    }
+    let api: Api<GitSync> = Api::namespaced(
+        ctx.cluster.client.clone(),
+        &sync.namespace().unwrap_or_default(),
+    );
+    // The resourceVersion makes this a compare-and-swap: another finalizer added meanwhile is
+    // never dropped.
+    let patch = json!({"metadata": {
+        "finalizers": finalizers,
+        "resourceVersion": sync.resource_version(),
+    }});
+    match api
+        .patch(
+            &sync.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await
+    {
+        Ok(_) => Ok(()),
+        // Gone already: nothing to hold.
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+        Err(source) => Err(Error::Finalizer {
+            sync: sync.key(),
+            source,
+        }),
+    }
+}
+
+/// A GitSync being deleted. With `deletionPolicy: Delete` every member of its ApplySet is
+/// pruned (as the sync's ServiceAccount, protected kinds kept unless `pruneProtected`), then
+/// its parent; the finalizer goes only once that succeeded. `Orphan` syncs hold no finalizer
+/// and leave everything in place.
+async fn finalize(sync: &GitSync, ctx: &Context) -> Result<Action, Error> {
+    ctx.metrics.forget(&sync.key());
+    if !sync.finalizers().iter().any(|f| f == FINALIZER) {
+        return Ok(Action::await_change());
+    }
+    match prune_all(sync, ctx).await {
+        Ok(pruned) => {
+            tracing::info!(sync = %sync.key(), pruned, "deleted with its objects");
+            set_finalizer(sync, ctx, false).await?;
+            Ok(Action::await_change())
+        }
+        Err(message) => {
+            let message = redact::truncate(&crate::scrub::text(&message), 4096);
+            tracing::warn!(sync = %sync.key(), error = %message, "pruning on delete failed");
+            publish(
+                ctx,
+                sync,
+                EventType::Warning,
+                "PruneOnDeleteFailed",
+                &message,
+            )
+            .await;
+            Ok(Action::requeue(ctx.settings.backoff.delay(3)))
+        }
+    }
+}
+
+/// Prunes every member of the sync's set and deletes the parent; returns how many were pruned.
+async fn prune_all(sync: &GitSync, ctx: &Context) -> Result<usize, String> {
+    let resolved = resolve(sync, ctx.settings.default_service_account.as_deref())
+        .map_err(|(_, message)| format!("cannot prune on delete: {message}"))?;
+    let cluster = ctx
+        .tenant(&resolved.user, &resolved.target_namespace)
+        .map_err(|e| format!("{e:#}"))?;
+    let mut settings = plan_settings(&sync.spec, &ctx.render, &resolved.target_namespace);
+    settings.keep_unrendered = false;
+    let plan = pipeline::plan(
+        &cluster,
+        Vec::new(),
+        &resolved.set,
+        &Scope::Whole,
+        &settings,
+    )
+    .await
+    .map_err(|e| format!("planning the prune of {}: {e:#}", resolved.set.name))?;
+    let execution = pipeline::execute(
+        &cluster,
+        &plan.set,
+        &plan.inventory,
+        &plan.planned,
+        &ExecuteOptions::default(),
+        &|_| {},
+    )
+    .await
+    .map_err(|e| format!("{e:#}"))?;
+    let errors: Vec<String> = execution
+        .results
+        .iter()
+        .filter_map(|r| r.error.as_ref().map(|e| format!("{}: {e}", r.object)))
+        .collect();
+    if !errors.is_empty() || !execution.succeeded() {
+        return Err(format!("pruning on delete failed: {}", errors.join("; ")));
+    }
+    if plan.planned.plan.kept.is_empty() {
+        let parents: Api<Secret> = Api::namespaced(cluster.client.clone(), &resolved.set.namespace);
+        match parents
+            .delete(&resolved.set.name, &DeleteParams::default())
+            .await
+        {
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.code == 404 => {}
+            Err(e) => {
+                return Err(format!(
+                    "deleting the ApplySet parent Secret {}/{}: {}",
+                    resolved.set.namespace,
+                    resolved.set.name,
+                    crate::cluster::describe_unnamed(&e)
+                ));
+            }
+        }
+    }
+    Ok(execution.count(crate::ssa::Action::Prune))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controller::crd::RepositorySpec;
+
+    fn sync(spec: GitSyncSpec) -> GitSync {
+        let mut sync = GitSync::new("apps", spec);
+        sync.metadata.namespace = Some("team-a".into());
+        sync
+    }
+
+    fn spec() -> GitSyncSpec {
+        GitSyncSpec {
+            repository: RepositorySpec {
+                url: "git://git.example.com/platform.git".into(),
+                reference: "main".into(),
+                secret_ref: None,
+            },
+            path: "./deploy/".into(),
+            interval: "1m".into(),
+            prune: true,
+            service_account_name: Some("deployer".into()),
+            ..GitSyncSpec::default()
+        }
+    }
+
+    #[test]
+    fn a_sync_resolves_the_applyset_diff_resolves_and_acts_as_its_service_account() {
+        let resolved = resolve(&sync(spec()), None).unwrap();
+        assert_eq!(resolved.user, "system:serviceaccount:team-a:deployer");
+        assert_eq!(resolved.target_namespace, "team-a");
+        let expected = identity::for_remote(
+            "git://git.example.com/platform.git",
+            "deploy",
+            "team-a",
+            None,
+            None,
+        );
+        assert_eq!(resolved.set.name, expected.name);
+        assert_eq!(resolved.set.namespace, "team-a");
+    }
+
+    #[test]
+    fn a_sync_without_a_service_account_is_refused_unless_there_is_a_default() {
+        let mut spec = spec();
+        spec.service_account_name = None;
+        let (reason, message) = resolve(&sync(spec.clone()), None).unwrap_err();
+        assert_eq!(reason, "NoServiceAccount");
+        assert!(message.contains("--default-service-account"), "{message}");
+        let resolved = resolve(&sync(spec), Some("gitops")).unwrap();
+        assert_eq!(resolved.user, "system:serviceaccount:team-a:gitops");
+    }
+
+    #[test]
+    fn bad_specs_are_refused_with_the_field_they_concern() {
+        let mut bad_interval = spec();
+        bad_interval.interval = "soon".into();
+        let mut outside = spec();
+        outside.path = "../other".into();
+        let mut credentials = spec();
+        credentials.repository.url = "https://user:hunter2@git.example.com/p.git".into();
+        for (spec, field) in [
+            (bad_interval, "spec.interval"),
+            (outside, "spec.path"),
+            (credentials, "spec.repository.url"),
+        ] {
+            let (reason, message) = resolve(&sync(spec), None).unwrap_err();
+            assert_eq!(reason, "InvalidSpec");
+            assert!(message.contains(field), "{message}");
+            assert!(!message.contains("hunter2"), "{message}");
+        }
+    }
+
+    #[test]
+    fn prune_false_keeps_what_left_git() {
+        let mut spec = spec();
+        spec.prune = false;
+        let settings = plan_settings(&spec, &RenderOptions::default(), "team-a");
+        assert!(settings.keep_unrendered);
+        assert!(settings.force);
+        assert_eq!(settings.render.helm.namespace.as_deref(), Some("team-a"));
+    }
+}
