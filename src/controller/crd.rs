@@ -62,7 +62,7 @@ pub struct GitSyncSpec {
     pub allow_empty: bool,
     /// Refuse a plan that prunes more than this many objects (unset: no limit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_prune: Option<u32>,
+    pub max_prune: Option<i64>,
     /// Move objects that belong to another ApplySet into this one.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub adopt: bool,
@@ -163,16 +163,16 @@ pub struct GitSyncStatus {
     pub last_error: Option<String>,
     /// Failed reconciles in a row (the retry delay doubles with each).
     #[serde(default, skip_serializing_if = "is_zero")]
-    pub consecutive_failures: u32,
+    pub consecutive_failures: i64,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 pub struct Counts {
-    pub managed: u64,
-    pub created: u64,
-    pub updated: u64,
-    pub pruned: u64,
-    pub unchanged: u64,
+    pub managed: i64,
+    pub created: i64,
+    pub updated: i64,
+    pub pruned: i64,
+    pub unchanged: i64,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
@@ -214,7 +214,7 @@ fn default_true() -> bool {
     true
 }
 
-fn is_zero(n: &u32) -> bool {
+fn is_zero(n: &i64) -> bool {
     *n == 0
 }
 

@@ -100,13 +100,14 @@ impl ControllerMetrics {
                     .get_or_create(&[("sync", sync.to_string()), ("stage", stage.to_string())])
                     .inc();
             }
-            None => {
+            None if ready => {
                 let unix = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .map(|d| d.as_secs_f64())
                     .unwrap_or(0.0);
                 self.last_success.get_or_create(&label).set(unix);
             }
+            None => {}
         }
     }
 

@@ -249,7 +249,17 @@ pub async fn reconcile(sync: Arc<GitSync>, ctx: Arc<Context>) -> Result<Action, 
         .map(|r| r.interval)
         .unwrap_or(Duration::from_secs(300));
     let retry = retry_delay(&sync, &ctx.settings);
-    let reason = match status::due(&sync, interval, retry, now) {
+    let waiting = sync
+        .condition(status::READY)
+        .is_some_and(|c| c.reason == "DependencyNotReady");
+    let due = match status::due(&sync, interval, retry, now) {
+        // Woken by a dependency that changed: go as soon as all of them are Ready.
+        Due::In(_) if waiting && unready_dependencies(&sync, &ctx.store).is_empty() => {
+            Due::Now(Reason::Changed)
+        }
+        due => due,
+    };
+    let reason = match due {
         Due::In(left) => return Ok(Action::requeue(left)),
         // A stalled spec waits for a change (or a request); our own status write is neither.
         Due::Now(Reason::Interval) if stalled => return Ok(Action::await_change()),
@@ -270,7 +280,11 @@ pub async fn reconcile(sync: Arc<GitSync>, ctx: Arc<Context>) -> Result<Action, 
                 .as_ref()
                 .map_or(0, |s| s.consecutive_failures)
                 .saturating_add(1);
-            Action::requeue(ctx.settings.backoff.delay(failures))
+            Action::requeue(
+                ctx.settings
+                    .backoff
+                    .delay(u32::try_from(failures).unwrap_or(u32::MAX)),
+            )
         }
         Verdict::Stalled { .. } => Action::await_change(),
     })
@@ -285,7 +299,9 @@ fn retry_delay(sync: &GitSync, settings: &Settings) -> Duration {
         return settings.dependency_retry;
     }
     let failures = sync.status.as_ref().map_or(0, |s| s.consecutive_failures);
-    settings.backoff.delay(failures.max(1))
+    settings
+        .backoff
+        .delay(u32::try_from(failures.max(1)).unwrap_or(u32::MAX))
 }
 
 /// The dependencies that are not Ready, named `namespace/name`.
@@ -390,11 +406,11 @@ async fn run(
         None => Verdict::Applied {
             revision,
             counts: Counts {
-                managed: outcome.managed as u64,
-                created: outcome.created.len() as u64,
-                updated: outcome.updated.len() as u64,
-                pruned: outcome.pruned.len() as u64,
-                unchanged: outcome.unchanged as u64,
+                managed: outcome.managed as i64,
+                created: outcome.created.len() as i64,
+                updated: outcome.updated.len() as i64,
+                pruned: outcome.pruned.len() as i64,
+                unchanged: outcome.unchanged as i64,
             },
         },
         Some(error) => failed(
@@ -510,7 +526,10 @@ async fn record(
                     Verdict::Stalled { reason, .. } => reason,
                     _ => "ReconcileFailed",
                 };
-                let text = format!("{message} (the last good state is kept; nothing was pruned)");
+                let text = match verdict {
+                    Verdict::Stalled { .. } => message.clone(),
+                    _ => format!("{message} (the last good state is kept; nothing was pruned)"),
+                };
                 publish(ctx, sync, EventType::Warning, reason, &text).await;
             }
         }
