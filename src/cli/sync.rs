@@ -74,7 +74,8 @@ async fn patch(
 
 pub async fn run(args: &SyncArgs, global: &GlobalArgs, out: &mut dyn Write) -> Result<u8> {
     let (api, namespace) = api(global).await?;
-    let requested = crate::controller::status::now();
+    // Full precision: two requests within a second are two requests.
+    let requested = k8s_openapi::jiff::Timestamp::now().to_string();
     let sync = patch(
         &api,
         &namespace,
@@ -151,13 +152,14 @@ async fn set_suspend(
     out: &mut dyn Write,
 ) -> Result<u8> {
     let (api, namespace) = api(global).await?;
-    patch(
-        &api,
-        &namespace,
-        name,
-        json!({"spec": {"suspend": suspend}}),
-    )
-    .await?;
+    let mut body = json!({"spec": {"suspend": suspend}});
+    if !suspend {
+        // Resuming asks for a reconcile with a fresh fetch, as `sync` does.
+        body["metadata"] = json!({"annotations": {
+            REQUESTED_AT: k8s_openapi::jiff::Timestamp::now().to_string()
+        }});
+    }
+    patch(&api, &namespace, name, body).await?;
     let verb = if suspend { "suspended" } else { "resumed" };
     writeln!(out, "GitSync {namespace}/{name} {verb}")?;
     Ok(EXIT_OK)

@@ -380,7 +380,15 @@ async fn run(
         Ok(source) => source,
         Err(message) => return (failed("FetchFailed", message, None), None),
     };
-    let not_before = (reason == Reason::Requested).then(Instant::now);
+    // A request (`kubectl gitops sync`, `resume`) always fetches afresh, whatever else made
+    // the sync due.
+    let requested = reason == Reason::Requested
+        || sync.annotations_requested_at()
+            != sync
+                .status
+                .as_ref()
+                .and_then(|s| s.last_handled_reconcile_at.as_deref());
+    let not_before = requested.then(Instant::now);
     let fetched = ctx
         .sources
         .fetch(&source, resolved.interval, not_before)

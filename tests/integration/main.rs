@@ -6,6 +6,7 @@ mod support;
 mod apply;
 mod cluster_access;
 mod conflicts;
+mod controller;
 mod diff;
 mod distribution;
 mod faults;

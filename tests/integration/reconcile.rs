@@ -21,9 +21,9 @@ use serde_json::json;
 
 use crate::support::{self, gitops, text};
 
-const WAIT: Duration = Duration::from_secs(30);
+pub(crate) const WAIT: Duration = Duration::from_secs(30);
 
-fn cm(name: &str, value: &str) -> String {
+pub(crate) fn cm(name: &str, value: &str) -> String {
     format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  v: \"{value}\"\n")
 }
 
@@ -42,21 +42,21 @@ fn run_ok(program: &str, dir: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
-fn git(dir: &Path, args: &[&str]) -> String {
+pub(crate) fn git(dir: &Path, args: &[&str]) -> String {
     let identity = ["-c", "user.name=t", "-c", "user.email=t@example.com"];
     run_ok("git", dir, &[&identity[..], args].concat())
 }
 
 /// A bare repository `<base>/platform.git` (what the reconciler fetches) and a checkout
 /// `<work>/platform` that commits and pushes to it.
-struct Remote {
+pub(crate) struct Remote {
     _dir: tempfile::TempDir,
-    base: PathBuf,
+    pub(crate) base: PathBuf,
     checkout: PathBuf,
 }
 
 impl Remote {
-    fn new(files: &[(&str, &str)]) -> Self {
+    pub(crate) fn new(files: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let base = dir.path().join("srv");
         let bare = base.join("platform.git");
@@ -87,7 +87,7 @@ impl Remote {
     }
 
     /// Writes `files`, deletes `removed`, commits and pushes; returns the commit id.
-    fn commit(&self, files: &[(&str, &str)], removed: &[&str], message: &str) -> String {
+    pub(crate) fn commit(&self, files: &[(&str, &str)], removed: &[&str], message: &str) -> String {
         for (path, content) in files {
             let full = self.checkout.join(path);
             fs::create_dir_all(full.parent().unwrap()).unwrap();
@@ -107,14 +107,14 @@ impl Remote {
 }
 
 /// `git daemon` serving a base path on a fixed port; stopped on drop.
-struct Daemon {
+pub(crate) struct Daemon {
     child: Option<Child>,
     base: PathBuf,
     port: u16,
 }
 
 impl Daemon {
-    fn start(base: &Path) -> Self {
+    pub(crate) fn start(base: &Path) -> Self {
         let port = free_port();
         let mut daemon = Daemon {
             child: None,
@@ -125,7 +125,7 @@ impl Daemon {
         daemon
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("git://127.0.0.1:{}/platform.git", self.port)
     }
 
@@ -179,7 +179,7 @@ impl Drop for Daemon {
     }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -270,7 +270,7 @@ impl Drop for Reconciler {
 }
 
 /// Polls `check` until it returns Some or `limit` passes (then panics with `what`).
-async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
+pub(crate) async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
@@ -1048,7 +1048,7 @@ async fn health_readiness_and_metrics_are_served() {
 }
 
 /// A minimal HTTP/1.0 GET (blocking; the endpoint is local): status code and body.
-async fn http_get(addr: &str, path: &str) -> (u16, String) {
+pub(crate) async fn http_get(addr: &str, path: &str) -> (u16, String) {
     use std::io::{Read, Write};
     let Ok(mut stream) = TcpStream::connect(addr) else {
         return (0, String::new());

@@ -1,0 +1,521 @@
+//! `kubectl gitops controller` as a process against the real API server: GitSync objects
+//! following repositories served by `git daemon`, each acting as its own ServiceAccount.
+//!
+//! Every controller watches only its test's namespace (`--watch-namespace`), so tests running
+//! side by side never reconcile each other's syncs.
+
+use std::fs;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use serde_json::{Value, json};
+
+use crate::reconcile::{Daemon, Remote, WAIT, cm, eventually, free_port, http_get};
+use crate::support::{self, gitops, text};
+
+/// A running controller; killed on drop, its log printed when the test failed.
+struct Controller {
+    child: Child,
+    log: PathBuf,
+    _cache: tempfile::TempDir,
+}
+
+impl Controller {
+    fn start(ns: &str, extra: &[&str]) -> Self {
+        let cache = tempfile::tempdir().expect("tempdir");
+        let log = cache.path().join("controller.log");
+        let child = Command::new(env!("CARGO_BIN_EXE_kubectl-gitops"))
+            .args(["controller", "--watch-namespace", ns])
+            .args(["--backoff", "200ms", "--max-backoff", "1s"])
+            .args(["--dependency-retry", "1s", "--lease-namespace", ns])
+            .arg("--cache-dir")
+            .arg(cache.path())
+            .arg("--kubeconfig")
+            .arg(support::kubeconfig())
+            .args(extra)
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("starting kubectl-gitops controller");
+        Controller {
+            child,
+            log,
+            _cache: cache,
+        }
+    }
+
+    fn logs(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Controller {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("--- controller log ---\n{}", self.logs());
+        }
+    }
+}
+
+/// Installs the GitSync CRD (as `install --controller --crd-only` prints it) and waits until
+/// it is served.
+async fn install_crd(client: &kube::Client) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = gitops(&["install", "--controller", "--crd-only"], dir.path());
+    let (yaml, err) = text(&out);
+    assert!(out.status.success(), "{err}");
+    let crd: Value = kubectl_gitops::yaml::from_str(&yaml).expect("the CRD is YAML");
+    let api: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
+        Api::all(client.clone());
+    api.patch(
+        "gitsyncs.gitops.kubectl-gitops.io",
+        &PatchParams::apply("controller-tests").force(),
+        &Patch::Apply(&crd),
+    )
+    .await
+    .expect("installing the CRD");
+    eventually("the GitSync CRD to be served", WAIT, || async {
+        syncs(client, "default")
+            .list(&ListParams::default())
+            .await
+            .ok()
+            .map(|_| ())
+    })
+    .await;
+}
+
+fn syncs(client: &kube::Client, ns: &str) -> Api<kubectl_gitops::controller::crd::GitSync> {
+    Api::namespaced(client.clone(), ns)
+}
+
+async fn create_sync(client: &kube::Client, ns: &str, name: &str, spec: Value, labels: Value) {
+    let sync = serde_json::from_value(json!({
+        "apiVersion": "gitops.kubectl-gitops.io/v1alpha1",
+        "kind": "GitSync",
+        "metadata": {"name": name, "namespace": ns, "labels": labels},
+        "spec": spec,
+    }))
+    .expect("a GitSync");
+    syncs(client, ns)
+        .create(&PostParams::default(), &sync)
+        .await
+        .unwrap_or_else(|e| panic!("creating GitSync {name}: {e}"));
+}
+
+/// A ServiceAccount `name` in `ns` (the server needs no object to impersonate it; it exists
+/// for realism) and, when `targets` is not empty, the right to manage ConfigMaps and Secrets
+/// in each target namespace.
+async fn service_account(client: &kube::Client, ns: &str, name: &str, targets: &[&str]) {
+    let accounts: Api<k8s_openapi::api::core::v1::ServiceAccount> =
+        Api::namespaced(client.clone(), ns);
+    let account = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
+    accounts
+        .create(&PostParams::default(), &account)
+        .await
+        .unwrap();
+    for target in targets {
+        grant(client, ns, name, target).await;
+    }
+}
+
+async fn grant(client: &kube::Client, ns: &str, account: &str, target: &str) {
+    let roles: Api<k8s_openapi::api::rbac::v1::Role> = Api::namespaced(client.clone(), target);
+    let role_name = format!("deploy-{account}");
+    let role = serde_json::from_value(json!({
+        "metadata": {"name": role_name},
+        "rules": [{"apiGroups": [""], "resources": ["configmaps", "secrets"],
+                   "verbs": ["get", "list", "watch", "create", "patch", "update", "delete"]}],
+    }))
+    .unwrap();
+    roles.create(&PostParams::default(), &role).await.unwrap();
+    let bindings: Api<k8s_openapi::api::rbac::v1::RoleBinding> =
+        Api::namespaced(client.clone(), target);
+    let binding = serde_json::from_value(json!({
+        "metadata": {"name": role_name},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role_name},
+        "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": ns}],
+    }))
+    .unwrap();
+    bindings
+        .create(&PostParams::default(), &binding)
+        .await
+        .unwrap();
+}
+
+/// The Ready condition of a sync: (status, reason, message).
+async fn ready(client: &kube::Client, ns: &str, name: &str) -> Option<(String, String, String)> {
+    let sync = syncs(client, ns).get_opt(name).await.ok()??;
+    let condition = sync.condition("Ready")?.clone();
+    (condition.observed_generation == sync.metadata.generation).then_some((
+        condition.status,
+        condition.reason,
+        condition.message,
+    ))
+}
+
+async fn wait_for_ready(
+    client: &kube::Client,
+    ns: &str,
+    name: &str,
+    status: &str,
+    reason: &str,
+) -> String {
+    eventually(
+        &format!("GitSync {ns}/{name} Ready={status} ({reason})"),
+        WAIT,
+        || async {
+            ready(client, ns, name)
+                .await
+                .filter(|(s, r, _)| s == status && r == reason)
+                .map(|(_, _, message)| message)
+        },
+    )
+    .await
+}
+
+async fn config_maps(client: &kube::Client, ns: &str) -> Vec<String> {
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
+    let mut names: Vec<String> = api
+        .list(&ListParams::default().labels("applyset.kubernetes.io/part-of"))
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|c| c.metadata.name)
+        .collect();
+    names.sort();
+    names
+}
+
+fn spec(url: &str, path: &str, target: &str, account: &str) -> Value {
+    json!({
+        "repository": {"url": url, "ref": "main"},
+        "path": path,
+        "targetNamespace": target,
+        "interval": "1h",
+        "serviceAccountName": account,
+    })
+}
+
+#[tokio::test]
+async fn three_syncs_from_two_repositories_converge_in_dependency_order_and_one_without_rights_fails_alone()
+ {
+    let client = support::admin().await;
+    install_crd(&client).await;
+    let ns = support::namespace(&client, "ctl-converge").await;
+    let base_ns = support::namespace(&client, "ctl-base").await;
+    let apps_ns = support::namespace(&client, "ctl-apps").await;
+    let db_ns = support::namespace(&client, "ctl-db").await;
+    let denied_ns = support::namespace(&client, "ctl-denied").await;
+    let platform = Remote::new(&[
+        ("base/a.yaml", &cm("base-a", "1")),
+        ("apps/a.yaml", &cm("app-a", "1")),
+        ("apps/b.yaml", &cm("app-b", "1")),
+    ]);
+    let data = Remote::new(&[("deploy/db.yaml", &cm("db", "1"))]);
+    let platform_daemon = Daemon::start(&platform.base);
+    let data_daemon = Daemon::start(&data.base);
+
+    // `base` acts as an account that may do nothing yet: `apps` must wait for it.
+    service_account(&client, &ns, "late", &[]).await;
+    service_account(&client, &ns, "deployer", &[&apps_ns, &db_ns]).await;
+    service_account(&client, &ns, "nobody", &[]).await;
+    create_sync(
+        &client,
+        &ns,
+        "base",
+        spec(&platform_daemon.url(), "base", &base_ns, "late"),
+        json!({}),
+    )
+    .await;
+    let mut apps = spec(&platform_daemon.url(), "apps", &apps_ns, "deployer");
+    apps["dependsOn"] = json!([{"name": "base"}]);
+    create_sync(&client, &ns, "apps", apps, json!({})).await;
+    create_sync(
+        &client,
+        &ns,
+        "db",
+        spec(&data_daemon.url(), "deploy", &db_ns, "deployer"),
+        json!({}),
+    )
+    .await;
+    create_sync(
+        &client,
+        &ns,
+        "denied",
+        spec(&data_daemon.url(), "deploy", &denied_ns, "nobody"),
+        json!({}),
+    )
+    .await;
+
+    let listen = format!("127.0.0.1:{}", free_port());
+    let _controller = Controller::start(&ns, &["--no-leader-election", "--listen", &listen]);
+
+    wait_for_ready(&client, &ns, "db", "True", "ReconciliationSucceeded").await;
+    assert_eq!(config_maps(&client, &db_ns).await, ["db"]);
+    let denied = wait_for_ready(&client, &ns, "denied", "False", "PlanFailed").await;
+    assert!(denied.contains("forbidden"), "{denied}");
+    assert!(
+        denied.contains(&format!("system:serviceaccount:{ns}:nobody")),
+        "{denied}"
+    );
+    let base = wait_for_ready(&client, &ns, "base", "False", "PlanFailed").await;
+    assert!(base.contains("forbidden"), "{base}");
+    let waiting = wait_for_ready(&client, &ns, "apps", "False", "DependencyNotReady").await;
+    assert!(waiting.contains(&format!("{ns}/base")), "{waiting}");
+    assert!(
+        config_maps(&client, &apps_ns).await.is_empty(),
+        "apps applied before base was Ready"
+    );
+    assert!(config_maps(&client, &denied_ns).await.is_empty());
+
+    // Once its account may write, base converges, and apps follows.
+    grant(&client, &ns, "late", &base_ns).await;
+    wait_for_ready(&client, &ns, "base", "True", "ReconciliationSucceeded").await;
+    wait_for_ready(&client, &ns, "apps", "True", "ReconciliationSucceeded").await;
+    assert_eq!(config_maps(&client, &base_ns).await, ["base-a"]);
+    assert_eq!(config_maps(&client, &apps_ns).await, ["app-a", "app-b"]);
+    // The sync without rights still fails, alone, and wrote nothing.
+    assert_eq!(ready(&client, &ns, "denied").await.unwrap().0, "False");
+    assert!(config_maps(&client, &denied_ns).await.is_empty());
+
+    // Each sync owns the ApplySet `diff -n TARGET` resolves for its repository and path.
+    let sync = syncs(&client, &ns).get("apps").await.unwrap();
+    let status = sync.status.unwrap();
+    let inventory = status.inventory.unwrap();
+    let expected = kubectl_gitops::inventory::identity::for_remote(
+        &platform_daemon.url(),
+        "apps",
+        &apps_ns,
+        None,
+        None,
+    );
+    assert_eq!(
+        (inventory.name, inventory.namespace),
+        (expected.name, apps_ns.clone())
+    );
+    assert_eq!(status.counts.unwrap().managed, 2);
+    assert!(
+        status
+            .last_applied_revision
+            .unwrap()
+            .starts_with("main@sha1:"),
+        "revision"
+    );
+    // Two repositories, two caches: one fetch each in the interval, though base retried.
+    let (code, metrics) = http_get(&listen, "/metrics").await;
+    assert_eq!(code, 200);
+    assert!(
+        metrics.contains("gitops_controller_git_fetches_total 2\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(&format!(
+            "gitops_controller_sync_ready{{sync=\"{ns}/apps\"}} 1"
+        )),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(&format!(
+            "gitops_controller_sync_ready{{sync=\"{ns}/denied\"}} 0"
+        )),
+        "{metrics}"
+    );
+    let (code, _) = http_get(&listen, "/readyz").await;
+    assert_eq!(code, 200);
+}
+
+#[tokio::test]
+async fn deleting_a_sync_leaves_its_objects_unless_its_deletion_policy_is_delete() {
+    let client = support::admin().await;
+    install_crd(&client).await;
+    let ns = support::namespace(&client, "ctl-delete").await;
+    let kept_ns = support::namespace(&client, "ctl-orphan").await;
+    let pruned_ns = support::namespace(&client, "ctl-pruned").await;
+    let remote = Remote::new(&[("deploy/a.yaml", &cm("a", "1"))]);
+    let daemon = Daemon::start(&remote.base);
+    service_account(&client, &ns, "deployer", &[&kept_ns, &pruned_ns]).await;
+    create_sync(
+        &client,
+        &ns,
+        "orphan",
+        spec(&daemon.url(), "deploy", &kept_ns, "deployer"),
+        json!({}),
+    )
+    .await;
+    let mut delete = spec(&daemon.url(), "deploy", &pruned_ns, "deployer");
+    delete["deletionPolicy"] = json!("Delete");
+    create_sync(&client, &ns, "delete", delete, json!({})).await;
+    let _controller = Controller::start(&ns, &["--no-leader-election"]);
+
+    wait_for_ready(&client, &ns, "orphan", "True", "ReconciliationSucceeded").await;
+    wait_for_ready(&client, &ns, "delete", "True", "ReconciliationSucceeded").await;
+    let held = syncs(&client, &ns).get("delete").await.unwrap();
+    assert!(
+        held.metadata
+            .finalizers
+            .unwrap_or_default()
+            .iter()
+            .any(|f| f.contains("prune-on-delete"))
+    );
+
+    for name in ["orphan", "delete"] {
+        syncs(&client, &ns)
+            .delete(name, &DeleteParams::default())
+            .await
+            .unwrap();
+    }
+    eventually("both GitSyncs gone", WAIT, || async {
+        let left = syncs(&client, &ns)
+            .list(&ListParams::default())
+            .await
+            .unwrap();
+        left.items.is_empty().then_some(())
+    })
+    .await;
+    assert_eq!(config_maps(&client, &kept_ns).await, ["a"]);
+    assert!(config_maps(&client, &pruned_ns).await.is_empty());
+    let parents: Api<k8s_openapi::api::core::v1::Secret> =
+        Api::namespaced(client.clone(), &pruned_ns);
+    let left = parents
+        .list(&ListParams::default().labels("applyset.kubernetes.io/id"))
+        .await
+        .unwrap();
+    assert!(
+        left.items.is_empty(),
+        "the parent of a deleted set stays behind"
+    );
+}
+
+#[tokio::test]
+async fn two_shards_split_the_syncs_and_none_is_applied_by_both() {
+    let client = support::admin().await;
+    install_crd(&client).await;
+    let ns = support::namespace(&client, "ctl-shards").await;
+    let target = support::namespace(&client, "ctl-shard-target").await;
+    let remote = Remote::new(&[
+        ("one/a.yaml", &cm("one", "1")),
+        ("two/a.yaml", &cm("two", "1")),
+        ("three/a.yaml", &cm("three", "1")),
+        ("four/a.yaml", &cm("four", "1")),
+    ]);
+    let daemon = Daemon::start(&remote.base);
+    service_account(&client, &ns, "deployer", &[&target]).await;
+    let shard = |name: &str| json!({"kubectl-gitops.io/shard": name});
+    for (name, label) in [("one", "a"), ("two", "b"), ("three", "a"), ("four", "b")] {
+        create_sync(
+            &client,
+            &ns,
+            name,
+            spec(&daemon.url(), name, &target, "deployer"),
+            shard(label),
+        )
+        .await;
+    }
+    // Owned by no running shard: nobody applies it.
+    create_sync(
+        &client,
+        &ns,
+        "unowned",
+        spec(&daemon.url(), "one", &ns, "deployer"),
+        json!({}),
+    )
+    .await;
+    let a = Controller::start(&ns, &["--shard", "a"]);
+    let b = Controller::start(&ns, &["--shard", "b"]);
+    for name in ["one", "two", "three", "four"] {
+        wait_for_ready(&client, &ns, name, "True", "ReconciliationSucceeded").await;
+    }
+    assert_eq!(
+        config_maps(&client, &target).await,
+        ["four", "one", "three", "two"]
+    );
+    let (a_logs, b_logs) = (a.logs(), b.logs());
+    let applied = |logs: &str, name: &str| logs.contains(&format!("Applied sync={ns}/{name} "));
+    for name in ["one", "three"] {
+        assert!(
+            applied(&a_logs, name) && !applied(&b_logs, name),
+            "{name}\n{a_logs}\n{b_logs}"
+        );
+    }
+    for name in ["two", "four"] {
+        assert!(
+            applied(&b_logs, name) && !applied(&a_logs, name),
+            "{name}\n{a_logs}\n{b_logs}"
+        );
+    }
+    assert!(ready(&client, &ns, "unowned").await.is_none());
+    // Each shard elected its own leader.
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
+        Api::namespaced(client.clone(), &ns);
+    for lease in ["kubectl-gitops-controller-a", "kubectl-gitops-controller-b"] {
+        let held = leases.get(lease).await.unwrap();
+        assert!(held.spec.unwrap().holder_identity.is_some(), "{lease}");
+    }
+}
+
+#[tokio::test]
+async fn sync_now_applies_a_new_commit_before_the_interval_and_suspend_holds_it() {
+    let client = support::admin().await;
+    install_crd(&client).await;
+    let ns = support::namespace(&client, "ctl-request").await;
+    let remote = Remote::new(&[("deploy/a.yaml", &cm("a", "1"))]);
+    let daemon = Daemon::start(&remote.base);
+    service_account(&client, &ns, "deployer", &[&ns]).await;
+    create_sync(
+        &client,
+        &ns,
+        "apps",
+        spec(&daemon.url(), "deploy", &ns, "deployer"),
+        json!({}),
+    )
+    .await;
+    let _controller = Controller::start(&ns, &["--no-leader-election"]);
+    wait_for_ready(&client, &ns, "apps", "True", "ReconciliationSucceeded").await;
+
+    // The interval is an hour: only the request brings the new commit.
+    remote.commit(&[("deploy/b.yaml", &cm("b", "1"))], &[], "add b");
+    let dir = tempfile::tempdir().unwrap();
+    let out = gitops(
+        &["sync", "apps", "-n", &ns, "--wait", "--timeout", "30s"],
+        dir.path(),
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("Ready"), "{stdout}");
+    assert_eq!(config_maps(&client, &ns).await, ["a", "b"]);
+
+    let out = gitops(&["suspend", "apps", "-n", &ns], dir.path());
+    assert!(out.status.success(), "{:?}", text(&out));
+    remote.commit(&[("deploy/c.yaml", &cm("c", "1"))], &[], "add c");
+    let out = gitops(&["sync", "apps", "-n", &ns], dir.path());
+    assert!(text(&out).0.contains("suspended"), "{:?}", text(&out));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        config_maps(&client, &ns).await,
+        ["a", "b"],
+        "a suspended sync applied"
+    );
+
+    let out = gitops(&["resume", "apps", "-n", &ns], dir.path());
+    assert!(out.status.success(), "{:?}", text(&out));
+    eventually("the held commit applied after resume", WAIT, || async {
+        (config_maps(&client, &ns).await == ["a", "b", "c"]).then_some(())
+    })
+    .await;
+
+    let out = gitops(&["get", "-n", &ns], dir.path());
+    let (stdout, _) = text(&out);
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.contains("apps") && l.contains("True")),
+        "{stdout}"
+    );
+}
