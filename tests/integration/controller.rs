@@ -519,3 +519,49 @@ async fn sync_now_applies_a_new_commit_before_the_interval_and_suspend_holds_it(
         "{stdout}"
     );
 }
+
+#[tokio::test]
+async fn prune_false_keeps_what_left_git_and_a_missing_credentials_secret_is_named() {
+    let client = support::admin().await;
+    install_crd(&client).await;
+    let ns = support::namespace(&client, "ctl-keep").await;
+    let other = support::namespace(&client, "ctl-keep-creds").await;
+    let remote = Remote::new(&[
+        ("deploy/a.yaml", &cm("a", "1")),
+        ("deploy/b.yaml", &cm("b", "1")),
+    ]);
+    let daemon = Daemon::start(&remote.base);
+    service_account(&client, &ns, "deployer", &[&ns, &other]).await;
+    let mut keep = spec(&daemon.url(), "deploy", &ns, "deployer");
+    keep["prune"] = json!(false);
+    create_sync(&client, &ns, "keep", keep, json!({})).await;
+    let mut creds = spec(&daemon.url(), "deploy", &other, "deployer");
+    creds["repository"]["secretRef"] = json!({"name": "git-token"});
+    create_sync(&client, &ns, "creds", creds, json!({})).await;
+    let _controller = Controller::start(&ns, &["--no-leader-election"]);
+
+    wait_for_ready(&client, &ns, "keep", "True", "ReconciliationSucceeded").await;
+    remote.commit(&[], &["deploy/b.yaml"], "drop b");
+    let dir = tempfile::tempdir().unwrap();
+    let out = gitops(
+        &["sync", "keep", "-n", &ns, "--wait", "--timeout", "30s"],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{:?}", text(&out));
+    let status = syncs(&client, &ns)
+        .get("keep")
+        .await
+        .unwrap()
+        .status
+        .unwrap();
+    assert_eq!(status.counts.unwrap().pruned, 0);
+    assert_eq!(
+        config_maps(&client, &ns).await,
+        ["a", "b"],
+        "prune: false pruned b"
+    );
+
+    let message = wait_for_ready(&client, &ns, "creds", "False", "CredentialsFailed").await;
+    assert!(message.contains(&format!("{ns}/git-token")), "{message}");
+    assert!(config_maps(&client, &other).await.is_empty());
+}
