@@ -23,6 +23,9 @@ pub struct ControllerMetrics {
     fetches: Counter,
     reconciles: Counter,
     leader: Gauge,
+    /// Syncs with series, so those of syncs gone can be removed.
+    /// Syncs with series, and the stages each has failed in.
+    known: std::sync::Mutex<std::collections::HashMap<String, std::collections::BTreeSet<String>>>,
 }
 
 impl Default for ControllerMetrics {
@@ -86,11 +89,19 @@ impl ControllerMetrics {
             fetches,
             reconciles,
             leader,
+            known: Default::default(),
         }
     }
 
     pub fn observe(&self, sync: &str, ready: bool, seconds: f64, failed_stage: Option<&str>) {
         let label = [("sync", sync.to_string())];
+        {
+            let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+            let stages = known.entry(sync.to_string()).or_default();
+            if let Some(stage) = failed_stage {
+                stages.insert(stage.to_string());
+            }
+        }
         self.ready.get_or_create(&label).set(i64::from(ready));
         self.duration.get_or_create(&label).set(seconds);
         self.reconciles.inc();
@@ -111,8 +122,33 @@ impl ControllerMetrics {
         }
     }
 
-    /// A sync that is gone leaves no series behind.
+    /// Removes the series of every sync not in `alive` (deleted, or moved to another shard).
+    pub fn retain(&self, alive: &std::collections::HashSet<String>) {
+        let gone: Vec<String> = self
+            .known
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .filter(|s| !alive.contains(*s))
+            .cloned()
+            .collect();
+        for sync in gone {
+            self.forget(&sync);
+        }
+    }
+
+    /// A sync that is gone leaves no series behind (failure counters included).
     pub fn forget(&self, sync: &str) {
+        let stages = self
+            .known
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(sync)
+            .unwrap_or_default();
+        for stage in stages {
+            self.failures
+                .remove(&[("sync", sync.to_string()), ("stage", stage)]);
+        }
         let label = [("sync", sync.to_string())];
         self.ready.remove(&label);
         self.duration.remove(&label);

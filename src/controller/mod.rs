@@ -187,6 +187,18 @@ pub async fn run(cluster: Cluster, config: ControllerConfig) -> Result<()> {
             metrics.clone(),
         ));
         health.set_ready();
+        // Series of syncs deleted or moved to another shard go too.
+        let pruner = {
+            let store = context.store.clone();
+            let metrics = metrics.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(Duration::from_secs(30)).await;
+                    let alive = store.state().iter().map(|s| s.key()).collect();
+                    metrics.retain(&alive);
+                }
+            })
+        };
 
         let mut lost = leading.clone();
         let mut graceful = shutdown.clone();
@@ -212,20 +224,24 @@ pub async fn run(cluster: Cluster, config: ControllerConfig) -> Result<()> {
                 }
             }
         };
-        tokio::select! {
-            _ = &mut stream => break 'terms,
-            _ = stopped_leading => {
-                tracing::warn!("lost the leader Lease; reconciles in progress are abandoned, nothing more is pruned");
-                metrics.set_leader(false);
-                continue 'terms;
-            }
+        let lost_lease = tokio::select! {
+            _ = &mut stream => false,
+            _ = stopped_leading => true,
             _ = shutdown.changed() => {
                 if tokio::time::timeout(grace, &mut stream).await.is_err() {
                     tracing::warn!("reconciles still running after the grace period were abandoned");
                 }
-                break 'terms;
+                false
             }
+        };
+        pruner.abort();
+        if !lost_lease {
+            break 'terms;
         }
+        tracing::warn!(
+            "lost the leader Lease; reconciles in progress are abandoned, nothing more is pruned"
+        );
+        metrics.set_leader(false);
     }
 
     let _ = stop_tx.send(true);

@@ -64,6 +64,8 @@ pub struct Context {
     pub metrics: Arc<ControllerMetrics>,
     /// One impersonating connection per (user, target namespace), shared by syncs alike.
     tenants: Mutex<HashMap<(String, String), Cluster>>,
+    /// Which sync owns each ApplySet (`namespace/name` of the parent): the first to claim it.
+    claims: Mutex<HashMap<String, String>>,
 }
 
 impl Context {
@@ -85,6 +87,7 @@ impl Context {
             recorder,
             metrics,
             tenants: Mutex::default(),
+            claims: Mutex::default(),
         }
     }
 
@@ -98,6 +101,31 @@ impl Context {
         let cluster = self.cluster.impersonating(user, namespace)?;
         tenants.insert(key, cluster.clone());
         Ok(cluster)
+    }
+
+    /// Claims `set` for `sync`; Err names the sync that owns it already. Two syncs of one
+    /// repository, path and target namespace (another ref, say) would otherwise take turns
+    /// applying their revisions and pruning each other's objects. A claim lapses when its
+    /// owner is gone or resolves to another set.
+    fn claim(&self, sync: &GitSync, set: &ApplySet) -> Result<(), String> {
+        let parent = format!("{}/{}", set.namespace, set.name);
+        let me = sync.key();
+        let mut claims = self.claims.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(owner) = claims.get(&parent)
+            && *owner != me
+        {
+            let (namespace, name) = owner.split_once('/').unwrap_or_default();
+            let reference = kube::runtime::reflector::ObjectRef::new(name).within(namespace);
+            let still = self.store.get(&reference).is_some_and(|other| {
+                resolve(&other, self.settings.default_service_account.as_deref())
+                    .is_ok_and(|r| r.set.name == set.name && r.set.namespace == set.namespace)
+            });
+            if still {
+                return Err(owner.clone());
+            }
+        }
+        claims.insert(parent, me);
+        Ok(())
     }
 }
 
@@ -268,7 +296,24 @@ pub async fn reconcile(sync: Arc<GitSync>, ctx: Arc<Context>) -> Result<Action, 
     let started = Instant::now();
     let (verdict, outcome) = match resolved {
         Err((reason, message)) => (Verdict::Stalled { reason, message }, None),
-        Ok(resolved) => run(&sync, &ctx, &resolved, reason).await,
+        Ok(resolved) => match ctx.claim(&sync, &resolved.set) {
+            Ok(()) => run(&sync, &ctx, &resolved, reason).await,
+            Err(owner) => (
+                Verdict::Failed {
+                    revision: None,
+                    reason: "ApplySetInUse",
+                    message: format!(
+                        "GitSync {owner} already syncs {} to namespace {} (ApplySet {}): two \
+                         syncs of one set would undo each other; change the path or \
+                         targetNamespace, or delete one",
+                        crate::scrub::url(&sync.spec.repository.url),
+                        resolved.target_namespace,
+                        resolved.set.name
+                    ),
+                },
+                None,
+            ),
+        },
     };
     record(&sync, &ctx, &verdict, outcome.as_ref(), started.elapsed()).await?;
     Ok(match &verdict {

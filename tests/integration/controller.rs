@@ -561,6 +561,15 @@ async fn prune_false_keeps_what_left_git_and_a_missing_credentials_secret_is_nam
         "prune: false pruned b"
     );
 
+    // A second sync of the same repository, path and target namespace (another ref) would
+    // take turns with the first: it is refused, naming the owner.
+    let mut twin = spec(&daemon.url(), "deploy", &ns, "deployer");
+    twin["repository"]["ref"] = json!("other");
+    create_sync(&client, &ns, "twin", twin, json!({})).await;
+    let refused = wait_for_ready(&client, &ns, "twin", "False", "ApplySetInUse").await;
+    assert!(refused.contains(&format!("GitSync {ns}/keep")), "{refused}");
+    assert_eq!(config_maps(&client, &ns).await, ["a", "b"]);
+
     let message = wait_for_ready(&client, &ns, "creds", "False", "CredentialsFailed").await;
     assert!(message.contains(&format!("{ns}/git-token")), "{message}");
     assert!(config_maps(&client, &other).await.is_empty());
