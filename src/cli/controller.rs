@@ -81,6 +81,10 @@ pub struct ControllerArgs {
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
 
+    /// Do not watch managed objects (drift is then put back at the next interval).
+    #[arg(long)]
+    pub no_watch: bool,
+
     /// Log format on stderr.
     #[arg(long, value_enum, default_value_t = LogFormat::Text, value_name = "FORMAT")]
     pub log_format: LogFormat,
@@ -178,6 +182,7 @@ pub async fn run(args: &ControllerArgs, global: &GlobalArgs) -> Result<u8> {
         lease,
         identity,
         shutdown_grace: args.shutdown_grace,
+        watch: !args.no_watch,
     };
     controller::run(cluster, config).await?;
     Ok(EXIT_OK)

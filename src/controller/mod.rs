@@ -11,6 +11,7 @@
 //! (selectors and Lease names), `metrics`, `manifests` (what `install --controller` prints).
 
 pub mod crd;
+mod drift;
 pub mod manifests;
 mod metrics;
 pub mod shard;
@@ -57,6 +58,8 @@ pub struct ControllerConfig {
     pub identity: String,
     /// After SIGTERM, how long reconciles in progress may take to finish.
     pub shutdown_grace: Duration,
+    /// Watch managed objects and put drift back at once (else at the interval).
+    pub watch: bool,
 }
 
 /// Runs until SIGTERM or SIGINT.
@@ -167,6 +170,32 @@ pub async fn run(cluster: Cluster, config: ControllerConfig) -> Result<()> {
                 .map(|s| kube::runtime::reflector::ObjectRef::from(&*s))
                 .collect::<Vec<_>>()
         });
+        // Drift events wake the sync whose ApplySet the changed object belongs to.
+        let (drift, router) = if config.watch {
+            let (watches, mut events) = drift::SharedWatches::new();
+            let watches = Arc::new(watches);
+            let (wake, woken) = tokio::sync::mpsc::channel(1024);
+            let routing = watches.clone();
+            let router = tokio::spawn(async move {
+                while let Some(event) = events.recv().await {
+                    for target in routing.route(&event) {
+                        if wake.send(target).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+            let woken = futures::stream::unfold(woken, |mut rx| async move {
+                rx.recv().await.map(|target| (target, rx))
+            });
+            (Some((watches, woken)), Some(router))
+        } else {
+            (None, None)
+        };
+        let (drift, controller) = match drift {
+            Some((watches, woken)) => (Some(watches), controller.reconcile_on(woken)),
+            None => (None, controller),
+        };
         let recorder = Recorder::new(
             cluster.client.clone(),
             Reporter {
@@ -185,17 +214,23 @@ pub async fn run(cluster: Cluster, config: ControllerConfig) -> Result<()> {
             store,
             recorder,
             metrics.clone(),
+            drift.clone(),
         ));
         health.set_ready();
         // Series of syncs deleted or moved to another shard go too.
         let pruner = {
             let store = context.store.clone();
             let metrics = metrics.clone();
+            let drift = drift.clone();
             tokio::spawn(async move {
                 loop {
-                    tokio::time::sleep(Duration::from_secs(30)).await;
-                    let alive = store.state().iter().map(|s| s.key()).collect();
-                    metrics.retain(&alive);
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    let syncs = store.state();
+                    metrics.retain(&syncs.iter().map(|s| s.key()).collect());
+                    if let Some(drift) = &drift {
+                        let active = syncs.iter().filter(|s| !s.spec.suspend).map(|s| s.key());
+                        drift.retain(&active.collect());
+                    }
                 }
             })
         };
@@ -235,6 +270,9 @@ pub async fn run(cluster: Cluster, config: ControllerConfig) -> Result<()> {
             }
         };
         pruner.abort();
+        if let Some(router) = router {
+            router.abort();
+        }
         if !lost_lease {
             break 'terms;
         }

@@ -178,6 +178,8 @@ pub enum Reason {
     Requested,
     /// The interval (or after failures, the backoff) elapsed.
     Interval,
+    /// A managed object changed outside git: put it back at the revision last applied.
+    Drift,
 }
 
 /// When `sync` is due: at once when its spec or request annotation changed, else when the

@@ -22,6 +22,7 @@ use serde_json::json;
 use super::crd::{
     Counts, DeletionPolicy, FINALIZER, GitSync, GitSyncSpec, GitSyncStatus, InventoryRef,
 };
+use super::drift::SharedWatches;
 use super::metrics::ControllerMetrics;
 use super::sources::{SourceKey, Sources};
 use super::status::{self, Due, Reason, Verdict};
@@ -62,6 +63,8 @@ pub struct Context {
     pub store: Store<GitSync>,
     pub recorder: Recorder,
     pub metrics: Arc<ControllerMetrics>,
+    /// Drift watches shared by the syncs (None: drift is corrected at the interval only).
+    pub drift: Option<Arc<SharedWatches>>,
     /// One impersonating connection per (user, target namespace), shared by syncs alike.
     tenants: Mutex<HashMap<(String, String), Cluster>>,
     /// Which sync owns each ApplySet (`namespace/name` of the parent): the first to claim it.
@@ -77,6 +80,7 @@ impl Context {
         store: Store<GitSync>,
         recorder: Recorder,
         metrics: Arc<ControllerMetrics>,
+        drift: Option<Arc<SharedWatches>>,
     ) -> Self {
         Context {
             cluster,
@@ -86,6 +90,7 @@ impl Context {
             store,
             recorder,
             metrics,
+            drift,
             tenants: Mutex::default(),
             claims: Mutex::default(),
         }
@@ -280,7 +285,12 @@ pub async fn reconcile(sync: Arc<GitSync>, ctx: Arc<Context>) -> Result<Action, 
     let waiting = sync
         .condition(status::READY)
         .is_some_and(|c| c.reason == "DependencyNotReady");
+    let drifted = ctx
+        .drift
+        .as_ref()
+        .is_some_and(|d| d.take_drifted(&sync.key()));
     let due = match status::due(&sync, interval, retry, now) {
+        Due::In(_) if drifted && last_applied_commit(&sync).is_some() => Due::Now(Reason::Drift),
         // Woken by a dependency that changed: go as soon as all of them are Ready.
         Due::In(_) if waiting && unready_dependencies(&sync, &ctx.store).is_empty() => {
             Due::Now(Reason::Changed)
@@ -347,6 +357,13 @@ fn retry_delay(sync: &GitSync, settings: &Settings) -> Duration {
     settings
         .backoff
         .delay(u32::try_from(failures.max(1)).unwrap_or(u32::MAX))
+}
+
+/// The commit of `status.lastAppliedRevision` (`REF@sha1:COMMIT`).
+fn last_applied_commit(sync: &GitSync) -> Option<gix::ObjectId> {
+    let revision = sync.status.as_ref()?.last_applied_revision.as_deref()?;
+    let (_, hex) = revision.rsplit_once("@sha1:")?;
+    gix::ObjectId::from_hex(hex.as_bytes()).ok()
 }
 
 /// The dependencies that are not Ready, named `namespace/name`.
@@ -433,17 +450,24 @@ async fn run(
                 .status
                 .as_ref()
                 .and_then(|s| s.last_handled_reconcile_at.as_deref());
-    let not_before = requested.then(Instant::now);
-    let fetched = ctx
-        .sources
-        .fetch(&source, resolved.interval, not_before)
-        .await;
-    ctx.metrics.set_fetches(ctx.sources.fetches());
-    let fetched = match fetched {
-        Ok(fetched) => fetched,
-        Err(message) => return (failed("FetchFailed", message, None), None),
+    // Drift is put back at the revision last applied: a newer commit that failed never
+    // replaces the last good state that way.
+    let commit = match last_applied_commit(sync).filter(|_| reason == Reason::Drift) {
+        Some(commit) => commit,
+        None => {
+            let not_before = requested.then(Instant::now);
+            let fetched = ctx
+                .sources
+                .fetch(&source, resolved.interval, not_before)
+                .await;
+            ctx.metrics.set_fetches(ctx.sources.fetches());
+            match fetched {
+                Ok(fetched) => fetched.commit,
+                Err(message) => return (failed("FetchFailed", message, None), None),
+            }
+        }
     };
-    let revision = status::revision(&spec.repository.reference, &fetched.commit.to_string());
+    let revision = status::revision(&spec.repository.reference, &commit.to_string());
     let reconciler = Arc::new(Reconciler {
         cluster,
         git: source.git.clone(),
@@ -454,7 +478,19 @@ async fn run(
         limits: Limits::default(),
         fetch_timeout: ctx.settings.fetch_timeout,
     });
-    let outcome = reconciler.run(Cycle::Revision(fetched.commit)).await;
+    let outcome = reconciler.run(Cycle::Revision(commit)).await;
+    if let Some(drift) = &ctx.drift
+        && outcome.executed
+        && !outcome.partial
+    {
+        drift.want(
+            sync,
+            &resolved.user,
+            reconciler.cluster.client.clone(),
+            resolved.set.id(),
+            outcome.watch.clone(),
+        );
+    }
     let verdict = match &outcome.error {
         None => Verdict::Applied {
             revision,

@@ -82,6 +82,8 @@ pub struct Drift {
     pub object: Option<ObjectKey>,
     /// `modified`, `deleted`, `added` or `resync`.
     pub what: &'static str,
+    /// The ApplySet the object is a member of (its part-of label); None for a resync.
+    pub part_of: Option<String>,
 }
 
 /// The running watches; `sync` starts and stops them to match the managed resources.
@@ -97,6 +99,17 @@ impl Watches {
         Watches {
             client,
             selector: format!("{LABEL_PART_OF}={applyset_id}"),
+            tx,
+            running: BTreeMap::new(),
+        }
+    }
+
+    /// Watches of the members of every ApplySet, shared by all the sets whose members the
+    /// client may read; each [`Drift`] names the set of its object.
+    pub fn of_every_set(client: kube::Client, tx: mpsc::Sender<Drift>) -> Self {
+        Watches {
+            client,
+            selector: LABEL_PART_OF.to_string(),
             tx,
             running: BTreeMap::new(),
         }
@@ -177,6 +190,7 @@ async fn watch_loop(
                 .send(Drift {
                     object: None,
                     what: "resync",
+                    part_of: None,
                 })
                 .await
                 .is_err()
@@ -347,6 +361,12 @@ fn judge(
     seen: &mut HashMap<String, Seen>,
 ) -> Option<Drift> {
     let uid = object.metadata.uid.clone().unwrap_or_default();
+    let part_of = object
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(LABEL_PART_OF))
+        .cloned();
     let name = Some(ObjectKey {
         group: watch.group.clone(),
         kind: watch.kind.clone(),
@@ -355,7 +375,11 @@ fn judge(
     });
     if what == "deleted" {
         seen.remove(&uid);
-        return Some(Drift { object: name, what });
+        return Some(Drift {
+            object: name,
+            what,
+            part_of,
+        });
     }
     let now = Seen::of(object);
     let previous = seen.insert(uid, now);
@@ -375,7 +399,11 @@ fn judge(
     if our_apply_moved && last_change_is_ours(managed, FIELD_MANAGER) {
         return None;
     }
-    Some(Drift { object: name, what })
+    Some(Drift {
+        object: name,
+        what,
+        part_of,
+    })
 }
 
 /// A hash of what an edit can change: metadata that is not bookkeeping, and everything but

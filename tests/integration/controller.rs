@@ -574,3 +574,60 @@ async fn prune_false_keeps_what_left_git_and_a_missing_credentials_secret_is_nam
     assert!(message.contains(&format!("{ns}/git-token")), "{message}");
     assert!(config_maps(&client, &other).await.is_empty());
 }
+
+#[tokio::test]
+async fn a_change_made_outside_git_is_put_back_within_seconds_not_at_the_interval() {
+    let client = support::admin().await;
+    install_crd(&client).await;
+    let ns = support::namespace(&client, "ctl-drift").await;
+    let second = support::namespace(&client, "ctl-drift-2").await;
+    let remote = Remote::new(&[("deploy/a.yaml", &cm("a", "1"))]);
+    let daemon = Daemon::start(&remote.base);
+    service_account(&client, &ns, "deployer", &[&ns, &second]).await;
+    // Two syncs of one account: their watches are shared, events routed by ApplySet.
+    create_sync(
+        &client,
+        &ns,
+        "one",
+        spec(&daemon.url(), "deploy", &ns, "deployer"),
+        json!({}),
+    )
+    .await;
+    create_sync(
+        &client,
+        &ns,
+        "two",
+        spec(&daemon.url(), "deploy", &second, "deployer"),
+        json!({}),
+    )
+    .await;
+    let controller = Controller::start(&ns, &["--no-leader-election"]);
+    wait_for_ready(&client, &ns, "one", "True", "ReconciliationSucceeded").await;
+    wait_for_ready(&client, &ns, "two", "True", "ReconciliationSucceeded").await;
+    // Give the watches a moment to list what they watch.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let maps: Api<ConfigMap> = Api::namespaced(client.clone(), &second);
+    maps.patch(
+        "a",
+        &PatchParams::default(),
+        &Patch::Merge(&json!({"data": {"v": "edited"}})),
+    )
+    .await
+    .unwrap();
+    // The interval is an hour: only the watch can bring it back this soon.
+    eventually("the edited ConfigMap put back", WAIT, || async {
+        let live = maps.get("a").await.ok()?;
+        (live.data?.get("v")? == "1").then_some(())
+    })
+    .await;
+    let logs = controller.logs();
+    assert!(
+        logs.contains(&format!("DriftCorrected sync={ns}/two")),
+        "{logs}"
+    );
+    assert!(
+        !logs.contains(&format!("DriftCorrected sync={ns}/one")),
+        "{logs}"
+    );
+}

@@ -1,0 +1,151 @@
+//! Drift watches shared across syncs: one watch per ServiceAccount, resource and namespace
+//! (`reconcile::drift`, selecting every ApplySet member), whatever number of syncs manage
+//! objects there; each event is routed by the object's part-of label to the sync whose
+//! ApplySet it belongs to, which is then reconciled at once at its last applied revision.
+//!
+//! Watches run as the syncs' ServiceAccounts, like everything else a sync does: the
+//! controller itself may read none of the objects. What the watches hold grows with the
+//! managed objects, not with syncs times kinds.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Mutex;
+
+use kube::runtime::reflector::ObjectRef;
+use tokio::sync::mpsc;
+
+use super::crd::GitSync;
+use crate::reconcile::drift::{Drift, WatchKey, Watches};
+
+/// What one sync asks to be watched.
+struct Wanted {
+    user: String,
+    client: kube::Client,
+    set_id: String,
+    keys: BTreeSet<WatchKey>,
+}
+
+#[derive(Default)]
+struct State {
+    /// Per sync (`namespace/name`).
+    wanted: HashMap<String, Wanted>,
+    /// Per ServiceAccount: its watches.
+    watches: HashMap<String, Watches>,
+    /// ApplySet id -> the sync owning it.
+    routes: HashMap<String, ObjectRef<GitSync>>,
+    /// Syncs a drift event woke that have not reconciled since.
+    drifted: HashSet<String>,
+}
+
+pub struct SharedWatches {
+    state: Mutex<State>,
+    /// Where watch events arrive.
+    events: mpsc::Sender<Drift>,
+}
+
+impl SharedWatches {
+    /// The watches, and the receiver their events arrive on (see [`SharedWatches::route`]).
+    pub fn new() -> (Self, mpsc::Receiver<Drift>) {
+        let (tx, rx) = mpsc::channel(4096);
+        (
+            SharedWatches {
+                state: Mutex::default(),
+                events: tx,
+            },
+            rx,
+        )
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// After a cycle that covered the whole set: watch what `sync` manages, as `user`.
+    pub fn want(
+        &self,
+        sync: &GitSync,
+        user: &str,
+        client: kube::Client,
+        set_id: String,
+        keys: BTreeSet<WatchKey>,
+    ) {
+        let mut state = self.lock();
+        state.routes.insert(set_id.clone(), ObjectRef::from(sync));
+        state.wanted.insert(
+            sync.key(),
+            Wanted {
+                user: user.to_string(),
+                client,
+                set_id,
+                keys,
+            },
+        );
+        Self::sync_user(&mut state, user, &self.events);
+    }
+
+    /// Stops watching for syncs not in `alive` (deleted, suspended, another shard's).
+    pub fn retain(&self, alive: &HashSet<String>) {
+        let mut state = self.lock();
+        let gone: Vec<String> = state
+            .wanted
+            .keys()
+            .filter(|k| !alive.contains(*k))
+            .cloned()
+            .collect();
+        let mut users = HashSet::new();
+        for key in gone {
+            if let Some(wanted) = state.wanted.remove(&key) {
+                state.routes.remove(&wanted.set_id);
+                users.insert(wanted.user);
+            }
+        }
+        for user in users {
+            Self::sync_user(&mut state, &user, &self.events);
+        }
+    }
+
+    /// Every watch of `user` matches the union of what its syncs want.
+    fn sync_user(state: &mut State, user: &str, events: &mpsc::Sender<Drift>) {
+        let mut keys = BTreeSet::new();
+        let mut client = None;
+        for wanted in state.wanted.values().filter(|w| w.user == user) {
+            keys.extend(wanted.keys.iter().cloned());
+            client.get_or_insert_with(|| wanted.client.clone());
+        }
+        match client {
+            None => {
+                state.watches.remove(user);
+            }
+            Some(client) => {
+                state
+                    .watches
+                    .entry(user.to_string())
+                    .or_insert_with(|| Watches::of_every_set(client, events.clone()))
+                    .sync(&keys);
+            }
+        }
+    }
+
+    /// The syncs a watch event concerns: the owner of the object's set, or every watched
+    /// sync after a watch had to start over. Marks them drifted.
+    pub fn route(&self, drift: &Drift) -> Vec<ObjectRef<GitSync>> {
+        let mut state = self.lock();
+        let targets: Vec<ObjectRef<GitSync>> = match &drift.part_of {
+            Some(id) => state.routes.get(id).cloned().into_iter().collect(),
+            None => state.routes.values().cloned().collect(),
+        };
+        for target in &targets {
+            let key = format!(
+                "{}/{}",
+                target.namespace.as_deref().unwrap_or_default(),
+                target.name
+            );
+            state.drifted.insert(key);
+        }
+        targets
+    }
+
+    /// Whether a drift event woke `sync` since its last reconcile (and forgets it).
+    pub fn take_drifted(&self, sync: &str) -> bool {
+        self.lock().drifted.remove(sync)
+    }
+}
