@@ -631,3 +631,60 @@ async fn a_change_made_outside_git_is_put_back_within_seconds_not_at_the_interva
         "{logs}"
     );
 }
+
+#[tokio::test]
+async fn secret_canaries_never_reach_the_gitsync_status_events_or_logs() {
+    use base64::Engine;
+    let client = support::admin().await;
+    install_crd(&client).await;
+    let ns = support::namespace(&client, "ctl-canary").await;
+    let canary = support::unique_name("ctl-canary");
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&canary);
+    // A Secret the server refuses, quoting the env line that carries the value.
+    let remote = Remote::new(&[
+        (
+            "deploy/kustomization.yaml",
+            "secretGenerator:\n- name: db\n  envs: [db.env]\n",
+        ),
+        ("deploy/db.env", &format!("DB_PASSWORD {canary}\n")),
+    ]);
+    let daemon = Daemon::start(&remote.base);
+    service_account(&client, &ns, "deployer", &[&ns]).await;
+    create_sync(
+        &client,
+        &ns,
+        "canary",
+        spec(&daemon.url(), "deploy", &ns, "deployer"),
+        json!({}),
+    )
+    .await;
+    let controller =
+        Controller::start(&ns, &["--no-leader-election", "-v", "--log-format", "json"]);
+    let message = wait_for_ready(&client, &ns, "canary", "False", "PlanFailed").await;
+    assert!(message.contains("DB_PASSWORD ***"), "{message}");
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client.clone(), &ns);
+    let notes = eventually("the ReconcileFailed Event", WAIT, || async {
+        let notes: Vec<String> = events
+            .list(&ListParams::default())
+            .await
+            .ok()?
+            .items
+            .into_iter()
+            .filter(|e| e.reason.as_deref() == Some("ReconcileFailed"))
+            .filter_map(|e| e.note)
+            .collect();
+        (!notes.is_empty()).then_some(notes)
+    })
+    .await;
+    let status =
+        serde_json::to_string(&syncs(&client, &ns).get("canary").await.unwrap().status).unwrap();
+    let logs = controller.logs();
+    for spelling in [&canary, &b64] {
+        assert!(!status.contains(spelling.as_str()), "{status}");
+        assert!(
+            notes.iter().all(|n| !n.contains(spelling.as_str())),
+            "{notes:?}"
+        );
+        assert!(!logs.contains(spelling.as_str()), "{logs}");
+    }
+}
