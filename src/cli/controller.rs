@@ -114,8 +114,8 @@ pub struct ControllerArgs {
     pub concurrency: usize,
 
     /// Client-side limit of requests per second, all syncs together (bursts may go to twice
-    /// this).
-    #[arg(long, default_value_t = NonZeroU32::new(200).expect("non-zero"), value_name = "QPS")]
+    /// this). A first sync of a few objects takes about a dozen requests.
+    #[arg(long, default_value_t = NonZeroU32::new(500).expect("non-zero"), value_name = "QPS")]
     pub qps: NonZeroU32,
 }
 
