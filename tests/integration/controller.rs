@@ -688,3 +688,70 @@ async fn secret_canaries_never_reach_the_gitsync_status_events_or_logs() {
         assert!(!logs.contains(spelling.as_str()), "{logs}");
     }
 }
+
+/// `kubectl auth can-i` as the controller's ServiceAccount of `ns`.
+fn controller_can(ns: &str, args: &[&str]) -> bool {
+    let out = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(support::kubeconfig())
+        .args(["auth", "can-i"])
+        .args(args)
+        .arg(format!(
+            "--as=system:serviceaccount:{ns}:kubectl-gitops-controller"
+        ))
+        .output()
+        .expect("kubectl auth can-i");
+    out.status.success()
+}
+
+#[tokio::test]
+async fn install_controller_grants_impersonation_and_its_own_objects_and_nothing_to_deploy() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "ctl-install").await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = gitops(
+        &["install", "--controller", "--shards", "2", "-n", &ns],
+        dir.path(),
+    );
+    let (yaml, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let path = dir.path().join("install.yaml");
+    fs::write(&path, &yaml).unwrap();
+    let applied = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(support::kubeconfig())
+        .args(["apply", "-f"])
+        .arg(&path)
+        .output()
+        .expect("kubectl apply");
+    assert!(
+        applied.status.success(),
+        "{}",
+        String::from_utf8_lossy(&applied.stderr)
+    );
+
+    for allowed in [
+        &["impersonate", "serviceaccounts", "-n", "team-a"][..],
+        &["watch", "gitsyncs.gitops.kubectl-gitops.io", "-A"],
+        &[
+            "patch",
+            "gitsyncs.gitops.kubectl-gitops.io",
+            "--subresource=status",
+            "-n",
+            "team-a",
+        ],
+        &["create", "events.events.k8s.io", "-n", "team-a"],
+        &["update", "leases.coordination.k8s.io", "-n", &ns],
+    ] {
+        assert!(controller_can(&ns, allowed), "cannot {allowed:?}");
+    }
+    for refused in [
+        &["create", "configmaps", "-n", "team-a"][..],
+        &["get", "secrets", "-n", &ns],
+        &["patch", "deployments.apps", "-n", "team-a"],
+        &["update", "leases.coordination.k8s.io", "-n", "team-a"],
+        &["impersonate", "users"],
+    ] {
+        assert!(!controller_can(&ns, refused), "may {refused:?}");
+    }
+}
