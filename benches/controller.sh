@@ -10,7 +10,7 @@
 #   benches/controller.sh 500        any sizes
 #
 # Environment:
-#   INTERVAL (30)         the syncs' spec.interval, in seconds
+#   INTERVAL (60)         the syncs' spec.interval, in seconds
 #   CONCURRENT_SYNCS (8)  the controller's --concurrent-syncs
 #   QPS (500)             the controller's --qps
 #   KUBECTL_GITOPS_BIN    the binary to measure (default: target/release/kubectl-gitops)
@@ -27,7 +27,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 source "$root/benches/common.sh"
 sizes=("$@")
 [[ ${#sizes[@]} -gt 0 ]] || sizes=(100 1000)
-interval=${INTERVAL:-30}
+interval=${INTERVAL:-60}
 concurrent=${CONCURRENT_SYNCS:-8}
 qps=${QPS:-500}
 

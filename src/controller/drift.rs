@@ -16,6 +16,39 @@ use tokio::sync::mpsc;
 use super::crd::GitSync;
 use crate::reconcile::drift::{Drift, WatchKey, Watches};
 
+/// Asks the server (SelfSubjectAccessReview, as the account itself) whether `client` may list
+/// and watch `group`/`plural` in every namespace. No answer counts as no.
+async fn may_watch_everywhere(client: &kube::Client, group: &str, plural: &str) -> bool {
+    use k8s_openapi::api::authorization::v1::{
+        ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
+    };
+    let api: kube::Api<SelfSubjectAccessReview> = kube::Api::all(client.clone());
+    for verb in ["list", "watch"] {
+        let review = SelfSubjectAccessReview {
+            spec: SelfSubjectAccessReviewSpec {
+                resource_attributes: Some(ResourceAttributes {
+                    group: Some(group.to_string()),
+                    resource: Some(plural.to_string()),
+                    verb: Some(verb.to_string()),
+                    ..ResourceAttributes::default()
+                }),
+                ..SelfSubjectAccessReviewSpec::default()
+            },
+            ..SelfSubjectAccessReview::default()
+        };
+        let allowed = api
+            .create(&kube::api::PostParams::default(), &review)
+            .await
+            .ok()
+            .and_then(|r| r.status)
+            .is_some_and(|s| s.allowed);
+        if !allowed {
+            return false;
+        }
+    }
+    true
+}
+
 /// What one sync asks to be watched.
 struct Wanted {
     user: String,
@@ -34,6 +67,8 @@ struct State {
     routes: HashMap<String, ObjectRef<GitSync>>,
     /// Syncs a drift event woke that have not reconciled since.
     drifted: HashSet<String>,
+    /// Whether an account may list and watch a resource in every namespace.
+    everywhere: HashMap<(String, String, String), bool>,
 }
 
 pub struct SharedWatches {
@@ -80,6 +115,44 @@ impl SharedWatches {
             },
         );
         Self::sync_user(&mut state, user, &self.events);
+    }
+
+    /// `keys` with the namespaced resources `user` may list and watch in every namespace
+    /// watched once cluster-wide: an account syncing a thousand namespaces then holds one
+    /// watch (and one connection) per resource, not a thousand. Accounts confined to some
+    /// namespaces keep a watch per namespace.
+    pub async fn widen(
+        &self,
+        user: &str,
+        client: &kube::Client,
+        keys: BTreeSet<WatchKey>,
+    ) -> BTreeSet<WatchKey> {
+        let mut out = BTreeSet::new();
+        for key in keys {
+            if key.namespace.is_none() {
+                out.insert(key);
+                continue;
+            }
+            let id = (user.to_string(), key.group.clone(), key.plural.clone());
+            let known = self.lock().everywhere.get(&id).copied();
+            let everywhere = match known {
+                Some(answer) => answer,
+                None => {
+                    let answer = may_watch_everywhere(client, &key.group, &key.plural).await;
+                    self.lock().everywhere.insert(id, answer);
+                    answer
+                }
+            };
+            out.insert(if everywhere {
+                WatchKey {
+                    namespace: None,
+                    ..key
+                }
+            } else {
+                key
+            });
+        }
+        out
     }
 
     /// Stops watching for syncs not in `alive` (deleted, suspended, another shard's).

@@ -483,13 +483,11 @@ async fn run(
         && outcome.executed
         && !outcome.partial
     {
-        drift.want(
-            sync,
-            &resolved.user,
-            reconciler.cluster.client.clone(),
-            resolved.set.id(),
-            outcome.watch.clone(),
-        );
+        let client = reconciler.cluster.client.clone();
+        let keys = drift
+            .widen(&resolved.user, &client, outcome.watch.clone())
+            .await;
+        drift.want(sync, &resolved.user, client, resolved.set.id(), keys);
     }
     let verdict = match &outcome.error {
         None => Verdict::Applied {
