@@ -216,6 +216,7 @@ mod tests {
                 reason: "protected kind: not pruned without --prune-protected".into(),
             }],
             defaulted: Vec::new(),
+            ignored: Vec::new(),
         }
     }
 
