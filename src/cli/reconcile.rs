@@ -13,7 +13,7 @@ use crate::pipeline::PlanSettings;
 use crate::reconcile::cycle::Reconciler;
 use crate::reconcile::git::{Credentials, GitSource};
 use crate::reconcile::lease::{self, LeaseConfig};
-use crate::reconcile::{self, LoopConfig, tree};
+use crate::reconcile::{self, DriftMode, LoopConfig, tree};
 use crate::source::Limits;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -115,6 +115,14 @@ pub struct ReconcileArgs {
     /// Do not watch managed objects (drift is then corrected at the next interval).
     #[arg(long)]
     pub no_watch: bool,
+
+    /// What to do with a change made in the cluster outside git: `heal` puts it back;
+    /// `report` leaves it and records it (status ConfigMap, a DriftDetected Event, the
+    /// gitops_reconcile_drifted_objects metric). In both modes, what git changes still
+    /// applies: a new commit's changed, added and removed objects (an object git changes is
+    /// applied whole, which also puts back its drift).
+    #[arg(long, value_enum, default_value_t = DriftMode::Heal, value_name = "MODE")]
+    pub drift: DriftMode,
 
     /// First retry delay after a failed cycle; doubles per failure.
     #[arg(long, default_value = "2s", value_parser = super::duration::positive, value_name = "DURATION")]
@@ -235,6 +243,8 @@ pub async fn run(args: &ReconcileArgs, global: &GlobalArgs) -> Result<u8> {
         allow_empty: args.allow_empty,
         limits: Limits::default(),
         fetch_timeout: args.fetch_timeout,
+        drift: args.drift,
+        applied: Default::default(),
     };
     let config = LoopConfig {
         interval: args.interval,
