@@ -687,7 +687,7 @@ _kubectl__gitops() {
             return 0
             ;;
         kubectl__subcmd__gitops__subcmd__reconcile)
-            opts="-n -v -h -V --repo --ref --path --interval --applyset --applyset-namespace --adopt --cache-dir --listen --log-format --allow-empty --prune-protected --token-file --token-username --debounce --no-watch --backoff --max-backoff --fetch-timeout --no-leader-election --lease-name --lease-duration --identity --shutdown-grace --concurrency --qps --kubeconfig --context --namespace --color --request-timeout --helm-binary --verbose --help --version"
+            opts="-n -v -h -V --repo --ref --path --interval --applyset --applyset-namespace --adopt --cache-dir --listen --log-format --allow-empty --prune-protected --token-file --token-username --debounce --no-watch --drift --backoff --max-backoff --fetch-timeout --no-leader-election --lease-name --lease-duration --identity --shutdown-grace --concurrency --qps --kubeconfig --context --namespace --color --request-timeout --helm-binary --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -739,6 +739,10 @@ _kubectl__gitops() {
                     ;;
                 --debounce)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --drift)
+                    COMPREPLY=($(compgen -W "heal report" -- "${cur}"))
                     return 0
                     ;;
                 --backoff)

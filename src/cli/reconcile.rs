@@ -29,7 +29,9 @@ pub enum LogFormat {
                   fetches --ref of --repo, renders --path at that commit (plain YAML/JSON or \
                   kustomize), plans against the cluster with git winning every field conflict, \
                   applies, and prunes what left git. Managed objects are watched, so a change \
-                  made outside git is put back within seconds. A failure (git unreachable, a bad \
+                  made outside git is put back within seconds (with --drift report it is left as it is and \
+                  recorded in the status, an Event and a metric, while new commits still \
+                  apply). A failure (git unreachable, a bad \
                   commit, a rejected object) keeps the last good state, prunes nothing and is \
                   retried with backoff. Status is written to the ConfigMap <applyset>-status (see \
                   `kubectl gitops status`), Events to the ApplySet parent Secret. Replicas elect \
