@@ -485,7 +485,7 @@ _kubectl__gitops() {
             return 0
             ;;
         kubectl__subcmd__gitops__subcmd__install)
-            opts="-n -v -h -V --image --repo --ref --path --interval --target-namespace --replicas --credentials-secret --secret-namespaces --token-username --kubeconfig --context --namespace --color --request-timeout --helm-binary --verbose --help --version"
+            opts="-n -v -h -V --image --repo --ref --path --interval --target-namespace --replicas --credentials-secret --secret-namespaces --token-username --drift --kubeconfig --context --namespace --color --request-timeout --helm-binary --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -529,6 +529,10 @@ _kubectl__gitops() {
                     ;;
                 --token-username)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --drift)
+                    COMPREPLY=($(compgen -W "heal report" -- "${cur}"))
                     return 0
                     ;;
                 --kubeconfig)
