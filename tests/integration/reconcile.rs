@@ -914,6 +914,19 @@ async fn report_only_drift_is_recorded_and_left_while_new_commits_still_apply() 
         s.get("driftedObjects").map(String::as_str) == Some("0")
     })
     .await;
+
+    // An object deleted in the cluster is reported, not recreated.
+    api.delete("b", &Default::default()).await.unwrap();
+    let status = wait_for_status(&client, &ns, "report", "the deletion in the status", |s| {
+        s.get("driftedObjects").map(String::as_str) == Some("1")
+    })
+    .await;
+    assert_eq!(
+        status["drifted"],
+        format!("ConfigMap/{ns}/b: deleted from the cluster")
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    wait_for_values(&client, &ns, &[("a", "3")]).await;
 }
 
 async fn status_now(client: &kube::Client, ns: &str) -> std::collections::BTreeMap<String, String> {
