@@ -7,7 +7,8 @@
 //! `--listen`.
 //!
 //! Modules, one job each: `git` (fetch), `tree` (a commit's files), `cycle` (one reconcile),
-//! `drift` (watches), `status`, `events`, `lease` (leader election), `metrics`, `serve`
+//! `drift` (watches), `drift_mode` (heal or report), `drift_report` (drift held back and
+//! reported), `status`, `events`, `lease` (leader election), `metrics`, `serve`
 //! (health and metrics endpoint), `backoff`, `debounce`, `redact`; this file is the loop.
 
 mod backoff;
