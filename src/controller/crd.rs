@@ -173,6 +173,9 @@ pub struct Counts {
     pub updated: i64,
     pub pruned: i64,
     pub unchanged: i64,
+    /// With `drift: Report`: objects that differ from git and were left as they are.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub drifted: i64,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]

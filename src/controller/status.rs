@@ -61,7 +61,13 @@ pub fn next(sync: &GitSync, verdict: &Verdict, now: &str) -> GitSyncStatus {
             (
                 "True",
                 "ReconciliationSucceeded",
-                format!("Applied revision {revision}"),
+                match counts.drifted {
+                    0 => format!("Applied revision {revision}"),
+                    n => format!(
+                        "Applied revision {revision}; {n} object(s) differ from git and are \
+                         left as they are (drift: Report)"
+                    ),
+                },
                 false,
                 false,
             )

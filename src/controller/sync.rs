@@ -207,16 +207,11 @@ pub fn resolve(sync: &GitSync, default_service_account: Option<&str>) -> Result<
                     .to_string(),
             )
         })?;
-    if spec.max_prune.is_some() || spec.drift.is_some() {
-        let field = if spec.max_prune.is_some() {
-            "spec.maxPrune"
-        } else {
-            "spec.drift"
-        };
+    if spec.max_prune.is_some() {
         // Ignoring a safety limit would prune what the user capped: refuse instead.
         return Err((
             "InvalidSpec",
-            format!("{field} is not supported by this controller version; remove it"),
+            "spec.maxPrune is not supported by this controller version; remove it".into(),
         ));
     }
     let target_namespace = spec
@@ -240,8 +235,17 @@ pub fn resolve(sync: &GitSync, default_service_account: Option<&str>) -> Result<
     })
 }
 
-/// The one place a spec's fields become pipeline settings. `resolve` refuses the fields the
-/// pipeline has no setting for yet (`maxPrune`, `drift`), so none is ever silently ignored.
+/// What `spec.drift` asks of the cycle (heal when unset).
+pub fn drift_mode(spec: &GitSyncSpec) -> crate::reconcile::drift_mode::DriftMode {
+    use crate::reconcile::drift_mode::DriftMode as Mode;
+    match spec.drift {
+        None | Some(super::crd::DriftMode::Heal) => Mode::Heal,
+        Some(super::crd::DriftMode::Report) => Mode::Report,
+    }
+}
+
+/// The one place a spec's fields become pipeline settings. `resolve` refuses the field the
+/// pipeline has no setting for yet (`maxPrune`), so none is ever silently ignored.
 pub fn plan_settings(spec: &GitSyncSpec, render: &RenderOptions, namespace: &str) -> PlanSettings {
     let mut render = render.clone();
     render.helm.namespace = Some(namespace.to_string());
@@ -477,8 +481,15 @@ async fn run(
         allow_empty: spec.allow_empty,
         limits: Limits::default(),
         fetch_timeout: ctx.settings.fetch_timeout,
+        drift: drift_mode(spec),
+        applied: std::sync::Mutex::new(last_applied_commit(sync)),
     });
-    let outcome = reconciler.run(Cycle::Revision(commit)).await;
+    let cycle = if reason == Reason::Drift {
+        Cycle::Revision(commit)
+    } else {
+        Cycle::Fetched(commit)
+    };
+    let outcome = reconciler.run(cycle).await;
     if let Some(drift) = &ctx.drift
         && outcome.executed
         && !outcome.partial
@@ -498,6 +509,7 @@ async fn run(
                 updated: outcome.updated.len() as i64,
                 pruned: outcome.pruned.len() as i64,
                 unchanged: outcome.unchanged as i64,
+                drifted: outcome.drifted.len() as i64,
             },
         },
         Some(error) => failed(

@@ -13,6 +13,7 @@ mod faults;
 mod helm;
 mod hostile;
 mod identity;
+mod ignore;
 mod origins;
 mod plan_noise;
 mod plan_reads;
