@@ -65,8 +65,9 @@ pub struct Context {
     pub metrics: Arc<ControllerMetrics>,
     /// Drift watches shared by the syncs (None: drift is corrected at the interval only).
     pub drift: Option<Arc<SharedWatches>>,
-    /// One impersonating connection per (user, target namespace), shared by syncs alike.
-    tenants: Mutex<HashMap<(String, String), Cluster>>,
+    /// One impersonating client (and so one connection pool) per account, whatever number
+    /// of syncs and target namespaces it serves.
+    tenants: Mutex<HashMap<String, Cluster>>,
     /// Which sync owns each ApplySet (`namespace/name` of the parent): the first to claim it.
     claims: Mutex<HashMap<String, String>>,
 }
@@ -99,12 +100,15 @@ impl Context {
     /// The connection acting as `user` with namespace-less objects going to `namespace`.
     fn tenant(&self, user: &str, namespace: &str) -> anyhow::Result<Cluster> {
         let mut tenants = self.tenants.lock().unwrap_or_else(|p| p.into_inner());
-        let key = (user.to_string(), namespace.to_string());
-        if let Some(cluster) = tenants.get(&key) {
-            return Ok(cluster.clone());
-        }
-        let cluster = self.cluster.impersonating(user, namespace)?;
-        tenants.insert(key, cluster.clone());
+        let mut cluster = match tenants.get(user) {
+            Some(cluster) => cluster.clone(),
+            None => {
+                let cluster = self.cluster.impersonating(user, namespace)?;
+                tenants.insert(user.to_string(), cluster.clone());
+                cluster
+            }
+        };
+        cluster.default_namespace = namespace.to_string();
         Ok(cluster)
     }
 

@@ -755,3 +755,52 @@ async fn install_controller_grants_impersonation_and_its_own_objects_and_nothing
         assert!(!controller_can(&ns, refused), "may {refused:?}");
     }
 }
+
+#[tokio::test]
+async fn with_drift_report_a_change_outside_git_is_counted_and_left_while_new_commits_apply() {
+    let client = support::admin().await;
+    install_crd(&client).await;
+    let ns = support::namespace(&client, "ctl-report").await;
+    let remote = Remote::new(&[("deploy/a.yaml", &cm("a", "1"))]);
+    let daemon = Daemon::start(&remote.base);
+    service_account(&client, &ns, "deployer", &[&ns]).await;
+    let mut report = spec(&daemon.url(), "deploy", &ns, "deployer");
+    report["drift"] = json!("Report");
+    create_sync(&client, &ns, "report", report, json!({})).await;
+    let _controller = Controller::start(&ns, &["--no-leader-election"]);
+    wait_for_ready(&client, &ns, "report", "True", "ReconciliationSucceeded").await;
+
+    let maps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    maps.patch(
+        "a",
+        &PatchParams::default(),
+        &Patch::Merge(&json!({"data": {"v": "edited"}})),
+    )
+    .await
+    .unwrap();
+    remote.commit(&[("deploy/b.yaml", &cm("b", "1"))], &[], "add b");
+    let dir = tempfile::tempdir().unwrap();
+    let out = gitops(
+        &["sync", "report", "-n", &ns, "--wait", "--timeout", "30s"],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{:?}", text(&out));
+    assert_eq!(
+        config_maps(&client, &ns).await,
+        ["a", "b"],
+        "the new commit applies"
+    );
+    let live = maps.get("a").await.unwrap();
+    assert_eq!(
+        live.data.unwrap()["v"],
+        "edited",
+        "report mode put drift back"
+    );
+    let status = syncs(&client, &ns)
+        .get("report")
+        .await
+        .unwrap()
+        .status
+        .unwrap();
+    assert_eq!(status.counts.unwrap().drifted, 1);
+}
