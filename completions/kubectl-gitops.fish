@@ -38,6 +38,11 @@ complete -c kubectl-gitops -n "__fish_kubectl_gitops_needs_command" -s V -l vers
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_needs_command" -f -a "diff" -d 'Show what applying the manifests under PATH would change in the cluster'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_needs_command" -f -a "apply" -d 'Apply the manifests under PATH: show the plan, ask, apply in order, prune what left git'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_needs_command" -f -a "reconcile" -d 'Keep the cluster in sync with a git repository, continuously'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_needs_command" -f -a "controller" -d 'Reconcile every GitSync of a shard: many repositories and paths, one process'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_needs_command" -f -a "get" -d 'List GitSyncs: which are out of sync, and why'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_needs_command" -f -a "sync" -d 'Ask the controller to reconcile a GitSync now (fetch included)'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_needs_command" -f -a "suspend" -d 'Stop reconciling a GitSync; its objects stay as they are'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_needs_command" -f -a "resume" -d 'Reconcile a suspended GitSync again'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_needs_command" -f -a "status" -d 'Show the ApplySets you can see, or what the reconciler of one last did'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_needs_command" -f -a "install" -d 'Print the manifests that run the reconciler in a cluster'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_needs_command" -f -a "pr" -d 'Open a pull request with the change under PATH and its cluster preview'
@@ -138,6 +143,86 @@ complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile"
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -s v -l verbose -d 'More detail on stderr (repeat for more)'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -s V -l version -d 'Print version'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand controller" -l shard -d 'Own the GitSyncs labelled kubectl-gitops.io/shard=NAME (default: those without the label)' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand controller" -l watch-namespace -d 'Watch GitSyncs in this namespace only (default: every namespace)' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand controller" -l default-service-account -d 'The ServiceAccount (in the sync\'s own namespace) a GitSync without spec.serviceAccountName acts as. Without it such syncs are refused (Stalled), so no sync ever acts with the controller\'s own rights' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand controller" -l concurrent-syncs -d 'Syncs reconciled at once' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand controller" -l dependency-retry -d 'How soon a sync waiting for a dependency looks again (a dependency turning Ready wakes it at once anyway)' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand controller" -l backoff -d 'First retry delay after a failed reconcile; doubles per failure' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand controller" -l max-backoff -d 'Longest retry delay after failures' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand controller" -l fetch-timeout -d 'Give up a fetch after this long' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand controller" -l cache-dir -d 'Where the git caches live (default: $KUBECTL_GITOPS_CACHE_DIR, else $XDG_CACHE_HOME/kubectl-gitops, else ~/.cache/kubectl-gitops)' -r -F
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand controller" -l listen -d 'Serve /healthz, /readyz and /metrics on this address' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand controller" -l log-format -d 'Log format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand controller" -l lease-namespace -d 'Namespace of the shard\'s leader Lease (default: -n or the context\'s namespace)' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand controller" -l lease-duration -d 'How long a leader\'s claim lasts without renewal' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand controller" -l identity -d 'This replica\'s identity in the Lease and Events (default: $POD_NAME, else host-pid)' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand controller" -l shutdown-grace -d 'After SIGTERM, how long reconciles in progress may take to finish' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand controller" -l concurrency -d 'Requests in flight at once, all syncs together' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand controller" -l qps -d 'Client-side limit of requests per second, all syncs together (bursts may go to twice this). A first sync of a few objects takes about a dozen requests' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand controller" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)' -r -F
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand controller" -l context -d 'The kubeconfig context to use (default: its current-context)' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand controller" -s n -l namespace -d 'Namespace for objects that do not name one (default: the context\'s namespace)' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand controller" -l color -d 'When to color output: auto (a terminal without NO_COLOR), always, never' -r -f -a "auto\t'Color when standard output is a terminal and `NO_COLOR` is unset'
+always\t'Always color (still overridden by nothing: the user asked for it)'
+never\t'Never color'"
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand controller" -l request-timeout -d 'How long one request to the API server may go unanswered before it fails (e.g. 30s, 2m; 0 waits forever). Default: 10s to connect, 60s for an answer' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand controller" -l helm-binary -d 'The helm program that renders Helm charts (default: $GITOPS_HELM, then `helm` on PATH; Helm 3.8 or later)' -r -F
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand controller" -l no-watch -d 'Do not watch managed objects (drift is then put back at the next interval)'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand controller" -l no-leader-election -d 'Run without leader election (only safe with a single replica per shard)'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand controller" -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand controller" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand controller" -s V -l version -d 'Print version'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand get" -s o -l output -d 'Output format' -r -f -a "text\t''
+json\t''"
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand get" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)' -r -F
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand get" -l context -d 'The kubeconfig context to use (default: its current-context)' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand get" -s n -l namespace -d 'Namespace for objects that do not name one (default: the context\'s namespace)' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand get" -l color -d 'When to color output: auto (a terminal without NO_COLOR), always, never' -r -f -a "auto\t'Color when standard output is a terminal and `NO_COLOR` is unset'
+always\t'Always color (still overridden by nothing: the user asked for it)'
+never\t'Never color'"
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand get" -l request-timeout -d 'How long one request to the API server may go unanswered before it fails (e.g. 30s, 2m; 0 waits forever). Default: 10s to connect, 60s for an answer' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand get" -l helm-binary -d 'The helm program that renders Helm charts (default: $GITOPS_HELM, then `helm` on PATH; Helm 3.8 or later)' -r -F
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand get" -s A -l all-namespaces -d 'List GitSyncs of every namespace'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand get" -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand get" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand get" -s V -l version -d 'Print version'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand sync" -l timeout -d 'How long --wait waits' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand sync" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)' -r -F
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand sync" -l context -d 'The kubeconfig context to use (default: its current-context)' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand sync" -s n -l namespace -d 'Namespace for objects that do not name one (default: the context\'s namespace)' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand sync" -l color -d 'When to color output: auto (a terminal without NO_COLOR), always, never' -r -f -a "auto\t'Color when standard output is a terminal and `NO_COLOR` is unset'
+always\t'Always color (still overridden by nothing: the user asked for it)'
+never\t'Never color'"
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand sync" -l request-timeout -d 'How long one request to the API server may go unanswered before it fails (e.g. 30s, 2m; 0 waits forever). Default: 10s to connect, 60s for an answer' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand sync" -l helm-binary -d 'The helm program that renders Helm charts (default: $GITOPS_HELM, then `helm` on PATH; Helm 3.8 or later)' -r -F
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand sync" -l wait -d 'Wait until the controller has handled the request'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand sync" -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand sync" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand sync" -s V -l version -d 'Print version'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand suspend" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)' -r -F
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand suspend" -l context -d 'The kubeconfig context to use (default: its current-context)' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand suspend" -s n -l namespace -d 'Namespace for objects that do not name one (default: the context\'s namespace)' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand suspend" -l color -d 'When to color output: auto (a terminal without NO_COLOR), always, never' -r -f -a "auto\t'Color when standard output is a terminal and `NO_COLOR` is unset'
+always\t'Always color (still overridden by nothing: the user asked for it)'
+never\t'Never color'"
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand suspend" -l request-timeout -d 'How long one request to the API server may go unanswered before it fails (e.g. 30s, 2m; 0 waits forever). Default: 10s to connect, 60s for an answer' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand suspend" -l helm-binary -d 'The helm program that renders Helm charts (default: $GITOPS_HELM, then `helm` on PATH; Helm 3.8 or later)' -r -F
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand suspend" -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand suspend" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand suspend" -s V -l version -d 'Print version'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand resume" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)' -r -F
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand resume" -l context -d 'The kubeconfig context to use (default: its current-context)' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand resume" -s n -l namespace -d 'Namespace for objects that do not name one (default: the context\'s namespace)' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand resume" -l color -d 'When to color output: auto (a terminal without NO_COLOR), always, never' -r -f -a "auto\t'Color when standard output is a terminal and `NO_COLOR` is unset'
+always\t'Always color (still overridden by nothing: the user asked for it)'
+never\t'Never color'"
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand resume" -l request-timeout -d 'How long one request to the API server may go unanswered before it fails (e.g. 30s, 2m; 0 waits forever). Default: 10s to connect, 60s for an answer' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand resume" -l helm-binary -d 'The helm program that renders Helm charts (default: $GITOPS_HELM, then `helm` on PATH; Helm 3.8 or later)' -r -F
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand resume" -s v -l verbose -d 'More detail on stderr (repeat for more)'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand resume" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand resume" -s V -l version -d 'Print version'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand status" -l applyset -d 'The ApplySet whose reconciler to show in detail (default: list every set)' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand status" -l applyset-namespace -d 'Namespace of the ApplySet parent and the status ConfigMap (default: -n or the context\'s namespace)' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand status" -s o -l output -d 'Output format' -r -f -a "text\t''
@@ -165,6 +250,8 @@ complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand install" -
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand install" -l token-username -d 'User name sent with the token (GitLab wants oauth2, Bitbucket x-token-auth)' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand install" -l drift -d 'What the reconciler does with drift: heal (put it back) or report (record it only); see `kubectl gitops reconcile --help`' -r -f -a "heal\t'Put drift back: apply git over every change made outside it (the default)'
 report\t'Record drift (status, Event, metric) and leave it as it is. Changes git brings (a new commit that renders an object differently, a new object, an object that left git) still apply; an object git changes is applied whole, so its drift goes with it'"
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand install" -l shards -d 'With --controller: also N shard Deployments, each owning the GitSyncs labelled kubectl-gitops.io/shard: shard-<i> (the first Deployment owns unlabelled ones)' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand install" -l default-service-account -d 'With --controller: the ServiceAccount a GitSync naming none acts as' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand install" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)' -r -F
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand install" -l context -d 'The kubeconfig context to use (default: its current-context)' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand install" -s n -l namespace -d 'Namespace for objects that do not name one (default: the context\'s namespace)' -r
@@ -173,6 +260,8 @@ always\t'Always color (still overridden by nothing: the user asked for it)'
 never\t'Never color'"
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand install" -l request-timeout -d 'How long one request to the API server may go unanswered before it fails (e.g. 30s, 2m; 0 waits forever). Default: 10s to connect, 60s for an answer' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand install" -l helm-binary -d 'The helm program that renders Helm charts (default: $GITOPS_HELM, then `helm` on PATH; Helm 3.8 or later)' -r -F
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand install" -l controller -d 'Print the GitSync CRD, the controller\'s RBAC and Deployment instead (`kubectl gitops controller`; syncs are then GitSync objects, and --repo/--path do not apply)'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand install" -l crd-only -d 'With --controller: print only the CRD'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand install" -s v -l verbose -d 'More detail on stderr (repeat for more)'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand install" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand install" -s V -l version -d 'Print version'
@@ -228,12 +317,17 @@ complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand completion
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand completion" -s v -l verbose -d 'More detail on stderr (repeat for more)'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand completion" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand completion" -s V -l version -d 'Print version'
-complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand help; and not __fish_seen_subcommand_from diff apply reconcile status install pr version completion help" -f -a "diff" -d 'Show what applying the manifests under PATH would change in the cluster'
-complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand help; and not __fish_seen_subcommand_from diff apply reconcile status install pr version completion help" -f -a "apply" -d 'Apply the manifests under PATH: show the plan, ask, apply in order, prune what left git'
-complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand help; and not __fish_seen_subcommand_from diff apply reconcile status install pr version completion help" -f -a "reconcile" -d 'Keep the cluster in sync with a git repository, continuously'
-complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand help; and not __fish_seen_subcommand_from diff apply reconcile status install pr version completion help" -f -a "status" -d 'Show the ApplySets you can see, or what the reconciler of one last did'
-complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand help; and not __fish_seen_subcommand_from diff apply reconcile status install pr version completion help" -f -a "install" -d 'Print the manifests that run the reconciler in a cluster'
-complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand help; and not __fish_seen_subcommand_from diff apply reconcile status install pr version completion help" -f -a "pr" -d 'Open a pull request with the change under PATH and its cluster preview'
-complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand help; and not __fish_seen_subcommand_from diff apply reconcile status install pr version completion help" -f -a "version" -d 'Print the version, git commit and build target'
-complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand help; and not __fish_seen_subcommand_from diff apply reconcile status install pr version completion help" -f -a "completion" -d 'Print a shell completion script'
-complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand help; and not __fish_seen_subcommand_from diff apply reconcile status install pr version completion help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand help; and not __fish_seen_subcommand_from diff apply reconcile controller get sync suspend resume status install pr version completion help" -f -a "diff" -d 'Show what applying the manifests under PATH would change in the cluster'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand help; and not __fish_seen_subcommand_from diff apply reconcile controller get sync suspend resume status install pr version completion help" -f -a "apply" -d 'Apply the manifests under PATH: show the plan, ask, apply in order, prune what left git'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand help; and not __fish_seen_subcommand_from diff apply reconcile controller get sync suspend resume status install pr version completion help" -f -a "reconcile" -d 'Keep the cluster in sync with a git repository, continuously'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand help; and not __fish_seen_subcommand_from diff apply reconcile controller get sync suspend resume status install pr version completion help" -f -a "controller" -d 'Reconcile every GitSync of a shard: many repositories and paths, one process'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand help; and not __fish_seen_subcommand_from diff apply reconcile controller get sync suspend resume status install pr version completion help" -f -a "get" -d 'List GitSyncs: which are out of sync, and why'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand help; and not __fish_seen_subcommand_from diff apply reconcile controller get sync suspend resume status install pr version completion help" -f -a "sync" -d 'Ask the controller to reconcile a GitSync now (fetch included)'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand help; and not __fish_seen_subcommand_from diff apply reconcile controller get sync suspend resume status install pr version completion help" -f -a "suspend" -d 'Stop reconciling a GitSync; its objects stay as they are'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand help; and not __fish_seen_subcommand_from diff apply reconcile controller get sync suspend resume status install pr version completion help" -f -a "resume" -d 'Reconcile a suspended GitSync again'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand help; and not __fish_seen_subcommand_from diff apply reconcile controller get sync suspend resume status install pr version completion help" -f -a "status" -d 'Show the ApplySets you can see, or what the reconciler of one last did'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand help; and not __fish_seen_subcommand_from diff apply reconcile controller get sync suspend resume status install pr version completion help" -f -a "install" -d 'Print the manifests that run the reconciler in a cluster'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand help; and not __fish_seen_subcommand_from diff apply reconcile controller get sync suspend resume status install pr version completion help" -f -a "pr" -d 'Open a pull request with the change under PATH and its cluster preview'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand help; and not __fish_seen_subcommand_from diff apply reconcile controller get sync suspend resume status install pr version completion help" -f -a "version" -d 'Print the version, git commit and build target'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand help; and not __fish_seen_subcommand_from diff apply reconcile controller get sync suspend resume status install pr version completion help" -f -a "completion" -d 'Print a shell completion script'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand help; and not __fish_seen_subcommand_from diff apply reconcile controller get sync suspend resume status install pr version completion help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -37,6 +37,11 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-gitops' -ScriptBlock {
             [CompletionResult]::new('diff', 'diff', [CompletionResultType]::ParameterValue, 'Show what applying the manifests under PATH would change in the cluster')
             [CompletionResult]::new('apply', 'apply', [CompletionResultType]::ParameterValue, 'Apply the manifests under PATH: show the plan, ask, apply in order, prune what left git')
             [CompletionResult]::new('reconcile', 'reconcile', [CompletionResultType]::ParameterValue, 'Keep the cluster in sync with a git repository, continuously')
+            [CompletionResult]::new('controller', 'controller', [CompletionResultType]::ParameterValue, 'Reconcile every GitSync of a shard: many repositories and paths, one process')
+            [CompletionResult]::new('get', 'get', [CompletionResultType]::ParameterValue, 'List GitSyncs: which are out of sync, and why')
+            [CompletionResult]::new('sync', 'sync', [CompletionResultType]::ParameterValue, 'Ask the controller to reconcile a GitSync now (fetch included)')
+            [CompletionResult]::new('suspend', 'suspend', [CompletionResultType]::ParameterValue, 'Stop reconciling a GitSync; its objects stay as they are')
+            [CompletionResult]::new('resume', 'resume', [CompletionResultType]::ParameterValue, 'Reconcile a suspended GitSync again')
             [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show the ApplySets you can see, or what the reconciler of one last did')
             [CompletionResult]::new('install', 'install', [CompletionResultType]::ParameterValue, 'Print the manifests that run the reconciler in a cluster')
             [CompletionResult]::new('pr', 'pr', [CompletionResultType]::ParameterValue, 'Open a pull request with the change under PATH and its cluster preview')
@@ -152,6 +157,111 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-gitops' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'kubectl-gitops;controller' {
+            [CompletionResult]::new('--shard', '--shard', [CompletionResultType]::ParameterName, 'Own the GitSyncs labelled kubectl-gitops.io/shard=NAME (default: those without the label)')
+            [CompletionResult]::new('--watch-namespace', '--watch-namespace', [CompletionResultType]::ParameterName, 'Watch GitSyncs in this namespace only (default: every namespace)')
+            [CompletionResult]::new('--default-service-account', '--default-service-account', [CompletionResultType]::ParameterName, 'The ServiceAccount (in the sync''s own namespace) a GitSync without spec.serviceAccountName acts as. Without it such syncs are refused (Stalled), so no sync ever acts with the controller''s own rights')
+            [CompletionResult]::new('--concurrent-syncs', '--concurrent-syncs', [CompletionResultType]::ParameterName, 'Syncs reconciled at once')
+            [CompletionResult]::new('--dependency-retry', '--dependency-retry', [CompletionResultType]::ParameterName, 'How soon a sync waiting for a dependency looks again (a dependency turning Ready wakes it at once anyway)')
+            [CompletionResult]::new('--backoff', '--backoff', [CompletionResultType]::ParameterName, 'First retry delay after a failed reconcile; doubles per failure')
+            [CompletionResult]::new('--max-backoff', '--max-backoff', [CompletionResultType]::ParameterName, 'Longest retry delay after failures')
+            [CompletionResult]::new('--fetch-timeout', '--fetch-timeout', [CompletionResultType]::ParameterName, 'Give up a fetch after this long')
+            [CompletionResult]::new('--cache-dir', '--cache-dir', [CompletionResultType]::ParameterName, 'Where the git caches live (default: $KUBECTL_GITOPS_CACHE_DIR, else $XDG_CACHE_HOME/kubectl-gitops, else ~/.cache/kubectl-gitops)')
+            [CompletionResult]::new('--listen', '--listen', [CompletionResultType]::ParameterName, 'Serve /healthz, /readyz and /metrics on this address')
+            [CompletionResult]::new('--log-format', '--log-format', [CompletionResultType]::ParameterName, 'Log format on stderr')
+            [CompletionResult]::new('--lease-namespace', '--lease-namespace', [CompletionResultType]::ParameterName, 'Namespace of the shard''s leader Lease (default: -n or the context''s namespace)')
+            [CompletionResult]::new('--lease-duration', '--lease-duration', [CompletionResultType]::ParameterName, 'How long a leader''s claim lasts without renewal')
+            [CompletionResult]::new('--identity', '--identity', [CompletionResultType]::ParameterName, 'This replica''s identity in the Lease and Events (default: $POD_NAME, else host-pid)')
+            [CompletionResult]::new('--shutdown-grace', '--shutdown-grace', [CompletionResultType]::ParameterName, 'After SIGTERM, how long reconciles in progress may take to finish')
+            [CompletionResult]::new('--concurrency', '--concurrency', [CompletionResultType]::ParameterName, 'Requests in flight at once, all syncs together')
+            [CompletionResult]::new('--qps', '--qps', [CompletionResultType]::ParameterName, 'Client-side limit of requests per second, all syncs together (bursts may go to twice this). A first sync of a few objects takes about a dozen requests')
+            [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The kubeconfig context to use (default: its current-context)')
+            [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'Namespace for objects that do not name one (default: the context''s namespace)')
+            [CompletionResult]::new('--namespace', '--namespace', [CompletionResultType]::ParameterName, 'Namespace for objects that do not name one (default: the context''s namespace)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to color output: auto (a terminal without NO_COLOR), always, never')
+            [CompletionResult]::new('--request-timeout', '--request-timeout', [CompletionResultType]::ParameterName, 'How long one request to the API server may go unanswered before it fails (e.g. 30s, 2m; 0 waits forever). Default: 10s to connect, 60s for an answer')
+            [CompletionResult]::new('--helm-binary', '--helm-binary', [CompletionResultType]::ParameterName, 'The helm program that renders Helm charts (default: $GITOPS_HELM, then `helm` on PATH; Helm 3.8 or later)')
+            [CompletionResult]::new('--no-watch', '--no-watch', [CompletionResultType]::ParameterName, 'Do not watch managed objects (drift is then put back at the next interval)')
+            [CompletionResult]::new('--no-leader-election', '--no-leader-election', [CompletionResultType]::ParameterName, 'Run without leader election (only safe with a single replica per shard)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'kubectl-gitops;get' {
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Output format')
+            [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The kubeconfig context to use (default: its current-context)')
+            [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'Namespace for objects that do not name one (default: the context''s namespace)')
+            [CompletionResult]::new('--namespace', '--namespace', [CompletionResultType]::ParameterName, 'Namespace for objects that do not name one (default: the context''s namespace)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to color output: auto (a terminal without NO_COLOR), always, never')
+            [CompletionResult]::new('--request-timeout', '--request-timeout', [CompletionResultType]::ParameterName, 'How long one request to the API server may go unanswered before it fails (e.g. 30s, 2m; 0 waits forever). Default: 10s to connect, 60s for an answer')
+            [CompletionResult]::new('--helm-binary', '--helm-binary', [CompletionResultType]::ParameterName, 'The helm program that renders Helm charts (default: $GITOPS_HELM, then `helm` on PATH; Helm 3.8 or later)')
+            [CompletionResult]::new('-A', '-A ', [CompletionResultType]::ParameterName, 'List GitSyncs of every namespace')
+            [CompletionResult]::new('--all-namespaces', '--all-namespaces', [CompletionResultType]::ParameterName, 'List GitSyncs of every namespace')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'kubectl-gitops;sync' {
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'How long --wait waits')
+            [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The kubeconfig context to use (default: its current-context)')
+            [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'Namespace for objects that do not name one (default: the context''s namespace)')
+            [CompletionResult]::new('--namespace', '--namespace', [CompletionResultType]::ParameterName, 'Namespace for objects that do not name one (default: the context''s namespace)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to color output: auto (a terminal without NO_COLOR), always, never')
+            [CompletionResult]::new('--request-timeout', '--request-timeout', [CompletionResultType]::ParameterName, 'How long one request to the API server may go unanswered before it fails (e.g. 30s, 2m; 0 waits forever). Default: 10s to connect, 60s for an answer')
+            [CompletionResult]::new('--helm-binary', '--helm-binary', [CompletionResultType]::ParameterName, 'The helm program that renders Helm charts (default: $GITOPS_HELM, then `helm` on PATH; Helm 3.8 or later)')
+            [CompletionResult]::new('--wait', '--wait', [CompletionResultType]::ParameterName, 'Wait until the controller has handled the request')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'kubectl-gitops;suspend' {
+            [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The kubeconfig context to use (default: its current-context)')
+            [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'Namespace for objects that do not name one (default: the context''s namespace)')
+            [CompletionResult]::new('--namespace', '--namespace', [CompletionResultType]::ParameterName, 'Namespace for objects that do not name one (default: the context''s namespace)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to color output: auto (a terminal without NO_COLOR), always, never')
+            [CompletionResult]::new('--request-timeout', '--request-timeout', [CompletionResultType]::ParameterName, 'How long one request to the API server may go unanswered before it fails (e.g. 30s, 2m; 0 waits forever). Default: 10s to connect, 60s for an answer')
+            [CompletionResult]::new('--helm-binary', '--helm-binary', [CompletionResultType]::ParameterName, 'The helm program that renders Helm charts (default: $GITOPS_HELM, then `helm` on PATH; Helm 3.8 or later)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'kubectl-gitops;resume' {
+            [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)')
+            [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The kubeconfig context to use (default: its current-context)')
+            [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'Namespace for objects that do not name one (default: the context''s namespace)')
+            [CompletionResult]::new('--namespace', '--namespace', [CompletionResultType]::ParameterName, 'Namespace for objects that do not name one (default: the context''s namespace)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to color output: auto (a terminal without NO_COLOR), always, never')
+            [CompletionResult]::new('--request-timeout', '--request-timeout', [CompletionResultType]::ParameterName, 'How long one request to the API server may go unanswered before it fails (e.g. 30s, 2m; 0 waits forever). Default: 10s to connect, 60s for an answer')
+            [CompletionResult]::new('--helm-binary', '--helm-binary', [CompletionResultType]::ParameterName, 'The helm program that renders Helm charts (default: $GITOPS_HELM, then `helm` on PATH; Helm 3.8 or later)')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'kubectl-gitops;status' {
             [CompletionResult]::new('--applyset', '--applyset', [CompletionResultType]::ParameterName, 'The ApplySet whose reconciler to show in detail (default: list every set)')
             [CompletionResult]::new('--applyset-namespace', '--applyset-namespace', [CompletionResultType]::ParameterName, 'Namespace of the ApplySet parent and the status ConfigMap (default: -n or the context''s namespace)')
@@ -184,6 +294,8 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-gitops' -ScriptBlock {
             [CompletionResult]::new('--secret-namespaces', '--secret-namespaces', [CompletionResultType]::ParameterName, 'Namespaces in which the reconciler may manage Secrets (repeat or comma-separate). Reading Secrets is reading every credential in them, so it is granted per namespace only; without this flag no Secret can be managed')
             [CompletionResult]::new('--token-username', '--token-username', [CompletionResultType]::ParameterName, 'User name sent with the token (GitLab wants oauth2, Bitbucket x-token-auth)')
             [CompletionResult]::new('--drift', '--drift', [CompletionResultType]::ParameterName, 'What the reconciler does with drift: heal (put it back) or report (record it only); see `kubectl gitops reconcile --help`')
+            [CompletionResult]::new('--shards', '--shards', [CompletionResultType]::ParameterName, 'With --controller: also N shard Deployments, each owning the GitSyncs labelled kubectl-gitops.io/shard: shard-<i> (the first Deployment owns unlabelled ones)')
+            [CompletionResult]::new('--default-service-account', '--default-service-account', [CompletionResultType]::ParameterName, 'With --controller: the ServiceAccount a GitSync naming none acts as')
             [CompletionResult]::new('--kubeconfig', '--kubeconfig', [CompletionResultType]::ParameterName, 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)')
             [CompletionResult]::new('--context', '--context', [CompletionResultType]::ParameterName, 'The kubeconfig context to use (default: its current-context)')
             [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'Namespace for objects that do not name one (default: the context''s namespace)')
@@ -191,6 +303,8 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-gitops' -ScriptBlock {
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to color output: auto (a terminal without NO_COLOR), always, never')
             [CompletionResult]::new('--request-timeout', '--request-timeout', [CompletionResultType]::ParameterName, 'How long one request to the API server may go unanswered before it fails (e.g. 30s, 2m; 0 waits forever). Default: 10s to connect, 60s for an answer')
             [CompletionResult]::new('--helm-binary', '--helm-binary', [CompletionResultType]::ParameterName, 'The helm program that renders Helm charts (default: $GITOPS_HELM, then `helm` on PATH; Helm 3.8 or later)')
+            [CompletionResult]::new('--controller', '--controller', [CompletionResultType]::ParameterName, 'Print the GitSync CRD, the controller''s RBAC and Deployment instead (`kubectl gitops controller`; syncs are then GitSync objects, and --repo/--path do not apply)')
+            [CompletionResult]::new('--crd-only', '--crd-only', [CompletionResultType]::ParameterName, 'With --controller: print only the CRD')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
@@ -271,6 +385,11 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-gitops' -ScriptBlock {
             [CompletionResult]::new('diff', 'diff', [CompletionResultType]::ParameterValue, 'Show what applying the manifests under PATH would change in the cluster')
             [CompletionResult]::new('apply', 'apply', [CompletionResultType]::ParameterValue, 'Apply the manifests under PATH: show the plan, ask, apply in order, prune what left git')
             [CompletionResult]::new('reconcile', 'reconcile', [CompletionResultType]::ParameterValue, 'Keep the cluster in sync with a git repository, continuously')
+            [CompletionResult]::new('controller', 'controller', [CompletionResultType]::ParameterValue, 'Reconcile every GitSync of a shard: many repositories and paths, one process')
+            [CompletionResult]::new('get', 'get', [CompletionResultType]::ParameterValue, 'List GitSyncs: which are out of sync, and why')
+            [CompletionResult]::new('sync', 'sync', [CompletionResultType]::ParameterValue, 'Ask the controller to reconcile a GitSync now (fetch included)')
+            [CompletionResult]::new('suspend', 'suspend', [CompletionResultType]::ParameterValue, 'Stop reconciling a GitSync; its objects stay as they are')
+            [CompletionResult]::new('resume', 'resume', [CompletionResultType]::ParameterValue, 'Reconcile a suspended GitSync again')
             [CompletionResult]::new('status', 'status', [CompletionResultType]::ParameterValue, 'Show the ApplySets you can see, or what the reconciler of one last did')
             [CompletionResult]::new('install', 'install', [CompletionResultType]::ParameterValue, 'Print the manifests that run the reconciler in a cluster')
             [CompletionResult]::new('pr', 'pr', [CompletionResultType]::ParameterValue, 'Open a pull request with the change under PATH and its cluster preview')
@@ -286,6 +405,21 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-gitops' -ScriptBlock {
             break
         }
         'kubectl-gitops;help;reconcile' {
+            break
+        }
+        'kubectl-gitops;help;controller' {
+            break
+        }
+        'kubectl-gitops;help;get' {
+            break
+        }
+        'kubectl-gitops;help;sync' {
+            break
+        }
+        'kubectl-gitops;help;suspend' {
+            break
+        }
+        'kubectl-gitops;help;resume' {
             break
         }
         'kubectl-gitops;help;status' {

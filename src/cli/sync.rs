@@ -40,7 +40,12 @@ pub struct SyncArgs {
 
 /// Stop reconciling a GitSync; its objects stay as they are.
 #[derive(Debug, Args)]
-#[command(after_help = "Example:\n  kubectl gitops suspend apps -n team-a")]
+#[command(
+    long_about = "Sets spec.suspend of the GitSync NAME (in -n, else the context's namespace): \
+                  the controller leaves it alone, and its objects stay as they are, until \
+                  `kubectl gitops resume`.",
+    after_help = "Examples:\n  kubectl gitops suspend apps -n team-a"
+)]
 pub struct SuspendArgs {
     /// The GitSync.
     pub name: String,
@@ -48,7 +53,11 @@ pub struct SuspendArgs {
 
 /// Reconcile a suspended GitSync again.
 #[derive(Debug, Args)]
-#[command(after_help = "Example:\n  kubectl gitops resume apps -n team-a")]
+#[command(
+    long_about = "Clears spec.suspend of the GitSync NAME (in -n, else the context's namespace) \
+                  and requests a reconcile, with a fresh fetch, as `kubectl gitops sync` does.",
+    after_help = "Examples:\n  kubectl gitops resume apps -n team-a"
+)]
 pub struct ResumeArgs {
     /// The GitSync.
     pub name: String,
