@@ -18,6 +18,9 @@ struct Report<'a> {
     schema_version: u32,
     context: &'a str,
     server: &'a str,
+    /// The digest `diff --out` gives this plan (absent when it cannot be applied).
+    #[serde(rename = "planDigest", skip_serializing_if = "Option::is_none")]
+    plan_digest: Option<&'a str>,
     summary: Summary,
     changes: Vec<JsonChange<'a>>,
     errors: &'a [PlanError],
@@ -64,6 +67,7 @@ pub fn write(
         schema_version: SCHEMA_VERSION,
         context: &destination.context,
         server: &destination.server,
+        plan_digest: destination.plan_digest.as_deref(),
         summary: plan.summary(),
         changes: plan
             .changes

@@ -34,6 +34,9 @@ pub fn render_within(
     if !destination.context.is_empty() {
         let _ = writeln!(head, "\nAgainst context `{}`.", destination.context);
     }
+    if let Some(digest) = &destination.plan_digest {
+        let _ = writeln!(head, "\nPlan digest: `{digest}`");
+    }
     let _ = writeln!(
         head,
         "\n| Create | Update | Prune | Unchanged | Conflicts | Errors |"

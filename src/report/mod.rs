@@ -43,6 +43,9 @@ pub struct Options {
 pub struct Destination {
     pub context: String,
     pub server: String,
+    /// The digest of the plan as `diff --out` writes it (see `planfile`), for previews: the
+    /// plan a pull request showed can be the one `apply --plan --expect-digest` applies.
+    pub plan_digest: Option<String>,
 }
 
 pub fn write(
@@ -224,6 +227,7 @@ mod tests {
         let destination = Destination {
             context: "staging".into(),
             server: "https://127.0.0.1:6443/".into(),
+            plan_digest: None,
         };
         write(
             &sample_plan(),

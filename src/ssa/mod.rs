@@ -32,7 +32,7 @@ use crate::render::Origin;
 pub const FIELD_MANAGER: &str = "kubectl-gitops";
 
 /// What applying the plan does to one object.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
     Create,
