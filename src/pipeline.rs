@@ -29,6 +29,9 @@ pub struct PlanSettings {
     pub verify_unchanged: bool,
     /// Consent to move objects from other ApplySets into this one.
     pub adopt: bool,
+    /// Count what the cluster deletes along with each prune (see `ssa::cascade`), for
+    /// reports; costs LISTs only when something is pruned.
+    pub cascade: bool,
     pub render: render::RenderOptions,
 }
 
@@ -118,6 +121,9 @@ pub async fn plan(
     )
     .await?;
     inventory::handover::name_sets(cluster, &mut planned.plan).await;
+    if settings.cascade {
+        planned.plan.cascades = ssa::cascade::preview(cluster, &planned.plan, &planned.work).await;
+    }
     Ok(SetPlan {
         manifests,
         set: set.clone(),

@@ -157,7 +157,7 @@ pub async fn run(
         out,
     )?;
     if summary.prune > 0 {
-        writeln!(out, "{}", blast_radius(&prepared.planned.work))?;
+        writeln!(out, "{}", blast_radius(&prepared.planned.work, plan))?;
     }
     let withheld = args.max_prune.check(summary.prune, prepared.members).err();
     if let Some(withheld) = &withheld {
@@ -364,8 +364,9 @@ fn confirm(summary: &Summary, context: &str) -> Result<bool> {
         .interact()?)
 }
 
-/// "Will delete 3 objects: 2 ConfigMap, 1 Deployment in namespaces a, b."
-fn blast_radius(work: &[Work]) -> String {
+/// "Will delete 3 objects: 2 ConfigMap, 1 Deployment in namespaces a, b, and with them 4 more
+/// the cluster deletes (listed above)."
+fn blast_radius(work: &[Work], plan: &ssa::Plan) -> String {
     let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();
     let mut namespaces = BTreeSet::new();
     let mut total = 0;
@@ -382,6 +383,12 @@ fn blast_radius(work: &[Work]) -> String {
         line.push_str(&format!(
             " in namespaces {}",
             namespaces.into_iter().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    let cascaded: usize = plan.cascades.iter().map(|c| c.total()).sum();
+    if cascaded > 0 {
+        line.push_str(&format!(
+            ", and with them {cascaded} more the cluster deletes (listed above)"
         ));
     }
     line.push('.');

@@ -212,6 +212,7 @@ pub async fn prepare(args: &PlanArgs, global: &GlobalArgs) -> Result<Prepared> {
         prune_protected: args.prune_protected,
         verify_unchanged: args.verify_unchanged,
         adopt: args.adopt,
+        cascade: true,
         render: render::RenderOptions::default(),
     };
     let SetPlan {

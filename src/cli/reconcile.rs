@@ -236,6 +236,8 @@ pub async fn run(args: &ReconcileArgs, global: &GlobalArgs) -> Result<u8> {
             prune_protected: args.prune_protected,
             verify_unchanged: false,
             adopt: args.adopt,
+            // Nobody reads a preview of the reconciler's prunes; their LISTs are not spent.
+            cascade: false,
             render,
         },
         allow_empty: args.allow_empty,

@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 use crate::inventory::ApplySet;
 use crate::object::ObjectRef;
 use crate::render::Manifest;
-use crate::source::Snapshot;
+use crate::source::{Snapshot, SourceOrigin};
 use crate::ssa::{Action, Planned};
 
 pub use verify::{Mismatch, verify};
@@ -60,9 +60,14 @@ pub struct SourceRecord {
     /// The revision as given (`--ref`), when one was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reference: Option<String>,
-    /// The commit rendered; none for a working tree (or a plain directory).
+    /// The commit rendered (for a working tree: the commit `HEAD` is on); none for a plain
+    /// directory or a repository without commits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revision: Option<String>,
+    /// Rendered from the working tree, uncommitted edits included, rather than from the
+    /// commit alone.
+    #[serde(default)]
+    pub working_tree: bool,
     /// Digest of the render: every object's identity and body digest, in render order.
     pub content_digest: String,
 }
@@ -191,7 +196,8 @@ impl PlanFile {
                     .to_string_lossy()
                     .replace('\\', "/"),
                 reference: context.snapshot.revision.as_ref().map(|r| r.spec.clone()),
-                revision: context.snapshot.revision.as_ref().map(|r| r.commit.clone()),
+                revision: revision(context.snapshot),
+                working_tree: context.snapshot.revision.is_none(),
                 content_digest: content_digest(context.manifests, &set_id),
             },
             cluster: ClusterRecord {
@@ -299,6 +305,15 @@ impl PlanFile {
     pub fn has_digest(&self, expected: &str) -> bool {
         let expected = expected.trim();
         self.digest == expected || self.digest.strip_prefix("sha256:") == Some(expected)
+    }
+}
+
+/// The commit a snapshot was read at: its revision's, or the one a working tree's `HEAD` is on.
+fn revision(snapshot: &Snapshot) -> Option<String> {
+    match (&snapshot.revision, &snapshot.origin) {
+        (Some(revision), _) => Some(revision.commit.clone()),
+        (None, SourceOrigin::Worktree { repo_root }) => crate::source::head_commit(repo_root),
+        (None, SourceOrigin::PlainDirectory) => None,
     }
 }
 

@@ -166,6 +166,7 @@ mod tests {
                 path: "deploy".into(),
                 reference: None,
                 revision: None,
+                working_tree: true,
                 content_digest: "sha256:c".into(),
             },
             cluster: ClusterRecord {

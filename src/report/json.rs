@@ -47,6 +47,9 @@ struct JsonChange<'a> {
     /// The object comes into the set from another ApplySet or from other tooling.
     #[serde(skip_serializing_if = "Option::is_none")]
     handover: Option<&'a crate::inventory::Handover>,
+    /// For a prune: what the cluster deletes along with the object.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cascade: Option<&'a crate::ssa::cascade::Cascade>,
     /// The unified diff, as text shows it (empty when unchanged).
     diff: String,
     /// A create's fields the server defaulted (git does not set them); folded in `diff`
@@ -81,6 +84,7 @@ pub fn write(
                 conflicts: &c.conflicts,
                 cause: c.cause,
                 handover: c.handover.as_ref(),
+                cascade: plan.cascade_of(c),
                 diff: change_diff(plan, c, options)
                     .iter()
                     .map(|l| l.unified() + "\n")

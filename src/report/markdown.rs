@@ -79,8 +79,13 @@ pub fn render_within(
             .as_ref()
             .map(|h| format!(" — {}", escape(&h.to_string())))
             .unwrap_or_default();
+        let cascade = plan
+            .cascade_of(change)
+            .and_then(|c| c.line())
+            .map(|line| format!(" — <strong>{}</strong>", escape(&line)))
+            .unwrap_or_default();
         let mut section = format!(
-            "<details><summary><code>{sign} {}</code>{}{note}{cause}{handover}</summary>\n\n```diff\n",
+            "<details><summary><code>{sign} {}</code>{}{note}{cause}{handover}{cascade}</summary>\n\n```diff\n",
             escape(&change.object.to_string()),
             escape(&origin)
         );

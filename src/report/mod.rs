@@ -219,6 +219,7 @@ mod tests {
                 reason: "protected kind: not pruned without --prune-protected".into(),
             }],
             defaulted: Vec::new(),
+            cascades: Vec::new(),
         }
     }
 

@@ -14,6 +14,9 @@ pub fn write(plan: &Plan, style: &Style, options: &Options, out: &mut dyn Write)
         .filter(|c| c.action != Action::Unchanged)
     {
         writeln!(out, "{}", header(change, style))?;
+        if let Some(line) = plan.cascade_of(change).and_then(|c| c.line()) {
+            writeln!(out, "  {}", style.error(&line))?;
+        }
         for line in super::conflict_lines(change) {
             writeln!(out, "  {}", style.error(&line))?;
         }

@@ -2,6 +2,7 @@
 //! objects, as values. Printing is the caller's job (see `report`).
 
 mod apply;
+pub mod cascade;
 mod compare;
 mod conflict;
 mod defaults;
@@ -145,6 +146,9 @@ pub struct Plan {
     /// (reports fold them unless asked to show them). Updates have none: every changed field
     /// is shown, whoever set it.
     pub defaulted: Vec<Defaulted>,
+    /// For prunes that take other objects with them (a Namespace, a CRD, an owner): what
+    /// the cluster deletes along with them. Filled by the pipeline when asked to.
+    pub cascades: Vec<cascade::Cascade>,
 }
 
 /// Counts of a plan, for summary lines and exit codes.
@@ -160,6 +164,15 @@ pub struct Summary {
 }
 
 impl Plan {
+    /// What the cluster deletes along with this change's object, if it is a prune that
+    /// cascades.
+    pub fn cascade_of(&self, change: &Change) -> Option<&cascade::Cascade> {
+        if change.action != Action::Prune {
+            return None;
+        }
+        self.cascades.iter().find(|c| c.object == change.object)
+    }
+
     /// The fields the server defaulted on this change's object, if it is a create that has any.
     pub fn defaulted_of(&self, change: &Change) -> Option<&[FieldPath]> {
         if change.action != Action::Create {

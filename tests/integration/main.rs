@@ -13,6 +13,7 @@ mod helm;
 mod hostile;
 mod identity;
 mod origins;
+mod plan_files;
 mod plan_noise;
 mod plan_reads;
 mod pr;
