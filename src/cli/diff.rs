@@ -36,9 +36,9 @@ use crate::ui::Style;
   # The same without a cluster: the two renders compared with each other
   kubectl gitops diff deploy/ --base origin/main --offline
 
-  # Save the plan; apply exactly it later (refused if anything moved in between)
-  kubectl gitops diff deploy/ --out plan.json
-  kubectl gitops apply deploy/ --plan plan.json"
+  # Save the plan for `kubectl gitops apply deploy/ --plan plan.json`, which applies exactly it
+  # (or nothing, naming what moved since)
+  kubectl gitops diff deploy/ --out plan.json"
 )]
 pub struct DiffArgs {
     #[command(flatten)]

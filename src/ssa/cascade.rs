@@ -38,6 +38,7 @@ const PAGE: u32 = 500;
 
 /// What the cluster deletes with one pruned object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Cascade {
     /// The pruned object.
     pub object: ObjectRef,
