@@ -224,7 +224,12 @@ pub async fn run(
         writeln!(out, "{} Nothing was applied: {refused}.", style.error("!"))?;
         return Ok(EXIT_ERROR);
     }
-    if !args.yes && !confirm(&summary, context)? {
+    // The prompt asks for what will be done: withheld prunes are not among it.
+    let asked = Summary {
+        prune: if withheld.is_some() { 0 } else { summary.prune },
+        ..summary
+    };
+    if !args.yes && !confirm(&asked, context)? {
         writeln!(out, "Apply cancelled; nothing was changed.")?;
         return Ok(EXIT_OK);
     }

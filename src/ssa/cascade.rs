@@ -166,9 +166,15 @@ struct ListedKind {
     kind: String,
 }
 
-/// Every namespaced, listable kind at its group's preferred version; kinds of groups that did
-/// not answer are left out (and named by the caller as not counted).
-async fn namespaced_kinds(cluster: &Cluster) -> Result<Vec<ListedKind>, String> {
+/// The namespaced, listable kinds the server serves, and the group-versions that did not say
+/// which they serve (an aggregated API that is down), with the reason.
+struct ServedKinds {
+    kinds: Vec<ListedKind>,
+    unanswered: Vec<String>,
+}
+
+/// Every namespaced, listable kind at its group's preferred version.
+async fn namespaced_kinds(cluster: &Cluster) -> Result<ServedKinds, String> {
     let groups: Value = get(cluster, "/apis").await?;
     let mut versions = vec!["v1".to_string()];
     for group in groups["groups"].as_array().into_iter().flatten() {
@@ -186,8 +192,15 @@ async fn namespaced_kinds(cluster: &Cluster) -> Result<Vec<ListedKind>, String> 
     }))
     .await;
     let mut kinds = Vec::new();
+    let mut unanswered = Vec::new();
     for (gv, list) in lists {
-        let Ok(list) = list else { continue };
+        let list = match list {
+            Ok(list) => list,
+            Err(reason) => {
+                unanswered.push(format!("the kinds of {gv} ({reason})"));
+                continue;
+            }
+        };
         for resource in list["resources"].as_array().into_iter().flatten() {
             let name = resource["name"].as_str().unwrap_or_default();
             let listable = resource["verbs"]
@@ -203,13 +216,13 @@ async fn namespaced_kinds(cluster: &Cluster) -> Result<Vec<ListedKind>, String> 
             });
         }
     }
-    Ok(kinds)
+    Ok(ServedKinds { kinds, unanswered })
 }
 
 async fn namespace(
     cluster: &Cluster,
     object: &ObjectRef,
-    kinds: &Result<Vec<ListedKind>, String>,
+    served: &Result<ServedKinds, String>,
 ) -> Cascade {
     let mut cascade = Cascade {
         object: object.clone(),
@@ -217,8 +230,13 @@ async fn namespace(
         deletes: Vec::new(),
         not_counted: Vec::new(),
     };
-    let kinds = match kinds {
-        Ok(kinds) => kinds,
+    let kinds = match served {
+        Ok(served) => {
+            cascade
+                .not_counted
+                .extend(served.unanswered.iter().cloned());
+            &served.kinds
+        }
         Err(reason) => {
             cascade
                 .not_counted

@@ -571,3 +571,48 @@ async fn the_cascade_preview_of_an_owner_counts_its_dependents_through_owner_ref
         "{shown}"
     );
 }
+
+#[tokio::test]
+async fn the_cascade_preview_of_a_crd_counts_its_resources_in_every_namespace() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "cascade-crd").await;
+    let other = support::namespace(&client, "cascade-crd-other").await;
+    let set = support::unique_name("set");
+    let group = format!("{}.example.com", support::unique_name("cascade"));
+    let crd = format!(
+        "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  \
+         name: widgets.{group}\nspec:\n  group: {group}\n  scope: Namespaced\n  names:\n    \
+         kind: Widget\n    plural: widgets\n  versions:\n  - name: v1\n    served: true\n    \
+         storage: true\n    schema:\n      openAPIV3Schema:\n        type: object\n        \
+         x-kubernetes-preserve-unknown-fields: true\n"
+    );
+    let repo = Workdir::new(&[("crd.yaml", &crd), ("keep.yaml", &cm("keep", "1"))]);
+    repo.git_commit_all();
+    let (code, _, _) = run(&["apply", ".", "--yes"], &ns, &set, repo.path());
+    assert_eq!(code, Some(0));
+
+    let resource = kube::core::ApiResource {
+        group: group.clone(),
+        version: "v1".into(),
+        api_version: format!("{group}/v1"),
+        kind: "Widget".into(),
+        plural: "widgets".into(),
+    };
+    for (namespace, name) in [(&ns, "w1"), (&ns, "w2"), (&other, "w3")] {
+        let api: Api<kube::core::DynamicObject> =
+            Api::namespaced_with(client.clone(), namespace, &resource);
+        let widget = kube::core::DynamicObject::new(name, &resource);
+        api.create(&PostParams::default(), &widget).await.unwrap();
+    }
+
+    std::fs::remove_file(repo.path().join("crd.yaml")).unwrap();
+    let (code, shown, _) = run(&["diff", ".", "--prune-protected"], &ns, &set, repo.path());
+    assert_eq!(code, Some(1));
+    assert!(
+        shown.contains(&format!(
+            "- prune CustomResourceDefinition/widgets.{group}\n  deletes with it every \
+             resource of its kind: 3 Widget.{group} (3 objects)"
+        )),
+        "{shown}"
+    );
+}
