@@ -101,22 +101,21 @@ pub async fn run(
         crate::scrub::reveal_secret_values_in_reports();
     }
     let pinned = match &args.plan_file {
-        Some(path) => Some(read_plan_file(path, args.expect_digest.as_deref())?),
+        Some(path) => Some((
+            path,
+            PlanFile::read_expecting(path, args.expect_digest.as_deref())?,
+        )),
         None => None,
     };
     // A plan file is planned again with the settings it was made with.
     let mut plan_args = args.plan.clone();
-    if let Some(file) = &pinned {
+    if let Some((_, file)) = &pinned {
         plan_args.force_conflicts = file.settings.force_conflicts;
         plan_args.prune_protected = file.settings.prune_protected;
         plan_args.adopt = file.settings.adopt;
     }
     let prepared = prepare(&plan_args, global).await?;
-    if let Some(file) = &pinned {
-        let path = args
-            .plan_file
-            .as_deref()
-            .unwrap_or_else(|| std::path::Path::new(""));
+    if let Some((path, file)) = &pinned {
         if let Err(mismatches) = still_holds(file, &prepared, &plan_args) {
             writeln!(
                 out,
@@ -308,21 +307,6 @@ pub async fn run(
     } else {
         EXIT_OK
     })
-}
-
-/// Reads the plan file and checks the digest the caller expects.
-fn read_plan_file(path: &std::path::Path, expected: Option<&str>) -> Result<PlanFile> {
-    let file = PlanFile::read(path)?;
-    if let Some(expected) = expected
-        && !file.has_digest(expected)
-    {
-        bail!(
-            "{} is not the expected plan: its digest is {}, not {expected}",
-            path.display(),
-            file.digest
-        );
-    }
-    Ok(file)
 }
 
 /// Whether the plan just made is the one in the file; else every difference.

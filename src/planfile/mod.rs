@@ -294,6 +294,21 @@ impl PlanFile {
         Ok(file)
     }
 
+    /// [`PlanFile::read`], refusing a plan whose digest is not `expected` (when given).
+    pub fn read_expecting(path: &Path, expected: Option<&str>) -> Result<Self> {
+        let file = PlanFile::read(path)?;
+        if let Some(expected) = expected
+            && !file.has_digest(expected)
+        {
+            bail!(
+                "{} is not the expected plan: its digest is {}, not {expected}",
+                path.display(),
+                file.digest
+            );
+        }
+        Ok(file)
+    }
+
     /// Writes the file (pretty JSON), replacing any earlier one.
     pub fn write(&self, path: &Path) -> Result<()> {
         let mut text = serde_json::to_string_pretty(self)?;
