@@ -115,23 +115,23 @@ pub async fn run(
         plan_args.adopt = file.settings.adopt;
     }
     let prepared = prepare(&plan_args, global).await?;
-    if let Some((path, file)) = &pinned {
-        if let Err(mismatches) = still_holds(file, &prepared, &plan_args) {
-            writeln!(
-                out,
-                "{} Nothing was applied: the plan in {} no longer holds:",
-                style.error("!"),
-                path.display()
-            )?;
-            for mismatch in &mismatches {
-                writeln!(out, "  {mismatch}")?;
-            }
-            writeln!(
-                out,
-                "Review the plan as it is now with `kubectl gitops diff --out PLAN` and apply that."
-            )?;
-            return Ok(EXIT_ERROR);
+    if let Some((path, file)) = &pinned
+        && let Err(mismatches) = still_holds(file, &prepared, &plan_args)
+    {
+        writeln!(
+            out,
+            "{} Nothing was applied: the plan in {} no longer holds:",
+            style.error("!"),
+            path.display()
+        )?;
+        for mismatch in &mismatches {
+            writeln!(out, "  {mismatch}")?;
         }
+        writeln!(
+            out,
+            "Review the plan as it is now with `kubectl gitops diff --out PLAN` and apply that."
+        )?;
+        return Ok(EXIT_ERROR);
     }
     let plan = &prepared.planned.plan;
     let summary = plan.summary();

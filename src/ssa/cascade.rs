@@ -340,8 +340,8 @@ async fn dependents(cluster: &Cluster, owners: &[&Work], prunes: &[&Work]) -> Ve
             })
     }))
     .await;
-    // Per namespace: owner uid -> (group, kind, uid) of each object it owns.
-    let mut children: HashMap<(&str, String), Vec<(String, String, String)>> = HashMap::new();
+    // Per namespace and owner uid: each object it owns.
+    let mut children: HashMap<(&str, String), Vec<Owned>> = HashMap::new();
     let mut failed: HashMap<&str, Vec<String>> = HashMap::new();
     for (ns, api_version, kind, items) in lists {
         let items = match items {
@@ -405,6 +405,9 @@ async fn dependents(cluster: &Cluster, owners: &[&Work], prunes: &[&Work]) -> Ve
         })
         .collect()
 }
+
+/// An object found owned: its group, kind and uid.
+type Owned = (String, String, String);
 
 fn into_counts(counts: BTreeMap<(String, String), usize>) -> Vec<KindCount> {
     counts
