@@ -6,6 +6,7 @@ pub mod cascade;
 mod compare;
 mod conflict;
 mod defaults;
+mod ignore;
 mod mask;
 mod normalize;
 mod order;
@@ -17,6 +18,7 @@ pub use apply::{Applied, ApplyOptions, apply, prune};
 pub use compare::{OfflineOptions, classify, offline_plan};
 pub use conflict::FieldConflict;
 pub use defaults::{Defaulted, FieldPath, Segment, without as without_fields};
+pub use ignore::{Ignored, IgnoredNote, IgnoredState};
 pub use mask::{SecretValues, mask_secret_pair};
 pub use normalize::normalize;
 pub use order::phase;
@@ -149,6 +151,8 @@ pub struct Plan {
     /// For prunes that take other objects with them (a Namespace, a CRD, an owner): what
     /// the cluster deletes along with them. Filled by the pipeline when asked to.
     pub cascades: Vec<cascade::Cascade>,
+    /// Objects with ignored fields (git seeds them on create only): what ignoring each does.
+    pub ignored: Vec<Ignored>,
 }
 
 /// Counts of a plan, for summary lines and exit codes.
@@ -183,6 +187,14 @@ impl Plan {
             .find(|d| d.object == change.object)
             .map(|d| d.fields.as_slice())
             .filter(|fields| !fields.is_empty())
+    }
+
+    /// The ignored fields of this change's object, if it has any.
+    pub fn ignored_of(&self, change: &Change) -> Option<&Ignored> {
+        self.ignored
+            .iter()
+            .find(|i| i.object == change.object)
+            .filter(|i| !i.fields.is_empty())
     }
 
     pub fn summary(&self) -> Summary {

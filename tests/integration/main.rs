@@ -12,6 +12,7 @@ mod faults;
 mod helm;
 mod hostile;
 mod identity;
+mod ignore;
 mod origins;
 mod plan_files;
 mod plan_noise;
