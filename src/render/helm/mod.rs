@@ -7,15 +7,21 @@
 //! by `hooks`.
 
 mod binary;
+mod cache;
 mod capabilities;
+pub mod credentials;
+mod dependencies;
+mod fetch;
 pub mod hooks;
 pub(crate) mod kustomize;
+mod workspace;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use binary::{HELM_ENV, choose as choose_program};
+pub use cache::CACHE_ENV;
 pub use capabilities::Capabilities;
 
 use super::error::RenderError;
@@ -55,6 +61,8 @@ pub(crate) struct Chart<'a> {
     pub display: &'a Path,
     /// The release name: the directory's name.
     pub release: String,
+    /// The repository holding the chart: symbolic links of a copied chart may not leave it.
+    pub boundary: &'a Path,
 }
 
 /// `helm template`'s output for the chart.
@@ -81,7 +89,39 @@ pub(crate) fn template(chart: &Chart<'_>, options: &HelmOptions) -> Result<Vec<u
         "--include-crds".into(),
     ];
     args.extend(options.capabilities.args());
-    let command = binary::template_command(&program, &args, chart.on_disk);
+    let workspace = workspace::Workspace::new().map_err(|error| RenderError::HelmFailed {
+        chart: dir.clone(),
+        message: format!("cannot create a temporary directory for helm: {error}"),
+    })?;
+    let chart_dir = match dependencies::needs(chart.on_disk, &dir)? {
+        dependencies::Needs::Nothing => chart.on_disk.to_path_buf(),
+        // Fetched dependencies join a copy of the chart: the tree itself is never written.
+        dependencies::Needs::Fetched {
+            locked,
+            missing,
+            key,
+        } => {
+            let request = fetch::Request {
+                program: &program,
+                chart: chart.on_disk,
+                display: &dir,
+                boundary: chart.boundary,
+                locked: &locked,
+                missing: &missing,
+                key: &key,
+            };
+            let copy = workspace
+                .copy_chart(chart.on_disk, chart.boundary)
+                .map_err(|message| RenderError::HelmFailed {
+                    chart: dir.clone(),
+                    message,
+                })?;
+            fetch::provide(&request, &copy.join("charts"))?;
+            copy
+        }
+    };
+    let mut command = binary::template_command(&program, &args, &chart_dir);
+    workspace.isolate(&mut command, None);
     let output = super::kustomize::run_with_timeout(command, TIMEOUT)
         .map_err(|source| RenderError::HelmFailed {
             chart: dir.clone(),
