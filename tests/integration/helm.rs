@@ -158,6 +158,7 @@ fn options(namespace: &str, capabilities: Capabilities) -> RenderOptions {
             program: Some(support::helm()),
             namespace: Some(namespace.to_string()),
             capabilities,
+            ..HelmOptions::default()
         },
         ..RenderOptions::default()
     }

@@ -3,19 +3,26 @@
 //! An entry is complete once it exists: it is filled under a temporary name and renamed into
 //! place, so a render that stops half-way, or two renders at once, never leave a partial one.
 //!
-//! Location: `$GITOPS_HELM_CACHE`, else `$XDG_CACHE_HOME/kubectl-gitops/helm`, else
-//! `~/.cache/kubectl-gitops/helm`.
+//! Location: `$GITOPS_HELM_CACHE`, else `helm` in kubectl-gitops' cache directory
+//! (`$KUBECTL_GITOPS_CACHE_DIR`, else `$XDG_CACHE_HOME/kubectl-gitops`, else
+//! `~/.cache/kubectl-gitops`).
 
 use std::path::{Path, PathBuf};
 
 /// Overrides where fetched dependencies are cached.
 pub const CACHE_ENV: &str = "GITOPS_HELM_CACHE";
 
-/// The cache's root directory.
-pub(crate) fn root() -> PathBuf {
+/// The cache's root directory: `explicit`, else as the module says.
+pub(crate) fn root(explicit: Option<&Path>) -> PathBuf {
+    if let Some(dir) = explicit {
+        return dir.to_path_buf();
+    }
     let env = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
     if let Some(dir) = env(CACHE_ENV) {
         return PathBuf::from(dir);
+    }
+    if let Some(dir) = env("KUBECTL_GITOPS_CACHE_DIR") {
+        return PathBuf::from(dir).join("helm");
     }
     let base = env("XDG_CACHE_HOME")
         .map(PathBuf::from)

@@ -33,6 +33,15 @@ pub(crate) struct Repositories {
     entries: Vec<Map<String, Value>>,
 }
 
+/// A `repositories.yaml` for one fetch.
+#[derive(Debug)]
+pub(crate) struct Config {
+    pub text: String,
+    /// Each repository of the lock with the name its entry has (helm caches the repository's
+    /// index as `NAME-index.yaml`).
+    pub names: Vec<(String, String)>,
+}
+
 /// Why a dependency's repository cannot be set up.
 #[derive(Debug)]
 pub(crate) struct Unknown {
@@ -89,8 +98,9 @@ impl Repositories {
     /// The `repositories.yaml` helm fetches `locked` with: one entry per HTTP repository they
     /// use, with the user's credentials where an entry matches. Helm refuses a lock whose
     /// repositories it does not know, so each gets an entry even without credentials.
-    pub fn config_for(&self, locked: &[Locked]) -> Result<String, Unknown> {
+    pub fn config_for(&self, locked: &[Locked]) -> Result<Config, Unknown> {
         let mut entries: Vec<Value> = Vec::new();
+        let mut names = Vec::new();
         let mut seen: Vec<String> = Vec::new();
         for dependency in locked.iter().filter(|l| l.is_remote() && !l.is_oci()) {
             let repository = dependency.repository.as_str();
@@ -129,15 +139,23 @@ impl Repositories {
                         })
                         .cloned()
                         .unwrap_or_default();
-                    entry.insert("name".into(), format!("dependency-{}", entries.len()).into());
+                    entry.insert(
+                        "name".into(),
+                        format!("dependency-{}", entries.len()).into(),
+                    );
                     entry.insert("url".into(), repository.trim_end_matches('/').into());
                     entry
                 }
             };
+            let name = entry.get("name").and_then(Value::as_str).unwrap_or("");
+            names.push((repository.to_string(), name.to_string()));
             entries.push(Value::Object(entry));
         }
-        // JSON is YAML, and helm reads this file with a YAML parser.
-        Ok(serde_json::json!({ "apiVersion": "", "repositories": entries }).to_string())
+        Ok(Config {
+            // JSON is YAML, and helm reads this file with a YAML parser.
+            text: serde_json::json!({ "apiVersion": "", "repositories": entries }).to_string(),
+            names,
+        })
     }
 }
 
@@ -256,7 +274,7 @@ mod tests {
                 locked("lib", "file://../lib"),
             ])
             .unwrap();
-        let config: Value = serde_json::from_str(&config).unwrap();
+        let config: Value = serde_json::from_str(&config.text).unwrap();
         let entries = config["repositories"].as_array().unwrap();
         assert_eq!(entries.len(), 2, "HTTP repositories only: {config}");
         assert_eq!(entries[0]["url"], "https://charts.example.com");
@@ -274,9 +292,7 @@ mod tests {
         let repos = Repositories::parse("repositories:\n- name: stable\n  url: https://s\n")
             .expect("parses");
         assert!(repos.config_for(&[locked("a", "@stable")]).is_ok());
-        let unknown = repos
-            .config_for(&[locked("b", "alias:other")])
-            .unwrap_err();
+        let unknown = repos.config_for(&[locked("b", "alias:other")]).unwrap_err();
         assert_eq!(unknown.dependency.name, "b");
         assert!(unknown.reason.contains("`other`"), "{}", unknown.reason);
     }
@@ -284,8 +300,10 @@ mod tests {
     #[test]
     fn registry_auths_are_learned_encoded_and_decoded() {
         let auth = base64::engine::general_purpose::STANDARD.encode("robot:registry-t0ken");
-        learn_registry_config(&format!("{{\"auths\":{{\"r.example.com\":{{\"auth\":\"{auth}\"}}}}}}"))
-            .unwrap();
+        learn_registry_config(&format!(
+            "{{\"auths\":{{\"r.example.com\":{{\"auth\":\"{auth}\"}}}}}}"
+        ))
+        .unwrap();
         let shown = crate::scrub::text(&format!("denied registry-t0ken {auth}"));
         assert_eq!(shown, "denied *** ***");
     }

@@ -164,10 +164,7 @@ fn cache_key(digest: &str, declared: &Value) -> String {
     hash.update(digest.as_bytes());
     hash.update(b"\n");
     hash.update(declared.to_string().as_bytes());
-    hash.finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The chart names `charts/` provides: each sub-directory's `Chart.yaml` name, and each archive

@@ -27,12 +27,14 @@ pub(crate) struct Request<'a> {
     pub locked: &'a [Locked],
     pub missing: &'a [Locked],
     pub key: &'a str,
+    /// The cache's root; `None`: as `cache::root` finds it.
+    pub cache: Option<&'a Path>,
 }
 
 /// Puts the archives of the missing dependencies into `charts`, from the cache, fetching the
 /// lock into the cache first when it is not there.
 pub(crate) fn provide(request: &Request<'_>, charts: &Path) -> Result<(), RenderError> {
-    let root = cache::root();
+    let root = cache::root(request.cache);
     let archives = match cache::lookup(&root, request.key) {
         Some(archives) => archives,
         None => fetch(request, &root)?,
@@ -72,7 +74,7 @@ fn fetch(request: &Request<'_>, root: &Path) -> Result<Vec<PathBuf>, RenderError
     let config = repositories
         .config_for(request.locked)
         .map_err(|unknown| failed(request, &[unknown.dependency], unknown.reason))?;
-    credentials::write_private(&workspace.path().join("repositories.yaml"), &config)
+    credentials::write_private(&workspace.path().join("repositories.yaml"), &config.text)
         .map_err(|e| failed(request, all, e.to_string()))?;
 
     let mut args: Vec<OsString> = vec!["dependency".into(), "build".into(), copy.clone().into()];
@@ -107,18 +109,25 @@ fn fetch(request: &Request<'_>, root: &Path) -> Result<Vec<PathBuf>, RenderError
         })?;
     if !output.status.success() {
         let message = super::scrub(String::from_utf8_lossy(&output.stderr).trim());
-        let named: Vec<Locked> = request
+        let mut named: Vec<Locked> = request
             .locked
             .iter()
             .filter(|l| l.is_remote() && mentions(&message, &l.name))
             .cloned()
             .collect();
-        let blamed = if named.is_empty() { all } else { &named };
-        let reason = if message.is_empty() {
+        let mut reason = if message.is_empty() {
             format!("`helm dependency build` exited with {}", output.status)
         } else {
             message
         };
+        if named.is_empty() {
+            // helm does not always say which chart it could not find; the indexes it read do.
+            named = unlisted(&workspace, &config, request.locked);
+            if !named.is_empty() {
+                reason = format!("the repository's index does not list this version ({reason})");
+            }
+        }
+        let blamed = if named.is_empty() { all } else { &named };
         return Err(failed(request, blamed, reason));
     }
     let fetched = dependencies::archives(&copy.join("charts"), request.locked);
@@ -133,6 +142,35 @@ fn fetch(request: &Request<'_>, root: &Path) -> Result<Vec<PathBuf>, RenderError
             ),
         )
     })
+}
+
+/// The locked dependencies whose version is missing from the index helm read of their
+/// repository.
+fn unlisted(workspace: &Workspace, config: &credentials::Config, locked: &[Locked]) -> Vec<Locked> {
+    let cache = workspace.repository_cache();
+    locked
+        .iter()
+        .filter(|l| l.is_remote() && !l.is_oci())
+        .filter(|l| {
+            let Some((_, name)) = config.names.iter().find(|(r, _)| *r == l.repository) else {
+                return false;
+            };
+            let Ok(text) = std::fs::read_to_string(cache.join(format!("{name}-index.yaml"))) else {
+                return false;
+            };
+            let Ok(index) = crate::yaml::from_str(&text) else {
+                return false;
+            };
+            !index
+                .get("entries")
+                .and_then(|e| e.get(&l.name))
+                .and_then(serde_json::Value::as_array)
+                .into_iter()
+                .flatten()
+                .any(|v| v.get("version").and_then(serde_json::Value::as_str) == Some(&l.version))
+        })
+        .cloned()
+        .collect()
 }
 
 /// Whether helm's message speaks of the chart `name` (as a word, not inside another).
@@ -162,7 +200,8 @@ mod tests {
 
     #[test]
     fn helms_message_is_searched_for_whole_chart_names() {
-        let message = "Error: chart \"db\" version \"0.2.0\" not found in http://127.0.0.1 repository";
+        let message =
+            "Error: chart \"db\" version \"0.2.0\" not found in http://127.0.0.1 repository";
         assert!(mentions(message, "db"));
         assert!(!mentions(message, "d"));
         assert!(mentions("could not download db-0.2.0.tgz", "db"));

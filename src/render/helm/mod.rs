@@ -40,6 +40,10 @@ pub struct HelmOptions {
     pub namespace: Option<String>,
     /// What `.Capabilities` reports.
     pub capabilities: Capabilities,
+    /// Where fetched dependencies are cached; `None`: `$GITOPS_HELM_CACHE`, else `helm` in
+    /// the cache directory (`$KUBECTL_GITOPS_CACHE_DIR`, `$XDG_CACHE_HOME/kubectl-gitops`,
+    /// `~/.cache/kubectl-gitops`).
+    pub cache_dir: Option<PathBuf>,
 }
 
 impl HelmOptions {
@@ -109,6 +113,7 @@ pub(crate) fn template(chart: &Chart<'_>, options: &HelmOptions) -> Result<Vec<u
                 locked: &locked,
                 missing: &missing,
                 key: &key,
+                cache: options.cache_dir.as_deref(),
             };
             let copy = workspace
                 .copy_chart(chart.on_disk, chart.boundary)

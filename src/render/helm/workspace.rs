@@ -46,11 +46,7 @@ impl Workspace {
             "HELM_REPOSITORY_CONFIG",
             self.dir.path().join("repositories.yaml"),
         );
-        set(
-            command,
-            "HELM_REPOSITORY_CACHE",
-            home.join("cache").join("repository"),
-        );
+        set(command, "HELM_REPOSITORY_CACHE", self.repository_cache());
         set(
             command,
             "HELM_REGISTRY_CONFIG",
@@ -58,6 +54,15 @@ impl Workspace {
                 .map(Path::to_path_buf)
                 .unwrap_or_else(|| home.join("config").join("registry").join("config.json")),
         );
+    }
+
+    /// Where helm keeps the indexes of the repositories it read.
+    pub fn repository_cache(&self) -> PathBuf {
+        self.dir
+            .path()
+            .join("helm-home")
+            .join("cache")
+            .join("repository")
     }
 
     /// A copy of the chart in `from` at `WORKSPACE/chart/NAME`. Symbolic links are followed
@@ -138,7 +143,10 @@ mod tests {
             .unwrap()
             .copy_chart(&chart, repo.path())
             .unwrap_err();
-        assert!(error.contains("leak links outside the repository"), "{error}");
+        assert!(
+            error.contains("leak links outside the repository"),
+            "{error}"
+        );
     }
 
     #[test]
