@@ -400,3 +400,71 @@ async fn a_chart_with_a_fetched_dependency_applies_in_sync() {
         Some("from-parent")
     );
 }
+
+#[test]
+fn a_file_dependency_is_built_from_the_repository_and_an_edit_to_it_renders_at_once() {
+    let helm = support::helm();
+    let charts = HttpRepo::start(&[("db", "0.1.0", "remote")], None);
+    let repo = umbrella(&[
+        ("db", "0.1.0", &charts.url()),
+        ("lib", "0.1.0", "file://../lib"),
+    ]);
+    let lib = crate::chart_repo::write_chart(repo.path(), "lib", "0.1.0", "local-first");
+    std::fs::rename(&lib, repo.path().join("lib")).unwrap();
+    std::fs::remove_dir_all(repo.path().join("lib-0.1.0-src")).unwrap();
+    // The lock, written in a full copy of the repository so `../lib` resolves.
+    let scratch = tempfile::tempdir().unwrap();
+    let whole = copy_chart(repo.path(), scratch.path());
+    let mut update = helm_in(&scratch.path().join("home"));
+    update.args(["dependency", "update"]).arg(whole.join("web"));
+    run(update);
+    std::fs::copy(
+        whole.join("web/Chart.lock"),
+        repo.path().join("web/Chart.lock"),
+    )
+    .unwrap();
+    repo.git_commit_all();
+
+    let cache = tempfile::tempdir().unwrap();
+    let render = || {
+        let snapshot = source::read_working_tree(&repo.path().join("web"), &Limits::default())
+            .expect("the chart's directory");
+        render::render(&snapshot, &options(&helm, cache.path()))
+            .map(|m| sorted(m.into_iter().map(|m| Value::Object(m.object))))
+            .unwrap_or_else(|failure| panic!("{failure}"))
+    };
+    let first = render();
+    assert_eq!(value_of(&first, "web-db"), "from-parent");
+    assert_eq!(value_of(&first, "web-lib"), "local-first");
+    // The oracle: a copy of the whole repository, dependencies built by helm.
+    let oracle_scratch = tempfile::tempdir().unwrap();
+    let oracle_repo = copy_chart(repo.path(), oracle_scratch.path());
+    let home = oracle_scratch.path().join("home");
+    let mut add = helm_with(&helm, &home);
+    add.args(["repo", "add", "r", &charts.url()]);
+    run(add);
+    let mut build = helm_with(&helm, &home);
+    build
+        .args(["dependency", "build"])
+        .arg(oracle_repo.join("web"));
+    run(build);
+    let mut template = helm_with(&helm, &home);
+    template
+        .args(["template", "web"])
+        .arg(oracle_repo.join("web"))
+        .args(["--namespace", "apps", "--include-crds", "--skip-tests"]);
+    let output = run(template);
+    let oracle = render::load_file(Path::new("helm-template.yaml"), output.as_bytes()).unwrap();
+    assert_eq!(
+        first,
+        sorted(oracle.into_iter().map(|m| Value::Object(m.object)))
+    );
+
+    repo.write("lib/values.yaml", "value: local-edited\n");
+    let edited = render();
+    assert_eq!(value_of(&edited, "web-lib"), "local-edited");
+    assert!(
+        !repo.path().join("web/charts").exists(),
+        "the tree is never written"
+    );
+}

@@ -4,6 +4,9 @@
 //! Only locked dependencies are fetched: a range in `Chart.yaml` resolved at render time would
 //! make two renders of one commit differ as the repository publishes releases. A chart whose
 //! missing dependencies have no lock is refused with the command that writes one.
+//!
+//! A `file://` dependency is another directory of the repository: helm packages it during the
+//! fetch, and its files are part of the cache key, so an edit to it is rendered at once.
 
 use std::path::{Path, PathBuf};
 
@@ -36,6 +39,25 @@ impl Locked {
     pub fn is_oci(&self) -> bool {
         self.repository.starts_with("oci://")
     }
+
+    /// Whether `helm dependency build` provides it (from a repository, or from a directory).
+    pub fn is_built(&self) -> bool {
+        !self.repository.is_empty()
+    }
+
+    /// The directory of a `file://` dependency, relative to the chart.
+    pub fn local_path(&self) -> Option<&Path> {
+        self.repository.strip_prefix("file://").map(Path::new)
+    }
+}
+
+/// A `file://` dependency's directory: where the chart names it, and where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Local {
+    /// As the lock names it, relative to the chart's directory.
+    pub relative: PathBuf,
+    /// The directory itself, inside the repository.
+    pub source: PathBuf,
 }
 
 /// What rendering the chart needs besides its own directory.
@@ -49,13 +71,16 @@ pub(crate) enum Needs {
         locked: Vec<Locked>,
         /// The ones `charts/` lacks: their archives are added to the rendered copy.
         missing: Vec<Locked>,
+        /// The `file://` dependencies' directories, which the fetch needs beside the chart.
+        local: Vec<Local>,
         /// The cache entry holding the archives of this lock.
         key: String,
     },
 }
 
-/// What the chart in `dir` (shown as `display`) needs.
-pub(crate) fn needs(dir: &Path, display: &Path) -> Result<Needs, RenderError> {
+/// What the chart in `dir` (shown as `display`) needs; `file://` dependencies must stay inside
+/// `boundary`, the repository.
+pub(crate) fn needs(dir: &Path, display: &Path, boundary: &Path) -> Result<Needs, RenderError> {
     let read_yaml = |name: &str| -> Result<Option<Value>, RenderError> {
         let path = dir.join(name);
         let text = match std::fs::read_to_string(&path) {
@@ -132,28 +157,83 @@ pub(crate) fn needs(dir: &Path, display: &Path) -> Result<Needs, RenderError> {
                     .into(),
             });
         };
-        if !found.is_remote() {
+        if !found.is_built() {
             return Err(RenderError::HelmDependency {
                 chart: display.to_path_buf(),
                 dependency: found.shown(),
-                repository: if found.repository.is_empty() {
-                    "charts/".into()
-                } else {
-                    found.repository.clone()
-                },
-                reason: "it is not in charts/: a dependency without a remote repository must be \
-                         vendored there (`helm dependency build`, then commit charts/)"
+                repository: "charts/".into(),
+                reason: "it is not in charts/: a dependency without a repository must be \
+                         vendored there"
                     .into(),
             });
         }
         missing.push(found.clone());
     }
+    // helm builds every file:// dependency of the lock, vendored or not.
+    let mut local = Vec::new();
+    for dependency in &locked {
+        let Some(relative) = dependency.local_path() else {
+            continue;
+        };
+        let refuse = |reason: String| RenderError::HelmDependency {
+            chart: display.to_path_buf(),
+            dependency: dependency.shown(),
+            repository: dependency.repository.clone(),
+            reason,
+        };
+        let boundary = boundary
+            .canonicalize()
+            .unwrap_or_else(|_| boundary.to_path_buf());
+        let source = dir
+            .join(relative)
+            .canonicalize()
+            .map_err(|e| refuse(format!("cannot read the directory: {e}")))?;
+        if relative.is_absolute() || !source.starts_with(&boundary) {
+            return Err(refuse("the directory is outside the repository".into()));
+        }
+        local.push(Local {
+            relative: relative.to_path_buf(),
+            source,
+        });
+    }
     let digest = lock.get("digest").and_then(Value::as_str).unwrap_or("");
+    let mut key = Sha256::new();
+    key.update(cache_key(digest, &declared).as_bytes());
+    for dependency in &local {
+        key.update(dependency.relative.to_string_lossy().as_bytes());
+        hash_tree(&dependency.source, &dependency.source, &mut key);
+    }
     Ok(Needs::Fetched {
-        key: cache_key(digest, &declared),
+        key: hex(&key.finalize()),
         locked,
         missing,
+        local,
     })
+}
+
+/// Every file's path and bytes under `dir`, in sorted order.
+fn hash_tree(root: &Path, dir: &Path, hash: &mut Sha256) {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            hash_tree(root, &path, hash);
+        } else if let Ok(bytes) = std::fs::read(&path) {
+            let relative = path.strip_prefix(root).unwrap_or(&path);
+            hash.update(relative.to_string_lossy().as_bytes());
+            hash.update((bytes.len() as u64).to_le_bytes());
+            hash.update(&bytes);
+        }
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The cache entry for a lock: its digest, and the dependencies as Chart.yaml declares them, so
@@ -233,7 +313,7 @@ pub(crate) fn archives(charts: &Path, locked: &[Locked]) -> Vec<PathBuf> {
             archive_chart_name(p).is_some_and(|name| {
                 locked
                     .iter()
-                    .any(|l| l.is_remote() && l.name == name && p.is_file())
+                    .any(|l| l.is_built() && l.name == name && p.is_file())
             })
         })
         .collect();
@@ -278,7 +358,10 @@ mod tests {
             ("charts/db/Chart.yaml", "name: db\nversion: 0.1.0\n"),
             ("charts/cache-2.3.0.tgz", "archive"),
         ]);
-        assert_eq!(needs(dir.path(), Path::new("web")).unwrap(), Needs::Nothing);
+        assert_eq!(
+            needs(dir.path(), Path::new("web"), dir.path()).unwrap(),
+            Needs::Nothing
+        );
     }
 
     #[test]
@@ -292,7 +375,8 @@ mod tests {
             locked,
             missing,
             key,
-        } = needs(dir.path(), Path::new("web")).unwrap()
+            ..
+        } = needs(dir.path(), Path::new("web"), dir.path()).unwrap()
         else {
             panic!("a fetch is needed");
         };
@@ -325,7 +409,7 @@ mod tests {
     #[test]
     fn missing_dependencies_without_a_lock_are_refused_saying_how_to_lock_them() {
         let dir = chart(&[("Chart.yaml", CHART)]);
-        let error = needs(dir.path(), Path::new("deploy/web"))
+        let error = needs(dir.path(), Path::new("deploy/web"), dir.path())
             .unwrap_err()
             .to_string();
         assert!(error.starts_with("deploy/web: "), "{error}");
@@ -342,7 +426,9 @@ mod tests {
         let lock = "dependencies:\n- name: db\n  repository: https://charts.example.com\n  \
                     version: 0.1.4\ndigest: sha256:abc\n";
         let dir = chart(&[("Chart.yaml", CHART), ("Chart.lock", lock)]);
-        let error = needs(dir.path(), Path::new("web")).unwrap_err().to_string();
+        let error = needs(dir.path(), Path::new("web"), dir.path())
+            .unwrap_err()
+            .to_string();
         assert!(
             error.contains("cache") && error.contains("oci://registry.example.com/charts"),
             "{error}"
@@ -350,17 +436,36 @@ mod tests {
     }
 
     #[test]
-    fn a_local_dependency_must_be_vendored() {
+    fn a_local_dependency_is_built_from_inside_the_repository_and_keyed_by_its_files() {
         let chart_yaml = "apiVersion: v2\nname: web\nversion: 1.0.0\ndependencies:\n- name: lib\n  \
                           version: 0.1.0\n  repository: file://../lib\n";
         let lock = "dependencies:\n- name: lib\n  repository: file://../lib\n  version: 0.1.0\n\
                     digest: sha256:abc\n";
-        let dir = chart(&[("Chart.yaml", chart_yaml), ("Chart.lock", lock)]);
-        let error = needs(dir.path(), Path::new("web")).unwrap_err().to_string();
+        let repo = chart(&[
+            ("web/Chart.yaml", chart_yaml),
+            ("web/Chart.lock", lock),
+            ("lib/Chart.yaml", "name: lib\nversion: 0.1.0\n"),
+        ]);
+        let web = repo.path().join("web");
+        let key = |boundary: &Path| match needs(&web, Path::new("web"), boundary) {
+            Ok(Needs::Fetched { key, local, .. }) => {
+                assert_eq!(local[0].relative, Path::new("../lib"));
+                Ok(key)
+            }
+            Ok(other) => panic!("{other:?}"),
+            Err(error) => Err(error.to_string()),
+        };
+        let before = key(repo.path()).unwrap();
+        std::fs::write(repo.path().join("lib/values.yaml"), "x: 1\n").unwrap();
+        assert_ne!(
+            key(repo.path()).unwrap(),
+            before,
+            "an edit is fetched again"
+        );
+        let error = key(&web).unwrap_err();
         assert!(
-            error.contains("lib 0.1.0") && error.contains("file://../lib"),
+            error.contains("lib 0.1.0") && error.contains("outside the repository"),
             "{error}"
         );
-        assert!(error.contains("vendored"), "{error}");
     }
 }

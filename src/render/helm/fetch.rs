@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::cache;
 use super::credentials::{self, Repositories};
-use super::dependencies::{self, Locked};
+use super::dependencies::{self, Local, Locked};
 use super::workspace::Workspace;
 use crate::render::RenderError;
 
@@ -26,6 +26,7 @@ pub(crate) struct Request<'a> {
     pub boundary: &'a Path,
     pub locked: &'a [Locked],
     pub missing: &'a [Locked],
+    pub local: &'a [Local],
     pub key: &'a str,
     /// The cache's root; `None`: as `cache::root` finds it.
     pub cache: Option<&'a Path>,
@@ -68,9 +69,30 @@ fn fetch(request: &Request<'_>, root: &Path) -> Result<Vec<PathBuf>, RenderError
     let repositories = Repositories::from_env().map_err(|reason| failed(request, all, reason))?;
     let registry = credentials::registry_config().map_err(|reason| failed(request, all, reason))?;
     let workspace = Workspace::new().map_err(|e| failed(request, all, e.to_string()))?;
+    // Deep enough that every `file://../..` path stays inside the workspace, where the
+    // directories it names are copied.
+    let depth = request
+        .local
+        .iter()
+        .map(|l| {
+            l.relative
+                .components()
+                .filter(|c| matches!(c, std::path::Component::ParentDir))
+                .count()
+        })
+        .max()
+        .unwrap_or(0);
     let copy = workspace
-        .copy_chart(request.chart, request.boundary)
+        .copy_chart_at(request.chart, request.boundary, depth)
         .map_err(|reason| failed(request, all, reason))?;
+    for local in request.local {
+        let place = normalise(&copy.join(&local.relative));
+        if !place.exists() {
+            workspace
+                .copy_dir(&local.source, &place, request.boundary)
+                .map_err(|reason| failed(request, all, reason))?;
+        }
+    }
     let config = repositories
         .config_for(request.locked)
         .map_err(|unknown| failed(request, &[unknown.dependency], unknown.reason))?;
@@ -112,7 +134,7 @@ fn fetch(request: &Request<'_>, root: &Path) -> Result<Vec<PathBuf>, RenderError
         let mut named: Vec<Locked> = request
             .locked
             .iter()
-            .filter(|l| l.is_remote() && mentions(&message, &l.name))
+            .filter(|l| l.is_built() && mentions(&message, &l.name))
             .cloned()
             .collect();
         let mut reason = if message.is_empty() {
@@ -171,6 +193,21 @@ fn unlisted(workspace: &Workspace, config: &credentials::Config, locked: &[Locke
         })
         .cloned()
         .collect()
+}
+
+/// `a/b/../c` -> `a/c`, without touching the disk.
+fn normalise(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 /// Whether helm's message speaks of the chart `name` (as a word, not inside another).

@@ -97,12 +97,13 @@ pub(crate) fn template(chart: &Chart<'_>, options: &HelmOptions) -> Result<Vec<u
         chart: dir.clone(),
         message: format!("cannot create a temporary directory for helm: {error}"),
     })?;
-    let chart_dir = match dependencies::needs(chart.on_disk, &dir)? {
+    let chart_dir = match dependencies::needs(chart.on_disk, &dir, chart.boundary)? {
         dependencies::Needs::Nothing => chart.on_disk.to_path_buf(),
         // Fetched dependencies join a copy of the chart: the tree itself is never written.
         dependencies::Needs::Fetched {
             locked,
             missing,
+            local,
             key,
         } => {
             let request = fetch::Request {
@@ -112,6 +113,7 @@ pub(crate) fn template(chart: &Chart<'_>, options: &HelmOptions) -> Result<Vec<u
                 boundary: chart.boundary,
                 locked: &locked,
                 missing: &missing,
+                local: &local,
                 key: &key,
                 cache: options.cache_dir.as_deref(),
             };

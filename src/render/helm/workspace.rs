@@ -68,13 +68,32 @@ impl Workspace {
     /// A copy of the chart in `from` at `WORKSPACE/chart/NAME`. Symbolic links are followed
     /// (helm follows them too) as long as they stay inside `boundary`, the repository.
     pub fn copy_chart(&self, from: &Path, boundary: &Path) -> Result<PathBuf, String> {
+        self.copy_chart_at(from, boundary, 0)
+    }
+
+    /// `copy_chart`, `depth` directories further down.
+    pub fn copy_chart_at(
+        &self,
+        from: &Path,
+        boundary: &Path,
+        depth: usize,
+    ) -> Result<PathBuf, String> {
         let name = from.file_name().unwrap_or(OsStr::new("chart"));
-        let to = self.dir.path().join("chart").join(name);
+        let mut to = self.dir.path().join("chart");
+        for level in 0..depth {
+            to.push(format!("d{level}"));
+        }
+        let to = to.join(name);
+        self.copy_dir(from, &to, boundary)?;
+        Ok(to)
+    }
+
+    /// A copy of the directory `from` at `to`, links followed inside `boundary` only.
+    pub fn copy_dir(&self, from: &Path, to: &Path, boundary: &Path) -> Result<(), String> {
         let boundary = boundary
             .canonicalize()
             .unwrap_or_else(|_| boundary.to_path_buf());
-        copy_tree(from, &to, &boundary)?;
-        Ok(to)
+        copy_tree(from, to, &boundary)
     }
 }
 
