@@ -378,3 +378,21 @@ pub fn registry_login(dir: &Path, addr: SocketAddr, user: &str, password: &str) 
     .unwrap();
     path
 }
+
+/// Writes the chart's Chart.lock as `helm dependency update` resolves it, on a scratch copy:
+/// the chart gains the lock, not the archives.
+pub fn lock_chart(chart: &Path, extra: &[&str]) {
+    let scratch = tempfile::tempdir().unwrap();
+    let copy = scratch.path().join("chart");
+    let status = Command::new("cp")
+        .arg("-r")
+        .arg(chart)
+        .arg(&copy)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut update = helm_in(&scratch.path().join("home"));
+    update.args(["dependency", "update"]).arg(&copy).args(extra);
+    run(update);
+    std::fs::copy(copy.join("Chart.lock"), chart.join("Chart.lock")).unwrap();
+}

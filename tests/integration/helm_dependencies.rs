@@ -43,12 +43,7 @@ fn umbrella(dependencies: &[(&str, &str, &str)]) -> Workdir {
 /// `helm dependency update` on a scratch copy, keeping only the Chart.lock it writes: the
 /// tree under test holds the lock, not the archives.
 fn lock(repo: &Workdir, extra: &[&str]) {
-    let scratch = tempfile::tempdir().unwrap();
-    let copy = copy_chart(&repo.path().join("web"), scratch.path());
-    let mut update = helm_in(&scratch.path().join("home"));
-    update.args(["dependency", "update"]).arg(&copy).args(extra);
-    run(update);
-    std::fs::copy(copy.join("Chart.lock"), repo.path().join("web/Chart.lock")).unwrap();
+    crate::chart_repo::lock_chart(&repo.path().join("web"), extra);
 }
 
 fn copy_chart(chart: &Path, into: &Path) -> PathBuf {
