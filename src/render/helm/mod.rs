@@ -4,7 +4,9 @@
 //! The release is named after the chart's directory, installed into the target namespace,
 //! with the chart's own `values.yaml`, its `crds/` included, and `.Capabilities` describing
 //! the target cluster when there is one (see `capabilities`). Hooks and tests are sorted out
-//! by `hooks`.
+//! by `hooks`. Dependencies missing from `charts/` are fetched as `Chart.lock` pins them
+//! (`dependencies`, `fetch`, `cache`, `credentials`) and rendered from a copy of the chart
+//! (`workspace`); helm always runs with a private Helm home.
 
 mod binary;
 mod cache;
