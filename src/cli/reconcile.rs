@@ -13,7 +13,7 @@ use crate::pipeline::PlanSettings;
 use crate::reconcile::cycle::Reconciler;
 use crate::reconcile::git::{Credentials, GitSource};
 use crate::reconcile::lease::{self, LeaseConfig};
-use crate::reconcile::{self, LoopConfig, tree};
+use crate::reconcile::{self, DriftMode, LoopConfig, tree};
 use crate::source::Limits;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -29,7 +29,9 @@ pub enum LogFormat {
                   fetches --ref of --repo, renders --path at that commit (plain YAML/JSON or \
                   kustomize), plans against the cluster with git winning every field conflict, \
                   applies, and prunes what left git. Managed objects are watched, so a change \
-                  made outside git is put back within seconds. A failure (git unreachable, a bad \
+                  made outside git is put back within seconds (with --drift report it is left as it is and \
+                  recorded in the status, an Event and a metric, while new commits still \
+                  apply). A failure (git unreachable, a bad \
                   commit, a rejected object) keeps the last good state, prunes nothing and is \
                   retried with backoff. Status is written to the ConfigMap <applyset>-status (see \
                   `kubectl gitops status`), Events to the ApplySet parent Secret. Replicas elect \
@@ -115,6 +117,14 @@ pub struct ReconcileArgs {
     /// Do not watch managed objects (drift is then corrected at the next interval).
     #[arg(long)]
     pub no_watch: bool,
+
+    /// What to do with a change made in the cluster outside git: `heal` puts it back;
+    /// `report` leaves it and records it (status ConfigMap, a DriftDetected Event, the
+    /// gitops_reconcile_drifted_objects metric). In both modes, what git changes still
+    /// applies: a new commit's changed, added and removed objects (an object git changes is
+    /// applied whole, which also puts back its drift).
+    #[arg(long, value_enum, default_value_t = DriftMode::Heal, value_name = "MODE")]
+    pub drift: DriftMode,
 
     /// First retry delay after a failed cycle; doubles per failure.
     #[arg(long, default_value = "2s", value_parser = super::duration::positive, value_name = "DURATION")]
@@ -240,6 +250,8 @@ pub async fn run(args: &ReconcileArgs, global: &GlobalArgs) -> Result<u8> {
         allow_empty: args.allow_empty,
         limits: Limits::default(),
         fetch_timeout: args.fetch_timeout,
+        drift: args.drift,
+        applied: Default::default(),
     };
     let config = LoopConfig {
         interval: args.interval,

@@ -159,6 +159,14 @@ pub enum RenderError {
         policy: String,
     },
 
+    /// An object's `kubectl-gitops.io/ignore-fields` annotation that does not list JSON pointers.
+    #[error("{origin}: kubectl-gitops.io/ignore-fields: {message}")]
+    IgnoreFields { origin: Origin, message: String },
+
+    /// A PATH's `.gitops-ignore.yaml` that cannot be read as ignore rules.
+    #[error("{file}: {message}", file = .file.display())]
+    IgnoreRules { file: PathBuf, message: String },
+
     /// kustomize ran longer than allowed and was stopped.
     #[error("{dir}: kustomize build did not finish within {seconds}s and was stopped")]
     KustomizeTimeout { dir: PathBuf, seconds: u64 },

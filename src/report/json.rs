@@ -50,6 +50,10 @@ struct JsonChange<'a> {
     /// unless --show-defaults, always present in `after`.
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     defaulted: &'a [FieldPath],
+    /// The object's ignored fields (kubectl-gitops.io/ignore-fields, .gitops-ignore.yaml) and
+    /// what ignoring each does in this plan.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    ignored: &'a [crate::ssa::IgnoredNote],
     before: &'a Option<serde_json::Value>,
     after: &'a Option<serde_json::Value>,
 }
@@ -82,6 +86,10 @@ pub fn write(
                     .map(|l| l.unified() + "\n")
                     .collect(),
                 defaulted: plan.defaulted_of(c).unwrap_or_default(),
+                ignored: plan
+                    .ignored_of(c)
+                    .map(|i| i.fields.as_slice())
+                    .unwrap_or_default(),
                 before: &c.before,
                 after: &c.after,
             })

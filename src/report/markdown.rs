@@ -46,16 +46,12 @@ pub fn render_within(
     );
 
     let mut sections = Vec::new();
-    for change in plan
-        .changes
-        .iter()
-        .filter(|c| c.action != Action::Unchanged)
-    {
+    for change in plan.changes.iter().filter(|c| super::shown(plan, c)) {
         let sign = match change.action {
             Action::Create => "+ create",
             Action::Update => "~ update",
             Action::Prune => "- prune",
-            Action::Unchanged => "",
+            Action::Unchanged => "= unchanged",
             Action::Conflict => "! conflict",
         };
         let origin = change

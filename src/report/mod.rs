@@ -13,7 +13,7 @@ use std::io::{self, Write};
 pub use diff::{DiffLine, LineKind, object_diff};
 pub use markdown::{COMMENT_LIMIT, render_within as markdown_within};
 
-use crate::ssa::{Action, Cause, Change, Plan};
+use crate::ssa::{Action, Cause, Change, IgnoredState, Plan};
 use crate::ui::Style;
 
 /// The `--output` flag.
@@ -64,7 +64,56 @@ pub fn write(
 /// one line unless they are to be shown.
 pub fn change_diff(plan: &Plan, change: &Change, options: &Options) -> Vec<DiffLine> {
     let hidden = plan.defaulted_of(change).filter(|_| !options.show_defaults);
-    object_diff(change, hidden)
+    let mut lines = object_diff(change, hidden);
+    lines.extend(
+        ignored_lines(plan, change)
+            .into_iter()
+            .map(|text| DiffLine {
+                kind: LineKind::Fold,
+                text,
+            }),
+    );
+    lines
+}
+
+/// One line per ignored field of the change's object, saying what ignoring it does:
+/// `# /spec/replicas ignored (kubectl-gitops.io/ignore-fields): ...`.
+pub fn ignored_lines(plan: &Plan, change: &Change) -> Vec<String> {
+    if change.action == Action::Prune {
+        return Vec::new();
+    }
+    let Some(ignored) = plan.ignored_of(change) else {
+        return Vec::new();
+    };
+    ignored
+        .fields
+        .iter()
+        .map(|f| {
+            let (pointer, source) = (&f.pointer, &f.source);
+            match f.state {
+                IgnoredState::Seeded => {
+                    format!("# {pointer} set on create only, then ignored ({source})")
+                }
+                IgnoredState::LiveDiffers => format!(
+                    "# {pointer} ignored ({source}): the cluster's value differs from git and is kept"
+                ),
+                IgnoredState::LiveMatches => format!("# {pointer} ignored ({source})"),
+                IgnoredState::NotInGit => {
+                    format!("# {pointer} ignored ({source}): git does not set it")
+                }
+            }
+        })
+        .collect()
+}
+
+/// Whether a report shows this change: every change but an unchanged one, which is shown
+/// only when git and the cluster differ in a field it ignores (so the reader learns why that
+/// difference is not a change).
+pub fn shown(plan: &Plan, change: &Change) -> bool {
+    change.action != Action::Unchanged
+        || plan
+            .ignored_of(change)
+            .is_some_and(|i| i.hides_a_difference())
 }
 
 /// A change's cause in a few words, for headers: "introduced", or what applying drift does.
@@ -216,6 +265,7 @@ mod tests {
                 reason: "protected kind: not pruned without --prune-protected".into(),
             }],
             defaulted: Vec::new(),
+            ignored: Vec::new(),
         }
     }
 
@@ -424,5 +474,129 @@ mod tests {
             "the summary survives"
         );
         assert!(text.contains("sections not shown"), "the cut is announced");
+    }
+
+    /// A Deployment whose only difference from git is its ignored replica count, and one
+    /// created with it seeded.
+    fn ignored_plan() -> Plan {
+        use crate::render::{IgnoreSource, Pointer};
+        use crate::ssa::{Ignored, IgnoredNote};
+        let deployment = |name: &str, replicas: i64| {
+            json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                   "metadata": {"name": name, "namespace": "web"},
+                   "spec": {"replicas": replicas}})
+        };
+        let object = |name: &str| ObjectRef::new("apps/v1", "Deployment", Some("web".into()), name);
+        let change = |action, name: &str, before: Option<serde_json::Value>, after| Change {
+            action,
+            object: object(name),
+            origin: origin("deploy/web.yaml", 1),
+            validated: true,
+            note: None,
+            conflicts: Vec::new(),
+            cause: None,
+            handover: None,
+            before,
+            after: Some(after),
+        };
+        let note = |state| IgnoredNote {
+            pointer: Pointer::parse("/spec/replicas").unwrap(),
+            source: IgnoreSource::Annotation,
+            state,
+        };
+        Plan {
+            changes: vec![
+                change(
+                    Action::Unchanged,
+                    "scaled",
+                    Some(deployment("scaled", 5)),
+                    deployment("scaled", 5),
+                ),
+                change(Action::Create, "new", None, deployment("new", 2)),
+                change(
+                    Action::Unchanged,
+                    "quiet",
+                    Some(deployment("quiet", 2)),
+                    deployment("quiet", 2),
+                ),
+            ],
+            ignored: vec![
+                Ignored {
+                    object: object("scaled"),
+                    fields: vec![note(IgnoredState::LiveDiffers)],
+                },
+                Ignored {
+                    object: object("new"),
+                    fields: vec![note(IgnoredState::Seeded)],
+                },
+                Ignored {
+                    object: object("quiet"),
+                    fields: vec![note(IgnoredState::LiveMatches)],
+                },
+            ],
+            ..Plan::default()
+        }
+    }
+
+    #[test]
+    fn ignored_fields_are_told_in_text_markdown_and_json() {
+        let render = |format| {
+            let mut out = Vec::new();
+            write(
+                &ignored_plan(),
+                format,
+                &Destination::default(),
+                &Style::plain(),
+                &Options::default(),
+                &mut out,
+            )
+            .unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        let text = render(Format::Text);
+        assert!(
+            text.contains(
+                "= unchanged Deployment/web/scaled (deploy/web.yaml:1)\n \
+                 # /spec/replicas ignored (kubectl-gitops.io/ignore-fields): the cluster's value \
+                 differs from git and is kept\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("# /spec/replicas set on create only, then ignored (kubectl-gitops.io/ignore-fields)"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("Deployment/web/quiet"),
+            "an unchanged object that agrees with git is not listed: {text}"
+        );
+        assert!(
+            text.contains("Plan: 1 to create, 0 to update, 0 to prune, 2 unchanged."),
+            "{text}"
+        );
+        let markdown = render(Format::Markdown);
+        assert!(
+            markdown.contains("<code>= unchanged Deployment/web/scaled</code>"),
+            "{markdown}"
+        );
+        assert!(
+            markdown.contains(
+                "# /spec/replicas ignored (kubectl-gitops.io/ignore-fields): the cluster"
+            ),
+            "{markdown}"
+        );
+        let json: serde_json::Value = serde_json::from_str(&render(Format::Json)).unwrap();
+        let states: Vec<&serde_json::Value> = json["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| &c["ignored"][0])
+            .collect();
+        assert_eq!(
+            states[0],
+            &json!({"pointer": "/spec/replicas", "source": "kubectl-gitops.io/ignore-fields", "state": "liveDiffers"})
+        );
+        assert_eq!(states[1]["state"], "seeded");
+        assert_eq!(states[2]["state"], "liveMatches");
     }
 }

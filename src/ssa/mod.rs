@@ -5,6 +5,7 @@ mod apply;
 mod compare;
 mod conflict;
 mod defaults;
+mod ignore;
 mod mask;
 mod normalize;
 mod order;
@@ -16,6 +17,7 @@ pub use apply::{Applied, ApplyOptions, apply, prune};
 pub use compare::{OfflineOptions, classify, offline_plan};
 pub use conflict::FieldConflict;
 pub use defaults::{Defaulted, FieldPath, Segment, without as without_fields};
+pub use ignore::{Ignored, IgnoredNote, IgnoredState};
 pub use mask::{SecretValues, mask_secret_pair};
 pub use normalize::normalize;
 pub use order::phase;
@@ -145,6 +147,8 @@ pub struct Plan {
     /// (reports fold them unless asked to show them). Updates have none: every changed field
     /// is shown, whoever set it.
     pub defaulted: Vec<Defaulted>,
+    /// Objects with ignored fields (git seeds them on create only): what ignoring each does.
+    pub ignored: Vec<Ignored>,
 }
 
 /// Counts of a plan, for summary lines and exit codes.
@@ -170,6 +174,14 @@ impl Plan {
             .find(|d| d.object == change.object)
             .map(|d| d.fields.as_slice())
             .filter(|fields| !fields.is_empty())
+    }
+
+    /// The ignored fields of this change's object, if it has any.
+    pub fn ignored_of(&self, change: &Change) -> Option<&Ignored> {
+        self.ignored
+            .iter()
+            .find(|i| i.object == change.object)
+            .filter(|i| !i.fields.is_empty())
     }
 
     pub fn summary(&self) -> Summary {

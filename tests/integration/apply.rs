@@ -533,6 +533,7 @@ async fn a_member_edited_after_the_plan_is_not_pruned_and_a_new_plan_prunes_it()
                 item: None,
                 line: 1,
             },
+            ignored: Vec::new(),
         }];
         pipeline::plan(
             &cluster,

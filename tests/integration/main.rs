@@ -14,6 +14,7 @@ mod helm;
 mod helm_dependencies;
 mod hostile;
 mod identity;
+mod ignore;
 mod origins;
 mod plan_noise;
 mod plan_reads;

@@ -229,14 +229,8 @@ mod tests {
             line,
         };
         let mut manifests = vec![
-            Manifest {
-                object: Default::default(),
-                origin: origin(3),
-            },
-            Manifest {
-                object: Default::default(),
-                origin: origin(6),
-            },
+            Manifest::new(Default::default(), origin(3)),
+            Manifest::new(Default::default(), origin(6)),
         ];
         attribute(&mut manifests, output, Path::new("deploy/web"));
         assert_eq!(

@@ -45,16 +45,17 @@ pub(super) enum DryRunError {
 pub(super) async fn dry_run(
     cluster: &Cluster,
     target: &Desired<'_>,
+    body: &Value,
     options: &PlanOptions,
 ) -> Result<Answer, DryRunError> {
     if target.unvalidated.is_some() {
         return Ok(Answer::clean(Value::Null));
     }
-    match send(cluster, target, options.force).await {
+    match send(cluster, target, body, options.force).await {
         Err(DryRunError::Status(status)) if !options.force => {
             match conflict::from_status(&status) {
                 Some(conflicts) => Ok(Answer {
-                    after: send(cluster, target, true).await?,
+                    after: send(cluster, target, body, true).await?,
                     conflicts,
                 }),
                 None => Err(DryRunError::Status(status)),
@@ -64,14 +65,19 @@ pub(super) async fn dry_run(
     }
 }
 
-async fn send(cluster: &Cluster, target: &Desired<'_>, force: bool) -> Result<Value, DryRunError> {
+async fn send(
+    cluster: &Cluster,
+    target: &Desired<'_>,
+    body: &Value,
+    force: bool,
+) -> Result<Value, DryRunError> {
     let mut params = PatchParams::apply(FIELD_MANAGER).dry_run();
     params.force = force;
     let request = Request::new(url_path(
         &target.resource,
         target.object.namespace.as_deref(),
     ))
-    .patch(&target.object.name, &params, &Patch::Apply(&target.body))
+    .patch(&target.object.name, &params, &Patch::Apply(body))
     .map_err(|e| DryRunError::Transport(Failure::local(e.to_string())))?;
     match cluster.send::<Value>(request).await {
         Ok(after) => Ok(after),
