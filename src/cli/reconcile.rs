@@ -232,7 +232,12 @@ pub async fn run(args: &ReconcileArgs, global: &GlobalArgs) -> Result<u8> {
         )
     });
 
-    let render = cluster.render_options().await?;
+    let mut render = cluster.render_options().await?;
+    // Chart dependencies are cached with the rest of the reconciler's state, unless
+    // $GITOPS_HELM_CACHE says otherwise.
+    if std::env::var_os(crate::render::helm::CACHE_ENV).is_none() {
+        render.helm.cache_dir = Some(cache_dir.join("helm"));
+    }
     let reconciler = Reconciler {
         cluster,
         git,

@@ -180,9 +180,18 @@ impl Reconciler {
             message,
         })?;
 
+        // Charts see the cluster as it is now: a CRD installed since the start changes
+        // `.Capabilities.APIVersions` once the last reading has expired.
+        let mut settings = self.settings.clone();
+        if crate::render::has_charts(&snapshot) {
+            settings.render.helm.capabilities = self
+                .cluster
+                .current_helm_capabilities()
+                .await
+                .map_err(|e| fail(Stage::Render, format!("{e:#}")))?;
+        }
         let plan =
-            pipeline::plan_snapshot(&self.cluster, &snapshot, &self.set, &scope, &self.settings)
-                .await;
+            pipeline::plan_snapshot(&self.cluster, &snapshot, &self.set, &scope, &settings).await;
         drop(snapshot);
         let mut plan = match plan {
             Ok(plan) => plan,

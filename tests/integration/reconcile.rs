@@ -2046,6 +2046,46 @@ async fn a_helm_chart_converges_and_a_values_commit_rolls_out() {
 }
 
 #[tokio::test]
+async fn a_chart_with_a_locked_dependency_converges_from_the_cache_dir() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "rec-chartdep").await;
+    let charts = crate::chart_repo::HttpRepo::start(&[("db", "0.1.0", "fetched")], None);
+    let chart = tempfile::tempdir().unwrap();
+    fs::write(
+        chart.path().join("Chart.yaml"),
+        format!(
+            "apiVersion: v2\nname: web\nversion: 0.1.0\ndependencies:\n- name: db\n  \
+             version: 0.1.0\n  repository: {}\n",
+            charts.url()
+        ),
+    )
+    .unwrap();
+    crate::chart_repo::lock_chart(chart.path(), &[]);
+    let lock = fs::read_to_string(chart.path().join("Chart.lock")).unwrap();
+    let chart_yaml = fs::read_to_string(chart.path().join("Chart.yaml")).unwrap();
+    let remote = Remote::new(&[
+        ("deploy/Chart.yaml", &chart_yaml),
+        ("deploy/Chart.lock", &lock),
+    ]);
+    let daemon = Daemon::start(&remote.base);
+    let helm = support::helm();
+    let env = [("GITOPS_HELM", helm.to_str().expect("utf-8 path"))];
+    let reconciler = Reconciler::start_with_env(&daemon.url(), &ns, FAST, &env);
+
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    let value = eventually("the dependency's ConfigMap", WAIT, || async {
+        let cm = api.get_opt("deploy-db").await.ok().flatten()?;
+        cm.data?.get("value").cloned()
+    })
+    .await;
+    assert_eq!(value, "fetched", "{}", reconciler.logs());
+    let entries = fs::read_dir(reconciler._cache.path().join("helm/dependencies"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(entries, 1, "the dependency is cached under --cache-dir");
+}
+
+#[tokio::test]
 async fn the_reconciler_executes_the_plan_diff_shows_with_its_force_setting() {
     let client = support::admin().await;
     let ns = support::namespace(&client, "rec-plan").await;
