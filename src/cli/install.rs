@@ -376,6 +376,12 @@ spec:
                   fieldPath: metadata.name
             - name: HOME
               value: /tmp
+            # Chart dependencies fetched by helm are cached beside the repository, on the
+            # cache volume (the root filesystem is read-only).
+            - name: KUBECTL_GITOPS_CACHE_DIR
+              value: /var/cache/kubectl-gitops
+            - name: XDG_CACHE_HOME
+              value: /var/cache
           ports:
             - name: metrics
               containerPort: 9090

@@ -83,6 +83,8 @@ pub struct Cluster {
     pub budget: Arc<RequestBudget>,
     pub discovery: Arc<Discovery>,
     breaker: Arc<Breaker>,
+    /// The last reading of Helm's `.Capabilities` (see `capabilities`).
+    helm_capabilities: Arc<capabilities::Memo>,
     /// What the client was built from, for [`Cluster::impersonating`].
     config: Arc<kube::Config>,
 }
@@ -159,6 +161,7 @@ impl Cluster {
             budget,
             discovery,
             breaker: Arc::default(),
+            helm_capabilities: Arc::default(),
             config: Arc::new(config),
         })
     }

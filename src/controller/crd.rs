@@ -60,9 +60,10 @@ pub struct GitSyncSpec {
     /// Allow a commit that renders no objects (it prunes every member of the set).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub allow_empty: bool,
-    /// Refuse a plan that prunes more than this many objects (unset: no limit).
+    /// Refuse a plan that prunes more than this: `N` objects, `P%` of the set's members, or
+    /// `unlimited` (default `25%`, as `kubectl gitops reconcile --max-prune`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_prune: Option<i64>,
+    pub max_prune: Option<String>,
     /// Move objects that belong to another ApplySet into this one.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub adopt: bool,

@@ -164,6 +164,8 @@ pub struct Resolved {
     /// `system:serviceaccount:NS:NAME`.
     pub user: String,
     pub set: ApplySet,
+    /// The most a plan may prune (`spec.maxPrune`).
+    pub max_prune: crate::prune_limit::PruneLimit,
 }
 
 /// Why a spec cannot work as written: the reason of the Stalled condition and its message.
@@ -211,13 +213,12 @@ pub fn resolve(sync: &GitSync, default_service_account: Option<&str>) -> Result<
                     .to_string(),
             )
         })?;
-    if spec.max_prune.is_some() {
-        // Ignoring a safety limit would prune what the user capped: refuse instead.
-        return Err((
-            "InvalidSpec",
-            "spec.maxPrune is not supported by this controller version; remove it".into(),
-        ));
-    }
+    let max_prune = match &spec.max_prune {
+        None => crate::prune_limit::RECONCILER_DEFAULT,
+        Some(text) => text
+            .parse()
+            .map_err(|e| ("InvalidSpec", format!("spec.maxPrune {text:?}: {e}")))?,
+    };
     let target_namespace = spec
         .target_namespace
         .clone()
@@ -236,6 +237,7 @@ pub fn resolve(sync: &GitSync, default_service_account: Option<&str>) -> Result<
         target_namespace,
         user: format!("system:serviceaccount:{namespace}:{account}"),
         set,
+        max_prune,
     })
 }
 
@@ -248,8 +250,8 @@ pub fn drift_mode(spec: &GitSyncSpec) -> crate::reconcile::drift_mode::DriftMode
     }
 }
 
-/// The one place a spec's fields become pipeline settings. `resolve` refuses the field the
-/// pipeline has no setting for yet (`maxPrune`), so none is ever silently ignored.
+/// The one place a spec's fields become pipeline settings (with `drift_mode` and
+/// `Resolved::max_prune`, the cycle's own settings).
 pub fn plan_settings(spec: &GitSyncSpec, render: &RenderOptions, namespace: &str) -> PlanSettings {
     let mut render = render.clone();
     render.helm.namespace = Some(namespace.to_string());
@@ -261,6 +263,7 @@ pub fn plan_settings(spec: &GitSyncSpec, render: &RenderOptions, namespace: &str
         verify_unchanged: false,
         adopt: spec.adopt,
         keep_unrendered: !spec.prune,
+        cascade: false,
         render,
     }
 }
@@ -486,6 +489,7 @@ async fn run(
         limits: Limits::default(),
         fetch_timeout: ctx.settings.fetch_timeout,
         drift: drift_mode(spec),
+        max_prune: resolved.max_prune,
         applied: std::sync::Mutex::new(last_applied_commit(sync)),
     });
     let cycle = if reason == Reason::Drift {
@@ -523,6 +527,7 @@ async fn run(
                 Stage::Render => "RenderFailed",
                 Stage::Plan => "PlanFailed",
                 Stage::Apply => "ApplyFailed",
+                Stage::Prune => "PruneLimitExceeded",
             },
             error.to_string(),
             Some(revision),

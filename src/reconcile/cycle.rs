@@ -20,6 +20,7 @@ use crate::cluster::Cluster;
 use crate::inventory::ApplySet;
 use crate::object::ObjectRef;
 use crate::pipeline::{self, ExecuteOptions, PipelineError, PlanSettings, Scope};
+use crate::prune_limit::PruneLimit;
 use crate::source::Limits;
 use crate::ssa::Action;
 
@@ -66,6 +67,8 @@ pub enum Stage {
     Render,
     Plan,
     Apply,
+    /// Applied, but the prunes were withheld: more than `--max-prune` allows.
+    Prune,
 }
 
 impl Stage {
@@ -76,6 +79,7 @@ impl Stage {
             Stage::Render => "render",
             Stage::Plan => "plan",
             Stage::Apply => "apply",
+            Stage::Prune => "prune",
         }
     }
 }
@@ -130,6 +134,9 @@ pub struct Reconciler {
     pub path: PathBuf,
     pub settings: PlanSettings,
     pub allow_empty: bool,
+    /// The most one cycle may prune (`--max-prune`); over it the cycle applies and prunes
+    /// nothing, and fails at the prune stage until the limit or the commit changes.
+    pub max_prune: PruneLimit,
     pub limits: Limits,
     pub fetch_timeout: Duration,
     /// Put drift back, or only report it.
@@ -177,9 +184,18 @@ impl Reconciler {
             message,
         })?;
 
+        // Charts see the cluster as it is now: a CRD installed since the start changes
+        // `.Capabilities.APIVersions` once the last reading has expired.
+        let mut settings = self.settings.clone();
+        if crate::render::has_charts(&snapshot) {
+            settings.render.helm.capabilities = self
+                .cluster
+                .current_helm_capabilities()
+                .await
+                .map_err(|e| fail(Stage::Render, format!("{e:#}")))?;
+        }
         let plan =
-            pipeline::plan_snapshot(&self.cluster, &snapshot, &self.set, &scope, &self.settings)
-                .await;
+            pipeline::plan_snapshot(&self.cluster, &snapshot, &self.set, &scope, &settings).await;
         drop(snapshot);
         let mut plan = match plan {
             Ok(plan) => plan,
@@ -283,6 +299,9 @@ impl Reconciler {
             &plan.planned,
             &ExecuteOptions {
                 partial: outcome.partial,
+                max_prune: self.max_prune,
+                members: plan.members,
+                pinned: false,
             },
             &|_| {},
         )
@@ -298,7 +317,7 @@ impl Reconciler {
                 (None, Action::Unchanged | Action::Conflict) => {}
             }
         }
-        if execution.prunes_skipped > 0 {
+        if execution.prunes_skipped > 0 && execution.prunes_withheld.is_none() {
             failures.push(format!(
                 "{} prunes skipped because something failed",
                 execution.prunes_skipped
@@ -306,6 +325,16 @@ impl Reconciler {
         }
         if !failures.is_empty() {
             return Err(fail(Stage::Apply, summarize(&failures)));
+        }
+        if let Some(withheld) = &execution.prunes_withheld {
+            return Err(fail(
+                Stage::Prune,
+                format!(
+                    "nothing was pruned: {withheld}; everything else was applied. Start the \
+                     reconciler with a higher --max-prune (or --max-prune unlimited) to prune \
+                     them"
+                ),
+            ));
         }
         self.applied_whole(commit, &scope);
         Ok(())

@@ -135,6 +135,7 @@ pub fn render(
             layout::Unit::Chart(dir) => {
                 manifests.extend(render_chart(
                     snapshot,
+                    &repo_root,
                     dir,
                     &options.helm,
                     &budget,
@@ -177,6 +178,7 @@ pub fn render(
 /// The objects of the chart in `dir` (relative to the snapshot root) that an apply applies.
 fn render_chart(
     snapshot: &Snapshot,
+    repo_root: &std::path::Path,
     dir: &std::path::Path,
     options: &helm::HelmOptions,
     budget: &crate::yaml::read::ValueBudget,
@@ -201,6 +203,7 @@ fn render_chart(
             &display
         },
         release,
+        boundary: repo_root,
     };
     let output = match helm::template(&chart, options) {
         Ok(output) => output,

@@ -1083,6 +1083,59 @@ async fn an_empty_commit_is_refused_unless_allowed() {
 }
 
 #[tokio::test]
+async fn max_prune_1_blocks_a_two_object_prune_in_the_reconciler() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "rec-max-prune").await;
+    let remote = Remote::new(&[
+        ("deploy/a.yaml", &cm("a", "1")),
+        ("deploy/b.yaml", &cm("b", "1")),
+        ("deploy/c.yaml", &cm("c", "1")),
+    ]);
+    let _reconciler = Reconciler::start(
+        &remote.file_url(),
+        &ns,
+        &[FAST, &["--applyset", "capped", "--max-prune", "1"]].concat(),
+    );
+    wait_for_values(&client, &ns, &[("a", "1"), ("b", "1"), ("c", "1")]).await;
+
+    let head = remote.commit(
+        &[("deploy/a.yaml", &cm("a", "2"))],
+        &["deploy/b.yaml", "deploy/c.yaml"],
+        "a=2, drop b and c",
+    );
+    let data = wait_for_status(&client, &ns, "capped", "the withheld prunes", |s| {
+        s["lastAttemptedRevision"] == head && s["lastResult"] == "Failed"
+    })
+    .await;
+    assert!(
+        data["lastError"].starts_with("prune: nothing was pruned: the plan prunes 2 of the set's 3 members, more than --max-prune 1 allows"),
+        "{data:?}"
+    );
+    assert_eq!(data["lastPruned"], "0");
+    wait_for_events(&client, &ns, &["PruneBlocked"]).await;
+    // Everything else of the commit is applied; both prunes are withheld, cycle after cycle.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        values(&client, &ns).await,
+        pairs(&[("a", "2"), ("b", "1"), ("c", "1")])
+    );
+    let blocked = event_reasons(&client, &ns)
+        .await
+        .into_iter()
+        .filter(|r| r == "PruneBlocked")
+        .count();
+    assert_eq!(blocked, 1, "one Event per distinct refusal, not per retry");
+
+    // A commit within the limit prunes again.
+    let within = remote.commit(&[("deploy/b.yaml", &cm("b", "1"))], &[], "keep b");
+    wait_for_values(&client, &ns, &[("a", "2"), ("b", "1")]).await;
+    wait_for_status(&client, &ns, "capped", "the commit within the limit", |s| {
+        s["lastAppliedRevision"] == within && s["lastResult"] == "Succeeded"
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn two_replicas_elect_one_leader_and_sigterm_hands_over() {
     let client = support::admin().await;
     let ns = support::namespace(&client, "rec-lease").await;
@@ -1990,6 +2043,46 @@ async fn a_helm_chart_converges_and_a_values_commit_rolls_out() {
     wait_for_values(&client, &ns, &[("deploy-cm", "1")]).await;
     remote.commit(&[("deploy/values.yaml", "v: \"2\"\n")], &[], "v=2");
     wait_for_values(&client, &ns, &[("deploy-cm", "2")]).await;
+}
+
+#[tokio::test]
+async fn a_chart_with_a_locked_dependency_converges_from_the_cache_dir() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "rec-chartdep").await;
+    let charts = crate::chart_repo::HttpRepo::start(&[("db", "0.1.0", "fetched")], None);
+    let chart = tempfile::tempdir().unwrap();
+    fs::write(
+        chart.path().join("Chart.yaml"),
+        format!(
+            "apiVersion: v2\nname: web\nversion: 0.1.0\ndependencies:\n- name: db\n  \
+             version: 0.1.0\n  repository: {}\n",
+            charts.url()
+        ),
+    )
+    .unwrap();
+    crate::chart_repo::lock_chart(chart.path(), &[]);
+    let lock = fs::read_to_string(chart.path().join("Chart.lock")).unwrap();
+    let chart_yaml = fs::read_to_string(chart.path().join("Chart.yaml")).unwrap();
+    let remote = Remote::new(&[
+        ("deploy/Chart.yaml", &chart_yaml),
+        ("deploy/Chart.lock", &lock),
+    ]);
+    let daemon = Daemon::start(&remote.base);
+    let helm = support::helm();
+    let env = [("GITOPS_HELM", helm.to_str().expect("utf-8 path"))];
+    let reconciler = Reconciler::start_with_env(&daemon.url(), &ns, FAST, &env);
+
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    let value = eventually("the dependency's ConfigMap", WAIT, || async {
+        let cm = api.get_opt("deploy-db").await.ok().flatten()?;
+        cm.data?.get("value").cloned()
+    })
+    .await;
+    assert_eq!(value, "fetched", "{}", reconciler.logs());
+    let entries = fs::read_dir(reconciler._cache.path().join("helm/dependencies"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(entries, 1, "the dependency is cached under --cache-dir");
 }
 
 #[tokio::test]
