@@ -11,6 +11,7 @@ mod diff;
 mod distribution;
 mod faults;
 mod helm;
+mod helm_charts_repo;
 mod helm_dependencies;
 mod hostile;
 mod identity;

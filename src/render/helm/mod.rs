@@ -16,6 +16,7 @@ mod dependencies;
 mod fetch;
 pub mod hooks;
 pub(crate) mod kustomize;
+mod pull;
 mod workspace;
 
 use std::ffi::OsString;
