@@ -197,6 +197,8 @@ fn a_version_the_repository_lacks_fails_naming_chart_version_and_repository() {
         )),
         "{error}"
     );
+    assert!(error.contains("9.9.9"), "helm's reason is kept: {error}");
+    eprintln!("{error}");
 }
 
 #[test]

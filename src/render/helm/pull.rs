@@ -86,6 +86,7 @@ fn pull(request: &Request<'_>, into: &Path) -> Result<(), RenderError> {
     let workspace = Workspace::new().map_err(|e| failed(request, e.to_string()))?;
     let registry = credentials::registry_config().map_err(|reason| failed(request, reason))?;
     let oci = chart.repo.starts_with("oci://");
+    let mut private_name = None;
     let mut args: Vec<OsString> = vec!["pull".into()];
     if oci {
         args.push(format!("{}/{}", chart.repo.trim_end_matches('/'), chart.name).into());
@@ -117,6 +118,7 @@ fn pull(request: &Request<'_>, into: &Path) -> Result<(), RenderError> {
             "helm repo update",
         )?;
         args.push(format!("{name}/{}", chart.name).into());
+        private_name = Some(name.clone());
     }
     args.extend([
         "--version".into(),
@@ -125,7 +127,22 @@ fn pull(request: &Request<'_>, into: &Path) -> Result<(), RenderError> {
         "--untardir".into(),
         into.as_os_str().to_owned(),
     ]);
-    run(request, &workspace, registry.as_deref(), args, "helm pull")
+    run(request, &workspace, registry.as_deref(), args, "helm pull").map_err(|error| match error {
+        RenderError::HelmChartPull { reason, .. } => {
+            failed(request, plain(&reason, private_name.as_deref()))
+        }
+        other => other,
+    })
+}
+
+/// helm's message with the private name of the repository replaced by what the user wrote,
+/// and without a hint to run a command the user has no part in.
+fn plain(message: &str, private_name: Option<&str>) -> String {
+    let mut message = message.replace(" (try 'helm repo update')", "");
+    if let Some(name) = private_name {
+        message = message.replace(&format!("{name} index"), "the repository's index");
+    }
+    message
 }
 
 fn run(
@@ -200,5 +217,16 @@ mod tests {
             ..chart("https://c.example.com", "1.0.0")
         };
         assert_eq!(base, key(&elsewhere));
+    }
+
+    #[test]
+    fn helms_message_speaks_of_the_repository_not_its_private_name() {
+        let message = "Error: chart \"web\" matching 9.9.9 not found in dependency-0 index. \
+                       (try 'helm repo update'): no chart version found for web-9.9.9";
+        assert_eq!(
+            plain(message, Some("dependency-0")),
+            "Error: chart \"web\" matching 9.9.9 not found in the repository's index.: no chart \
+             version found for web-9.9.9"
+        );
     }
 }
