@@ -152,6 +152,55 @@ fn a_chart_from_a_chart_repository_renders_as_kustomize_does_then_from_the_cache
 }
 
 #[test]
+fn a_chart_vendored_where_kustomize_looks_is_rendered_without_pulling() {
+    let mut charts = HttpRepo::start(&[("web", "1.2.0", "from-repo")], None);
+    let repo = repository(&charts.url(), Some("1.2.0"), "apps");
+    let vendored = crate::chart_repo::write_chart(repo.path(), "web", "1.2.0", "vendored");
+    std::fs::create_dir_all(repo.path().join("base/charts/web-1.2.0")).unwrap();
+    std::fs::rename(&vendored, repo.path().join("base/charts/web-1.2.0/web")).unwrap();
+    std::fs::remove_dir_all(repo.path().join("web-1.2.0-src")).unwrap();
+    repo.write(
+        "base/charts/web-1.2.0/web/templates/vendored.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: only-in-the-vendored-copy\n",
+    );
+    repo.git_commit_all();
+    charts.server.stop();
+    let cache = tempfile::tempdir().unwrap();
+    let ours = render_dir(&repo.path().join("overlay"), &options(cache.path()))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let rendered = objects(&ours);
+    assert!(
+        rendered
+            .iter()
+            .any(|o| o["metadata"]["name"] == "prod-only-in-the-vendored-copy"),
+        "{rendered:?}"
+    );
+    let output = Command::new("kubectl")
+        .args(["kustomize", "--enable-helm", "--helm-command"])
+        .arg(support::helm3())
+        .arg(repo.path().join("overlay"))
+        .output()
+        .expect("running kubectl kustomize");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let manifests = render::load_file(Path::new("kustomize.yaml"), &output.stdout).unwrap();
+    assert_eq!(
+        rendered,
+        sorted(manifests.into_iter().map(|m| Value::Object(m.object)))
+    );
+    assert_eq!(
+        std::fs::read_dir(cache.path())
+            .map(|d| d.count())
+            .unwrap_or(0),
+        0,
+        "nothing was pulled or cached"
+    );
+}
+
+#[test]
 fn a_chart_from_an_oci_registry_renders_as_kustomize_does() {
     let registry = Registry::start(None);
     registry.publish("web", "0.3.0", "from-oci", None);
