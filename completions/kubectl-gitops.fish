@@ -53,6 +53,7 @@ complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -s o
 markdown\t'A pull-request comment: summary table and a collapsible section per object'
 json\t'A stable, documented schema (see docs/json-output.md)'"
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -l base -d 'A git revision to compare with (e.g. the pull request\'s target branch). Against a cluster, each change is marked "introduced" (the render differs from REV\'s) or "drift" (REV renders it the same: the cluster changed); with --offline, the render of REV is what the diff compares with' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -l out -d 'Also write the plan to this file (JSON, see docs/plan-format.md), for `kubectl gitops apply --plan`: no Secret value is in it, only digests. Not written when the plan has errors or conflicts' -r -F
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)' -r -F
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -l context -d 'The kubeconfig context to use (default: its current-context)' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -s n -l namespace -d 'Namespace for objects that do not name one (default: the context\'s namespace)' -r
@@ -77,6 +78,9 @@ complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -l 
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -l concurrency -d 'Requests in flight at once' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -l qps -d 'Client-side limit of requests per second (bursts may go to twice this)' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -l timeout -d 'How long --wait waits (e.g. 90s, 5m)' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -l plan -d 'Apply exactly the plan in this file (written by `kubectl gitops diff --out`): PATH is planned again with the file\'s settings and applied only if every object still matches it (same render, same live object in the same version); otherwise nothing is written and each object that moved is named' -r -F
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -l expect-digest -d 'Refuse the plan file unless its digest is this one (as a pull-request preview shows it)' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -l max-prune -d 'The most objects one apply may prune: a count (5), a share of the set\'s members (10%, rounded up) or unlimited. Over it nothing is pruned, the rest is applied, and apply exits 3' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)' -r -F
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -l context -d 'The kubeconfig context to use (default: its current-context)' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -s n -l namespace -d 'Namespace for objects that do not name one (default: the context\'s namespace)' -r
@@ -108,6 +112,7 @@ complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile"
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l listen -d 'Serve /healthz, /readyz and /metrics on this address' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l log-format -d 'Log format on stderr' -r -f -a "text\t''
 json\t''"
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l max-prune -d 'The most one cycle may prune: a count (5), a share of the set\'s members (10%, rounded up) or unlimited. Over it the cycle applies everything else, prunes nothing, reports the cycle failed (status and a PruneBlocked Event) and retries' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l token-file -d 'Read the access token for an http(s) remote from this file (re-read at start only); $GITOPS_GIT_TOKEN works too. Sent as the password when the server asks; never logged' -r -F
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l token-username -d 'User name sent with the token (GitLab wants oauth2, Bitbucket x-token-auth)' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l debounce -d 'Quiet time after a drift event before re-planning' -r

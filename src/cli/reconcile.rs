@@ -101,6 +101,12 @@ pub struct ReconcileArgs {
     #[arg(long)]
     pub prune_protected: bool,
 
+    /// The most one cycle may prune: a count (5), a share of the set's members (10%, rounded
+    /// up) or unlimited. Over it the cycle applies everything else, prunes nothing, reports
+    /// the cycle failed (status and a PruneBlocked Event) and retries.
+    #[arg(long, value_name = "N|P%|unlimited", default_value_t = crate::prune_limit::RECONCILER_DEFAULT)]
+    pub max_prune: crate::prune_limit::PruneLimit,
+
     /// Read the access token for an http(s) remote from this file (re-read at start only);
     /// $GITOPS_GIT_TOKEN works too. Sent as the password when the server asks; never logged.
     #[arg(long, value_name = "FILE")]
@@ -245,9 +251,12 @@ pub async fn run(args: &ReconcileArgs, global: &GlobalArgs) -> Result<u8> {
             prune_protected: args.prune_protected,
             verify_unchanged: false,
             adopt: args.adopt,
+            // Nobody reads a preview of the reconciler's prunes; their LISTs are not spent.
+            cascade: false,
             render,
         },
         allow_empty: args.allow_empty,
+        max_prune: args.max_prune,
         limits: Limits::default(),
         fetch_timeout: args.fetch_timeout,
         drift: args.drift,

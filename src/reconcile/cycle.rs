@@ -20,6 +20,7 @@ use crate::cluster::Cluster;
 use crate::inventory::ApplySet;
 use crate::object::ObjectRef;
 use crate::pipeline::{self, ExecuteOptions, PipelineError, PlanSettings, Scope};
+use crate::prune_limit::PruneLimit;
 use crate::source::Limits;
 use crate::ssa::Action;
 
@@ -63,6 +64,8 @@ pub enum Stage {
     Render,
     Plan,
     Apply,
+    /// Applied, but the prunes were withheld: more than `--max-prune` allows.
+    Prune,
 }
 
 impl Stage {
@@ -73,6 +76,7 @@ impl Stage {
             Stage::Render => "render",
             Stage::Plan => "plan",
             Stage::Apply => "apply",
+            Stage::Prune => "prune",
         }
     }
 }
@@ -127,6 +131,9 @@ pub struct Reconciler {
     pub path: PathBuf,
     pub settings: PlanSettings,
     pub allow_empty: bool,
+    /// The most one cycle may prune (`--max-prune`); over it the cycle applies and prunes
+    /// nothing, and fails at the prune stage until the limit or the commit changes.
+    pub max_prune: PruneLimit,
     pub limits: Limits,
     pub fetch_timeout: Duration,
     /// Put drift back, or only report it.
@@ -288,6 +295,9 @@ impl Reconciler {
             &plan.planned,
             &ExecuteOptions {
                 partial: outcome.partial,
+                max_prune: self.max_prune,
+                members: plan.members,
+                pinned: false,
             },
             &|_| {},
         )
@@ -303,7 +313,7 @@ impl Reconciler {
                 (None, Action::Unchanged | Action::Conflict) => {}
             }
         }
-        if execution.prunes_skipped > 0 {
+        if execution.prunes_skipped > 0 && execution.prunes_withheld.is_none() {
             failures.push(format!(
                 "{} prunes skipped because something failed",
                 execution.prunes_skipped
@@ -311,6 +321,16 @@ impl Reconciler {
         }
         if !failures.is_empty() {
             return Err(fail(Stage::Apply, summarize(&failures)));
+        }
+        if let Some(withheld) = &execution.prunes_withheld {
+            return Err(fail(
+                Stage::Prune,
+                format!(
+                    "nothing was pruned: {withheld}; everything else was applied. Start the \
+                     reconciler with a higher --max-prune (or --max-prune unlimited) to prune \
+                     them"
+                ),
+            ));
         }
         self.applied_whole(commit, &scope);
         Ok(())

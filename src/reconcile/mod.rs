@@ -561,13 +561,19 @@ impl Loop {
                 let text = error.to_string();
                 // One Event per distinct failure, not one per retry.
                 if self.last_error.as_deref() != Some(text.as_str()) {
-                    self.events
-                        .publish(
-                            Kind::Warning,
+                    let (reason, message) = match error.stage {
+                        cycle::Stage::Prune => (
+                            "PruneBlocked",
+                            format!("Applied {revision} except its prunes. {text}"),
+                        ),
+                        _ => (
                             "ReconcileFailed",
-                            &format!("Reconciling {revision} failed; the last good state is kept and nothing was pruned. {text}"),
-                        )
-                        .await;
+                            format!(
+                                "Reconciling {revision} failed; the last good state is kept and nothing was pruned. {text}"
+                            ),
+                        ),
+                    };
+                    self.events.publish(Kind::Warning, reason, &message).await;
                     self.last_error = Some(text);
                 }
             }

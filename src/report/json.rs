@@ -18,6 +18,9 @@ struct Report<'a> {
     schema_version: u32,
     context: &'a str,
     server: &'a str,
+    /// The digest `diff --out` gives this plan (absent when it cannot be applied).
+    #[serde(rename = "planDigest", skip_serializing_if = "Option::is_none")]
+    plan_digest: Option<&'a str>,
     summary: Summary,
     changes: Vec<JsonChange<'a>>,
     errors: &'a [PlanError],
@@ -44,6 +47,9 @@ struct JsonChange<'a> {
     /// The object comes into the set from another ApplySet or from other tooling.
     #[serde(skip_serializing_if = "Option::is_none")]
     handover: Option<&'a crate::inventory::Handover>,
+    /// For a prune: what the cluster deletes along with the object.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cascade: Option<&'a crate::ssa::cascade::Cascade>,
     /// The unified diff, as text shows it (empty when unchanged).
     diff: String,
     /// A create's fields the server defaulted (git does not set them); folded in `diff`
@@ -68,6 +74,7 @@ pub fn write(
         schema_version: SCHEMA_VERSION,
         context: &destination.context,
         server: &destination.server,
+        plan_digest: destination.plan_digest.as_deref(),
         summary: plan.summary(),
         changes: plan
             .changes
@@ -81,6 +88,7 @@ pub fn write(
                 conflicts: &c.conflicts,
                 cause: c.cause,
                 handover: c.handover.as_ref(),
+                cascade: plan.cascade_of(c),
                 diff: change_diff(plan, c, options)
                     .iter()
                     .map(|l| l.unified() + "\n")

@@ -43,6 +43,9 @@ pub struct Options {
 pub struct Destination {
     pub context: String,
     pub server: String,
+    /// The digest of the plan as `diff --out` writes it (see `planfile`), for previews: the
+    /// plan a pull request showed can be the one `apply --plan --expect-digest` applies.
+    pub plan_digest: Option<String>,
 }
 
 pub fn write(
@@ -265,6 +268,7 @@ mod tests {
                 reason: "protected kind: not pruned without --prune-protected".into(),
             }],
             defaulted: Vec::new(),
+            cascades: Vec::new(),
             ignored: Vec::new(),
         }
     }
@@ -274,6 +278,7 @@ mod tests {
         let destination = Destination {
             context: "staging".into(),
             server: "https://127.0.0.1:6443/".into(),
+            plan_digest: None,
         };
         write(
             &sample_plan(),
@@ -598,5 +603,79 @@ mod tests {
         );
         assert_eq!(states[1]["state"], "seeded");
         assert_eq!(states[2]["state"], "liveMatches");
+    }
+
+    #[test]
+    fn every_format_shows_the_plan_digest_and_what_a_prune_takes_with_it() {
+        use crate::ssa::cascade::{Cascade, KindCount, Via};
+        let mut plan = three_way_plan();
+        let pruned = plan
+            .changes
+            .iter()
+            .find(|c| c.action == Action::Prune)
+            .unwrap()
+            .object
+            .clone();
+        plan.cascades.push(Cascade {
+            object: pruned,
+            via: Via::Owner,
+            deletes: vec![KindCount {
+                group: "apps".into(),
+                kind: "ReplicaSet".into(),
+                count: 2,
+            }],
+            not_counted: Vec::new(),
+        });
+        let destination = Destination {
+            plan_digest: Some("sha256:abc".into()),
+            ..Destination::default()
+        };
+        let render = |format| {
+            let mut out = Vec::new();
+            write(
+                &plan,
+                format,
+                &destination,
+                &Style::plain(),
+                &Options::default(),
+                &mut out,
+            )
+            .unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        let line = "deletes with it its dependents: 2 ReplicaSet.apps (2 objects)";
+        let text = render(Format::Text);
+        assert!(text.contains("- prune ConfigMap/web/left"), "{text}");
+        assert!(text.contains(&format!("\n  {line}\n")), "{text}");
+        let markdown = render(Format::Markdown);
+        assert!(markdown.contains("Plan digest: `sha256:abc`"), "{markdown}");
+        assert!(
+            markdown.contains(&format!("<strong>{line}</strong>")),
+            "{markdown}"
+        );
+        let json: serde_json::Value = serde_json::from_str(&render(Format::Json)).unwrap();
+        assert_eq!(json["planDigest"], "sha256:abc");
+        let prune = json["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["action"] == "prune")
+            .unwrap();
+        assert_eq!(prune["cascade"]["via"], "owner");
+        assert_eq!(prune["cascade"]["deletes"][0]["count"], 2);
+        let without_digest = {
+            let mut out = Vec::new();
+            write(
+                &plan,
+                Format::Markdown,
+                &Destination::default(),
+                &Style::plain(),
+                &Options::default(),
+                &mut out,
+            )
+            .unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        assert!(!without_digest.contains("Plan digest"));
     }
 }

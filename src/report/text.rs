@@ -10,6 +10,9 @@ use crate::ui::Style;
 pub fn write(plan: &Plan, style: &Style, options: &Options, out: &mut dyn Write) -> io::Result<()> {
     for change in plan.changes.iter().filter(|c| super::shown(plan, c)) {
         writeln!(out, "{}", header(change, style))?;
+        if let Some(line) = plan.cascade_of(change).and_then(|c| c.line()) {
+            writeln!(out, "  {}", style.error(&line))?;
+        }
         for line in super::conflict_lines(change) {
             writeln!(out, "  {}", style.error(&line))?;
         }

@@ -2,6 +2,7 @@
 //! objects, as values. Printing is the caller's job (see `report`).
 
 mod apply;
+pub mod cascade;
 mod compare;
 mod conflict;
 mod defaults;
@@ -34,7 +35,7 @@ use crate::render::Origin;
 pub const FIELD_MANAGER: &str = "kubectl-gitops";
 
 /// What applying the plan does to one object.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
     Create,
@@ -147,6 +148,9 @@ pub struct Plan {
     /// (reports fold them unless asked to show them). Updates have none: every changed field
     /// is shown, whoever set it.
     pub defaulted: Vec<Defaulted>,
+    /// For prunes that take other objects with them (a Namespace, a CRD, an owner): what
+    /// the cluster deletes along with them. Filled by the pipeline when asked to.
+    pub cascades: Vec<cascade::Cascade>,
     /// Objects with ignored fields (git seeds them on create only): what ignoring each does.
     pub ignored: Vec<Ignored>,
 }
@@ -164,6 +168,15 @@ pub struct Summary {
 }
 
 impl Plan {
+    /// What the cluster deletes along with this change's object, if it is a prune that
+    /// cascades.
+    pub fn cascade_of(&self, change: &Change) -> Option<&cascade::Cascade> {
+        if change.action != Action::Prune {
+            return None;
+        }
+        self.cascades.iter().find(|c| c.object == change.object)
+    }
+
     /// The fields the server defaulted on this change's object, if it is a create that has any.
     pub fn defaulted_of(&self, change: &Change) -> Option<&[FieldPath]> {
         if change.action != Action::Create {

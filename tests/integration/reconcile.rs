@@ -1083,6 +1083,59 @@ async fn an_empty_commit_is_refused_unless_allowed() {
 }
 
 #[tokio::test]
+async fn max_prune_1_blocks_a_two_object_prune_in_the_reconciler() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "rec-max-prune").await;
+    let remote = Remote::new(&[
+        ("deploy/a.yaml", &cm("a", "1")),
+        ("deploy/b.yaml", &cm("b", "1")),
+        ("deploy/c.yaml", &cm("c", "1")),
+    ]);
+    let _reconciler = Reconciler::start(
+        &remote.file_url(),
+        &ns,
+        &[FAST, &["--applyset", "capped", "--max-prune", "1"]].concat(),
+    );
+    wait_for_values(&client, &ns, &[("a", "1"), ("b", "1"), ("c", "1")]).await;
+
+    let head = remote.commit(
+        &[("deploy/a.yaml", &cm("a", "2"))],
+        &["deploy/b.yaml", "deploy/c.yaml"],
+        "a=2, drop b and c",
+    );
+    let data = wait_for_status(&client, &ns, "capped", "the withheld prunes", |s| {
+        s["lastAttemptedRevision"] == head && s["lastResult"] == "Failed"
+    })
+    .await;
+    assert!(
+        data["lastError"].starts_with("prune: nothing was pruned: the plan prunes 2 of the set's 3 members, more than --max-prune 1 allows"),
+        "{data:?}"
+    );
+    assert_eq!(data["lastPruned"], "0");
+    wait_for_events(&client, &ns, &["PruneBlocked"]).await;
+    // Everything else of the commit is applied; both prunes are withheld, cycle after cycle.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        values(&client, &ns).await,
+        pairs(&[("a", "2"), ("b", "1"), ("c", "1")])
+    );
+    let blocked = event_reasons(&client, &ns)
+        .await
+        .into_iter()
+        .filter(|r| r == "PruneBlocked")
+        .count();
+    assert_eq!(blocked, 1, "one Event per distinct refusal, not per retry");
+
+    // A commit within the limit prunes again.
+    let within = remote.commit(&[("deploy/b.yaml", &cm("b", "1"))], &[], "keep b");
+    wait_for_values(&client, &ns, &[("a", "2"), ("b", "1")]).await;
+    wait_for_status(&client, &ns, "capped", "the commit within the limit", |s| {
+        s["lastAppliedRevision"] == within && s["lastResult"] == "Succeeded"
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn two_replicas_elect_one_leader_and_sigterm_hands_over() {
     let client = support::admin().await;
     let ns = support::namespace(&client, "rec-lease").await;

@@ -80,11 +80,22 @@ pub struct Work {
     pub action: Action,
     /// The body to apply; None for a prune.
     pub body: Option<Value>,
-    /// The live object's uid, so a prune deletes exactly the object that was planned.
+    /// The live object's uid (none for a create), so a prune deletes exactly the object that
+    /// was planned, and an apply of a plan file writes to the object it was planned against.
     pub uid: Option<String>,
     /// The live object's resourceVersion when planned: a prune deletes it only as it was seen,
-    /// never after someone changed it (a plan can wait at its prompt for hours).
+    /// never after someone changed it (a plan can wait at its prompt for hours); an apply of a
+    /// plan file sends it as the apply's precondition.
     pub resource_version: Option<String>,
+}
+
+/// The uid and resourceVersion of the live object a change was planned against.
+fn planned_against(live: Option<&Value>) -> (Option<String>, Option<String>) {
+    let field = |name: &str| {
+        live.and_then(|l| l["metadata"][name].as_str())
+            .map(str::to_string)
+    };
+    (field("uid"), field("resourceVersion"))
 }
 
 /// Computes the plan: one change per desired object, and a prune for every live member of
@@ -179,6 +190,7 @@ pub async fn plan(
             }
             None => None,
         };
+        let (uid, resource_version) = planned_against(before.as_ref());
         let body = target.body_for(before.as_ref());
         let ignored = (!target.manifest.ignored.is_empty()).then(|| Ignored {
             object: target.object.clone(),
@@ -195,8 +207,8 @@ pub async fn plan(
             resource: target.resource.clone(),
             action: change.action,
             body: Some(body),
-            uid: None,
-            resource_version: None,
+            uid,
+            resource_version,
         };
         changes.push((target.index, change, work, defaulted, ignored));
     }
