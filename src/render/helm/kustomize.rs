@@ -131,7 +131,7 @@ fn pinned(version: &str) -> Result<(), String> {
     if exact {
         Ok(())
     } else {
-        unpinned(&format!("`version: {version}` is a range, not one version"))
+        unpinned(&format!("`version: {version}` is not one exact version"))
     }
 }
 
@@ -141,7 +141,7 @@ fn pinned(version: &str) -> Result<(), String> {
 pub(crate) struct Provided {
     workspace: Workspace,
     /// The copy of the repository root.
-    pub tree: PathBuf,
+    tree: PathBuf,
     /// The original repository root, canonical.
     original: PathBuf,
 }
