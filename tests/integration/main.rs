@@ -13,6 +13,7 @@ mod helm;
 mod hostile;
 mod identity;
 mod origins;
+mod overload;
 mod plan_noise;
 mod plan_reads;
 mod pr;
