@@ -15,7 +15,8 @@
 #   KUBECTL_DEFAULT_UP_TO (1000) kubectl diff with its defaults (one object at a time) is
 #                       timed only up to this many objects (at 10,000 one run takes minutes);
 #                       every size is compared with kubectl's best --concurrency
-#   FLOOR_SWEEP ("8,16,32,64") the floor's worker counts tried by its sweep
+#   FLOOR_SWEEP ("8,16,32,64") the floor's worker counts tried by its sweep ...
+#   FLOOR_SWEEP_RUNS (3) ... and its runs per protocol and worker count
 #   FLOOR_RUNS (5)      timed runs of the floor at its best protocol and concurrency (found
 #                       first by a sweep of 3 runs per combination)
 #   KUBECTL_GITOPS_BIN  the binary to time (default: target/release/kubectl-gitops)
@@ -42,6 +43,7 @@ setup_manager=${SETUP_MANAGER:-kubectl-gitops}
 read -r -a kubectl_concurrency <<<"${KUBECTL_CONCURRENCY:-16 64}"
 kubectl_default_up_to=${KUBECTL_DEFAULT_UP_TO:-1000}
 floor_sweep=${FLOOR_SWEEP:-8,16,32,64}
+floor_sweep_runs=${FLOOR_SWEEP_RUNS:-3}
 
 bench_setup go kubectl jq bc openssl
 applied_dirs=()
@@ -198,7 +200,7 @@ bench_size() {
 	# The floor's best protocol and concurrency, from a sweep (3 runs per combination).
 	log "N=$n: floor sweep"
 	"$work/floor" -objects "$dir/objects.jsonl" -kubeconfig-json "$work/kubeconfig.json" \
-		-runs 3 -concurrency "$floor_sweep" >"$dir/floor.txt"
+		-runs "$floor_sweep_runs" -concurrency "$floor_sweep" >"$dir/floor.txt"
 	sed 's/^/  /' "$dir/floor.txt" >&2
 	local floor_proto floor_conc
 	read -r _ _ floor_proto floor_conc < <(tail -n 1 "$dir/floor.txt")
