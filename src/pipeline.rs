@@ -10,6 +10,7 @@ use std::collections::BTreeSet;
 use crate::cluster::Cluster;
 use crate::inventory::{self, ApplySet, GroupKind, Inventory};
 use crate::object::ObjectKey;
+use crate::prune_limit::{PruneLimit, PruneLimitExceeded};
 use crate::render::{self, Manifest, RenderFailure};
 use crate::source::Snapshot;
 use crate::ssa::{self, Action, Applied, ApplyOptions, Plan, PlanOptions, Planned, Work};
@@ -28,6 +29,9 @@ pub struct PlanSettings {
     pub verify_unchanged: bool,
     /// Consent to move objects from other ApplySets into this one.
     pub adopt: bool,
+    /// Count what the cluster deletes along with each prune (see `ssa::cascade`), for
+    /// reports; costs LISTs only when something is pruned.
+    pub cascade: bool,
     pub render: render::RenderOptions,
 }
 
@@ -117,6 +121,9 @@ pub async fn plan(
     )
     .await?;
     inventory::handover::name_sets(cluster, &mut planned.plan).await;
+    if settings.cascade {
+        planned.plan.cascades = ssa::cascade::preview(cluster, &planned.plan, &planned.work).await;
+    }
     Ok(SetPlan {
         manifests,
         set: set.clone(),
@@ -165,6 +172,12 @@ pub struct ExecuteOptions {
     /// The plan covers only some of the set's objects (a drift correction): the parent keeps
     /// listing everything it listed, since the plan does not know the rest.
     pub partial: bool,
+    /// The most the plan may prune (`--max-prune`); over it, nothing is pruned.
+    pub max_prune: PruneLimit,
+    /// The set's live members when planned ([`SetPlan::members`]): what a share is of.
+    pub members: usize,
+    /// Apply each update only to the object version it was planned against (a plan file).
+    pub pinned: bool,
 }
 
 /// What executing a plan did.
@@ -174,8 +187,12 @@ pub struct Execution {
     pub results: Vec<Applied>,
     /// Objects that failed to plan, conflict or failed to apply (prunes included).
     pub failed: usize,
-    /// Prunes that were planned but not attempted because something failed.
+    /// Prunes that were planned but not attempted because something failed or the plan was
+    /// over `--max-prune`.
     pub prunes_skipped: usize,
+    /// Set when the plan prunes more than `ExecuteOptions::max_prune` allows: no prune was
+    /// attempted, everything else was applied.
+    pub prunes_withheld: Option<PruneLimitExceeded>,
 }
 
 impl Execution {
@@ -208,24 +225,38 @@ pub async fn execute(
 ) -> anyhow::Result<Execution> {
     let work = &planned.work;
     let summary = planned.plan.summary();
+    let withheld = options
+        .max_prune
+        .check(summary.prune, options.members)
+        .err();
     let (kinds, namespaces) = contents(work, &planned.plan, Some(inventory));
     let members = if options.partial {
         inventory.recorded_members
     } else {
-        Some(work.iter().filter(|w| w.action != Action::Prune).count() + planned.plan.kept.len())
+        let staying = if withheld.is_some() { summary.prune } else { 0 };
+        Some(
+            work.iter().filter(|w| w.action != Action::Prune).count()
+                + planned.plan.kept.len()
+                + staying,
+        )
     };
     inventory::write_parent(cluster, set, &kinds, &namespaces, members).await?;
 
-    let mut results = ssa::apply(cluster, planned, &ApplyOptions::default(), progress).await;
+    let apply_options = ApplyOptions {
+        pinned: options.pinned,
+        ..ApplyOptions::default()
+    };
+    let mut results = ssa::apply(cluster, planned, &apply_options, progress).await;
     let apply_failed = results.iter().filter(|r| r.error.is_some()).count() + summary.blocked();
     let mut prunes_skipped = 0;
-    if apply_failed > 0 {
+    if apply_failed > 0 || withheld.is_some() {
         prunes_skipped = summary.prune;
     } else {
         results.extend(ssa::prune(cluster, work, progress).await);
     }
     let failed = results.iter().filter(|r| r.error.is_some()).count() + summary.blocked();
-    if failed == 0 && !options.partial {
+    // Withheld prunes are still members: the parent keeps listing them.
+    if failed == 0 && !options.partial && withheld.is_none() {
         let (kinds_now, namespaces_now) = contents(work, &planned.plan, None);
         if kinds_now != kinds || namespaces_now != namespaces {
             inventory::write_parent(cluster, set, &kinds_now, &namespaces_now, members).await?;
@@ -236,6 +267,7 @@ pub async fn execute(
         results,
         failed,
         prunes_skipped,
+        prunes_withheld: withheld,
     })
 }
 

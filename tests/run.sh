@@ -18,6 +18,9 @@ fi
 GITOPS_TEST_HELM=$(tests/helm.sh path 4)
 GITOPS_TEST_HELM3=$(tests/helm.sh path 3)
 export GITOPS_TEST_HELM GITOPS_TEST_HELM3
+# The OCI registry the chart-dependency tests pull from (built once, then cached).
+GITOPS_TEST_REGISTRY=$(tests/registry.sh path)
+export GITOPS_TEST_REGISTRY
 
 # Build the Rust side before the server starts, so the server is not idle for minutes.
 cargo nextest run --config-file tests/nextest.toml --no-run --workspace

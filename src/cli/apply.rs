@@ -1,14 +1,17 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Result, bail};
 use clap::Args;
 
-use super::common::{PlanArgs, prepare};
-use super::{EXIT_ERROR, EXIT_OK, GlobalArgs};
+use super::common::{PlanArgs, plan_file, prepare};
+use super::{EXIT_ERROR, EXIT_OK, EXIT_PRUNE_LIMIT, GlobalArgs};
 use crate::inventory;
 use crate::pipeline::{self, ExecuteOptions};
+use crate::planfile::{self, PlanFile};
+use crate::prune_limit::PruneLimit;
 use crate::report::{self, Format};
 use crate::ssa::{self, Action, Applied, Summary, Work, wait::Health};
 use crate::ui::{self, Style};
@@ -31,7 +34,13 @@ use crate::ui::{self, Style};
   kubectl gitops apply deploy/ --yes --wait --timeout 10m
 
   # Everything except the writes
-  kubectl gitops apply deploy/ --dry-run"
+  kubectl gitops apply deploy/ --dry-run
+
+  # Exactly the plan saved by `diff --out`, as a pull request showed it
+  kubectl gitops apply deploy/ --plan plan.json --expect-digest sha256:3f1c...
+
+  # Prune at most 5 objects (or 10% of the set); over that, nothing is pruned (exit code 3)
+  kubectl gitops apply deploy/ --yes --max-prune 5"
 )]
 pub struct ApplyArgs {
     #[command(flatten)]
@@ -56,6 +65,30 @@ pub struct ApplyArgs {
     /// How long --wait waits (e.g. 90s, 5m).
     #[arg(long, default_value = "5m", value_parser = super::duration::positive, value_name = "DURATION")]
     pub timeout: Duration,
+
+    /// Apply exactly the plan in this file (written by `kubectl gitops diff --out`): PATH is
+    /// planned again with the file's settings and applied only if every object still matches
+    /// it (same render, same live object in the same version); otherwise nothing is written
+    /// and each object that moved is named.
+    #[arg(
+        long = "plan",
+        id = "plan_file",
+        value_name = "PLAN",
+        value_hint = clap::ValueHint::FilePath,
+        conflicts_with_all = ["force_conflicts", "prune_protected", "adopt"]
+    )]
+    pub plan_file: Option<PathBuf>,
+
+    /// Refuse the plan file unless its digest is this one (as a pull-request preview shows
+    /// it).
+    #[arg(long, value_name = "DIGEST", requires = "plan_file")]
+    pub expect_digest: Option<String>,
+
+    /// The most objects one apply may prune: a count (5), a share of the set's members (10%,
+    /// rounded up) or unlimited. Over it nothing is pruned, the rest is applied, and apply
+    /// exits 3.
+    #[arg(long, value_name = "N|P%|unlimited", default_value_t = PruneLimit::Unlimited)]
+    pub max_prune: PruneLimit,
 }
 
 pub async fn run(
@@ -67,7 +100,39 @@ pub async fn run(
     if args.plan.show_secrets {
         crate::scrub::reveal_secret_values_in_reports();
     }
-    let prepared = prepare(&args.plan, global).await?;
+    let pinned = match &args.plan_file {
+        Some(path) => Some((
+            path,
+            PlanFile::read_expecting(path, args.expect_digest.as_deref())?,
+        )),
+        None => None,
+    };
+    // A plan file is planned again with the settings it was made with.
+    let mut plan_args = args.plan.clone();
+    if let Some((_, file)) = &pinned {
+        plan_args.force_conflicts = file.settings.force_conflicts;
+        plan_args.prune_protected = file.settings.prune_protected;
+        plan_args.adopt = file.settings.adopt;
+    }
+    let prepared = prepare(&plan_args, global).await?;
+    if let Some((path, file)) = &pinned
+        && let Err(mismatches) = still_holds(file, &prepared, &plan_args)
+    {
+        writeln!(
+            out,
+            "{} Nothing was applied: the plan in {} no longer holds:",
+            style.error("!"),
+            path.display()
+        )?;
+        for mismatch in &mismatches {
+            writeln!(out, "  {mismatch}")?;
+        }
+        writeln!(
+            out,
+            "Review the plan as it is now with `kubectl gitops diff --out PLAN` and apply that."
+        )?;
+        return Ok(EXIT_ERROR);
+    }
     let plan = &prepared.planned.plan;
     let summary = plan.summary();
     let context = &prepared.cluster.context;
@@ -91,7 +156,16 @@ pub async fn run(
         out,
     )?;
     if summary.prune > 0 {
-        writeln!(out, "{}", blast_radius(&prepared.planned.work))?;
+        writeln!(out, "{}", blast_radius(&prepared.planned.work, plan))?;
+    }
+    let withheld = args.max_prune.check(summary.prune, prepared.members).err();
+    if let Some(withheld) = &withheld {
+        writeln!(
+            out,
+            "{} Nothing will be pruned: {withheld}; everything else is applied. Pass a higher \
+             --max-prune (or --max-prune unlimited) to prune them.",
+            style.error("!")
+        )?;
     }
     out.flush()?;
 
@@ -149,7 +223,12 @@ pub async fn run(
         writeln!(out, "{} Nothing was applied: {refused}.", style.error("!"))?;
         return Ok(EXIT_ERROR);
     }
-    if !args.yes && !confirm(&summary, context)? {
+    // The prompt asks for what will be done: withheld prunes are not among it.
+    let asked = Summary {
+        prune: if withheld.is_some() { 0 } else { summary.prune },
+        ..summary
+    };
+    if !args.yes && !confirm(&asked, context)? {
         writeln!(out, "Apply cancelled; nothing was changed.")?;
         return Ok(EXIT_OK);
     }
@@ -170,7 +249,12 @@ pub async fn run(
         &prepared.set,
         &prepared.inventory,
         &prepared.planned,
-        &ExecuteOptions { partial: false },
+        &ExecuteOptions {
+            partial: false,
+            max_prune: args.max_prune,
+            members: prepared.members,
+            pinned: pinned.is_some(),
+        },
         &tick,
     )
     .await;
@@ -184,7 +268,14 @@ pub async fn run(
     let all_ok = execution.succeeded();
 
     report_results(results, style, out)?;
-    if prune_skipped {
+    if let Some(withheld) = &execution.prunes_withheld {
+        writeln!(
+            out,
+            "{} {} prunes withheld: {withheld}.",
+            style.error("!"),
+            summary.prune
+        )?;
+    } else if prune_skipped {
         writeln!(
             out,
             "{} {} prunes skipped because something failed; fix it and run apply again.",
@@ -211,9 +302,30 @@ pub async fn run(
     )?;
     Ok(if failed > 0 || unhealthy > 0 {
         EXIT_ERROR
+    } else if execution.prunes_withheld.is_some() {
+        EXIT_PRUNE_LIMIT
     } else {
         EXIT_OK
     })
+}
+
+/// Whether the plan just made is the one in the file; else every difference.
+fn still_holds(
+    file: &PlanFile,
+    prepared: &super::common::Prepared,
+    args: &PlanArgs,
+) -> std::result::Result<(), Vec<planfile::Mismatch>> {
+    let fresh = match plan_file(prepared, args) {
+        Ok(fresh) => fresh,
+        // Errors and conflicts are refused below, as for any plan.
+        Err(_) => return Ok(()),
+    };
+    let mismatches = planfile::verify(file, &fresh);
+    if mismatches.is_empty() {
+        Ok(())
+    } else {
+        Err(mismatches)
+    }
 }
 
 /// Asks on a terminal; anywhere else refuses rather than hang or guess.
@@ -241,8 +353,9 @@ fn confirm(summary: &Summary, context: &str) -> Result<bool> {
         .interact()?)
 }
 
-/// "Will delete 3 objects: 2 ConfigMap, 1 Deployment in namespaces a, b."
-fn blast_radius(work: &[Work]) -> String {
+/// "Will delete 3 objects: 2 ConfigMap, 1 Deployment in namespaces a, b, and with them 4 more
+/// the cluster deletes (listed above)."
+fn blast_radius(work: &[Work], plan: &ssa::Plan) -> String {
     let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();
     let mut namespaces = BTreeSet::new();
     let mut total = 0;
@@ -259,6 +372,12 @@ fn blast_radius(work: &[Work]) -> String {
         line.push_str(&format!(
             " in namespaces {}",
             namespaces.into_iter().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    let cascaded: usize = plan.cascades.iter().map(|c| c.total()).sum();
+    if cascaded > 0 {
+        line.push_str(&format!(
+            ", and with them {cascaded} more the cluster deletes (listed above)"
         ));
     }
     line.push('.');

@@ -11,6 +11,7 @@ use super::GlobalArgs;
 use crate::cluster::Cluster;
 use crate::inventory::{self, ApplySet, Inventory};
 use crate::pipeline::{self, PlanSettings, Scope, SetPlan};
+use crate::planfile::{self, PlanFile};
 use crate::render::{self, Manifest};
 use crate::source::{self, Snapshot};
 use crate::ssa::Planned;
@@ -148,6 +149,8 @@ pub struct Prepared {
     pub set: ApplySet,
     pub inventory: Inventory,
     pub planned: Planned,
+    /// The set's live members when planned.
+    pub members: usize,
 }
 
 /// Source -> Render -> Plan. A render failure stops here, before anything is planned; only a tree
@@ -211,6 +214,7 @@ pub async fn prepare(args: &PlanArgs, global: &GlobalArgs) -> Result<Prepared> {
         prune_protected: args.prune_protected,
         verify_unchanged: args.verify_unchanged,
         adopt: args.adopt,
+        cascade: true,
         render: render::RenderOptions::default(),
     };
     let SetPlan {
@@ -239,5 +243,25 @@ pub async fn prepare(args: &PlanArgs, global: &GlobalArgs) -> Result<Prepared> {
         set,
         inventory,
         planned,
+        members,
     })
+}
+
+/// The plan file of a prepared plan, made with `args`' settings.
+pub fn plan_file(prepared: &Prepared, args: &PlanArgs) -> Result<PlanFile, planfile::Unapplicable> {
+    PlanFile::of(
+        &prepared.planned,
+        &planfile::Origin {
+            snapshot: &prepared.snapshot,
+            manifests: &prepared.manifests,
+            set: &prepared.set,
+            context: &prepared.cluster.context,
+            server: &prepared.cluster.server,
+            settings: planfile::Settings {
+                force_conflicts: args.force_conflicts,
+                prune_protected: args.prune_protected,
+                adopt: args.adopt,
+            },
+        },
+    )
 }

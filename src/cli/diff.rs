@@ -1,10 +1,10 @@
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 use clap::Args;
 
-use super::common::{PlanArgs, prepare, read_and_render};
+use super::common::{PlanArgs, plan_file, prepare, read_and_render};
 use super::{EXIT_DRIFT, EXIT_ERROR, EXIT_OK, GlobalArgs};
 use crate::render::Manifest;
 use crate::report::{self, Format};
@@ -34,7 +34,11 @@ use crate::ui::Style;
   kubectl gitops diff deploy/ --base origin/main --ref HEAD
 
   # The same without a cluster: the two renders compared with each other
-  kubectl gitops diff deploy/ --base origin/main --offline"
+  kubectl gitops diff deploy/ --base origin/main --offline
+
+  # Save the plan for `kubectl gitops apply deploy/ --plan plan.json`, which applies exactly it
+  # (or nothing, naming what moved since)
+  kubectl gitops diff deploy/ --out plan.json"
 )]
 pub struct DiffArgs {
     #[command(flatten)]
@@ -56,6 +60,12 @@ pub struct DiffArgs {
     /// prunes. Namespaces are compared as written.
     #[arg(long, requires = "base")]
     pub offline: bool,
+
+    /// Also write the plan to this file (JSON, see docs/plan-format.md), for
+    /// `kubectl gitops apply --plan`: no Secret value is in it, only digests. Not written when
+    /// the plan has errors or conflicts.
+    #[arg(long, value_name = "PLAN", conflicts_with = "offline", value_hint = clap::ValueHint::FilePath)]
+    pub out: Option<PathBuf>,
 }
 
 pub async fn run(
@@ -86,11 +96,26 @@ pub async fn run(
             &prepared.cluster.default_namespace,
         );
     }
+    let file = plan_file(&prepared, &args.plan);
     let destination = report::Destination {
         context: prepared.cluster.context.clone(),
         server: prepared.cluster.server.clone(),
+        plan_digest: file.as_ref().ok().map(|f| f.digest.clone()),
     };
-    report_plan(&prepared.planned.plan, args, &destination, style, out)
+    let code = report_plan(&prepared.planned.plan, args, &destination, style, out)?;
+    if let Some(path) = &args.out {
+        match file {
+            Ok(file) => {
+                file.write(path)?;
+                eprintln!("Plan written to {} ({}).", path.display(), file.digest);
+            }
+            Err(unapplicable) => {
+                eprintln!("error: {unapplicable}");
+                return Ok(EXIT_ERROR);
+            }
+        }
+    }
+    Ok(code)
 }
 
 /// `--offline`: the render of `--base` against that of `--ref` (or the working tree).

@@ -6,7 +6,7 @@ use clap::Args;
 
 use super::{EXIT_OK, GlobalArgs};
 use crate::inventory::identity;
-use crate::reconcile::{redact, tree};
+use crate::reconcile::{DriftMode, redact, tree};
 
 /// Print the manifests that run the reconciler in a cluster.
 #[derive(Debug, Args)]
@@ -78,6 +78,11 @@ pub struct InstallArgs {
     /// User name sent with the token (GitLab wants oauth2, Bitbucket x-token-auth).
     #[arg(long, value_name = "NAME", requires = "credentials_secret")]
     pub token_username: Option<String>,
+
+    /// What the reconciler does with drift: heal (put it back) or report (record it only);
+    /// see `kubectl gitops reconcile --help`.
+    #[arg(long, value_enum, default_value_t = DriftMode::Heal, value_name = "MODE")]
+    pub drift: DriftMode,
 }
 
 /// Where the credentials Secret is mounted in the pod.
@@ -151,6 +156,7 @@ fn manifests(args: &InstallArgs, namespace: &str, path: &str) -> String {
         "--listen=0.0.0.0:9090".to_string(),
         "--log-format=json".to_string(),
         "--cache-dir=/var/cache/kubectl-gitops".to_string(),
+        format!("--drift={}", args.drift),
     ];
     let mut container_args = container_args.to_vec();
     let mut credentials_mount = String::new();
@@ -336,6 +342,12 @@ spec:
                   fieldPath: metadata.name
             - name: HOME
               value: /tmp
+            # Chart dependencies fetched by helm are cached beside the repository, on the
+            # cache volume (the root filesystem is read-only).
+            - name: KUBECTL_GITOPS_CACHE_DIR
+              value: /var/cache/kubectl-gitops
+            - name: XDG_CACHE_HOME
+              value: /var/cache
           ports:
             - name: metrics
               containerPort: 9090
@@ -440,6 +452,7 @@ mod tests {
         assert!(text.contains(&set.name), "{text}");
         assert!(text.contains(r#"- "--namespace=gitops-system""#), "{text}");
         assert!(text.contains(r#"- "--path=deploy/prod""#), "{text}");
+        assert!(text.contains(r#"- "--drift=heal""#), "{text}");
         assert!(
             text.contains(r#"image: "registry.example.com/kubectl-gitops:1""#),
             "{text}"

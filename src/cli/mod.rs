@@ -27,6 +27,9 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_DRIFT: u8 = 1;
 /// Exit code: an error (bad flags, unreadable input, rejected objects, unreachable cluster).
 pub const EXIT_ERROR: u8 = 2;
+/// Exit code: `apply` applied the plan but pruned nothing, because it prunes more than
+/// `--max-prune` allows.
+pub const EXIT_PRUNE_LIMIT: u8 = 3;
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -42,7 +45,8 @@ Examples:
 Exit codes:
   0  success; for diff: the cluster is in sync
   1  diff found differences
-  2  error (bad flags or input, objects rejected by the server, cluster unreachable)";
+  2  error (bad flags or input, objects rejected by the server, cluster unreachable)
+  3  apply: applied, but nothing pruned: the plan prunes more than --max-prune allows";
 
 /// GitOps from your terminal: preview and apply a git repository against a cluster.
 #[derive(Debug, Parser)]

@@ -188,6 +188,9 @@ async fn preview(args: &PrArgs, global: &GlobalArgs) -> (String, String) {
             let destination = report::Destination {
                 context: prepared.cluster.context.clone(),
                 server: String::new(),
+                plan_digest: super::common::plan_file(&prepared, &args.plan)
+                    .ok()
+                    .map(|file| file.digest),
             };
             let plan = &prepared.planned.plan;
             (

@@ -13,7 +13,7 @@ use crate::pipeline::PlanSettings;
 use crate::reconcile::cycle::Reconciler;
 use crate::reconcile::git::{Credentials, GitSource};
 use crate::reconcile::lease::{self, LeaseConfig};
-use crate::reconcile::{self, LoopConfig, tree};
+use crate::reconcile::{self, DriftMode, LoopConfig, tree};
 use crate::source::Limits;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -29,7 +29,9 @@ pub enum LogFormat {
                   fetches --ref of --repo, renders --path at that commit (plain YAML/JSON or \
                   kustomize), plans against the cluster with git winning every field conflict, \
                   applies, and prunes what left git. Managed objects are watched, so a change \
-                  made outside git is put back within seconds. A failure (git unreachable, a bad \
+                  made outside git is put back within seconds (with --drift report it is left as it is and \
+                  recorded in the status, an Event and a metric, while new commits still \
+                  apply). A failure (git unreachable, a bad \
                   commit, a rejected object) keeps the last good state, prunes nothing and is \
                   retried with backoff. Status is written to the ConfigMap <applyset>-status (see \
                   `kubectl gitops status`), Events to the ApplySet parent Secret. Replicas elect \
@@ -99,6 +101,12 @@ pub struct ReconcileArgs {
     #[arg(long)]
     pub prune_protected: bool,
 
+    /// The most one cycle may prune: a count (5), a share of the set's members (10%, rounded
+    /// up) or unlimited. Over it the cycle applies everything else, prunes nothing, reports
+    /// the cycle failed (status and a PruneBlocked Event) and retries.
+    #[arg(long, value_name = "N|P%|unlimited", default_value_t = crate::prune_limit::RECONCILER_DEFAULT)]
+    pub max_prune: crate::prune_limit::PruneLimit,
+
     /// Read the access token for an http(s) remote from this file (re-read at start only);
     /// $GITOPS_GIT_TOKEN works too. Sent as the password when the server asks; never logged.
     #[arg(long, value_name = "FILE")]
@@ -115,6 +123,14 @@ pub struct ReconcileArgs {
     /// Do not watch managed objects (drift is then corrected at the next interval).
     #[arg(long)]
     pub no_watch: bool,
+
+    /// What to do with a change made in the cluster outside git: `heal` puts it back;
+    /// `report` leaves it and records it (status ConfigMap, a DriftDetected Event, the
+    /// gitops_reconcile_drifted_objects metric). In both modes, what git changes still
+    /// applies: a new commit's changed, added and removed objects (an object git changes is
+    /// applied whole, which also puts back its drift).
+    #[arg(long, value_enum, default_value_t = DriftMode::Heal, value_name = "MODE")]
+    pub drift: DriftMode,
 
     /// First retry delay after a failed cycle; doubles per failure.
     #[arg(long, default_value = "2s", value_parser = super::duration::positive, value_name = "DURATION")]
@@ -218,7 +234,12 @@ pub async fn run(args: &ReconcileArgs, global: &GlobalArgs) -> Result<u8> {
         )
     });
 
-    let render = cluster.render_options().await?;
+    let mut render = cluster.render_options().await?;
+    // Chart dependencies are cached with the rest of the reconciler's state, unless
+    // $GITOPS_HELM_CACHE says otherwise.
+    if std::env::var_os(crate::render::helm::CACHE_ENV).is_none() {
+        render.helm.cache_dir = Some(cache_dir.join("helm"));
+    }
     let reconciler = Reconciler {
         cluster,
         git,
@@ -232,11 +253,16 @@ pub async fn run(args: &ReconcileArgs, global: &GlobalArgs) -> Result<u8> {
             prune_protected: args.prune_protected,
             verify_unchanged: false,
             adopt: args.adopt,
+            // Nobody reads a preview of the reconciler's prunes; their LISTs are not spent.
+            cascade: false,
             render,
         },
         allow_empty: args.allow_empty,
+        max_prune: args.max_prune,
         limits: Limits::default(),
         fetch_timeout: args.fetch_timeout,
+        drift: args.drift,
+        applied: Default::default(),
     };
     let config = LoopConfig {
         interval: args.interval,

@@ -1,11 +1,19 @@
 //! The target cluster as a Helm chart sees it while rendering: its Kubernetes version and every
 //! API version it serves (`group/version` and `group/version/Kind`), read from discovery.
+//!
+//! A reading is kept for as long as a discovery answer is ([`MEMO_TTL`]): a long-running
+//! reconciler renders with what the cluster serves now, within that delay, and a command that
+//! renders several times reads once.
+
+use std::sync::Mutex;
+use std::time::Instant;
 
 use anyhow::{Context, Result};
 use futures::future::join_all;
 use serde_json::Value;
 
 use super::Cluster;
+use super::discovery::MEMO_TTL;
 
 /// How long one group-version's resource list may take while reading capabilities.
 const GROUP_VERSION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
@@ -19,14 +27,30 @@ impl Cluster {
         Ok(RenderOptions {
             helm: HelmOptions {
                 namespace: Some(self.default_namespace.clone()),
-                capabilities: self.helm_capabilities().await?,
+                capabilities: self.current_helm_capabilities().await?,
                 ..HelmOptions::default()
             },
             ..RenderOptions::default()
         })
     }
 
-    /// `.Capabilities` for charts rendered against this cluster.
+    /// `.Capabilities` for charts rendered against this cluster: the last reading while it is
+    /// younger than [`MEMO_TTL`], else a new one.
+    pub async fn current_helm_capabilities(&self) -> Result<Capabilities> {
+        if let Some(known) = self.helm_capabilities.get(Instant::now()) {
+            return Ok(known);
+        }
+        let read = self.helm_capabilities().await?;
+        self.helm_capabilities.set(Instant::now(), read.clone());
+        Ok(read)
+    }
+
+    /// Drops the last reading: the next `current_helm_capabilities` asks the server.
+    pub fn forget_helm_capabilities(&self) {
+        self.helm_capabilities.clear();
+    }
+
+    /// `.Capabilities` for charts rendered against this cluster, read from the server now.
     pub async fn helm_capabilities(&self) -> Result<Capabilities> {
         let version: Value = self
             .get("/version")
@@ -118,4 +142,48 @@ fn strings(value: Option<&Value>) -> Vec<String> {
         .filter_map(Value::as_str)
         .map(str::to_string)
         .collect()
+}
+
+/// One reading of `.Capabilities` and when it was made.
+#[derive(Debug, Default)]
+pub(super) struct Memo {
+    last: Mutex<Option<(Instant, Capabilities)>>,
+}
+
+impl Memo {
+    /// The reading, unless it is [`MEMO_TTL`] old at `now`.
+    fn get(&self, now: Instant) -> Option<Capabilities> {
+        let last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        last.as_ref()
+            .filter(|(at, _)| now.saturating_duration_since(*at) < MEMO_TTL)
+            .map(|(_, capabilities)| capabilities.clone())
+    }
+
+    fn set(&self, now: Instant, capabilities: Capabilities) {
+        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some((now, capabilities));
+    }
+
+    fn clear(&self) {
+        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reading_is_kept_until_discovery_answers_expire() {
+        let memo = Memo::default();
+        let start = Instant::now();
+        assert_eq!(memo.get(start), None);
+        memo.set(start, Capabilities::HelmDefaults);
+        assert_eq!(
+            memo.get(start + MEMO_TTL / 2),
+            Some(Capabilities::HelmDefaults)
+        );
+        assert_eq!(memo.get(start + MEMO_TTL), None, "expired: read again");
+        memo.clear();
+        assert_eq!(memo.get(start), None);
+    }
 }

@@ -88,6 +88,8 @@ pub struct Cluster {
     pub default_namespace: String,
     pub discovery: Arc<Discovery>,
     sender: Arc<Sender>,
+    /// The last reading of Helm's `.Capabilities` (see `capabilities`).
+    helm_capabilities: Arc<capabilities::Memo>,
 }
 
 impl Cluster {
@@ -165,6 +167,7 @@ impl Cluster {
             default_namespace,
             discovery,
             sender,
+            helm_capabilities: Arc::default(),
         })
     }
 

@@ -12,12 +12,15 @@ use std::time::{Duration, Instant};
 use gix::ObjectId;
 
 use super::drift::{ObjectKey, WatchKey};
+use super::drift_mode::DriftMode;
+use super::drift_report::{self, Drifted};
 use super::git::{Fetched, GitSource};
 use super::tree;
 use crate::cluster::Cluster;
 use crate::inventory::ApplySet;
 use crate::object::ObjectRef;
 use crate::pipeline::{self, ExecuteOptions, PipelineError, PlanSettings, Scope};
+use crate::prune_limit::PruneLimit;
 use crate::source::Limits;
 use crate::ssa::Action;
 
@@ -61,6 +64,8 @@ pub enum Stage {
     Render,
     Plan,
     Apply,
+    /// Applied, but the prunes were withheld: more than `--max-prune` allows.
+    Prune,
 }
 
 impl Stage {
@@ -71,6 +76,7 @@ impl Stage {
             Stage::Render => "render",
             Stage::Plan => "plan",
             Stage::Apply => "apply",
+            Stage::Prune => "prune",
         }
     }
 }
@@ -109,6 +115,11 @@ pub struct Outcome {
     pub watch: BTreeSet<WatchKey>,
     pub error: Option<CycleError>,
     pub duration: Duration,
+    /// With `DriftMode::Report`: the objects that differ from git and were left as they are.
+    pub drifted: Vec<Drifted>,
+    /// With `DriftMode::Report`: every object the cycle planned (drifted or not), so a partial
+    /// cycle can say which earlier reports it settles.
+    pub checked: Vec<ObjectRef>,
 }
 
 /// Everything a cycle needs; cheap to share.
@@ -120,8 +131,16 @@ pub struct Reconciler {
     pub path: PathBuf,
     pub settings: PlanSettings,
     pub allow_empty: bool,
+    /// The most one cycle may prune (`--max-prune`); over it the cycle applies and prunes
+    /// nothing, and fails at the prune stage until the limit or the commit changes.
+    pub max_prune: PruneLimit,
     pub limits: Limits,
     pub fetch_timeout: Duration,
+    /// Put drift back, or only report it.
+    pub drift: DriftMode,
+    /// The last revision applied whole without errors: with `DriftMode::Report`, what a new
+    /// commit is compared with to tell its changes from drift. Seed it from the status.
+    pub applied: std::sync::Mutex<Option<ObjectId>>,
 }
 
 impl Reconciler {
@@ -140,10 +159,10 @@ impl Reconciler {
         cycle: Cycle,
         outcome: &mut Outcome,
     ) -> Result<(), CycleError> {
-        let (commit, scope) = match cycle {
-            Cycle::Latest => (self.fetch().await?.commit, Scope::Whole),
-            Cycle::Revision(commit) => (commit, Scope::Whole),
-            Cycle::Objects(commit, keys) => (commit, Scope::Objects(keys)),
+        let (commit, scope, latest) = match cycle {
+            Cycle::Latest => (self.fetch().await?.commit, Scope::Whole, true),
+            Cycle::Revision(commit) => (commit, Scope::Whole, false),
+            Cycle::Objects(commit, keys) => (commit, Scope::Objects(keys), false),
         };
         outcome.revision = Some(commit);
         outcome.partial = scope != Scope::Whole;
@@ -161,11 +180,20 @@ impl Reconciler {
             message,
         })?;
 
+        // Charts see the cluster as it is now: a CRD installed since the start changes
+        // `.Capabilities.APIVersions` once the last reading has expired.
+        let mut settings = self.settings.clone();
+        if crate::render::has_charts(&snapshot) {
+            settings.render.helm.capabilities = self
+                .cluster
+                .current_helm_capabilities()
+                .await
+                .map_err(|e| fail(Stage::Render, format!("{e:#}")))?;
+        }
         let plan =
-            pipeline::plan_snapshot(&self.cluster, &snapshot, &self.set, &scope, &self.settings)
-                .await;
+            pipeline::plan_snapshot(&self.cluster, &snapshot, &self.set, &scope, &settings).await;
         drop(snapshot);
-        let plan = match plan {
+        let mut plan = match plan {
             Ok(plan) => plan,
             Err(PipelineError::Render(failure)) => return Err(fail(Stage::Render, failure)),
             Err(PipelineError::Cluster(err)) => {
@@ -195,6 +223,23 @@ impl Reconciler {
                     .watch
                     .insert(WatchKey::new(&w.resource, w.object.namespace.clone()));
             }
+        }
+        if self.drift == DriftMode::Report {
+            // Drift corrections re-plan the revision already applied, so all they find is
+            // drift; a new commit's changes are told from it against the last one applied.
+            let applied = *self.applied.lock().unwrap_or_else(|e| e.into_inner());
+            let all_drift = !latest || applied == Some(commit);
+            if !all_drift && let Some(base) = applied {
+                self.classify_against(base, &mut plan).await;
+            }
+            outcome.checked = plan
+                .planned
+                .plan
+                .changes
+                .iter()
+                .map(|c| c.object.clone())
+                .collect();
+            outcome.drifted = drift_report::hold_back(&mut plan.planned, all_drift);
         }
         let summary = plan.planned.plan.summary();
         outcome.unchanged = summary.unchanged;
@@ -240,6 +285,7 @@ impl Reconciler {
             .map_err(|refused| fail(Stage::Plan, format!("nothing was applied: {refused}")))?;
         outcome.executed = true;
         if !summary.has_changes() {
+            self.applied_whole(commit, &scope);
             return Ok(());
         }
         let execution = pipeline::execute(
@@ -249,6 +295,9 @@ impl Reconciler {
             &plan.planned,
             &ExecuteOptions {
                 partial: outcome.partial,
+                max_prune: self.max_prune,
+                members: plan.members,
+                pinned: false,
             },
             &|_| {},
         )
@@ -264,7 +313,7 @@ impl Reconciler {
                 (None, Action::Unchanged | Action::Conflict) => {}
             }
         }
-        if execution.prunes_skipped > 0 {
+        if execution.prunes_skipped > 0 && execution.prunes_withheld.is_none() {
             failures.push(format!(
                 "{} prunes skipped because something failed",
                 execution.prunes_skipped
@@ -273,7 +322,54 @@ impl Reconciler {
         if !failures.is_empty() {
             return Err(fail(Stage::Apply, summarize(&failures)));
         }
+        if let Some(withheld) = &execution.prunes_withheld {
+            return Err(fail(
+                Stage::Prune,
+                format!(
+                    "nothing was pruned: {withheld}; everything else was applied. Start the \
+                     reconciler with a higher --max-prune (or --max-prune unlimited) to prune \
+                     them"
+                ),
+            ));
+        }
+        self.applied_whole(commit, &scope);
         Ok(())
+    }
+
+    /// Records that `commit` is applied, when the cycle covered the whole set.
+    fn applied_whole(&self, commit: ObjectId, scope: &Scope) {
+        if *scope == Scope::Whole {
+            *self.applied.lock().unwrap_or_else(|e| e.into_inner()) = Some(commit);
+        }
+    }
+
+    /// Marks each change of `plan` as introduced by git since `base` or as drift, by rendering
+    /// `base`. When `base` cannot be read or rendered any more, every change counts as git's:
+    /// applying a commit is never held back for want of its predecessor.
+    async fn classify_against(self: &Arc<Self>, base: ObjectId, plan: &mut pipeline::SetPlan) {
+        let this = self.clone();
+        let rendered = tokio::task::spawn_blocking(move || {
+            let snapshot = tree::read(this.git.repo_dir(), base, &this.path, &this.limits)?;
+            crate::render::render(&snapshot, &this.settings.render)
+                .map_err(|failure| this.git.scrub(&failure.to_string()))
+        })
+        .await;
+        match rendered {
+            Ok(Ok(base_manifests)) => crate::ssa::classify(
+                &mut plan.planned.plan,
+                &plan.manifests,
+                &base_manifests,
+                &self.cluster.default_namespace,
+            ),
+            Ok(Err(message)) => tracing::info!(
+                base = %base,
+                error = %message,
+                "cannot render the last applied revision; applying the new commit whole"
+            ),
+            Err(join) => {
+                tracing::info!(base = %base, error = %join, "rendering the last applied revision")
+            }
+        }
     }
 
     /// Fetches on a blocking thread, bounded by the fetch timeout.

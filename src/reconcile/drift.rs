@@ -395,13 +395,45 @@ fn content_fingerprint(object: &DynamicObject) -> u64 {
         .as_ref()
         .map(|t| t.0.to_string())
         .hash(&mut hasher);
-    if let Value::Object(map) = &object.data {
+    let data = without_ignored(object);
+    if let Value::Object(map) = data.as_ref() {
         for (key, value) in map.iter().filter(|(k, _)| k.as_str() != "status") {
             key.hash(&mut hasher);
             value.to_string().hash(&mut hasher);
         }
     }
     hasher.finish()
+}
+
+/// The object's content without the fields its `kubectl-gitops.io/ignore-fields` annotation
+/// names (as applied from git), so a `kubectl scale` of an ignored replica count is not drift.
+/// Only paths through maps are taken out: a list position in git need not be the live one, and
+/// a field left in only costs a re-plan that finds nothing to do.
+fn without_ignored(object: &DynamicObject) -> std::borrow::Cow<'_, Value> {
+    let Some(list) = object
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(crate::render::ANNOTATION_IGNORE_FIELDS))
+    else {
+        return std::borrow::Cow::Borrowed(&object.data);
+    };
+    let mut data = object.data.clone();
+    for pointer in list
+        .split(',')
+        .filter_map(|p| crate::render::Pointer::parse(p.trim()).ok())
+    {
+        let Some((last, parents)) = pointer.tokens().split_last() else {
+            continue;
+        };
+        let parent = parents.iter().try_fold(&mut data, |node, token| {
+            node.as_object_mut()?.get_mut(token)
+        });
+        if let Some(Value::Object(map)) = parent {
+            map.shift_remove(last);
+        }
+    }
+    std::borrow::Cow::Owned(data)
 }
 
 /// True when `manager`'s server-side apply is strictly the latest change to the object (status
@@ -548,6 +580,30 @@ mod tests {
             ),
         ];
         assert!(last_change_is_ours(&entries, FIELD_MANAGER));
+    }
+
+    #[test]
+    fn a_change_to_an_ignored_field_is_not_drift_and_one_beside_it_is() {
+        let annotated = |data: Value| {
+            let mut object = object(data, json!({}), "u1");
+            object.metadata.annotations = Some(
+                [(
+                    crate::render::ANNOTATION_IGNORE_FIELDS.to_string(),
+                    "/data/v, /spec/not~1there".to_string(),
+                )]
+                .into(),
+            );
+            object
+        };
+        let mut seen = HashMap::new();
+        seen.insert(
+            "u1".to_string(),
+            Seen::of(&annotated(json!({"v": "1", "w": "1"}))),
+        );
+        let scaled = annotated(json!({"v": "5", "w": "1"}));
+        assert_eq!(judge(&cm_watch(), &scaled, "modified", &mut seen), None);
+        let edited = annotated(json!({"v": "5", "w": "2"}));
+        assert!(judge(&cm_watch(), &edited, "modified", &mut seen).is_some());
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub struct Metrics {
     last_success: Gauge<f64, AtomicU64>,
     managed_objects: Gauge,
     drift_corrections: Counter,
+    drifted_objects: Gauge,
     errors: Family<Labels, Counter>,
     leader: Gauge,
 }
@@ -58,6 +59,12 @@ impl Metrics {
             "Objects changed in the cluster outside git and put back",
             drift_corrections.clone(),
         );
+        let drifted_objects = Gauge::default();
+        registry.register(
+            "drifted_objects",
+            "With --drift report: objects that differ from git and are left as they are",
+            drifted_objects.clone(),
+        );
         let errors = Family::<Labels, Counter>::default();
         registry.register(
             "errors",
@@ -76,6 +83,7 @@ impl Metrics {
             last_success,
             managed_objects,
             drift_corrections,
+            drifted_objects,
             errors,
             leader,
         }
@@ -97,6 +105,10 @@ impl Metrics {
 
     pub fn drift_corrected(&self, objects: u64) {
         self.drift_corrections.inc_by(objects);
+    }
+
+    pub fn set_drifted(&self, objects: u64) {
+        self.drifted_objects.set(objects as i64);
     }
 
     pub fn failed(&self, stage: &'static str) {
@@ -127,6 +139,7 @@ mod tests {
         m.succeeded(1_700_000_000.0);
         m.set_managed(12);
         m.drift_corrected(2);
+        m.set_drifted(3);
         m.failed("fetch");
         m.set_leader(true);
         let text = m.render();
@@ -136,6 +149,7 @@ mod tests {
             "gitops_reconcile_last_success_timestamp_seconds 1700000000",
             "gitops_reconcile_managed_objects 12",
             "gitops_reconcile_drift_corrections_total 2",
+            "gitops_reconcile_drifted_objects 3",
             "gitops_reconcile_errors_total{stage=\"fetch\"} 1",
             "gitops_reconcile_leader 1",
         ] {

@@ -7,13 +7,16 @@
 //! `--listen`.
 //!
 //! Modules, one job each: `git` (fetch), `tree` (a commit's files), `cycle` (one reconcile),
-//! `drift` (watches), `status`, `events`, `lease` (leader election), `metrics`, `serve`
+//! `drift` (watches), `drift_mode` (heal or report), `drift_report` (drift held back and
+//! reported), `status`, `events`, `lease` (leader election), `metrics`, `serve`
 //! (health and metrics endpoint), `backoff`, `debounce`, `redact`; this file is the loop.
 
 mod backoff;
 pub mod cycle;
 mod debounce;
 pub mod drift;
+pub mod drift_mode;
+pub mod drift_report;
 mod events;
 pub mod git;
 pub mod lease;
@@ -35,6 +38,7 @@ use tokio::sync::{mpsc, watch};
 
 pub use backoff::Backoff;
 pub use debounce::Debouncer;
+pub use drift_mode::DriftMode;
 
 use cycle::{Cycle, Outcome, Reconciler, Trigger};
 use events::{Kind, Recorder};
@@ -75,6 +79,8 @@ struct Loop {
     deployed: Option<ObjectId>,
     last_error: Option<String>,
     backoff: Backoff,
+    /// With `--drift report`: what differs from git and is left as it is, by object.
+    drifted: std::collections::BTreeMap<crate::object::ObjectRef, drift_report::Drifted>,
 }
 
 /// Runs until SIGTERM or SIGINT; returns Ok after a clean shutdown.
@@ -133,8 +139,22 @@ pub async fn run(reconciler: Reconciler, config: LoopConfig) -> Result<()> {
         reference: reconciler.git.reference().to_string(),
         path: reconciler.path.to_string_lossy().into_owned(),
         leader: config.identity.clone(),
+        drift_mode: reconciler.drift.to_string(),
         ..Status::default()
     };
+    if reconciler.drift == DriftMode::Report {
+        // What a restarted reconciler applied last: a new commit's changes are told from
+        // drift against it.
+        let applied = status::read(&client, &reconciler.set)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|s| ObjectId::from_hex(s.last_applied_revision.as_bytes()).ok());
+        let mut slot = reconciler.applied.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.is_none() {
+            *slot = applied;
+        }
+    }
     let events = Recorder::new(
         client.clone(),
         reconciler.set.clone(),
@@ -152,6 +172,7 @@ pub async fn run(reconciler: Reconciler, config: LoopConfig) -> Result<()> {
         status,
         deployed: None,
         last_error: None,
+        drifted: Default::default(),
     };
     let mut debouncer = Debouncer::new(this.config.debounce, this.config.debounce * 10);
     // What drifted since the last cycle; `resync` when a watch restarted and anything may have.
@@ -399,8 +420,74 @@ impl Loop {
         if let Err(err) = status::write(&client, &self.reconciler.set, &snapshot).await {
             tracing::warn!(error = %format!("{err:#}"), "could not write the status ConfigMap");
         }
+        let newly_drifted = self.record_drift(outcome);
         self.publish_events(outcome, corrections).await;
+        if newly_drifted {
+            self.publish_drift(outcome).await;
+        }
         delay
+    }
+
+    /// With `--drift report`: updates what differs from git (a whole cycle replaces it, a
+    /// partial one settles the objects it planned) in the status and the metric. True when
+    /// the list changed and is not empty, so an Event should say so.
+    fn record_drift(&mut self, outcome: &Outcome) -> bool {
+        if self.reconciler.drift != DriftMode::Report || !outcome.executed {
+            return false;
+        }
+        if outcome.partial {
+            for object in &outcome.checked {
+                self.drifted.remove(object);
+            }
+        } else {
+            self.drifted.clear();
+        }
+        for drifted in &outcome.drifted {
+            self.drifted.insert(drifted.object.clone(), drifted.clone());
+        }
+        let text: Vec<String> = self.drifted.values().map(ToString::to_string).collect();
+        let text = redact::truncate(&text.join("\n"), 4096);
+        let changed = text != self.status.drifted;
+        self.status.drifted = text;
+        self.status.drifted_objects = self.drifted.len() as u64;
+        self.metrics.set_drifted(self.drifted.len() as u64);
+        changed && !self.drifted.is_empty()
+    }
+
+    async fn publish_drift(&mut self, outcome: &Outcome) {
+        let revision = outcome
+            .revision
+            .map(|r| status::short_revision(&r.to_string()).to_string())
+            .unwrap_or_else(|| "-".into());
+        let objects: Vec<String> = self
+            .drifted
+            .values()
+            .take(10)
+            .map(ToString::to_string)
+            .collect();
+        let more = self.drifted.len().saturating_sub(10);
+        let more = if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        };
+        tracing::warn!(
+            objects = self.drifted.len(),
+            drifted = %objects.join("; "),
+            "managed objects differ from git; left as they are (--drift report)"
+        );
+        self.events
+            .publish(
+                Kind::Warning,
+                "DriftDetected",
+                &format!(
+                    "{} object(s) differ from git at {revision} and are left as they are \
+                     (--drift report): {}{more}",
+                    self.drifted.len(),
+                    objects.join("; ")
+                ),
+            )
+            .await;
     }
 
     async fn publish_events(&mut self, outcome: &Outcome, corrections: usize) {
@@ -474,13 +561,19 @@ impl Loop {
                 let text = error.to_string();
                 // One Event per distinct failure, not one per retry.
                 if self.last_error.as_deref() != Some(text.as_str()) {
-                    self.events
-                        .publish(
-                            Kind::Warning,
+                    let (reason, message) = match error.stage {
+                        cycle::Stage::Prune => (
+                            "PruneBlocked",
+                            format!("Applied {revision} except its prunes. {text}"),
+                        ),
+                        _ => (
                             "ReconcileFailed",
-                            &format!("Reconciling {revision} failed; the last good state is kept and nothing was pruned. {text}"),
-                        )
-                        .await;
+                            format!(
+                                "Reconciling {revision} failed; the last good state is kept and nothing was pruned. {text}"
+                            ),
+                        ),
+                    };
+                    self.events.publish(Kind::Warning, reason, &message).await;
                     self.last_error = Some(text);
                 }
             }

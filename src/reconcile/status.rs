@@ -77,6 +77,12 @@ pub struct Status {
     pub last_unchanged: u64,
     pub drift_corrections: u64,
     pub cycles: u64,
+    /// `heal` or `report` (`--drift`).
+    pub drift_mode: String,
+    /// With `--drift report`: one line per object that differs from git and is left as it
+    /// is, `Kind/namespace/name: /field, /field`.
+    pub drifted: String,
+    pub drifted_objects: u64,
 }
 
 const TEXT_FIELDS: &[&str] = &[
@@ -89,6 +95,8 @@ const TEXT_FIELDS: &[&str] = &[
     "lastAppliedRevision",
     "lastAppliedTime",
     "lastError",
+    "driftMode",
+    "drifted",
 ];
 const COUNT_FIELDS: &[&str] = &[
     "consecutiveFailures",
@@ -99,10 +107,11 @@ const COUNT_FIELDS: &[&str] = &[
     "lastUnchanged",
     "driftCorrections",
     "cycles",
+    "driftedObjects",
 ];
 
 impl Status {
-    fn texts(&self) -> [&String; 9] {
+    fn texts(&self) -> [&String; 11] {
         [
             &self.repository,
             &self.reference,
@@ -113,10 +122,12 @@ impl Status {
             &self.last_applied_revision,
             &self.last_applied_time,
             &self.last_error,
+            &self.drift_mode,
+            &self.drifted,
         ]
     }
 
-    fn texts_mut(&mut self) -> [&mut String; 9] {
+    fn texts_mut(&mut self) -> [&mut String; 11] {
         [
             &mut self.repository,
             &mut self.reference,
@@ -127,10 +138,12 @@ impl Status {
             &mut self.last_applied_revision,
             &mut self.last_applied_time,
             &mut self.last_error,
+            &mut self.drift_mode,
+            &mut self.drifted,
         ]
     }
 
-    fn counts(&self) -> [u64; 8] {
+    fn counts(&self) -> [u64; 9] {
         [
             self.consecutive_failures,
             self.objects_managed,
@@ -140,10 +153,11 @@ impl Status {
             self.last_unchanged,
             self.drift_corrections,
             self.cycles,
+            self.drifted_objects,
         ]
     }
 
-    fn counts_mut(&mut self) -> [&mut u64; 8] {
+    fn counts_mut(&mut self) -> [&mut u64; 9] {
         [
             &mut self.consecutive_failures,
             &mut self.objects_managed,
@@ -153,6 +167,7 @@ impl Status {
             &mut self.last_unchanged,
             &mut self.drift_corrections,
             &mut self.cycles,
+            &mut self.drifted_objects,
         ]
     }
 
@@ -278,7 +293,18 @@ pub fn format(set: &ApplySet, status: &Status, now: Timestamp) -> String {
         status.last_pruned,
         status.last_unchanged
     );
-    let _ = writeln!(out, "Drift corrected:  {}", status.drift_corrections);
+    if status.drift_mode == "report" {
+        let _ = writeln!(
+            out,
+            "Drift:            report only; {} object(s) differ from git and are left as they are",
+            status.drifted_objects
+        );
+        for line in status.drifted.lines() {
+            let _ = writeln!(out, "                  {line}");
+        }
+    } else {
+        let _ = writeln!(out, "Drift corrected:  {}", status.drift_corrections);
+    }
     let _ = write!(out, "Cycles:           {}", status.cycles);
     out.push('\n');
     out
@@ -374,6 +400,9 @@ mod tests {
             last_unchanged: 9,
             drift_corrections: 3,
             cycles: 40,
+            drift_mode: "heal".into(),
+            drifted: String::new(),
+            drifted_objects: 0,
         }
     }
 
@@ -422,6 +451,29 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("Drift corrected:  3"), "{text}");
+    }
+
+    #[test]
+    fn report_only_drift_lists_the_drifted_objects() {
+        let set = ApplySet::named("s", "default");
+        let status = Status {
+            drift_mode: "report".into(),
+            drifted: "ConfigMap/web/a: /data/v\nDeployment/web/api: deleted from the cluster"
+                .into(),
+            drifted_objects: 2,
+            ..sample()
+        };
+        assert_eq!(Status::from_data(&status.to_data()), status);
+        let text = format(&set, &status, Timestamp::now());
+        assert!(
+            text.contains(
+                "Drift:            report only; 2 object(s) differ from git and are left as they are\n\
+                 \x20                 ConfigMap/web/a: /data/v\n\
+                 \x20                 Deployment/web/api: deleted from the cluster\n"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("Drift corrected"), "{text}");
     }
 
     #[test]

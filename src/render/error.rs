@@ -124,6 +124,29 @@ pub enum RenderError {
     #[error("{}: helm template failed: {message}", .chart.display())]
     HelmFailed { chart: PathBuf, message: String },
 
+    /// A dependency of a chart that cannot be provided: not fetched, not locked, or not
+    /// vendored.
+    #[error(
+        "{}: dependency {dependency} from {repository}: {reason}",
+        .chart.display()
+    )]
+    HelmDependency {
+        chart: PathBuf,
+        dependency: String,
+        repository: String,
+        reason: String,
+    },
+
+    /// Dependencies missing from `charts/` with no `Chart.lock` pinning them.
+    #[error(
+        "{}: Chart.yaml declares dependencies that are not in charts/ ({missing}) and the chart \
+         has no Chart.lock: run `helm dependency update {}` and commit Chart.lock (charts are \
+         rendered with their locked dependencies only)",
+        .chart.display(),
+        .chart.display()
+    )]
+    HelmDependenciesUnlocked { chart: PathBuf, missing: String },
+
     /// A hook asking to be deleted after it ran, which an apply cannot honour.
     #[error(
         "{origin}: Helm hook {object} has helm.sh/hook-delete-policy {policy:?}: kubectl gitops \
@@ -135,6 +158,14 @@ pub enum RenderError {
         object: Box<ObjectRef>,
         policy: String,
     },
+
+    /// An object's `kubectl-gitops.io/ignore-fields` annotation that does not list JSON pointers.
+    #[error("{origin}: kubectl-gitops.io/ignore-fields: {message}")]
+    IgnoreFields { origin: Origin, message: String },
+
+    /// A PATH's `.gitops-ignore.yaml` that cannot be read as ignore rules.
+    #[error("{file}: {message}", file = .file.display())]
+    IgnoreRules { file: PathBuf, message: String },
 
     /// kustomize ran longer than allowed and was stopped.
     #[error("{dir}: kustomize build did not finish within {seconds}s and was stopped")]

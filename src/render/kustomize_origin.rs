@@ -341,10 +341,10 @@ mod tests {
         let documents = load_file(Path::new("base/all.yaml"), file.as_bytes()).unwrap();
         let built = |kind: &str, api: &str, name: &str| {
             let object = json!({"apiVersion": api, "kind": kind, "metadata": {"name": name}});
-            Manifest {
-                object: object.as_object().unwrap().clone(),
-                origin: first_line("k.yaml".into()),
-            }
+            Manifest::new(
+                object.as_object().unwrap().clone(),
+                first_line("k.yaml".into()),
+            )
         };
         let line = |m: &Manifest| find_document(&documents, m).map(|o| o.line);
         assert_eq!(line(&built("Service", "v1", "prod-web")), Some(1));

@@ -109,7 +109,7 @@ fn flatten(document: Parsed, out: &mut Vec<Manifest>, errors: &mut Vec<RenderErr
         return;
     };
     if !is_list(&object) {
-        push_checked(Manifest { object, origin }, out, errors);
+        push_checked(Manifest::new(object, origin), out, errors);
         return;
     }
     let list_kind = object
@@ -154,7 +154,7 @@ fn flatten(document: Parsed, out: &mut Vec<Manifest>, errors: &mut Vec<RenderErr
                         object.insert("apiVersion".to_string(), api_version.clone());
                     }
                 }
-                push_checked(Manifest { object, origin }, out, errors);
+                push_checked(Manifest::new(object, origin), out, errors);
             }
             other => errors.push(RenderError::NotAnObject {
                 origin,

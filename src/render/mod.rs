@@ -9,6 +9,7 @@ mod documents;
 mod error;
 mod generator_secrets;
 pub mod helm;
+pub mod ignore;
 mod json;
 mod kustomize;
 mod kustomize_guard;
@@ -31,6 +32,7 @@ use crate::source::Snapshot;
 
 pub use command::KustomizeCommand;
 pub use error::{RenderError, RenderFailure};
+pub use ignore::{ANNOTATION_IGNORE_FIELDS, IGNORE_FILE, IgnoreSource, IgnoredField, Pointer};
 pub use load::load_file;
 
 /// How `render` builds kustomizations.
@@ -96,6 +98,8 @@ pub fn render(
     let mut errors = Vec::new();
     for unit in &layout.units {
         match *unit {
+            // The PATH's ignore rules are not a manifest.
+            layout::Unit::File { path, .. } if path == std::path::Path::new(IGNORE_FILE) => {}
             layout::Unit::File { path, bytes } => {
                 let display = snapshot.display_prefix.join(path);
                 manifests.extend(load::load_collecting(&display, bytes, &budget, &mut errors));
@@ -131,6 +135,7 @@ pub fn render(
             layout::Unit::Chart(dir) => {
                 manifests.extend(render_chart(
                     snapshot,
+                    &repo_root,
                     dir,
                     &options.helm,
                     &budget,
@@ -143,6 +148,21 @@ pub fn render(
     for manifest in &manifests {
         if manifest.kind() == "Secret" {
             crate::scrub::learn_object(&Value::Object(manifest.object.clone()));
+        }
+    }
+    let rules = match snapshot.files.get(std::path::Path::new(IGNORE_FILE)) {
+        Some(bytes) => {
+            let display = snapshot.display_prefix.join(IGNORE_FILE);
+            ignore::Rules::parse(&display, bytes).unwrap_or_else(|error| {
+                errors.push(error);
+                ignore::Rules::default()
+            })
+        }
+        None => ignore::Rules::default(),
+    };
+    for manifest in &mut manifests {
+        if let Err(error) = ignore::attach(manifest, &rules) {
+            errors.push(error);
         }
     }
     errors.extend(validate::find_duplicates(&manifests));
@@ -158,6 +178,7 @@ pub fn render(
 /// The objects of the chart in `dir` (relative to the snapshot root) that an apply applies.
 fn render_chart(
     snapshot: &Snapshot,
+    repo_root: &std::path::Path,
     dir: &std::path::Path,
     options: &helm::HelmOptions,
     budget: &crate::yaml::read::ValueBudget,
@@ -182,6 +203,7 @@ fn render_chart(
             &display
         },
         release,
+        boundary: repo_root,
     };
     let output = match helm::template(&chart, options) {
         Ok(output) => output,
@@ -248,9 +270,29 @@ pub struct Manifest {
     /// `metadata.name` (or `metadata.generateName`).
     pub object: Map<String, Value>,
     pub origin: Origin,
+    /// Fields git seeds on create and leaves alone afterwards (`kubectl-gitops.io/ignore-fields`
+    /// and the PATH's `.gitops-ignore.yaml`), attached once the whole render is done.
+    pub ignored: Vec<IgnoredField>,
 }
 
 impl Manifest {
+    /// An object as rendered, with no ignored fields yet.
+    pub fn new(object: Map<String, Value>, origin: Origin) -> Self {
+        Manifest {
+            object,
+            origin,
+            ignored: Vec::new(),
+        }
+    }
+
+    /// The ignored fields that hold for the object once placed in `namespace`.
+    pub fn ignored_in<'a>(
+        &'a self,
+        namespace: Option<&'a str>,
+    ) -> impl Iterator<Item = &'a IgnoredField> + 'a {
+        self.ignored.iter().filter(move |f| f.holds_in(namespace))
+    }
+
     pub fn api_version(&self) -> &str {
         self.object
             .get("apiVersion")

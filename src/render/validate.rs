@@ -92,10 +92,10 @@ mod tests {
     use super::*;
 
     fn manifest(file: &str, line: usize, object: Value) -> Manifest {
-        Manifest {
-            object: object.as_object().cloned().unwrap_or_default(),
-            origin: origin(file, line),
-        }
+        Manifest::new(
+            object.as_object().cloned().unwrap_or_default(),
+            origin(file, line),
+        )
     }
 
     fn origin(file: &str, line: usize) -> Origin {

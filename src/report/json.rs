@@ -18,6 +18,9 @@ struct Report<'a> {
     schema_version: u32,
     context: &'a str,
     server: &'a str,
+    /// The digest `diff --out` gives this plan (absent when it cannot be applied).
+    #[serde(rename = "planDigest", skip_serializing_if = "Option::is_none")]
+    plan_digest: Option<&'a str>,
     summary: Summary,
     changes: Vec<JsonChange<'a>>,
     errors: &'a [PlanError],
@@ -44,12 +47,19 @@ struct JsonChange<'a> {
     /// The object comes into the set from another ApplySet or from other tooling.
     #[serde(skip_serializing_if = "Option::is_none")]
     handover: Option<&'a crate::inventory::Handover>,
+    /// For a prune: what the cluster deletes along with the object.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cascade: Option<&'a crate::ssa::cascade::Cascade>,
     /// The unified diff, as text shows it (empty when unchanged).
     diff: String,
     /// A create's fields the server defaulted (git does not set them); folded in `diff`
     /// unless --show-defaults, always present in `after`.
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     defaulted: &'a [FieldPath],
+    /// The object's ignored fields (kubectl-gitops.io/ignore-fields, .gitops-ignore.yaml) and
+    /// what ignoring each does in this plan.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    ignored: &'a [crate::ssa::IgnoredNote],
     before: &'a Option<serde_json::Value>,
     after: &'a Option<serde_json::Value>,
 }
@@ -64,6 +74,7 @@ pub fn write(
         schema_version: SCHEMA_VERSION,
         context: &destination.context,
         server: &destination.server,
+        plan_digest: destination.plan_digest.as_deref(),
         summary: plan.summary(),
         changes: plan
             .changes
@@ -77,11 +88,16 @@ pub fn write(
                 conflicts: &c.conflicts,
                 cause: c.cause,
                 handover: c.handover.as_ref(),
+                cascade: plan.cascade_of(c),
                 diff: change_diff(plan, c, options)
                     .iter()
                     .map(|l| l.unified() + "\n")
                     .collect(),
                 defaulted: plan.defaulted_of(c).unwrap_or_default(),
+                ignored: plan
+                    .ignored_of(c)
+                    .map(|i| i.fields.as_slice())
+                    .unwrap_or_default(),
                 before: &c.before,
                 after: &c.after,
             })

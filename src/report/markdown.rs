@@ -34,6 +34,9 @@ pub fn render_within(
     if !destination.context.is_empty() {
         let _ = writeln!(head, "\nAgainst context `{}`.", destination.context);
     }
+    if let Some(digest) = &destination.plan_digest {
+        let _ = writeln!(head, "\nPlan digest: `{digest}`");
+    }
     let _ = writeln!(
         head,
         "\n| Create | Update | Prune | Unchanged | Conflicts | Errors |"
@@ -46,16 +49,12 @@ pub fn render_within(
     );
 
     let mut sections = Vec::new();
-    for change in plan
-        .changes
-        .iter()
-        .filter(|c| c.action != Action::Unchanged)
-    {
+    for change in plan.changes.iter().filter(|c| super::shown(plan, c)) {
         let sign = match change.action {
             Action::Create => "+ create",
             Action::Update => "~ update",
             Action::Prune => "- prune",
-            Action::Unchanged => "",
+            Action::Unchanged => "= unchanged",
             Action::Conflict => "! conflict",
         };
         let origin = change
@@ -76,8 +75,13 @@ pub fn render_within(
             .as_ref()
             .map(|h| format!(" — {}", escape(&h.to_string())))
             .unwrap_or_default();
+        let cascade = plan
+            .cascade_of(change)
+            .and_then(|c| c.line())
+            .map(|line| format!(" — <strong>{}</strong>", escape(&line)))
+            .unwrap_or_default();
         let mut section = format!(
-            "<details><summary><code>{sign} {}</code>{}{note}{cause}{handover}</summary>\n\n```diff\n",
+            "<details><summary><code>{sign} {}</code>{}{note}{cause}{handover}{cascade}</summary>\n\n```diff\n",
             escape(&change.object.to_string()),
             escape(&origin)
         );

@@ -13,7 +13,7 @@ use std::io::{self, Write};
 pub use diff::{DiffLine, LineKind, object_diff};
 pub use markdown::{COMMENT_LIMIT, render_within as markdown_within};
 
-use crate::ssa::{Action, Cause, Change, Plan};
+use crate::ssa::{Action, Cause, Change, IgnoredState, Plan};
 use crate::ui::Style;
 
 /// The `--output` flag.
@@ -43,6 +43,9 @@ pub struct Options {
 pub struct Destination {
     pub context: String,
     pub server: String,
+    /// The digest of the plan as `diff --out` writes it (see `planfile`), for previews: the
+    /// plan a pull request showed can be the one `apply --plan --expect-digest` applies.
+    pub plan_digest: Option<String>,
 }
 
 pub fn write(
@@ -64,7 +67,56 @@ pub fn write(
 /// one line unless they are to be shown.
 pub fn change_diff(plan: &Plan, change: &Change, options: &Options) -> Vec<DiffLine> {
     let hidden = plan.defaulted_of(change).filter(|_| !options.show_defaults);
-    object_diff(change, hidden)
+    let mut lines = object_diff(change, hidden);
+    lines.extend(
+        ignored_lines(plan, change)
+            .into_iter()
+            .map(|text| DiffLine {
+                kind: LineKind::Fold,
+                text,
+            }),
+    );
+    lines
+}
+
+/// One line per ignored field of the change's object, saying what ignoring it does:
+/// `# /spec/replicas ignored (kubectl-gitops.io/ignore-fields): ...`.
+pub fn ignored_lines(plan: &Plan, change: &Change) -> Vec<String> {
+    if change.action == Action::Prune {
+        return Vec::new();
+    }
+    let Some(ignored) = plan.ignored_of(change) else {
+        return Vec::new();
+    };
+    ignored
+        .fields
+        .iter()
+        .map(|f| {
+            let (pointer, source) = (&f.pointer, &f.source);
+            match f.state {
+                IgnoredState::Seeded => {
+                    format!("# {pointer} set on create only, then ignored ({source})")
+                }
+                IgnoredState::LiveDiffers => format!(
+                    "# {pointer} ignored ({source}): the cluster's value differs from git and is kept"
+                ),
+                IgnoredState::LiveMatches => format!("# {pointer} ignored ({source})"),
+                IgnoredState::NotInGit => {
+                    format!("# {pointer} ignored ({source}): git does not set it")
+                }
+            }
+        })
+        .collect()
+}
+
+/// Whether a report shows this change: every change but an unchanged one, which is shown
+/// only when git and the cluster differ in a field it ignores (so the reader learns why that
+/// difference is not a change).
+pub fn shown(plan: &Plan, change: &Change) -> bool {
+    change.action != Action::Unchanged
+        || plan
+            .ignored_of(change)
+            .is_some_and(|i| i.hides_a_difference())
 }
 
 /// A change's cause in a few words, for headers: "introduced", or what applying drift does.
@@ -216,6 +268,8 @@ mod tests {
                 reason: "protected kind: not pruned without --prune-protected".into(),
             }],
             defaulted: Vec::new(),
+            cascades: Vec::new(),
+            ignored: Vec::new(),
         }
     }
 
@@ -224,6 +278,7 @@ mod tests {
         let destination = Destination {
             context: "staging".into(),
             server: "https://127.0.0.1:6443/".into(),
+            plan_digest: None,
         };
         write(
             &sample_plan(),
@@ -424,5 +479,203 @@ mod tests {
             "the summary survives"
         );
         assert!(text.contains("sections not shown"), "the cut is announced");
+    }
+
+    /// A Deployment whose only difference from git is its ignored replica count, and one
+    /// created with it seeded.
+    fn ignored_plan() -> Plan {
+        use crate::render::{IgnoreSource, Pointer};
+        use crate::ssa::{Ignored, IgnoredNote};
+        let deployment = |name: &str, replicas: i64| {
+            json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                   "metadata": {"name": name, "namespace": "web"},
+                   "spec": {"replicas": replicas}})
+        };
+        let object = |name: &str| ObjectRef::new("apps/v1", "Deployment", Some("web".into()), name);
+        let change = |action, name: &str, before: Option<serde_json::Value>, after| Change {
+            action,
+            object: object(name),
+            origin: origin("deploy/web.yaml", 1),
+            validated: true,
+            note: None,
+            conflicts: Vec::new(),
+            cause: None,
+            handover: None,
+            before,
+            after: Some(after),
+        };
+        let note = |state| IgnoredNote {
+            pointer: Pointer::parse("/spec/replicas").unwrap(),
+            source: IgnoreSource::Annotation,
+            state,
+        };
+        Plan {
+            changes: vec![
+                change(
+                    Action::Unchanged,
+                    "scaled",
+                    Some(deployment("scaled", 5)),
+                    deployment("scaled", 5),
+                ),
+                change(Action::Create, "new", None, deployment("new", 2)),
+                change(
+                    Action::Unchanged,
+                    "quiet",
+                    Some(deployment("quiet", 2)),
+                    deployment("quiet", 2),
+                ),
+            ],
+            ignored: vec![
+                Ignored {
+                    object: object("scaled"),
+                    fields: vec![note(IgnoredState::LiveDiffers)],
+                },
+                Ignored {
+                    object: object("new"),
+                    fields: vec![note(IgnoredState::Seeded)],
+                },
+                Ignored {
+                    object: object("quiet"),
+                    fields: vec![note(IgnoredState::LiveMatches)],
+                },
+            ],
+            ..Plan::default()
+        }
+    }
+
+    #[test]
+    fn ignored_fields_are_told_in_text_markdown_and_json() {
+        let render = |format| {
+            let mut out = Vec::new();
+            write(
+                &ignored_plan(),
+                format,
+                &Destination::default(),
+                &Style::plain(),
+                &Options::default(),
+                &mut out,
+            )
+            .unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        let text = render(Format::Text);
+        assert!(
+            text.contains(
+                "= unchanged Deployment/web/scaled (deploy/web.yaml:1)\n \
+                 # /spec/replicas ignored (kubectl-gitops.io/ignore-fields): the cluster's value \
+                 differs from git and is kept\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("# /spec/replicas set on create only, then ignored (kubectl-gitops.io/ignore-fields)"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("Deployment/web/quiet"),
+            "an unchanged object that agrees with git is not listed: {text}"
+        );
+        assert!(
+            text.contains("Plan: 1 to create, 0 to update, 0 to prune, 2 unchanged."),
+            "{text}"
+        );
+        let markdown = render(Format::Markdown);
+        assert!(
+            markdown.contains("<code>= unchanged Deployment/web/scaled</code>"),
+            "{markdown}"
+        );
+        assert!(
+            markdown.contains(
+                "# /spec/replicas ignored (kubectl-gitops.io/ignore-fields): the cluster"
+            ),
+            "{markdown}"
+        );
+        let json: serde_json::Value = serde_json::from_str(&render(Format::Json)).unwrap();
+        let states: Vec<&serde_json::Value> = json["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| &c["ignored"][0])
+            .collect();
+        assert_eq!(
+            states[0],
+            &json!({"pointer": "/spec/replicas", "source": "kubectl-gitops.io/ignore-fields", "state": "liveDiffers"})
+        );
+        assert_eq!(states[1]["state"], "seeded");
+        assert_eq!(states[2]["state"], "liveMatches");
+    }
+
+    #[test]
+    fn every_format_shows_the_plan_digest_and_what_a_prune_takes_with_it() {
+        use crate::ssa::cascade::{Cascade, KindCount, Via};
+        let mut plan = three_way_plan();
+        let pruned = plan
+            .changes
+            .iter()
+            .find(|c| c.action == Action::Prune)
+            .unwrap()
+            .object
+            .clone();
+        plan.cascades.push(Cascade {
+            object: pruned,
+            via: Via::Owner,
+            deletes: vec![KindCount {
+                group: "apps".into(),
+                kind: "ReplicaSet".into(),
+                count: 2,
+            }],
+            not_counted: Vec::new(),
+        });
+        let destination = Destination {
+            plan_digest: Some("sha256:abc".into()),
+            ..Destination::default()
+        };
+        let render = |format| {
+            let mut out = Vec::new();
+            write(
+                &plan,
+                format,
+                &destination,
+                &Style::plain(),
+                &Options::default(),
+                &mut out,
+            )
+            .unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        let line = "deletes with it its dependents: 2 ReplicaSet.apps (2 objects)";
+        let text = render(Format::Text);
+        assert!(text.contains("- prune ConfigMap/web/left"), "{text}");
+        assert!(text.contains(&format!("\n  {line}\n")), "{text}");
+        let markdown = render(Format::Markdown);
+        assert!(markdown.contains("Plan digest: `sha256:abc`"), "{markdown}");
+        assert!(
+            markdown.contains(&format!("<strong>{line}</strong>")),
+            "{markdown}"
+        );
+        let json: serde_json::Value = serde_json::from_str(&render(Format::Json)).unwrap();
+        assert_eq!(json["planDigest"], "sha256:abc");
+        let prune = json["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["action"] == "prune")
+            .unwrap();
+        assert_eq!(prune["cascade"]["via"], "owner");
+        assert_eq!(prune["cascade"]["deletes"][0]["count"], 2);
+        let without_digest = {
+            let mut out = Vec::new();
+            write(
+                &plan,
+                Format::Markdown,
+                &Destination::default(),
+                &Style::plain(),
+                &Options::default(),
+                &mut out,
+            )
+            .unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        assert!(!without_digest.contains("Plan digest"));
     }
 }

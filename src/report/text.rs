@@ -8,12 +8,11 @@ use crate::ssa::{Action, Change, Plan};
 use crate::ui::Style;
 
 pub fn write(plan: &Plan, style: &Style, options: &Options, out: &mut dyn Write) -> io::Result<()> {
-    for change in plan
-        .changes
-        .iter()
-        .filter(|c| c.action != Action::Unchanged)
-    {
+    for change in plan.changes.iter().filter(|c| super::shown(plan, c)) {
         writeln!(out, "{}", header(change, style))?;
+        if let Some(line) = plan.cascade_of(change).and_then(|c| c.line()) {
+            writeln!(out, "  {}", style.error(&line))?;
+        }
         for line in super::conflict_lines(change) {
             writeln!(out, "  {}", style.error(&line))?;
         }
@@ -76,7 +75,7 @@ fn header(change: &Change, style: &Style) -> String {
         Action::Create => style.added("+ create"),
         Action::Update => style.changed("~ update"),
         Action::Prune => style.removed("- prune"),
-        Action::Unchanged => "  unchanged".to_string(),
+        Action::Unchanged => style.dim("= unchanged"),
         Action::Conflict => style.error("! conflict"),
     };
     let origin = change

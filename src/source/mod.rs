@@ -21,7 +21,7 @@ mod remote;
 mod revision;
 mod worktree;
 
-pub use remote::{absolute_local_path, default_remote_url};
+pub use remote::{absolute_local_path, default_remote_url, head_commit};
 
 #[cfg(test)]
 mod tests;

@@ -22,6 +22,14 @@ pub fn default_remote_url(repo_root: &Path) -> Option<String> {
     Some(url.to_bstring().to_string())
 }
 
+/// The commit `HEAD` of the repository at `repo_root` points to, as a full hexadecimal id;
+/// `None` before the first commit.
+pub fn head_commit(repo_root: &Path) -> Option<String> {
+    let repo = gix::open(repo_root).ok()?;
+    let id = repo.head_id().ok()?;
+    Some(id.detach().to_string())
+}
+
 /// A local repository path as an absolute, canonical path where it exists.
 pub fn absolute_local_path(base: &Path, path: &Path) -> String {
     let joined: PathBuf = if path.is_absolute() {

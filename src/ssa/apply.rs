@@ -23,12 +23,16 @@ use crate::render::helm::hooks::{self, Stage};
 pub struct ApplyOptions {
     /// How long a new CustomResourceDefinition may take to become Established.
     pub crd_timeout: Duration,
+    /// Write each update only to the object as it was planned (a plan file): its uid and
+    /// resourceVersion go with the apply, and the server refuses it if the object changed.
+    pub pinned: bool,
 }
 
 impl Default for ApplyOptions {
     fn default() -> Self {
         ApplyOptions {
             crd_timeout: Duration::from_secs(60),
+            pinned: false,
         }
     }
 }
@@ -77,7 +81,7 @@ pub async fn apply(
             continue;
         }
         let mut done = join_all(batch.iter().map(|w| async {
-            let result = apply_one(cluster, w, force).await;
+            let result = apply_one(cluster, w, force, options.pinned).await;
             progress(&result);
             result
         }))
@@ -104,8 +108,16 @@ fn stage_of(work: &Work) -> Stage {
     work.body.as_ref().map_or(Stage::Main, hooks::stage)
 }
 
-async fn apply_one(cluster: &Cluster, work: &Work, force: bool) -> Applied {
+async fn apply_one(cluster: &Cluster, work: &Work, force: bool, pinned: bool) -> Applied {
     let body = work.body.as_ref().unwrap_or(&Value::Null);
+    let pinned_body;
+    let body = match (&work.resource_version, work.action) {
+        (Some(version), Action::Update) if pinned => {
+            pinned_body = with_preconditions(body, work.uid.as_deref(), version);
+            &pinned_body
+        }
+        _ => body,
+    };
     let mut params = PatchParams::apply(FIELD_MANAGER);
     params.force = force;
     let mut not_attempted = None;
@@ -118,6 +130,13 @@ async fn apply_one(cluster: &Cluster, work: &Work, force: bool) -> Applied {
         Err(err) => Some(err.to_string()),
         Ok(request) => match cluster.send::<Value>(request).await {
             Ok(_) => None,
+            Err(kube::Error::Api(status)) if status.code == 409 && pinned && moved(&status) => {
+                Some(format!(
+                    "not applied: it was changed in the cluster since the plan was made; plan \
+                     again to review it ({})",
+                    status.message
+                ))
+            }
             Err(kube::Error::Api(status)) if status.code == 409 && status.reason == "Conflict" => {
                 Some(format!(
                     "{} (pass --force-conflicts to take ownership of these fields)",
@@ -138,6 +157,27 @@ async fn apply_one(cluster: &Cluster, work: &Work, force: bool) -> Applied {
         error: error.map(|e| secrets.redact(&e)),
         not_attempted,
     }
+}
+
+/// The body with the planned object's uid and resourceVersion: the server applies it only to
+/// that object in that version (a changed one answers 409, a replaced one 422).
+fn with_preconditions(body: &Value, uid: Option<&str>, resource_version: &str) -> Value {
+    let mut body = body.clone();
+    if let Some(metadata) = body.get_mut("metadata").and_then(Value::as_object_mut) {
+        metadata.insert(
+            "resourceVersion".into(),
+            Value::String(resource_version.to_string()),
+        );
+        if let Some(uid) = uid {
+            metadata.insert("uid".into(), Value::String(uid.to_string()));
+        }
+    }
+    body
+}
+
+/// A 409 for a stale resourceVersion rather than for another manager's fields.
+fn moved(status: &kube::core::Status) -> bool {
+    status.message.contains("has been modified")
 }
 
 /// Deletes every prune in `work`, phases in reverse, each only if it is still the very object

@@ -229,6 +229,7 @@ mod tests {
                 item: None,
                 line: 1 + document * 10,
             },
+            ignored: Vec::new(),
         }
     }
 

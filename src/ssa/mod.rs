@@ -2,9 +2,11 @@
 //! objects, as values. Printing is the caller's job (see `report`).
 
 mod apply;
+pub mod cascade;
 mod compare;
 mod conflict;
 mod defaults;
+mod ignore;
 mod mask;
 mod normalize;
 mod order;
@@ -16,6 +18,7 @@ pub use apply::{Applied, ApplyOptions, apply, prune};
 pub use compare::{OfflineOptions, classify, offline_plan};
 pub use conflict::FieldConflict;
 pub use defaults::{Defaulted, FieldPath, Segment, without as without_fields};
+pub use ignore::{Ignored, IgnoredNote, IgnoredState};
 pub use mask::{SecretValues, mask_secret_pair};
 pub use normalize::normalize;
 pub use order::phase;
@@ -32,7 +35,7 @@ use crate::render::Origin;
 pub const FIELD_MANAGER: &str = "kubectl-gitops";
 
 /// What applying the plan does to one object.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
     Create,
@@ -145,6 +148,11 @@ pub struct Plan {
     /// (reports fold them unless asked to show them). Updates have none: every changed field
     /// is shown, whoever set it.
     pub defaulted: Vec<Defaulted>,
+    /// For prunes that take other objects with them (a Namespace, a CRD, an owner): what
+    /// the cluster deletes along with them. Filled by the pipeline when asked to.
+    pub cascades: Vec<cascade::Cascade>,
+    /// Objects with ignored fields (git seeds them on create only): what ignoring each does.
+    pub ignored: Vec<Ignored>,
 }
 
 /// Counts of a plan, for summary lines and exit codes.
@@ -160,6 +168,15 @@ pub struct Summary {
 }
 
 impl Plan {
+    /// What the cluster deletes along with this change's object, if it is a prune that
+    /// cascades.
+    pub fn cascade_of(&self, change: &Change) -> Option<&cascade::Cascade> {
+        if change.action != Action::Prune {
+            return None;
+        }
+        self.cascades.iter().find(|c| c.object == change.object)
+    }
+
     /// The fields the server defaulted on this change's object, if it is a create that has any.
     pub fn defaulted_of(&self, change: &Change) -> Option<&[FieldPath]> {
         if change.action != Action::Create {
@@ -170,6 +187,14 @@ impl Plan {
             .find(|d| d.object == change.object)
             .map(|d| d.fields.as_slice())
             .filter(|fields| !fields.is_empty())
+    }
+
+    /// The ignored fields of this change's object, if it has any.
+    pub fn ignored_of(&self, change: &Change) -> Option<&Ignored> {
+        self.ignored
+            .iter()
+            .find(|i| i.object == change.object)
+            .filter(|i| !i.fields.is_empty())
     }
 
     pub fn summary(&self) -> Summary {

@@ -533,6 +533,7 @@ async fn a_member_edited_after_the_plan_is_not_pruned_and_a_new_plan_prunes_it()
                 item: None,
                 line: 1,
             },
+            ignored: Vec::new(),
         }];
         pipeline::plan(
             &cluster,
@@ -552,7 +553,7 @@ async fn a_member_edited_after_the_plan_is_not_pruned_and_a_new_plan_prunes_it()
                 &plan.set,
                 &plan.inventory,
                 &plan.planned,
-                &ExecuteOptions { partial: false },
+                &ExecuteOptions::default(),
                 &|_| {},
             )
             .await

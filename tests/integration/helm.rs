@@ -158,6 +158,7 @@ fn options(namespace: &str, capabilities: Capabilities) -> RenderOptions {
             program: Some(support::helm()),
             namespace: Some(namespace.to_string()),
             capabilities,
+            ..HelmOptions::default()
         },
         ..RenderOptions::default()
     }
@@ -537,4 +538,49 @@ fn helm_charts_in_a_kustomization_refuse_helm_4_clearly() {
         .expect_err("kustomize v5.5 needs Helm 3")
         .to_string();
     assert!(error.contains("only with Helm 3"), "{error}");
+}
+
+#[tokio::test]
+async fn capabilities_follow_a_crd_installed_after_the_first_reading() {
+    use kubectl_gitops::cluster::{Cluster, ClusterOptions};
+    let cluster = Cluster::connect(&ClusterOptions {
+        kubeconfig: Some(support::kubeconfig()),
+        ..ClusterOptions::default()
+    })
+    .await
+    .unwrap();
+    let group = format!("{}.example.com", support::unique_name("caps"));
+    let served = |capabilities: &Capabilities| match capabilities {
+        Capabilities::Cluster { api_versions, .. } => {
+            api_versions.contains(&format!("{group}/v1/Gadget"))
+        }
+        Capabilities::HelmDefaults => panic!("a cluster's capabilities"),
+    };
+    let before = cluster.current_helm_capabilities().await.unwrap();
+    assert!(!served(&before));
+
+    let crd = format!(
+        "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  \
+         name: gadgets.{group}\nspec:\n  group: {group}\n  names:\n    kind: Gadget\n    \
+         plural: gadgets\n  scope: Namespaced\n  versions:\n  - name: v1\n    served: true\n    \
+         storage: true\n    schema:\n      openAPIV3Schema:\n        type: object\n"
+    );
+    let repo = Workdir::new(&[("crd.yaml", &crd)]);
+    let out = gitops(&["apply", ".", "--yes"], repo.path());
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+
+    // Within the discovery delay the reading is reused; once it has expired, a new one sees
+    // the CRD (the reconciler reads them again every cycle that renders a chart).
+    assert!(!served(&cluster.current_helm_capabilities().await.unwrap()));
+    let mut seen = false;
+    for _ in 0..50 {
+        cluster.forget_helm_capabilities();
+        if served(&cluster.current_helm_capabilities().await.unwrap()) {
+            seen = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(seen, "the CRD's kind is among the capabilities");
 }

@@ -1,6 +1,7 @@
 //! Integration tests against the real test API server (see tests/cluster.sh), one module per
 //! feature.
 
+mod chart_repo;
 mod support;
 
 mod apply;
@@ -10,10 +11,13 @@ mod diff;
 mod distribution;
 mod faults;
 mod helm;
+mod helm_dependencies;
 mod hostile;
 mod identity;
+mod ignore;
 mod origins;
 mod overload;
+mod plan_files;
 mod plan_noise;
 mod plan_reads;
 mod pr;

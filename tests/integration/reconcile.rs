@@ -753,6 +753,186 @@ async fn every_edit_of_a_field_git_sets_is_reverted_by_the_watch_including_scale
     eprintln!("drift revert latency (edit -> reverted, debounce 200ms): {latencies:?}");
 }
 
+/// The live Deployment `web` in `ns` as JSON.
+async fn live_deployment(client: &kube::Client, ns: &str) -> serde_json::Value {
+    let path = format!("/apis/apps/v1/namespaces/{ns}/deployments/web");
+    send(client, http::Request::get(&path).body(Vec::new()).unwrap()).await
+}
+
+#[tokio::test]
+async fn an_ignored_replica_count_survives_scaling_while_other_drift_is_healed() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "rec-ignore").await;
+    let deployment = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  \
+                      annotations:\n    kubectl-gitops.io/ignore-fields: /spec/replicas\nspec:\n  \
+                      replicas: 2\n  selector:\n    matchLabels: {app: web}\n  template:\n    \
+                      metadata:\n      labels: {app: web}\n    spec:\n      containers:\n      \
+                      - name: web\n        image: nginx:1.27\n";
+    let remote = Remote::new(&[("deploy/deployment.yaml", deployment)]);
+    let reconciler = Reconciler::start(
+        &remote.file_url(),
+        &ns,
+        &["--interval", "1h", "--applyset", "ignore"],
+    );
+    wait_for_status(&client, &ns, "ignore", "a first successful cycle", |s| {
+        s["lastResult"] == "Succeeded"
+    })
+    .await;
+    assert_eq!(
+        live_deployment(&client, &ns).await["spec"]["replicas"],
+        2,
+        "seeded"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let deploy = format!("/apis/apps/v1/namespaces/{ns}/deployments/web");
+    let merge = "application/merge-patch+json";
+    let image = "/spec/template/spec/containers/0/image";
+    // kubectl scale, then an autoscaler applying as its own manager; each time the image is
+    // edited too, and only the image is put back.
+    let scalers = [
+        (format!("{deploy}/scale?fieldManager=kubectl"), merge, 5),
+        (
+            format!("{deploy}?fieldManager=autoscaler&force=true"),
+            "application/apply-patch+yaml",
+            7,
+        ),
+    ];
+    for (path, content_type, replicas) in scalers {
+        let body = if content_type == merge {
+            json!({"spec": {"replicas": replicas}})
+        } else {
+            json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                   "metadata": {"name": "web"}, "spec": {"replicas": replicas}})
+        };
+        send(&client, patch_request(&path, content_type, body)).await;
+        send(
+            &client,
+            patch_request(
+                &format!("{deploy}?fieldManager=kubectl-edit"),
+                "application/json-patch+json",
+                json!([{"op": "replace", "path": image, "value": "nginx:edited"}]),
+            ),
+        )
+        .await;
+        let healed = eventually("the edited image to be put back", WAIT, || async {
+            let live = live_deployment(&client, &ns).await;
+            (live.pointer(image) == Some(&json!("nginx:1.27"))).then_some(live)
+        })
+        .await;
+        assert_eq!(
+            healed["spec"]["replicas"],
+            replicas,
+            "the scaled count stays\n{}",
+            reconciler.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(
+            live_deployment(&client, &ns).await["spec"]["replicas"],
+            replicas
+        );
+    }
+}
+
+#[tokio::test]
+async fn report_only_drift_is_recorded_and_left_while_new_commits_still_apply() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "rec-report").await;
+    let remote = Remote::new(&[
+        ("deploy/a.yaml", &cm("a", "1")),
+        ("deploy/b.yaml", &cm("b", "1")),
+    ]);
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let reconciler = Reconciler::start(
+        &remote.file_url(),
+        &ns,
+        &[
+            &[
+                "--drift",
+                "report",
+                "--applyset",
+                "report",
+                "--listen",
+                &listen,
+            ][..],
+            FAST,
+        ]
+        .concat(),
+    );
+    wait_for_values(&client, &ns, &[("a", "1"), ("b", "1")]).await;
+    wait_for_status(&client, &ns, "report", "a first successful cycle", |s| {
+        s["lastResult"] == "Succeeded" && s["driftMode"] == "report"
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    api.patch(
+        "a",
+        &PatchParams {
+            field_manager: Some("kubectl-edit".into()),
+            ..PatchParams::default()
+        },
+        &Patch::Merge(&json!({"data": {"v": "edited"}})),
+    )
+    .await
+    .unwrap();
+    let status = wait_for_status(&client, &ns, "report", "the drift in the status", |s| {
+        s.get("driftedObjects").map(String::as_str) == Some("1")
+    })
+    .await;
+    assert_eq!(status["drifted"], format!("ConfigMap/{ns}/a: /data/v"));
+    assert_eq!(status["driftCorrections"], "0");
+    wait_for_events(&client, &ns, &["DriftDetected"]).await;
+    let (_, metrics) = http_get(&listen, "/metrics").await;
+    assert!(
+        metrics.contains("gitops_reconcile_drifted_objects 1"),
+        "{metrics}"
+    );
+    // Several interval cycles later the edit is still there.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    wait_for_values(&client, &ns, &[("a", "edited"), ("b", "1")]).await;
+
+    // A commit changing b applies; a stays as edited and reported.
+    remote.commit(&[("deploy/b.yaml", &cm("b", "2"))], &[], "b to 2");
+    wait_for_values(&client, &ns, &[("a", "edited"), ("b", "2")]).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    wait_for_values(&client, &ns, &[("a", "edited"), ("b", "2")]).await;
+    let status = status_now(&client, &ns).await;
+    assert_eq!(
+        status["drifted"],
+        format!("ConfigMap/{ns}/a: /data/v"),
+        "{}",
+        reconciler.logs()
+    );
+
+    // A commit changing a applies it whole: the edit goes with it, and so does the report.
+    remote.commit(&[("deploy/a.yaml", &cm("a", "3"))], &[], "a to 3");
+    wait_for_values(&client, &ns, &[("a", "3"), ("b", "2")]).await;
+    wait_for_status(&client, &ns, "report", "the drift report cleared", |s| {
+        s.get("driftedObjects").map(String::as_str) == Some("0")
+    })
+    .await;
+
+    // An object deleted in the cluster is reported, not recreated.
+    api.delete("b", &Default::default()).await.unwrap();
+    let status = wait_for_status(&client, &ns, "report", "the deletion in the status", |s| {
+        s.get("driftedObjects").map(String::as_str) == Some("1")
+    })
+    .await;
+    assert_eq!(
+        status["drifted"],
+        format!("ConfigMap/{ns}/b: deleted from the cluster")
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    wait_for_values(&client, &ns, &[("a", "3")]).await;
+}
+
+async fn status_now(client: &kube::Client, ns: &str) -> std::collections::BTreeMap<String, String> {
+    status(client, ns, "report").await.expect("a status")
+}
+
 #[tokio::test]
 async fn an_unreachable_remote_keeps_everything_and_the_loop_recovers() {
     let client = support::admin().await;
@@ -900,6 +1080,59 @@ async fn an_empty_commit_is_refused_unless_allowed() {
     .await;
     assert!(data["lastError"].contains("--allow-empty"), "{data:?}");
     assert_eq!(values(&client, &ns).await, pairs(&[("a", "1")]));
+}
+
+#[tokio::test]
+async fn max_prune_1_blocks_a_two_object_prune_in_the_reconciler() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "rec-max-prune").await;
+    let remote = Remote::new(&[
+        ("deploy/a.yaml", &cm("a", "1")),
+        ("deploy/b.yaml", &cm("b", "1")),
+        ("deploy/c.yaml", &cm("c", "1")),
+    ]);
+    let _reconciler = Reconciler::start(
+        &remote.file_url(),
+        &ns,
+        &[FAST, &["--applyset", "capped", "--max-prune", "1"]].concat(),
+    );
+    wait_for_values(&client, &ns, &[("a", "1"), ("b", "1"), ("c", "1")]).await;
+
+    let head = remote.commit(
+        &[("deploy/a.yaml", &cm("a", "2"))],
+        &["deploy/b.yaml", "deploy/c.yaml"],
+        "a=2, drop b and c",
+    );
+    let data = wait_for_status(&client, &ns, "capped", "the withheld prunes", |s| {
+        s["lastAttemptedRevision"] == head && s["lastResult"] == "Failed"
+    })
+    .await;
+    assert!(
+        data["lastError"].starts_with("prune: nothing was pruned: the plan prunes 2 of the set's 3 members, more than --max-prune 1 allows"),
+        "{data:?}"
+    );
+    assert_eq!(data["lastPruned"], "0");
+    wait_for_events(&client, &ns, &["PruneBlocked"]).await;
+    // Everything else of the commit is applied; both prunes are withheld, cycle after cycle.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        values(&client, &ns).await,
+        pairs(&[("a", "2"), ("b", "1"), ("c", "1")])
+    );
+    let blocked = event_reasons(&client, &ns)
+        .await
+        .into_iter()
+        .filter(|r| r == "PruneBlocked")
+        .count();
+    assert_eq!(blocked, 1, "one Event per distinct refusal, not per retry");
+
+    // A commit within the limit prunes again.
+    let within = remote.commit(&[("deploy/b.yaml", &cm("b", "1"))], &[], "keep b");
+    wait_for_values(&client, &ns, &[("a", "2"), ("b", "1")]).await;
+    wait_for_status(&client, &ns, "capped", "the commit within the limit", |s| {
+        s["lastAppliedRevision"] == within && s["lastResult"] == "Succeeded"
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -1810,6 +2043,46 @@ async fn a_helm_chart_converges_and_a_values_commit_rolls_out() {
     wait_for_values(&client, &ns, &[("deploy-cm", "1")]).await;
     remote.commit(&[("deploy/values.yaml", "v: \"2\"\n")], &[], "v=2");
     wait_for_values(&client, &ns, &[("deploy-cm", "2")]).await;
+}
+
+#[tokio::test]
+async fn a_chart_with_a_locked_dependency_converges_from_the_cache_dir() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "rec-chartdep").await;
+    let charts = crate::chart_repo::HttpRepo::start(&[("db", "0.1.0", "fetched")], None);
+    let chart = tempfile::tempdir().unwrap();
+    fs::write(
+        chart.path().join("Chart.yaml"),
+        format!(
+            "apiVersion: v2\nname: web\nversion: 0.1.0\ndependencies:\n- name: db\n  \
+             version: 0.1.0\n  repository: {}\n",
+            charts.url()
+        ),
+    )
+    .unwrap();
+    crate::chart_repo::lock_chart(chart.path(), &[]);
+    let lock = fs::read_to_string(chart.path().join("Chart.lock")).unwrap();
+    let chart_yaml = fs::read_to_string(chart.path().join("Chart.yaml")).unwrap();
+    let remote = Remote::new(&[
+        ("deploy/Chart.yaml", &chart_yaml),
+        ("deploy/Chart.lock", &lock),
+    ]);
+    let daemon = Daemon::start(&remote.base);
+    let helm = support::helm();
+    let env = [("GITOPS_HELM", helm.to_str().expect("utf-8 path"))];
+    let reconciler = Reconciler::start_with_env(&daemon.url(), &ns, FAST, &env);
+
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    let value = eventually("the dependency's ConfigMap", WAIT, || async {
+        let cm = api.get_opt("deploy-db").await.ok().flatten()?;
+        cm.data?.get("value").cloned()
+    })
+    .await;
+    assert_eq!(value, "fetched", "{}", reconciler.logs());
+    let entries = fs::read_dir(reconciler._cache.path().join("helm/dependencies"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(entries, 1, "the dependency is cached under --cache-dir");
 }
 
 #[tokio::test]

@@ -128,6 +128,7 @@ mod tests {
                 item: None,
                 line: 1,
             },
+            ignored: Vec::new(),
         }
     }
 

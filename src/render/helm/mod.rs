@@ -4,18 +4,26 @@
 //! The release is named after the chart's directory, installed into the target namespace,
 //! with the chart's own `values.yaml`, its `crds/` included, and `.Capabilities` describing
 //! the target cluster when there is one (see `capabilities`). Hooks and tests are sorted out
-//! by `hooks`.
+//! by `hooks`. Dependencies missing from `charts/` are fetched as `Chart.lock` pins them
+//! (`dependencies`, `fetch`, `cache`, `credentials`) and rendered from a copy of the chart
+//! (`workspace`); helm always runs with a private Helm home.
 
 mod binary;
+mod cache;
 mod capabilities;
+pub mod credentials;
+mod dependencies;
+mod fetch;
 pub mod hooks;
 pub(crate) mod kustomize;
+mod workspace;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use binary::{HELM_ENV, choose as choose_program};
+pub use cache::CACHE_ENV;
 pub use capabilities::Capabilities;
 
 use super::error::RenderError;
@@ -34,6 +42,10 @@ pub struct HelmOptions {
     pub namespace: Option<String>,
     /// What `.Capabilities` reports.
     pub capabilities: Capabilities,
+    /// Where fetched dependencies are cached; `None`: `$GITOPS_HELM_CACHE`, else `helm` in
+    /// the cache directory (`$KUBECTL_GITOPS_CACHE_DIR`, `$XDG_CACHE_HOME/kubectl-gitops`,
+    /// `~/.cache/kubectl-gitops`).
+    pub cache_dir: Option<PathBuf>,
 }
 
 impl HelmOptions {
@@ -55,6 +67,8 @@ pub(crate) struct Chart<'a> {
     pub display: &'a Path,
     /// The release name: the directory's name.
     pub release: String,
+    /// The repository holding the chart: symbolic links of a copied chart may not leave it.
+    pub boundary: &'a Path,
 }
 
 /// `helm template`'s output for the chart.
@@ -81,7 +95,42 @@ pub(crate) fn template(chart: &Chart<'_>, options: &HelmOptions) -> Result<Vec<u
         "--include-crds".into(),
     ];
     args.extend(options.capabilities.args());
-    let command = binary::template_command(&program, &args, chart.on_disk);
+    let workspace = workspace::Workspace::new().map_err(|error| RenderError::HelmFailed {
+        chart: dir.clone(),
+        message: format!("cannot create a temporary directory for helm: {error}"),
+    })?;
+    let chart_dir = match dependencies::needs(chart.on_disk, &dir, chart.boundary)? {
+        dependencies::Needs::Nothing => chart.on_disk.to_path_buf(),
+        // Fetched dependencies join a copy of the chart: the tree itself is never written.
+        dependencies::Needs::Fetched {
+            locked,
+            missing,
+            local,
+            key,
+        } => {
+            let request = fetch::Request {
+                program: &program,
+                chart: chart.on_disk,
+                display: &dir,
+                boundary: chart.boundary,
+                locked: &locked,
+                missing: &missing,
+                local: &local,
+                key: &key,
+                cache: options.cache_dir.as_deref(),
+            };
+            let copy = workspace
+                .copy_chart(chart.on_disk, chart.boundary)
+                .map_err(|message| RenderError::HelmFailed {
+                    chart: dir.clone(),
+                    message,
+                })?;
+            fetch::provide(&request, &copy.join("charts"))?;
+            copy
+        }
+    };
+    let mut command = binary::template_command(&program, &args, &chart_dir);
+    workspace.isolate(&mut command, None);
     let output = super::kustomize::run_with_timeout(command, TIMEOUT)
         .map_err(|source| RenderError::HelmFailed {
             chart: dir.clone(),
@@ -180,14 +229,8 @@ mod tests {
             line,
         };
         let mut manifests = vec![
-            Manifest {
-                object: Default::default(),
-                origin: origin(3),
-            },
-            Manifest {
-                object: Default::default(),
-                origin: origin(6),
-            },
+            Manifest::new(Default::default(), origin(3)),
+            Manifest::new(Default::default(), origin(6)),
         ];
         attribute(&mut manifests, output, Path::new("deploy/web"));
         assert_eq!(

@@ -48,17 +48,18 @@ pub(super) enum DryRunError {
 pub(super) async fn dry_run(
     cluster: &Cluster,
     target: &Desired<'_>,
+    body: &Value,
     options: &PlanOptions,
 ) -> Result<Answer, DryRunError> {
     if target.unvalidated.is_some() {
         return Ok(Answer::clean(Value::Null));
     }
-    match send(cluster, target, options.force).await {
+    match send(cluster, target, body, options.force).await {
         Err(DryRunError::Status(status)) if !options.force => {
             match conflict::from_status(&status) {
                 // Only a live object has fields someone else owns.
                 Some(conflicts) => Ok(Answer {
-                    after: send(cluster, target, true).await?.1,
+                    after: send(cluster, target, body, true).await?.1,
                     conflicts,
                     created: false,
                 }),
@@ -76,6 +77,7 @@ pub(super) async fn dry_run(
 async fn send(
     cluster: &Cluster,
     target: &Desired<'_>,
+    body: &Value,
     force: bool,
 ) -> Result<(bool, Value), DryRunError> {
     let mut params = PatchParams::apply(FIELD_MANAGER).dry_run();
@@ -84,7 +86,7 @@ async fn send(
         &target.resource,
         target.object.namespace.as_deref(),
     ))
-    .patch(&target.object.name, &params, &Patch::Apply(&target.body))
+    .patch(&target.object.name, &params, &Patch::Apply(body))
     .map_err(|e| DryRunError::Transport(Failure::local(e.to_string())))?;
     match cluster.send_answer::<Value>(request).await {
         Ok((code, after)) => Ok((code == http::StatusCode::CREATED, after)),

@@ -69,13 +69,16 @@ pub(super) async fn read_and_dry_run(
     // The dry-run, unless the live copy proves it would answer "unchanged".
     let settle = |at: usize, live: Option<Value>| async move {
         let t = &targets[at];
+        // Ignored fields are left out (or kept as live) here already, so they play no part
+        // in the proof either.
+        let body = t.body_for(live.as_ref());
         let proven = !options.verify_unchanged
             && live
                 .as_ref()
-                .is_some_and(|l| crate::ssa::unchanged::proven(&t.body, l, FIELD_MANAGER));
+                .is_some_and(|l| crate::ssa::unchanged::proven(&body, l, FIELD_MANAGER));
         let outcome = match (&live, proven) {
             (Some(found), true) => Ok(Answer::clean(found.clone())),
-            _ => dry_run(cluster, t, options).await,
+            _ => dry_run(cluster, t, &body, options).await,
         };
         (at, Ok(live), outcome, proven)
     };
@@ -104,9 +107,22 @@ pub(super) async fn read_and_dry_run(
                     .and_then(|items| items.get(&targets[at].object.name))
                 {
                     Some(found) => settle(at, Some(found.clone())).await,
+                    // What is sent depends on the live copy: read it first.
+                    None if !targets[at].manifest.ignored.is_empty() => {
+                        let t = &targets[at];
+                        let namespace = t.object.namespace.as_deref();
+                        match get(cluster, &t.resource, namespace, &t.object.name).await {
+                            Ok(found) => settle(at, found).await,
+                            Err(failure) => {
+                                let body = t.body_for(None);
+                                let outcome = dry_run(cluster, t, &body, options).await;
+                                (at, Err(failure), outcome, false)
+                            }
+                        }
+                    }
                     None => {
                         let t = &targets[at];
-                        let outcome = dry_run(cluster, t, options).await;
+                        let outcome = dry_run(cluster, t, &t.body, options).await;
                         let live = match &outcome {
                             // 201 Created: the server just said there is no live object.
                             Ok(answer) if answer.created => Ok(None),

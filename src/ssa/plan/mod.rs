@@ -22,8 +22,8 @@ use kube::core::ApiResource;
 use serde_json::Value;
 
 use super::{
-    Action, Change, Defaulted, FIELD_MANAGER, FieldConflict, FieldPath, Plan, PlanError,
-    SecretValues, SharedReason, mask_secret_pair, normalize,
+    Action, Change, Defaulted, FIELD_MANAGER, FieldConflict, FieldPath, Ignored, Plan, PlanError,
+    SecretValues, SharedReason, ignore, mask_secret_pair, normalize,
 };
 use crate::cluster::Cluster;
 use crate::inventory::{Member, handover};
@@ -80,11 +80,22 @@ pub struct Work {
     pub action: Action,
     /// The body to apply; None for a prune.
     pub body: Option<Value>,
-    /// The live object's uid, so a prune deletes exactly the object that was planned.
+    /// The live object's uid (none for a create), so a prune deletes exactly the object that
+    /// was planned, and an apply of a plan file writes to the object it was planned against.
     pub uid: Option<String>,
     /// The live object's resourceVersion when planned: a prune deletes it only as it was seen,
-    /// never after someone changed it (a plan can wait at its prompt for hours).
+    /// never after someone changed it (a plan can wait at its prompt for hours); an apply of a
+    /// plan file sends it as the apply's precondition.
     pub resource_version: Option<String>,
+}
+
+/// The uid and resourceVersion of the live object a change was planned against.
+fn planned_against(live: Option<&Value>) -> (Option<String>, Option<String>) {
+    let field = |name: &str| {
+        live.and_then(|l| l["metadata"][name].as_str())
+            .map(str::to_string)
+    };
+    (field("uid"), field("resourceVersion"))
 }
 
 /// Computes the plan: one change per desired object, and a prune for every live member of
@@ -107,7 +118,7 @@ pub async fn plan(
         .map(|m| m.name())
         .collect();
 
-    let mut changes: Vec<(usize, Change, Work, Option<Vec<FieldPath>>)> = Vec::new();
+    let mut changes: Vec<Planned1> = Vec::new();
     for (target, outcome) in targets.iter().zip(outcomes) {
         let secrets = SecretValues::from_object(&target.body);
         let redact = |text: String| {
@@ -179,18 +190,29 @@ pub async fn plan(
             }
             None => None,
         };
+        let (uid, resource_version) = planned_against(before.as_ref());
+        let body = target.body_for(before.as_ref());
+        let ignored = (!target.manifest.ignored.is_empty()).then(|| Ignored {
+            object: target.object.clone(),
+            fields: ignore::notes(
+                &target.body,
+                before.as_ref(),
+                target.ignored(),
+                FIELD_MANAGER,
+            ),
+        });
         let (change, defaulted) = change(target, before, after, conflicts, unvalidated, options);
         let work = Work {
             object: target.object.clone(),
             resource: target.resource.clone(),
             action: change.action,
-            body: Some(target.body.clone()),
-            uid: None,
-            resource_version: None,
+            body: Some(body),
+            uid,
+            resource_version,
         };
-        changes.push((target.index, change, work, defaulted));
+        changes.push((target.index, change, work, defaulted, ignored));
     }
-    changes.sort_by_key(|(i, _, _, _)| *i);
+    changes.sort_by_key(|(i, ..)| *i);
     errors.sort_by_key(|(i, _)| *i);
 
     // Everything rendered counts as desired, even objects that failed to plan: a failure must
@@ -218,7 +240,8 @@ pub async fn plan(
 
     let mut plan = Plan::default();
     let mut work = Vec::new();
-    for (_, change, w, defaulted) in changes {
+    for (_, change, w, defaulted, ignored) in changes {
+        plan.ignored.extend(ignored);
         if let Some(fields) = defaulted {
             plan.defaulted.push(Defaulted {
                 object: change.object.clone(),
@@ -241,6 +264,10 @@ pub async fn plan(
         force: options.force,
     })
 }
+
+/// One desired object's change, in render order: the work, the create's defaulted fields and
+/// what its ignored fields do.
+type Planned1 = (usize, Change, Work, Option<Vec<FieldPath>>, Option<Ignored>);
 
 /// The change, and for a validated create the fields the server defaulted.
 fn change(

@@ -28,6 +28,22 @@ pub(super) struct Desired<'a> {
     pub(super) unvalidated: Option<Unvalidated>,
 }
 
+impl Desired<'_> {
+    /// The fields git seeds on create and leaves alone afterwards.
+    pub(super) fn ignored(&self) -> impl Iterator<Item = &crate::render::IgnoredField> {
+        self.manifest.ignored_in(self.object.namespace.as_deref())
+    }
+
+    /// The body to dry-run and apply against the live copy `live` (None: a create): the
+    /// ignored fields as `ssa::ignore` decides.
+    pub(super) fn body_for(&self, live: Option<&Value>) -> Value {
+        if self.manifest.ignored.is_empty() {
+            return self.body.clone();
+        }
+        crate::ssa::ignore::body(&self.body, live, self.ignored(), crate::ssa::FIELD_MANAGER)
+    }
+}
+
 /// Resolves every manifest's kind and namespace; problems become errors for that object.
 pub(super) async fn resolve<'a>(
     cluster: &Cluster,

@@ -1,0 +1,128 @@
+//! Digests of plan contents: canonical JSON (object keys sorted, no whitespace) under SHA-256.
+//!
+//! A Secret's body is digested with its name, its set and many rounds, never with a plain
+//! hash: a plan file is read by more people than the Secret, and a bare SHA-256 of a short
+//! password is found by trying candidates. The rounds make each guess cost what ten thousand
+//! hashes cost; the salt makes a guess good for one Secret of one set only.
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::object::ObjectRef;
+
+/// Rounds of SHA-256 over a Secret's body digest.
+pub const SECRET_ROUNDS: u32 = 10_000;
+
+/// `sha256:<hex>` of the canonical form of `value`.
+pub fn of_value(value: &Value) -> String {
+    of_bytes(canonical(value).as_bytes())
+}
+
+/// `sha256:<hex>` of `bytes`.
+pub fn of_bytes(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex(&Sha256::digest(bytes)))
+}
+
+/// The digest of the body to apply to `object`: [`of_value`], or for a Secret a salted,
+/// iterated digest (`secret-sha256:<hex>`) that does not lead back to its values.
+pub fn of_body(object: &ObjectRef, body: &Value, set_id: &str) -> String {
+    if !is_secret(object) {
+        return of_value(body);
+    }
+    let salt = format!(
+        "kubectl-gitops secret body\0{set_id}\0{}\0{}",
+        object.namespace.as_deref().unwrap_or_default(),
+        object.name
+    );
+    let mut hasher = Sha256::new();
+    hasher.update(salt.as_bytes());
+    hasher.update([0]);
+    hasher.update(canonical(body).as_bytes());
+    let mut state = hasher.finalize();
+    for _ in 0..SECRET_ROUNDS {
+        let mut round = Sha256::new();
+        round.update(state);
+        round.update(salt.as_bytes());
+        state = round.finalize();
+    }
+    format!("secret-sha256:{}", hex(&state))
+}
+
+pub fn is_secret(object: &ObjectRef) -> bool {
+    object.group().is_empty() && object.kind == "Secret"
+}
+
+/// JSON with every object's keys sorted and no insignificant whitespace: the same value
+/// always gives the same bytes, whatever order it was built in.
+pub fn canonical(value: &Value) -> String {
+    let mut out = String::new();
+    write_canonical(value, &mut out);
+    out
+}
+
+fn write_canonical(value: &Value, out: &mut String) {
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, key) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(key.clone()).to_string());
+                out.push(':');
+                write_canonical(&map[key], out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(']');
+        }
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn key_order_does_not_change_a_digest() {
+        let a = json!({"b": 1, "a": {"y": [1, {"q": 2, "p": 3}], "x": "s"}});
+        let b: Value =
+            serde_json::from_str(r#"{"a": {"x": "s", "y": [1, {"p": 3, "q": 2}]}, "b": 1}"#)
+                .unwrap();
+        assert_eq!(canonical(&a), canonical(&b));
+        assert_eq!(of_value(&a), of_value(&b));
+        assert_ne!(of_value(&a), of_value(&json!({"b": 2})));
+    }
+
+    #[test]
+    fn a_secret_digest_is_salted_by_object_and_set_and_differs_from_a_plain_hash() {
+        let secret = ObjectRef::new("v1", "Secret", Some("web".into()), "db");
+        let other = ObjectRef::new("v1", "Secret", Some("web".into()), "db2");
+        let body = json!({"apiVersion": "v1", "kind": "Secret", "data": {"p": "YWRtaW4="}});
+        let digest = of_body(&secret, &body, "set-a");
+        assert!(digest.starts_with("secret-sha256:"));
+        assert_eq!(digest, of_body(&secret, &body, "set-a"));
+        assert_ne!(digest, of_body(&other, &body, "set-a"));
+        assert_ne!(digest, of_body(&secret, &body, "set-b"));
+        assert!(!digest.ends_with(of_value(&body).trim_start_matches("sha256:")));
+        let changed = json!({"apiVersion": "v1", "kind": "Secret", "data": {"p": "cm9vdA=="}});
+        assert_ne!(digest, of_body(&secret, &changed, "set-a"));
+    }
+}

@@ -1,0 +1,247 @@
+//! Fetching a chart's locked dependencies: `helm dependency build` (as Argo CD runs it) on a
+//! copy of the chart, in a private Helm home whose only repositories are the lock's, then the
+//! archives kept in the cache. A lock already cached is never fetched again, so a render whose
+//! cache holds its lock does not touch the network.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::cache;
+use super::credentials::{self, Repositories};
+use super::dependencies::{self, Local, Locked};
+use super::workspace::Workspace;
+use crate::render::RenderError;
+
+/// Longest one fetch may take: downloads from a slow repository, but not a hung one.
+const TIMEOUT: Duration = Duration::from_secs(300);
+
+/// What a fetch is for.
+pub(crate) struct Request<'a> {
+    pub program: &'a Path,
+    /// The chart's directory, and as messages show it.
+    pub chart: &'a Path,
+    pub display: &'a Path,
+    /// The repository the chart lives in: symbolic links may not leave it.
+    pub boundary: &'a Path,
+    pub locked: &'a [Locked],
+    pub missing: &'a [Locked],
+    pub local: &'a [Local],
+    pub key: &'a str,
+    /// The cache's root; `None`: as `cache::root` finds it.
+    pub cache: Option<&'a Path>,
+}
+
+/// Puts the archives of the missing dependencies into `charts`, from the cache, fetching the
+/// lock into the cache first when it is not there.
+pub(crate) fn provide(request: &Request<'_>, charts: &Path) -> Result<(), RenderError> {
+    let root = cache::root(request.cache);
+    let archives = match cache::lookup(&root, request.key) {
+        Some(archives) => archives,
+        None => fetch(request, &root)?,
+    };
+    std::fs::create_dir_all(charts).map_err(|e| failed(request, request.missing, e.to_string()))?;
+    for dependency in request.missing {
+        let archive = archives
+            .iter()
+            .find(|a| dependencies::archive_chart_name(a).as_deref() == Some(&dependency.name))
+            .ok_or_else(|| {
+                failed(
+                    request,
+                    std::slice::from_ref(dependency),
+                    "helm dependency build did not provide it".into(),
+                )
+            })?;
+        let name = archive.file_name().unwrap_or_default();
+        std::fs::copy(archive, charts.join(name)).map_err(|e| {
+            failed(
+                request,
+                std::slice::from_ref(dependency),
+                format!("cannot copy {} from the cache: {e}", archive.display()),
+            )
+        })?;
+    }
+    Ok(())
+}
+
+fn fetch(request: &Request<'_>, root: &Path) -> Result<Vec<PathBuf>, RenderError> {
+    let all = request.missing;
+    let repositories = Repositories::from_env().map_err(|reason| failed(request, all, reason))?;
+    let registry = credentials::registry_config().map_err(|reason| failed(request, all, reason))?;
+    let workspace = Workspace::new().map_err(|e| failed(request, all, e.to_string()))?;
+    // Deep enough that every `file://../..` path stays inside the workspace, where the
+    // directories it names are copied.
+    let depth = request
+        .local
+        .iter()
+        .map(|l| {
+            l.relative
+                .components()
+                .filter(|c| matches!(c, std::path::Component::ParentDir))
+                .count()
+        })
+        .max()
+        .unwrap_or(0);
+    let copy = workspace
+        .copy_chart_at(request.chart, request.boundary, depth)
+        .map_err(|reason| failed(request, all, reason))?;
+    for local in request.local {
+        let place = normalise(&copy.join(&local.relative));
+        if !place.exists() {
+            workspace
+                .copy_dir(&local.source, &place, request.boundary)
+                .map_err(|reason| failed(request, all, reason))?;
+        }
+    }
+    let config = repositories
+        .config_for(request.locked)
+        .map_err(|unknown| failed(request, &[unknown.dependency], unknown.reason))?;
+    credentials::write_private(&workspace.path().join("repositories.yaml"), &config.text)
+        .map_err(|e| failed(request, all, e.to_string()))?;
+
+    let mut args: Vec<OsString> = vec!["dependency".into(), "build".into(), copy.clone().into()];
+    let oci: Vec<&Locked> = request.locked.iter().filter(|l| l.is_oci()).collect();
+    if !oci.is_empty()
+        && oci
+            .iter()
+            .all(|l| credentials::is_loopback_registry(&l.repository))
+    {
+        args.push("--plain-http".into());
+    }
+    let mut command = std::process::Command::new(request.program);
+    command.args(&args).stdin(std::process::Stdio::null());
+    workspace.isolate(&mut command, registry.as_deref());
+    let output = crate::render::kustomize::run_with_timeout(command, TIMEOUT)
+        .map_err(|e| {
+            failed(
+                request,
+                all,
+                format!("could not run `{}`: {e}", request.program.display()),
+            )
+        })?
+        .ok_or_else(|| {
+            failed(
+                request,
+                all,
+                format!(
+                    "`helm dependency build` did not finish within {}s and was stopped",
+                    TIMEOUT.as_secs()
+                ),
+            )
+        })?;
+    if !output.status.success() {
+        let message = super::scrub(String::from_utf8_lossy(&output.stderr).trim());
+        let mut named: Vec<Locked> = request
+            .locked
+            .iter()
+            .filter(|l| l.is_built() && mentions(&message, &l.name))
+            .cloned()
+            .collect();
+        let mut reason = if message.is_empty() {
+            format!("`helm dependency build` exited with {}", output.status)
+        } else {
+            message
+        };
+        if named.is_empty() {
+            // helm does not always say which chart it could not find; the indexes it read do.
+            named = unlisted(&workspace, &config, request.locked);
+            if !named.is_empty() {
+                reason = format!("the repository's index does not list this version ({reason})");
+            }
+        }
+        let blamed = if named.is_empty() { all } else { &named };
+        return Err(failed(request, blamed, reason));
+    }
+    let fetched = dependencies::archives(&copy.join("charts"), request.locked);
+    cache::store(root, request.key, &fetched).map_err(|e| {
+        failed(
+            request,
+            all,
+            format!(
+                "fetched, but cannot be cached in {} (set ${} to a writable directory): {e}",
+                root.display(),
+                cache::CACHE_ENV
+            ),
+        )
+    })
+}
+
+/// The locked dependencies whose version is missing from the index helm read of their
+/// repository.
+fn unlisted(workspace: &Workspace, config: &credentials::Config, locked: &[Locked]) -> Vec<Locked> {
+    let cache = workspace.repository_cache();
+    locked
+        .iter()
+        .filter(|l| l.is_remote() && !l.is_oci())
+        .filter(|l| {
+            let Some((_, name)) = config.names.iter().find(|(r, _)| *r == l.repository) else {
+                return false;
+            };
+            let Ok(text) = std::fs::read_to_string(cache.join(format!("{name}-index.yaml"))) else {
+                return false;
+            };
+            let Ok(index) = crate::yaml::from_str(&text) else {
+                return false;
+            };
+            !index
+                .get("entries")
+                .and_then(|e| e.get(&l.name))
+                .and_then(serde_json::Value::as_array)
+                .into_iter()
+                .flatten()
+                .any(|v| v.get("version").and_then(serde_json::Value::as_str) == Some(&l.version))
+        })
+        .cloned()
+        .collect()
+}
+
+/// `a/b/../c` -> `a/c`, without touching the disk.
+fn normalise(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// Whether helm's message speaks of the chart `name` (as a word, not inside another).
+fn mentions(message: &str, name: &str) -> bool {
+    message
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.'))
+        .any(|word| word == name || word.strip_prefix(name).is_some_and(|v| v.starts_with('-')))
+}
+
+fn failed(request: &Request<'_>, dependencies: &[Locked], reason: String) -> RenderError {
+    let list = |f: &dyn Fn(&Locked) -> String| {
+        let mut items: Vec<String> = dependencies.iter().map(f).collect();
+        items.dedup();
+        items.join(", ")
+    };
+    RenderError::HelmDependency {
+        chart: request.display.to_path_buf(),
+        dependency: list(&Locked::shown),
+        repository: list(&|l| crate::scrub::url(&l.repository)),
+        reason,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn helms_message_is_searched_for_whole_chart_names() {
+        let message =
+            "Error: chart \"db\" version \"0.2.0\" not found in http://127.0.0.1 repository";
+        assert!(mentions(message, "db"));
+        assert!(!mentions(message, "d"));
+        assert!(mentions("could not download db-0.2.0.tgz", "db"));
+        assert!(!mentions("could not download dbx-0.2.0.tgz", "db"));
+    }
+}

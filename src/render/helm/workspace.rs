@@ -1,0 +1,195 @@
+//! Where helm runs: a private Helm home (so the user's repositories, registry logins, plugins
+//! and caches are neither read nor changed), and, for a chart whose dependencies come from the
+//! cache, a copy of the chart with them added to `charts/` (the user's tree is never written).
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use tempfile::TempDir;
+
+/// A temporary directory holding helm's private home, and possibly a copy of a chart.
+pub(crate) struct Workspace {
+    dir: TempDir,
+}
+
+impl Workspace {
+    pub fn new() -> std::io::Result<Self> {
+        Ok(Workspace {
+            dir: tempfile::Builder::new()
+                .prefix("kubectl-gitops-helm-")
+                .tempdir()?,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Points every Helm home and file at this workspace, dropping any HELM_* setting of the
+    /// caller's environment. `registry_config`: the registry logins helm may use.
+    pub fn isolate(&self, command: &mut Command, registry_config: Option<&Path>) {
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("HELM_") {
+                command.env_remove(&name);
+            }
+        }
+        let home = self.dir.path().join("helm-home");
+        let set = |command: &mut Command, name: &str, path: PathBuf| {
+            command.env(name, path.as_os_str());
+        };
+        set(command, "HELM_CONFIG_HOME", home.join("config"));
+        set(command, "HELM_CACHE_HOME", home.join("cache"));
+        set(command, "HELM_DATA_HOME", home.join("data"));
+        set(
+            command,
+            "HELM_REPOSITORY_CONFIG",
+            self.dir.path().join("repositories.yaml"),
+        );
+        set(command, "HELM_REPOSITORY_CACHE", self.repository_cache());
+        set(
+            command,
+            "HELM_REGISTRY_CONFIG",
+            registry_config
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| home.join("config").join("registry").join("config.json")),
+        );
+    }
+
+    /// Where helm keeps the indexes of the repositories it read.
+    pub fn repository_cache(&self) -> PathBuf {
+        self.dir
+            .path()
+            .join("helm-home")
+            .join("cache")
+            .join("repository")
+    }
+
+    /// A copy of the chart in `from` at `WORKSPACE/chart/NAME`. Symbolic links are followed
+    /// (helm follows them too) as long as they stay inside `boundary`, the repository.
+    pub fn copy_chart(&self, from: &Path, boundary: &Path) -> Result<PathBuf, String> {
+        self.copy_chart_at(from, boundary, 0)
+    }
+
+    /// `copy_chart`, `depth` directories further down.
+    pub fn copy_chart_at(
+        &self,
+        from: &Path,
+        boundary: &Path,
+        depth: usize,
+    ) -> Result<PathBuf, String> {
+        let name = from.file_name().unwrap_or(OsStr::new("chart"));
+        let mut to = self.dir.path().join("chart");
+        for level in 0..depth {
+            to.push(format!("d{level}"));
+        }
+        let to = to.join(name);
+        self.copy_dir(from, &to, boundary)?;
+        Ok(to)
+    }
+
+    /// A copy of the directory `from` at `to`, links followed inside `boundary` only.
+    pub fn copy_dir(&self, from: &Path, to: &Path, boundary: &Path) -> Result<(), String> {
+        let boundary = boundary
+            .canonicalize()
+            .unwrap_or_else(|_| boundary.to_path_buf());
+        copy_tree(from, to, &boundary)
+    }
+}
+
+fn copy_tree(from: &Path, to: &Path, boundary: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(to).map_err(|e| format!("cannot create {}: {e}", to.display()))?;
+    let entries =
+        std::fs::read_dir(from).map_err(|e| format!("cannot read {}: {e}", from.display()))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| format!("cannot read {}: {e}", from.display()))?;
+        let source = entry.path();
+        let target = to.join(entry.file_name());
+        let file_type = entry
+            .file_type()
+            .map_err(|e| format!("cannot read {}: {e}", source.display()))?;
+        let resolved = if file_type.is_symlink() {
+            let real = source
+                .canonicalize()
+                .map_err(|e| format!("cannot follow {}: {e}", source.display()))?;
+            if !real.starts_with(boundary) {
+                return Err(format!(
+                    "{} links outside the repository",
+                    source.file_name().unwrap_or_default().to_string_lossy()
+                ));
+            }
+            real
+        } else {
+            source.clone()
+        };
+        if resolved.is_dir() {
+            if entry.file_name() == ".git" {
+                continue;
+            }
+            copy_tree(&resolved, &target, boundary)?;
+        } else {
+            std::fs::copy(&resolved, &target)
+                .map_err(|e| format!("cannot copy {}: {e}", source.display()))?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_chart_copy_follows_links_inside_the_repository_and_refuses_others() {
+        let repo = tempfile::tempdir().unwrap();
+        let chart = repo.path().join("web");
+        std::fs::create_dir_all(chart.join("templates")).unwrap();
+        std::fs::write(chart.join("Chart.yaml"), "name: web\n").unwrap();
+        std::fs::write(repo.path().join("shared.tpl"), "{{/* shared */}}").unwrap();
+        std::os::unix::fs::symlink("../../shared.tpl", chart.join("templates/_shared.tpl"))
+            .unwrap();
+        let workspace = Workspace::new().unwrap();
+        let copy = workspace.copy_chart(&chart, repo.path()).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(copy.join("templates/_shared.tpl")).unwrap(),
+            "{{/* shared */}}"
+        );
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("x"), "secret").unwrap();
+        std::os::unix::fs::symlink(outside.path().join("x"), chart.join("leak")).unwrap();
+        let error = Workspace::new()
+            .unwrap()
+            .copy_chart(&chart, repo.path())
+            .unwrap_err();
+        assert!(
+            error.contains("leak links outside the repository"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn helm_sees_only_the_private_home() {
+        let workspace = Workspace::new().unwrap();
+        let mut command = Command::new("helm");
+        workspace.isolate(&mut command, None);
+        let envs: Vec<(String, Option<String>)> = command
+            .get_envs()
+            .map(|(k, v)| {
+                (
+                    k.to_string_lossy().into_owned(),
+                    v.map(|v| v.to_string_lossy().into_owned()),
+                )
+            })
+            .collect();
+        for (name, value) in &envs {
+            if let Some(value) = value {
+                assert!(
+                    value.starts_with(&*workspace.path().to_string_lossy()),
+                    "{name}={value}"
+                );
+            }
+        }
+        assert!(envs.iter().any(|(k, _)| k == "HELM_CONFIG_HOME"));
+    }
+}
