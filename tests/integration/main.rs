@@ -17,6 +17,7 @@ mod hostile;
 mod identity;
 mod ignore;
 mod origins;
+mod overload;
 mod plan_files;
 mod plan_noise;
 mod plan_reads;
