@@ -12,6 +12,11 @@
 #   KUBECTL_BUDGET (90) ... and no new run once its runs have taken this many seconds, so a
 #                       kubectl run that takes minutes is measured once
 #   KUBECTL_CONCURRENCY ("16 64") kubectl diff --concurrency values timed besides its default
+#   KUBECTL_DEFAULT_UP_TO (1000) kubectl diff with its defaults (one object at a time) is
+#                       timed only up to this many objects (at 10,000 one run takes minutes);
+#                       every size is compared with kubectl's best --concurrency
+#   FLOOR_SWEEP ("8,16,32,64") the floor's worker counts tried by its sweep ...
+#   FLOOR_SWEEP_RUNS (3) ... and its runs per protocol and worker count
 #   FLOOR_RUNS (5)      timed runs of the floor at its best protocol and concurrency (found
 #                       first by a sweep of 3 runs per combination)
 #   KUBECTL_GITOPS_BIN  the binary to time (default: target/release/kubectl-gitops)
@@ -36,9 +41,13 @@ kubectl_budget=${KUBECTL_BUDGET:-90}
 floor_runs=${FLOOR_RUNS:-5}
 setup_manager=${SETUP_MANAGER:-kubectl-gitops}
 read -r -a kubectl_concurrency <<<"${KUBECTL_CONCURRENCY:-16 64}"
+kubectl_default_up_to=${KUBECTL_DEFAULT_UP_TO:-1000}
+floor_sweep=${FLOOR_SWEEP:-8,16,32,64}
+floor_sweep_runs=${FLOOR_SWEEP_RUNS:-3}
 
 bench_setup go kubectl jq bc openssl
 applied_dirs=()
+applied_namespaces=()
 
 # The server is shared (tests run against it), so what a run applied is deleted again at the
 # end. Namespaces stay: without a namespace controller a deleted one only hangs in Terminating.
@@ -48,9 +57,13 @@ cleanup() {
 			"delete them with: kubectl delete --wait=false -R -f DIR"
 		return
 	fi
-	local dir
-	for dir in "${applied_dirs[@]}"; do
-		kubectl delete --wait=false --ignore-not-found -R -f "$dir" >/dev/null || true
+	local ns collection
+	# One DELETE per collection (kubectl delete -f sends one per object: minutes at 5,000).
+	for ns in "${applied_namespaces[@]}"; do
+		for collection in api/v1/namespaces/"$ns"/{configmaps,services,secrets} \
+			apis/apps/v1/namespaces/"$ns"/deployments; do
+			kubectl delete --raw "/$collection" >/dev/null 2>&1 || true
+		done
 	done
 	rm -rf "$work"
 }
@@ -98,8 +111,12 @@ generate() {
 		local file="$dir/objects/$ns/${kind_names[$kind]}-$i.yaml"
 		mkdir -p "$(dirname "$file")"
 		emit_object "$kind" "$i" "$ns" "$changed" >"$file"
+		local collection="${kind_prefixes[$kind]}/namespaces/$ns/${kind_collections[$kind]}"
 		if ((applied)); then
-			emit_object "$kind" "$i" "$ns" 0 "$part_of" >"$dir/live/$ns-${kind_names[$kind]}-$i.yaml"
+			local live_file="$dir/live/$ns-${kind_names[$kind]}-$i.yaml"
+			emit_object "$kind" "$i" "$ns" 0 "$part_of" >"$live_file"
+			printf '{"file":"%s","item":"%s/%s-%s","collection":"%s"}\n' \
+				"$live_file" "$collection" "${kind_names[$kind]}" "$i" "$collection" >>"$dir/live.jsonl"
 			if ((changed)); then updates=$((updates + 1)); else unchanged=$((unchanged + 1)); fi
 		else
 			creates=$((creates + 1))
@@ -107,7 +124,6 @@ generate() {
 		# The floor sends what kubectl-gitops sends: the desired object with its ApplySet label.
 		local floor_file="$dir/floor/$ns-${kind_names[$kind]}-$i.yaml"
 		emit_object "$kind" "$i" "$ns" "$changed" "$part_of" >"$floor_file"
-		local collection="${kind_prefixes[$kind]}/namespaces/$ns/${kind_collections[$kind]}"
 		printf '{"file":"%s","item":"%s/%s-%s","collection":"%s"}\n' \
 			"$floor_file" "$collection" "${kind_names[$kind]}" "$i" "$collection" >>"$dir/objects.jsonl"
 	done
@@ -134,7 +150,12 @@ bench_size() {
 
 	log "N=$n: applying the live half ($((n / 2)) objects)"
 	applied_dirs+=("$dir/live")
-	kubectl apply --server-side --field-manager="$setup_manager" -R -f "$dir/live" >/dev/null
+	local j
+	for ((j = 0; j < namespaces_per_run && j < n; j++)); do applied_namespaces+=("$tag-$j"); done
+	# The same server-side apply PATCH `kubectl apply --server-side --field-manager=...` sends,
+	# 32 at a time.
+	"$work/floor" -objects "$dir/live.jsonl" -kubeconfig-json "$work/kubeconfig.json" \
+		-apply-manager "$setup_manager"
 
 	# Sanity: kubectl-gitops must see exactly the generated creates/updates/unchanged. This
 	# also warms the server and our discovery cache before anything is timed.
@@ -173,11 +194,13 @@ bench_size() {
 		return 0
 	fi
 
+	local load_before
+	load_before=$(cut -d' ' -f1 /proc/loadavg)
 	log "N=$n: load average before timing: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs"
 	# The floor's best protocol and concurrency, from a sweep (3 runs per combination).
 	log "N=$n: floor sweep"
 	"$work/floor" -objects "$dir/objects.jsonl" -kubeconfig-json "$work/kubeconfig.json" \
-		-runs 3 -concurrency 8,16,32,64 >"$dir/floor.txt"
+		-runs "$floor_sweep_runs" -concurrency "$floor_sweep" >"$dir/floor.txt"
 	sed 's/^/  /' "$dir/floor.txt" >&2
 	local floor_proto floor_conc
 	read -r _ _ floor_proto floor_conc < <(tail -n 1 "$dir/floor.txt")
@@ -211,6 +234,7 @@ bench_size() {
 			((r <= runs_kubectl)) || continue
 			(($(echo "${spent[$key]} < $kubectl_budget" | bc -l))) || continue
 			if [[ $key == kdefault ]]; then
+				((n <= kubectl_default_up_to)) || continue
 				t=$(time_once 1 kubectl diff --server-side --force-conflicts -R -f "$dir/objects")
 			else
 				t=$(time_once 1 kubectl diff --server-side --force-conflicts \
@@ -222,28 +246,44 @@ bench_size() {
 	done
 	log "N=$n: runs (wall,client CPU,server CPU seconds):"
 	for key in ours ours64 floor "${kubectl_concurrency[@]/#/k}" kdefault; do
-		log "  $key:${times[$key]}"
+		log "  $key:${times[$key]:-}"
 	done
 	# The machine may be shared; say how busy it was, since every figure depends on it.
 	log "N=$n: load average after timing: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs"
+	local load
+	load="$load_before-$(cut -d' ' -f1 /proc/loadavg)"
 
 	# field_median KEY FIELD: the median of one field of a tool's runs (1 wall, 2 client CPU,
 	# 3 server CPU).
 	field_median() { tr ' ' '\n' <<<"${times[$1]}" | grep . | cut -d, -f"$2" | median; }
-	local kd fl
-	kd=$(field_median kdefault 1) fl=$(field_median floor 1)
+	# kubectl's best: the lowest median of its --concurrency values.
+	local kd fl kbest="" kbest_label="" c_wall
+	fl=$(field_median floor 1)
+	kd=""
+	[[ -n "${times[kdefault]:-}" ]] && kd=$(field_median kdefault 1)
+	for c in "${kubectl_concurrency[@]}"; do
+		c_wall=$(field_median "k$c" 1)
+		if [[ -z "$kbest" ]] || (($(echo "$c_wall < $kbest" | bc -l))); then
+			kbest=$c_wall kbest_label=$c
+		fi
+	done
+	ratio() { if [[ -n "$1" ]]; then printf '%.1fx' "$(echo "$1 / $2" | bc -l)"; else echo -; fi; }
 	row() { # LABEL KEY
+		[[ -n "${times[$2]:-}" ]] || return 0
 		local wall
 		wall=$(field_median "$2" 1)
-		rows+=("$(printf '| %5d | %-56s | %4s | %8.3f | %12.1fx | %10.2fx | %10.2f | %10.2f |' \
-			"$n" "$1" "$(wc -w <<<"${times[$2]}")" "$wall" "$(echo "$kd / $wall" | bc -l)" \
-			"$(echo "$wall / $fl" | bc -l)" "$(field_median "$2" 2)" "$(field_median "$2" 3)")")
+		rows+=("$(printf '| %5d | %-56s | %4s | %8.3f | %8s | %9s | %10.2fx | %10.2f | %10.2f | %9s |' \
+			"$n" "$1" "$(wc -w <<<"${times[$2]}")" "$wall" "$(ratio "$kd" "$wall")" \
+			"$(ratio "$kbest" "$wall")" "$(echo "$wall / $fl" | bc -l)" \
+			"$(field_median "$2" 2)" "$(field_median "$2" 3)" "$load")")
 	}
 	row "kubectl-gitops diff (defaults: --concurrency 32)" ours
 	row "kubectl-gitops diff --concurrency 64" ours64
 	row "kubectl diff --server-side (defaults: --concurrency 1)" kdefault
 	for c in "${kubectl_concurrency[@]}"; do
-		row "kubectl diff --server-side --concurrency=$c" "k$c"
+		local label="kubectl diff --server-side --concurrency=$c"
+		[[ $c == "$kbest_label" ]] && label+=" (best)"
+		row "$label" "k$c"
 	done
 	row "floor (Go loop, best: $floor_proto, $floor_conc workers)" floor
 }
@@ -254,12 +294,14 @@ done
 
 if [[ ${#rows[@]} -gt 0 ]]; then
 	echo
-	# kubectl/this: how many times faster than `kubectl diff` with its defaults (higher is better);
-	# this/floor: how many times slower than the floor (1.00: as fast as the bare requests).
-	# client CPU / server CPU: CPU seconds of the tool's process and of the API server per run.
-	printf '| %5s | %-56s | %4s | %8s | %13s | %11s | %10s | %10s |\n' N tool runs "median s" \
-		"kubectl/this" "this/floor" "client CPU" "server CPU"
-	printf '|%s:|%s|%s:|%s:|%s:|%s:|%s:|%s:|\n' ------ "$(printf -- '-%.0s' {1..58})" ----- \
-		--------- -------------- ------------ ----------- -----------
+	# vs kubectl: how many times faster than `kubectl diff` with its defaults (higher is better);
+	# vs best: than kubectl diff at its best --concurrency; this/floor: how many times slower
+	# than the floor (1.00: as fast as the bare requests). client CPU / server CPU: CPU seconds
+	# of the tool's process and of the API server per run. load: the 1-minute load average
+	# before and after the size's timed rounds.
+	printf '| %5s | %-56s | %4s | %8s | %8s | %9s | %11s | %10s | %10s | %9s |\n' N tool runs \
+		"median s" "vs kubectl" "vs best" "this/floor" "client CPU" "server CPU" load
+	printf '|%s:|%s|%s:|%s:|%s:|%s:|%s:|%s:|%s:|%s|\n' ------ "$(printf -- '-%.0s' {1..58})" \
+		----- --------- ---------- ----------- ------------ ----------- ----------- -----------
 	printf '%s\n' "${rows[@]}"
 fi

@@ -52,8 +52,8 @@ complete -c kubectl-gitops -n "__fish_kubectl_gitops_needs_command" -f -a "help"
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -l ref -d 'Render PATH as it is at this git revision (branch, tag, commit, HEAD~2, ...) instead of the working tree; uncommitted edits play no part' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -l applyset -d 'Name of the ApplySet recording what this PATH manages (default: derived from the repository\'s remote URL, PATH and the target namespace, e.g. gitops-platform-deploy-prod-1a2b3c4d)' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -l applyset-namespace -d 'Namespace of the ApplySet\'s parent Secret (default: the target namespace, -n or the context\'s)' -r
-complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -l concurrency -d 'Requests in flight at once' -r
-complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -l qps -d 'Client-side limit of requests per second (bursts may go to twice this)' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -l concurrency -d 'Requests in flight at most (the window that follows the API server stays below it)' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -l qps -d 'A client-side cap on requests per second (bursts may go to twice this). Without it the pace follows the API server: fewer requests in flight when it answers 429 Too Many Requests, more while it keeps up, never more than --concurrency' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -s o -l output -d 'Output format' -r -f -a "text\t'Colored unified diffs for a terminal'
 markdown\t'A pull-request comment: summary table and a collapsible section per object'
 json\t'A stable, documented schema (see docs/json-output.md)'"
@@ -80,8 +80,8 @@ complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand diff" -s V
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -l ref -d 'Render PATH as it is at this git revision (branch, tag, commit, HEAD~2, ...) instead of the working tree; uncommitted edits play no part' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -l applyset -d 'Name of the ApplySet recording what this PATH manages (default: derived from the repository\'s remote URL, PATH and the target namespace, e.g. gitops-platform-deploy-prod-1a2b3c4d)' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -l applyset-namespace -d 'Namespace of the ApplySet\'s parent Secret (default: the target namespace, -n or the context\'s)' -r
-complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -l concurrency -d 'Requests in flight at once' -r
-complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -l qps -d 'Client-side limit of requests per second (bursts may go to twice this)' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -l concurrency -d 'Requests in flight at most (the window that follows the API server stays below it)' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -l qps -d 'A client-side cap on requests per second (bursts may go to twice this). Without it the pace follows the API server: fewer requests in flight when it answers 429 Too Many Requests, more while it keeps up, never more than --concurrency' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -l timeout -d 'How long --wait waits (e.g. 90s, 5m)' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -l plan -d 'Apply exactly the plan in this file (written by `kubectl gitops diff --out`): PATH is planned again with the file\'s settings and applied only if every object still matches it (same render, same live object in the same version); otherwise nothing is written and each object that moved is named' -r -F
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand apply" -l expect-digest -d 'Refuse the plan file unless its digest is this one (as a pull-request preview shows it)' -r
@@ -130,8 +130,8 @@ complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile"
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l lease-duration -d 'How long a leader\'s claim lasts without renewal' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l identity -d 'This replica\'s identity in the Lease and Events (default: $POD_NAME, else host-pid)' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l shutdown-grace -d 'After SIGTERM, how long a cycle in progress may take to finish' -r
-complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l concurrency -d 'Requests in flight at once' -r
-complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l qps -d 'Client-side limit of requests per second (bursts may go to twice this)' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l concurrency -d 'Requests in flight at most (the window that follows the API server stays below it)' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l qps -d 'A client-side cap on requests per second (bursts may go to twice this). Without it the pace follows the API server: fewer requests in flight when it answers 429 Too Many Requests, more while it keeps up, never more than --concurrency' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l kubeconfig -d 'Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)' -r -F
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l context -d 'The kubeconfig context to use (default: its current-context)' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -s n -l namespace -d 'Namespace for objects that do not name one (default: the context\'s namespace)' -r
@@ -273,8 +273,8 @@ complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand install" -
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand pr" -l ref -d 'Render PATH as it is at this git revision (branch, tag, commit, HEAD~2, ...) instead of the working tree; uncommitted edits play no part' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand pr" -l applyset -d 'Name of the ApplySet recording what this PATH manages (default: derived from the repository\'s remote URL, PATH and the target namespace, e.g. gitops-platform-deploy-prod-1a2b3c4d)' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand pr" -l applyset-namespace -d 'Namespace of the ApplySet\'s parent Secret (default: the target namespace, -n or the context\'s)' -r
-complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand pr" -l concurrency -d 'Requests in flight at once' -r
-complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand pr" -l qps -d 'Client-side limit of requests per second (bursts may go to twice this)' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand pr" -l concurrency -d 'Requests in flight at most (the window that follows the API server stays below it)' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand pr" -l qps -d 'A client-side cap on requests per second (bursts may go to twice this). Without it the pace follows the API server: fewer requests in flight when it answers 429 Too Many Requests, more while it keeps up, never more than --concurrency' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand pr" -l branch -d 'Branch to create (default: gitops/<path>-<time>)' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand pr" -s m -l message -d 'Commit message (default: derived from the plan summary)' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand pr" -l title -d 'Pull request title (default: the commit message\'s first line)' -r

@@ -33,7 +33,9 @@
 use std::collections::BTreeSet;
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{LazyLock, RwLock};
+use std::sync::{LazyLock, OnceLock, RwLock};
+
+use aho_corasick::AhoCorasick;
 
 use base64::Engine;
 use serde_json::Value;
@@ -66,8 +68,75 @@ pub struct Scrubber {
     substrings: BTreeSet<(String, Kind)>,
     /// Short values, scrubbed only as a quoted whole.
     quoted: BTreeSet<(String, Kind)>,
-    /// Longest first, rebuilt on learning: a value containing another is scrubbed whole.
-    ordered: Vec<(String, Kind)>,
+    /// Built on the first scrub after learning: one pass over a text finds every value (a
+    /// value per pass made printing a 4,000-object plan quadratic).
+    matchers: OnceLock<Matchers>,
+}
+
+/// Every known value at once, with the kind of each pattern.
+#[derive(Debug, Clone)]
+struct Matchers {
+    substrings: AhoCorasick,
+    substring_kinds: Vec<Kind>,
+    quoted: AhoCorasick,
+    quoted_kinds: Vec<Kind>,
+}
+
+impl Matchers {
+    fn new(scrubber: &Scrubber) -> Matchers {
+        let build = |patterns: Vec<String>| {
+            AhoCorasick::new(patterns).expect("patterns of known values always build")
+        };
+        Matchers {
+            substrings: build(scrubber.substrings.iter().map(|(v, _)| v.clone()).collect()),
+            substring_kinds: scrubber.substrings.iter().map(|(_, k)| *k).collect(),
+            quoted: build(
+                scrubber
+                    .quoted
+                    .iter()
+                    .map(|(v, _)| format!("\"{v}\""))
+                    .collect(),
+            ),
+            quoted_kinds: scrubber.quoted.iter().map(|(_, k)| *k).collect(),
+        }
+    }
+}
+
+/// `text` with every match of `matcher` whose kind is hidden replaced by `mask`. Overlapping
+/// matches are masked as one, so no part of either shows (a value containing another is
+/// scrubbed whole); adjacent ones each get their mask.
+fn mask_matches(
+    text: &str,
+    matcher: &AhoCorasick,
+    kinds: &[Kind],
+    hidden: impl Fn(Kind) -> bool,
+    mask: &str,
+) -> String {
+    let mut spans: Vec<(usize, usize)> = matcher
+        .find_overlapping_iter(text)
+        .filter(|m| hidden(kinds[m.pattern().as_usize()]))
+        .map(|m| (m.start(), m.end()))
+        .collect();
+    if spans.is_empty() {
+        return text.to_string();
+    }
+    spans.sort_unstable();
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    let mut spans = spans.into_iter().peekable();
+    while let Some((start, mut end)) = spans.next() {
+        while let Some(&(next, next_end)) = spans.peek()
+            && next < end
+        {
+            end = end.max(next_end);
+            spans.next();
+        }
+        out.push_str(&text[at..start]);
+        out.push_str(mask);
+        at = end;
+    }
+    out.push_str(&text[at..]);
+    out
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -174,10 +243,9 @@ impl Scrubber {
         }
     }
 
+    /// What was learned changed: the matchers are built again on the next scrub.
     fn reorder(&mut self) {
-        let mut ordered: Vec<(String, Kind)> = self.substrings.iter().cloned().collect();
-        ordered.sort_by_key(|(v, _)| std::cmp::Reverse(v.len()));
-        self.ordered = ordered;
+        self.matchers.take();
     }
 
     pub fn is_empty(&self) -> bool {
@@ -187,22 +255,25 @@ impl Scrubber {
     /// `text` with everything known replaced by `***` and URL userinfo removed.
     pub fn scrub(&self, text: &str, reveal: Reveal) -> String {
         let hidden = |kind: Kind| kind == Kind::Credential || reveal == Reveal::Nothing;
-        let mut out = strip_userinfo(text);
-        for (value, kind) in &self.ordered {
-            if hidden(*kind) && out.contains(value.as_str()) {
-                out = out.replace(value.as_str(), MASK);
-            }
+        let out = strip_userinfo(text);
+        if self.is_empty() {
+            return out;
         }
-        for (value, kind) in &self.quoted {
-            if !hidden(*kind) {
-                continue;
-            }
-            let quoted = format!("\"{value}\"");
-            if out.contains(&quoted) {
-                out = out.replace(&quoted, "\"***\"");
-            }
-        }
-        out
+        let matchers = self.matchers.get_or_init(|| Matchers::new(self));
+        let out = mask_matches(
+            &out,
+            &matchers.substrings,
+            &matchers.substring_kinds,
+            hidden,
+            MASK,
+        );
+        mask_matches(
+            &out,
+            &matchers.quoted,
+            &matchers.quoted_kinds,
+            hidden,
+            "\"***\"",
+        )
     }
 
     /// The same as [`Scrubber::scrub`] with nothing revealed.

@@ -8,6 +8,11 @@
 //
 //	floor -objects objects.jsonl -kubeconfig-json kc.json [-concurrency 8,16,32,64] [-runs 5]
 //	      [-protocols h1,h2] [-warmup=false]
+//	floor -objects live.jsonl -kubeconfig-json kc.json -apply-manager NAME
+//
+// With -apply-manager, it is the benchmark's set-up instead: one real server-side apply per
+// object with that field manager (forced), 32 at a time, untimed; kubectl apply sends the
+// same PATCH one object at a time, which takes minutes at 5,000 objects.
 //
 // objects.jsonl (written by benches/diff.sh) has one object per line:
 //
@@ -79,12 +84,23 @@ func main() {
 	runs := flag.Int("runs", 5, "timed runs per combination (the median is reported)")
 	protocols := flag.String("protocols", "h1,h2", "comma-separated protocols to try: h1 (HTTP/1.1), h2 (HTTP/2)")
 	warmup := flag.Bool("warmup", true, "one untimed pass first")
+	applyManager := flag.String("apply-manager", "", "apply the objects for real with this field manager, and time nothing")
 	flag.Parse()
 
 	server, tlsConfig, token, err := loadKubeconfig(*kubeconfigPath)
 	check(err)
 	objects, err := loadObjects(*objectsPath)
 	check(err)
+	if *applyManager != "" {
+		var applies []request
+		for _, o := range objects {
+			query := "?fieldManager=" + *applyManager + "&force=true"
+			applies = append(applies, request{method: "PATCH", path: o.Item + query, body: o.body})
+		}
+		_, err = run(server, tlsConfig, token, applies, 32, false)
+		check(err)
+		return
+	}
 	requests := plan(objects)
 
 	// One untimed pass so the first combination does not pay for a cold server.

@@ -69,13 +69,15 @@ pub struct PlanArgs {
     #[arg(long)]
     pub verify_unchanged: bool,
 
-    /// Requests in flight at once.
+    /// Requests in flight at most (the window that follows the API server stays below it).
     #[arg(long, default_value_t = 32, value_name = "N")]
     pub concurrency: usize,
 
-    /// Client-side limit of requests per second (bursts may go to twice this).
-    #[arg(long, default_value_t = NonZeroU32::new(500).expect("non-zero"), value_name = "QPS")]
-    pub qps: NonZeroU32,
+    /// A client-side cap on requests per second (bursts may go to twice this). Without it
+    /// the pace follows the API server: fewer requests in flight when it answers 429 Too Many
+    /// Requests, more while it keeps up, never more than --concurrency.
+    #[arg(long, value_name = "QPS")]
+    pub qps: Option<NonZeroU32>,
 }
 
 impl PlanArgs {
@@ -178,7 +180,7 @@ pub async fn prepare(args: &PlanArgs, global: &GlobalArgs) -> Result<Prepared> {
     options.qps = args.qps;
     options.burst = args
         .qps
-        .saturating_mul(NonZeroU32::new(2).expect("non-zero"));
+        .map(|qps| qps.saturating_mul(NonZeroU32::new(2).expect("non-zero")));
     let (manifests, cluster) = if render::has_charts(&snapshot) {
         // Helm charts render for the cluster they go to (its namespace, version and APIs),
         // so it is asked first.

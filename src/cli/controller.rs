@@ -113,10 +113,12 @@ pub struct ControllerArgs {
     #[arg(long, default_value_t = 64, value_name = "N")]
     pub concurrency: usize,
 
-    /// Client-side limit of requests per second, all syncs together (bursts may go to twice
-    /// this). A first sync of a few objects takes about a dozen requests.
-    #[arg(long, default_value_t = NonZeroU32::new(500).expect("non-zero"), value_name = "QPS")]
-    pub qps: NonZeroU32,
+    /// A client-side cap on requests per second, all syncs together (bursts may go to twice
+    /// this). Without it the pace follows the API server: fewer requests in flight when it
+    /// answers 429 Too Many Requests, more while it keeps up, never more than --concurrency.
+    /// A first sync of a few objects takes about a dozen requests.
+    #[arg(long, value_name = "QPS")]
+    pub qps: Option<NonZeroU32>,
 }
 
 pub async fn run(args: &ControllerArgs, global: &GlobalArgs) -> Result<u8> {
@@ -150,7 +152,7 @@ pub async fn run(args: &ControllerArgs, global: &GlobalArgs) -> Result<u8> {
     options.qps = args.qps;
     options.burst = args
         .qps
-        .saturating_mul(NonZeroU32::new(2).expect("non-zero"));
+        .map(|qps| qps.saturating_mul(NonZeroU32::new(2).expect("non-zero")));
     options.cache_dir = Some(cache_dir.clone());
     let cluster = Cluster::connect(&options).await?;
     let identity = args

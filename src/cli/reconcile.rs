@@ -164,13 +164,15 @@ pub struct ReconcileArgs {
     #[arg(long, default_value = "20s", value_parser = super::duration::zero_or_more, value_name = "DURATION")]
     pub shutdown_grace: Duration,
 
-    /// Requests in flight at once.
+    /// Requests in flight at most (the window that follows the API server stays below it).
     #[arg(long, default_value_t = 32, value_name = "N")]
     pub concurrency: usize,
 
-    /// Client-side limit of requests per second (bursts may go to twice this).
-    #[arg(long, default_value_t = NonZeroU32::new(200).expect("non-zero"), value_name = "QPS")]
-    pub qps: NonZeroU32,
+    /// A client-side cap on requests per second (bursts may go to twice this). Without it
+    /// the pace follows the API server: fewer requests in flight when it answers 429 Too Many
+    /// Requests, more while it keeps up, never more than --concurrency.
+    #[arg(long, value_name = "QPS")]
+    pub qps: Option<NonZeroU32>,
 }
 
 pub async fn run(args: &ReconcileArgs, global: &GlobalArgs) -> Result<u8> {
@@ -205,7 +207,7 @@ pub async fn run(args: &ReconcileArgs, global: &GlobalArgs) -> Result<u8> {
     options.qps = args.qps;
     options.burst = args
         .qps
-        .saturating_mul(NonZeroU32::new(2).expect("non-zero"));
+        .map(|qps| qps.saturating_mul(NonZeroU32::new(2).expect("non-zero")));
     options.cache_dir = Some(cache_dir.clone());
     let cluster = Cluster::connect(&options).await?;
     let set = identity::for_remote(

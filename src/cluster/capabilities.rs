@@ -88,9 +88,9 @@ impl Cluster {
             } else {
                 format!("/api/{gv}")
             };
-            // An aggregated API whose service is down answers 503, which the client retries
-            // for minutes: a group that does not answer in time counts as served, like one
-            // that failed.
+            // An aggregated API whose service is down answers 503 (failed at once, not
+            // retried) or hangs: a group that does not answer in time counts as served, like
+            // one that failed.
             let list = tokio::time::timeout(GROUP_VERSION_TIMEOUT, self.get(&path))
                 .await
                 .map_err(|_| ())

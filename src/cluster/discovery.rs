@@ -15,7 +15,7 @@ use std::time::{Duration, Instant, SystemTime};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::APIResourceList;
 use kube::core::ApiResource;
 
-use super::RequestBudget;
+use super::send::Sender;
 
 /// How long a cached group-version answer is trusted.
 const CACHE_TTL: Duration = Duration::from_secs(6 * 60 * 60);
@@ -60,8 +60,7 @@ pub struct Resolved {
 type Served = Option<Arc<APIResourceList>>;
 
 pub struct Discovery {
-    client: kube::Client,
-    budget: Arc<RequestBudget>,
+    sender: Arc<Sender>,
     cache_dir: Option<PathBuf>,
     /// Per group-version: the answer once known. A OnceCell per key keeps concurrent look-ups
     /// of one group-version to a single request.
@@ -69,15 +68,9 @@ pub struct Discovery {
 }
 
 impl Discovery {
-    pub fn new(
-        client: kube::Client,
-        budget: Arc<RequestBudget>,
-        cache_root: Option<PathBuf>,
-        server: &str,
-    ) -> Self {
+    pub fn new(sender: Arc<Sender>, cache_root: Option<PathBuf>, server: &str) -> Self {
         Discovery {
-            client,
-            budget,
+            sender,
             cache_dir: cache_root.map(|root| root.join(sanitize(server))),
             memo: Mutex::new(HashMap::new()),
         }
@@ -141,13 +134,9 @@ impl Discovery {
         if group.is_empty() {
             return self.resolve("v1", kind).await;
         }
-        let request = http::Request::get(format!("/apis/{group}"))
-            .body(Vec::new())
-            .map_err(kube::Error::HttpError)?;
-        let answer = {
-            let _permit = self.budget.acquire().await;
-            self.client.request::<serde_json::Value>(request).await
-        };
+        let answer = self
+            .get::<serde_json::Value>(format!("/apis/{group}"))
+            .await;
         let preferred = match answer {
             Ok(api_group) => api_group["preferredVersion"]["groupVersion"]
                 .as_str()
@@ -188,12 +177,12 @@ impl Discovery {
             since: Instant::now(),
             from_server: true,
         };
-        let _permit = self.budget.acquire().await;
-        let answer = if api_version.contains('/') {
-            self.client.list_api_group_resources(api_version).await
+        let path = if api_version.contains('/') {
+            format!("/apis/{api_version}")
         } else {
-            self.client.list_core_api_resources(api_version).await
+            format!("/api/{api_version}")
         };
+        let answer = self.get::<APIResourceList>(path).await;
         match answer {
             Ok(list) => {
                 self.write_cache(api_version, &list);
@@ -202,6 +191,14 @@ impl Discovery {
             Err(kube::Error::Api(status)) if status.code == 404 => Ok((None, server)),
             Err(err) => Err(err),
         }
+    }
+
+    async fn get<T: serde::de::DeserializeOwned>(&self, path: String) -> Result<T, kube::Error> {
+        let request = http::Request::get(path)
+            .body(Vec::new())
+            .map_err(kube::Error::HttpError)?;
+        let answer = self.sender.send(request).await?;
+        serde_json::from_slice(&answer.body).map_err(kube::Error::SerdeError)
     }
 
     fn cache_file(&self, api_version: &str) -> Option<PathBuf> {

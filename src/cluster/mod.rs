@@ -1,24 +1,26 @@
-//! The cluster connection: kubeconfig handling like kubectl, a bounded and rate-limited request
-//! budget, a breaker that stops asking a server that stopped answering, and discovery cached
-//! on disk.
+//! The cluster connection: kubeconfig handling like kubectl, a request window that follows the
+//! server's answers (with bounded retries of overload answers), a breaker that stops asking a
+//! server that stopped answering, and discovery cached on disk.
 
 mod breaker;
 mod capabilities;
 mod discovery;
 mod limiter;
+mod retry;
+mod send;
 
 use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
-use breaker::Breaker;
 pub use breaker::NotAttempted;
 pub use discovery::{Discovery, Resolved};
 pub use limiter::RequestBudget;
+use send::Sender;
 
 /// How to reach the cluster; defaults match kubectl.
 #[derive(Debug, Clone)]
@@ -26,12 +28,13 @@ pub struct ClusterOptions {
     pub kubeconfig: Option<PathBuf>,
     pub context: Option<String>,
     pub namespace: Option<String>,
-    /// Requests in flight at once.
+    /// Requests in flight at most: the ceiling of the window that follows the server.
     pub concurrency: usize,
-    /// Sustained client-side requests per second.
-    pub qps: NonZeroU32,
-    /// Requests allowed above `qps` in a burst.
-    pub burst: NonZeroU32,
+    /// An explicit cap on requests per second (`--qps`); None: the server's answers alone
+    /// set the pace.
+    pub qps: Option<NonZeroU32>,
+    /// Requests allowed above `qps` in a burst (with `qps` only).
+    pub burst: Option<NonZeroU32>,
     /// Where discovery is cached (None: no disk cache).
     pub cache_dir: Option<PathBuf>,
     /// `--request-timeout`: how long connecting and each answer may take (zero: no limit;
@@ -52,8 +55,8 @@ impl Default for ClusterOptions {
             context: None,
             namespace: None,
             concurrency: 32,
-            qps: NonZeroU32::new(500).expect("non-zero"),
-            burst: NonZeroU32::new(1000).expect("non-zero"),
+            qps: None,
+            burst: None,
             cache_dir: default_cache_dir(),
             request_timeout: None,
         }
@@ -73,6 +76,9 @@ fn default_cache_dir() -> Option<PathBuf> {
 /// A connected cluster: client, the context's identity and the shared request budget.
 #[derive(Clone)]
 pub struct Cluster {
+    /// For requests outside [`Cluster::send`] (watches, the Lease, Events, status): kube's
+    /// typed API, with a short bounded retry of overload answers instead of kube's default
+    /// (15 retries, minutes long).
     pub client: kube::Client,
     /// The kubeconfig context in use (shown in prompts and reports).
     pub context: String,
@@ -80,9 +86,8 @@ pub struct Cluster {
     pub server: String,
     /// Namespace for namespaced objects that name none: `--namespace`, else the context's.
     pub default_namespace: String,
-    pub budget: Arc<RequestBudget>,
     pub discovery: Arc<Discovery>,
-    breaker: Arc<Breaker>,
+    sender: Arc<Sender>,
     /// The last reading of Helm's `.Capabilities` (see `capabilities`).
     helm_capabilities: Arc<capabilities::Memo>,
     /// What the client was built from, for [`Cluster::impersonating`].
@@ -134,22 +139,26 @@ impl Cluster {
         config.read_timeout = read;
         // Count from when a request is sent, not from when its pooled connection went idle.
         config.reset_reader_on_write = true;
+        // Our own request path retries overload answers, boundedly (see `retry`); kube's
+        // default would retry a 503 for minutes.
+        config.default_retry = false;
         learn_credentials(&config);
         let server = crate::scrub::url(&config.cluster_url.to_string());
         let default_namespace = options
             .namespace
             .clone()
             .unwrap_or_else(|| config.default_namespace.clone());
-        let client = kube::Client::try_from(config.clone())
+        let unretried = kube::Client::try_from(config.clone())
             .with_context(|| format!("creating a client for {server}"))?;
-        let budget = Arc::new(RequestBudget::new(
-            options.concurrency,
-            options.qps,
-            options.burst,
-        ));
+        let client = retrying_client(config.clone())
+            .with_context(|| format!("creating a client for {server}"))?;
+        let rate = options
+            .qps
+            .map(|qps| (qps, options.burst.unwrap_or(qps).max(qps)));
+        let budget = Arc::new(RequestBudget::new(options.concurrency, rate));
+        let sender = Arc::new(Sender::new(unretried, budget, &server));
         let discovery = Arc::new(Discovery::new(
-            client.clone(),
-            budget.clone(),
+            sender.clone(),
             options.cache_dir.as_ref().map(|d| d.join("discovery")),
             &server,
         ));
@@ -158,9 +167,8 @@ impl Cluster {
             context,
             server,
             default_namespace,
-            budget,
             discovery,
-            breaker: Arc::default(),
+            sender,
             helm_capabilities: Arc::default(),
             config: Arc::new(config),
         })
@@ -174,41 +182,60 @@ impl Cluster {
         let mut config = (*self.config).clone();
         config.auth_info.impersonate = Some(user.to_string());
         config.auth_info.impersonate_groups = None;
-        let client = kube::Client::try_from(config.clone())
-            .with_context(|| format!("creating a client for {} as {user}", self.server))?;
+        let context = || format!("creating a client for {} as {user}", self.server);
+        let unretried = kube::Client::try_from(config.clone()).with_context(context)?;
+        let client = retrying_client(config.clone()).with_context(context)?;
         Ok(Cluster {
             client,
             default_namespace: default_namespace.to_string(),
+            sender: Arc::new(self.sender.sending_with(unretried)),
             config: Arc::new(config),
             ..self.clone()
         })
     }
 
-    /// Sends one request within the shared budget. Once the server has stopped answering, the
-    /// request is not sent and fails with [`NotAttempted`] (see the breaker module).
+    /// Sends one request within the shared request window, retrying overload answers a
+    /// bounded number of times. Once the server has stopped answering, the request is not
+    /// sent and fails with [`NotAttempted`] (see the breaker module).
     pub async fn send<T>(&self, request: http::Request<Vec<u8>>) -> Result<T, kube::Error>
     where
         T: serde::de::DeserializeOwned,
     {
-        let _permit = self.budget.acquire().await;
-        if let Err(gone) = self.breaker.admit(Instant::now()) {
-            return Err(kube::Error::Service(Box::new(gone)));
-        }
-        let answer = self.client.request::<T>(request).await;
-        match answer
-            .as_ref()
-            .err()
-            .and_then(|e| transport_failure(e, &self.server))
-        {
-            Some(reason) => {
-                self.breaker.unanswered(&reason, Instant::now());
-                // Said the same way wherever it is shown, whatever layer noticed the loss.
-                return Err(kube::Error::Service(Box::new(NoAnswer(reason))));
-            }
-            None => self.breaker.answered(),
-        }
-        answer
+        self.send_answer(request).await.map(|(_, body)| body)
     }
+
+    /// [`Cluster::send`], with the success's status code (201 Created, 200 OK).
+    pub async fn send_answer<T>(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> Result<(http::StatusCode, T), kube::Error>
+    where
+        T: serde::de::DeserializeOwned,
+    {
+        let answer = self.sender.send(request).await?;
+        let body = serde_json::from_slice(&answer.body).map_err(kube::Error::SerdeError)?;
+        Ok((answer.status, body))
+    }
+
+    /// The shared request window.
+    pub fn budget(&self) -> &RequestBudget {
+        &self.sender.budget
+    }
+}
+
+/// A client for kube's typed API whose retries of overload answers (429, 503, 504) are few and
+/// short: a Lease renewal or a status write fails within seconds and is tried again by its own
+/// loop, instead of being held for minutes.
+fn retrying_client(config: kube::Config) -> Result<kube::Client, kube::Error> {
+    use kube::client::retry::RetryPolicy;
+    let policy = RetryPolicy::new(Duration::from_millis(200), Duration::from_secs(2), 3, true)
+        .expect("valid retry parameters");
+    let builder = kube::client::ClientBuilder::try_from(config)?;
+    // Retrying needs a service it can clone; the buffer makes kube's boxed one so.
+    let layers = tower::ServiceBuilder::new()
+        .layer(tower::retry::RetryLayer::new(policy))
+        .layer(tower::buffer::BufferLayer::new(1024));
+    Ok(builder.with_layer(&layers).build())
 }
 
 /// What the kubeconfig authenticates with is never printed, wherever a message quotes it.

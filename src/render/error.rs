@@ -137,6 +137,20 @@ pub enum RenderError {
         reason: String,
     },
 
+    /// A `helmCharts:` entry's chart that cannot be pulled from its repository.
+    #[error(
+        "{}: helmCharts {chart} {version} from {repository}: {reason}",
+        .file.display()
+    )]
+    HelmChartPull {
+        /// The kustomization file, as messages show it.
+        file: PathBuf,
+        chart: String,
+        version: String,
+        repository: String,
+        reason: String,
+    },
+
     /// Dependencies missing from `charts/` with no `Chart.lock` pinning them.
     #[error(
         "{}: Chart.yaml declares dependencies that are not in charts/ ({missing}) and the chart \

@@ -47,7 +47,8 @@ pub(crate) struct Built {
     /// kustomize's standard output: the objects as YAML.
     pub output: Vec<u8>,
     /// When the objects carry origin annotations: the wrapping kustomization's directory
-    /// (canonical; gone by now), which their paths are relative to.
+    /// (canonical; gone by now), or for a build in a copy of the repository where it would
+    /// be beside the repository, which their paths are relative to.
     pub traced_from: Option<PathBuf>,
 }
 
@@ -129,16 +130,23 @@ fn build_one(build: &Build<'_>, kustomization: &Kustomization) -> Result<Built, 
         let relative = p.strip_prefix(&repo_root).unwrap_or(p);
         relative.to_path_buf()
     };
-    let uses_helm = super::kustomize_guard::check(&on_disk, build.repo_root, &shown)?;
+    let charts = super::kustomize_guard::check(&on_disk, build.repo_root, &shown)?;
     let mut extra_args = build.extra_args.to_vec();
-    if uses_helm {
+    if charts.any {
         extra_args.extend(super::helm::kustomize::kustomize_args(&dir, build.helm)?);
     }
+    // Charts from repositories are pulled (or found in the cache) now, and kustomize builds a
+    // copy of the repository holding them.
+    let provided = super::helm::kustomize::provide(build.repo_root, &charts.remote, build.helm)?;
+    let on_disk = match &provided {
+        Some(provided) => provided.in_copy(&on_disk).unwrap_or(on_disk),
+        None => on_disk,
+    };
     let build = &Build {
         extra_args: &extra_args,
         ..*build
     };
-    if let Some(built) = build_traced(build, &on_disk) {
+    if let Some(built) = build_traced(build, &on_disk, provided.as_ref()) {
         return Ok(built);
     }
     let program = build.command.program().to_path_buf();
@@ -166,21 +174,37 @@ fn build_one(build: &Build<'_>, kustomization: &Kustomization) -> Result<Built, 
             traced_from: None,
         })
     } else {
+        let message = failure_message(&output);
         Err(RenderError::KustomizeFailed {
             dir,
-            message: failure_message(&output),
+            message: match &provided {
+                Some(provided) => provided.restore_paths(&message),
+                None => message,
+            },
         })
     }
 }
 
 /// Builds `dir` through a wrapping kustomization that records origins; `None` when that
-/// cannot be set up or the build fails (the caller then builds `dir` itself).
-fn build_traced(build: &Build<'_>, dir: &Path) -> Option<Built> {
+/// cannot be set up or the build fails (the caller then builds `dir` itself). In a copy of
+/// the repository, the wrapper sits beside the copy and origins are traced as if beside the
+/// repository.
+fn build_traced(
+    build: &Build<'_>,
+    dir: &Path,
+    provided: Option<&super::helm::kustomize::Provided>,
+) -> Option<Built> {
     let wrapper = tempfile::Builder::new()
         .prefix("kubectl-gitops-origins-")
         .tempdir()
         .ok()?;
-    let wrapper_dir = wrapper.path().canonicalize().ok()?;
+    let (wrapper_dir, traced_from) = match provided {
+        Some(provided) => provided.wrapper()?,
+        None => {
+            let dir = wrapper.path().canonicalize().ok()?;
+            (dir.clone(), dir)
+        }
+    };
     let target = dir.canonicalize().ok()?;
     // kustomize refuses absolute resource paths, so the directory is named relative to the
     // wrapper.
@@ -199,7 +223,7 @@ fn build_traced(build: &Build<'_>, dir: &Path) -> Option<Built> {
     .ok()??;
     output.status.success().then(|| Built {
         output: output.stdout,
-        traced_from: Some(wrapper_dir),
+        traced_from: Some(traced_from),
     })
 }
 

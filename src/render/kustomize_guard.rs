@@ -29,19 +29,19 @@ const KUSTOMIZATION_FILES: &[&str] = &["kustomization.yaml", "kustomization.yml"
 
 /// Walks the kustomization in `dir` and every local kustomization it references, refusing
 /// references that leave `repo_root` or point at the network. `display` turns an on-disk path
-/// into the repository-relative name used in messages. True when a kustomization renders
-/// `helmCharts` (all local: charts from a repository are refused).
+/// into the repository-relative name used in messages. Says whether a kustomization renders
+/// `helmCharts`, and which of their charts come from a repository.
 pub(crate) fn check(
     dir: &Path,
     repo_root: &Path,
     display: &dyn Fn(&Path) -> PathBuf,
-) -> Result<bool, RenderError> {
+) -> Result<Charts, RenderError> {
     let repo_root = repo_root
         .canonicalize()
         .unwrap_or_else(|_| repo_root.to_path_buf());
     let mut seen = BTreeSet::new();
     let mut pending = vec![dir.to_path_buf()];
-    let mut uses_helm = false;
+    let mut charts_found = Charts::default();
     while let Some(dir) = pending.pop() {
         let dir = dir.canonicalize().unwrap_or(dir);
         if !seen.insert(dir.clone()) {
@@ -62,8 +62,15 @@ pub(crate) fn check(
         let charts = super::helm::kustomize::references(&doc, &refuse)?;
         let mut references = references(&doc);
         if let Some(charts) = charts {
-            uses_helm = true;
+            charts_found.any = true;
             references.extend(charts.references);
+            charts_found
+                .remote
+                .extend(charts.remote.into_iter().map(|chart| Placed {
+                    dir: dir.clone(),
+                    file: display(&file),
+                    chart,
+                }));
         }
         for reference in references {
             if is_remote(&reference) {
@@ -89,7 +96,26 @@ pub(crate) fn check(
             }
         }
     }
-    Ok(uses_helm)
+    Ok(charts_found)
+}
+
+/// The `helmCharts` of a kustomization and of everything it builds on.
+#[derive(Debug, Default)]
+pub(crate) struct Charts {
+    /// Whether any kustomization renders `helmCharts`, so helm is needed.
+    pub any: bool,
+    /// The charts to be pulled from repositories.
+    pub remote: Vec<Placed>,
+}
+
+/// A chart from a repository and the kustomization naming it.
+#[derive(Debug)]
+pub(crate) struct Placed {
+    /// The kustomization's directory on disk, canonical.
+    pub dir: PathBuf,
+    /// Its kustomization file, as messages show it.
+    pub file: PathBuf,
+    pub chart: super::helm::kustomize::RemoteChart,
 }
 
 fn read_kustomization(dir: &Path) -> Option<(PathBuf, String)> {
@@ -201,6 +227,10 @@ mod tests {
     }
 
     fn run(repo: &tempfile::TempDir, dir: &str) -> Result<bool, RenderError> {
+        charts(repo, dir).map(|c| c.any)
+    }
+
+    fn charts(repo: &tempfile::TempDir, dir: &str) -> Result<Charts, RenderError> {
         let root = repo.path().to_path_buf();
         let shown = root.canonicalize().unwrap();
         check(&root.join(dir), &root, &move |p: &Path| {
@@ -272,14 +302,28 @@ mod tests {
     }
 
     #[test]
-    fn helm_charts_from_a_repository_are_refused() {
-        let r = repo(&[(
+    fn helm_charts_from_a_repository_are_found_in_bases_and_must_be_pinned() {
+        let r = repo(&[
+            (
+                "base/kustomization.yaml",
+                "helmCharts:\n- name: x\n  repo: https://charts.example.com\n  version: 1.0.0\n",
+            ),
+            ("app/kustomization.yaml", "resources: [../base]\n"),
+        ]);
+        let found = charts(&r, "app").unwrap();
+        assert!(found.any);
+        assert_eq!(found.remote.len(), 1);
+        assert_eq!(found.remote[0].file, Path::new("base/kustomization.yaml"));
+        assert_eq!(found.remote[0].chart.version, "1.0.0");
+        let unpinned = repo(&[(
             "app/kustomization.yaml",
             "helmCharts:\n- name: x\n  repo: https://charts.example.com\n",
         )]);
-        let err = run(&r, "app").unwrap_err().to_string();
+        let err = run(&unpinned, "app").unwrap_err().to_string();
         assert!(
-            err.contains("helmCharts x") && err.contains("vendor the chart"),
+            err.contains("app/kustomization.yaml")
+                && err.contains("helmCharts x")
+                && err.contains("has no `version`"),
             "{err}"
         );
     }

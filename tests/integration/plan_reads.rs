@@ -256,10 +256,17 @@ async fn a_plan_reads_its_own_objects_by_label_or_name_and_no_other_secret() {
             }
         }
         assert!(
-            requests
+            requests.iter().any(|r| {
+                r.starts_with(&format!("PATCH {secrets_path}/ours-b?")) && r.contains("dryRun=All")
+            }),
+            "{user}: the new Secret is dry-run by name\n{requests:#?}"
+        );
+        // Its dry-run answered 201 Created: there is no live copy to read.
+        assert!(
+            !requests
                 .iter()
                 .any(|r| r.starts_with(&format!("GET {secrets_path}/ours-b"))),
-            "{user}: the new Secret is read by name\n{requests:#?}"
+            "{user}: the new Secret is read although its dry-run said it does not exist\n{requests:#?}"
         );
     }
 }

@@ -1,6 +1,7 @@
-//! The on-disk cache of fetched chart dependencies: one directory per lock (see
-//! `dependencies::Needs::Fetched::key`) holding the archives `helm dependency build` fetched.
-//! An entry is complete once it exists: it is filled under a temporary name and renamed into
+//! The on-disk cache of fetched charts: one directory per lock (see
+//! `dependencies::Needs::Fetched::key`) holding the archives `helm dependency build` fetched,
+//! and one per `helmCharts:` entry's (repository, chart, version) holding the pulled chart.
+//! Either entry is complete once it exists: it is filled under a temporary name and renamed into
 //! place, so a render that stops half-way, or two renders at once, never leave a partial one.
 //!
 //! Location: `$GITOPS_HELM_CACHE`, else `helm` in kubectl-gitops' cache directory
@@ -67,6 +68,41 @@ pub(crate) fn store(root: &Path, key: &str, archives: &[PathBuf]) -> std::io::Re
         Err(error) => return Err(error),
     }
     lookup(root, key).ok_or_else(|| std::io::Error::other("the cache entry vanished"))
+}
+
+/// The chart cached for `key` (see `pull::key`): `CHARTS/KEY/NAME`, if the entry exists.
+pub(crate) fn lookup_chart(root: &Path, key: &str, name: &str) -> Option<PathBuf> {
+    let chart = root.join("charts").join(key).join(name);
+    chart.join("Chart.yaml").is_file().then_some(chart)
+}
+
+/// A directory to pull a chart into, on the cache's file system so `store_chart` can rename
+/// it into place; removed when dropped unless stored.
+pub(crate) fn chart_staging(root: &Path) -> std::io::Result<tempfile::TempDir> {
+    let parent = root.join("charts");
+    std::fs::create_dir_all(&parent)?;
+    tempfile::Builder::new()
+        .prefix(".incomplete-")
+        .tempdir_in(&parent)
+}
+
+/// Makes `staging` (holding the pulled chart `name`) the entry for `key`; returns the chart.
+pub(crate) fn store_chart(
+    root: &Path,
+    key: &str,
+    name: &str,
+    staging: tempfile::TempDir,
+) -> std::io::Result<PathBuf> {
+    let entry = root.join("charts").join(key);
+    match std::fs::rename(staging.path(), &entry) {
+        Ok(()) => {
+            let _ = staging.keep();
+        }
+        // Another render stored the same chart first; its entry is as good as ours.
+        Err(_) if entry.is_dir() => {}
+        Err(error) => return Err(error),
+    }
+    lookup_chart(root, key, name).ok_or_else(|| std::io::Error::other("the cache entry vanished"))
 }
 
 #[cfg(test)]

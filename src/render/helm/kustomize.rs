@@ -1,7 +1,9 @@
 //! `helmCharts:` in a kustomization, rendered by kustomize with our helm
-//! (`--enable-helm --helm-command PROGRAM`) and the target cluster's capabilities. Charts must be in the repository (under
-//! `helmGlobals.chartHome`, `charts` by default): an entry naming a `repo` would be fetched
-//! from the network during every render, so it is refused like a remote base.
+//! (`--enable-helm --helm-command PROGRAM`) and the target cluster's capabilities. A chart is
+//! either in the repository (under `helmGlobals.chartHome`, `charts` by default) or names a
+//! `repo` and a pinned `version`: then it is pulled once into the cache (`pull`) and kustomize
+//! finds it where it would have pulled it itself (`CHARTHOME/NAME-VERSION/NAME`) in a copy of
+//! the repository, so kustomize never fetches anything.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -9,13 +11,38 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use super::binary::{self, Unusable};
+use super::pull;
+use super::workspace::Workspace;
 use super::{Capabilities, HelmOptions};
 use crate::render::RenderError;
+use crate::render::kustomize_guard::Placed;
 
 /// What the guard learnt about one kustomization's charts.
+#[derive(Debug)]
 pub(crate) struct ChartUse {
     /// Files the kustomization's charts read, to be checked like any other reference.
     pub references: Vec<String>,
+    /// The entries whose chart comes from a repository.
+    pub remote: Vec<RemoteChart>,
+}
+
+/// A `helmCharts:` entry naming a chart repository (HTTP or `oci://`) and a pinned version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RemoteChart {
+    pub name: String,
+    pub repo: String,
+    pub version: String,
+    /// `helmGlobals.chartHome`, relative to the kustomization's directory.
+    pub chart_home: String,
+}
+
+impl RemoteChart {
+    /// Where kustomize looks for the chart before pulling it, relative to the kustomization.
+    pub fn place(&self) -> PathBuf {
+        Path::new(&self.chart_home)
+            .join(format!("{}-{}", self.name, self.version))
+            .join(&self.name)
+    }
 }
 
 /// The local paths `helmCharts`/`helmGlobals` read, or why the entries are refused (`refuse`
@@ -31,6 +58,10 @@ pub(crate) fn references(
     }
     let text = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).map(str::to_string);
     let mut references = Vec::new();
+    let mut remote = Vec::new();
+    let chart_home = globals
+        .and_then(|g| text(g, "chartHome"))
+        .unwrap_or_else(|| "charts".to_string());
     if let Some(globals) = globals {
         references.extend(text(globals, "chartHome"));
         if globals.get("configHome").is_some() {
@@ -42,12 +73,26 @@ pub(crate) fn references(
     }
     for chart in charts.into_iter().flatten() {
         let name = text(chart, "name").unwrap_or_default();
-        if text(chart, "repo").is_some_and(|r| !r.is_empty()) {
-            return Err(refuse(
-                &format!("helmCharts {name}"),
-                "names a chart repository, fetched from the network on every render: vendor \
-                 the chart under chartHome (`helm pull --untar`) and drop `repo`",
-            ));
+        if let Some(repo) = text(chart, "repo").filter(|r| !r.is_empty()) {
+            let version = text(chart, "version").unwrap_or_default();
+            if let Err(reason) = pinned(&version) {
+                return Err(refuse(
+                    &format!("helmCharts {name} (repo {})", crate::scrub::url(&repo)),
+                    &reason,
+                ));
+            }
+            if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
+                return Err(refuse(
+                    &format!("helmCharts {name}"),
+                    "a chart from a repository needs a plain chart `name`",
+                ));
+            }
+            remote.push(RemoteChart {
+                name: name.clone(),
+                repo,
+                version,
+                chart_home: chart_home.clone(),
+            });
         }
         references.extend(text(chart, "valuesFile"));
         for file in chart
@@ -60,7 +105,147 @@ pub(crate) fn references(
             references.push(file.to_string());
         }
     }
-    Ok(Some(ChartUse { references }))
+    Ok(Some(ChartUse { references, remote }))
+}
+
+/// Whether `version` names one chart version: a chart pulled by a range, or by none (the
+/// newest), would change under a reviewed plan.
+fn pinned(version: &str) -> Result<(), String> {
+    let unpinned = |what: &str| {
+        Err(format!(
+            "{what}: a chart from a repository must pin an exact `version` (as `1.2.3`), or \
+             the next render could pull a different chart than the one reviewed"
+        ))
+    };
+    if version.is_empty() {
+        return unpinned("has no `version`");
+    }
+    let core = version.strip_prefix('v').unwrap_or(version);
+    let core = core.split(['-', '+']).next().unwrap_or("");
+    let parts: Vec<&str> = core.split('.').collect();
+    let exact = parts.len() == 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+        && !version.contains(|c: char| c.is_whitespace() || "^~<>=*|,".contains(c));
+    if exact {
+        Ok(())
+    } else {
+        unpinned(&format!("`version: {version}` is not one exact version"))
+    }
+}
+
+/// A copy of the repository in which every chart from a repository sits where kustomize
+/// looks for it before pulling, so kustomize builds it without the network. Removed when
+/// dropped.
+pub(crate) struct Provided {
+    workspace: Workspace,
+    /// The copy of the repository root.
+    tree: PathBuf,
+    /// The original repository root, canonical.
+    original: PathBuf,
+}
+
+/// The directory name, beside the copied tree, of the kustomization that wraps a build.
+const WRAPPER: &str = ".kubectl-gitops-wrapper";
+
+impl Provided {
+    /// `path` (inside the repository on disk) in the copy.
+    pub fn in_copy(&self, path: &Path) -> Option<PathBuf> {
+        let path = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+        Some(self.tree.join(path.strip_prefix(&self.original).ok()?))
+    }
+
+    /// The directory for a wrapping kustomization beside the copy, and where it would be
+    /// beside the repository itself: paths kustomize records relative to the one name the
+    /// same files relative to the other. `None` for a repository at `/`.
+    pub fn wrapper(&self) -> Option<(PathBuf, PathBuf)> {
+        let beside = self.original.parent()?.join(WRAPPER);
+        let dir = self.workspace.path().join("tree").join(WRAPPER);
+        std::fs::create_dir_all(&dir).ok()?;
+        Some((dir.canonicalize().ok()?, beside))
+    }
+
+    /// A message of kustomize's with the copy's paths put back to the repository's.
+    pub fn restore_paths(&self, message: &str) -> String {
+        message.replace(
+            &*self.tree.to_string_lossy(),
+            &self.original.to_string_lossy(),
+        )
+    }
+}
+
+/// Pulls (or finds in the cache) every chart of `charts` the repository does not hold, and
+/// lays out a copy of the repository with them in place; `None` when there is nothing to pull.
+pub(crate) fn provide(
+    repo_root: &Path,
+    charts: &[Placed],
+    options: &HelmOptions,
+) -> Result<Option<Provided>, RenderError> {
+    let program = options.program();
+    let mut pulled = Vec::new();
+    for placed in charts {
+        // A chart the repository already holds where kustomize looks is the one it renders.
+        if placed.dir.join(placed.chart.place()).is_dir() {
+            continue;
+        }
+        let request = pull::Request {
+            program: &program,
+            file: &placed.file,
+            chart: &placed.chart,
+            cache: options.cache_dir.as_deref(),
+        };
+        pulled.push((placed, pull::provide(&request)?));
+    }
+    if pulled.is_empty() {
+        return Ok(None);
+    }
+    let original = repo_root
+        .canonicalize()
+        .unwrap_or_else(|_| repo_root.to_path_buf());
+    let copy_failed = |placed: &Placed, reason: String| RenderError::HelmChartPull {
+        file: placed.file.clone(),
+        chart: placed.chart.name.clone(),
+        version: placed.chart.version.clone(),
+        repository: crate::scrub::url(&placed.chart.repo),
+        reason,
+    };
+    let first = pulled[0].0;
+    let workspace = Workspace::new().map_err(|e| {
+        copy_failed(
+            first,
+            format!("cannot create a temporary directory for the build: {e}"),
+        )
+    })?;
+    let name = original
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_else(|| "repository".into());
+    let tree = workspace.path().join("tree").join(name);
+    workspace
+        .copy_dir(&original, &tree, &original)
+        .map_err(|reason| copy_failed(first, format!("cannot copy the repository: {reason}")))?;
+    let tree = tree.canonicalize().unwrap_or(tree);
+    let provided = Provided {
+        workspace,
+        tree,
+        original,
+    };
+    for (placed, cached) in pulled {
+        let Some(dir) = provided.in_copy(&placed.dir) else {
+            return Err(copy_failed(
+                placed,
+                "the kustomization is outside the repository".into(),
+            ));
+        };
+        provided
+            .workspace
+            .copy_dir(&cached, &dir.join(placed.chart.place()), &cached)
+            .map_err(|reason| {
+                copy_failed(placed, format!("cannot copy from the cache: {reason}"))
+            })?;
+    }
+    Ok(Some(provided))
 }
 
 /// kustomize's arguments that render `helmCharts` with our helm, which must be Helm 3:
@@ -113,6 +298,61 @@ pub(crate) fn kustomize_args(
         }
     }
     Ok(args)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn use_of(text: &str) -> Result<ChartUse, String> {
+        let doc = crate::yaml::from_str(text).unwrap();
+        let refuse = |reference: &str, reason: &str| RenderError::KustomizeReference {
+            file: "app/kustomization.yaml".into(),
+            reference: reference.to_string(),
+            reason: reason.to_string(),
+        };
+        references(&doc, &refuse)
+            .map(Option::unwrap)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_pinned_chart_from_a_repository_is_placed_where_kustomize_looks_for_it() {
+        let found = use_of(
+            "helmGlobals:\n  chartHome: vendor\nhelmCharts:\n- name: web\n  repo: https://charts.example.com\n  version: 1.2.3\n",
+        )
+        .unwrap();
+        assert_eq!(found.remote.len(), 1);
+        assert_eq!(found.remote[0].place(), Path::new("vendor/web-1.2.3/web"));
+        let default_home = use_of(
+            "helmCharts:\n- name: web\n  repo: oci://r.example.com/c\n  version: v2.0.0-rc.1\n",
+        )
+        .unwrap();
+        assert_eq!(
+            default_home.remote[0].place(),
+            Path::new("charts/web-v2.0.0-rc.1/web")
+        );
+    }
+
+    #[test]
+    fn an_unpinned_chart_from_a_repository_is_refused() {
+        for version in [
+            "",
+            "  version: ^1.2.0\n",
+            "  version: 1.x\n",
+            "  version: '>=1.0.0'\n",
+            "  version: \"1.2\"\n",
+        ] {
+            let error = use_of(&format!(
+                "helmCharts:\n- name: web\n  repo: https://u:pw@charts.example.com\n{version}"
+            ))
+            .unwrap_err();
+            assert!(error.contains("app/kustomization.yaml"), "{error}");
+            assert!(error.contains("helmCharts web"), "{error}");
+            assert!(error.contains("must pin an exact `version`"), "{error}");
+            assert!(!error.contains("pw@"), "{error}");
+        }
+    }
 }
 
 /// kustomize runs helm from another directory: a relative program path must not change

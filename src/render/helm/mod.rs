@@ -6,7 +6,9 @@
 //! the target cluster when there is one (see `capabilities`). Hooks and tests are sorted out
 //! by `hooks`. Dependencies missing from `charts/` are fetched as `Chart.lock` pins them
 //! (`dependencies`, `fetch`, `cache`, `credentials`) and rendered from a copy of the chart
-//! (`workspace`); helm always runs with a private Helm home.
+//! (`workspace`). `helmCharts:` entries naming a repository are pulled into the same cache
+//! (`pull`) and built by kustomize from a copy of the repository (`kustomize`). helm always
+//! runs with a private Helm home.
 
 mod binary;
 mod cache;
@@ -16,6 +18,7 @@ mod dependencies;
 mod fetch;
 pub mod hooks;
 pub(crate) mod kustomize;
+mod pull;
 mod workspace;
 
 use std::ffi::OsString;

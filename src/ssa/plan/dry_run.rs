@@ -18,6 +18,8 @@ pub(super) struct Answer {
     /// Fields other managers own that the apply would change. Never any when the plan forces:
     /// then the apply takes them.
     pub conflicts: Vec<FieldConflict>,
+    /// The server answered 201 Created: there is no live object to read.
+    pub created: bool,
 }
 
 impl Answer {
@@ -25,6 +27,7 @@ impl Answer {
         Answer {
             after,
             conflicts: Vec::new(),
+            created: false,
         }
     }
 }
@@ -54,23 +57,29 @@ pub(super) async fn dry_run(
     match send(cluster, target, body, options.force).await {
         Err(DryRunError::Status(status)) if !options.force => {
             match conflict::from_status(&status) {
+                // Only a live object has fields someone else owns.
                 Some(conflicts) => Ok(Answer {
-                    after: send(cluster, target, body, true).await?,
+                    after: send(cluster, target, body, true).await?.1,
                     conflicts,
+                    created: false,
                 }),
                 None => Err(DryRunError::Status(status)),
             }
         }
-        answer => answer.map(Answer::clean),
+        answer => answer.map(|(created, after)| Answer {
+            created,
+            ..Answer::clean(after)
+        }),
     }
 }
 
+/// The server's answer, and whether it said 201 Created (the object does not exist yet).
 async fn send(
     cluster: &Cluster,
     target: &Desired<'_>,
     body: &Value,
     force: bool,
-) -> Result<Value, DryRunError> {
+) -> Result<(bool, Value), DryRunError> {
     let mut params = PatchParams::apply(FIELD_MANAGER).dry_run();
     params.force = force;
     let request = Request::new(url_path(
@@ -79,8 +88,8 @@ async fn send(
     ))
     .patch(&target.object.name, &params, &Patch::Apply(body))
     .map_err(|e| DryRunError::Transport(Failure::local(e.to_string())))?;
-    match cluster.send::<Value>(request).await {
-        Ok(after) => Ok(after),
+    match cluster.send_answer::<Value>(request).await {
+        Ok((code, after)) => Ok((code == http::StatusCode::CREATED, after)),
         Err(kube::Error::Api(status)) => Err(DryRunError::Status(status)),
         Err(err) => Err(DryRunError::Transport(Failure::of(&err, &cluster.server))),
     }

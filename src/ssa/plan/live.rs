@@ -32,8 +32,9 @@ pub(super) type Live = HashMap<Identity, Result<Option<Value>, Failure>>;
 /// A target already in the ApplySet was just listed with the set's members, so that copy is
 /// used. Where several other targets share a kind and namespace, the set's members there are
 /// listed by the ApplySet label (members the parent does not list yet, say without a parent);
-/// a target still not found, or alone in its kind and namespace, is read by name with a GET at
-/// the same time as its dry-run. Nothing is ever listed without the label: a namespace's other
+/// a target still not found, or alone in its kind and namespace, is dry-run first and read by
+/// name only if it exists: a dry-run answering 201 Created says there is nothing to read, so a
+/// create costs one request. Nothing is ever listed without the label: a namespace's other
 /// objects (another team's Secrets) are never read, and `list` on them is never needed. A
 /// target whose live copy proves the apply a no-op (see `unchanged`) skips its dry-run: in a
 /// steady state that is most of them.
@@ -121,11 +122,18 @@ pub(super) async fn read_and_dry_run(
                     }
                     None => {
                         let t = &targets[at];
-                        let namespace = t.object.namespace.as_deref();
-                        let (live, outcome) = futures::join!(
-                            get(cluster, &t.resource, namespace, &t.object.name),
-                            dry_run(cluster, t, &t.body, options)
-                        );
+                        let outcome = dry_run(cluster, t, &t.body, options).await;
+                        let live = match &outcome {
+                            // 201 Created: the server just said there is no live object.
+                            Ok(answer) if answer.created => Ok(None),
+                            Ok(_) => {
+                                let namespace = t.object.namespace.as_deref();
+                                get(cluster, &t.resource, namespace, &t.object.name).await
+                            }
+                            // The plan reports the refusal and compares nothing; a namespace
+                            // still to be created holds no object either.
+                            Err(_) => Ok(None),
+                        };
                         (at, live, outcome, false)
                     }
                 }

@@ -1,0 +1,232 @@
+//! Pulling a `helmCharts:` entry's chart from its repository: `helm pull` (HTTP repositories
+//! through a private `repositories.yaml`, so credentials never appear on a command line;
+//! `oci://` through the registry config), once per (repository, chart, version), into the
+//! cache. A chart already cached is never pulled again, so a render whose cache holds it does
+//! not touch the network.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+use super::cache;
+use super::credentials::{self, Repositories};
+use super::dependencies::Locked;
+use super::kustomize::RemoteChart;
+use super::workspace::Workspace;
+use crate::render::RenderError;
+
+/// Longest one pull may take: a slow repository, but not a hung one.
+const TIMEOUT: Duration = Duration::from_secs(300);
+
+/// What to pull and what for.
+pub(crate) struct Request<'a> {
+    pub program: &'a Path,
+    /// The kustomization file naming the chart, as messages show it.
+    pub file: &'a Path,
+    pub chart: &'a RemoteChart,
+    /// The cache's root; `None`: as `cache::root` finds it.
+    pub cache: Option<&'a Path>,
+}
+
+/// The cache entry's name for a chart: the repository (without a trailing `/`), the chart's
+/// name and its version.
+pub(crate) fn key(chart: &RemoteChart) -> String {
+    let mut hash = Sha256::new();
+    for part in [
+        chart.repo.trim_end_matches('/'),
+        &chart.name,
+        &chart.version,
+    ] {
+        hash.update(part.as_bytes());
+        hash.update(b"\n");
+    }
+    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The chart's directory in the cache, pulled first when it is not there.
+pub(crate) fn provide(request: &Request<'_>) -> Result<PathBuf, RenderError> {
+    let root = cache::root(request.cache);
+    let key = key(request.chart);
+    if let Some(chart) = cache::lookup_chart(&root, &key, &request.chart.name) {
+        return Ok(chart);
+    }
+    let staging = cache::chart_staging(&root).map_err(|e| {
+        failed(
+            request,
+            format!(
+                "cannot be cached in {} (set ${} to a writable directory): {e}",
+                root.display(),
+                cache::CACHE_ENV
+            ),
+        )
+    })?;
+    pull(request, staging.path())?;
+    if !staging
+        .path()
+        .join(&request.chart.name)
+        .join("Chart.yaml")
+        .is_file()
+    {
+        return Err(failed(
+            request,
+            format!(
+                "`helm pull` did not provide a chart named {}",
+                request.chart.name
+            ),
+        ));
+    }
+    cache::store_chart(&root, &key, &request.chart.name, staging)
+        .map_err(|e| failed(request, format!("pulled, but cannot be cached: {e}")))
+}
+
+fn pull(request: &Request<'_>, into: &Path) -> Result<(), RenderError> {
+    let chart = request.chart;
+    let workspace = Workspace::new().map_err(|e| failed(request, e.to_string()))?;
+    let registry = credentials::registry_config().map_err(|reason| failed(request, reason))?;
+    let oci = chart.repo.starts_with("oci://");
+    let mut private_name = None;
+    let mut args: Vec<OsString> = vec!["pull".into()];
+    if oci {
+        args.push(format!("{}/{}", chart.repo.trim_end_matches('/'), chart.name).into());
+        if credentials::is_loopback_registry(&chart.repo) {
+            args.push("--plain-http".into());
+        }
+    } else {
+        // The repository goes into a private repositories.yaml, with the user's credentials
+        // for it, and is read from there: `--repo` would want them as flags.
+        let repositories = Repositories::from_env().map_err(|reason| failed(request, reason))?;
+        let locked = Locked {
+            name: chart.name.clone(),
+            version: chart.version.clone(),
+            repository: chart.repo.clone(),
+        };
+        let config = repositories
+            .config_for(std::slice::from_ref(&locked))
+            .map_err(|unknown| failed(request, unknown.reason))?;
+        credentials::write_private(&workspace.path().join("repositories.yaml"), &config.text)
+            .map_err(|e| failed(request, e.to_string()))?;
+        let Some((_, name)) = config.names.first() else {
+            return Err(failed(request, "not an HTTP chart repository".into()));
+        };
+        run(
+            request,
+            &workspace,
+            registry.as_deref(),
+            vec!["repo".into(), "update".into(), name.into()],
+            "helm repo update",
+        )?;
+        args.push(format!("{name}/{}", chart.name).into());
+        private_name = Some(name.clone());
+    }
+    args.extend([
+        "--version".into(),
+        chart.version.clone().into(),
+        "--untar".into(),
+        "--untardir".into(),
+        into.as_os_str().to_owned(),
+    ]);
+    run(request, &workspace, registry.as_deref(), args, "helm pull").map_err(|error| match error {
+        RenderError::HelmChartPull { reason, .. } => {
+            failed(request, plain(&reason, private_name.as_deref()))
+        }
+        other => other,
+    })
+}
+
+/// helm's message with the private name of the repository replaced by what the user wrote,
+/// and without a hint to run a command the user has no part in.
+fn plain(message: &str, private_name: Option<&str>) -> String {
+    let mut message = message.replace(" (try 'helm repo update')", "");
+    if let Some(name) = private_name {
+        message = message.replace(&format!("{name} index"), "the repository's index");
+    }
+    message
+}
+
+fn run(
+    request: &Request<'_>,
+    workspace: &Workspace,
+    registry: Option<&Path>,
+    args: Vec<OsString>,
+    what: &str,
+) -> Result<(), RenderError> {
+    let mut command = std::process::Command::new(request.program);
+    command.args(&args).stdin(std::process::Stdio::null());
+    workspace.isolate(&mut command, registry);
+    let output = crate::render::kustomize::run_with_timeout(command, TIMEOUT)
+        .map_err(|e| {
+            failed(
+                request,
+                format!("could not run `{}`: {e}", request.program.display()),
+            )
+        })?
+        .ok_or_else(|| {
+            failed(
+                request,
+                format!(
+                    "`{what}` did not finish within {}s and was stopped",
+                    TIMEOUT.as_secs()
+                ),
+            )
+        })?;
+    if output.status.success() {
+        return Ok(());
+    }
+    let message = super::scrub(String::from_utf8_lossy(&output.stderr).trim());
+    Err(failed(
+        request,
+        if message.is_empty() {
+            format!("`{what}` exited with {}", output.status)
+        } else {
+            message
+        },
+    ))
+}
+
+fn failed(request: &Request<'_>, reason: String) -> RenderError {
+    RenderError::HelmChartPull {
+        file: request.file.to_path_buf(),
+        chart: request.chart.name.clone(),
+        version: request.chart.version.clone(),
+        repository: crate::scrub::url(&request.chart.repo),
+        reason,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cache_key_is_the_repository_chart_and_version() {
+        let chart = |repo: &str, version: &str| RemoteChart {
+            name: "web".into(),
+            repo: repo.into(),
+            version: version.into(),
+            chart_home: "charts".into(),
+        };
+        let base = key(&chart("https://c.example.com", "1.0.0"));
+        assert_eq!(base, key(&chart("https://c.example.com/", "1.0.0")));
+        assert_ne!(base, key(&chart("https://c.example.com", "1.0.1")));
+        assert_ne!(base, key(&chart("https://d.example.com", "1.0.0")));
+        // The chart home is where it goes, not what it is.
+        let elsewhere = RemoteChart {
+            chart_home: "vendor".into(),
+            ..chart("https://c.example.com", "1.0.0")
+        };
+        assert_eq!(base, key(&elsewhere));
+    }
+
+    #[test]
+    fn helms_message_speaks_of_the_repository_not_its_private_name() {
+        let message = "Error: chart \"web\" matching 9.9.9 not found in dependency-0 index. \
+                       (try 'helm repo update'): no chart version found for web-9.9.9";
+        assert_eq!(
+            plain(message, Some("dependency-0")),
+            "Error: chart \"web\" matching 9.9.9 not found in the repository's index.: no chart \
+             version found for web-9.9.9"
+        );
+    }
+}
