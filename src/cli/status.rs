@@ -8,6 +8,8 @@ use serde_json::json;
 
 use super::{EXIT_ERROR, EXIT_OK, GlobalArgs};
 use crate::cluster::Cluster;
+use crate::controller::crd::GitSync;
+use crate::controller::status::READY;
 use crate::inventory::{self, ApplySet, ParentSummary};
 use crate::reconcile::status::{self, CycleResult, Status};
 use crate::ui::Style;
@@ -24,7 +26,8 @@ pub enum StatusFormat {
     long_about = "Without --applyset, lists the ApplySets kubectl-gitops manages that you may \
                   see (cluster-wide when you may list Secrets everywhere, else in the namespace \
                   of -n or the context): repository, path, target namespace, member count and \
-                  last apply, and the last result of a reconciler following it. With \
+                  last apply, and the last result of a reconciler following it, or the GitSync \
+                  that owns it with its Ready state (Ready, Suspended or the reason). With \
                   --applyset, shows the status that set's reconciler keeps in the ConfigMap \
                   <applyset>-status: the last attempted and last applied revision and when, the \
                   counts of the last cycle, drift corrections so far and the last error.",
@@ -128,9 +131,13 @@ async fn list(
     }
     let reconciler_of =
         |p: &ParentSummary| reconcilers.get(&(p.parent.namespace.clone(), p.parent.name.clone()));
-    let failed = parents
-        .iter()
-        .any(|p| reconciler_of(p).is_some_and(|s| s.last_result == Some(CycleResult::Failed)));
+    let gitsyncs = gitsyncs_by_set(cluster, namespace, cluster_wide).await;
+    let gitsync_of =
+        |p: &ParentSummary| gitsyncs.get(&(p.parent.namespace.clone(), p.parent.name.clone()));
+    let failed = parents.iter().any(|p| {
+        reconciler_of(p).is_some_and(|s| s.last_result == Some(CycleResult::Failed))
+            || gitsync_of(p).is_some_and(|g| g.failed())
+    });
     match format {
         StatusFormat::Json => {
             let items: Vec<_> = parents
@@ -146,6 +153,7 @@ async fn list(
                         "members": p.members,
                         "lastApplied": p.applied_at,
                         "status": reconciler_of(p).map(Status::to_data),
+                        "gitSync": gitsync_of(p).map(SyncOwner::to_json),
                     })
                 })
                 .collect();
@@ -173,6 +181,7 @@ async fn list(
                 "RECONCILER".into(),
                 "APPLYSET".into(),
             ]];
+            let mut failed_rows = Vec::with_capacity(parents.len());
             for p in &parents {
                 let (repository, path, target) = match &p.identity {
                     Some((r, p, n)) => (
@@ -190,24 +199,29 @@ async fn list(
                         .map(|n| n.to_string())
                         .unwrap_or_else(|| "-".into()),
                     p.applied_at.clone().unwrap_or_else(|| "-".into()),
-                    reconciler_of(p)
-                        .and_then(|s| s.last_result)
-                        .map(|r| r.as_str().to_string())
-                        .unwrap_or_else(|| "-".into()),
+                    match (reconciler_of(p).and_then(|s| s.last_result), gitsync_of(p)) {
+                        (Some(result), _) => result.as_str().to_string(),
+                        (None, Some(sync)) => sync.cell(),
+                        (None, None) => "-".into(),
+                    },
                     format!("{}/{}", p.parent.namespace, p.parent.name),
                 ]);
+                failed_rows.push(
+                    reconciler_of(p).is_some_and(|s| s.last_result == Some(CycleResult::Failed))
+                        || gitsync_of(p).is_some_and(|g| g.failed()),
+                );
             }
             let widths: Vec<usize> = (0..7)
                 .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
                 .collect();
-            for row in &rows {
+            for (i, row) in rows.iter().enumerate() {
                 let line: Vec<String> = row
                     .iter()
                     .zip(&widths)
                     .map(|(cell, w)| format!("{cell:<w$}"))
                     .collect();
                 let line = line.join("  ").trim_end().to_string();
-                if row[5] == CycleResult::Failed.as_str() {
+                if i > 0 && failed_rows[i - 1] {
                     writeln!(out, "{}", style.error(&line))?;
                 } else {
                     writeln!(out, "{line}")?;
@@ -224,6 +238,85 @@ async fn list(
     Ok(if failed { EXIT_ERROR } else { EXIT_OK })
 }
 
+/// The GitSync whose status names a set as its inventory, as `status` shows it.
+struct SyncOwner {
+    namespace: String,
+    name: String,
+    suspended: bool,
+    /// The Ready condition's status ("True", "False", "Unknown") and reason, when it has one.
+    ready: Option<(String, String)>,
+}
+
+impl SyncOwner {
+    fn of(sync: &GitSync) -> Self {
+        SyncOwner {
+            namespace: sync.metadata.namespace.clone().unwrap_or_default(),
+            name: sync.metadata.name.clone().unwrap_or_default(),
+            suspended: sync.spec.suspend,
+            ready: sync
+                .condition(READY)
+                .map(|c| (c.status.clone(), c.reason.clone())),
+        }
+    }
+
+    /// Not Ready for a reason other than being suspended or still reconciling.
+    fn failed(&self) -> bool {
+        !self.suspended
+            && self
+                .ready
+                .as_ref()
+                .is_some_and(|(status, _)| status == "False")
+    }
+
+    fn cell(&self) -> String {
+        let state = match (&self.ready, self.suspended) {
+            (_, true) => "Suspended",
+            (Some((status, _)), false) if status == "True" => "Ready",
+            (Some((_, reason)), false) => reason.as_str(),
+            (None, false) => "-",
+        };
+        format!("gitsync/{}/{} {state}", self.namespace, self.name)
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        json!({
+            "namespace": self.namespace,
+            "name": self.name,
+            "suspended": self.suspended,
+            "ready": self.ready.as_ref().map(|(status, _)| status == "True"),
+            "reason": self.ready.as_ref().map(|(_, reason)| reason),
+        })
+    }
+}
+
+/// The GitSyncs the caller may list (every namespace when `cluster_wide`, else `namespace`),
+/// keyed by the ApplySet parent their status names. No CRD, or no right to list them, is no
+/// GitSync: `status` still lists the sets.
+async fn gitsyncs_by_set(
+    cluster: &Cluster,
+    namespace: &str,
+    cluster_wide: bool,
+) -> BTreeMap<(String, String), SyncOwner> {
+    let api: kube::Api<GitSync> = if cluster_wide {
+        kube::Api::all(cluster.client.clone())
+    } else {
+        kube::Api::namespaced(cluster.client.clone(), namespace)
+    };
+    let Ok(list) = api.list(&kube::api::ListParams::default()).await else {
+        return BTreeMap::new();
+    };
+    list.items
+        .iter()
+        .filter_map(|sync| {
+            let inventory = sync.status.as_ref()?.inventory.as_ref()?;
+            Some((
+                (inventory.namespace.clone(), inventory.name.clone()),
+                SyncOwner::of(sync),
+            ))
+        })
+        .collect()
+}
+
 /// `Option<(a, b, c)>` as three options.
 trait Unzip3<A, B, C> {
     fn unzip3(self) -> (Option<A>, Option<B>, Option<C>);
@@ -235,5 +328,39 @@ impl<A, B, C> Unzip3<A, B, C> for Option<(A, B, C)> {
             Some((a, b, c)) => (Some(a), Some(b), Some(c)),
             None => (None, None, None),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn owner(ready: Option<(&str, &str)>, suspended: bool) -> SyncOwner {
+        SyncOwner {
+            namespace: "team-a".into(),
+            name: "apps".into(),
+            suspended,
+            ready: ready.map(|(s, r)| (s.into(), r.into())),
+        }
+    }
+
+    #[test]
+    fn a_gitsync_cell_says_ready_suspended_or_the_reason() {
+        let ready = owner(Some(("True", "ReconciliationSucceeded")), false);
+        assert_eq!(ready.cell(), "gitsync/team-a/apps Ready");
+        assert!(!ready.failed());
+        let failing = owner(Some(("False", "PlanFailed")), false);
+        assert_eq!(failing.cell(), "gitsync/team-a/apps PlanFailed");
+        assert!(failing.failed());
+        let suspended = owner(Some(("False", "PlanFailed")), true);
+        assert_eq!(suspended.cell(), "gitsync/team-a/apps Suspended");
+        assert!(
+            !suspended.failed(),
+            "a suspended sync is not a failure of status"
+        );
+        let progressing = owner(Some(("Unknown", "Progressing")), false);
+        assert_eq!(progressing.cell(), "gitsync/team-a/apps Progressing");
+        assert!(!progressing.failed());
+        assert_eq!(owner(None, false).cell(), "gitsync/team-a/apps -");
     }
 }

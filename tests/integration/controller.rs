@@ -298,9 +298,24 @@ async fn three_syncs_from_two_repositories_converge_in_dependency_order_and_one_
     );
     assert_eq!(
         (inventory.name, inventory.namespace),
-        (expected.name, apps_ns.clone())
+        (expected.name.clone(), apps_ns.clone())
     );
     assert_eq!(status.counts.unwrap().managed, 2);
+    // `kubectl gitops status` names the GitSync that owns each set, and its state.
+    let cwd = tempfile::tempdir().expect("tempdir");
+    let listed = support::gitops(&["status", "-o", "json"], cwd.path());
+    let (stdout, stderr) = text(&listed);
+    let sets: Vec<Value> = serde_json::from_str(&stdout).expect(&stderr);
+    let set = sets
+        .iter()
+        .find(|s| s["applyset"] == expected.name.as_str() && s["namespace"] == apps_ns.as_str())
+        .unwrap_or_else(|| panic!("the apps set is not listed: {stdout}"));
+    assert_eq!(
+        set["gitSync"],
+        json!({"namespace": ns, "name": "apps", "suspended": false, "ready": true,
+               "reason": "ReconciliationSucceeded"}),
+        "{stdout}"
+    );
     assert!(
         status
             .last_applied_revision
