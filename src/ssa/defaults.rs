@@ -69,8 +69,23 @@ pub(super) fn defaulted_fields(
     let owned = owned_fields(answer, manager)?;
     let mut found = Vec::new();
     walk(shown, Some(owned), &mut Vec::new(), &mut found);
-    found.retain(|path| !is_identity(path));
+    found.retain(|path| !is_identity(path) && !from_string_data(answer, owned, path));
     Some(found)
+}
+
+/// A Secret's `data.K` that the server wrote from the `stringData.K` we sent: git's value,
+/// moved (the server never keeps `stringData`), not a default. Folding it would hide every
+/// key of a Secret written with `stringData` from the review of its create.
+fn from_string_data(answer: &Value, owned: &Map<String, Value>, path: &FieldPath) -> bool {
+    let is_secret = answer.get("kind").and_then(Value::as_str) == Some("Secret")
+        && answer.get("apiVersion").and_then(Value::as_str) == Some("v1");
+    match path.0.as_slice() {
+        [Segment::Field(data), Segment::Field(key)] if is_secret && data == "data" => owned
+            .get("f:stringData")
+            .and_then(Value::as_object)
+            .is_some_and(|fields| fields.contains_key(&format!("f:{key}"))),
+        _ => false,
+    }
 }
 
 /// `fieldsV1` of the manager's Apply entry for the main resource (not a subresource).
@@ -288,6 +303,21 @@ mod tests {
                 "spec.template.spec.dnsPolicy",
             ]
         );
+    }
+
+    #[test]
+    fn a_secret_key_sent_as_string_data_is_gits_not_a_default() {
+        let answer = json!({
+            "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+            "metadata": {"name": "db", "managedFields": [
+                {"manager": "kubectl-gitops", "operation": "Apply",
+                 "fieldsV1": {"f:stringData": {"f:password": {}}}}]},
+            "data": {"password": "aHVudGVyMg==", "injected": "eA=="}
+        });
+        let mut shown = answer.clone();
+        crate::ssa::normalize(&mut shown);
+        let found = defaulted_fields(&answer, &shown, "kubectl-gitops").unwrap();
+        assert_eq!(paths(&found), ["type", "data.injected"]);
     }
 
     #[test]

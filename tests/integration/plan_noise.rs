@@ -199,3 +199,29 @@ async fn a_created_deployment_shows_what_git_sets_and_counts_the_server_defaults
     );
     assert!(!update.contains("defaulted by the server"), "{update}");
 }
+
+#[tokio::test]
+async fn a_created_secret_written_with_string_data_shows_its_keys_masked() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "quiet-secret").await;
+    let secret = format!(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\n  namespace: {ns}\n\
+         stringData:\n  password: plain-canary-4821\n  user: app\n"
+    );
+    let repo = Workdir::new(&[("secret.yaml", &secret)]);
+    repo.git_commit_all();
+
+    let out = gitops(&["diff", ".", "-n", &ns], repo.path());
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    // The server keeps stringData as data: the keys git wrote are shown there, masked, and
+    // only what the server added (type: Opaque) is folded.
+    assert!(stdout.contains("+  password: '***'"), "{stdout}");
+    assert!(stdout.contains("+  user: '***'"), "{stdout}");
+    assert!(!stdout.contains("plain-canary-4821"), "{stdout}");
+    assert!(!stdout.contains("type: Opaque"), "{stdout}");
+    assert!(
+        stdout.contains("# 1 field defaulted by the server"),
+        "{stdout}"
+    );
+}
