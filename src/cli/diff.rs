@@ -96,14 +96,20 @@ pub async fn run(
             &prepared.cluster.default_namespace,
         );
     }
-    let file = plan_file(&prepared, &args.plan);
+    // The text report shows no digest, and a Secret's digest costs thousands of rounds: the
+    // plan file is made only for a report or a file that carries it.
+    let file = (args.out.is_some() || args.output != Format::Text)
+        .then(|| plan_file(&prepared, &args.plan));
     let destination = report::Destination {
         context: prepared.cluster.context.clone(),
         server: prepared.cluster.server.clone(),
-        plan_digest: file.as_ref().ok().map(|f| f.digest.clone()),
+        plan_digest: file
+            .as_ref()
+            .and_then(|f| f.as_ref().ok())
+            .map(|f| f.digest.clone()),
     };
     let code = report_plan(&prepared.planned.plan, args, &destination, style, out)?;
-    if let Some(path) = &args.out {
+    if let (Some(path), Some(file)) = (&args.out, file) {
         match file {
             Ok(file) => {
                 file.write(path)?;

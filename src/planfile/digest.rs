@@ -13,6 +13,33 @@ use crate::object::ObjectRef;
 /// Rounds of SHA-256 over a Secret's body digest.
 pub const SECRET_ROUNDS: u32 = 10_000;
 
+/// [`of_body`] of each `(object, body)`, in order, spread over the machine's cores: a
+/// Secret's rounds cost milliseconds, and a plan may hold thousands of Secrets.
+pub fn of_bodies(items: &[(&ObjectRef, &Value)], set_id: &str) -> Vec<String> {
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let secrets = items.iter().filter(|(o, _)| is_secret(o)).count();
+    if threads < 2 || secrets < 16 {
+        return items.iter().map(|(o, b)| of_body(o, b, set_id)).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|(o, b)| of_body(o, b, set_id))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().expect("a digest thread panicked"))
+            .collect()
+    })
+}
+
 /// `sha256:<hex>` of the canonical form of `value`.
 pub fn of_value(value: &Value) -> String {
     of_bytes(canonical(value).as_bytes())
@@ -99,6 +126,22 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn digests_of_many_bodies_keep_their_order_and_equal_one_by_one() {
+        let objects: Vec<ObjectRef> = (0..40)
+            .map(|i| ObjectRef {
+                api_version: "v1".into(),
+                kind: if i % 2 == 0 { "Secret" } else { "ConfigMap" }.into(),
+                namespace: Some("ns".into()),
+                name: format!("o-{i}"),
+            })
+            .collect();
+        let bodies: Vec<Value> = (0..40).map(|i| json!({"data": {"k": i}})).collect();
+        let items: Vec<(&ObjectRef, &Value)> = objects.iter().zip(&bodies).collect();
+        let one_by_one: Vec<String> = items.iter().map(|(o, b)| of_body(o, b, "set")).collect();
+        assert_eq!(of_bodies(&items, "set"), one_by_one);
+    }
 
     #[test]
     fn key_order_does_not_change_a_digest() {

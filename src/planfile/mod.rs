@@ -13,6 +13,7 @@
 pub mod digest;
 mod verify;
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
@@ -158,28 +159,33 @@ impl PlanFile {
             return Err(Unapplicable(blocked));
         }
         let set_id = context.set.id();
+        // The first change of each object, as a search in order would find it.
+        let mut origins = HashMap::new();
+        for change in &planned.plan.changes {
+            origins
+                .entry(&change.object)
+                .or_insert(change.origin.as_ref());
+        }
+        let bodies: Vec<(&ObjectRef, &Value)> = planned
+            .work
+            .iter()
+            .filter_map(|w| Some((&w.object, w.body.as_ref()?)))
+            .collect();
+        let mut digests = digest::of_bodies(&bodies, &set_id).into_iter();
         let objects = planned
             .work
             .iter()
-            .map(|w| {
-                let origin = planned
-                    .plan
-                    .changes
-                    .iter()
-                    .find(|c| c.object == w.object)
-                    .and_then(|c| c.origin.as_ref())
-                    .map(ToString::to_string);
-                PlannedObject {
-                    action: w.action,
-                    object: w.object.clone(),
-                    origin,
-                    uid: w.uid.clone(),
-                    resource_version: w.resource_version.clone(),
-                    body_digest: w
-                        .body
-                        .as_ref()
-                        .map(|b| digest::of_body(&w.object, b, &set_id)),
-                }
+            .map(|w| PlannedObject {
+                action: w.action,
+                object: w.object.clone(),
+                origin: origins
+                    .get(&w.object)
+                    .copied()
+                    .flatten()
+                    .map(ToString::to_string),
+                uid: w.uid.clone(),
+                resource_version: w.resource_version.clone(),
+                body_digest: w.body.as_ref().and_then(|_| digests.next()),
             })
             .collect();
         let s = planned.plan.summary();
@@ -334,13 +340,16 @@ fn revision(snapshot: &Snapshot) -> Option<String> {
 
 /// The render's digest: every rendered object's identity and body digest, in render order.
 fn content_digest(manifests: &[Manifest], set_id: &str) -> String {
-    let entries: Vec<Value> = manifests
+    let objects: Vec<ObjectRef> = manifests.iter().map(Manifest::object_ref).collect();
+    let bodies: Vec<Value> = manifests
         .iter()
-        .map(|m| {
-            let object = m.object_ref();
-            let body = digest::of_body(&object, &Value::Object(m.object.clone()), set_id);
-            json!([object, body])
-        })
+        .map(|m| Value::Object(m.object.clone()))
+        .collect();
+    let items: Vec<(&ObjectRef, &Value)> = objects.iter().zip(&bodies).collect();
+    let entries: Vec<Value> = objects
+        .iter()
+        .zip(digest::of_bodies(&items, set_id))
+        .map(|(object, body)| json!([object, body]))
         .collect();
     digest::of_value(&Value::Array(entries))
 }
