@@ -584,3 +584,135 @@ async fn capabilities_follow_a_crd_installed_after_the_first_reading() {
     }
     assert!(seen, "the CRD's kind is among the capabilities");
 }
+
+/// A chart `helm install` put in the cluster, as README's "Taking over a release" describes
+/// it: same chart, same release name and namespace.
+fn released_chart() -> Vec<(String, String)> {
+    [
+        (
+            "web/Chart.yaml",
+            "apiVersion: v2\nname: web\nversion: 0.1.0\n",
+        ),
+        (
+            "web/values.yaml",
+            "greeting: hello\npassword: takeover-canary-93\n",
+        ),
+        (
+            "web/templates/config.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-config\n\
+             data:\n  greeting: {{ .Values.greeting }}\n",
+        ),
+        (
+            "web/templates/secret.yaml",
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: {{ .Release.Name }}-secret\n\
+             stringData:\n  password: {{ .Values.password | quote }}\n",
+        ),
+    ]
+    .into_iter()
+    .map(|(p, t)| (p.to_string(), t.to_string()))
+    .collect()
+}
+
+fn uid_of(ns: &str, kind: &str, name: &str) -> String {
+    let out = Command::new("kubectl")
+        .args([
+            "get",
+            kind,
+            name,
+            "-n",
+            ns,
+            "-o",
+            "jsonpath={.metadata.uid}",
+        ])
+        .arg("--kubeconfig")
+        .arg(support::kubeconfig())
+        .output()
+        .expect("running kubectl");
+    assert!(out.status.success(), "{kind}/{name} exists");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn a_release_helm_installed_is_taken_over_in_place_as_the_readme_says() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "helm-takeover").await;
+    let repo = workdir(&released_chart());
+    repo.git_commit_all();
+    let install = Command::new(support::helm())
+        .args(["install", "web"])
+        .arg(repo.path().join("web"))
+        .args(["--namespace", &ns, "--kubeconfig"])
+        .arg(support::kubeconfig())
+        .output()
+        .expect("running helm install");
+    assert!(
+        install.status.success(),
+        "helm install\n{}",
+        String::from_utf8_lossy(&install.stderr)
+    );
+    let before = [
+        uid_of(&ns, "configmap", "web-config"),
+        uid_of(&ns, "secret", "web-secret"),
+    ];
+
+    // The objects are the release's: nothing to create, each one adopted from Helm.
+    let out = gitops(&["diff", "web", "-n", &ns], repo.path());
+    let (stdout, stderr) = text(&out);
+    assert!(!stdout.contains("+ create"), "{stdout}\n{stderr}");
+    assert!(stdout.contains("ConfigMap/"), "{stdout}\n{stderr}");
+    assert!(stdout.contains("adopted"), "{stdout}\n{stderr}");
+    assert!(!stdout.contains("takeover-canary-93"), "{stdout}");
+
+    // The ConfigMap's values are Helm's, so its fields are shared without a conflict. The
+    // Secret's stringData is never stored, so sending it again is a change of a field Helm's
+    // manager owns: a conflict, taken with --force-conflicts, as the README says.
+    assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
+    assert!(stdout.contains("~ update ConfigMap/"), "{stdout}");
+    assert!(stdout.contains("! conflict Secret/"), "{stdout}");
+    assert!(
+        stdout.contains("conflict with \"helm\": .stringData.password"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("! conflict ConfigMap/"), "{stdout}");
+    let out = gitops(
+        &["apply", "web", "-n", &ns, "--force-conflicts", "--yes"],
+        repo.path(),
+    );
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "apply\n{stdout}\n{stderr}");
+    // Nothing was deleted or recreated: the same objects serve on.
+    let after = [
+        uid_of(&ns, "configmap", "web-config"),
+        uid_of(&ns, "secret", "web-secret"),
+    ];
+    assert_eq!(before, after, "taken over in place");
+
+    // Helm's release record goes; the objects stay and are in sync with git.
+    let delete = Command::new("kubectl")
+        .args(["delete", "secret", "-n", &ns, "-l", "owner=helm,name=web"])
+        .arg("--kubeconfig")
+        .arg(support::kubeconfig())
+        .output()
+        .expect("running kubectl delete");
+    assert!(delete.status.success());
+    let list = Command::new(support::helm())
+        .args(["list", "--short", "--namespace", &ns, "--kubeconfig"])
+        .arg(support::kubeconfig())
+        .output()
+        .expect("running helm list");
+    assert_eq!(
+        String::from_utf8_lossy(&list.stdout).trim(),
+        "",
+        "no release left"
+    );
+    let out = gitops(&["diff", "web", "-n", &ns], repo.path());
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "in sync\n{stdout}\n{stderr}");
+    assert_eq!(
+        [
+            uid_of(&ns, "configmap", "web-config"),
+            uid_of(&ns, "secret", "web-secret"),
+        ],
+        before
+    );
+}
