@@ -93,6 +93,12 @@ pub(crate) fn read_document_with_items(
     options.flow_nesting_limit = MAX_DEPTH;
     options.block_nesting_limit = MAX_DEPTH;
     options.emit_anchor_events = true;
+    let spelled = if text.contains('!') {
+        go_yaml_tags(text, &options)
+    } else {
+        None
+    };
+    let text = spelled.as_deref().unwrap_or(text);
     let mut builder = Builder {
         budget,
         stack: Vec::new(),
@@ -107,6 +113,21 @@ pub(crate) fn read_document_with_items(
             column: error.marker().col() + 1,
             message: error.info(),
         })?;
+        if let Some(tag) = span.tag_span()
+            && let Some(written) = tag.slice(text)
+            && written.contains('#')
+        {
+            // go-yaml ends a tag at the first character outside its URI set, which has no `#`,
+            // and then wants whitespace: kubectl refuses what the YAML spec would read.
+            return Err(ReadError {
+                line: tag.start.line(),
+                column: tag.start.col() + 1,
+                message: format!(
+                    "tag {written}: did not find expected whitespace or line break (kubectl \
+                     takes no `#` in a tag)"
+                ),
+            });
+        }
         builder.event(event, span).map_err(|message| ReadError {
             line: span.start.line(),
             column: span.start.col() + 1,
@@ -121,6 +142,91 @@ pub(crate) fn read_document_with_items(
         value,
         item_lines: builder.item_lines,
     })
+}
+
+/// How many tags one document may have respelled (each costs a parse of the document).
+const MAX_TAG_RESPELLINGS: usize = 64;
+
+/// `text` with every tag spelled so the parser ends it where go-yaml v2 does, or `None` when
+/// nothing needs it. go-yaml takes `,`, `[`, `]` and `!` into a tag's suffix wherever they
+/// stand (`!a,b v` is the tag `!a,b`; in `[!a,b]` the tag swallows `,b]`); the YAML spec, and
+/// the parser, end a tag before them. Written as percent escapes, they stay in the tag, which
+/// reads the same either way: a tag kubectl does not know leaves its value as text.
+fn go_yaml_tags(text: &str, options: &Options) -> Option<String> {
+    let mut current: Option<String> = None;
+    for _ in 0..MAX_TAG_RESPELLINGS {
+        let source = current.as_deref().unwrap_or(text);
+        let Some(at) = tag_to_respell(source, options) else {
+            return current;
+        };
+        let respelled = respell_tag(source, at)?;
+        current = Some(respelled);
+    }
+    current
+}
+
+/// The byte offset of the first tag the parser ends before go-yaml would.
+fn tag_to_respell(source: &str, options: &Options) -> Option<usize> {
+    for event in Parser::new_from_str_with_options(source, options.clone()) {
+        match event {
+            Ok((_, span)) => {
+                let Some(range) = span.tag_span().and_then(|tag| tag.byte_range()) else {
+                    continue;
+                };
+                if source[range.end..].starts_with([',', '[', ']', '!']) {
+                    return Some(range.start);
+                }
+            }
+            Err(error) => {
+                // A tag the parser refused for what follows it: that may be go-yaml's tag.
+                let at = error.marker().byte_offset()?;
+                let refused = error.info().starts_with("while scanning a tag");
+                return (refused && source[at..].starts_with('!')).then_some(at);
+            }
+        }
+    }
+    None
+}
+
+/// `source` with the tag at `at` (its `!`) scanned as go-yaml scans it, its suffix's `,`, `[`,
+/// `]` and `!` escaped; `None` when that changes nothing.
+fn respell_tag(source: &str, at: usize) -> Option<String> {
+    let rest = &source[at..];
+    if rest.starts_with("!<") {
+        return None;
+    }
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    // The handle: `!`, `!!` or `!word!`; a `!word` without the second `!` is all suffix.
+    let after_bang = &rest[1..];
+    let word_len = after_bang
+        .find(|c: char| !word(c))
+        .unwrap_or(after_bang.len());
+    let handle_len = if after_bang[word_len..].starts_with('!') {
+        1 + word_len + 1
+    } else {
+        1
+    };
+    let uri = |c: char| word(c) || ";/?:@&=+$,.!~*'()[]%".contains(c);
+    let suffix = &rest[handle_len..];
+    let suffix_len = suffix.find(|c: char| !uri(c)).unwrap_or(suffix.len());
+    let mut spelled = String::with_capacity(source.len() + 16);
+    spelled.push_str(&source[..at + handle_len]);
+    let mut changed = false;
+    for c in suffix[..suffix_len].chars() {
+        match c {
+            ',' => spelled.push_str("%2C"),
+            '[' => spelled.push_str("%5B"),
+            ']' => spelled.push_str("%5D"),
+            '!' => spelled.push_str("%21"),
+            other => {
+                spelled.push(other);
+                continue;
+            }
+        }
+        changed = true;
+    }
+    spelled.push_str(&suffix[suffix_len..]);
+    changed.then_some(spelled)
 }
 
 /// A value JSON cannot hold (`.inf`, `.nan`) is an error only if it survives into the document:
@@ -550,6 +656,40 @@ mod tests {
     fn collections_as_keys_and_null_keys_are_refused() {
         assert!(read("{[1]: a}\n").is_err());
         assert!(read("~: a\n").is_err());
+    }
+
+    #[test]
+    fn a_hash_inside_a_tag_is_refused_as_kubectl_refuses_it() {
+        let error = read("a: 1\nk:\n- !!floa#t -.5\n").unwrap_err();
+        assert!(error.contains("tag !!floa#t"), "{error}");
+        // Escaped, it is an ordinary tag character, for kubectl too.
+        assert_eq!(read("k: !x%23y v\n"), Ok(serde_json::json!({"k": "v"})));
+        // After whitespace it starts a comment, not part of the tag.
+        assert_eq!(read("k: !x #note\n"), Ok(serde_json::json!({"k": ""})));
+    }
+
+    #[test]
+    fn tags_end_where_go_yaml_ends_them() {
+        // Each as kubectl 1.32 reads it (`kubectl patch --local`).
+        assert_eq!(read("k: !a,b v\n"), Ok(serde_json::json!({"k": "v"})));
+        assert_eq!(read("k: !a[b] v\n"), Ok(serde_json::json!({"k": "v"})));
+        assert_eq!(
+            read("k:\n- x\n- !!fl[oat -.5\n"),
+            Ok(serde_json::json!({"k": ["x", "-.5"]}))
+        );
+        assert_eq!(
+            read("k: [x, !!fl[oat -.5]\n"),
+            Ok(serde_json::json!({"k": ["x", "-.5"]}))
+        );
+        assert_eq!(read("k: !!int,5 7\n"), Ok(serde_json::json!({"k": "7"})));
+        assert_eq!(read("k: !!a!b v\n"), Ok(serde_json::json!({"k": "v"})));
+        assert_eq!(
+            read("k: {a: !x,y 1}\n"),
+            Ok(serde_json::json!({"k": {"a": "1"}}))
+        );
+        // In a flow sequence the tag swallows the rest, so the sequence never closes.
+        assert!(read("k: [!a,b]\n").is_err());
+        assert!(read("k: !a!b v\n").is_err(), "an undeclared handle");
     }
 
     #[test]
