@@ -24,7 +24,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use futures::StreamExt;
 use kube::Api;
 use kube::runtime::controller::{self, Controller};
@@ -75,24 +75,12 @@ pub async fn run(cluster: Cluster, config: ControllerConfig) -> Result<()> {
     let metrics = Arc::new(ControllerMetrics::new());
     let health = Arc::new(Health::default());
     health.beat();
-    let mut server = None;
-    if let Some(addr) = config.listen {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("listening on {addr}"))?;
-        let local = listener.local_addr().unwrap_or(addr);
-        tracing::info!(address = %local, "serving /healthz, /readyz and /metrics");
-        let endpoints = Endpoints {
-            health: health.clone(),
-            metrics: metrics.clone(),
-            stale_after: Duration::from_secs(120),
-        };
-        server = Some(tokio::spawn(serve::serve(
-            listener,
-            endpoints,
-            stop.clone(),
-        )));
-    }
+    let endpoints = Endpoints {
+        health: health.clone(),
+        metrics: metrics.clone(),
+        stale_after: Duration::from_secs(120),
+    };
+    let server = serve::start(config.listen, endpoints, stop.clone()).await?;
     // The queue runs on its own; the heartbeat says the process is alive and not wedged.
     {
         let health = health.clone();

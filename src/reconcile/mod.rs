@@ -31,7 +31,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use gix::ObjectId;
 use k8s_openapi::jiff::Timestamp;
 use tokio::sync::{mpsc, watch};
@@ -100,24 +100,12 @@ pub async fn run(reconciler: Reconciler, config: LoopConfig) -> Result<()> {
     let metrics = Arc::new(Metrics::new());
     let health = Arc::new(Health::default());
     health.beat();
-    let mut server = None;
-    if let Some(addr) = config.listen {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("listening on {addr}"))?;
-        let local = listener.local_addr().unwrap_or(addr);
-        tracing::info!(address = %local, "serving /healthz, /readyz and /metrics");
-        let endpoints = Endpoints {
-            health: health.clone(),
-            metrics: metrics.clone(),
-            stale_after: config.interval * 3 + reconciler.fetch_timeout + Duration::from_secs(600),
-        };
-        server = Some(tokio::spawn(serve::serve(
-            listener,
-            endpoints,
-            stop.clone(),
-        )));
-    }
+    let endpoints = Endpoints {
+        health: health.clone(),
+        metrics: metrics.clone(),
+        stale_after: config.interval * 3 + reconciler.fetch_timeout + Duration::from_secs(600),
+    };
+    let server = serve::start(config.listen, endpoints, stop.clone()).await?;
 
     let (mut leading, lease_task) = match &config.lease {
         Some(lease_config) => {

@@ -77,6 +77,25 @@ pub struct Endpoints {
     pub stale_after: Duration,
 }
 
+/// Binds `--listen` (when given) and serves `endpoints` there until `shutdown` turns true.
+/// A port that cannot be bound is an error before any work starts.
+pub async fn start(
+    listen: Option<std::net::SocketAddr>,
+    endpoints: Endpoints,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+    use anyhow::Context;
+    let Some(addr) = listen else {
+        return Ok(None);
+    };
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("listening on {addr}"))?;
+    let local = listener.local_addr().unwrap_or(addr);
+    tracing::info!(address = %local, "serving /healthz, /readyz and /metrics");
+    Ok(Some(tokio::spawn(serve(listener, endpoints, shutdown))))
+}
+
 /// Serves until `shutdown` turns true.
 pub async fn serve(
     listener: TcpListener,
