@@ -114,17 +114,21 @@ pub(crate) fn read_document_with_items(
             message: error.info(),
         })?;
         if let Some(tag) = span.tag_span()
-            && let Some(written) = tag.slice(text)
-            && written.contains('#')
+            && let Some(range) = tag.byte_range()
+            && let Some(written) = text.get(range.clone())
+            && (written.contains('#')
+                || !text[range.end..].starts_with([' ', '\t', '\r', '\n'])
+                    && range.end < text.len())
         {
-            // go-yaml ends a tag at the first character outside its URI set, which has no `#`,
-            // and then wants whitespace: kubectl refuses what the YAML spec would read.
+            // go-yaml ends a tag at the first character outside its URI set (which has no `#`;
+            // `,` `[` `]` are in it, see `go_yaml_tags`) and then wants whitespace: kubectl
+            // refuses `{a: !!str}` and `!x#y`, which the YAML spec would read.
             return Err(ReadError {
                 line: tag.start.line(),
                 column: tag.start.col() + 1,
                 message: format!(
                     "tag {written}: did not find expected whitespace or line break (kubectl \
-                     takes no `#` in a tag)"
+                     wants whitespace after a tag, and takes no `#` in one)"
                 ),
             });
         }
@@ -687,6 +691,16 @@ mod tests {
             read("k: {a: !x,y 1}\n"),
             Ok(serde_json::json!({"k": {"a": "1"}}))
         );
+        assert_eq!(
+            read("k: [!!str , b]\n"),
+            Ok(serde_json::json!({"k": ["", "b"]}))
+        );
+        assert!(
+            read("k: {a: !!str}\n").is_err(),
+            "no whitespace after the tag"
+        );
+        assert!(read("k: [a, !x]\n").is_err());
+        assert!(read("k: [!!str]\n").is_err());
         // In a flow sequence the tag swallows the rest, so the sequence never closes.
         assert!(read("k: [!a,b]\n").is_err());
         assert!(read("k: !a!b v\n").is_err(), "an undeclared handle");
