@@ -5,7 +5,7 @@
 //! repository without showing a credential, and such a kustomization goes diff -> apply ->
 //! diff in sync.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -69,22 +69,11 @@ fn sorted(objects: impl Iterator<Item = Value>) -> Vec<Value> {
     objects
 }
 
-fn copy_tree(from: &Path, into: &Path) -> PathBuf {
-    let status = Command::new("cp")
-        .arg("-r")
-        .arg(from)
-        .arg(into)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    into.join(from.file_name().unwrap())
-}
-
 /// The oracle: the chart pulled by hand into `base/charts/web-VERSION`, where kustomize
 /// looks before pulling, then `kubectl kustomize --enable-helm` with the same Helm 3.
 fn oracle(repo: &Workdir, pull: &[&str], version: &str) -> Vec<Value> {
     let scratch = tempfile::tempdir().unwrap();
-    let copy = copy_tree(repo.path(), scratch.path());
+    let copy = support::copy_into(repo.path(), scratch.path());
     let mut command = helm_with(&support::helm3(), &scratch.path().join("home"));
     command
         .arg("pull")

@@ -3,8 +3,7 @@
 //! lock renders with the servers stopped, failures name the chart, the dependency and the
 //! repository without showing a credential, and a chart goes diff -> apply -> diff in sync.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 use kubectl_gitops::render::helm::{Capabilities, HelmOptions};
 use kubectl_gitops::render::{self, RenderOptions};
@@ -46,23 +45,12 @@ fn lock(repo: &Workdir, extra: &[&str]) {
     crate::chart_repo::lock_chart(&repo.path().join("web"), extra);
 }
 
-fn copy_chart(chart: &Path, into: &Path) -> PathBuf {
-    let status = Command::new("cp")
-        .arg("-r")
-        .arg(chart)
-        .arg(into)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    into.join(chart.file_name().unwrap())
-}
-
 /// The oracle: `helm repo add` for each HTTP repository, `helm dependency build`, then
 /// `helm template`, all on a copy in a private Helm home.
 fn oracle(helm: &Path, repo: &Workdir, http_repos: &[String], extra: &[&str]) -> Vec<Value> {
     let scratch = tempfile::tempdir().unwrap();
     let home = scratch.path().join("home");
-    let copy = copy_chart(&repo.path().join("web"), scratch.path());
+    let copy = support::copy_into(&repo.path().join("web"), scratch.path());
     let helm_at = |args: &[&str]| {
         let mut command = helm_with(helm, &home);
         command.args(args);
@@ -319,7 +307,7 @@ fn a_private_registry_takes_its_login_from_the_registry_config_the_environment_n
     let repo = umbrella(&[("cache", "2.0.0", &registry.reference())]);
     {
         let scratch = tempfile::tempdir().unwrap();
-        let copy = copy_chart(&repo.path().join("web"), scratch.path());
+        let copy = support::copy_into(&repo.path().join("web"), scratch.path());
         let mut update = helm_in(&scratch.path().join("home"));
         update
             .args(["dependency", "update", "--plain-http"])
@@ -409,7 +397,7 @@ fn a_file_dependency_is_built_from_the_repository_and_an_edit_to_it_renders_at_o
     std::fs::remove_dir_all(repo.path().join("lib-0.1.0-src")).unwrap();
     // The lock, written in a full copy of the repository so `../lib` resolves.
     let scratch = tempfile::tempdir().unwrap();
-    let whole = copy_chart(repo.path(), scratch.path());
+    let whole = support::copy_into(repo.path(), scratch.path());
     let mut update = helm_in(&scratch.path().join("home"));
     update.args(["dependency", "update"]).arg(whole.join("web"));
     run(update);
@@ -433,7 +421,7 @@ fn a_file_dependency_is_built_from_the_repository_and_an_edit_to_it_renders_at_o
     assert_eq!(value_of(&first, "web-lib"), "local-first");
     // The oracle: a copy of the whole repository, dependencies built by helm.
     let oracle_scratch = tempfile::tempdir().unwrap();
-    let oracle_repo = copy_chart(repo.path(), oracle_scratch.path());
+    let oracle_repo = support::copy_into(repo.path(), oracle_scratch.path());
     let home = oracle_scratch.path().join("home");
     let mut add = helm_with(&helm, &home);
     add.args(["repo", "add", "r", &charts.url()]);

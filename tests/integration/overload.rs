@@ -328,34 +328,7 @@ async fn answer(
         }
         None => {}
     }
-    let mut forwarded = http::Request::builder().method(parts.method).uri(&target);
-    for name in ["content-type", "accept"] {
-        if let Some(value) = parts.headers.get(name) {
-            forwarded = forwarded.header(name, value);
-        }
-    }
-    let answer = upstream
-        .send(
-            forwarded
-                .body(kube::client::Body::from(body.to_vec()))
-                .unwrap(),
-        )
-        .await;
-    Ok(match answer {
-        Ok(response) => {
-            let (parts, body) = response.into_parts();
-            let bytes = body
-                .collect()
-                .await
-                .map(|b| b.to_bytes())
-                .unwrap_or_default();
-            hyper::Response::from_parts(parts, Full::new(bytes))
-        }
-        Err(err) => hyper::Response::builder()
-            .status(502)
-            .body(Full::new(err.to_string().into()))
-            .unwrap(),
-    })
+    Ok(support::pass_on(&upstream, &parts, &target, body).await)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -204,3 +204,58 @@ pub fn text(output: &Output) -> (String, String) {
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
 }
+
+/// Sends a request a test proxy received on to the API server through `upstream` (its
+/// method, `target` path and query, content type and accept headers, `body`) and answers
+/// with what the server answered, or 502 naming why it could not be reached.
+pub async fn pass_on(
+    upstream: &kube::Client,
+    parts: &http::request::Parts,
+    target: &str,
+    body: hyper::body::Bytes,
+) -> hyper::Response<http_body_util::Full<hyper::body::Bytes>> {
+    use http_body_util::{BodyExt, Full};
+    let mut forwarded = http::Request::builder()
+        .method(parts.method.clone())
+        .uri(target);
+    for name in ["content-type", "accept"] {
+        if let Some(value) = parts.headers.get(name) {
+            forwarded = forwarded.header(name, value);
+        }
+    }
+    let answer = upstream
+        .send(
+            forwarded
+                .body(kube::client::Body::from(body.to_vec()))
+                .unwrap(),
+        )
+        .await;
+    match answer {
+        Ok(response) => {
+            let (parts, body) = response.into_parts();
+            let bytes = body
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            hyper::Response::from_parts(parts, Full::new(bytes))
+        }
+        Err(err) => hyper::Response::builder()
+            .status(502)
+            .body(Full::new(err.to_string().into()))
+            .unwrap(),
+    }
+}
+
+/// `cp -r from into`: the copy of `from` inside `into`, for an oracle that must not write the
+/// tree under test.
+pub fn copy_into(from: &Path, into: &Path) -> PathBuf {
+    let status = Command::new("cp")
+        .arg("-r")
+        .arg(from)
+        .arg(into)
+        .status()
+        .expect("running cp");
+    assert!(status.success(), "copying {}", from.display());
+    into.join(from.file_name().expect("a named directory"))
+}
