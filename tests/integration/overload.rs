@@ -206,9 +206,8 @@ async fn a_server_that_rejects_requests_for_load_slows_the_plan_down_and_loses_n
 /// Forwards to the test server as the admin, except for requests naming the objects in
 /// `answers`, which get that canned answer; counts the requests per object.
 struct Overloaded {
-    addr: std::net::SocketAddr,
+    proxy: support::Proxy,
     seen: Arc<Mutex<HashMap<String, usize>>>,
-    task: tokio::task::JoinHandle<()>,
 }
 
 #[derive(Clone, Copy)]
@@ -221,27 +220,13 @@ enum Canned {
 
 impl Overloaded {
     async fn start(upstream: kube::Client, answers: HashMap<String, Canned>) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
         let seen = Arc::new(Mutex::new(HashMap::new()));
         let (log, answers) = (seen.clone(), Arc::new(answers));
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    return;
-                };
-                let (upstream, log, answers) = (upstream.clone(), log.clone(), answers.clone());
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |request| {
-                        answer(request, upstream.clone(), log.clone(), answers.clone())
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
-        Overloaded { addr, seen, task }
+        let proxy = support::Proxy::start(move |request| {
+            answer(request, upstream.clone(), log.clone(), answers.clone())
+        })
+        .await;
+        Overloaded { proxy, seen }
     }
 
     fn requests_for(&self, name: &str) -> usize {
@@ -249,25 +234,7 @@ impl Overloaded {
     }
 
     fn kubeconfig(&self, dir: &std::path::Path, namespace: &str) -> std::path::PathBuf {
-        let path = dir.join("kubeconfig");
-        std::fs::write(
-            &path,
-            format!(
-                "apiVersion: v1\nkind: Config\nclusters:\n- name: proxy\n  cluster:\n    \
-                 server: http://{}\nusers:\n- name: proxy\n  user: {{}}\ncontexts:\n\
-                 - name: proxy\n  context: {{cluster: proxy, user: proxy, namespace: {namespace}}}\n\
-                 current-context: proxy\n",
-                self.addr
-            ),
-        )
-        .unwrap();
-        path
-    }
-}
-
-impl Drop for Overloaded {
-    fn drop(&mut self) {
-        self.task.abort();
+        self.proxy.kubeconfig(dir, namespace)
     }
 }
 

@@ -19,34 +19,18 @@ use crate::support::{self, Workdir, text};
 /// Forwards every request to the test server with `upstream`'s credentials and records
 /// `METHOD path?query` of each.
 struct Recorder {
-    addr: std::net::SocketAddr,
+    proxy: support::Proxy,
     seen: Arc<Mutex<Vec<String>>>,
-    task: tokio::task::JoinHandle<()>,
 }
 
 impl Recorder {
     async fn start(upstream: kube::Client) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
         let seen = Arc::new(Mutex::new(Vec::new()));
         let log = seen.clone();
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    return;
-                };
-                let (upstream, log) = (upstream.clone(), log.clone());
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |request| {
-                        forward(request, upstream.clone(), log.clone())
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
-        Recorder { addr, seen, task }
+        let proxy =
+            support::Proxy::start(move |request| forward(request, upstream.clone(), log.clone()))
+                .await;
+        Recorder { proxy, seen }
     }
 
     fn requests(&self) -> Vec<String> {
@@ -55,25 +39,7 @@ impl Recorder {
 
     /// A kubeconfig whose only cluster is this proxy.
     fn kubeconfig(&self, dir: &std::path::Path, namespace: &str) -> std::path::PathBuf {
-        let path = dir.join("kubeconfig");
-        std::fs::write(
-            &path,
-            format!(
-                "apiVersion: v1\nkind: Config\nclusters:\n- name: proxy\n  cluster:\n    \
-                 server: http://{}\nusers:\n- name: proxy\n  user: {{}}\ncontexts:\n\
-                 - name: proxy\n  context: {{cluster: proxy, user: proxy, namespace: {namespace}}}\n\
-                 current-context: proxy\n",
-                self.addr
-            ),
-        )
-        .unwrap();
-        path
-    }
-}
-
-impl Drop for Recorder {
-    fn drop(&mut self) {
-        self.task.abort();
+        self.proxy.kubeconfig(dir, namespace)
     }
 }
 

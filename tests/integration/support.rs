@@ -259,3 +259,65 @@ pub fn copy_into(from: &Path, into: &Path) -> PathBuf {
     assert!(status.success(), "copying {}", from.display());
     into.join(from.file_name().expect("a named directory"))
 }
+
+/// A plain-HTTP proxy on loopback whose every request `handle` answers (a test's stand-in
+/// between kubectl-gitops and the API server); stopped on drop.
+pub struct Proxy {
+    pub addr: std::net::SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Proxy {
+    pub async fn start<F, Fut>(handle: F) -> Self
+    where
+        F: Fn(hyper::Request<hyper::body::Incoming>) -> Fut + Clone + Send + Sync + 'static,
+        Fut: std::future::Future<
+                Output = Result<
+                    hyper::Response<http_body_util::Full<hyper::body::Bytes>>,
+                    std::convert::Infallible,
+                >,
+            > + Send
+            + 'static,
+    {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let handle = handle.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(handle);
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Proxy { addr, task }
+    }
+
+    /// A kubeconfig whose only cluster is this proxy, written into `dir`.
+    pub fn kubeconfig(&self, dir: &Path, namespace: &str) -> PathBuf {
+        let path = dir.join("kubeconfig");
+        std::fs::write(
+            &path,
+            format!(
+                "apiVersion: v1\nkind: Config\nclusters:\n- name: proxy\n  cluster:\n    \
+                 server: http://{}\nusers:\n- name: proxy\n  user: {{}}\ncontexts:\n\
+                 - name: proxy\n  context: {{cluster: proxy, user: proxy, namespace: {namespace}}}\n\
+                 current-context: proxy\n",
+                self.addr
+            ),
+        )
+        .unwrap();
+        path
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
