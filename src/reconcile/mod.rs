@@ -122,6 +122,8 @@ pub async fn run(reconciler: Reconciler, config: LoopConfig) -> Result<()> {
         }
     };
 
+    mirror_leadership(leading.clone(), metrics.clone());
+
     let status = Status {
         repository: reconciler.git.display_url().to_string(),
         reference: reconciler.git.reference().to_string(),
@@ -185,7 +187,6 @@ pub async fn run(reconciler: Reconciler, config: LoopConfig) -> Result<()> {
         }
         if *leading.borrow() != Role::Leader {
             watches.stop_all();
-            this.metrics.set_leader(false);
             tracing::info!("waiting to become the leader");
             loop {
                 // Ready as a standby only once another replica is known to lead.
@@ -201,7 +202,6 @@ pub async fn run(reconciler: Reconciler, config: LoopConfig) -> Result<()> {
                 }
             }
             this.health.set_standby(false);
-            this.metrics.set_leader(true);
             tracing::info!("leading: reconciling");
             next_full = Instant::now();
             while drift_rx.try_recv().is_ok() {}
@@ -210,7 +210,6 @@ pub async fn run(reconciler: Reconciler, config: LoopConfig) -> Result<()> {
             resync = false;
             continue;
         }
-        this.metrics.set_leader(true);
 
         let now = Instant::now();
         let mut wake = next_full;
@@ -283,7 +282,15 @@ pub async fn run(reconciler: Reconciler, config: LoopConfig) -> Result<()> {
             }
             continue;
         };
-        let delay = this.record(&outcome, trigger).await;
+        // Reporting writes to the cluster too: a server that stalls now must not keep a
+        // replica that lost the Lease writing status and Events over the new leader's.
+        let delay = tokio::select! {
+            delay = this.record(&outcome, trigger) => delay,
+            _ = wait_until_not_leading(&mut leading) => {
+                tracing::warn!("lost leadership while reporting the cycle; its status is not written");
+                continue;
+            }
+        };
         if this.config.watch && outcome.executed && !outcome.partial {
             watches.sync(&outcome.watch);
         }
@@ -303,6 +310,19 @@ pub async fn run(reconciler: Reconciler, config: LoopConfig) -> Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Keeps the leader gauge equal to the election's answer, whatever the loop is busy with.
+fn mirror_leadership(mut role: watch::Receiver<Role>, metrics: Arc<Metrics>) {
+    tokio::spawn(async move {
+        loop {
+            metrics.set_leader(*role.borrow_and_update() == Role::Leader);
+            if role.changed().await.is_err() {
+                metrics.set_leader(false);
+                return;
+            }
+        }
+    });
 }
 
 async fn wait_until_not_leading(leading: &mut watch::Receiver<Role>) {
