@@ -143,6 +143,7 @@ complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile"
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l adopt -d 'Move objects that are members of another ApplySet into this one; without it a commit that would take one over fails to apply (per object: kubectl-gitops.io/adopt: "true")'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l allow-empty -d 'Allow a commit that renders no objects (it prunes every member of the set)'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l prune-protected -d 'Also prune Namespaces, CustomResourceDefinitions and PersistentVolumeClaims'
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l no-prune -d 'Keep objects that left git instead of pruning them (a GitSync\'s `prune: false`)'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l no-watch -d 'Do not watch managed objects (drift is then corrected at the next interval)'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -l no-leader-election -d 'Run without leader election (only safe with a single replica)'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile" -s v -l verbose -d 'More detail on stderr (repeat for more)'

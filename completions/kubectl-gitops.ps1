@@ -152,6 +152,7 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-gitops' -ScriptBlock {
             [CompletionResult]::new('--adopt', '--adopt', [CompletionResultType]::ParameterName, 'Move objects that are members of another ApplySet into this one; without it a commit that would take one over fails to apply (per object: kubectl-gitops.io/adopt: "true")')
             [CompletionResult]::new('--allow-empty', '--allow-empty', [CompletionResultType]::ParameterName, 'Allow a commit that renders no objects (it prunes every member of the set)')
             [CompletionResult]::new('--prune-protected', '--prune-protected', [CompletionResultType]::ParameterName, 'Also prune Namespaces, CustomResourceDefinitions and PersistentVolumeClaims')
+            [CompletionResult]::new('--no-prune', '--no-prune', [CompletionResultType]::ParameterName, 'Keep objects that left git instead of pruning them (a GitSync''s `prune: false`)')
             [CompletionResult]::new('--no-watch', '--no-watch', [CompletionResultType]::ParameterName, 'Do not watch managed objects (drift is then corrected at the next interval)')
             [CompletionResult]::new('--no-leader-election', '--no-leader-election', [CompletionResultType]::ParameterName, 'Run without leader election (only safe with a single replica)')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'More detail on stderr (repeat for more)')

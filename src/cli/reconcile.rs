@@ -8,13 +8,12 @@ use clap::{Args, ValueEnum};
 
 use super::{EXIT_OK, GlobalArgs};
 use crate::cluster::Cluster;
+use crate::controller::crd::{self, GitSyncSpec, RepositorySpec};
+use crate::controller::spec;
 use crate::inventory::identity;
-use crate::pipeline::PlanSettings;
-use crate::reconcile::cycle::Reconciler;
 use crate::reconcile::git::{Credentials, GitSource};
 use crate::reconcile::lease::{self, LeaseConfig};
 use crate::reconcile::{self, DriftMode, LoopConfig, tree};
-use crate::source::Limits;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
@@ -35,7 +34,9 @@ pub enum LogFormat {
                   commit, a rejected object) keeps the last good state, prunes nothing and is \
                   retried with backoff. Status is written to the ConfigMap <applyset>-status (see \
                   `kubectl gitops status`), Events to the ApplySet parent Secret. Replicas elect \
-                  a leader with a Lease; SIGTERM ends the loop cleanly.",
+                  a leader with a Lease; SIGTERM ends the loop cleanly. The flags describe one \
+                  GitSync (see `kubectl gitops controller`): they are checked and planned with \
+                  exactly as its spec fields are.",
     after_help = "Examples:
   # Follow main of a repository served by git daemon, apply deploy/ every minute
   kubectl gitops reconcile --repo git://git.example.com/platform.git --path deploy/
@@ -100,6 +101,10 @@ pub struct ReconcileArgs {
     /// Also prune Namespaces, CustomResourceDefinitions and PersistentVolumeClaims.
     #[arg(long)]
     pub prune_protected: bool,
+
+    /// Keep objects that left git instead of pruning them (a GitSync's `prune: false`).
+    #[arg(long, conflicts_with = "prune_protected")]
+    pub no_prune: bool,
 
     /// The most one cycle may prune: a count (5), a share of the set's members (10%, rounded
     /// up) or unlimited. Over it the cycle applies everything else, prunes nothing, reports
@@ -240,31 +245,24 @@ pub async fn run(args: &ReconcileArgs, global: &GlobalArgs) -> Result<u8> {
     if std::env::var_os(crate::render::helm::CACHE_ENV).is_none() {
         render.helm.cache_dir = Some(cache_dir.join("helm"));
     }
-    let reconciler = Reconciler {
-        cluster,
-        git,
-        set,
-        path,
-        settings: PlanSettings {
-            show_secrets: false,
-            // A controller must converge: git wins every field another manager took, as
-            // Argo CD and Flux do. `apply` leaves that choice to --force-conflicts.
-            force: true,
-            prune_protected: args.prune_protected,
-            verify_unchanged: false,
-            adopt: args.adopt,
-            // Nobody reads a preview of the reconciler's prunes; their LISTs are not spent.
-            cascade: false,
-            render,
-            ..PlanSettings::default()
+    // One sync given on the command line: the flags are a GitSync's spec, checked and turned
+    // into the cycle's settings as the controller does with a GitSync.
+    let sync = sync_of(args, &cluster.default_namespace);
+    let checked = spec::check(&sync, &cluster.default_namespace)
+        .map_err(|(_, message)| anyhow::anyhow!(message))?;
+    let reconciler = spec::reconciler(
+        &sync,
+        &checked,
+        &render,
+        spec::Target {
+            cluster,
+            git,
+            set,
+            fetch_timeout: args.fetch_timeout,
+            // Seeded from the status ConfigMap by the loop.
+            applied: None,
         },
-        allow_empty: args.allow_empty,
-        max_prune: args.max_prune,
-        limits: Limits::default(),
-        fetch_timeout: args.fetch_timeout,
-        drift: args.drift,
-        applied: Default::default(),
-    };
+    );
     let config = LoopConfig {
         interval: args.interval,
         backoff_initial: args.backoff,
@@ -278,6 +276,35 @@ pub async fn run(args: &ReconcileArgs, global: &GlobalArgs) -> Result<u8> {
     };
     reconcile::run(reconciler, config).await?;
     Ok(EXIT_OK)
+}
+
+/// The GitSync spec these flags stand for. The ApplySet's name and namespace, the Lease, the
+/// token and the loop's timings are the process's own and stay flags.
+fn sync_of(args: &ReconcileArgs, namespace: &str) -> GitSyncSpec {
+    GitSyncSpec {
+        repository: RepositorySpec {
+            url: args.repo.clone(),
+            reference: args.reference.clone(),
+            secret_ref: None,
+        },
+        path: args.path.clone(),
+        target_namespace: Some(namespace.to_string()),
+        interval: humantime::format_duration(args.interval).to_string(),
+        prune: !args.no_prune,
+        prune_protected: args.prune_protected,
+        allow_empty: args.allow_empty,
+        max_prune: Some(args.max_prune.to_string()),
+        adopt: args.adopt,
+        suspend: false,
+        // Requests go with the process's own credentials (the pod's ServiceAccount).
+        service_account_name: None,
+        depends_on: Vec::new(),
+        drift: Some(match args.drift {
+            DriftMode::Heal => crd::DriftMode::Heal,
+            DriftMode::Report => crd::DriftMode::Report,
+        }),
+        deletion_policy: crd::DeletionPolicy::Orphan,
+    }
 }
 
 /// `$GITOPS_GIT_TOKEN` or the contents of `--token-file`, trimmed.
@@ -322,4 +349,95 @@ pub(crate) fn init_logging(format: LogFormat, verbose: u8) {
     let _ = tracing_subscriber::registry()
         .with(layer.with_filter(filter))
         .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::RenderOptions;
+    use clap::Parser;
+
+    fn flags(extra: &[&str]) -> ReconcileArgs {
+        let mut argv = vec![
+            "kubectl-gitops",
+            "reconcile",
+            "--repo",
+            "git://git.example.com/platform.git",
+            "--path",
+            "./deploy/",
+        ];
+        argv.extend(extra);
+        match crate::cli::Cli::try_parse_from(argv)
+            .expect("flags")
+            .command
+        {
+            crate::cli::Command::Reconcile(args) => *args,
+            other => panic!("not reconcile: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_flags_are_a_gitsync_spec_the_controller_would_accept() {
+        let args = flags(&[
+            "--interval",
+            "1m30s",
+            "--max-prune",
+            "10%",
+            "--drift",
+            "report",
+            "--adopt",
+            "--allow-empty",
+        ]);
+        let sync = sync_of(&args, "team-a");
+        // What a GitSync written with the same values says.
+        let written: GitSyncSpec = serde_json::from_value(serde_json::json!({
+            "repository": {"url": "git://git.example.com/platform.git", "ref": "main"},
+            "path": "./deploy/",
+            "targetNamespace": "team-a",
+            "interval": "1m30s",
+            "maxPrune": "10%",
+            "drift": "Report",
+            "adopt": true,
+            "allowEmpty": true,
+        }))
+        .expect("a GitSync spec");
+        let (ours, theirs) = (
+            spec::check(&sync, "team-a").expect("flags check"),
+            spec::check(&written, "team-a").expect("spec checks"),
+        );
+        assert_eq!(ours.interval, Duration::from_secs(90));
+        assert_eq!(ours.interval, theirs.interval);
+        assert_eq!(ours.path, theirs.path);
+        assert_eq!(ours.target_namespace, theirs.target_namespace);
+        assert_eq!(ours.max_prune, theirs.max_prune);
+        assert_eq!(spec::drift_mode(&sync), spec::drift_mode(&written));
+        let render = RenderOptions::default();
+        let (a, b) = (
+            spec::plan_settings(&sync, &render, "team-a"),
+            spec::plan_settings(&written, &render, "team-a"),
+        );
+        assert_eq!(format!("{a:?}"), format!("{b:?}"));
+        assert!(a.force, "git wins conflicts in every runner");
+        assert!(!a.keep_unrendered);
+    }
+
+    #[test]
+    fn no_prune_is_a_gitsync_with_prune_false() {
+        let sync = sync_of(&flags(&["--no-prune"]), "team-a");
+        assert!(!sync.prune);
+        let settings = spec::plan_settings(&sync, &RenderOptions::default(), "team-a");
+        assert!(settings.keep_unrendered);
+        assert!(
+            crate::cli::Cli::try_parse_from([
+                "kubectl-gitops",
+                "reconcile",
+                "--repo",
+                "file:///r",
+                "--no-prune",
+                "--prune-protected",
+            ])
+            .is_err(),
+            "keeping everything and pruning protected kinds contradict"
+        );
+    }
 }

@@ -7,7 +7,8 @@
 //! syncs by the `kubectl-gitops.io/shard` label, so no sync is applied by two controllers.
 //!
 //! Modules, one job each: `crd` (the API), `status` (verdict -> conditions, when a sync is
-//! due), `sources` (the shared git caches), `sync` (one sync's reconcile), `shard`
+//! due), `sources` (the shared git caches), `spec` (a spec checked, and the reconciler it runs: shared
+//! with `kubectl gitops reconcile`), `sync` (one sync's reconcile), `shard`
 //! (selectors and Lease names), `metrics`, `manifests` (what `install --controller` prints).
 
 pub mod crd;
@@ -16,6 +17,7 @@ pub mod manifests;
 mod metrics;
 pub mod shard;
 pub mod sources;
+pub mod spec;
 pub mod status;
 pub mod sync;
 

@@ -6,7 +6,6 @@
 //! come back.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -19,21 +18,19 @@ use kube::runtime::reflector::Store;
 use kube::{Resource, ResourceExt};
 use serde_json::json;
 
-use super::crd::{
-    Counts, DeletionPolicy, FINALIZER, GitSync, GitSyncSpec, GitSyncStatus, InventoryRef,
-};
+use super::crd::{Counts, DeletionPolicy, FINALIZER, GitSync, GitSyncStatus, InventoryRef};
 use super::drift::SharedWatches;
 use super::metrics::ControllerMetrics;
 use super::sources::{SourceKey, Sources};
+use super::spec::{self, Refusal};
 use super::status::{self, Due, Reason, Verdict};
 use crate::cluster::Cluster;
 use crate::inventory::{ApplySet, identity};
-use crate::pipeline::{self, ExecuteOptions, PlanSettings, Scope};
-use crate::reconcile::cycle::{Cycle, Outcome, Reconciler, Stage};
+use crate::pipeline::{self, ExecuteOptions, Scope};
+use crate::reconcile::cycle::{Cycle, Outcome, Stage};
 use crate::reconcile::git::Credentials;
-use crate::reconcile::{Backoff, redact, tree};
+use crate::reconcile::{Backoff, redact};
 use crate::render::RenderOptions;
-use crate::source::Limits;
 
 /// The field manager of the GitSync status the controller writes.
 pub const STATUS_MANAGER: &str = "kubectl-gitops-controller";
@@ -158,37 +155,18 @@ pub fn error_policy(sync: Arc<GitSync>, error: &Error, _ctx: Arc<Context>) -> Ac
 /// A sync's spec, checked: what its reconcile needs.
 #[derive(Debug, Clone)]
 pub struct Resolved {
-    pub interval: Duration,
-    pub path: PathBuf,
-    pub target_namespace: String,
+    /// The fields every runner of a sync checks alike.
+    pub checked: spec::Checked,
     /// `system:serviceaccount:NS:NAME`.
     pub user: String,
     pub set: ApplySet,
-    /// The most a plan may prune (`spec.maxPrune`).
-    pub max_prune: crate::prune_limit::PruneLimit,
 }
-
-/// Why a spec cannot work as written: the reason of the Stalled condition and its message.
-type Refusal = (&'static str, String);
 
 /// Checks the spec; `default_service_account` is the controller's `--default-service-account`.
 pub fn resolve(sync: &GitSync, default_service_account: Option<&str>) -> Result<Resolved, Refusal> {
     let spec = &sync.spec;
     let namespace = sync.namespace().unwrap_or_default();
-    let interval = humantime::parse_duration(&spec.interval)
-        .ok()
-        .filter(|d| !d.is_zero())
-        .ok_or_else(|| {
-            (
-                "InvalidSpec",
-                format!(
-                    "spec.interval {:?} is not a positive duration (e.g. 1m, 10m30s)",
-                    spec.interval
-                ),
-            )
-        })?;
-    let path = tree::normalize_path(&spec.path)
-        .map_err(|e| ("InvalidSpec", e.replace("--path", "spec.path")))?;
+    let checked = spec::check(spec, &namespace)?;
     if crate::scrub::strip_userinfo(&spec.repository.url) != spec.repository.url {
         return Err((
             "InvalidSpec",
@@ -213,59 +191,18 @@ pub fn resolve(sync: &GitSync, default_service_account: Option<&str>) -> Result<
                     .to_string(),
             )
         })?;
-    let max_prune = match &spec.max_prune {
-        None => crate::prune_limit::RECONCILER_DEFAULT,
-        Some(text) => text
-            .parse()
-            .map_err(|e| ("InvalidSpec", format!("spec.maxPrune {text:?}: {e}")))?,
-    };
-    let target_namespace = spec
-        .target_namespace
-        .clone()
-        .filter(|n| !n.is_empty())
-        .unwrap_or_else(|| namespace.clone());
     let set = identity::for_remote(
         &spec.repository.url,
-        &path.to_string_lossy(),
-        &target_namespace,
+        &checked.path.to_string_lossy(),
+        &checked.target_namespace,
         None,
         None,
     );
     Ok(Resolved {
-        interval,
-        path,
-        target_namespace,
         user: format!("system:serviceaccount:{namespace}:{account}"),
         set,
-        max_prune,
+        checked,
     })
-}
-
-/// What `spec.drift` asks of the cycle (heal when unset).
-pub fn drift_mode(spec: &GitSyncSpec) -> crate::reconcile::drift_mode::DriftMode {
-    use crate::reconcile::drift_mode::DriftMode as Mode;
-    match spec.drift {
-        None | Some(super::crd::DriftMode::Heal) => Mode::Heal,
-        Some(super::crd::DriftMode::Report) => Mode::Report,
-    }
-}
-
-/// The one place a spec's fields become pipeline settings (with `drift_mode` and
-/// `Resolved::max_prune`, the cycle's own settings).
-pub fn plan_settings(spec: &GitSyncSpec, render: &RenderOptions, namespace: &str) -> PlanSettings {
-    let mut render = render.clone();
-    render.helm.namespace = Some(namespace.to_string());
-    PlanSettings {
-        show_secrets: false,
-        // Git wins every field conflict, as `kubectl gitops reconcile` decides.
-        force: true,
-        prune_protected: spec.prune_protected,
-        verify_unchanged: false,
-        adopt: spec.adopt,
-        keep_unrendered: !spec.prune,
-        cascade: false,
-        render,
-    }
 }
 
 /// The Controller's reconcile.
@@ -290,7 +227,7 @@ pub async fn reconcile(sync: Arc<GitSync>, ctx: Arc<Context>) -> Result<Action, 
     let resolved = resolve(&sync, ctx.settings.default_service_account.as_deref());
     let interval = resolved
         .as_ref()
-        .map(|r| r.interval)
+        .map(|r| r.checked.interval)
         .unwrap_or(Duration::from_secs(300));
     let retry = retry_delay(&sync, &ctx.settings);
     let waiting = sync
@@ -328,7 +265,7 @@ pub async fn reconcile(sync: Arc<GitSync>, ctx: Arc<Context>) -> Result<Action, 
                          syncs of one set would undo each other; change the path or \
                          targetNamespace, or delete one",
                         crate::scrub::url(&sync.spec.repository.url),
-                        resolved.target_namespace,
+                        resolved.checked.target_namespace,
                         resolved.set.name
                     ),
                 },
@@ -422,7 +359,7 @@ async fn run(
             message: redact::truncate(&crate::scrub::text(&message), 4096),
             revision,
         };
-    let cluster = match ctx.tenant(&resolved.user, &resolved.target_namespace) {
+    let cluster = match ctx.tenant(&resolved.user, &resolved.checked.target_namespace) {
         Ok(cluster) => cluster,
         Err(err) => {
             return (
@@ -469,7 +406,7 @@ async fn run(
             let not_before = requested.then(Instant::now);
             let fetched = ctx
                 .sources
-                .fetch(&source, resolved.interval, not_before)
+                .fetch(&source, resolved.checked.interval, not_before)
                 .await;
             ctx.metrics.set_fetches(ctx.sources.fetches());
             match fetched {
@@ -479,19 +416,18 @@ async fn run(
         }
     };
     let revision = status::revision(&spec.repository.reference, &commit.to_string());
-    let reconciler = Arc::new(Reconciler {
-        cluster,
-        git: source.git.clone(),
-        set: resolved.set.clone(),
-        path: resolved.path.clone(),
-        settings: plan_settings(spec, &ctx.render, &resolved.target_namespace),
-        allow_empty: spec.allow_empty,
-        limits: Limits::default(),
-        fetch_timeout: ctx.settings.fetch_timeout,
-        drift: drift_mode(spec),
-        max_prune: resolved.max_prune,
-        applied: std::sync::Mutex::new(last_applied_commit(sync)),
-    });
+    let reconciler = Arc::new(spec::reconciler(
+        spec,
+        &resolved.checked,
+        &ctx.render,
+        spec::Target {
+            cluster,
+            git: source.git.clone(),
+            set: resolved.set.clone(),
+            fetch_timeout: ctx.settings.fetch_timeout,
+            applied: last_applied_commit(sync),
+        },
+    ));
     let cycle = if reason == Reason::Drift {
         Cycle::Revision(commit)
     } else {
@@ -773,9 +709,10 @@ async fn prune_all(sync: &GitSync, ctx: &Context) -> Result<usize, String> {
     let resolved = resolve(sync, ctx.settings.default_service_account.as_deref())
         .map_err(|(_, message)| format!("cannot prune on delete: {message}"))?;
     let cluster = ctx
-        .tenant(&resolved.user, &resolved.target_namespace)
+        .tenant(&resolved.user, &resolved.checked.target_namespace)
         .map_err(|e| format!("{e:#}"))?;
-    let mut settings = plan_settings(&sync.spec, &ctx.render, &resolved.target_namespace);
+    let mut settings =
+        spec::plan_settings(&sync.spec, &ctx.render, &resolved.checked.target_namespace);
     settings.keep_unrendered = false;
     let plan = pipeline::plan(
         &cluster,
@@ -828,7 +765,7 @@ async fn prune_all(sync: &GitSync, ctx: &Context) -> Result<usize, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::controller::crd::RepositorySpec;
+    use crate::controller::crd::{GitSyncSpec, RepositorySpec};
 
     fn sync(spec: GitSyncSpec) -> GitSync {
         let mut sync = GitSync::new("apps", spec);
@@ -855,7 +792,7 @@ mod tests {
     fn a_sync_resolves_the_applyset_diff_resolves_and_acts_as_its_service_account() {
         let resolved = resolve(&sync(spec()), None).unwrap();
         assert_eq!(resolved.user, "system:serviceaccount:team-a:deployer");
-        assert_eq!(resolved.target_namespace, "team-a");
+        assert_eq!(resolved.checked.target_namespace, "team-a");
         let expected = identity::for_remote(
             "git://git.example.com/platform.git",
             "deploy",
@@ -879,32 +816,21 @@ mod tests {
     }
 
     #[test]
-    fn bad_specs_are_refused_with_the_field_they_concern() {
-        let mut bad_interval = spec();
-        bad_interval.interval = "soon".into();
-        let mut outside = spec();
-        outside.path = "../other".into();
+    fn credentials_in_the_url_are_refused_without_being_quoted() {
         let mut credentials = spec();
         credentials.repository.url = "https://user:hunter2@git.example.com/p.git".into();
-        for (spec, field) in [
-            (bad_interval, "spec.interval"),
-            (outside, "spec.path"),
-            (credentials, "spec.repository.url"),
-        ] {
-            let (reason, message) = resolve(&sync(spec), None).unwrap_err();
-            assert_eq!(reason, "InvalidSpec");
-            assert!(message.contains(field), "{message}");
-            assert!(!message.contains("hunter2"), "{message}");
-        }
+        let (reason, message) = resolve(&sync(credentials), None).unwrap_err();
+        assert_eq!(reason, "InvalidSpec");
+        assert!(message.contains("spec.repository.url"), "{message}");
+        assert!(!message.contains("hunter2"), "{message}");
     }
 
     #[test]
-    fn prune_false_keeps_what_left_git() {
-        let mut spec = spec();
-        spec.prune = false;
-        let settings = plan_settings(&spec, &RenderOptions::default(), "team-a");
-        assert!(settings.keep_unrendered);
-        assert!(settings.force);
-        assert_eq!(settings.render.helm.namespace.as_deref(), Some("team-a"));
+    fn a_bad_field_stalls_the_sync_by_name() {
+        let mut bad_interval = spec();
+        bad_interval.interval = "soon".into();
+        let (reason, message) = resolve(&sync(bad_interval), None).unwrap_err();
+        assert_eq!(reason, "InvalidSpec");
+        assert!(message.contains("spec.interval"), "{message}");
     }
 }

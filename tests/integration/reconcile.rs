@@ -1136,6 +1136,34 @@ async fn max_prune_1_blocks_a_two_object_prune_in_the_reconciler() {
 }
 
 #[tokio::test]
+async fn no_prune_keeps_what_left_git_and_still_applies_the_rest() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "rec-no-prune").await;
+    let remote = Remote::new(&[
+        ("deploy/a.yaml", &cm("a", "1")),
+        ("deploy/b.yaml", &cm("b", "1")),
+    ]);
+    let _reconciler = Reconciler::start(
+        &remote.file_url(),
+        &ns,
+        &[FAST, &["--applyset", "keeper", "--no-prune"]].concat(),
+    );
+    wait_for_values(&client, &ns, &[("a", "1"), ("b", "1")]).await;
+
+    let head = remote.commit(
+        &[("deploy/a.yaml", &cm("a", "2"))],
+        &["deploy/b.yaml"],
+        "a=2, drop b",
+    );
+    let data = wait_for_status(&client, &ns, "keeper", "the commit without b", |s| {
+        s["lastAppliedRevision"] == head && s["lastResult"] == "Succeeded"
+    })
+    .await;
+    assert_eq!(data["lastPruned"], "0", "{data:?}");
+    assert_eq!(values(&client, &ns).await, pairs(&[("a", "2"), ("b", "1")]));
+}
+
+#[tokio::test]
 async fn two_replicas_elect_one_leader_and_sigterm_hands_over() {
     let client = support::admin().await;
     let ns = support::namespace(&client, "rec-lease").await;

@@ -1,0 +1,208 @@
+//! A sync's spec, checked, and the reconciler that runs it.
+//!
+//! The controller reads the spec from a GitSync; `kubectl gitops reconcile` builds one from
+//! its flags, as a sync given on the command line. Both go through `check` and `reconciler`,
+//! so a flag and the spec field it stands for cannot mean two things: the same interval and
+//! path rules, the same prune limit, the same plan settings (git wins every conflict), the
+//! same drift mode. What stays each runner's own is around the cycle: the controller adds the
+//! sync's ServiceAccount, `dependsOn` and status on the GitSync; `reconcile` a leader Lease
+//! for its process and status in a ConfigMap.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use gix::ObjectId;
+
+use super::crd::{self, GitSyncSpec};
+use crate::cluster::Cluster;
+use crate::inventory::ApplySet;
+use crate::pipeline::PlanSettings;
+use crate::prune_limit::PruneLimit;
+use crate::reconcile::cycle::Reconciler;
+use crate::reconcile::drift_mode::DriftMode;
+use crate::reconcile::git::GitSource;
+use crate::reconcile::tree;
+use crate::render::RenderOptions;
+use crate::source::Limits;
+
+/// Why a spec cannot work as written: the reason of the Stalled condition and its message.
+pub type Refusal = (&'static str, String);
+
+/// The fields of a spec every runner needs, checked.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    pub interval: Duration,
+    /// Repository-relative, normalised ("" for the root).
+    pub path: PathBuf,
+    /// Where namespace-less objects go (and, unless told otherwise, the ApplySet parent).
+    pub target_namespace: String,
+    /// The most a plan may prune (`spec.maxPrune`, `--max-prune`).
+    pub max_prune: PruneLimit,
+}
+
+/// Checks the spec of a sync that lives in `namespace` (the target namespace when the spec
+/// names none).
+pub fn check(spec: &GitSyncSpec, namespace: &str) -> Result<Checked, Refusal> {
+    let interval = humantime::parse_duration(&spec.interval)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| {
+            (
+                "InvalidSpec",
+                format!(
+                    "spec.interval {:?} is not a positive duration (e.g. 1m, 10m30s)",
+                    spec.interval
+                ),
+            )
+        })?;
+    let path = tree::normalize_path(&spec.path)
+        .map_err(|e| ("InvalidSpec", e.replace("--path", "spec.path")))?;
+    let max_prune = match &spec.max_prune {
+        None => crate::prune_limit::RECONCILER_DEFAULT,
+        Some(text) => text
+            .parse()
+            .map_err(|e| ("InvalidSpec", format!("spec.maxPrune {text:?}: {e}")))?,
+    };
+    let target_namespace = spec
+        .target_namespace
+        .clone()
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| namespace.to_string());
+    Ok(Checked {
+        interval,
+        path,
+        target_namespace,
+        max_prune,
+    })
+}
+
+/// What `spec.drift` asks of the cycle (heal when unset).
+pub fn drift_mode(spec: &GitSyncSpec) -> DriftMode {
+    match spec.drift {
+        None | Some(crd::DriftMode::Heal) => DriftMode::Heal,
+        Some(crd::DriftMode::Report) => DriftMode::Report,
+    }
+}
+
+/// The one place a spec's fields become pipeline settings (with `drift_mode` and
+/// `Checked::max_prune`, the cycle's own settings).
+pub fn plan_settings(spec: &GitSyncSpec, render: &RenderOptions, namespace: &str) -> PlanSettings {
+    let mut render = render.clone();
+    render.helm.namespace = Some(namespace.to_string());
+    PlanSettings {
+        show_secrets: false,
+        // A runner must converge: git wins every field another manager took, as Argo CD and
+        // Flux do. `apply` leaves that choice to --force-conflicts.
+        force: true,
+        prune_protected: spec.prune_protected,
+        // The cycle's own no-op proof is the plan; nobody reads a preview of its prunes, so
+        // their LISTs are not spent.
+        verify_unchanged: false,
+        adopt: spec.adopt,
+        keep_unrendered: !spec.prune,
+        cascade: false,
+        render,
+    }
+}
+
+/// Where a sync's reconciler reads from and writes to.
+pub struct Target {
+    /// The connection the sync acts with (the controller's impersonates its ServiceAccount).
+    pub cluster: Cluster,
+    pub git: GitSource,
+    pub set: ApplySet,
+    pub fetch_timeout: Duration,
+    /// The last revision applied whole, for `drift: Report` (from the status).
+    pub applied: Option<ObjectId>,
+}
+
+/// The reconciler of a checked spec: what every runner's cycles run.
+pub fn reconciler(
+    spec: &GitSyncSpec,
+    checked: &Checked,
+    render: &RenderOptions,
+    target: Target,
+) -> Reconciler {
+    Reconciler {
+        cluster: target.cluster,
+        git: target.git,
+        set: target.set,
+        path: checked.path.clone(),
+        settings: plan_settings(spec, render, &checked.target_namespace),
+        allow_empty: spec.allow_empty,
+        max_prune: checked.max_prune,
+        limits: Limits::default(),
+        fetch_timeout: target.fetch_timeout,
+        drift: drift_mode(spec),
+        applied: std::sync::Mutex::new(target.applied),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controller::crd::RepositorySpec;
+
+    fn spec() -> GitSyncSpec {
+        GitSyncSpec {
+            repository: RepositorySpec {
+                url: "git://git.example.com/platform.git".into(),
+                reference: "main".into(),
+                secret_ref: None,
+            },
+            path: "./deploy/".into(),
+            interval: "1m".into(),
+            prune: true,
+            ..GitSyncSpec::default()
+        }
+    }
+
+    #[test]
+    fn a_spec_without_a_target_namespace_targets_its_own() {
+        let checked = check(&spec(), "team-a").unwrap();
+        assert_eq!(checked.target_namespace, "team-a");
+        assert_eq!(checked.path, PathBuf::from("deploy"));
+        assert_eq!(checked.interval, Duration::from_secs(60));
+        assert_eq!(checked.max_prune, crate::prune_limit::RECONCILER_DEFAULT);
+        let mut other = spec();
+        other.target_namespace = Some("apps".into());
+        assert_eq!(check(&other, "team-a").unwrap().target_namespace, "apps");
+    }
+
+    #[test]
+    fn bad_fields_are_refused_by_name() {
+        let mut bad_interval = spec();
+        bad_interval.interval = "0s".into();
+        let mut outside = spec();
+        outside.path = "../other".into();
+        let mut limit = spec();
+        limit.max_prune = Some("a lot".into());
+        for (spec, field) in [
+            (bad_interval, "spec.interval"),
+            (outside, "spec.path"),
+            (limit, "spec.maxPrune"),
+        ] {
+            let (reason, message) = check(&spec, "team-a").unwrap_err();
+            assert_eq!(reason, "InvalidSpec");
+            assert!(message.contains(field), "{message}");
+        }
+    }
+
+    #[test]
+    fn prune_false_keeps_what_left_git_and_git_wins_conflicts() {
+        let mut spec = spec();
+        spec.prune = false;
+        let settings = plan_settings(&spec, &RenderOptions::default(), "team-a");
+        assert!(settings.keep_unrendered);
+        assert!(settings.force);
+        assert_eq!(settings.render.helm.namespace.as_deref(), Some("team-a"));
+    }
+
+    #[test]
+    fn an_unset_drift_mode_heals() {
+        let mut spec = spec();
+        assert_eq!(drift_mode(&spec), DriftMode::Heal);
+        spec.drift = Some(crd::DriftMode::Report);
+        assert_eq!(drift_mode(&spec), DriftMode::Report);
+    }
+}
