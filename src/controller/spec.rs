@@ -139,11 +139,13 @@ pub fn reconciler(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::controller::crd::RepositorySpec;
 
-    fn spec() -> GitSyncSpec {
+    /// A spec as a user would write it: a repository, a path to normalise, a one-minute
+    /// interval.
+    pub(crate) fn spec() -> GitSyncSpec {
         GitSyncSpec {
             repository: RepositorySpec {
                 url: "git://git.example.com/platform.git".into(),

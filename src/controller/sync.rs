@@ -765,7 +765,7 @@ async fn prune_all(sync: &GitSync, ctx: &Context) -> Result<usize, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::controller::crd::{GitSyncSpec, RepositorySpec};
+    use crate::controller::crd::GitSyncSpec;
 
     fn sync(spec: GitSyncSpec) -> GitSync {
         let mut sync = GitSync::new("apps", spec);
@@ -775,16 +775,8 @@ mod tests {
 
     fn spec() -> GitSyncSpec {
         GitSyncSpec {
-            repository: RepositorySpec {
-                url: "git://git.example.com/platform.git".into(),
-                reference: "main".into(),
-                secret_ref: None,
-            },
-            path: "./deploy/".into(),
-            interval: "1m".into(),
-            prune: true,
             service_account_name: Some("deployer".into()),
-            ..GitSyncSpec::default()
+            ..spec::tests::spec()
         }
     }
 

@@ -82,6 +82,19 @@ impl Remote {
         self.base.join("platform.git")
     }
 
+    /// A repository whose deploy/ holds, per pair, the ConfigMap NAME with `value: VALUE`.
+    fn of_configmaps(pairs: &[(&str, &str)]) -> Self {
+        let files: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(name, value)| (format!("deploy/{name}.yaml"), cm(name, value)))
+            .collect();
+        let files: Vec<(&str, &str)> = files
+            .iter()
+            .map(|(path, text)| (path.as_str(), text.as_str()))
+            .collect();
+        Remote::new(&files)
+    }
+
     fn file_url(&self) -> String {
         format!("file://{}", self.bare().display())
     }
@@ -194,6 +207,12 @@ struct Reconciler {
 }
 
 impl Reconciler {
+    /// Follows `remote` on a one-second interval with the ApplySet `applyset`.
+    fn fast(remote: &Remote, ns: &str, applyset: &str, extra: &[&str]) -> Self {
+        let flags = [FAST, &["--applyset", applyset], extra].concat();
+        Self::start(&remote.file_url(), ns, &flags)
+    }
+
     fn start(repo: &str, ns: &str, extra: &[&str]) -> Self {
         Self::start_with_env(repo, ns, extra, &[])
     }
@@ -394,10 +413,7 @@ const FAST: &[&str] = &[
 async fn commits_converge_and_removed_files_are_pruned_over_git_daemon() {
     let client = support::admin().await;
     let ns = support::namespace(&client, "rec-converge").await;
-    let remote = Remote::new(&[
-        ("deploy/a.yaml", &cm("a", "1")),
-        ("deploy/b.yaml", &cm("b", "1")),
-    ]);
+    let remote = Remote::of_configmaps(&[("a", "1"), ("b", "1")]);
     let daemon = Daemon::start(&remote.base);
     // No --applyset: the set must be the one diff resolves in a checkout that fetches from the
     // same URL (pushes still go to the bare repository).
@@ -454,7 +470,7 @@ async fn commits_converge_and_removed_files_are_pruned_over_git_daemon() {
 async fn the_laptop_the_reconciler_and_install_resolve_one_set() {
     let client = support::admin().await;
     let ns = support::namespace(&client, "rec-one-set").await;
-    let remote = Remote::new(&[("deploy/a.yaml", &cm("a", "1"))]);
+    let remote = Remote::of_configmaps(&[("a", "1")]);
     // The reconciler follows the file:// URL; the checkout's origin is the bare path.
     let _reconciler = Reconciler::start(&remote.file_url(), &ns, FAST);
     wait_for_values(&client, &ns, &[("a", "1")]).await;
@@ -509,15 +525,8 @@ async fn the_reconciler_refuses_to_take_an_object_from_another_set() {
         laptop.path(),
     );
     assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
-    let remote = Remote::new(&[
-        ("deploy/shared.yaml", &cm("shared", "1")),
-        ("deploy/own.yaml", &cm("own", "1")),
-    ]);
-    let reconciler = Reconciler::start(
-        &remote.file_url(),
-        &ns,
-        &[FAST, &["--applyset", "rec"]].concat(),
-    );
+    let remote = Remote::of_configmaps(&[("shared", "1"), ("own", "1")]);
+    let reconciler = Reconciler::fast(&remote, &ns, "rec", &[]);
     let data = wait_for_status(&client, &ns, "rec", "the refusal", |s| {
         s["lastResult"] == "Failed"
     })
@@ -553,7 +562,7 @@ async fn the_reconciler_refuses_to_take_an_object_from_another_set() {
 async fn a_manual_edit_is_reverted_by_the_watch_within_seconds() {
     let client = support::admin().await;
     let ns = support::namespace(&client, "rec-drift").await;
-    let remote = Remote::new(&[("deploy/a.yaml", &cm("a", "1"))]);
+    let remote = Remote::of_configmaps(&[("a", "1")]);
     // An hour between cycles: only the watch can put the edit back in time.
     let reconciler = Reconciler::start(
         &remote.file_url(),
@@ -838,10 +847,7 @@ async fn an_ignored_replica_count_survives_scaling_while_other_drift_is_healed()
 async fn report_only_drift_is_recorded_and_left_while_new_commits_still_apply() {
     let client = support::admin().await;
     let ns = support::namespace(&client, "rec-report").await;
-    let remote = Remote::new(&[
-        ("deploy/a.yaml", &cm("a", "1")),
-        ("deploy/b.yaml", &cm("b", "1")),
-    ]);
+    let remote = Remote::of_configmaps(&[("a", "1"), ("b", "1")]);
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     let reconciler = Reconciler::start(
@@ -937,10 +943,7 @@ async fn status_now(client: &kube::Client, ns: &str) -> std::collections::BTreeM
 async fn an_unreachable_remote_keeps_everything_and_the_loop_recovers() {
     let client = support::admin().await;
     let ns = support::namespace(&client, "rec-offline").await;
-    let remote = Remote::new(&[
-        ("deploy/a.yaml", &cm("a", "1")),
-        ("deploy/b.yaml", &cm("b", "1")),
-    ]);
+    let remote = Remote::of_configmaps(&[("a", "1"), ("b", "1")]);
     let mut daemon = Daemon::start(&remote.base);
     let mut reconciler = Reconciler::start(
         &daemon.url(),
@@ -1000,15 +1003,8 @@ async fn an_unreachable_remote_keeps_everything_and_the_loop_recovers() {
 async fn bad_commits_keep_the_last_good_state_until_fixed() {
     let client = support::admin().await;
     let ns = support::namespace(&client, "rec-bad").await;
-    let remote = Remote::new(&[
-        ("deploy/a.yaml", &cm("a", "1")),
-        ("deploy/b.yaml", &cm("b", "1")),
-    ]);
-    let _reconciler = Reconciler::start(
-        &remote.file_url(),
-        &ns,
-        &[FAST, &["--applyset", "bad"]].concat(),
-    );
+    let remote = Remote::of_configmaps(&[("a", "1"), ("b", "1")]);
+    let _reconciler = Reconciler::fast(&remote, &ns, "bad", &[]);
     wait_for_values(&client, &ns, &[("a", "1"), ("b", "1")]).await;
 
     // YAML that does not parse, in a commit that also drops b: nothing changes.
@@ -1062,12 +1058,8 @@ async fn bad_commits_keep_the_last_good_state_until_fixed() {
 async fn an_empty_commit_is_refused_unless_allowed() {
     let client = support::admin().await;
     let ns = support::namespace(&client, "rec-empty").await;
-    let remote = Remote::new(&[("deploy/a.yaml", &cm("a", "1"))]);
-    let _reconciler = Reconciler::start(
-        &remote.file_url(),
-        &ns,
-        &[FAST, &["--applyset", "empty"]].concat(),
-    );
+    let remote = Remote::of_configmaps(&[("a", "1")]);
+    let _reconciler = Reconciler::fast(&remote, &ns, "empty", &[]);
     wait_for_values(&client, &ns, &[("a", "1")]).await;
     let empty = remote.commit(
         &[("deploy/README.md", "nothing here")],
@@ -1086,16 +1078,8 @@ async fn an_empty_commit_is_refused_unless_allowed() {
 async fn max_prune_1_blocks_a_two_object_prune_in_the_reconciler() {
     let client = support::admin().await;
     let ns = support::namespace(&client, "rec-max-prune").await;
-    let remote = Remote::new(&[
-        ("deploy/a.yaml", &cm("a", "1")),
-        ("deploy/b.yaml", &cm("b", "1")),
-        ("deploy/c.yaml", &cm("c", "1")),
-    ]);
-    let _reconciler = Reconciler::start(
-        &remote.file_url(),
-        &ns,
-        &[FAST, &["--applyset", "capped", "--max-prune", "1"]].concat(),
-    );
+    let remote = Remote::of_configmaps(&[("a", "1"), ("b", "1"), ("c", "1")]);
+    let _reconciler = Reconciler::fast(&remote, &ns, "capped", &["--max-prune", "1"]);
     wait_for_values(&client, &ns, &[("a", "1"), ("b", "1"), ("c", "1")]).await;
 
     let head = remote.commit(
@@ -1139,15 +1123,8 @@ async fn max_prune_1_blocks_a_two_object_prune_in_the_reconciler() {
 async fn no_prune_keeps_what_left_git_and_still_applies_the_rest() {
     let client = support::admin().await;
     let ns = support::namespace(&client, "rec-no-prune").await;
-    let remote = Remote::new(&[
-        ("deploy/a.yaml", &cm("a", "1")),
-        ("deploy/b.yaml", &cm("b", "1")),
-    ]);
-    let _reconciler = Reconciler::start(
-        &remote.file_url(),
-        &ns,
-        &[FAST, &["--applyset", "keeper", "--no-prune"]].concat(),
-    );
+    let remote = Remote::of_configmaps(&[("a", "1"), ("b", "1")]);
+    let _reconciler = Reconciler::fast(&remote, &ns, "keeper", &["--no-prune"]);
     wait_for_values(&client, &ns, &[("a", "1"), ("b", "1")]).await;
 
     let head = remote.commit(
@@ -1167,7 +1144,7 @@ async fn no_prune_keeps_what_left_git_and_still_applies_the_rest() {
 async fn two_replicas_elect_one_leader_and_sigterm_hands_over() {
     let client = support::admin().await;
     let ns = support::namespace(&client, "rec-lease").await;
-    let remote = Remote::new(&[("deploy/a.yaml", &cm("a", "1"))]);
+    let remote = Remote::of_configmaps(&[("a", "1")]);
     let args = |identity: &'static str| -> Vec<&'static str> {
         vec![
             "--interval",
@@ -1260,7 +1237,7 @@ async fn two_replicas_elect_one_leader_and_sigterm_hands_over() {
 async fn health_readiness_and_metrics_are_served() {
     let client = support::admin().await;
     let ns = support::namespace(&client, "rec-ops").await;
-    let remote = Remote::new(&[("deploy/a.yaml", &cm("a", "1"))]);
+    let remote = Remote::of_configmaps(&[("a", "1")]);
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     let mut reconciler = Reconciler::start(
@@ -1673,7 +1650,7 @@ async fn serve_git(
 async fn an_https_remote_with_a_token_converges_and_the_token_stays_secret() {
     let client = support::admin().await;
     let ns = support::namespace(&client, "rec-https").await;
-    let remote = Remote::new(&[("deploy/a.yaml", &cm("a", "1"))]);
+    let remote = Remote::of_configmaps(&[("a", "1")]);
     let token = "tok-9f8e7d6c5b4a";
     let server = HttpsGit::start(&remote.base, token).await;
     let reconciler = Reconciler::start_with_env(
@@ -1710,7 +1687,7 @@ async fn an_https_remote_with_a_token_converges_and_the_token_stays_secret() {
 async fn credentials_are_never_sent_over_plain_http() {
     let client = support::admin().await;
     let ns = support::namespace(&client, "rec-http").await;
-    let remote = Remote::new(&[("deploy/a.yaml", &cm("a", "1"))]);
+    let remote = Remote::of_configmaps(&[("a", "1")]);
     let token = support::unique_name("http-canary");
     let server = HttpsGit::start_plain(&remote.base, &token).await;
     let reconciler = Reconciler::start_with_env(
@@ -2003,11 +1980,7 @@ async fn a_crd_installed_after_the_start_is_seen_without_a_restart() {
         "deploy/w.yaml",
         &format!("apiVersion: {group}/v1\nkind: Widget\nmetadata:\n  name: w\nspec:\n  n: 1\n"),
     )]);
-    let _reconciler = Reconciler::start(
-        &remote.file_url(),
-        &ns,
-        &[FAST, &["--applyset", "late"]].concat(),
-    );
+    let _reconciler = Reconciler::fast(&remote, &ns, "late", &[]);
     wait_for_status(&client, &ns, "late", "the unknown kind", |s| {
         s["lastError"].contains("Widget")
     })
