@@ -12,7 +12,7 @@
 # Environment:
 #   INTERVAL (60)         the syncs' spec.interval, in seconds
 #   CONCURRENT_SYNCS (8)  the controller's --concurrent-syncs
-#   QPS (500)             the controller's --qps
+#   QPS                   the controller's --qps (default: none, the window follows the server)
 #   KUBECTL_GITOPS_BIN    the binary to measure (default: target/release/kubectl-gitops)
 #   KEEP                  when set, the temporary directory and the objects are kept
 #
@@ -29,7 +29,8 @@ sizes=("$@")
 [[ ${#sizes[@]} -gt 0 ]] || sizes=(100 1000)
 interval=${INTERVAL:-60}
 concurrent=${CONCURRENT_SYNCS:-8}
-qps=${QPS:-500}
+qps_flags=()
+[[ -z ${QPS:-} ]] || qps_flags=(--qps "$QPS")
 
 require git kubectl jq curl
 use_test_server
@@ -115,7 +116,7 @@ EOF
 
 	listen_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 	"$bin" controller --watch-namespace "$ns" --no-leader-election --cache-dir "$work/cache-$n" \
-		--listen "127.0.0.1:$listen_port" --concurrent-syncs "$concurrent" --qps "$qps" 2>"$work/controller-$n.log" &
+		--listen "127.0.0.1:$listen_port" --concurrent-syncs "$concurrent" "${qps_flags[@]}" 2>"$work/controller-$n.log" &
 	controller_pid=$!
 	until curl -sf "127.0.0.1:$listen_port/readyz" >/dev/null; do sleep 0.2; done
 
