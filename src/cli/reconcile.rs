@@ -25,18 +25,18 @@ pub enum LogFormat {
 #[derive(Debug, Args)]
 #[command(
     long_about = "Runs the pipeline of `kubectl gitops apply` in a loop: every --interval it \
-                  fetches --ref of --repo, renders --path at that commit (plain YAML/JSON or \
-                  kustomize), plans against the cluster with git winning every field conflict, \
-                  applies, and prunes what left git. Managed objects are watched, so a change \
-                  made outside git is put back within seconds (with --drift report it is left as it is and \
-                  recorded in the status, an Event and a metric, while new commits still \
-                  apply). A failure (git unreachable, a bad \
-                  commit, a rejected object) keeps the last good state, prunes nothing and is \
-                  retried with backoff. Status is written to the ConfigMap <applyset>-status (see \
-                  `kubectl gitops status`), Events to the ApplySet parent Secret. Replicas elect \
-                  a leader with a Lease; SIGTERM ends the loop cleanly. The flags describe one \
-                  GitSync (see `kubectl gitops controller`): they are checked and planned with \
-                  exactly as its spec fields are.",
+                  fetches --ref of --repo, renders --path at that commit (plain YAML/JSON, \
+                  kustomize or a Helm chart), plans against the cluster with git winning every \
+                  field conflict, applies, and prunes what left git (unless --no-prune). \
+                  Managed objects are watched, so a change made outside git is put back within \
+                  seconds (with --drift report it is left as it is and recorded in the status, \
+                  an Event and a metric, while new commits still apply). A failure (git \
+                  unreachable, a bad commit, a rejected object) keeps the last good state, \
+                  prunes nothing and is retried with backoff. Status is written to the \
+                  ConfigMap <applyset>-status (see `kubectl gitops status`), Events to the \
+                  ApplySet parent Secret. Replicas elect a leader with a Lease; SIGTERM ends the \
+                  loop cleanly. The flags describe one GitSync (see `kubectl gitops \
+                  controller`): they are checked and planned exactly as its spec fields are.",
     after_help = "Examples:
   # Follow main of a repository served by git daemon, apply deploy/ every minute
   kubectl gitops reconcile --repo git://git.example.com/platform.git --path deploy/
