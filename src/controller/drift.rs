@@ -14,7 +14,16 @@ use kube::runtime::reflector::ObjectRef;
 use tokio::sync::mpsc;
 
 use super::crd::GitSync;
-use crate::reconcile::drift::{Drift, WatchKey, Watches};
+use crate::reconcile::drift::{Drift, ObjectKey, WatchKey, Watches};
+
+/// What woke a sync since its last reconcile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Woken {
+    /// These of its objects changed outside git.
+    Objects(BTreeSet<ObjectKey>),
+    /// A watch had to start over: anything may have changed.
+    Everything,
+}
 
 /// Asks the server (SelfSubjectAccessReview, as the account itself) whether `client` may list
 /// and watch `group`/`plural` in every namespace. No answer counts as no.
@@ -65,8 +74,8 @@ struct State {
     watches: HashMap<String, Watches>,
     /// ApplySet id -> the sync owning it.
     routes: HashMap<String, ObjectRef<GitSync>>,
-    /// Syncs a drift event woke that have not reconciled since.
-    drifted: HashSet<String>,
+    /// Syncs a drift event woke that have not reconciled since, and what changed.
+    drifted: HashMap<String, Woken>,
     /// Whether an account may list and watch a resource in every namespace.
     everywhere: HashMap<(String, String, String), bool>,
 }
@@ -199,7 +208,7 @@ impl SharedWatches {
     }
 
     /// The syncs a watch event concerns: the owner of the object's set, or every watched
-    /// sync after a watch had to start over. Marks them drifted.
+    /// sync after a watch had to start over. Marks them drifted, with the object.
     pub fn route(&self, drift: &Drift) -> Vec<ObjectRef<GitSync>> {
         let mut state = self.lock();
         let targets: Vec<ObjectRef<GitSync>> = match &drift.part_of {
@@ -212,13 +221,22 @@ impl SharedWatches {
                 target.namespace.as_deref().unwrap_or_default(),
                 target.name
             );
-            state.drifted.insert(key);
+            let woken = state
+                .drifted
+                .entry(key)
+                .or_insert_with(|| Woken::Objects(BTreeSet::new()));
+            match (&drift.object, woken) {
+                (Some(object), Woken::Objects(objects)) if drift.part_of.is_some() => {
+                    objects.insert(object.clone());
+                }
+                (_, woken) => *woken = Woken::Everything,
+            }
         }
         targets
     }
 
-    /// Whether a drift event woke `sync` since its last reconcile (and forgets it).
-    pub fn take_drifted(&self, sync: &str) -> bool {
+    /// What woke `sync` since its last reconcile, if anything did (and forgets it).
+    pub fn take_drifted(&self, sync: &str) -> Option<Woken> {
         self.lock().drifted.remove(sync)
     }
 }

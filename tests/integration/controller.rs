@@ -596,7 +596,10 @@ async fn a_change_made_outside_git_is_put_back_within_seconds_not_at_the_interva
     install_crd(&client).await;
     let ns = support::namespace(&client, "ctl-drift").await;
     let second = support::namespace(&client, "ctl-drift-2").await;
-    let remote = Remote::new(&[("deploy/a.yaml", &cm("a", "1"))]);
+    let remote = Remote::new(&[
+        ("deploy/a.yaml", &cm("a", "1")),
+        ("deploy/b.yaml", &cm("b", "1")),
+    ]);
     let daemon = Daemon::start(&remote.base);
     service_account(&client, &ns, "deployer", &[&ns, &second]).await;
     // Two syncs of one account: their watches are shared, events routed by ApplySet.
@@ -636,6 +639,15 @@ async fn a_change_made_outside_git_is_put_back_within_seconds_not_at_the_interva
         (live.data?.get("v")? == "1").then_some(())
     })
     .await;
+    // Only the edited object was re-planned: nothing counted unchanged, and the set is still
+    // as large as it was.
+    let counts = eventually("the correction in the status", WAIT, || async {
+        let sync = syncs(&client, &ns).get("two").await.ok()?;
+        let counts = sync.status?.counts?;
+        (counts.updated == 1).then_some(counts)
+    })
+    .await;
+    assert_eq!((counts.managed, counts.unchanged), (2, 0), "{counts:?}");
     let logs = controller.logs();
     assert!(
         logs.contains(&format!("DriftCorrected sync={ns}/two")),
