@@ -191,6 +191,34 @@ fn a_dependency_the_repository_no_longer_has_fails_naming_chart_dependency_and_r
 }
 
 #[test]
+fn a_repository_that_cannot_be_reached_is_named_with_helms_reason() {
+    let here = HttpRepo::start(&[("db", "0.2.0", "x")], None);
+    let gone = HttpRepo::start(&[("other", "1.0.0", "y")], None);
+    let repo = umbrella(&[
+        ("db", "0.2.0", &here.url()),
+        ("other", "1.0.0", &gone.url()),
+    ]);
+    lock(&repo, &[]);
+    let gone_url = gone.url();
+    drop(gone);
+    let cache = tempfile::tempdir().unwrap();
+    let error = ours(&repo, &options(&support::helm(), cache.path())).expect_err("unreachable");
+    assert!(
+        error.starts_with(&format!(
+            "web: dependency other 1.0.0 from {gone_url}: the repository cannot be read: "
+        )),
+        "{error}"
+    );
+    // helm's own reason (the refused connection), not the index file it then missed.
+    assert!(error.contains("refused"), "{error}");
+    assert!(!error.contains("index.yaml: no such file"), "{error}");
+    assert!(
+        !error.contains("db 0.2.0"),
+        "only the unreachable one is blamed\n{error}"
+    );
+}
+
+#[test]
 fn dependencies_without_a_lock_are_refused_with_the_command_that_locks_them() {
     let charts = HttpRepo::start(&[("db", "0.1.0", "x")], None);
     let repo = umbrella(&[("db", "~0.1.0", &charts.url())]);

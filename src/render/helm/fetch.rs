@@ -149,6 +149,44 @@ fn fetch(request: &Request<'_>, root: &Path) -> Result<Vec<PathBuf>, RenderError
                 reason = format!("the repository's index does not list this version ({reason})");
             }
         }
+        // helm says on stdout, as a warning, which repositories it could not read, and then
+        // fails on the index file that is missing: the warning is the reason.
+        let unread = unreadable(&String::from_utf8_lossy(&output.stdout));
+        let unreachable: Vec<Locked> = request
+            .locked
+            .iter()
+            .filter(|l| {
+                config.names.iter().any(|(repository, name)| {
+                    *repository == l.repository && unread.contains_key(name)
+                })
+            })
+            .cloned()
+            .collect();
+        if !unreachable.is_empty() {
+            let mut reasons: Vec<(String, String)> = unreachable
+                .iter()
+                .filter_map(|l| config.names.iter().find(|(r, _)| *r == l.repository))
+                .filter_map(|(repository, name)| {
+                    unread
+                        .get(name)
+                        .map(|why| (crate::scrub::url(repository), why.clone()))
+                })
+                .collect();
+            reasons.sort();
+            reasons.dedup();
+            let reasons: Vec<String> = match reasons.as_slice() {
+                [(_, why)] => vec![format!("the repository cannot be read: {why}")],
+                many => many
+                    .iter()
+                    .map(|(repository, why)| format!("{repository} cannot be read: {why}"))
+                    .collect(),
+            };
+            return Err(failed(
+                request,
+                &unreachable,
+                super::scrub(&reasons.join("; ")),
+            ));
+        }
         let blamed = if named.is_empty() { all } else { &named };
         return Err(failed(request, blamed, reason));
     }
@@ -164,6 +202,32 @@ fn fetch(request: &Request<'_>, root: &Path) -> Result<Vec<PathBuf>, RenderError
             ),
         )
     })
+}
+
+/// The repositories (by the name of their entry) `helm dependency build` warned it could not
+/// read, with helm's reason: on stdout, `...Unable to get an update from the "NAME" chart
+/// repository (URL):` and the reason on the next line, indented with a tab.
+fn unreadable(stdout: &str) -> std::collections::HashMap<String, String> {
+    let mut out = std::collections::HashMap::new();
+    let mut lines = stdout.lines().peekable();
+    while let Some(line) = lines.next() {
+        let Some(rest) = line
+            .trim_start_matches('.')
+            .strip_prefix("Unable to get an update from the \"")
+        else {
+            continue;
+        };
+        let Some((name, _)) = rest.split_once('"') else {
+            continue;
+        };
+        let why = lines
+            .next_if(|next| next.starts_with('\t'))
+            .map(|next| next.trim().to_string())
+            .filter(|why| !why.is_empty())
+            .unwrap_or_else(|| "helm gives no reason".to_string());
+        out.insert(name.to_string(), why);
+    }
+    out
 }
 
 /// The locked dependencies whose version is missing from the index helm read of their
@@ -234,6 +298,24 @@ fn failed(request: &Request<'_>, dependencies: &[Locked], reason: String) -> Ren
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn helms_warnings_about_unreadable_repositories_give_the_reason() {
+        let stdout = "Hang tight while we grab the latest from your chart repositories...\n\
+            ...Unable to get an update from the \"dependency-1\" chart repository (https://charts.example.com/b):\n\
+            \tGet \"https://charts.example.com/b/index.yaml\": dial tcp: lookup charts.example.com: no such host\n\
+            ...Unable to get an update from the \"dependency-0\" chart repository (https://charts.example.com/a):\n\
+            ...Successfully got an update from the \"dependency-2\" chart repository\n\
+            Update Complete. \u{2388}Happy Helming!\u{2388}\n";
+        let unread = unreadable(stdout);
+        assert_eq!(unread.len(), 2, "{unread:?}");
+        assert!(
+            unread["dependency-1"].ends_with("no such host"),
+            "{unread:?}"
+        );
+        assert_eq!(unread["dependency-0"], "helm gives no reason");
+        assert!(unreadable("Update Complete.\n").is_empty());
+    }
 
     #[test]
     fn helms_message_is_searched_for_whole_chart_names() {
