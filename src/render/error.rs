@@ -71,6 +71,21 @@ pub enum RenderError {
         second: Origin,
     },
 
+    /// Two kustomizations of the PATH built one object from the same file: both include it.
+    #[error(
+        "{origin}: duplicate object {object}: built by both {} and {}, which both include \
+         it (every kustomization under PATH is rendered): point PATH at one of them, or at a \
+         kustomization that includes what it needs",
+        .first.display(),
+        .second.display()
+    )]
+    BuiltTwice {
+        object: Box<ObjectRef>,
+        origin: Origin,
+        first: PathBuf,
+        second: PathBuf,
+    },
+
     /// kustomize ran and reported a failure.
     #[error("{dir}: kustomize build failed: {message}")]
     KustomizeFailed { dir: PathBuf, message: String },

@@ -96,6 +96,8 @@ pub fn render(
     let budget = crate::yaml::read::ValueBudget::new();
     let mut manifests = Vec::new();
     let mut errors = Vec::new();
+    // Which kustomization built which manifests, to explain an object built twice.
+    let mut built_by: Vec<validate::Built> = Vec::new();
     for unit in &layout.units {
         match *unit {
             // The PATH's ignore rules are not a manifest.
@@ -126,7 +128,12 @@ pub fn render(
                             };
                             kustomize_origin::attribute(&mut objects, &trace);
                         }
+                        let start = manifests.len();
                         manifests.extend(objects);
+                        built_by.push(validate::Built {
+                            manifests: start..manifests.len(),
+                            kustomization: display,
+                        });
                     }
                     Some(Err(error)) => errors.push(error),
                     None => {}
@@ -165,7 +172,7 @@ pub fn render(
             errors.push(error);
         }
     }
-    errors.extend(validate::find_duplicates(&manifests));
+    errors.extend(validate::find_duplicates(&manifests, &built_by));
     keep_first_missing_program(&mut errors);
 
     if errors.is_empty() {

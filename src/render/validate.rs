@@ -1,6 +1,7 @@
 //! Checks that need no cluster: each object names itself, and no two objects name the same thing.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 
 use serde_json::{Map, Value};
 
@@ -48,27 +49,54 @@ fn is_text(value: Option<&Value>) -> bool {
     value.and_then(Value::as_str).is_some_and(|s| !s.is_empty())
 }
 
+/// The manifests (indexes into the render's list) one kustomization built.
+#[derive(Debug, Clone)]
+pub(crate) struct Built {
+    pub manifests: std::ops::Range<usize>,
+    /// Its kustomization file, as shown.
+    pub kustomization: PathBuf,
+}
+
 /// One error for each object that repeats an earlier one's identity (API group, kind, namespace
 /// as written, name), citing both. Objects named only by `generateName` get a fresh name from
-/// the server, so they never collide.
-pub(crate) fn find_duplicates(manifests: &[Manifest]) -> Vec<RenderError> {
-    let mut first_seen: HashMap<_, &Origin> = HashMap::new();
+/// the server, so they never collide. An object two kustomizations built from the same file
+/// (both include one base) names the two kustomizations, since both places are the same line.
+pub(crate) fn find_duplicates(manifests: &[Manifest], built_by: &[Built]) -> Vec<RenderError> {
+    let builder = |index: usize| {
+        built_by
+            .iter()
+            .find(|b| b.manifests.contains(&index))
+            .map(|b| &b.kustomization)
+    };
+    let mut first_seen: HashMap<_, usize> = HashMap::new();
     let mut errors = Vec::new();
-    for manifest in manifests {
+    for (index, manifest) in manifests.iter().enumerate() {
         if manifest.name().is_empty() {
             continue;
         }
         let object = manifest.object_ref();
-        match first_seen.get(&object.identity()) {
-            Some(first) => errors.push(RenderError::Duplicate {
+        let Some(&first) = first_seen.get(&object.identity()) else {
+            first_seen.insert(object.identity(), index);
+            continue;
+        };
+        let first_origin = &manifests[first].origin;
+        let twice = (first_origin == &manifest.origin)
+            .then(|| builder(first).zip(builder(index)))
+            .flatten()
+            .filter(|(a, b)| a != b);
+        errors.push(match twice {
+            Some((a, b)) => RenderError::BuiltTwice {
                 object: Box::new(object),
-                first: (*first).clone(),
+                origin: manifest.origin.clone(),
+                first: a.clone(),
+                second: b.clone(),
+            },
+            None => RenderError::Duplicate {
+                object: Box::new(object),
+                first: first_origin.clone(),
                 second: manifest.origin.clone(),
-            }),
-            None => {
-                first_seen.insert(object.identity(), &manifest.origin);
-            }
-        }
+            },
+        });
     }
     errors
 }
@@ -121,7 +149,7 @@ mod tests {
             manifest("a.yaml", 1, deployment("web", "api", "apps/v1")),
             manifest("b.yaml", 7, deployment("web", "api", "apps/v1beta1")),
         ];
-        let errors: Vec<String> = find_duplicates(&manifests)
+        let errors: Vec<String> = find_duplicates(&manifests, &[])
             .iter()
             .map(ToString::to_string)
             .collect();
@@ -139,7 +167,7 @@ mod tests {
             manifest("a.yaml", 19, deployment("web", "api", "example.com/v1")),
             manifest("a.yaml", 29, deployment("web", "worker", "apps/v1")),
         ];
-        assert!(find_duplicates(&manifests).is_empty());
+        assert!(find_duplicates(&manifests, &[]).is_empty());
     }
 
     #[test]
@@ -150,7 +178,7 @@ mod tests {
             manifest("a.yaml", 1, job.clone()),
             manifest("a.yaml", 5, job),
         ];
-        assert!(find_duplicates(&manifests).is_empty());
+        assert!(find_duplicates(&manifests, &[]).is_empty());
     }
 
     #[test]

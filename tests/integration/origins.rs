@@ -218,3 +218,34 @@ async fn a_helm_chart_without_helm_is_one_error_naming_the_chart() {
         "no template was parsed as YAML\n{stderr}"
     );
 }
+
+#[tokio::test]
+async fn an_object_two_kustomizations_build_from_one_base_names_both_kustomizations() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "built-twice").await;
+    let repo = Workdir::new(&[
+        ("base/kustomization.yaml", "resources:\n- app.yaml\n"),
+        ("base/app.yaml", BASE_APP),
+        (
+            "overlays/a/kustomization.yaml",
+            "resources:\n- ../../base\n",
+        ),
+        (
+            "overlays/b/kustomization.yaml",
+            "resources:\n- ../../base\n",
+        ),
+    ]);
+    repo.git_commit_all();
+    let out = gitops(&["diff", "overlays", "-n", &ns], repo.path());
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
+    // One error per object of the base, at the base's line, naming both builders.
+    for (name, line) in [("settings", 1), ("settings-extra", 8)] {
+        let expected = format!(
+            "base/app.yaml:{line}: duplicate object ConfigMap/{name}: built by both \
+             overlays/a/kustomization.yaml and overlays/b/kustomization.yaml"
+        );
+        assert!(stderr.contains(&expected), "{expected}\n{stderr}");
+    }
+    assert!(!stderr.contains("already defined at"), "{stderr}");
+}
