@@ -422,6 +422,15 @@ mod tests {
     }
 
     #[test]
+    fn every_interval_the_flag_takes_survives_the_spec_text() {
+        for interval in ["1s", "250ms", "1m30s", "36h", "365days"] {
+            let args = flags(&["--interval", interval]);
+            let checked = spec::check(&sync_of(&args, "team-a"), "team-a").expect("checks");
+            assert_eq!(checked.interval, args.interval, "{interval}");
+        }
+    }
+
+    #[test]
     fn no_prune_is_a_gitsync_with_prune_false() {
         let sync = sync_of(&flags(&["--no-prune"]), "team-a");
         assert!(!sync.prune);
