@@ -114,16 +114,29 @@ pub fn read_source(path: &Path, rev: Option<&str>) -> Result<Snapshot> {
         .with_context(|| format!("reading {} at revision {rev}", path.display()))
 }
 
-/// Renders a snapshot read by `read_source`; failures at a revision say which one.
+/// Renders a snapshot read by `read_source` with no cluster to ask; failures at a revision
+/// say which one.
 pub fn render_snapshot(
     snapshot: &Snapshot,
     path: &Path,
     rev: Option<&str>,
 ) -> Result<Vec<Manifest>> {
-    if render::has_charts(snapshot) {
+    render_snapshot_with(snapshot, path, rev, &render::RenderOptions::default())
+}
+
+/// Renders a snapshot with `options` (a chart's namespace and capabilities).
+pub fn render_snapshot_with(
+    snapshot: &Snapshot,
+    path: &Path,
+    rev: Option<&str>,
+    options: &render::RenderOptions,
+) -> Result<Vec<Manifest>> {
+    if render::has_charts(snapshot)
+        && options.helm.capabilities == render::helm::Capabilities::HelmDefaults
+    {
         eprintln!("note: {}", render::helm::Capabilities::HelmDefaults);
     }
-    let rendered = render::render(snapshot, &render::RenderOptions::default());
+    let rendered = render::render(snapshot, options);
     with_revision(rendered, path, rev)
 }
 

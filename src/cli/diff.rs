@@ -4,10 +4,13 @@ use std::path::{Path, PathBuf};
 use anyhow::{Result, bail};
 use clap::Args;
 
-use super::common::{PlanArgs, plan_file, prepare, read_and_render};
+use super::common::{
+    PlanArgs, plan_file, prepare, read_source, render_snapshot, render_snapshot_with,
+};
 use super::{EXIT_DRIFT, EXIT_ERROR, EXIT_OK, GlobalArgs};
-use crate::render::Manifest;
+use crate::render;
 use crate::report::{self, Format};
+use crate::source::Snapshot;
 use crate::source::SourceError;
 use crate::ssa::{self, OfflineOptions, Plan};
 use crate::ui::Style;
@@ -78,17 +81,37 @@ pub async fn run(
         crate::scrub::reveal_secret_values_in_reports();
     }
     if args.offline {
-        return offline(args, style, out);
+        return offline(args, global, style, out);
     }
-    // The base is rendered first, so a broken base fails before the cluster is contacted.
+    // The base is read and, without charts, rendered first, so a broken base fails before the
+    // cluster is contacted. Charts render for the cluster, at the base as at the head: the same
+    // namespace and capabilities, or every object a template places in `.Release.Namespace`
+    // (or shapes by `.Capabilities`) would look changed by the pull request.
     let base = match &args.base {
-        Some(rev) => Some(render_base(&args.plan.path, rev)?),
+        Some(rev) => Some((rev.as_str(), read_base(&args.plan.path, rev)?)),
         None => None,
+    };
+    let mut base_render = match &base {
+        Some((_, None)) => Some(Vec::new()),
+        Some((rev, Some(snapshot))) if !render::has_charts(snapshot) => {
+            Some(render_snapshot(snapshot, &args.plan.path, Some(rev))?)
+        }
+        _ => None,
     };
     // With apply's force setting (`--force-conflicts`, off by default), so a conflict apply
     // would refuse shows as one.
     let mut prepared = prepare(&args.plan, global).await?;
-    if let Some(base) = &base {
+    if let (Some((rev, Some(snapshot))), None) = (&base, &base_render) {
+        let options = prepared.cluster.render_options().await?;
+        base_render = Some(render_snapshot_with(
+            snapshot,
+            &args.plan.path,
+            Some(rev),
+            &options,
+        )?);
+    }
+    drop(base);
+    if let Some(base) = &base_render {
         ssa::classify(
             &mut prepared.planned.plan,
             &prepared.manifests,
@@ -125,13 +148,28 @@ pub async fn run(
 }
 
 /// `--offline`: the render of `--base` against that of `--ref` (or the working tree).
-fn offline(args: &DiffArgs, style: &Style, out: &mut dyn Write) -> Result<u8> {
+fn offline(args: &DiffArgs, global: &GlobalArgs, style: &Style, out: &mut dyn Write) -> Result<u8> {
     let Some(base_rev) = args.base.as_deref() else {
         bail!("--offline compares two revisions: pass --base REV");
     };
+    // No cluster: charts take Helm's default capabilities, and `-n` as their namespace.
+    let mut options = render::RenderOptions::default();
+    options.helm.namespace = global.namespace.clone();
     // The renders are all that is needed; each temporary copy goes as soon as it is rendered.
-    let base = render_base(&args.plan.path, base_rev)?;
-    let head = read_and_render(&args.plan.path, args.plan.git_ref.as_deref())?.1;
+    let base = match read_base(&args.plan.path, base_rev)? {
+        Some(snapshot) => {
+            render_snapshot_with(&snapshot, &args.plan.path, Some(base_rev), &options)?
+        }
+        None => Vec::new(),
+    };
+    let snapshot = read_source(&args.plan.path, args.plan.git_ref.as_deref())?;
+    let head = render_snapshot_with(
+        &snapshot,
+        &args.plan.path,
+        args.plan.git_ref.as_deref(),
+        &options,
+    )?;
+    drop(snapshot);
     let plan = ssa::offline_plan(
         &base,
         &head,
@@ -144,11 +182,11 @@ fn offline(args: &DiffArgs, style: &Style, out: &mut dyn Write) -> Result<u8> {
     report_plan(&plan, args, &report::Destination::default(), style, out)
 }
 
-/// The render of PATH at the base revision. PATH missing there (a pull request adding it) is
-/// an empty render: everything in the head is then new.
-fn render_base(path: &Path, rev: &str) -> Result<Vec<Manifest>> {
-    match read_and_render(path, Some(rev)) {
-        Ok((_, manifests)) => Ok(manifests),
+/// PATH at the base revision; None when PATH is missing there (a pull request adding it): an
+/// empty render, so everything in the head is new.
+fn read_base(path: &Path, rev: &str) -> Result<Option<Snapshot>> {
+    match read_source(path, Some(rev)) {
+        Ok(snapshot) => Ok(Some(snapshot)),
         Err(err)
             if matches!(
                 err.downcast_ref::<SourceError>(),
@@ -159,7 +197,7 @@ fn render_base(path: &Path, rev: &str) -> Result<Vec<Manifest>> {
                 "note: {} is not a directory at {rev}; comparing with an empty base",
                 path.display()
             );
-            Ok(Vec::new())
+            Ok(None)
         }
         Err(err) => Err(err),
     }

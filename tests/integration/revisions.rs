@@ -504,3 +504,122 @@ async fn against_a_base_each_change_is_introduced_or_drift() {
                "drifted": "drift", "removed": "introduced", "same": null})
     );
 }
+
+/// A chart whose objects go to `.Release.Namespace`, one value per object.
+fn chart(settings: &str, other: &str) -> Vec<(&'static str, String)> {
+    let template = |name: &str, key: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  \
+             namespace: {{{{ .Release.Namespace }}}}\ndata:\n  level: {{{{ .Values.{key} }}}}\n"
+        )
+    };
+    vec![
+        (
+            "web/Chart.yaml",
+            "apiVersion: v2\nname: web\nversion: 1.0.0\n".to_string(),
+        ),
+        (
+            "web/values.yaml",
+            format!("settings: {settings}\nother: {other}\n"),
+        ),
+        (
+            "web/templates/settings.yaml",
+            template("settings", "settings"),
+        ),
+        ("web/templates/other.yaml", template("other", "other")),
+    ]
+}
+
+#[tokio::test]
+async fn against_a_base_a_chart_renders_for_the_cluster_at_both_revisions() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "rev-chart").await;
+    let files = chart("debug", "debug");
+    let files: Vec<(&str, &str)> = files.iter().map(|(p, t)| (*p, t.as_str())).collect();
+    let repo = Workdir::new(&files);
+    repo.git_commit_all();
+    let out = gitops(&["apply", "web", "-n", &ns, "--yes"], repo.path());
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+
+    // The pull request changes one value; someone edits the other object live.
+    for (path, text) in chart("debug", "info") {
+        repo.write(path, &text);
+    }
+    commit_all(&repo, "pull request");
+    let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    configmaps
+        .patch(
+            "settings",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"data": {"level": "hotfix"}})),
+        )
+        .await
+        .expect("editing live");
+
+    let out = gitops(
+        &[
+            "diff",
+            "web",
+            "--base",
+            "HEAD~1",
+            "--ref",
+            "HEAD",
+            "-n",
+            &ns,
+            "--force-conflicts",
+        ],
+        repo.path(),
+    );
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    // Both revisions render in the target namespace: the live edit is drift, the value the
+    // pull request changes is its own.
+    let header = |name: &str| {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("~ update ConfigMap/{ns}/{name} ")))
+            .unwrap_or_else(|| panic!("no update of {name}\n{stdout}"))
+            .to_string()
+    };
+    assert!(
+        header("settings").ends_with("[drift: reverts a live change]"),
+        "{stdout}"
+    );
+    assert!(header("other").ends_with("[introduced]"), "{stdout}");
+
+    // Offline, `-n` is the chart's namespace at both revisions too.
+    let out = Command::new(env!("CARGO_BIN_EXE_kubectl-gitops"))
+        .args([
+            "diff",
+            "web",
+            "--base",
+            "HEAD~1",
+            "--offline",
+            "-n",
+            &ns,
+            "-o",
+            "json",
+        ])
+        .current_dir(repo.path())
+        .env("KUBECONFIG", repo.path().join("no-such-kubeconfig"))
+        .env("GITOPS_HELM", support::helm())
+        .output()
+        .expect("running kubectl-gitops");
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    let plan: Value = serde_json::from_str(&stdout).expect("json");
+    let changed: Vec<String> = plan["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .filter(|c| c["action"] != "unchanged")
+        .map(|c| {
+            format!(
+                "{}/{}",
+                c["object"]["namespace"].as_str().unwrap_or("-"),
+                c["object"]["name"].as_str().unwrap_or("-")
+            )
+        })
+        .collect();
+    assert_eq!(changed, [format!("{ns}/other")], "{stdout}");
+}
