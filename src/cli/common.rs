@@ -89,13 +89,6 @@ impl PlanArgs {
     }
 }
 
-/// Source -> Render for PATH at revision `rev`, or as the working tree shows it when `None`.
-pub fn read_and_render(path: &Path, rev: Option<&str>) -> Result<(Snapshot, Vec<Manifest>)> {
-    let snapshot = read_source(path, rev)?;
-    let manifests = render_snapshot(&snapshot, path, rev)?;
-    Ok((snapshot, manifests))
-}
-
 /// The files under PATH at revision `rev`, or in the working tree when `None`.
 pub fn read_source(path: &Path, rev: Option<&str>) -> Result<Snapshot> {
     let limits = source::Limits::default();
