@@ -47,6 +47,19 @@ fn offline(args: &[&str], cwd: &Path) -> Output {
         .expect("running kubectl-gitops")
 }
 
+/// Someone sets the live ConfigMap's `level` to `hotfix`, outside git.
+async fn edit_live(client: &kube::Client, ns: &str, name: &str) {
+    let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
+    configmaps
+        .patch(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"data": {"level": "hotfix"}})),
+        )
+        .await
+        .expect("editing live");
+}
+
 fn configmap(name: &str, data: &[(&str, &str)]) -> String {
     let mut yaml = format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n");
     for (key, value) in data {
@@ -416,15 +429,8 @@ async fn against_a_base_each_change_is_introduced_or_drift() {
     commit_all(&repo, "pull request");
 
     // Meanwhile, in the cluster: someone edits one object and deletes another.
+    edit_live(&client, &ns, "drifted").await;
     let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
-    configmaps
-        .patch(
-            "drifted",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"data": {"level": "hotfix"}})),
-        )
-        .await
-        .expect("editing live");
     configmaps
         .delete("deleted", &Default::default())
         .await
@@ -546,15 +552,7 @@ async fn against_a_base_a_chart_renders_for_the_cluster_at_both_revisions() {
         repo.write(path, &text);
     }
     commit_all(&repo, "pull request");
-    let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
-    configmaps
-        .patch(
-            "settings",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"data": {"level": "hotfix"}})),
-        )
-        .await
-        .expect("editing live");
+    edit_live(&client, &ns, "settings").await;
 
     let out = gitops(
         &[
