@@ -6,6 +6,7 @@ mod breaker;
 mod capabilities;
 mod discovery;
 mod limiter;
+pub mod refusal;
 mod retry;
 mod send;
 
@@ -421,7 +422,7 @@ pub fn describe(err: &kube::Error, server: &str) -> String {
         return reason;
     }
     if let kube::Error::Api(status) = err {
-        return status.message.clone();
+        return refusal::tidy(&status.message);
     }
     let mut text = err.to_string();
     let mut source = std::error::Error::source(err);

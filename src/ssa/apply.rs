@@ -143,7 +143,7 @@ async fn apply_one(cluster: &Cluster, work: &Work, force: bool, pinned: bool) ->
                     status.message
                 ))
             }
-            Err(kube::Error::Api(status)) => Some(status.message),
+            Err(kube::Error::Api(status)) => Some(crate::cluster::refusal::tidy(&status.message)),
             Err(err) => {
                 not_attempted = crate::cluster::not_attempted(&err);
                 Some(describe(&err, &cluster.server))
@@ -232,7 +232,9 @@ async fn prune_one(cluster: &Cluster, work: &Work) -> Applied {
                      again to review it ({})",
                     status.message
                 )),
-                Err(kube::Error::Api(status)) => Some(status.message),
+                Err(kube::Error::Api(status)) => {
+                    Some(crate::cluster::refusal::tidy(&status.message))
+                }
                 Err(err) => {
                     not_attempted = crate::cluster::not_attempted(&err);
                     Some(describe(&err, &cluster.server))

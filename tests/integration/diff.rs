@@ -719,3 +719,38 @@ async fn objects_named_only_by_generate_name_get_one_error_each_and_the_rest_is_
     );
     assert!(configmaps.get_opt("fine").await.unwrap().is_none());
 }
+
+#[tokio::test]
+async fn an_immutable_field_refusal_names_the_rule_without_the_whole_value() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "immutable").await;
+    let job = |image: &str| {
+        format!(
+            "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: migrate\nspec:\n  template:\n    \
+             spec:\n      restartPolicy: Never\n      containers:\n      - name: m\n        \
+             image: {image}\n"
+        )
+    };
+    let repo = Workdir::new(&[("deploy/job.yaml", &job("busybox:1.36"))]);
+    let out = gitops(&["apply", "deploy", "-n", &ns, "--yes"], repo.path());
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+
+    // A migration Job whose image follows the app's: the server refuses the new template.
+    repo.write("deploy/job.yaml", &job("busybox:1.37"));
+    let out = gitops(&["diff", "deploy", "-n", &ns], repo.path());
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with(&format!("! error Job/{ns}/migrate")))
+        .unwrap_or_else(|| panic!("no error line\n{stdout}"));
+    assert!(
+        line.contains("spec.template: Invalid value: {…}: field is immutable")
+            && line.contains("delete the Job so the next apply creates it anew"),
+        "{line}"
+    );
+    assert!(
+        line.len() < 400,
+        "the refused value is not quoted whole: {line}"
+    );
+}

@@ -35,7 +35,7 @@ impl Answer {
 #[derive(Debug, thiserror::Error)]
 pub(super) enum DryRunError {
     /// The server refused the object; its status carries the reason.
-    #[error("{}{}", .0.message, conflict_hint(.0))]
+    #[error("{}{}", crate::cluster::refusal::tidy(&.0.message), conflict_hint(.0))]
     Status(Box<kube::core::Status>),
     /// The request failed on the way (or was never sent).
     #[error("{0}")]
