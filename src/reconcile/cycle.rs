@@ -234,7 +234,8 @@ impl Reconciler {
             let applied = *self.applied.lock().unwrap_or_else(|e| e.into_inner());
             let all_drift = !latest || applied == Some(commit);
             if !all_drift && let Some(base) = applied {
-                self.classify_against(base, &mut plan).await;
+                self.classify_against(base, &settings.render, &mut plan)
+                    .await;
             }
             outcome.checked = plan
                 .planned
@@ -348,13 +349,20 @@ impl Reconciler {
     }
 
     /// Marks each change of `plan` as introduced by git since `base` or as drift, by rendering
-    /// `base`. When `base` cannot be read or rendered any more, every change counts as git's:
+    /// `base` with the options the head rendered with (a chart sees the same cluster at both).
+    /// When `base` cannot be read or rendered any more, every change counts as git's:
     /// applying a commit is never held back for want of its predecessor.
-    async fn classify_against(self: &Arc<Self>, base: ObjectId, plan: &mut pipeline::SetPlan) {
+    async fn classify_against(
+        self: &Arc<Self>,
+        base: ObjectId,
+        render: &crate::render::RenderOptions,
+        plan: &mut pipeline::SetPlan,
+    ) {
         let this = self.clone();
+        let render = render.clone();
         let rendered = tokio::task::spawn_blocking(move || {
             let snapshot = tree::read(this.git.repo_dir(), base, &this.path, &this.limits)?;
-            crate::render::render(&snapshot, &this.settings.render)
+            crate::render::render(&snapshot, &render)
                 .map_err(|failure| this.git.scrub(&failure.to_string()))
         })
         .await;
