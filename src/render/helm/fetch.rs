@@ -318,6 +318,18 @@ mod tests {
     }
 
     #[test]
+    fn a_credential_in_helms_reason_is_not_repeated() {
+        let reason =
+            "Get \"https://ci:hunter2@charts.example.com/index.yaml\": dial tcp: i/o timeout";
+        let scrubbed = super::super::scrub(reason);
+        assert!(!scrubbed.contains("hunter2"), "{scrubbed}");
+        assert!(
+            scrubbed.contains("charts.example.com/index.yaml"),
+            "{scrubbed}"
+        );
+    }
+
+    #[test]
     fn helms_message_is_searched_for_whole_chart_names() {
         let message =
             "Error: chart \"db\" version \"0.2.0\" not found in http://127.0.0.1 repository";
