@@ -11,6 +11,7 @@ use kube::core::{DynamicObject, Request, Resource};
 use serde::Serialize;
 use serde_json::Value;
 
+use super::departed::{self, Departed};
 use super::order::{PHASES, phase};
 use super::{Action, FIELD_MANAGER, Planned, SecretValues, Work};
 use crate::cluster::{Cluster, NotAttempted, describe};
@@ -182,30 +183,43 @@ fn moved(status: &kube::core::Status) -> bool {
 
 /// Deletes every prune in `work`, phases in reverse, each only if it is still the very object
 /// that was planned, as it was planned (same uid and resourceVersion): an object changed since
-/// the plan is reported and kept.
+/// the plan is reported and kept. A delete refused by a webhook this prune already removed is
+/// asked again until the server stops calling it (see [`departed`]).
 pub async fn prune(
     cluster: &Cluster,
     work: &[Work],
     progress: &(dyn Fn(&Applied) + Sync),
 ) -> Vec<Applied> {
     let mut results = Vec::new();
+    let mut departed = Departed::default();
     for current in PHASES.iter().rev() {
         let batch: Vec<&Work> = work
             .iter()
             .filter(|w| w.action == Action::Prune && phase(&w.object) == *current)
             .collect();
-        let done = join_all(batch.iter().map(|w| async {
-            let result = prune_one(cluster, w).await;
+        let departed_so_far = &departed;
+        let done = join_all(batch.iter().map(|w| async move {
+            let (result, deleted) = prune_one(cluster, w, departed_so_far).await;
             progress(&result);
-            result
+            (result, deleted)
         }))
         .await;
-        results.extend(done);
+        for (result, deleted) in done {
+            if let Some(deleted) = deleted {
+                departed.record(&result.object, &deleted);
+            }
+            results.push(result);
+        }
     }
     results
 }
 
-async fn prune_one(cluster: &Cluster, work: &Work) -> Applied {
+/// Deletes one object; for a webhook configuration, also the object as it was deleted.
+async fn prune_one(
+    cluster: &Cluster,
+    work: &Work,
+    departed: &Departed,
+) -> (Applied, Option<Value>) {
     let params = DeleteParams {
         propagation_policy: Some(PropagationPolicy::Background),
         preconditions: Some(Preconditions {
@@ -214,40 +228,73 @@ async fn prune_one(cluster: &Cluster, work: &Work) -> Applied {
         }),
         ..DeleteParams::default()
     };
-    let mut not_attempted = None;
-    let error = match Request::new(DynamicObject::url_path(
-        &work.resource,
-        work.object.namespace.as_deref(),
-    ))
-    .delete(&work.object.name, &params)
-    {
-        Err(err) => Some(err.to_string()),
-        Ok(request) => {
-            match cluster.send::<Value>(request).await {
-                Ok(_) => None,
-                // Already gone: the goal is reached.
-                Err(kube::Error::Api(status)) if status.code == 404 => None,
-                Err(kube::Error::Api(status)) if status.code == 409 => Some(format!(
-                    "not deleted: it was changed or replaced since the plan was made; plan \
-                     again to review it ({})",
-                    status.message
-                )),
-                Err(kube::Error::Api(status)) => {
-                    Some(crate::cluster::refusal::tidy(&status.message))
-                }
-                Err(err) => {
-                    not_attempted = crate::cluster::not_attempted(&err);
-                    Some(describe(&err, &cluster.server))
-                }
-            }
-        }
+    // Which webhooks stop being called is only in the object: read it first.
+    let seen = if departed::is_webhook_configuration(&work.object) {
+        read(cluster, work).await
+    } else {
+        None
     };
-    Applied {
+    let mut not_attempted = None;
+    let mut deleted = None;
+    let patience = Instant::now() + departed::PATIENCE;
+    let mut retry = 0;
+    let error = loop {
+        let request = match Request::new(DynamicObject::url_path(
+            &work.resource,
+            work.object.namespace.as_deref(),
+        ))
+        .delete(&work.object.name, &params)
+        {
+            Err(err) => break Some(err.to_string()),
+            Ok(request) => request,
+        };
+        break match cluster.send::<Value>(request).await {
+            // Gone, by this request or already: the goal is reached.
+            Ok(_) => {
+                deleted = seen.clone();
+                None
+            }
+            Err(kube::Error::Api(status)) if status.code == 404 => {
+                deleted = seen.clone();
+                None
+            }
+            Err(kube::Error::Api(status)) if status.code == 409 => Some(format!(
+                "not deleted: it was changed or replaced since the plan was made; plan again to \
+                 review it ({})",
+                status.message
+            )),
+            Err(kube::Error::Api(status))
+                if departed.refused(&status.message) && Instant::now() < patience =>
+            {
+                tokio::time::sleep(departed::wait(retry)).await;
+                retry += 1;
+                continue;
+            }
+            Err(kube::Error::Api(status)) => Some(crate::cluster::refusal::tidy(&status.message)),
+            Err(err) => {
+                not_attempted = crate::cluster::not_attempted(&err);
+                Some(describe(&err, &cluster.server))
+            }
+        };
+    };
+    let applied = Applied {
         object: work.object.clone(),
         action: Action::Prune,
         error,
         not_attempted,
-    }
+    };
+    (applied, deleted)
+}
+
+/// The object as the server has it now, if it can be read.
+async fn read(cluster: &Cluster, work: &Work) -> Option<Value> {
+    let request = Request::new(DynamicObject::url_path(
+        &work.resource,
+        work.object.namespace.as_deref(),
+    ))
+    .get(&work.object.name, &Default::default())
+    .ok()?;
+    cluster.send::<Value>(request).await.ok()
 }
 
 /// Waits until the CRD reports Established, so its kind can be applied.

@@ -6,6 +6,7 @@ pub mod cascade;
 mod compare;
 mod conflict;
 mod defaults;
+mod departed;
 mod ignore;
 mod mask;
 mod normalize;

@@ -604,13 +604,17 @@ async fn a_member_edited_after_the_plan_is_not_pruned_and_a_new_plan_prunes_it()
 /// A webhook that refuses every ConfigMap write in `ns` (`failurePolicy: Fail`), served by a
 /// Service that never answers: the test server runs no controllers, so it has no endpoints.
 fn refusing_webhook(ns: &str, name: &str) -> String {
+    refusing_webhook_named(ns, name, &format!("refuse.{name}.example.com"))
+}
+
+fn refusing_webhook_named(ns: &str, name: &str, webhook: &str) -> String {
     format!(
         "apiVersion: admissionregistration.k8s.io/v1
 kind: ValidatingWebhookConfiguration
 metadata:
   name: {name}
 webhooks:
-- name: refuse.{name}.example.com
+- name: {webhook}
   failurePolicy: Fail
   sideEffects: None
   admissionReviewVersions: [v1]
@@ -631,6 +635,10 @@ webhooks:
       port: 443
 "
     )
+}
+
+fn yaml(text: &str) -> Value {
+    kubectl_gitops::yaml::from_str(text).expect("test manifest")
 }
 
 const HOOK_SERVICE: &str = "apiVersion: v1
@@ -698,4 +706,116 @@ async fn a_failing_webhook_is_applied_after_the_objects_of_its_own_change_and_pr
     assert_eq!(code, Some(0), "{stdout}\n{stderr}");
     assert!(webhooks.get_opt(&hook).await.unwrap().is_none());
     assert_eq!(configmap_names(&client, &ns).await, Vec::<String>::new());
+}
+
+/// The API server goes on calling a deleted webhook until its own watch has seen the delete,
+/// so the deletes right after a pruned webhook can be refused by it. Here a second
+/// configuration, outside the set and with the same webhook name, plays that lagging server:
+/// the prune must ask again, not fail, until it is gone too.
+#[tokio::test]
+async fn a_delete_refused_by_a_webhook_just_pruned_is_asked_again_until_the_server_lets_go() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "departed").await;
+    let set = support::unique_name("set");
+    let hook = support::unique_name("refuse");
+    let webhook = format!("refuse.{hook}.example.com");
+    let repo = Workdir::new(&[
+        ("webhook.yaml", &refusing_webhook(&ns, &hook)),
+        ("a.yaml", &cm("a", "1")),
+    ]);
+    repo.git_commit_all();
+    let (code, stdout, stderr) = apply(&repo, &ns, &set, &["--yes"]);
+    let webhooks: Api<k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration> =
+        Api::all(client.clone());
+    let lagging = format!("{hook}-lagging");
+    let cleanup = || async {
+        for name in [&hook, &lagging] {
+            let _ = webhooks.delete(name, &Default::default()).await;
+        }
+    };
+    if code != Some(0) {
+        cleanup().await;
+    }
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    let echo: k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration =
+        serde_json::from_value(yaml(&refusing_webhook_named(&ns, &lagging, &webhook))).unwrap();
+    webhooks
+        .create(&PostParams::default(), &echo)
+        .await
+        .unwrap();
+
+    for file in ["webhook.yaml", "a.yaml"] {
+        std::fs::remove_file(repo.path().join(file)).unwrap();
+    }
+    repo.git_commit_all();
+    let pruning = support::gitops_spawn(
+        &[
+            "apply",
+            ".",
+            "-n",
+            &ns,
+            "--applyset",
+            &set,
+            "--yes",
+            "--allow-empty",
+        ],
+        repo.path(),
+    );
+    // The set's configuration goes first; the ConfigMap's delete is refused by the echo of its
+    // webhook meanwhile. Once the echo is gone too, the next try deletes it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while webhooks.get_opt(&hook).await.unwrap().is_some() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    webhooks
+        .delete(&lagging, &Default::default())
+        .await
+        .unwrap();
+    let out = pruning.wait_with_output().unwrap();
+    let (stdout, stderr) = text(&out);
+    if out.status.code() != Some(0) {
+        cleanup().await;
+    }
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("pruned ConfigMap"), "{stdout}");
+    assert_eq!(configmap_names(&client, &ns).await, Vec::<String>::new());
+}
+
+/// A refusal by a webhook that is still configured is final: the prune does not wait on it.
+#[tokio::test]
+async fn a_delete_refused_by_a_webhook_that_stays_fails_at_once_and_names_it() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "stays").await;
+    let set = support::unique_name("set");
+    let repo = Workdir::new(&[("a.yaml", &cm("a", "1"))]);
+    repo.git_commit_all();
+    let (code, stdout, stderr) = apply(&repo, &ns, &set, &["--yes"]);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    let hook = support::unique_name("refuse");
+    let webhooks: Api<k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration> =
+        Api::all(client.clone());
+    let refusing: k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration =
+        serde_json::from_value(yaml(&refusing_webhook(&ns, &hook))).unwrap();
+    webhooks
+        .create(&PostParams::default(), &refusing)
+        .await
+        .unwrap();
+
+    std::fs::remove_file(repo.path().join("a.yaml")).unwrap();
+    repo.git_commit_all();
+    let started = std::time::Instant::now();
+    let (code, stdout, stderr) = apply(&repo, &ns, &set, &["--yes", "--allow-empty"]);
+    let took = started.elapsed();
+    let _ = webhooks.delete(&hook, &Default::default()).await;
+    assert_ne!(code, Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains(&format!("refuse.{hook}.example.com")),
+        "{stdout}"
+    );
+    assert!(
+        took < Duration::from_secs(10),
+        "waited {took:?} on a webhook that was never pruned"
+    );
+    assert_eq!(configmap_names(&client, &ns).await, ["a"]);
 }

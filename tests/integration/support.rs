@@ -131,7 +131,23 @@ pub fn gitops_env(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Output {
     run_gitops(command, args, cwd)
 }
 
+/// `gitops` started in the background, its output piped, for tests that act while it runs.
+pub fn gitops_spawn(args: &[&str], cwd: &Path) -> std::process::Child {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_kubectl-gitops"));
+    with_test_settings(&mut command, args, cwd)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("starting kubectl-gitops")
+}
+
 fn run_gitops(mut command: Command, args: &[&str], cwd: &Path) -> Output {
+    with_test_settings(&mut command, args, cwd)
+        .output()
+        .expect("running kubectl-gitops")
+}
+
+fn with_test_settings<'a>(command: &'a mut Command, args: &[&str], cwd: &Path) -> &'a mut Command {
     command
         .args(args)
         .arg("--kubeconfig")
@@ -139,8 +155,6 @@ fn run_gitops(mut command: Command, args: &[&str], cwd: &Path) -> Output {
         .current_dir(cwd)
         .env("NO_COLOR", "1")
         .env("KUBECTL_GITOPS_CACHE_DIR", cache_dir())
-        .output()
-        .expect("running kubectl-gitops")
 }
 
 fn cache_dir() -> PathBuf {
