@@ -6,6 +6,7 @@
 //! failed, and an empty render is refused (see [`refuse_empty`]) unless the caller consents.
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use crate::cluster::Cluster;
 use crate::inventory::{self, ApplySet, GroupKind, Inventory};
@@ -13,6 +14,7 @@ use crate::object::ObjectKey;
 use crate::prune_limit::{PruneLimit, PruneLimitExceeded};
 use crate::render::{self, Manifest, RenderFailure};
 use crate::source::Snapshot;
+use crate::ssa::runs::{self, Side};
 use crate::ssa::{self, Action, Applied, ApplyOptions, Plan, PlanOptions, Planned, Work};
 
 /// How a plan is made.
@@ -170,7 +172,7 @@ pub fn refuse_empty(
     Ok(())
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ExecuteOptions {
     /// The plan covers only some of the set's objects (a drift correction): the parent keeps
     /// listing everything it listed, since the plan does not know the rest.
@@ -181,6 +183,23 @@ pub struct ExecuteOptions {
     pub members: usize,
     /// Apply each update only to the object version it was planned against (a plan file).
     pub pinned: bool,
+    /// How long one Helm hook may run before the apply gives up on it.
+    pub hook_timeout: Duration,
+}
+
+/// Helm's own default for how long a hook may run.
+pub const HOOK_TIMEOUT: Duration = Duration::from_secs(300);
+
+impl Default for ExecuteOptions {
+    fn default() -> Self {
+        ExecuteOptions {
+            partial: false,
+            max_prune: PruneLimit::default(),
+            members: 0,
+            pinned: false,
+            hook_timeout: HOOK_TIMEOUT,
+        }
+    }
 }
 
 /// What executing a plan did.
@@ -249,15 +268,34 @@ pub async fn execute(
         pinned: options.pinned,
         ..ApplyOptions::default()
     };
-    let mut results = ssa::apply(cluster, planned, &apply_options, progress).await;
-    let apply_failed = results.iter().filter(|r| r.error.is_some()).count() + summary.blocked();
+    // Helm hooks run with an apply that changes something, as with every `helm upgrade`; not
+    // with a drift correction, which only puts some objects back.
+    let hooks_run = !options.partial && summary.has_changes() && summary.blocked() == 0;
+    let failures = |results: &[Applied]| results.iter().filter(|r| r.error.is_some()).count();
+    let mut results = Vec::new();
+    if hooks_run {
+        let timeout = options.hook_timeout;
+        results = runs::run(cluster, &planned.runs, Side::Before, timeout, progress).await;
+    }
     let mut prunes_skipped = 0;
-    if apply_failed > 0 || withheld.is_some() {
+    if failures(&results) > 0 {
+        // A failed pre hook stops the apply before anything else is written.
         prunes_skipped = summary.prune;
     } else {
-        results.extend(ssa::prune(cluster, work, progress).await);
+        results.extend(ssa::apply(cluster, planned, &apply_options, progress).await);
+        let apply_failed = failures(&results) + summary.blocked();
+        if apply_failed > 0 || withheld.is_some() {
+            prunes_skipped = summary.prune;
+        } else {
+            results.extend(ssa::prune(cluster, work, progress).await);
+        }
+        if hooks_run && failures(&results) == 0 {
+            let timeout = options.hook_timeout;
+            let after = runs::run(cluster, &planned.runs, Side::After, timeout, progress).await;
+            results.extend(after);
+        }
     }
-    let failed = results.iter().filter(|r| r.error.is_some()).count() + summary.blocked();
+    let failed = failures(&results) + summary.blocked();
     // Withheld prunes are still members: the parent keeps listing them.
     if failed == 0 && !options.partial && withheld.is_none() {
         let (kinds_now, namespaces_now) = contents(work, &planned.plan, None);

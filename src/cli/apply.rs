@@ -62,7 +62,7 @@ pub struct ApplyArgs {
     #[arg(long)]
     pub wait: bool,
 
-    /// How long --wait waits (e.g. 90s, 5m).
+    /// How long --wait waits, and how long one Helm hook may run (e.g. 90s, 5m).
     #[arg(long, default_value = "5m", value_parser = super::duration::positive, value_name = "DURATION")]
     pub timeout: Duration,
 
@@ -238,7 +238,9 @@ pub async fn run(
     let writes = work
         .iter()
         .filter(|w| matches!(w.action, Action::Create | Action::Update | Action::Prune))
-        .count() as u64;
+        .count()
+        + prepared.planned.runs.len();
+    let writes = writes as u64;
     let bar = ui::counter(writes, "applying");
     let tick = |done: &Applied| {
         bar.inc(1);
@@ -254,6 +256,7 @@ pub async fn run(
             max_prune: args.max_prune,
             members: prepared.members,
             pinned: pinned.is_some(),
+            hook_timeout: args.timeout,
         },
         &tick,
     )
@@ -397,6 +400,7 @@ fn report_results(results: &[Applied], style: &Style, out: &mut dyn Write) -> Re
                 writeln!(out, "{} {}", style.changed("configured"), r.object)?
             }
             (None, Action::Prune) => writeln!(out, "{} {}", style.removed("pruned"), r.object)?,
+            (None, Action::Run) => writeln!(out, "{} {}", style.changed("ran hook"), r.object)?,
             (None, Action::Unchanged | Action::Conflict) => {}
         }
     }

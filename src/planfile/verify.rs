@@ -137,6 +137,7 @@ fn verb(action: Action) -> &'static str {
         Action::Prune => "prune it",
         Action::Unchanged => "leave it unchanged",
         Action::Conflict => "conflict",
+        Action::Run => "run it",
     }
 }
 

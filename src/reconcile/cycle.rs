@@ -303,6 +303,7 @@ impl Reconciler {
                 max_prune: self.max_prune,
                 members: plan.members,
                 pinned: false,
+                hook_timeout: pipeline::HOOK_TIMEOUT,
             },
             &|_| {},
         )
@@ -315,7 +316,7 @@ impl Reconciler {
                 (None, Action::Create) => outcome.created.push(result.object.clone()),
                 (None, Action::Update) => outcome.updated.push(result.object.clone()),
                 (None, Action::Prune) => outcome.pruned.push(result.object.clone()),
-                (None, Action::Unchanged | Action::Conflict) => {}
+                (None, Action::Unchanged | Action::Conflict | Action::Run) => {}
             }
         }
         if execution.prunes_skipped > 0 && execution.prunes_withheld.is_none() {

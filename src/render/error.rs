@@ -176,18 +176,6 @@ pub enum RenderError {
     )]
     HelmDependenciesUnlocked { chart: PathBuf, missing: String },
 
-    /// A hook asking to be deleted after it ran, which an apply cannot honour.
-    #[error(
-        "{origin}: Helm hook {object} has helm.sh/hook-delete-policy {policy:?}: kubectl gitops \
-         applies hooks as ordinary objects and never deletes them after they run; remove the \
-         policy (or keep only before-hook-creation)"
-    )]
-    HelmHookDeletePolicy {
-        origin: Origin,
-        object: Box<ObjectRef>,
-        policy: String,
-    },
-
     /// An object's `kubectl-gitops.io/ignore-fields` annotation that does not list JSON pointers.
     #[error("{origin}: kubectl-gitops.io/ignore-fields: {message}")]
     IgnoreFields { origin: Origin, message: String },

@@ -222,7 +222,7 @@ fn render_chart(
     let shown = display.join(layout::CHART_FILE);
     let mut objects = load::load_collecting(&shown, &output, budget, errors);
     helm::attribute(&mut objects, &output, &display);
-    helm::hooks::sort_out(objects, errors)
+    helm::hooks::sort_out(objects)
 }
 
 /// A missing kustomize program fails every directory the same way; saying so once is enough.

@@ -26,6 +26,9 @@ struct Report<'a> {
     errors: &'a [PlanError],
     /// Members that left git but are not pruned (protected kinds).
     kept: &'a [crate::ssa::Kept],
+    /// Helm hooks an apply runs (and deletes after they ran) when it changes something.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    hooks: &'a [crate::ssa::runs::Hook],
 }
 
 #[derive(Serialize)]
@@ -104,6 +107,7 @@ pub fn write(
             .collect(),
         errors: &plan.errors,
         kept: &plan.kept,
+        hooks: &plan.hooks,
     };
     serde_json::to_writer_pretty(&mut *out, &report)?;
     writeln!(out)

@@ -56,6 +56,7 @@ pub fn render_within(
             Action::Prune => "- prune",
             Action::Unchanged => "= unchanged",
             Action::Conflict => "! conflict",
+            Action::Run => "» hook",
         };
         let origin = change
             .origin
@@ -130,6 +131,10 @@ pub fn render_within(
             escape(&kept.object.to_string()),
             escape(&kept.reason)
         ));
+    }
+
+    for line in super::hook_lines(plan) {
+        sections.push(format!("**Hook** {}\n\n", escape(&line)));
     }
 
     let footer = format!("\n{}.\n", summary_line(plan));

@@ -13,6 +13,7 @@ use std::io::{self, Write};
 pub use diff::{DiffLine, LineKind, object_diff};
 pub use markdown::{COMMENT_LIMIT, render_within as markdown_within};
 
+use crate::render::helm::hooks::Stage;
 use crate::ssa::{Action, Cause, Change, IgnoredState, Plan};
 use crate::ui::Style;
 
@@ -140,6 +141,42 @@ pub fn cause_label(change: &Change) -> Option<&'static str> {
         (Cause::Drift, Action::Prune) => "drift: already gone from git at the base",
         (Cause::Drift, _) => "drift: reverts a live change",
     })
+}
+
+/// One line per Helm hook an apply of this plan runs, in the order they run; none when
+/// applying would change nothing (hooks run only with a change) or is refused.
+pub fn hook_lines(plan: &Plan) -> Vec<String> {
+    let summary = plan.summary();
+    if !summary.has_changes() || summary.blocked() > 0 {
+        return Vec::new();
+    }
+    let mut hooks: Vec<&crate::ssa::runs::Hook> = plan.hooks.iter().collect();
+    hooks.sort_by(|a, b| (a.run.stage, &a.object.name).cmp(&(b.run.stage, &b.object.name)));
+    hooks
+        .iter()
+        .map(|hook| {
+            let (when, weight) = match hook.run.stage {
+                Stage::Before(w) => ("before", w),
+                Stage::After(w) => ("after", w),
+                Stage::Main => ("with", 0),
+            };
+            let policy = hook.run.delete_policy;
+            let deleted = match (policy.on_success, policy.on_failure) {
+                (true, true) => "deleted once it ran",
+                (true, false) => "deleted once it succeeded",
+                (false, _) => "deleted if it fails",
+            };
+            let weight = if weight == 0 {
+                String::new()
+            } else {
+                format!(", weight {weight}")
+            };
+            format!(
+                "{} runs {when} the other objects{weight}; {deleted}",
+                hook.object
+            )
+        })
+        .collect()
 }
 
 /// "2 to create, 1 to update, 0 to prune, 40 unchanged" (+ ", 1 conflict", ", 1 error").
@@ -270,6 +307,7 @@ mod tests {
             defaulted: Vec::new(),
             cascades: Vec::new(),
             ignored: Vec::new(),
+            hooks: Vec::new(),
         }
     }
 
@@ -677,5 +715,107 @@ mod tests {
             String::from_utf8(out).unwrap()
         };
         assert!(!without_digest.contains("Plan digest"));
+    }
+
+    fn hook(
+        name: &str,
+        stage: Stage,
+        on_success: bool,
+        on_failure: bool,
+    ) -> crate::ssa::runs::Hook {
+        crate::ssa::runs::Hook {
+            object: ObjectRef::new("batch/v1", "Job", Some("web".into()), name),
+            origin: origin("chart/Chart.yaml", 1).unwrap(),
+            run: crate::render::helm::hooks::Run {
+                stage,
+                delete_policy: crate::render::helm::hooks::DeletePolicy {
+                    before_creation: true,
+                    on_success,
+                    on_failure,
+                },
+            },
+        }
+    }
+
+    fn plan_with_hooks(action: Action) -> Plan {
+        Plan {
+            changes: vec![Change {
+                action,
+                object: ObjectRef::new("v1", "ConfigMap", Some("web".into()), "settings"),
+                origin: origin("chart/Chart.yaml", 1),
+                validated: true,
+                note: None,
+                conflicts: Vec::new(),
+                cause: None,
+                handover: None,
+                before: None,
+                after: Some(json!({"kind": "ConfigMap"})),
+            }],
+            hooks: vec![
+                hook("notify", Stage::After(0), false, true),
+                hook("migrate", Stage::Before(-1), true, false),
+                hook("check", Stage::Before(2), true, true),
+            ],
+            ..Plan::default()
+        }
+    }
+
+    #[test]
+    fn hooks_are_listed_in_the_order_they_run_when_something_is_applied() {
+        let plan = plan_with_hooks(Action::Create);
+        assert_eq!(
+            hook_lines(&plan),
+            [
+                "Job/web/migrate runs before the other objects, weight -1; deleted once it succeeded",
+                "Job/web/check runs before the other objects, weight 2; deleted once it ran",
+                "Job/web/notify runs after the other objects; deleted if it fails",
+            ]
+        );
+        let mut out = Vec::new();
+        let destination = Destination {
+            context: "staging".into(),
+            server: "https://127.0.0.1:6443/".into(),
+            plan_digest: None,
+        };
+        for format in [Format::Text, Format::Markdown] {
+            out.clear();
+            write(
+                &plan,
+                format,
+                &destination,
+                &Style::plain(),
+                &Options::default(),
+                &mut out,
+            )
+            .unwrap();
+            let text = String::from_utf8(out.clone()).unwrap();
+            assert!(text.contains("Job/web/notify runs after"), "{text}");
+            assert!(
+                text.contains("1 to create, 0 to update"),
+                "hooks are not changes: {text}"
+            );
+        }
+        out.clear();
+        write(
+            &plan,
+            Format::Json,
+            &destination,
+            &Style::plain(),
+            &Options::default(),
+            &mut out,
+        )
+        .unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(json["hooks"][0]["object"]["name"], "notify");
+        assert_eq!(json["hooks"][0]["stage"], "after");
+        assert_eq!(json["hooks"][1]["weight"], -1);
+        assert_eq!(json["hooks"][1]["deletePolicy"]["onSuccess"], true);
+        assert_eq!(json["summary"]["create"], 1);
+    }
+
+    #[test]
+    fn no_hooks_are_listed_when_an_apply_would_run_none() {
+        assert!(hook_lines(&plan_with_hooks(Action::Unchanged)).is_empty());
+        assert!(hook_lines(&plan_with_hooks(Action::Conflict)).is_empty());
     }
 }

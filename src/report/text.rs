@@ -60,7 +60,11 @@ pub fn write(plan: &Plan, style: &Style, options: &Options, out: &mut dyn Write)
             kept.reason
         )?;
     }
-    if !plan.errors.is_empty() || !plan.kept.is_empty() {
+    let hooks = super::hook_lines(plan);
+    for line in &hooks {
+        writeln!(out, "{} {line}", style.changed("» hook"))?;
+    }
+    if !plan.errors.is_empty() || !plan.kept.is_empty() || !hooks.is_empty() {
         writeln!(out)?;
     }
     writeln!(
@@ -77,6 +81,7 @@ fn header(change: &Change, style: &Style) -> String {
         Action::Prune => style.removed("- prune"),
         Action::Unchanged => style.dim("= unchanged"),
         Action::Conflict => style.error("! conflict"),
+        Action::Run => style.changed("» hook"),
     };
     let origin = change
         .origin

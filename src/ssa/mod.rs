@@ -12,6 +12,7 @@ mod mask;
 mod normalize;
 mod order;
 mod plan;
+pub mod runs;
 mod unchanged;
 pub mod wait;
 
@@ -46,6 +47,8 @@ pub enum Action {
     /// Applying would change fields another field manager owns, and the plan does not force:
     /// apply refuses it. The change shows what `--force-conflicts` would do.
     Conflict,
+    /// A Helm hook that ran (see [`runs`]): only ever an apply's result, never a planned change.
+    Run,
 }
 
 /// One object's planned change. `before` and `after` are normalised, with Secret values
@@ -154,6 +157,10 @@ pub struct Plan {
     pub cascades: Vec<cascade::Cascade>,
     /// Objects with ignored fields (git seeds them on create only): what ignoring each does.
     pub ignored: Vec<Ignored>,
+    /// Helm hooks that run when this plan is applied (see [`runs`]); not changes, since they
+    /// are deleted after they ran.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hooks: Vec<runs::Hook>,
 }
 
 /// Counts of a plan, for summary lines and exit codes.
@@ -210,6 +217,7 @@ impl Plan {
                 Action::Prune => s.prune += 1,
                 Action::Unchanged => s.unchanged += 1,
                 Action::Conflict => s.conflicts += 1,
+                Action::Run => {}
             }
         }
         s

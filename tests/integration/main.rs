@@ -14,6 +14,7 @@ mod faults;
 mod helm;
 mod helm_charts_repo;
 mod helm_dependencies;
+mod helm_hooks;
 mod hostile;
 mod identity;
 mod ignore;

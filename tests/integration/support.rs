@@ -114,47 +114,41 @@ pub async fn namespace(client: &kube::Client, prefix: &str) -> String {
 /// Runs the built `kubectl-gitops` with the test kubeconfig and no color, rendering charts
 /// with the test helm when it is built.
 pub fn gitops(args: &[&str], cwd: &Path) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_kubectl-gitops"));
-    if let Some(helm) = helm_if_built() {
-        command.env("GITOPS_HELM", helm);
-    }
-    run_gitops(command, args, cwd)
+    gitops_command(args, cwd)
+        .output()
+        .expect("running kubectl-gitops")
 }
 
 /// `gitops` with extra environment variables (set after the defaults, so they win).
 pub fn gitops_env(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_kubectl-gitops"));
-    if let Some(helm) = helm_if_built() {
-        command.env("GITOPS_HELM", helm);
-    }
-    command.envs(env.iter().copied());
-    run_gitops(command, args, cwd)
+    gitops_command(args, cwd)
+        .envs(env.iter().copied())
+        .output()
+        .expect("running kubectl-gitops")
 }
 
 /// `gitops` started in the background, its output piped, for tests that act while it runs.
 pub fn gitops_spawn(args: &[&str], cwd: &Path) -> std::process::Child {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_kubectl-gitops"));
-    with_test_settings(&mut command, args, cwd)
+    gitops_command(args, cwd)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("starting kubectl-gitops")
 }
 
-fn run_gitops(mut command: Command, args: &[&str], cwd: &Path) -> Output {
-    with_test_settings(&mut command, args, cwd)
-        .output()
-        .expect("running kubectl-gitops")
-}
-
-fn with_test_settings<'a>(command: &'a mut Command, args: &[&str], cwd: &Path) -> &'a mut Command {
+fn gitops_command(args: &[&str], cwd: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_kubectl-gitops"));
+    if let Some(helm) = helm_if_built() {
+        command.env("GITOPS_HELM", helm);
+    }
     command
         .args(args)
         .arg("--kubeconfig")
         .arg(kubeconfig())
         .current_dir(cwd)
         .env("NO_COLOR", "1")
-        .env("KUBECTL_GITOPS_CACHE_DIR", cache_dir())
+        .env("KUBECTL_GITOPS_CACHE_DIR", cache_dir());
+    command
 }
 
 fn cache_dir() -> PathBuf {

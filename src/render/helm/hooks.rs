@@ -8,22 +8,25 @@
 //! - only `pre-delete`, `post-delete`, `pre-rollback`, `post-rollback`: never applied (nothing
 //!   is ever deleted or rolled back as a release).
 //!
-//! Applied hooks are ordinary members of the ApplySet: they stay in the cluster and are
-//! updated in place by later applies. `helm.sh/hook-delete-policy: before-hook-creation`
-//! (Helm's default) is met by that update; `hook-succeeded` and `hook-failed` ask for a
-//! deletion we do not perform, so they are refused with an error naming the object.
+//! A hook whose `helm.sh/hook-delete-policy` deletes it after it ran (`hook-succeeded`,
+//! `hook-failed`) is a [`Run`]: it is not part of the state git declares, since it is gone
+//! once it did its work. Runs are not compared with the cluster and not members of the
+//! ApplySet; an apply that changes something runs them as Helm does (see `ssa::runs`). Every
+//! other hook is an ordinary member of the ApplySet, applied in its stage and updated in place
+//! by later applies, which is what `before-hook-creation` (Helm's default) amounts to for an
+//! object that stays.
 
 use serde_json::Value;
 
 use super::super::Manifest;
-use crate::render::RenderError;
 
 const HOOK: &str = "helm.sh/hook";
 const WEIGHT: &str = "helm.sh/hook-weight";
 const DELETE_POLICY: &str = "helm.sh/hook-delete-policy";
 
 /// When, within one apply, an object is applied.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(tag = "stage", content = "weight", rename_all = "lowercase")]
 pub enum Stage {
     /// A pre-install/pre-upgrade hook, with its weight.
     Before(i64),
@@ -57,6 +60,62 @@ pub fn stage(object: &Value) -> Stage {
     }
 }
 
+/// What `helm.sh/hook-delete-policy` asks of a hook.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeletePolicy {
+    /// Delete an earlier copy before creating it (Helm's default when no policy is given).
+    pub before_creation: bool,
+    /// Delete it once every hook of its stage succeeded.
+    pub on_success: bool,
+    /// Delete it when it failed.
+    pub on_failure: bool,
+}
+
+impl DeletePolicy {
+    pub fn of(object: &Value) -> DeletePolicy {
+        let Some(policies) = annotation(object, DELETE_POLICY).filter(|p| !p.trim().is_empty())
+        else {
+            return DeletePolicy {
+                before_creation: true,
+                ..DeletePolicy::default()
+            };
+        };
+        let mut policy = DeletePolicy::default();
+        for name in policies.split(',').map(str::trim) {
+            match name {
+                "before-hook-creation" => policy.before_creation = true,
+                "hook-succeeded" => policy.on_success = true,
+                "hook-failed" => policy.on_failure = true,
+                _ => {}
+            }
+        }
+        policy
+    }
+}
+
+/// A hook that runs on apply and is deleted after it ran: its stage and what deletes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Run {
+    #[serde(flatten)]
+    pub stage: Stage,
+    pub delete_policy: DeletePolicy,
+}
+
+/// The run this object is, if it is a hook that is deleted after it runs.
+pub fn run_of(object: &Value) -> Option<Run> {
+    let stage = stage(object);
+    if stage == Stage::Main || annotation(object, HOOK).is_none() {
+        return None;
+    }
+    let delete_policy = DeletePolicy::of(object);
+    (delete_policy.on_success || delete_policy.on_failure).then_some(Run {
+        stage,
+        delete_policy,
+    })
+}
+
 /// Whether an apply ever applies this object: not when it is a test or a hook of an event
 /// that never happens here.
 fn is_applied(object: &Value) -> bool {
@@ -71,34 +130,13 @@ fn is_applied(object: &Value) -> bool {
     })
 }
 
-/// The chart's objects an apply applies; hooks asking to be deleted are refused.
-pub(crate) fn sort_out(manifests: Vec<Manifest>, errors: &mut Vec<RenderError>) -> Vec<Manifest> {
-    let mut kept = Vec::new();
-    for manifest in manifests {
-        let object = Value::Object(manifest.object.clone());
-        if !is_applied(&object) {
-            continue;
-        }
-        if annotation(&object, HOOK).is_some()
-            && let Some(policies) = annotation(&object, DELETE_POLICY)
-        {
-            let refused: Vec<&str> = policies
-                .split(',')
-                .map(str::trim)
-                .filter(|p| !p.is_empty() && *p != "before-hook-creation")
-                .collect();
-            if !refused.is_empty() {
-                errors.push(RenderError::HelmHookDeletePolicy {
-                    origin: manifest.origin.clone(),
-                    object: Box::new(manifest.object_ref()),
-                    policy: refused.join(","),
-                });
-                continue;
-            }
-        }
-        kept.push(manifest);
-    }
-    kept
+/// The chart's objects an apply applies or runs: tests and hooks of events that never happen
+/// here are left out.
+pub(crate) fn sort_out(manifests: Vec<Manifest>) -> Vec<Manifest> {
+    manifests
+        .into_iter()
+        .filter(|m| is_applied(&Value::Object(m.object.clone())))
+        .collect()
 }
 
 fn annotation<'a>(object: &'a Value, key: &str) -> Option<&'a str> {
@@ -134,20 +172,15 @@ mod tests {
 
     #[test]
     fn tests_and_delete_or_rollback_hooks_are_never_applied() {
-        let mut errors = Vec::new();
-        let kept = sort_out(
-            vec![
-                manifest("plain", json!({})),
-                manifest("test", json!({"helm.sh/hook": "test"})),
-                manifest("cleanup", json!({"helm.sh/hook": "pre-delete"})),
-                manifest("rollback", json!({"helm.sh/hook": "post-rollback"})),
-                manifest("migrate", json!({"helm.sh/hook": "pre-install,pre-delete"})),
-            ],
-            &mut errors,
-        );
+        let kept = sort_out(vec![
+            manifest("plain", json!({})),
+            manifest("test", json!({"helm.sh/hook": "test"})),
+            manifest("cleanup", json!({"helm.sh/hook": "pre-delete"})),
+            manifest("rollback", json!({"helm.sh/hook": "post-rollback"})),
+            manifest("migrate", json!({"helm.sh/hook": "pre-install,pre-delete"})),
+        ]);
         let names: Vec<&str> = kept.iter().map(Manifest::name).collect();
         assert_eq!(names, ["plain", "migrate"]);
-        assert!(errors.is_empty());
     }
 
     #[test]
@@ -164,26 +197,47 @@ mod tests {
     }
 
     #[test]
-    fn deleting_hooks_are_refused_naming_the_object_and_policy() {
-        let mut errors = Vec::new();
-        let kept = sort_out(
-            vec![
-                manifest(
-                    "kept",
-                    json!({"helm.sh/hook": "pre-install",
-                           "helm.sh/hook-delete-policy": "before-hook-creation"}),
-                ),
-                manifest(
-                    "job",
-                    json!({"helm.sh/hook": "post-install",
-                           "helm.sh/hook-delete-policy": "before-hook-creation,hook-succeeded"}),
-                ),
-            ],
-            &mut errors,
+    fn hooks_deleted_after_they_run_are_runs_and_the_rest_stay() {
+        let object = |annotations: Value| -> Value { manifest("x", annotations).object.into() };
+        let job = object(json!({"helm.sh/hook": "pre-install,pre-upgrade",
+            "helm.sh/hook-weight": "1",
+            "helm.sh/hook-delete-policy": "hook-succeeded, before-hook-creation"}));
+        assert_eq!(
+            run_of(&job),
+            Some(Run {
+                stage: Stage::Before(1),
+                delete_policy: DeletePolicy {
+                    before_creation: true,
+                    on_success: true,
+                    on_failure: false
+                },
+            })
         );
-        assert_eq!(kept.len(), 1);
-        let message = errors[0].to_string();
-        assert!(message.contains("job"), "{message}");
-        assert!(message.contains("\"hook-succeeded\""), "{message}");
+        let on_failure = object(json!({"helm.sh/hook": "post-upgrade",
+            "helm.sh/hook-delete-policy": "hook-failed"}));
+        assert_eq!(run_of(&on_failure).map(|r| r.stage), Some(Stage::After(0)));
+        assert!(!run_of(&on_failure).unwrap().delete_policy.before_creation);
+        for stays in [
+            json!({"helm.sh/hook": "pre-install"}),
+            json!({"helm.sh/hook": "pre-install", "helm.sh/hook-delete-policy": "before-hook-creation"}),
+            json!({"helm.sh/hook-delete-policy": "hook-succeeded"}),
+            json!({}),
+        ] {
+            assert_eq!(run_of(&object(stays.clone())), None, "{stays}");
+        }
+    }
+
+    #[test]
+    fn no_delete_policy_means_before_hook_creation() {
+        let object: Value = manifest("x", json!({"helm.sh/hook": "pre-install"}))
+            .object
+            .into();
+        assert_eq!(
+            DeletePolicy::of(&object),
+            DeletePolicy {
+                before_creation: true,
+                ..DeletePolicy::default()
+            }
+        );
     }
 }

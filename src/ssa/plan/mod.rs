@@ -29,6 +29,8 @@ use crate::cluster::Cluster;
 use crate::inventory::{Member, handover};
 use crate::object::ObjectRef;
 use crate::render::Manifest;
+use crate::render::helm::hooks;
+use crate::ssa::runs::Run;
 use dry_run::{DryRunError, is_missing_namespace};
 use scope::Unvalidated;
 use targets::Desired;
@@ -73,6 +75,8 @@ pub struct Planned {
     /// Whether the plan was made with a forced apply; executing it applies the same way, so
     /// what was shown is what is done. The one place force is decided is the plan's options.
     pub force: bool,
+    /// The Helm hooks an apply of this plan runs (listed for reports in `plan.hooks`).
+    pub runs: Vec<Run>,
 }
 
 /// One write apply will make.
@@ -111,6 +115,23 @@ pub async fn plan(
 ) -> Result<Planned> {
     let mut errors: Vec<(usize, PlanError)> = Vec::new();
     let targets = targets::resolve(cluster, manifests, options, &mut errors).await?;
+    // Hooks deleted after they run are not compared with the cluster: they run on apply.
+    let (runs, targets): (Vec<_>, Vec<_>) = targets
+        .into_iter()
+        .partition(|t| hooks::run_of(&t.body).is_some());
+    let runs: Vec<Run> = runs
+        .into_iter()
+        .filter_map(|t| {
+            let run = hooks::run_of(&t.body)?;
+            Some(Run::new(
+                t.object,
+                t.resource,
+                t.body,
+                run,
+                t.manifest.origin.clone(),
+            ))
+        })
+        .collect();
 
     let (live, outcomes, proven_unchanged) =
         live::read_and_dry_run(cluster, &targets, members, options).await;
@@ -233,10 +254,16 @@ pub async fn plan(
                 namespace,
             )
         })
-        .chain(targets.iter().map(|t| {
-            let (group, kind, namespace, name) = t.object.identity();
-            (group, kind, name, namespace.unwrap_or_default())
-        }))
+        .chain(
+            targets
+                .iter()
+                .map(|t| &t.object)
+                .chain(runs.iter().map(|r| &r.object))
+                .map(|o| {
+                    let (group, kind, namespace, name) = o.identity();
+                    (group, kind, name, namespace.unwrap_or_default())
+                }),
+        )
         .collect();
     let (prunes, kept) = prunes::prunes(members, &desired, options);
 
@@ -259,11 +286,13 @@ pub async fn plan(
     }
     plan.errors = errors.into_iter().map(|(_, e)| e).collect();
     plan.kept = kept;
+    plan.hooks = runs.iter().map(Run::hook).collect();
     Ok(Planned {
         plan,
         work,
         proven_unchanged,
         force: options.force,
+        runs,
     })
 }
 

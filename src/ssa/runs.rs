@@ -1,0 +1,387 @@
+//! Helm hooks that run on apply and are deleted after they ran (see `render::helm::hooks`).
+//!
+//! Such a hook is an action, not a state: git cannot be compared with an object that is gone
+//! once it did its work. So runs are kept out of the plan's changes and out of the ApplySet,
+//! and an apply that changes something runs them as `helm upgrade` does: the pre-install and
+//! pre-upgrade hooks before anything else is applied, the post-install and post-upgrade hooks
+//! after everything was applied and pruned; each stage in weight order, one hook after
+//! another, each waited for (a Job until it completed or failed, a Pod until it succeeded or
+//! failed, any other kind once it exists). An earlier copy is deleted first when the policy
+//! says `before-hook-creation`; a hook that failed is deleted when it says `hook-failed`, and
+//! once every hook of a stage succeeded those that say `hook-succeeded` are deleted. A hook
+//! that fails stops the apply where it is, as it stops a Helm upgrade: after a failed pre hook
+//! nothing else is applied and nothing is pruned.
+
+use std::time::{Duration, Instant};
+
+use kube::api::{DeleteParams, Patch, PatchParams, PropagationPolicy};
+use kube::core::{ApiResource, DynamicObject, Request, Resource};
+use serde::Serialize;
+use serde_json::Value;
+
+use super::order::phase;
+use super::{Action, Applied, FIELD_MANAGER, SecretValues};
+use crate::cluster::{Cluster, describe};
+use crate::inventory::LABEL_PART_OF;
+use crate::object::ObjectRef;
+use crate::render::Origin;
+use crate::render::helm::hooks::{self, Stage};
+
+/// How often a running hook is looked at.
+const POLL: Duration = Duration::from_millis(250);
+
+/// A hook to run, resolved against the server: what the plan carries for the apply.
+pub struct Run {
+    pub object: ObjectRef,
+    pub resource: ApiResource,
+    /// The body to create: the rendered object with its namespace settled and no ApplySet
+    /// label, since a run is never a member.
+    pub body: Value,
+    pub run: hooks::Run,
+    pub origin: Origin,
+}
+
+/// What a report shows of a run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Hook {
+    pub object: ObjectRef,
+    pub origin: Origin,
+    #[serde(flatten)]
+    pub run: hooks::Run,
+}
+
+impl Run {
+    /// `body` as resolved for the plan; the ApplySet label the plan put on it comes off.
+    pub fn new(
+        object: ObjectRef,
+        resource: ApiResource,
+        mut body: Value,
+        run: hooks::Run,
+        origin: Origin,
+    ) -> Run {
+        if let Some(labels) = body
+            .pointer_mut("/metadata/labels")
+            .and_then(Value::as_object_mut)
+        {
+            labels.shift_remove(LABEL_PART_OF);
+            if labels.is_empty()
+                && let Some(metadata) = body.get_mut("metadata").and_then(Value::as_object_mut)
+            {
+                metadata.shift_remove("labels");
+            }
+        }
+        Run {
+            object,
+            resource,
+            body,
+            run,
+            origin,
+        }
+    }
+
+    pub fn hook(&self) -> Hook {
+        Hook {
+            object: self.object.clone(),
+            origin: self.origin.clone(),
+            run: self.run,
+        }
+    }
+}
+
+/// Which hooks of an apply run together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// pre-install/pre-upgrade: before anything else is applied.
+    Before,
+    /// post-install/post-upgrade: after everything was applied and pruned.
+    After,
+}
+
+impl Side {
+    fn holds(self, stage: Stage) -> bool {
+        matches!(
+            (self, stage),
+            (Side::Before, Stage::Before(_)) | (Side::After, Stage::After(_))
+        )
+    }
+}
+
+/// The runs of one side in the order they run: by weight, then by name as Helm orders hooks
+/// of one weight; what others depend on first among objects of one name.
+pub fn due(runs: &[Run], side: Side) -> Vec<&Run> {
+    let mut due: Vec<&Run> = runs.iter().filter(|r| side.holds(r.run.stage)).collect();
+    let weight = |r: &Run| match r.run.stage {
+        Stage::Before(w) | Stage::After(w) => w,
+        Stage::Main => 0,
+    };
+    due.sort_by(|a, b| {
+        (weight(a), &a.object.name, phase(&a.object)).cmp(&(
+            weight(b),
+            &b.object.name,
+            phase(&b.object),
+        ))
+    });
+    due
+}
+
+/// Runs the hooks of `side`, one after another; stops at the first that fails. One result per
+/// hook that ran (or failed), and one per deletion that failed afterwards.
+pub async fn run(
+    cluster: &Cluster,
+    runs: &[Run],
+    side: Side,
+    timeout: Duration,
+    progress: &(dyn Fn(&Applied) + Sync),
+) -> Vec<Applied> {
+    let mut results = Vec::new();
+    let mut succeeded = Vec::new();
+    for hook in due(runs, side) {
+        let outcome = run_one(cluster, hook, timeout).await;
+        let secrets = SecretValues::from_object(&hook.body);
+        let failed = outcome.is_err();
+        let mut error = outcome.err().map(|e| secrets.redact(&e));
+        if failed
+            && hook.run.delete_policy.on_failure
+            && let Err(e) = delete(cluster, hook, timeout).await
+        {
+            error = error.map(|first| format!("{first}; deleting it (hook-failed): {e}"));
+        }
+        let result = Applied {
+            object: hook.object.clone(),
+            action: Action::Run,
+            error,
+            not_attempted: None,
+        };
+        progress(&result);
+        results.push(result);
+        if failed {
+            return results;
+        }
+        succeeded.push(hook);
+    }
+    for hook in succeeded.iter().filter(|h| h.run.delete_policy.on_success) {
+        if let Err(e) = delete(cluster, hook, timeout).await {
+            let result = Applied {
+                object: hook.object.clone(),
+                action: Action::Run,
+                error: Some(format!(
+                    "it ran, but deleting it (hook-succeeded) failed: {e}"
+                )),
+                not_attempted: None,
+            };
+            progress(&result);
+            results.push(result);
+        }
+    }
+    results
+}
+
+/// Creates one hook (replacing an earlier copy when its policy says so) and waits for it.
+async fn run_one(cluster: &Cluster, hook: &Run, timeout: Duration) -> Result<(), String> {
+    if hook.run.delete_policy.before_creation {
+        delete(cluster, hook, timeout)
+            .await
+            .map_err(|e| format!("deleting the earlier copy (before-hook-creation): {e}"))?;
+    }
+    let mut params = PatchParams::apply(FIELD_MANAGER);
+    params.force = true;
+    let request = Request::new(url(hook))
+        .patch(&hook.object.name, &params, &Patch::Apply(&hook.body))
+        .map_err(|e| e.to_string())?;
+    cluster
+        .send::<Value>(request)
+        .await
+        .map_err(|e| refusal(&e, cluster))?;
+    let deadline = Instant::now() + timeout;
+    loop {
+        let live = read(cluster, hook).await?;
+        match outcome(&hook.object, live.as_ref()) {
+            Finished::Succeeded => return Ok(()),
+            Finished::Failed(why) => return Err(why),
+            Finished::Running(why) => {
+                if Instant::now() >= deadline {
+                    return Err(format!(
+                        "did not finish within {} ({why})",
+                        humantime::format_duration(timeout)
+                    ));
+                }
+            }
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Where a hook stands.
+#[derive(Debug, PartialEq)]
+enum Finished {
+    Succeeded,
+    Failed(String),
+    Running(String),
+}
+
+/// A Job runs until it completed or failed, a Pod until it succeeded or failed (as Helm waits
+/// for hooks); any other kind has done its work once it exists.
+fn outcome(object: &ObjectRef, live: Option<&Value>) -> Finished {
+    let Some(live) = live else {
+        return Finished::Failed("it was deleted while it ran".into());
+    };
+    match (object.group(), object.kind.as_str()) {
+        ("batch", "Job") => match super::wait::health(object, live) {
+            super::wait::Health::Ready => Finished::Succeeded,
+            super::wait::Health::Failed(why) => Finished::Failed(why),
+            super::wait::Health::Progressing(why) => Finished::Running(why),
+        },
+        ("", "Pod") => match live["status"]["phase"].as_str() {
+            Some("Succeeded") => Finished::Succeeded,
+            Some("Failed") => Finished::Failed("the Pod failed".into()),
+            phase => Finished::Running(format!("phase {}", phase.unwrap_or("Pending"))),
+        },
+        _ => Finished::Succeeded,
+    }
+}
+
+/// Deletes the hook and waits until it is gone; a hook that is not there is fine.
+async fn delete(cluster: &Cluster, hook: &Run, timeout: Duration) -> Result<(), String> {
+    let params = DeleteParams {
+        propagation_policy: Some(PropagationPolicy::Background),
+        ..DeleteParams::default()
+    };
+    let request = Request::new(url(hook))
+        .delete(&hook.object.name, &params)
+        .map_err(|e| e.to_string())?;
+    match cluster.send::<Value>(request).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(status)) if status.code == 404 => return Ok(()),
+        Err(e) => return Err(refusal(&e, cluster)),
+    }
+    let deadline = Instant::now() + timeout;
+    while read(cluster, hook).await?.is_some() {
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "still there {} after it was deleted",
+                humantime::format_duration(timeout)
+            ));
+        }
+        tokio::time::sleep(POLL).await;
+    }
+    Ok(())
+}
+
+/// The hook as the server has it; None once it is gone.
+async fn read(cluster: &Cluster, hook: &Run) -> Result<Option<Value>, String> {
+    let request = Request::new(url(hook))
+        .get(&hook.object.name, &Default::default())
+        .map_err(|e| e.to_string())?;
+    match cluster.send::<Value>(request).await {
+        Ok(live) => Ok(Some(live)),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(None),
+        Err(e) => Err(refusal(&e, cluster)),
+    }
+}
+
+fn url(hook: &Run) -> String {
+    DynamicObject::url_path(&hook.resource, hook.object.namespace.as_deref())
+}
+
+fn refusal(error: &kube::Error, cluster: &Cluster) -> String {
+    match error {
+        kube::Error::Api(status) => crate::cluster::refusal::tidy(&status.message),
+        other => describe(other, &cluster.server),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn run(kind: &str, name: &str, stage: Stage) -> Run {
+        let (api_version, namespace) = match kind {
+            "Job" => ("batch/v1", Some("ns".to_string())),
+            "ClusterRole" => ("rbac.authorization.k8s.io/v1", None),
+            _ => ("v1", Some("ns".to_string())),
+        };
+        let object = ObjectRef::new(api_version, kind, namespace, name);
+        let resource = ApiResource::erase::<k8s_openapi::api::core::v1::ConfigMap>(&());
+        Run::new(
+            object,
+            resource,
+            json!({"metadata": {"name": name, "labels": {LABEL_PART_OF: "applyset-x-v1"}}}),
+            hooks::Run {
+                stage,
+                delete_policy: hooks::DeletePolicy::default(),
+            },
+            Origin {
+                file: "chart/Chart.yaml".into(),
+                document: 0,
+                item: None,
+                line: 1,
+            },
+        )
+    }
+
+    #[test]
+    fn hooks_run_by_weight_then_name_and_each_side_on_its_own() {
+        let runs = vec![
+            run("Job", "b-migrate", Stage::Before(1)),
+            run("ServiceAccount", "a-migrate", Stage::Before(1)),
+            run("ClusterRole", "a-migrate", Stage::Before(1)),
+            run("ConfigMap", "z-first", Stage::Before(-5)),
+            run("Job", "notify", Stage::After(0)),
+        ];
+        let order = |side| -> Vec<String> {
+            due(&runs, side)
+                .iter()
+                .map(|r| format!("{}/{}", r.object.kind, r.object.name))
+                .collect()
+        };
+        assert_eq!(
+            order(Side::Before),
+            [
+                "ConfigMap/z-first",
+                "ClusterRole/a-migrate",
+                "ServiceAccount/a-migrate",
+                "Job/b-migrate"
+            ]
+        );
+        assert_eq!(order(Side::After), ["Job/notify"]);
+    }
+
+    #[test]
+    fn a_run_is_never_a_member_of_the_set() {
+        let hook = run("Job", "migrate", Stage::Before(0));
+        assert_eq!(hook.body, json!({"metadata": {"name": "migrate"}}));
+    }
+
+    #[test]
+    fn jobs_and_pods_are_waited_for_other_kinds_are_done_once_they_exist() {
+        let job = ObjectRef::new("batch/v1", "Job", Some("ns".into()), "migrate");
+        let done = json!({"status": {"conditions": [{"type": "Complete", "status": "True"}]}});
+        let failed = json!({"status": {"conditions": [{"type": "Failed", "status": "True"}]}});
+        assert_eq!(outcome(&job, Some(&done)), Finished::Succeeded);
+        assert!(matches!(outcome(&job, Some(&failed)), Finished::Failed(_)));
+        assert!(matches!(
+            outcome(&job, Some(&json!({}))),
+            Finished::Running(_)
+        ));
+        assert!(matches!(outcome(&job, None), Finished::Failed(_)));
+
+        let pod = ObjectRef::new("v1", "Pod", Some("ns".into()), "check");
+        let phase = |p: &str| json!({"status": {"phase": p}});
+        assert_eq!(
+            outcome(&pod, Some(&phase("Succeeded"))),
+            Finished::Succeeded
+        );
+        assert!(matches!(
+            outcome(&pod, Some(&phase("Failed"))),
+            Finished::Failed(_)
+        ));
+        assert!(matches!(
+            outcome(&pod, Some(&phase("Running"))),
+            Finished::Running(_)
+        ));
+
+        let config = ObjectRef::new("v1", "ConfigMap", Some("ns".into()), "settings");
+        assert_eq!(outcome(&config, Some(&json!({}))), Finished::Succeeded);
+    }
+}

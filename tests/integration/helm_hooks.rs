@@ -1,0 +1,209 @@
+//! Helm hooks deleted after they run (`hook-succeeded`, `hook-failed`) run with an apply, as
+//! with `helm upgrade`: pre hooks before everything else, post hooks after, each waited for.
+//!
+//! The test server runs no controllers, so no Job ever finishes by itself: the tests write the
+//! Job's status as the Job controller would, through the status subresource.
+
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, Patch, PatchParams};
+use serde_json::json;
+
+use crate::support::{self, Workdir, gitops, text};
+
+const CHART: &str = "apiVersion: v2\nname: app\nversion: 0.1.0\n";
+
+fn config(version: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{{{ .Release.Name }}}}-config\n\
+         data:\n  version: \"{version}\"\n"
+    )
+}
+
+/// A pre-install/pre-upgrade Job, deleted as `policy` says.
+fn migrate_job(policy: &str) -> String {
+    format!(
+        "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: {{{{ .Release.Name }}}}-migrate\n  \
+         annotations:\n    helm.sh/hook: pre-install,pre-upgrade\n    \
+         helm.sh/hook-delete-policy: {policy}\nspec:\n  backoffLimit: 0\n  template:\n    \
+         spec:\n      restartPolicy: Never\n      containers:\n      - name: migrate\n        \
+         image: busybox\n        command: [\"true\"]\n"
+    )
+}
+
+/// A post-install/post-upgrade ConfigMap: a kind with nothing to wait for.
+const NOTIFY: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  \
+     name: {{ .Release.Name }}-notified\n  annotations:\n    \
+     helm.sh/hook: post-install,post-upgrade\n    helm.sh/hook-delete-policy: hook-succeeded\n\
+     data:\n  done: \"yes\"\n";
+
+/// The hook Job, once the apply created it.
+async fn started(jobs: &Api<Job>, name: &str) -> Job {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(job) = jobs.get_opt(name).await.unwrap() {
+            return job;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the hook Job {name} never appeared"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Gives the Job the finishing status the Job controller would write.
+async fn finish(jobs: &Api<Job>, name: &str, succeeded: bool) {
+    let at = "2026-01-01T00:00:00Z";
+    let condition = |kind: &str| json!({"type": kind, "status": "True", "lastTransitionTime": at});
+    let status = if succeeded {
+        json!({"status": {"startTime": at, "completionTime": at, "succeeded": 1,
+            "conditions": [condition("SuccessCriteriaMet"), condition("Complete")]}})
+    } else {
+        json!({"status": {"startTime": at, "failed": 1, "conditions": [
+            condition("FailureTarget"), condition("Failed")]}})
+    };
+    jobs.patch_status(name, &PatchParams::default(), &Patch::Merge(&status))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn hooks_run_around_the_apply_and_are_deleted_as_their_policy_says() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "hooks").await;
+    let repo = Workdir::new(&[
+        ("app/Chart.yaml", CHART),
+        ("app/templates/config.yaml", &config("1")),
+        (
+            "app/templates/migrate.yaml",
+            &migrate_job("before-hook-creation,hook-succeeded"),
+        ),
+        ("app/templates/notify.yaml", NOTIFY),
+    ]);
+    repo.git_commit_all();
+
+    let out = gitops(&["diff", ".", "-n", &ns], repo.path());
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains(&format!(
+            "» hook Job/{ns}/app-migrate runs before the other objects; deleted once it succeeded"
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("» hook ConfigMap/{ns}/app-notified runs after")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Plan: 1 to create, 0 to update"),
+        "hooks are not changes\n{stdout}"
+    );
+
+    let applying = support::gitops_spawn(&["apply", ".", "-n", &ns, "--yes"], repo.path());
+    let jobs: Api<Job> = Api::namespaced(client.clone(), &ns);
+    let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    let job = started(&jobs, "app-migrate").await;
+    // While the pre hook runs, nothing else is applied yet; the hook is no member of the set.
+    let labels = job.metadata.labels.unwrap_or_default();
+    assert!(
+        !labels.contains_key("applyset.kubernetes.io/part-of"),
+        "{labels:?}"
+    );
+    assert!(configmaps.get_opt("app-config").await.unwrap().is_none());
+    finish(&jobs, "app-migrate", true).await;
+    let out = applying.wait_with_output().unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let ran: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("ran hook") || l.starts_with("created"))
+        .collect();
+    assert_eq!(
+        ran,
+        [
+            format!("ran hook Job/{ns}/app-migrate"),
+            format!("created ConfigMap/{ns}/app-config"),
+            format!("ran hook ConfigMap/{ns}/app-notified"),
+        ],
+        "{stdout}"
+    );
+    assert!(
+        jobs.get_opt("app-migrate").await.unwrap().is_none(),
+        "hook-succeeded"
+    );
+    assert!(configmaps.get_opt("app-notified").await.unwrap().is_none());
+    assert!(configmaps.get_opt("app-config").await.unwrap().is_some());
+
+    // In sync: hooks are no part of the comparison, and none run when nothing changes.
+    let out = gitops(&["diff", ".", "-n", &ns], repo.path());
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(!stdout.contains("» hook"), "{stdout}");
+    let out = gitops(&["apply", ".", "-n", &ns, "--yes"], repo.path());
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(!stdout.contains("ran hook"), "{stdout}");
+}
+
+#[tokio::test]
+async fn a_failed_pre_hook_stops_the_apply_before_anything_is_written_or_pruned() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "hook-fails").await;
+    let repo = Workdir::new(&[
+        ("app/Chart.yaml", CHART),
+        ("app/templates/config.yaml", &config("1")),
+        (
+            "app/templates/old.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: old\n",
+        ),
+    ]);
+    repo.git_commit_all();
+    let out = gitops(&["apply", ".", "-n", &ns, "--yes"], repo.path());
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+
+    // The next commit changes the ConfigMap, drops `old` and adds a migration that fails.
+    std::fs::remove_file(repo.path().join("app/templates/old.yaml")).unwrap();
+    repo.write("app/templates/config.yaml", &config("2"));
+    repo.write(
+        "app/templates/migrate.yaml",
+        &migrate_job("hook-succeeded,hook-failed"),
+    );
+    repo.git_commit_all();
+    let applying = support::gitops_spawn(&["apply", ".", "-n", &ns, "--yes"], repo.path());
+    let jobs: Api<Job> = Api::namespaced(client.clone(), &ns);
+    started(&jobs, "app-migrate").await;
+    finish(&jobs, "app-migrate", false).await;
+    let out = applying.wait_with_output().unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_ne!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains(&format!("! failed Job/{ns}/app-migrate: the Job failed")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("prunes skipped"), "{stdout}");
+
+    let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    let config = configmaps.get("app-config").await.unwrap();
+    assert_eq!(
+        config
+            .data
+            .unwrap_or_default()
+            .get("version")
+            .map(String::as_str),
+        Some("1"),
+        "nothing is applied after a failed pre hook"
+    );
+    assert!(
+        configmaps.get_opt("old").await.unwrap().is_some(),
+        "nothing is pruned"
+    );
+    assert!(
+        jobs.get_opt("app-migrate").await.unwrap().is_none(),
+        "hook-failed"
+    );
+}
