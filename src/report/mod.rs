@@ -143,16 +143,14 @@ pub fn cause_label(change: &Change) -> Option<&'static str> {
     })
 }
 
-/// One line per Helm hook an apply of this plan runs, in the order they run; none when
+/// One line per Helm hook an apply of this plan runs, in the order they run (the plan's); none when
 /// applying would change nothing (hooks run only with a change) or is refused.
 pub fn hook_lines(plan: &Plan) -> Vec<String> {
     let summary = plan.summary();
     if !summary.has_changes() || summary.blocked() > 0 {
         return Vec::new();
     }
-    let mut hooks: Vec<&crate::ssa::runs::Hook> = plan.hooks.iter().collect();
-    hooks.sort_by(|a, b| (a.run.stage, &a.object.name).cmp(&(b.run.stage, &b.object.name)));
-    hooks
+    plan.hooks
         .iter()
         .map(|hook| {
             let (when, weight) = match hook.run.stage {
@@ -752,16 +750,16 @@ mod tests {
                 after: Some(json!({"kind": "ConfigMap"})),
             }],
             hooks: vec![
-                hook("notify", Stage::After(0), false, true),
                 hook("migrate", Stage::Before(-1), true, false),
                 hook("check", Stage::Before(2), true, true),
+                hook("notify", Stage::After(0), false, true),
             ],
             ..Plan::default()
         }
     }
 
     #[test]
-    fn hooks_are_listed_in_the_order_they_run_when_something_is_applied() {
+    fn hooks_are_listed_as_planned_when_something_is_applied() {
         let plan = plan_with_hooks(Action::Create);
         assert_eq!(
             hook_lines(&plan),
@@ -806,10 +804,10 @@ mod tests {
         )
         .unwrap();
         let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
-        assert_eq!(json["hooks"][0]["object"]["name"], "notify");
-        assert_eq!(json["hooks"][0]["stage"], "after");
-        assert_eq!(json["hooks"][1]["weight"], -1);
-        assert_eq!(json["hooks"][1]["deletePolicy"]["onSuccess"], true);
+        assert_eq!(json["hooks"][2]["object"]["name"], "notify");
+        assert_eq!(json["hooks"][2]["stage"], "after");
+        assert_eq!(json["hooks"][0]["weight"], -1);
+        assert_eq!(json["hooks"][0]["deletePolicy"]["onSuccess"], true);
         assert_eq!(json["summary"]["create"], 1);
     }
 

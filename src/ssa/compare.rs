@@ -13,6 +13,7 @@ use super::plan::{PROTECTED_KINDS, comparable};
 use super::{Action, Cause, Change, Kept, Plan, mask_secret_pair};
 use crate::object::ObjectRef;
 use crate::render::Manifest;
+use crate::render::helm::hooks;
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct OfflineOptions {
@@ -70,6 +71,12 @@ fn body(manifest: &Manifest) -> Value {
 /// `prune_protected`. Changes follow `head`'s order, prunes `base`'s. Secrets are masked as in
 /// a cluster plan. No server saw these objects, so every change has `validated: false`.
 pub fn offline_plan(base: &[Manifest], head: &[Manifest], options: &OfflineOptions) -> Plan {
+    // Helm hooks deleted after they run are no state to compare; an apply runs them (as the
+    // plan against a cluster lists them).
+    let is_run = |m: &Manifest| hooks::run_of(&Value::Object(m.object.clone())).is_some();
+    let (runs, head): (Vec<Manifest>, Vec<Manifest>) = head.iter().cloned().partition(is_run);
+    let base: Vec<Manifest> = base.iter().filter(|m| !is_run(m)).cloned().collect();
+    let (base, head) = (base.as_slice(), head.as_slice());
     let base_keyed = keyed(base);
     let by_key: HashMap<&Key, &Manifest> = base_keyed.iter().map(|(k, m)| (k, *m)).collect();
     let mut plan = Plan::default();
@@ -131,6 +138,21 @@ pub fn offline_plan(base: &[Manifest], head: &[Manifest], options: &OfflineOptio
             after: None,
         });
     }
+    plan.hooks = runs
+        .iter()
+        .filter_map(|m| {
+            let run = hooks::run_of(&Value::Object(m.object.clone()))?;
+            Some(super::runs::Hook {
+                object: m.object_ref(),
+                origin: m.origin.clone(),
+                run,
+            })
+        })
+        .collect();
+    plan.hooks.sort_by(|a, b| {
+        super::runs::running_order(&a.run, &a.object)
+            .cmp(&super::runs::running_order(&b.run, &b.object))
+    });
     plan
 }
 
@@ -243,6 +265,40 @@ mod tests {
             .iter()
             .map(|c| (c.object.to_string(), c.action))
             .collect()
+    }
+
+    #[test]
+    fn hooks_deleted_after_they_run_are_listed_and_never_compared() {
+        let hook = |image: &str| {
+            json!({"apiVersion": "batch/v1", "kind": "Job",
+                "metadata": {"name": "migrate", "namespace": "web", "annotations": {
+                    "helm.sh/hook": "pre-upgrade",
+                    "helm.sh/hook-delete-policy": "hook-succeeded"}},
+                "spec": {"template": {"spec": {"containers": [{"name": "m", "image": image}]}}}})
+        };
+        let base = [
+            manifest("a.yaml", 0, cm("settings", json!({"v": "1"}))),
+            manifest("a.yaml", 1, hook("migrate:1")),
+        ];
+        let head = [
+            manifest("a.yaml", 0, cm("settings", json!({"v": "2"}))),
+            manifest("a.yaml", 1, hook("migrate:2")),
+        ];
+        let plan = offline_plan(&base, &head, &OfflineOptions::default());
+        assert_eq!(
+            actions(&plan),
+            [("ConfigMap/web/settings".to_string(), Action::Update)]
+        );
+        let hooks: Vec<String> = plan.hooks.iter().map(|h| h.object.to_string()).collect();
+        assert_eq!(hooks, ["Job/web/migrate"]);
+
+        // A hook that leaves git is not pruned: it was never a member.
+        let plan = offline_plan(&base, &head[..1], &OfflineOptions::default());
+        assert_eq!(
+            actions(&plan),
+            [("ConfigMap/web/settings".to_string(), Action::Update)]
+        );
+        assert!(plan.hooks.is_empty());
     }
 
     #[test]

@@ -106,22 +106,17 @@ impl Side {
     }
 }
 
-/// The runs of one side in the order they run: by weight, then by name as Helm orders hooks
-/// of one weight; what others depend on first among objects of one name.
+/// The runs of one side in the order they run (see [`running_order`]).
 pub fn due(runs: &[Run], side: Side) -> Vec<&Run> {
     let mut due: Vec<&Run> = runs.iter().filter(|r| side.holds(r.run.stage)).collect();
-    let weight = |r: &Run| match r.run.stage {
-        Stage::Before(w) | Stage::After(w) => w,
-        Stage::Main => 0,
-    };
-    due.sort_by(|a, b| {
-        (weight(a), &a.object.name, phase(&a.object)).cmp(&(
-            weight(b),
-            &b.object.name,
-            phase(&b.object),
-        ))
-    });
+    due.sort_by(|a, b| running_order(&a.run, &a.object).cmp(&running_order(&b.run, &b.object)));
     due
+}
+
+/// Hooks run by stage and weight, then by name as Helm orders hooks of one weight; among
+/// objects of one name, what others depend on goes first.
+pub fn running_order<'a>(run: &hooks::Run, object: &'a ObjectRef) -> (Stage, &'a str, u8) {
+    (run.stage, object.name.as_str(), phase(object))
 }
 
 /// Runs the hooks of `side`, one after another; stops at the first that fails. One result per

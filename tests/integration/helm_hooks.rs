@@ -207,3 +207,49 @@ async fn a_failed_pre_hook_stops_the_apply_before_anything_is_written_or_pruned(
         "hook-failed"
     );
 }
+
+/// A plan file covers the hooks it will run: a hook changed in git since the plan refuses the
+/// apply like any other change to the render.
+#[tokio::test]
+async fn a_plan_file_refuses_a_hook_changed_since_and_runs_the_hooks_it_showed() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "hook-plan").await;
+    let repo = Workdir::new(&[
+        ("app/Chart.yaml", CHART),
+        ("app/templates/config.yaml", &config("1")),
+        ("app/templates/notify.yaml", NOTIFY),
+    ]);
+    repo.git_commit_all();
+    let plans = tempfile::tempdir().unwrap();
+    let plan = plans.path().join("plan.json");
+    let plan = plan.to_str().unwrap();
+    let out = gitops(&["diff", ".", "-n", &ns, "--out", plan], repo.path());
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+
+    repo.write(
+        "app/templates/notify.yaml",
+        &NOTIFY.replace("done: \"yes\"", "done: \"changed\""),
+    );
+    let out = gitops(
+        &["apply", ".", "-n", &ns, "--plan", plan, "--yes"],
+        repo.path(),
+    );
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
+    let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    assert!(configmaps.get_opt("app-config").await.unwrap().is_none());
+
+    repo.write("app/templates/notify.yaml", NOTIFY);
+    let out = gitops(
+        &["apply", ".", "-n", &ns, "--plan", plan, "--yes"],
+        repo.path(),
+    );
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains(&format!("ran hook ConfigMap/{ns}/app-notified")),
+        "{stdout}"
+    );
+    assert!(configmaps.get_opt("app-config").await.unwrap().is_some());
+}

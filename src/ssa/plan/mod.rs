@@ -30,7 +30,7 @@ use crate::inventory::{Member, handover};
 use crate::object::ObjectRef;
 use crate::render::Manifest;
 use crate::render::helm::hooks;
-use crate::ssa::runs::Run;
+use crate::ssa::runs::{Run, Side, due};
 use dry_run::{DryRunError, is_missing_namespace};
 use scope::Unvalidated;
 use targets::Desired;
@@ -286,7 +286,11 @@ pub async fn plan(
     }
     plan.errors = errors.into_iter().map(|(_, e)| e).collect();
     plan.kept = kept;
-    plan.hooks = runs.iter().map(Run::hook).collect();
+    plan.hooks = [Side::Before, Side::After]
+        .into_iter()
+        .flat_map(|side| due(&runs, side))
+        .map(Run::hook)
+        .collect();
     Ok(Planned {
         plan,
         work,
