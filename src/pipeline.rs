@@ -15,7 +15,7 @@ use crate::prune_limit::{PruneLimit, PruneLimitExceeded};
 use crate::render::{self, Manifest, RenderFailure};
 use crate::source::Snapshot;
 use crate::ssa::runs::{self, Side};
-use crate::ssa::{self, Action, Applied, ApplyOptions, Plan, PlanOptions, Planned, Work};
+use crate::ssa::{self, Action, Applied, ApplyOptions, Plan, PlanOptions, Planned, Work, Writes};
 
 /// How a plan is made.
 #[derive(Debug, Clone, Default)]
@@ -271,18 +271,28 @@ pub async fn execute(
     // Helm hooks run with an apply that changes something, as with every `helm upgrade`; not
     // with a drift correction, which only puts some objects back.
     let hooks_run = !options.partial && summary.has_changes() && summary.blocked() == 0;
+    let pre_hooks = hooks_run && !runs::due(&planned.runs, Side::Before).is_empty();
     let failures = |results: &[Applied]| results.iter().filter(|r| r.error.is_some()).count();
-    let mut results = Vec::new();
-    if hooks_run {
+    // Namespaces and CRDs first, as Helm creates the release namespace and installs crds/
+    // before any hook: a pre hook may live in the one or use the other.
+    let mut results = ssa::apply(
+        cluster,
+        planned,
+        &apply_options,
+        Writes::Foundations,
+        progress,
+    )
+    .await;
+    if pre_hooks && failures(&results) == 0 {
         let timeout = options.hook_timeout;
-        results = runs::run(cluster, &planned.runs, Side::Before, timeout, progress).await;
+        results.extend(runs::run(cluster, &planned.runs, Side::Before, timeout, progress).await);
     }
     let mut prunes_skipped = 0;
-    if failures(&results) > 0 {
-        // A failed pre hook stops the apply before anything else is written.
+    if pre_hooks && failures(&results) > 0 {
+        // Pre hooks that failed, or could not run, stop the apply: nothing else is written.
         prunes_skipped = summary.prune;
     } else {
-        results.extend(ssa::apply(cluster, planned, &apply_options, progress).await);
+        results.extend(ssa::apply(cluster, planned, &apply_options, Writes::Rest, progress).await);
         let apply_failed = failures(&results) + summary.blocked();
         if apply_failed > 0 || withheld.is_some() {
             prunes_skipped = summary.prune;

@@ -51,13 +51,29 @@ pub struct Applied {
     pub not_attempted: Option<NotAttempted>,
 }
 
-/// Applies every create and update of the plan, phase by phase, forced exactly when the plan
-/// was. Objects planned with conflicts are not applied. `progress` is called once per finished
-/// object.
+/// Which of a plan's creates and updates one call applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Writes {
+    /// Namespaces and CRDs, which everything else (Helm's pre hooks too) may need first.
+    Foundations,
+    /// Everything else.
+    Rest,
+}
+
+impl Writes {
+    fn holds(self, work: &Work) -> bool {
+        (phase(&work.object) == 0) == (self == Writes::Foundations)
+    }
+}
+
+/// Applies the plan's creates and updates of `writes`, Helm hook stage by stage and phase by
+/// phase, forced exactly when the plan was. Objects planned with conflicts are not applied.
+/// `progress` is called once per finished object.
 pub async fn apply(
     cluster: &Cluster,
     planned: &Planned,
     options: &ApplyOptions,
+    writes: Writes,
     progress: &(dyn Fn(&Applied) + Sync),
 ) -> Vec<Applied> {
     let work = &planned.work;
@@ -65,7 +81,7 @@ pub async fn apply(
     let mut results = Vec::new();
     let applied = || {
         work.iter()
-            .filter(|w| matches!(w.action, Action::Create | Action::Update))
+            .filter(|w| matches!(w.action, Action::Create | Action::Update) && writes.holds(w))
     };
     // Helm's pre-install/pre-upgrade hooks go before everything else, post-* hooks after.
     let mut stages: Vec<Stage> = applied().map(stage_of).collect();

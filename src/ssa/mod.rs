@@ -16,7 +16,7 @@ pub mod runs;
 mod unchanged;
 pub mod wait;
 
-pub use apply::{Applied, ApplyOptions, apply, prune};
+pub use apply::{Applied, ApplyOptions, Writes, apply, prune};
 pub use compare::{OfflineOptions, classify, offline_plan};
 pub use conflict::FieldConflict;
 pub use defaults::{Defaulted, FieldPath, Segment, without as without_fields};

@@ -253,3 +253,141 @@ async fn a_plan_file_refuses_a_hook_changed_since_and_runs_the_hooks_it_showed()
     );
     assert!(configmaps.get_opt("app-config").await.unwrap().is_some());
 }
+
+/// A hook Job without a delete policy runs again with every apply that changes something, as
+/// with every `helm upgrade`: its earlier copy is deleted first (`before-hook-creation`, Helm's
+/// default), so a changed template is never refused as an in-place update of a Job would be.
+/// It stays after it ran, and it is no member of the set.
+#[tokio::test]
+async fn a_hook_job_without_a_policy_is_recreated_by_each_apply_and_stays_after_it_ran() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "hook-job").await;
+    let job = |image: &str| {
+        migrate_job("before-hook-creation")
+            .replace("    helm.sh/hook-delete-policy: before-hook-creation\n", "")
+            .replace("image: busybox", &format!("image: {image}"))
+    };
+    let repo = Workdir::new(&[
+        ("app/Chart.yaml", CHART),
+        ("app/templates/config.yaml", &config("1")),
+        ("app/templates/migrate.yaml", &job("busybox:1")),
+    ]);
+    repo.git_commit_all();
+    let jobs: Api<Job> = Api::namespaced(client.clone(), &ns);
+
+    let applying = support::gitops_spawn(&["apply", ".", "-n", &ns, "--yes"], repo.path());
+    let first = started(&jobs, "app-migrate").await;
+    finish(&jobs, "app-migrate", true).await;
+    let out = applying.wait_with_output().unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let kept = jobs
+        .get("app-migrate")
+        .await
+        .expect("the Job stays after it ran");
+    assert_eq!(kept.metadata.uid, first.metadata.uid);
+    assert!(
+        !kept
+            .metadata
+            .labels
+            .unwrap_or_default()
+            .contains_key("applyset.kubernetes.io/part-of")
+    );
+
+    // The next release changes the Job's template and the ConfigMap.
+    repo.write("app/templates/config.yaml", &config("2"));
+    repo.write("app/templates/migrate.yaml", &job("busybox:2"));
+    repo.git_commit_all();
+    let applying = support::gitops_spawn(&["apply", ".", "-n", &ns, "--yes"], repo.path());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let second = loop {
+        let now = jobs.get_opt("app-migrate").await.unwrap();
+        if let Some(job) = now.filter(|j| j.metadata.uid != first.metadata.uid) {
+            break job;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the hook Job was never recreated"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let image = second
+        .spec
+        .as_ref()
+        .unwrap()
+        .template
+        .spec
+        .as_ref()
+        .unwrap()
+        .containers[0]
+        .image
+        .clone();
+    assert_eq!(image.as_deref(), Some("busybox:2"));
+    finish(&jobs, "app-migrate", true).await;
+    let out = applying.wait_with_output().unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains(&format!("ran hook Job/{ns}/app-migrate")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("configured ConfigMap/{ns}/app-config")),
+        "{stdout}"
+    );
+}
+
+/// As Helm creates the release namespace and installs CRDs before any hook, an apply writes
+/// the Namespaces and CRDs of its change first: a pre hook may live in a namespace the same
+/// change creates.
+#[tokio::test]
+async fn a_pre_hook_runs_in_a_namespace_the_same_change_creates() {
+    let client = support::admin().await;
+    // The set's parent lives where it can be written before the new namespace exists.
+    let parent = support::namespace(&client, "hook-parent").await;
+    let ns = support::unique_name("hook-new-ns");
+    let repo = Workdir::new(&[
+        (
+            "namespace.yaml",
+            &format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {ns}\n"),
+        ),
+        ("app/Chart.yaml", CHART),
+        ("app/templates/config.yaml", &config("1")),
+        (
+            "app/templates/migrate.yaml",
+            &migrate_job("before-hook-creation,hook-succeeded"),
+        ),
+    ]);
+    repo.git_commit_all();
+    let applying = support::gitops_spawn(
+        &[
+            "apply",
+            ".",
+            "-n",
+            &ns,
+            "--applyset-namespace",
+            &parent,
+            "--yes",
+        ],
+        repo.path(),
+    );
+    let jobs: Api<Job> = Api::namespaced(client.clone(), &ns);
+    started(&jobs, "app-migrate").await;
+    finish(&jobs, "app-migrate", true).await;
+    let out = applying.wait_with_output().unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let order: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("created") || l.starts_with("ran hook"))
+        .collect();
+    assert_eq!(
+        order,
+        [
+            format!("created Namespace/{ns}"),
+            format!("ran hook Job/{ns}/app-migrate"),
+            format!("created ConfigMap/{ns}/app-config"),
+        ],
+        "{stdout}"
+    );
+}

@@ -2027,6 +2027,12 @@ async fn a_helm_chart_converges_and_a_values_commit_rolls_out() {
     let ns = support::namespace(&client, "rec-chart").await;
     let template = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-cm\n\
                     data:\n  v: {{ .Values.v | quote }}\n  ns: {{ .Release.Namespace }}\n";
+    // A hook run by every release and kept unless it fails.
+    let hook = template.replace(
+        "-cm\n",
+        "-hooked\n  annotations:\n    \
+         helm.sh/hook: post-install,post-upgrade\n    helm.sh/hook-delete-policy: hook-failed\n",
+    );
     let remote = Remote::new(&[
         (
             "deploy/Chart.yaml",
@@ -2034,16 +2040,30 @@ async fn a_helm_chart_converges_and_a_values_commit_rolls_out() {
         ),
         ("deploy/values.yaml", "v: \"1\"\n"),
         ("deploy/templates/cm.yaml", template),
+        ("deploy/templates/hook.yaml", &hook),
     ]);
     let daemon = Daemon::start(&remote.base);
     let helm = support::helm();
     let env = [("GITOPS_HELM", helm.to_str().expect("utf-8 path"))];
-    let _reconciler = Reconciler::start_with_env(&daemon.url(), &ns, FAST, &env);
+    let reconciler = Reconciler::start_with_env(&daemon.url(), &ns, FAST, &env);
 
-    // The release is named after the chart's directory and installed into the namespace.
+    // The release is named after the chart's directory and installed into the namespace. Its
+    // post-install hook ran with it, and is no member of the set.
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    let hook_value = || async {
+        let cm = api.get_opt("deploy-hooked").await.ok().flatten()?;
+        cm.data?.get("v").cloned()
+    };
     wait_for_values(&client, &ns, &[("deploy-cm", "1")]).await;
+    let ran = eventually("the hook's ConfigMap", WAIT, hook_value).await;
+    assert_eq!(ran, "1", "{}", reconciler.logs());
     remote.commit(&[("deploy/values.yaml", "v: \"2\"\n")], &[], "v=2");
     wait_for_values(&client, &ns, &[("deploy-cm", "2")]).await;
+    let ran = eventually("the hook run again", WAIT, || async {
+        hook_value().await.filter(|v| v == "2")
+    })
+    .await;
+    assert_eq!(ran, "2");
 }
 
 #[tokio::test]

@@ -8,13 +8,15 @@
 //! - only `pre-delete`, `post-delete`, `pre-rollback`, `post-rollback`: never applied (nothing
 //!   is ever deleted or rolled back as a release).
 //!
-//! A hook whose `helm.sh/hook-delete-policy` deletes it after it ran (`hook-succeeded`,
-//! `hook-failed`) is a [`Run`]: it is not part of the state git declares, since it is gone
-//! once it did its work. Runs are not compared with the cluster and not members of the
-//! ApplySet; an apply that changes something runs them as Helm does (see `ssa::runs`). Every
-//! other hook is an ordinary member of the ApplySet, applied in its stage and updated in place
-//! by later applies, which is what `before-hook-creation` (Helm's default) amounts to for an
-//! object that stays.
+//! A hook that is an action rather than state is a [`Run`]: a Job or a Pod (what Helm runs
+//! again with every upgrade, recreating it under `before-hook-creation`, its default; a Job's
+//! template cannot be updated in place anyway), and any hook whose
+//! `helm.sh/hook-delete-policy` deletes it after it ran (`hook-succeeded`, `hook-failed`),
+//! which is gone once it did its work. Runs are not compared with the cluster and not members
+//! of the ApplySet; an apply that changes something runs them as Helm does (see `ssa::runs`).
+//! Every other hook (a ConfigMap, a ServiceAccount that stays) is an ordinary member of the
+//! ApplySet, applied in its stage and updated in place by later applies, which is what
+//! `before-hook-creation` amounts to for an object that stays.
 
 use serde_json::Value;
 
@@ -103,14 +105,21 @@ pub struct Run {
     pub delete_policy: DeletePolicy,
 }
 
-/// The run this object is, if it is a hook that is deleted after it runs.
+/// The run this object is, if it is a hook that runs (a Job or a Pod) or is deleted after it
+/// ran.
 pub fn run_of(object: &Value) -> Option<Run> {
     let stage = stage(object);
     if stage == Stage::Main || annotation(object, HOOK).is_none() {
         return None;
     }
     let delete_policy = DeletePolicy::of(object);
-    (delete_policy.on_success || delete_policy.on_failure).then_some(Run {
+    let runs = {
+        let api_version = object["apiVersion"].as_str().unwrap_or_default();
+        let kind = object["kind"].as_str().unwrap_or_default();
+        let group = api_version.rsplit_once('/').map_or("", |(group, _)| group);
+        matches!((group, kind), ("batch", "Job") | ("", "Pod"))
+    };
+    (runs || delete_policy.on_success || delete_policy.on_failure).then_some(Run {
         stage,
         delete_policy,
     })
@@ -225,6 +234,23 @@ mod tests {
         ] {
             assert_eq!(run_of(&object(stays.clone())), None, "{stays}");
         }
+    }
+
+    #[test]
+    fn hook_jobs_and_pods_are_runs_whatever_their_policy() {
+        for (api_version, kind) in [("batch/v1", "Job"), ("v1", "Pod")] {
+            let object = json!({"apiVersion": api_version, "kind": kind,
+                "metadata": {"name": "migrate", "annotations": {"helm.sh/hook": "pre-upgrade"}}});
+            let run = run_of(&object).unwrap_or_else(|| panic!("{kind} is a run"));
+            assert_eq!(run.stage, Stage::Before(0));
+            assert!(run.delete_policy.before_creation, "Helm's default");
+            assert!(!run.delete_policy.on_success);
+        }
+        let plain_job = json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "j"}});
+        assert_eq!(run_of(&plain_job), None, "not a hook");
+        let other_group = json!({"apiVersion": "example.com/v1", "kind": "Job",
+            "metadata": {"name": "j", "annotations": {"helm.sh/hook": "pre-upgrade"}}});
+        assert_eq!(run_of(&other_group), None);
     }
 
     #[test]
