@@ -310,6 +310,11 @@ mod tests {
     }
 
     fn render(format: Format) -> String {
+        rendered(&sample_plan(), format)
+    }
+
+    /// `plan` in `format`, for the context "staging", without color.
+    fn rendered(plan: &Plan, format: Format) -> String {
         let mut out = Vec::new();
         let destination = Destination {
             context: "staging".into(),
@@ -317,7 +322,7 @@ mod tests {
             plan_digest: None,
         };
         write(
-            &sample_plan(),
+            plan,
             format,
             &destination,
             &Style::plain(),
@@ -769,41 +774,15 @@ mod tests {
                 "Job/web/notify runs after the other objects; deleted if it fails",
             ]
         );
-        let mut out = Vec::new();
-        let destination = Destination {
-            context: "staging".into(),
-            server: "https://127.0.0.1:6443/".into(),
-            plan_digest: None,
-        };
         for format in [Format::Text, Format::Markdown] {
-            out.clear();
-            write(
-                &plan,
-                format,
-                &destination,
-                &Style::plain(),
-                &Options::default(),
-                &mut out,
-            )
-            .unwrap();
-            let text = String::from_utf8(out.clone()).unwrap();
+            let text = rendered(&plan, format);
             assert!(text.contains("Job/web/notify runs after"), "{text}");
             assert!(
                 text.contains("1 to create, 0 to update"),
                 "hooks are not changes: {text}"
             );
         }
-        out.clear();
-        write(
-            &plan,
-            Format::Json,
-            &destination,
-            &Style::plain(),
-            &Options::default(),
-            &mut out,
-        )
-        .unwrap();
-        let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&rendered(&plan, Format::Json)).unwrap();
         assert_eq!(json["hooks"][2]["object"]["name"], "notify");
         assert_eq!(json["hooks"][2]["stage"], "after");
         assert_eq!(json["hooks"][0]["weight"], -1);

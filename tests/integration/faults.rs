@@ -62,7 +62,29 @@ impl PrivateServer {
         *self = again;
     }
 
+    /// Starts the server, on `port` or on free ports it picks. Picked ports can be taken by
+    /// another process before the server binds them (the suite starts many servers at once):
+    /// then it is started again on others.
     fn launch(dir: &Path, port: Option<u16>) -> PrivateServer {
+        let mut attempt = 1;
+        loop {
+            match Self::try_launch(dir, port) {
+                Ok(server) => return server,
+                Err(log)
+                    if port.is_none() && attempt < 4 && log.contains("address already in use") =>
+                {
+                    attempt += 1;
+                }
+                Err(log) => {
+                    let tail: Vec<&str> = log.lines().rev().take(20).collect();
+                    panic!("the private API server did not get ready; its log ends:\n{tail:?}")
+                }
+            }
+        }
+    }
+
+    /// The server once it said it is ready, or its log when it did not.
+    fn try_launch(dir: &Path, port: Option<u16>) -> Result<PrivateServer, String> {
         let log = std::fs::File::create(dir.join("apiserver.log")).expect("server log");
         let mut command = Command::new(Self::binary());
         command.arg("--dir").arg(dir);
@@ -89,11 +111,10 @@ impl PrivateServer {
                 }
             }
         });
-        let line = rx.recv_timeout(HANG).unwrap_or_else(|_| {
-            let log = std::fs::read_to_string(dir.join("apiserver.log")).unwrap_or_default();
-            let tail: Vec<&str> = log.lines().rev().take(20).collect();
-            panic!("the private API server did not get ready; its log ends:\n{tail:?}")
-        });
+        let Ok(line) = rx.recv_timeout(HANG) else {
+            server.stop();
+            return Err(std::fs::read_to_string(dir.join("apiserver.log")).unwrap_or_default());
+        };
         let url = line.strip_prefix("ready ").expect("`ready <url>`");
         server.port = url
             .rsplit(':')
@@ -103,7 +124,7 @@ impl PrivateServer {
         if let Some(port) = port {
             assert_eq!(server.port, port, "restarted on the same port");
         }
-        server
+        Ok(server)
     }
 
     fn kubeconfig(&self) -> PathBuf {
