@@ -391,3 +391,84 @@ async fn a_pre_hook_runs_in_a_namespace_the_same_change_creates() {
         "{stdout}"
     );
 }
+
+/// podinfo's chart (../shared/corpus, written elsewhere) with its pre-install and post-install
+/// hook Jobs switched on in its values: the plan lists exactly those two, and an apply runs
+/// them around the release and deletes them as the chart asks (`hook-succeeded,hook-failed`).
+#[tokio::test]
+async fn podinfo_with_its_hook_jobs_on_runs_them_around_the_release() {
+    let corpus = std::env::var_os("GITOPS_TEST_CORPUS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus")
+        });
+    let chart = corpus.join("podinfo/charts/podinfo");
+    if !chart.join("Chart.yaml").is_file() {
+        eprintln!(
+            "note: skipping podinfo's hooks: no corpus at {}",
+            corpus.display()
+        );
+        return;
+    }
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "podinfo-hooks").await;
+    let repo = Workdir::new(&[]);
+    let copy = repo.path().join("podinfo");
+    let status = std::process::Command::new("cp")
+        .arg("-r")
+        .arg(&chart)
+        .arg(&copy)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let values = std::fs::read_to_string(copy.join("values.yaml")).unwrap();
+    let mut enabled = values.clone();
+    for hook in ["preInstall", "postInstall"] {
+        let off = format!("  {hook}:\n    job:\n      enabled: false");
+        assert!(
+            enabled.contains(&off),
+            "podinfo's values still switch {hook} this way"
+        );
+        enabled = enabled.replace(&off, &off.replace("false", "true"));
+    }
+    std::fs::write(copy.join("values.yaml"), enabled).unwrap();
+    repo.git_commit_all();
+
+    let out = gitops(&["diff", ".", "-n", &ns], repo.path());
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    let hooks: Vec<&str> = stdout.lines().filter(|l| l.starts_with("» hook")).collect();
+    assert_eq!(
+        hooks,
+        [
+            format!(
+                "» hook Job/{ns}/podinfo-pre-install runs before the other objects; deleted once it ran"
+            ),
+            format!(
+                "» hook Job/{ns}/podinfo-post-install runs after the other objects; deleted once it ran"
+            ),
+        ],
+        "{stdout}"
+    );
+
+    let applying = support::gitops_spawn(&["apply", ".", "-n", &ns, "--yes"], repo.path());
+    let jobs: Api<Job> = Api::namespaced(client.clone(), &ns);
+    started(&jobs, "podinfo-pre-install").await;
+    finish(&jobs, "podinfo-pre-install", true).await;
+    started(&jobs, "podinfo-post-install").await;
+    finish(&jobs, "podinfo-post-install", true).await;
+    let out = applying.wait_with_output().unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        jobs.list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+
+    let out = gitops(&["diff", ".", "-n", &ns], repo.path());
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "in sync\n{stdout}\n{stderr}");
+}
