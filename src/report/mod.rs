@@ -13,7 +13,6 @@ use std::io::{self, Write};
 pub use diff::{DiffLine, LineKind, object_diff};
 pub use markdown::{COMMENT_LIMIT, render_within as markdown_within};
 
-use crate::render::helm::hooks::Stage;
 use crate::ssa::{Action, Cause, Change, IgnoredState, Plan};
 use crate::ui::Style;
 
@@ -153,11 +152,12 @@ pub fn hook_lines(plan: &Plan) -> Vec<String> {
     plan.hooks
         .iter()
         .map(|hook| {
-            let (when, weight) = match hook.run.stage {
-                Stage::Before(w) => ("before", w),
-                Stage::After(w) => ("after", w),
-                Stage::Main => ("with", 0),
+            let when = match (hook.run.before, hook.run.after) {
+                (true, true) => "before and after",
+                (true, false) => "before",
+                (false, _) => "after",
             };
+            let weight = hook.run.weight;
             let policy = hook.run.delete_policy;
             let deleted = match (policy.on_success, policy.on_failure) {
                 (true, true) => "deleted once it ran",
@@ -722,7 +722,8 @@ mod tests {
 
     fn hook(
         name: &str,
-        stage: Stage,
+        before: bool,
+        weight: i64,
         on_success: bool,
         on_failure: bool,
     ) -> crate::ssa::runs::Hook {
@@ -730,7 +731,9 @@ mod tests {
             object: ObjectRef::new("batch/v1", "Job", Some("web".into()), name),
             origin: origin("chart/Chart.yaml", 1).unwrap(),
             run: crate::render::helm::hooks::Run {
-                stage,
+                before,
+                after: !before,
+                weight,
                 delete_policy: crate::render::helm::hooks::DeletePolicy {
                     before_creation: true,
                     on_success,
@@ -755,9 +758,9 @@ mod tests {
                 after: Some(json!({"kind": "ConfigMap"})),
             }],
             hooks: vec![
-                hook("migrate", Stage::Before(-1), true, false),
-                hook("check", Stage::Before(2), true, true),
-                hook("notify", Stage::After(0), false, true),
+                hook("migrate", true, -1, true, false),
+                hook("check", true, 2, true, true),
+                hook("notify", false, 0, false, true),
             ],
             ..Plan::default()
         }
@@ -784,7 +787,8 @@ mod tests {
         }
         let json: serde_json::Value = serde_json::from_str(&rendered(&plan, Format::Json)).unwrap();
         assert_eq!(json["hooks"][2]["object"]["name"], "notify");
-        assert_eq!(json["hooks"][2]["stage"], "after");
+        assert_eq!(json["hooks"][2]["after"], true);
+        assert_eq!(json["hooks"][2]["before"], false);
         assert_eq!(json["hooks"][0]["weight"], -1);
         assert_eq!(json["hooks"][0]["deletePolicy"]["onSuccess"], true);
         assert_eq!(json["summary"]["create"], 1);

@@ -149,10 +149,9 @@ pub fn offline_plan(base: &[Manifest], head: &[Manifest], options: &OfflineOptio
             })
         })
         .collect();
-    plan.hooks.sort_by(|a, b| {
-        super::runs::running_order(&a.run, &a.object)
-            .cmp(&super::runs::running_order(&b.run, &b.object))
-    });
+    // As an apply lists them: the pre side's first, each side as it runs.
+    plan.hooks
+        .sort_by(|a, b| super::runs::listing_order(a).cmp(&super::runs::listing_order(b)));
     plan
 }
 

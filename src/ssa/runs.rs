@@ -1,16 +1,17 @@
-//! Helm hooks that run on apply and are deleted after they ran (see `render::helm::hooks`).
+//! Helm hooks that run on apply (which they are: see `render::helm::hooks::run_of`).
 //!
 //! Such a hook is an action, not a state: git cannot be compared with an object that is gone
 //! once it did its work. So runs are kept out of the plan's changes and out of the ApplySet,
 //! and an apply that changes something runs them as `helm upgrade` does: the pre-install and
 //! pre-upgrade hooks before anything else is applied, the post-install and post-upgrade hooks
-//! after everything was applied and pruned; each stage in weight order, one hook after
-//! another, each waited for (a Job until it completed or failed, a Pod until it succeeded or
-//! failed, any other kind once it exists). An earlier copy is deleted first when the policy
-//! says `before-hook-creation`; a hook that failed is deleted when it says `hook-failed`, and
-//! once every hook of a stage succeeded those that say `hook-succeeded` are deleted. A hook
-//! that fails stops the apply where it is, as it stops a Helm upgrade: after a failed pre hook
-//! nothing else is applied and nothing is pruned.
+//! after everything was applied and pruned; each stage in Helm's order (weight, name, kind),
+//! one hook after another, each waited for (a Job until it completed or failed, a Pod until it
+//! succeeded or failed, any other kind once it exists). An earlier copy is deleted first when
+//! the policy says `before-hook-creation`; a hook that failed is deleted when it says
+//! `hook-failed`; those that say `hook-succeeded` are deleted once every hook of the stage
+//! succeeded (last created first), or, as Helm does, once a later one failed. A hook that fails
+//! stops the apply where it is, as it stops a Helm upgrade: after a failed pre hook nothing
+//! else is applied and nothing is pruned.
 
 use std::time::{Duration, Instant};
 
@@ -19,13 +20,12 @@ use kube::core::{ApiResource, DynamicObject, Request, Resource};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::order::phase;
 use super::{Action, Applied, FIELD_MANAGER, SecretValues};
 use crate::cluster::{Cluster, describe};
 use crate::inventory::LABEL_PART_OF;
 use crate::object::ObjectRef;
 use crate::render::Origin;
-use crate::render::helm::hooks::{self, Stage};
+use crate::render::helm::hooks;
 
 /// How often a running hook is looked at.
 const POLL: Duration = Duration::from_millis(250);
@@ -98,25 +98,45 @@ pub enum Side {
 }
 
 impl Side {
-    fn holds(self, stage: Stage) -> bool {
-        matches!(
-            (self, stage),
-            (Side::Before, Stage::Before(_)) | (Side::After, Stage::After(_))
-        )
+    fn holds(self, run: &hooks::Run) -> bool {
+        match self {
+            Side::Before => run.before,
+            Side::After => run.after,
+        }
     }
 }
 
 /// The runs of one side in the order they run (see [`running_order`]).
 pub fn due(runs: &[Run], side: Side) -> Vec<&Run> {
-    let mut due: Vec<&Run> = runs.iter().filter(|r| side.holds(r.run.stage)).collect();
+    let mut due: Vec<&Run> = runs.iter().filter(|r| side.holds(&r.run)).collect();
     due.sort_by(|a, b| running_order(&a.run, &a.object).cmp(&running_order(&b.run, &b.object)));
     due
 }
 
-/// Hooks run by stage and weight, then by name as Helm orders hooks of one weight; among
-/// objects of one name, what others depend on goes first.
-pub fn running_order<'a>(run: &hooks::Run, object: &'a ObjectRef) -> (Stage, &'a str, u8) {
-    (run.stage, object.name.as_str(), phase(object))
+/// Hooks of one side run as Helm runs them: by weight, then by name, then in Helm's install
+/// order of kinds.
+pub fn running_order<'a>(
+    run: &hooks::Run,
+    object: &'a ObjectRef,
+) -> (i64, &'a str, (usize, &'a str)) {
+    (
+        run.weight,
+        object.name.as_str(),
+        hooks::install_order(&object.kind),
+    )
+}
+
+/// Where a hook stands in [`listed`]'s order.
+pub fn listing_order(hook: &Hook) -> (bool, (i64, &str, (usize, &str))) {
+    (!hook.run.before, running_order(&hook.run, &hook.object))
+}
+
+/// Every run once, in the order of its first run: those of the pre side as they run, then the
+/// post-only ones as they run.
+pub fn listed(runs: &[Run]) -> Vec<&Run> {
+    let mut listed = due(runs, Side::Before);
+    listed.extend(due(runs, Side::After).into_iter().filter(|r| !r.run.before));
+    listed
 }
 
 /// Runs the hooks of `side`, one after another; stops at the first that fails. One result per
@@ -150,11 +170,29 @@ pub async fn run(
         progress(&result);
         results.push(result);
         if failed {
+            // As Helm does: those that ran before it are cleaned up as if the stage had passed.
+            let cleanup = succeeded.iter().copied();
+            results.extend(delete_succeeded(cluster, cleanup, timeout, progress).await);
             return results;
         }
         succeeded.push(hook);
     }
-    for hook in succeeded.iter().filter(|h| h.run.delete_policy.on_success) {
+    // Last created, first deleted: a Job goes before the account it ran as.
+    let cleanup = succeeded.iter().rev().copied();
+    results.extend(delete_succeeded(cluster, cleanup, timeout, progress).await);
+    results
+}
+
+/// Deletes the hooks whose policy says `hook-succeeded`, in the order given; a result for each
+/// deletion that failed.
+async fn delete_succeeded<'a>(
+    cluster: &Cluster,
+    hooks: impl Iterator<Item = &'a Run>,
+    timeout: Duration,
+    progress: &(dyn Fn(&Applied) + Sync),
+) -> Vec<Applied> {
+    let mut failed = Vec::new();
+    for hook in hooks.filter(|h| h.run.delete_policy.on_success) {
         if let Err(e) = delete(cluster, hook, timeout).await {
             let result = Applied {
                 object: hook.object.clone(),
@@ -165,10 +203,10 @@ pub async fn run(
                 not_attempted: None,
             };
             progress(&result);
-            results.push(result);
+            failed.push(result);
         }
     }
-    results
+    failed
 }
 
 /// Creates one hook (replacing an earlier copy when its policy says so) and waits for it.
@@ -290,7 +328,8 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn run(kind: &str, name: &str, stage: Stage) -> Run {
+    /// A run of `kind` named `name`, on the pre side, the post side or both, with `weight`.
+    fn run(kind: &str, name: &str, before: bool, after: bool, weight: i64) -> Run {
         let (api_version, namespace) = match kind {
             "Job" => ("batch/v1", Some("ns".to_string())),
             "ClusterRole" => ("rbac.authorization.k8s.io/v1", None),
@@ -303,7 +342,9 @@ mod tests {
             resource,
             json!({"metadata": {"name": name, "labels": {LABEL_PART_OF: "applyset-x-v1"}}}),
             hooks::Run {
-                stage,
+                before,
+                after,
+                weight,
                 delete_policy: hooks::DeletePolicy::default(),
             },
             Origin {
@@ -318,33 +359,50 @@ mod tests {
     #[test]
     fn hooks_run_by_weight_then_name_and_each_side_on_its_own() {
         let runs = vec![
-            run("Job", "b-migrate", Stage::Before(1)),
-            run("ServiceAccount", "a-migrate", Stage::Before(1)),
-            run("ClusterRole", "a-migrate", Stage::Before(1)),
-            run("ConfigMap", "z-first", Stage::Before(-5)),
-            run("Job", "notify", Stage::After(0)),
+            run("Job", "b-migrate", true, false, 1),
+            run("ServiceAccount", "a-migrate", true, true, 1),
+            run("ClusterRole", "a-migrate", true, true, 1),
+            run("ConfigMap", "z-first", true, false, -5),
+            run("Job", "notify", false, true, 2),
         ];
-        let order = |side| -> Vec<String> {
-            due(&runs, side)
-                .iter()
+        let names = |runs: Vec<&Run>| -> Vec<String> {
+            runs.iter()
                 .map(|r| format!("{}/{}", r.object.kind, r.object.name))
                 .collect()
         };
         assert_eq!(
-            order(Side::Before),
+            names(due(&runs, Side::Before)),
             [
                 "ConfigMap/z-first",
-                "ClusterRole/a-migrate",
                 "ServiceAccount/a-migrate",
+                "ClusterRole/a-migrate",
                 "Job/b-migrate"
             ]
         );
-        assert_eq!(order(Side::After), ["Job/notify"]);
+        // The RBAC of both sides is created again for the post side.
+        assert_eq!(
+            names(due(&runs, Side::After)),
+            [
+                "ServiceAccount/a-migrate",
+                "ClusterRole/a-migrate",
+                "Job/notify"
+            ]
+        );
+        assert_eq!(
+            names(listed(&runs)),
+            [
+                "ConfigMap/z-first",
+                "ServiceAccount/a-migrate",
+                "ClusterRole/a-migrate",
+                "Job/b-migrate",
+                "Job/notify"
+            ]
+        );
     }
 
     #[test]
     fn a_run_is_never_a_member_of_the_set() {
-        let hook = run("Job", "migrate", Stage::Before(0));
+        let hook = run("Job", "migrate", true, false, 0);
         assert_eq!(hook.body, json!({"metadata": {"name": "migrate"}}));
     }
 

@@ -173,6 +173,13 @@ async fn a_failed_pre_hook_stops_the_apply_before_anything_is_written_or_pruned(
         "app/templates/migrate.yaml",
         &migrate_job("hook-succeeded,hook-failed"),
     );
+    // A lighter hook runs first and succeeds; Helm deletes it when a later one fails.
+    repo.write(
+        "app/templates/prepare.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-prepared\n  \
+         annotations:\n    helm.sh/hook: pre-upgrade\n    helm.sh/hook-weight: \"-1\"\n    \
+         helm.sh/hook-delete-policy: hook-succeeded\n",
+    );
     repo.git_commit_all();
     let applying = support::gitops_spawn(&["apply", ".", "-n", &ns, "--yes"], repo.path());
     let jobs: Api<Job> = Api::namespaced(client.clone(), &ns);
@@ -201,6 +208,14 @@ async fn a_failed_pre_hook_stops_the_apply_before_anything_is_written_or_pruned(
     assert!(
         configmaps.get_opt("old").await.unwrap().is_some(),
         "nothing is pruned"
+    );
+    assert!(
+        stdout.contains(&format!("ran hook ConfigMap/{ns}/app-prepared")),
+        "{stdout}"
+    );
+    assert!(
+        configmaps.get_opt("app-prepared").await.unwrap().is_none(),
+        "the hook that succeeded before the failure is cleaned up"
     );
     assert!(
         jobs.get_opt("app-migrate").await.unwrap().is_none(),
@@ -471,4 +486,50 @@ async fn podinfo_with_its_hook_jobs_on_runs_them_around_the_release() {
     let out = gitops(&["diff", ".", "-n", &ns], repo.path());
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "in sync\n{stdout}\n{stderr}");
+}
+
+/// A hook declared for both sides (charts do this for the RBAC their pre and post hook Jobs
+/// share) runs on each: created for the pre hooks, deleted once they succeeded, created again
+/// for the post hooks and deleted after them.
+#[tokio::test]
+async fn a_hook_of_both_sides_runs_before_and_again_after() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "hook-both").await;
+    let shared = "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: {{ .Release.Name }}-hooks\n  \
+         annotations:\n    helm.sh/hook: pre-install,pre-upgrade,post-install,post-upgrade\n    \
+         helm.sh/hook-delete-policy: before-hook-creation,hook-succeeded\n";
+    let repo = Workdir::new(&[
+        ("app/Chart.yaml", CHART),
+        ("app/templates/config.yaml", &config("1")),
+        ("app/templates/hooks-account.yaml", shared),
+    ]);
+    repo.git_commit_all();
+    let out = gitops(&["diff", ".", "-n", &ns], repo.path());
+    let (stdout, _) = text(&out);
+    assert!(
+        stdout.contains(&format!(
+            "» hook ServiceAccount/{ns}/app-hooks runs before and after the other objects; \
+             deleted once it succeeded"
+        )),
+        "{stdout}"
+    );
+    let out = gitops(&["apply", ".", "-n", &ns, "--yes"], repo.path());
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let order: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("created") || l.starts_with("ran hook"))
+        .collect();
+    assert_eq!(
+        order,
+        [
+            format!("ran hook ServiceAccount/{ns}/app-hooks"),
+            format!("created ConfigMap/{ns}/app-config"),
+            format!("ran hook ServiceAccount/{ns}/app-hooks"),
+        ],
+        "{stdout}"
+    );
+    let accounts: Api<k8s_openapi::api::core::v1::ServiceAccount> =
+        Api::namespaced(client.clone(), &ns);
+    assert!(accounts.get_opt("app-hooks").await.unwrap().is_none());
 }

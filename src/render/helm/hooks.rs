@@ -27,8 +27,7 @@ const WEIGHT: &str = "helm.sh/hook-weight";
 const DELETE_POLICY: &str = "helm.sh/hook-delete-policy";
 
 /// When, within one apply, an object is applied.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
-#[serde(tag = "stage", content = "weight", rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Stage {
     /// A pre-install/pre-upgrade hook, with its weight.
     Before(i64),
@@ -43,9 +42,7 @@ pub fn stage(object: &Value) -> Stage {
     let Some(events) = annotation(object, HOOK) else {
         return Stage::Main;
     };
-    let weight = annotation(object, WEIGHT)
-        .and_then(|w| w.trim().parse().ok())
-        .unwrap_or(0);
+    let weight = weight(object);
     let events: Vec<&str> = events.split(',').map(str::trim).collect();
     if events
         .iter()
@@ -96,20 +93,34 @@ impl DeletePolicy {
     }
 }
 
-/// A hook that runs on apply and is deleted after it ran: its stage and what deletes it.
+/// A hook that runs on apply: when, and what deletes it. A hook may be declared for both
+/// sides (`pre-install,post-install`, as charts do for the RBAC their hook Jobs share): it then
+/// runs, and is deleted as its policy says, on each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Run {
-    #[serde(flatten)]
-    pub stage: Stage,
+    /// pre-install/pre-upgrade: before the other objects.
+    pub before: bool,
+    /// post-install/post-upgrade: after the other objects.
+    pub after: bool,
+    pub weight: i64,
     pub delete_policy: DeletePolicy,
 }
 
 /// The run this object is, if it is a hook that runs (a Job or a Pod) or is deleted after it
 /// ran.
 pub fn run_of(object: &Value) -> Option<Run> {
-    let stage = stage(object);
-    if stage == Stage::Main || annotation(object, HOOK).is_none() {
+    let events: Vec<&str> = annotation(object, HOOK)?
+        .split(',')
+        .map(str::trim)
+        .collect();
+    let before = events
+        .iter()
+        .any(|e| matches!(*e, "pre-install" | "pre-upgrade"));
+    let after = events
+        .iter()
+        .any(|e| matches!(*e, "post-install" | "post-upgrade"));
+    if !before && !after {
         return None;
     }
     let delete_policy = DeletePolicy::of(object);
@@ -120,9 +131,69 @@ pub fn run_of(object: &Value) -> Option<Run> {
         matches!((group, kind), ("batch", "Job") | ("", "Pod"))
     };
     (runs || delete_policy.on_success || delete_policy.on_failure).then_some(Run {
-        stage,
+        before,
+        after,
+        weight: weight(object),
         delete_policy,
     })
+}
+
+/// The order Helm creates kinds in (its `InstallOrder`), which is how it orders hooks of one
+/// weight and name.
+const INSTALL_ORDER: &[&str] = &[
+    "PriorityClass",
+    "Namespace",
+    "NetworkPolicy",
+    "ResourceQuota",
+    "LimitRange",
+    "PodSecurityPolicy",
+    "PodDisruptionBudget",
+    "ServiceAccount",
+    "Secret",
+    "SecretList",
+    "ConfigMap",
+    "StorageClass",
+    "PersistentVolume",
+    "PersistentVolumeClaim",
+    "CustomResourceDefinition",
+    "ClusterRole",
+    "ClusterRoleList",
+    "ClusterRoleBinding",
+    "ClusterRoleBindingList",
+    "Role",
+    "RoleList",
+    "RoleBinding",
+    "RoleBindingList",
+    "Service",
+    "DaemonSet",
+    "Pod",
+    "ReplicationController",
+    "ReplicaSet",
+    "Deployment",
+    "HorizontalPodAutoscaler",
+    "StatefulSet",
+    "Job",
+    "CronJob",
+    "IngressClass",
+    "Ingress",
+    "APIService",
+    "MutatingWebhookConfiguration",
+    "ValidatingWebhookConfiguration",
+];
+
+/// Where `kind` stands in Helm's install order: known kinds by their place, the others after
+/// them by name.
+pub fn install_order(kind: &str) -> (usize, &str) {
+    match INSTALL_ORDER.iter().position(|k| *k == kind) {
+        Some(place) => (place, ""),
+        None => (INSTALL_ORDER.len(), kind),
+    }
+}
+
+fn weight(object: &Value) -> i64 {
+    annotation(object, WEIGHT)
+        .and_then(|w| w.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 /// Whether an apply ever applies this object: not when it is a test or a hook of an event
@@ -214,7 +285,9 @@ mod tests {
         assert_eq!(
             run_of(&job),
             Some(Run {
-                stage: Stage::Before(1),
+                before: true,
+                after: false,
+                weight: 1,
                 delete_policy: DeletePolicy {
                     before_creation: true,
                     on_success: true,
@@ -224,16 +297,31 @@ mod tests {
         );
         let on_failure = object(json!({"helm.sh/hook": "post-upgrade",
             "helm.sh/hook-delete-policy": "hook-failed"}));
-        assert_eq!(run_of(&on_failure).map(|r| r.stage), Some(Stage::After(0)));
-        assert!(!run_of(&on_failure).unwrap().delete_policy.before_creation);
+        let run = run_of(&on_failure).unwrap();
+        assert!(run.after && !run.before && run.weight == 0);
+        assert!(!run.delete_policy.before_creation);
         for stays in [
             json!({"helm.sh/hook": "pre-install"}),
             json!({"helm.sh/hook": "pre-install", "helm.sh/hook-delete-policy": "before-hook-creation"}),
             json!({"helm.sh/hook-delete-policy": "hook-succeeded"}),
+            json!({"helm.sh/hook": "pre-delete", "helm.sh/hook-delete-policy": "hook-succeeded"}),
             json!({}),
         ] {
             assert_eq!(run_of(&object(stays.clone())), None, "{stays}");
         }
+    }
+
+    #[test]
+    fn a_hook_of_both_sides_runs_on_both() {
+        let rbac: Value = manifest(
+            "patch",
+            json!({"helm.sh/hook": "pre-install,pre-upgrade,post-install,post-upgrade",
+                   "helm.sh/hook-delete-policy": "before-hook-creation,hook-succeeded"}),
+        )
+        .object
+        .into();
+        let run = run_of(&rbac).unwrap();
+        assert!(run.before && run.after);
     }
 
     #[test]
@@ -242,7 +330,7 @@ mod tests {
             let object = json!({"apiVersion": api_version, "kind": kind,
                 "metadata": {"name": "migrate", "annotations": {"helm.sh/hook": "pre-upgrade"}}});
             let run = run_of(&object).unwrap_or_else(|| panic!("{kind} is a run"));
-            assert_eq!(run.stage, Stage::Before(0));
+            assert!(run.before && !run.after);
             assert!(run.delete_policy.before_creation, "Helm's default");
             assert!(!run.delete_policy.on_success);
         }
@@ -251,6 +339,14 @@ mod tests {
         let other_group = json!({"apiVersion": "example.com/v1", "kind": "Job",
             "metadata": {"name": "j", "annotations": {"helm.sh/hook": "pre-upgrade"}}});
         assert_eq!(run_of(&other_group), None);
+    }
+
+    #[test]
+    fn kinds_go_in_helms_install_order_and_unknown_ones_last_by_name() {
+        assert!(install_order("ServiceAccount") < install_order("ClusterRole"));
+        assert!(install_order("RoleBinding") < install_order("Job"));
+        assert!(install_order("ValidatingWebhookConfiguration") < install_order("AWidget"));
+        assert!(install_order("AWidget") < install_order("Widget"));
     }
 
     #[test]

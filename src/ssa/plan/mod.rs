@@ -30,7 +30,7 @@ use crate::inventory::{Member, handover};
 use crate::object::ObjectRef;
 use crate::render::Manifest;
 use crate::render::helm::hooks;
-use crate::ssa::runs::{Run, Side, due};
+use crate::ssa::runs::{self, Run};
 use dry_run::{DryRunError, is_missing_namespace};
 use scope::Unvalidated;
 use targets::Desired;
@@ -286,11 +286,7 @@ pub async fn plan(
     }
     plan.errors = errors.into_iter().map(|(_, e)| e).collect();
     plan.kept = kept;
-    plan.hooks = [Side::Before, Side::After]
-        .into_iter()
-        .flat_map(|side| due(&runs, side))
-        .map(Run::hook)
-        .collect();
+    plan.hooks = runs::listed(&runs).into_iter().map(Run::hook).collect();
     Ok(Planned {
         plan,
         work,
