@@ -28,6 +28,7 @@ use crate::cluster::Cluster;
 use crate::inventory::{ApplySet, identity};
 use crate::pipeline::{self, ExecuteOptions, Scope};
 use crate::reconcile::cycle::{Cycle, Outcome, Stage};
+use crate::reconcile::events::{hooks_ran, object_list};
 use crate::reconcile::git::Credentials;
 use crate::reconcile::{Backoff, DriftMode, redact};
 use crate::render::RenderOptions;
@@ -561,17 +562,18 @@ async fn record(
                     ("Applied", "Applied")
                 };
                 let message = format!(
-                    "{verb} {revision}: {} created, {} updated, {} pruned ({})",
+                    "{verb} {revision}: {} created, {} updated, {} pruned ({}){}",
                     outcome.created.len(),
                     outcome.updated.len(),
                     outcome.pruned.len(),
-                    list(
+                    object_list(
                         outcome
                             .created
                             .iter()
                             .chain(&outcome.updated)
                             .chain(&outcome.pruned)
-                    )
+                    ),
+                    hooks_ran(&outcome.hooks)
                 );
                 tracing::info!(sync = %key, %revision, writes = outcome.writes(), "{reason}");
                 publish(ctx, sync, EventType::Normal, reason, &message).await;
@@ -597,20 +599,6 @@ async fn record(
         }
     }
     Ok(())
-}
-
-fn list<'a>(objects: impl Iterator<Item = &'a crate::object::ObjectRef>) -> String {
-    let objects: Vec<String> = objects.map(ToString::to_string).collect();
-    let shown = objects
-        .iter()
-        .take(10)
-        .cloned()
-        .collect::<Vec<_>>()
-        .join(", ");
-    match objects.len().saturating_sub(10) {
-        0 => shown,
-        more => format!("{shown} and {more} more"),
-    }
 }
 
 async fn publish(ctx: &Context, sync: &GitSync, type_: EventType, reason: &str, message: &str) {

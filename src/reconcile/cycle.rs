@@ -111,6 +111,8 @@ pub struct Outcome {
     pub created: Vec<ObjectRef>,
     pub updated: Vec<ObjectRef>,
     pub pruned: Vec<ObjectRef>,
+    /// Helm hooks that ran (see `ssa::runs`), each once.
+    pub hooks: Vec<ObjectRef>,
     pub unchanged: usize,
     /// Objects the render asks for (the set's size once applied).
     pub managed: usize,
@@ -316,6 +318,9 @@ impl Reconciler {
                 (None, Action::Create) => outcome.created.push(result.object.clone()),
                 (None, Action::Update) => outcome.updated.push(result.object.clone()),
                 (None, Action::Prune) => outcome.pruned.push(result.object.clone()),
+                (None, Action::Run) if !outcome.hooks.contains(&result.object) => {
+                    outcome.hooks.push(result.object.clone())
+                }
                 (None, Action::Unchanged | Action::Conflict | Action::Run) => {}
             }
         }

@@ -8,6 +8,7 @@ use kube::api::{Api, PostParams};
 
 use super::redact::truncate;
 use crate::inventory::ApplySet;
+use crate::object::ObjectRef;
 
 /// The Event API caps messages at 1 KiB.
 const MAX_MESSAGE: usize = 1024;
@@ -96,5 +97,64 @@ impl Recorder {
         let events: Api<Event> = Api::namespaced(self.client.clone(), &self.set.namespace);
         events.create(&PostParams::default(), &event).await?;
         Ok(())
+    }
+}
+
+/// The objects an Event names: the first ten, then how many more.
+pub(crate) fn object_list<'a>(objects: impl IntoIterator<Item = &'a ObjectRef>) -> String {
+    let objects: Vec<String> = objects.into_iter().map(ToString::to_string).collect();
+    let shown = objects
+        .iter()
+        .take(10)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    match objects.len().saturating_sub(10) {
+        0 => shown,
+        more => format!("{shown} and {more} more"),
+    }
+}
+
+/// What an "applied" message adds about Helm hooks that ran: nothing when none did.
+pub(crate) fn hooks_ran(hooks: &[ObjectRef]) -> String {
+    match hooks.len() {
+        0 => String::new(),
+        1 => format!("; ran the Helm hook {}", object_list(hooks)),
+        n => format!("; ran {n} Helm hooks: {}", object_list(hooks)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(name: &str) -> ObjectRef {
+        ObjectRef::new("v1", "ConfigMap", Some("web".into()), name)
+    }
+
+    #[test]
+    fn long_lists_name_ten_and_count_the_rest() {
+        let objects: Vec<ObjectRef> = (0..12).map(|i| config(&format!("c{i}"))).collect();
+        let line = object_list(&objects);
+        assert!(
+            line.starts_with("ConfigMap/web/c0, ConfigMap/web/c1,"),
+            "{line}"
+        );
+        assert!(line.ends_with("ConfigMap/web/c9 and 2 more"), "{line}");
+        assert_eq!(object_list(&objects[..1]), "ConfigMap/web/c0");
+    }
+
+    #[test]
+    fn hooks_that_ran_are_said_only_when_there_are_some() {
+        assert_eq!(hooks_ran(&[]), "");
+        let migrate = ObjectRef::new("batch/v1", "Job", Some("web".into()), "migrate");
+        assert_eq!(
+            hooks_ran(std::slice::from_ref(&migrate)),
+            "; ran the Helm hook Job/web/migrate"
+        );
+        assert_eq!(
+            hooks_ran(&[migrate, config("notify")]),
+            "; ran 2 Helm hooks: Job/web/migrate, ConfigMap/web/notify"
+        );
     }
 }

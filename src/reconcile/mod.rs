@@ -17,7 +17,7 @@ mod debounce;
 pub mod drift;
 pub mod drift_mode;
 pub mod drift_report;
-mod events;
+pub(crate) mod events;
 pub mod git;
 pub mod lease;
 pub mod metrics;
@@ -401,6 +401,7 @@ impl Loop {
                     updated = outcome.updated.len(),
                     pruned = outcome.pruned.len(),
                     unchanged = outcome.unchanged,
+                    hooks = outcome.hooks.len(),
                     drift_corrected = corrections,
                     duration_ms = outcome.duration.as_millis() as u64,
                     "cycle succeeded"
@@ -503,15 +504,7 @@ impl Loop {
             .revision
             .map(|r| status::short_revision(&r.to_string()).to_string())
             .unwrap_or_else(|| "-".into());
-        let list = |objects: &[crate::object::ObjectRef]| {
-            let names: Vec<String> = objects.iter().take(10).map(ToString::to_string).collect();
-            let more = objects.len().saturating_sub(10);
-            if more > 0 {
-                format!("{} and {more} more", names.join(", "))
-            } else {
-                names.join(", ")
-            }
-        };
+        let list = |objects: &[crate::object::ObjectRef]| events::object_list(objects);
         if corrections > 0 {
             let changed: Vec<_> = outcome
                 .created
@@ -536,7 +529,7 @@ impl Loop {
                     Kind::Normal,
                     "Applied",
                     &format!(
-                        "Applied {revision}: {} created, {} updated ({})",
+                        "Applied {revision}: {} created, {} updated ({}){}",
                         outcome.created.len(),
                         outcome.updated.len(),
                         list(
@@ -546,7 +539,8 @@ impl Loop {
                                 .chain(&outcome.updated)
                                 .cloned()
                                 .collect::<Vec<_>>()
-                        )
+                        ),
+                        events::hooks_ran(&outcome.hooks)
                     ),
                 )
                 .await;

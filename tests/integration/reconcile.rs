@@ -2057,6 +2057,21 @@ async fn a_helm_chart_converges_and_a_values_commit_rolls_out() {
     wait_for_values(&client, &ns, &[("deploy-cm", "1")]).await;
     let ran = eventually("the hook's ConfigMap", WAIT, hook_value).await;
     assert_eq!(ran, "1", "{}", reconciler.logs());
+    // The Event of the apply says which hooks ran with it.
+    let events: Api<Event> = Api::namespaced(client.clone(), &ns);
+    let said = eventually("an Applied Event naming the hook", WAIT, || async {
+        let items = events.list(&ListParams::default()).await.ok()?.items;
+        items
+            .into_iter()
+            .filter(|e| e.reason.as_deref() == Some("Applied"))
+            .filter_map(|e| e.message)
+            .find(|m| m.contains("ran the Helm hook"))
+    })
+    .await;
+    assert!(
+        said.ends_with(&format!("; ran the Helm hook ConfigMap/{ns}/deploy-hooked")),
+        "{said}"
+    );
     remote.commit(&[("deploy/values.yaml", "v: \"2\"\n")], &[], "v=2");
     wait_for_values(&client, &ns, &[("deploy-cm", "2")]).await;
     let ran = eventually("the hook run again", WAIT, || async {
