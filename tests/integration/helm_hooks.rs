@@ -39,6 +39,25 @@ const NOTIFY: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  \
      helm.sh/hook: post-install,post-upgrade\n    helm.sh/hook-delete-policy: hook-succeeded\n\
      data:\n  done: \"yes\"\n";
 
+/// The output of a finished run, once its exit code is `code`.
+fn exited(out: std::process::Output, code: i32) -> String {
+    exited_with(out, code, "")
+}
+
+fn exited_with(out: std::process::Output, code: i32, what: &str) -> String {
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(code), "{what}\n{stdout}\n{stderr}");
+    stdout
+}
+
+/// What the apply said it created and which hooks it ran, in order.
+fn writes(stdout: &str) -> Vec<&str> {
+    stdout
+        .lines()
+        .filter(|l| l.starts_with("created") || l.starts_with("ran hook"))
+        .collect()
+}
+
 /// The hook Job, once the apply created it.
 async fn started(jobs: &Api<Job>, name: &str) -> Job {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -85,9 +104,7 @@ async fn hooks_run_around_the_apply_and_are_deleted_as_their_policy_says() {
     ]);
     repo.git_commit_all();
 
-    let out = gitops(&["diff", ".", "-n", &ns], repo.path());
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    let stdout = exited(gitops(&["diff", ".", "-n", &ns], repo.path()), 1);
     assert!(
         stdout.contains(&format!(
             "» hook Job/{ns}/app-migrate runs before the other objects; deleted once it succeeded"
@@ -115,13 +132,8 @@ async fn hooks_run_around_the_apply_and_are_deleted_as_their_policy_says() {
     );
     assert!(configmaps.get_opt("app-config").await.unwrap().is_none());
     finish(&jobs, "app-migrate", true).await;
-    let out = applying.wait_with_output().unwrap();
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
-    let ran: Vec<&str> = stdout
-        .lines()
-        .filter(|l| l.starts_with("ran hook") || l.starts_with("created"))
-        .collect();
+    let stdout = exited(applying.wait_with_output().unwrap(), 0);
+    let ran = writes(&stdout);
     assert_eq!(
         ran,
         [
@@ -139,13 +151,9 @@ async fn hooks_run_around_the_apply_and_are_deleted_as_their_policy_says() {
     assert!(configmaps.get_opt("app-config").await.unwrap().is_some());
 
     // In sync: hooks are no part of the comparison, and none run when nothing changes.
-    let out = gitops(&["diff", ".", "-n", &ns], repo.path());
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let stdout = exited(gitops(&["diff", ".", "-n", &ns], repo.path()), 0);
     assert!(!stdout.contains("» hook"), "{stdout}");
-    let out = gitops(&["apply", ".", "-n", &ns, "--yes"], repo.path());
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let stdout = exited(gitops(&["apply", ".", "-n", &ns, "--yes"], repo.path()), 0);
     assert!(!stdout.contains("ran hook"), "{stdout}");
 }
 
@@ -162,9 +170,7 @@ async fn a_failed_pre_hook_stops_the_apply_before_anything_is_written_or_pruned(
         ),
     ]);
     repo.git_commit_all();
-    let out = gitops(&["apply", ".", "-n", &ns, "--yes"], repo.path());
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    exited(gitops(&["apply", ".", "-n", &ns, "--yes"], repo.path()), 0);
 
     // The next commit changes the ConfigMap, drops `old` and adds a migration that fails.
     std::fs::remove_file(repo.path().join("app/templates/old.yaml")).unwrap();
@@ -238,30 +244,33 @@ async fn a_plan_file_refuses_a_hook_changed_since_and_runs_the_hooks_it_showed()
     let plans = tempfile::tempdir().unwrap();
     let plan = plans.path().join("plan.json");
     let plan = plan.to_str().unwrap();
-    let out = gitops(&["diff", ".", "-n", &ns, "--out", plan], repo.path());
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    exited(
+        gitops(&["diff", ".", "-n", &ns, "--out", plan], repo.path()),
+        1,
+    );
 
     repo.write(
         "app/templates/notify.yaml",
         &NOTIFY.replace("done: \"yes\"", "done: \"changed\""),
     );
-    let out = gitops(
-        &["apply", ".", "-n", &ns, "--plan", plan, "--yes"],
-        repo.path(),
+    exited(
+        gitops(
+            &["apply", ".", "-n", &ns, "--plan", plan, "--yes"],
+            repo.path(),
+        ),
+        2,
     );
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
     let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
     assert!(configmaps.get_opt("app-config").await.unwrap().is_none());
 
     repo.write("app/templates/notify.yaml", NOTIFY);
-    let out = gitops(
-        &["apply", ".", "-n", &ns, "--plan", plan, "--yes"],
-        repo.path(),
+    let stdout = exited(
+        gitops(
+            &["apply", ".", "-n", &ns, "--plan", plan, "--yes"],
+            repo.path(),
+        ),
+        0,
     );
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
     assert!(
         stdout.contains(&format!("ran hook ConfigMap/{ns}/app-notified")),
         "{stdout}"
@@ -293,9 +302,7 @@ async fn a_hook_job_without_a_policy_is_recreated_by_each_apply_and_stays_after_
     let applying = support::gitops_spawn(&["apply", ".", "-n", &ns, "--yes"], repo.path());
     let first = started(&jobs, "app-migrate").await;
     finish(&jobs, "app-migrate", true).await;
-    let out = applying.wait_with_output().unwrap();
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    exited(applying.wait_with_output().unwrap(), 0);
     let kept = jobs
         .get("app-migrate")
         .await
@@ -339,9 +346,7 @@ async fn a_hook_job_without_a_policy_is_recreated_by_each_apply_and_stays_after_
         .clone();
     assert_eq!(image.as_deref(), Some("busybox:2"));
     finish(&jobs, "app-migrate", true).await;
-    let out = applying.wait_with_output().unwrap();
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let stdout = exited(applying.wait_with_output().unwrap(), 0);
     assert!(
         stdout.contains(&format!("ran hook Job/{ns}/app-migrate")),
         "{stdout}"
@@ -389,13 +394,8 @@ async fn a_pre_hook_runs_in_a_namespace_the_same_change_creates() {
     let jobs: Api<Job> = Api::namespaced(client.clone(), &ns);
     started(&jobs, "app-migrate").await;
     finish(&jobs, "app-migrate", true).await;
-    let out = applying.wait_with_output().unwrap();
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
-    let order: Vec<&str> = stdout
-        .lines()
-        .filter(|l| l.starts_with("created") || l.starts_with("ran hook"))
-        .collect();
+    let stdout = exited(applying.wait_with_output().unwrap(), 0);
+    let order = writes(&stdout);
     assert_eq!(
         order,
         [
@@ -449,9 +449,7 @@ async fn podinfo_with_its_hook_jobs_on_runs_them_around_the_release() {
     std::fs::write(copy.join("values.yaml"), enabled).unwrap();
     repo.git_commit_all();
 
-    let out = gitops(&["diff", ".", "-n", &ns], repo.path());
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    let stdout = exited(gitops(&["diff", ".", "-n", &ns], repo.path()), 1);
     let hooks: Vec<&str> = stdout.lines().filter(|l| l.starts_with("» hook")).collect();
     assert_eq!(
         hooks,
@@ -472,9 +470,7 @@ async fn podinfo_with_its_hook_jobs_on_runs_them_around_the_release() {
     finish(&jobs, "podinfo-pre-install", true).await;
     started(&jobs, "podinfo-post-install").await;
     finish(&jobs, "podinfo-post-install", true).await;
-    let out = applying.wait_with_output().unwrap();
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    exited(applying.wait_with_output().unwrap(), 0);
     assert!(
         jobs.list(&Default::default())
             .await
@@ -483,9 +479,11 @@ async fn podinfo_with_its_hook_jobs_on_runs_them_around_the_release() {
             .is_empty()
     );
 
-    let out = gitops(&["diff", ".", "-n", &ns], repo.path());
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "in sync\n{stdout}\n{stderr}");
+    exited_with(
+        gitops(&["diff", ".", "-n", &ns], repo.path()),
+        0,
+        "in sync\n",
+    );
 }
 
 /// A hook declared for both sides (charts do this for the RBAC their pre and post hook Jobs
@@ -513,13 +511,8 @@ async fn a_hook_of_both_sides_runs_before_and_again_after() {
         )),
         "{stdout}"
     );
-    let out = gitops(&["apply", ".", "-n", &ns, "--yes"], repo.path());
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
-    let order: Vec<&str> = stdout
-        .lines()
-        .filter(|l| l.starts_with("created") || l.starts_with("ran hook"))
-        .collect();
+    let stdout = exited(gitops(&["apply", ".", "-n", &ns, "--yes"], repo.path()), 0);
+    let order = writes(&stdout);
     assert_eq!(
         order,
         [
