@@ -114,6 +114,12 @@ pub fn offline_plan(base: &[Manifest], head: &[Manifest], options: &OfflineOptio
             continue;
         }
         let object = manifest.object_ref();
+        if let Some(reason) =
+            super::plan::kept_by_annotation(&Value::Object(manifest.object.clone()))
+        {
+            plan.kept.push(Kept { object, reason });
+            continue;
+        }
         if !options.prune_protected && is_protected(&object) {
             plan.kept.push(Kept {
                 object,
@@ -264,6 +270,24 @@ mod tests {
             .iter()
             .map(|c| (c.object.to_string(), c.action))
             .collect()
+    }
+
+    #[test]
+    fn an_object_annotated_to_be_kept_is_kept_when_it_leaves_git() {
+        let kept = json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "generated", "namespace": "web",
+                         "annotations": {"helm.sh/resource-policy": "keep"}}});
+        let base = [
+            manifest("a.yaml", 0, kept),
+            manifest("a.yaml", 1, cm("gone", json!({}))),
+        ];
+        let plan = offline_plan(&base, &[], &OfflineOptions::default());
+        assert_eq!(
+            actions(&plan),
+            [("ConfigMap/web/gone".to_string(), Action::Prune)]
+        );
+        assert_eq!(plan.kept.len(), 1);
+        assert!(plan.kept[0].reason.contains("helm.sh/resource-policy"));
     }
 
     #[test]

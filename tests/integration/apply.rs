@@ -819,3 +819,55 @@ async fn a_delete_refused_by_a_webhook_that_stays_fails_at_once_and_names_it() {
     );
     assert_eq!(configmap_names(&client, &ns).await, ["a"]);
 }
+
+/// An object that says it must stay (Helm's `resource-policy: keep`, which charts put on
+/// Secrets holding generated passwords, or our own annotation) is kept when it leaves git,
+/// and said so; the others go as usual.
+#[tokio::test]
+async fn objects_annotated_to_be_kept_stay_when_they_leave_git() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "keep").await;
+    let set = support::unique_name("set");
+    let keep = |name: &str, key: &str, value: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  annotations:\n    \
+             {key}: \"{value}\"\n"
+        )
+    };
+    let repo = Workdir::new(&[
+        (
+            "helm.yaml",
+            &keep("generated", "helm.sh/resource-policy", "keep"),
+        ),
+        (
+            "ours.yaml",
+            &keep("precious", "kubectl-gitops.io/prune", "false"),
+        ),
+        ("plain.yaml", &cm("plain", "1")),
+        ("stays.yaml", &cm("stays", "1")),
+    ]);
+    repo.git_commit_all();
+    let (code, stdout, stderr) = apply(&repo, &ns, &set, &["--yes"]);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+
+    for file in ["helm.yaml", "ours.yaml", "plain.yaml"] {
+        std::fs::remove_file(repo.path().join(file)).unwrap();
+    }
+    repo.git_commit_all();
+    let (code, stdout, stderr) = apply(&repo, &ns, &set, &["--yes", "--prune-protected"]);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains(&format!(
+            "= kept ConfigMap/{ns}/generated: annotated helm.sh/resource-policy: keep: never pruned"
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("= kept ConfigMap/{ns}/precious")),
+        "{stdout}"
+    );
+    assert_eq!(
+        configmap_names(&client, &ns).await,
+        ["generated", "precious", "stays"]
+    );
+}

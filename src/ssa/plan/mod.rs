@@ -15,6 +15,8 @@ mod prunes;
 mod scope;
 mod targets;
 
+pub(in crate::ssa) use prunes::kept_by_annotation;
+
 use std::collections::BTreeSet;
 
 use anyhow::Result;

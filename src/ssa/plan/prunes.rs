@@ -31,6 +31,13 @@ pub(super) fn prunes(
             });
             continue;
         }
+        if let Some(reason) = kept_by_annotation(&member.live) {
+            kept.push(Kept {
+                object: member.object.clone(),
+                reason,
+            });
+            continue;
+        }
         if !options.prune_protected && PROTECTED_KINDS.contains(&(group.as_str(), kind.as_str())) {
             kept.push(Kept {
                 object: member.object.clone(),
@@ -70,4 +77,77 @@ pub(super) fn prunes(
         ));
     }
     (prunes, kept)
+}
+
+/// Why an object that left git is never pruned, if it says so itself: kubectl-gitops' own
+/// annotation, or the one of the tool that wrote the manifest (Helm's `resource-policy: keep`,
+/// which charts put on Secrets holding generated passwords; Flux's and Argo CD's per-object
+/// prune switches, so a repository moved over from them keeps its promises). Not even
+/// `--prune-protected` prunes such an object: delete it by hand when it is no longer needed.
+pub(in crate::ssa) fn kept_by_annotation(object: &serde_json::Value) -> Option<String> {
+    let annotations = object.pointer("/metadata/annotations")?.as_object()?;
+    let says = |key: &str, wants: &dyn Fn(&str) -> bool| {
+        annotations
+            .get(key)
+            .and_then(serde_json::Value::as_str)
+            .filter(|v| wants(v.trim()))
+            .map(|v| format!("annotated {key}: {}: never pruned", v.trim()))
+    };
+    says("kubectl-gitops.io/prune", &|v| v == "false")
+        .or_else(|| says("helm.sh/resource-policy", &|v| v == "keep"))
+        .or_else(|| says("kustomize.toolkit.fluxcd.io/prune", &|v| v == "disabled"))
+        .or_else(|| {
+            says("argocd.argoproj.io/sync-options", &|v| {
+                v.split(',').any(|o| o.trim() == "Prune=false")
+            })
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn annotated(key: &str, value: &str) -> serde_json::Value {
+        json!({"metadata": {"name": "x", "annotations": {key: value}}})
+    }
+
+    #[test]
+    fn objects_that_ask_to_be_kept_are_kept_whoever_wrote_the_annotation() {
+        for (key, value) in [
+            ("kubectl-gitops.io/prune", "false"),
+            ("helm.sh/resource-policy", "keep"),
+            ("kustomize.toolkit.fluxcd.io/prune", "disabled"),
+            (
+                "argocd.argoproj.io/sync-options",
+                "ServerSideApply=true, Prune=false",
+            ),
+        ] {
+            let reason = kept_by_annotation(&annotated(key, value));
+            assert!(
+                reason.as_deref().is_some_and(|r| r.contains(key)),
+                "{key}: {reason:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn other_values_and_unannotated_objects_are_pruned_as_usual() {
+        for (key, value) in [
+            ("kubectl-gitops.io/prune", "true"),
+            ("helm.sh/resource-policy", "delete"),
+            ("kustomize.toolkit.fluxcd.io/prune", "enabled"),
+            (
+                "argocd.argoproj.io/sync-options",
+                "Prune=true,Replace=false",
+            ),
+            ("example.com/prune", "false"),
+        ] {
+            assert_eq!(kept_by_annotation(&annotated(key, value)), None, "{key}");
+        }
+        assert_eq!(
+            kept_by_annotation(&json!({"metadata": {"name": "x"}})),
+            None
+        );
+    }
 }
