@@ -25,7 +25,9 @@ use crate::ui::{self, Style};
                   webhooks and APIServices (after the workloads they call). Objects applied \
                   earlier from PATH that left git are pruned last, tracked with a Kubernetes \
                   ApplySet (the standard kubectl apply --applyset uses). Nothing is pruned when \
-                  anything failed.",
+                  anything failed. A Helm chart's hooks run as helm upgrade runs them: the pre \
+                  hooks after the Namespaces and CRDs, the post hooks after the prune, each \
+                  waited for (see --timeout).",
     after_help = "Examples:
   # Review and apply deploy/ to the current context
   kubectl gitops apply deploy/
