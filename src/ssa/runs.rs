@@ -15,7 +15,8 @@
 
 use std::time::{Duration, Instant};
 
-use kube::api::{DeleteParams, Patch, PatchParams, PropagationPolicy};
+use futures::{StreamExt, TryStreamExt};
+use kube::api::{DeleteParams, Patch, PatchParams, PropagationPolicy, WatchEvent, WatchParams};
 use kube::core::{ApiResource, DynamicObject, Request, Resource};
 use serde::Serialize;
 use serde_json::Value;
@@ -211,7 +212,8 @@ async fn delete_succeeded<'a>(
 
 /// Creates one hook (replacing an earlier copy when its policy says so) and waits for it.
 async fn run_one(cluster: &Cluster, hook: &Run, timeout: Duration) -> Result<(), String> {
-    if hook.run.delete_policy.before_creation {
+    // A Job or Pod left from an earlier run has finished: only a new one runs again.
+    if hook.run.delete_policy.before_creation || runs_to_completion(&hook.object) {
         delete(cluster, hook, timeout)
             .await
             .map_err(|e| format!("deleting the earlier copy (before-hook-creation): {e}"))?;
@@ -221,26 +223,103 @@ async fn run_one(cluster: &Cluster, hook: &Run, timeout: Duration) -> Result<(),
     let request = Request::new(url(hook))
         .patch(&hook.object.name, &params, &Patch::Apply(&hook.body))
         .map_err(|e| e.to_string())?;
-    cluster
+    let created = cluster
         .send::<Value>(request)
         .await
         .map_err(|e| refusal(&e, cluster))?;
+    if !runs_to_completion(&hook.object) {
+        return Ok(());
+    }
+    let since = created["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     let deadline = Instant::now() + timeout;
+    let mut live = Some(created);
+    let mut version = since;
     loop {
-        let live = read(cluster, hook).await?;
-        match outcome(&hook.object, live.as_ref()) {
+        let why = match outcome(&hook.object, live.as_ref()) {
             Finished::Succeeded => return Ok(()),
             Finished::Failed(why) => return Err(why),
-            Finished::Running(why) => {
-                if Instant::now() >= deadline {
-                    return Err(format!(
-                        "did not finish within {} ({why})",
-                        humantime::format_duration(timeout)
-                    ));
+            Finished::Running(why) => why,
+        };
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(format!(
+                "did not finish within {} ({why})",
+                humantime::format_duration(timeout)
+            ));
+        }
+        live = next_state(cluster, hook, &mut version, left).await?;
+    }
+}
+
+/// Whether the hook is something that runs and finishes, so it is waited for.
+fn runs_to_completion(object: &ObjectRef) -> bool {
+    matches!(
+        (object.group(), object.kind.as_str()),
+        ("batch", "Job") | ("", "Pod")
+    )
+}
+
+/// Server-side timeout of one watch request: below the client's read timeout (60s).
+const WATCH_SECONDS: u64 = 50;
+
+/// The hook's next state after `version`, watched (so a Job its TTL deletes the moment it
+/// finished is still seen finishing: the deletion carries the final state); None once it was
+/// deleted while it still ran. Waits at most `left`; an expired version is read again.
+async fn next_state(
+    cluster: &Cluster,
+    hook: &Run,
+    version: &mut String,
+    left: Duration,
+) -> Result<Option<Value>, String> {
+    let params = WatchParams::default()
+        .fields(&format!("metadata.name={}", hook.object.name))
+        .timeout(left.as_secs().clamp(1, WATCH_SECONDS) as u32);
+    let request = Request::new(url(hook))
+        .watch(&params, version)
+        .map_err(|e| e.to_string())?;
+    let expired = || async {
+        let live = read(cluster, hook).await?;
+        Ok(live)
+    };
+    let mut events = match cluster.client.request_events::<Value>(request).await {
+        Ok(events) => events.boxed(),
+        Err(kube::Error::Api(status)) if status.code == 410 => return expired().await,
+        Err(e) => return Err(refusal(&e, cluster)),
+    };
+    let watched = tokio::time::timeout(left, async {
+        while let Some(event) = events.try_next().await.map_err(|e| refusal(&e, cluster))? {
+            match event {
+                WatchEvent::Added(object) | WatchEvent::Modified(object) => {
+                    if let Some(v) = object["metadata"]["resourceVersion"].as_str() {
+                        *version = v.to_string();
+                    }
+                    return Ok(Some(object));
                 }
+                WatchEvent::Deleted(object) => {
+                    // Finished and then deleted (a TTL of 0), or deleted while it ran.
+                    return Ok(match outcome(&hook.object, Some(&object)) {
+                        Finished::Running(_) => None,
+                        _ => Some(object),
+                    });
+                }
+                WatchEvent::Bookmark(bookmark) => {
+                    *version = bookmark.metadata.resource_version;
+                }
+                WatchEvent::Error(e) if e.code == 410 => return expired().await,
+                WatchEvent::Error(e) => return Err(e.message),
             }
         }
-        tokio::time::sleep(POLL).await;
+        // The server ended the watch: the state as it is now.
+        expired().await
+    })
+    .await;
+    match watched {
+        Ok(state) => state,
+        // Out of time: the last state seen stands, and the caller reports it.
+        Err(_) => read(cluster, hook).await,
     }
 }
 

@@ -526,3 +526,77 @@ async fn a_hook_of_both_sides_runs_before_and_again_after() {
         Api::namespaced(client.clone(), &ns);
     assert!(accounts.get_opt("app-hooks").await.unwrap().is_none());
 }
+
+/// A hook Job whose `ttlSecondsAfterFinished: 0` has the TTL controller delete it the moment
+/// it finished: the apply still sees how it finished (the watch's deletion carries the final
+/// state), rather than taking it for a hook deleted while it ran.
+#[tokio::test]
+async fn a_hook_job_deleted_the_moment_it_finished_counts_as_finished() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "hook-ttl").await;
+    let repo = Workdir::new(&[
+        ("app/Chart.yaml", CHART),
+        ("app/templates/config.yaml", &config("1")),
+        ("app/templates/migrate.yaml", &migrate_job("hook-failed")),
+    ]);
+    repo.git_commit_all();
+    let applying = support::gitops_spawn(&["apply", ".", "-n", &ns, "--yes"], repo.path());
+    let jobs: Api<Job> = Api::namespaced(client.clone(), &ns);
+    started(&jobs, "app-migrate").await;
+    // What the TTL controller does to a Job with ttlSecondsAfterFinished: 0 (the test server
+    // has no garbage collector, so the deletion is made one that needs none).
+    finish(&jobs, "app-migrate", true).await;
+    jobs.delete("app-migrate", &kube::api::DeleteParams::background())
+        .await
+        .unwrap();
+    let stdout = exited(applying.wait_with_output().unwrap(), 0);
+    assert_eq!(
+        writes(&stdout),
+        [
+            format!("ran hook Job/{ns}/app-migrate"),
+            format!("created ConfigMap/{ns}/app-config"),
+        ]
+    );
+}
+
+/// A hook Job left from an earlier run (its policy has no `before-hook-creation`, and that run
+/// was interrupted) has finished: the next apply deletes it and runs a new one instead of
+/// taking the old outcome for the new run's.
+#[tokio::test]
+async fn a_finished_hook_job_left_from_an_earlier_run_is_replaced_not_reused() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "hook-left").await;
+    let repo = Workdir::new(&[
+        ("app/Chart.yaml", CHART),
+        ("app/templates/config.yaml", &config("1")),
+        ("app/templates/migrate.yaml", &migrate_job("hook-succeeded")),
+    ]);
+    repo.git_commit_all();
+    let jobs: Api<Job> = Api::namespaced(client.clone(), &ns);
+    let left: Job = serde_json::from_value(json!({
+        "metadata": {"name": "app-migrate"},
+        "spec": {"template": {"spec": {"restartPolicy": "Never",
+            "containers": [{"name": "migrate", "image": "busybox"}]}}}
+    }))
+    .unwrap();
+    let old = jobs.create(&Default::default(), &left).await.unwrap();
+    finish(&jobs, "app-migrate", true).await;
+
+    let applying = support::gitops_spawn(&["apply", ".", "-n", &ns, "--yes"], repo.path());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let now = jobs.get_opt("app-migrate").await.unwrap();
+        if now.is_some_and(|j| j.metadata.uid != old.metadata.uid) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the old Job was never replaced");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    finish(&jobs, "app-migrate", true).await;
+    let stdout = exited(applying.wait_with_output().unwrap(), 0);
+    assert!(
+        stdout.contains(&format!("ran hook Job/{ns}/app-migrate")),
+        "{stdout}"
+    );
+    assert!(jobs.get_opt("app-migrate").await.unwrap().is_none());
+}
