@@ -600,3 +600,61 @@ async fn a_finished_hook_job_left_from_an_earlier_run_is_replaced_not_reused() {
     );
     assert!(jobs.get_opt("app-migrate").await.unwrap().is_none());
 }
+
+/// A hook Pod (charts use them for smoke checks before or after a release) is waited for until
+/// it succeeded, then deleted as its policy says; the test writes its phase as the kubelet would.
+#[tokio::test]
+async fn a_hook_pod_is_waited_for_until_it_succeeded() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "hook-pod").await;
+    let check = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {{ .Release.Name }}-check\n  \
+         annotations:\n    helm.sh/hook: post-install,post-upgrade\n    \
+         helm.sh/hook-delete-policy: hook-succeeded\nspec:\n  restartPolicy: Never\n  \
+         containers:\n  - name: check\n    image: busybox\n    command: [\"true\"]\n";
+    let repo = Workdir::new(&[
+        ("app/Chart.yaml", CHART),
+        ("app/templates/config.yaml", &config("1")),
+        ("app/templates/check.yaml", check),
+    ]);
+    repo.git_commit_all();
+    let applying = support::gitops_spawn(&["apply", ".", "-n", &ns, "--yes"], repo.path());
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client.clone(), &ns);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while pods.get_opt("app-check").await.unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the hook Pod never appeared");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Running first: still waited for.
+    let phase = |phase: &str| json!({"status": {"phase": phase}});
+    pods.patch_status(
+        "app-check",
+        &PatchParams::default(),
+        &Patch::Merge(&phase("Running")),
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        pods.get_opt("app-check").await.unwrap().is_some(),
+        "still running"
+    );
+    pods.patch_status(
+        "app-check",
+        &PatchParams::default(),
+        &Patch::Merge(&phase("Succeeded")),
+    )
+    .await
+    .unwrap();
+    let stdout = exited(applying.wait_with_output().unwrap(), 0);
+    assert_eq!(
+        writes(&stdout),
+        [
+            format!("created ConfigMap/{ns}/app-config"),
+            format!("ran hook Pod/{ns}/app-check"),
+        ]
+    );
+    assert!(
+        pods.get_opt("app-check").await.unwrap().is_none(),
+        "hook-succeeded"
+    );
+}
