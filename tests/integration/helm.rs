@@ -2,7 +2,7 @@
 //! oracle), and on the test server a chart goes diff -> apply -> diff in sync, with a values
 //! change in git shown as exactly the fields it changes.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
@@ -346,17 +346,10 @@ fn a_broken_template_fails_naming_the_chart_with_helms_reason() {
 }
 
 /// The podinfo chart of the shared corpus, when this checkout sits beside it.
-fn podinfo() -> Option<PathBuf> {
-    let corpus = std::env::var_os("GITOPS_TEST_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"));
-    let chart = corpus.join("podinfo/charts/podinfo");
-    chart.join("Chart.yaml").is_file().then_some(chart)
-}
 
 #[test]
 fn podinfo_renders_as_helm_template_does() {
-    let Some(chart) = podinfo() else {
+    let Some(chart) = support::podinfo_chart() else {
         eprintln!(
             "note: skipping the podinfo oracle: no corpus (set GITOPS_TEST_CORPUS to a directory \
              holding podinfo/charts/podinfo)"
@@ -365,13 +358,7 @@ fn podinfo_renders_as_helm_template_does() {
     };
     let parent = tempfile::tempdir().unwrap();
     let copy = parent.path().join("podinfo");
-    let status = Command::new("cp")
-        .arg("-r")
-        .arg(&chart)
-        .arg(&copy)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    support::copy_tree(&chart, &copy);
     let ours = ours(parent.path(), &options("apps", Capabilities::HelmDefaults));
     let oracle = oracle(&copy, "podinfo", "apps", &[]);
     assert!(!ours.is_empty());

@@ -412,30 +412,15 @@ async fn a_pre_hook_runs_in_a_namespace_the_same_change_creates() {
 /// them around the release and deletes them as the chart asks (`hook-succeeded,hook-failed`).
 #[tokio::test]
 async fn podinfo_with_its_hook_jobs_on_runs_them_around_the_release() {
-    let corpus = std::env::var_os("GITOPS_TEST_CORPUS")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus")
-        });
-    let chart = corpus.join("podinfo/charts/podinfo");
-    if !chart.join("Chart.yaml").is_file() {
-        eprintln!(
-            "note: skipping podinfo's hooks: no corpus at {}",
-            corpus.display()
-        );
+    let Some(chart) = support::podinfo_chart() else {
+        eprintln!("note: skipping podinfo's hooks: no corpus (see GITOPS_TEST_CORPUS)");
         return;
-    }
+    };
     let client = support::admin().await;
     let ns = support::namespace(&client, "podinfo-hooks").await;
     let repo = Workdir::new(&[]);
     let copy = repo.path().join("podinfo");
-    let status = std::process::Command::new("cp")
-        .arg("-r")
-        .arg(&chart)
-        .arg(&copy)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    support::copy_tree(&chart, &copy);
     let values = std::fs::read_to_string(copy.join("values.yaml")).unwrap();
     let mut enabled = values.clone();
     for hook in ["preInstall", "postInstall"] {

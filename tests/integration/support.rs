@@ -329,3 +329,24 @@ impl Drop for Proxy {
         self.task.abort();
     }
 }
+
+/// podinfo's chart in the public corpus (`$GITOPS_TEST_CORPUS`, else ../shared/corpus beside
+/// the repository), when it is there.
+pub fn podinfo_chart() -> Option<PathBuf> {
+    let corpus = std::env::var_os("GITOPS_TEST_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus"));
+    let chart = corpus.join("podinfo/charts/podinfo");
+    chart.join("Chart.yaml").is_file().then_some(chart)
+}
+
+/// A copy of the directory `from` at `to` (the corpus is data: tests work on copies).
+pub fn copy_tree(from: &Path, to: &Path) {
+    let status = Command::new("cp")
+        .arg("-r")
+        .arg(from)
+        .arg(to)
+        .status()
+        .expect("running cp");
+    assert!(status.success(), "copying {}", from.display());
+}
