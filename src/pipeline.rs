@@ -264,47 +264,8 @@ pub async fn execute(
     };
     inventory::write_parent(cluster, set, &kinds, &namespaces, members).await?;
 
-    let apply_options = ApplyOptions {
-        pinned: options.pinned,
-        ..ApplyOptions::default()
-    };
-    // Helm hooks run with an apply that changes something, as with every `helm upgrade`; not
-    // with a drift correction, which only puts some objects back.
-    let hooks_run = !options.partial && summary.has_changes() && summary.blocked() == 0;
-    let pre_hooks = hooks_run && !runs::due(&planned.runs, Side::Before).is_empty();
-    let failures = |results: &[Applied]| results.iter().filter(|r| r.error.is_some()).count();
-    // Namespaces and CRDs first, as Helm creates the release namespace and installs crds/
-    // before any hook: a pre hook may live in the one or use the other.
-    let mut results = ssa::apply(
-        cluster,
-        planned,
-        &apply_options,
-        Writes::Foundations,
-        progress,
-    )
-    .await;
-    if pre_hooks && failures(&results) == 0 {
-        let timeout = options.hook_timeout;
-        results.extend(runs::run(cluster, &planned.runs, Side::Before, timeout, progress).await);
-    }
-    let mut prunes_skipped = 0;
-    if pre_hooks && failures(&results) > 0 {
-        // Pre hooks that failed, or could not run, stop the apply: nothing else is written.
-        prunes_skipped = summary.prune;
-    } else {
-        results.extend(ssa::apply(cluster, planned, &apply_options, Writes::Rest, progress).await);
-        let apply_failed = failures(&results) + summary.blocked();
-        if apply_failed > 0 || withheld.is_some() {
-            prunes_skipped = summary.prune;
-        } else {
-            results.extend(ssa::prune(cluster, work, progress).await);
-        }
-        if hooks_run && failures(&results) == 0 {
-            let timeout = options.hook_timeout;
-            let after = runs::run(cluster, &planned.runs, Side::After, timeout, progress).await;
-            results.extend(after);
-        }
-    }
+    let (results, prunes_skipped) =
+        write(cluster, planned, options, withheld.is_some(), progress).await;
     let failed = failures(&results) + summary.blocked();
     // Withheld prunes are still members: the parent keeps listing them.
     if failed == 0 && !options.partial && withheld.is_none() {
@@ -320,6 +281,55 @@ pub async fn execute(
         prunes_skipped,
         prunes_withheld: withheld,
     })
+}
+
+/// The writes of an execution, in Helm's order when the render has hooks: the change's
+/// Namespaces and CRDs, the pre hooks, everything else, the prunes (unless something failed or
+/// they are `withheld`), the post hooks. What happened to each, and how many prunes were not
+/// attempted.
+async fn write(
+    cluster: &Cluster,
+    planned: &Planned,
+    options: &ExecuteOptions,
+    withheld: bool,
+    progress: &(dyn Fn(&Applied) + Sync),
+) -> (Vec<Applied>, usize) {
+    let summary = planned.plan.summary();
+    let apply_options = ApplyOptions {
+        pinned: options.pinned,
+        ..ApplyOptions::default()
+    };
+    let apply = |writes| ssa::apply(cluster, planned, &apply_options, writes, progress);
+    let hooks = |side| runs::run(cluster, &planned.runs, side, options.hook_timeout, progress);
+    // Helm hooks run with an apply that changes something, as with every `helm upgrade`; not
+    // with a drift correction, which only puts some objects back.
+    let hooks_run = !options.partial && summary.has_changes() && summary.blocked() == 0;
+    let pre_hooks = hooks_run && !runs::due(&planned.runs, Side::Before).is_empty();
+    // Namespaces and CRDs first, as Helm creates the release namespace and installs crds/
+    // before any hook: a pre hook may live in the one or use the other.
+    let mut results = apply(Writes::Foundations).await;
+    if pre_hooks && failures(&results) == 0 {
+        results.extend(hooks(Side::Before).await);
+    }
+    if pre_hooks && failures(&results) > 0 {
+        // Pre hooks that failed, or could not run, stop the apply: nothing else is written.
+        return (results, summary.prune);
+    }
+    results.extend(apply(Writes::Rest).await);
+    let mut prunes_skipped = 0;
+    if failures(&results) + summary.blocked() > 0 || withheld {
+        prunes_skipped = summary.prune;
+    } else {
+        results.extend(ssa::prune(cluster, &planned.work, progress).await);
+    }
+    if hooks_run && failures(&results) == 0 {
+        results.extend(hooks(Side::After).await);
+    }
+    (results, prunes_skipped)
+}
+
+fn failures(results: &[Applied]) -> usize {
+    results.iter().filter(|r| r.error.is_some()).count()
 }
 
 /// The group-kinds and namespaces the parent must list: those of every desired object and
