@@ -241,7 +241,10 @@ pub async fn run(
         .iter()
         .filter(|w| matches!(w.action, Action::Create | Action::Update | Action::Prune))
         .count()
-        + prepared.planned.runs.len();
+        + [ssa::runs::Side::Before, ssa::runs::Side::After]
+            .into_iter()
+            .map(|side| ssa::runs::due(&prepared.planned.runs, side).len())
+            .sum::<usize>();
     let writes = writes as u64;
     let bar = ui::counter(writes, "applying");
     let tick = |done: &Applied| {
