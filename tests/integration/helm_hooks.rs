@@ -643,3 +643,32 @@ async fn a_hook_pod_is_waited_for_until_it_succeeded() {
         "hook-succeeded"
     );
 }
+
+/// A hook the server would refuse is a plan error: `diff` shows it with the server's reason and
+/// exits 2, and `apply` writes nothing, rather than failing half-way with some objects written.
+#[tokio::test]
+async fn a_hook_the_server_refuses_is_a_plan_error_and_nothing_is_applied() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "hook-invalid").await;
+    // A Job's pods must not restart Always: the server refuses this Job.
+    let invalid =
+        migrate_job("hook-succeeded").replace("restartPolicy: Never", "restartPolicy: Always");
+    let repo = Workdir::new(&[
+        ("app/Chart.yaml", CHART),
+        ("app/templates/config.yaml", &config("1")),
+        ("app/templates/migrate.yaml", &invalid),
+    ]);
+    repo.git_commit_all();
+    let stdout = exited(gitops(&["diff", ".", "-n", &ns], repo.path()), 2);
+    assert!(
+        stdout.contains(&format!(
+            "! error Job/{ns}/app-migrate (app/templates/migrate.yaml:1): Helm hook:"
+        )) && stdout.contains("restartPolicy"),
+        "{stdout}"
+    );
+    exited(gitops(&["apply", ".", "-n", &ns, "--yes"], repo.path()), 2);
+    let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    assert!(configmaps.get_opt("app-config").await.unwrap().is_none());
+    let jobs: Api<Job> = Api::namespaced(client.clone(), &ns);
+    assert!(jobs.get_opt("app-migrate").await.unwrap().is_none());
+}

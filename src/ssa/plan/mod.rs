@@ -10,6 +10,7 @@
 //! the server, `prunes` finds members no longer desired; this file joins them into changes.
 
 mod dry_run;
+mod hook_checks;
 mod live;
 mod prunes;
 mod scope;
@@ -117,10 +118,19 @@ pub async fn plan(
 ) -> Result<Planned> {
     let mut errors: Vec<(usize, PlanError)> = Vec::new();
     let targets = targets::resolve(cluster, manifests, options, &mut errors).await?;
-    // Hooks deleted after they run are not compared with the cluster: they run on apply.
+    let created_namespaces: BTreeSet<&str> = manifests
+        .iter()
+        .filter(|m| m.kind() == "Namespace" && m.api_version() == "v1")
+        .map(|m| m.name())
+        .collect();
+    // Hooks that run are not compared with the cluster: they run on apply. The server checks
+    // them as they will be created.
     let (runs, targets): (Vec<_>, Vec<_>) = targets
         .into_iter()
         .partition(|t| hooks::run_of(&t.body).is_some());
+    errors.extend(
+        hook_checks::refused(cluster, &runs, &created_namespaces, options.show_secrets).await,
+    );
     let runs: Vec<Run> = runs
         .into_iter()
         .filter_map(|t| {
@@ -137,11 +147,6 @@ pub async fn plan(
 
     let (live, outcomes, proven_unchanged) =
         live::read_and_dry_run(cluster, &targets, members, options).await;
-    let created_namespaces: BTreeSet<&str> = manifests
-        .iter()
-        .filter(|m| m.kind() == "Namespace" && m.api_version() == "v1")
-        .map(|m| m.name())
-        .collect();
 
     let mut changes: Vec<Planned1> = Vec::new();
     for (target, outcome) in targets.iter().zip(outcomes) {
