@@ -176,6 +176,19 @@ pub enum RenderError {
     )]
     HelmDependenciesUnlocked { chart: PathBuf, missing: String },
 
+    /// A Helm hook annotation with a word Helm does not know (see `helm::hooks`).
+    #[error(
+        "{origin}: {object} has {key}: {unknown:?}, which Helm does not know, so it would never \
+         take effect; use one of {known}"
+    )]
+    HelmHookAnnotation {
+        origin: Origin,
+        object: Box<ObjectRef>,
+        key: &'static str,
+        unknown: String,
+        known: String,
+    },
+
     /// An object's `kubectl-gitops.io/ignore-fields` annotation that does not list JSON pointers.
     #[error("{origin}: kubectl-gitops.io/ignore-fields: {message}")]
     IgnoreFields { origin: Origin, message: String },

@@ -172,6 +172,7 @@ pub fn render(
             errors.push(error);
         }
     }
+    errors.extend(helm::hooks::unknown_words(&manifests));
     errors.extend(validate::find_duplicates(&manifests, &built_by));
     keep_first_missing_program(&mut errors);
 

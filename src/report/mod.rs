@@ -739,6 +739,7 @@ mod tests {
                     on_success,
                     on_failure,
                 },
+                completes: true,
             },
         }
     }

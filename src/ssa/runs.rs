@@ -213,7 +213,7 @@ async fn delete_succeeded<'a>(
 /// Creates one hook (replacing an earlier copy when its policy says so) and waits for it.
 async fn run_one(cluster: &Cluster, hook: &Run, timeout: Duration) -> Result<(), String> {
     // A Job or Pod left from an earlier run has finished: only a new one runs again.
-    if hook.run.delete_policy.before_creation || runs_to_completion(&hook.object) {
+    if hook.run.replaces_earlier_copy() {
         delete(cluster, hook, timeout)
             .await
             .map_err(|e| format!("deleting the earlier copy (before-hook-creation): {e}"))?;
@@ -227,7 +227,7 @@ async fn run_one(cluster: &Cluster, hook: &Run, timeout: Duration) -> Result<(),
         .send::<Value>(request)
         .await
         .map_err(|e| refusal(&e, cluster))?;
-    if !runs_to_completion(&hook.object) {
+    if !hook.run.completes {
         return Ok(());
     }
     let since = created["metadata"]["resourceVersion"]
@@ -252,14 +252,6 @@ async fn run_one(cluster: &Cluster, hook: &Run, timeout: Duration) -> Result<(),
         }
         live = next_state(cluster, hook, &mut version, left).await?;
     }
-}
-
-/// Whether the hook is something that runs and finishes, so it is waited for.
-fn runs_to_completion(object: &ObjectRef) -> bool {
-    matches!(
-        (object.group(), object.kind.as_str()),
-        ("batch", "Job") | ("", "Pod")
-    )
 }
 
 /// Server-side timeout of one watch request: below the client's read timeout (60s).
@@ -425,6 +417,7 @@ mod tests {
                 after,
                 weight,
                 delete_policy: hooks::DeletePolicy::default(),
+                completes: kind == "Job",
             },
             Origin {
                 file: "chart/Chart.yaml".into(),

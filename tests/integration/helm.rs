@@ -330,6 +330,29 @@ fn hooks_deleted_after_they_run_render_as_helm_template_renders_them() {
 }
 
 #[test]
+fn a_hook_annotation_helm_does_not_know_is_refused_naming_the_file_and_object() {
+    let mut files = chart_files("s3cret", 1);
+    files.push((
+        "web/templates/job.yaml".into(),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: migrate\n  annotations:\n    \
+         helm.sh/hook: pre-install\n    helm.sh/hook-delete-policy: hook-suceeded\n"
+            .into(),
+    ));
+    let repo = workdir(&files);
+    let snapshot = source::read_working_tree(repo.path(), &Limits::default()).unwrap();
+    let error = render::render(&snapshot, &options("default", Capabilities::HelmDefaults))
+        .expect_err("refused")
+        .to_string();
+    assert!(
+        error.contains("web/templates/job.yaml")
+            && error.contains("ConfigMap/migrate")
+            && error.contains("\"hook-suceeded\"")
+            && error.contains("hook-succeeded"),
+        "{error}"
+    );
+}
+
+#[test]
 fn a_broken_template_fails_naming_the_chart_with_helms_reason() {
     let mut files = chart_files("s3cret", 1);
     files.push((

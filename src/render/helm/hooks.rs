@@ -21,6 +21,7 @@
 use serde_json::Value;
 
 use super::super::Manifest;
+use crate::render::RenderError;
 
 const HOOK: &str = "helm.sh/hook";
 const WEIGHT: &str = "helm.sh/hook-weight";
@@ -105,6 +106,22 @@ pub struct Run {
     pub after: bool,
     pub weight: i64,
     pub delete_policy: DeletePolicy,
+    /// A Job or Pod: it runs to its end, is waited for, and is never run twice.
+    #[serde(skip)]
+    pub completes: bool,
+}
+
+impl Run {
+    /// Whether running it deletes an earlier copy first: when its policy says
+    /// `before-hook-creation`, and always for a Job or Pod (a finished one cannot run again).
+    pub fn replaces_earlier_copy(&self) -> bool {
+        self.delete_policy.before_creation || self.completes
+    }
+}
+
+/// Whether objects of this kind run to their end (a Job, a Pod), as Helm waits for hooks.
+pub fn runs_to_completion(group: &str, kind: &str) -> bool {
+    matches!((group, kind), ("batch", "Job") | ("", "Pod"))
 }
 
 /// The run this object is, if it is a hook that runs (a Job or a Pod) or is deleted after it
@@ -124,17 +141,18 @@ pub fn run_of(object: &Value) -> Option<Run> {
         return None;
     }
     let delete_policy = DeletePolicy::of(object);
-    let runs = {
+    let completes = {
         let api_version = object["apiVersion"].as_str().unwrap_or_default();
         let kind = object["kind"].as_str().unwrap_or_default();
         let group = api_version.rsplit_once('/').map_or("", |(group, _)| group);
-        matches!((group, kind), ("batch", "Job") | ("", "Pod"))
+        runs_to_completion(group, kind)
     };
-    (runs || delete_policy.on_success || delete_policy.on_failure).then_some(Run {
+    (completes || delete_policy.on_success || delete_policy.on_failure).then_some(Run {
         before,
         after,
         weight: weight(object),
         delete_policy,
+        completes,
     })
 }
 
@@ -208,6 +226,51 @@ fn is_applied(object: &Value) -> bool {
             "pre-install" | "pre-upgrade" | "post-install" | "post-upgrade"
         )
     })
+}
+
+/// Hook events Helm knows (`test-success` is the old name of `test`).
+const EVENTS: &[&str] = &[
+    "pre-install",
+    "post-install",
+    "pre-upgrade",
+    "post-upgrade",
+    "pre-delete",
+    "post-delete",
+    "pre-rollback",
+    "post-rollback",
+    "test",
+    "test-success",
+];
+const DELETE_POLICIES: &[&str] = &["before-hook-creation", "hook-succeeded", "hook-failed"];
+
+/// A hook annotation word Helm does not know is refused, naming the object: Helm itself would
+/// quietly never run such a hook (`pre-instal`) or never delete it (`hook-suceeded`), and a
+/// typo must not decide silently what an apply does.
+pub(crate) fn unknown_words(manifests: &[Manifest]) -> Vec<RenderError> {
+    let mut errors = Vec::new();
+    for manifest in manifests {
+        let object = Value::Object(manifest.object.clone());
+        for (key, known) in [(HOOK, EVENTS), (DELETE_POLICY, DELETE_POLICIES)] {
+            let Some(value) = annotation(&object, key) else {
+                continue;
+            };
+            let unknown: Vec<&str> = value
+                .split(',')
+                .map(str::trim)
+                .filter(|word| !word.is_empty() && !known.contains(word))
+                .collect();
+            if !unknown.is_empty() {
+                errors.push(RenderError::HelmHookAnnotation {
+                    origin: manifest.origin.clone(),
+                    object: Box::new(manifest.object_ref()),
+                    key,
+                    unknown: unknown.join(","),
+                    known: known.join(", "),
+                });
+            }
+        }
+    }
+    errors
 }
 
 /// The chart's objects an apply applies or runs: tests and hooks of events that never happen
@@ -293,6 +356,7 @@ mod tests {
                     on_success: true,
                     on_failure: false
                 },
+                completes: false,
             })
         );
         let on_failure = object(json!({"helm.sh/hook": "post-upgrade",
@@ -347,6 +411,33 @@ mod tests {
         assert!(install_order("RoleBinding") < install_order("Job"));
         assert!(install_order("ValidatingWebhookConfiguration") < install_order("AWidget"));
         assert!(install_order("AWidget") < install_order("Widget"));
+    }
+
+    #[test]
+    fn hook_words_helm_does_not_know_are_refused_naming_the_object() {
+        let errors = unknown_words(&[
+            manifest("typo", json!({"helm.sh/hook": "pre-instal,post-install"})),
+            manifest(
+                "policy",
+                json!({"helm.sh/hook": "pre-install",
+                "helm.sh/hook-delete-policy": "before-hook-creation, hook-suceeded"}),
+            ),
+            manifest(
+                "fine",
+                json!({"helm.sh/hook": "pre-install, test",
+                "helm.sh/hook-delete-policy": "hook-succeeded,hook-failed"}),
+            ),
+        ]);
+        let messages: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(messages.len(), 2, "{messages:?}");
+        assert!(
+            messages[0].contains("ConfigMap/typo")
+                && messages[0].contains("\"pre-instal\"")
+                && messages[0].contains("chart/Chart.yaml"),
+            "{}",
+            messages[0]
+        );
+        assert!(messages[1].contains("\"hook-suceeded\""), "{}", messages[1]);
     }
 
     #[test]

@@ -44,7 +44,8 @@ pub(super) async fn refused(
             if is_missing_namespace(status) && namespace_created {
                 return None;
             }
-            if replaces_a_copy(run) && exists(cluster, run).await {
+            let replaces = hooks::run_of(&run.body).is_some_and(|r| r.replaces_earlier_copy());
+            if replaces && exists(cluster, run).await {
                 return None;
             }
         }
@@ -79,15 +80,6 @@ pub(super) async fn refused(
         ))
     });
     join_all(checks).await.into_iter().flatten().collect()
-}
-
-/// Whether running the hook deletes an earlier copy first (see `ssa::runs`).
-fn replaces_a_copy(run: &Desired<'_>) -> bool {
-    let recreated = matches!(
-        (run.object.group(), run.object.kind.as_str()),
-        ("batch", "Job") | ("", "Pod")
-    );
-    recreated || hooks::run_of(&run.body).is_some_and(|r| r.delete_policy.before_creation)
 }
 
 async fn exists(cluster: &Cluster, run: &Desired<'_>) -> bool {
