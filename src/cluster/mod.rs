@@ -218,6 +218,24 @@ impl Cluster {
         Ok((answer.status, body))
     }
 
+    /// One object as the server has it, through [`Cluster::send`]; None when it does not exist.
+    pub async fn get_object(
+        &self,
+        resource: &kube::core::ApiResource,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<Option<serde_json::Value>, kube::Error> {
+        use kube::core::{DynamicObject, Request, Resource};
+        let request = Request::new(DynamicObject::url_path(resource, namespace))
+            .get(name, &Default::default())
+            .map_err(kube::Error::BuildRequest)?;
+        match self.send(request).await {
+            Ok(object) => Ok(Some(object)),
+            Err(kube::Error::Api(status)) if status.code == 404 => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
     /// The shared request window.
     pub fn budget(&self) -> &RequestBudget {
         &self.sender.budget

@@ -246,7 +246,12 @@ async fn prune_one(
     };
     // Which webhooks stop being called is only in the object: read it first.
     let seen = if departed::is_webhook_configuration(&work.object) {
-        read(cluster, work).await
+        let namespace = work.object.namespace.as_deref();
+        cluster
+            .get_object(&work.resource, namespace, &work.object.name)
+            .await
+            .ok()
+            .flatten()
     } else {
         None
     };
@@ -300,17 +305,6 @@ async fn prune_one(
         not_attempted,
     };
     (applied, deleted)
-}
-
-/// The object as the server has it now, if it can be read.
-async fn read(cluster: &Cluster, work: &Work) -> Option<Value> {
-    let request = Request::new(DynamicObject::url_path(
-        &work.resource,
-        work.object.namespace.as_deref(),
-    ))
-    .get(&work.object.name, &Default::default())
-    .ok()?;
-    cluster.send::<Value>(request).await.ok()
 }
 
 /// Waits until the CRD reports Established, so its kind can be applied.

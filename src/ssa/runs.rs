@@ -373,14 +373,11 @@ async fn delete(cluster: &Cluster, hook: &Run, timeout: Duration) -> Result<(), 
 
 /// The hook as the server has it; None once it is gone.
 async fn read(cluster: &Cluster, hook: &Run) -> Result<Option<Value>, String> {
-    let request = Request::new(url(hook))
-        .get(&hook.object.name, &Default::default())
-        .map_err(|e| e.to_string())?;
-    match cluster.send::<Value>(request).await {
-        Ok(live) => Ok(Some(live)),
-        Err(kube::Error::Api(status)) if status.code == 404 => Ok(None),
-        Err(e) => Err(refusal(&e, cluster)),
-    }
+    let namespace = hook.object.namespace.as_deref();
+    cluster
+        .get_object(&hook.resource, namespace, &hook.object.name)
+        .await
+        .map_err(|e| refusal(&e, cluster))
 }
 
 fn url(hook: &Run) -> String {

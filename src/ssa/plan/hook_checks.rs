@@ -4,17 +4,13 @@
 
 use std::collections::BTreeSet;
 
-use futures::future::join_all;
-use kube::core::Request;
-use serde_json::Value;
-
 use super::PlanOptions;
 use super::dry_run::{DryRunError, dry_run, is_missing_namespace};
-use super::live::url_path;
 use super::targets::Desired;
 use crate::cluster::Cluster;
 use crate::render::helm::hooks;
 use crate::ssa::{PlanError, SecretValues, SharedReason};
+use futures::future::join_all;
 
 /// The runs the server refuses, each as a plan error. Not checked: a run in a namespace the
 /// same change creates (there is nothing to ask yet), and a run that replaces an earlier copy
@@ -83,10 +79,7 @@ pub(super) async fn refused(
 }
 
 async fn exists(cluster: &Cluster, run: &Desired<'_>) -> bool {
-    let Ok(request) = Request::new(url_path(&run.resource, run.object.namespace.as_deref()))
-        .get(&run.object.name, &Default::default())
-    else {
-        return false;
-    };
-    cluster.send::<Value>(request).await.is_ok()
+    let namespace = run.object.namespace.as_deref();
+    let found = cluster.get_object(&run.resource, namespace, &run.object.name);
+    matches!(found.await, Ok(Some(_)))
 }
