@@ -174,6 +174,10 @@ pub fn render(
     }
     errors.extend(helm::hooks::unknown_words(&manifests));
     errors.extend(validate::find_duplicates(&manifests, &built_by));
+    // Helm's tests and delete or rollback hooks are never applied, whether a chart in the tree,
+    // kustomize's `helmCharts` or a committed `helm template` output rendered them (after the
+    // duplicate check, whose kustomization ranges index the whole render).
+    let manifests = helm::hooks::sort_out(manifests);
     keep_first_missing_program(&mut errors);
 
     if errors.is_empty() {
@@ -223,7 +227,7 @@ fn render_chart(
     let shown = display.join(layout::CHART_FILE);
     let mut objects = load::load_collecting(&shown, &output, budget, errors);
     helm::attribute(&mut objects, &output, &display);
-    helm::hooks::sort_out(objects)
+    objects
 }
 
 /// A missing kustomize program fails every directory the same way; saying so once is enough.

@@ -724,3 +724,65 @@ async fn a_release_helm_installed_is_taken_over_in_place_as_the_readme_says() {
         before
     );
 }
+
+/// A chart rendered through a `helmCharts:` kustomization brings its hooks as kustomize's
+/// helm renders them: they are runs there too, listed by the plan, run by the apply and
+/// deleted as their policy says, and the next diff is in sync.
+#[tokio::test]
+async fn hooks_of_a_helm_charts_kustomization_run_as_a_charts_do() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "helmcharts-hook").await;
+    let mut files = kustomize_example(&ns, "hooked");
+    files.push((
+        "charts/hello/templates/notify.yaml".into(),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-notified\n  \
+         annotations:\n    helm.sh/hook: post-install,post-upgrade\n    \
+         helm.sh/hook-delete-policy: hook-succeeded\ndata:\n  done: \"yes\"\n"
+            .into(),
+    ));
+    // kustomize renders the chart's tests too; they are never applied.
+    files.push((
+        "charts/hello/templates/tests/ping.yaml".into(),
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {{ .Release.Name }}-ping\n  \
+         annotations:\n    helm.sh/hook: test\nspec:\n  containers:\n  - name: ping\n    \
+         image: busybox\n"
+            .into(),
+    ));
+    let repo = workdir(&files);
+    repo.git_commit_all();
+    let helm3 = support::helm3();
+    let env = [("GITOPS_HELM", helm3.to_str().expect("utf-8 path"))];
+
+    let out = support::gitops_env(&["diff", ".", "-n", &ns], repo.path(), &env);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains(&format!(
+            "» hook ConfigMap/{ns}/greeter-notified runs after the other objects"
+        )),
+        "{stdout}"
+    );
+    let out = support::gitops_env(&["apply", ".", "-n", &ns, "--yes"], repo.path(), &env);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains(&format!("ran hook ConfigMap/{ns}/greeter-notified")),
+        "{stdout}"
+    );
+    let configmaps = Api::<ConfigMap>::namespaced(client.clone(), &ns);
+    assert!(
+        configmaps
+            .get_opt("greeter-notified")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let pods = Api::<Pod>::namespaced(client.clone(), &ns);
+    assert!(
+        pods.get_opt("greeter-ping").await.unwrap().is_none(),
+        "the chart's test is never applied\n{stdout}"
+    );
+    let out = support::gitops_env(&["diff", ".", "-n", &ns], repo.path(), &env);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "in sync\n{stdout}\n{stderr}");
+}

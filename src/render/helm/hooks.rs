@@ -273,7 +273,7 @@ pub(crate) fn unknown_words(manifests: &[Manifest]) -> Vec<RenderError> {
     errors
 }
 
-/// The chart's objects an apply applies or runs: tests and hooks of events that never happen
+/// The objects an apply applies or runs: Helm's tests and hooks of events that never happen
 /// here are left out.
 pub(crate) fn sort_out(manifests: Vec<Manifest>) -> Vec<Manifest> {
     manifests
