@@ -593,7 +593,7 @@ async fn capabilities_follow_a_crd_installed_after_the_first_reading() {
     assert!(seen, "the CRD's kind is among the capabilities");
 }
 
-/// A chart `helm install` put in the cluster, as README's "Taking over a release" describes
+/// A chart `helm install` put in the cluster, as docs/helm.md's "Taking over a release" describes
 /// it: same chart, same release name and namespace.
 fn released_chart() -> Vec<(String, String)> {
     [
@@ -673,7 +673,7 @@ async fn a_release_helm_installed_is_taken_over_in_place_as_the_readme_says() {
 
     // The ConfigMap's values are Helm's, so its fields are shared without a conflict. The
     // Secret's stringData is never stored, so sending it again is a change of a field Helm's
-    // manager owns: a conflict, taken with --force-conflicts, as the README says.
+    // manager owns: a conflict, taken with --force-conflicts, as docs/helm.md says.
     assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
     assert!(stdout.contains("~ update ConfigMap/"), "{stdout}");
     assert!(stdout.contains("! conflict Secret/"), "{stdout}");
