@@ -56,10 +56,31 @@ pub fn write(
     options: &Options,
     out: &mut dyn Write,
 ) -> io::Result<()> {
+    teach_identities(plan, destination);
     match format {
         Format::Text => text::write(plan, style, options, out),
         Format::Markdown => markdown::write(plan, destination, options, out),
         Format::Json => json::write(plan, destination, options, out),
+    }
+}
+
+/// Every identity a report shows is structure: the scrubber never rewrites it, whatever a
+/// Secret in the plan holds (`RoleBinding/web/ops-admin` stays that with a Secret holding
+/// `ops-admin`; its value is masked in the Secret by structure).
+fn teach_identities(plan: &Plan, destination: &Destination) {
+    let objects = plan
+        .changes
+        .iter()
+        .map(|c| &c.object)
+        .chain(plan.errors.iter().map(|e| &e.object))
+        .chain(plan.kept.iter().map(|k| &k.object));
+    for object in objects {
+        crate::scrub::learn_public_text(&object.to_string());
+    }
+    for text in [&destination.context, &destination.server] {
+        if !text.is_empty() {
+            crate::scrub::learn_public_text(text);
+        }
     }
 }
 
