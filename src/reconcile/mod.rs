@@ -427,7 +427,7 @@ impl Loop {
         let snapshot = self.status.clone();
         let client = self.reconciler.cluster.client.clone();
         if let Err(err) = status::write(&client, &self.reconciler.set, &snapshot).await {
-            tracing::warn!(error = %format!("{err:#}"), "could not write the status ConfigMap");
+            tracing::warn!(error = %crate::cluster::refusal::one_line(&err), "could not write the status ConfigMap");
         }
         let newly_drifted = self.record_drift(outcome);
         self.publish_events(outcome, corrections).await;
