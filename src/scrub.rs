@@ -233,7 +233,9 @@ pub fn stands_alone(text: &str, start: usize, end: usize) -> bool {
     let mut after = text[end..].chars();
     let (b1, b2) = (before.next(), before.next());
     let (a1, a2) = (after.next(), after.next());
-    !(starts_word && joined(b1, b2)) && !(ends_word && joined(a1, a2))
+    let continues_before = starts_word && joined(b1, b2);
+    let continues_after = ends_word && joined(a1, a2);
+    !(continues_before || continues_after)
 }
 
 /// `text` with every match of `matcher` whose kind is hidden (and that its rule allows)
