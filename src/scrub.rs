@@ -41,9 +41,9 @@
 //! (`https://user:token@host`) is replaced by `***` wherever it appears.
 //!
 //! Lifetime: a command-line run learns for its whole life. A long-running process (the
-//! controller, the reconciler) opens a [`Cycle`] around each sync; what a cycle learns is
-//! forgotten once no cycle that began before it learned it is still running, so the scrubber
-//! holds the values of the syncs in flight, not of every tenant it ever served. A value a sync
+//! controller, the reconciler) opens a [`Cycle`] around each sync; what is learned while cycles
+//! run is forgotten once every cycle that was running then has ended, so the scrubber holds the
+//! values of the syncs in flight, not of every tenant it ever served. A value a sync
 //! needs again is learned again by its next cycle (it renders and reads afresh).
 
 use std::collections::BTreeMap;

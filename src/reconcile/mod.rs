@@ -263,6 +263,9 @@ pub async fn run(reconciler: Reconciler, config: LoopConfig) -> Result<()> {
         drifted.clear();
         resync = false;
 
+        // What the cycle teaches the scrubber lasts until it is recorded: values that left
+        // git are not kept for the life of the process.
+        let _scrub_cycle = crate::scrub::cycle();
         let cycle = reconciler.run(cycle);
         tokio::pin!(cycle);
         let mut abandoned = false;
