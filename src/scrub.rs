@@ -696,7 +696,7 @@ impl Drop for Cycle {
     }
 }
 
-/// How many values and public texts the process's scrubber holds (for tests and metrics).
+/// How many values and public texts the process's scrubber holds (for tests).
 pub fn held() -> (usize, usize) {
     let known = known();
     (known.scrubber.values.len(), known.scrubber.public.len())
