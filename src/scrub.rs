@@ -1,14 +1,15 @@
 //! The one scrubber between what the process knows and what it prints or writes.
 //!
-//! Everything secret that passes through the process is *learned* here: the values of every
-//! Secret rendered from git or read from the cluster, in every spelling a message could quote
-//! them in, and every credential we hold (git tokens, the GitHub token, the kubeconfig's).
-//! Every output path *scrubs* through here: stdout and stderr (through [`Writer`] and
-//! [`text`]), logs, the status ConfigMap, Events and pull-request bodies. A new report or
-//! message therefore cannot leak by forgetting to mask: it passes through the scrubber because
-//! it is output.
+//! Secret values are hidden in two ways, and only the second is done here:
+//! - by structure: a Secret's `data` and `stringData` values are replaced by `***` in the plan
+//!   itself (`ssa::mask`), whatever their text, so no report, JSON or plan file holds them;
+//! - in free text: everything the process prints or writes (stdout and stderr through
+//!   [`Writer`] and [`text`], logs, the status ConfigMap, Events, pull-request bodies) passes
+//!   through here, and the values learned are replaced wherever they stand as a word of their
+//!   own. A new message therefore cannot leak by forgetting to mask: it passes through the
+//!   scrubber because it is output.
 //!
-//! What is scrubbed, for a Secret:
+//! What is learned, for a Secret:
 //! - each value of `data` as sent (base64) and decoded, and each value of `stringData` as
 //!   given and base64-encoded; each in its JSON/Go-escaped spelling too, and each line of a
 //!   multi-line value, since messages quote values whole, escaped or cut into lines;
@@ -17,20 +18,35 @@
 //!   may hold (` hunter2`) is scrubbed, and the key is kept so the message still says which
 //!   entry is wrong. Valid keys are names, not secrets, and stay readable.
 //!
+//! What is never rewritten, so a plan says exactly what will be applied:
+//! - part of a word: a value is replaced only where it stands as a token of its own (see
+//!   [`stands_alone`]), so a Secret holding `hunter2` leaves `hunter22` alone, and one holding
+//!   `admin` never turns `ops-admin` into `ops-***` or `administrator` into `***istrator`;
+//! - what the plan shows as structure: the names, namespaces, kinds, keys and the text of every
+//!   object that is not a Secret (learned with [`learn_public`]). A value that is also such
+//!   text is not the Secret's to hide: the repository or the cluster shows it anyway, in the
+//!   ConfigMap or the name that holds it, and masking it would rewrite that object in the plan;
+//! - a value too common to mean anything ([`is_too_common`]: `admin`, `root`, `true`, `8080`,
+//!   ...). Such a word is in every message already; scrubbing it would tear them all apart,
+//!   and showing it tells a reader nothing about the Secret. The Secret itself still shows
+//!   `***` for it, by structure.
+//!
 //! Short values: a value of fewer than [`MIN_LEN`] characters (`"1"`, `"on"`), or one that
-//! reads as a number or `true`/`false`/`null`, cannot be told from ordinary text, and replacing
-//! it everywhere would corrupt every message and a JSON report. Such a value is scrubbed only
-//! where it stands quoted on its own (`"1"`), which is how the server and our errors quote what
-//! they reject. Reports never show a Secret value anyway: they are masked structurally at the
-//! plan stage (see `ssa::mask`).
+//! reads as a number or literal, cannot be told from ordinary text. Such a value is scrubbed
+//! only where it stands quoted on its own (`"1"`), which is how the server and our errors quote
+//! what they reject.
 //!
-//! Userinfo in any URL (`https://user:token@host`) is replaced by `***` wherever it appears.
+//! Credentials (git tokens, the kubeconfig's, a registry's) are distinctive and never shown,
+//! so they are replaced wherever they appear, inside a word or not. Userinfo in any URL
+//! (`https://user:token@host`) is replaced by `***` wherever it appears.
 //!
-//! Scrubbing errs on the side of hiding: a value that is also ordinary text elsewhere in an
-//! output (a Secret holding `admin`, and a namespace `admin-tools`) is masked there too, since
-//! nothing tells the occurrences apart.
+//! Lifetime: a command-line run learns for its whole life. A long-running process (the
+//! controller, the reconciler) opens a [`Cycle`] around each sync; what is learned while cycles
+//! run is forgotten once every cycle that was running then has ended, so the scrubber holds the
+//! values of the syncs in flight, not of every tenant it ever served. A value a sync
+//! needs again is learned again by its next cycle (it renders and reads afresh).
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{LazyLock, OnceLock, RwLock};
@@ -49,8 +65,54 @@ pub const MIN_LEN: usize = 4;
 /// The shortest line of a multi-line value that is looked for on its own.
 pub const MIN_LINE_LEN: usize = 8;
 
+/// Values too common to scrub in free text, compared without case. Each is a word the server,
+/// kubectl, Helm, git or our own reports use in ordinary sentences (`User "admin" cannot list`,
+/// `namespace default`, `port 8080`, `password authentication failed`), or a default a chart
+/// ships (`admin`, `postgres`, `changeme`) that a reader cannot tell from that word. The test
+/// `every_common_value_is_a_word_of_ordinary_messages` holds the evidence for each.
+pub const COMMON_VALUES: &[&str] = &[
+    "admin",
+    "administrator",
+    "root",
+    "user",
+    "username",
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "default",
+    "true",
+    "false",
+    "null",
+    "none",
+    "yes",
+    "enabled",
+    "disabled",
+    "test",
+    "guest",
+    "changeme",
+    "postgres",
+    "mysql",
+    "redis",
+    "localhost",
+    "80",
+    "443",
+    "3000",
+    "5432",
+    "6379",
+    "8080",
+    "8443",
+    "9090",
+];
+
 const SECRET_FIELDS: &[&str] = &["data", "stringData"];
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// A value this common (see [`COMMON_VALUES`]) is not scrubbed in free text.
+pub fn is_too_common(value: &str) -> bool {
+    let value = value.trim();
+    COMMON_VALUES.iter().any(|c| c.eq_ignore_ascii_case(value))
+}
 
 /// Whether a scrub may leave Secret values in place: only a report the user asked to see with
 /// `--show-secrets`. Credentials are scrubbed whatever this says.
@@ -60,24 +122,55 @@ pub enum Reveal {
     SecretValues,
 }
 
-/// What is known to be secret. One process-wide instance lives behind the free functions;
-/// a value of its own serves a single object's messages and tests.
-#[derive(Debug, Default, Clone)]
+/// When a value was last learned: the generation of the cycles then running, or [`PINNED`].
+type Stamp = u64;
+
+/// Learned outside any cycle (a command-line run, the process's own credentials): kept.
+const PINNED: Stamp = Stamp::MAX;
+
+/// What is known to be secret, and what is known to be shown anyway. One process-wide instance
+/// lives behind the free functions; a value of its own serves a single object's messages and
+/// tests.
+#[derive(Debug, Clone)]
 pub struct Scrubber {
-    /// Substrings, with whether they are Secret values (revealable) or credentials (never).
-    substrings: BTreeSet<(String, Kind)>,
-    /// Short values, scrubbed only as a quoted whole.
-    quoted: BTreeSet<(String, Kind)>,
+    /// Every spelling learned, with whether it is a Secret value (revealable) or a credential
+    /// (never), and when it was last learned.
+    values: BTreeMap<(String, Kind), Stamp>,
+    /// Text the plan shows as structure (names, keys, the text of objects that are not
+    /// Secrets): never rewritten, see the module doc.
+    public: BTreeMap<String, Stamp>,
+    /// The stamp what is learned now gets.
+    stamp: Stamp,
     /// Built on the first scrub after learning: one pass over a text finds every value (a
     /// value per pass made printing a 4,000-object plan quadratic).
     matchers: OnceLock<Matchers>,
 }
 
-/// Every known value at once, with the kind of each pattern.
+impl Default for Scrubber {
+    fn default() -> Self {
+        Scrubber {
+            values: BTreeMap::new(),
+            public: BTreeMap::new(),
+            stamp: PINNED,
+            matchers: OnceLock::new(),
+        }
+    }
+}
+
+/// How a pattern may match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rule {
+    /// A credential: anywhere.
+    Anywhere,
+    /// A Secret value: only as a token of its own.
+    Token,
+}
+
+/// Every known value at once, with the kind and rule of each pattern.
 #[derive(Debug, Clone)]
 struct Matchers {
     substrings: AhoCorasick,
-    substring_kinds: Vec<Kind>,
+    substring_rules: Vec<(Kind, Rule)>,
     quoted: AhoCorasick,
     quoted_kinds: Vec<Kind>,
 }
@@ -87,34 +180,76 @@ impl Matchers {
         let build = |patterns: Vec<String>| {
             AhoCorasick::new(patterns).expect("patterns of known values always build")
         };
+        let mut substrings = Vec::new();
+        let mut substring_rules = Vec::new();
+        let mut quoted = Vec::new();
+        let mut quoted_kinds = Vec::new();
+        for (value, kind) in scrubber.values.keys() {
+            if *kind == Kind::SecretValue && scrubber.public.contains_key(value) {
+                continue;
+            }
+            if is_ambiguous(value) {
+                quoted.push(format!("\"{value}\""));
+                quoted_kinds.push(*kind);
+            } else {
+                substrings.push(value.clone());
+                substring_rules.push((
+                    *kind,
+                    match kind {
+                        Kind::Credential => Rule::Anywhere,
+                        Kind::SecretValue => Rule::Token,
+                    },
+                ));
+            }
+        }
         Matchers {
-            substrings: build(scrubber.substrings.iter().map(|(v, _)| v.clone()).collect()),
-            substring_kinds: scrubber.substrings.iter().map(|(_, k)| *k).collect(),
-            quoted: build(
-                scrubber
-                    .quoted
-                    .iter()
-                    .map(|(v, _)| format!("\"{v}\""))
-                    .collect(),
-            ),
-            quoted_kinds: scrubber.quoted.iter().map(|(_, k)| *k).collect(),
+            substrings: build(substrings),
+            substring_rules,
+            quoted: build(quoted),
+            quoted_kinds,
         }
     }
 }
 
-/// `text` with every match of `matcher` whose kind is hidden replaced by `mask`. Overlapping
-/// matches are masked as one, so no part of either shows (a value containing another is
-/// scrubbed whole); adjacent ones each get their mask.
+/// A character that continues a word: names join words with `-` and `_` (`ops-admin`).
+fn is_word(c: char) -> bool {
+    c.is_alphanumeric() || c == '_' || c == '-'
+}
+
+/// Whether `text[start..end]` stands as a token of its own: neither edge continues a word
+/// around it. A dot between word characters joins them too (`admin.example.com`), while one
+/// ending a sentence does not. An edge of the value that is not itself a word character (a
+/// quote, a space) stands on its own.
+pub fn stands_alone(text: &str, start: usize, end: usize) -> bool {
+    let value = &text[start..end];
+    let joined = |next: Option<char>, beyond: Option<char>| match next {
+        Some(c) if is_word(c) => true,
+        Some('.') => beyond.is_some_and(is_word),
+        _ => false,
+    };
+    let starts_word = value.chars().next().is_some_and(is_word);
+    let ends_word = value.chars().next_back().is_some_and(is_word);
+    let mut before = text[..start].chars().rev();
+    let mut after = text[end..].chars();
+    let (b1, b2) = (before.next(), before.next());
+    let (a1, a2) = (after.next(), after.next());
+    let continues_before = starts_word && joined(b1, b2);
+    let continues_after = ends_word && joined(a1, a2);
+    !(continues_before || continues_after)
+}
+
+/// `text` with every match of `matcher` whose kind is hidden (and that its rule allows)
+/// replaced by `mask`. Overlapping matches are masked as one, so no part of either shows (a
+/// value containing another is scrubbed whole); adjacent ones each get their mask.
 fn mask_matches(
     text: &str,
     matcher: &AhoCorasick,
-    kinds: &[Kind],
-    hidden: impl Fn(Kind) -> bool,
+    allowed: impl Fn(usize, usize, usize) -> bool,
     mask: &str,
 ) -> String {
     let mut spans: Vec<(usize, usize)> = matcher
         .find_overlapping_iter(text)
-        .filter(|m| hidden(kinds[m.pattern().as_usize()]))
+        .filter(|m| allowed(m.pattern().as_usize(), m.start(), m.end()))
         .map(|m| (m.start(), m.end()))
         .collect();
     if spans.is_empty() {
@@ -153,11 +288,13 @@ impl Scrubber {
         s
     }
 
-    /// Learns the values of `object` if it is a v1 Secret (anything else holds none).
+    /// Learns the values of `object` if it is a v1 Secret (anything else holds none), and its
+    /// names and keys as text shown anyway.
     pub fn learn_object(&mut self, object: &Value) {
         if !is_secret(object) {
             return;
         }
+        self.learn_public(object);
         for field in SECRET_FIELDS {
             let Some(map) = object.get(*field).and_then(Value::as_object) else {
                 continue;
@@ -189,6 +326,66 @@ impl Scrubber {
             self.learn_object(&previous);
         }
         self.reorder();
+    }
+
+    /// Learns what `object` shows as structure, which is never rewritten: for a Secret its
+    /// names, labels, annotations and keys; for anything else every key and string in it.
+    pub fn learn_public(&mut self, object: &Value) {
+        let mut found = Vec::new();
+        if is_secret(object) {
+            for (field, value) in object.as_object().into_iter().flatten() {
+                match field.as_str() {
+                    "data" | "stringData" => {
+                        for key in value.as_object().into_iter().flat_map(|m| m.keys()) {
+                            if is_valid_key(key) {
+                                found.push(key.as_str());
+                            }
+                        }
+                    }
+                    "metadata" => public_strings(value, &mut found, Some(LAST_APPLIED)),
+                    _ => public_strings(value, &mut found, None),
+                }
+            }
+        } else {
+            public_strings(object, &mut found, None);
+        }
+        for text in found {
+            self.learn_public_text(text);
+        }
+    }
+
+    /// Learns one text shown as structure (an object's name, a namespace), and each of its
+    /// tokens.
+    pub fn learn_public_text(&mut self, text: &str) {
+        let mut changed = false;
+        let mut add = |piece: &str, this: &mut Scrubber| {
+            if piece.is_empty() {
+                return;
+            }
+            // Only a known value changes what is matched: anything else is merely recorded.
+            if this
+                .values
+                .contains_key(&(piece.to_string(), Kind::SecretValue))
+            {
+                changed = true;
+            }
+            let stamp = this.stamp;
+            match this.public.get_mut(piece) {
+                Some(at) => *at = (*at).max(stamp),
+                None => {
+                    this.public.insert(piece.to_string(), stamp);
+                }
+            }
+        };
+        if text.len() <= MAX_PUBLIC_LEN {
+            add(text, self);
+        }
+        for token in tokens(text) {
+            add(token, self);
+        }
+        if changed {
+            self.reorder();
+        }
     }
 
     /// Learns a credential: never shown, whatever `--show-secrets` says.
@@ -224,7 +421,7 @@ impl Scrubber {
     }
 
     fn learn_value(&mut self, text: &str, kind: Kind) {
-        if text.is_empty() {
+        if text.is_empty() || (kind == Kind::SecretValue && is_too_common(text)) {
             return;
         }
         let mut spellings = vec![text.to_string()];
@@ -235,11 +432,11 @@ impl Scrubber {
             spellings.extend(text.lines().filter_map(line_fragment));
         }
         for spelling in spellings {
-            if is_ambiguous(&spelling) {
-                self.quoted.insert((spelling, kind));
-            } else {
-                self.substrings.insert((spelling, kind));
+            if kind == Kind::SecretValue && is_too_common(&spelling) {
+                continue;
             }
+            let at = self.values.entry((spelling, kind)).or_insert(self.stamp);
+            *at = (*at).max(self.stamp);
         }
     }
 
@@ -248,8 +445,19 @@ impl Scrubber {
         self.matchers.take();
     }
 
+    /// Forgets what was last learned before `floor` (see [`Cycle`]).
+    fn forget_before(&mut self, floor: Stamp) {
+        let before = (self.values.len(), self.public.len());
+        self.values.retain(|_, at| *at >= floor);
+        self.public.retain(|_, at| *at >= floor);
+        // Forgetting public text can bring a value back into the matchers, too.
+        if (self.values.len(), self.public.len()) != before {
+            self.reorder();
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
-        self.substrings.is_empty() && self.quoted.is_empty()
+        self.values.is_empty()
     }
 
     /// `text` with everything known replaced by `***` and URL userinfo removed.
@@ -263,15 +471,16 @@ impl Scrubber {
         let out = mask_matches(
             &out,
             &matchers.substrings,
-            &matchers.substring_kinds,
-            hidden,
+            |pattern, start, end| {
+                let (kind, rule) = matchers.substring_rules[pattern];
+                hidden(kind) && (rule == Rule::Anywhere || stands_alone(&out, start, end))
+            },
             MASK,
         );
         mask_matches(
             &out,
             &matchers.quoted,
-            &matchers.quoted_kinds,
-            hidden,
+            |pattern, _, _| hidden(matchers.quoted_kinds[pattern]),
             "\"***\"",
         )
     }
@@ -296,6 +505,47 @@ impl Scrubber {
             _ => {}
         }
     }
+}
+
+/// Public text longer than this is recorded by its tokens only: a value is compared whole, and
+/// a dashboard's JSON is no one's password.
+const MAX_PUBLIC_LEN: usize = 256;
+
+/// Every key and string inside `value`, except the value under `skip`.
+fn public_strings<'a>(value: &'a Value, out: &mut Vec<&'a str>, skip: Option<&str>) {
+    match value {
+        Value::String(s) => out.push(s),
+        Value::Array(items) => items.iter().for_each(|v| public_strings(v, out, skip)),
+        Value::Object(map) => {
+            for (key, v) in map {
+                out.push(key);
+                if Some(key.as_str()) == skip {
+                    continue;
+                }
+                // The last-applied annotation of a Secret nests deeper, under annotations.
+                public_strings(v, out, skip);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The tokens of `text`, as [`stands_alone`] delimits them.
+fn tokens(text: &str) -> impl Iterator<Item = &str> {
+    text.split(|c: char| !(is_word(c) || c == '.'))
+        .flat_map(|piece| {
+            // A dot joins words only between word characters: `a.b` is one token, `end.` ends.
+            let trimmed = piece.trim_matches('.');
+            std::iter::once(trimmed).chain(trimmed.split('.'))
+        })
+        .filter(|t| !t.is_empty())
+}
+
+fn is_valid_key(key: &str) -> bool {
+    !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-._".contains(c))
 }
 
 /// How one line of a multi-line value (a config file in a Secret) is looked for, if at all.
@@ -374,54 +624,127 @@ pub fn url(url: &str) -> String {
     strip_userinfo(url)
 }
 
-static KNOWN: LazyLock<RwLock<Scrubber>> = LazyLock::new(Default::default);
+/// The process's scrubber and the cycles running.
+#[derive(Default)]
+struct Known {
+    scrubber: Scrubber,
+    /// The generation each running cycle began at, by cycle.
+    running: BTreeMap<u64, Stamp>,
+    /// The newest generation begun; a cycle's values are stamped with it or a later one.
+    generation: Stamp,
+    next_cycle: u64,
+}
+
+impl Known {
+    /// The stamp learning gets now: pinned outside any cycle.
+    fn restamp(&mut self) {
+        self.scrubber.stamp = if self.running.is_empty() {
+            PINNED
+        } else {
+            self.generation
+        };
+    }
+}
+
+static KNOWN: LazyLock<RwLock<Known>> = LazyLock::new(Default::default);
 static REVEAL_IN_REPORTS: AtomicBool = AtomicBool::new(false);
 
-fn known() -> std::sync::RwLockReadGuard<'static, Scrubber> {
+fn known() -> std::sync::RwLockReadGuard<'static, Known> {
     KNOWN
         .read()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn learning() -> std::sync::RwLockWriteGuard<'static, Scrubber> {
+fn learning() -> std::sync::RwLockWriteGuard<'static, Known> {
     KNOWN
         .write()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// One sync's cycle in a long-running process: what is learned while it runs is forgotten
+/// once it and every cycle running beside it have ended (see the module doc). Dropping the
+/// value ends the cycle, however the sync ended.
+#[must_use = "the cycle ends when this is dropped"]
+pub struct Cycle {
+    id: u64,
+}
+
+/// Begins a cycle; see [`Cycle`].
+pub fn cycle() -> Cycle {
+    let mut known = learning();
+    known.generation += 1;
+    known.next_cycle += 1;
+    let (id, generation) = (known.next_cycle, known.generation);
+    known.running.insert(id, generation);
+    known.restamp();
+    Cycle { id }
+}
+
+impl Drop for Cycle {
+    fn drop(&mut self) {
+        let mut known = learning();
+        known.running.remove(&self.id);
+        // Anything a running cycle learned carries a stamp no older than that cycle's start.
+        let floor = known
+            .running
+            .values()
+            .min()
+            .copied()
+            .unwrap_or(known.generation + 1);
+        known.scrubber.forget_before(floor);
+        known.restamp();
+    }
+}
+
+/// How many values and public texts the process's scrubber holds (for tests).
+pub fn held() -> (usize, usize) {
+    let known = known();
+    (known.scrubber.values.len(), known.scrubber.public.len())
+}
+
 /// Learns the values of an object rendered or read, if it is a Secret.
 pub fn learn_object(object: &Value) {
     if is_secret(object) {
-        learning().learn_object(object);
+        learning().scrubber.learn_object(object);
     }
+}
+
+/// Learns what an object in a plan shows as structure (see [`Scrubber::learn_public`]).
+pub fn learn_public(object: &Value) {
+    learning().scrubber.learn_public(object);
+}
+
+/// Learns a text a report shows as structure: an object's identity, a context's name.
+pub fn learn_public_text(text: &str) {
+    learning().scrubber.learn_public_text(text);
 }
 
 /// Learns text that becomes a Secret value: a generator's literal value, env value or file.
 pub fn learn_secret_text(text: &str) {
     let mut known = learning();
-    known.learn_value(text, Kind::SecretValue);
-    known.reorder();
+    known.scrubber.learn_value(text, Kind::SecretValue);
+    known.scrubber.reorder();
 }
 
 /// Learns a generator entry that lacks its `=` (`PASSWORD hunter2`): key and value run
 /// together, and the same rule as for a Secret key no key may be applies.
 pub fn learn_malformed_entry(entry: &str) {
     let mut known = learning();
-    known.learn_key(entry.trim());
-    known.reorder();
+    known.scrubber.learn_key(entry.trim());
+    known.scrubber.reorder();
 }
 
 /// Learns a credential the process holds.
 pub fn learn_credential(credential: &str) {
     if !credential.is_empty() {
-        learning().learn_credential(credential);
+        learning().scrubber.learn_credential(credential);
     }
 }
 
 /// Learns a basic-auth pair the process sends.
 pub fn learn_basic_auth(user: &str, password: &str) {
     if !password.is_empty() {
-        learning().learn_basic_auth(user, password);
+        learning().scrubber.learn_basic_auth(user, password);
     }
 }
 
@@ -433,12 +756,12 @@ pub fn reveal_secret_values_in_reports() {
 
 /// Everything known scrubbed from `text`: for errors, logs, status, Events and forges.
 pub fn text(text: &str) -> String {
-    known().scrub(text, Reveal::Nothing)
+    known().scrubber.scrub(text, Reveal::Nothing)
 }
 
 /// Every string in `value` scrubbed.
 pub fn json(value: &mut Value) {
-    known().scrub_json(value, Reveal::Nothing);
+    known().scrubber.scrub_json(value, Reveal::Nothing);
 }
 
 fn report_reveal() -> Reveal {
@@ -485,11 +808,13 @@ impl<W: Write> Writer<W> {
             Reveal::Nothing
         };
         match std::str::from_utf8(&chunk) {
-            Ok(text) => self.inner.write_all(known().scrub(text, reveal).as_bytes()),
+            Ok(text) => self
+                .inner
+                .write_all(known().scrubber.scrub(text, reveal).as_bytes()),
             Err(_) => {
                 let text = String::from_utf8_lossy(&chunk);
                 self.inner
-                    .write_all(known().scrub(&text, reveal).as_bytes())
+                    .write_all(known().scrubber.scrub(&text, reveal).as_bytes())
             }
         }
     }
@@ -526,6 +851,7 @@ impl<W: Write> Drop for Writer<W> {
 mod tests {
     use super::*;
     use serde_json::json;
+    use std::collections::BTreeSet;
 
     fn secret(field: &str, data: Value) -> Value {
         json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, field: data})
@@ -546,12 +872,12 @@ mod tests {
     }
 
     #[test]
-    fn values_are_caught_raw_encoded_escaped_and_inside_larger_strings() {
+    fn values_are_caught_raw_encoded_escaped_and_cut_into_lines() {
         let s = Scrubber::from_object(&json!({"apiVersion": "v1", "kind": "Secret",
             "data": {"a": b64("secret-value")},
             "stringData": {"b": "plain\"text", "c": "line-one\nline-two"}}));
         let message = format!(
-            "rejected {} (xxsecret-valuexx) and \"plain\\\"text\" b64 {} then line-two",
+            "rejected {} (secret-value) and \"plain\\\"text\" b64 {} then line-two",
             b64("secret-value"),
             b64("plain\"text")
         );
@@ -559,9 +885,119 @@ mod tests {
         for leak in ["secret-value", "plain", &b64("secret-value"), "line-two"] {
             assert!(!scrubbed.contains(leak), "{leak} in {scrubbed}");
         }
-        assert!(scrubbed.starts_with("rejected *** (xx***xx)"), "{scrubbed}");
+        assert!(scrubbed.starts_with("rejected *** (***)"), "{scrubbed}");
     }
 
+    #[test]
+    fn a_value_is_masked_only_where_it_stands_as_a_word_of_its_own() {
+        let s = Scrubber::from_object(&secret("stringData", json!({"p": "hunter22"})));
+        assert_eq!(
+            s.redact("hunter22, \"hunter22\" hunter22. x=hunter22 [hunter22]"),
+            "***, \"***\" ***. x=*** [***]"
+        );
+        for word in [
+            "hunter222",
+            "xhunter22",
+            "ops-hunter22",
+            "hunter22-reader",
+            "hunter22_x",
+            "hunter22.example.com",
+            "db.hunter22",
+        ] {
+            assert_eq!(s.redact(word), word);
+        }
+    }
+
+    #[test]
+    fn credentials_are_masked_even_inside_a_word() {
+        let mut s = Scrubber::default();
+        s.learn_credential("ghp_abcdef123456");
+        assert_eq!(s.redact("x-ghp_abcdef123456yz"), "x-***yz");
+    }
+
+    #[test]
+    fn names_keys_and_the_text_of_other_objects_are_never_rewritten() {
+        let mut s = Scrubber::from_object(&secret(
+            "stringData",
+            json!({"admin-user": "admin", "db-user": "grafana", "api": "s3cr3t-canary"}),
+        ));
+        s.learn_public(&json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "grafana", "namespace": "monitoring"}}));
+        s.learn_public(&json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "notes"}, "data": {"text": "ask the administrator"}}));
+        let report = "+ create RoleBinding/monitoring/ops-admin\n  roleRef:\n    name: admin\n\
+            + create Deployment/monitoring/grafana\n  text: ask the administrator\n\
+            ~ Secret/monitoring/creds admin-user: *** db-user: *** api: ***\n\
+            error: rejected s3cr3t-canary";
+        let scrubbed = s.redact(report);
+        assert_eq!(
+            scrubbed,
+            report.replace("rejected s3cr3t-canary", "rejected ***")
+        );
+        let mut json = json!({"name": "admin", "object": "Deployment/monitoring/grafana",
+            "keys": {"admin-user": "***"}, "message": "s3cr3t-canary"});
+        s.scrub_json(&mut json, Reveal::Nothing);
+        assert_eq!(
+            json,
+            json!({"name": "admin", "object": "Deployment/monitoring/grafana",
+                "keys": {"admin-user": "***"}, "message": "***"})
+        );
+    }
+
+    #[test]
+    fn a_secret_teaches_its_names_and_keys_but_never_its_values_as_public() {
+        let mut s = Scrubber::default();
+        s.learn_public(&json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "creds", "annotations": {LAST_APPLIED: "{\"stringData\":{\"k\":\"in-annotation\"}}"}},
+            "stringData": {"password": "hunter22", "DB_PASSWORD hunter33": ""}}));
+        for public in ["creds", "password", "Secret"] {
+            assert!(s.public.contains_key(public), "{public}");
+        }
+        for value in ["hunter22", "hunter33", "in-annotation"] {
+            assert!(!s.public.contains_key(value), "{value}");
+        }
+    }
+
+    /// Real messages from the API server, kubectl, Helm, git and our own reports. Each value
+    /// held too common is a word of them, so scrubbing it would rewrite what they say.
+    const ORDINARY_MESSAGES: &[&str] = &[
+        r#"secrets is forbidden: User "admin" cannot list resource "secrets" in API group "" in the namespace "default""#,
+        r#"rolebindings.rbac.authorization.k8s.io "ops-admin" is forbidden: user "system:serviceaccount:apps:deployer" (groups=["system:serviceaccounts"]) is attempting to grant RBAC permissions not currently held: roleRef: ClusterRole "admin""#,
+        "Error: INSTALLATION FAILED: execution error at (grafana/templates/secret.yaml:8:6): password is required; set adminUser and adminPassword, or an existing secret with the admin user, password and token",
+        r#"pq: password authentication failed for user "postgres" (connection to localhost port 5432 refused)"#,
+        r#"FATAL: role "root" does not exist; mysql: access denied for user 'root'@'localhost' (using password: YES)"#,
+        "Error: failed to connect to redis at localhost:6379: the server requires a password (NOAUTH)",
+        r#"Service "web" is invalid: spec.ports[0].port: Invalid value: 8080: must be between 1 and 65535; targetPort 8443, 443 or 80 (9090 and 3000 are taken)"#,
+        "field is immutable: spec.selector; enabled: true, disabled: false, value: null, none set, the default is test; guest access is disabled",
+        "remote: Invalid username or token. Password authentication is not supported; changeme is not a valid administrator password",
+        "warning: the secret holds a default passwd; yes to continue",
+    ];
+
+    #[test]
+    fn every_common_value_is_a_word_of_ordinary_messages() {
+        let words: BTreeSet<String> = ORDINARY_MESSAGES
+            .iter()
+            .flat_map(|m| tokens(m))
+            .map(str::to_lowercase)
+            .collect();
+        for value in COMMON_VALUES {
+            assert!(
+                words.contains(*value),
+                "{value} is held too common, but no ordinary message uses it"
+            );
+            // A Secret holding it leaves every message as it was, and still masks it in itself.
+            let s = Scrubber::from_object(&secret("stringData", json!({"k": value})));
+            for message in ORDINARY_MESSAGES {
+                assert_eq!(s.redact(message), *message, "a Secret holding {value}");
+            }
+            let mut shown = secret("stringData", json!({"k": value}));
+            crate::ssa::mask_secret_pair(None, Some(&mut shown));
+            assert_eq!(shown["stringData"]["k"], MASK);
+        }
+        // A distinctive value in the same messages is still scrubbed.
+        let s = Scrubber::from_object(&secret("stringData", json!({"k": "grafana"})));
+        assert!(s.redact(ORDINARY_MESSAGES[2]).contains("(***/templates"));
+    }
     #[test]
     fn keys_are_names_and_stay_readable() {
         let s = Scrubber::from_object(&secret("stringData", json!({"password": "hunter22"})));
@@ -572,10 +1008,10 @@ mod tests {
     fn short_values_are_scrubbed_only_where_quoted_alone() {
         let s = Scrubber::from_object(&secret(
             "stringData",
-            json!({"pin": "1", "flag": "true", "n": "4711"}),
+            json!({"pin": "1", "flag": "on", "n": "4711"}),
         ));
         assert_eq!(
-            s.redact(r#"Invalid value: "1": 1 of 10; "true" "4711" port 4711"#),
+            s.redact(r#"Invalid value: "1": 1 of 10; "on" "4711" port 4711"#),
             r#"Invalid value: "***": 1 of 10; "***" "***" port 4711"#
         );
         // A JSON report stays JSON.
@@ -631,6 +1067,29 @@ mod tests {
              also http://***@h:8080 and https://github.com/o/r?a=b@c and git@github.com:o/r"
         );
         assert_eq!(url("/srv/git/repo"), "/srv/git/repo");
+    }
+
+    #[test]
+    fn a_cycle_forgets_what_it_learned_once_no_cycle_beside_it_runs() {
+        learn_credential("process-credential-1");
+        let baseline = held();
+        let first = cycle();
+        learn_object(&secret("stringData", json!({"p": "first-tenant-value"})));
+        let second = cycle();
+        learn_object(&secret("stringData", json!({"p": "second-tenant-value"})));
+        assert_eq!(text("first-tenant-value"), "***");
+        drop(first);
+        // The second still runs: what it learned stays, what only the first learned goes.
+        assert_eq!(text("second-tenant-value"), "***");
+        assert_eq!(text("first-tenant-value"), "first-tenant-value");
+        // A value both learn stays while either runs.
+        let third = cycle();
+        learn_object(&secret("stringData", json!({"p": "second-tenant-value"})));
+        drop(second);
+        assert_eq!(text("second-tenant-value"), "***");
+        drop(third);
+        assert_eq!(held(), baseline, "nothing of the cycles is kept");
+        assert_eq!(text("process-credential-1"), "***");
     }
 
     #[test]

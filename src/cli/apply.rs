@@ -148,6 +148,23 @@ pub async fn run(
             prepared.set
         );
     }
+    if prepared.manifests.is_empty() {
+        if summary.prune == 0 {
+            bail!(
+                "{} rendered no objects: there is nothing to apply (is PATH the directory \
+                 holding your manifests?)",
+                args.plan.path.display()
+            );
+        }
+        writeln!(
+            out,
+            "{} {} rendered no objects: pruning all {} members of ApplySet {} (--allow-empty)",
+            style.error("!"),
+            args.plan.path.display(),
+            summary.prune,
+            prepared.set
+        )?;
+    }
 
     report::write(
         plan,
@@ -222,7 +239,13 @@ pub async fn run(
         return Ok(EXIT_ERROR);
     }
     if let Err(refused) = inventory::handover::refuse_moves(plan) {
-        writeln!(out, "{} Nothing was applied: {refused}.", style.error("!"))?;
+        // The report above lists them, grouped by the set each comes from.
+        writeln!(
+            out,
+            "{} Nothing was applied: {}.",
+            style.error("!"),
+            refused.headline()
+        )?;
         return Ok(EXIT_ERROR);
     }
     // The prompt asks for what will be done: withheld prunes are not among it.

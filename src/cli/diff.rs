@@ -131,7 +131,21 @@ pub async fn run(
             .and_then(|f| f.as_ref().ok())
             .map(|f| f.digest.clone()),
     };
+    let empty = empty_render(
+        &args.plan.path,
+        prepared.manifests.is_empty(),
+        &prepared.planned.plan,
+    )?
+    .map(|prunes| {
+        format!(
+            "{} rendered no objects: this plan prunes all {prunes} members of ApplySet {}, \
+             which apply refuses without --allow-empty",
+            args.plan.path.display(),
+            prepared.set
+        )
+    });
     let code = report_plan(&prepared.planned.plan, args, &destination, style, out)?;
+    say_empty(empty.as_deref(), args.output, style, out)?;
     if let (Some(path), Some(file)) = (&args.out, file) {
         match file {
             Ok(file) => {
@@ -178,8 +192,46 @@ fn offline(args: &DiffArgs, global: &GlobalArgs, style: &Style, out: &mut dyn Wr
             prune_protected: args.plan.prune_protected,
         },
     );
+    let empty = empty_render(&args.plan.path, head.is_empty(), &plan)?.map(|prunes| {
+        format!(
+            "{} rendered no objects: this plan prunes all {prunes} objects rendered at {base_rev}",
+            args.plan.path.display()
+        )
+    });
     // No cluster: the JSON report's context and server stay empty.
-    report_plan(&plan, args, &report::Destination::default(), style, out)
+    let code = report_plan(&plan, args, &report::Destination::default(), style, out)?;
+    say_empty(empty.as_deref(), args.output, style, out)?;
+    Ok(code)
+}
+
+/// A PATH that rendered no objects: an error, unless the plan prunes what the set holds (the
+/// render emptied on purpose, or by mistake: either way the reader must see it). Some(prunes)
+/// for the latter.
+fn empty_render(path: &Path, empty: bool, plan: &Plan) -> Result<Option<usize>> {
+    if !empty {
+        return Ok(None);
+    }
+    match plan.summary().prune {
+        0 => bail!(
+            "{} rendered no objects: there is nothing to compare (is PATH the directory \
+             holding your manifests?)",
+            path.display()
+        ),
+        prunes => Ok(Some(prunes)),
+    }
+}
+
+/// Says an empty render under the report: in it for text and markdown, on stderr for JSON
+/// (which stays one document).
+fn say_empty(note: Option<&str>, format: Format, style: &Style, out: &mut dyn Write) -> Result<()> {
+    let Some(note) = note else { return Ok(()) };
+    match format {
+        Format::Json => eprintln!("note: {note}"),
+        Format::Text => writeln!(out, "{} {note}", style.error("!"))?,
+        Format::Markdown => writeln!(out, "\n> **Note:** {note}")?,
+    }
+    out.flush()?;
+    Ok(())
 }
 
 /// PATH at the base revision; None when PATH is missing there (a pull request adding it): an

@@ -7,43 +7,10 @@ use kube::config::KubeconfigError;
 
 use crate::source::SourceError;
 
-/// The error and its causes on one line, like anyhow's `{:#}`, except that a cause the line
-/// already ends with is not repeated (kube's errors print their source themselves).
+/// The error and its causes on one line (see `cluster::refusal::one_line`): the server's
+/// refusal said once, without kube's structures, and no cause repeated.
 pub fn message(err: &anyhow::Error) -> String {
-    let mut line = String::new();
-    for cause in err.chain() {
-        // No answer from the server is said in its own words, without the layers below it.
-        if let Some(said) = no_answer(cause) {
-            if !line.is_empty() {
-                line.push_str(": ");
-            }
-            line.push_str(&said);
-            break;
-        }
-        let text = cause.to_string();
-        if line.is_empty() {
-            line = text;
-        } else if !line.ends_with(&text) {
-            line.push_str(": ");
-            line.push_str(&text);
-        }
-    }
-    line
-}
-
-fn no_answer(cause: &(dyn std::error::Error + 'static)) -> Option<String> {
-    let kube = cause.downcast_ref::<kube::Error>()?;
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(kube);
-    while let Some(layer) = source {
-        if let Some(said) = layer.downcast_ref::<crate::cluster::NoAnswer>() {
-            return Some(said.0.clone());
-        }
-        if let Some(gone) = layer.downcast_ref::<crate::cluster::NotAttempted>() {
-            return Some(gone.to_string());
-        }
-        source = layer.source();
-    }
-    None
+    crate::cluster::refusal::one_line(err)
 }
 
 /// What to do about `err`, when we know; several lines, without a prefix.

@@ -440,7 +440,7 @@ pub fn describe(err: &kube::Error, server: &str) -> String {
         return reason;
     }
     if let kube::Error::Api(status) = err {
-        return refusal::tidy(&status.message);
+        return refusal::explain(status);
     }
     let mut text = err.to_string();
     let mut source = std::error::Error::source(err);

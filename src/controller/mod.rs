@@ -232,7 +232,16 @@ pub async fn run(cluster: Cluster, config: ControllerConfig) -> Result<()> {
             .graceful_shutdown_on(async move {
                 let _ = graceful.changed().await;
             })
-            .run(sync::reconcile, sync::error_policy, context)
+            .run(
+                |sync, context| async move {
+                    // What this sync's cycle teaches the scrubber goes when it and the cycles
+                    // beside it have ended: tenants' values do not pile up for ever.
+                    let _cycle = crate::scrub::cycle();
+                    sync::reconcile(sync, context).await
+                },
+                sync::error_policy,
+                context,
+            )
             .for_each(|result| async move {
                 if let Err(err) = result {
                     tracing::debug!(error = %err, "controller");

@@ -140,10 +140,16 @@ impl Context {
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The status subresource could not be written.
-    #[error("writing the status of {sync}: {source}")]
+    #[error(
+        "writing the status of {sync}: {}",
+        crate::cluster::describe_unnamed(source)
+    )]
     Status { sync: String, source: kube::Error },
     /// The finalizer could not be added or removed.
-    #[error("updating the finalizer of {sync}: {source}")]
+    #[error(
+        "updating the finalizer of {sync}: {}",
+        crate::cluster::describe_unnamed(source)
+    )]
     Finalizer { sync: String, source: kube::Error },
 }
 
@@ -363,7 +369,11 @@ async fn run(
         Ok(cluster) => cluster,
         Err(err) => {
             return (
-                failed("ImpersonationFailed", format!("{err:#}"), None),
+                failed(
+                    "ImpersonationFailed",
+                    crate::cluster::refusal::one_line(&err),
+                    None,
+                ),
                 None,
             );
         }
@@ -610,7 +620,7 @@ async fn publish(ctx: &Context, sync: &GitSync, type_: EventType, reason: &str, 
         secondary: None,
     };
     if let Err(err) = ctx.recorder.publish(&event, &sync.object_ref(&())).await {
-        tracing::warn!(sync = %sync.key(), reason, error = %err, "could not record an Event");
+        tracing::warn!(sync = %sync.key(), reason, error = %crate::cluster::describe_unnamed(&err), "could not record an Event");
     }
 }
 
@@ -713,7 +723,7 @@ async fn prune_all(sync: &GitSync, ctx: &Context) -> Result<usize, String> {
         .map_err(|(_, message)| format!("cannot prune on delete: {message}"))?;
     let cluster = ctx
         .tenant(&resolved.user, &resolved.checked.target_namespace)
-        .map_err(|e| format!("{e:#}"))?;
+        .map_err(|e| crate::cluster::refusal::one_line(&e))?;
     let mut settings =
         spec::plan_settings(&sync.spec, &ctx.render, &resolved.checked.target_namespace);
     settings.keep_unrendered = false;
@@ -725,7 +735,13 @@ async fn prune_all(sync: &GitSync, ctx: &Context) -> Result<usize, String> {
         &settings,
     )
     .await
-    .map_err(|e| format!("planning the prune of {}: {e:#}", resolved.set.name))?;
+    .map_err(|e| {
+        format!(
+            "planning the prune of {}: {}",
+            resolved.set.name,
+            crate::cluster::refusal::one_line(&e)
+        )
+    })?;
     let execution = pipeline::execute(
         &cluster,
         &plan.set,
@@ -735,7 +751,7 @@ async fn prune_all(sync: &GitSync, ctx: &Context) -> Result<usize, String> {
         &|_| {},
     )
     .await
-    .map_err(|e| format!("{e:#}"))?;
+    .map_err(|e| crate::cluster::refusal::one_line(&e))?;
     let errors: Vec<String> = execution
         .results
         .iter()

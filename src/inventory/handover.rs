@@ -107,18 +107,85 @@ pub fn detect(
 }
 
 /// Moves the user did not consent to, which apply and the reconciler refuse as a whole.
+///
+/// Said as a headline and a list, one object a line, grouped by the set each comes from and
+/// cut after [`LISTED_PER_SET`] a set with a count: a refusal of hundreds of objects stays
+/// readable, on a terminal as in a pull request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "{} {} to another ApplySet and would move into this one: {}; refusing to take {} over \
-     without consent (pass --adopt, or annotate {} in git with {ANNOTATION_ADOPT}: \"true\")",
-    moves.len(),
-    if moves.len() == 1 { "object belongs" } else { "objects belong" },
-    moves.iter().map(|(o, h)| format!("{o} ({h})")).collect::<Vec<_>>().join(", "),
-    if moves.len() == 1 { "it" } else { "them" },
-    if moves.len() == 1 { "it" } else { "each" },
-)]
+#[error("{}", self.text())]
 pub struct MovesRefused {
+    /// Each object, with the set it comes from (`from ApplySet X`).
     pub moves: Vec<(ObjectRef, String)>,
+}
+
+/// How many objects of one set a refusal lists before it counts the rest.
+pub const LISTED_PER_SET: usize = 10;
+
+impl MovesRefused {
+    /// The sentence above the list.
+    pub fn headline(&self) -> String {
+        let n = self.moves.len();
+        let one = n == 1;
+        format!(
+            "{n} {} to another ApplySet and would move into this one; refusing to take {} over \
+             without consent (pass --adopt, or annotate {} in git with {ANNOTATION_ADOPT}: \"true\")",
+            if one {
+                "object belongs"
+            } else {
+                "objects belong"
+            },
+            if one { "it" } else { "them" },
+            if one { "it" } else { "each" },
+        )
+    }
+
+    /// The objects by the set they come from, in the order the plan has them.
+    pub fn groups(&self) -> Vec<(&str, Vec<&ObjectRef>)> {
+        let mut groups: Vec<(&str, Vec<&ObjectRef>)> = Vec::new();
+        for (object, from) in &self.moves {
+            match groups.iter_mut().find(|(f, _)| *f == from.as_str()) {
+                Some((_, objects)) => objects.push(object),
+                None => groups.push((from.as_str(), vec![object])),
+            }
+        }
+        groups
+    }
+
+    /// For a terminal, a log or a status: the headline, then a line per set and per object.
+    pub fn text(&self) -> String {
+        let mut out = format!("{}:", self.headline());
+        for (from, objects) in self.groups() {
+            out.push_str(&format!("\n  {from} ({}):", objects.len()));
+            for object in objects.iter().take(LISTED_PER_SET) {
+                out.push_str(&format!("\n    {object}"));
+            }
+            if objects.len() > LISTED_PER_SET {
+                out.push_str(&format!(
+                    "\n    ... and {} more",
+                    objects.len() - LISTED_PER_SET
+                ));
+            }
+        }
+        out
+    }
+
+    /// For a pull request: the headline, then a bullet per set with the objects beneath it.
+    pub fn markdown(&self) -> String {
+        let mut out = format!("{}:\n", self.headline());
+        for (from, objects) in self.groups() {
+            out.push_str(&format!("\n- {from} ({}):\n", objects.len()));
+            for object in objects.iter().take(LISTED_PER_SET) {
+                out.push_str(&format!("  - `{object}`\n"));
+            }
+            if objects.len() > LISTED_PER_SET {
+                out.push_str(&format!(
+                    "  - ... and {} more\n",
+                    objects.len() - LISTED_PER_SET
+                ));
+            }
+        }
+        out
+    }
 }
 
 /// `Err` when the plan moves an object from another ApplySet without consent.
@@ -198,6 +265,66 @@ async fn find_parent(cluster: &Cluster, id: &str, namespace: Option<&str>) -> Op
 #[cfg(test)]
 mod tests {
     use serde_json::json;
+
+    fn refusal(sets: &[(&str, usize)]) -> MovesRefused {
+        MovesRefused {
+            moves: sets
+                .iter()
+                .flat_map(|(set, n)| {
+                    (0..*n).map(move |i| {
+                        (
+                            ObjectRef::new(
+                                "v1",
+                                "ConfigMap",
+                                Some("web".into()),
+                                format!("cm-{i}"),
+                            ),
+                            format!("from ApplySet {set}"),
+                        )
+                    })
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_long_refusal_lists_one_object_a_line_grouped_by_set_and_cut_with_a_count() {
+        let refused = refusal(&[("web/old", 20), ("web/other", 3)]);
+        let text = refused.to_string();
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines[0].starts_with("23 objects belong to another ApplySet"),
+            "{text}"
+        );
+        assert_eq!(lines[1], "  from ApplySet web/old (20):");
+        assert_eq!(lines[2], "    ConfigMap/web/cm-0");
+        assert_eq!(lines[12], "    ... and 10 more");
+        assert_eq!(lines[13], "  from ApplySet web/other (3):");
+        assert_eq!(lines.len(), 17, "{text}");
+        assert!(lines.iter().all(|l| l.len() < 200), "{text}");
+
+        let markdown = refused.markdown();
+        assert!(
+            markdown.contains("\n- from ApplySet web/old (20):\n  - `ConfigMap/web/cm-0`\n"),
+            "{markdown}"
+        );
+        assert!(markdown.contains("  - ... and 10 more\n"), "{markdown}");
+        assert!(
+            markdown.contains("\n- from ApplySet web/other (3):\n"),
+            "{markdown}"
+        );
+    }
+
+    #[test]
+    fn a_single_move_is_said_in_the_singular() {
+        let text = refusal(&[("a", 1)]).to_string();
+        assert!(
+            text.starts_with("1 object belongs to another ApplySet"),
+            "{text}"
+        );
+        assert!(text.contains("annotate it in git"), "{text}");
+        assert_eq!(text.lines().count(), 3, "{text}");
+    }
 
     use super::*;
 

@@ -194,7 +194,7 @@ impl Reconciler {
                 .cluster
                 .current_helm_capabilities()
                 .await
-                .map_err(|e| fail(Stage::Render, format!("{e:#}")))?;
+                .map_err(|e| fail(Stage::Render, crate::cluster::refusal::one_line(&e)))?;
         }
         let plan =
             pipeline::plan_snapshot(&self.cluster, &snapshot, &self.set, &scope, &settings).await;
@@ -203,7 +203,7 @@ impl Reconciler {
             Ok(plan) => plan,
             Err(PipelineError::Render(failure)) => return Err(fail(Stage::Render, failure)),
             Err(PipelineError::Cluster(err)) => {
-                return Err(fail(Stage::Plan, format!("{err:#}")));
+                return Err(fail(Stage::Plan, crate::cluster::refusal::one_line(&err)));
             }
         };
         if scope == Scope::Whole {
@@ -310,7 +310,7 @@ impl Reconciler {
             &|_| {},
         )
         .await
-        .map_err(|e| fail(Stage::Apply, format!("{e:#}")))?;
+        .map_err(|e| fail(Stage::Apply, crate::cluster::refusal::one_line(&e)))?;
         let mut failures = Vec::new();
         for result in &execution.results {
             match (&result.error, result.action) {

@@ -263,6 +263,9 @@ pub async fn run(reconciler: Reconciler, config: LoopConfig) -> Result<()> {
         drifted.clear();
         resync = false;
 
+        // What the cycle teaches the scrubber lasts until it is recorded: values that left
+        // git are not kept for the life of the process.
+        let _scrub_cycle = crate::scrub::cycle();
         let cycle = reconciler.run(cycle);
         tokio::pin!(cycle);
         let mut abandoned = false;
@@ -427,7 +430,7 @@ impl Loop {
         let snapshot = self.status.clone();
         let client = self.reconciler.cluster.client.clone();
         if let Err(err) = status::write(&client, &self.reconciler.set, &snapshot).await {
-            tracing::warn!(error = %format!("{err:#}"), "could not write the status ConfigMap");
+            tracing::warn!(error = %crate::cluster::refusal::one_line(&err), "could not write the status ConfigMap");
         }
         let newly_drifted = self.record_drift(outcome);
         self.publish_events(outcome, corrections).await;

@@ -277,7 +277,9 @@ pub fn format(set: &ApplySet, status: &Status, now: Timestamp) -> String {
         );
     }
     if !status.last_error.is_empty() {
-        let _ = writeln!(out, "Last error:       {}", status.last_error);
+        // A refusal listing objects runs over several lines: each stays under the heading.
+        let indented = status.last_error.replace('\n', "\n                  ");
+        let _ = writeln!(out, "Last error:       {indented}");
         let _ = writeln!(
             out,
             "                  ({} consecutive failures; the last good state is kept and nothing is pruned)",

@@ -133,6 +133,13 @@ pub fn render_within(
         ));
     }
 
+    if let Err(refused) = crate::inventory::handover::refuse_moves(plan) {
+        sections.push(format!(
+            "**Apply refuses:** {}\n",
+            escape(&refused.markdown())
+        ));
+    }
+
     for line in super::hook_lines(plan) {
         sections.push(format!("**Hook** {}\n\n", escape(&line)));
     }

@@ -56,10 +56,31 @@ pub fn write(
     options: &Options,
     out: &mut dyn Write,
 ) -> io::Result<()> {
+    teach_identities(plan, destination);
     match format {
         Format::Text => text::write(plan, style, options, out),
         Format::Markdown => markdown::write(plan, destination, options, out),
         Format::Json => json::write(plan, destination, options, out),
+    }
+}
+
+/// Every identity a report shows is structure: the scrubber never rewrites it, whatever a
+/// Secret in the plan holds (`RoleBinding/web/ops-admin` stays that with a Secret holding
+/// `ops-admin`; its value is masked in the Secret by structure).
+fn teach_identities(plan: &Plan, destination: &Destination) {
+    let objects = plan
+        .changes
+        .iter()
+        .map(|c| &c.object)
+        .chain(plan.errors.iter().map(|e| &e.object))
+        .chain(plan.kept.iter().map(|k| &k.object));
+    for object in objects {
+        crate::scrub::learn_public_text(&object.to_string());
+    }
+    for text in [&destination.context, &destination.server] {
+        if !text.is_empty() {
+            crate::scrub::learn_public_text(text);
+        }
     }
 }
 
@@ -331,6 +352,55 @@ mod tests {
         )
         .expect("render");
         String::from_utf8(out).expect("utf-8")
+    }
+
+    #[test]
+    fn moves_refused_are_listed_by_set_in_text_and_markdown_alike() {
+        let moving = |name: &str, consented: bool| Change {
+            action: Action::Update,
+            object: ObjectRef::new("v1", "ConfigMap", Some("web".into()), name),
+            origin: None,
+            validated: true,
+            note: None,
+            conflicts: Vec::new(),
+            cause: None,
+            handover: Some(crate::inventory::Handover::MovesFrom {
+                applyset: "applyset-old".into(),
+                parent: None,
+                consented,
+            }),
+            before: Some(json!({"kind": "ConfigMap"})),
+            after: Some(json!({"kind": "ConfigMap", "data": {"a": "1"}})),
+        };
+        let plan = Plan {
+            changes: vec![moving("a", false), moving("b", false), moving("c", true)],
+            ..Plan::default()
+        };
+        let text = rendered(&plan, Format::Text);
+        assert!(
+            text.contains(
+                "! apply refuses: 2 objects belong to another ApplySet and would move into this \
+                 one; refusing to take them over without consent (pass --adopt, or annotate each \
+                 in git with kubectl-gitops.io/adopt: \"true\"):\n  from ApplySet applyset-old \
+                 (2):\n    ConfigMap/web/a\n    ConfigMap/web/b\n"
+            ),
+            "{text}"
+        );
+        let markdown = rendered(&plan, Format::Markdown);
+        assert!(
+            markdown.contains(
+                "- from ApplySet applyset-old (2):\n  - `ConfigMap/web/a`\n  - `ConfigMap/web/b`\n"
+            ),
+            "{markdown}"
+        );
+        // Consented moves are not refused, and a plan without any says nothing.
+        let consented = Plan {
+            changes: vec![moving("c", true)],
+            ..Plan::default()
+        };
+        for format in [Format::Text, Format::Markdown] {
+            assert!(!rendered(&consented, format).contains("apply refuses"));
+        }
     }
 
     #[test]

@@ -60,11 +60,20 @@ pub fn write(plan: &Plan, style: &Style, options: &Options, out: &mut dyn Write)
             kept.reason
         )?;
     }
+    let refused = crate::inventory::handover::refuse_moves(plan).err();
+    if let Some(refused) = &refused {
+        writeln!(
+            out,
+            "{} {}",
+            style.error("! apply refuses:"),
+            refused.text()
+        )?;
+    }
     let hooks = super::hook_lines(plan);
     for line in &hooks {
         writeln!(out, "{} {line}", style.changed("» hook"))?;
     }
-    if !plan.errors.is_empty() || !plan.kept.is_empty() || !hooks.is_empty() {
+    if !plan.errors.is_empty() || !plan.kept.is_empty() || !hooks.is_empty() || refused.is_some() {
         writeln!(out)?;
     }
     writeln!(

@@ -1,5 +1,7 @@
 //! Secret values never leave the plan stage: they are replaced by masks that still show which
-//! keys were added, removed or changed, and scrubbed from server messages.
+//! keys were added, removed or changed, whatever their text, and scrubbed from server messages.
+//! Everything else the plan shows is taught to the scrubber as structure, which free-text
+//! scrubbing leaves alone (see `crate::scrub`).
 
 use serde_json::{Map, Value};
 
@@ -19,6 +21,10 @@ fn is_secret(object: &Value) -> bool {
 /// become `***` on both sides; a changed value becomes `***` before and `*** (changed)` after,
 /// so the diff shows the key changed without showing either value.
 pub fn mask_secret_pair(before: Option<&mut Value>, after: Option<&mut Value>) {
+    // What the plan shows of any object is structure the scrubber must never rewrite.
+    for side in [before.as_deref(), after.as_deref()].into_iter().flatten() {
+        crate::scrub::learn_public(side);
+    }
     let secret =
         before.as_deref().is_some_and(is_secret) || after.as_deref().is_some_and(is_secret);
     if !secret {

@@ -199,7 +199,10 @@ pub async fn wait(
                 Err(err) => Health::Failed(err.to_string()),
                 Ok(request) => match cluster.send::<Value>(request).await {
                     Ok(live) => health(&w.object, &live),
-                    Err(err) => Health::Progressing(format!("cannot read it: {err}")),
+                    Err(err) => Health::Progressing(format!(
+                        "cannot read it: {}",
+                        crate::cluster::describe_unnamed(&err)
+                    )),
                 },
             };
             (w.object.clone(), state)

@@ -17,14 +17,14 @@ use crate::reconcile::{Daemon, Remote, WAIT, cm, eventually, free_port, http_get
 use crate::support::{self, gitops, text};
 
 /// A running controller; killed on drop, its log printed when the test failed.
-struct Controller {
+pub(crate) struct Controller {
     child: Child,
     log: PathBuf,
     _cache: tempfile::TempDir,
 }
 
 impl Controller {
-    fn start(ns: &str, extra: &[&str]) -> Self {
+    pub(crate) fn start(ns: &str, extra: &[&str]) -> Self {
         let cache = tempfile::tempdir().expect("tempdir");
         let log = cache.path().join("controller.log");
         let child = Command::new(env!("CARGO_BIN_EXE_kubectl-gitops"))
@@ -48,7 +48,7 @@ impl Controller {
         }
     }
 
-    fn logs(&self) -> String {
+    pub(crate) fn logs(&self) -> String {
         fs::read_to_string(&self.log).unwrap_or_default()
     }
 }
@@ -65,7 +65,7 @@ impl Drop for Controller {
 
 /// Installs the GitSync CRD (as `install --controller --crd-only` prints it) and waits until
 /// it is served.
-async fn install_crd(client: &kube::Client) {
+pub(crate) async fn install_crd(client: &kube::Client) {
     let dir = tempfile::tempdir().unwrap();
     let out = gitops(&["install", "--controller", "--crd-only"], dir.path());
     let (yaml, err) = text(&out);
@@ -90,11 +90,20 @@ async fn install_crd(client: &kube::Client) {
     .await;
 }
 
-fn syncs(client: &kube::Client, ns: &str) -> Api<kubectl_gitops::controller::crd::GitSync> {
+pub(crate) fn syncs(
+    client: &kube::Client,
+    ns: &str,
+) -> Api<kubectl_gitops::controller::crd::GitSync> {
     Api::namespaced(client.clone(), ns)
 }
 
-async fn create_sync(client: &kube::Client, ns: &str, name: &str, spec: Value, labels: Value) {
+pub(crate) async fn create_sync(
+    client: &kube::Client,
+    ns: &str,
+    name: &str,
+    spec: Value,
+    labels: Value,
+) {
     let sync = serde_json::from_value(json!({
         "apiVersion": "gitops.kubectl-gitops.io/v1alpha1",
         "kind": "GitSync",
@@ -111,7 +120,7 @@ async fn create_sync(client: &kube::Client, ns: &str, name: &str, spec: Value, l
 /// A ServiceAccount `name` in `ns` (the server needs no object to impersonate it; it exists
 /// for realism) and, when `targets` is not empty, the right to manage ConfigMaps and Secrets
 /// in each target namespace.
-async fn service_account(client: &kube::Client, ns: &str, name: &str, targets: &[&str]) {
+pub(crate) async fn service_account(client: &kube::Client, ns: &str, name: &str, targets: &[&str]) {
     let accounts: Api<k8s_openapi::api::core::v1::ServiceAccount> =
         Api::namespaced(client.clone(), ns);
     let account = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
@@ -193,7 +202,7 @@ async fn config_maps(client: &kube::Client, ns: &str) -> Vec<String> {
     names
 }
 
-fn spec(url: &str, path: &str, target: &str, account: &str) -> Value {
+pub(crate) fn spec(url: &str, path: &str, target: &str, account: &str) -> Value {
     json!({
         "repository": {"url": url, "ref": "main"},
         "path": path,

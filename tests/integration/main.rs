@@ -25,6 +25,7 @@ mod plan_noise;
 mod plan_reads;
 mod pr;
 mod proof;
+mod readable_plan;
 mod reconcile;
 mod render_oracle;
 mod revisions;

@@ -200,7 +200,7 @@ pub(crate) fn free_port() -> u16 {
 }
 
 /// A running reconciler; killed on drop unless it already exited.
-struct Reconciler {
+pub(crate) struct Reconciler {
     child: Child,
     log: PathBuf,
     _cache: tempfile::TempDir,
@@ -208,7 +208,7 @@ struct Reconciler {
 
 impl Reconciler {
     /// Follows `remote` on a one-second interval with the ApplySet `applyset`.
-    fn fast(remote: &Remote, ns: &str, applyset: &str, extra: &[&str]) -> Self {
+    pub(crate) fn fast(remote: &Remote, ns: &str, applyset: &str, extra: &[&str]) -> Self {
         let flags = [FAST, &["--applyset", applyset], extra].concat();
         Self::start(&remote.file_url(), ns, &flags)
     }
@@ -242,7 +242,7 @@ impl Reconciler {
         }
     }
 
-    fn logs(&self) -> String {
+    pub(crate) fn logs(&self) -> String {
         fs::read_to_string(&self.log).unwrap_or_default()
     }
 
@@ -364,7 +364,7 @@ async fn parent_names(client: &kube::Client, ns: &str) -> Vec<String> {
     names
 }
 
-async fn wait_for_status(
+pub(crate) async fn wait_for_status(
     client: &kube::Client,
     ns: &str,
     set: &str,
