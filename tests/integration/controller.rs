@@ -17,14 +17,19 @@ use crate::reconcile::{Daemon, Remote, WAIT, cm, eventually, free_port, http_get
 use crate::support::{self, gitops, text};
 
 /// A running controller; killed on drop, its log printed when the test failed.
-struct Controller {
+pub(crate) struct Controller {
     child: Child,
     log: PathBuf,
-    _cache: tempfile::TempDir,
+    cache: tempfile::TempDir,
 }
 
 impl Controller {
     fn start(ns: &str, extra: &[&str]) -> Self {
+        Self::start_with_env(ns, extra, &[])
+    }
+
+    /// `start`, with these environment variables set for the controller.
+    pub(crate) fn start_with_env(ns: &str, extra: &[&str], env: &[(&str, &str)]) -> Self {
         let cache = tempfile::tempdir().expect("tempdir");
         let log = cache.path().join("controller.log");
         let child = Command::new(env!("CARGO_BIN_EXE_kubectl-gitops"))
@@ -37,15 +42,17 @@ impl Controller {
             .arg(support::kubeconfig())
             .args(extra)
             .env("NO_COLOR", "1")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(fs::File::create(&log).expect("log file"))
             .spawn()
             .expect("starting kubectl-gitops controller");
-        Controller {
-            child,
-            log,
-            _cache: cache,
-        }
+        Controller { child, log, cache }
+    }
+
+    /// Its --cache-dir.
+    pub(crate) fn cache_dir(&self) -> &std::path::Path {
+        self.cache.path()
     }
 
     fn logs(&self) -> String {
@@ -65,7 +72,7 @@ impl Drop for Controller {
 
 /// Installs the GitSync CRD (as `install --controller --crd-only` prints it) and waits until
 /// it is served.
-async fn install_crd(client: &kube::Client) {
+pub(crate) async fn install_crd(client: &kube::Client) {
     let dir = tempfile::tempdir().unwrap();
     let out = gitops(&["install", "--controller", "--crd-only"], dir.path());
     let (yaml, err) = text(&out);
@@ -94,7 +101,13 @@ fn syncs(client: &kube::Client, ns: &str) -> Api<kubectl_gitops::controller::crd
     Api::namespaced(client.clone(), ns)
 }
 
-async fn create_sync(client: &kube::Client, ns: &str, name: &str, spec: Value, labels: Value) {
+pub(crate) async fn create_sync(
+    client: &kube::Client,
+    ns: &str,
+    name: &str,
+    spec: Value,
+    labels: Value,
+) {
     let sync = serde_json::from_value(json!({
         "apiVersion": "gitops.kubectl-gitops.io/v1alpha1",
         "kind": "GitSync",
@@ -111,7 +124,7 @@ async fn create_sync(client: &kube::Client, ns: &str, name: &str, spec: Value, l
 /// A ServiceAccount `name` in `ns` (the server needs no object to impersonate it; it exists
 /// for realism) and, when `targets` is not empty, the right to manage ConfigMaps and Secrets
 /// in each target namespace.
-async fn service_account(client: &kube::Client, ns: &str, name: &str, targets: &[&str]) {
+pub(crate) async fn service_account(client: &kube::Client, ns: &str, name: &str, targets: &[&str]) {
     let accounts: Api<k8s_openapi::api::core::v1::ServiceAccount> =
         Api::namespaced(client.clone(), ns);
     let account = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
@@ -149,7 +162,11 @@ async fn grant(client: &kube::Client, ns: &str, account: &str, target: &str) {
 }
 
 /// The Ready condition of a sync: (status, reason, message).
-async fn ready(client: &kube::Client, ns: &str, name: &str) -> Option<(String, String, String)> {
+pub(crate) async fn ready(
+    client: &kube::Client,
+    ns: &str,
+    name: &str,
+) -> Option<(String, String, String)> {
     let sync = syncs(client, ns).get_opt(name).await.ok()??;
     let condition = sync.condition("Ready")?.clone();
     (condition.observed_generation == sync.metadata.generation).then_some((
@@ -159,7 +176,7 @@ async fn ready(client: &kube::Client, ns: &str, name: &str) -> Option<(String, S
     ))
 }
 
-async fn wait_for_ready(
+pub(crate) async fn wait_for_ready(
     client: &kube::Client,
     ns: &str,
     name: &str,
@@ -179,7 +196,7 @@ async fn wait_for_ready(
     .await
 }
 
-async fn config_maps(client: &kube::Client, ns: &str) -> Vec<String> {
+pub(crate) async fn config_maps(client: &kube::Client, ns: &str) -> Vec<String> {
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
     let mut names: Vec<String> = api
         .list(&ListParams::default().labels("applyset.kubernetes.io/part-of"))
@@ -193,7 +210,7 @@ async fn config_maps(client: &kube::Client, ns: &str) -> Vec<String> {
     names
 }
 
-fn spec(url: &str, path: &str, target: &str, account: &str) -> Value {
+pub(crate) fn spec(url: &str, path: &str, target: &str, account: &str) -> Value {
     json!({
         "repository": {"url": url, "ref": "main"},
         "path": path,
