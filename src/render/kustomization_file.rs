@@ -73,7 +73,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<String, String> {
         String::from_utf16(&units).map_err(|_| "it is not valid UTF-16 text".to_string())
     };
     let pairs = |rest: &[u8], word: fn([u8; 2]) -> u16| -> Result<Vec<u16>, String> {
-        if rest.len() % 2 != 0 {
+        if !rest.len().is_multiple_of(2) {
             return Err("it is not valid UTF-16 text (an odd number of bytes)".to_string());
         }
         Ok(rest.chunks_exact(2).map(|p| word([p[0], p[1]])).collect())
