@@ -131,6 +131,33 @@ pub(crate) fn store(root: &Path, key: &str, archives: &[PathBuf]) -> std::io::Re
     lookup(root, key).ok_or_else(|| std::io::Error::other("the cache entry vanished"))
 }
 
+/// Copies an archive of a dependencies entry to `to` (in a render's sandbox) and checks the
+/// copy against the digest the entry lists for it.
+pub(crate) fn copy_archive(archive: &Path, to: &Path) -> std::io::Result<()> {
+    let listed = archive
+        .parent()
+        .and_then(|entry| std::fs::read_to_string(entry.join(SUMS)).ok())
+        .and_then(|sums| {
+            let name = archive.file_name()?.to_string_lossy().into_owned();
+            sums.lines().find_map(|line| {
+                let (digest, listed) = line.split_once("  ")?;
+                (listed == name).then(|| digest.to_string())
+            })
+        });
+    std::fs::copy(archive, to)?;
+    set_writable(to, true)?;
+    match listed {
+        Some(digest) if file_digest(to)? == digest => Ok(()),
+        _ => {
+            let _ = std::fs::remove_file(to);
+            Err(std::io::Error::other(
+                "it no longer matches the digest it was stored with; it is fetched again on \
+                 the next render",
+            ))
+        }
+    }
+}
+
 /// A chart in the store: its directory and the digest of its files.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct StoredChart {
@@ -389,6 +416,26 @@ mod tests {
             .unwrap()
             .count();
         assert_eq!(leftovers, 1, "no staging directory is left behind");
+    }
+
+    #[test]
+    fn a_dependency_archive_is_copied_only_when_it_matches_its_digest() {
+        let root = tempfile::tempdir().unwrap();
+        let source = tempfile::tempdir().unwrap();
+        let archive = source.path().join("db-0.1.0.tgz");
+        std::fs::write(&archive, "first").unwrap();
+        let stored = store(root.path(), "k", &[archive]).unwrap();
+        let render = tempfile::tempdir().unwrap();
+        copy_archive(&stored[0], &render.path().join("db.tgz")).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(render.path().join("db.tgz")).unwrap(),
+            "first"
+        );
+        unseal(&root.path().join("dependencies/k"));
+        std::fs::write(&stored[0], "tampered").unwrap();
+        let copy = render.path().join("again.tgz");
+        assert!(copy_archive(&stored[0], &copy).is_err());
+        assert!(!copy.exists(), "a copy that fails its digest is removed");
     }
 
     #[test]
