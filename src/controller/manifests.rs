@@ -195,6 +195,9 @@ spec:
                   fieldPath: metadata.name
             - name: HOME
               value: /tmp
+            # Anything cached without --cache-dir still goes to the cache volume, not $HOME.
+            - name: KUBECTL_GITOPS_CACHE_DIR
+              value: /var/cache/kubectl-gitops
           ports:
             - name: metrics
               containerPort: 9090

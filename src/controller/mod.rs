@@ -110,7 +110,10 @@ pub async fn run(cluster: Cluster, config: ControllerConfig) -> Result<()> {
             (rx, None)
         }
     };
-    let render = cluster.render_options().await?;
+    let mut render = cluster.render_options().await?;
+    // Charts pulled for every sync are stored under --cache-dir, never under $HOME (the
+    // shipped Deployment's HOME is /tmp).
+    render.helm.cache_dir = Some(config.cache_dir.join("helm"));
     let selector = shard::selector(config.shard.as_deref());
     tracing::info!(
         shard = config.shard.as_deref().unwrap_or("(none)"),

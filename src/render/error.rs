@@ -111,12 +111,19 @@ pub enum RenderError {
     KustomizeIncomplete { dir: PathBuf },
 
     /// A kustomization that references something outside the repository or on the network.
-    #[error("{file}: refusing to build: {reference:?} {reason}")]
+    #[error("{file}: refusing to build: {field} {reference:?} {reason}")]
     KustomizeReference {
         file: PathBuf,
+        /// The field holding the reference, as `helmCharts[0].valuesFile`.
+        field: String,
         reference: String,
         reason: String,
     },
+
+    /// A kustomization file the guard cannot read as kustomize would: it is refused, never
+    /// skipped, or kustomize could act on what the guard never saw.
+    #[error("{file}: refusing to build: {reason}")]
+    KustomizationUnreadable { file: PathBuf, reason: String },
 
     /// No helm program to render a chart with.
     #[error(

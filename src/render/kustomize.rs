@@ -6,6 +6,11 @@
 //! defined it, without a byte of the repository being changed. `kustomize_origin` turns that
 //! record into origins and removes it. A build that fails that way is run again directly, so
 //! its error speaks of the user's directory.
+//!
+//! Every build runs in a sandbox of its own (`helm::workspace`): kustomize, and the helm it
+//! runs for `helmCharts`, get a private home and temporary directory and nothing else of our
+//! environment but `PATH`, after the guard (`kustomize_guard`) has refused every reference
+//! that would lead them out of the repository.
 
 use std::ffi::OsString;
 use std::io::ErrorKind;
@@ -18,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use super::command::KustomizeCommand;
 use super::error::RenderError;
+use super::helm::workspace::Workspace;
 use super::layout::Kustomization;
 
 /// Most kustomize processes at once: each is mostly waiting on the disk, but dozens at once
@@ -135,9 +141,22 @@ fn build_one(build: &Build<'_>, kustomization: &Kustomization) -> Result<Built, 
     if charts.any {
         extra_args.extend(super::helm::kustomize::kustomize_args(&dir, build.helm)?);
     }
+    let program = build.command.program().to_path_buf();
     // Charts from repositories are pulled (or found in the cache) now, and kustomize builds a
-    // copy of the repository holding them.
+    // copy of the repository holding them, in the build's sandbox.
     let provided = super::helm::kustomize::provide(build.repo_root, &charts.remote, build.helm)?;
+    let fresh;
+    let sandbox = match &provided {
+        Some(provided) => provided.sandbox(),
+        None => {
+            fresh = Workspace::new().map_err(|source| RenderError::KustomizeSpawn {
+                dir: dir.clone(),
+                program: program.clone(),
+                source,
+            })?;
+            &fresh
+        }
+    };
     let on_disk = match &provided {
         Some(provided) => provided.in_copy(&on_disk).unwrap_or(on_disk),
         None => on_disk,
@@ -146,22 +165,22 @@ fn build_one(build: &Build<'_>, kustomization: &Kustomization) -> Result<Built, 
         extra_args: &extra_args,
         ..*build
     };
-    if let Some(built) = build_traced(build, &on_disk, provided.as_ref()) {
+    if let Some(built) = build_traced(build, &on_disk, provided.as_ref(), sandbox) {
         return Ok(built);
     }
-    let program = build.command.program().to_path_buf();
-    let output = run_with_timeout(build.command.command(build.extra_args, &on_disk), TIMEOUT)
-        .map_err(|source| match source.kind() {
-            ErrorKind::NotFound => RenderError::KustomizeNotFound {
-                dir: dir.clone(),
-                program: program.clone(),
-            },
-            _ => RenderError::KustomizeSpawn {
-                dir: dir.clone(),
-                program: program.clone(),
-                source,
-            },
-        })?;
+    let mut command = build.command.command(build.extra_args, &on_disk);
+    sandbox.seal_off(&mut command);
+    let output = run_with_timeout(command, TIMEOUT).map_err(|source| match source.kind() {
+        ErrorKind::NotFound => RenderError::KustomizeNotFound {
+            dir: dir.clone(),
+            program: program.clone(),
+        },
+        _ => RenderError::KustomizeSpawn {
+            dir: dir.clone(),
+            program: program.clone(),
+            source,
+        },
+    })?;
     let Some(output) = output else {
         return Err(RenderError::KustomizeTimeout {
             dir,
@@ -193,15 +212,14 @@ fn build_traced(
     build: &Build<'_>,
     dir: &Path,
     provided: Option<&super::helm::kustomize::Provided>,
+    sandbox: &Workspace,
 ) -> Option<Built> {
-    let wrapper = tempfile::Builder::new()
-        .prefix("kubectl-gitops-origins-")
-        .tempdir()
-        .ok()?;
     let (wrapper_dir, traced_from) = match provided {
         Some(provided) => provided.wrapper()?,
         None => {
-            let dir = wrapper.path().canonicalize().ok()?;
+            let wrapper = sandbox.path().join("origins");
+            std::fs::create_dir_all(&wrapper).ok()?;
+            let dir = wrapper.canonicalize().ok()?;
             (dir.clone(), dir)
         }
     };
@@ -216,11 +234,9 @@ fn build_traced(
         text.push_str(&format!("sortOptions: {sort}\n"));
     }
     std::fs::write(wrapper_dir.join("kustomization.yaml"), text).ok()?;
-    let output = run_with_timeout(
-        build.command.command(build.extra_args, &wrapper_dir),
-        TIMEOUT,
-    )
-    .ok()??;
+    let mut command = build.command.command(build.extra_args, &wrapper_dir);
+    sandbox.seal_off(&mut command);
+    let output = run_with_timeout(command, TIMEOUT).ok()??;
     output.status.success().then(|| Built {
         output: output.stdout,
         traced_from: Some(traced_from),
@@ -229,11 +245,8 @@ fn build_traced(
 
 /// `sortOptions` of the kustomization in `dir`, as JSON (which YAML reads), if it sets them.
 fn sort_options(dir: &Path) -> Option<String> {
-    let text = super::layout::KUSTOMIZATION_FILES
-        .iter()
-        .find_map(|name| std::fs::read_to_string(dir.join(name)).ok())?;
-    let doc = crate::yaml::from_str(&text).ok()?;
-    serde_json::to_string(doc.get("sortOptions")?).ok()
+    let kustomization = super::kustomization_file::read(dir).ok()??;
+    serde_json::to_string(kustomization.doc.get("sortOptions")?).ok()
 }
 
 /// `to` as seen from `from`, both absolute: `../..` up to their common ancestor, then down.

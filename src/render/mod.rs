@@ -11,6 +11,7 @@ mod generator_secrets;
 pub mod helm;
 pub mod ignore;
 mod json;
+mod kustomization_file;
 mod kustomize;
 mod kustomize_guard;
 mod kustomize_origin;

@@ -21,3 +21,16 @@ pub fn from_str(text: &str) -> Result<Value, String> {
         )
     })
 }
+
+/// Reads one YAML document as kustomize reads a kustomization: kubectl's dialect, but a repeated
+/// key keeps its last value (go-yaml v2 decoding into a map) instead of being refused.
+pub(crate) fn from_str_last_key_wins(text: &str) -> Result<Value, String> {
+    let budget = read::ValueBudget::new();
+    budget.grant(text.len());
+    read::read_document_with(text, &budget, read::RepeatedKeys::LastWins).map_err(|error| {
+        format!(
+            "{} at line {} column {}",
+            error.message, error.line, error.column
+        )
+    })
+}

@@ -4,7 +4,10 @@
 //! scalars can be resolved by Kubernetes' YAML 1.1 rules (`resolve`). Hostile input stays cheap:
 //! nesting is capped, including nesting that aliases build; every value built is charged to a
 //! budget shared by the whole render, so a wide alias bomb fails instead of exhausting memory.
-//! Unlike kubectl, a mapping that repeats a key is refused rather than keeping the last value.
+//! Unlike kubectl, a mapping that repeats a key is refused rather than keeping the last value,
+//! except where the reader must see exactly what kubectl sees (`RepeatedKeys::LastWins`: a
+//! kustomization, which kustomize reads with go-yaml v2 into a map, a later key replacing an
+//! earlier one).
 
 use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
@@ -78,9 +81,27 @@ pub(crate) struct Document {
     pub item_lines: Vec<usize>,
 }
 
+/// What a mapping that writes the same key twice means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RepeatedKeys {
+    /// An error: a manifest that says two things of one field is a mistake worth naming.
+    Refused,
+    /// The last value is kept, as go-yaml v2 decoding into a map keeps it.
+    LastWins,
+}
+
 /// Reads `text`, which holds at most one document; no document at all reads as null.
 pub(crate) fn read_document(text: &str, budget: &ValueBudget) -> Result<Value, ReadError> {
     read_document_with_items(text, budget).map(|document| document.value)
+}
+
+/// `read_document`, with `repeated` saying what a repeated key means.
+pub(crate) fn read_document_with(
+    text: &str,
+    budget: &ValueBudget,
+    repeated: RepeatedKeys,
+) -> Result<Value, ReadError> {
+    read(text, budget, repeated).map(|document| document.value)
 }
 
 /// `read_document`, also telling where the items of a List start.
@@ -88,6 +109,10 @@ pub(crate) fn read_document_with_items(
     text: &str,
     budget: &ValueBudget,
 ) -> Result<Document, ReadError> {
+    read(text, budget, RepeatedKeys::Refused)
+}
+
+fn read(text: &str, budget: &ValueBudget, repeated: RepeatedKeys) -> Result<Document, ReadError> {
     let mut options = Options::default();
     options.set_emit_comments(false);
     options.flow_nesting_limit = MAX_DEPTH;
@@ -101,6 +126,7 @@ pub(crate) fn read_document_with_items(
     let text = spelled.as_deref().unwrap_or(text);
     let mut builder = Builder {
         budget,
+        repeated,
         stack: Vec::new(),
         anchors: HashMap::new(),
         result: None,
@@ -297,6 +323,7 @@ struct Anchored {
 
 struct Builder<'b> {
     budget: &'b ValueBudget,
+    repeated: RepeatedKeys,
     stack: Vec<Frame>,
     anchors: HashMap<usize, Anchored>,
     result: Option<Value>,
@@ -331,7 +358,13 @@ impl Builder<'_> {
                 self.budget.spend(1)?;
                 if self.expects_key() {
                     let plain = style == ScalarStyle::Plain;
-                    if plain && tag.is_none() && text == "<<" {
+                    // go-yaml merges under a plain `<<`, and under any `<<` tagged `!!merge`.
+                    let merge_tag = tag
+                        .as_deref()
+                        .and_then(|t| t.suffix_in_namespace("tag:yaml.org,2002:"))
+                        .as_deref()
+                        == Some("merge");
+                    if text == "<<" && (plain && tag.is_none() || merge_tag) {
                         return self.set_key(Key::Merge);
                     }
                     let scalar = resolve_scalar(&text, plain, scalar_tag(tag.as_deref()))?;
@@ -455,7 +488,7 @@ impl Builder<'_> {
                 ..
             }) => match key.take() {
                 Some(Key::Field(name)) => {
-                    if !written.insert(name.clone()) {
+                    if !written.insert(name.clone()) && self.repeated == RepeatedKeys::Refused {
                         return Err(format!("duplicate key {name:?} in a mapping"));
                     }
                     object.insert(name, value);
@@ -633,6 +666,19 @@ mod tests {
             Ok(json!({"<<": {"a": 1}}))
         );
         assert!(read("x: {<<: 1}\n").is_err());
+        // Tagged `!!merge`, as kubectl (and kustomize) read it, `<<` merges even quoted.
+        assert_eq!(
+            read("x: {!!merge <<: {a: 1}}\n").map(|v| v["x"].clone()),
+            Ok(json!({"a": 1}))
+        );
+        assert_eq!(
+            read("x: {!!merge '<<': {a: 1}}\n").map(|v| v["x"].clone()),
+            Ok(json!({"a": 1}))
+        );
+        assert_eq!(
+            read("x: {!!str <<: {a: 1}}\n").map(|v| v["x"].clone()),
+            Ok(json!({"<<": {"a": 1}}))
+        );
     }
 
     #[test]

@@ -20,11 +20,16 @@ use crate::support::{self, gitops, text};
 pub(crate) struct Controller {
     child: Child,
     log: PathBuf,
-    _cache: tempfile::TempDir,
+    cache: tempfile::TempDir,
 }
 
 impl Controller {
     pub(crate) fn start(ns: &str, extra: &[&str]) -> Self {
+        Self::start_with_env(ns, extra, &[])
+    }
+
+    /// `start`, with these environment variables set for the controller.
+    pub(crate) fn start_with_env(ns: &str, extra: &[&str], env: &[(&str, &str)]) -> Self {
         let cache = tempfile::tempdir().expect("tempdir");
         let log = cache.path().join("controller.log");
         let child = Command::new(env!("CARGO_BIN_EXE_kubectl-gitops"))
@@ -37,15 +42,17 @@ impl Controller {
             .arg(support::kubeconfig())
             .args(extra)
             .env("NO_COLOR", "1")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(fs::File::create(&log).expect("log file"))
             .spawn()
             .expect("starting kubectl-gitops controller");
-        Controller {
-            child,
-            log,
-            _cache: cache,
-        }
+        Controller { child, log, cache }
+    }
+
+    /// Its --cache-dir.
+    pub(crate) fn cache_dir(&self) -> &std::path::Path {
+        self.cache.path()
     }
 
     pub(crate) fn logs(&self) -> String {
@@ -158,7 +165,11 @@ async fn grant(client: &kube::Client, ns: &str, account: &str, target: &str) {
 }
 
 /// The Ready condition of a sync: (status, reason, message).
-async fn ready(client: &kube::Client, ns: &str, name: &str) -> Option<(String, String, String)> {
+pub(crate) async fn ready(
+    client: &kube::Client,
+    ns: &str,
+    name: &str,
+) -> Option<(String, String, String)> {
     let sync = syncs(client, ns).get_opt(name).await.ok()??;
     let condition = sync.condition("Ready")?.clone();
     (condition.observed_generation == sync.metadata.generation).then_some((
@@ -168,7 +179,7 @@ async fn ready(client: &kube::Client, ns: &str, name: &str) -> Option<(String, S
     ))
 }
 
-async fn wait_for_ready(
+pub(crate) async fn wait_for_ready(
     client: &kube::Client,
     ns: &str,
     name: &str,
@@ -188,7 +199,7 @@ async fn wait_for_ready(
     .await
 }
 
-async fn config_maps(client: &kube::Client, ns: &str) -> Vec<String> {
+pub(crate) async fn config_maps(client: &kube::Client, ns: &str) -> Vec<String> {
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
     let mut names: Vec<String> = api
         .list(&ListParams::default().labels("applyset.kubernetes.io/part-of"))

@@ -29,3 +29,4 @@ mod readable_plan;
 mod reconcile;
 mod render_oracle;
 mod revisions;
+mod tenancy_guard;

@@ -1,17 +1,33 @@
-//! The on-disk cache of fetched charts: one directory per lock (see
-//! `dependencies::Needs::Fetched::key`) holding the archives `helm dependency build` fetched,
-//! and one per `helmCharts:` entry's (repository, chart, version) holding the pulled chart.
-//! Either entry is complete once it exists: it is filled under a temporary name and renamed into
-//! place, so a render that stops half-way, or two renders at once, never leave a partial one.
+//! The on-disk cache of fetched charts, shared by every render of the process (and, in the
+//! controller, by every tenant), so it is a store renders can only read through a digest:
+//!
+//! - `dependencies/KEY/` holds the archives `helm dependency build` fetched for one lock (see
+//!   `dependencies::Needs::Fetched::key`), with `SHA256SUMS` naming each archive's digest;
+//! - `charts/sha256/DIGEST/NAME/` holds a chart pulled for a `helmCharts:` entry, named by the
+//!   digest of its files, and `charts/index/KEY` names the digest pulled for one (repository,
+//!   chart, version).
+//!
+//! Entries are filled under a temporary name, made read-only and renamed into place, so a
+//! render that stops half-way, or two renders at once, never leave a partial one. No render
+//! builds in the store: what it uses is copied into its own sandbox and checked against the
+//! digest there, and an entry whose files no longer match their digest is thrown away and
+//! fetched again. Read-only files stop a stray write; the digest stops one made anyway (a
+//! process running as root ignores permissions).
 //!
 //! Location: `$GITOPS_HELM_CACHE`, else `helm` in kubectl-gitops' cache directory
 //! (`$KUBECTL_GITOPS_CACHE_DIR`, else `$XDG_CACHE_HOME/kubectl-gitops`, else
 //! `~/.cache/kubectl-gitops`).
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
 
 /// Overrides where fetched dependencies are cached.
 pub const CACHE_ENV: &str = "GITOPS_HELM_CACHE";
+
+/// The file of a dependencies entry naming each archive's digest.
+const SUMS: &str = "SHA256SUMS";
 
 /// The cache's root directory: `explicit`, else as the module says.
 pub(crate) fn root(explicit: Option<&Path>) -> PathBuf {
@@ -32,17 +48,47 @@ pub(crate) fn root(explicit: Option<&Path>) -> PathBuf {
     base.join("kubectl-gitops").join("helm")
 }
 
-/// The archives cached for `key`, if the entry exists.
+/// The archives cached for `key`, if the entry exists and every archive still has the digest
+/// it was stored with (an entry that does not is removed).
 pub(crate) fn lookup(root: &Path, key: &str) -> Option<Vec<PathBuf>> {
     let entry = root.join("dependencies").join(key);
-    let mut archives: Vec<PathBuf> = std::fs::read_dir(&entry)
+    if !entry.is_dir() {
+        return None;
+    }
+    match verified_archives(&entry) {
+        Some(archives) => Some(archives),
+        None => {
+            discard(&entry);
+            None
+        }
+    }
+}
+
+fn verified_archives(entry: &Path) -> Option<Vec<PathBuf>> {
+    let sums = std::fs::read_to_string(entry.join(SUMS)).ok()?;
+    let mut listed = Vec::new();
+    for line in sums.lines() {
+        let (digest, name) = line.split_once("  ")?;
+        if name.contains(['/', '\\']) || name.starts_with('.') {
+            return None;
+        }
+        let archive = entry.join(name);
+        if file_digest(&archive).ok()? != digest {
+            return None;
+        }
+        listed.push(archive);
+    }
+    let present = std::fs::read_dir(entry)
         .ok()?
         .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "tgz"))
-        .collect();
-    archives.sort();
-    Some(archives)
+        .filter(|e| e.file_name() != SUMS)
+        .count();
+    // Nothing may have been added beside the archives either.
+    if present != listed.len() {
+        return None;
+    }
+    listed.sort();
+    Some(listed)
 }
 
 /// Stores copies of `archives` as the entry for `key`; returns the entry's archives.
@@ -52,28 +98,112 @@ pub(crate) fn store(root: &Path, key: &str, archives: &[PathBuf]) -> std::io::Re
     let staging = tempfile::Builder::new()
         .prefix(".incomplete-")
         .tempdir_in(&parent)?;
+    let mut sums = String::new();
     for archive in archives {
         if let Some(name) = archive.file_name() {
-            std::fs::copy(archive, staging.path().join(name))?;
+            let copy = staging.path().join(name);
+            std::fs::copy(archive, &copy)?;
+            sums.push_str(&format!(
+                "{}  {}\n",
+                file_digest(&copy)?,
+                name.to_string_lossy()
+            ));
         }
     }
+    std::fs::write(staging.path().join(SUMS), sums)?;
+    seal(staging.path())?;
     let entry = parent.join(key);
+    if entry.is_dir() && verified_archives(&entry).is_none() {
+        discard(&entry);
+    }
     match std::fs::rename(staging.path(), &entry) {
         Ok(()) => {
             // Renamed away: nothing left for the guard to remove.
             let _ = staging.keep();
         }
         // Another render stored the same lock first; its entry is as good as ours.
-        Err(_) if entry.is_dir() => {}
-        Err(error) => return Err(error),
+        Err(_) if entry.is_dir() => unseal_and_drop(staging),
+        Err(error) => {
+            unseal_and_drop(staging);
+            return Err(error);
+        }
     }
     lookup(root, key).ok_or_else(|| std::io::Error::other("the cache entry vanished"))
 }
 
-/// The chart cached for `key` (see `pull::key`): `CHARTS/KEY/NAME`, if the entry exists.
-pub(crate) fn lookup_chart(root: &Path, key: &str, name: &str) -> Option<PathBuf> {
-    let chart = root.join("charts").join(key).join(name);
-    chart.join("Chart.yaml").is_file().then_some(chart)
+/// Copies an archive of a dependencies entry to `to` (in a render's sandbox) and checks the
+/// copy against the digest the entry lists for it.
+pub(crate) fn copy_archive(archive: &Path, to: &Path) -> std::io::Result<()> {
+    let listed = archive
+        .parent()
+        .and_then(|entry| std::fs::read_to_string(entry.join(SUMS)).ok())
+        .and_then(|sums| {
+            let name = archive.file_name()?.to_string_lossy().into_owned();
+            sums.lines().find_map(|line| {
+                let (digest, listed) = line.split_once("  ")?;
+                (listed == name).then(|| digest.to_string())
+            })
+        });
+    std::fs::copy(archive, to)?;
+    set_writable(to, true)?;
+    match listed {
+        Some(digest) if file_digest(to)? == digest => Ok(()),
+        _ => {
+            let _ = std::fs::remove_file(to);
+            Err(std::io::Error::other(
+                "it no longer matches the digest it was stored with; it is fetched again on \
+                 the next render",
+            ))
+        }
+    }
+}
+
+/// A chart in the store: its directory and the digest of its files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StoredChart {
+    pub dir: PathBuf,
+    pub digest: String,
+}
+
+impl StoredChart {
+    /// Copies the chart to `to` (in a render's sandbox) and checks the copy against the
+    /// digest: what the render builds is what was stored, whatever happened to the store.
+    pub fn copy_to(&self, to: &Path) -> Result<(), String> {
+        copy_plain(&self.dir, to).map_err(|e| format!("cannot copy from the cache: {e}"))?;
+        match tree_digest(to) {
+            Ok(digest) if digest == self.digest => Ok(()),
+            _ => Err(format!(
+                "the cached chart {} no longer matches its digest sha256:{}; it is fetched \
+                 again on the next render",
+                self.dir.display(),
+                self.digest
+            )),
+        }
+    }
+}
+
+/// The chart stored for `key` (see `pull::key`), if the index names one whose files still
+/// have their digest (an entry that does not is removed).
+pub(crate) fn lookup_chart(root: &Path, key: &str, name: &str) -> Option<StoredChart> {
+    let charts = root.join("charts");
+    let digest = std::fs::read_to_string(charts.join("index").join(key)).ok()?;
+    let digest = digest.trim();
+    if digest.len() != 64 || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let entry = charts.join("sha256").join(digest);
+    let dir = entry.join(name);
+    if !dir.join("Chart.yaml").is_file() {
+        return None;
+    }
+    if tree_digest(&dir).ok()?.as_str() != digest {
+        discard(&entry);
+        return None;
+    }
+    Some(StoredChart {
+        dir,
+        digest: digest.to_string(),
+    })
 }
 
 /// A directory to pull a chart into, on the cache's file system so `store_chart` can rename
@@ -86,23 +216,183 @@ pub(crate) fn chart_staging(root: &Path) -> std::io::Result<tempfile::TempDir> {
         .tempdir_in(&parent)
 }
 
-/// Makes `staging` (holding the pulled chart `name`) the entry for `key`; returns the chart.
+/// Makes `staging` (holding the pulled chart `name`) the store's entry for its digest and the
+/// index's entry for `key`; returns the stored chart.
 pub(crate) fn store_chart(
     root: &Path,
     key: &str,
     name: &str,
     staging: tempfile::TempDir,
-) -> std::io::Result<PathBuf> {
-    let entry = root.join("charts").join(key);
+) -> std::io::Result<StoredChart> {
+    let charts = root.join("charts");
+    let digest = tree_digest(&staging.path().join(name))?;
+    std::fs::create_dir_all(charts.join("sha256"))?;
+    std::fs::create_dir_all(charts.join("index"))?;
+    seal(staging.path())?;
+    let entry = charts.join("sha256").join(&digest);
+    if entry.is_dir() && tree_digest(&entry.join(name)).ok().as_ref() != Some(&digest) {
+        discard(&entry);
+    }
     match std::fs::rename(staging.path(), &entry) {
         Ok(()) => {
             let _ = staging.keep();
         }
-        // Another render stored the same chart first; its entry is as good as ours.
-        Err(_) if entry.is_dir() => {}
-        Err(error) => return Err(error),
+        // The same files are stored already (the digest says so).
+        Err(_) if entry.is_dir() => unseal_and_drop(staging),
+        Err(error) => {
+            unseal_and_drop(staging);
+            return Err(error);
+        }
     }
+    let index = tempfile::Builder::new()
+        .prefix(".incomplete-")
+        .tempfile_in(charts.join("index"))?;
+    std::fs::write(index.path(), format!("{digest}\n"))?;
+    index
+        .persist(charts.join("index").join(key))
+        .map_err(|e| e.error)?;
     lookup_chart(root, key, name).ok_or_else(|| std::io::Error::other("the cache entry vanished"))
+}
+
+/// The digest of a directory's files: every entry's path, kind and content, in name order.
+/// A link or any other special file has no place in a stored chart and is an error.
+pub(crate) fn tree_digest(dir: &Path) -> std::io::Result<String> {
+    let mut hash = Sha256::new();
+    digest_dir(dir, Path::new(""), &mut hash)?;
+    Ok(hex(&hash.finalize()))
+}
+
+fn digest_dir(dir: &Path, relative: &Path, hash: &mut Sha256) -> std::io::Result<()> {
+    let mut entries = std::fs::read_dir(dir)?.collect::<Result<Vec<_>, _>>()?;
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let kind = entry.file_type()?;
+        let path = relative.join(entry.file_name());
+        let name = path.as_os_str().as_encoded_bytes();
+        let tag: &[u8] = if kind.is_dir() {
+            b"d"
+        } else if kind.is_file() {
+            b"f"
+        } else {
+            return Err(std::io::Error::other(format!(
+                "{} is a link or special file",
+                path.display()
+            )));
+        };
+        hash.update(tag);
+        hash.update((name.len() as u64).to_le_bytes());
+        hash.update(name);
+        if kind.is_dir() {
+            digest_dir(&entry.path(), &path, hash)?;
+        } else {
+            hash.update(entry.metadata()?.len().to_le_bytes());
+            hash_file(&entry.path(), hash)?;
+        }
+    }
+    Ok(())
+}
+
+fn file_digest(path: &Path) -> std::io::Result<String> {
+    let mut hash = Sha256::new();
+    hash_file(path, &mut hash)?;
+    Ok(hex(&hash.finalize()))
+}
+
+fn hash_file(path: &Path, hash: &mut Sha256) -> std::io::Result<()> {
+    let mut file = std::fs::File::open(path)?;
+    let mut buffer = [0u8; 16 * 1024];
+    loop {
+        let read = file.read(&mut buffer)?;
+        if read == 0 {
+            return Ok(());
+        }
+        hash.update(&buffer[..read]);
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A copy of the plain files and directories below `from` at `to`, writable by the render.
+fn copy_plain(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        let target = to.join(entry.file_name());
+        if kind.is_dir() {
+            copy_plain(&entry.path(), &target)?;
+        } else if kind.is_file() {
+            std::fs::copy(entry.path(), &target)?;
+            set_writable(&target, true)?;
+        }
+        // Anything else fails the digest check that follows the copy.
+    }
+    Ok(())
+}
+
+/// Makes every file and directory below `dir` (and `dir`) read-only.
+fn seal(dir: &Path) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            seal(&entry.path())?;
+        } else if kind.is_file() {
+            set_writable(&entry.path(), false)?;
+        }
+    }
+    set_writable(dir, false)
+}
+
+/// Makes `dir` and everything below it writable again, so it can be removed.
+fn unseal(dir: &Path) {
+    let _ = set_writable(dir, true);
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            match entry.file_type() {
+                Ok(kind) if kind.is_dir() => unseal(&path),
+                Ok(kind) if kind.is_file() => {
+                    let _ = set_writable(&path, true);
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+fn unseal_and_drop(staging: tempfile::TempDir) {
+    unseal(staging.path());
+    drop(staging);
+}
+
+/// Removes a store entry whose files no longer match their digest.
+fn discard(entry: &Path) {
+    unseal(entry);
+    let _ = std::fs::remove_dir_all(entry);
+}
+
+#[cfg(unix)]
+fn set_writable(path: &Path, writable: bool) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let metadata = std::fs::symlink_metadata(path)?;
+    let mode = match (metadata.is_dir(), writable) {
+        (true, true) => 0o755,
+        (true, false) => 0o555,
+        (false, true) => 0o644,
+        (false, false) => 0o444,
+    };
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+}
+
+#[cfg(not(unix))]
+fn set_writable(path: &Path, writable: bool) -> std::io::Result<()> {
+    let mut permissions = std::fs::metadata(path)?.permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    permissions.set_readonly(!writable);
+    std::fs::set_permissions(path, permissions)
 }
 
 #[cfg(test)]
@@ -126,5 +416,97 @@ mod tests {
             .unwrap()
             .count();
         assert_eq!(leftovers, 1, "no staging directory is left behind");
+    }
+
+    #[test]
+    fn a_dependency_archive_is_copied_only_when_it_matches_its_digest() {
+        let root = tempfile::tempdir().unwrap();
+        let source = tempfile::tempdir().unwrap();
+        let archive = source.path().join("db-0.1.0.tgz");
+        std::fs::write(&archive, "first").unwrap();
+        let stored = store(root.path(), "k", &[archive]).unwrap();
+        let render = tempfile::tempdir().unwrap();
+        copy_archive(&stored[0], &render.path().join("db.tgz")).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(render.path().join("db.tgz")).unwrap(),
+            "first"
+        );
+        unseal(&root.path().join("dependencies/k"));
+        std::fs::write(&stored[0], "tampered").unwrap();
+        let copy = render.path().join("again.tgz");
+        assert!(copy_archive(&stored[0], &copy).is_err());
+        assert!(!copy.exists(), "a copy that fails its digest is removed");
+    }
+
+    #[test]
+    fn a_dependency_archive_changed_in_the_store_is_thrown_away() {
+        let root = tempfile::tempdir().unwrap();
+        let source = tempfile::tempdir().unwrap();
+        let archive = source.path().join("db-0.1.0.tgz");
+        std::fs::write(&archive, "first").unwrap();
+        let stored = store(root.path(), "k", &[archive]).unwrap();
+        let entry = root.path().join("dependencies/k");
+        unseal(&entry);
+        std::fs::write(&stored[0], "tampered").unwrap();
+        assert_eq!(lookup(root.path(), "k"), None);
+        assert!(!entry.exists(), "the tampered entry is removed");
+    }
+
+    fn pulled(root: &Path, text: &str) -> tempfile::TempDir {
+        let staging = chart_staging(root).unwrap();
+        let chart = staging.path().join("web");
+        std::fs::create_dir_all(chart.join("templates")).unwrap();
+        std::fs::write(chart.join("Chart.yaml"), "name: web\n").unwrap();
+        std::fs::write(chart.join("templates/cm.yaml"), text).unwrap();
+        staging
+    }
+
+    #[test]
+    fn a_stored_chart_is_read_only_and_named_by_its_digest() {
+        let root = tempfile::tempdir().unwrap();
+        let stored = store_chart(root.path(), "k", "web", pulled(root.path(), "a")).unwrap();
+        assert_eq!(stored.digest, tree_digest(&stored.dir).unwrap());
+        assert!(
+            stored
+                .dir
+                .starts_with(root.path().join("charts/sha256").join(&stored.digest))
+        );
+        let template = stored.dir.join("templates/cm.yaml");
+        assert!(
+            std::fs::metadata(&template)
+                .unwrap()
+                .permissions()
+                .readonly()
+        );
+        assert_eq!(lookup_chart(root.path(), "k", "web"), Some(stored.clone()));
+        let copy = tempfile::tempdir().unwrap();
+        stored.copy_to(&copy.path().join("web")).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(copy.path().join("web/templates/cm.yaml")).unwrap(),
+            "a"
+        );
+        // The copy is the render's own to write.
+        std::fs::write(copy.path().join("web/values.yaml"), "x: 1\n").unwrap();
+    }
+
+    #[test]
+    fn a_file_written_into_a_stored_chart_is_never_rendered() {
+        let root = tempfile::tempdir().unwrap();
+        let stored = store_chart(root.path(), "k", "web", pulled(root.path(), "a")).unwrap();
+        // What another render's kustomize did, writing its values beside a template.
+        unseal(&stored.dir);
+        std::fs::write(
+            stored.dir.join("templates/pwn-kustomize-values.yaml"),
+            "kind: X\n",
+        )
+        .unwrap();
+        let copy = tempfile::tempdir().unwrap();
+        let error = stored.copy_to(&copy.path().join("web")).unwrap_err();
+        assert!(error.contains("no longer matches its digest"), "{error}");
+        assert_eq!(lookup_chart(root.path(), "k", "web"), None);
+        assert!(!stored.dir.exists(), "the changed entry is removed");
+        // Pulled again, the same files are stored under the same digest.
+        let again = store_chart(root.path(), "k", "web", pulled(root.path(), "a")).unwrap();
+        assert_eq!(again.digest, stored.digest);
     }
 }

@@ -53,7 +53,7 @@ pub(crate) fn provide(request: &Request<'_>, charts: &Path) -> Result<(), Render
                 )
             })?;
         let name = archive.file_name().unwrap_or_default();
-        std::fs::copy(archive, charts.join(name)).map_err(|e| {
+        cache::copy_archive(archive, &charts.join(name)).map_err(|e| {
             failed(
                 request,
                 std::slice::from_ref(dependency),

@@ -15,13 +15,13 @@ use super::pull;
 use super::workspace::Workspace;
 use super::{Capabilities, HelmOptions};
 use crate::render::RenderError;
-use crate::render::kustomize_guard::Placed;
+use crate::render::kustomize_guard::{Placed, Reference, Refuse};
 
 /// What the guard learnt about one kustomization's charts.
 #[derive(Debug)]
 pub(crate) struct ChartUse {
     /// Files the kustomization's charts read, to be checked like any other reference.
-    pub references: Vec<String>,
+    pub references: Vec<Reference>,
     /// The entries whose chart comes from a repository.
     pub remote: Vec<RemoteChart>,
 }
@@ -46,10 +46,15 @@ impl RemoteChart {
 }
 
 /// The local paths `helmCharts`/`helmGlobals` read, or why the entries are refused (`refuse`
-/// builds the error from the offending reference and the reason). `None` without charts.
+/// builds the error from the field, the offending value and the reason). `None` without charts.
+///
+/// Besides the paths, kustomize hands helm a chart's `name` as a path (it joins it to the
+/// chart home, and writes `NAME-kustomize-values.yaml` beside its temporary directory), and
+/// its `releaseName` as a bare argument: a name with a path in it writes wherever it climbs
+/// to, and a release name starting with `-` is a flag to helm.
 pub(crate) fn references(
     doc: &Value,
-    refuse: &dyn Fn(&str, &str) -> RenderError,
+    refuse: &Refuse<'_>,
 ) -> Result<Option<ChartUse>, RenderError> {
     let charts = doc.get("helmCharts").and_then(Value::as_array);
     let globals = doc.get("helmGlobals");
@@ -63,28 +68,44 @@ pub(crate) fn references(
         .and_then(|g| text(g, "chartHome"))
         .unwrap_or_else(|| "charts".to_string());
     if let Some(globals) = globals {
-        references.extend(text(globals, "chartHome"));
-        if globals.get("configHome").is_some() {
+        if let Some(home) = text(globals, "chartHome") {
+            references.push(Reference::new("helmGlobals.chartHome", home));
+        }
+        if let Some(config) = globals.get("configHome") {
             return Err(refuse(
                 "helmGlobals.configHome",
-                "would let helm read repositories and credentials from outside the repository",
+                config.as_str().unwrap_or(""),
+                "is refused: it would let helm read repositories and credentials from outside                  the repository",
             ));
         }
     }
-    for chart in charts.into_iter().flatten() {
+    for (i, chart) in charts.into_iter().flatten().enumerate() {
+        let at = format!("helmCharts[{i}]");
         let name = text(chart, "name").unwrap_or_default();
+        if let Err(reason) = plain_name(&name) {
+            return Err(refuse(&format!("{at}.name"), &name, reason));
+        }
+        if let Some(release) = text(chart, "releaseName")
+            && let Err(reason) = release_name(&release)
+        {
+            return Err(refuse(&format!("{at}.releaseName"), &release, &reason));
+        }
+        if let Some(template) = text(chart, "nameTemplate")
+            && template.contains("{{")
+        {
+            return Err(refuse(
+                &format!("{at}.nameTemplate"),
+                &template,
+                "is refused: helm evaluates it with access to the environment; set                  `releaseName` instead",
+            ));
+        }
         if let Some(repo) = text(chart, "repo").filter(|r| !r.is_empty()) {
             let version = text(chart, "version").unwrap_or_default();
             if let Err(reason) = pinned(&version) {
                 return Err(refuse(
-                    &format!("helmCharts {name} (repo {})", crate::scrub::url(&repo)),
-                    &reason,
-                ));
-            }
-            if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
-                return Err(refuse(
                     &format!("helmCharts {name}"),
-                    "a chart from a repository needs a plain chart `name`",
+                    &crate::scrub::url(&repo),
+                    &reason,
                 ));
             }
             remote.push(RemoteChart {
@@ -94,18 +115,61 @@ pub(crate) fn references(
                 chart_home: chart_home.clone(),
             });
         }
-        references.extend(text(chart, "valuesFile"));
-        for file in chart
+        if let Some(values) = text(chart, "valuesFile") {
+            references.push(Reference::new(format!("{at}.valuesFile"), values));
+        }
+        for (j, file) in chart
             .get("additionalValuesFiles")
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
-            .filter_map(Value::as_str)
+            .enumerate()
         {
-            references.push(file.to_string());
+            let Some(file) = file.as_str() else { continue };
+            references.push(Reference::new(
+                format!("{at}.additionalValuesFiles[{j}]"),
+                file,
+            ));
         }
     }
     Ok(Some(ChartUse { references, remote }))
+}
+
+/// Whether a chart `name` is a directory name of the chart home, and nothing more.
+fn plain_name(name: &str) -> Result<(), &'static str> {
+    if name.is_empty() {
+        return Err("is empty: every chart needs a `name`");
+    }
+    if name.contains(['/', '\\', '\0']) || name.starts_with('.') {
+        return Err(
+            "is not a plain chart name: kustomize takes it as a path (and writes the chart's              values beside it), so it may not hold `/` or start with `.`",
+        );
+    }
+    Ok(())
+}
+
+/// Whether `release` is a name helm accepts as a release: lowercase letters, digits, `-` and
+/// `.`, starting and ending with a letter or digit, at most 53 characters.
+fn release_name(release: &str) -> Result<(), String> {
+    let valid = !release.is_empty()
+        && release.len() <= 53
+        && release
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+        && release
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphanumeric())
+        && release
+            .bytes()
+            .last()
+            .is_some_and(|b| b.is_ascii_alphanumeric());
+    if valid {
+        Ok(())
+    } else {
+        Err("is not a release name (lowercase letters, digits, `-` and `.`, starting and              ending with a letter or digit, at most 53 characters): kustomize passes it to              helm as an argument"
+            .to_string())
+    }
 }
 
 /// Whether `version` names one chart version: a chart pulled by a range, or by none (the
@@ -150,6 +214,11 @@ pub(crate) struct Provided {
 const WRAPPER: &str = ".kubectl-gitops-wrapper";
 
 impl Provided {
+    /// The build's sandbox, which holds the copy.
+    pub fn sandbox(&self) -> &Workspace {
+        &self.workspace
+    }
+
     /// `path` (inside the repository on disk) in the copy.
     pub fn in_copy(&self, path: &Path) -> Option<PathBuf> {
         let path = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
@@ -238,12 +307,9 @@ pub(crate) fn provide(
                 "the kustomization is outside the repository".into(),
             ));
         };
-        provided
-            .workspace
-            .copy_dir(&cached, &dir.join(placed.chart.place()), &cached)
-            .map_err(|reason| {
-                copy_failed(placed, format!("cannot copy from the cache: {reason}"))
-            })?;
+        cached
+            .copy_to(&dir.join(placed.chart.place()))
+            .map_err(|reason| copy_failed(placed, reason))?;
     }
     Ok(Some(provided))
 }
@@ -306,8 +372,9 @@ mod tests {
 
     fn use_of(text: &str) -> Result<ChartUse, String> {
         let doc = crate::yaml::from_str(text).unwrap();
-        let refuse = |reference: &str, reason: &str| RenderError::KustomizeReference {
+        let refuse = |field: &str, reference: &str, reason: &str| RenderError::KustomizeReference {
             file: "app/kustomization.yaml".into(),
+            field: field.to_string(),
             reference: reference.to_string(),
             reason: reason.to_string(),
         };

@@ -19,7 +19,7 @@ mod fetch;
 pub mod hooks;
 pub(crate) mod kustomize;
 mod pull;
-mod workspace;
+pub(crate) mod workspace;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -133,6 +133,8 @@ pub(crate) fn template(chart: &Chart<'_>, options: &HelmOptions) -> Result<Vec<u
         }
     };
     let mut command = binary::template_command(&program, &args, &chart_dir);
+    // A template needs nothing of the caller's environment: charts are local by now.
+    workspace.seal_off(&mut command);
     workspace.isolate(&mut command, None);
     let output = super::kustomize::run_with_timeout(command, TIMEOUT)
         .map_err(|source| RenderError::HelmFailed {

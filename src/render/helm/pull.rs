@@ -5,7 +5,7 @@
 //! not touch the network.
 
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -45,8 +45,8 @@ pub(crate) fn key(chart: &RemoteChart) -> String {
     hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The chart's directory in the cache, pulled first when it is not there.
-pub(crate) fn provide(request: &Request<'_>) -> Result<PathBuf, RenderError> {
+/// The chart in the cache's store, pulled first when it is not there.
+pub(crate) fn provide(request: &Request<'_>) -> Result<cache::StoredChart, RenderError> {
     let root = cache::root(request.cache);
     let key = key(request.chart);
     if let Some(chart) = cache::lookup_chart(&root, &key, &request.chart.name) {

@@ -1,5 +1,7 @@
-//! Where helm runs: a private Helm home (so the user's repositories, registry logins, plugins
-//! and caches are neither read nor changed), and, for a chart whose dependencies come from the
+//! Where helm and kustomize run: one sandbox per render, a temporary directory holding the
+//! child's home, temporary and XDG directories and a private Helm home (so the user's
+//! repositories, registry logins, plugins and caches are neither read nor changed, and nothing
+//! a render writes is seen by another), and, for a chart whose dependencies come from the
 //! cache, a copy of the chart with them added to `charts/` (the user's tree is never written).
 
 use std::ffi::OsStr;
@@ -26,9 +28,41 @@ impl Workspace {
         self.dir.path()
     }
 
+    /// Points the child's home, temporary directory and XDG directories at this workspace:
+    /// whatever the child (or a program it runs) writes for itself stays in this render's
+    /// sandbox, where no other render looks.
+    pub fn confine(&self, command: &mut Command) {
+        let root = self.dir.path().join("sandbox");
+        for (name, below) in [
+            ("HOME", "home"),
+            ("TMPDIR", "tmp"),
+            ("XDG_CONFIG_HOME", "config"),
+            ("XDG_CACHE_HOME", "cache"),
+            ("XDG_DATA_HOME", "data"),
+        ] {
+            let dir = root.join(below);
+            // A directory that cannot be made fails the child's own writes, inside the sandbox.
+            let _ = std::fs::create_dir_all(&dir);
+            command.env(name, dir);
+        }
+    }
+
+    /// `confine`, with nothing else of the caller's environment but `PATH`: a child that
+    /// needs no network sees none of the caller's tokens, proxies or settings (helm's name
+    /// templates, for one, can read the environment).
+    pub fn seal_off(&self, command: &mut Command) {
+        command.env_clear();
+        if let Some(path) = std::env::var_os("PATH") {
+            command.env("PATH", path);
+        }
+        self.confine(command);
+    }
+
     /// Points every Helm home and file at this workspace, dropping any HELM_* setting of the
-    /// caller's environment. `registry_config`: the registry logins helm may use.
+    /// caller's environment, and confines the child to the workspace (`confine`).
+    /// `registry_config`: the registry logins helm may use.
     pub fn isolate(&self, command: &mut Command, registry_config: Option<&Path>) {
+        self.confine(command);
         for (name, _) in std::env::vars_os() {
             if name.to_string_lossy().starts_with("HELM_") {
                 command.env_remove(&name);
@@ -190,6 +224,41 @@ mod tests {
                 );
             }
         }
-        assert!(envs.iter().any(|(k, _)| k == "HELM_CONFIG_HOME"));
+        for name in [
+            "HELM_CONFIG_HOME",
+            "HELM_CACHE_HOME",
+            "HELM_DATA_HOME",
+            "HOME",
+            "TMPDIR",
+        ] {
+            assert!(envs.iter().any(|(k, _)| k == name), "{name}");
+        }
+    }
+
+    #[test]
+    fn a_sealed_off_child_keeps_only_path_of_the_callers_environment() {
+        let workspace = Workspace::new().unwrap();
+        let mut command = Command::new("kustomize");
+        workspace.seal_off(&mut command);
+        let names: Vec<String> = command
+            .get_envs()
+            .filter(|(_, v)| v.is_some())
+            .map(|(k, _)| k.to_string_lossy().into_owned())
+            .collect();
+        for name in &names {
+            assert!(
+                [
+                    "PATH",
+                    "HOME",
+                    "TMPDIR",
+                    "XDG_CONFIG_HOME",
+                    "XDG_CACHE_HOME",
+                    "XDG_DATA_HOME"
+                ]
+                .contains(&name.as_str()),
+                "{name}"
+            );
+        }
+        assert!(workspace.path().join("sandbox/tmp").is_dir());
     }
 }
