@@ -5,7 +5,7 @@
 //! side by side never reconcile each other's syncs.
 
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -17,38 +17,51 @@ use crate::reconcile::{Daemon, Remote, WAIT, cm, eventually, free_port, http_get
 use crate::support::{self, gitops, text};
 
 /// A running controller; killed on drop, its log printed when the test failed.
-struct Controller {
+pub(crate) struct Controller {
     child: Child,
     log: PathBuf,
-    _cache: tempfile::TempDir,
+    cache: tempfile::TempDir,
 }
 
 impl Controller {
+    /// A controller of the syncs in `ns`, allowed to fetch from this machine (the tests' git
+    /// daemons and chart repositories listen on loopback).
     fn start(ns: &str, extra: &[&str]) -> Self {
+        let mut args = vec!["--watch-namespace", ns, "--lease-namespace", ns];
+        args.extend(["--allow-fetch-to", "127.0.0.1"]);
+        args.extend(extra);
+        Self::start_with(&args, &[])
+    }
+
+    /// A controller with exactly `args` (beside fast retries, its cache and the kubeconfig)
+    /// and `env`.
+    pub(crate) fn start_with(args: &[&str], env: &[(&str, &Path)]) -> Self {
         let cache = tempfile::tempdir().expect("tempdir");
         let log = cache.path().join("controller.log");
         let child = Command::new(env!("CARGO_BIN_EXE_kubectl-gitops"))
-            .args(["controller", "--watch-namespace", ns])
+            .arg("controller")
             .args(["--backoff", "200ms", "--max-backoff", "1s"])
-            .args(["--dependency-retry", "1s", "--lease-namespace", ns])
+            .args(["--dependency-retry", "1s"])
             .arg("--cache-dir")
             .arg(cache.path())
             .arg("--kubeconfig")
             .arg(support::kubeconfig())
-            .args(extra)
+            .args(args)
+            .envs(env.iter().map(|(k, v)| (k, v.as_os_str())))
             .env("NO_COLOR", "1")
             .stdout(Stdio::null())
             .stderr(fs::File::create(&log).expect("log file"))
             .spawn()
             .expect("starting kubectl-gitops controller");
-        Controller {
-            child,
-            log,
-            _cache: cache,
-        }
+        Controller { child, log, cache }
     }
 
-    fn logs(&self) -> String {
+    /// Where its git caches live (`--cache-dir`).
+    pub(crate) fn cache(&self) -> &Path {
+        self.cache.path()
+    }
+
+    pub(crate) fn logs(&self) -> String {
         fs::read_to_string(&self.log).unwrap_or_default()
     }
 }
@@ -65,7 +78,7 @@ impl Drop for Controller {
 
 /// Installs the GitSync CRD (as `install --controller --crd-only` prints it) and waits until
 /// it is served.
-async fn install_crd(client: &kube::Client) {
+pub(crate) async fn install_crd(client: &kube::Client) {
     let dir = tempfile::tempdir().unwrap();
     let out = gitops(&["install", "--controller", "--crd-only"], dir.path());
     let (yaml, err) = text(&out);
@@ -90,11 +103,20 @@ async fn install_crd(client: &kube::Client) {
     .await;
 }
 
-fn syncs(client: &kube::Client, ns: &str) -> Api<kubectl_gitops::controller::crd::GitSync> {
+pub(crate) fn syncs(
+    client: &kube::Client,
+    ns: &str,
+) -> Api<kubectl_gitops::controller::crd::GitSync> {
     Api::namespaced(client.clone(), ns)
 }
 
-async fn create_sync(client: &kube::Client, ns: &str, name: &str, spec: Value, labels: Value) {
+pub(crate) async fn create_sync(
+    client: &kube::Client,
+    ns: &str,
+    name: &str,
+    spec: Value,
+    labels: Value,
+) {
     let sync = serde_json::from_value(json!({
         "apiVersion": "gitops.kubectl-gitops.io/v1alpha1",
         "kind": "GitSync",
@@ -111,7 +133,7 @@ async fn create_sync(client: &kube::Client, ns: &str, name: &str, spec: Value, l
 /// A ServiceAccount `name` in `ns` (the server needs no object to impersonate it; it exists
 /// for realism) and, when `targets` is not empty, the right to manage ConfigMaps and Secrets
 /// in each target namespace.
-async fn service_account(client: &kube::Client, ns: &str, name: &str, targets: &[&str]) {
+pub(crate) async fn service_account(client: &kube::Client, ns: &str, name: &str, targets: &[&str]) {
     let accounts: Api<k8s_openapi::api::core::v1::ServiceAccount> =
         Api::namespaced(client.clone(), ns);
     let account = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
@@ -124,7 +146,7 @@ async fn service_account(client: &kube::Client, ns: &str, name: &str, targets: &
     }
 }
 
-async fn grant(client: &kube::Client, ns: &str, account: &str, target: &str) {
+pub(crate) async fn grant(client: &kube::Client, ns: &str, account: &str, target: &str) {
     let roles: Api<k8s_openapi::api::rbac::v1::Role> = Api::namespaced(client.clone(), target);
     let role_name = format!("deploy-{account}");
     let role = serde_json::from_value(json!({
@@ -149,7 +171,11 @@ async fn grant(client: &kube::Client, ns: &str, account: &str, target: &str) {
 }
 
 /// The Ready condition of a sync: (status, reason, message).
-async fn ready(client: &kube::Client, ns: &str, name: &str) -> Option<(String, String, String)> {
+pub(crate) async fn ready(
+    client: &kube::Client,
+    ns: &str,
+    name: &str,
+) -> Option<(String, String, String)> {
     let sync = syncs(client, ns).get_opt(name).await.ok()??;
     let condition = sync.condition("Ready")?.clone();
     (condition.observed_generation == sync.metadata.generation).then_some((
@@ -159,7 +185,7 @@ async fn ready(client: &kube::Client, ns: &str, name: &str) -> Option<(String, S
     ))
 }
 
-async fn wait_for_ready(
+pub(crate) async fn wait_for_ready(
     client: &kube::Client,
     ns: &str,
     name: &str,
@@ -179,7 +205,7 @@ async fn wait_for_ready(
     .await
 }
 
-async fn config_maps(client: &kube::Client, ns: &str) -> Vec<String> {
+pub(crate) async fn config_maps(client: &kube::Client, ns: &str) -> Vec<String> {
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
     let mut names: Vec<String> = api
         .list(&ListParams::default().labels("applyset.kubernetes.io/part-of"))
@@ -193,7 +219,7 @@ async fn config_maps(client: &kube::Client, ns: &str) -> Vec<String> {
     names
 }
 
-fn spec(url: &str, path: &str, target: &str, account: &str) -> Value {
+pub(crate) fn spec(url: &str, path: &str, target: &str, account: &str) -> Value {
     json!({
         "repository": {"url": url, "ref": "main"},
         "path": path,
@@ -778,6 +804,13 @@ async fn install_controller_grants_impersonation_and_its_own_objects_and_nothing
         &["patch", "deployments.apps", "-n", "team-a"],
         &["update", "leases.coordination.k8s.io", "-n", "team-a"],
         &["impersonate", "users"],
+        &[
+            "update",
+            "gitsyncs.gitops.kubectl-gitops.io",
+            "-n",
+            "team-a",
+        ],
+        &["create", "subjectaccessreviews.authorization.k8s.io"],
     ] {
         assert!(!controller_can(&ns, refused), "may {refused:?}");
     }

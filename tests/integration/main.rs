@@ -28,3 +28,4 @@ mod proof;
 mod reconcile;
 mod render_oracle;
 mod revisions;
+mod tenancy_claims;
