@@ -302,9 +302,10 @@ impl GitSource {
     pub fn fetch(&self, interrupt: &Interrupt) -> Result<Fetched, GitError> {
         if let Some(policy) = crate::source::address::confined() {
             // `host:path` is ssh to `host`.
-            let url = match is_scp_like(&self.url) {
-                true => format!("ssh://{}", self.url.replacen(':', "/", 1)),
-                false => self.url.clone(),
+            let url = if !self.url.contains("://") && is_scp_like(&self.url) {
+                format!("ssh://{}", self.url.replacen(':', "/", 1))
+            } else {
+                self.url.clone()
             };
             policy
                 .check_url(Fetch::Git, &url)

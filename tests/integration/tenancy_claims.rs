@@ -296,6 +296,10 @@ async fn a_file_url_into_the_controllers_cache_of_another_tenants_repository_is_
     let refused = wait_for_ready(&t.client, &t.b, "local", "False", "SourceRefused").await;
     assert!(refused.contains("--allow-file-sources"), "{refused}");
     drop(strict);
+    syncs(&t.client, &t.b)
+        .delete("local", &Default::default())
+        .await
+        .unwrap();
 
     // With file:// sources allowed, the controller's caches stay out of reach.
     let relaxed = t.controller(&[LOOPBACK, &["--allow-file-sources"]].concat(), &[]);
