@@ -134,14 +134,14 @@ fn serve(mut client: TcpStream, policy: &Policy, fetch: Fetch) -> io::Result<()>
     if tunnel {
         client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")?;
     } else {
-        // One request per connection: the next one may be for another host, checked anew.
-        let mut forwarded = String::new();
-        for (i, line) in text.split("\r\n").enumerate() {
+        // Origin-form for the server, and one request per connection: the next one may be
+        // for another host, checked anew.
+        let mut forwarded = format!("{method} {} HTTP/1.1\r\n", origin_form(target));
+        for line in text.split("\r\n").skip(1) {
             let header = line.split(':').next().unwrap_or_default();
-            if i > 0
-                && (header.eq_ignore_ascii_case("connection")
-                    || header.eq_ignore_ascii_case("proxy-connection")
-                    || header.eq_ignore_ascii_case("proxy-authorization"))
+            if (header.eq_ignore_ascii_case("connection")
+                || header.eq_ignore_ascii_case("proxy-connection")
+                || header.eq_ignore_ascii_case("proxy-authorization"))
             {
                 continue;
             }
@@ -156,6 +156,17 @@ fn serve(mut client: TcpStream, policy: &Policy, fetch: Fetch) -> io::Result<()>
     }
     server.write_all(&rest)?;
     relay(client, server)
+}
+
+/// The path and query of an absolute URL (`/` when it has none).
+fn origin_form(target: &str) -> String {
+    match url::Url::parse(target) {
+        Ok(url) => match url.query() {
+            Some(query) => format!("{}?{query}", url.path()),
+            None => url.path().to_string(),
+        },
+        Err(_) => "/".to_string(),
+    }
 }
 
 /// `host:port` of a CONNECT request (`[::1]:443` for IPv6).
@@ -235,9 +246,14 @@ mod tests {
             if let Ok((mut stream, _)) = listener.accept() {
                 let mut head = [0u8; 4096];
                 let _ = stream.read(&mut head);
+                // As an origin server sees it: a path, not the proxy's absolute URL.
+                let status = match head.starts_with(b"GET /index.yaml HTTP/1.1\r\n") {
+                    true => "200 OK",
+                    false => "400 Bad Request",
+                };
                 let _ = write!(
                     stream,
-                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\n\r\n{body}",
                     body.len()
                 );
             }

@@ -353,3 +353,49 @@ async fn a_chart_repository_on_loopback_is_refused_unless_the_operator_allows_it
     wait_for_ready(&t.client, &t.a, "chart", "True", "ReconciliationSucceeded").await;
     assert_eq!(config_maps(&t.client, &t.a).await, ["demo-web"]);
 }
+
+#[tokio::test]
+async fn a_chart_url_in_an_allowed_repositorys_index_is_checked_again_by_the_fetch_proxy() {
+    let t = Tenants::new("index").await;
+    let charts = HttpRepo::start(&[("web", "0.1.0", "from-repo")], None);
+    // The repository is reached as `localhost`, which the operator allows by name; its index
+    // sends the download to `127.1`, a spelling of loopback helm does not recognise, so helm
+    // asks the controller's proxy, which resolves it and checks the address.
+    let port = charts.url().rsplit(':').next().unwrap().to_string();
+    let index = charts.dir.path().join("served/index.yaml");
+    let text = std::fs::read_to_string(&index).unwrap();
+    std::fs::write(
+        &index,
+        text.replace(&charts.url(), &format!("http://127.1:{port}")),
+    )
+    .unwrap();
+    let kustomization = format!(
+        "helmCharts:\n- name: web\n  repo: http://localhost:{port}\n  version: 0.1.0\n  \
+         releaseName: demo\n"
+    );
+    let remote = Remote::new(&[("deploy/kustomization.yaml", &kustomization)]);
+    let url = format!("file://{}", remote.base.join("platform.git").display());
+    t.sync(&t.a, "chart", spec(&url, "deploy", &t.a, "deployer"))
+        .await;
+    let helm = support::helm3();
+    let env: &[(&str, &Path)] = &[("GITOPS_HELM", &helm)];
+
+    let by_name = ["--allow-file-sources", "--allow-fetch-to", "localhost"];
+    let strict = t.controller(&by_name, env);
+    let refused = wait_for_ready(&t.client, &t.a, "chart", "False", "RenderFailed").await;
+    assert!(
+        refused.contains("127.1") && refused.contains("loopback") && refused.contains("403"),
+        "{refused}"
+    );
+    assert!(config_maps(&t.client, &t.a).await.is_empty());
+    drop(strict);
+
+    // Allowing the address lets the proxy relay the download.
+    let _allowed = t.controller(
+        &[&by_name[..], &["--allow-fetch-to", "127.0.0.1"]].concat(),
+        env,
+    );
+    t.sync_now(&t.a, "chart");
+    wait_for_ready(&t.client, &t.a, "chart", "True", "ReconciliationSucceeded").await;
+    assert_eq!(config_maps(&t.client, &t.a).await, ["demo-web"]);
+}
