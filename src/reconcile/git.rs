@@ -254,11 +254,17 @@ impl GitSource {
     }
 
     /// The repository's http options (proxy, CA, ...) with every request bounded by
-    /// `request_timeout`; None for other schemes or without a limit.
+    /// `request_timeout` and, in the controller, sent through the fetch proxy; None for other
+    /// schemes, or with neither.
     fn http_options(&self, repo: &gix::Repository) -> Option<Box<dyn std::any::Any>> {
         use gix::protocol::transport::client::blocking_io::http;
-        let limit = self.request_timeout?;
-        if !(self.url.starts_with("https://") || self.url.starts_with("http://")) {
+        // In the controller every request, redirects included, goes through the fetch proxy,
+        // which connects only to addresses a tenant's remote may reach.
+        let proxy = crate::source::egress::proxy_url(Fetch::Git);
+        let limit = self.request_timeout;
+        if !(self.url.starts_with("https://") || self.url.starts_with("http://"))
+            || (limit.is_none() && proxy.is_none())
+        {
             return None;
         }
         let mut options = repo
@@ -267,12 +273,12 @@ impl GitSource {
             .flatten()
             .unwrap_or_else(|| Box::new(http::Options::default()));
         let http_options = options.downcast_mut::<http::Options>()?;
-        // In the controller every request, redirects included, goes through the fetch proxy,
-        // which connects only to addresses a tenant's remote may reach.
-        let proxy = crate::source::egress::proxy_url(Fetch::Git);
         let backend = http::reqwest::Options {
             configure_client: Some(Box::new(move |builder| {
-                let builder = builder.timeout(limit);
+                let builder = match limit {
+                    Some(limit) => builder.timeout(limit),
+                    None => builder,
+                };
                 Ok(match &proxy {
                     Some(url) => {
                         builder.proxy(reqwest::Proxy::all(url.as_str()).map_err(gix::Exn::from)?)

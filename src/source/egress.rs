@@ -139,9 +139,9 @@ fn serve(mut client: TcpStream, policy: &Policy, fetch: Fetch) -> io::Result<()>
         let mut forwarded = format!("{method} {} HTTP/1.1\r\n", origin_form(target));
         for line in text.split("\r\n").skip(1) {
             let header = line.split(':').next().unwrap_or_default();
-            if (header.eq_ignore_ascii_case("connection")
+            if header.eq_ignore_ascii_case("connection")
                 || header.eq_ignore_ascii_case("proxy-connection")
-                || header.eq_ignore_ascii_case("proxy-authorization"))
+                || header.eq_ignore_ascii_case("proxy-authorization")
             {
                 continue;
             }

@@ -16,7 +16,7 @@ use crate::chart_repo::HttpRepo;
 use crate::controller::{
     Controller, config_maps, create_sync, install_crd, service_account, spec, syncs, wait_for_ready,
 };
-use crate::reconcile::{Daemon, Remote, WAIT, cm, eventually};
+use crate::reconcile::{Daemon, HttpsGit, Remote, WAIT, cm, eventually};
 use crate::support::{self, gitops};
 
 /// Two tenant namespaces, each with a `deployer` that may manage ConfigMaps and Secrets in
@@ -398,4 +398,32 @@ async fn a_chart_url_in_an_allowed_repositorys_index_is_checked_again_by_the_fet
     t.sync_now(&t.a, "chart");
     wait_for_ready(&t.client, &t.a, "chart", "True", "ReconciliationSucceeded").await;
     assert_eq!(config_maps(&t.client, &t.a).await, ["demo-web"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_https_remote_converges_through_the_fetch_proxy_with_its_token() {
+    let t = Tenants::new("https").await;
+    let remote = Remote::new(&[("deploy/app.yaml", &cm("app", "1"))]);
+    let token = "tok-proxy-5e4d3c2b";
+    let server = HttpsGit::start(&remote.base, token).await;
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(t.client.clone(), &t.a);
+    let secret = json!({"metadata": {"name": "git"}, "stringData": {"token": token}});
+    secrets
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(secret).unwrap(),
+        )
+        .await
+        .unwrap();
+    let mut https = spec(&server.url(), "deploy", &t.a, "deployer");
+    https["repository"]["secretRef"] = json!({"name": "git"});
+    t.sync(&t.a, "app", https).await;
+    let ca = server.ca.clone();
+    // The remote is on loopback: allowed, and reached through the controller's proxy (git's
+    // http transport never skips it), the token going inside the tunnel to the server.
+    let controller = t.controller(LOOPBACK, &[("SSL_CERT_FILE", &ca)]);
+    wait_for_ready(&t.client, &t.a, "app", "True", "ReconciliationSucceeded").await;
+    assert_eq!(config_maps(&t.client, &t.a).await, ["app"]);
+    assert!(server.authorized.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+    assert!(!controller.logs().contains(token));
 }
