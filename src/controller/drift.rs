@@ -286,3 +286,77 @@ impl SharedWatches {
         self.lock().drifted.remove(sync)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controller::crd::GitSyncSpec;
+
+    fn sync(namespace: &str, name: &str) -> GitSync {
+        let mut sync = GitSync::new(name, GitSyncSpec::default());
+        sync.metadata.namespace = Some(namespace.into());
+        sync
+    }
+
+    fn drift(namespace: &str, part_of: Option<&str>) -> Drift {
+        Drift {
+            object: Some(ObjectKey {
+                group: String::new(),
+                kind: "ConfigMap".into(),
+                namespace: Some(namespace.into()),
+                name: "lure".into(),
+            }),
+            what: "modified",
+            part_of: part_of.map(str::to_string),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_event_wakes_a_sync_only_from_its_own_accounts_watch_in_its_own_namespaces() {
+        // Nothing listens there: the watches started for the syncs never connect.
+        let config = kube::Config::new("http://127.0.0.1:9".parse().unwrap());
+        let client = kube::Client::try_from(config).unwrap();
+        let (watches, _events) = SharedWatches::new();
+        let a = "system:serviceaccount:team-a:deployer";
+        let b = "system:serviceaccount:team-b:deployer";
+        let namespaces = |ns: &str| BTreeSet::from([ns.to_string()]);
+        watches.want(
+            &sync("team-a", "app"),
+            a,
+            client.clone(),
+            "set-a".into(),
+            BTreeSet::new(),
+            namespaces("team-a"),
+        );
+        watches.want(
+            &sync("team-b", "own"),
+            b,
+            client,
+            "set-b".into(),
+            BTreeSet::new(),
+            namespaces("team-b"),
+        );
+
+        // B's watch sees B's object carrying A's set id: nobody is woken.
+        assert!(watches.route(b, &drift("team-b", Some("set-a"))).is_empty());
+        // A's account sees it too (a cluster-wide watch): not in A's namespaces.
+        assert!(watches.route(a, &drift("team-b", Some("set-a"))).is_empty());
+        assert_eq!(watches.take_drifted("team-a/app"), None);
+        // A's own object, seen by A's watch, wakes A.
+        let woken = watches.route(a, &drift("team-a", Some("set-a")));
+        assert_eq!(woken, [ObjectRef::from(&sync("team-a", "app"))]);
+        assert!(
+            matches!(watches.take_drifted("team-a/app"), Some(Woken::Objects(o)) if o.len() == 1)
+        );
+        // A watch of B's starting over wakes B's syncs only.
+        let resync = Drift {
+            object: None,
+            what: "resync",
+            part_of: None,
+        };
+        assert_eq!(
+            watches.route(b, &resync),
+            [ObjectRef::from(&sync("team-b", "own"))]
+        );
+    }
+}
