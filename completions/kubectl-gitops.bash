@@ -313,7 +313,7 @@ _kubectl__gitops() {
             return 0
             ;;
         kubectl__subcmd__gitops__subcmd__controller)
-            opts="-n -v -h -V --shard --watch-namespace --default-service-account --concurrent-syncs --dependency-retry --backoff --max-backoff --fetch-timeout --cache-dir --listen --no-watch --log-format --no-leader-election --lease-namespace --lease-duration --identity --shutdown-grace --concurrency --qps --kubeconfig --context --namespace --color --request-timeout --helm-binary --verbose --help --version"
+            opts="-n -v -h -V --shard --watch-namespace --default-service-account --concurrent-syncs --dependency-retry --backoff --max-backoff --fetch-timeout --cache-dir --listen --allow-fetch-to --allow-file-sources --no-watch --log-format --no-leader-election --lease-namespace --lease-duration --identity --shutdown-grace --concurrency --qps --kubeconfig --context --namespace --color --request-timeout --helm-binary --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -356,6 +356,10 @@ _kubectl__gitops() {
                     return 0
                     ;;
                 --listen)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --allow-fetch-to)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -159,6 +159,7 @@ complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand controller
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand controller" -l fetch-timeout -d 'Give up a fetch after this long' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand controller" -l cache-dir -d 'Where the git caches live (default: $KUBECTL_GITOPS_CACHE_DIR, else $XDG_CACHE_HOME/kubectl-gitops, else ~/.cache/kubectl-gitops)' -r -F
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand controller" -l listen -d 'Serve /healthz, /readyz and /metrics on this address' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand controller" -l allow-fetch-to -d 'Let tenants\' sources reach this internal address, network (CIDR) or host name (repeatable). Without it chart repositories and registries at loopback, link-local, private or cluster-internal addresses, and git remotes at loopback or link-local ones, are refused after DNS resolution and redirects' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand controller" -l log-format -d 'Log format on stderr' -r -f -a "text\t''
 json\t''"
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand controller" -l lease-namespace -d 'Namespace of the shard\'s leader Lease (default: -n or the context\'s namespace)' -r
@@ -175,6 +176,7 @@ always\t'Always color (still overridden by nothing: the user asked for it)'
 never\t'Never color'"
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand controller" -l request-timeout -d 'How long one request to the API server may go unanswered before it fails (e.g. 30s, 2m; 0 waits forever). Default: 10s to connect, 60s for an answer' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand controller" -l helm-binary -d 'The helm program that renders Helm charts (default: $GITOPS_HELM, then `helm` on PATH; Helm 3.8 or later)' -r -F
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand controller" -l allow-file-sources -d 'Let GitSyncs name file:// URLs and local paths (never the controller\'s own caches)'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand controller" -l no-watch -d 'Do not watch managed objects (drift is then put back at the next interval)'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand controller" -l no-leader-election -d 'Run without leader election (only safe with a single replica per shard)'
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand controller" -s v -l verbose -d 'More detail on stderr (repeat for more)'

@@ -81,6 +81,17 @@ pub struct ControllerArgs {
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
 
+    /// Let tenants' sources reach this internal address, network (CIDR) or host name
+    /// (repeatable). Without it chart repositories and registries at loopback, link-local,
+    /// private or cluster-internal addresses, and git remotes at loopback or link-local ones,
+    /// are refused after DNS resolution and redirects.
+    #[arg(long, value_name = "ADDRESS")]
+    pub allow_fetch_to: Vec<String>,
+
+    /// Let GitSyncs name file:// URLs and local paths (never the controller's own caches).
+    #[arg(long)]
+    pub allow_file_sources: bool,
+
     /// Do not watch managed objects (drift is then put back at the next interval).
     #[arg(long)]
     pub no_watch: bool,
@@ -141,6 +152,9 @@ pub async fn run(args: &ControllerArgs, global: &GlobalArgs) -> Result<u8> {
     if args.concurrent_syncs == 0 {
         bail!("--concurrent-syncs must be at least 1");
     }
+    let fetch_policy =
+        crate::source::address::Policy::parse(&args.allow_fetch_to).map_err(anyhow::Error::msg)?;
+    crate::source::address::confine(fetch_policy);
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cache_dir = args
         .cache_dir
@@ -185,6 +199,7 @@ pub async fn run(args: &ControllerArgs, global: &GlobalArgs) -> Result<u8> {
         identity,
         shutdown_grace: args.shutdown_grace,
         watch: !args.no_watch,
+        allow_file_sources: args.allow_file_sources,
     };
     controller::run(cluster, config).await?;
     Ok(EXIT_OK)

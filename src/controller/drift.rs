@@ -6,12 +6,18 @@
 //! Watches run as the syncs' ServiceAccounts, like everything else a sync does: the
 //! controller itself may read none of the objects. What the watches hold grows with the
 //! managed objects, not with syncs times kinds.
+//!
+//! A label is no proof of membership: anyone who may write an object may give it any set's
+//! id. So an event wakes a sync only when it came from a watch of the sync's own account and
+//! from a namespace the sync manages objects in; an object another tenant labelled with this
+//! sync's id, in a namespace of its own, wakes nothing.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Mutex;
 
 use kube::runtime::reflector::ObjectRef;
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 use super::crd::GitSync;
 use crate::reconcile::drift::{Drift, ObjectKey, WatchKey, Watches};
@@ -64,14 +70,19 @@ struct Wanted {
     client: kube::Client,
     set_id: String,
     keys: BTreeSet<WatchKey>,
+    /// The namespaces its objects live in: events from elsewhere are not its own.
+    namespaces: BTreeSet<String>,
 }
+
+/// A drift event and the account whose watch saw it.
+pub type Seen = (String, Drift);
 
 #[derive(Default)]
 struct State {
     /// Per sync (`namespace/name`).
     wanted: HashMap<String, Wanted>,
-    /// Per ServiceAccount: its watches.
-    watches: HashMap<String, Watches>,
+    /// Per ServiceAccount: its watches, and the task tagging their events with the account.
+    watches: HashMap<String, (Watches, JoinHandle<()>)>,
     /// ApplySet id -> the sync owning it.
     routes: HashMap<String, ObjectRef<GitSync>>,
     /// Syncs a drift event woke that have not reconciled since, and what changed.
@@ -82,13 +93,13 @@ struct State {
 
 pub struct SharedWatches {
     state: Mutex<State>,
-    /// Where watch events arrive.
-    events: mpsc::Sender<Drift>,
+    /// Where watch events arrive, tagged with the account that saw them.
+    events: mpsc::Sender<Seen>,
 }
 
 impl SharedWatches {
     /// The watches, and the receiver their events arrive on (see [`SharedWatches::route`]).
-    pub fn new() -> (Self, mpsc::Receiver<Drift>) {
+    pub fn new() -> (Self, mpsc::Receiver<Seen>) {
         let (tx, rx) = mpsc::channel(4096);
         (
             SharedWatches {
@@ -103,7 +114,8 @@ impl SharedWatches {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// After a cycle that covered the whole set: watch what `sync` manages, as `user`.
+    /// After a cycle that covered the whole set: watch what `sync` manages (in `namespaces`),
+    /// as `user`.
     pub fn want(
         &self,
         sync: &GitSync,
@@ -111,6 +123,7 @@ impl SharedWatches {
         client: kube::Client,
         set_id: String,
         keys: BTreeSet<WatchKey>,
+        namespaces: BTreeSet<String>,
     ) {
         let mut state = self.lock();
         state.routes.insert(set_id.clone(), ObjectRef::from(sync));
@@ -121,6 +134,7 @@ impl SharedWatches {
                 client,
                 set_id,
                 keys,
+                namespaces,
             },
         );
         Self::sync_user(&mut state, user, &self.events);
@@ -186,7 +200,7 @@ impl SharedWatches {
     }
 
     /// Every watch of `user` matches the union of what its syncs want.
-    fn sync_user(state: &mut State, user: &str, events: &mpsc::Sender<Drift>) {
+    fn sync_user(state: &mut State, user: &str, events: &mpsc::Sender<Seen>) {
         let mut keys = BTreeSet::new();
         let mut client = None;
         for wanted in state.wanted.values().filter(|w| w.user == user) {
@@ -195,25 +209,57 @@ impl SharedWatches {
         }
         match client {
             None => {
-                state.watches.remove(user);
+                if let Some((_, tagging)) = state.watches.remove(user) {
+                    tagging.abort();
+                }
             }
             Some(client) => {
                 state
                     .watches
                     .entry(user.to_string())
-                    .or_insert_with(|| Watches::of_every_set(client, events.clone()))
+                    .or_insert_with(|| {
+                        let (tx, mut rx) = mpsc::channel(1024);
+                        let (events, user) = (events.clone(), user.to_string());
+                        let tagging = tokio::spawn(async move {
+                            while let Some(drift) = rx.recv().await {
+                                if events.send((user.clone(), drift)).await.is_err() {
+                                    return;
+                                }
+                            }
+                        });
+                        (Watches::of_every_set(client, tx), tagging)
+                    })
+                    .0
                     .sync(&keys);
             }
         }
     }
 
-    /// The syncs a watch event concerns: the owner of the object's set, or every watched
-    /// sync after a watch had to start over. Marks them drifted, with the object.
-    pub fn route(&self, drift: &Drift) -> Vec<ObjectRef<GitSync>> {
+    /// The syncs an event `user`'s watch saw concerns: the owner of the object's set, when it
+    /// is a sync of that account managing objects in the object's namespace; or every sync of
+    /// that account after its watch had to start over. Marks them drifted, with the object.
+    pub fn route(&self, user: &str, drift: &Drift) -> Vec<ObjectRef<GitSync>> {
         let mut state = self.lock();
+        let own = |target: &ObjectRef<GitSync>| {
+            let key = format!(
+                "{}/{}",
+                target.namespace.as_deref().unwrap_or_default(),
+                target.name
+            );
+            state.wanted.get(&key).is_some_and(|wanted| {
+                let namespace = drift.object.as_ref().and_then(|o| o.namespace.as_ref());
+                wanted.user == user && namespace.is_none_or(|ns| wanted.namespaces.contains(ns))
+            })
+        };
         let targets: Vec<ObjectRef<GitSync>> = match &drift.part_of {
-            Some(id) => state.routes.get(id).cloned().into_iter().collect(),
-            None => state.routes.values().cloned().collect(),
+            Some(id) => state
+                .routes
+                .get(id)
+                .filter(|t| own(t))
+                .cloned()
+                .into_iter()
+                .collect(),
+            None => state.routes.values().filter(|t| own(t)).cloned().collect(),
         };
         for target in &targets {
             let key = format!(
@@ -238,5 +284,79 @@ impl SharedWatches {
     /// What woke `sync` since its last reconcile, if anything did (and forgets it).
     pub fn take_drifted(&self, sync: &str) -> Option<Woken> {
         self.lock().drifted.remove(sync)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controller::crd::GitSyncSpec;
+
+    fn sync(namespace: &str, name: &str) -> GitSync {
+        let mut sync = GitSync::new(name, GitSyncSpec::default());
+        sync.metadata.namespace = Some(namespace.into());
+        sync
+    }
+
+    fn drift(namespace: &str, part_of: Option<&str>) -> Drift {
+        Drift {
+            object: Some(ObjectKey {
+                group: String::new(),
+                kind: "ConfigMap".into(),
+                namespace: Some(namespace.into()),
+                name: "lure".into(),
+            }),
+            what: "modified",
+            part_of: part_of.map(str::to_string),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_event_wakes_a_sync_only_from_its_own_accounts_watch_in_its_own_namespaces() {
+        // Nothing listens there: the watches started for the syncs never connect.
+        let config = kube::Config::new("http://127.0.0.1:9".parse().unwrap());
+        let client = kube::Client::try_from(config).unwrap();
+        let (watches, _events) = SharedWatches::new();
+        let a = "system:serviceaccount:team-a:deployer";
+        let b = "system:serviceaccount:team-b:deployer";
+        let namespaces = |ns: &str| BTreeSet::from([ns.to_string()]);
+        watches.want(
+            &sync("team-a", "app"),
+            a,
+            client.clone(),
+            "set-a".into(),
+            BTreeSet::new(),
+            namespaces("team-a"),
+        );
+        watches.want(
+            &sync("team-b", "own"),
+            b,
+            client,
+            "set-b".into(),
+            BTreeSet::new(),
+            namespaces("team-b"),
+        );
+
+        // B's watch sees B's object carrying A's set id: nobody is woken.
+        assert!(watches.route(b, &drift("team-b", Some("set-a"))).is_empty());
+        // A's account sees it too (a cluster-wide watch): not in A's namespaces.
+        assert!(watches.route(a, &drift("team-b", Some("set-a"))).is_empty());
+        assert_eq!(watches.take_drifted("team-a/app"), None);
+        // A's own object, seen by A's watch, wakes A.
+        let woken = watches.route(a, &drift("team-a", Some("set-a")));
+        assert_eq!(woken, [ObjectRef::from(&sync("team-a", "app"))]);
+        assert!(
+            matches!(watches.take_drifted("team-a/app"), Some(Woken::Objects(o)) if o.len() == 1)
+        );
+        // A watch of B's starting over wakes B's syncs only.
+        let resync = Drift {
+            object: None,
+            what: "resync",
+            part_of: None,
+        };
+        assert_eq!(
+            watches.route(b, &resync),
+            [ObjectRef::from(&sync("team-b", "own"))]
+        );
     }
 }

@@ -1,8 +1,9 @@
 //! What `kubectl gitops install --controller` prints: the GitSync CRD, the controller's
 //! ServiceAccount and RBAC, and one Deployment per shard.
 //!
-//! The controller's own rights are small: GitSyncs (read, finalizers, status), Events, its
-//! Leases, and `impersonate` on ServiceAccounts. Everything a sync applies is authorised as
+//! The controller's own rights are small: GitSyncs (read, patch for finalizers, status),
+//! Events, its Leases, and `impersonate` on ServiceAccounts; no update, no Secrets, no access
+//! reviews (asked as each sync's account instead). Everything a sync applies is authorised as
 //! the sync's ServiceAccount, so what a team may deploy is what its RoleBindings say.
 
 use kube::CustomResourceExt;
@@ -55,23 +56,28 @@ metadata:
   namespace: {ns}
 ---
 # The controller's own rights. It writes nothing else itself: every request of a sync is made
-# as that sync's ServiceAccount (impersonation), with that account's rights.
+# as that sync's ServiceAccount (impersonation), with that account's rights, and so is every
+# question of what a sync may do (a SelfSubjectAccessReview as the account): the controller
+# reads no Secret, object or RBAC rule of its own, and reviews nobody's access.
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRole
 metadata:
   name: kubectl-gitops-controller
 rules:
+  # Finalizers go on with a patch (compare-and-swap on resourceVersion), status with a
+  # server-side apply: no update.
   - apiGroups: ["gitops.kubectl-gitops.io"]
     resources: ["gitsyncs"]
-    verbs: ["get", "list", "watch", "patch", "update"]
+    verbs: ["get", "list", "watch", "patch"]
   - apiGroups: ["gitops.kubectl-gitops.io"]
     resources: ["gitsyncs/status"]
-    verbs: ["get", "patch", "update"]
+    verbs: ["patch"]
   - apiGroups: ["events.k8s.io"]
     resources: ["events"]
     verbs: ["create", "patch"]
-  # Acting as each sync's ServiceAccount. Narrow this with resourceNames to the accounts
-  # syncs may name, or bind it per namespace with RoleBindings.
+  # Acting as each sync's ServiceAccount: the one wide right, and what a stolen token of the
+  # controller is worth. Narrow it with resourceNames to the accounts syncs may name, or
+  # bind it per tenant namespace with RoleBindings instead of this ClusterRoleBinding.
   - apiGroups: [""]
     resources: ["serviceaccounts"]
     verbs: ["impersonate"]

@@ -7,10 +7,12 @@
 //! syncs by the `kubectl-gitops.io/shard` label, so no sync is applied by two controllers.
 //!
 //! Modules, one job each: `crd` (the API), `status` (verdict -> conditions, when a sync is
-//! due), `sources` (the shared git caches), `spec` (a spec checked, and the reconciler it runs: shared
+//! due), `sources` (the shared git caches), `access` (what a sync's account may do, asked as
+//! it), `spec` (a spec checked, and the reconciler it runs: shared
 //! with `kubectl gitops reconcile`), `sync` (one sync's reconcile), `shard`
 //! (selectors and Lease names), `metrics`, `manifests` (what `install --controller` prints).
 
+mod access;
 pub mod crd;
 mod drift;
 pub mod manifests;
@@ -62,6 +64,8 @@ pub struct ControllerConfig {
     pub shutdown_grace: Duration,
     /// Watch managed objects and put drift back at once (else at the interval).
     pub watch: bool,
+    /// Syncs may name `file://` URLs and local paths (never the git caches).
+    pub allow_file_sources: bool,
 }
 
 /// Runs until SIGTERM or SIGINT.
@@ -170,8 +174,8 @@ pub async fn run(cluster: Cluster, config: ControllerConfig) -> Result<()> {
             let (wake, woken) = tokio::sync::mpsc::channel(1024);
             let routing = watches.clone();
             let router = tokio::spawn(async move {
-                while let Some(event) = events.recv().await {
-                    for target in routing.route(&event) {
+                while let Some((user, event)) = events.recv().await {
+                    for target in routing.route(&user, &event) {
                         if wake.send(target).await.is_err() {
                             return;
                         }
@@ -201,7 +205,8 @@ pub async fn run(cluster: Cluster, config: ControllerConfig) -> Result<()> {
             Sources::new(
                 config.cache_dir.join("controller"),
                 config.settings.fetch_timeout,
-            ),
+            )
+            .allowing_files(config.allow_file_sources),
             config.settings.clone(),
             render.clone(),
             store,

@@ -55,6 +55,8 @@ pub struct Source {
 pub struct Sources {
     root: PathBuf,
     fetch_timeout: Duration,
+    /// `file://` URLs and local paths may be synced (`--allow-file-sources`).
+    allow_files: bool,
     caches: Mutex<HashMap<SourceKey, Arc<Source>>>,
     fetches: std::sync::atomic::AtomicU64,
 }
@@ -64,9 +66,51 @@ impl Sources {
         Sources {
             root,
             fetch_timeout,
+            allow_files: false,
             caches: Mutex::default(),
             fetches: Default::default(),
         }
+    }
+
+    /// Lets syncs name `file://` URLs and local paths (never inside these caches).
+    pub fn allowing_files(mut self, allow: bool) -> Self {
+        self.allow_files = allow;
+        self
+    }
+
+    /// Whether a sync may name `url`. A `file://` URL or a local path reads whatever the
+    /// controller can read, another sync's cache of a private repository included: refused
+    /// unless the operator allowed such sources, and inside the caches always. (Hosts are
+    /// checked when fetched, after resolution: `reconcile::git`.)
+    pub fn admit(&self, url: &str) -> Result<(), String> {
+        let path = match url.strip_prefix("file://") {
+            Some(path) => std::path::Path::new(path).to_path_buf(),
+            None if url.contains("://") || is_scp_like(url) => return Ok(()),
+            None => PathBuf::from(url),
+        };
+        if !self.allow_files {
+            return Err(format!(
+                "spec.repository.url {}: file:// URLs and local paths are off in this controller \
+                 (they would read the controller's own disk); an operator may allow them with \
+                 --allow-file-sources",
+                crate::scrub::url(url)
+            ));
+        }
+        // A path that does not exist cannot be fetched; folded lexically, it is still judged.
+        let physical = |p: &std::path::Path| {
+            std::fs::canonicalize(p).unwrap_or_else(|_| {
+                let absolute = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+                crate::source::confine::lexical_target(std::path::Path::new("/"), &absolute)
+            })
+        };
+        if physical(&path).starts_with(physical(&self.root)) {
+            return Err(format!(
+                "spec.repository.url {}: the path is inside the controller's git caches, which \
+                 hold other syncs' repositories",
+                crate::scrub::url(url)
+            ));
+        }
+        Ok(())
     }
 
     /// The cache for `key`, created on first use. Each key has a directory of its own (two refs
@@ -144,6 +188,12 @@ impl Sources {
     }
 }
 
+/// `user@host:path` or `host:path`, which git reaches over ssh.
+fn is_scp_like(url: &str) -> bool {
+    url.split_once(':')
+        .is_some_and(|(host, _)| !host.contains('/') && host.len() > 1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,6 +225,32 @@ mod tests {
         for other in [&other_ref, &other_credentials] {
             assert!(!Arc::ptr_eq(&a, other));
             assert_ne!(a.git.repo_dir(), other.git.repo_dir());
+        }
+    }
+
+    #[test]
+    fn file_sources_are_refused_unless_allowed_and_never_reach_the_caches() {
+        let root = tempfile::tempdir().unwrap();
+        let cache = root.path().join("controller");
+        std::fs::create_dir_all(cache.join("0123/repositories/app-abc")).unwrap();
+        let strict = Sources::new(cache.clone(), Duration::from_secs(5));
+        let inside = format!("file://{}/0123/repositories/app-abc", cache.display());
+        let elsewhere = root.path().join("repo");
+        for url in [inside.as_str(), &elsewhere.to_string_lossy(), "./repo"] {
+            let refused = strict.admit(url).unwrap_err();
+            assert!(refused.contains("--allow-file-sources"), "{refused}");
+        }
+        let relaxed = Sources::new(cache.clone(), Duration::from_secs(5)).allowing_files(true);
+        let refused = relaxed.admit(&inside).unwrap_err();
+        assert!(refused.contains("caches"), "{refused}");
+        let sneaky = format!("file://{}/../controller/0123", cache.display());
+        assert!(relaxed.admit(&sneaky).is_err());
+        assert_eq!(
+            relaxed.admit(&format!("file://{}", elsewhere.display())),
+            Ok(())
+        );
+        for remote in ["https://h/r.git", "git://h/r.git", "git@h:org/r.git"] {
+            assert_eq!(strict.admit(remote), Ok(()));
         }
     }
 }

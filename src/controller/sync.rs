@@ -18,6 +18,7 @@ use kube::runtime::reflector::Store;
 use kube::{Resource, ResourceExt};
 use serde_json::json;
 
+use super::access;
 use super::crd::{Counts, DeletionPolicy, FINALIZER, GitSync, GitSyncStatus, InventoryRef};
 use super::drift::{SharedWatches, Woken};
 use super::metrics::ControllerMetrics;
@@ -66,8 +67,6 @@ pub struct Context {
     /// One impersonating client (and so one connection pool) per account, whatever number
     /// of syncs and target namespaces it serves.
     tenants: Mutex<HashMap<String, Cluster>>,
-    /// Which sync owns each ApplySet (`namespace/name` of the parent): the first to claim it.
-    claims: Mutex<HashMap<String, String>>,
 }
 
 impl Context {
@@ -91,7 +90,6 @@ impl Context {
             metrics,
             drift,
             tenants: Mutex::default(),
-            claims: Mutex::default(),
         }
     }
 
@@ -110,28 +108,47 @@ impl Context {
         Ok(cluster)
     }
 
-    /// Claims `set` for `sync`; Err names the sync that owns it already. Two syncs of one
-    /// repository, path and target namespace (another ref, say) would otherwise take turns
-    /// applying their revisions and pruning each other's objects. A claim lapses when its
-    /// owner is gone or resolves to another set.
-    fn claim(&self, sync: &GitSync, set: &ApplySet) -> Result<(), String> {
-        let parent = format!("{}/{}", set.namespace, set.name);
+    /// Claims the set `resolved` names for `sync`; Err names the sync that holds it. Two syncs
+    /// of one repository, path and target namespace (another ref, another tenant) would take
+    /// turns applying their revisions and pruning each other's objects, so one holds the set:
+    /// of the syncs resolving to it (and not being deleted) whose ServiceAccount may write its
+    /// parent in its namespace, the one created first (then by namespace and name). It is
+    /// decided from the GitSyncs alone, so a restart decides the same; and a sync naming a
+    /// namespace its account may not write never takes a set from one that may.
+    async fn claim(&self, sync: &GitSync, resolved: &Resolved) -> Result<(), String> {
         let me = sync.key();
-        let mut claims = self.claims.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(owner) = claims.get(&parent)
-            && *owner != me
-        {
-            let (namespace, name) = owner.split_once('/').unwrap_or_default();
-            let reference = kube::runtime::reflector::ObjectRef::new(name).within(namespace);
-            let still = self.store.get(&reference).is_some_and(|other| {
-                resolve(&other, self.settings.default_service_account.as_deref())
-                    .is_ok_and(|r| r.set.name == set.name && r.set.namespace == set.namespace)
-            });
-            if still {
-                return Err(owner.clone());
+        let default = self.settings.default_service_account.as_deref();
+        let same_set = |r: &Resolved| {
+            r.set.name == resolved.set.name && r.set.namespace == resolved.set.namespace
+        };
+        let mut contenders: Vec<(Option<Timestamp>, String, Resolved)> = self
+            .store
+            .state()
+            .iter()
+            .filter(|other| other.key() != me && other.metadata.deletion_timestamp.is_none())
+            .filter_map(|other| {
+                let theirs = resolve(other, default).ok().filter(same_set)?;
+                let created = other.metadata.creation_timestamp.as_ref().map(|t| t.0);
+                Some((created, other.key(), theirs))
+            })
+            .collect();
+        if contenders.is_empty() {
+            // Uncontested: the server's RBAC decides when the sync applies.
+            return Ok(());
+        }
+        let created = sync.metadata.creation_timestamp.as_ref().map(|t| t.0);
+        contenders.push((created, me.clone(), resolved.clone()));
+        contenders.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        let namespace = &resolved.set.namespace;
+        for (_, key, contender) in &contenders {
+            let Ok(tenant) = self.tenant(&contender.user, namespace) else {
+                continue;
+            };
+            if access::may(&tenant, access::write_parent(namespace)).await {
+                return if *key == me { Ok(()) } else { Err(key.clone()) };
             }
         }
-        claims.insert(parent, me);
+        // No contender's account may write there: whoever tries is refused by the server.
         Ok(())
     }
 }
@@ -259,7 +276,7 @@ pub async fn reconcile(sync: Arc<GitSync>, ctx: Arc<Context>) -> Result<Action, 
     let started = Instant::now();
     let (verdict, outcome) = match resolved {
         Err((reason, message)) => (Verdict::Stalled { reason, message }, None),
-        Ok(resolved) => match ctx.claim(&sync, &resolved.set) {
+        Ok(resolved) => match ctx.claim(&sync, &resolved).await {
             Ok(()) => run(&sync, &ctx, &resolved, reason, woken).await,
             Err(owner) => (
                 Verdict::Failed {
@@ -334,6 +351,24 @@ fn unready_dependencies(sync: &GitSync, store: &Store<GitSync>) -> Vec<String> {
         .collect()
 }
 
+/// The dependencies (`namespace/name`) in other namespaces whose GitSyncs the sync's account,
+/// which `tenant` acts as, may not read.
+async fn forbidden_dependencies(sync: &GitSync, tenant: &Cluster) -> Vec<String> {
+    let own = sync.namespace().unwrap_or_default();
+    let mut forbidden = Vec::new();
+    for dep in &sync.spec.depends_on {
+        let namespace = dep
+            .namespace
+            .as_deref()
+            .filter(|n| !n.is_empty())
+            .unwrap_or(&own);
+        if namespace != own && !access::may(tenant, access::read_syncs(namespace)).await {
+            forbidden.push(format!("{namespace}/{}", dep.name));
+        }
+    }
+    forbidden
+}
+
 /// The pipeline for one sync.
 async fn run(
     sync: &GitSync,
@@ -342,23 +377,6 @@ async fn run(
     reason: Reason,
     woken: Option<Woken>,
 ) -> (Verdict, Option<Outcome>) {
-    let waiting = unready_dependencies(sync, &ctx.store);
-    if !waiting.is_empty() {
-        return (
-            Verdict::Waiting {
-                message: format!(
-                    "waiting for {} to be Ready: {}",
-                    if waiting.len() == 1 {
-                        "a dependency"
-                    } else {
-                        "dependencies"
-                    },
-                    waiting.join(", ")
-                ),
-            },
-            None,
-        );
-    }
     let failed =
         |reason: &'static str, message: String, revision: Option<String>| Verdict::Failed {
             reason,
@@ -378,6 +396,38 @@ async fn run(
             );
         }
     };
+    let forbidden = forbidden_dependencies(sync, &cluster).await;
+    if !forbidden.is_empty() {
+        // Said alike whether each exists or not: the account may not know.
+        let message = format!(
+            "spec.dependsOn names {}, in a namespace where {} may not get GitSyncs: grant it \
+             `get` on gitsyncs.gitops.kubectl-gitops.io there, or depend on syncs of its own \
+             namespace",
+            forbidden.join(", "),
+            resolved.user
+        );
+        return (failed("DependencyForbidden", message, None), None);
+    }
+    let waiting = unready_dependencies(sync, &ctx.store);
+    if !waiting.is_empty() {
+        return (
+            Verdict::Waiting {
+                message: format!(
+                    "waiting for {} to be Ready: {}",
+                    if waiting.len() == 1 {
+                        "a dependency"
+                    } else {
+                        "dependencies"
+                    },
+                    waiting.join(", ")
+                ),
+            },
+            None,
+        );
+    }
+    if let Err(message) = ctx.sources.admit(&sync.spec.repository.url) {
+        return (failed("SourceRefused", message, None), None);
+    }
     let spec = &sync.spec;
     let namespace = sync.namespace().unwrap_or_default();
     let credentials = match &spec.repository.secret_ref {
@@ -457,10 +507,23 @@ async fn run(
         && !outcome.partial
     {
         let client = reconciler.cluster.client.clone();
+        let namespaces = outcome
+            .watch
+            .iter()
+            .filter_map(|k| k.namespace.clone())
+            .chain([resolved.checked.target_namespace.clone()])
+            .collect();
         let keys = drift
             .widen(&resolved.user, &client, outcome.watch.clone())
             .await;
-        drift.want(sync, &resolved.user, client, resolved.set.id(), keys);
+        drift.want(
+            sync,
+            &resolved.user,
+            client,
+            resolved.set.id(),
+            keys,
+            namespaces,
+        );
     }
     let verdict = match &outcome.error {
         None => Verdict::Applied {
@@ -536,7 +599,12 @@ async fn record(
 ) -> Result<(), Error> {
     let now = status::now();
     let mut next = status::next(sync, verdict, &now);
-    if let Ok(resolved) = resolve(sync, ctx.settings.default_service_account.as_deref()) {
+    // A sync refused the set does not name it: `kubectl gitops status` shows the holder.
+    let refused_set =
+        matches!(verdict, Verdict::Failed { reason, .. } if *reason == "ApplySetInUse");
+    if let Ok(resolved) = resolve(sync, ctx.settings.default_service_account.as_deref())
+        && !refused_set
+    {
         next.inventory = Some(InventoryRef {
             name: resolved.set.name.clone(),
             namespace: resolved.set.namespace.clone(),

@@ -19,6 +19,7 @@ use gix::remote::Direction;
 use sha2::{Digest, Sha256};
 
 use super::redact::{redact_url, repository_name};
+use crate::source::address::Fetch;
 
 /// The local ref each fetch writes the followed remote ref to.
 const TRACKING_REF: &str = "refs/gitops/target";
@@ -138,11 +139,19 @@ fn daemon_transport(
     }
     let host = parsed.host().ok_or("no host in the URL")?.to_string();
     let port = parsed.port;
-    let address = (host.as_str(), port.unwrap_or(9418))
-        .to_socket_addrs()
-        .map_err(|e| format!("resolving {host}: {e}"))?
-        .next()
-        .ok_or_else(|| format!("resolving {host}: no address"))?;
+    // In the controller, the address connected to is the one checked.
+    let address = match crate::source::address::confined() {
+        Some(policy) => policy
+            .check_host(Fetch::Git, &host, port.unwrap_or(9418))
+            .map_err(|refused| refused.0)?
+            .into_iter()
+            .next(),
+        None => (host.as_str(), port.unwrap_or(9418))
+            .to_socket_addrs()
+            .map_err(|e| format!("resolving {host}: {e}"))?
+            .next(),
+    }
+    .ok_or_else(|| format!("resolving {host}: no address"))?;
     let read = TcpStream::connect_timeout(&address, DAEMON_CONNECT_TIMEOUT)
         .map_err(|e| format!("connecting to {address}: {e}"))?;
     let clone = || read.try_clone().map_err(|e| e.to_string());
@@ -245,11 +254,17 @@ impl GitSource {
     }
 
     /// The repository's http options (proxy, CA, ...) with every request bounded by
-    /// `request_timeout`; None for other schemes or without a limit.
+    /// `request_timeout` and, in the controller, sent through the fetch proxy; None for other
+    /// schemes, or with neither.
     fn http_options(&self, repo: &gix::Repository) -> Option<Box<dyn std::any::Any>> {
         use gix::protocol::transport::client::blocking_io::http;
-        let limit = self.request_timeout?;
-        if !(self.url.starts_with("https://") || self.url.starts_with("http://")) {
+        // In the controller every request, redirects included, goes through the fetch proxy,
+        // which connects only to addresses a tenant's remote may reach.
+        let proxy = crate::source::egress::proxy_url(Fetch::Git);
+        let limit = self.request_timeout;
+        if !(self.url.starts_with("https://") || self.url.starts_with("http://"))
+            || (limit.is_none() && proxy.is_none())
+        {
             return None;
         }
         let mut options = repo
@@ -259,7 +274,18 @@ impl GitSource {
             .unwrap_or_else(|| Box::new(http::Options::default()));
         let http_options = options.downcast_mut::<http::Options>()?;
         let backend = http::reqwest::Options {
-            configure_client: Some(Box::new(move |builder| Ok(builder.timeout(limit)))),
+            configure_client: Some(Box::new(move |builder| {
+                let builder = match limit {
+                    Some(limit) => builder.timeout(limit),
+                    None => builder,
+                };
+                Ok(match &proxy {
+                    Some(url) => {
+                        builder.proxy(reqwest::Proxy::all(url.as_str()).map_err(gix::Exn::from)?)
+                    }
+                    None => builder,
+                })
+            })),
             configure_request: None,
         };
         http_options.backend = Some(std::sync::Arc::new(std::sync::Mutex::new(backend)));
@@ -280,6 +306,17 @@ impl GitSource {
     /// Fetches the followed ref (blocking: run it on a blocking thread). `interrupt` aborts a
     /// transfer in progress.
     pub fn fetch(&self, interrupt: &Interrupt) -> Result<Fetched, GitError> {
+        if let Some(policy) = crate::source::address::confined() {
+            // `host:path` is ssh to `host`.
+            let url = if !self.url.contains("://") && is_scp_like(&self.url) {
+                format!("ssh://{}", self.url.replacen(':', "/", 1))
+            } else {
+                self.url.clone()
+            };
+            policy
+                .check_url(Fetch::Git, &url)
+                .map_err(|refused| GitError(self.scrub(&refused.0)))?;
+        }
         let repo = self.open()?;
         let spec = format!("+{}:{TRACKING_REF}", self.reference);
         let remote = repo

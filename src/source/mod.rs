@@ -14,7 +14,9 @@ use std::sync::Arc;
 
 use tempfile::TempDir;
 
+pub mod address;
 pub mod confine;
+pub mod egress;
 mod plain;
 mod read;
 mod remote;

@@ -5,7 +5,7 @@
 //! side by side never reconcile each other's syncs.
 
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -24,25 +24,37 @@ pub(crate) struct Controller {
 }
 
 impl Controller {
+    /// A controller of the syncs in `ns`, allowed to fetch from this machine (the tests' git
+    /// daemons and chart repositories listen on loopback).
     pub(crate) fn start(ns: &str, extra: &[&str]) -> Self {
         Self::start_with_env(ns, extra, &[])
     }
 
     /// `start`, with these environment variables set for the controller.
     pub(crate) fn start_with_env(ns: &str, extra: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut args = vec!["--watch-namespace", ns, "--lease-namespace", ns];
+        args.extend(["--allow-fetch-to", "127.0.0.1"]);
+        args.extend(extra);
+        let env: Vec<(&str, &Path)> = env.iter().map(|(k, v)| (*k, Path::new(*v))).collect();
+        Self::start_with(&args, &env)
+    }
+
+    /// A controller with exactly `args` (beside fast retries, its cache and the kubeconfig)
+    /// and `env`.
+    pub(crate) fn start_with(args: &[&str], env: &[(&str, &Path)]) -> Self {
         let cache = tempfile::tempdir().expect("tempdir");
         let log = cache.path().join("controller.log");
         let child = Command::new(env!("CARGO_BIN_EXE_kubectl-gitops"))
-            .args(["controller", "--watch-namespace", ns])
+            .arg("controller")
             .args(["--backoff", "200ms", "--max-backoff", "1s"])
-            .args(["--dependency-retry", "1s", "--lease-namespace", ns])
+            .args(["--dependency-retry", "1s"])
             .arg("--cache-dir")
             .arg(cache.path())
             .arg("--kubeconfig")
             .arg(support::kubeconfig())
-            .args(extra)
+            .args(args)
+            .envs(env.iter().map(|(k, v)| (k, v.as_os_str())))
             .env("NO_COLOR", "1")
-            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(fs::File::create(&log).expect("log file"))
             .spawn()
@@ -50,8 +62,8 @@ impl Controller {
         Controller { child, log, cache }
     }
 
-    /// Its --cache-dir.
-    pub(crate) fn cache_dir(&self) -> &std::path::Path {
+    /// Where its git caches live (`--cache-dir`).
+    pub(crate) fn cache(&self) -> &Path {
         self.cache.path()
     }
 
@@ -140,7 +152,7 @@ pub(crate) async fn service_account(client: &kube::Client, ns: &str, name: &str,
     }
 }
 
-async fn grant(client: &kube::Client, ns: &str, account: &str, target: &str) {
+pub(crate) async fn grant(client: &kube::Client, ns: &str, account: &str, target: &str) {
     let roles: Api<k8s_openapi::api::rbac::v1::Role> = Api::namespaced(client.clone(), target);
     let role_name = format!("deploy-{account}");
     let role = serde_json::from_value(json!({
@@ -798,6 +810,13 @@ async fn install_controller_grants_impersonation_and_its_own_objects_and_nothing
         &["patch", "deployments.apps", "-n", "team-a"],
         &["update", "leases.coordination.k8s.io", "-n", "team-a"],
         &["impersonate", "users"],
+        &[
+            "update",
+            "gitsyncs.gitops.kubectl-gitops.io",
+            "-n",
+            "team-a",
+        ],
+        &["create", "subjectaccessreviews.authorization.k8s.io"],
     ] {
         assert!(!controller_can(&ns, refused), "may {refused:?}");
     }

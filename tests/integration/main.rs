@@ -29,4 +29,5 @@ mod readable_plan;
 mod reconcile;
 mod render_oracle;
 mod revisions;
+mod tenancy_claims;
 mod tenancy_guard;

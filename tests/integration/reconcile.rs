@@ -1358,11 +1358,11 @@ async fn install_prints_manifests_the_server_accepts() {
 
 /// An HTTPS git server for one test: TLS with a throwaway CA (openssl), basic auth with one
 /// token (401 and a challenge otherwise, like a forge), and `git http-backend` behind it.
-struct HttpsGit {
+pub(crate) struct HttpsGit {
     port: u16,
     tls: bool,
-    ca: PathBuf,
-    authorized: Arc<AtomicUsize>,
+    pub(crate) ca: PathBuf,
+    pub(crate) authorized: Arc<AtomicUsize>,
     challenged: Arc<AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
     _dir: tempfile::TempDir,
@@ -1379,7 +1379,7 @@ fn openssl(dir: &Path, args: &[&str]) {
 }
 
 impl HttpsGit {
-    async fn start(base: &Path, token: &str) -> Self {
+    pub(crate) async fn start(base: &Path, token: &str) -> Self {
         Self::start_with(base, token, true).await
     }
 
@@ -1547,7 +1547,7 @@ impl HttpsGit {
         }
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         let scheme = if self.tls { "https" } else { "http" };
         format!("{scheme}://127.0.0.1:{}/platform.git", self.port)
     }

@@ -433,7 +433,7 @@ async fn in_the_controller_tenant_b_cannot_write_into_tenant_a_s_cached_chart() 
     crate::controller::wait_for_ready(&client, &ns, "a", "True", "ReconciliationSucceeded").await;
     let applied = config_maps(&client, &a_ns).await;
     assert_eq!(applied, ["a-web", "own"]);
-    let cached = controller.cache_dir().join("helm");
+    let cached = controller.cache().join("helm");
     let targets = template_dirs(&cached);
     assert!(
         !targets.is_empty(),
@@ -483,7 +483,7 @@ async fn in_the_controller_tenant_b_cannot_write_into_tenant_a_s_cached_chart() 
     .await;
     assert_eq!(config_maps(&client, &a_ns).await, ["a-web", "own"]);
     assert_eq!(
-        values_written(controller.cache_dir()),
+        values_written(controller.cache()),
         Vec::<PathBuf>::new()
     );
 

@@ -66,6 +66,10 @@ pub(crate) fn provide(request: &Request<'_>, charts: &Path) -> Result<(), Render
 
 fn fetch(request: &Request<'_>, root: &Path) -> Result<Vec<PathBuf>, RenderError> {
     let all = request.missing;
+    for locked in request.locked.iter().filter(|l| l.is_remote()) {
+        crate::source::address::check_chart_source(&locked.repository)
+            .map_err(|r| failed(request, std::slice::from_ref(locked), r.0))?;
+    }
     let repositories = Repositories::from_env().map_err(|reason| failed(request, all, reason))?;
     let registry = credentials::registry_config().map_err(|reason| failed(request, all, reason))?;
     let workspace = Workspace::new().map_err(|e| failed(request, all, e.to_string()))?;
@@ -111,6 +115,7 @@ fn fetch(request: &Request<'_>, root: &Path) -> Result<Vec<PathBuf>, RenderError
     let mut command = std::process::Command::new(request.program);
     command.args(&args).stdin(std::process::Stdio::null());
     workspace.isolate(&mut command, registry.as_deref());
+    command.envs(crate::source::egress::helm_env());
     let output = crate::render::kustomize::run_with_timeout(command, TIMEOUT)
         .map_err(|e| {
             failed(

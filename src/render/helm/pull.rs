@@ -83,6 +83,7 @@ pub(crate) fn provide(request: &Request<'_>) -> Result<cache::StoredChart, Rende
 
 fn pull(request: &Request<'_>, into: &Path) -> Result<(), RenderError> {
     let chart = request.chart;
+    crate::source::address::check_chart_source(&chart.repo).map_err(|r| failed(request, r.0))?;
     let workspace = Workspace::new().map_err(|e| failed(request, e.to_string()))?;
     let registry = credentials::registry_config().map_err(|reason| failed(request, reason))?;
     let oci = chart.repo.starts_with("oci://");
@@ -155,6 +156,7 @@ fn run(
     let mut command = std::process::Command::new(request.program);
     command.args(&args).stdin(std::process::Stdio::null());
     workspace.isolate(&mut command, registry);
+    command.envs(crate::source::egress::helm_env());
     let output = crate::render::kustomize::run_with_timeout(command, TIMEOUT)
         .map_err(|e| {
             failed(
