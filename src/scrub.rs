@@ -1,8 +1,12 @@
 //! The one scrubber between what the process knows and what it prints or writes.
 //!
-//! Secret values are hidden in two ways, and only the second is done here:
+//! Secret values are hidden in three ways, the last two done here:
 //! - by structure: a Secret's `data` and `stringData` values are replaced by `***` in the plan
 //!   itself (`ssa::mask`), whatever their text, so no report, JSON or plan file holds them;
+//! - in the values of other objects: a Secret value the repository also inlines elsewhere (a
+//!   ConfigMap's data, an env `value:`, an annotation) is scrubbed from the string values of
+//!   every object body a report shows ([`Scrubber::scrub_values`], applied once per report by
+//!   `report`), by the same rules as free text, never from a key or an [`IDENTITY`] field;
 //! - in free text: everything the process prints or writes (stdout and stderr through
 //!   [`Writer`] and [`text`], logs, the status ConfigMap, Events, pull-request bodies) passes
 //!   through here, and the values learned are replaced wherever they stand as a word of their
@@ -22,10 +26,12 @@
 //! - part of a word: a value is replaced only where it stands as a token of its own (see
 //!   [`stands_alone`]), so a Secret holding `hunter2` leaves `hunter22` alone, and one holding
 //!   `admin` never turns `ops-admin` into `ops-***` or `administrator` into `***istrator`;
-//! - what the plan shows as structure: the names, namespaces, kinds, keys and the text of every
-//!   object that is not a Secret (learned with [`learn_public`]). A value that is also such
-//!   text is not the Secret's to hide: the repository or the cluster shows it anyway, in the
-//!   ConfigMap or the name that holds it, and masking it would rewrite that object in the plan;
+//! - what names an object in the plan: its apiVersion, kind, name, namespace and
+//!   generateName, the identities reports print, and every key (learned with
+//!   [`learn_public`]). A value that is also such a name is not the Secret's to hide: the plan
+//!   names the object by it anyway, and masking it would rewrite which object a change is to.
+//!   It stays wherever it appears. Any other text of any object is a value, which a Secret
+//!   value inlined there is scrubbed from;
 //! - a value too common to mean anything ([`is_too_common`]: `admin`, `root`, `true`, `8080`,
 //!   ...). Such a word is in every message already; scrubbing it would tear them all apart,
 //!   and showing it tells a reader nothing about the Secret. The Secret itself still shows
