@@ -509,6 +509,19 @@ impl Scrubber {
         )
     }
 
+    /// Whether [`Scrubber::scrub`] might change `text`: false when it holds no known value
+    /// and no URL, whatever the rules would then decide.
+    fn may_touch(&self, text: &str) -> bool {
+        if text.contains("://") {
+            return true;
+        }
+        if self.is_empty() {
+            return false;
+        }
+        let matchers = self.matchers.get_or_init(|| Matchers::new(self));
+        matchers.substrings.is_match(text) || matchers.quoted.is_match(text)
+    }
+
     /// The same as [`Scrubber::scrub`] with nothing revealed.
     pub fn redact(&self, text: &str) -> String {
         self.scrub(text, Reveal::Nothing)
@@ -545,6 +558,10 @@ impl Scrubber {
     ) {
         match value {
             Value::String(text) => {
+                // Most values hold nothing known: find that out without building a new string.
+                if !self.may_touch(text) {
+                    return;
+                }
                 let shown = self.scrub(text, reveal);
                 if shown == *text {
                     return;
