@@ -1,8 +1,12 @@
 //! The one scrubber between what the process knows and what it prints or writes.
 //!
-//! Secret values are hidden in two ways, and only the second is done here:
+//! Secret values are hidden in three ways, the last two done here:
 //! - by structure: a Secret's `data` and `stringData` values are replaced by `***` in the plan
 //!   itself (`ssa::mask`), whatever their text, so no report, JSON or plan file holds them;
+//! - in the values of other objects: a Secret value the repository also inlines elsewhere (a
+//!   ConfigMap's data, an env `value:`, an annotation) is scrubbed from the string values of
+//!   every object body a report shows ([`Scrubber::scrub_values`], applied once per report by
+//!   `report`), by the same rules as free text, never from a key or an [`IDENTITY`] field;
 //! - in free text: everything the process prints or writes (stdout and stderr through
 //!   [`Writer`] and [`text`], logs, the status ConfigMap, Events, pull-request bodies) passes
 //!   through here, and the values learned are replaced wherever they stand as a word of their
@@ -22,10 +26,12 @@
 //! - part of a word: a value is replaced only where it stands as a token of its own (see
 //!   [`stands_alone`]), so a Secret holding `hunter2` leaves `hunter22` alone, and one holding
 //!   `admin` never turns `ops-admin` into `ops-***` or `administrator` into `***istrator`;
-//! - what the plan shows as structure: the names, namespaces, kinds, keys and the text of every
-//!   object that is not a Secret (learned with [`learn_public`]). A value that is also such
-//!   text is not the Secret's to hide: the repository or the cluster shows it anyway, in the
-//!   ConfigMap or the name that holds it, and masking it would rewrite that object in the plan;
+//! - what names an object in the plan: its apiVersion, kind, name, namespace and
+//!   generateName, the identities reports print, and every key (learned with
+//!   [`learn_public`]). A value that is also such a name is not the Secret's to hide: the plan
+//!   names the object by it anyway, and masking it would rewrite which object a change is to.
+//!   It stays wherever it appears. Any other text of any object is a value, which a Secret
+//!   value inlined there is scrubbed from;
 //! - a value too common to mean anything ([`is_too_common`]: `admin`, `root`, `true`, `8080`,
 //!   ...). Such a word is in every message already; scrubbing it would tear them all apart,
 //!   and showing it tells a reader nothing about the Secret. The Secret itself still shows
@@ -103,6 +109,19 @@ pub const COMMON_VALUES: &[&str] = &[
     "8080",
     "8443",
     "9090",
+];
+
+/// Shown on the "after" side of a change for a value that changed but reads the same scrubbed.
+pub const MASK_CHANGED: &str = "*** (changed)";
+
+/// An object's identity in its body: never rewritten, whatever a Secret holds. A report names
+/// the object by it, and an apply writes to the object it names.
+pub const IDENTITY: &[&str] = &[
+    "/apiVersion",
+    "/kind",
+    "/metadata/name",
+    "/metadata/namespace",
+    "/metadata/generateName",
 ];
 
 const SECRET_FIELDS: &[&str] = &["data", "stringData"];
@@ -328,26 +347,26 @@ impl Scrubber {
         self.reorder();
     }
 
-    /// Learns what `object` shows as structure, which is never rewritten: for a Secret its
-    /// names, labels, annotations and keys; for anything else every key and string in it.
+    /// Learns what `object` shows as structure, which is never rewritten: its identity
+    /// ([`IDENTITY`]: apiVersion, kind, name, namespace, generateName) and every key in it (a
+    /// Secret's `data`/`stringData` keys only where they can be keys, see the module doc). Its
+    /// other strings are values, which a Secret value inlined there is scrubbed from.
     pub fn learn_public(&mut self, object: &Value) {
         let mut found = Vec::new();
-        if is_secret(object) {
-            for (field, value) in object.as_object().into_iter().flatten() {
-                match field.as_str() {
-                    "data" | "stringData" => {
-                        for key in value.as_object().into_iter().flat_map(|m| m.keys()) {
-                            if is_valid_key(key) {
-                                found.push(key.as_str());
-                            }
-                        }
-                    }
-                    "metadata" => public_strings(value, &mut found, Some(LAST_APPLIED)),
-                    _ => public_strings(value, &mut found, None),
-                }
+        for pointer in IDENTITY {
+            if let Some(text) = object.pointer(pointer).and_then(Value::as_str) {
+                found.push(text);
             }
-        } else {
-            public_strings(object, &mut found, None);
+        }
+        let secret = is_secret(object);
+        for (field, value) in object.as_object().into_iter().flatten() {
+            found.push(field);
+            if secret && SECRET_FIELDS.contains(&field.as_str()) {
+                let keys = value.as_object().into_iter().flat_map(|m| m.keys());
+                found.extend(keys.filter(|k| is_valid_key(k)).map(String::as_str));
+            } else {
+                public_keys(value, &mut found);
+            }
         }
         for text in found {
             self.learn_public_text(text);
@@ -462,6 +481,11 @@ impl Scrubber {
 
     /// `text` with everything known replaced by `***` and URL userinfo removed.
     pub fn scrub(&self, text: &str, reveal: Reveal) -> String {
+        self.scrub_as(text, reveal, MASK)
+    }
+
+    /// The same as [`Scrubber::scrub`], a known value shown as `mask`.
+    fn scrub_as(&self, text: &str, reveal: Reveal, mask: &str) -> String {
         let hidden = |kind: Kind| kind == Kind::Credential || reveal == Reveal::Nothing;
         let out = strip_userinfo(text);
         if self.is_empty() {
@@ -475,19 +499,102 @@ impl Scrubber {
                 let (kind, rule) = matchers.substring_rules[pattern];
                 hidden(kind) && (rule == Rule::Anywhere || stands_alone(&out, start, end))
             },
-            MASK,
+            mask,
         );
         mask_matches(
             &out,
             &matchers.quoted,
             |pattern, _, _| hidden(matchers.quoted_kinds[pattern]),
-            "\"***\"",
+            &format!("\"{mask}\""),
         )
+    }
+
+    /// Whether [`Scrubber::scrub`] might change `text`: false when it holds no known value
+    /// and no URL, whatever the rules would then decide.
+    fn may_touch(&self, text: &str) -> bool {
+        if text.contains("://") {
+            return true;
+        }
+        if self.is_empty() {
+            return false;
+        }
+        let matchers = self.matchers.get_or_init(|| Matchers::new(self));
+        matchers.substrings.is_match(text) || matchers.quoted.is_match(text)
     }
 
     /// The same as [`Scrubber::scrub`] with nothing revealed.
     pub fn redact(&self, text: &str) -> String {
         self.scrub(text, Reveal::Nothing)
+    }
+
+    /// Scrubs the string values of an object's two sides in a change, as a plan shows them:
+    /// every string but the keys and the [`IDENTITY`] fields, which name the object and are
+    /// never rewritten. A value that changes between the sides but reads the same once
+    /// scrubbed (one inlined Secret value replaced by another) shows `*** (changed)` on the
+    /// after side, so the diff still shows that it changed.
+    pub fn scrub_values(
+        &self,
+        before: Option<&mut Value>,
+        after: Option<&mut Value>,
+        reveal: Reveal,
+    ) {
+        let was = before.as_deref().cloned();
+        if let Some(after) = after {
+            self.scrub_values_at(after, was.as_ref(), Place::Root, reveal);
+        }
+        if let Some(before) = before {
+            self.scrub_values_at(before, None, Place::Root, reveal);
+        }
+    }
+
+    /// Scrubs the values under `value`, which stands at `place`; `was` is the value at the
+    /// same place on the before side, unscrubbed.
+    fn scrub_values_at(
+        &self,
+        value: &mut Value,
+        was: Option<&Value>,
+        place: Place,
+        reveal: Reveal,
+    ) {
+        match value {
+            Value::String(text) => {
+                // Most values hold nothing known: find that out without building a new string.
+                if !self.may_touch(text) {
+                    return;
+                }
+                let shown = self.scrub(text, reveal);
+                if shown == *text {
+                    return;
+                }
+                let changed = was
+                    .and_then(Value::as_str)
+                    .is_some_and(|old| old != text && self.scrub(old, reveal) == shown);
+                *text = if changed {
+                    self.scrub_as(text, reveal, MASK_CHANGED)
+                } else {
+                    shown
+                };
+            }
+            Value::Array(items) => {
+                for (at, item) in items.iter_mut().enumerate() {
+                    let was = was.and_then(|w| w.get(at));
+                    self.scrub_values_at(item, was, Place::Inside, reveal);
+                }
+            }
+            Value::Object(map) => {
+                for (key, item) in map.iter_mut() {
+                    let inner = match (place, key.as_str()) {
+                        (Place::Root, "apiVersion" | "kind")
+                        | (Place::Metadata, "name" | "namespace" | "generateName") => continue,
+                        (Place::Root, "metadata") => Place::Metadata,
+                        _ => Place::Inside,
+                    };
+                    let was = was.and_then(|w| w.get(key));
+                    self.scrub_values_at(item, was, inner, reveal);
+                }
+            }
+            _ => {}
+        }
     }
 
     /// Scrubs every string (and object key) inside a JSON value, leaving its structure intact.
@@ -507,23 +614,26 @@ impl Scrubber {
     }
 }
 
+/// Where a value stands in an object body, as far as [`IDENTITY`] needs to know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    Root,
+    Metadata,
+    Inside,
+}
+
 /// Public text longer than this is recorded by its tokens only: a value is compared whole, and
 /// a dashboard's JSON is no one's password.
 const MAX_PUBLIC_LEN: usize = 256;
 
-/// Every key and string inside `value`, except the value under `skip`.
-fn public_strings<'a>(value: &'a Value, out: &mut Vec<&'a str>, skip: Option<&str>) {
+/// Every key inside `value`, at any depth.
+fn public_keys<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
     match value {
-        Value::String(s) => out.push(s),
-        Value::Array(items) => items.iter().for_each(|v| public_strings(v, out, skip)),
+        Value::Array(items) => items.iter().for_each(|v| public_keys(v, out)),
         Value::Object(map) => {
             for (key, v) in map {
                 out.push(key);
-                if Some(key.as_str()) == skip {
-                    continue;
-                }
-                // The last-applied annotation of a Secret nests deeper, under annotations.
-                public_strings(v, out, skip);
+                public_keys(v, out);
             }
         }
         _ => {}
@@ -764,6 +874,14 @@ pub fn json(value: &mut Value) {
     known().scrubber.scrub_json(value, Reveal::Nothing);
 }
 
+/// Every Secret value known scrubbed from the string values of one change's object, both
+/// sides (see [`Scrubber::scrub_values`]); shown with `--show-secrets`, like the report.
+pub fn object_values(before: Option<&mut Value>, after: Option<&mut Value>) {
+    known()
+        .scrubber
+        .scrub_values(before, after, report_reveal());
+}
+
 fn report_reveal() -> Reveal {
     if REVEAL_IN_REPORTS.load(Ordering::Relaxed) {
         Reveal::SecretValues
@@ -916,7 +1034,7 @@ mod tests {
     }
 
     #[test]
-    fn names_keys_and_the_text_of_other_objects_are_never_rewritten() {
+    fn names_keys_and_common_words_are_never_rewritten() {
         let mut s = Scrubber::from_object(&secret(
             "stringData",
             json!({"admin-user": "admin", "db-user": "grafana", "api": "s3cr3t-canary"}),
@@ -941,6 +1059,109 @@ mod tests {
             json,
             json!({"name": "admin", "object": "Deployment/monitoring/grafana",
                 "keys": {"admin-user": "***"}, "message": "***"})
+        );
+    }
+
+    /// A Secret holding a distinctive canary and `admin`, and the ConfigMap and Deployment a
+    /// repository inlines them in.
+    fn inlined() -> (Scrubber, Value, Value) {
+        let mut s = Scrubber::from_object(&secret(
+            "stringData",
+            json!({"admin-user": "admin", "password": "s3cr3t-canary"}),
+        ));
+        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "app", "namespace": "web",
+                "annotations": {"note": "rotated s3cr3t-canary"}},
+            "data": {"DB_PASSWORD": "s3cr3t-canary", "DB_USER": "admin",
+                "url": "postgres://app:s3cr3t-canary@db:5432/app",
+                "config.ini": "[db]\npassword = s3cr3t-canary\nowner = ops-admin\n",
+                "help": "ask the administrator", "near": "s3cr3t-canary-2 xs3cr3t-canary"}});
+        let deploy = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "web"},
+            "spec": {"template": {"spec": {"containers": [{"name": "web", "image": "web:1",
+                "env": [{"name": "PASSWORD", "value": "s3cr3t-canary"},
+                        {"name": "ROLE", "value": "admin"}]}]}}}});
+        s.learn_public(&cm);
+        s.learn_public(&deploy);
+        (s, cm, deploy)
+    }
+
+    #[test]
+    fn a_secret_value_inlined_in_another_object_is_scrubbed_from_its_values() {
+        let (s, mut cm, mut deploy) = inlined();
+        s.scrub_values(None, Some(&mut cm), Reveal::Nothing);
+        s.scrub_values(None, Some(&mut deploy), Reveal::Nothing);
+        assert_eq!(
+            cm["data"],
+            json!({"DB_PASSWORD": "***", "DB_USER": "admin",
+                "url": "postgres://***@db:5432/app",
+                "config.ini": "[db]\npassword = ***\nowner = ops-admin\n",
+                "help": "ask the administrator", "near": "s3cr3t-canary-2 xs3cr3t-canary"})
+        );
+        assert_eq!(cm["metadata"]["annotations"]["note"], "rotated ***");
+        let env = &deploy["spec"]["template"]["spec"]["containers"][0]["env"];
+        assert_eq!(
+            env,
+            &json!([{"name": "PASSWORD", "value": "***"}, {"name": "ROLE", "value": "admin"}])
+        );
+        // Nor is it public: free text loses it too.
+        assert_eq!(s.redact("rejected s3cr3t-canary"), "rejected ***");
+    }
+
+    #[test]
+    fn values_inlined_show_with_show_secrets_and_credentials_never() {
+        let (mut s, mut cm, _) = inlined();
+        s.learn_credential("ghp_token123456");
+        cm["data"]["token"] = json!("ghp_token123456");
+        s.scrub_values(None, Some(&mut cm), Reveal::SecretValues);
+        assert_eq!(cm["data"]["DB_PASSWORD"], "s3cr3t-canary");
+        assert_eq!(cm["data"]["token"], "***");
+    }
+
+    #[test]
+    fn identities_and_keys_are_never_rewritten_even_when_they_equal_a_secret_value() {
+        let mut s = Scrubber::from_object(&secret(
+            "stringData",
+            json!({"a": "canary-name", "b": "canary-ns", "c": "canary-key", "d": "Canary",
+                "e": "canary-gen-", "f": "canary.io/v1", "g": "other-canary"}),
+        ));
+        let mut object = json!({"apiVersion": "canary.io/v1", "kind": "Canary",
+            "metadata": {"name": "canary-name", "namespace": "canary-ns",
+                "generateName": "canary-gen-"},
+            "data": {"canary-key": "other-canary"}});
+        s.learn_public(&object);
+        let before = object.clone();
+        s.scrub_values(None, Some(&mut object), Reveal::Nothing);
+        assert_eq!(object["data"], json!({"canary-key": "***"}));
+        object["data"] = before["data"].clone();
+        assert_eq!(object, before);
+        // A value the plan shows as a name is that name everywhere: it is not hidden anyway.
+        assert_eq!(
+            s.redact("Canary/canary-ns/canary-name has canary-key"),
+            "Canary/canary-ns/canary-name has canary-key"
+        );
+    }
+
+    #[test]
+    fn a_value_changed_from_one_secret_value_to_another_shows_it_changed() {
+        let s = Scrubber::from_object(&secret(
+            "stringData",
+            json!({"old": "old-canary", "new": "new-canary"}),
+        ));
+        let cm = |password: &str| {
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "app"},
+                "data": {"p": password, "q": format!("user=app password={password}"),
+                    "same": "new-canary"}})
+        };
+        let (mut before, mut after) = (cm("old-canary"), cm("new-canary"));
+        s.scrub_values(Some(&mut before), Some(&mut after), Reveal::Nothing);
+        assert_eq!(
+            before["data"],
+            json!({"p": "***", "q": "user=app password=***", "same": "***"})
+        );
+        assert_eq!(
+            after["data"],
+            json!({"p": "*** (changed)", "q": "user=app password=*** (changed)", "same": "***"})
         );
     }
 

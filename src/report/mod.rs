@@ -11,7 +11,7 @@ pub mod unattempted;
 use std::io::{self, Write};
 
 pub use diff::{DiffLine, LineKind, object_diff};
-pub use markdown::{COMMENT_LIMIT, render_within as markdown_within};
+pub use markdown::COMMENT_LIMIT;
 
 use crate::ssa::{Action, Cause, Change, IgnoredState, Plan};
 use crate::ui::Style;
@@ -56,12 +56,39 @@ pub fn write(
     options: &Options,
     out: &mut dyn Write,
 ) -> io::Result<()> {
-    teach_identities(plan, destination);
+    let plan = &as_shown(plan, destination);
     match format {
         Format::Text => text::write(plan, style, options, out),
         Format::Markdown => markdown::write(plan, destination, options, out),
         Format::Json => json::write(plan, destination, options, out),
     }
+}
+
+/// The markdown report in at most `limit` bytes, for a pull request's body or comment (see
+/// `markdown::render_within`).
+pub fn markdown_within(
+    plan: &Plan,
+    destination: &Destination,
+    options: &Options,
+    limit: usize,
+) -> String {
+    markdown::render_within(&as_shown(plan, destination), destination, options, limit)
+}
+
+/// The plan as every report shows it, whatever the format: each Secret value the plan knows
+/// scrubbed from the string values of every object body, where the repository inlined it
+/// outside a Secret (a ConfigMap's data, an env `value:`, an annotation). Identities and keys
+/// are never rewritten, a value stands as a word of its own, and a value too common to hide is
+/// left (see `crate::scrub`). Done here, once per report, because only now is every Secret of
+/// the plan (rendered or live) and every identity it shows known, so an object reads the same
+/// wherever it stands in the plan.
+fn as_shown(plan: &Plan, destination: &Destination) -> Plan {
+    teach_identities(plan, destination);
+    let mut shown = plan.clone();
+    for change in &mut shown.changes {
+        crate::scrub::object_values(change.before.as_mut(), change.after.as_mut());
+    }
+    shown
 }
 
 /// Every identity a report shows is structure: the scrubber never rewrites it, whatever a
@@ -401,6 +428,54 @@ mod tests {
         for format in [Format::Text, Format::Markdown] {
             assert!(!rendered(&consented, format).contains("apply refuses"));
         }
+    }
+
+    #[test]
+    fn a_secret_value_inlined_outside_its_secret_is_hidden_in_every_format() {
+        crate::scrub::learn_object(&json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "db"}, "stringData": {"password": "report-canary-7f3a"}}));
+        let change = |kind: &str, name: &str, body: serde_json::Value| Change {
+            action: Action::Create,
+            object: ObjectRef::new("v1", kind, Some("web".into()), name),
+            origin: None,
+            validated: true,
+            note: None,
+            conflicts: Vec::new(),
+            cause: None,
+            handover: None,
+            before: None,
+            after: Some(body),
+        };
+        let plan = Plan {
+            changes: vec![change(
+                "ConfigMap",
+                "ops-admin",
+                json!({"apiVersion": "v1", "kind": "ConfigMap",
+                    "metadata": {"name": "ops-admin", "namespace": "web"},
+                    "data": {"DB_PASSWORD": "report-canary-7f3a", "role": "admin"}}),
+            )],
+            ..Plan::default()
+        };
+        for format in [Format::Text, Format::Markdown, Format::Json] {
+            let shown = rendered(&plan, format);
+            assert!(!shown.contains("report-canary-7f3a"), "{shown}");
+            let identity = match format {
+                Format::Json => "\"name\": \"ops-admin\"",
+                _ => "ConfigMap/web/ops-admin",
+            };
+            assert!(shown.contains(identity), "{shown}");
+            assert!(
+                shown.contains("DB_PASSWORD") && shown.contains("***"),
+                "{shown}"
+            );
+        }
+        let preview = markdown_within(&plan, &Destination::default(), &Options::default(), 4096);
+        assert!(!preview.contains("report-canary-7f3a"), "{preview}");
+        // The plan itself is left whole: what is applied is what git says.
+        assert_eq!(
+            plan.changes[0].after.as_ref().unwrap()["data"]["DB_PASSWORD"],
+            "report-canary-7f3a"
+        );
     }
 
     #[test]

@@ -1,14 +1,16 @@
 //! Secret values never leave the plan stage: they are replaced by masks that still show which
 //! keys were added, removed or changed, whatever their text, and scrubbed from server messages.
-//! Everything else the plan shows is taught to the scrubber as structure, which free-text
-//! scrubbing leaves alone (see `crate::scrub`).
+//! Each object's identity and keys are taught to the scrubber as structure, which it never
+//! rewrites (see `crate::scrub`). A Secret value the repository also inlines in another
+//! object (a ConfigMap's data, an env `value:`) is scrubbed from that object's values where
+//! reports render, once every Secret and identity of the plan is known (`crate::report`).
 
 use serde_json::{Map, Value};
 
 /// Shown for every Secret value.
-pub const MASK: &str = "***";
+pub use crate::scrub::MASK;
 /// Shown on the "after" side for a value that changes.
-pub const MASK_CHANGED: &str = "*** (changed)";
+pub use crate::scrub::MASK_CHANGED;
 
 const SECRET_FIELDS: &[&str] = &["data", "stringData"];
 
@@ -21,7 +23,7 @@ fn is_secret(object: &Value) -> bool {
 /// become `***` on both sides; a changed value becomes `***` before and `*** (changed)` after,
 /// so the diff shows the key changed without showing either value.
 pub fn mask_secret_pair(before: Option<&mut Value>, after: Option<&mut Value>) {
-    // What the plan shows of any object is structure the scrubber must never rewrite.
+    // The identity and keys of any object the plan shows are never rewritten.
     for side in [before.as_deref(), after.as_deref()].into_iter().flatten() {
         crate::scrub::learn_public(side);
     }

@@ -25,7 +25,8 @@ fn assert_no_structure_dump(what: &str, output: &str) {
 
 /// A Secret holding `admin` (as Grafana's chart and countless others do) and a distinctive
 /// canary, beside a RoleBinding `ops-admin` to the ClusterRole `admin` and a ConfigMap saying
-/// "ask the administrator".
+/// "ask the administrator". The repository also inlines the canary outside the Secret, as
+/// many do: in a ConfigMap's data and in a Deployment's env value.
 fn admin_tree(canary: &str) -> Workdir {
     let repo = Workdir::new(&[
         (
@@ -44,6 +45,24 @@ fn admin_tree(canary: &str) -> Workdir {
         (
             "notes.yaml",
             "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: notes\ndata:\n  text: ask the administrator\n",
+        ),
+        (
+            "app-config.yaml",
+            &format!(
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app-config\ndata:\n  \
+                 GF_SECURITY_ADMIN_USER: admin\n  GF_SECURITY_ADMIN_PASSWORD: {canary}\n  \
+                 grafana.ini: |\n    [security]\n    admin_password = {canary}\n"
+            ),
+        ),
+        (
+            "deployment.yaml",
+            &format!(
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: grafana\nspec:\n  \
+                 selector:\n    matchLabels: {{app: grafana}}\n  template:\n    metadata:\n      \
+                 labels: {{app: grafana}}\n    spec:\n      containers:\n      - name: grafana\n        \
+                 image: grafana/grafana:11.0.0\n        env:\n        - name: GF_SECURITY_ADMIN_PASSWORD\n          \
+                 value: {canary}\n"
+            ),
         ),
     ]);
     repo.git_commit_all();
@@ -74,6 +93,16 @@ async fn masking_hides_secret_values_and_never_rewrites_names() {
         "admin-user: '***'".to_string(),
         "admin-password: '***'".to_string(),
         format!("Secret/{ns}/grafana"),
+        // The canary inlined outside the Secret is scrubbed from those objects' values, and
+        // nothing else of them changes.
+        format!("ConfigMap/{ns}/app-config"),
+        "GF_SECURITY_ADMIN_USER: admin".to_string(),
+        "GF_SECURITY_ADMIN_PASSWORD: '***'".to_string(),
+        "admin_password = ***".to_string(),
+        format!("Deployment/{ns}/grafana"),
+        "- name: GF_SECURITY_ADMIN_PASSWORD".to_string(),
+        "value: '***'".to_string(),
+        "app: grafana".to_string(),
     ] {
         assert!(stdout.contains(&shown), "{shown:?} in\n{stdout}");
     }
@@ -89,6 +118,9 @@ async fn masking_hides_secret_values_and_never_rewrites_names() {
         "name: admin".to_string(),
         "text: ask the administrator".to_string(),
         "admin-user".to_string(),
+        "GF_SECURITY_ADMIN_USER: admin".to_string(),
+        "GF_SECURITY_ADMIN_PASSWORD: '***'".to_string(),
+        "value: '***'".to_string(),
     ] {
         assert!(markdown.contains(&shown), "{shown:?} in\n{markdown}");
     }
@@ -97,30 +129,76 @@ async fn masking_hides_secret_values_and_never_rewrites_names() {
     let (json, stderr_json) = text(&out);
     let report: Value = serde_json::from_str(&json).expect("the JSON report is JSON");
     let changes = report["changes"].as_array().expect("changes");
-    let by_name: BTreeMap<&str, &Value> = changes
+    let by_name: BTreeMap<String, &Value> = changes
         .iter()
-        .map(|c| (c["object"]["name"].as_str().unwrap_or_default(), c))
+        .map(|c| {
+            let (kind, name) = (&c["object"]["kind"], &c["object"]["name"]);
+            let (kind, name) = (kind.as_str().unwrap_or_default(), name.as_str());
+            (format!("{kind}/{}", name.unwrap_or_default()), c)
+        })
         .collect();
     let binding = by_name
-        .get("ops-admin")
+        .get("RoleBinding/ops-admin")
         .expect("the RoleBinding, by its name");
     assert_eq!(binding["object"]["namespace"], ns.as_str());
     assert_eq!(binding["after"]["roleRef"]["name"], "admin");
     assert_eq!(
-        by_name["notes"]["after"]["data"]["text"],
+        by_name["ConfigMap/notes"]["after"]["data"]["text"],
         "ask the administrator"
     );
+    assert_eq!(
+        by_name["ConfigMap/app-config"]["after"]["data"]["GF_SECURITY_ADMIN_PASSWORD"],
+        "***"
+    );
+    assert_eq!(
+        by_name["ConfigMap/app-config"]["after"]["data"]["GF_SECURITY_ADMIN_USER"],
+        "admin"
+    );
+    assert_eq!(
+        by_name["Deployment/grafana"]["after"]["spec"]["template"]["spec"]["containers"][0]["env"]
+            [0],
+        json!({"name": "GF_SECURITY_ADMIN_PASSWORD", "value": "***"})
+    );
     // The server answers a dry-run with stringData merged into data.
-    let secret = &by_name["grafana"]["after"]["data"];
+    let secret = &by_name["Secret/grafana"]["after"]["data"];
     assert_eq!(
         secret,
         &json!({"admin-user": "***", "admin-password": "***"}),
         "keys kept, values masked"
     );
 
+    let plans = tempfile::tempdir().unwrap();
+    let plan_path = plans.path().join("plan.json");
+    let out = gitops(
+        &[
+            "diff",
+            ".",
+            "-n",
+            &ns,
+            "--applyset",
+            &set,
+            "--out",
+            plan_path.to_str().unwrap(),
+        ],
+        repo.path(),
+    );
+    let (plan_stdout, plan_stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{plan_stdout}\n{plan_stderr}");
+    let plan_file = std::fs::read_to_string(&plan_path).expect("the plan file");
+
     // No Secret value anywhere: the canary in every spelling, and `admin` where it is the
     // Secret's value.
-    let everything = [&stdout, &stderr, &markdown, &stderr_md, &json, &stderr_json];
+    let everything = [
+        &stdout,
+        &stderr,
+        &markdown,
+        &stderr_md,
+        &json,
+        &stderr_json,
+        &plan_stdout,
+        &plan_stderr,
+        &plan_file,
+    ];
     for output in everything {
         for spelling in [canary.clone(), b64(&canary), b64("admin")] {
             assert!(!output.contains(&spelling), "{spelling} in\n{output}");
