@@ -73,15 +73,32 @@ pub enum PipelineError {
 /// Render -> [`plan`], for callers holding a snapshot (the reconciler).
 pub async fn plan_snapshot(
     cluster: &Cluster,
-    snapshot: &Snapshot,
+    snapshot: Snapshot,
     set: &ApplySet,
     scope: &Scope,
     settings: &PlanSettings,
 ) -> Result<SetPlan, PipelineError> {
-    let manifests = render::render(snapshot, &settings.render)?;
+    let manifests = render_apart(snapshot, &settings.render).await?;
     plan(cluster, manifests, set, scope, settings)
         .await
         .map_err(PipelineError::Cluster)
+}
+
+/// Renders on a thread of the blocking pool, never on one of the runtime's few workers: a
+/// render waits on helm and kustomize for up to its deadline, and meanwhile the other syncs,
+/// the probes and the watches must go on. The render's own deadline ends the wait.
+pub async fn render_apart(
+    snapshot: Snapshot,
+    options: &render::RenderOptions,
+) -> Result<Vec<Manifest>, RenderFailure> {
+    let options = options.clone();
+    tokio::task::spawn_blocking(move || render::render(&snapshot, &options))
+        .await
+        .unwrap_or_else(|join| {
+            Err(RenderFailure::from(render::RenderError::Incomplete {
+                reason: join.to_string(),
+            }))
+        })
 }
 
 /// The plan: what `diff` shows, `apply` and `pr` act on and the reconciler executes. Reads
