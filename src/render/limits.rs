@@ -192,7 +192,7 @@ impl Exceeded {
                 self.value, self.raise
             ),
             Limit::Objects => format!(
-                "more than {}, the most one render may produce; {}",
+                "more than {} objects, the most one render may produce; {}",
                 self.value, self.raise
             ),
         }

@@ -235,7 +235,12 @@ fn render_chart(
     (values, budget): (&crate::yaml::read::ValueBudget, &limits::Budget),
     errors: &mut Vec<RenderError>,
 ) -> Vec<Manifest> {
-    let display = snapshot.display_prefix.join(dir);
+    // Joining "" would add a trailing separator; the PATH itself reads better in messages.
+    let display = if dir.as_os_str().is_empty() {
+        snapshot.display_prefix.clone()
+    } else {
+        snapshot.display_prefix.join(dir)
+    };
     let on_disk = if dir.as_os_str().is_empty() {
         snapshot.root.clone()
     } else {

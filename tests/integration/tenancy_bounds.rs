@@ -352,6 +352,10 @@ async fn a_chart_printing_hundreds_of_megabytes_fails_its_sync_and_the_controlle
         "{message}"
     );
     let peak = peak_memory(controller.pid());
+    eprintln!(
+        "controller peak resident memory: {} MiB",
+        peak / (1024 * 1024)
+    );
     assert!(
         peak < MEMORY_LIMIT,
         "the controller peaked at {} MiB",
