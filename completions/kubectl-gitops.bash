@@ -160,7 +160,7 @@ _kubectl__gitops() {
             return 0
             ;;
         kubectl__subcmd__gitops__subcmd__apply)
-            opts="-y -n -v -h -V --ref --applyset --applyset-namespace --adopt --prune-protected --force-conflicts --show-secrets --show-defaults --verify-unchanged --concurrency --qps --yes --dry-run --allow-empty --wait --timeout --plan --expect-digest --max-prune --kubeconfig --context --namespace --color --request-timeout --helm-binary --verbose --help --version"
+            opts="-y -n -v -h -V --ref --applyset --applyset-namespace --adopt --prune-protected --force-conflicts --show-secrets --show-defaults --verify-unchanged --concurrency --qps --render-timeout --max-render-bytes --max-render-objects --yes --dry-run --allow-empty --wait --timeout --plan --expect-digest --max-prune --kubeconfig --context --namespace --color --request-timeout --helm-binary --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -183,6 +183,18 @@ _kubectl__gitops() {
                     return 0
                     ;;
                 --qps)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --render-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-render-bytes)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-render-objects)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -313,7 +325,7 @@ _kubectl__gitops() {
             return 0
             ;;
         kubectl__subcmd__gitops__subcmd__controller)
-            opts="-n -v -h -V --shard --watch-namespace --default-service-account --concurrent-syncs --dependency-retry --backoff --max-backoff --fetch-timeout --cache-dir --listen --allow-fetch-to --allow-file-sources --no-watch --log-format --no-leader-election --lease-namespace --lease-duration --identity --shutdown-grace --concurrency --qps --kubeconfig --context --namespace --color --request-timeout --helm-binary --verbose --help --version"
+            opts="-n -v -h -V --shard --watch-namespace --default-service-account --concurrent-syncs --dependency-retry --backoff --max-backoff --fetch-timeout --cache-dir --listen --allow-fetch-to --allow-file-sources --no-watch --log-format --no-leader-election --lease-namespace --lease-duration --identity --shutdown-grace --concurrency --render-timeout --max-render-bytes --max-render-objects --qps --kubeconfig --context --namespace --color --request-timeout --helm-binary --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -387,6 +399,18 @@ _kubectl__gitops() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --render-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-render-bytes)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-render-objects)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --qps)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -438,7 +462,7 @@ _kubectl__gitops() {
             return 0
             ;;
         kubectl__subcmd__gitops__subcmd__diff)
-            opts="-o -n -v -h -V --ref --applyset --applyset-namespace --adopt --prune-protected --force-conflicts --show-secrets --show-defaults --verify-unchanged --concurrency --qps --output --base --offline --out --kubeconfig --context --namespace --color --request-timeout --helm-binary --verbose --help --version"
+            opts="-o -n -v -h -V --ref --applyset --applyset-namespace --adopt --prune-protected --force-conflicts --show-secrets --show-defaults --verify-unchanged --concurrency --qps --render-timeout --max-render-bytes --max-render-objects --output --base --offline --out --kubeconfig --context --namespace --color --request-timeout --helm-binary --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -461,6 +485,18 @@ _kubectl__gitops() {
                     return 0
                     ;;
                 --qps)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --render-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-render-bytes)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-render-objects)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -914,7 +950,7 @@ _kubectl__gitops() {
             return 0
             ;;
         kubectl__subcmd__gitops__subcmd__pr)
-            opts="-m -n -v -h -V --ref --applyset --applyset-namespace --adopt --prune-protected --force-conflicts --show-secrets --show-defaults --verify-unchanged --concurrency --qps --branch --message --title --base --remote --github-repo --api-url --comment --kubeconfig --context --namespace --color --request-timeout --helm-binary --verbose --help --version"
+            opts="-m -n -v -h -V --ref --applyset --applyset-namespace --adopt --prune-protected --force-conflicts --show-secrets --show-defaults --verify-unchanged --concurrency --qps --render-timeout --max-render-bytes --max-render-objects --branch --message --title --base --remote --github-repo --api-url --comment --kubeconfig --context --namespace --color --request-timeout --helm-binary --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -937,6 +973,18 @@ _kubectl__gitops() {
                     return 0
                     ;;
                 --qps)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --render-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-render-bytes)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-render-objects)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1023,7 +1071,7 @@ _kubectl__gitops() {
             return 0
             ;;
         kubectl__subcmd__gitops__subcmd__reconcile)
-            opts="-n -v -h -V --repo --ref --path --interval --applyset --applyset-namespace --adopt --cache-dir --listen --log-format --allow-empty --prune-protected --no-prune --max-prune --token-file --token-username --debounce --no-watch --drift --backoff --max-backoff --fetch-timeout --no-leader-election --lease-name --lease-duration --identity --shutdown-grace --concurrency --qps --kubeconfig --context --namespace --color --request-timeout --helm-binary --verbose --help --version"
+            opts="-n -v -h -V --repo --ref --path --interval --applyset --applyset-namespace --adopt --cache-dir --listen --log-format --allow-empty --prune-protected --no-prune --max-prune --token-file --token-username --debounce --no-watch --drift --backoff --max-backoff --fetch-timeout --no-leader-election --lease-name --lease-duration --identity --shutdown-grace --concurrency --render-timeout --max-render-bytes --max-render-objects --qps --kubeconfig --context --namespace --color --request-timeout --helm-binary --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1114,6 +1162,18 @@ _kubectl__gitops() {
                     return 0
                     ;;
                 --concurrency)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --render-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-render-bytes)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-render-objects)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

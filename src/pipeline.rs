@@ -73,15 +73,32 @@ pub enum PipelineError {
 /// Render -> [`plan`], for callers holding a snapshot (the reconciler).
 pub async fn plan_snapshot(
     cluster: &Cluster,
-    snapshot: &Snapshot,
+    snapshot: Snapshot,
     set: &ApplySet,
     scope: &Scope,
     settings: &PlanSettings,
 ) -> Result<SetPlan, PipelineError> {
-    let manifests = render::render(snapshot, &settings.render)?;
+    let manifests = render_apart(snapshot, &settings.render).await?;
     plan(cluster, manifests, set, scope, settings)
         .await
         .map_err(PipelineError::Cluster)
+}
+
+/// Renders on a thread of the blocking pool, never on one of the runtime's few workers: a
+/// render waits on helm and kustomize for up to its deadline, and meanwhile the other syncs,
+/// the probes and the watches must go on. The render's own deadline ends the wait.
+pub async fn render_apart(
+    snapshot: Snapshot,
+    options: &render::RenderOptions,
+) -> Result<Vec<Manifest>, RenderFailure> {
+    let options = options.clone();
+    tokio::task::spawn_blocking(move || render::render(&snapshot, &options))
+        .await
+        .unwrap_or_else(|join| {
+            Err(RenderFailure::from(render::RenderError::Incomplete {
+                reason: join.to_string(),
+            }))
+        })
 }
 
 /// The plan: what `diff` shows, `apply` and `pr` act on and the reconciler executes. Reads
@@ -368,4 +385,58 @@ pub fn contents(
         }
     }
     (kinds, namespaces)
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::render::limits::Limits;
+    use crate::render::{KustomizeCommand, RenderLimits, RenderOptions};
+    use crate::source::SourceOrigin;
+
+    /// On a runtime of one thread, a render that waits on its kustomize until the deadline
+    /// still lets every other task run meanwhile.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_render_waiting_on_its_program_leaves_the_runtime_to_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let program = dir.path().join("kustomize");
+        std::fs::write(&program, "#!/bin/sh\nexec sleep 300\n").unwrap();
+        std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let tree = dir.path().join("tree");
+        std::fs::create_dir_all(tree.join("apps")).unwrap();
+        std::fs::write(tree.join("apps/kustomization.yaml"), "resources: []\n").unwrap();
+        let files = BTreeMap::from([(
+            PathBuf::from("apps/kustomization.yaml"),
+            b"resources: []\n".to_vec(),
+        )]);
+        let snapshot = Snapshot::new(
+            tree.canonicalize().unwrap(),
+            PathBuf::new(),
+            SourceOrigin::PlainDirectory,
+            files,
+        );
+        let options = RenderOptions {
+            kustomize: Some(KustomizeCommand::Kustomize { program }),
+            limits: RenderLimits::from_flags(Limits {
+                timeout: Duration::from_secs(3),
+                ..Limits::default()
+            }),
+            ..RenderOptions::default()
+        };
+        let render = render_apart(snapshot, &options);
+        tokio::pin!(render);
+        // Were the render run on this thread, the other task could not start before it ended.
+        let other = tokio::task::spawn(async { "ran" });
+        tokio::select! {
+            biased;
+            rendered = &mut render => panic!("the render ended first: {:?}", rendered.err()),
+            ran = other => assert_eq!(ran.unwrap(), "ran"),
+        }
+        let failure = render.await.unwrap_err().to_string();
+        assert!(failure.contains("deadline of 3s"), "{failure}");
+    }
 }

@@ -78,9 +78,24 @@ pub struct PlanArgs {
     /// Requests, more while it keeps up, never more than --concurrency.
     #[arg(long, value_name = "QPS")]
     pub qps: Option<NonZeroU32>,
+
+    #[command(flatten)]
+    pub render_limits: super::render_limits::RenderLimitArgs,
 }
 
 impl PlanArgs {
+    /// How a render goes without a cluster to ask: within the limits the flags set.
+    pub fn render_options(&self) -> render::RenderOptions {
+        render::RenderOptions {
+            limits: self.render_limits(),
+            ..render::RenderOptions::default()
+        }
+    }
+
+    pub fn render_limits(&self) -> render::RenderLimits {
+        render::RenderLimits::from_flags(self.render_limits.limits())
+    }
+
     /// How reports of this plan are shown.
     pub fn report_options(&self) -> crate::report::Options {
         crate::report::Options {
@@ -105,16 +120,6 @@ pub fn read_source(path: &Path, rev: Option<&str>) -> Result<Snapshot> {
     };
     source::read_revision(path, rev, &limits)
         .with_context(|| format!("reading {} at revision {rev}", path.display()))
-}
-
-/// Renders a snapshot read by `read_source` with no cluster to ask; failures at a revision
-/// say which one.
-pub fn render_snapshot(
-    snapshot: &Snapshot,
-    path: &Path,
-    rev: Option<&str>,
-) -> Result<Vec<Manifest>> {
-    render_snapshot_with(snapshot, path, rev, &render::RenderOptions::default())
 }
 
 /// Renders a snapshot with `options` (a chart's namespace and capabilities).
@@ -191,12 +196,13 @@ pub async fn prepare(args: &PlanArgs, global: &GlobalArgs) -> Result<Prepared> {
         // Helm charts render for the cluster they go to (its namespace, version and APIs),
         // so it is asked first.
         let cluster = Cluster::connect(&options).await?;
-        let render_options = cluster.render_options().await?;
+        let mut render_options = cluster.render_options().await?;
+        render_options.limits = args.render_limits();
         verbose("render", render_options.helm.capabilities.to_string());
         let rendered = render::render(&snapshot, &render_options);
         (with_revision(rendered, &args.path, rev)?, cluster)
     } else {
-        let manifests = render_snapshot(&snapshot, &args.path, rev)?;
+        let manifests = render_snapshot_with(&snapshot, &args.path, rev, &args.render_options())?;
         (manifests, Cluster::connect(&options).await?)
     };
     verbose("render", format!("{} objects", manifests.len()));

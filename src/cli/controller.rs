@@ -124,6 +124,11 @@ pub struct ControllerArgs {
     #[arg(long, default_value_t = 64, value_name = "N")]
     pub concurrency: usize,
 
+    // Each render's limits: what a GitSync without spec.renderLimits gets, and the most one
+    // with it may ask for.
+    #[command(flatten)]
+    pub render_limits: super::render_limits::RenderLimitArgs,
+
     /// A client-side cap on requests per second, all syncs together (bursts may go to twice
     /// this). Without it the pace follows the API server: fewer requests in flight when it
     /// answers 429 Too Many Requests, more while it keeps up, never more than --concurrency.
@@ -200,6 +205,7 @@ pub async fn run(args: &ControllerArgs, global: &GlobalArgs) -> Result<u8> {
         shutdown_grace: args.shutdown_grace,
         watch: !args.no_watch,
         allow_file_sources: args.allow_file_sources,
+        render_limits: args.render_limits.limits(),
     };
     controller::run(cluster, config).await?;
     Ok(EXIT_OK)

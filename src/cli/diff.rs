@@ -4,9 +4,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Result, bail};
 use clap::Args;
 
-use super::common::{
-    PlanArgs, plan_file, prepare, read_source, render_snapshot, render_snapshot_with,
-};
+use super::common::{PlanArgs, plan_file, prepare, read_source, render_snapshot_with};
 use super::{EXIT_DRIFT, EXIT_ERROR, EXIT_OK, GlobalArgs};
 use crate::render;
 use crate::report::{self, Format};
@@ -93,16 +91,20 @@ pub async fn run(
     };
     let mut base_render = match &base {
         Some((_, None)) => Some(Vec::new()),
-        Some((rev, Some(snapshot))) if !render::has_charts(snapshot) => {
-            Some(render_snapshot(snapshot, &args.plan.path, Some(rev))?)
-        }
+        Some((rev, Some(snapshot))) if !render::has_charts(snapshot) => Some(render_snapshot_with(
+            snapshot,
+            &args.plan.path,
+            Some(rev),
+            &args.plan.render_options(),
+        )?),
         _ => None,
     };
     // With apply's force setting (`--force-conflicts`, off by default), so a conflict apply
     // would refuse shows as one.
     let mut prepared = prepare(&args.plan, global).await?;
     if let (Some((rev, Some(snapshot))), None) = (&base, &base_render) {
-        let options = prepared.cluster.render_options().await?;
+        let mut options = prepared.cluster.render_options().await?;
+        options.limits = args.plan.render_limits();
         base_render = Some(render_snapshot_with(
             snapshot,
             &args.plan.path,
@@ -167,7 +169,7 @@ fn offline(args: &DiffArgs, global: &GlobalArgs, style: &Style, out: &mut dyn Wr
         bail!("--offline compares two revisions: pass --base REV");
     };
     // No cluster: charts take Helm's default capabilities, and `-n` as their namespace.
-    let mut options = render::RenderOptions::default();
+    let mut options = args.plan.render_options();
     options.helm.namespace = global.namespace.clone();
     // The renders are all that is needed; each temporary copy goes as soon as it is rendered.
     let base = match read_base(&args.plan.path, base_rev)? {

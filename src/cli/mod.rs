@@ -12,6 +12,7 @@ pub mod hints;
 pub mod install;
 pub mod pr;
 pub mod reconcile;
+pub mod render_limits;
 pub mod status;
 pub mod sync;
 pub mod version;

@@ -173,6 +173,9 @@ pub struct ReconcileArgs {
     #[arg(long, default_value_t = 32, value_name = "N")]
     pub concurrency: usize,
 
+    #[command(flatten)]
+    pub render_limits: super::render_limits::RenderLimitArgs,
+
     /// A client-side cap on requests per second (bursts may go to twice this). Without it
     /// the pace follows the API server: fewer requests in flight when it answers 429 Too Many
     /// Requests, more while it keeps up, never more than --concurrency.
@@ -240,6 +243,7 @@ pub async fn run(args: &ReconcileArgs, global: &GlobalArgs) -> Result<u8> {
     });
 
     let mut render = cluster.render_options().await?;
+    render.limits = crate::render::RenderLimits::from_flags(args.render_limits.limits());
     // Chart dependencies are cached with the rest of the reconciler's state, unless
     // $GITOPS_HELM_CACHE says otherwise.
     if std::env::var_os(crate::render::helm::CACHE_ENV).is_none() {
@@ -304,6 +308,8 @@ fn sync_of(args: &ReconcileArgs, namespace: &str) -> GitSyncSpec {
             DriftMode::Report => crd::DriftMode::Report,
         }),
         deletion_policy: crd::DeletionPolicy::Orphan,
+        // The render limits are the flags' own (see `run`), said as the command's.
+        render_limits: None,
     }
 }
 

@@ -83,6 +83,27 @@ pub struct GitSyncSpec {
     /// What deleting this GitSync does to the objects it applied.
     #[serde(default)]
     pub deletion_policy: DeletionPolicy,
+    /// Limits of each render of this sync (helm, kustomize), lower than the controller's own
+    /// (`--render-timeout`, `--max-render-bytes`, `--max-render-objects`); a value above the
+    /// controller's is held to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub render_limits: Option<RenderLimitsSpec>,
+}
+
+/// What one render of a sync may spend; each unset field takes the controller's limit.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RenderLimitsSpec {
+    /// How long a render may take (e.g. `1m`); at the deadline its processes are killed and
+    /// the reconcile fails, pruning nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
+    /// Most bytes a render may read from helm and kustomize (e.g. `16Mi`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_bytes: Option<String>,
+    /// Most objects a render may produce.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_objects: Option<u32>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]

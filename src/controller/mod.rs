@@ -66,6 +66,8 @@ pub struct ControllerConfig {
     pub watch: bool,
     /// Syncs may name `file://` URLs and local paths (never the git caches).
     pub allow_file_sources: bool,
+    /// What each render may spend: a GitSync's `spec.renderLimits` may ask for less.
+    pub render_limits: crate::render::limits::Limits,
 }
 
 /// Runs until SIGTERM or SIGINT.
@@ -118,6 +120,10 @@ pub async fn run(cluster: Cluster, config: ControllerConfig) -> Result<()> {
     // Charts pulled for every sync are stored under --cache-dir, never under $HOME (the
     // shipped Deployment's HOME is /tmp).
     render.helm.cache_dir = Some(config.cache_dir.join("helm"));
+    render.limits = crate::render::RenderLimits::for_sync(
+        crate::render::limits::Requested::default(),
+        config.render_limits,
+    );
     let selector = shard::selector(config.shard.as_deref());
     tracing::info!(
         shard = config.shard.as_deref().unwrap_or("(none)"),

@@ -23,6 +23,7 @@ use crate::reconcile::drift_mode::DriftMode;
 use crate::reconcile::git::GitSource;
 use crate::reconcile::tree;
 use crate::render::RenderOptions;
+use crate::render::limits::{self, RenderLimits, Requested, SetBy};
 use crate::source::Limits;
 
 /// Why a spec cannot work as written: the reason of the Stalled condition and its message.
@@ -68,11 +69,58 @@ pub fn check(spec: &GitSyncSpec, namespace: &str) -> Result<Checked, Refusal> {
         .clone()
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| namespace.to_string());
+    requested_limits(spec)?;
     Ok(Checked {
         interval,
         path,
         target_namespace,
         max_prune,
+    })
+}
+
+/// What `spec.renderLimits` asks for, read.
+fn requested_limits(spec: &GitSyncSpec) -> Result<Requested, Refusal> {
+    let Some(asked) = &spec.render_limits else {
+        return Ok(Requested::default());
+    };
+    let invalid = |field: &str, text: &str, why: String| {
+        (
+            "InvalidSpec",
+            format!("spec.renderLimits.{field} {text:?}: {why}"),
+        )
+    };
+    let timeout = match &asked.timeout {
+        None => None,
+        Some(text) => Some(
+            humantime::parse_duration(text.trim())
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| {
+                    invalid(
+                        "timeout",
+                        text,
+                        "not a positive duration (e.g. 30s, 2m)".into(),
+                    )
+                })?,
+        ),
+    };
+    let max_bytes = match &asked.max_bytes {
+        None => None,
+        Some(text) => Some(limits::parse_bytes(text).map_err(|e| invalid("maxBytes", text, e))?),
+    };
+    let max_objects = match asked.max_objects {
+        Some(0) => {
+            return Err((
+                "InvalidSpec",
+                "spec.renderLimits.maxObjects must be at least 1".into(),
+            ));
+        }
+        other => other.map(|n| n as usize),
+    };
+    Ok(Requested {
+        timeout,
+        max_bytes,
+        max_objects,
     })
 }
 
@@ -89,6 +137,11 @@ pub fn drift_mode(spec: &GitSyncSpec) -> DriftMode {
 pub fn plan_settings(spec: &GitSyncSpec, render: &RenderOptions, namespace: &str) -> PlanSettings {
     let mut render = render.clone();
     render.helm.namespace = Some(namespace.to_string());
+    // Under a controller, each sync's limits are what it asks for within the operator's.
+    if let SetBy::GitSync { ceiling } = render.limits.set_by {
+        let requested = requested_limits(spec).unwrap_or_default();
+        render.limits = RenderLimits::for_sync(requested, ceiling);
+    }
     PlanSettings {
         show_secrets: false,
         // A runner must converge: git wins every field another manager took, as Argo CD and
@@ -198,6 +251,70 @@ pub(crate) mod tests {
         assert!(settings.keep_unrendered);
         assert!(settings.force);
         assert_eq!(settings.render.helm.namespace.as_deref(), Some("team-a"));
+    }
+
+    #[test]
+    fn render_limits_are_read_and_held_to_the_controllers() {
+        let ceiling = limits::Limits::default();
+        let controller = RenderOptions {
+            limits: RenderLimits::for_sync(Requested::default(), ceiling),
+            ..RenderOptions::default()
+        };
+        let mut asking = spec();
+        asking.render_limits = Some(crd::RenderLimitsSpec {
+            timeout: Some("20s".into()),
+            max_bytes: Some("1Gi".into()),
+            max_objects: None,
+        });
+        assert!(check(&asking, "team-a").is_ok());
+        let settings = plan_settings(&asking, &controller, "team-a");
+        assert_eq!(
+            settings.render.limits.limits,
+            limits::Limits {
+                timeout: Duration::from_secs(20),
+                ..ceiling
+            }
+        );
+        // Asking for nothing is asking for the controller's.
+        let settings = plan_settings(&spec(), &controller, "team-a");
+        assert_eq!(settings.render.limits.limits, ceiling);
+        // The flags of `reconcile` are its limits, whatever its spec says.
+        let flags = RenderOptions::default();
+        let settings = plan_settings(&asking, &flags, "team-a");
+        assert_eq!(settings.render.limits, flags.limits);
+    }
+
+    #[test]
+    fn bad_render_limits_are_refused_by_name() {
+        for (limits, field) in [
+            (
+                crd::RenderLimitsSpec {
+                    timeout: Some("soon".into()),
+                    ..Default::default()
+                },
+                "spec.renderLimits.timeout",
+            ),
+            (
+                crd::RenderLimitsSpec {
+                    max_bytes: Some("lots".into()),
+                    ..Default::default()
+                },
+                "spec.renderLimits.maxBytes",
+            ),
+            (
+                crd::RenderLimitsSpec {
+                    max_objects: Some(0),
+                    ..Default::default()
+                },
+                "spec.renderLimits.maxObjects",
+            ),
+        ] {
+            let mut bad = spec();
+            bad.render_limits = Some(limits);
+            let (reason, message) = check(&bad, "team-a").unwrap_err();
+            assert_eq!(reason, "InvalidSpec");
+            assert!(message.contains(field), "{message}");
+        }
     }
 
     #[test]

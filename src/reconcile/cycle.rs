@@ -197,8 +197,7 @@ impl Reconciler {
                 .map_err(|e| fail(Stage::Render, crate::cluster::refusal::one_line(&e)))?;
         }
         let plan =
-            pipeline::plan_snapshot(&self.cluster, &snapshot, &self.set, &scope, &settings).await;
-        drop(snapshot);
+            pipeline::plan_snapshot(&self.cluster, snapshot, &self.set, &scope, &settings).await;
         let mut plan = match plan {
             Ok(plan) => plan,
             Err(PipelineError::Render(failure)) => return Err(fail(Stage::Render, failure)),

@@ -4,6 +4,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 use super::Origin;
+use super::limits::{Exceeded, Limit};
 use crate::object::ObjectRef;
 
 /// One problem found while rendering. Messages start with `file:line: ` (or the kustomization
@@ -204,9 +205,35 @@ pub enum RenderError {
     #[error("{file}: {message}", file = .file.display())]
     IgnoreRules { file: PathBuf, message: String },
 
-    /// kustomize ran longer than allowed and was stopped.
-    #[error("{dir}: kustomize build did not finish within {seconds}s and was stopped")]
-    KustomizeTimeout { dir: PathBuf, seconds: u64 },
+    /// A helm or kustomize process stopped, with what it started, at one of the render's
+    /// limits (its deadline, the bytes it may read).
+    #[error("{}: `{what}` was stopped: {exceeded}", .place.display())]
+    Stopped {
+        /// The kustomization's or chart's directory, as messages show it.
+        place: PathBuf,
+        /// The command, e.g. `helm template`.
+        what: &'static str,
+        exceeded: Exceeded,
+    },
+
+    /// A render with more objects than it may produce: loading stopped at `place`.
+    #[error("{}: rendering stopped here: {exceeded}", .place.display())]
+    TooManyObjects { place: PathBuf, exceeded: Exceeded },
+
+    /// The render did not come back (its thread ended without an answer).
+    #[error("the render did not complete: {reason}")]
+    Incomplete { reason: String },
+}
+
+impl RenderError {
+    /// The render's limit this error reports reaching, if any.
+    pub fn exceeded(&self) -> Option<Limit> {
+        match self {
+            RenderError::Stopped { exceeded, .. }
+            | RenderError::TooManyObjects { exceeded, .. } => Some(exceeded.limit),
+            _ => None,
+        }
+    }
 }
 
 /// Every problem found while rendering, in the order the files were read.

@@ -14,25 +14,21 @@
 
 use std::ffi::OsString;
 use std::io::ErrorKind;
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
-use std::time::{Duration, Instant};
 
 use super::command::KustomizeCommand;
 use super::error::RenderError;
 use super::helm::workspace::Workspace;
 use super::layout::Kustomization;
+use super::limits::{Budget, Exceeded};
+use super::run::{RunError, run};
 
 /// Most kustomize processes at once: each is mostly waiting on the disk, but dozens at once
 /// would only fight over the CPU.
 const MAX_PARALLEL: usize = 8;
-
-/// Longest a single kustomize build may run: remote fetches are refused, so a build that
-/// takes longer is stuck.
-const TIMEOUT: Duration = Duration::from_secs(120);
 
 /// What to run and where.
 pub(crate) struct Build<'a> {
@@ -46,6 +42,8 @@ pub(crate) struct Build<'a> {
     pub extra_args: &'a [OsString],
     /// The helm that renders `helmCharts`.
     pub helm: &'a super::helm::HelmOptions,
+    /// The render's deadline and the output it may still read, shared by every build.
+    pub budget: &'a Budget,
 }
 
 /// One build's output.
@@ -144,7 +142,8 @@ fn build_one(build: &Build<'_>, kustomization: &Kustomization) -> Result<Built, 
     let program = build.command.program().to_path_buf();
     // Charts from repositories are pulled (or found in the cache) now, and kustomize builds a
     // copy of the repository holding them, in the build's sandbox.
-    let provided = super::helm::kustomize::provide(build.repo_root, &charts.remote, build.helm)?;
+    let provided =
+        super::helm::kustomize::provide(build.repo_root, &charts.remote, build.helm, build.budget)?;
     let fresh;
     let sandbox = match &provided {
         Some(provided) => provided.sandbox(),
@@ -165,28 +164,32 @@ fn build_one(build: &Build<'_>, kustomization: &Kustomization) -> Result<Built, 
         extra_args: &extra_args,
         ..*build
     };
-    if let Some(built) = build_traced(build, &on_disk, provided.as_ref(), sandbox) {
+    let stopped = |exceeded| RenderError::Stopped {
+        place: dir.clone(),
+        what: "kustomize build",
+        exceeded,
+    };
+    if let Some(built) =
+        build_traced(build, &on_disk, provided.as_ref(), sandbox).map_err(stopped)?
+    {
         return Ok(built);
     }
     let mut command = build.command.command(build.extra_args, &on_disk);
     sandbox.seal_off(&mut command);
-    let output = run_with_timeout(command, TIMEOUT).map_err(|source| match source.kind() {
-        ErrorKind::NotFound => RenderError::KustomizeNotFound {
-            dir: dir.clone(),
-            program: program.clone(),
-        },
-        _ => RenderError::KustomizeSpawn {
+    let output = run(command, build.budget).map_err(|error| match error {
+        RunError::Io(source) if source.kind() == ErrorKind::NotFound => {
+            RenderError::KustomizeNotFound {
+                dir: dir.clone(),
+                program: program.clone(),
+            }
+        }
+        RunError::Io(source) => RenderError::KustomizeSpawn {
             dir: dir.clone(),
             program: program.clone(),
             source,
         },
+        RunError::Stopped(exceeded) => stopped(exceeded),
     })?;
-    let Some(output) = output else {
-        return Err(RenderError::KustomizeTimeout {
-            dir,
-            seconds: TIMEOUT.as_secs(),
-        });
-    };
     if output.status.success() {
         Ok(Built {
             output: output.stdout,
@@ -205,15 +208,45 @@ fn build_one(build: &Build<'_>, kustomization: &Kustomization) -> Result<Built, 
 }
 
 /// Builds `dir` through a wrapping kustomization that records origins; `None` when that
-/// cannot be set up or the build fails (the caller then builds `dir` itself). In a copy of
-/// the repository, the wrapper sits beside the copy and origins are traced as if beside the
-/// repository.
+/// cannot be set up or the build fails (the caller then builds `dir` itself), `Err` when the
+/// build was stopped at one of the render's limits (building again could only be stopped
+/// again). In a copy of the repository, the wrapper sits beside the copy and origins are
+/// traced as if beside the repository.
 fn build_traced(
     build: &Build<'_>,
     dir: &Path,
     provided: Option<&super::helm::kustomize::Provided>,
     sandbox: &Workspace,
-) -> Option<Built> {
+) -> Result<Option<Built>, Exceeded> {
+    let Some(wrapper_dir) = wrap(dir, provided, sandbox) else {
+        return Ok(None);
+    };
+    let (wrapper_dir, traced_from) = wrapper_dir;
+    let mut command = build.command.command(build.extra_args, &wrapper_dir);
+    sandbox.seal_off(&mut command);
+    let output = match run(command, build.budget) {
+        Ok(output) => output,
+        Err(RunError::Stopped(exceeded)) => return Err(exceeded),
+        Err(RunError::Io(_)) => return Ok(None),
+    };
+    if !output.status.success() {
+        // The direct build that follows reads its own output.
+        build.budget.refund(output.stdout.len());
+        return Ok(None);
+    }
+    Ok(Some(Built {
+        output: output.stdout,
+        traced_from: Some(traced_from),
+    }))
+}
+
+/// The wrapping kustomization for `dir`: its directory, and the directory origins are traced
+/// from.
+fn wrap(
+    dir: &Path,
+    provided: Option<&super::helm::kustomize::Provided>,
+    sandbox: &Workspace,
+) -> Option<(PathBuf, PathBuf)> {
     let (wrapper_dir, traced_from) = match provided {
         Some(provided) => provided.wrapper()?,
         None => {
@@ -234,13 +267,7 @@ fn build_traced(
         text.push_str(&format!("sortOptions: {sort}\n"));
     }
     std::fs::write(wrapper_dir.join("kustomization.yaml"), text).ok()?;
-    let mut command = build.command.command(build.extra_args, &wrapper_dir);
-    sandbox.seal_off(&mut command);
-    let output = run_with_timeout(command, TIMEOUT).ok()??;
-    output.status.success().then(|| Built {
-        output: output.stdout,
-        traced_from: Some(traced_from),
-    })
+    Some((wrapper_dir, traced_from))
 }
 
 /// `sortOptions` of the kustomization in `dir`, as JSON (which YAML reads), if it sets them.
@@ -265,58 +292,6 @@ fn relative_path(from: &Path, to: &Path) -> Option<PathBuf> {
         relative.push(component.as_os_str());
     }
     Some(relative)
-}
-
-/// Runs `command` to completion, or kills it after `timeout` (then `Ok(None)`). Output is
-/// drained on threads so a chatty build cannot block on a full pipe.
-pub(crate) fn run_with_timeout(
-    mut command: Command,
-    timeout: Duration,
-) -> std::io::Result<Option<Output>> {
-    let mut child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    let drain = |pipe: Option<Box<dyn Read + Send>>| {
-        thread::spawn(move || {
-            let mut bytes = Vec::new();
-            if let Some(mut pipe) = pipe {
-                let _ = pipe.read_to_end(&mut bytes);
-            }
-            bytes
-        })
-    };
-    let stdout = drain(
-        child
-            .stdout
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let stderr = drain(
-        child
-            .stderr
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break Some(status);
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        thread::sleep(Duration::from_millis(20));
-    };
-    let stdout = stdout.join().unwrap_or_default();
-    let stderr = stderr.join().unwrap_or_default();
-    Ok(status.map(|status| Output {
-        status,
-        stdout,
-        stderr,
-    }))
 }
 
 /// kustomize's complaint, without kubectl's log-line headers; the exit status if it said nothing.

@@ -16,7 +16,9 @@ mod kustomize;
 mod kustomize_guard;
 mod kustomize_origin;
 mod layout;
+pub mod limits;
 mod load;
+mod run;
 #[cfg(test)]
 mod tests;
 mod validate;
@@ -34,6 +36,7 @@ use crate::source::Snapshot;
 pub use command::KustomizeCommand;
 pub use error::{RenderError, RenderFailure};
 pub use ignore::{ANNOTATION_IGNORE_FIELDS, IGNORE_FILE, IgnoreSource, IgnoredField, Pointer};
+pub use limits::RenderLimits;
 pub use load::load_file;
 
 /// How `render` builds kustomizations.
@@ -46,6 +49,9 @@ pub struct RenderOptions {
     pub kustomize_args: Vec<OsString>,
     /// How Helm charts are rendered.
     pub helm: helm::HelmOptions,
+    /// How long the render may take, how much helm and kustomize may print, how many objects
+    /// it may produce.
+    pub limits: RenderLimits,
 }
 
 /// Whether rendering the snapshot runs helm: it holds a chart, or a kustomization in it
@@ -72,6 +78,7 @@ pub fn render(
     for _ in snapshot.display_prefix.components() {
         repo_root.pop();
     }
+    let budget = limits::Budget::start(options.limits);
     let mut built = Vec::new();
     if !layout.kustomizations.is_empty() {
         generator_secrets::learn(&snapshot.files);
@@ -87,6 +94,7 @@ pub fn render(
             command: &command,
             extra_args: &options.kustomize_args,
             helm: &options.helm,
+            budget: &budget,
         };
         built = kustomize::build_all(&build, &layout.kustomizations)
             .into_iter()
@@ -94,18 +102,19 @@ pub fn render(
             .collect();
     }
 
-    let budget = crate::yaml::read::ValueBudget::new();
+    let values = crate::yaml::read::ValueBudget::new();
     let mut manifests = Vec::new();
     let mut errors = Vec::new();
     // Which kustomization built which manifests, to explain an object built twice.
     let mut built_by: Vec<validate::Built> = Vec::new();
+    let max_objects = options.limits.limits.max_objects;
     for unit in &layout.units {
         match *unit {
             // The PATH's ignore rules are not a manifest.
             layout::Unit::File { path, .. } if path == std::path::Path::new(IGNORE_FILE) => {}
             layout::Unit::File { path, bytes } => {
                 let display = snapshot.display_prefix.join(path);
-                manifests.extend(load::load_collecting(&display, bytes, &budget, &mut errors));
+                manifests.extend(load::load_collecting(&display, bytes, &values, &mut errors));
             }
             layout::Unit::Kustomize(i) => {
                 let (Some(kustomization), Some(slot)) =
@@ -117,7 +126,7 @@ pub fn render(
                     Some(Ok(built)) => {
                         let display = kustomization.display_file(&snapshot.display_prefix);
                         let mut objects =
-                            load::load_collecting(&display, &built.output, &budget, &mut errors);
+                            load::load_collecting(&display, &built.output, &values, &mut errors);
                         if let Some(wrapper) = &built.traced_from {
                             let canonical =
                                 |p: &PathBuf| p.canonicalize().unwrap_or_else(|_| p.clone());
@@ -146,10 +155,18 @@ pub fn render(
                     &repo_root,
                     dir,
                     &options.helm,
-                    &budget,
+                    (&values, &budget),
                     &mut errors,
                 ));
             }
+        }
+        // Past the cap nothing is planned anyway: nothing more is loaded.
+        if manifests.len() > max_objects {
+            errors.push(RenderError::TooManyObjects {
+                place: unit_display(unit, &layout.kustomizations, &snapshot.display_prefix),
+                exceeded: budget.hit(limits::Limit::Objects),
+            });
+            break;
         }
     }
     // Every Secret value rendered is known to the scrubber before anything can quote it.
@@ -188,16 +205,42 @@ pub fn render(
     }
 }
 
+/// A unit as messages name it: the file, the kustomization's or the chart's directory.
+fn unit_display(
+    unit: &layout::Unit<'_>,
+    kustomizations: &[layout::Kustomization],
+    prefix: &std::path::Path,
+) -> PathBuf {
+    let shown = |path: &std::path::Path| match prefix.join(path) {
+        joined if joined.as_os_str().is_empty() => PathBuf::from("."),
+        joined => joined,
+    };
+    match *unit {
+        layout::Unit::File { path, .. } => shown(path),
+        layout::Unit::Kustomize(i) => kustomizations.get(i).map_or_else(
+            || shown(std::path::Path::new("")),
+            |k| k.display_dir(prefix),
+        ),
+        layout::Unit::Chart(dir) => shown(dir),
+    }
+}
+
 /// The objects of the chart in `dir` (relative to the snapshot root) that an apply applies.
+/// `budgets`: the YAML values the render may still build, and what its processes may spend.
 fn render_chart(
     snapshot: &Snapshot,
     repo_root: &std::path::Path,
     dir: &std::path::Path,
     options: &helm::HelmOptions,
-    budget: &crate::yaml::read::ValueBudget,
+    (values, budget): (&crate::yaml::read::ValueBudget, &limits::Budget),
     errors: &mut Vec<RenderError>,
 ) -> Vec<Manifest> {
-    let display = snapshot.display_prefix.join(dir);
+    // Joining "" would add a trailing separator; the PATH itself reads better in messages.
+    let display = if dir.as_os_str().is_empty() {
+        snapshot.display_prefix.clone()
+    } else {
+        snapshot.display_prefix.join(dir)
+    };
     let on_disk = if dir.as_os_str().is_empty() {
         snapshot.root.clone()
     } else {
@@ -218,7 +261,7 @@ fn render_chart(
         release,
         boundary: repo_root,
     };
-    let output = match helm::template(&chart, options) {
+    let output = match helm::template(&chart, options, budget) {
         Ok(output) => output,
         Err(error) => {
             errors.push(error);
@@ -226,18 +269,22 @@ fn render_chart(
         }
     };
     let shown = display.join(layout::CHART_FILE);
-    let mut objects = load::load_collecting(&shown, &output, budget, errors);
+    let mut objects = load::load_collecting(&shown, &output, values, errors);
     helm::attribute(&mut objects, &output, &display);
     objects
 }
 
-/// A missing kustomize program fails every directory the same way; saying so once is enough.
+/// A missing kustomize program fails every directory the same way, and once the render's
+/// time is up every process still to run is refused the same way; saying each once is enough.
 fn keep_first_missing_program(errors: &mut Vec<RenderError>) {
-    let mut seen = false;
+    let mut missing_seen = false;
+    let mut deadline_seen = false;
     errors.retain(|error| {
         let missing = matches!(error, RenderError::KustomizeNotFound { .. });
-        let keep = !(missing && seen);
-        seen |= missing;
+        let deadline = error.exceeded() == Some(limits::Limit::Timeout);
+        let keep = !(missing && missing_seen) && !(deadline && deadline_seen);
+        missing_seen |= missing;
+        deadline_seen |= deadline;
         keep
     });
 }

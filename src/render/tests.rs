@@ -242,3 +242,107 @@ fn an_empty_snapshot_renders_nothing() -> std::io::Result<()> {
     );
     Ok(())
 }
+
+/// Options building kustomizations with `script` as the kustomize program, within `limits`.
+#[cfg(unix)]
+fn with_program(
+    dir: &std::path::Path,
+    script: &str,
+    limits: limits::Limits,
+) -> std::io::Result<RenderOptions> {
+    use std::os::unix::fs::PermissionsExt;
+    let program = dir.join("kustomize");
+    std::fs::write(&program, format!("#!/bin/sh\n{script}\n"))?;
+    std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755))?;
+    Ok(RenderOptions {
+        kustomize: Some(KustomizeCommand::Kustomize { program }),
+        limits: RenderLimits::from_flags(limits),
+        ..RenderOptions::default()
+    })
+}
+
+#[test]
+fn a_render_past_its_object_cap_stops_where_it_passed_it_and_names_the_flag() -> std::io::Result<()>
+{
+    let config =
+        |name: &str| format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n");
+    let (a, b, c) = (config("a"), config("b"), config("c"));
+    let (_dir, snapshot) = snapshot("deploy", &[("a.yaml", &a), ("b.yaml", &b), ("c.yaml", &c)])?;
+    let options = RenderOptions {
+        limits: RenderLimits::from_flags(limits::Limits {
+            max_objects: 2,
+            ..limits::Limits::default()
+        }),
+        ..RenderOptions::default()
+    };
+    assert_eq!(
+        messages(render(&snapshot, &options)),
+        [
+            "deploy/c.yaml: rendering stopped here: more than 2 objects, the most one render may \
+          produce; raise it with --max-render-objects"
+        ]
+    );
+    // At the cap exactly, the render is whole.
+    let options = RenderOptions {
+        limits: RenderLimits::from_flags(limits::Limits {
+            max_objects: 3,
+            ..limits::Limits::default()
+        }),
+        ..RenderOptions::default()
+    };
+    assert_eq!(render(&snapshot, &options).map(|m| m.len()).ok(), Some(3));
+    Ok(())
+}
+
+#[cfg(unix)]
+#[test]
+fn a_kustomize_printing_without_end_is_stopped_at_the_byte_cap() -> std::io::Result<()> {
+    let bin = tempfile::tempdir()?;
+    let options = with_program(
+        bin.path(),
+        "yes 'apiVersion: v1'",
+        limits::Limits {
+            max_bytes: 1024 * 1024,
+            ..limits::Limits::default()
+        },
+    )?;
+    let (_dir, snapshot) = snapshot("", &[("apps/kustomization.yaml", "resources: []\n")])?;
+    assert_eq!(
+        messages(render(&snapshot, &options)),
+        [
+            "apps: `kustomize build` was stopped: it printed more than 1Mi, the most a render may \
+          read from helm and kustomize; raise it with --max-render-bytes"
+        ]
+    );
+    Ok(())
+}
+
+#[cfg(unix)]
+#[test]
+fn a_kustomize_that_never_finishes_is_stopped_at_the_deadline() -> std::io::Result<()> {
+    let bin = tempfile::tempdir()?;
+    let options = with_program(
+        bin.path(),
+        "exec sleep 300",
+        limits::Limits {
+            timeout: std::time::Duration::from_millis(300),
+            ..limits::Limits::default()
+        },
+    )?;
+    let (_dir, snapshot) = snapshot(
+        "",
+        &[
+            ("one/kustomization.yaml", "resources: []\n"),
+            ("two/kustomization.yaml", "resources: []\n"),
+        ],
+    )?;
+    // Both builds reach the one deadline; it is said once.
+    assert_eq!(
+        messages(render(&snapshot, &options)),
+        [
+            "one: `kustomize build` was stopped: the render did not finish within its deadline of \
+          300ms; raise it with --render-timeout"
+        ]
+    );
+    Ok(())
+}

@@ -70,6 +70,11 @@ impl Controller {
     pub(crate) fn logs(&self) -> String {
         fs::read_to_string(&self.log).unwrap_or_default()
     }
+
+    /// The controller's process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
 }
 
 impl Drop for Controller {

@@ -29,5 +29,6 @@ mod readable_plan;
 mod reconcile;
 mod render_oracle;
 mod revisions;
+mod tenancy_bounds;
 mod tenancy_claims;
 mod tenancy_guard;

@@ -482,10 +482,7 @@ async fn in_the_controller_tenant_b_cannot_write_into_tenant_a_s_cached_chart() 
     })
     .await;
     assert_eq!(config_maps(&client, &a_ns).await, ["a-web", "own"]);
-    assert_eq!(
-        values_written(controller.cache()),
-        Vec::<PathBuf>::new()
-    );
+    assert_eq!(values_written(controller.cache()), Vec::<PathBuf>::new());
 
     let (status, reason, message) = b_outcome;
     assert_eq!(

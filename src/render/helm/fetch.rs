@@ -5,16 +5,14 @@
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use super::cache;
 use super::credentials::{self, Repositories};
 use super::dependencies::{self, Local, Locked};
 use super::workspace::Workspace;
 use crate::render::RenderError;
-
-/// Longest one fetch may take: downloads from a slow repository, but not a hung one.
-const TIMEOUT: Duration = Duration::from_secs(300);
+use crate::render::limits::Budget;
+use crate::render::run::run;
 
 /// What a fetch is for.
 pub(crate) struct Request<'a> {
@@ -30,6 +28,8 @@ pub(crate) struct Request<'a> {
     pub key: &'a str,
     /// The cache's root; `None`: as `cache::root` finds it.
     pub cache: Option<&'a Path>,
+    /// The render's deadline and the output it may still read.
+    pub budget: &'a Budget,
 }
 
 /// Puts the archives of the missing dependencies into `charts`, from the cache, fetching the
@@ -116,24 +116,13 @@ fn fetch(request: &Request<'_>, root: &Path) -> Result<Vec<PathBuf>, RenderError
     command.args(&args).stdin(std::process::Stdio::null());
     workspace.isolate(&mut command, registry.as_deref());
     command.envs(crate::source::egress::helm_env());
-    let output = crate::render::kustomize::run_with_timeout(command, TIMEOUT)
-        .map_err(|e| {
-            failed(
-                request,
-                all,
-                format!("could not run `{}`: {e}", request.program.display()),
-            )
-        })?
-        .ok_or_else(|| {
-            failed(
-                request,
-                all,
-                format!(
-                    "`helm dependency build` did not finish within {}s and was stopped",
-                    TIMEOUT.as_secs()
-                ),
-            )
-        })?;
+    let output = run(command, request.budget).map_err(|error| {
+        failed(
+            request,
+            all,
+            error.reason("helm dependency build", request.program),
+        )
+    })?;
     if !output.status.success() {
         let message = super::scrub(String::from_utf8_lossy(&output.stderr).trim());
         let mut named: Vec<Locked> = request

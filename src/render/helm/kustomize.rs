@@ -250,6 +250,7 @@ pub(crate) fn provide(
     repo_root: &Path,
     charts: &[Placed],
     options: &HelmOptions,
+    budget: &crate::render::limits::Budget,
 ) -> Result<Option<Provided>, RenderError> {
     let program = options.program();
     let mut pulled = Vec::new();
@@ -263,6 +264,7 @@ pub(crate) fn provide(
             file: &placed.file,
             chart: &placed.chart,
             cache: options.cache_dir.as_deref(),
+            budget,
         };
         pulled.push((placed, pull::provide(&request)?));
     }

@@ -23,18 +23,15 @@ pub(crate) mod workspace;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 pub use binary::{HELM_ENV, choose as choose_program};
 pub use cache::CACHE_ENV;
 pub use capabilities::Capabilities;
 
 use super::error::RenderError;
+use super::limits::Budget;
+use super::run::{RunError, run};
 use super::{Manifest, Origin};
-
-/// Longest one `helm template` may run: charts are local, so a render that takes longer is
-/// stuck.
-const TIMEOUT: Duration = Duration::from_secs(120);
 
 /// How charts are rendered.
 #[derive(Debug, Clone, Default)]
@@ -74,8 +71,12 @@ pub(crate) struct Chart<'a> {
     pub boundary: &'a Path,
 }
 
-/// `helm template`'s output for the chart.
-pub(crate) fn template(chart: &Chart<'_>, options: &HelmOptions) -> Result<Vec<u8>, RenderError> {
+/// `helm template`'s output for the chart, within the render's `budget`.
+pub(crate) fn template(
+    chart: &Chart<'_>,
+    options: &HelmOptions,
+    budget: &Budget,
+) -> Result<Vec<u8>, RenderError> {
     let program = options.program();
     let dir = chart.display.to_path_buf();
     binary::check(&program).map_err(|unusable| match unusable {
@@ -121,6 +122,7 @@ pub(crate) fn template(chart: &Chart<'_>, options: &HelmOptions) -> Result<Vec<u
                 local: &local,
                 key: &key,
                 cache: options.cache_dir.as_deref(),
+                budget,
             };
             let copy = workspace
                 .copy_chart(chart.on_disk, chart.boundary)
@@ -136,18 +138,17 @@ pub(crate) fn template(chart: &Chart<'_>, options: &HelmOptions) -> Result<Vec<u
     // A template needs nothing of the caller's environment: charts are local by now.
     workspace.seal_off(&mut command);
     workspace.isolate(&mut command, None);
-    let output = super::kustomize::run_with_timeout(command, TIMEOUT)
-        .map_err(|source| RenderError::HelmFailed {
+    let output = run(command, budget).map_err(|error| match error {
+        RunError::Stopped(exceeded) => RenderError::Stopped {
+            place: dir.clone(),
+            what: "helm template",
+            exceeded,
+        },
+        RunError::Io(_) => RenderError::HelmFailed {
             chart: dir.clone(),
-            message: format!("could not run `{}`: {source}", program.display()),
-        })?
-        .ok_or_else(|| RenderError::HelmFailed {
-            chart: dir.clone(),
-            message: format!(
-                "`helm template` did not finish within {}s and was stopped",
-                TIMEOUT.as_secs()
-            ),
-        })?;
+            message: error.reason("helm template", &program),
+        },
+    })?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         let message = scrub(stderr.trim());

@@ -6,7 +6,6 @@
 
 use std::ffi::OsString;
 use std::path::Path;
-use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
@@ -16,9 +15,7 @@ use super::dependencies::Locked;
 use super::kustomize::RemoteChart;
 use super::workspace::Workspace;
 use crate::render::RenderError;
-
-/// Longest one pull may take: a slow repository, but not a hung one.
-const TIMEOUT: Duration = Duration::from_secs(300);
+use crate::render::limits::Budget;
 
 /// What to pull and what for.
 pub(crate) struct Request<'a> {
@@ -28,6 +25,8 @@ pub(crate) struct Request<'a> {
     pub chart: &'a RemoteChart,
     /// The cache's root; `None`: as `cache::root` finds it.
     pub cache: Option<&'a Path>,
+    /// The render's deadline and the output it may still read.
+    pub budget: &'a Budget,
 }
 
 /// The cache entry's name for a chart: the repository (without a trailing `/`), the chart's
@@ -157,22 +156,8 @@ fn run(
     command.args(&args).stdin(std::process::Stdio::null());
     workspace.isolate(&mut command, registry);
     command.envs(crate::source::egress::helm_env());
-    let output = crate::render::kustomize::run_with_timeout(command, TIMEOUT)
-        .map_err(|e| {
-            failed(
-                request,
-                format!("could not run `{}`: {e}", request.program.display()),
-            )
-        })?
-        .ok_or_else(|| {
-            failed(
-                request,
-                format!(
-                    "`{what}` did not finish within {}s and was stopped",
-                    TIMEOUT.as_secs()
-                ),
-            )
-        })?;
+    let output = crate::render::run::run(command, request.budget)
+        .map_err(|error| failed(request, error.reason(what, request.program)))?;
     if output.status.success() {
         return Ok(());
     }
