@@ -31,3 +31,4 @@ mod render_oracle;
 mod revisions;
 mod tenancy_claims;
 mod tenancy_guard;
+mod tenancy_trees;
