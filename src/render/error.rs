@@ -146,6 +146,14 @@ pub enum RenderError {
     #[error("{}: helm template failed: {message}", .chart.display())]
     HelmFailed { chart: PathBuf, message: String },
 
+    /// A symbolic link in a chart that helm would follow out of the repository.
+    #[error("{}: refusing to render the chart {}: {reason}", .chart.join(.link).display(), .chart.display())]
+    ChartLink {
+        chart: PathBuf,
+        link: PathBuf,
+        reason: String,
+    },
+
     /// A dependency of a chart that cannot be provided: not fetched, not locked, or not
     /// vendored.
     #[error(

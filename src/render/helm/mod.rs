@@ -18,6 +18,7 @@ mod dependencies;
 mod fetch;
 pub mod hooks;
 pub(crate) mod kustomize;
+mod links;
 mod pull;
 pub(crate) mod workspace;
 
@@ -98,6 +99,7 @@ pub(crate) fn template(chart: &Chart<'_>, options: &HelmOptions) -> Result<Vec<u
         "--include-crds".into(),
     ];
     args.extend(options.capabilities.args());
+    links::check(chart.on_disk, &dir, chart.boundary)?;
     let workspace = workspace::Workspace::new().map_err(|error| RenderError::HelmFailed {
         chart: dir.clone(),
         message: format!("cannot create a temporary directory for helm: {error}"),
