@@ -147,7 +147,7 @@ pub enum RenderError {
     HelmFailed { chart: PathBuf, message: String },
 
     /// A symbolic link in a chart that helm would follow out of the repository.
-    #[error("{}: refusing to render the chart {}: {reason}", .chart.join(.link).display(), .chart.display())]
+    #[error("{}: refusing to render the chart {}: {reason}", link_in_chart(.chart, .link).display(), .chart.display())]
     ChartLink {
         chart: PathBuf,
         link: PathBuf,
@@ -287,5 +287,14 @@ mod tests {
         assert!(text.starts_with("apps/web: "), "{text}");
         assert!(text.contains("install kubectl"), "{text}");
         assert!(text.contains("kustomize"), "{text}");
+    }
+}
+
+/// Where a link of a chart is, as messages show it: the chart itself when it is the problem.
+fn link_in_chart(chart: &std::path::Path, link: &std::path::Path) -> PathBuf {
+    if link.as_os_str().is_empty() {
+        chart.to_path_buf()
+    } else {
+        chart.join(link)
     }
 }

@@ -246,6 +246,14 @@ pub fn materialise_tree(data: &[u8]) {
     world.check_outside(None);
 }
 
+/// Removes the sandbox `materialise_tree` made, if it made one (the stable replay calls it once
+/// every seed ran; a fuzzing process never ends cleanly and leaves its sandbox behind).
+pub fn remove_sandbox() {
+    if let Some(world) = WORLD.get() {
+        let _ = std::fs::remove_dir_all(&world.sandbox);
+    }
+}
+
 /// One entry of a generated tree.
 enum FuzzNode {
     File(Vec<u8>),
@@ -359,13 +367,14 @@ struct World {
     secret: String,
 }
 
+static WORLD: OnceLock<World> = OnceLock::new();
+
 /// Directory levels between the sandbox and the temporary directory, more than any link can
 /// climb from a copy (a line's depth is capped at `MAX_DEPTH`).
 const SANDBOX_DEPTH: usize = MAX_DEPTH + 4;
 
 impl World {
     fn get() -> &'static World {
-        static WORLD: OnceLock<World> = OnceLock::new();
         WORLD.get_or_init(|| {
             let sandbox = std::env::temp_dir().join(format!(
                 "kubectl-gitops-fuzz-materialise-{}",

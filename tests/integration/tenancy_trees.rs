@@ -17,7 +17,7 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, ListParams};
 
 use crate::reconcile::eventually;
-use crate::support::{self, gitops, text};
+use crate::support::{self, gitops, gitops_env, text};
 
 /// Runs `git` in `dir` with a fixed identity and none of the user's configuration, `input` on
 /// its stdin; its stdout, trimmed.
@@ -332,11 +332,14 @@ async fn the_reconciler_refuses_a_tree_with_a_link_and_a_directory_of_one_name()
         .spawn()
         .expect("starting kubectl-gitops reconcile");
 
+    // Until it refuses, or applies something (then the assertions below say what).
     let logs = eventually("the reconciler's refusal", Duration::from_secs(60), || {
         let logs = std::fs::read_to_string(&log).unwrap_or_default();
+        let (client, ns, canary) = (client.clone(), ns.clone(), &canary);
         async move {
-            logs.contains("more than one entry named `p`")
-                .then_some(logs)
+            let refused = logs.contains("more than one entry named `p`");
+            let applied = !applied_configmaps(&client, &ns, canary).await.is_empty();
+            (refused || applied).then_some(logs)
         }
     })
     .await;
@@ -344,11 +347,11 @@ async fn the_reconciler_refuses_a_tree_with_a_link_and_a_directory_of_one_name()
     let _ = reconciler.wait();
 
     canary.assert_absent("the reconciler's log", &logs);
-    assert!(logs.contains("p: refusing the tree of revision "), "{logs}");
     assert_eq!(
         applied_configmaps(&client, &ns, &canary).await,
         Vec::<String>::new()
     );
+    assert!(logs.contains("p: refusing the tree of revision "), "{logs}");
 }
 
 /// A chart whose `sa` climbs out of the repository onto the canary: at a revision the link is
@@ -449,5 +452,37 @@ async fn a_chart_link_into_the_git_metadata_is_refused() {
         &output,
         &canary,
         &["deploy/leak/sa: refusing to render the chart deploy/leak"],
+    );
+}
+
+#[tokio::test]
+async fn a_link_out_of_the_repository_in_a_kustomize_helm_chart_is_refused() {
+    // kustomize hands a local `helmCharts:` chart to helm, which follows its links too.
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "tenancy-kustomize-chart").await;
+    let (_outer, repo, canary) = working_tree_with_chart_link(|canary, _| canary.path.clone());
+    std::fs::rename(repo.join("deploy/leak"), repo.join("deploy/charts-leak")).expect("mv");
+    std::fs::create_dir_all(repo.join("deploy/charts")).expect("mkdir");
+    std::fs::rename(
+        repo.join("deploy/charts-leak"),
+        repo.join("deploy/charts/leak"),
+    )
+    .expect("mv");
+    // kustomize reads the chart's values.yaml whether or not it sets anything.
+    std::fs::write(repo.join("deploy/charts/leak/values.yaml"), "{}\n").expect("write");
+    std::fs::write(
+        repo.join("deploy/kustomization.yaml"),
+        "helmCharts:\n- name: leak\n  releaseName: leak\n",
+    )
+    .expect("write");
+    let helm3 = support::helm3();
+    let env = [("GITOPS_HELM", helm3.to_str().expect("utf-8 path"))];
+
+    let output = gitops_env(&["diff", "deploy", "-n", &ns], &repo, &env);
+
+    assert_refused(
+        &output,
+        &canary,
+        &["deploy/charts/leak/sa: refusing to render the chart deploy/charts/leak"],
     );
 }

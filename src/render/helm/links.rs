@@ -34,6 +34,15 @@ pub(crate) fn check(dir: &Path, display: &Path, boundary: &Path) -> Result<(), R
         message: format!("cannot read {}: {e}", display.join(shown).display()),
     };
     let start = dir.canonicalize().map_err(|e| io(Path::new("."), e))?;
+    if !start.starts_with(&boundary) {
+        return Err(refuse(
+            Path::new(""),
+            format!(
+                "the chart is at {}, outside the repository",
+                start.display()
+            ),
+        ));
+    }
     let mut visited = HashSet::from([start.clone()]);
     // (the real directory, as helm names it inside the chart, reached through a link)
     let mut pending = vec![(start, PathBuf::new(), false)];

@@ -18,7 +18,7 @@ mod dependencies;
 mod fetch;
 pub mod hooks;
 pub(crate) mod kustomize;
-mod links;
+pub(crate) mod links;
 mod pull;
 pub(crate) mod workspace;
 
