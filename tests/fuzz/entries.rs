@@ -187,6 +187,7 @@ fn model_fold(pieces: &[&[u8]]) -> PathBuf {
 /// the repository. A tree with two entries of one name anywhere is refused.
 pub fn materialise_tree(data: &[u8]) {
     let world = World::get();
+    world.bound_objects();
     // Opened for each input: without gix's `parallel` feature a repository is not `Sync`.
     let repo = gix::open(&world.workdir).expect("opening the sandbox repository");
     let tree = parse_tree(data);
@@ -427,6 +428,20 @@ impl World {
                 secret,
             }
         })
+    }
+
+    /// Empties the object database now and then: every input adds loose objects, and a long
+    /// run would otherwise fill the disk and slow down.
+    fn bound_objects(&self) {
+        static INPUTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let inputs = INPUTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        if inputs % 1000 == 0 {
+            let objects = self.workdir.join(".git/objects");
+            let _ = std::fs::remove_dir_all(&objects);
+            for dir in ["info", "pack"] {
+                std::fs::create_dir_all(objects.join(dir)).expect("recreating the object database");
+            }
+        }
     }
 
     /// Nothing in the sandbox but what `get` made, the repository's `.git`, and the copy at

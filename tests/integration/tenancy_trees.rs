@@ -134,7 +134,7 @@ impl Canary {
     fn assert_absent(&self, what: &str, text: &str) {
         assert!(
             !text.contains(&self.content),
-            "the secret outside the repository reached {what}:\n{text}"
+            "the canary (a secret no render may read) reached {what}:\n{text}"
         );
     }
 
@@ -485,4 +485,38 @@ async fn a_link_out_of_the_repository_in_a_kustomize_helm_chart_is_refused() {
         &canary,
         &["deploy/charts/leak/sa: refusing to render the chart deploy/charts/leak"],
     );
+}
+
+#[tokio::test]
+async fn a_chart_at_the_root_of_its_repository_is_rendered_without_its_git_metadata() {
+    // No link at all: helm loads every file of a chart, its own `.git` included, and a CI
+    // checkout keeps its token in `.git/config` (the canary stands in for it).
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "tenancy-chart-root").await;
+    let outer = tempfile::tempdir().expect("tempdir");
+    let repo = outer.path().join("leak");
+    std::fs::create_dir_all(repo.join("templates")).expect("mkdir");
+    std::fs::write(
+        repo.join("Chart.yaml"),
+        "apiVersion: v2\nname: leak\nversion: 0.1.0\n",
+    )
+    .expect("write");
+    std::fs::write(
+        repo.join("templates/cm.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: leak\ndata:\n  \
+         sa: {{ .Files.Get \".git/description\" | quote }}\n",
+    )
+    .expect("write");
+    git(&repo, &["init", "-q", "-b", "main"], "");
+    git(&repo, &["add", "-A"], "");
+    git(&repo, &["commit", "-qm", "chart"], "");
+    let canary = Canary::beside(outer.path());
+    std::fs::write(repo.join(".git/description"), &canary.content).expect("write");
+
+    let output = gitops(&["diff", ".", "-n", &ns], &repo);
+
+    canary.assert_not_in(&output);
+    let (stdout, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(stdout.contains("+ create ConfigMap/"), "{stdout}");
 }

@@ -19,8 +19,9 @@ const MAX_ENTRIES: usize = 100_000;
 
 /// Refuses the chart at `dir` (shown as `display`) when helm, loading it, would read through a
 /// link that leaves `boundary` (the repository, or the copy of a revision) or reaches a
-/// `.git` directory.
-pub(crate) fn check(dir: &Path, display: &Path, boundary: &Path) -> Result<(), RenderError> {
+/// `.git` directory. Otherwise says whether the chart holds a `.git` of its own (a chart at
+/// the root of its repository), which helm must not be shown either.
+pub(crate) fn check(dir: &Path, display: &Path, boundary: &Path) -> Result<bool, RenderError> {
     let boundary = boundary
         .canonicalize()
         .unwrap_or_else(|_| boundary.to_path_buf());
@@ -47,6 +48,7 @@ pub(crate) fn check(dir: &Path, display: &Path, boundary: &Path) -> Result<(), R
     // (the real directory, as helm names it inside the chart, reached through a link)
     let mut pending = vec![(start, PathBuf::new(), false)];
     let mut walked = 0usize;
+    let mut holds_git = false;
     while let Some((real, shown, through_link)) = pending.pop() {
         let entries = std::fs::read_dir(&real).map_err(|e| io(&shown, e))?;
         for entry in entries {
@@ -68,8 +70,9 @@ pub(crate) fn check(dir: &Path, display: &Path, boundary: &Path) -> Result<(), R
                         "a symbolic link leads helm into the repository's git metadata".into(),
                     ));
                 }
-                // The chart's own repository (a chart at the root of it): helm skips nothing,
-                // but no link is involved and the files are the user's own.
+                // The chart's own repository (a chart at the root of it): no link is involved,
+                // but helm skips nothing, so the caller renders a copy without it.
+                holds_git = true;
                 continue;
             }
             if file_type.is_symlink() {
@@ -103,7 +106,7 @@ pub(crate) fn check(dir: &Path, display: &Path, boundary: &Path) -> Result<(), R
             }
         }
     }
-    Ok(())
+    Ok(holds_git)
 }
 
 #[cfg(all(test, unix))]
@@ -134,7 +137,7 @@ mod tests {
             symlink(target, self.dir.path().join("repo/web").join(at)).unwrap();
         }
 
-        fn check(&self) -> Result<(), String> {
+        fn check(&self) -> Result<bool, String> {
             let repo = self.dir.path().join("repo");
             check(&repo.join("web"), Path::new("deploy/web"), &repo).map_err(|e| e.to_string())
         }
@@ -145,7 +148,17 @@ mod tests {
         let fx = Fixture::new();
         fx.link("templates/_shared.tpl", "../../shared.tpl");
         fx.link("self", ".");
-        fx.check().unwrap();
+        assert_eq!(fx.check(), Ok(false));
+    }
+
+    #[test]
+    fn a_chart_at_the_root_of_its_repository_is_said_to_hold_git_metadata() {
+        let fx = Fixture::new();
+        let repo = fx.dir.path().join("repo");
+        assert_eq!(
+            check(&repo, Path::new("."), &repo).map_err(|e| e.to_string()),
+            Ok(true)
+        );
     }
 
     #[test]

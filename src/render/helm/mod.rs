@@ -99,12 +99,20 @@ pub(crate) fn template(chart: &Chart<'_>, options: &HelmOptions) -> Result<Vec<u
         "--include-crds".into(),
     ];
     args.extend(options.capabilities.args());
-    links::check(chart.on_disk, &dir, chart.boundary)?;
+    let holds_git = links::check(chart.on_disk, &dir, chart.boundary)?;
     let workspace = workspace::Workspace::new().map_err(|error| RenderError::HelmFailed {
         chart: dir.clone(),
         message: format!("cannot create a temporary directory for helm: {error}"),
     })?;
     let chart_dir = match dependencies::needs(chart.on_disk, &dir, chart.boundary)? {
+        // helm would load a chart's own `.git` into `.Files` (a CI checkout's token among it):
+        // such a chart is rendered from a copy, which leaves `.git` out.
+        dependencies::Needs::Nothing if holds_git => workspace
+            .copy_chart(chart.on_disk, chart.boundary)
+            .map_err(|message| RenderError::HelmFailed {
+                chart: dir.clone(),
+                message,
+            })?,
         dependencies::Needs::Nothing => chart.on_disk.to_path_buf(),
         // Fetched dependencies join a copy of the chart: the tree itself is never written.
         dependencies::Needs::Fetched {
