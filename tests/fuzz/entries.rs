@@ -435,7 +435,7 @@ impl World {
     fn bound_objects(&self) {
         static INPUTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let inputs = INPUTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-        if inputs % 1000 == 0 {
+        if inputs.is_multiple_of(1000) {
             let objects = self.workdir.join(".git/objects");
             let _ = std::fs::remove_dir_all(&objects);
             for dir in ["info", "pack"] {
