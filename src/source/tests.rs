@@ -1097,7 +1097,7 @@ mod revisions {
             }
         }
 
-        /// The tree of issue 29's first finding: a symlink `p` to `.` and a directory `p`
+        /// The attack tree: a symlink `p` to `.` and a directory `p`
         /// nesting `p/` `depth` times, ending in a chart whose `sa` climbs back to the root of
         /// the tree on paper, where a decoy holds the path of `secret` outside the repository.
         /// Written naively, the nested directories fold into the link and `sa` climbs out of

@@ -175,7 +175,7 @@ fn leaking_chart(sa: Node) -> Node {
     ])
 }
 
-/// Issue 29's first finding: the root holds a symlink `p` to `.` and a directory `p` nesting
+/// The attack tree: the root holds a symlink `p` to `.` and a directory `p` nesting
 /// `p/` so deep that, from a copy in the temporary directory, climbing as many levels reaches
 /// `/`. At the bottom a chart's `sa` climbs back to the root of the tree on paper, where a
 /// decoy sits at the canary's path. A materializer that writes the directory `p` into the link
