@@ -453,39 +453,14 @@ impl TreeReader<'_> {
     /// Walks the copy at `dest` as written, following nothing: every symlink in it must
     /// resolve inside it. The tree was checked before writing; this holds the writing to it.
     fn verify_confined(&self, dest: &Path) -> Result<(), SourceError> {
-        let mut pending = vec![PathBuf::new()];
-        while let Some(dir) = pending.pop() {
-            let entries = fs::read_dir(dest.join(&dir)).map_err(|source| SourceError::Io {
-                path: dir.clone(),
-                source,
-            })?;
-            for entry in entries {
-                let entry = entry.map_err(|source| SourceError::Io {
-                    path: dir.clone(),
-                    source,
-                })?;
-                let path = dir.join(entry.file_name());
-                let file_type = entry.file_type().map_err(|source| SourceError::Io {
-                    path: path.clone(),
-                    source,
-                })?;
-                if file_type.is_dir() {
-                    pending.push(path);
-                } else if file_type.is_symlink() {
-                    let inside =
-                        fs::canonicalize(dest.join(&path)).is_ok_and(|real| real.starts_with(dest));
-                    if !inside {
-                        return Err(self.refuse(
-                            &path,
-                            "the symlink, as written, does not resolve inside the copy of the \
-                             repository"
-                                .into(),
-                        ));
-                    }
-                }
-            }
+        match first_escape(dest)? {
+            None => Ok(()),
+            Some(path) => Err(self.refuse(
+                &path,
+                "the symlink, as written, does not resolve inside the copy of the repository"
+                    .into(),
+            )),
         }
-        Ok(())
     }
 
     /// Manifest candidates below the tree `id` at `prefix`, keyed relative to it.
@@ -816,6 +791,31 @@ fn fold(base: &Path, rest: &VecDeque<OsString>) -> PathBuf {
     out
 }
 
+/// The first symlink under `dest` (canonical), walked without following any, that does not
+/// resolve inside it (dangling or looping counts as not inside), relative to `dest`.
+fn first_escape(dest: &Path) -> Result<Option<PathBuf>, SourceError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| SourceError::Io { path, source }
+    };
+    let mut pending = vec![PathBuf::new()];
+    while let Some(dir) = pending.pop() {
+        for entry in fs::read_dir(dest.join(&dir)).map_err(io(&dir))? {
+            let entry = entry.map_err(io(&dir))?;
+            let path = dir.join(entry.file_name());
+            let file_type = entry.file_type().map_err(io(&path))?;
+            if file_type.is_dir() {
+                pending.push(path);
+            } else if file_type.is_symlink()
+                && !fs::canonicalize(dest.join(&path)).is_ok_and(|real| real.starts_with(dest))
+            {
+                return Ok(Some(path));
+            }
+        }
+    }
+    Ok(None)
+}
+
 /// Creates the parent directories of `dest/path` for a copy holding no symlinks.
 fn create_parents(dest: &Path, path: &Path) -> Result<(), SourceError> {
     let Some(parent) = path.parent() else {
@@ -825,4 +825,47 @@ fn create_parents(dest: &Path, path: &Path) -> Result<(), SourceError> {
         path: parent.to_path_buf(),
         source,
     })
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::os::unix::fs::symlink;
+
+    use super::*;
+
+    #[test]
+    fn the_walk_after_writing_finds_a_link_that_leaves_the_copy_however_it_got_there() {
+        let outside = tempfile::tempdir().unwrap();
+        fs::write(outside.path().join("secret"), "x").unwrap();
+        let copy = tempfile::tempdir().unwrap();
+        let dest = copy.path().canonicalize().unwrap();
+        fs::create_dir_all(dest.join("chart/templates")).unwrap();
+        symlink("../..", dest.join("chart/templates/root")).unwrap();
+        symlink(".", dest.join("p")).unwrap();
+        assert_eq!(first_escape(&dest).unwrap(), None);
+
+        // As the naive materializer wrote it: a climb counted from the depth on paper.
+        symlink(
+            format!(
+                "../../../../../../../..{}",
+                outside.path().join("secret").display()
+            ),
+            dest.join("chart/sa"),
+        )
+        .unwrap();
+        assert_eq!(
+            first_escape(&dest).unwrap(),
+            Some(PathBuf::from("chart/sa"))
+        );
+    }
+
+    #[test]
+    fn the_walk_after_writing_counts_a_dangling_or_looping_link_as_escaping() {
+        for (name, target) in [("dangling", "missing"), ("loop", "loop")] {
+            let copy = tempfile::tempdir().unwrap();
+            let dest = copy.path().canonicalize().unwrap();
+            symlink(target, dest.join(name)).unwrap();
+            assert_eq!(first_escape(&dest).unwrap(), Some(PathBuf::from(name)));
+        }
+    }
 }
