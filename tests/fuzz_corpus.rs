@@ -24,4 +24,5 @@ fn every_corpus_file_passes_its_fuzz_target() {
             assert!(outcome.is_ok(), "{name} fails on {}", file.display());
         }
     }
+    entries::remove_sandbox();
 }

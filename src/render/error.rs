@@ -147,6 +147,14 @@ pub enum RenderError {
     #[error("{}: helm template failed: {message}", .chart.display())]
     HelmFailed { chart: PathBuf, message: String },
 
+    /// A symbolic link in a chart that helm would follow out of the repository.
+    #[error("{}: refusing to render the chart {}: {reason}", link_in_chart(.chart, .link).display(), .chart.display())]
+    ChartLink {
+        chart: PathBuf,
+        link: PathBuf,
+        reason: String,
+    },
+
     /// A dependency of a chart that cannot be provided: not fetched, not locked, or not
     /// vendored.
     #[error(
@@ -306,5 +314,14 @@ mod tests {
         assert!(text.starts_with("apps/web: "), "{text}");
         assert!(text.contains("install kubectl"), "{text}");
         assert!(text.contains("kustomize"), "{text}");
+    }
+}
+
+/// Where a link of a chart is, as messages show it: the chart itself when it is the problem.
+fn link_in_chart(chart: &std::path::Path, link: &std::path::Path) -> PathBuf {
+    if link.as_os_str().is_empty() {
+        chart.to_path_buf()
+    } else {
+        chart.join(link)
     }
 }

@@ -139,6 +139,11 @@ fn build_one(build: &Build<'_>, kustomization: &Kustomization) -> Result<Built, 
     if charts.any {
         extra_args.extend(super::helm::kustomize::kustomize_args(&dir, build.helm)?);
     }
+    // kustomize hands these to helm, which follows their links. (A chart holding a `.git` of
+    // its own would need a copy too; charts under chartHome are not repository roots.)
+    for chart in charts.local.iter().filter(|chart| chart.is_dir()) {
+        super::helm::links::check(chart, &shown(chart), build.repo_root)?;
+    }
     let program = build.command.program().to_path_buf();
     // Charts from repositories are pulled (or found in the cache) now, and kustomize builds a
     // copy of the repository holding them, in the build's sandbox.

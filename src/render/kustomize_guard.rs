@@ -127,6 +127,9 @@ pub(crate) fn check(
             charts_found.any = true;
             references.extend(charts.references);
             charts_found
+                .local
+                .extend(charts.local.iter().map(|chart| lexical_join(&dir, chart)));
+            charts_found
                 .remote
                 .extend(charts.remote.into_iter().map(|chart| Placed {
                     dir: dir.clone(),
@@ -225,6 +228,8 @@ pub(crate) struct Charts {
     pub any: bool,
     /// The charts to be pulled from repositories.
     pub remote: Vec<Placed>,
+    /// The directories of the charts in the repository, as kustomize will find them.
+    pub local: Vec<PathBuf>,
 }
 
 /// A chart from a repository and the kustomization naming it.

@@ -147,6 +147,15 @@ pub enum SourceError {
     /// The git repository could not be opened or walked.
     #[error("{path}: git: {message}")]
     Git { path: PathBuf, message: String },
+    /// A revision's tree that the copy for kustomize and helm cannot hold safely: two entries
+    /// of one name, or a symlink leaving the repository. `path` is in the repository.
+    #[error("{path}: refusing the tree of revision {}: {reason}", revision_shown(.rev, .commit))]
+    UnsafeTree {
+        path: PathBuf,
+        rev: String,
+        commit: String,
+        reason: String,
+    },
     /// A revision that does not name a commit of the repository.
     #[error("unknown revision `{rev}` in the repository at {repo}: {reason}")]
     UnknownRevision {
@@ -154,6 +163,15 @@ pub enum SourceError {
         repo: PathBuf,
         reason: String,
     },
+}
+
+/// `main (commit 1a2b…)`, or the commit alone when that is how the revision was given.
+fn revision_shown(rev: &str, commit: &str) -> String {
+    if rev == commit {
+        commit.to_string()
+    } else {
+        format!("{rev} (commit {commit})")
+    }
 }
 
 /// True for file names render loads: `*.yaml`, `*.yml`, `*.json`, `Kustomization`.
@@ -204,8 +222,12 @@ pub fn read_working_tree(path: &Path, limits: &Limits) -> Result<Snapshot, Sourc
 /// by the snapshot and removed when it is dropped; [`Snapshot::root`] points inside it. When a
 /// kustomization is among the candidates the whole tree of the commit is written (kustomize may
 /// reach `../base` anywhere in the repository), counting towards the caps; otherwise only the
-/// candidates are. Symlinks in that copy point to their resolved target inside the copy; those
-/// that would leave it are left out.
+/// candidates are. Symlinks in that copy point to their resolved target inside the copy.
+///
+/// The tree is checked as hostile input before and after it is written:
+/// [`SourceError::UnsafeTree`] when a tree read holds two entries of one name, when a symlink
+/// anywhere in the copied tree leaves the repository or points into `.git`, or when anything
+/// written would land on something already there or resolve outside the copy.
 ///
 /// Errors: [`SourceError::UnknownRevision`] when `rev` names no commit,
 /// [`SourceError::NotADirectory`] when `path` is not a directory at that commit, and

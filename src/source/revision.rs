@@ -7,8 +7,18 @@
 //! symlinked directory works and one climbing out of the repository is caught wherever it
 //! happens. The result is written to a temporary directory for kustomize (see
 //! [`super::read_revision`]).
+//!
+//! The tree is hostile input: whoever can commit chooses it. git's own checks on names (no
+//! `.`, `..`, `.git` or separators) are not enough, because a crafted tree object can hold two
+//! entries of the same name (a symlink `p` to `.` and a directory `p`): written in turn, the
+//! directory lands inside the symlink, so the path a link is resolved at in the tree is no
+//! longer the path it is written at, and a link that stays inside the tree on paper climbs
+//! out of the copy on disk. So a tree with repeated names is refused, nothing written ever
+//! follows or replaces what is already there, a symlink leaving the repository is refused
+//! rather than written, and the copy is walked again once written: no entry may resolve
+//! outside it.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::io;
@@ -53,6 +63,8 @@ pub(super) fn read(user_path: &Path, rev: &str, limits: &Limits) -> Result<Snaps
     let (commit, root_tree) = resolve(&repo, rev, &repo_root, user_path)?;
     let tree = TreeReader {
         repo: &repo,
+        commit,
+        rev,
         root: repo
             .find_tree(root_tree)
             .map_err(|e| git_error(user_path, "reading the revision's tree", &e))?,
@@ -110,9 +122,12 @@ pub(super) fn read(user_path: &Path, rev: &str, limits: &Limits) -> Result<Snaps
         tree.materialise(&copy, &within, &mut budget)?;
     } else {
         for (rel, bytes) in &files {
-            write_file(&copy, &display_prefix.join(rel), bytes, false)?;
+            let path = display_prefix.join(rel);
+            create_parents(&copy, &path)?;
+            tree.write_file(&copy, &path, bytes, false)?;
         }
     }
+    tree.verify_confined(&copy)?;
     let root = copy.join(&display_prefix);
     fs::create_dir_all(&root).map_err(|source| SourceError::Io {
         path: display_prefix.clone(),
@@ -289,6 +304,9 @@ impl LinkProblem {
 /// errors name them.
 struct TreeReader<'a> {
     repo: &'a gix::Repository,
+    /// The commit read, and the revision as the user spelled it, for refusals.
+    commit: ObjectId,
+    rev: &'a str,
     root: gix::Tree<'a>,
     repo_root: &'a Path,
     user_path: &'a Path,
@@ -306,7 +324,9 @@ impl TreeReader<'_> {
     }
 
     /// The entries of tree `id` (the directory `dir`), with names checked to be safe to write
-    /// to disk: never `..`, a separator, or `.git` in any spelling the platform folds to it.
+    /// to disk: never `.`, `..`, a separator, `.git` in any spelling the platform folds to it,
+    /// or a name given twice (git never writes such a tree, but a crafted one can hold it, and
+    /// only one of the two could be on disk: see the module's documentation).
     fn entries(
         &self,
         id: ObjectId,
@@ -318,24 +338,129 @@ impl TreeReader<'_> {
             .map_err(self.git(dir, "reading a tree"))?;
         let decoded = tree.decode().map_err(self.git(dir, "decoding a tree"))?;
         let mut entries = Vec::with_capacity(decoded.entries.len());
+        let mut seen = HashSet::with_capacity(decoded.entries.len());
         for entry in &decoded.entries {
             let kind = entry.mode.kind();
             let name = checked_name(entry.filename, kind, dir)?;
+            // git sorts a directory as if its name ended in `/`, so twins need not be adjacent.
+            if !seen.insert(name.clone()) {
+                return Err(self.refuse(
+                    &dir.join(&name),
+                    format!(
+                        "the tree holds more than one entry named `{}`, which no checkout can \
+                         write",
+                        name.to_string_lossy()
+                    ),
+                ));
+            }
             entries.push((name, kind, entry.oid.to_owned()));
         }
         Ok(entries)
     }
 
-    /// The entry at `path`, or `None` when the tree has nothing there.
+    /// The entry at `path`, or `None` when the tree has nothing there. Every tree on the way
+    /// is read through [`Self::entries`], so a lookup never picks one of two twins.
     fn lookup(&self, path: &Path) -> Result<Option<(EntryKind, ObjectId)>, SourceError> {
-        if path.as_os_str().is_empty() {
-            return Ok(Some((EntryKind::Tree, self.root.id)));
+        let mut found = (EntryKind::Tree, self.root.id);
+        let mut dir = PathBuf::new();
+        for component in path.components() {
+            if found.0 != EntryKind::Tree {
+                return Ok(None);
+            }
+            let name = component.as_os_str();
+            let Some((_, kind, id)) = self
+                .entries(found.1, &dir)?
+                .into_iter()
+                .find(|(entry, _, _)| entry == name)
+            else {
+                return Ok(None);
+            };
+            found = (kind, id);
+            dir.push(name);
         }
-        let entry = self
-            .root
-            .lookup_entry(path.components().map(|c| c.as_os_str().as_encoded_bytes()))
-            .map_err(self.git(path, "looking up a path"))?;
-        Ok(entry.map(|e| (e.mode().kind(), e.oid().to_owned())))
+        Ok(Some(found))
+    }
+
+    /// The refusal of this revision's tree at `path` (relative to the repository root).
+    fn refuse(&self, path: &Path, reason: String) -> SourceError {
+        SourceError::UnsafeTree {
+            path: if path.as_os_str().is_empty() {
+                PathBuf::from(".")
+            } else {
+                path.to_path_buf()
+            },
+            rev: self.rev.to_string(),
+            commit: self.commit.to_string(),
+            reason,
+        }
+    }
+
+    /// The refusal of an entry that would land on something already written: two names the
+    /// filesystem folds together (on a case-insensitive one), or a bug; never written through.
+    fn refuse_existing(&self, path: &Path, source: io::Error) -> SourceError {
+        if source.kind() == io::ErrorKind::AlreadyExists {
+            self.refuse(
+                path,
+                "another entry of the tree was already written at this path (names this \
+                 filesystem does not tell apart)"
+                    .into(),
+            )
+        } else {
+            SourceError::Io {
+                path: path.to_path_buf(),
+                source,
+            }
+        }
+    }
+
+    /// Writes `bytes` to the new file `dest/path`, whose parent exists: never through or over
+    /// anything already there.
+    fn write_file(
+        &self,
+        dest: &Path,
+        path: &Path,
+        bytes: &[u8],
+        executable: bool,
+    ) -> Result<(), SourceError> {
+        use std::io::Write;
+        let full = dest.join(path);
+        let mut options = fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(if executable { 0o755 } else { 0o644 });
+        }
+        #[cfg(not(unix))]
+        let _ = executable;
+        let mut file = options
+            .open(&full)
+            .map_err(|e| self.refuse_existing(path, e))?;
+        file.write_all(bytes).map_err(|source| SourceError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+
+    /// Creates the directory `dest/dir`, which must not exist yet (its parent does).
+    fn create_dir(&self, dest: &Path, dir: &Path) -> Result<(), SourceError> {
+        if dir.as_os_str().is_empty() {
+            return Ok(());
+        }
+        fs::create_dir(dest.join(dir)).map_err(|e| self.refuse_existing(dir, e))
+    }
+
+    /// Walks the copy at `dest` as written, following nothing: every symlink in it must
+    /// resolve inside it. The tree was checked before writing; this holds the writing to it.
+    fn verify_confined(&self, dest: &Path) -> Result<(), SourceError> {
+        match first_escape(dest)? {
+            None => Ok(()),
+            Some(path) => Err(self.refuse(
+                &path,
+                "the symlink, as written, does not resolve inside the copy of the repository"
+                    .into(),
+            )),
+        }
     }
 
     /// Manifest candidates below the tree `id` at `prefix`, keyed relative to it.
@@ -534,7 +659,7 @@ impl TreeReader<'_> {
     ) -> Result<(), SourceError> {
         let mut pending = vec![(PathBuf::new(), self.root.id)];
         while let Some((dir, id)) = pending.pop() {
-            create_dir(dest, &dir)?;
+            self.create_dir(dest, &dir)?;
             for (name, kind, id) in self.entries(id, &dir)? {
                 let path = dir.join(name);
                 if matches!(
@@ -551,14 +676,14 @@ impl TreeReader<'_> {
                 }
                 match kind {
                     EntryKind::Tree => pending.push((path, id)),
-                    EntryKind::Commit => create_dir(dest, &path)?,
+                    EntryKind::Commit => self.create_dir(dest, &path)?,
                     EntryKind::Blob | EntryKind::BlobExecutable => {
                         let executable = kind == EntryKind::BlobExecutable;
                         match within.get(&path) {
-                            Some(bytes) => write_file(dest, &path, bytes, executable)?,
+                            Some(bytes) => self.write_file(dest, &path, bytes, executable)?,
                             None => {
                                 let bytes = self.read_blob(id, &path, budget)?;
-                                write_file(dest, &path, &bytes, executable)?;
+                                self.write_file(dest, &path, &bytes, executable)?;
                             }
                         }
                     }
@@ -570,8 +695,10 @@ impl TreeReader<'_> {
     }
 
     /// A confined symlink becomes a relative link to its resolved target in the copy, which
-    /// cannot leave it; a link that escapes, dangles or loops is left out (a manifest
-    /// candidate among them has already been refused).
+    /// cannot leave it. A link out of the repository (or into `.git`) is refused, wherever it
+    /// is: helm follows links in a chart, so leaving one out only where it is unused would
+    /// need to know what every tool reads. One that dangles or loops leads nowhere and is
+    /// left out (a manifest candidate among them has already been refused).
     fn materialise_link(
         &self,
         dest: &Path,
@@ -582,7 +709,18 @@ impl TreeReader<'_> {
         let (target, file) = match self.resolve_link(link, id)? {
             Ok(Resolved::File { path, id }) => (path, Some(id)),
             Ok(Resolved::Directory { path }) => (path, None),
-            Ok(Resolved::Submodule) | Err(_) => return Ok(()),
+            Err(LinkProblem::Escapes(target)) => {
+                return Err(self.refuse(
+                    link,
+                    format!(
+                        "the symlink points outside the repository ({}); refusing to write it",
+                        target.display()
+                    ),
+                ));
+            }
+            Ok(Resolved::Submodule) | Err(LinkProblem::Dangling | LinkProblem::Loop) => {
+                return Ok(());
+            }
         };
         let io = |source| SourceError::Io {
             path: link.to_path_buf(),
@@ -597,7 +735,9 @@ impl TreeReader<'_> {
             if relative.as_os_str().is_empty() {
                 relative.push(".");
             }
-            std::os::unix::fs::symlink(&relative, dest.join(link)).map_err(io)
+            let _ = io;
+            std::os::unix::fs::symlink(&relative, dest.join(link))
+                .map_err(|e| self.refuse_existing(link, e))
         }
         #[cfg(not(unix))]
         {
@@ -606,7 +746,7 @@ impl TreeReader<'_> {
             match file {
                 Some(id) => {
                     let bytes = self.read_blob(id, &target, budget)?;
-                    write_file(dest, link, &bytes, false)
+                    self.write_file(dest, link, &bytes, false)
                 }
                 None => Ok(()),
             }
@@ -651,30 +791,81 @@ fn fold(base: &Path, rest: &VecDeque<OsString>) -> PathBuf {
     out
 }
 
-fn create_dir(dest: &Path, dir: &Path) -> Result<(), SourceError> {
-    fs::create_dir_all(dest.join(dir)).map_err(|source| SourceError::Io {
-        path: dir.to_path_buf(),
+/// The first symlink under `dest` (canonical), walked without following any, that does not
+/// resolve inside it (dangling or looping counts as not inside), relative to `dest`.
+fn first_escape(dest: &Path) -> Result<Option<PathBuf>, SourceError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| SourceError::Io { path, source }
+    };
+    let mut pending = vec![PathBuf::new()];
+    while let Some(dir) = pending.pop() {
+        for entry in fs::read_dir(dest.join(&dir)).map_err(io(&dir))? {
+            let entry = entry.map_err(io(&dir))?;
+            let path = dir.join(entry.file_name());
+            let file_type = entry.file_type().map_err(io(&path))?;
+            if file_type.is_dir() {
+                pending.push(path);
+            } else if file_type.is_symlink()
+                && !fs::canonicalize(dest.join(&path)).is_ok_and(|real| real.starts_with(dest))
+            {
+                return Ok(Some(path));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Creates the parent directories of `dest/path` for a copy holding no symlinks.
+fn create_parents(dest: &Path, path: &Path) -> Result<(), SourceError> {
+    let Some(parent) = path.parent() else {
+        return Ok(());
+    };
+    fs::create_dir_all(dest.join(parent)).map_err(|source| SourceError::Io {
+        path: parent.to_path_buf(),
         source,
     })
 }
 
-/// Writes `bytes` to `dest/path`, creating its parent directories.
-fn write_file(dest: &Path, path: &Path, bytes: &[u8], executable: bool) -> Result<(), SourceError> {
-    let io = |source| SourceError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let full = dest.join(path);
-    if let Some(parent) = full.parent() {
-        fs::create_dir_all(parent).map_err(io)?;
+#[cfg(all(test, unix))]
+mod tests {
+    use std::os::unix::fs::symlink;
+
+    use super::*;
+
+    #[test]
+    fn the_walk_after_writing_finds_a_link_that_leaves_the_copy_however_it_got_there() {
+        let outside = tempfile::tempdir().unwrap();
+        fs::write(outside.path().join("secret"), "x").unwrap();
+        let copy = tempfile::tempdir().unwrap();
+        let dest = copy.path().canonicalize().unwrap();
+        fs::create_dir_all(dest.join("chart/templates")).unwrap();
+        symlink("../..", dest.join("chart/templates/root")).unwrap();
+        symlink(".", dest.join("p")).unwrap();
+        assert_eq!(first_escape(&dest).unwrap(), None);
+
+        // As the naive materializer wrote it: a climb counted from the depth on paper.
+        symlink(
+            format!(
+                "../../../../../../../..{}",
+                outside.path().join("secret").display()
+            ),
+            dest.join("chart/sa"),
+        )
+        .unwrap();
+        assert_eq!(
+            first_escape(&dest).unwrap(),
+            Some(PathBuf::from("chart/sa"))
+        );
     }
-    fs::write(&full, bytes).map_err(io)?;
-    #[cfg(unix)]
-    if executable {
-        use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(&full, fs::Permissions::from_mode(0o755)).map_err(io)?;
+
+    #[test]
+    fn the_walk_after_writing_counts_a_dangling_or_looping_link_as_escaping() {
+        for (name, target) in [("dangling", "missing"), ("loop", "loop")] {
+            let copy = tempfile::tempdir().unwrap();
+            let dest = copy.path().canonicalize().unwrap();
+            symlink(target, dest.join(name)).unwrap();
+            assert_eq!(first_escape(&dest).unwrap(), Some(PathBuf::from(name)));
+        }
     }
-    #[cfg(not(unix))]
-    let _ = executable;
-    Ok(())
 }

@@ -960,7 +960,7 @@ mod revisions {
         }
 
         #[test]
-        fn the_copy_for_kustomize_keeps_confined_links_and_drops_escaping_ones() {
+        fn the_copy_for_kustomize_keeps_confined_links() {
             let fx = Fixture::new();
             fx.write("deploy/kustomization.yaml", "resources: []\n");
             fx.write("shared/values.env", "A=1\n");
@@ -969,8 +969,7 @@ mod revisions {
                 &[
                     ("deploy/values.env", "../shared/values.env"),
                     ("deploy/shared", "../shared"),
-                    ("deploy/passwd", "/etc/passwd"),
-                    ("deploy/up", "../.."),
+                    ("deploy/dangling", "../missing"),
                 ],
             );
 
@@ -986,8 +985,267 @@ mod revisions {
                 fs::read_to_string(root.join("shared/values.env")).expect("dir link"),
                 "A=1\n"
             );
-            assert!(!root.join("passwd").exists());
-            assert!(fs::symlink_metadata(root.join("up")).is_err());
+            assert!(fs::symlink_metadata(root.join("dangling")).is_err());
+        }
+
+        #[test]
+        fn the_copy_for_kustomize_refuses_a_link_out_of_the_repository_anywhere_in_the_tree() {
+            for (link, target) in [
+                ("deploy/passwd", "/etc/passwd"),
+                ("deploy/up", "../.."),
+                ("tools/kubeconfig", "../../outside"),
+                ("deploy/git", "../.git"),
+            ] {
+                let fx = Fixture::new();
+                fx.write("deploy/kustomization.yaml", "resources: []\n");
+                fs::write(fx.dir.path().join("outside"), "secret").expect("outside");
+                commit_links(&fx, &[(link, target)]);
+
+                let err = read_revision(&fx.repo().join("deploy"), "HEAD", &Limits::default())
+                    .expect_err("a link out of the repository");
+
+                let SourceError::UnsafeTree { path, rev, .. } = &err else {
+                    panic!("{link}: expected UnsafeTree, got {err:?}");
+                };
+                assert_eq!(path, Path::new(link));
+                assert_eq!(rev, "HEAD");
+                assert!(err.to_string().contains("outside the repository"), "{err}");
+            }
+        }
+
+        /// Runs `git` with `input` on stdin; its stdout, trimmed.
+        fn git_with_input(dir: &Path, args: &[&str], input: &str) -> String {
+            use std::io::Write;
+            let mut child = Command::new("git")
+                .args(args)
+                .current_dir(dir)
+                .env("GIT_CONFIG_GLOBAL", "/dev/null")
+                .env("GIT_CONFIG_NOSYSTEM", "1")
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .expect("git runs");
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(input.as_bytes())
+                .expect("writing to git");
+            let output = child.wait_with_output().expect("git finishes");
+            assert!(output.status.success(), "git {args:?}");
+            String::from_utf8(output.stdout)
+                .expect("utf-8")
+                .trim()
+                .to_string()
+        }
+
+        /// An entry of a tree written object by object, as no working tree could hold it.
+        enum Node<'a> {
+            File(&'a str),
+            Link(&'a str),
+            Dir(Vec<(&'a str, Node<'a>)>),
+        }
+
+        /// Writes `node` to the object database; its id and mode.
+        fn write_node(repo: &Path, node: &Node<'_>) -> (String, &'static str) {
+            let blob = |text: &str| git_with_input(repo, &["hash-object", "-w", "--stdin"], text);
+            match node {
+                Node::File(text) => (blob(text), "100644 blob"),
+                Node::Link(target) => (blob(target), "120000 blob"),
+                Node::Dir(entries) => {
+                    let mut listing = String::new();
+                    for (name, child) in entries {
+                        let (id, mode) = write_node(repo, child);
+                        listing.push_str(&format!("{mode} {id}\t{name}\n"));
+                    }
+                    // mktree sorts but, unlike git's index, keeps repeated names.
+                    (git_with_input(repo, &["mktree"], &listing), "040000 tree")
+                }
+            }
+        }
+
+        /// Commits the tree `root` as `main`, whatever the working tree holds.
+        fn commit_crafted(fx: &Fixture, root: &Node<'_>) {
+            let (tree, _) = write_node(&fx.repo(), root);
+            let commit = git_with_input(
+                &fx.repo(),
+                &[
+                    "-c",
+                    "user.name=t",
+                    "-c",
+                    "user.email=t@example.com",
+                    "commit-tree",
+                    &tree,
+                ],
+                "crafted\n",
+            );
+            git(&fx.repo(), &["update-ref", "refs/heads/main", &commit]);
+        }
+
+        fn expect_unsafe(err: SourceError, name: &str) -> String {
+            let message = err.to_string();
+            match err {
+                SourceError::UnsafeTree {
+                    path, rev, commit, ..
+                } => {
+                    assert_eq!(path, Path::new(name), "{message}");
+                    assert_eq!(rev, "main");
+                    assert_eq!(commit.len(), 40, "{message}");
+                    message
+                }
+                other => panic!("expected UnsafeTree at {name}, got {other:?}"),
+            }
+        }
+
+        /// The attack tree: a symlink `p` to `.` and a directory `p`
+        /// nesting `p/` `depth` times, ending in a chart whose `sa` climbs back to the root of
+        /// the tree on paper, where a decoy holds the path of `secret` outside the repository.
+        /// Written naively, the nested directories fold into the link and `sa` climbs out of
+        /// the copy onto the real file.
+        fn nested_twin_tree<'a>(depth: usize, climb: &'a str, decoy: &'a [&'a str]) -> Node<'a> {
+            let chart = Node::Dir(vec![
+                (
+                    "Chart.yaml",
+                    Node::File("apiVersion: v2\nname: c\nversion: 0.1.0\n"),
+                ),
+                ("sa", Node::Link(climb)),
+            ]);
+            let mut nested = Node::Dir(vec![("c", chart)]);
+            for _ in 0..depth {
+                nested = Node::Dir(vec![("p", nested)]);
+            }
+            let mut decoy_node = Node::File("decoy");
+            for name in decoy.iter().rev() {
+                decoy_node = Node::Dir(vec![(name, decoy_node)]);
+            }
+            let Node::Dir(mut decoy_entries) = decoy_node else {
+                unreachable!()
+            };
+            let Node::Dir(mut root) = nested else {
+                unreachable!()
+            };
+            root.insert(0, ("p", Node::Link(".")));
+            root.append(&mut decoy_entries);
+            Node::Dir(root)
+        }
+
+        #[test]
+        fn a_tree_with_a_link_and_a_directory_of_one_name_is_refused_before_anything_leaks() {
+            let fx = Fixture::new();
+            let secret = fx.dir.path().join("secret");
+            fs::write(&secret, "admin kubeconfig").expect("secret");
+            let secret = secret.canonicalize().expect("canonical");
+            let decoy: Vec<String> = secret
+                .iter()
+                .skip(1)
+                .map(|c| c.to_string_lossy().into_owned())
+                .collect();
+            let decoy: Vec<&str> = decoy.iter().map(String::as_str).collect();
+            // Deep enough to climb from the copy in the temporary directory to `/`.
+            let depth = 12.max(std::env::temp_dir().components().count() + 2);
+            let climb = format!("{}{}", "../".repeat(depth + 1), decoy.join("/"));
+            fx.write("app.yaml", "a: 1\n");
+            fx.commit_all();
+            commit_crafted(&fx, &nested_twin_tree(depth, &climb, &decoy));
+
+            let err = read_revision(&fx.repo(), "main", &Limits::default())
+                .expect_err("a tree with twins");
+
+            let message = expect_unsafe(err, "p");
+            assert!(
+                message.contains("more than one entry named `p`"),
+                "{message}"
+            );
+            assert!(message.contains("revision main"), "{message}");
+        }
+
+        #[test]
+        fn twins_are_refused_wherever_they_are_and_however_git_sorted_them() {
+            // git sorts the directory `p` as `p/`, after `p.txt`: the twins are not adjacent.
+            let trees = [
+                (
+                    "deploy/p",
+                    Node::Dir(vec![(
+                        "deploy",
+                        Node::Dir(vec![
+                            ("kustomization.yaml", Node::File("resources: []\n")),
+                            ("p", Node::Link(".")),
+                            ("p.txt", Node::File("x")),
+                            ("p", Node::Dir(vec![("a.txt", Node::File("x"))])),
+                        ]),
+                    )]),
+                ),
+                (
+                    "cm.yaml",
+                    Node::Dir(vec![
+                        ("cm.yaml", Node::File("a: 1\n")),
+                        ("cm.yaml", Node::File("a: 2\n")),
+                    ]),
+                ),
+            ];
+            for (name, tree) in &trees {
+                let fx = Fixture::new();
+                fx.write("app.yaml", "a: 1\n");
+                fx.commit_all();
+                commit_crafted(&fx, tree);
+
+                let err = read_revision(&fx.repo(), "main", &Limits::default())
+                    .expect_err("a tree with twins");
+
+                expect_unsafe(err, name);
+            }
+        }
+
+        #[test]
+        fn twins_met_while_resolving_a_link_are_refused() {
+            // Only the link is a manifest candidate; its way runs through the twins.
+            let fx = Fixture::new();
+            fx.write("app.yaml", "a: 1\n");
+            fx.commit_all();
+            commit_crafted(
+                &fx,
+                &Node::Dir(vec![
+                    ("app.yaml", Node::Link("lib/x/cm.yaml")),
+                    (
+                        "lib",
+                        Node::Dir(vec![
+                            ("x", Node::Link("..")),
+                            ("x", Node::Dir(vec![("cm.yaml", Node::File("a: 1\n"))])),
+                        ]),
+                    ),
+                ]),
+            );
+
+            let err = read_revision(&fx.repo(), "main", &Limits::default())
+                .expect_err("twins on the way");
+
+            expect_unsafe(err, "lib/x");
+        }
+
+        #[test]
+        fn entries_named_dot_dot_dot_or_dot_git_are_refused() {
+            for name in ["..", ".", ".git", ".GIT"] {
+                let fx = Fixture::new();
+                fx.write("app.yaml", "a: 1\n");
+                fx.commit_all();
+                commit_crafted(
+                    &fx,
+                    &Node::Dir(vec![
+                        ("kustomization.yaml", Node::File("resources: []\n")),
+                        (name, Node::Dir(vec![("config", Node::File("x"))])),
+                    ]),
+                );
+
+                let err = read_revision(&fx.repo(), "main", &Limits::default())
+                    .expect_err("a name git refuses");
+
+                let message = err.to_string();
+                assert!(
+                    matches!(&err, SourceError::Git { path, .. } if path == Path::new(name)),
+                    "{name}: {message}"
+                );
+                assert!(message.contains("refuses to check out"), "{message}");
+            }
         }
     }
 }

@@ -32,3 +32,4 @@ mod revisions;
 mod tenancy_bounds;
 mod tenancy_claims;
 mod tenancy_guard;
+mod tenancy_trees;

@@ -24,6 +24,9 @@ pub(crate) struct ChartUse {
     pub references: Vec<Reference>,
     /// The entries whose chart comes from a repository.
     pub remote: Vec<RemoteChart>,
+    /// The directories of the charts in the repository (`chartHome/name`, relative to the
+    /// kustomization), whose symbolic links are checked before helm follows them.
+    pub local: Vec<PathBuf>,
 }
 
 /// A `helmCharts:` entry naming a chart repository (HTTP or `oci://`) and a pinned version.
@@ -64,6 +67,7 @@ pub(crate) fn references(
     let text = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).map(str::to_string);
     let mut references = Vec::new();
     let mut remote = Vec::new();
+    let mut local = Vec::new();
     let chart_home = globals
         .and_then(|g| text(g, "chartHome"))
         .unwrap_or_else(|| "charts".to_string());
@@ -114,6 +118,8 @@ pub(crate) fn references(
                 version,
                 chart_home: chart_home.clone(),
             });
+        } else if !name.is_empty() {
+            local.push(Path::new(&chart_home).join(&name));
         }
         if let Some(values) = text(chart, "valuesFile") {
             references.push(Reference::new(format!("{at}.valuesFile"), values));
@@ -132,7 +138,11 @@ pub(crate) fn references(
             ));
         }
     }
-    Ok(Some(ChartUse { references, remote }))
+    Ok(Some(ChartUse {
+        references,
+        remote,
+        local,
+    }))
 }
 
 /// Whether a chart `name` is a directory name of the chart home, and nothing more.

@@ -18,6 +18,7 @@ mod dependencies;
 mod fetch;
 pub mod hooks;
 pub(crate) mod kustomize;
+pub(crate) mod links;
 mod pull;
 pub(crate) mod workspace;
 
@@ -99,11 +100,20 @@ pub(crate) fn template(
         "--include-crds".into(),
     ];
     args.extend(options.capabilities.args());
+    let holds_git = links::check(chart.on_disk, &dir, chart.boundary)?;
     let workspace = workspace::Workspace::new().map_err(|error| RenderError::HelmFailed {
         chart: dir.clone(),
         message: format!("cannot create a temporary directory for helm: {error}"),
     })?;
     let chart_dir = match dependencies::needs(chart.on_disk, &dir, chart.boundary)? {
+        // helm would load a chart's own `.git` into `.Files` (a CI checkout's token among it):
+        // such a chart is rendered from a copy, which leaves `.git` out.
+        dependencies::Needs::Nothing if holds_git => workspace
+            .copy_chart(chart.on_disk, chart.boundary)
+            .map_err(|message| RenderError::HelmFailed {
+                chart: dir.clone(),
+                message,
+            })?,
         dependencies::Needs::Nothing => chart.on_disk.to_path_buf(),
         // Fetched dependencies join a copy of the chart: the tree itself is never written.
         dependencies::Needs::Fetched {
