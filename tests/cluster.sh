@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's test control plane: a real kube-apiserver + embedded etcd on 127.0.0.1.
 #
-#   tests/cluster.sh build   build the server (only when tests/apiserver changed)
+#   tests/cluster.sh build   build the server (only when tests/apiserver changed); with --node,
+#                            also the node's binaries (only when tests/node changed)
 #   tests/cluster.sh up      build if needed, start it, wait until ready
 #   tests/cluster.sh up --node
 #                            a whole one-node cluster that runs Pods: the server with a
@@ -112,13 +113,13 @@ down() {
 }
 
 case "${1:-}" in
-build) build ;;
+build) if [[ "${2:-}" == --node ]]; then build && node_build; else build; fi ;;
 up) up "${2:-}" ;;
 down) down ;;
 env) echo "export KUBECONFIG=$state/kubeconfig" ;;
 status) if running; then echo "running (pid $(cat "$pidfile"))"; else echo "stopped"; exit 1; fi ;;
 *)
-	echo "usage: tests/cluster.sh build|up [--node]|down|env|status" >&2
+	echo "usage: tests/cluster.sh build [--node]|up [--node]|down|env|status" >&2
 	exit 2
 	;;
 esac
