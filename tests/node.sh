@@ -11,6 +11,12 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
+# One node cluster per machine: a second run waits for the first instead of failing.
+if [[ -z "${GITOPS_NODE_SUITE_LOCKED:-}" ]]; then
+	mkdir -p /run/lock
+	exec env GITOPS_NODE_SUITE_LOCKED=1 flock --wait 1800 /run/lock/kubectl-gitops-test-node "$0" "$@"
+fi
+
 GITOPS_TEST_HELM=$(tests/helm.sh path 4)
 export GITOPS_TEST_HELM
 
@@ -27,8 +33,12 @@ stop() {
 	fi
 	exit "$status"
 }
+# The image of the release binary the in-cluster tests run (the release build is the slow part).
+tests/image.sh build gitops >/dev/null
+
 tests/cluster.sh up --node
 trap stop EXIT
+tests/image.sh import gitops >/dev/null
 eval "$(tests/cluster.sh env)"
 export GITOPS_TEST_KUBECONFIG="$KUBECONFIG"
 

@@ -96,8 +96,13 @@ free_port() {
 	python3 -c 'import socket; s=socket.socket(); s.bind(("",0)); print(s.getsockname()[1])'
 }
 
+# Whether any part of the node still runs (a part that crashed leaves its pid file behind).
 node_running() {
-	[[ -d "$node_dir/pids" ]] && compgen -G "$node_dir/pids/*" >/dev/null
+	local pidfile
+	for pidfile in "$node_dir"/pids/*; do
+		[[ -f "$pidfile" ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null && return 0
+	done
+	return 1
 }
 
 # The state of the machine the node will change, to put back and to compare against.
@@ -267,7 +272,14 @@ node_up() {
 	node_packages
 	node_build
 	if [[ -f "$node_lock" ]] && [[ "$(cat "$node_lock")" != "$node_dir" ]]; then
-		echo "cluster: a node cluster already runs on this machine ($(cat "$node_lock")); one at a time" >&2
+		local other
+		other=$(cat "$node_lock")
+		if [[ -f "$other/pids/containerd" ]] && kill -0 "$(cat "$other/pids/containerd")" 2>/dev/null; then
+			echo "cluster: a node cluster already runs on this machine ($other); one at a time" >&2
+		else
+			echo "cluster: the node cluster of $other did not stop cleanly; stop it with" \
+				"GITOPS_TEST_DIR=${other%/node} tests/cluster.sh down from its repository" >&2
+		fi
 		return 1
 	fi
 	if node_running; then
@@ -281,6 +293,8 @@ node_up() {
 	local started=$SECONDS ip name
 	ip=$(node_ip)
 	name=$(node_name)
+	# A run that was never stopped is stopped first, against its own record of the machine.
+	[[ -d "$node_dir/before" ]] && node_down
 	# A fresh node each time; --one-file-system so a mount left behind is never followed.
 	if [[ -d "$node_dir" ]]; then
 		node_unmount_under "$node_dir"
@@ -290,7 +304,7 @@ node_up() {
 	echo "$node_dir" >"$node_lock"
 	node_record_machine
 
-	api_up --node-ip "$ip" || return 1
+	api_up --node-ip "$ip" || { node_down; return 1; }
 	node_write_config "$ip" "$name" "$(free_port)" "$(free_port)" "$(free_port)"
 
 	node_start containerd containerd --config "$node_dir/containerd/config.toml"
@@ -299,7 +313,8 @@ node_up() {
 		sleep 0.2
 	done
 	node_ctr version >/dev/null 2>&1 || node_fail "containerd did not start" containerd || return 1
-	"$root/tests/image.sh" import pause workload >&2 || { down; return 1; }
+	{ "$root/tests/image.sh" build pause workload && "$root/tests/image.sh" import pause workload; } >&2 ||
+		{ down; return 1; }
 
 	local kc="$state/kubeconfig"
 	node_start controller-manager "$node_bin" controller-manager --kubeconfig="$kc" \
@@ -331,7 +346,8 @@ node_stop() {
 	local name=$1 pidfile="$node_dir/pids/$1" pid
 	[[ -f "$pidfile" ]] || return 0
 	pid=$(cat "$pidfile")
-	if kill -0 "$pid" 2>/dev/null; then
+	# Only a process of ours: after a crash the number may belong to someone else by now.
+	if kill -0 "$pid" 2>/dev/null && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF "$state/"; then
 		kill -TERM "$pid"
 		for _ in $(seq 1 100); do
 			kill -0 "$pid" 2>/dev/null || break
@@ -383,6 +399,15 @@ node_down() {
 		kill -KILL "$pid" 2>/dev/null || true
 	done
 
+	# Containers whose shim is gone (the node was killed rather than stopped) still hold their
+	# cgroups and network namespaces: every process in the kubepods cgroups is a container of
+	# this node, the only one on the machine.
+	local cg
+	for cg in $(find /sys/fs/cgroup -maxdepth 2 -name kubepods -type d 2>/dev/null); do
+		grep -qx "$cg" "$node_dir/before/cgroups" && continue
+		find "$cg" -name cgroup.procs -exec cat {} + 2>/dev/null | xargs -r kill -KILL 2>/dev/null || true
+	done
+	sleep 1
 	node_restore_machine
 	# Kept for tests/node/leftovers.sh; never restored twice.
 	rm -rf "$node_dir/restored" && mv "$node_dir/before" "$node_dir/restored"
