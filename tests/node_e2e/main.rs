@@ -14,3 +14,4 @@ mod aggregation;
 mod deployments;
 mod in_cluster;
 mod prune;
+mod workloads;
