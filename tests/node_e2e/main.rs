@@ -12,6 +12,7 @@ mod cluster;
 
 mod aggregation;
 mod deployments;
+mod image;
 mod in_cluster;
 mod prune;
 mod workloads;
