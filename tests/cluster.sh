@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
 # The project's test control plane: a real kube-apiserver + embedded etcd on 127.0.0.1.
 #
-#   tests/cluster.sh build   build the server (only when tests/apiserver changed)
+#   tests/cluster.sh build   build the server (only when tests/apiserver changed); with --node,
+#                            also the node's binaries (only when tests/node changed)
 #   tests/cluster.sh up      build if needed, start it, wait until ready
-#   tests/cluster.sh down    stop it (SIGTERM, clean shutdown)
+#   tests/cluster.sh up --node
+#                            a whole one-node cluster that runs Pods: the server with a
+#                            controller-manager, scheduler, containerd, kubelet and kube-proxy
+#                            (tests/node/node.sh; needs root; one per machine)
+#   tests/cluster.sh down    stop it (SIGTERM, clean shutdown); with a node, also undo what the
+#                            node changed on the machine (tests/node/leftovers.sh checks)
 #   tests/cluster.sh env     print `export KUBECONFIG=...` for a running server
 #   tests/cluster.sh status  say whether it runs
 #
@@ -44,7 +50,19 @@ running() {
 	[[ -f "$pidfile" ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null
 }
 
+# shellcheck source=node/node.sh
+source "$root/tests/node/node.sh"
+
 up() {
+	if [[ "${1:-}" == --node ]]; then
+		node_up
+	else
+		api_up
+	fi
+}
+
+# Starts the API server; extra arguments go to it (--node-ip from node_up).
+api_up() {
 	build
 	if running; then
 		echo "cluster: already running (pid $(cat "$pidfile"))" >&2
@@ -54,7 +72,7 @@ up() {
 	local ready="$state/ready"
 	rm -f "$ready"
 	local started=$SECONDS
-	"$bin" --dir "$state" >"$ready" 2>"$log" &
+	"$bin" --dir "$state" "$@" >"$ready" 2>"$log" &
 	echo $! >"$pidfile"
 	for _ in $(seq 1 600); do
 		if grep -q '^ready ' "$ready" 2>/dev/null; then
@@ -75,6 +93,7 @@ up() {
 }
 
 down() {
+	node_down
 	if ! running; then
 		rm -f "$pidfile"
 		return 0
@@ -94,13 +113,13 @@ down() {
 }
 
 case "${1:-}" in
-build) build ;;
-up) up ;;
+build) if [[ "${2:-}" == --node ]]; then build && node_build; else build; fi ;;
+up) up "${2:-}" ;;
 down) down ;;
 env) echo "export KUBECONFIG=$state/kubeconfig" ;;
 status) if running; then echo "running (pid $(cat "$pidfile"))"; else echo "stopped"; exit 1; fi ;;
 *)
-	echo "usage: tests/cluster.sh build|up|down|env|status" >&2
+	echo "usage: tests/cluster.sh build [--node]|up [--node]|down|env|status" >&2
 	exit 2
 	;;
 esac

@@ -12,6 +12,11 @@
 // then the data, certificates and etcd ports of an earlier run under the same --dir are reused,
 // so a server restarted with the same --dir and --port comes back with its objects and the
 // kubeconfig written before stays valid (fault tests stop and restart it mid-apply).
+//
+// With --node-ip (the node cluster of `tests/cluster.sh up --node`), it serves a cluster that
+// runs Pods: it also listens on that address and advertises it, so the `kubernetes` Service
+// has a real endpoint Pods reach through kube-proxy, and the ServiceAccount admission gives
+// Pods their tokens. Without it the flags stay those of the fast, API-server-only cluster.
 package main
 
 import (
@@ -50,15 +55,23 @@ func main() {
 	dir := flag.String("dir", "", "state directory (certificates, etcd data, kubeconfig)")
 	port := flag.Int("port", 0, "secure port on 127.0.0.1 (0 picks a free one)")
 	keep := flag.Bool("keep-data", false, "reuse the etcd data and certificates an earlier run left in --dir")
+	nodeIP := flag.String("node-ip", "", "serve a node cluster: listen on and advertise this address too")
 	flag.Parse()
 	if *dir == "" {
 		fmt.Fprintln(os.Stderr, "apiserver: --dir is required")
 		os.Exit(2)
 	}
-	os.Exit(run(*dir, *port, *keep))
+	var node net.IP
+	if *nodeIP != "" {
+		if node = net.ParseIP(*nodeIP); node == nil {
+			fmt.Fprintf(os.Stderr, "apiserver: --node-ip %q is not an IP address\n", *nodeIP)
+			os.Exit(2)
+		}
+	}
+	os.Exit(run(*dir, *port, *keep, node))
 }
 
-func run(dir string, port int, keep bool) int {
+func run(dir string, port int, keep bool, node net.IP) int {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fail(err)
 	}
@@ -75,7 +88,7 @@ func run(dir string, port int, keep bool) int {
 		pki, err = existingPKI(dir)
 	}
 	if pki == nil && err == nil {
-		pki, err = writePKI(dir)
+		pki, err = writePKI(dir, node)
 	}
 	if err != nil {
 		return fail(fmt.Errorf("writing certificates: %w", err))
@@ -93,11 +106,8 @@ func run(dir string, port int, keep bool) int {
 
 	go announceWhenReady(server, pki.caPEM)
 
-	cmd := app.NewAPIServerCommand()
-	cmd.SetArgs([]string{
+	args := []string{
 		"--etcd-servers=" + etcdURL,
-		"--bind-address=127.0.0.1",
-		"--advertise-address=127.0.0.1",
 		fmt.Sprintf("--secure-port=%d", port),
 		"--tls-cert-file=" + pki.certFile,
 		"--tls-private-key-file=" + pki.keyFile,
@@ -108,11 +118,30 @@ func run(dir string, port int, keep bool) int {
 		"--service-account-signing-key-file=" + pki.saKeyFile,
 		"--service-account-key-file=" + pki.saKeyFile,
 		"--service-cluster-ip-range=10.0.0.0/24",
-		"--endpoint-reconciler-type=none",
-		"--disable-admission-plugins=ServiceAccount",
 		"--profiling=false",
 		"--v=0",
-	})
+	}
+	if node == nil {
+		// Loopback only, and nothing that waits for controllers this cluster does not run.
+		args = append(args,
+			"--bind-address=127.0.0.1",
+			"--advertise-address=127.0.0.1",
+			"--endpoint-reconciler-type=none",
+			"--disable-admission-plugins=ServiceAccount",
+		)
+	} else {
+		// Pods reach the server at the node's address (a loopback endpoint is invalid), and
+		// the default lease reconciler keeps the `kubernetes` Service's endpoint on it.
+		// The kubelet listens on the node's address only; its host name may resolve to
+		// loopback, so logs, exec and proxy go to the address.
+		args = append(args,
+			"--bind-address=0.0.0.0",
+			"--advertise-address="+node.String(),
+			"--kubelet-preferred-address-types=InternalIP,Hostname",
+		)
+	}
+	cmd := app.NewAPIServerCommand()
+	cmd.SetArgs(args)
 	// The command installs its own SIGTERM/SIGINT handling and returns once shut down.
 	code := cli.Run(cmd)
 	fmt.Fprintln(os.Stderr, "apiserver: stopped")
@@ -245,7 +274,7 @@ func existingPKI(dir string) (*pkiFiles, error) {
 	return p, nil
 }
 
-func writePKI(dir string) (*pkiFiles, error) {
+func writePKI(dir string, node net.IP) (*pkiFiles, error) {
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, err
@@ -282,6 +311,9 @@ func writePKI(dir string) (*pkiFiles, error) {
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		DNSNames:     []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"},
 		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP("10.0.0.1")},
+	}
+	if node != nil {
+		srvTmpl.IPAddresses = append(srvTmpl.IPAddresses, node)
 	}
 	srvDER, err := x509.CreateCertificate(rand.Reader, srvTmpl, caCert, &srvKey.PublicKey, caKey)
 	if err != nil {

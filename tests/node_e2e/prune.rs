@@ -1,0 +1,107 @@
+//! A prune is followed by what the cluster does after it: garbage collection of what the
+//! pruned object owned, and a Namespace that finishes deleting.
+
+use crate::cluster::{self, apply, eventually, kubectl_json};
+use crate::support::{self, Workdir};
+
+fn configmap(name: &str) -> String {
+    format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  k: v\n")
+}
+
+#[tokio::test]
+async fn a_deployment_removed_from_git_is_pruned_and_its_replica_sets_and_pods_are_collected() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "gc").await;
+    let set = support::unique_name("set");
+    let repo = Workdir::new(&[
+        ("web.yaml", &cluster::workload_deployment("web", 1)),
+        ("anchor.yaml", &configmap("anchor")),
+    ]);
+    repo.git_commit_all();
+    let (code, stdout, stderr) = apply(
+        repo.path(),
+        &ns,
+        &set,
+        &["--yes", "--wait", "--timeout", "150s"],
+    );
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert_eq!(cluster::names_of("replicasets", &ns, "web").len(), 1);
+    assert_eq!(cluster::names_of("pods", &ns, "web").len(), 1);
+
+    std::fs::remove_file(repo.path().join("web.yaml")).unwrap();
+    repo.git_commit_all();
+    let (code, stdout, stderr) = apply(repo.path(), &ns, &set, &["--yes"]);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains(&format!("pruned Deployment/{ns}/web")),
+        "{stdout}"
+    );
+
+    eventually(
+        "the garbage collector removing the ReplicaSet and Pod",
+        || {
+            let left = [
+                cluster::names_of("replicasets", &ns, "web"),
+                cluster::names_of("pods", &ns, "web"),
+            ]
+            .concat();
+            if left.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("{left:?}"))
+            }
+        },
+    );
+    assert!(kubectl_json(&["get", "configmap", "anchor", "-n", &ns]).is_some());
+}
+
+#[tokio::test]
+async fn a_namespace_pruned_with_prune_protected_finishes_deleting_with_its_contents() {
+    let client = support::admin().await;
+    let scratch = support::namespace(&client, "scratch").await;
+    let doomed = support::unique_name("doomed");
+    let set = support::unique_name("set");
+    let repo = Workdir::new(&[
+        (
+            "ns.yaml",
+            &format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {doomed}\n"),
+        ),
+        ("anchor.yaml", &configmap("anchor")),
+    ]);
+    repo.git_commit_all();
+    let (code, stdout, stderr) = apply(repo.path(), &scratch, &set, &["--yes"]);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    // Contents the namespace controller must delete before the Namespace can go.
+    cluster::kubectl(
+        &[
+            "create",
+            "configmap",
+            "inside",
+            "-n",
+            &doomed,
+            "--from-literal=k=v",
+        ],
+        "test",
+    )
+    .expect("creating a ConfigMap in the namespace");
+
+    std::fs::remove_file(repo.path().join("ns.yaml")).unwrap();
+    repo.git_commit_all();
+    let (code, stdout, stderr) =
+        apply(repo.path(), &scratch, &set, &["--yes", "--prune-protected"]);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains(&format!("pruned Namespace/{doomed}")),
+        "{stdout}"
+    );
+
+    // The namespace controller empties it and removes its finalizer: it is gone, not stuck
+    // Terminating as on a server with no controllers.
+    eventually(
+        "the pruned Namespace being deleted",
+        || match kubectl_json(&["get", "namespace", &doomed]) {
+            None => Ok(()),
+            Some(ns) => Err(ns["status"].to_string()),
+        },
+    );
+}
