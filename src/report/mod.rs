@@ -7,11 +7,13 @@ mod markdown;
 mod shared;
 mod text;
 pub mod unattempted;
+mod withheld;
 
 use std::io::{self, Write};
 
 pub use diff::{DiffLine, LineKind, object_diff};
 pub use markdown::COMMENT_LIMIT;
+pub use withheld::Withheld;
 
 use crate::ssa::{Action, Cause, Change, IgnoredState, Plan};
 use crate::ui::Style;
@@ -59,20 +61,27 @@ pub fn write(
     let plan = &as_shown(plan, destination);
     match format {
         Format::Text => text::write(plan, style, options, out),
-        Format::Markdown => markdown::write(plan, destination, options, out),
+        Format::Markdown => markdown::write(plan, destination, options, &Withheld::default(), out),
         Format::Json => json::write(plan, destination, options, out),
     }
 }
 
 /// The markdown report in at most `limit` bytes, for a pull request's body or comment (see
-/// `markdown::render_within`).
+/// `markdown::render_within`), with the live bodies `withheld` names left out.
 pub fn markdown_within(
     plan: &Plan,
     destination: &Destination,
     options: &Options,
+    withheld: &Withheld,
     limit: usize,
 ) -> String {
-    markdown::render_within(&as_shown(plan, destination), destination, options, limit)
+    markdown::render_within(
+        &as_shown(plan, destination),
+        destination,
+        options,
+        withheld,
+        limit,
+    )
 }
 
 /// The plan as every report shows it, whatever the format: each Secret value the plan knows
@@ -469,7 +478,13 @@ mod tests {
                 "{shown}"
             );
         }
-        let preview = markdown_within(&plan, &Destination::default(), &Options::default(), 4096);
+        let preview = markdown_within(
+            &plan,
+            &Destination::default(),
+            &Options::default(),
+            &Withheld::default(),
+            4096,
+        );
         assert!(!preview.contains("report-canary-7f3a"), "{preview}");
         // The plan itself is left whole: what is applied is what git says.
         assert_eq!(
