@@ -440,6 +440,66 @@ mod tests {
     }
 
     #[test]
+    fn a_withheld_object_keeps_its_header_and_count_and_says_why_in_place_of_its_body() {
+        let object = ObjectRef::new("v1", "ConfigMap", Some("other".into()), "theirs");
+        let body = |v: &str| {
+            json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "theirs", "namespace": "other"}, "data": {"token": v}})
+        };
+        let plan = Plan {
+            changes: vec![Change {
+                action: Action::Update,
+                object: object.clone(),
+                origin: None,
+                validated: true,
+                note: None,
+                conflicts: Vec::new(),
+                cause: None,
+                handover: None,
+                before: Some(body("live-withheld-canary")),
+                after: Some(body("live-withheld-canary-2")),
+            }],
+            errors: vec![crate::ssa::PlanError {
+                object: ObjectRef::new("apps/v1", "Deployment", Some("other".into()), "web"),
+                origin: None,
+                message: "spec.selector: Invalid value: live-withheld-canary".into(),
+                not_attempted: None,
+                reason: None,
+            }],
+            ..Plan::default()
+        };
+        let mut withheld = Withheld::default();
+        withheld.insert(object, "is outside the namespaces this set manages (web)");
+        withheld.insert(plan.errors[0].object.clone(), "is outside them too");
+        let preview = markdown_within(
+            &plan,
+            &Destination::default(),
+            &Options::default(),
+            &withheld,
+            4096,
+        );
+        assert!(!preview.contains("live-withheld-canary"), "{preview}");
+        assert!(
+            preview.contains("<code>~ update ConfigMap/other/theirs</code>"),
+            "{preview}"
+        );
+        assert!(
+            preview.contains(
+                "_Not shown: `ConfigMap/other/theirs` is outside the namespaces this set manages \
+                 (web); review it with credentials of your own._"
+            ),
+            "{preview}"
+        );
+        assert!(
+            preview.contains("**Error** `Deployment/other/web`: _Not shown:"),
+            "{preview}"
+        );
+        assert!(preview.contains("| 0 | 1 | 0 | 0 | 0 | 1 |"), "{preview}");
+        // The same plan in full, as `diff` shows it on the user's own terminal.
+        assert!(rendered(&plan, Format::Markdown).contains("live-withheld-canary"));
+    }
+
+    #[test]
     fn a_secret_value_inlined_outside_its_secret_is_hidden_in_every_format() {
         crate::scrub::learn_object(&json!({"apiVersion": "v1", "kind": "Secret",
             "metadata": {"name": "db"}, "stringData": {"password": "report-canary-7f3a"}}));
