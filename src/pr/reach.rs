@@ -99,8 +99,13 @@ impl Reach {
             .filter(|c| c.before.is_some())
             .map(|c| &c.object);
         // An error may stand for an object whose live copy was read: the server's message
-        // can quote it.
-        let errors = plan.errors.iter().map(|e| &e.object);
+        // can quote it. A shared reason (its namespace or kind is missing) is a fact about the
+        // cluster that quotes nothing, and tells the author what to fix.
+        let errors = plan
+            .errors
+            .iter()
+            .filter(|e| e.reason.is_none())
+            .map(|e| &e.object);
         for object in live.chain(errors) {
             if !self.covers(object) {
                 withheld.insert(object.clone(), self.reason(object));
@@ -137,7 +142,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::ssa::Action;
+    use crate::ssa::{Action, PlanError, SharedReason};
 
     fn change(action: Action, object: ObjectRef, before: Option<serde_json::Value>) -> Change {
         Change {
@@ -241,6 +246,31 @@ mod tests {
             withheld.reason(&stranger),
             Some("is cluster-scoped and not yet a member of this set")
         );
+    }
+
+    #[test]
+    fn a_server_message_outside_is_withheld_but_a_missing_namespace_is_told() {
+        let error = |name: &str, reason: Option<SharedReason>| PlanError {
+            object: configmap("elsewhere", name),
+            origin: None,
+            message: "the server's words".into(),
+            not_attempted: None,
+            reason,
+        };
+        let missing = SharedReason::NamespaceNotFound {
+            namespace: "elsewhere".into(),
+        };
+        let plan = Plan {
+            errors: vec![error("refused", None), error("missing", Some(missing))],
+            ..Plan::default()
+        };
+        let withheld = reach(&plan).withheld(&plan);
+        assert!(
+            withheld
+                .reason(&configmap("elsewhere", "refused"))
+                .is_some()
+        );
+        assert_eq!(withheld.len(), 1);
     }
 
     #[test]
