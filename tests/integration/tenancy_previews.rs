@@ -78,7 +78,7 @@ async fn posted(server: &MockServer) -> String {
     let requests = server.received_requests().await.unwrap_or_default();
     let post = requests
         .iter()
-        .find(|r| r.method.to_string() == "POST")
+        .find(|r| r.method.as_str() == "POST")
         .expect("a comment was posted");
     let body: Value = serde_json::from_slice(&post.body).unwrap();
     body["body"].as_str().unwrap().to_string()
