@@ -193,11 +193,20 @@ async fn preview(args: &PrArgs, global: &GlobalArgs) -> (String, String) {
                     .map(|file| file.digest),
             };
             let plan = &prepared.planned.plan;
+            let withheld = reach(&prepared).withheld(plan);
+            if !withheld.is_empty() {
+                eprintln!(
+                    "note: the preview leaves out the live body of objects outside what this set \
+                     manages, still counting them: {}",
+                    withheld.len()
+                );
+            }
             (
                 report::markdown_within(
                     plan,
                     &destination,
                     &args.plan.report_options(),
+                    &withheld,
                     PREVIEW_LIMIT,
                 ),
                 report::summary_line(plan),
@@ -218,6 +227,21 @@ async fn preview(args: &PrArgs, global: &GlobalArgs) -> (String, String) {
             )
         }
     }
+}
+
+/// How far into the live cluster the preview may show: what the set already manages. The
+/// tree of a pull request may be a stranger's, and names whatever it likes (see `pr::reach`).
+fn reach(prepared: &super::common::Prepared) -> pr::Reach {
+    let member_ids = prepared.inventory.member_ids(&prepared.set);
+    pr::Reach::of(
+        &prepared.planned.plan,
+        &pr::Managed {
+            member_ids: &member_ids,
+            target_namespace: &prepared.cluster.default_namespace,
+            parent_namespace: &prepared.set.namespace,
+            recorded_namespaces: &prepared.inventory.namespaces,
+        },
+    )
 }
 
 /// Longest reason a pull request shows for a missing preview.

@@ -7,8 +7,10 @@
 
 mod branch;
 mod forge;
+mod reach;
 mod remote;
 
 pub use branch::{CommitRequest, Committed, commit_to_new_branch, delete_branch, push};
 pub use forge::{Forge, ForgeError, GitHub, PREVIEW_MARKER, PullRequest};
+pub use reach::{Managed, Reach};
 pub use remote::{GitHubRepo, parse_github_remote};

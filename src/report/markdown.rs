@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use super::shared::{self, ErrorLine};
-use super::{Destination, Options, cause_label, change_diff, summary_line, unattempted};
+use super::{Destination, Options, Withheld, cause_label, change_diff, summary_line, unattempted};
 use crate::ssa::{Action, Plan};
 
 /// GitHub refuses comments longer than this many characters.
@@ -15,17 +15,21 @@ pub fn write(
     plan: &Plan,
     destination: &Destination,
     options: &Options,
+    withheld: &Withheld,
     out: &mut dyn Write,
 ) -> io::Result<()> {
-    out.write_all(render_within(plan, destination, options, COMMENT_LIMIT).as_bytes())
+    out.write_all(render_within(plan, destination, options, withheld, COMMENT_LIMIT).as_bytes())
 }
 
 /// The markdown report in at most `limit` bytes (for a PR body or comment that adds its own
-/// lines around it): sections that do not fit are cut, the summary never is.
+/// lines around it): sections that do not fit are cut, the summary never is. A change in
+/// `withheld` keeps its header and its count, and says why in place of its diff (and of what
+/// the server said about it).
 pub fn render_within(
     plan: &Plan,
     destination: &Destination,
     options: &Options,
+    withheld: &Withheld,
     limit: usize,
 ) -> String {
     let s = plan.summary();
@@ -81,11 +85,19 @@ pub fn render_within(
             .and_then(|c| c.line())
             .map(|line| format!(" — <strong>{}</strong>", escape(&line)))
             .unwrap_or_default();
-        let mut section = format!(
-            "<details><summary><code>{sign} {}</code>{}{note}{cause}{handover}{cascade}</summary>\n\n```diff\n",
+        let header = format!(
+            "<details><summary><code>{sign} {}</code>{}{note}{cause}{handover}{cascade}</summary>\n\n",
             escape(&change.object.to_string()),
             escape(&origin)
         );
+        if let Some(reason) = withheld.reason(&change.object) {
+            sections.push(format!(
+                "{header}{}\n\n</details>\n",
+                not_shown(&change.object, reason)
+            ));
+            continue;
+        }
+        let mut section = format!("{header}```diff\n");
         for line in super::conflict_lines(change) {
             section.push_str(&format!("# {}\n", line.replace("```", "`\u{200b}``")));
         }
@@ -111,6 +123,16 @@ pub fn render_within(
             .as_ref()
             .map(|o| format!(" ({o})"))
             .unwrap_or_default();
+        if let Some(reason) = withheld.reason(&error.object) {
+            // A server's message can quote the live object (an immutable field's old value).
+            sections.push(format!(
+                "**Error** `{}`{}: {}\n\n",
+                escape(&error.object.to_string()),
+                escape(&origin),
+                not_shown(&error.object, reason)
+            ));
+            continue;
+        }
         let fix = shared::fix_for_one(error)
             .map(|fix| format!("; {fix}"))
             .unwrap_or_default();
@@ -161,6 +183,15 @@ pub fn render_within(
     }
     body.push_str(&footer);
     body
+}
+
+/// The line a withheld object shows in place of its body.
+fn not_shown(object: &crate::object::ObjectRef, reason: &str) -> String {
+    format!(
+        "_Not shown: `{}` {}; review it with credentials of your own._",
+        escape(&object.to_string()),
+        escape(reason)
+    )
 }
 
 /// Keeps object names and server messages from being read as HTML or markdown.

@@ -7,11 +7,13 @@ mod markdown;
 mod shared;
 mod text;
 pub mod unattempted;
+mod withheld;
 
 use std::io::{self, Write};
 
 pub use diff::{DiffLine, LineKind, object_diff};
 pub use markdown::COMMENT_LIMIT;
+pub use withheld::Withheld;
 
 use crate::ssa::{Action, Cause, Change, IgnoredState, Plan};
 use crate::ui::Style;
@@ -59,20 +61,27 @@ pub fn write(
     let plan = &as_shown(plan, destination);
     match format {
         Format::Text => text::write(plan, style, options, out),
-        Format::Markdown => markdown::write(plan, destination, options, out),
+        Format::Markdown => markdown::write(plan, destination, options, &Withheld::default(), out),
         Format::Json => json::write(plan, destination, options, out),
     }
 }
 
 /// The markdown report in at most `limit` bytes, for a pull request's body or comment (see
-/// `markdown::render_within`).
+/// `markdown::render_within`), with the live bodies `withheld` names left out.
 pub fn markdown_within(
     plan: &Plan,
     destination: &Destination,
     options: &Options,
+    withheld: &Withheld,
     limit: usize,
 ) -> String {
-    markdown::render_within(&as_shown(plan, destination), destination, options, limit)
+    markdown::render_within(
+        &as_shown(plan, destination),
+        destination,
+        options,
+        withheld,
+        limit,
+    )
 }
 
 /// The plan as every report shows it, whatever the format: each Secret value the plan knows
@@ -431,6 +440,66 @@ mod tests {
     }
 
     #[test]
+    fn a_withheld_object_keeps_its_header_and_count_and_says_why_in_place_of_its_body() {
+        let object = ObjectRef::new("v1", "ConfigMap", Some("other".into()), "theirs");
+        let body = |v: &str| {
+            json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "theirs", "namespace": "other"}, "data": {"token": v}})
+        };
+        let plan = Plan {
+            changes: vec![Change {
+                action: Action::Update,
+                object: object.clone(),
+                origin: None,
+                validated: true,
+                note: None,
+                conflicts: Vec::new(),
+                cause: None,
+                handover: None,
+                before: Some(body("live-withheld-canary")),
+                after: Some(body("live-withheld-canary-2")),
+            }],
+            errors: vec![crate::ssa::PlanError {
+                object: ObjectRef::new("apps/v1", "Deployment", Some("other".into()), "web"),
+                origin: None,
+                message: "spec.selector: Invalid value: live-withheld-canary".into(),
+                not_attempted: None,
+                reason: None,
+            }],
+            ..Plan::default()
+        };
+        let mut withheld = Withheld::default();
+        withheld.insert(object, "is outside the namespaces this set manages (web)");
+        withheld.insert(plan.errors[0].object.clone(), "is outside them too");
+        let preview = markdown_within(
+            &plan,
+            &Destination::default(),
+            &Options::default(),
+            &withheld,
+            4096,
+        );
+        assert!(!preview.contains("live-withheld-canary"), "{preview}");
+        assert!(
+            preview.contains("<code>~ update ConfigMap/other/theirs</code>"),
+            "{preview}"
+        );
+        assert!(
+            preview.contains(
+                "_Not shown: `ConfigMap/other/theirs` is outside the namespaces this set manages \
+                 (web); review it with credentials of your own._"
+            ),
+            "{preview}"
+        );
+        assert!(
+            preview.contains("**Error** `Deployment/other/web`: _Not shown:"),
+            "{preview}"
+        );
+        assert!(preview.contains("| 0 | 1 | 0 | 0 | 0 | 1 |"), "{preview}");
+        // The same plan in full, as `diff` shows it on the user's own terminal.
+        assert!(rendered(&plan, Format::Markdown).contains("live-withheld-canary"));
+    }
+
+    #[test]
     fn a_secret_value_inlined_outside_its_secret_is_hidden_in_every_format() {
         crate::scrub::learn_object(&json!({"apiVersion": "v1", "kind": "Secret",
             "metadata": {"name": "db"}, "stringData": {"password": "report-canary-7f3a"}}));
@@ -469,7 +538,13 @@ mod tests {
                 "{shown}"
             );
         }
-        let preview = markdown_within(&plan, &Destination::default(), &Options::default(), 4096);
+        let preview = markdown_within(
+            &plan,
+            &Destination::default(),
+            &Options::default(),
+            &Withheld::default(),
+            4096,
+        );
         assert!(!preview.contains("report-canary-7f3a"), "{preview}");
         // The plan itself is left whole: what is applied is what git says.
         assert_eq!(

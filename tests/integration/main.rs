@@ -32,4 +32,5 @@ mod revisions;
 mod tenancy_bounds;
 mod tenancy_claims;
 mod tenancy_guard;
+mod tenancy_previews;
 mod tenancy_trees;
