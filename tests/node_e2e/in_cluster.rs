@@ -8,6 +8,10 @@ use std::process::{Command, Stdio};
 use crate::cluster::{eventually, kubectl_json};
 use crate::support;
 
+/// Where `install --controller` puts the controller, and its Deployment's name.
+const NAMESPACE: &str = "gitops-system";
+const CONTROLLER: &str = "kubectl-gitops-controller";
+
 /// The reference `tests/image.sh` gives the image of this version.
 fn image() -> String {
     format!(
@@ -16,65 +20,85 @@ fn image() -> String {
     )
 }
 
-fn kubectl_apply(manifests: &[u8]) {
-    let mut child = Command::new("kubectl")
-        .arg("--kubeconfig")
-        .arg(support::kubeconfig())
-        .args(["apply", "-f", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("running kubectl apply");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(manifests)
-        .expect("writing the manifests to kubectl");
-    let out = child.wait_with_output().expect("kubectl apply");
-    assert!(
-        out.status.success(),
-        "kubectl apply -f - of what install printed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+/// `kubectl apply -f -` of `manifests`. Tests installing the controller at the same time may
+/// race to create one object (`AlreadyExists` for the slower one); applying again then finds it.
+pub(crate) fn kubectl_apply(manifests: &[u8]) {
+    eventually("kubectl apply -f - succeeding", || {
+        let mut child = Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(support::kubeconfig())
+            .args(["apply", "-f", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("running kubectl apply");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(manifests)
+            .expect("writing the manifests to kubectl");
+        let out = child.wait_with_output().expect("kubectl apply");
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        match out.status.success() {
+            true => Ok(()),
+            false if stderr.contains("AlreadyExists") => Err(stderr),
+            false => panic!("kubectl apply -f -: {stderr}"),
+        }
+    })
 }
 
-#[tokio::test]
-async fn the_controller_installed_as_printed_runs_as_a_pod_passes_readiness_and_holds_its_lease() {
+/// The controller, installed with `kubectl gitops install --controller --image IMAGE` applied
+/// as printed: waits for its Deployment to be Available and returns its running Pod. Tests
+/// that install it at the same time apply the same objects, which changes nothing.
+pub(crate) fn install_controller() -> serde_json::Value {
     let dir = tempfile::tempdir().expect("tempdir");
-    let image = image();
-    let out = support::gitops(&["install", "--controller", "--image", &image], dir.path());
+    let out = support::gitops(
+        &["install", "--controller", "--image", &image()],
+        dir.path(),
+    );
     let (stdout, stderr) = support::text(&out);
     assert!(out.status.success(), "{stderr}");
     kubectl_apply(stdout.as_bytes());
 
-    let ns = "gitops-system";
-    let name = "kubectl-gitops-controller";
     eventually("the controller Deployment becoming Available", || {
-        let deployment = kubectl_json(&["get", "deployment", name, "-n", ns]);
+        let deployment = kubectl_json(&["get", "deployment", CONTROLLER, "-n", NAMESPACE]);
         match deployment {
             Some(d) if d["status"]["availableReplicas"] == 1 => Ok(()),
             other => Err(format!("{other:?}")),
         }
     });
+    controller_pod()
+}
+
+/// The controller's Pod that is not being deleted.
+pub(crate) fn controller_pod() -> serde_json::Value {
     let pods = kubectl_json(&[
         "get",
         "pods",
         "-n",
-        ns,
+        NAMESPACE,
         "-l",
-        &format!("app.kubernetes.io/name={name}"),
+        &format!("app.kubernetes.io/name={CONTROLLER}"),
     ])
     .expect("listing");
-    let pod = pods["items"]
+    pods["items"]
         .as_array()
         .and_then(|items| {
             items
                 .iter()
                 .find(|p| p["metadata"]["deletionTimestamp"].is_null())
         })
-        .unwrap_or_else(|| panic!("no controller Pod: {pods}"));
+        .cloned()
+        .unwrap_or_else(|| panic!("no controller Pod: {pods}"))
+}
+
+#[tokio::test]
+async fn the_controller_installed_as_printed_runs_as_a_pod_passes_readiness_and_holds_its_lease() {
+    let image = image();
+    let pod = install_controller();
+    let ns = NAMESPACE;
     let pod_name = pod["metadata"]["name"].as_str().expect("named").to_string();
     assert_eq!(
         pod["spec"]["containers"][0]["image"], image,

@@ -15,4 +15,5 @@ mod deployments;
 mod image;
 mod in_cluster;
 mod prune;
+mod tenancy;
 mod workloads;
