@@ -81,6 +81,11 @@ pub struct ReconcileArgs {
     #[arg(long)]
     pub adopt: bool,
 
+    /// Apply the fields a chart renders differently each time even where they are live
+    /// already (by default they seed new objects only, and the live value is kept).
+    #[arg(long)]
+    pub rewrite_unstable: bool,
+
     /// Where the repository is cached (default: $KUBECTL_GITOPS_CACHE_DIR, else
     /// $XDG_CACHE_HOME/kubectl-gitops, else ~/.cache/kubectl-gitops).
     #[arg(long, value_name = "DIR")]
@@ -299,6 +304,7 @@ fn sync_of(args: &ReconcileArgs, namespace: &str) -> GitSyncSpec {
         allow_empty: args.allow_empty,
         max_prune: Some(args.max_prune.to_string()),
         adopt: args.adopt,
+        rewrite_unstable: args.rewrite_unstable,
         suspend: false,
         // Requests go with the process's own credentials (the pod's ServiceAccount).
         service_account_name: None,
