@@ -300,3 +300,159 @@ async fn a_random_field_without_lookup_is_reported_unstable_and_kept_until_a_rew
     );
     assert_ne!(token(&client, &ns).await, first, "rewritten when asked");
 }
+
+/// A chart telling whether its lookup of the Secret `probe` in `namespace` found it.
+fn peek(namespace: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{{{ .Release.Name }}}}-seen\ndata:\n  \
+         seen: {{{{ if (lookup \"v1\" \"Secret\" \"{namespace}\" \"probe\") }}}}\"yes\"{{{{ else }}}}\"no\"{{{{ end }}}}\n"
+    )
+}
+
+/// What the ConfigMap of `peek` released as `release` in `ns` says.
+async fn seen(client: &kube::Client, ns: &str, release: &str) -> Option<String> {
+    let cm = Api::<ConfigMap>::namespaced(client.clone(), ns)
+        .get_opt(&format!("{release}-seen"))
+        .await
+        .ok()??;
+    cm.data?.get("seen").cloned()
+}
+
+/// The last-success time the controller reports for the sync `key` (`NAMESPACE/NAME`).
+async fn last_success(listen: &str, key: &str) -> Option<String> {
+    let (_, metrics) = http_get(listen, "/metrics").await;
+    let wanted = format!("sync=\"{key}\"");
+    metrics
+        .lines()
+        .filter(|l| l.starts_with("gitops_controller_sync_last_success_timestamp_seconds"))
+        .find(|l| l.contains(&wanted))
+        .and_then(|l| l.rsplit(' ').next())
+        .map(str::to_string)
+}
+
+#[tokio::test]
+async fn under_the_controller_lookups_are_answered_as_the_syncs_service_account_and_no_one_else() {
+    use crate::controller::{
+        Controller, create_sync, install_crd, service_account, spec, wait_for_ready,
+    };
+    use crate::reconcile::Daemon;
+
+    let client = support::admin().await;
+    install_crd(&client).await;
+    let ns = support::namespace(&client, "ctl-lookup").await;
+    let target = support::namespace(&client, "ctl-lookup-apps").await;
+    let hidden = support::namespace(&client, "ctl-lookup-hidden").await;
+    let probe = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "probe"}, "stringData": {"k": "v"},
+    }))
+    .unwrap();
+    Api::<Secret>::namespaced(client.clone(), &hidden)
+        .create(&Default::default(), &probe)
+        .await
+        .unwrap();
+    // The account may manage ConfigMaps and Secrets in the target namespace, nothing in
+    // `hidden`; the controller itself may read everything.
+    service_account(&client, &ns, "deployer", &[&target]).await;
+
+    let own = peek(&target).replace("-seen", "-own");
+    let mut files: Vec<(String, String)> = KEEPS_ITS_PASSWORD
+        .iter()
+        .map(|(p, t)| (p.replace("deploy/", "grafana/"), t.to_string()))
+        .collect();
+    files.push((
+        "grafana/templates/own.yaml".into(),
+        own.replace("\"probe\"", "\"grafana-admin\""),
+    ));
+    files.push((
+        "peek/Chart.yaml".into(),
+        "apiVersion: v2\nname: peek\nversion: 0.1.0\n".into(),
+    ));
+    files.push(("peek/templates/seen.yaml".into(), peek(&hidden)));
+    let borrowed: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, t)| (p.as_str(), t.as_str()))
+        .collect();
+    let remote = Remote::new(&borrowed);
+    let daemon = Daemon::start(&remote.base);
+    let mut grafana = spec(&daemon.url(), "grafana", &target, "deployer");
+    grafana["interval"] = "1s".into();
+    create_sync(&client, &ns, "grafana", grafana, serde_json::json!({})).await;
+    let peeking = spec(&daemon.url(), "peek", &target, "deployer");
+    create_sync(&client, &ns, "peek", peeking, serde_json::json!({})).await;
+
+    let listen = format!("127.0.0.1:{}", free_port());
+    let helm = support::helm();
+    let controller = Controller::start_with_env(
+        &ns,
+        &["--no-leader-election", "--listen", &listen],
+        &[("GITOPS_HELM", helm.to_str().expect("utf-8 path"))],
+    );
+    wait_for_ready(&client, &ns, "grafana", "True", "ReconciliationSucceeded").await;
+    wait_for_ready(&client, &ns, "peek", "True", "ReconciliationSucceeded").await;
+    let first = {
+        let secret = Api::<Secret>::namespaced(client.clone(), &target)
+            .get("grafana-admin")
+            .await
+            .expect("the chart's Secret");
+        secret.data.unwrap_or_default()["admin-password"].0.clone()
+    };
+
+    // The account may not read `hidden`: its lookup saw nothing there, although the
+    // controller's own rights would have found the Secret.
+    assert_eq!(
+        seen(&client, &target, "peek").await.as_deref(),
+        Some("no"),
+        "{}",
+        controller.logs()
+    );
+    // Where the account may read, the chart's own lookup finds its Secret once it exists,
+    // and the password stays as it was first generated, cycle after cycle.
+    eventually(
+        "the sync's lookup to find its Secret",
+        Duration::from_secs(60),
+        || async {
+            let cm = Api::<ConfigMap>::namespaced(client.clone(), &target)
+                .get_opt("grafana-own")
+                .await
+                .ok()??;
+            (cm.data?.get("seen")? == "yes").then_some(())
+        },
+    )
+    .await;
+    // Five different last-success times: five more cycles rendered, planned and applied.
+    let mut times = std::collections::BTreeSet::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    while times.len() < 5 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "five more cycles of the sync\n{}",
+            controller.logs()
+        );
+        times.extend(last_success(&listen, &format!("{ns}/grafana")).await);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let now = Api::<Secret>::namespaced(client.clone(), &target)
+        .get("grafana-admin")
+        .await
+        .unwrap()
+        .data
+        .unwrap_or_default()["admin-password"]
+        .0
+        .clone();
+    assert_eq!(now, first, "{}", controller.logs());
+
+    // The same chart applied from the command line by the administrator sees the Secret: the
+    // "no" above is the account's view, not a lookup that never ran.
+    let other = support::namespace(&client, "ctl-lookup-admin").await;
+    let repo = committed(&[
+        (
+            "peek/Chart.yaml",
+            "apiVersion: v2\nname: peek\nversion: 0.1.0\n",
+        ),
+        ("peek/templates/seen.yaml", &peek(&hidden)),
+    ]);
+    let out = gitops(&["apply", "peek", "-n", &other, "--yes"], repo.path());
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert_eq!(seen(&client, &other, "peek").await.as_deref(), Some("yes"));
+}
