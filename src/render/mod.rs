@@ -96,6 +96,34 @@ pub fn has_charts(snapshot: &Snapshot) -> bool {
     })
 }
 
+#[cfg(test)]
+mod lookup_note_tests {
+    use super::*;
+
+    #[test]
+    fn one_note_names_every_chart_whose_lookups_saw_nothing_and_why() {
+        let note = |chart: &str, outcome| LookupNote {
+            chart: chart.into(),
+            outcome,
+        };
+        let notes = [
+            note("deploy/grafana", helm::LookupOutcome::Offline),
+            note("deploy/web", helm::LookupOutcome::Answered),
+            note("deploy/db", helm::LookupOutcome::HelmTooOld("3.12".into())),
+        ];
+        let said = unseen_lookups(&notes).expect("a note");
+        assert!(
+            said.starts_with(
+                "Helm's `lookup` saw no cluster objects in deploy/grafana (no cluster was \
+                 asked), deploy/db (helm 3.12 answers no lookup"
+            ),
+            "{said}"
+        );
+        assert!(!said.contains("deploy/web"), "{said}");
+        assert_eq!(unseen_lookups(&notes[1..2]), None);
+    }
+}
+
 /// Renders every manifest under the snapshot. All problems are collected, not just the first.
 pub fn render(
     snapshot: &Snapshot,

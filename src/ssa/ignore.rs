@@ -420,6 +420,33 @@ mod tests {
         })
     }
 
+    fn unstable(pointer: &str, policy: UnstablePolicy) -> IgnoredField {
+        IgnoredField {
+            source: IgnoreSource::Unstable(policy),
+            ..field(pointer)
+        }
+    }
+
+    #[test]
+    fn an_unstable_field_we_own_keeps_its_live_value_unless_a_rewrite_is_asked() {
+        let live = live(US, 5);
+        let kept = [unstable("/spec/replicas", UnstablePolicy::Keep)];
+        assert_eq!(
+            body(&desired(), Some(&live), &kept, US)["spec"]["replicas"],
+            5
+        );
+        assert_eq!(
+            notes(&desired(), Some(&live), &kept, US)[0].state,
+            IgnoredState::LiveDiffers
+        );
+        let rewritten = [unstable("/spec/replicas", UnstablePolicy::Rewrite)];
+        assert_eq!(body(&desired(), Some(&live), &rewritten, US), desired());
+        assert_eq!(
+            notes(&desired(), Some(&live), &rewritten, US)[0].state,
+            IgnoredState::Rewritten
+        );
+    }
+
     #[test]
     fn a_create_sends_the_seeded_value() {
         let fields = [field("/spec/replicas")];
