@@ -399,6 +399,7 @@ mod tests {
             "report",
             "--adopt",
             "--allow-empty",
+            "--rewrite-unstable",
         ]);
         let sync = sync_of(&args, "team-a");
         // What a GitSync written with the same values says.
@@ -411,6 +412,7 @@ mod tests {
             "drift": "Report",
             "adopt": true,
             "allowEmpty": true,
+            "rewriteUnstable": true,
         }))
         .expect("a GitSync spec");
         let (ours, theirs) = (
@@ -431,6 +433,7 @@ mod tests {
         assert_eq!(format!("{a:?}"), format!("{b:?}"));
         assert!(a.force, "git wins conflicts in every runner");
         assert!(!a.keep_unrendered);
+        assert_eq!(a.render.unstable, crate::render::UnstablePolicy::Rewrite);
     }
 
     #[test]
