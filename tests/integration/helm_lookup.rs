@@ -10,7 +10,7 @@ use kube::Api;
 use serde_json::Value;
 
 use crate::reconcile::{FAST, Reconciler, Remote, eventually, free_port, http_get};
-use crate::support::{self, Workdir, gitops, text};
+use crate::support::{self, Workdir, gitops, gitops_env, text};
 
 /// A chart generating an admin password unless `lookup` finds the Secret holding one, written
 /// as Grafana's chart writes it.
@@ -162,6 +162,27 @@ async fn a_password_kept_through_lookup_stays_the_same_across_applies_and_ten_re
         "{metrics}"
     );
     assert!(!reconciler.logs().contains(&shown));
+}
+
+#[tokio::test]
+async fn helm_3_answers_the_lookup_too() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "lookup-h3").await;
+    let repo = committed(KEEPS_ITS_PASSWORD);
+    let helm3 = support::helm3();
+    let env = [("GITOPS_HELM", helm3.to_str().expect("utf-8 path"))];
+    let out = gitops_env(&["apply", "deploy", "-n", &ns, "--yes"], repo.path(), &env);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "apply\n{stdout}\n{stderr}");
+    let first = password(&client, &ns).await;
+    let out = gitops_env(&["diff", "deploy", "-n", &ns], repo.path(), &env);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        !format!("{stdout}{stderr}").contains("saw no cluster"),
+        "{stderr}"
+    );
+    assert_eq!(password(&client, &ns).await, first);
 }
 
 #[test]
