@@ -54,6 +54,12 @@ pub struct PlanArgs {
     #[arg(long)]
     pub force_conflicts: bool,
 
+    /// Apply the fields a chart renders differently each time (a random password without
+    /// `lookup`, a timestamp) even where they are live already. Without it such unstable
+    /// fields seed new objects only, and the live value is kept.
+    #[arg(long)]
+    pub rewrite_unstable: bool,
+
     /// Print Secret values instead of masking them.
     #[arg(long)]
     pub show_secrets: bool,
@@ -88,7 +94,17 @@ impl PlanArgs {
     pub fn render_options(&self) -> render::RenderOptions {
         render::RenderOptions {
             limits: self.render_limits(),
+            unstable: self.unstable_policy(),
             ..render::RenderOptions::default()
+        }
+    }
+
+    /// What apply does with unstable fields that are live already.
+    pub fn unstable_policy(&self) -> render::UnstablePolicy {
+        if self.rewrite_unstable {
+            render::UnstablePolicy::Rewrite
+        } else {
+            render::UnstablePolicy::Keep
         }
     }
 
@@ -129,13 +145,35 @@ pub fn render_snapshot_with(
     rev: Option<&str>,
     options: &render::RenderOptions,
 ) -> Result<Vec<Manifest>> {
+    let mut notes = Vec::new();
+    let rendered = render_snapshot_noting(snapshot, path, rev, options, &mut notes);
+    say_lookups(&notes);
+    rendered
+}
+
+/// [`render_snapshot_with`], telling what each chart's lookups saw in `notes` instead of
+/// saying it.
+pub fn render_snapshot_noting(
+    snapshot: &Snapshot,
+    path: &Path,
+    rev: Option<&str>,
+    options: &render::RenderOptions,
+    notes: &mut Vec<render::LookupNote>,
+) -> Result<Vec<Manifest>> {
     if render::has_charts(snapshot)
         && options.helm.capabilities == render::helm::Capabilities::HelmDefaults
     {
         eprintln!("note: {}", render::helm::Capabilities::HelmDefaults);
     }
-    let rendered = render::render(snapshot, options);
+    let rendered = render::render_noting(snapshot, options, notes);
     with_revision(rendered, path, rev)
+}
+
+/// Says once, for every chart whose lookups saw nothing, what that means for the plan.
+pub fn say_lookups(notes: &[render::LookupNote]) {
+    if let Some(note) = render::unseen_lookups(notes) {
+        eprintln!("note: {note}");
+    }
 }
 
 /// A render's result; failures at a revision say which one.
@@ -198,8 +236,11 @@ pub async fn prepare(args: &PlanArgs, global: &GlobalArgs) -> Result<Prepared> {
         let cluster = Cluster::connect(&options).await?;
         let mut render_options = cluster.render_options().await?;
         render_options.limits = args.render_limits();
+        render_options.unstable = args.unstable_policy();
         verbose("render", render_options.helm.capabilities.to_string());
-        let rendered = render::render(&snapshot, &render_options);
+        let mut notes = Vec::new();
+        let rendered = render::render_noting(&snapshot, &render_options, &mut notes);
+        say_lookups(&notes);
         (with_revision(rendered, &args.path, rev)?, cluster)
     } else {
         let manifests = render_snapshot_with(&snapshot, &args.path, rev, &args.render_options())?;

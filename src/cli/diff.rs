@@ -4,7 +4,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Result, bail};
 use clap::Args;
 
-use super::common::{PlanArgs, plan_file, prepare, read_source, render_snapshot_with};
+use super::common::{
+    PlanArgs, plan_file, prepare, read_source, render_snapshot_noting, render_snapshot_with,
+};
 use super::{EXIT_DRIFT, EXIT_ERROR, EXIT_OK, GlobalArgs};
 use crate::render;
 use crate::report::{self, Format};
@@ -172,18 +174,25 @@ fn offline(args: &DiffArgs, global: &GlobalArgs, style: &Style, out: &mut dyn Wr
     let mut options = args.plan.render_options();
     options.helm.namespace = global.namespace.clone();
     // The renders are all that is needed; each temporary copy goes as soon as it is rendered.
+    // What the lookups of the head's charts saw is said once, in the report.
     let base = match read_base(&args.plan.path, base_rev)? {
-        Some(snapshot) => {
-            render_snapshot_with(&snapshot, &args.plan.path, Some(base_rev), &options)?
-        }
+        Some(snapshot) => render_snapshot_noting(
+            &snapshot,
+            &args.plan.path,
+            Some(base_rev),
+            &options,
+            &mut Vec::new(),
+        )?,
         None => Vec::new(),
     };
     let snapshot = read_source(&args.plan.path, args.plan.git_ref.as_deref())?;
-    let head = render_snapshot_with(
+    let mut lookups = Vec::new();
+    let head = render_snapshot_noting(
         &snapshot,
         &args.plan.path,
         args.plan.git_ref.as_deref(),
         &options,
+        &mut lookups,
     )?;
     drop(snapshot);
     let plan = ssa::offline_plan(
@@ -203,6 +212,11 @@ fn offline(args: &DiffArgs, global: &GlobalArgs, style: &Style, out: &mut dyn Wr
     // No cluster: the JSON report's context and server stay empty.
     let code = report_plan(&plan, args, &report::Destination::default(), style, out)?;
     say_empty(empty.as_deref(), args.output, style, out)?;
+    say_note(
+        render::unseen_lookups(&lookups).as_deref(),
+        args.output,
+        out,
+    )?;
     Ok(code)
 }
 
@@ -230,6 +244,19 @@ fn say_empty(note: Option<&str>, format: Format, style: &Style, out: &mut dyn Wr
     match format {
         Format::Json => eprintln!("note: {note}"),
         Format::Text => writeln!(out, "{} {note}", style.error("!"))?,
+        Format::Markdown => writeln!(out, "\n> **Note:** {note}")?,
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// Says a note under the report: in it for text and markdown, on stderr for JSON (which stays
+/// one document).
+fn say_note(note: Option<&str>, format: Format, out: &mut dyn Write) -> Result<()> {
+    let Some(note) = note else { return Ok(()) };
+    match format {
+        Format::Json => eprintln!("note: {note}"),
+        Format::Text => writeln!(out, "note: {note}")?,
         Format::Markdown => writeln!(out, "\n> **Note:** {note}")?,
     }
     out.flush()?;

@@ -81,6 +81,11 @@ pub struct ReconcileArgs {
     #[arg(long)]
     pub adopt: bool,
 
+    /// Apply the fields a chart renders differently each time even where they are live
+    /// already (by default they seed new objects only, and the live value is kept).
+    #[arg(long)]
+    pub rewrite_unstable: bool,
+
     /// Where the repository is cached (default: $KUBECTL_GITOPS_CACHE_DIR, else
     /// $XDG_CACHE_HOME/kubectl-gitops, else ~/.cache/kubectl-gitops).
     #[arg(long, value_name = "DIR")]
@@ -299,6 +304,7 @@ fn sync_of(args: &ReconcileArgs, namespace: &str) -> GitSyncSpec {
         allow_empty: args.allow_empty,
         max_prune: Some(args.max_prune.to_string()),
         adopt: args.adopt,
+        rewrite_unstable: args.rewrite_unstable,
         suspend: false,
         // Requests go with the process's own credentials (the pod's ServiceAccount).
         service_account_name: None,
@@ -393,6 +399,7 @@ mod tests {
             "report",
             "--adopt",
             "--allow-empty",
+            "--rewrite-unstable",
         ]);
         let sync = sync_of(&args, "team-a");
         // What a GitSync written with the same values says.
@@ -405,6 +412,7 @@ mod tests {
             "drift": "Report",
             "adopt": true,
             "allowEmpty": true,
+            "rewriteUnstable": true,
         }))
         .expect("a GitSync spec");
         let (ours, theirs) = (
@@ -425,6 +433,7 @@ mod tests {
         assert_eq!(format!("{a:?}"), format!("{b:?}"));
         assert!(a.force, "git wins conflicts in every runner");
         assert!(!a.keep_unrendered);
+        assert_eq!(a.render.unstable, crate::render::UnstablePolicy::Rewrite);
     }
 
     #[test]

@@ -67,6 +67,11 @@ pub struct GitSyncSpec {
     /// Move objects that belong to another ApplySet into this one.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub adopt: bool,
+    /// Apply the fields a chart renders differently each time (a random password kept
+    /// through no `lookup`, a timestamp) even where they are live already, as
+    /// `kubectl gitops apply --rewrite-unstable`. By default they only seed new objects.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rewrite_unstable: bool,
     /// Stop reconciling (the objects stay as they are) until set back to false.
     #[serde(default)]
     pub suspend: bool,

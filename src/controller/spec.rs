@@ -137,6 +137,11 @@ pub fn drift_mode(spec: &GitSyncSpec) -> DriftMode {
 pub fn plan_settings(spec: &GitSyncSpec, render: &RenderOptions, namespace: &str) -> PlanSettings {
     let mut render = render.clone();
     render.helm.namespace = Some(namespace.to_string());
+    render.unstable = if spec.rewrite_unstable {
+        crate::render::UnstablePolicy::Rewrite
+    } else {
+        crate::render::UnstablePolicy::Keep
+    };
     // Under a controller, each sync's limits are what it asks for within the operator's.
     if let SetBy::GitSync { ceiling } = render.limits.set_by {
         let requested = requested_limits(spec).unwrap_or_default();

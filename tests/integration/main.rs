@@ -15,6 +15,7 @@ mod helm;
 mod helm_charts_repo;
 mod helm_dependencies;
 mod helm_hooks;
+mod helm_lookup;
 mod hostile;
 mod identity;
 mod ignore;

@@ -52,7 +52,7 @@ pub(crate) fn git(dir: &Path, args: &[&str]) -> String {
 pub(crate) struct Remote {
     _dir: tempfile::TempDir,
     pub(crate) base: PathBuf,
-    checkout: PathBuf,
+    pub(crate) checkout: PathBuf,
 }
 
 impl Remote {
@@ -95,7 +95,7 @@ impl Remote {
         Remote::new(&files)
     }
 
-    fn file_url(&self) -> String {
+    pub(crate) fn file_url(&self) -> String {
         format!("file://{}", self.bare().display())
     }
 
@@ -217,7 +217,12 @@ impl Reconciler {
         Self::start_with_env(repo, ns, extra, &[])
     }
 
-    fn start_with_env(repo: &str, ns: &str, extra: &[&str], env: &[(&str, &str)]) -> Self {
+    pub(crate) fn start_with_env(
+        repo: &str,
+        ns: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let cache = tempfile::tempdir().expect("tempdir");
         let log = cache.path().join("reconcile.log");
         let log_file = fs::File::create(&log).expect("log file");
@@ -400,7 +405,7 @@ async fn wait_for_events(client: &kube::Client, ns: &str, reasons: &[&str]) {
     .await;
 }
 
-const FAST: &[&str] = &[
+pub(crate) const FAST: &[&str] = &[
     "--interval",
     "1s",
     "--backoff",
