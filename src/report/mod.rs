@@ -279,6 +279,7 @@ mod tests {
             document: 0,
             item: None,
             line,
+            remote: None,
         })
     }
 

@@ -202,6 +202,7 @@ pub(crate) fn attribute(manifests: &mut [Manifest], output: &[u8], chart_display
             document: manifest.origin.document,
             item: manifest.origin.item,
             line: 1,
+            remote: None,
         };
     }
 }
@@ -243,6 +244,7 @@ mod tests {
             document: 0,
             item: None,
             line,
+            remote: None,
         };
         let mut manifests = vec![
             Manifest::new(Default::default(), origin(3)),
