@@ -81,6 +81,9 @@ pub struct PlanArgs {
 
     #[command(flatten)]
     pub render_limits: super::render_limits::RenderLimitArgs,
+
+    #[command(flatten)]
+    pub remote_bases: super::render_limits::RemoteBaseArgs,
 }
 
 impl PlanArgs {
@@ -88,6 +91,7 @@ impl PlanArgs {
     pub fn render_options(&self) -> render::RenderOptions {
         render::RenderOptions {
             limits: self.render_limits(),
+            remote_bases: self.remote_bases.remote_bases(),
             ..render::RenderOptions::default()
         }
     }
@@ -198,6 +202,7 @@ pub async fn prepare(args: &PlanArgs, global: &GlobalArgs) -> Result<Prepared> {
         let cluster = Cluster::connect(&options).await?;
         let mut render_options = cluster.render_options().await?;
         render_options.limits = args.render_limits();
+        render_options.remote_bases = args.remote_bases.remote_bases();
         verbose("render", render_options.helm.capabilities.to_string());
         let rendered = render::render(&snapshot, &render_options);
         (with_revision(rendered, &args.path, rev)?, cluster)

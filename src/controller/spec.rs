@@ -142,6 +142,11 @@ pub fn plan_settings(spec: &GitSyncSpec, render: &RenderOptions, namespace: &str
         let requested = requested_limits(spec).unwrap_or_default();
         render.limits = RenderLimits::for_sync(requested, ceiling);
     }
+    render.remote_bases = if spec.allow_remote_bases {
+        crate::render::RemoteBases::Fetched
+    } else {
+        crate::render::RemoteBases::Refused
+    };
     PlanSettings {
         show_secrets: false,
         // A runner must converge: git wins every field another manager took, as Argo CD and

@@ -97,6 +97,7 @@ pub(crate) fn parse(text: &str) -> Option<Result<RemoteBase, String>> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Scheme {
     Https,
+    /// Refused: anyone on the way could change what is built.
     Http,
     Ssh,
     /// `git@host:path`, scp's spelling of ssh.
@@ -119,10 +120,9 @@ fn build(scheme: Scheme, rest: &str, text: &str) -> Result<RemoteBase, String> {
     if host.is_empty() || path.trim_matches('/').is_empty() {
         return Err("names no repository".into());
     }
-    if scheme == Scheme::Http && !is_loopback(host) {
+    if scheme == Scheme::Http {
         return Err(
-            "is fetched over plain http, which anyone on the way could change: use https or ssh \
-             (plain http is fetched only from this machine's own loopback address)"
+            "is fetched over plain http, which anyone on the way could change: use https or ssh"
                 .into(),
         );
     }
@@ -131,8 +131,7 @@ fn build(scheme: Scheme, rest: &str, text: &str) -> Result<RemoteBase, String> {
         return Err("climbs out of its repository with `..`".into());
     }
     let repository = match scheme {
-        Scheme::Https => format!("https://{host}/{repo_path}"),
-        Scheme::Http => format!("http://{host}/{repo_path}"),
+        Scheme::Https | Scheme::Http => format!("https://{host}/{repo_path}"),
         Scheme::Ssh => format!("ssh://{host}/{repo_path}"),
         Scheme::Scp => format!("git@{host}:{repo_path}"),
     };
@@ -220,18 +219,6 @@ fn timeout(value: &str) -> Result<Duration, String> {
         Ok(duration) if !duration.is_zero() => Ok(duration),
         _ => Err(format!("has `timeout={value}`, which is not a duration")),
     }
-}
-
-fn is_loopback(host: &str) -> bool {
-    let name = match host.rsplit_once(':') {
-        Some((name, port)) if port.chars().all(|c| c.is_ascii_digit()) => name,
-        _ => host,
-    };
-    let name = name.trim_matches(['[', ']']);
-    name.eq_ignore_ascii_case("localhost")
-        || name
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]
