@@ -141,7 +141,8 @@ pub(crate) fn check(
                     chart,
                 }));
         }
-        let mut queue = references;
+        // Popped from the end: the first entry written is judged (and refused) first.
+        let mut queue: Vec<Reference> = references.into_iter().rev().collect();
         while let Some(reference) = queue.pop() {
             let top = reference.top().to_string();
             if BASES.contains(&top.as_str())

@@ -258,9 +258,10 @@ mod tests {
         assert_eq!(b.dir, "examples/helloWorld");
         assert_eq!(b.timeout, DEFAULT_TIMEOUT);
         let b = base(
-            "http://127.0.0.1:8080/bases.git//team?ref=0123456789abcdef0123456789abcdef01234567",
+            "https://127.0.0.1:8443/bases.git//team?ref=0123456789abcdef0123456789abcdef01234567",
         );
-        assert_eq!(b.repository, "http://127.0.0.1:8080/bases.git");
+        assert_eq!(b.repository, "https://127.0.0.1:8443/bases.git");
+        assert_eq!(b.dir, "team");
         assert!(!b.over_ssh());
     }
 

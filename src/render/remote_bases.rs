@@ -234,6 +234,9 @@ fn fetch_one(
                 .into(),
         );
     }
+    // gix's https client needs rustls's provider: the reconciler installs it as it starts, a
+    // command-line render here (a second install is a no-op).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let reference = base.reference.clone().unwrap_or_else(|| "HEAD".into());
     let source = crate::reconcile::git::GitSource::new(
         &base.repository,
