@@ -259,6 +259,35 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn remote_bases_are_fetched_only_for_a_sync_that_allows_them() {
+        let fetching = RenderOptions {
+            remote_bases: crate::render::RemoteBases::Fetched,
+            ..RenderOptions::default()
+        };
+        // Whatever the process renders with, the sync's own field decides.
+        let settings = plan_settings(&spec(), &fetching, "team-a");
+        assert_eq!(
+            settings.render.remote_bases,
+            crate::render::RemoteBases::Refused
+        );
+        let mut allowing = spec();
+        allowing.allow_remote_bases = true;
+        let settings = plan_settings(&allowing, &RenderOptions::default(), "team-a");
+        assert_eq!(
+            settings.render.remote_bases,
+            crate::render::RemoteBases::Fetched
+        );
+        let yaml: GitSyncSpec = serde_json::from_value(serde_json::json!({
+            "repository": {"url": "https://git.example.com/org/repo.git"},
+            "path": "deploy",
+            "interval": "1m",
+            "allowRemoteBases": true,
+        }))
+        .unwrap();
+        assert!(yaml.allow_remote_bases);
+    }
+
+    #[test]
     fn render_limits_are_read_and_held_to_the_controllers() {
         let ceiling = limits::Limits::default();
         let controller = RenderOptions {

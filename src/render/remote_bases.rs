@@ -245,10 +245,39 @@ fn fetch_one(
         None,
     )
     .map_err(|e| e.0)?
-    .named_by_tree()
-    .with_request_timeout(base.timeout);
-    let interrupt = crate::reconcile::git::Interrupt::default();
-    let found = source.fetch(&interrupt).map_err(|e| e.0)?;
+    .named_by_tree();
+    // kustomize's `timeout=` bounds the whole fetch, and so does what the render has left.
+    let limit = budget
+        .remaining()
+        .map_or(base.timeout, |left| left.min(base.timeout));
+    let source = source.with_request_timeout(limit);
+    let interrupt = std::sync::Arc::new(crate::reconcile::git::Interrupt::default());
+    let (done, finished) = std::sync::mpsc::channel::<()>();
+    let watchdog = {
+        let interrupt = interrupt.clone();
+        std::thread::Builder::new()
+            .name("remote-base-deadline".into())
+            .spawn(move || {
+                if finished.recv_timeout(limit) == Err(std::sync::mpsc::RecvTimeoutError::Timeout)
+                {
+                    interrupt.trigger();
+                }
+            })
+            .map_err(|e| format!("cannot watch the fetch's deadline: {e}"))?
+    };
+    let found = source.fetch(&interrupt);
+    drop(done);
+    let _ = watchdog.join();
+    let found = found.map_err(|e| {
+        if interrupt.is_triggered() {
+            format!(
+                "the fetch was stopped after {} (the URL's `timeout=`, or what the render had left)",
+                humantime::format_duration(limit)
+            )
+        } else {
+            e.0
+        }
+    })?;
     let commit = found.commit.to_string();
     let snapshot = crate::source::read_revision(
         &source.repo_dir().join(&base.dir),
