@@ -258,8 +258,7 @@ fn fetch_one(
         std::thread::Builder::new()
             .name("remote-base-deadline".into())
             .spawn(move || {
-                if finished.recv_timeout(limit) == Err(std::sync::mpsc::RecvTimeoutError::Timeout)
-                {
+                if finished.recv_timeout(limit) == Err(std::sync::mpsc::RecvTimeoutError::Timeout) {
                     interrupt.trigger();
                 }
             })

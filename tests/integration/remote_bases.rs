@@ -330,3 +330,92 @@ async fn a_remote_base_linking_or_climbing_out_of_its_tree_is_refused() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_the_controller_a_remote_base_is_fetched_only_when_the_sync_allows_it_and_the_address_is_allowed()
+ {
+    use crate::controller::{
+        Controller, config_maps, create_sync, install_crd, service_account, spec, wait_for_ready,
+    };
+    use crate::reconcile::Remote;
+
+    let client = support::admin().await;
+    install_crd(&client).await;
+    let ns = support::namespace(&client, "ctl-remote-bases").await;
+    service_account(&client, &ns, "deployer", &[&ns]).await;
+    let served = tempfile::tempdir().unwrap();
+    let server = HttpsGit::start(served.path(), "").await;
+    let root = server.root_url();
+    serve_repository(
+        served.path(),
+        "bases",
+        &[
+            ("team/kustomization.yaml", "resources: [cm.yaml]\n"),
+            ("team/cm.yaml", &cm("team", "from the remote base")),
+        ],
+        &[],
+    );
+    let kustomization = format!("resources:\n- {root}/bases.git//team?ref=v1\n");
+    let remote = Remote::new(&[
+        ("allowed/kustomization.yaml", &kustomization),
+        ("refused/kustomization.yaml", &kustomization),
+    ]);
+    let url = format!("file://{}", remote.base.join("platform.git").display());
+    let mut allowing = spec(&url, "allowed", &ns, "deployer");
+    allowing["allowRemoteBases"] = Value::Bool(true);
+    create_sync(&client, &ns, "allowed", allowing, serde_json::json!({})).await;
+    create_sync(
+        &client,
+        &ns,
+        "refused",
+        spec(&url, "refused", &ns, "deployer"),
+        serde_json::json!({}),
+    )
+    .await;
+    let ca = server.ca.clone();
+    let env: &[(&str, &Path)] = &[("SSL_CERT_FILE", &ca)];
+    let watch = ["--watch-namespace", &ns, "--lease-namespace", &ns];
+
+    // The base is on loopback, which a tree may not make the controller fetch from.
+    let strict = Controller::start_with(&[&watch[..], &["--allow-file-sources"]].concat(), env);
+    let refused = wait_for_ready(&client, &ns, "allowed", "False", "RenderFailed").await;
+    assert!(
+        refused.contains("loopback") && refused.contains("--allow-fetch-to"),
+        "{refused}"
+    );
+    let not_allowed = wait_for_ready(&client, &ns, "refused", "False", "RenderFailed").await;
+    assert!(
+        not_allowed.contains("refused/kustomization.yaml")
+            && not_allowed.contains(&format!("{root}/bases.git//team?ref=v1"))
+            && not_allowed.contains("is a remote base"),
+        "{not_allowed}"
+    );
+    assert_eq!(
+        server.authorized.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "the base's server was asked"
+    );
+    drop(strict);
+
+    // The operator allows the address: the sync that allows remote bases builds its base;
+    // the other is still refused.
+    let _allowed = Controller::start_with(
+        &[
+            &watch[..],
+            &["--allow-file-sources", "--allow-fetch-to", "127.0.0.1"],
+        ]
+        .concat(),
+        env,
+    );
+    let cwd = tempfile::tempdir().unwrap();
+    for name in ["allowed", "refused"] {
+        let _ = support::gitops(
+            &["sync", name, "-n", &ns, "--wait", "--timeout", "30s"],
+            cwd.path(),
+        );
+    }
+    wait_for_ready(&client, &ns, "allowed", "True", "ReconciliationSucceeded").await;
+    assert_eq!(config_maps(&client, &ns).await, ["team"]);
+    let still = wait_for_ready(&client, &ns, "refused", "False", "RenderFailed").await;
+    assert!(still.contains("is a remote base"), "{still}");
+}
