@@ -3,7 +3,9 @@
 //! pinned tag, a commit, a subdirectory and a remote base that itself builds on another renders
 //! exactly as `kubectl kustomize` renders it from the same server, and its objects' origins
 //! name the repository and the commit fetched; without the flag it is refused naming the file
-//! and the URL; a remote base whose tree links or climbs out of itself is refused.
+//! and the URL; a remote base whose tree links or climbs out of itself, or that builds on
+//! itself, is refused. Over ssh, the same against `kubectl kustomize` through a stand-in `ssh`
+//! program; in the controller, within the fetch rules.
 
 use std::path::{Path, PathBuf};
 
@@ -265,7 +267,7 @@ async fn remote_bases_allowed_render_as_kubectl_kustomize_renders_them_and_refus
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_remote_base_linking_or_climbing_out_of_its_tree_is_refused() {
+async fn a_remote_base_linking_or_climbing_out_of_its_tree_or_building_on_itself_is_refused() {
     let client = support::admin().await;
     let ns = support::namespace(&client, "remote-hostile").await;
     let served = tempfile::tempdir().unwrap();
@@ -297,10 +299,26 @@ async fn a_remote_base_linking_or_climbing_out_of_its_tree_is_refused() {
         &[("team/kustomization.yaml", &climb)],
         &[],
     );
+    serve_repository(
+        served.path(),
+        "cycle",
+        &[
+            (
+                "team/kustomization.yaml",
+                &format!("resources:\n- {root}/cycle.git//other?ref=v1\n"),
+            ),
+            (
+                "other/kustomization.yaml",
+                &format!("resources:\n- {root}/cycle.git//team?ref=v1\n"),
+            ),
+        ],
+        &[],
+    );
     let env = tls_env(&server);
     for (repository, reason) in [
         ("links", "its tree is refused"),
         ("climbs-far", "points outside the repository"),
+        ("cycle", "the bases form a cycle"),
     ] {
         let url = format!("{root}/{repository}.git//team");
         let repo =
@@ -418,4 +436,89 @@ async fn in_the_controller_a_remote_base_is_fetched_only_when_the_sync_allows_it
     assert_eq!(config_maps(&client, &ns).await, ["team"]);
     let still = wait_for_ready(&client, &ns, "refused", "False", "RenderFailed").await;
     assert!(still.contains("is a remote base"), "{still}");
+}
+
+/// A stand-in for the `ssh` program, as git's own tests use: it runs the command it is asked to
+/// run on the far host (the arguments after the host, joined as ssh joins them) here, in
+/// `root`, with the real `git-upload-pack`. The machine has no ssh server to start.
+fn fake_ssh(dir: &Path, root: &Path) -> PathBuf {
+    let program = dir.join("ssh");
+    std::fs::write(
+        &program,
+        format!(
+            "#!/bin/sh\nwhile [ $# -gt 0 ]; do\n  case \"$1\" in\n  -o | -p) shift 2 ;;\n  -*) shift ;;\n  *) break ;;\n  esac\ndone\nshift\ncd '{}' || exit 1\nexec sh -c \"$(printf '%s' \"$*\" | sed \"s#'/#'#\")\"\n",
+            root.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+    program
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_bases_over_ssh_render_as_kubectl_kustomize_renders_them() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "remote-ssh").await;
+    let served = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(served.path().join("org")).unwrap();
+    let tag = serve_repository(
+        &served.path().join("org"),
+        "bases",
+        &[
+            ("team/kustomization.yaml", "resources: [cm.yaml]\n"),
+            ("team/cm.yaml", &cm("team", "over ssh")),
+            ("other/kustomization.yaml", "resources: [cm.yaml]\n"),
+            ("other/cm.yaml", &cm("other", "the ssh:// spelling")),
+        ],
+        &[("team/cm.yaml", &cm("team", "moved on"))],
+    );
+    let bin = tempfile::tempdir().unwrap();
+    let ssh = fake_ssh(bin.path(), served.path());
+    let repo = support::Workdir::new(&[(
+        "app/kustomization.yaml",
+        "resources:\n- git@git.example.invalid:org/bases.git//team?ref=v1\n\
+         - ssh://git@git.example.invalid/org/bases.git//other?ref=v1\nnamePrefix: app-\n",
+    )]);
+    repo.git_commit_all();
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let env = vec![
+        ("PATH", path),
+        ("GIT_SSH_COMMAND", ssh.to_string_lossy().into_owned()),
+    ];
+    let expected = kubectl_kustomize(&repo.path().join("app"), &env);
+    assert_eq!(expected.len(), 2, "{expected:#?}");
+    let (code, stdout, stderr) = gitops(
+        [
+            "diff",
+            "app",
+            "-n",
+            &ns,
+            "-o",
+            "json",
+            "--allow-remote-bases",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect(),
+        repo.path().to_path_buf(),
+        env,
+    )
+    .await;
+    assert_eq!(code, 1, "changes to show:\n{stderr}\n{stdout}");
+    let report: Value = serde_json::from_str(&stdout).expect("the JSON report");
+    let changes = report["changes"].as_array().unwrap();
+    let rendered: Vec<Value> = changes.iter().map(|c| c["after"].clone()).collect();
+    assert_eq!(meaning(&rendered), meaning(&expected));
+    for change in changes {
+        assert_eq!(
+            change["origin"]["remote"]["commit"],
+            tag.as_str(),
+            "{change}"
+        );
+    }
 }
