@@ -7,13 +7,14 @@
 //! same defensive materializer as any revision (`source::read_revision`: no repeated names, no
 //! link leaving the tree), then copied to `tree/.remote/N`. The guard walks each fetched base
 //! as it walks the repository, its own tree as the boundary, and the remote bases it names in
-//! turn are fetched the same way (a cycle is refused, the depth and count are bounded). Every
+//! turn are fetched the same way (a repository at one revision once, a cycle refused, the depth
+//! and count bounded). Every
 //! kustomization naming a remote base is then rewritten in the copy, the URL replaced by the
 //! relative path to the fetched directory, written back as JSON from exactly what kustomize
 //! would read (`kustomization_file`). kustomize builds the copy; origins inside a fetched base
 //! name its repository and commit (`Fetched::place`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Component, Path, PathBuf};
 
 use serde_json::Value;
@@ -30,7 +31,7 @@ use super::remote_base::RemoteBase;
 /// Remote bases built on remote bases, at most this deep.
 const MAX_DEPTH: usize = 8;
 
-/// Most distinct remote bases one build fetches.
+/// Most repository revisions one build fetches.
 const MAX_BASES: usize = 32;
 
 /// Where fetched bases sit, beside the repository's copy.
@@ -155,7 +156,10 @@ pub(crate) fn fetch(repo_root: &Path, dir: &Path, budget: &Budget) -> Result<Fet
         .into_iter()
         .map(|u| (u, Vec::new()))
         .collect();
-    let mut by_key: HashMap<Key, usize> = HashMap::new();
+    // A repository at one revision is fetched once, whichever of its directories are bases;
+    // each directory is walked once.
+    let mut trees: HashMap<(String, Option<String>), usize> = HashMap::new();
+    let mut walked: HashSet<Key> = HashSet::new();
     let mut rewrites: Vec<(RemoteUse, PathBuf)> = Vec::new();
     while let Some((used, chain)) = pending.pop() {
         let failed = |reason: String| RenderError::RemoteBase {
@@ -175,12 +179,13 @@ pub(crate) fn fetch(repo_root: &Path, dir: &Path, budget: &Budget) -> Result<Fet
                 "is more than {MAX_DEPTH} remote bases deep; vendor some of them"
             )));
         }
-        let index = match by_key.get(&key) {
+        let revision_key = (key.0.clone(), key.1.clone());
+        let index = match trees.get(&revision_key) {
             Some(&index) => index,
             None => {
                 if fetched.bases.len() >= MAX_BASES {
                     return Err(failed(format!(
-                        "is past the {MAX_BASES} remote bases one build may fetch"
+                        "is past the {MAX_BASES} remote repositories one build may fetch"
                     )));
                 }
                 let index = fetched.bases.len();
@@ -189,25 +194,25 @@ pub(crate) fn fetch(repo_root: &Path, dir: &Path, budget: &Budget) -> Result<Fet
                     fetch_one(&used.base, &root, &fetched.workspace, budget).map_err(failed)?;
                 let root = root.canonicalize().unwrap_or(root);
                 fetched.bases.push(FetchedBase { root, revision });
-                by_key.insert(key.clone(), index);
-                let base_dir = fetched.bases[index].root.join(&used.base.dir);
-                if !base_dir.is_dir() {
-                    return Err(failed(format!(
-                        "has no directory {:?} at that revision",
-                        used.base.dir
-                    )));
-                }
-                let shown = |p: &Path| fetched.shown(p);
-                let boundary = fetched.bases[index].root.clone();
-                let nested =
-                    kustomize_guard::check(&base_dir, &boundary, &shown, RemoteBases::Fetched)?;
-                let mut inner = chain.clone();
-                inner.push(key);
-                pending.extend(nested.remote_bases.into_iter().map(|u| (u, inner.clone())));
+                trees.insert(revision_key, index);
                 index
             }
         };
         let target = fetched.bases[index].root.join(&used.base.dir);
+        if !target.is_dir() {
+            return Err(failed(format!(
+                "has no directory {:?} at that revision",
+                used.base.dir
+            )));
+        }
+        if walked.insert(key.clone()) {
+            let shown = |p: &Path| fetched.shown(p);
+            let boundary = fetched.bases[index].root.clone();
+            let nested = kustomize_guard::check(&target, &boundary, &shown, RemoteBases::Fetched)?;
+            let mut inner = chain.clone();
+            inner.push(key);
+            pending.extend(nested.remote_bases.into_iter().map(|u| (u, inner.clone())));
+        }
         rewrites.push((used, target));
     }
     rewrite(&rewrites)?;

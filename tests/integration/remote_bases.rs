@@ -162,6 +162,11 @@ async fn remote_bases_allowed_render_as_kubectl_kustomize_renders_them_and_refus
             ),
             ("team/cm.yaml", &cm("team", "pinned at v1")),
             ("shared/kustomization.yaml", "resources: [cm.yaml]\n"),
+            ("extra/kustomization.yaml", "resources: [cm.yaml]\n"),
+            (
+                "extra/cm.yaml",
+                &cm("extra", "another directory at the same revision"),
+            ),
             (
                 "shared/cm.yaml",
                 &cm("shared", "a sibling directory of the base"),
@@ -179,7 +184,7 @@ async fn remote_bases_allowed_render_as_kubectl_kustomize_renders_them_and_refus
         (
             "app/kustomization.yaml",
             &format!(
-                "resources:\n- {team_url}\n- {root}/bases.git//nested?ref={bases_tag}\n- cm.yaml\nnamePrefix: app-\n"
+                "resources:\n- {team_url}\n- {root}/bases.git//nested?ref={bases_tag}\n- cm.yaml\n- {root}/bases.git//extra?ref=v1\nnamePrefix: app-\n"
             ),
         ),
         ("app/cm.yaml", &cm("local", "in the repository")),
@@ -189,7 +194,7 @@ async fn remote_bases_allowed_render_as_kubectl_kustomize_renders_them_and_refus
 
     // The oracle: kubectl kustomize, fetching from the same server with its own git.
     let expected = kubectl_kustomize(&repo.path().join("app"), &env);
-    assert_eq!(expected.len(), 4, "{expected:#?}");
+    assert_eq!(expected.len(), 5, "{expected:#?}");
 
     let args = |extra: &[&str]| -> Vec<String> {
         ["diff", "app", "-n", &ns, "-o", "json"]
