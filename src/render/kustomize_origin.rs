@@ -183,12 +183,15 @@ fn first_line(file: PathBuf) -> Origin {
 
 /// A path recorded relative to the wrapper, on disk and as shown (relative to the repository,
 /// or to the root of the remote base holding it, with the revision fetched).
-fn locate(recorded: &str, trace: &Trace<'_>) -> Option<(PathBuf, PathBuf, Option<RemoteRevision>)> {
+fn locate(
+    recorded: &str,
+    trace: &Trace<'_>,
+) -> Option<(PathBuf, PathBuf, Option<Box<RemoteRevision>>)> {
     let mut on_disk = lexical_join(trace.wrapper, Path::new(recorded));
     if let Some(fetched) = trace.fetched {
         match fetched.place(&on_disk) {
             Some(Place::Remote(inside, revision)) => {
-                return Some((on_disk, inside, Some(revision.clone())));
+                return Some((on_disk, inside, Some(Box::new(revision.clone()))));
             }
             // The file as the repository has it: its lines are the user's.
             Some(Place::Repository(original)) => on_disk = original,

@@ -322,9 +322,9 @@ pub struct Origin {
     /// where the YAML says (for kustomize output, the line in its output).
     pub line: usize,
     /// For a file of a remote base, the repository and commit it was fetched at; `file` is
-    /// then the path inside that repository.
+    /// then the path inside that repository. Boxed: every render error carries an origin.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub remote: Option<RemoteRevision>,
+    pub remote: Option<Box<RemoteRevision>>,
 }
 
 /// Where a remote base's file was fetched from: which repository, at which commit.
