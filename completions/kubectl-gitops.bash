@@ -160,7 +160,7 @@ _kubectl__gitops() {
             return 0
             ;;
         kubectl__subcmd__gitops__subcmd__apply)
-            opts="-y -n -v -h -V --ref --applyset --applyset-namespace --adopt --prune-protected --force-conflicts --rewrite-unstable --show-secrets --show-defaults --verify-unchanged --concurrency --qps --render-timeout --max-render-bytes --max-render-objects --yes --dry-run --allow-empty --wait --timeout --plan --expect-digest --max-prune --kubeconfig --context --namespace --color --request-timeout --helm-binary --verbose --help --version"
+            opts="-y -n -v -h -V --ref --applyset --applyset-namespace --adopt --prune-protected --force-conflicts --rewrite-unstable --show-secrets --show-defaults --verify-unchanged --concurrency --qps --render-timeout --max-render-bytes --max-render-objects --allow-remote-bases --yes --dry-run --allow-empty --wait --timeout --plan --expect-digest --max-prune --kubeconfig --context --namespace --color --request-timeout --helm-binary --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -462,7 +462,7 @@ _kubectl__gitops() {
             return 0
             ;;
         kubectl__subcmd__gitops__subcmd__diff)
-            opts="-o -n -v -h -V --ref --applyset --applyset-namespace --adopt --prune-protected --force-conflicts --rewrite-unstable --show-secrets --show-defaults --verify-unchanged --concurrency --qps --render-timeout --max-render-bytes --max-render-objects --output --base --offline --out --kubeconfig --context --namespace --color --request-timeout --helm-binary --verbose --help --version"
+            opts="-o -n -v -h -V --ref --applyset --applyset-namespace --adopt --prune-protected --force-conflicts --rewrite-unstable --show-secrets --show-defaults --verify-unchanged --concurrency --qps --render-timeout --max-render-bytes --max-render-objects --allow-remote-bases --output --base --offline --out --kubeconfig --context --namespace --color --request-timeout --helm-binary --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -950,7 +950,7 @@ _kubectl__gitops() {
             return 0
             ;;
         kubectl__subcmd__gitops__subcmd__pr)
-            opts="-m -n -v -h -V --ref --applyset --applyset-namespace --adopt --prune-protected --force-conflicts --rewrite-unstable --show-secrets --show-defaults --verify-unchanged --concurrency --qps --render-timeout --max-render-bytes --max-render-objects --branch --message --title --base --remote --github-repo --api-url --comment --kubeconfig --context --namespace --color --request-timeout --helm-binary --verbose --help --version"
+            opts="-m -n -v -h -V --ref --applyset --applyset-namespace --adopt --prune-protected --force-conflicts --rewrite-unstable --show-secrets --show-defaults --verify-unchanged --concurrency --qps --render-timeout --max-render-bytes --max-render-objects --allow-remote-bases --branch --message --title --base --remote --github-repo --api-url --comment --kubeconfig --context --namespace --color --request-timeout --helm-binary --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1071,7 +1071,7 @@ _kubectl__gitops() {
             return 0
             ;;
         kubectl__subcmd__gitops__subcmd__reconcile)
-            opts="-n -v -h -V --repo --ref --path --interval --applyset --applyset-namespace --adopt --rewrite-unstable --cache-dir --listen --log-format --allow-empty --prune-protected --no-prune --max-prune --token-file --token-username --debounce --no-watch --drift --backoff --max-backoff --fetch-timeout --no-leader-election --lease-name --lease-duration --identity --shutdown-grace --concurrency --render-timeout --max-render-bytes --max-render-objects --qps --kubeconfig --context --namespace --color --request-timeout --helm-binary --verbose --help --version"
+            opts="-n -v -h -V --repo --ref --path --interval --applyset --applyset-namespace --adopt --rewrite-unstable --cache-dir --listen --log-format --allow-empty --prune-protected --no-prune --max-prune --token-file --token-username --debounce --no-watch --drift --backoff --max-backoff --fetch-timeout --no-leader-election --lease-name --lease-duration --identity --shutdown-grace --concurrency --render-timeout --max-render-bytes --max-render-objects --allow-remote-bases --qps --kubeconfig --context --namespace --color --request-timeout --helm-binary --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -87,6 +87,9 @@ pub struct PlanArgs {
 
     #[command(flatten)]
     pub render_limits: super::render_limits::RenderLimitArgs,
+
+    #[command(flatten)]
+    pub remote_bases: super::render_limits::RemoteBaseArgs,
 }
 
 impl PlanArgs {
@@ -95,6 +98,7 @@ impl PlanArgs {
         render::RenderOptions {
             limits: self.render_limits(),
             unstable: self.unstable_policy(),
+            remote_bases: self.remote_bases.remote_bases(),
             ..render::RenderOptions::default()
         }
     }
@@ -237,6 +241,7 @@ pub async fn prepare(args: &PlanArgs, global: &GlobalArgs) -> Result<Prepared> {
         let mut render_options = cluster.render_options().await?;
         render_options.limits = args.render_limits();
         render_options.unstable = args.unstable_policy();
+        render_options.remote_bases = args.remote_bases.remote_bases();
         verbose("render", render_options.helm.capabilities.to_string());
         let mut notes = Vec::new();
         let rendered = render::render_noting(&snapshot, &render_options, &mut notes);

@@ -107,6 +107,7 @@ pub async fn run(
     if let (Some((rev, Some(snapshot))), None) = (&base, &base_render) {
         let mut options = prepared.cluster.render_options().await?;
         options.limits = args.plan.render_limits();
+        options.remote_bases = args.plan.remote_bases.remote_bases();
         base_render = Some(render_snapshot_with(
             snapshot,
             &args.plan.path,

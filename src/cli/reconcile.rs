@@ -181,6 +181,9 @@ pub struct ReconcileArgs {
     #[command(flatten)]
     pub render_limits: super::render_limits::RenderLimitArgs,
 
+    #[command(flatten)]
+    pub remote_bases: super::render_limits::RemoteBaseArgs,
+
     /// A client-side cap on requests per second (bursts may go to twice this). Without it
     /// the pace follows the API server: fewer requests in flight when it answers 429 Too Many
     /// Requests, more while it keeps up, never more than --concurrency.
@@ -316,6 +319,7 @@ fn sync_of(args: &ReconcileArgs, namespace: &str) -> GitSyncSpec {
         deletion_policy: crd::DeletionPolicy::Orphan,
         // The render limits are the flags' own (see `run`), said as the command's.
         render_limits: None,
+        allow_remote_bases: args.remote_bases.allow_remote_bases,
     }
 }
 

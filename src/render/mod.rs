@@ -18,6 +18,8 @@ mod kustomize_origin;
 mod layout;
 pub mod limits;
 mod load;
+mod remote_base;
+mod remote_bases;
 mod run;
 #[cfg(test)]
 mod tests;
@@ -57,6 +59,8 @@ pub struct RenderOptions {
     pub limits: RenderLimits,
     /// What an apply does with fields a chart renders differently each time.
     pub unstable: UnstablePolicy,
+    /// Whether kustomizations may build on remote bases.
+    pub remote_bases: RemoteBases,
 }
 
 /// A chart whose templates call `lookup`, and what the lookups saw.
@@ -82,6 +86,17 @@ pub fn unseen_lookups(notes: &[LookupNote]) -> Option<String> {
             blind.join(", ")
         )
     })
+}
+
+/// Whether kustomizations may build on remote bases (git repositories kustomize would clone).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RemoteBases {
+    /// Refused, naming the kustomization, the URL and how to allow them.
+    #[default]
+    Refused,
+    /// Fetched with our own git client into the build's sandbox, checked like the repository,
+    /// and built by kustomize offline.
+    Fetched,
 }
 
 /// Whether rendering the snapshot runs helm: it holds a chart, or a kustomization in it
@@ -162,6 +177,7 @@ pub fn render_noting(
             extra_args: &options.kustomize_args,
             helm: &options.helm,
             budget: &budget,
+            remote_bases: options.remote_bases,
         };
         built = kustomize::build_all(&build, &layout.kustomizations)
             .into_iter()
@@ -202,6 +218,7 @@ pub fn render_noting(
                                 root: &canonical(&snapshot.root),
                                 display_prefix: &snapshot.display_prefix,
                                 repo_root: &canonical(&repo_root),
+                                fetched: built.fetched.as_deref(),
                             };
                             kustomize_origin::attribute(&mut objects, &trace);
                         }
@@ -385,6 +402,22 @@ pub struct Origin {
     /// Line of the object's first line in the file, from 1: the document's, or the List item's
     /// where the YAML says (for kustomize output, the line in its output).
     pub line: usize,
+    /// For a file of a remote base, the repository and commit it was fetched at; `file` is
+    /// then the path inside that repository. Boxed: every render error carries an origin.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remote: Option<Box<RemoteRevision>>,
+}
+
+/// Where a remote base's file was fetched from: which repository, at which commit.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RemoteRevision {
+    /// The repository, any userinfo masked.
+    pub repository: String,
+    /// The `ref=` the kustomization asked for; `None` for the default branch.
+    #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+    /// The commit it resolved to, as a full hexadecimal id.
+    pub commit: String,
 }
 
 impl Origin {
@@ -396,9 +429,25 @@ impl Origin {
 
 impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.file.display(), self.line)?;
+        match &self.remote {
+            Some(remote) => write!(
+                f,
+                "{}//{}:{}",
+                remote.repository,
+                self.file.display(),
+                self.line
+            )?,
+            None => write!(f, "{}:{}", self.file.display(), self.line)?,
+        }
         if let Some(item) = self.item {
             write!(f, ", item {item}")?;
+        }
+        if let Some(remote) = &self.remote {
+            let short = remote.commit.get(..12).unwrap_or(&remote.commit);
+            match &remote.reference {
+                Some(reference) => write!(f, " ({reference} at commit {short})")?,
+                None => write!(f, " (commit {short})")?,
+            }
         }
         Ok(())
     }

@@ -301,6 +301,7 @@ mod tests {
             document: 0,
             item: None,
             line,
+            remote: None,
         })
     }
 

@@ -28,6 +28,7 @@ mod pr;
 mod proof;
 mod readable_plan;
 mod reconcile;
+mod remote_bases;
 mod render_oracle;
 mod revisions;
 mod tenancy_bounds;

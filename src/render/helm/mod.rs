@@ -313,6 +313,7 @@ pub(crate) fn attribute(manifests: &mut [Manifest], output: &[u8], chart_display
             document: manifest.origin.document,
             item: manifest.origin.item,
             line: 1,
+            remote: None,
         };
     }
 }
@@ -354,6 +355,7 @@ mod tests {
             document: 0,
             item: None,
             line,
+            remote: None,
         };
         let mut manifests = vec![
             Manifest::new(Default::default(), origin(3)),
