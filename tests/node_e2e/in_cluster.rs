@@ -1,9 +1,12 @@
 //! The in-cluster half runs from the image users get (`tests/image.sh build gitops`, the
 //! contents of examples/in-cluster/Dockerfile): `kubectl gitops install --controller` applied
-//! as printed runs as a Pod, passes its readiness probe and holds its Lease.
+//! as printed runs as a Pod, passes its readiness probe and holds its Lease. Also what the
+//! tests of GitSyncs share: a tenant namespace and its account, a GitSync, its Ready condition.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
+
+use serde_json::Value;
 
 use crate::cluster::{eventually, kubectl_json};
 use crate::support;
@@ -92,6 +95,78 @@ pub(crate) fn controller_pod() -> serde_json::Value {
         })
         .cloned()
         .unwrap_or_else(|| panic!("no controller Pod: {pods}"))
+}
+
+/// A tenant namespace with a ServiceAccount `deployer` bound to `admin` in it, as a platform
+/// team gives a team its namespace.
+pub(crate) fn tenant(prefix: &str) -> String {
+    let ns = support::unique_name(prefix);
+    kubectl_apply(
+        format!(
+            "apiVersion: v1
+kind: Namespace
+metadata:
+  name: {ns}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: deployer
+  namespace: {ns}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: deployer-admin
+  namespace: {ns}
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: ClusterRole
+  name: admin
+subjects:
+- kind: ServiceAccount
+  name: deployer
+  namespace: {ns}
+"
+        )
+        .as_bytes(),
+    );
+    ns
+}
+
+/// A GitSync `name` in `ns` following `path` of `url` (branch main), as `deployer`.
+pub(crate) fn git_sync(ns: &str, name: &str, url: &str, path: &str) {
+    kubectl_apply(
+        format!(
+            "apiVersion: gitops.kubectl-gitops.io/v1alpha1
+kind: GitSync
+metadata:
+  name: {name}
+  namespace: {ns}
+spec:
+  repository:
+    url: {url}
+    ref: main
+  path: {path}
+  targetNamespace: {ns}
+  serviceAccountName: deployer
+"
+        )
+        .as_bytes(),
+    );
+}
+
+/// The GitSync's `Ready` condition, once it has one.
+pub(crate) fn ready_condition(ns: &str, name: &str) -> Result<Value, String> {
+    let sync = kubectl_json(&["get", "gitsync", name, "-n", ns])
+        .ok_or_else(|| format!("gitsync {ns}/{name} not found"))?;
+    sync["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|condition| condition["type"] == "Ready")
+        .cloned()
+        .ok_or_else(|| sync.to_string())
 }
 
 #[tokio::test]
