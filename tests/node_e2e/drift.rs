@@ -1,13 +1,15 @@
 //! Drift made with kubectl on a Deployment the controller Pod delivers from git is put back by
 //! the controller, as its watch sees it (no request, no interval: the sync's interval is five
 //! minutes, longer than a test waits): `kubectl scale`, `kubectl edit` and `kubectl delete
-//! deployment`. The time each takes to be put back is printed.
+//! deployment`. The time each takes to be put back is printed, and the controller Pod's memory
+//! as the kubelet reports it afterwards.
 
 use std::process::Command;
 use std::time::Instant;
 
 use crate::cluster::{eventually, kubectl, kubectl_json};
 use crate::deploying::{Delivered, NAME, REPLICAS, rolled_out};
+use crate::in_cluster::controller_memory;
 use crate::support;
 
 /// The Deployment's `GREETING` in its spec, and its uid.
@@ -104,5 +106,10 @@ async fn drift_made_with_kubectl_scale_edit_and_delete_is_put_back_by_the_contro
         edit.as_secs_f64(),
         delete.as_secs_f64(),
         delete_available.as_secs_f64()
+    );
+    let (working_set, rss) = controller_memory();
+    println!(
+        "controller Pod memory as the kubelet reports it, after the drift: working set \
+         {working_set:.1} MiB, resident {rss:.1} MiB"
     );
 }

@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-use crate::cluster::{eventually, kubectl_json};
+use crate::cluster::{eventually, kubectl, kubectl_json};
 use crate::support;
 
 /// Where `install --controller` puts the controller, and its Deployment's name.
@@ -95,6 +95,34 @@ pub(crate) fn controller_pod() -> serde_json::Value {
         })
         .cloned()
         .unwrap_or_else(|| panic!("no controller Pod: {pods}"))
+}
+
+/// The controller Pod's memory as the kubelet reports it in its stats summary (read through the
+/// API server's node proxy): working set and resident bytes, in MiB.
+pub(crate) fn controller_memory() -> (f64, f64) {
+    let pod = controller_pod();
+    let pod_name = pod["metadata"]["name"].as_str().expect("named").to_string();
+    let node = pod["spec"]["nodeName"]
+        .as_str()
+        .expect("scheduled")
+        .to_string();
+    eventually("the kubelet reporting the controller Pod's memory", || {
+        let path = format!("/api/v1/nodes/{node}/proxy/stats/summary");
+        let summary = kubectl(&["get", "--raw", &path], "test")?;
+        let summary: Value = serde_json::from_str(&summary).map_err(|e| e.to_string())?;
+        let memory = summary["pods"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|p| p["podRef"]["name"] == pod_name.as_str())
+            .map(|p| p["memory"].clone())
+            .ok_or_else(|| format!("no stats for {pod_name}"))?;
+        let mib = |field: &str| memory[field].as_f64().map(|bytes| bytes / 1048576.0);
+        match (mib("workingSetBytes"), mib("rssBytes")) {
+            (Some(working_set), Some(rss)) => Ok((working_set, rss)),
+            _ => Err(memory.to_string()),
+        }
+    })
 }
 
 /// A tenant namespace with a ServiceAccount `deployer` bound to `admin` in it, as a platform
