@@ -49,7 +49,7 @@ stop() {
 }
 # The image the in-cluster tests run: the test build's binary, or the release build's.
 if [[ "${GITOPS_NODE_RELEASE_IMAGE:-0}" != 1 ]]; then
-	export GITOPS_IMAGE_BINARY="$root/target/debug/kubectl-gitops"
+	export GITOPS_IMAGE_BINARY="${CARGO_TARGET_DIR:-$root/target}/debug/kubectl-gitops"
 fi
 step "gitops image built" tests/image.sh build gitops >/dev/null
 
