@@ -100,6 +100,7 @@ mod tests {
                 document: 0,
                 item: None,
                 line: 1,
+                remote: None,
             },
         )
     }
