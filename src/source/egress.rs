@@ -10,11 +10,14 @@
 //! controller's own Pod, nothing beyond it.
 //!
 //! A refusal is answered `403` with the reason as the status text, which helm repeats in its
-//! error. Nothing the far server says is ever read by this module, only relayed.
+//! error; the reasons given lately are remembered (`refusal_in`), so that a message built from
+//! helm's or git's output can repeat our words and nothing else of it. Nothing the far server
+//! says is ever read by this module, only relayed.
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::OnceLock;
+use std::collections::VecDeque;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use super::address::{self, Fetch, Policy};
@@ -26,6 +29,33 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// A relay with nothing moving for this long is ended (helm's own deadline is longer only
 /// for a transfer that keeps moving).
 const IDLE: Duration = Duration::from_secs(300);
+
+/// Refusals remembered for `refusal_in`.
+const REMEMBERED: usize = 64;
+
+static REFUSALS: Mutex<VecDeque<String>> = Mutex::new(VecDeque::new());
+
+/// The proxy's refusal `text` quotes, as the proxy gave it: a fetch's failure may repeat it
+/// (it is our own account), where anything else a fetching program printed may be the
+/// server's.
+pub fn refusal_in(text: &str) -> Option<String> {
+    let refusals = REFUSALS.lock().unwrap_or_else(|p| p.into_inner());
+    refusals
+        .iter()
+        .rev()
+        .find(|r| text.contains(r.as_str()))
+        .map(|r| format!("the controller's fetch proxy answered 403: {r}"))
+}
+
+fn remember_refusal(reason: &str) {
+    let mut refusals = REFUSALS.lock().unwrap_or_else(|p| p.into_inner());
+    if !refusals.iter().any(|r| r == reason) {
+        if refusals.len() == REMEMBERED {
+            refusals.pop_front();
+        }
+        refusals.push_back(reason.to_string());
+    }
+}
 
 static CHART_PROXY: OnceLock<Option<SocketAddr>> = OnceLock::new();
 static GIT_PROXY: OnceLock<Option<SocketAddr>> = OnceLock::new();
@@ -118,7 +148,9 @@ fn serve(mut client: TcpStream, policy: &Policy, fetch: Fetch) -> io::Result<()>
         Ok(addresses) => addresses,
         Err(refused) => {
             tracing::warn!(%host, reason = %refused, "fetch refused");
-            return answer(&mut client, 403, &refused.0);
+            let reason = status_text(&refused.0);
+            remember_refusal(&reason);
+            return answer(&mut client, 403, &reason);
         }
     };
     let Some(mut server) = addresses
@@ -196,8 +228,13 @@ fn read_head(client: &mut TcpStream) -> io::Result<(Vec<u8>, Vec<u8>)> {
     }
 }
 
+/// `reason` as a status line may carry it.
+fn status_text(reason: &str) -> String {
+    reason.chars().filter(|c| !c.is_control()).collect()
+}
+
 fn answer(client: &mut TcpStream, code: u16, reason: &str) -> io::Result<()> {
-    let reason: String = reason.chars().filter(|c| !c.is_control()).collect();
+    let reason = status_text(reason);
     write!(
         client,
         "HTTP/1.1 {code} {reason}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"

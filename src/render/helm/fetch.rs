@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use super::cache;
 use super::credentials::{self, Repositories};
 use super::dependencies::{self, Local, Locked};
+use super::failure;
 use super::workspace::Workspace;
 use crate::render::RenderError;
 use crate::render::limits::Budget;
@@ -124,28 +125,30 @@ fn fetch(request: &Request<'_>, root: &Path) -> Result<Vec<PathBuf>, RenderError
         )
     })?;
     if !output.status.success() {
-        let message = super::scrub(String::from_utf8_lossy(&output.stderr).trim());
+        // Read to decide what failed and whom to blame; never quoted (`failure`).
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let stdout = String::from_utf8_lossy(&output.stdout);
         let mut named: Vec<Locked> = request
             .locked
             .iter()
-            .filter(|l| l.is_built() && mentions(&message, &l.name))
+            .filter(|l| l.is_built() && mentions(&stderr, &l.name))
             .cloned()
             .collect();
-        let mut reason = if message.is_empty() {
+        let mut reason = if stderr.trim().is_empty() {
             format!("`helm dependency build` exited with {}", output.status)
         } else {
-            message
+            failure::describe(&stderr, "helm dependency build")
         };
         if named.is_empty() {
             // helm does not always say which chart it could not find; the indexes it read do.
             named = unlisted(&workspace, &config, request.locked);
             if !named.is_empty() {
-                reason = format!("the repository's index does not list this version ({reason})");
+                reason = "the repository's index does not list this version".to_string();
             }
         }
         // helm says on stdout, as a warning, which repositories it could not read, and then
         // fails on the index file that is missing: the warning is the reason.
-        let unread = unreadable(&String::from_utf8_lossy(&output.stdout));
+        let unread = unreadable(&stdout);
         let unreachable: Vec<Locked> = request
             .locked
             .iter()
@@ -161,9 +164,12 @@ fn fetch(request: &Request<'_>, root: &Path) -> Result<Vec<PathBuf>, RenderError
                 .iter()
                 .filter_map(|l| config.names.iter().find(|(r, _)| *r == l.repository))
                 .filter_map(|(repository, name)| {
-                    unread
-                        .get(name)
-                        .map(|why| (crate::scrub::url(repository), why.clone()))
+                    unread.get(name).map(|why| {
+                        (
+                            crate::scrub::url(repository),
+                            failure::describe(why, "helm dependency build"),
+                        )
+                    })
                 })
                 .collect();
             reasons.sort();
@@ -175,11 +181,7 @@ fn fetch(request: &Request<'_>, root: &Path) -> Result<Vec<PathBuf>, RenderError
                     .map(|(repository, why)| format!("{repository} cannot be read: {why}"))
                     .collect(),
             };
-            return Err(failed(
-                request,
-                &unreachable,
-                super::scrub(&reasons.join("; ")),
-            ));
+            return Err(failed(request, &unreachable, reasons.join("; ")));
         }
         let blamed = if named.is_empty() { all } else { &named };
         return Err(failed(request, blamed, reason));
