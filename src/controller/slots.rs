@@ -151,9 +151,8 @@ impl State {
             if self.served.len() > MAX_REMEMBERED {
                 // Namespaces come and go: only the present ones' turns matter.
                 let (held, waiting) = (&self.held, &self.waiting);
-                self.served.retain(|t, _| {
-                    held.contains_key(t) || waiting.iter().any(|w| &w.tenant == t)
-                });
+                self.served
+                    .retain(|t, _| held.contains_key(t) || waiting.iter().any(|w| &w.tenant == t));
             }
             let slot = Slot {
                 tenant: waiter.tenant,
@@ -245,7 +244,11 @@ mod tests {
         let (slots, _) = slots(8, 2);
         let mut held = Vec::new();
         for _ in 0..4 {
-            held.push(granted_at_once(&slots, "a").await.expect("within a's share"));
+            held.push(
+                granted_at_once(&slots, "a")
+                    .await
+                    .expect("within a's share"),
+            );
         }
         assert!(
             granted_at_once(&slots, "a").await.is_none(),
@@ -253,16 +256,26 @@ mod tests {
         );
         assert_eq!(slots.held("a"), 4);
         for _ in 0..3 {
-            held.push(granted_at_once(&slots, "b").await.expect("within b's share"));
+            held.push(
+                granted_at_once(&slots, "b")
+                    .await
+                    .expect("within b's share"),
+            );
         }
         assert_eq!(slots.held("b"), 3);
-        assert!(granted_at_once(&slots, "b").await.is_none(), "the last slot for b");
-        assert!(granted_at_once(&slots, "c").await.is_some(), "the last slot for c");
+        assert!(
+            granted_at_once(&slots, "b").await.is_none(),
+            "the last slot for b"
+        );
+        assert!(
+            granted_at_once(&slots, "c").await.is_some(),
+            "the last slot for c"
+        );
     }
 
     #[tokio::test]
     async fn with_more_tenants_than_slots_each_gets_one_and_a_freed_slot_goes_to_one_holding_none()
-     {
+    {
         let (slots, _) = slots(2, 3);
         let slots = Arc::new(slots);
         let a = granted_at_once(&slots, "a").await.expect("a's slot");

@@ -461,10 +461,18 @@ fn remote_failure(message: &str) -> String {
     let classes: &[(&[&str], &str)] = &[
         (&["connection refused"], "the connection was refused"),
         (
-            &["failed to lookup", "dns error", "no such host", "name or service not known"],
+            &[
+                "failed to lookup",
+                "dns error",
+                "no such host",
+                "name or service not known",
+            ],
             "the host name does not resolve",
         ),
-        (&["timed out", "timeout"], "the server did not answer in time"),
+        (
+            &["timed out", "timeout"],
+            "the server did not answer in time",
+        ),
         (
             &["certificate", "tls", "ssl", "handshake"],
             "the TLS handshake failed (the server's certificate is not trusted or not valid)",
@@ -473,10 +481,7 @@ fn remote_failure(message: &str) -> String {
             &["authentication", "credentials", "unauthorized"],
             "the server refused the credentials",
         ),
-        (
-            &["interrupted", "cancelled"],
-            "the fetch was interrupted",
-        ),
+        (&["interrupted", "cancelled"], "the fetch was interrupted"),
         (
             &["connection reset", "broken pipe", "unexpected end", "eof"],
             "the connection closed before a complete answer",

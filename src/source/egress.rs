@@ -6,17 +6,19 @@
 //! to a public address once and an internal one the next time.
 //!
 //! helm (Go) skips any proxy for `localhost` and loopback literals, so those are refused by
-//! the URL check alone; a redirect or an index entry naming a loopback literal reaches the
-//! controller's own Pod, nothing beyond it.
+//! the URL check alone; a plain-http redirect is checked here before helm sees it (the
+//! redirect's target is refused as the request itself would be), but a redirect inside an
+//! https tunnel, or an index entry naming a loopback literal, reaches the controller's own
+//! Pod, nothing beyond it.
 //!
 //! A refusal is answered `403` with the reason as the status text, which helm repeats in its
 //! error; the reasons given lately are remembered (`refusal_in`), so that a message built from
 //! helm's or git's output can repeat our words and nothing else of it. Nothing the far server
 //! says is ever read by this module, only relayed.
 
+use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::collections::VecDeque;
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
@@ -185,9 +187,45 @@ fn serve(mut client: TcpStream, policy: &Policy, fetch: Fetch) -> io::Result<()>
         }
         forwarded.push_str("Connection: close\r\n\r\n");
         server.write_all(forwarded.as_bytes())?;
+        server.write_all(&rest)?;
+        // helm follows a redirect itself, straight to a loopback literal or `localhost`
+        // (which it never sends through a proxy): where the redirect shows, it is checked here.
+        server.set_read_timeout(Some(IDLE))?;
+        let (head, body) = read_head(&mut server)?;
+        if let Some(location) = redirect(&head, target)
+            && let Some((host, port)) = address::host_and_port(&location)
+            && let Err(refused) = policy.check_host(fetch, &host, port)
+        {
+            tracing::warn!(%host, reason = %refused, "redirect refused");
+            let reason = status_text(&format!("refusing to follow a redirect: {}", refused.0));
+            remember_refusal(&reason);
+            return answer(&mut client, 403, &reason);
+        }
+        client.write_all(&head)?;
+        client.write_all(&body)?;
+        return relay(client, server);
     }
     server.write_all(&rest)?;
     relay(client, server)
+}
+
+/// Where a response head sends the client, resolved against the URL asked for; None when it
+/// is not a redirect.
+fn redirect(head: &[u8], asked: &str) -> Option<String> {
+    let text = String::from_utf8_lossy(head);
+    let mut lines = text.split("\r\n");
+    let code: u16 = lines.next()?.split(' ').nth(1)?.parse().ok()?;
+    if !(300..400).contains(&code) {
+        return None;
+    }
+    let location = lines.find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        name.trim()
+            .eq_ignore_ascii_case("location")
+            .then(|| value.trim().to_string())
+    })?;
+    let resolved = url::Url::parse(asked).ok()?.join(&location).ok()?;
+    Some(resolved.to_string())
 }
 
 /// The path and query of an absolute URL (`/` when it has none).
@@ -338,5 +376,46 @@ mod tests {
             ),
         );
         assert_eq!(line, "HTTP/1.1 200 OK");
+    }
+
+    #[test]
+    fn a_plain_http_redirect_to_an_address_the_policy_refuses_is_refused() {
+        let Ok(listener) = TcpListener::bind(("127.0.0.2", 0)) else {
+            return; // no 127.0.0.2 on this machine (not Linux)
+        };
+        let target = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().take(2).flatten() {
+                let mut stream = stream;
+                let mut head = [0u8; 4096];
+                let _ = stream.read(&mut head);
+                let location = match head.starts_with(b"GET /index.yaml ") {
+                    true => "http://127.0.0.1:9/index.yaml",
+                    false => "/index.yaml",
+                };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\n\r\n"
+                );
+            }
+        });
+        let allowed = Policy::parse(&["127.0.0.2".into()]).unwrap();
+        let line = through(
+            allowed.clone(),
+            format!("GET http://{target}/index.yaml HTTP/1.1\r\nHost: {target}\r\n\r\n"),
+        );
+        assert!(
+            line.starts_with("HTTP/1.1 403 refusing to follow a redirect")
+                && line.contains("127.0.0.1")
+                && line.contains("loopback"),
+            "{line}"
+        );
+        assert!(refusal_in(&format!("Error: {}", &line[13..])).is_some());
+        // A redirect within what the policy allows is relayed as it came.
+        let line = through(
+            allowed,
+            format!("GET http://{target}/old HTTP/1.1\r\nHost: {target}\r\n\r\n"),
+        );
+        assert_eq!(line, "HTTP/1.1 302 Found");
     }
 }

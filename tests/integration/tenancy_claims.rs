@@ -384,7 +384,7 @@ async fn a_chart_url_in_an_allowed_repositorys_index_is_checked_again_by_the_fet
     let strict = t.controller(&by_name, env);
     let refused = wait_for_ready(&t.client, &t.a, "chart", "False", "RenderFailed").await;
     assert!(
-        refused.contains("127.1") && refused.contains("loopback") && refused.contains("403"),
+        refused.contains("127.0.0.1") && refused.contains("loopback") && refused.contains("403"),
         "{refused}"
     );
     assert!(config_maps(&t.client, &t.a).await.is_empty());
@@ -398,6 +398,67 @@ async fn a_chart_url_in_an_allowed_repositorys_index_is_checked_again_by_the_fet
     t.sync_now(&t.a, "chart");
     wait_for_ready(&t.client, &t.a, "chart", "True", "ReconciliationSucceeded").await;
     assert_eq!(config_maps(&t.client, &t.a).await, ["demo-web"]);
+}
+
+#[tokio::test]
+async fn an_allowed_repository_redirecting_to_loopback_is_refused_by_the_fetch_proxy() {
+    let t = Tenants::new("redirect").await;
+    // The repository the tenant names, and the operator allows, is at 127.0.0.2, spelled
+    // `127.2` (not a loopback literal to helm, so helm asks the proxy). It redirects every
+    // request to a repository on 127.0.0.1, which helm would fetch directly, around the proxy:
+    // that one holds a chart whose ConfigMap carries a canary.
+    let canary = support::unique_name("canary-redirect");
+    let inside = HttpRepo::start(&[("web", "0.1.0", &canary)], None);
+    let redirector = std::net::TcpListener::bind(("127.0.0.2", 0)).expect("binding 127.0.0.2");
+    let port = redirector.local_addr().unwrap().port();
+    let target = inside.url();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for stream in redirector.incoming().flatten() {
+            let mut stream = stream;
+            let mut head = [0u8; 8192];
+            let n = stream.read(&mut head).unwrap_or(0);
+            let path = String::from_utf8_lossy(&head[..n])
+                .split(' ')
+                .nth(1)
+                .unwrap_or("/")
+                .to_string();
+            let _ = write!(
+                stream,
+                "HTTP/1.1 302 Found\r\nLocation: {target}{path}\r\nContent-Length: 0\r\n\
+                 Connection: close\r\n\r\n"
+            );
+        }
+    });
+    let kustomization = format!(
+        "helmCharts:\n- name: web\n  repo: http://127.2:{port}\n  version: 0.1.0\n  \
+         releaseName: demo\n"
+    );
+    let remote = Remote::new(&[("deploy/kustomization.yaml", &kustomization)]);
+    let url = format!("file://{}", remote.base.join("platform.git").display());
+    t.sync(&t.a, "chart", spec(&url, "deploy", &t.a, "deployer"))
+        .await;
+    let helm = support::helm3();
+    let env: &[(&str, &Path)] = &[("GITOPS_HELM", &helm)];
+
+    let controller = t.controller(
+        &["--allow-file-sources", "--allow-fetch-to", "127.0.0.2"],
+        env,
+    );
+    let refused = wait_for_ready(&t.client, &t.a, "chart", "False", "RenderFailed").await;
+    assert!(
+        refused.contains("redirect")
+            && refused.contains("127.0.0.1")
+            && refused.contains("loopback"),
+        "{refused}"
+    );
+    assert_eq!(
+        inside.server.requests(),
+        0,
+        "the loopback repository was asked"
+    );
+    assert!(config_maps(&t.client, &t.a).await.is_empty());
+    assert!(!controller.logs().contains(&canary));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

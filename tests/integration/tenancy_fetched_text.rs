@@ -14,8 +14,7 @@ use serde_json::json;
 
 use crate::chart_repo::{HttpRepo, lock_chart};
 use crate::controller::{
-    Controller, config_maps, create_sync, install_crd, service_account, spec, syncs,
-    wait_for_ready,
+    Controller, config_maps, create_sync, install_crd, service_account, spec, syncs, wait_for_ready,
 };
 use crate::reconcile::{Daemon, Remote, WAIT, eventually};
 use crate::support;
@@ -63,7 +62,11 @@ fn http_error(canary: &str) -> Vec<u8> {
 /// The status, the Events' notes and the log of a sync, as one text to search.
 async fn everything_said(client: &kube::Client, ns: &str, controller: &Controller) -> String {
     let mut said = String::new();
-    for sync in syncs(client, ns).list(&ListParams::default()).await.unwrap() {
+    for sync in syncs(client, ns)
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+    {
         said.push_str(&serde_json::to_string(&sync.status).unwrap());
     }
     let events: Api<Event> = Api::namespaced(client.clone(), ns);
@@ -101,13 +104,15 @@ async fn a_chart_repositorys_error_text_reaches_no_status_event_or_log() {
         TcpListener::bind(("127.0.0.1", port)).unwrap(),
         http_error(&canary),
     );
-    let pulled = format!(
-        "helmCharts:\n- name: web\n  repo: {url}\n  version: 0.1.0\n  releaseName: demo\n"
-    );
+    let pulled =
+        format!("helmCharts:\n- name: web\n  repo: {url}\n  version: 0.1.0\n  releaseName: demo\n");
     let remote = Remote::new(&[
         ("dependency/Chart.yaml", chart_yaml.as_str()),
         ("dependency/Chart.lock", &lock),
-        ("dependency/templates/cm.yaml", &crate::reconcile::cm("app", "1")),
+        (
+            "dependency/templates/cm.yaml",
+            &crate::reconcile::cm("app", "1"),
+        ),
         ("pulled/kustomization.yaml", &pulled),
     ]);
     let daemon = Daemon::start(&remote.base);
@@ -184,12 +189,16 @@ async fn a_git_servers_error_line_reaches_no_status_event_or_log() {
         json!({}),
     )
     .await;
-    let controller = Controller::start(&ns, &["--no-leader-election", "-v", "--log-format", "json"]);
+    let controller =
+        Controller::start(&ns, &["--no-leader-election", "-v", "--log-format", "json"]);
 
     let message = wait_for_ready(&client, &ns, "app", "False", "FetchFailed").await;
     assert!(message.contains(&url), "{message}");
     assert!(!message.contains(&canary), "{message}");
-    assert!(server.answered() >= 1, "the controller never asked the server");
+    assert!(
+        server.answered() >= 1,
+        "the controller never asked the server"
+    );
     eventually("the ReconcileFailed Event", WAIT, || async {
         let events: Api<Event> = Api::namespaced(client.clone(), &ns);
         events

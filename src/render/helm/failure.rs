@@ -20,7 +20,11 @@ pub(crate) fn describe(output: &str, what: &str) -> String {
             "the archive does not match the digest its lock or index gives",
         ),
         (
-            &["no chart version found", "not found in", "no chart name found"],
+            &[
+                "no chart version found",
+                "not found in",
+                "no chart name found",
+            ],
             "the repository's index does not list this chart version",
         ),
         (
@@ -37,6 +41,7 @@ pub(crate) fn describe(output: &str, what: &str) -> String {
                 "i/o timeout",
                 "deadline exceeded",
                 "timeout awaiting",
+                "handshake timeout",
                 "client.timeout",
             ],
             "the server did not answer in time",
@@ -50,7 +55,13 @@ pub(crate) fn describe(output: &str, what: &str) -> String {
             "the connection closed before a complete answer",
         ),
         (
-            &["not a valid chart repository", "yaml:", "json:", "gzip:", "tar:"],
+            &[
+                "not a valid chart repository",
+                "yaml:",
+                "json:",
+                "gzip:",
+                "tar:",
+            ],
             "what the server sent is not a chart repository index or chart archive",
         ),
         (
@@ -131,7 +142,10 @@ mod tests {
                 "does not resolve",
             ),
             ("net/http: TLS handshake timeout", "in time"),
-            ("tls: failed to verify certificate: x509: unknown authority", "TLS"),
+            (
+                "tls: failed to verify certificate: x509: unknown authority",
+                "TLS",
+            ),
         ] {
             assert!(describe(helm, "helm pull").contains(class), "{helm}");
         }
