@@ -474,7 +474,7 @@ fn remote_failure(message: &str) -> String {
             "the server did not answer in time",
         ),
         (
-            &["certificate", "tls", "ssl", "handshake"],
+            &["certificate", "tls", "ssl"],
             "the TLS handshake failed (the server's certificate is not trusted or not valid)",
         ),
         (
@@ -485,6 +485,11 @@ fn remote_failure(message: &str) -> String {
         (
             &["connection reset", "broken pipe", "unexpected end", "eof"],
             "the connection closed before a complete answer",
+        ),
+        (
+            &["handshake failed"],
+            "the server did not complete git's handshake (it refused the request, or does not \
+             speak git)",
         ),
     ];
     for (markers, reason) in classes {
@@ -556,5 +561,28 @@ mod tests {
             e.0
         );
         assert!(!format!("{s:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn a_remotes_own_words_never_reach_the_message() {
+        let canary = "canary-5b1d";
+        for (gix, class) in [
+            (
+                format!("Transport handshake failed\n0: Io(Custom {{ error: \"{canary}\" }})"),
+                "handshake",
+            ),
+            (format!("Received HTTP status 403 ({canary})"), "HTTP 403"),
+            (
+                format!("Connection refused (os error 111) {canary}"),
+                "refused",
+            ),
+            (format!("{canary}"), "not shown"),
+        ] {
+            let said = remote_failure(&gix);
+            assert!(
+                said.contains(class) && !said.contains(canary),
+                "{gix}: {said}"
+            );
+        }
     }
 }

@@ -19,6 +19,7 @@
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
@@ -47,6 +48,15 @@ pub fn refusal_in(text: &str) -> Option<String> {
         .rev()
         .find(|r| text.contains(r.as_str()))
         .map(|r| format!("the controller's fetch proxy answered 403: {r}"))
+}
+
+/// Counts a relay out when it ends, however it ends.
+struct Running;
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        RELAYS.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 fn remember_refusal(reason: &str) {
@@ -279,15 +289,23 @@ fn answer(client: &mut TcpStream, code: u16, reason: &str) -> io::Result<()> {
     )
 }
 
-/// Copies both ways until either side closes or the connection idles.
+/// Relays running now.
+static RELAYS: AtomicUsize = AtomicUsize::new(0);
+
+/// Copies both ways until either side closes or the connection idles. The client closing
+/// ends the relay at once (a fetching program killed at its render's deadline must not leave
+/// a thread waiting on a silent server for the idle limit): helm's and git's HTTP clients
+/// never half-close a connection they still expect an answer on.
 fn relay(client: TcpStream, server: TcpStream) -> io::Result<()> {
+    RELAYS.fetch_add(1, Ordering::SeqCst);
+    let _running = Running;
     for stream in [&client, &server] {
         stream.set_read_timeout(Some(IDLE))?;
     }
     let (mut client_read, mut server_write) = (client.try_clone()?, server.try_clone()?);
     let upstream = std::thread::spawn(move || {
         let _ = io::copy(&mut client_read, &mut server_write);
-        let _ = server_write.shutdown(std::net::Shutdown::Write);
+        let _ = server_write.shutdown(std::net::Shutdown::Both);
     });
     let (mut server_read, mut client_write) = (server, client);
     let _ = io::copy(&mut server_read, &mut client_write);
@@ -417,5 +435,39 @@ mod tests {
             format!("GET http://{target}/old HTTP/1.1\r\nHost: {target}\r\n\r\n"),
         );
         assert_eq!(line, "HTTP/1.1 302 Found");
+    }
+
+    #[test]
+    fn a_relay_to_a_silent_server_ends_when_its_client_goes_away() {
+        // A server that accepts and never answers.
+        let silent = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+        let target = silent.local_addr().unwrap();
+        let held = std::thread::spawn(move || silent.accept().map(|(stream, _)| stream));
+        let allowed: &'static Policy =
+            Box::leak(Box::new(Policy::parse(&["127.0.0.1".into()]).unwrap()));
+        let proxy = start(allowed, Fetch::Chart).unwrap();
+        let mut client = TcpStream::connect(proxy).unwrap();
+        write!(client, "CONNECT {target} HTTP/1.1\r\n\r\n").unwrap();
+        let mut line = String::new();
+        io::BufRead::read_line(&mut io::BufReader::new(&client), &mut line).unwrap();
+        assert!(line.starts_with("HTTP/1.1 200"), "{line}");
+        let mut server = held.join().unwrap().unwrap();
+        assert_eq!(RELAYS.load(Ordering::SeqCst), 1);
+
+        // The fetching program is killed: its end of the tunnel closes.
+        drop(client);
+        let gone = std::time::Instant::now();
+        while RELAYS.load(Ordering::SeqCst) != 0 {
+            assert!(
+                gone.elapsed() < Duration::from_secs(30),
+                "the relay still waits on the silent server"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // And the server sees its connection closed.
+        server
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        assert_eq!(server.read(&mut [0u8; 16]).unwrap_or(0), 0);
     }
 }

@@ -193,7 +193,10 @@ async fn a_git_servers_error_line_reaches_no_status_event_or_log() {
         Controller::start(&ns, &["--no-leader-election", "-v", "--log-format", "json"]);
 
     let message = wait_for_ready(&client, &ns, "app", "False", "FetchFailed").await;
-    assert!(message.contains(&url), "{message}");
+    assert!(
+        message.contains(&url) && message.contains("did not complete git's handshake"),
+        "{message}"
+    );
     assert!(!message.contains(&canary), "{message}");
     assert!(
         server.answered() >= 1,
