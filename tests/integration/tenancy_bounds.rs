@@ -501,8 +501,8 @@ async fn a_render_past_its_deadline_is_killed_with_its_processes_and_prunes_noth
 
     let message = wait_for_ready(&client, &ns, "app", "False", "RenderFailed").await;
     assert!(
-        message.contains("`helm dependency build` was stopped")
-            && message.contains("deadline of 3s"),
+        // In the controller the indexes are read (`helm repo update`) before the build.
+        message.contains("`helm repo update` was stopped") && message.contains("deadline of 3s"),
         "{message}"
     );
     assert!(silent.accepted() >= 1, "helm never asked the repository");

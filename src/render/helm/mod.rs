@@ -18,6 +18,7 @@ mod dependencies;
 mod failure;
 mod fetch;
 pub mod hooks;
+mod index;
 pub(crate) mod kustomize;
 pub(crate) mod links;
 mod pull;
