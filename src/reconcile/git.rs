@@ -576,7 +576,7 @@ mod tests {
                 format!("Connection refused (os error 111) {canary}"),
                 "refused",
             ),
-            (format!("{canary}"), "not shown"),
+            (canary.to_string(), "not shown"),
         ] {
             let said = remote_failure(&gix);
             assert!(

@@ -327,7 +327,7 @@ pub(crate) fn evict(root: &Path, max: usize, recent: Duration) {
             entries.push((last_used(root, kind, &entry), kind, entry));
         }
     }
-    entries.sort_by(|a, b| b.0.cmp(&a.0));
+    entries.sort_by_key(|e| std::cmp::Reverse(e.0));
     for (used, kind, entry) in entries.into_iter().skip(max) {
         if old(used) {
             discard(&entry);
