@@ -8,8 +8,9 @@
 //! the last free one; a freed slot goes to the waiting tenant that holds the fewest, the one
 //! served longest ago among equals. A render cannot be preempted, so a slot a tenant is not
 //! entitled to is never lent: lent, it could be held until a deadline while its owner waits.
-//! A tenant whose every render hangs so delays its own syncs; another tenant's wait for a
-//! slot is bounded by the syncs of tenants within their share.
+//! A tenant whose every render hangs so delays its own syncs. Not promised: a tenant over
+//! its share when another arrives gives its extra slots back only as its syncs end (at worst
+//! at their render deadline), and more tenants hanging at once than slots fill them all.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
