@@ -167,7 +167,7 @@ complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand reconcile"
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand controller" -l shard -d 'Own the GitSyncs labelled kubectl-gitops.io/shard=NAME (default: those without the label)' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand controller" -l watch-namespace -d 'Watch GitSyncs in this namespace only (default: every namespace)' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand controller" -l default-service-account -d 'The ServiceAccount (in the sync\'s own namespace) a GitSync without spec.serviceAccountName acts as. Without it such syncs are refused (Stalled), so no sync ever acts with the controller\'s own rights' -r
-complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand controller" -l concurrent-syncs -d 'Syncs reconciled at once' -r
+complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand controller" -l concurrent-syncs -d 'Syncs reconciled at once, shared fairly between namespaces' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand controller" -l dependency-retry -d 'How soon a sync waiting for a dependency looks again (a dependency turning Ready wakes it at once anyway)' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand controller" -l backoff -d 'First retry delay after a failed reconcile; doubles per failure' -r
 complete -c kubectl-gitops -n "__fish_kubectl_gitops_using_subcommand controller" -l max-backoff -d 'Longest retry delay after failures' -r

@@ -182,7 +182,7 @@ Register-ArgumentCompleter -Native -CommandName 'kubectl-gitops' -ScriptBlock {
             [CompletionResult]::new('--shard', '--shard', [CompletionResultType]::ParameterName, 'Own the GitSyncs labelled kubectl-gitops.io/shard=NAME (default: those without the label)')
             [CompletionResult]::new('--watch-namespace', '--watch-namespace', [CompletionResultType]::ParameterName, 'Watch GitSyncs in this namespace only (default: every namespace)')
             [CompletionResult]::new('--default-service-account', '--default-service-account', [CompletionResultType]::ParameterName, 'The ServiceAccount (in the sync''s own namespace) a GitSync without spec.serviceAccountName acts as. Without it such syncs are refused (Stalled), so no sync ever acts with the controller''s own rights')
-            [CompletionResult]::new('--concurrent-syncs', '--concurrent-syncs', [CompletionResultType]::ParameterName, 'Syncs reconciled at once')
+            [CompletionResult]::new('--concurrent-syncs', '--concurrent-syncs', [CompletionResultType]::ParameterName, 'Syncs reconciled at once, shared fairly between namespaces')
             [CompletionResult]::new('--dependency-retry', '--dependency-retry', [CompletionResultType]::ParameterName, 'How soon a sync waiting for a dependency looks again (a dependency turning Ready wakes it at once anyway)')
             [CompletionResult]::new('--backoff', '--backoff', [CompletionResultType]::ParameterName, 'First retry delay after a failed reconcile; doubles per failure')
             [CompletionResult]::new('--max-backoff', '--max-backoff', [CompletionResultType]::ParameterName, 'Longest retry delay after failures')

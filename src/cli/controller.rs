@@ -51,7 +51,13 @@ pub struct ControllerArgs {
     #[arg(long, value_name = "NAME")]
     pub default_service_account: Option<String>,
 
-    /// Syncs reconciled at once.
+    /// Syncs reconciled at once, shared fairly between namespaces.
+    ///
+    /// A tenant is a GitSync's namespace: with T namespaces holding GitSyncs, one holds at
+    /// most N/T of these slots (at least one) even while others are free, one slot is kept for
+    /// a namespace holding none, and a freed slot goes to the waiting namespace holding the
+    /// fewest. A namespace whose renders hang so holds its share until their deadline, no
+    /// more.
     #[arg(long, default_value_t = 8, value_name = "N")]
     pub concurrent_syncs: u16,
 

@@ -10,7 +10,8 @@
 //! due), `sources` (the shared git caches), `access` (what a sync's account may do, asked as
 //! it), `spec` (a spec checked, and the reconciler it runs: shared
 //! with `kubectl gitops reconcile`), `sync` (one sync's reconcile), `shard`
-//! (selectors and Lease names), `metrics`, `manifests` (what `install --controller` prints).
+//! (selectors and Lease names), `slots` (the sync slots, shared fairly between namespaces),
+//! `metrics`, `manifests` (what `install --controller` prints).
 
 mod access;
 pub mod crd;
@@ -18,6 +19,7 @@ mod drift;
 pub mod manifests;
 mod metrics;
 pub mod shard;
+mod slots;
 pub mod sources;
 pub mod spec;
 pub mod status;
@@ -31,7 +33,7 @@ use std::time::Duration;
 use anyhow::Result;
 use futures::StreamExt;
 use kube::Api;
-use kube::runtime::controller::{self, Controller};
+use kube::runtime::controller::Controller;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::watcher;
 use tokio::sync::watch;
@@ -50,7 +52,7 @@ pub struct ControllerConfig {
     pub shard: Option<String>,
     /// Watch GitSyncs in this namespace only (None: every namespace).
     pub watch_namespace: Option<String>,
-    /// Syncs reconciled at once.
+    /// Syncs reconciled at once, shared fairly between namespaces (`slots`).
     pub concurrency: u16,
     pub settings: sync::Settings,
     /// Where the git caches live.
@@ -68,6 +70,19 @@ pub struct ControllerConfig {
     pub allow_file_sources: bool,
     /// What each render may spend: a GitSync's `spec.renderLimits` may ask for less.
     pub render_limits: crate::render::limits::Limits,
+}
+
+/// The tenants the sync slots are shared between: the namespaces holding a GitSync that is
+/// not suspended.
+fn tenants(syncs: &[Arc<GitSync>]) -> usize {
+    let mut namespaces: Vec<&str> = syncs
+        .iter()
+        .filter(|s| !s.spec.suspend)
+        .filter_map(|s| s.metadata.namespace.as_deref())
+        .collect();
+    namespaces.sort_unstable();
+    namespaces.dedup();
+    namespaces.len()
 }
 
 /// Runs until SIGTERM or SIGINT.
@@ -152,9 +167,17 @@ pub async fn run(cluster: Cluster, config: ControllerConfig) -> Result<()> {
             None => Api::all(cluster.client.clone()),
         };
         let watch_config = watcher::Config::default().labels(&selector);
-        let controller = Controller::new(api.clone(), watch_config.clone())
-            .with_config(controller::Config::default().concurrency(config.concurrency));
+        // The queue itself is unbounded: each reconcile waits for one of the slots, which
+        // are shared between namespaces (one tenant's hanging renders hold its share only).
+        let controller = Controller::new(api.clone(), watch_config.clone());
         let store = controller.store();
+        let slots = {
+            let store = store.clone();
+            Arc::new(slots::Slots::new(
+                usize::from(config.concurrency),
+                Box::new(move || tenants(&store.state())),
+            ))
+        };
         // A sync that changes (its status turning Ready, above all) wakes the syncs that
         // depend on it, so `dependsOn` chains converge without waiting for a retry.
         let dependents = store.clone();
@@ -247,11 +270,17 @@ pub async fn run(cluster: Cluster, config: ControllerConfig) -> Result<()> {
                 let _ = graceful.changed().await;
             })
             .run(
-                |sync, context| async move {
-                    // What this sync's cycle teaches the scrubber goes when it and the cycles
-                    // beside it have ended: tenants' values do not pile up for ever.
-                    let _cycle = crate::scrub::cycle();
-                    sync::reconcile(sync, context).await
+                move |sync, context| {
+                    let slots = slots.clone();
+                    async move {
+                        let _slot = slots
+                            .acquire(sync.metadata.namespace.as_deref().unwrap_or_default())
+                            .await;
+                        // What this sync's cycle teaches the scrubber goes when it and the
+                        // cycles beside it have ended: tenants' values do not pile up for ever.
+                        let _cycle = crate::scrub::cycle();
+                        sync::reconcile(sync, context).await
+                    }
                 },
                 sync::error_policy,
                 context,

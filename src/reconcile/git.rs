@@ -264,6 +264,13 @@ impl GitSource {
         GitError(self.scrub(&format!("{what}: {err:#}")))
     }
 
+    /// A failure talking to the remote, in our words only: git's messages quote what the
+    /// server sent (an `ERR` line, a redirect's URL, a service announcement), which must not
+    /// reach a status, an Event or a log.
+    fn remote_error(&self, what: &str, err: impl std::fmt::Display) -> GitError {
+        GitError(self.scrub(&format!("{what}: {}", remote_failure(&format!("{err:#}")))))
+    }
+
     /// The repository's http options (proxy, CA, ...) with every request bounded by
     /// `request_timeout` and, in the controller, sent through the fetch proxy; None for other
     /// schemes, or with neither.
@@ -336,10 +343,14 @@ impl GitSource {
             .with_refspecs([spec.as_str()], Direction::Fetch)
             .map_err(|e| self.error(&format!("invalid ref {:?}", self.reference), e))?;
         let credentials = self.credentials.clone();
-        let connecting =
-            |e: &dyn std::fmt::Display| self.error(&format!("connecting to {}", self.display), e);
+        let connecting = |e: &dyn std::fmt::Display| {
+            self.remote_error(&format!("connecting to {}", self.display), e)
+        };
         let connection =
-            match daemon_transport(&self.url, interrupt).map_err(|e| connecting(&e))? {
+            // Our own connection's errors are ours to quote (an address refused, a socket's).
+            match daemon_transport(&self.url, interrupt).map_err(|e| {
+                self.error(&format!("connecting to {}", self.display), e)
+            })? {
                 Some(transport) => remote.to_connection_with_transport(transport),
                 None => {
                     let connection = remote
@@ -370,7 +381,7 @@ impl GitSource {
             });
         let mut prepare = connection
             .prepare_fetch(gix::progress::Discard, Default::default())
-            .map_err(|e| self.error(&format!("listing refs of {}", self.display), e))?;
+            .map_err(|e| self.remote_error(&format!("listing refs of {}", self.display), e))?;
         let mapping = prepare
             .ref_map()
             .mappings
@@ -398,7 +409,7 @@ impl GitSource {
         prepare
             .receive(gix::progress::Discard, interrupt.flag())
             .map_err(|e| {
-                self.error(
+                self.remote_error(
                     &format!("fetching {} from {}", self.reference, self.display),
                     e,
                 )
@@ -442,6 +453,64 @@ fn is_scp_like(url: &str) -> bool {
         Some((host, _)) => !host.contains('/') && host.len() > 1,
         None => false,
     }
+}
+
+/// What failed in a conversation with a remote, read from gix's message (which may quote the
+/// server) and said in words of our own.
+fn remote_failure(message: &str) -> String {
+    if let Some(refusal) = crate::source::egress::refusal_in(message) {
+        return refusal;
+    }
+    let lower = message.to_ascii_lowercase();
+    if let Some(code) = lower
+        .split_once("received http status ")
+        .map(|(_, rest)| rest.chars().take(3).collect::<String>())
+        .filter(|code| code.len() == 3 && code.chars().all(|c| c.is_ascii_digit()))
+    {
+        return format!("the server answered HTTP {code}");
+    }
+    let classes: &[(&[&str], &str)] = &[
+        (&["connection refused"], "the connection was refused"),
+        (
+            &[
+                "failed to lookup",
+                "dns error",
+                "no such host",
+                "name or service not known",
+            ],
+            "the host name does not resolve",
+        ),
+        (
+            &["timed out", "timeout"],
+            "the server did not answer in time",
+        ),
+        (
+            &["certificate", "tls", "ssl"],
+            "the TLS handshake failed (the server's certificate is not trusted or not valid)",
+        ),
+        (
+            &["authentication", "credentials", "unauthorized"],
+            "the server refused the credentials",
+        ),
+        (&["interrupted", "cancelled"], "the fetch was interrupted"),
+        (
+            &["connection reset", "broken pipe", "unexpected end", "eof"],
+            "the connection closed before a complete answer",
+        ),
+        (
+            &["handshake failed"],
+            "the server did not complete git's handshake (it refused the request, or does not \
+             speak git)",
+        ),
+    ];
+    for (markers, reason) in classes {
+        if markers.iter().any(|m| lower.contains(m)) {
+            return (*reason).to_string();
+        }
+    }
+    "the remote refused or failed the request; its message is not shown, as it may quote what \
+     the server sent (run `git ls-remote` on the URL to see it)"
+        .to_string()
 }
 
 #[cfg(test)]
@@ -503,5 +572,28 @@ mod tests {
             e.0
         );
         assert!(!format!("{s:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn a_remotes_own_words_never_reach_the_message() {
+        let canary = "canary-5b1d";
+        for (gix, class) in [
+            (
+                format!("Transport handshake failed\n0: Io(Custom {{ error: \"{canary}\" }})"),
+                "handshake",
+            ),
+            (format!("Received HTTP status 403 ({canary})"), "HTTP 403"),
+            (
+                format!("Connection refused (os error 111) {canary}"),
+                "refused",
+            ),
+            (canary.to_string(), "not shown"),
+        ] {
+            let said = remote_failure(&gix);
+            assert!(
+                said.contains(class) && !said.contains(canary),
+                "{gix}: {said}"
+            );
+        }
     }
 }

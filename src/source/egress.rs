@@ -6,15 +6,21 @@
 //! to a public address once and an internal one the next time.
 //!
 //! helm (Go) skips any proxy for `localhost` and loopback literals, so those are refused by
-//! the URL check alone; a redirect or an index entry naming a loopback literal reaches the
-//! controller's own Pod, nothing beyond it.
+//! the URL check alone; a plain-http redirect is checked here before helm sees it (the
+//! redirect's target is refused as the request itself would be), and an index's download URLs
+//! are checked before helm downloads (`render::helm::index`); a redirect inside an https
+//! tunnel to a loopback literal still reaches the controller's own Pod, nothing beyond it.
 //!
 //! A refusal is answered `403` with the reason as the status text, which helm repeats in its
-//! error. Nothing the far server says is ever read by this module, only relayed.
+//! error; the reasons given lately are remembered (`refusal_in`), so that a message built from
+//! helm's or git's output can repeat our words and nothing else of it. Nothing the far server
+//! says is ever read by this module, only relayed.
 
+use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use super::address::{self, Fetch, Policy};
@@ -26,6 +32,42 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// A relay with nothing moving for this long is ended (helm's own deadline is longer only
 /// for a transfer that keeps moving).
 const IDLE: Duration = Duration::from_secs(300);
+
+/// Refusals remembered for `refusal_in`.
+const REMEMBERED: usize = 64;
+
+static REFUSALS: Mutex<VecDeque<String>> = Mutex::new(VecDeque::new());
+
+/// The proxy's refusal `text` quotes, as the proxy gave it: a fetch's failure may repeat it
+/// (it is our own account), where anything else a fetching program printed may be the
+/// server's.
+pub fn refusal_in(text: &str) -> Option<String> {
+    let refusals = REFUSALS.lock().unwrap_or_else(|p| p.into_inner());
+    refusals
+        .iter()
+        .rev()
+        .find(|r| text.contains(r.as_str()))
+        .map(|r| format!("the controller's fetch proxy answered 403: {r}"))
+}
+
+/// Counts a relay out when it ends, however it ends.
+struct Running;
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        RELAYS.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+fn remember_refusal(reason: &str) {
+    let mut refusals = REFUSALS.lock().unwrap_or_else(|p| p.into_inner());
+    if !refusals.iter().any(|r| r == reason) {
+        if refusals.len() == REMEMBERED {
+            refusals.pop_front();
+        }
+        refusals.push_back(reason.to_string());
+    }
+}
 
 static CHART_PROXY: OnceLock<Option<SocketAddr>> = OnceLock::new();
 static GIT_PROXY: OnceLock<Option<SocketAddr>> = OnceLock::new();
@@ -118,7 +160,9 @@ fn serve(mut client: TcpStream, policy: &Policy, fetch: Fetch) -> io::Result<()>
         Ok(addresses) => addresses,
         Err(refused) => {
             tracing::warn!(%host, reason = %refused, "fetch refused");
-            return answer(&mut client, 403, &refused.0);
+            let reason = status_text(&refused.0);
+            remember_refusal(&reason);
+            return answer(&mut client, 403, &reason);
         }
     };
     let Some(mut server) = addresses
@@ -153,9 +197,45 @@ fn serve(mut client: TcpStream, policy: &Policy, fetch: Fetch) -> io::Result<()>
         }
         forwarded.push_str("Connection: close\r\n\r\n");
         server.write_all(forwarded.as_bytes())?;
+        server.write_all(&rest)?;
+        // helm follows a redirect itself, straight to a loopback literal or `localhost`
+        // (which it never sends through a proxy): where the redirect shows, it is checked here.
+        server.set_read_timeout(Some(IDLE))?;
+        let (head, body) = read_head(&mut server)?;
+        if let Some(location) = redirect(&head, target)
+            && let Some((host, port)) = address::host_and_port(&location)
+            && let Err(refused) = policy.check_host(fetch, &host, port)
+        {
+            tracing::warn!(%host, reason = %refused, "redirect refused");
+            let reason = status_text(&format!("refusing to follow a redirect: {}", refused.0));
+            remember_refusal(&reason);
+            return answer(&mut client, 403, &reason);
+        }
+        client.write_all(&head)?;
+        client.write_all(&body)?;
+        return relay(client, server);
     }
     server.write_all(&rest)?;
     relay(client, server)
+}
+
+/// Where a response head sends the client, resolved against the URL asked for; None when it
+/// is not a redirect.
+fn redirect(head: &[u8], asked: &str) -> Option<String> {
+    let text = String::from_utf8_lossy(head);
+    let mut lines = text.split("\r\n");
+    let code: u16 = lines.next()?.split(' ').nth(1)?.parse().ok()?;
+    if !(300..400).contains(&code) {
+        return None;
+    }
+    let location = lines.find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        name.trim()
+            .eq_ignore_ascii_case("location")
+            .then(|| value.trim().to_string())
+    })?;
+    let resolved = url::Url::parse(asked).ok()?.join(&location).ok()?;
+    Some(resolved.to_string())
 }
 
 /// The path and query of an absolute URL (`/` when it has none).
@@ -196,23 +276,36 @@ fn read_head(client: &mut TcpStream) -> io::Result<(Vec<u8>, Vec<u8>)> {
     }
 }
 
+/// `reason` as a status line may carry it.
+fn status_text(reason: &str) -> String {
+    reason.chars().filter(|c| !c.is_control()).collect()
+}
+
 fn answer(client: &mut TcpStream, code: u16, reason: &str) -> io::Result<()> {
-    let reason: String = reason.chars().filter(|c| !c.is_control()).collect();
+    let reason = status_text(reason);
     write!(
         client,
         "HTTP/1.1 {code} {reason}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
     )
 }
 
-/// Copies both ways until either side closes or the connection idles.
+/// Relays running now.
+static RELAYS: AtomicUsize = AtomicUsize::new(0);
+
+/// Copies both ways until either side closes or the connection idles. The client closing
+/// ends the relay at once (a fetching program killed at its render's deadline must not leave
+/// a thread waiting on a silent server for the idle limit): helm's and git's HTTP clients
+/// never half-close a connection they still expect an answer on.
 fn relay(client: TcpStream, server: TcpStream) -> io::Result<()> {
+    RELAYS.fetch_add(1, Ordering::SeqCst);
+    let _running = Running;
     for stream in [&client, &server] {
         stream.set_read_timeout(Some(IDLE))?;
     }
     let (mut client_read, mut server_write) = (client.try_clone()?, server.try_clone()?);
     let upstream = std::thread::spawn(move || {
         let _ = io::copy(&mut client_read, &mut server_write);
-        let _ = server_write.shutdown(std::net::Shutdown::Write);
+        let _ = server_write.shutdown(std::net::Shutdown::Both);
     });
     let (mut server_read, mut client_write) = (server, client);
     let _ = io::copy(&mut server_read, &mut client_write);
@@ -301,5 +394,80 @@ mod tests {
             ),
         );
         assert_eq!(line, "HTTP/1.1 200 OK");
+    }
+
+    #[test]
+    fn a_plain_http_redirect_to_an_address_the_policy_refuses_is_refused() {
+        let Ok(listener) = TcpListener::bind(("127.0.0.2", 0)) else {
+            return; // no 127.0.0.2 on this machine (not Linux)
+        };
+        let target = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().take(2).flatten() {
+                let mut stream = stream;
+                let mut head = [0u8; 4096];
+                let _ = stream.read(&mut head);
+                let location = match head.starts_with(b"GET /index.yaml ") {
+                    true => "http://127.0.0.1:9/index.yaml",
+                    false => "/index.yaml",
+                };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\n\r\n"
+                );
+            }
+        });
+        let allowed = Policy::parse(&["127.0.0.2".into()]).unwrap();
+        let line = through(
+            allowed.clone(),
+            format!("GET http://{target}/index.yaml HTTP/1.1\r\nHost: {target}\r\n\r\n"),
+        );
+        assert!(
+            line.starts_with("HTTP/1.1 403 refusing to follow a redirect")
+                && line.contains("127.0.0.1")
+                && line.contains("loopback"),
+            "{line}"
+        );
+        assert!(refusal_in(&format!("Error: {}", &line[13..])).is_some());
+        // A redirect within what the policy allows is relayed as it came.
+        let line = through(
+            allowed,
+            format!("GET http://{target}/old HTTP/1.1\r\nHost: {target}\r\n\r\n"),
+        );
+        assert_eq!(line, "HTTP/1.1 302 Found");
+    }
+
+    #[test]
+    fn a_relay_to_a_silent_server_ends_when_its_client_goes_away() {
+        // A server that accepts and never answers.
+        let silent = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+        let target = silent.local_addr().unwrap();
+        let held = std::thread::spawn(move || silent.accept().map(|(stream, _)| stream));
+        let allowed: &'static Policy =
+            Box::leak(Box::new(Policy::parse(&["127.0.0.1".into()]).unwrap()));
+        let proxy = start(allowed, Fetch::Chart).unwrap();
+        let mut client = TcpStream::connect(proxy).unwrap();
+        write!(client, "CONNECT {target} HTTP/1.1\r\n\r\n").unwrap();
+        let mut line = String::new();
+        io::BufRead::read_line(&mut io::BufReader::new(&client), &mut line).unwrap();
+        assert!(line.starts_with("HTTP/1.1 200"), "{line}");
+        let mut server = held.join().unwrap().unwrap();
+        assert_eq!(RELAYS.load(Ordering::SeqCst), 1);
+
+        // The fetching program is killed: its end of the tunnel closes.
+        drop(client);
+        let gone = std::time::Instant::now();
+        while RELAYS.load(Ordering::SeqCst) != 0 {
+            assert!(
+                gone.elapsed() < Duration::from_secs(30),
+                "the relay still waits on the silent server"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // And the server sees its connection closed.
+        server
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        assert_eq!(server.read(&mut [0u8; 16]).unwrap_or(0), 0);
     }
 }

@@ -33,6 +33,7 @@ mod render_oracle;
 mod revisions;
 mod tenancy_bounds;
 mod tenancy_claims;
+mod tenancy_fetched_text;
 mod tenancy_guard;
 mod tenancy_previews;
 mod tenancy_trees;

@@ -304,6 +304,96 @@ async fn two_charts_whose_repository_never_answers_delay_neither_the_probes_nor_
 }
 
 #[tokio::test]
+async fn a_tenant_with_more_hanging_renders_than_slots_delays_neither_another_tenant_nor_the_probes()
+ {
+    let client = support::admin().await;
+    install_crd(&client).await;
+    let tenant_a = support::namespace(&client, "bounds-hog").await;
+    let tenant_b = support::namespace(&client, "bounds-fair").await;
+    // Only this test's syncs: both namespaces, one shard of their own.
+    let shard = support::unique_name("fair");
+    let labels = json!({ kubectl_gitops::controller::crd::SHARD_LABEL: shard });
+    let (chart, silent) = chart_of_a_silent_repository("stuck");
+    let hanging = ["stuck-a", "stuck-b", "stuck-c"];
+    let mut files: Vec<(String, String)> = hanging.iter().flat_map(|d| under(d, &chart)).collect();
+    files.push(("plain/a.yaml".into(), cm("unrelated", "1")));
+    let remote = remote_of(&files);
+    let daemon = Daemon::start(&remote.base);
+    service_account(&client, &tenant_a, "deployer", &[&tenant_a]).await;
+    service_account(&client, &tenant_b, "deployer", &[&tenant_b]).await;
+    for name in hanging {
+        create_sync(
+            &client,
+            &tenant_a,
+            name,
+            spec(&daemon.url(), name, &tenant_a, "deployer"),
+            labels.clone(),
+        )
+        .await;
+    }
+
+    // Two slots, three renders of tenant A that hang until their deadline (3m, far past WAIT).
+    let listen = format!("127.0.0.1:{}", free_port());
+    let helm = helm_flag();
+    let _controller = Controller::start_with(
+        &[
+            "--shard",
+            &shard,
+            "--no-leader-election",
+            "--allow-fetch-to",
+            "127.0.0.1",
+            "--concurrent-syncs",
+            "2",
+            "--listen",
+            &listen,
+            "--helm-binary",
+            &helm,
+        ],
+        &[],
+    );
+    eventually(
+        "tenant A's renders waiting on the silent repository",
+        WAIT,
+        || async { (silent.accepted() >= 1).then_some(()) },
+    )
+    .await;
+    // Time for A's other syncs to take every slot they could.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    create_sync(
+        &client,
+        &tenant_b,
+        "unrelated",
+        spec(&daemon.url(), "plain", &tenant_b, "deployer"),
+        labels.clone(),
+    )
+    .await;
+    let started = Instant::now();
+    loop {
+        assert_eq!(
+            probe(&listen, "/healthz").await,
+            Some(200),
+            "/healthz did not answer within {PROBE_TIMEOUT:?} while tenant A's renders waited"
+        );
+        if ready(&client, &tenant_b, "unrelated")
+            .await
+            .is_some_and(|(status, _, _)| status == "True")
+        {
+            break;
+        }
+        assert!(
+            started.elapsed() < WAIT,
+            "tenant B's sync did not converge while tenant A's renders held the slots"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(config_maps(&client, &tenant_b).await, ["unrelated"]);
+    // A's renders still wait, and nothing of theirs was applied.
+    assert!(silent.still_waiting() >= 1);
+    assert!(config_maps(&client, &tenant_a).await.is_empty());
+}
+
+#[tokio::test]
 async fn a_chart_printing_hundreds_of_megabytes_fails_its_sync_and_the_controller_stays_small() {
     let client = support::admin().await;
     install_crd(&client).await;
@@ -411,8 +501,8 @@ async fn a_render_past_its_deadline_is_killed_with_its_processes_and_prunes_noth
 
     let message = wait_for_ready(&client, &ns, "app", "False", "RenderFailed").await;
     assert!(
-        message.contains("`helm dependency build` was stopped")
-            && message.contains("deadline of 3s"),
+        // In the controller the indexes are read (`helm repo update`) before the build.
+        message.contains("`helm repo update` was stopped") && message.contains("deadline of 3s"),
         "{message}"
     );
     assert!(silent.accepted() >= 1, "helm never asked the repository");

@@ -355,12 +355,13 @@ async fn a_chart_repository_on_loopback_is_refused_unless_the_operator_allows_it
 }
 
 #[tokio::test]
-async fn a_chart_url_in_an_allowed_repositorys_index_is_checked_again_by_the_fetch_proxy() {
+async fn a_chart_url_in_an_allowed_repositorys_index_is_checked_again_before_the_download() {
     let t = Tenants::new("index").await;
     let charts = HttpRepo::start(&[("web", "0.1.0", "from-repo")], None);
     // The repository is reached as `localhost`, which the operator allows by name; its index
-    // sends the download to `127.1`, a spelling of loopback helm does not recognise, so helm
-    // asks the controller's proxy, which resolves it and checks the address.
+    // sends the download to `127.1`, a spelling of loopback helm does not recognise (helm
+    // would ask the controller's proxy, which resolves it); the index helm cached is checked
+    // before helm downloads from it.
     let port = charts.url().rsplit(':').next().unwrap().to_string();
     let index = charts.dir.path().join("served/index.yaml");
     let text = std::fs::read_to_string(&index).unwrap();
@@ -384,7 +385,9 @@ async fn a_chart_url_in_an_allowed_repositorys_index_is_checked_again_by_the_fet
     let strict = t.controller(&by_name, env);
     let refused = wait_for_ready(&t.client, &t.a, "chart", "False", "RenderFailed").await;
     assert!(
-        refused.contains("127.1") && refused.contains("loopback") && refused.contains("403"),
+        refused.contains("index sends the download")
+            && refused.contains("127.0.0.1")
+            && refused.contains("loopback"),
         "{refused}"
     );
     assert!(config_maps(&t.client, &t.a).await.is_empty());
@@ -398,6 +401,144 @@ async fn a_chart_url_in_an_allowed_repositorys_index_is_checked_again_by_the_fet
     t.sync_now(&t.a, "chart");
     wait_for_ready(&t.client, &t.a, "chart", "True", "ReconciliationSucceeded").await;
     assert_eq!(config_maps(&t.client, &t.a).await, ["demo-web"]);
+}
+
+#[tokio::test]
+async fn an_allowed_repository_redirecting_to_loopback_is_refused_by_the_fetch_proxy() {
+    let t = Tenants::new("redirect").await;
+    // The repository the tenant names, and the operator allows, is at 127.0.0.2, spelled
+    // `127.2` (not a loopback literal to helm, so helm asks the proxy). It redirects every
+    // request to a repository on 127.0.0.1, which helm would fetch directly, around the proxy:
+    // that one holds a chart whose ConfigMap carries a canary.
+    let canary = support::unique_name("canary-redirect");
+    let inside = HttpRepo::start(&[("web", "0.1.0", &canary)], None);
+    let redirector = std::net::TcpListener::bind(("127.0.0.2", 0)).expect("binding 127.0.0.2");
+    let port = redirector.local_addr().unwrap().port();
+    let target = inside.url();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for stream in redirector.incoming().flatten() {
+            let mut stream = stream;
+            let mut head = [0u8; 8192];
+            let n = stream.read(&mut head).unwrap_or(0);
+            let path = String::from_utf8_lossy(&head[..n])
+                .split(' ')
+                .nth(1)
+                .unwrap_or("/")
+                .to_string();
+            let _ = write!(
+                stream,
+                "HTTP/1.1 302 Found\r\nLocation: {target}{path}\r\nContent-Length: 0\r\n\
+                 Connection: close\r\n\r\n"
+            );
+        }
+    });
+    let kustomization = format!(
+        "helmCharts:\n- name: web\n  repo: http://127.2:{port}\n  version: 0.1.0\n  \
+         releaseName: demo\n"
+    );
+    let remote = Remote::new(&[("deploy/kustomization.yaml", &kustomization)]);
+    let url = format!("file://{}", remote.base.join("platform.git").display());
+    t.sync(&t.a, "chart", spec(&url, "deploy", &t.a, "deployer"))
+        .await;
+    let helm = support::helm3();
+    let env: &[(&str, &Path)] = &[("GITOPS_HELM", &helm)];
+
+    let controller = t.controller(
+        &["--allow-file-sources", "--allow-fetch-to", "127.0.0.2"],
+        env,
+    );
+    let refused = wait_for_ready(&t.client, &t.a, "chart", "False", "RenderFailed").await;
+    assert!(
+        refused.contains("redirect")
+            && refused.contains("127.0.0.1")
+            && refused.contains("loopback"),
+        "{refused}"
+    );
+    assert_eq!(
+        inside.server.requests(),
+        0,
+        "the loopback repository was asked"
+    );
+    assert!(config_maps(&t.client, &t.a).await.is_empty());
+    assert!(!controller.logs().contains(&canary));
+}
+
+#[tokio::test]
+async fn an_allowed_repositorys_index_naming_a_loopback_download_is_refused_before_helm_fetches() {
+    let t = Tenants::new("index-loopback").await;
+    // The repository the operator allows is at 127.0.0.2; its index gives, as the download of
+    // web 0.1.0, the archive of a repository on 127.0.0.1 whose chart carries a canary. helm
+    // would fetch that URL directly, around the proxy.
+    let canary = support::unique_name("canary-index");
+    let inside = HttpRepo::start(&[("web", "0.1.0", &canary)], None);
+    let index = std::fs::read_to_string(inside.dir.path().join("served/index.yaml")).unwrap();
+    assert!(
+        index.contains(&inside.url()),
+        "the index gives absolute URLs"
+    );
+    let listener = std::net::TcpListener::bind(("127.0.0.2", 0)).expect("binding 127.0.0.2");
+    let allowed = format!("http://127.0.0.2:{}", listener.local_addr().unwrap().port());
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for stream in listener.incoming().flatten() {
+            let mut stream = stream;
+            let _ = stream.read(&mut [0u8; 8192]);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{index}",
+                index.len()
+            );
+        }
+    });
+    // A dependency locked against the allowed repository (the lock is made outside the
+    // controller, where nothing is confined), and a `helmCharts:` entry pulling from it.
+    let scratch = tempfile::tempdir().unwrap();
+    let chart = scratch.path().join("app");
+    std::fs::create_dir_all(chart.join("templates")).unwrap();
+    let chart_yaml = format!(
+        "apiVersion: v2\nname: app\nversion: 1.0.0\ndependencies:\n- name: web\n  \
+         version: \"0.1.0\"\n  repository: {allowed}\n"
+    );
+    std::fs::write(chart.join("Chart.yaml"), &chart_yaml).unwrap();
+    crate::chart_repo::lock_chart(&chart, &[]);
+    let lock = std::fs::read_to_string(chart.join("Chart.lock")).unwrap();
+    let pulled = format!(
+        "helmCharts:\n- name: web\n  repo: {allowed}\n  version: 0.1.0\n  releaseName: demo\n"
+    );
+    let before = inside.server.requests();
+    let remote = Remote::new(&[
+        ("dependency/Chart.yaml", chart_yaml.as_str()),
+        ("dependency/Chart.lock", &lock),
+        ("dependency/templates/cm.yaml", &cm("app", "1")),
+        ("pulled/kustomization.yaml", &pulled),
+    ]);
+    let url = format!("file://{}", remote.base.join("platform.git").display());
+    for path in ["dependency", "pulled"] {
+        t.sync(&t.a, path, spec(&url, path, &t.a, "deployer")).await;
+    }
+    let helm = support::helm3();
+    let env: &[(&str, &Path)] = &[("GITOPS_HELM", &helm)];
+    let controller = t.controller(
+        &["--allow-file-sources", "--allow-fetch-to", "127.0.0.2"],
+        env,
+    );
+    for path in ["dependency", "pulled"] {
+        let refused = wait_for_ready(&t.client, &t.a, path, "False", "RenderFailed").await;
+        assert!(
+            refused.contains("index sends the download of web 0.1.0 elsewhere")
+                && refused.contains("127.0.0.1")
+                && refused.contains("loopback"),
+            "{path}: {refused}"
+        );
+    }
+    assert_eq!(
+        inside.server.requests(),
+        before,
+        "the loopback repository was asked"
+    );
+    assert!(config_maps(&t.client, &t.a).await.is_empty());
+    assert!(!controller.logs().contains(&canary));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

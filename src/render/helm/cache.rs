@@ -14,12 +14,19 @@
 //! fetched again. Read-only files stop a stray write; the digest stops one made anyway (a
 //! process running as root ignores permissions).
 //!
+//! The store is bounded: each use of an entry is recorded in `used/`, and after each fetch the
+//! entries beyond the `MAX_ENTRIES` most recently used are removed, unless used within
+//! `RECENT` (a render may be copying them); so are index entries naming a removed chart, the
+//! directories of the store's previous layout (`charts/KEY/`) and staging directories a
+//! killed process left.
+//!
 //! Location: `$GITOPS_HELM_CACHE`, else `helm` in kubectl-gitops' cache directory
 //! (`$KUBECTL_GITOPS_CACHE_DIR`, else `$XDG_CACHE_HOME/kubectl-gitops`, else
 //! `~/.cache/kubectl-gitops`).
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use sha2::{Digest, Sha256};
 
@@ -28,6 +35,16 @@ pub const CACHE_ENV: &str = "GITOPS_HELM_CACHE";
 
 /// The file of a dependencies entry naming each archive's digest.
 const SUMS: &str = "SHA256SUMS";
+
+/// Entries (fetched locks and stored charts together) kept beyond those used within
+/// `RECENT`.
+pub(crate) const MAX_ENTRIES: usize = 256;
+
+/// An entry used this recently is never removed: a render may be copying it.
+pub(crate) const RECENT: Duration = Duration::from_secs(600);
+
+/// The staging directories' prefix.
+const INCOMPLETE: &str = ".incomplete-";
 
 /// The cache's root directory: `explicit`, else as the module says.
 pub(crate) fn root(explicit: Option<&Path>) -> PathBuf {
@@ -56,7 +73,10 @@ pub(crate) fn lookup(root: &Path, key: &str) -> Option<Vec<PathBuf>> {
         return None;
     }
     match verified_archives(&entry) {
-        Some(archives) => Some(archives),
+        Some(archives) => {
+            mark_used(root, "dependencies", key);
+            Some(archives)
+        }
         None => {
             discard(&entry);
             None
@@ -128,7 +148,9 @@ pub(crate) fn store(root: &Path, key: &str, archives: &[PathBuf]) -> std::io::Re
             return Err(error);
         }
     }
-    lookup(root, key).ok_or_else(|| std::io::Error::other("the cache entry vanished"))
+    let stored = lookup(root, key).ok_or_else(|| std::io::Error::other("the cache entry vanished"));
+    evict(root, MAX_ENTRIES, RECENT);
+    stored
 }
 
 /// Copies an archive of a dependencies entry to `to` (in a render's sandbox) and checks the
@@ -200,6 +222,7 @@ pub(crate) fn lookup_chart(root: &Path, key: &str, name: &str) -> Option<StoredC
         discard(&entry);
         return None;
     }
+    mark_used(root, "charts", digest);
     Some(StoredChart {
         dir,
         digest: digest.to_string(),
@@ -251,7 +274,83 @@ pub(crate) fn store_chart(
     index
         .persist(charts.join("index").join(key))
         .map_err(|e| e.error)?;
-    lookup_chart(root, key, name).ok_or_else(|| std::io::Error::other("the cache entry vanished"))
+    let stored = lookup_chart(root, key, name)
+        .ok_or_else(|| std::io::Error::other("the cache entry vanished"));
+    evict(root, MAX_ENTRIES, RECENT);
+    stored
+}
+
+/// Records that the entry `name` of `kind` (`dependencies`, `charts`) was used now.
+fn mark_used(root: &Path, kind: &str, name: &str) {
+    let used = root.join("used");
+    if std::fs::create_dir_all(&used).is_ok() {
+        let _ = std::fs::File::create(used.join(format!("{kind}-{name}")));
+    }
+}
+
+/// When an entry was last used: its mark, else when it was stored.
+fn last_used(root: &Path, kind: &str, entry: &Path) -> SystemTime {
+    let name = entry.file_name().unwrap_or_default().to_string_lossy();
+    let modified = |path: &Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
+    modified(&root.join("used").join(format!("{kind}-{name}")))
+        .or_else(|| modified(entry))
+        .unwrap_or(SystemTime::UNIX_EPOCH)
+}
+
+/// Removes the entries beyond the `max` most recently used, except those used within
+/// `recent`; index entries naming a chart no longer stored; directories of the previous
+/// layout and staging directories older than `recent`.
+pub(crate) fn evict(root: &Path, max: usize, recent: Duration) {
+    let now = SystemTime::now();
+    let old = |time: SystemTime| now.duration_since(time).is_ok_and(|age| age > recent);
+    let listing = |dir: &Path| -> Vec<PathBuf> {
+        std::fs::read_dir(dir)
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default()
+    };
+    let named = |path: &Path, prefix: &str| {
+        path.file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with(prefix))
+    };
+    let mut entries: Vec<(SystemTime, &str, PathBuf)> = Vec::new();
+    for (kind, dir) in [
+        ("dependencies", root.join("dependencies")),
+        ("charts", root.join("charts").join("sha256")),
+    ] {
+        for entry in listing(&dir) {
+            if named(&entry, INCOMPLETE) {
+                if old(last_used(root, kind, &entry)) {
+                    discard(&entry);
+                }
+                continue;
+            }
+            entries.push((last_used(root, kind, &entry), kind, entry));
+        }
+    }
+    entries.sort_by_key(|e| std::cmp::Reverse(e.0));
+    for (used, kind, entry) in entries.into_iter().skip(max) {
+        if old(used) {
+            discard(&entry);
+            let name = entry.file_name().unwrap_or_default().to_string_lossy();
+            let _ = std::fs::remove_file(root.join("used").join(format!("{kind}-{name}")));
+        }
+    }
+    let charts = root.join("charts");
+    for index in listing(&charts.join("index")) {
+        let stored = std::fs::read_to_string(&index)
+            .is_ok_and(|digest| charts.join("sha256").join(digest.trim()).is_dir());
+        if !stored && !named(&index, INCOMPLETE) {
+            let _ = std::fs::remove_file(&index);
+        }
+    }
+    // The previous layout kept a pulled chart in `charts/KEY/`.
+    for dir in listing(&charts) {
+        let current = ["sha256", "index"].iter().any(|n| dir.ends_with(n));
+        let modified = std::fs::metadata(&dir).and_then(|m| m.modified()).ok();
+        if !current && dir.is_dir() && modified.is_some_and(old) {
+            discard(&dir);
+        }
+    }
 }
 
 /// The digest of a directory's files: every entry's path, kind and content, in name order.
@@ -508,5 +607,51 @@ mod tests {
         // Pulled again, the same files are stored under the same digest.
         let again = store_chart(root.path(), "k", "web", pulled(root.path(), "a")).unwrap();
         assert_eq!(again.digest, stored.digest);
+    }
+
+    /// Makes the entry `name` of `kind` look last used `ago`.
+    fn used_ago(root: &Path, kind: &str, name: &str, ago: Duration) {
+        let mark = root.join("used").join(format!("{kind}-{name}"));
+        let file = std::fs::File::options().write(true).open(mark).unwrap();
+        file.set_modified(SystemTime::now() - ago).unwrap();
+    }
+
+    #[test]
+    fn the_store_keeps_the_most_recently_used_entries_and_any_used_lately() {
+        let root = tempfile::tempdir().unwrap();
+        let source = tempfile::tempdir().unwrap();
+        let hour = Duration::from_secs(3600);
+        for (n, key) in ["a", "b", "c", "d"].iter().enumerate() {
+            let archive = source.path().join(format!("{key}-0.1.0.tgz"));
+            std::fs::write(&archive, key).unwrap();
+            store(root.path(), key, &[archive]).unwrap();
+            used_ago(root.path(), "dependencies", key, hour * (10 - n as u32));
+        }
+        let chart = store_chart(root.path(), "web", "web", pulled(root.path(), "x")).unwrap();
+        used_ago(root.path(), "charts", &chart.digest, hour * 20);
+        // `a` is the oldest, but was just used again.
+        assert!(lookup(root.path(), "a").is_some());
+
+        evict(root.path(), 2, Duration::from_secs(600));
+        let left = |key: &str| lookup(root.path(), key).is_some();
+        assert!(left("a"), "used within the grace period");
+        assert!(left("d"), "among the two most recently used");
+        assert!(!left("b") && !left("c"), "beyond the two most recent");
+        assert_eq!(lookup_chart(root.path(), "web", "web"), None);
+        assert!(
+            !root.path().join("charts/index/web").exists(),
+            "an index entry naming a removed chart goes too"
+        );
+        assert!(!root.path().join("used/dependencies-b").exists());
+    }
+
+    #[test]
+    fn directories_of_the_previous_layout_are_removed() {
+        let root = tempfile::tempdir().unwrap();
+        let previous = root.path().join("charts/0123abcd/web");
+        std::fs::create_dir_all(&previous).unwrap();
+        std::fs::write(previous.join("Chart.yaml"), "name: web\n").unwrap();
+        evict(root.path(), MAX_ENTRIES, Duration::ZERO);
+        assert!(!root.path().join("charts/0123abcd").exists());
     }
 }

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use super::cache;
 use super::credentials::{self, Repositories};
 use super::dependencies::{self, Local, Locked};
+use super::failure;
 use super::workspace::Workspace;
 use crate::render::RenderError;
 use crate::render::limits::Budget;
@@ -112,6 +113,46 @@ fn fetch(request: &Request<'_>, root: &Path) -> Result<Vec<PathBuf>, RenderError
     {
         args.push("--plain-http".into());
     }
+    // In the controller the indexes are read first, and the download URLs they give for the
+    // lock checked (`index`), before helm downloads from the very copies checked.
+    let (mut refreshed, mut refresh_failed) = (String::new(), String::new());
+    if crate::source::address::confined().is_some() && !config.names.is_empty() {
+        let mut update = std::process::Command::new(request.program);
+        update
+            .args(["repo", "update"])
+            .stdin(std::process::Stdio::null());
+        workspace.isolate(&mut update, registry.as_deref());
+        update.envs(crate::source::egress::helm_env());
+        let output = run(update, request.budget).map_err(|error| {
+            failed(
+                request,
+                all,
+                error.reason("helm repo update", request.program),
+            )
+        })?;
+        refreshed = String::from_utf8_lossy(&output.stdout).into_owned();
+        refresh_failed = String::from_utf8_lossy(&output.stderr).into_owned();
+        for locked in request
+            .locked
+            .iter()
+            .filter(|l| l.is_remote() && !l.is_oci())
+        {
+            let Some((_, name)) = config.names.iter().find(|(r, _)| *r == locked.repository) else {
+                continue;
+            };
+            let index = workspace
+                .repository_cache()
+                .join(format!("{name}-index.yaml"));
+            super::index::check_downloads(
+                &index,
+                &locked.repository,
+                &locked.name,
+                &locked.version,
+            )
+            .map_err(|reason| failed(request, std::slice::from_ref(locked), reason))?;
+        }
+        args.push("--skip-refresh".into());
+    }
     let mut command = std::process::Command::new(request.program);
     command.args(&args).stdin(std::process::Stdio::null());
     workspace.isolate(&mut command, registry.as_deref());
@@ -124,28 +165,33 @@ fn fetch(request: &Request<'_>, root: &Path) -> Result<Vec<PathBuf>, RenderError
         )
     })?;
     if !output.status.success() {
-        let message = super::scrub(String::from_utf8_lossy(&output.stderr).trim());
+        // Read to decide what failed and whom to blame; never quoted (`failure`).
+        let stderr = format!(
+            "{refresh_failed}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let stdout = format!("{refreshed}{}", String::from_utf8_lossy(&output.stdout));
         let mut named: Vec<Locked> = request
             .locked
             .iter()
-            .filter(|l| l.is_built() && mentions(&message, &l.name))
+            .filter(|l| l.is_built() && mentions(&stderr, &l.name))
             .cloned()
             .collect();
-        let mut reason = if message.is_empty() {
+        let mut reason = if stderr.trim().is_empty() {
             format!("`helm dependency build` exited with {}", output.status)
         } else {
-            message
+            failure::describe(&stderr, "helm dependency build")
         };
         if named.is_empty() {
             // helm does not always say which chart it could not find; the indexes it read do.
             named = unlisted(&workspace, &config, request.locked);
             if !named.is_empty() {
-                reason = format!("the repository's index does not list this version ({reason})");
+                reason = "the repository's index does not list this version".to_string();
             }
         }
         // helm says on stdout, as a warning, which repositories it could not read, and then
         // fails on the index file that is missing: the warning is the reason.
-        let unread = unreadable(&String::from_utf8_lossy(&output.stdout));
+        let unread = unreadable(&stdout);
         let unreachable: Vec<Locked> = request
             .locked
             .iter()
@@ -161,9 +207,12 @@ fn fetch(request: &Request<'_>, root: &Path) -> Result<Vec<PathBuf>, RenderError
                 .iter()
                 .filter_map(|l| config.names.iter().find(|(r, _)| *r == l.repository))
                 .filter_map(|(repository, name)| {
-                    unread
-                        .get(name)
-                        .map(|why| (crate::scrub::url(repository), why.clone()))
+                    unread.get(name).map(|why| {
+                        (
+                            crate::scrub::url(repository),
+                            failure::describe(why, "helm dependency build"),
+                        )
+                    })
                 })
                 .collect();
             reasons.sort();
@@ -175,11 +224,7 @@ fn fetch(request: &Request<'_>, root: &Path) -> Result<Vec<PathBuf>, RenderError
                     .map(|(repository, why)| format!("{repository} cannot be read: {why}"))
                     .collect(),
             };
-            return Err(failed(
-                request,
-                &unreachable,
-                super::scrub(&reasons.join("; ")),
-            ));
+            return Err(failed(request, &unreachable, reasons.join("; ")));
         }
         let blamed = if named.is_empty() { all } else { &named };
         return Err(failed(request, blamed, reason));

@@ -86,7 +86,7 @@ fn pull(request: &Request<'_>, into: &Path) -> Result<(), RenderError> {
     let workspace = Workspace::new().map_err(|e| failed(request, e.to_string()))?;
     let registry = credentials::registry_config().map_err(|reason| failed(request, reason))?;
     let oci = chart.repo.starts_with("oci://");
-    let mut private_name = None;
+    let mut earlier = String::new();
     let mut args: Vec<OsString> = vec!["pull".into()];
     if oci {
         args.push(format!("{}/{}", chart.repo.trim_end_matches('/'), chart.name).into());
@@ -110,15 +110,22 @@ fn pull(request: &Request<'_>, into: &Path) -> Result<(), RenderError> {
         let Some((_, name)) = config.names.first() else {
             return Err(failed(request, "not an HTTP chart repository".into()));
         };
-        run(
+        // helm 3 only warns (on stdout) when the index cannot be read, and the pull then fails
+        // on the missing index: the warning says why.
+        earlier = run(
             request,
             &workspace,
             registry.as_deref(),
             vec!["repo".into(), "update".into(), name.into()],
             "helm repo update",
+            "",
         )?;
+        let index = workspace
+            .repository_cache()
+            .join(format!("{name}-index.yaml"));
+        super::index::check_downloads(&index, &chart.repo, &chart.name, &chart.version)
+            .map_err(|reason| failed(request, reason))?;
         args.push(format!("{name}/{}", chart.name).into());
-        private_name = Some(name.clone());
     }
     args.extend([
         "--version".into(),
@@ -127,22 +134,15 @@ fn pull(request: &Request<'_>, into: &Path) -> Result<(), RenderError> {
         "--untardir".into(),
         into.as_os_str().to_owned(),
     ]);
-    run(request, &workspace, registry.as_deref(), args, "helm pull").map_err(|error| match error {
-        RenderError::HelmChartPull { reason, .. } => {
-            failed(request, plain(&reason, private_name.as_deref()))
-        }
-        other => other,
-    })
-}
-
-/// helm's message with the private name of the repository replaced by what the user wrote,
-/// and without a hint to run a command the user has no part in.
-fn plain(message: &str, private_name: Option<&str>) -> String {
-    let mut message = message.replace(" (try 'helm repo update')", "");
-    if let Some(name) = private_name {
-        message = message.replace(&format!("{name} index"), "the repository's index");
-    }
-    message
+    run(
+        request,
+        &workspace,
+        registry.as_deref(),
+        args,
+        "helm pull",
+        &earlier,
+    )
+    .map(drop)
 }
 
 fn run(
@@ -151,23 +151,31 @@ fn run(
     registry: Option<&Path>,
     args: Vec<OsString>,
     what: &str,
-) -> Result<(), RenderError> {
+    earlier: &str,
+) -> Result<String, RenderError> {
     let mut command = std::process::Command::new(request.program);
     command.args(&args).stdin(std::process::Stdio::null());
     workspace.isolate(&mut command, registry);
     command.envs(crate::source::egress::helm_env());
     let output = crate::render::run::run(command, request.budget)
         .map_err(|error| failed(request, error.reason(what, request.program)))?;
+    // What it said, read to say what failed (with what an earlier command said); never
+    // quoted (`failure`).
+    let said = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stderr),
+        String::from_utf8_lossy(&output.stdout)
+    );
     if output.status.success() {
-        return Ok(());
+        return Ok(said);
     }
-    let message = super::scrub(String::from_utf8_lossy(&output.stderr).trim());
+    let said = format!("{earlier}\n{said}");
     Err(failed(
         request,
-        if message.is_empty() {
+        if said.trim().is_empty() {
             format!("`{what}` exited with {}", output.status)
         } else {
-            message
+            super::failure::describe(&said, what)
         },
     ))
 }
@@ -204,16 +212,5 @@ mod tests {
             ..chart("https://c.example.com", "1.0.0")
         };
         assert_eq!(base, key(&elsewhere));
-    }
-
-    #[test]
-    fn helms_message_speaks_of_the_repository_not_its_private_name() {
-        let message = "Error: chart \"web\" matching 9.9.9 not found in dependency-0 index. \
-                       (try 'helm repo update'): no chart version found for web-9.9.9";
-        assert_eq!(
-            plain(message, Some("dependency-0")),
-            "Error: chart \"web\" matching 9.9.9 not found in the repository's index.: no chart \
-             version found for web-9.9.9"
-        );
     }
 }
