@@ -6,8 +6,9 @@ use std::time::Duration;
 use anyhow::{Result, bail};
 use clap::Args;
 
-use super::common::{PlanArgs, plan_file, prepare};
-use super::{EXIT_ERROR, EXIT_OK, EXIT_PRUNE_LIMIT, GlobalArgs};
+use super::common::{PlanArgs, ShowSecretsArg, plan_file, prepare};
+use super::flags::{ColorArg, help};
+use super::{EXIT_ERROR, EXIT_OK, EXIT_PRUNE_LIMIT};
 use crate::inventory;
 use crate::pipeline::{self, ExecuteOptions};
 use crate::planfile::{self, PlanFile};
@@ -48,24 +49,38 @@ pub struct ApplyArgs {
     #[command(flatten)]
     pub plan: PlanArgs,
 
+    #[command(flatten)]
+    pub secrets: ShowSecretsArg,
+
+    #[command(flatten)]
+    pub color: ColorArg,
+
+    #[arg(short = 'o', long, value_enum, default_value_t = ApplyFormat::Text, help = help::OUTPUT)]
+    pub output: ApplyFormat,
+
     /// Apply without asking (required when standard input is not a terminal).
     #[arg(short = 'y', long)]
     pub yes: bool,
 
-    /// Plan and show everything, write nothing.
-    #[arg(long)]
-    pub dry_run: bool,
+    #[arg(
+        long,
+        value_enum,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "server",
+        default_value_t = DryRun::None,
+        value_name = "STRATEGY",
+        help = help::DRY_RUN
+    )]
+    pub dry_run: DryRun,
 
-    /// Allow applying an empty render, which prunes every member of the set.
-    #[arg(long)]
+    #[arg(long, help = help::ALLOW_EMPTY)]
     pub allow_empty: bool,
 
-    /// Wait until Deployments, StatefulSets, DaemonSets, Jobs and CRDs are ready.
-    #[arg(long)]
+    #[arg(long, help = help::WAIT)]
     pub wait: bool,
 
-    /// How long --wait waits, and how long one Helm hook may run (e.g. 90s, 5m).
-    #[arg(long, default_value = "5m", value_parser = super::duration::positive, value_name = "DURATION")]
+    #[arg(long, default_value = "5m", value_parser = super::duration::positive, value_name = "DURATION", help = help::TIMEOUT)]
     pub timeout: Duration,
 
     /// Apply exactly the plan in this file (written by `kubectl gitops diff --out`): PATH is
@@ -86,20 +101,32 @@ pub struct ApplyArgs {
     #[arg(long, value_name = "DIGEST", requires = "plan_file")]
     pub expect_digest: Option<String>,
 
-    /// The most objects one apply may prune: a count (5), a share of the set's members (10%,
-    /// rounded up) or unlimited. Over it nothing is pruned, the rest is applied, and apply
-    /// exits 3.
-    #[arg(long, value_name = "N|P%|unlimited", default_value_t = PruneLimit::Unlimited)]
+    #[arg(long, value_name = "N|P%|unlimited", default_value_t = PruneLimit::Unlimited, help = help::MAX_PRUNE)]
     pub max_prune: PruneLimit,
 }
 
-pub async fn run(
-    args: &ApplyArgs,
-    global: &GlobalArgs,
-    style: &Style,
-    out: &mut dyn Write,
-) -> Result<u8> {
-    if args.plan.show_secrets {
+/// What `apply -o` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ApplyFormat {
+    /// The plan, then each write as it is done, for a person.
+    Text,
+    /// One JSON document in the schema of `diff -o json`, with what was done (docs/json-output.md).
+    Json,
+}
+
+/// kubectl's `--dry-run` strategies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DryRun {
+    /// Apply.
+    None,
+    /// Plan against the cluster (server-side dry-run) and show everything; write nothing.
+    Server,
+    /// Render and list the objects; the cluster is not contacted.
+    Client,
+}
+
+pub async fn run(args: &ApplyArgs, style: &Style, out: &mut dyn Write) -> Result<u8> {
+    if args.secrets.show_secrets {
         crate::scrub::reveal_secret_values_in_reports();
     }
     let pinned = match &args.plan_file {
@@ -116,7 +143,7 @@ pub async fn run(
         plan_args.prune_protected = file.settings.prune_protected;
         plan_args.adopt = file.settings.adopt;
     }
-    let prepared = prepare(&plan_args, global).await?;
+    let prepared = prepare(&plan_args, args.secrets.show_secrets).await?;
     if let Some((path, file)) = &pinned
         && let Err(mismatches) = still_holds(file, &prepared, &plan_args)
     {
@@ -196,7 +223,7 @@ pub async fn run(
         )?;
         return Ok(EXIT_OK);
     }
-    if args.dry_run {
+    if args.dry_run == DryRun::Server {
         writeln!(out, "Dry run: nothing was written.")?;
         return Ok(if summary.blocked() > 0 {
             EXIT_ERROR

@@ -4,7 +4,8 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::Args;
 
-use super::{EXIT_OK, GlobalArgs};
+use super::EXIT_OK;
+use super::flags::{NamespaceArg, help};
 use crate::inventory::identity;
 use crate::reconcile::{DriftMode, redact, tree};
 
@@ -19,7 +20,7 @@ use crate::reconcile::{DriftMode, redact, tree};
   # Write the manifests for review, then apply them
   kubectl gitops install --repo git://git.example.com/platform.git --path deploy/ > gitops.yaml
 
-  # Another namespace (the global -n flag) and your own image build
+  # Another namespace (-n) and your own image build
   kubectl gitops install -n platform-gitops --image registry.example.com/gitops:0.1.0
 
 The reconciler applies namespace-less objects to --target-namespace (default: its own), and keeps
@@ -33,24 +34,21 @@ pub struct InstallArgs {
     #[arg(long, value_name = "IMAGE", default_value = concat!("kubectl-gitops:", env!("CARGO_PKG_VERSION")))]
     pub image: String,
 
-    /// The repository the reconciler follows (file://, git:// or a path inside the image).
     #[arg(
         long,
         value_name = "URL",
-        default_value = "git://git.example.com/platform.git"
+        default_value = "git://git.example.com/platform.git",
+        help = help::REPO
     )]
     pub repo: String,
 
-    /// Branch or tag to follow.
-    #[arg(long = "ref", value_name = "REF", default_value = "main")]
+    #[arg(long = "ref", value_name = "REV", default_value = "main", help = help::REF)]
     pub reference: String,
 
-    /// Directory of the manifests inside the repository.
-    #[arg(long, value_name = "PATH", default_value = ".")]
+    #[arg(long, value_name = "PATH", default_value = ".", help = help::PATH_IN_REPO)]
     pub path: String,
 
-    /// Time between full cycles.
-    #[arg(long, default_value = "1m", value_parser = super::duration::positive, value_name = "DURATION")]
+    #[arg(long, default_value = "1m", value_parser = super::duration::positive, value_name = "DURATION", help = help::INTERVAL)]
     pub interval: Duration,
 
     /// Namespace namespace-less objects are applied to, which holds the ApplySet parent too
@@ -75,13 +73,10 @@ pub struct InstallArgs {
     #[arg(long, value_name = "NAMESPACE", value_delimiter = ',')]
     pub secret_namespaces: Vec<String>,
 
-    /// User name sent with the token (GitLab wants oauth2, Bitbucket x-token-auth).
-    #[arg(long, value_name = "NAME", requires = "credentials_secret")]
+    #[arg(long, value_name = "NAME", requires = "credentials_secret", help = help::TOKEN_USERNAME)]
     pub token_username: Option<String>,
 
-    /// What the reconciler does with drift: heal (put it back) or report (record it only);
-    /// see `kubectl gitops reconcile --help`.
-    #[arg(long, value_enum, default_value_t = DriftMode::Heal, value_name = "MODE")]
+    #[arg(long, value_enum, default_value_t = DriftMode::Heal, value_name = "MODE", help = help::DRIFT)]
     pub drift: DriftMode,
 
     /// Print the GitSync CRD, the controller's RBAC and Deployment instead (`kubectl gitops
@@ -94,13 +89,15 @@ pub struct InstallArgs {
     #[arg(long, default_value_t = 0, value_name = "N", requires = "controller")]
     pub shards: u32,
 
-    /// With --controller: the ServiceAccount a GitSync naming none acts as.
-    #[arg(long, value_name = "NAME", requires = "controller")]
+    #[arg(long, value_name = "NAME", requires = "controller", help = help::DEFAULT_SERVICE_ACCOUNT)]
     pub default_service_account: Option<String>,
 
     /// With --controller: print only the CRD.
     #[arg(long, requires = "controller")]
     pub crd_only: bool,
+
+    #[command(flatten)]
+    pub namespace: NamespaceArg,
 }
 
 /// Where the credentials Secret is mounted in the pod.
@@ -108,8 +105,12 @@ const CREDENTIALS_DIR: &str = "/var/run/secrets/kubectl-gitops/git";
 
 const DEFAULT_NAMESPACE: &str = "gitops-system";
 
-pub fn run(args: &InstallArgs, global: &GlobalArgs, out: &mut dyn Write) -> Result<u8> {
-    let namespace = global.namespace.as_deref().unwrap_or(DEFAULT_NAMESPACE);
+pub fn run(args: &InstallArgs, out: &mut dyn Write) -> Result<u8> {
+    let namespace = args
+        .namespace
+        .namespace
+        .as_deref()
+        .unwrap_or(DEFAULT_NAMESPACE);
     if args.controller {
         let text = if args.crd_only {
             crate::controller::manifests::crd()

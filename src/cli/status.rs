@@ -6,7 +6,8 @@ use clap::{Args, ValueEnum};
 use k8s_openapi::jiff::Timestamp;
 use serde_json::json;
 
-use super::{EXIT_ERROR, EXIT_OK, GlobalArgs};
+use super::flags::{ClusterArgs, ColorArg, help};
+use super::{EXIT_ERROR, EXIT_OK};
 use crate::cluster::Cluster;
 use crate::controller::crd::GitSync;
 use crate::controller::status::READY;
@@ -44,23 +45,25 @@ pub enum StatusFormat {
 Exit code 2 when a shown reconciler's last cycle failed."
 )]
 pub struct StatusArgs {
-    /// The ApplySet whose reconciler to show in detail (default: list every set).
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", help = help::APPLYSET)]
     pub applyset: Option<String>,
 
-    /// Namespace of the ApplySet parent and the status ConfigMap (default: -n or the
-    /// context's namespace).
-    #[arg(long, value_name = "NAMESPACE")]
+    #[arg(long, value_name = "NAMESPACE", help = help::APPLYSET_NAMESPACE)]
     pub applyset_namespace: Option<String>,
 
-    /// Output format.
-    #[arg(short = 'o', long, value_enum, default_value_t = StatusFormat::Text)]
+    #[arg(short = 'o', long, value_enum, default_value_t = StatusFormat::Text, help = help::OUTPUT)]
     pub output: StatusFormat,
+
+    #[command(flatten)]
+    pub color: ColorArg,
+
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
 }
 
 pub async fn run(
     args: &StatusArgs,
-    global: &GlobalArgs,
+    global: &ClusterArgs,
     style: &Style,
     out: &mut dyn Write,
 ) -> Result<u8> {

@@ -9,6 +9,7 @@ mod limiter;
 pub mod refusal;
 mod retry;
 mod send;
+mod trace;
 
 use std::num::NonZeroU32;
 use std::path::PathBuf;
@@ -41,6 +42,8 @@ pub struct ClusterOptions {
     /// `--request-timeout`: how long connecting and each answer may take (zero: no limit;
     /// None: `CONNECT_TIMEOUT` and `READ_TIMEOUT`).
     pub request_timeout: Option<Duration>,
+    /// kubectl's `-v` level: at 6 every request is told on stderr, at 8 with its body.
+    pub verbosity: u8,
 }
 
 /// Connecting (TCP and TLS) may take this long unless `--request-timeout` says otherwise.
@@ -60,6 +63,7 @@ impl Default for ClusterOptions {
             burst: None,
             cache_dir: default_cache_dir(),
             request_timeout: None,
+            verbosity: 0,
         }
     }
 }
@@ -93,6 +97,8 @@ pub struct Cluster {
     helm_capabilities: Arc<capabilities::Memo>,
     /// What the client was built from, for [`Cluster::impersonating`].
     config: Arc<kube::Config>,
+    /// kubectl's `-v` level (see `trace`).
+    verbosity: u8,
 }
 
 impl Cluster {
@@ -149,9 +155,9 @@ impl Cluster {
             .namespace
             .clone()
             .unwrap_or_else(|| config.default_namespace.clone());
-        let unretried = kube::Client::try_from(config.clone())
+        let unretried = plain_client(config.clone(), options.verbosity)
             .with_context(|| format!("creating a client for {server}"))?;
-        let client = retrying_client(config.clone())
+        let client = retrying_client(config.clone(), options.verbosity)
             .with_context(|| format!("creating a client for {server}"))?;
         let rate = options
             .qps
@@ -172,6 +178,7 @@ impl Cluster {
             sender,
             helm_capabilities: Arc::default(),
             config: Arc::new(config),
+            verbosity: options.verbosity,
         })
     }
 
@@ -184,8 +191,8 @@ impl Cluster {
         config.auth_info.impersonate = Some(user.to_string());
         config.auth_info.impersonate_groups = None;
         let context = || format!("creating a client for {} as {user}", self.server);
-        let unretried = kube::Client::try_from(config.clone()).with_context(context)?;
-        let client = retrying_client(config.clone()).with_context(context)?;
+        let unretried = plain_client(config.clone(), self.verbosity).with_context(context)?;
+        let client = retrying_client(config.clone(), self.verbosity).with_context(context)?;
         Ok(Cluster {
             client,
             default_namespace: default_namespace.to_string(),
@@ -245,7 +252,7 @@ impl Cluster {
 /// A client for kube's typed API whose retries of overload answers (429, 503, 504) are few and
 /// short: a Lease renewal or a status write fails within seconds and is tried again by its own
 /// loop, instead of being held for minutes.
-fn retrying_client(config: kube::Config) -> Result<kube::Client, kube::Error> {
+fn retrying_client(config: kube::Config, verbosity: u8) -> Result<kube::Client, kube::Error> {
     use kube::client::retry::RetryPolicy;
     let policy = RetryPolicy::new(Duration::from_millis(200), Duration::from_secs(2), 3, true)
         .expect("valid retry parameters");
@@ -253,8 +260,17 @@ fn retrying_client(config: kube::Config) -> Result<kube::Client, kube::Error> {
     // Retrying needs a service it can clone; the buffer makes kube's boxed one so.
     let layers = tower::ServiceBuilder::new()
         .layer(tower::retry::RetryLayer::new(policy))
-        .layer(tower::buffer::BufferLayer::new(1024));
+        .layer(tower::buffer::BufferLayer::new(1024))
+        .layer(trace::TraceLayer { level: verbosity });
     Ok(builder.with_layer(&layers).build())
+}
+
+/// A client that retries nothing itself (the request path has its own bounded retry).
+fn plain_client(config: kube::Config, verbosity: u8) -> Result<kube::Client, kube::Error> {
+    let builder = kube::client::ClientBuilder::try_from(config)?;
+    Ok(builder
+        .with_layer(&trace::TraceLayer { level: verbosity })
+        .build())
 }
 
 /// What the kubeconfig authenticates with is never printed, wherever a message quotes it.

@@ -11,6 +11,7 @@ mod controller;
 mod diff;
 mod distribution;
 mod faults;
+mod flags;
 mod helm;
 mod helm_charts_repo;
 mod helm_dependencies;
