@@ -18,7 +18,7 @@ fn main() -> ExitCode {
         return ExitCode::from(EXIT_OK);
     }
 
-    let cli =
+    let mut cli =
         match Cli::try_parse_from(cli::flags::kubectl_spellings(std::env::args_os().collect())) {
             Ok(cli) => cli,
             Err(err) => {
@@ -31,6 +31,10 @@ fn main() -> ExitCode {
                 });
             }
         };
+    if let Err(usage) = cli.command.resolve() {
+        eprintln!("error: {usage}");
+        return ExitCode::from(EXIT_ERROR);
+    }
     let color = color_enabled(
         cli.command.color(),
         std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),

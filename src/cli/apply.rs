@@ -13,8 +13,10 @@ use crate::inventory;
 use crate::pipeline::{self, ExecuteOptions};
 use crate::planfile::{self, PlanFile};
 use crate::prune_limit::PruneLimit;
+use crate::report::json::ApplyResult;
 use crate::report::{self, Format};
 use crate::ssa::{self, Action, Applied, Summary, Work, wait::Health};
+use crate::ui::terminal::EXIT_INTERRUPTED;
 use crate::ui::{self, Style};
 
 /// Apply the manifests under PATH: show the plan, ask, apply in order, prune what left git.
@@ -126,6 +128,99 @@ pub enum DryRun {
 }
 
 pub async fn run(args: &ApplyArgs, style: &Style, out: &mut dyn Write) -> Result<u8> {
+    if args.dry_run == DryRun::Client {
+        return client_dry_run(args, out);
+    }
+    // From here Ctrl-C stops between writes and the apply accounts for what it did.
+    ui::terminal::stop_on_interrupt(crate::cluster::stop::request);
+    match args.output {
+        ApplyFormat::Text => apply(args, style, out, None).await,
+        ApplyFormat::Json => {
+            // stdout holds one JSON document; what is said to a person goes to stderr.
+            let mut stderr = crate::scrub::Writer::stderr(std::io::stderr());
+            let mut document = Vec::new();
+            let code = apply(args, &Style::plain(), &mut stderr, Some(&mut document)).await?;
+            out.write_all(&document)?;
+            out.flush()?;
+            Ok(code)
+        }
+    }
+}
+
+/// `--dry-run=client`: the render alone, as `kubectl apply --dry-run=client` lists what it
+/// would send; nothing is compared with the cluster.
+fn client_dry_run(args: &ApplyArgs, out: &mut dyn Write) -> Result<u8> {
+    if args.output == ApplyFormat::Json {
+        bail!(
+            "--dry-run=client lists the rendered objects as text; for JSON, use \
+             `kubectl gitops diff -o json` (which compares with the cluster) or --dry-run=server"
+        );
+    }
+    let rev = args.plan.git_ref.as_deref();
+    let snapshot = super::common::read_source(&args.plan.path, rev)?;
+    let manifests = super::common::render_snapshot_with(
+        &snapshot,
+        &args.plan.path,
+        rev,
+        &args.plan.render_options(),
+    )?;
+    for manifest in &manifests {
+        writeln!(out, "{} (dry run: client)", manifest.object_ref())?;
+    }
+    writeln!(
+        out,
+        "Dry run (client): {} objects rendered from {}; the cluster was not contacted, so \
+         nothing was compared with it, and nothing was written.",
+        manifests.len(),
+        args.plan.path.display()
+    )?;
+    Ok(EXIT_OK)
+}
+
+/// `-o json`'s document, recorded once the apply has ended, whichever way.
+fn record(
+    json: &mut Option<&mut Vec<u8>>,
+    prepared: &super::common::Prepared,
+    args: &ApplyArgs,
+    result: ApplyResult,
+    execution: Option<&pipeline::Execution>,
+    note: Option<String>,
+) -> Result<()> {
+    let Some(document) = json else {
+        return Ok(());
+    };
+    let count = |action| execution.map_or(0, |e| e.count(action));
+    let outcome = report::json::Outcome {
+        result,
+        writes: execution.map_or(&[][..], |e| &e.results),
+        created: count(Action::Create),
+        updated: count(Action::Update),
+        pruned: count(Action::Prune),
+        failed: execution.map_or(0, |e| e.failed),
+        prunes_skipped: execution.map_or(0, |e| e.prunes_skipped),
+        note,
+    };
+    let destination = report::Destination {
+        context: prepared.cluster.context.clone(),
+        server: prepared.cluster.server.clone(),
+        plan_digest: None,
+    };
+    report::write_applied(
+        &prepared.planned.plan,
+        &destination,
+        &args.plan.report_options(),
+        &outcome,
+        &mut **document,
+    )?;
+    Ok(())
+}
+
+async fn apply(
+    args: &ApplyArgs,
+    style: &Style,
+    out: &mut dyn Write,
+    mut json: Option<&mut Vec<u8>>,
+) -> Result<u8> {
     if args.secrets.show_secrets {
         crate::scrub::reveal_secret_values_in_reports();
     }
@@ -143,7 +238,14 @@ pub async fn run(args: &ApplyArgs, style: &Style, out: &mut dyn Write) -> Result
         plan_args.prune_protected = file.settings.prune_protected;
         plan_args.adopt = file.settings.adopt;
     }
-    let prepared = prepare(&plan_args, args.secrets.show_secrets).await?;
+    let prepared = match prepare(&plan_args, args.secrets.show_secrets).await {
+        Ok(prepared) if !ui::terminal::interrupted() => prepared,
+        Err(err) if !ui::terminal::interrupted() => return Err(err),
+        _ => {
+            writeln!(out, "Interrupted while planning: nothing was written.")?;
+            return Ok(EXIT_INTERRUPTED);
+        }
+    };
     if let Some((path, file)) = &pinned
         && let Err(mismatches) = still_holds(file, &prepared, &plan_args)
     {
@@ -159,6 +261,15 @@ pub async fn run(args: &ApplyArgs, style: &Style, out: &mut dyn Write) -> Result
         writeln!(
             out,
             "Review the plan as it is now with `kubectl gitops diff --out PLAN` and apply that."
+        )?;
+        let note = format!("the plan in {} no longer holds", path.display());
+        record(
+            &mut json,
+            &prepared,
+            args,
+            ApplyResult::Refused,
+            None,
+            Some(note),
         )?;
         return Ok(EXIT_ERROR);
     }
@@ -193,14 +304,16 @@ pub async fn run(args: &ApplyArgs, style: &Style, out: &mut dyn Write) -> Result
         )?;
     }
 
-    report::write(
-        plan,
-        Format::Text,
-        &report::Destination::default(),
-        style,
-        &args.plan.report_options(),
-        out,
-    )?;
+    if json.is_none() {
+        report::write(
+            plan,
+            Format::Text,
+            &report::Destination::default(),
+            style,
+            &args.plan.report_options(),
+            out,
+        )?;
+    }
     if summary.prune > 0 {
         writeln!(out, "{}", blast_radius(&prepared.planned.work, plan))?;
     }
@@ -221,10 +334,19 @@ pub async fn run(args: &ApplyArgs, style: &Style, out: &mut dyn Write) -> Result
             "No changes: the cluster matches {}.",
             args.plan.path.display()
         )?;
+        record(
+            &mut json,
+            &prepared,
+            args,
+            ApplyResult::NoChanges,
+            None,
+            None,
+        )?;
         return Ok(EXIT_OK);
     }
     if args.dry_run == DryRun::Server {
         writeln!(out, "Dry run: nothing was written.")?;
+        record(&mut json, &prepared, args, ApplyResult::DryRun, None, None)?;
         return Ok(if summary.blocked() > 0 {
             EXIT_ERROR
         } else {
@@ -246,6 +368,15 @@ pub async fn run(args: &ApplyArgs, style: &Style, out: &mut dyn Write) -> Result
             },
             if summary.errors == 1 { "it" } else { "them" },
         )?;
+        let note = "objects failed to plan".to_string();
+        record(
+            &mut json,
+            &prepared,
+            args,
+            ApplyResult::Refused,
+            None,
+            Some(note),
+        )?;
         return Ok(EXIT_ERROR);
     }
     // The same for field conflicts: taking fields from another manager is the user's decision.
@@ -263,6 +394,15 @@ pub async fn run(args: &ApplyArgs, style: &Style, out: &mut dyn Write) -> Result
                 "objects would change"
             },
         )?;
+        let note = "fields another field manager owns would change".to_string();
+        record(
+            &mut json,
+            &prepared,
+            args,
+            ApplyResult::Refused,
+            None,
+            Some(note),
+        )?;
         return Ok(EXIT_ERROR);
     }
     if let Err(refused) = inventory::handover::refuse_moves(plan) {
@@ -273,6 +413,15 @@ pub async fn run(args: &ApplyArgs, style: &Style, out: &mut dyn Write) -> Result
             style.error("!"),
             refused.headline()
         )?;
+        let note = refused.headline();
+        record(
+            &mut json,
+            &prepared,
+            args,
+            ApplyResult::Refused,
+            None,
+            Some(note),
+        )?;
         return Ok(EXIT_ERROR);
     }
     // The prompt asks for what will be done: withheld prunes are not among it.
@@ -282,7 +431,19 @@ pub async fn run(args: &ApplyArgs, style: &Style, out: &mut dyn Write) -> Result
     };
     if !args.yes && !confirm(&asked, context)? {
         writeln!(out, "Apply cancelled; nothing was changed.")?;
-        return Ok(EXIT_OK);
+        record(
+            &mut json,
+            &prepared,
+            args,
+            ApplyResult::Cancelled,
+            None,
+            None,
+        )?;
+        return Ok(if ui::terminal::interrupted() {
+            EXIT_INTERRUPTED
+        } else {
+            EXIT_OK
+        });
     }
 
     let work = &prepared.planned.work;
@@ -319,13 +480,45 @@ pub async fn run(args: &ApplyArgs, style: &Style, out: &mut dyn Write) -> Result
     bar.finish_and_clear();
     // Plan errors returned above; execute counts them again, which keeps prune safe if that
     // ever changes.
-    let execution = execution?;
+    let execution = match execution {
+        Err(_) if ui::terminal::interrupted() => {
+            writeln!(
+                out,
+                "Interrupted before the first write: nothing was written."
+            )?;
+            return Ok(EXIT_INTERRUPTED);
+        }
+        execution => execution?,
+    };
     let results = &execution.results;
     let failed = execution.failed;
     let prune_skipped = execution.prunes_skipped > 0;
     let all_ok = execution.succeeded();
 
     report_results(results, style, out)?;
+    if ui::terminal::interrupted() {
+        let made = results.iter().filter(|r| r.error.is_none()).count();
+        let pruned = execution.count(Action::Prune);
+        let note = format!(
+            "Interrupted: {made} of {writes} writes made (listed above), {} not made; {}.",
+            writes as usize - made.min(writes as usize),
+            if pruned == 0 {
+                "nothing was pruned".to_string()
+            } else {
+                format!("{pruned} pruned, listed above")
+            }
+        );
+        writeln!(out, "{} {note}", style.error("!"))?;
+        record(
+            &mut json,
+            &prepared,
+            args,
+            ApplyResult::Interrupted,
+            Some(&execution),
+            Some(note),
+        )?;
+        return Ok(EXIT_INTERRUPTED);
+    }
     if let Some(withheld) = &execution.prunes_withheld {
         writeln!(
             out,
@@ -358,6 +551,13 @@ pub async fn run(args: &ApplyArgs, style: &Style, out: &mut dyn Write) -> Result
             failed
         ))
     )?;
+    let result = if failed > 0 {
+        ApplyResult::Failed
+    } else {
+        ApplyResult::Applied
+    };
+    let note = (unhealthy > 0).then(|| format!("{unhealthy} objects did not become ready"));
+    record(&mut json, &prepared, args, result, Some(&execution), note)?;
     Ok(if failed > 0 || unhealthy > 0 {
         EXIT_ERROR
     } else if execution.prunes_withheld.is_some() {
@@ -405,10 +605,13 @@ fn confirm(summary: &Summary, context: &str) -> Result<bool> {
         }
     }
     let prompt = format!("Apply {} to context \"{context}\"?", parts.join(", "));
-    Ok(dialoguer::Confirm::new()
-        .with_prompt(prompt)
-        .default(false)
-        .interact()?)
+    let answer = ui::terminal::prompt(|| {
+        dialoguer::Confirm::new()
+            .with_prompt(prompt)
+            .default(false)
+            .interact()
+    })?;
+    Ok(answer.unwrap_or(false))
 }
 
 /// "Will delete 3 objects: 2 ConfigMap, 1 Deployment in namespaces a, b, and with them 4 more

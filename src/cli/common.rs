@@ -18,8 +18,14 @@ use crate::ssa::Planned;
 #[derive(Debug, Args, Clone)]
 pub struct PlanArgs {
     /// Directory holding the manifests (inside a git repository or not).
-    #[arg(default_value = ".", value_hint = clap::ValueHint::DirPath)]
+    #[arg(default_value = ".", value_hint = clap::ValueHint::DirPath, conflicts_with = "filename")]
     pub path: PathBuf,
+
+    /// The directory holding the manifests, as kubectl's -f spells it (the same as PATH).
+    /// One directory: it is what the ApplySet tracks, so applying one file of it would prune
+    /// the objects of the others.
+    #[arg(short = 'f', long = "filename", value_name = "DIR", value_hint = clap::ValueHint::DirPath)]
+    pub filename: Vec<PathBuf>,
 
     #[arg(long = "ref", value_name = "REV", help = help::REF)]
     pub git_ref: Option<String>,
@@ -72,6 +78,35 @@ pub struct ShowSecretsArg {
 }
 
 impl PlanArgs {
+    /// Takes `-f` as PATH; a usage error for what it cannot be (a file, several).
+    pub fn resolve_filename(&mut self) -> Result<(), String> {
+        let Some(first) = self.filename.first() else {
+            return Ok(());
+        };
+        if self.filename.len() > 1 {
+            return Err(format!(
+                "-f was given {} times: kubectl gitops takes one directory, whose manifests \
+                 make one ApplySet (run the command once per directory)",
+                self.filename.len()
+            ));
+        }
+        if first.is_file() {
+            let dir = first
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            return Err(format!(
+                "-f {} is a file: kubectl gitops takes the directory holding the manifests \
+                 (-f {}), since a set is a directory and applying one file of it would prune \
+                 the objects of the others",
+                first.display(),
+                dir.display()
+            ));
+        }
+        self.path = first.clone();
+        Ok(())
+    }
+
     /// How a render goes without a cluster to ask: within the limits the flags set.
     pub fn render_options(&self) -> render::RenderOptions {
         render::RenderOptions {

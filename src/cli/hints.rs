@@ -10,6 +10,11 @@ use crate::source::SourceError;
 /// The error and its causes on one line (see `cluster::refusal::one_line`): the server's
 /// refusal said once, without kube's structures, and no cause repeated.
 pub fn message(err: &anyhow::Error) -> String {
+    // kube quotes the path twice ('"nope.yaml"') and names the reading twice.
+    if let Some(KubeconfigError::ReadConfig(io, path)) = err.chain().find_map(|c| c.downcast_ref())
+    {
+        return format!("cannot read the kubeconfig {}: {io}", path.display());
+    }
     crate::cluster::refusal::one_line(err)
 }
 
@@ -18,6 +23,8 @@ pub fn hint(err: &anyhow::Error) -> Option<String> {
     err.chain().find_map(|cause| {
         if let Some(kubeconfig) = cause.downcast_ref::<KubeconfigError>() {
             kubeconfig_hint(kubeconfig)
+        } else if let Some(unknown) = cause.downcast_ref::<crate::cluster::UnknownContext>() {
+            Some(context_hint(unknown))
         } else if let Some(SourceError::NotADirectory { path }) = cause.downcast_ref() {
             Some(path_hint(path))
         } else {
@@ -56,6 +63,34 @@ fn kubeconfig_hint(err: &KubeconfigError) -> Option<String> {
             .to_string(),
         _ => return None,
     })
+}
+
+fn context_hint(unknown: &crate::cluster::UnknownContext) -> String {
+    let name = &unknown.name;
+    if unknown.known.is_empty() {
+        return format!(
+            "the kubeconfig has no context named \"{name}\", and no context at all.\n\
+             {POINT_AT_A_CLUSTER}"
+        );
+    }
+    let near = nearest(name, &unknown.known)
+        .map(|n| format!(" Did you mean \"{n}\"?"))
+        .unwrap_or_default();
+    format!(
+        "the kubeconfig has no context named \"{name}\"; it has: {}.{near}\n\
+         (`kubectl config get-contexts` lists them with their clusters.)",
+        unknown.known.join(", ")
+    )
+}
+
+/// The candidate closest to `typed` by edit distance, when close enough to be a typo.
+fn nearest<'a>(typed: &str, candidates: &'a [String]) -> Option<&'a str> {
+    candidates
+        .iter()
+        .map(|c| (strsim::levenshtein(typed, c), c))
+        .filter(|(distance, c)| *distance <= 2.max(c.len() / 3))
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, c)| c.as_str())
 }
 
 fn path_hint(path: &Path) -> String {

@@ -33,6 +33,8 @@ pub const EXIT_ERROR: u8 = 2;
 /// Exit code: `apply` applied the plan but pruned nothing, because it prunes more than
 /// `--max-prune` allows.
 pub const EXIT_PRUNE_LIMIT: u8 = 3;
+/// Exit code: interrupted (Ctrl-C or SIGTERM) during apply, which stopped between writes.
+pub use crate::ui::terminal::EXIT_INTERRUPTED;
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -49,7 +51,9 @@ Exit codes:
   0  success; for diff: the cluster is in sync
   1  diff found differences
   2  error (bad flags or input, objects rejected by the server, cluster unreachable)
-  3  apply: applied, but nothing pruned: the plan prunes more than --max-prune allows";
+  3  apply: applied, but nothing pruned: the plan prunes more than --max-prune allows
+  130  apply: interrupted (Ctrl-C): the writes made are listed, no more were sent, nothing
+       was pruned";
 
 /// GitOps from your terminal: preview and apply a git repository against a cluster.
 #[derive(Debug, Parser)]
@@ -87,6 +91,16 @@ pub enum Command {
 }
 
 impl Command {
+    /// What clap cannot settle flag by flag (kubectl's `-f` as PATH); a usage error otherwise.
+    pub fn resolve(&mut self) -> Result<(), String> {
+        match self {
+            Command::Diff(args) => args.plan.resolve_filename(),
+            Command::Apply(args) => args.plan.resolve_filename(),
+            Command::Pr(args) => args.plan.resolve_filename(),
+            _ => Ok(()),
+        }
+    }
+
     /// `--color`, for the commands that color their output; the others print plain text, and
     /// their errors are colored as `auto` would.
     pub fn color(&self) -> ColorChoice {

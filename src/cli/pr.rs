@@ -140,27 +140,43 @@ pub async fn run(args: &PrArgs, out: &mut dyn Write) -> Result<u8> {
         .message
         .clone()
         .unwrap_or_else(|| format!("Update {path_name}: {summary}"));
-    let branch = args.branch.clone().unwrap_or_else(|| default_branch(&key));
+    let staged = pr::stage(repo_root, &snapshot.display_prefix)?;
+    // Named after the change itself, so a rerun of a run that failed after its push finds the
+    // branch it pushed and goes on from there.
+    let branch = args
+        .branch
+        .clone()
+        .unwrap_or_else(|| default_branch(&key, &staged.tree));
     let base = match &args.base {
         Some(base) => base.clone(),
         None => current_branch(repo_root)?,
     };
-    let committed = pr::commit_to_new_branch(&CommitRequest {
-        repo_root,
-        path: &snapshot.display_prefix,
-        branch: &branch,
-        message: &message,
-    })?;
+    let committed = pr::commit_staged(
+        &CommitRequest {
+            repo_root,
+            path: &snapshot.display_prefix,
+            branch: &branch,
+            message: &message,
+        },
+        &staged,
+    )?;
     if let Err(err) = pr::push(repo_root, &args.remote, &branch) {
         // Leave nothing behind: the user can fix the remote and run the same command again.
-        let _ = pr::delete_branch(repo_root, &branch);
+        if !committed.reused {
+            let _ = pr::delete_branch(repo_root, &branch);
+        }
         return Err(err.into());
     }
     writeln!(
         out,
-        "Pushed {branch} ({} files) to {}.",
+        "Pushed {branch} ({} files) to {}{}.",
         committed.files.len(),
-        args.remote
+        args.remote,
+        if committed.reused {
+            " (the branch a previous run made for this change)"
+        } else {
+            ""
+        }
     )?;
 
     let title = args
@@ -175,7 +191,8 @@ pub async fn run(args: &PrArgs, out: &mut dyn Write) -> Result<u8> {
         .await
         .with_context(|| {
             format!(
-                "branch {branch} was pushed to {}, but the pull request on {repo} was not opened",
+                "branch {branch} was pushed to {}, but the pull request on {repo} was not opened; \
+                 run the same command again to open it (the pushed branch is reused)",
                 args.remote
             )
         })?;
@@ -278,7 +295,8 @@ fn preview_failure(err: &anyhow::Error) -> String {
     )
 }
 
-fn default_branch(key: &str) -> String {
+/// `gitops/<path>-<the change's tree hash, short>`: the same change gets the same name.
+fn default_branch(key: &str, tree: &str) -> String {
     let slug: String = key
         .chars()
         .map(|c| {
@@ -290,10 +308,7 @@ fn default_branch(key: &str) -> String {
         })
         .collect();
     let slug = slug.trim_matches('-');
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default();
+    let stamp: String = tree.chars().take(12).collect();
     if slug.is_empty() {
         format!("gitops/change-{stamp}")
     } else {

@@ -9,6 +9,7 @@ mod limiter;
 pub mod refusal;
 mod retry;
 mod send;
+pub mod stop;
 mod trace;
 
 use std::num::NonZeroU32;
@@ -113,6 +114,7 @@ impl Cluster {
             Some(path) => {
                 let kubeconfig = Kubeconfig::read_from(path)
                     .with_context(|| format!("reading kubeconfig {}", path.display()))?;
+                known_context(&kubeconfig, &options.context)?;
                 let context = chosen_context(&kubeconfig, &options.context);
                 let config = kube::Config::from_custom_kubeconfig(kubeconfig, &kube_options)
                     .await
@@ -130,6 +132,7 @@ impl Cluster {
                     "no kubeconfig found: set KUBECONFIG or pass --kubeconfig FILE \
                      (kubectl's ~/.kube/config is used when present)",
                 )?;
+                known_context(&kubeconfig, &options.context)?;
                 let context = chosen_context(&kubeconfig, &options.context);
                 let config = kube::Config::from_kubeconfig(&kube_options)
                     .await
@@ -306,6 +309,27 @@ pub struct NoAnswer(pub String);
 fn in_cluster() -> bool {
     std::env::var_os("KUBERNETES_SERVICE_HOST").is_some()
         && std::path::Path::new("/var/run/secrets/kubernetes.io/serviceaccount/token").is_file()
+}
+
+/// `--context` names a context the kubeconfig does not have.
+#[derive(Debug, thiserror::Error)]
+#[error("the kubeconfig has no context named \"{name}\"")]
+pub struct UnknownContext {
+    pub name: String,
+    /// The contexts it has, in its order.
+    pub known: Vec<String>,
+}
+
+fn known_context(kubeconfig: &Kubeconfig, flag: &Option<String>) -> Result<(), UnknownContext> {
+    let Some(name) = flag else { return Ok(()) };
+    let known: Vec<String> = kubeconfig.contexts.iter().map(|c| c.name.clone()).collect();
+    if known.contains(name) {
+        return Ok(());
+    }
+    Err(UnknownContext {
+        name: name.clone(),
+        known,
+    })
 }
 
 fn chosen_context(kubeconfig: &Kubeconfig, flag: &Option<String>) -> String {

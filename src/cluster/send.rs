@@ -9,7 +9,7 @@ use http::StatusCode;
 use http_body_util::BodyExt;
 use hyper::body::Bytes;
 
-use super::breaker::Breaker;
+use super::breaker::{Breaker, NotAttempted};
 use super::limiter::{Outcome, RequestBudget};
 use super::retry::{self, MAX_RETRIES, Throttled};
 use super::{NoAnswer, transport_failure};
@@ -60,6 +60,10 @@ impl Sender {
         let mut retries = 0;
         loop {
             let mut permit = self.budget.acquire().await;
+            if super::stop::requested() {
+                let stopped = NotAttempted(super::stop::REASON.to_string());
+                return Err(kube::Error::Service(Box::new(stopped)));
+            }
             if let Err(gone) = self.breaker.admit(Instant::now()) {
                 return Err(kube::Error::Service(Box::new(gone)));
             }

@@ -51,6 +51,8 @@ pub trait Forge {
 
 pub struct GitHub {
     client: octocrab::Octocrab,
+    /// Named in every error that did not get an answer from it.
+    api_url: String,
 }
 
 impl GitHub {
@@ -63,7 +65,37 @@ impl GitHub {
             .personal_token(token)
             .build()
             .map_err(|e| ForgeError::Transport(e.to_string()))?;
-        Ok(GitHub { client })
+        Ok(GitHub {
+            client,
+            api_url: crate::scrub::url(api_url),
+        })
+    }
+
+    /// The error of a call, naming the API and what to check when it could not be reached.
+    fn error(&self, err: octocrab::Error) -> ForgeError {
+        let mut causes = Vec::new();
+        let mut source = std::error::Error::source(&err);
+        while let Some(cause) = source {
+            let text = cause.to_string();
+            if !causes.contains(&text) {
+                causes.push(text);
+            }
+            source = cause.source();
+        }
+        match forge_error(err) {
+            ForgeError::Transport(message) => {
+                let detail = std::iter::once(message)
+                    .chain(causes)
+                    .collect::<Vec<_>>()
+                    .join(": ");
+                ForgeError::Transport(format!(
+                    "{} did not answer ({detail}); check --api-url (or $GITHUB_API_URL), the \
+                     network and any proxy",
+                    self.api_url
+                ))
+            }
+            answered => answered,
+        }
     }
 }
 
@@ -78,7 +110,7 @@ impl GitHub {
                 .as_str()
                 .map(str::to_string)
                 .ok_or_else(|| ForgeError::Transport("GET /user answered without a login".into())),
-            Err(err) => match forge_error(err) {
+            Err(err) => match self.error(err) {
                 ForgeError::Api { status: 403, .. }
                     if std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true") =>
                 {
@@ -141,7 +173,7 @@ impl Forge for GitHub {
             .client
             .post(route, Some(&request))
             .await
-            .map_err(forge_error)?;
+            .map_err(|e| self.error(e))?;
         Ok(PullRequest {
             number: created["number"].as_u64().unwrap_or_default(),
             url: created["html_url"].as_str().unwrap_or_default().to_string(),
@@ -168,7 +200,7 @@ impl Forge for GitHub {
                 .client
                 .get(route, None::<&()>)
                 .await
-                .map_err(forge_error)?;
+                .map_err(|e| self.error(e))?;
             existing = own_marked_comment(&comments, marker, &me);
             if existing.is_some() || comments.len() < 100 {
                 break;
@@ -182,7 +214,7 @@ impl Forge for GitHub {
                     self.client
                         .patch(route, Some(&request))
                         .await
-                        .map_err(forge_error)?,
+                        .map_err(|e| self.error(e))?,
                     false,
                 )
             }
@@ -195,7 +227,7 @@ impl Forge for GitHub {
                     self.client
                         .post(route, Some(&request))
                         .await
-                        .map_err(forge_error)?,
+                        .map_err(|e| self.error(e))?,
                     true,
                 )
             }

@@ -30,6 +30,8 @@ fn subcommands(cwd: &Path) -> Vec<String> {
         .skip_while(|l| *l != "Commands:")
         .skip(1)
         .take_while(|l| l.starts_with("  "))
+        // Continuation lines of a wrapped summary are indented further.
+        .filter(|l| !l.starts_with("   "))
         .map(|l| l.split_whitespace().next().unwrap().to_string())
         .filter(|name| name != "help")
         .collect()
@@ -68,9 +70,7 @@ fn listed_flags(help: &str) -> BTreeMap<String, Listed> {
                 },
             ));
         } else if indent >= 8 {
-            if let Some((_, listed)) = &mut current
-                && !trimmed.starts_with("[default:")
-            {
+            if let Some((_, listed)) = &mut current {
                 if !listed.help.is_empty() {
                     listed.help.push(' ');
                 }
@@ -84,7 +84,35 @@ fn listed_flags(help: &str) -> BTreeMap<String, Listed> {
     flags.extend(current);
     flags.remove("help");
     flags.remove("version");
+    for (name, listed) in &mut flags {
+        listed.help = without_defaults(&listed.help);
+        // -o lists the formats the command writes (as kubectl's -o does); the flag and its
+        // help are the same everywhere.
+        if name == "output"
+            && let Some(at) = listed
+                .help
+                .find("Possible values")
+                .or(listed.help.find("[possible values"))
+        {
+            listed.help.truncate(at);
+            listed.help = listed.help.trim_end().to_string();
+        }
+    }
     flags
+}
+
+/// A help text without the command's own default (`[default: 5m]`, `[env: GITOPS_REPO=]`).
+fn without_defaults(help: &str) -> String {
+    let mut text = help.to_string();
+    for opening in ["[default: ", "[env: "] {
+        while let Some(start) = text.find(opening) {
+            let end = text[start..]
+                .find(']')
+                .map_or(text.len(), |e| start + e + 1);
+            text.replace_range(start..end, "");
+        }
+    }
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 fn every_help(cwd: &Path) -> BTreeMap<String, BTreeMap<String, Listed>> {
