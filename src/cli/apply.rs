@@ -181,7 +181,7 @@ fn client_dry_run(args: &ApplyArgs, out: &mut dyn Write) -> Result<u8> {
 fn record(
     json: &mut Option<&mut Vec<u8>>,
     prepared: &super::common::Prepared,
-    args: &ApplyArgs,
+    plan_args: &PlanArgs,
     result: ApplyResult,
     execution: Option<&pipeline::Execution>,
     note: Option<String>,
@@ -203,12 +203,12 @@ fn record(
     let destination = report::Destination {
         context: prepared.cluster.context.clone(),
         server: prepared.cluster.server.clone(),
-        plan_digest: None,
+        plan_digest: plan_file(prepared, plan_args).ok().map(|file| file.digest),
     };
     report::write_applied(
         &prepared.planned.plan,
         &destination,
-        &args.plan.report_options(),
+        &plan_args.report_options(),
         &outcome,
         &mut **document,
     )?;
@@ -266,7 +266,7 @@ async fn apply(
         record(
             &mut json,
             &prepared,
-            args,
+            &plan_args,
             ApplyResult::Refused,
             None,
             Some(note),
@@ -337,7 +337,7 @@ async fn apply(
         record(
             &mut json,
             &prepared,
-            args,
+            &plan_args,
             ApplyResult::NoChanges,
             None,
             None,
@@ -346,7 +346,14 @@ async fn apply(
     }
     if args.dry_run == DryRun::Server {
         writeln!(out, "Dry run: nothing was written.")?;
-        record(&mut json, &prepared, args, ApplyResult::DryRun, None, None)?;
+        record(
+            &mut json,
+            &prepared,
+            &plan_args,
+            ApplyResult::DryRun,
+            None,
+            None,
+        )?;
         return Ok(if summary.blocked() > 0 {
             EXIT_ERROR
         } else {
@@ -372,7 +379,7 @@ async fn apply(
         record(
             &mut json,
             &prepared,
-            args,
+            &plan_args,
             ApplyResult::Refused,
             None,
             Some(note),
@@ -398,7 +405,7 @@ async fn apply(
         record(
             &mut json,
             &prepared,
-            args,
+            &plan_args,
             ApplyResult::Refused,
             None,
             Some(note),
@@ -417,7 +424,7 @@ async fn apply(
         record(
             &mut json,
             &prepared,
-            args,
+            &plan_args,
             ApplyResult::Refused,
             None,
             Some(note),
@@ -434,7 +441,7 @@ async fn apply(
         record(
             &mut json,
             &prepared,
-            args,
+            &plan_args,
             ApplyResult::Cancelled,
             None,
             None,
@@ -512,7 +519,7 @@ async fn apply(
         record(
             &mut json,
             &prepared,
-            args,
+            &plan_args,
             ApplyResult::Interrupted,
             Some(&execution),
             Some(note),
@@ -544,11 +551,16 @@ async fn apply(
         out,
         "{}",
         style.bold(&format!(
-            "Applied to context \"{context}\": {} created, {} updated, {} pruned, {} failed.",
+            "Applied to context \"{context}\": {} created, {} updated, {} pruned, {} failed{}.",
             counts(Action::Create),
             counts(Action::Update),
             counts(Action::Prune),
-            failed
+            failed,
+            if unhealthy > 0 {
+                format!(", {unhealthy} not ready")
+            } else {
+                String::new()
+            }
         ))
     )?;
     let result = if failed > 0 {
@@ -557,7 +569,14 @@ async fn apply(
         ApplyResult::Applied
     };
     let note = (unhealthy > 0).then(|| format!("{unhealthy} objects did not become ready"));
-    record(&mut json, &prepared, args, result, Some(&execution), note)?;
+    record(
+        &mut json,
+        &prepared,
+        &plan_args,
+        result,
+        Some(&execution),
+        note,
+    )?;
     Ok(if failed > 0 || unhealthy > 0 {
         EXIT_ERROR
     } else if execution.prunes_withheld.is_some() {

@@ -251,6 +251,8 @@ pub mod help {
         \"drift\" (REV renders it the same: the cluster changed), or with --offline compares with \
         REV's render; pr opens the pull request into REV (default: the current branch)";
     pub const OUTPUT: &str = "Output format";
+    pub const ALL_NAMESPACES: &str = "Every namespace the caller may list, not just -n's (or \
+        the context's)";
     pub const WAIT: &str = "Wait until what was applied is ready (Deployments, StatefulSets, \
         DaemonSets, Jobs, CRDs), or for sync until the controller has handled the request";
     pub const TIMEOUT: &str = "How long --wait waits (e.g. 90s, 5m); for apply, also how long \

@@ -30,8 +30,7 @@ pub enum GetFormat {
 Exit code 2 when a listed sync is not Ready."
 )]
 pub struct GetArgs {
-    /// List GitSyncs of every namespace.
-    #[arg(short = 'A', long)]
+    #[arg(short = 'A', long, help = help::ALL_NAMESPACES)]
     pub all_namespaces: bool,
 
     #[arg(short = 'o', long, value_enum, default_value_t = GetFormat::Text, help = help::OUTPUT)]

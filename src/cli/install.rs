@@ -21,7 +21,7 @@ use crate::reconcile::{DriftMode, redact, tree};
   kubectl gitops install --repo git://git.example.com/platform.git --path deploy/ > gitops.yaml
 
   # Another namespace (-n) and your own image build
-  kubectl gitops install -n platform-gitops --image registry.example.com/gitops:0.1.0
+  kubectl gitops install -n platform-gitops --repo /srv/git/platform --image registry.example.com/gitops:0.1.0
 
 The reconciler applies namespace-less objects to --target-namespace (default: its own), and keeps
 the ApplySet parent, status ConfigMap, Lease and Events there, as `kubectl gitops diff -n
@@ -37,10 +37,10 @@ pub struct InstallArgs {
     #[arg(
         long,
         value_name = "URL",
-        default_value = "git://git.example.com/platform.git",
+        required_unless_present = "controller",
         help = help::REPO
     )]
-    pub repo: String,
+    pub repo: Option<String>,
 
     #[arg(long = "ref", value_name = "REV", default_value = "main", help = help::REF)]
     pub reference: String,
@@ -100,6 +100,13 @@ pub struct InstallArgs {
     pub namespace: NamespaceArg,
 }
 
+impl InstallArgs {
+    /// --repo, which clap requires unless --controller is given.
+    fn repo(&self) -> &str {
+        self.repo.as_deref().unwrap_or_default()
+    }
+}
+
 /// Where the credentials Secret is mounted in the pod.
 const CREDENTIALS_DIR: &str = "/var/run/secrets/kubectl-gitops/git";
 
@@ -129,7 +136,7 @@ pub fn run(args: &InstallArgs, out: &mut dyn Write) -> Result<u8> {
     }
     let path = tree::normalize_path(&args.path).map_err(anyhow::Error::msg)?;
     let path = path.to_string_lossy().into_owned();
-    refuse_credentials_in_url(&args.repo)?;
+    refuse_credentials_in_url(args.repo())?;
     out.write_all(manifests(args, namespace, &path).as_bytes())?;
     out.flush()?;
     Ok(EXIT_OK)
@@ -177,13 +184,13 @@ fn q(text: &str) -> String {
 fn manifests(args: &InstallArgs, namespace: &str, path: &str) -> String {
     let target = args.target_namespace.as_deref().unwrap_or(namespace);
     // The set the reconciler will resolve from the same flags (see `reconcile`).
-    let applyset = identity::for_remote(&args.repo, path, target, None, None).name;
+    let applyset = identity::for_remote(args.repo(), path, target, None, None).name;
     let interval = humantime::format_duration(args.interval).to_string();
     let ns = q(namespace);
     let target_ns = q(target);
     let container_args = [
         "reconcile".to_string(),
-        format!("--repo={}", args.repo),
+        format!("--repo={}", args.repo()),
         format!("--ref={}", args.reference),
         format!("--path={}", if path.is_empty() { "." } else { path }),
         format!("--interval={interval}"),
@@ -321,7 +328,8 @@ rules:
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRoleBinding
 metadata:
-  name: kubectl-gitops-apply
+  # Named after the namespace: installs into two namespaces keep one binding each.
+  name: kubectl-gitops-apply-{namespace}
 roleRef:
   apiGroup: rbac.authorization.k8s.io
   kind: ClusterRole
@@ -423,7 +431,7 @@ spec:
         status_q = q(&format!("{applyset}-status")),
         lease_q = q(&format!("{applyset}-leader")),
         secret_bindings = secret_bindings(&args.secret_namespaces, namespace),
-        repo = redact::redact_url(&args.repo),
+        repo = redact::redact_url(args.repo()),
         reference = args.reference,
         shown_path = if path.is_empty() { "/" } else { path },
         image = q(&args.image),
@@ -502,7 +510,7 @@ mod tests {
             Wrapper::parse_from(argv).install
         };
         let leaky = parse(&["https://user:tok3n-canary@git.example.com/org/platform.git"]);
-        let err = refuse_credentials_in_url(&leaky.repo)
+        let err = refuse_credentials_in_url(leaky.repo())
             .unwrap_err()
             .to_string();
         assert!(!err.contains("tok3n-canary"), "{err}");
@@ -515,7 +523,7 @@ mod tests {
             "--token-username",
             "oauth2",
         ]);
-        refuse_credentials_in_url(&args.repo).expect("a URL without userinfo");
+        refuse_credentials_in_url(args.repo()).expect("a URL without userinfo");
         let text = manifests(&args, "gitops-system", ".");
         let docs: Vec<serde_json::Value> = text
             .split("\n---\n")

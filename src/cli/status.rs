@@ -54,6 +54,9 @@ pub struct StatusArgs {
     #[arg(short = 'o', long, value_enum, default_value_t = StatusFormat::Text, help = help::OUTPUT)]
     pub output: StatusFormat,
 
+    #[arg(short = 'A', long, help = help::ALL_NAMESPACES, conflicts_with = "applyset")]
+    pub all_namespaces: bool,
+
     #[command(flatten)]
     pub color: ColorArg,
 
@@ -73,7 +76,12 @@ pub async fn run(
         .clone()
         .unwrap_or_else(|| cluster.default_namespace.clone());
     let Some(name) = &args.applyset else {
-        return list(&cluster, &namespace, args.output, style, out).await;
+        // -n (or --applyset-namespace) asks about one namespace, whatever else the caller
+        // may see; -A, or neither, about all they may see.
+        let only = (!args.all_namespaces
+            && (global.namespace().is_some() || args.applyset_namespace.is_some()))
+        .then_some(namespace.as_str());
+        return list(&cluster, &namespace, only, args.output, style, out).await;
     };
     let set = ApplySet::named(name, &namespace);
     let found = match status::read(&cluster.client, &set).await? {
@@ -114,11 +122,16 @@ pub async fn run(
 async fn list(
     cluster: &Cluster,
     namespace: &str,
+    only: Option<&str>,
     format: StatusFormat,
     style: &Style,
     out: &mut dyn Write,
 ) -> Result<u8> {
-    let (parents, cluster_wide) = inventory::list_parents(cluster, namespace).await?;
+    let (mut parents, listed_everywhere) = inventory::list_parents(cluster, namespace).await?;
+    if let Some(only) = only {
+        parents.retain(|p| p.parent.namespace == only);
+    }
+    let cluster_wide = listed_everywhere && only.is_none();
     // Reconciler statuses, one LIST per namespace holding parents; unreadable ones are left out.
     let mut reconcilers: BTreeMap<(String, String), Status> = BTreeMap::new();
     let namespaces: BTreeSet<&str> = parents
@@ -230,7 +243,7 @@ async fn list(
                     writeln!(out, "{line}")?;
                 }
             }
-            if !cluster_wide {
+            if !listed_everywhere {
                 writeln!(
                     out,
                     "(only namespace {namespace}: you may not list Secrets cluster-wide)"

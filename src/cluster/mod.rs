@@ -98,8 +98,8 @@ pub struct Cluster {
     helm_capabilities: Arc<capabilities::Memo>,
     /// What the client was built from, for [`Cluster::impersonating`].
     config: Arc<kube::Config>,
-    /// kubectl's `-v` level (see `trace`).
-    verbosity: u8,
+    /// kubectl's `-v=6` and `-v=8` (see `trace`), for the clients of [`Cluster::impersonating`].
+    trace: trace::TraceLayer,
 }
 
 impl Cluster {
@@ -158,9 +158,13 @@ impl Cluster {
             .namespace
             .clone()
             .unwrap_or_else(|| config.default_namespace.clone());
-        let unretried = plain_client(config.clone(), options.verbosity)
+        let trace = trace::TraceLayer {
+            level: options.verbosity,
+            server: server.clone(),
+        };
+        let unretried = plain_client(config.clone(), trace.clone())
             .with_context(|| format!("creating a client for {server}"))?;
-        let client = retrying_client(config.clone(), options.verbosity)
+        let client = retrying_client(config.clone(), trace.clone())
             .with_context(|| format!("creating a client for {server}"))?;
         let rate = options
             .qps
@@ -181,7 +185,7 @@ impl Cluster {
             sender,
             helm_capabilities: Arc::default(),
             config: Arc::new(config),
-            verbosity: options.verbosity,
+            trace,
         })
     }
 
@@ -194,8 +198,8 @@ impl Cluster {
         config.auth_info.impersonate = Some(user.to_string());
         config.auth_info.impersonate_groups = None;
         let context = || format!("creating a client for {} as {user}", self.server);
-        let unretried = plain_client(config.clone(), self.verbosity).with_context(context)?;
-        let client = retrying_client(config.clone(), self.verbosity).with_context(context)?;
+        let unretried = plain_client(config.clone(), self.trace.clone()).with_context(context)?;
+        let client = retrying_client(config.clone(), self.trace.clone()).with_context(context)?;
         Ok(Cluster {
             client,
             default_namespace: default_namespace.to_string(),
@@ -255,7 +259,10 @@ impl Cluster {
 /// A client for kube's typed API whose retries of overload answers (429, 503, 504) are few and
 /// short: a Lease renewal or a status write fails within seconds and is tried again by its own
 /// loop, instead of being held for minutes.
-fn retrying_client(config: kube::Config, verbosity: u8) -> Result<kube::Client, kube::Error> {
+fn retrying_client(
+    config: kube::Config,
+    trace: trace::TraceLayer,
+) -> Result<kube::Client, kube::Error> {
     use kube::client::retry::RetryPolicy;
     let policy = RetryPolicy::new(Duration::from_millis(200), Duration::from_secs(2), 3, true)
         .expect("valid retry parameters");
@@ -264,16 +271,17 @@ fn retrying_client(config: kube::Config, verbosity: u8) -> Result<kube::Client, 
     let layers = tower::ServiceBuilder::new()
         .layer(tower::retry::RetryLayer::new(policy))
         .layer(tower::buffer::BufferLayer::new(1024))
-        .layer(trace::TraceLayer { level: verbosity });
+        .layer(trace);
     Ok(builder.with_layer(&layers).build())
 }
 
 /// A client that retries nothing itself (the request path has its own bounded retry).
-fn plain_client(config: kube::Config, verbosity: u8) -> Result<kube::Client, kube::Error> {
+fn plain_client(
+    config: kube::Config,
+    trace: trace::TraceLayer,
+) -> Result<kube::Client, kube::Error> {
     let builder = kube::client::ClientBuilder::try_from(config)?;
-    Ok(builder
-        .with_layer(&trace::TraceLayer { level: verbosity })
-        .build())
+    Ok(builder.with_layer(&trace).build())
 }
 
 /// What the kubeconfig authenticates with is never printed, wherever a message quotes it.

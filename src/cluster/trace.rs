@@ -24,9 +24,11 @@ pub const BODIES: u8 = 8;
 /// kubectl cuts bodies at 8 and shows them whole at 9.
 const CUT: usize = 1024;
 
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub struct TraceLayer {
     pub level: u8,
+    /// The API server's URL, which the requests' paths are relative to at this layer.
+    pub server: String,
 }
 
 impl<S> Layer<S> for TraceLayer {
@@ -36,6 +38,7 @@ impl<S> Layer<S> for TraceLayer {
         Trace {
             inner,
             level: self.level,
+            server: self.server.trim_end_matches('/').to_string(),
         }
     }
 }
@@ -44,6 +47,7 @@ impl<S> Layer<S> for TraceLayer {
 pub struct Trace<S> {
     inner: S,
     level: u8,
+    server: String,
 }
 
 impl<S> Service<Request<Body>> for Trace<S>
@@ -65,7 +69,10 @@ where
             return Box::pin(self.inner.call(request));
         }
         let method = request.method().clone();
-        let uri = crate::scrub::url(&request.uri().to_string());
+        let uri = match request.uri().host() {
+            Some(_) => crate::scrub::url(&request.uri().to_string()),
+            None => format!("{}{}", self.server, request.uri()),
+        };
         let watch = request
             .uri()
             .query()

@@ -21,9 +21,16 @@ pub fn stop_on_interrupt(stop: fn()) {
             interrupt().await;
             let again = INTERRUPTED.swap(true, Ordering::SeqCst);
             stop();
-            if again || PROMPTING.load(Ordering::SeqCst) {
+            if PROMPTING.load(Ordering::SeqCst) {
                 restore();
-                eprintln!("\nInterrupted: nothing more was written.");
+                eprintln!("\nInterrupted at the prompt: nothing was changed.");
+                std::process::exit(i32::from(EXIT_INTERRUPTED));
+            }
+            if again {
+                restore();
+                eprintln!(
+                    "\nInterrupted again: stopped at once; `kubectl gitops diff` shows what was written."
+                );
                 std::process::exit(i32::from(EXIT_INTERRUPTED));
             }
             eprintln!(

@@ -426,3 +426,40 @@ fn a_missing_kubeconfig_is_named_once_and_unquoted() {
         "error and hint: {stderr}"
     );
 }
+
+#[tokio::test]
+async fn status_n_shows_that_namespace_and_status_a_every_one() {
+    let client = support::admin().await;
+    let mine = support::namespace(&client, "status-mine").await;
+    let theirs = support::namespace(&client, "status-theirs").await;
+    let repo = Workdir::new(&[("app.yaml", &cm("app"))]);
+    let (set_mine, set_theirs) = (
+        support::unique_name("status-mine"),
+        support::unique_name("status-theirs"),
+    );
+    for (ns, set) in [(&mine, &set_mine), (&theirs, &set_theirs)] {
+        let out = gitops(
+            &["apply", ".", "-n", ns, "--applyset", set, "--yes"],
+            repo.path(),
+        );
+        assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    }
+
+    let out = gitops(&["status", "-n", &mine], repo.path());
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains(&set_mine), "{stdout}");
+    assert!(
+        !stdout.contains(&set_theirs),
+        "another namespace's set: {stdout}"
+    );
+
+    let out = gitops(&["status", "-A"], repo.path());
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.code().is_some(), "{stderr}");
+    assert!(!stderr.contains("unexpected argument"), "{stderr}");
+    assert!(
+        stdout.contains(&set_mine) && stdout.contains(&set_theirs),
+        "{stdout}"
+    );
+}

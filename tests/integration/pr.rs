@@ -602,10 +602,11 @@ async fn a_pr_that_failed_after_its_push_is_finished_by_running_it_again() {
         )
     };
 
-    // GitHub unreachable: a port nothing listens on (the stand-in, started and stopped).
-    let gone = MockServer::start().await;
-    let unreachable = gone.uri();
-    drop(gone);
+    // GitHub unreachable: a port nothing listens on any more.
+    let unreachable = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", listener.local_addr().unwrap())
+    };
     let mut command = Command::new(env!("CARGO_BIN_EXE_kubectl-gitops"));
     command
         .args(["pr", "deploy", "--github-repo", "acme/platform", "-n", &ns])
