@@ -190,8 +190,8 @@ pub struct RunnerArgs {
     #[arg(long, value_name = "NAME")]
     pub identity: Option<String>,
 
-    /// After SIGTERM, how long the write in progress may take to finish; past it the rest
-    /// is abandoned (no object is ever half written).
+    /// After SIGTERM, how long the cycle in progress may take to finish; past it its
+    /// remaining writes are abandoned (each write is one request: no object is half written).
     #[arg(long, default_value = "20s", value_parser = duration::zero_or_more, value_name = "DURATION")]
     pub shutdown_grace: Duration,
 

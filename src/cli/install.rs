@@ -21,7 +21,7 @@ use crate::reconcile::{DriftMode, redact, tree};
   kubectl gitops install --repo git://git.example.com/platform.git --path deploy/ > gitops.yaml
 
   # Another namespace (-n) and your own image build
-  kubectl gitops install -n platform-gitops --repo /srv/git/platform --image registry.example.com/gitops:0.1.0
+  kubectl gitops install -n gitops --repo /srv/git/platform --image registry.example.com/gitops:1
 
 The reconciler applies namespace-less objects to --target-namespace (default: its own), and keeps
 the ApplySet parent, status ConfigMap, Lease and Events there, as `kubectl gitops diff -n
