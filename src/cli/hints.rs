@@ -27,6 +27,8 @@ pub fn hint(err: &anyhow::Error) -> Option<String> {
             Some(context_hint(unknown))
         } else if let Some(SourceError::NotADirectory { path }) = cause.downcast_ref() {
             Some(path_hint(path))
+        } else if let Some(failure) = cause.downcast_ref::<crate::render::RenderFailure>() {
+            not_manifests_hint(failure)
         } else {
             None
         }
@@ -63,6 +65,35 @@ fn kubeconfig_hint(err: &KubeconfigError) -> Option<String> {
             .to_string(),
         _ => return None,
     })
+}
+
+/// Files that have none of apiVersion, kind and metadata.name are something else than
+/// Kubernetes manifests (a CI workflow, a chart's values, a tool's settings): PATH was most
+/// likely a repository root rather than the directory holding the manifests.
+fn not_manifests_hint(failure: &crate::render::RenderFailure) -> Option<String> {
+    let mut files: Vec<String> = failure
+        .errors
+        .iter()
+        .filter_map(|error| match error {
+            crate::render::RenderError::MissingFields { origin, fields } if fields.len() == 3 => {
+                Some(origin.file.display().to_string())
+            }
+            _ => None,
+        })
+        .collect();
+    files.dedup();
+    let (first, rest) = files.split_first()?;
+    let more = match rest.len() {
+        0 => String::new(),
+        1 => format!(" and {}", rest[0]),
+        n => format!(" and {n} more files"),
+    };
+    Some(format!(
+        "{first}{more} {} not look like Kubernetes manifests (no apiVersion, kind or \
+         metadata.name). Every YAML and JSON file under PATH is read, so point PATH at the\n\
+         directory holding your manifests, e.g. kubectl gitops diff deploy/.",
+        if rest.is_empty() { "does" } else { "do" }
+    ))
 }
 
 fn context_hint(unknown: &crate::cluster::UnknownContext) -> String {

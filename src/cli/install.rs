@@ -31,7 +31,7 @@ other kinds, add rules to the ClusterRole kubectl-gitops-apply (see the comment 
 )]
 pub struct InstallArgs {
     /// Container image holding kubectl-gitops, git and kubectl.
-    #[arg(long, value_name = "IMAGE", default_value = concat!("kubectl-gitops:", env!("CARGO_PKG_VERSION")))]
+    #[arg(long, value_name = "IMAGE", default_value = DEFAULT_IMAGE)]
     pub image: String,
 
     #[arg(
@@ -112,6 +112,9 @@ const CREDENTIALS_DIR: &str = "/var/run/secrets/kubectl-gitops/git";
 
 const DEFAULT_NAMESPACE: &str = "gitops-system";
 
+/// The image examples/in-cluster/Dockerfile builds; no registry serves it.
+const DEFAULT_IMAGE: &str = concat!("kubectl-gitops:", env!("CARGO_PKG_VERSION"));
+
 pub fn run(args: &InstallArgs, out: &mut dyn Write) -> Result<u8> {
     let namespace = args
         .namespace
@@ -137,6 +140,12 @@ pub fn run(args: &InstallArgs, out: &mut dyn Write) -> Result<u8> {
     let path = tree::normalize_path(&args.path).map_err(anyhow::Error::msg)?;
     let path = path.to_string_lossy().into_owned();
     refuse_credentials_in_url(args.repo())?;
+    if args.image == DEFAULT_IMAGE {
+        eprintln!(
+            "note: the Deployment runs the image {DEFAULT_IMAGE}, which no registry serves: \
+             build it with examples/in-cluster/Dockerfile into your cluster, or pass --image"
+        );
+    }
     out.write_all(manifests(args, namespace, &path).as_bytes())?;
     out.flush()?;
     Ok(EXIT_OK)

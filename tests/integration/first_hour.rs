@@ -463,3 +463,110 @@ async fn status_n_shows_that_namespace_and_status_a_every_one() {
         "{stdout}"
     );
 }
+
+#[test]
+fn a_repository_root_with_a_ci_workflow_points_at_the_manifests_directory() {
+    let repo = Workdir::new(&[
+        (
+            ".github/workflows/ci.yml",
+            "name: ci\non: push\njobs:\n  test:\n    runs-on: ubuntu-latest\n",
+        ),
+        ("deploy/app.yaml", &cm("app")),
+    ]);
+    repo.git_commit_all();
+    let out = Command::new(env!("CARGO_BIN_EXE_kubectl-gitops"))
+        .args(["diff", "."])
+        .current_dir(repo.path())
+        .env("NO_COLOR", "1")
+        .env("KUBECONFIG", repo.path().join("no-kubeconfig"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("hint: .github/workflows/ci.yml does not look like Kubernetes manifests"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("kubectl gitops diff deploy/"), "{stderr}");
+}
+
+#[test]
+fn install_asks_for_the_repository_and_binds_per_namespace() {
+    let dir = tempfile::tempdir().unwrap();
+    let install = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_kubectl-gitops"))
+            .arg("install")
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap()
+    };
+    let out = install(&[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--repo <URL>"), "{stderr}");
+    assert!(
+        out.stdout.is_empty(),
+        "a manifest following a placeholder was printed"
+    );
+
+    let out = install(&["--repo", "/srv/git/platform"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("which no registry serves"), "{stderr}");
+
+    let binding = |ns: &str| {
+        let out = install(&[
+            "--repo",
+            "/srv/git/platform",
+            "-n",
+            ns,
+            "--image",
+            "r.example/g:1",
+        ]);
+        assert_eq!(out.status.code(), Some(0));
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let at = text.find("kind: ClusterRoleBinding").expect("a binding");
+        text[at..]
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("name: ").map(str::to_string))
+            .unwrap()
+    };
+    assert_eq!(binding("team-a"), "kubectl-gitops-apply-team-a");
+    assert_ne!(binding("team-a"), binding("team-b"));
+}
+
+#[tokio::test]
+async fn apply_wait_counts_what_did_not_become_ready() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "wait-count").await;
+    // The test server runs no controllers: a Deployment never becomes ready.
+    let repo = Workdir::new(&[(
+        "web.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  selector:\n    \
+         matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    \
+         spec:\n      containers:\n        - name: web\n          image: nginx\n",
+    )]);
+    let set = support::unique_name("wait-count");
+    let out = gitops(
+        &[
+            "apply",
+            ".",
+            "-n",
+            &ns,
+            "--applyset",
+            &set,
+            "--yes",
+            "--wait",
+            "--timeout",
+            "1",
+        ],
+        repo.path(),
+    );
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
+    assert!(stdout.contains("! timeout Deployment/"), "{stdout}");
+    assert!(
+        stdout.contains("1 created, 0 updated, 0 pruned, 0 failed, 1 not ready."),
+        "{stdout}"
+    );
+}
