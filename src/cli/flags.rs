@@ -190,8 +190,9 @@ pub struct RunnerArgs {
     #[arg(long, value_name = "NAME")]
     pub identity: Option<String>,
 
-    /// After SIGTERM, how long the cycle in progress may take to finish; past it its
-    /// remaining writes are abandoned (each write is one request: no object is half written).
+    /// After SIGTERM, how long the cycle in progress may take to finish; past it no further
+    /// write is sent, those in flight are answered (each is one request: no object is half
+    /// written), and nothing is pruned.
     #[arg(long, default_value = "20s", value_parser = duration::zero_or_more, value_name = "DURATION")]
     pub shutdown_grace: Duration,
 

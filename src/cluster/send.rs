@@ -59,10 +59,16 @@ impl Sender {
         let started = Instant::now();
         let mut retries = 0;
         loop {
-            let mut permit = self.budget.acquire().await;
-            if super::stop::requested() {
+            let stopped = || {
                 let stopped = NotAttempted(super::stop::REASON.to_string());
-                return Err(kube::Error::Service(Box::new(stopped)));
+                kube::Error::Service(Box::new(stopped))
+            };
+            let mut permit = tokio::select! {
+                permit = self.budget.acquire() => permit,
+                () = super::stop::requested_now() => return Err(stopped()),
+            };
+            if super::stop::requested() {
+                return Err(stopped());
             }
             if let Err(gone) = self.breaker.admit(Instant::now()) {
                 return Err(kube::Error::Service(Box::new(gone)));
