@@ -86,11 +86,7 @@ pub async fn run(
     let set = ApplySet::named(name, &namespace);
     let found = match status::read(&cluster.client, &set).await? {
         Some(found) => found,
-        None => anyhow::bail!(
-            "no reconciler status for {set}: the ConfigMap {} does not exist (has \
-             `kubectl gitops reconcile` run for this ApplySet yet?)",
-            status::configmap_name(&set)
-        ),
+        None => return applied_without_reconciler(&cluster, &set, args.output, out).await,
     };
     let failed = found.last_result == Some(CycleResult::Failed);
     match args.output {
@@ -116,6 +112,54 @@ pub async fn run(
         }
     }
     Ok(if failed { EXIT_ERROR } else { EXIT_OK })
+}
+
+/// A set no reconciler follows (applied with `kubectl gitops apply`): what its parent says, or
+/// an error when there is no such set either.
+async fn applied_without_reconciler(
+    cluster: &Cluster,
+    set: &ApplySet,
+    format: StatusFormat,
+    out: &mut dyn Write,
+) -> Result<u8> {
+    let (parents, _) = inventory::list_parents(cluster, &set.namespace).await?;
+    let Some(parent) = parents
+        .iter()
+        .find(|p| p.parent.name == set.name && p.parent.namespace == set.namespace)
+    else {
+        anyhow::bail!(
+            "no ApplySet {set}: neither its parent Secret nor a reconciler's status ConfigMap {} \
+             exists (`kubectl gitops status` lists the sets you can see)",
+            status::configmap_name(set)
+        );
+    };
+    let members = parent.members.map_or("?".to_string(), |n| n.to_string());
+    let applied = parent.applied_at.as_deref().unwrap_or("unknown");
+    match format {
+        StatusFormat::Json => {
+            let item = json!({"applyset": set.name, "namespace": set.namespace,
+                "members": parent.members, "appliedAt": parent.applied_at, "status": null});
+            serde_json::to_writer_pretty(&mut *out, &vec![item])?;
+            writeln!(out)?;
+        }
+        StatusFormat::Text => {
+            writeln!(out, "ApplySet {set}")?;
+            if let Some((repository, path, target)) = &parent.identity {
+                writeln!(
+                    out,
+                    "From:         {repository} {path} (namespace {target})"
+                )?;
+            }
+            writeln!(out, "Members:      {members}")?;
+            writeln!(out, "Last apply:   {applied}")?;
+            writeln!(
+                out,
+                "Reconciler:   none (applied with `kubectl gitops apply`; no status ConfigMap {})",
+                status::configmap_name(set)
+            )?;
+        }
+    }
+    Ok(EXIT_OK)
 }
 
 /// Every set the caller can see, one line each, with its reconciler's last result.

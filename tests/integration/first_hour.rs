@@ -462,6 +462,26 @@ async fn status_n_shows_that_namespace_and_status_a_every_one() {
         stdout.contains(&set_mine) && stdout.contains(&set_theirs),
         "{stdout}"
     );
+
+    // A set applied from the command line has no reconciler, and says so rather than fail.
+    let out = gitops(
+        &["status", "--applyset", &set_mine, "-n", &mine],
+        repo.path(),
+    );
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("Members:      1"), "{stdout}");
+    assert!(
+        stdout.contains("Reconciler:   none (applied with `kubectl gitops apply`"),
+        "{stdout}"
+    );
+    let out = gitops(
+        &["status", "--applyset", "no-such-set", "-n", &mine],
+        repo.path(),
+    );
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("no ApplySet"), "{stderr}");
 }
 
 #[test]
