@@ -196,11 +196,19 @@ pub async fn run(args: &PrArgs, out: &mut dyn Write) -> Result<u8> {
                 args.remote
             )
         })?;
-    writeln!(
-        out,
-        "Opened pull request #{}: {}",
-        opened.number, opened.url
-    )?;
+    if opened.already_open {
+        writeln!(
+            out,
+            "Pull request #{} for {branch} is open already: {}",
+            opened.number, opened.url
+        )?;
+    } else {
+        writeln!(
+            out,
+            "Opened pull request #{}: {}",
+            opened.number, opened.url
+        )?;
+    }
     Ok(EXIT_OK)
 }
 

@@ -15,6 +15,8 @@ pub const PREVIEW_MARKER: &str = "<!-- kubectl-gitops preview";
 pub struct PullRequest {
     pub number: u64,
     pub url: String,
+    /// It was open already (an earlier run opened it); nothing new was created.
+    pub already_open: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -99,6 +101,23 @@ impl GitHub {
     }
 }
 
+impl GitHub {
+    /// The open pull request whose head is `branch` of `repo`, if GitHub finds one.
+    async fn open_pull_request_of(&self, repo: &GitHubRepo, branch: &str) -> Option<PullRequest> {
+        let route = format!(
+            "/repos/{}/{}/pulls?state=open&head={}:{branch}",
+            repo.owner, repo.name, repo.owner
+        );
+        let open: Vec<Value> = self.client.get(route, None::<&()>).await.ok()?;
+        let found = open.first()?;
+        Some(PullRequest {
+            number: found["number"].as_u64()?,
+            url: found["html_url"].as_str().unwrap_or_default().to_string(),
+            already_open: true,
+        })
+    }
+}
+
 /// Who posts as the token GitHub Actions hands a workflow; that token may not read `/user`.
 const ACTIONS_BOT: &str = "github-actions[bot]";
 
@@ -169,14 +188,27 @@ impl Forge for GitHub {
         // Whatever the caller built, it leaves through the scrubber.
         let (title, body) = (crate::scrub::text(title), crate::scrub::text(body));
         let request = json!({"title": title, "head": head, "base": base, "body": body});
-        let created: Value = self
-            .client
-            .post(route, Some(&request))
-            .await
-            .map_err(|e| self.error(e))?;
+        let created: Value = match self.client.post(route, Some(&request)).await {
+            Ok(created) => created,
+            Err(err) => {
+                let err = self.error(err);
+                // A rerun of a run that opened it: the pull request of this branch is the one.
+                if let ForgeError::Api {
+                    status: 422,
+                    message,
+                } = &err
+                    && message.contains("already exists")
+                    && let Some(open) = self.open_pull_request_of(repo, head).await
+                {
+                    return Ok(open);
+                }
+                return Err(err);
+            }
+        };
         Ok(PullRequest {
             number: created["number"].as_u64().unwrap_or_default(),
             url: created["html_url"].as_str().unwrap_or_default().to_string(),
+            already_open: false,
         })
     }
 

@@ -650,6 +650,36 @@ async fn a_pr_that_failed_after_its_push_is_finished_by_running_it_again() {
     assert!(stdout.contains("a previous run made"), "{stdout}");
     assert_eq!(branches(), pushed, "one branch");
 
+    // Once more, after it was opened: GitHub refuses a second one, the open one is named.
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/repos/acme/platform/pulls"))
+        .respond_with(ResponseTemplate::new(422).set_body_json(json!({
+            "message": "Validation Failed",
+            "errors": [{"message": format!("A pull request already exists for acme:{branch}.")}]
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/repos/acme/platform/pulls"))
+        .and(query_param("head", format!("acme:{branch}")))
+        .and(query_param("state", "open"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!([{"number": 8, "html_url": "https://github.com/acme/platform/pull/8"}]),
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let out = gitops_pr(&repos.work, &server, &ns, Some("t"), &["-m", "Scale web"]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains(&format!("Pull request #8 for {branch} is open already")),
+        "{stdout}"
+    );
+    assert_eq!(branches(), pushed, "still one branch");
+
     // Naming the pushed branch with --branch works as well; other content under it is refused.
     std::fs::write(
         repos.work.join("deploy/c.yaml"),
