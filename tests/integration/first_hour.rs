@@ -590,3 +590,63 @@ async fn apply_wait_counts_what_did_not_become_ready() {
         "{stdout}"
     );
 }
+
+#[test]
+fn the_readme_sample_is_what_the_quickstart_shows_on_a_fresh_cluster() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = crate::faults::PrivateServer::start(dir.path());
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new(repo.join("examples/quickstart.sh"))
+        .arg("--kubeconfig")
+        .arg(server.kubeconfig())
+        .arg(env!("CARGO_BIN_EXE_kubectl-gitops"))
+        .current_dir(repo)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+
+    let readme = std::fs::read_to_string(repo.join("README.md")).unwrap();
+    let start = readme
+        .find("```\n$ kubectl gitops diff ")
+        .expect("a sample in the README")
+        + "```\n".len();
+    let sample = &readme[start..start + readme[start..].find("```").unwrap()];
+    assert!(
+        stdout.contains(sample),
+        "the README's first sample is not what the quickstart shows:\n--- README\n{sample}\n\
+         --- quickstart\n{stdout}"
+    );
+
+    // What it made is in the namespace it announced, nothing elsewhere.
+    assert!(
+        stdout.contains("kubectl delete namespace quickstart"),
+        "{stdout}"
+    );
+    let outside = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(server.kubeconfig())
+        .args([
+            "get",
+            "secrets,configmaps",
+            "-A",
+            "--field-selector",
+            "metadata.namespace!=quickstart",
+            "-o",
+            "custom-columns=NS:.metadata.namespace,NAME:.metadata.name",
+            "--no-headers",
+        ])
+        .output()
+        .unwrap();
+    let outside = String::from_utf8_lossy(&outside.stdout).into_owned();
+    let ours: Vec<&str> = outside
+        .lines()
+        // The server's own, there before the quickstart ran.
+        .filter(|l| !l.starts_with("kube-system ") && !l.contains("kube-root-ca.crt"))
+        .collect();
+    assert!(
+        ours.is_empty(),
+        "left outside namespace quickstart: {ours:?}"
+    );
+}
