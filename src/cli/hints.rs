@@ -15,6 +15,23 @@ pub fn message(err: &anyhow::Error) -> String {
     {
         return format!("cannot read the kubeconfig {}: {io}", path.display());
     }
+    // The outermost context ("reading deplyo", "reading deploy at revision v1.4") and the fact,
+    // once: a missing PATH is not also "not a directory", an unknown revision not found twice.
+    match err.chain().find_map(|c| c.downcast_ref::<SourceError>()) {
+        Some(SourceError::NotADirectory { path }) if !path.exists() => {
+            return format!("{} does not exist", path.display());
+        }
+        Some(SourceError::UnknownRevision { rev, repo, reason })
+            if reason.contains("could not be found") || reason.contains("not found") =>
+        {
+            return format!(
+                "{err}: unknown revision `{rev}`: no branch, tag or commit of that name in the \
+                 repository at {}",
+                repo.display()
+            );
+        }
+        _ => {}
+    }
     crate::cluster::refusal::one_line(err)
 }
 
@@ -96,6 +113,23 @@ fn not_manifests_hint(failure: &crate::render::RenderFailure) -> Option<String> 
     ))
 }
 
+/// A directory beside a mistyped PATH whose name is one typo away.
+fn nearby_directory(path: &Path) -> Option<String> {
+    let name = path.file_name()?.to_str()?;
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+    let entries = std::fs::read_dir(parent.unwrap_or(Path::new("."))).ok()?;
+    let dirs: Vec<String> = entries
+        .filter_map(Result::ok)
+        .filter(|e| e.path().is_dir())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    let near = nearest(name, &dirs)?;
+    Some(match parent {
+        Some(parent) => parent.join(near).display().to_string(),
+        None => near.to_string(),
+    })
+}
+
 fn context_hint(unknown: &crate::cluster::UnknownContext) -> String {
     let name = &unknown.name;
     if unknown.known.is_empty() {
@@ -139,10 +173,12 @@ fn path_hint(path: &Path) -> String {
         let here = std::env::current_dir()
             .map(|d| format!(" (in {})", d.display()))
             .unwrap_or_default();
+        let near = nearby_directory(path)
+            .map(|dir| format!(" Did you mean {dir}?"))
+            .unwrap_or_default();
         format!(
             "PATH is the directory holding your manifests, e.g. kubectl gitops diff deploy/;\n\
-             it defaults to the current directory. {} does not exist{here}.",
-            path.display()
+             it defaults to the current directory{here}.{near}"
         )
     }
 }
@@ -203,10 +239,40 @@ mod tests {
         );
 
         let missing = dir.path().join("nope");
-        let err = anyhow::Error::new(SourceError::NotADirectory { path: missing });
+        std::fs::create_dir(dir.path().join("none")).unwrap();
+        let err = anyhow::Error::new(SourceError::NotADirectory {
+            path: missing.clone(),
+        })
+        .context(format!("reading {}", missing.display()));
         let hint = super::hint(&err).unwrap();
         assert!(hint.contains("PATH is the directory holding your manifests"));
-        assert!(hint.contains("does not exist"));
+        assert!(hint.contains(&format!(
+            "Did you mean {}?",
+            dir.path().join("none").display()
+        )));
+        // Said once, in the message: not also "not a directory".
+        assert_eq!(
+            message(&err),
+            format!("{} does not exist", missing.display())
+        );
+        assert!(!hint.contains("does not exist"), "{hint}");
+    }
+
+    #[test]
+    fn an_unknown_revision_is_said_not_found_once() {
+        let err = anyhow::Error::new(SourceError::UnknownRevision {
+            rev: "v1.4".into(),
+            repo: "/r".into(),
+            reason: "Reference \"v1.4\" could not be found: The ref partially named \"v1.4\" \
+                     could not be found"
+                .into(),
+        })
+        .context("reading deploy at revision v1.4");
+        assert_eq!(
+            message(&err),
+            "reading deploy at revision v1.4: unknown revision `v1.4`: no branch, tag or commit \
+             of that name in the repository at /r"
+        );
     }
 
     #[test]

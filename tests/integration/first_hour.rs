@@ -650,3 +650,23 @@ fn the_readme_sample_is_what_the_quickstart_shows_on_a_fresh_cluster() {
         "left outside namespace quickstart: {ours:?}"
     );
 }
+
+#[test]
+fn a_misspelled_path_is_said_missing_once_with_the_directory_meant() {
+    let repo = Workdir::new(&[("deploy/app.yaml", &cm("app"))]);
+    let out = Command::new(env!("CARGO_BIN_EXE_kubectl-gitops"))
+        .args(["diff", "deplyo"])
+        .current_dir(repo.path())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.starts_with("error: deplyo does not exist\n"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.matches("does not exist").count(), 1, "{stderr}");
+    assert!(!stderr.contains("not a directory"), "{stderr}");
+    assert!(stderr.contains("Did you mean deploy?"), "{stderr}");
+}
