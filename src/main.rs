@@ -18,19 +18,22 @@ fn main() -> ExitCode {
         return ExitCode::from(EXIT_OK);
     }
 
-    let mut cli =
-        match Cli::try_parse_from(cli::flags::kubectl_spellings(std::env::args_os().collect())) {
-            Ok(cli) => cli,
-            Err(err) => {
-                let _ = err.print();
-                // Help and version go to stdout and succeed; usage errors are errors (2).
-                return ExitCode::from(if err.use_stderr() {
-                    EXIT_ERROR
-                } else {
-                    EXIT_OK
-                });
-            }
-        };
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    for note in cli::flags::deprecated_spellings(&argv) {
+        eprintln!("note: {note}");
+    }
+    let mut cli = match Cli::try_parse_from(cli::flags::kubectl_spellings(argv)) {
+        Ok(cli) => cli,
+        Err(err) => {
+            let _ = err.print();
+            // Help and version go to stdout and succeed; usage errors are errors (2).
+            return ExitCode::from(if err.use_stderr() {
+                EXIT_ERROR
+            } else {
+                EXIT_OK
+            });
+        }
+    };
     if let Err(usage) = cli.command.resolve() {
         eprintln!("error: {usage}");
         return ExitCode::from(EXIT_ERROR);

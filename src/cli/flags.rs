@@ -292,7 +292,10 @@ pub fn kubectl_spellings(args: Vec<OsString>) -> Vec<OsString> {
             out.extend(args);
             break;
         }
-        if let Some(level) = text.strip_prefix("-v=") {
+        if text == "--verbose" {
+            // The spelling before kubectl's levels (deprecated; see `deprecated_spellings`).
+            out.push("--v=1".into());
+        } else if let Some(level) = text.strip_prefix("-v=") {
             out.push(format!("--v={level}").into());
         } else if text == "-v"
             && let Some(level) = args
@@ -321,6 +324,15 @@ pub fn kubectl_spellings(args: Vec<OsString>) -> Vec<OsString> {
     out
 }
 
+/// Notes for spellings that still work but are on their way out, said once on stderr.
+pub fn deprecated_spellings(args: &[OsString]) -> Vec<&'static str> {
+    let mut notes = Vec::new();
+    if args.iter().any(|a| a == "--verbose") {
+        notes.push("--verbose is deprecated: use -v (or kubectl's -v=N)");
+    }
+    notes
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -340,5 +352,6 @@ mod tests {
         assert_eq!(spelled(&["diff", "-vvv"]), ["diff", "--v=3"]);
         assert_eq!(spelled(&["diff", "-v", "deploy"]), ["diff", "-v", "deploy"]);
         assert_eq!(spelled(&["diff", "--", "-vv"]), ["diff", "--", "-vv"]);
+        assert_eq!(spelled(&["diff", "--verbose"]), ["diff", "--v=1"]);
     }
 }

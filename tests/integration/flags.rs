@@ -269,3 +269,18 @@ fn minimal_runs() -> Vec<(&'static str, Vec<&'static str>)> {
         ("completion", vec!["completion", "bash"]),
     ]
 }
+
+#[test]
+fn the_old_verbose_spelling_still_works_with_a_note() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("app.yaml"), CONFIGMAP).unwrap();
+    let output = gitops(&["diff", ".", "--verbose"], dir.path());
+    let stderr = text(&output.stderr);
+    assert!(!stderr.contains("unexpected argument"), "{stderr}");
+    assert!(
+        stderr.contains("note: --verbose is deprecated: use -v"),
+        "{stderr}"
+    );
+    // It still says the stages, as -v does.
+    assert!(stderr.contains("] source: "), "{stderr}");
+}
