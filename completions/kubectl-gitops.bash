@@ -121,7 +121,7 @@ _kubectl__gitops() {
             return 0
             ;;
         kubectl__subcmd__gitops__subcmd__apply)
-            opts="-f -n -v -o -y -h -V --filename --ref --applyset --applyset-namespace --adopt --prune-protected --force-conflicts --show-defaults --verify-unchanged --concurrency --qps --helm-binary --render-timeout --max-render-bytes --max-render-objects --kubeconfig --context --namespace --request-timeout --v --show-secrets --color --output --yes --dry-run --allow-empty --wait --timeout --plan --expect-digest --max-prune --help --version"
+            opts="-f -n -v -o -y -h -V --filename --ref --applyset --applyset-namespace --adopt --prune-protected --force-conflicts --rewrite-unstable --show-defaults --verify-unchanged --concurrency --qps --helm-binary --render-timeout --max-render-bytes --max-render-objects --allow-remote-bases --kubeconfig --context --namespace --request-timeout --v --show-secrets --color --output --yes --dry-run --allow-empty --wait --timeout --plan --expect-digest --max-prune --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -422,7 +422,7 @@ _kubectl__gitops() {
             return 0
             ;;
         kubectl__subcmd__gitops__subcmd__diff)
-            opts="-f -n -v -o -h -V --filename --ref --applyset --applyset-namespace --adopt --prune-protected --force-conflicts --show-defaults --verify-unchanged --concurrency --qps --helm-binary --render-timeout --max-render-bytes --max-render-objects --kubeconfig --context --namespace --request-timeout --v --show-secrets --color --output --base --offline --out --help --version"
+            opts="-f -n -v -o -h -V --filename --ref --applyset --applyset-namespace --adopt --prune-protected --force-conflicts --rewrite-unstable --show-defaults --verify-unchanged --concurrency --qps --helm-binary --render-timeout --max-render-bytes --max-render-objects --allow-remote-bases --kubeconfig --context --namespace --request-timeout --v --show-secrets --color --output --base --offline --out --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -901,7 +901,7 @@ _kubectl__gitops() {
             return 0
             ;;
         kubectl__subcmd__gitops__subcmd__pr)
-            opts="-f -n -v -m -h -V --filename --applyset --applyset-namespace --adopt --prune-protected --force-conflicts --show-defaults --verify-unchanged --concurrency --qps --helm-binary --render-timeout --max-render-bytes --max-render-objects --kubeconfig --context --namespace --request-timeout --v --branch --message --title --base --show-secrets --remote --github-repo --api-url --comment --ref --help --version"
+            opts="-f -n -v -m -h -V --filename --applyset --applyset-namespace --adopt --prune-protected --force-conflicts --rewrite-unstable --show-defaults --verify-unchanged --concurrency --qps --helm-binary --render-timeout --max-render-bytes --max-render-objects --allow-remote-bases --kubeconfig --context --namespace --request-timeout --v --branch --message --title --base --show-secrets --remote --github-repo --api-url --comment --ref --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1040,7 +1040,7 @@ _kubectl__gitops() {
             return 0
             ;;
         kubectl__subcmd__gitops__subcmd__reconcile)
-            opts="-n -v -h -V --repo --ref --path --interval --applyset --applyset-namespace --adopt --allow-empty --prune-protected --no-prune --max-prune --token-file --token-username --debounce --drift --lease-name --cache-dir --listen --log-format --no-watch --backoff --max-backoff --fetch-timeout --no-leader-election --lease-duration --identity --shutdown-grace --concurrency --qps --helm-binary --render-timeout --max-render-bytes --max-render-objects --kubeconfig --context --namespace --request-timeout --v --help --version"
+            opts="-n -v -h -V --repo --ref --path --interval --applyset --applyset-namespace --adopt --rewrite-unstable --allow-empty --prune-protected --no-prune --max-prune --token-file --token-username --debounce --drift --lease-name --cache-dir --listen --log-format --no-watch --backoff --max-backoff --fetch-timeout --no-leader-election --lease-duration --identity --shutdown-grace --concurrency --qps --helm-binary --render-timeout --max-render-bytes --max-render-objects --allow-remote-bases --kubeconfig --context --namespace --request-timeout --v --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

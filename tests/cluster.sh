@@ -2,7 +2,8 @@
 # The project's test control plane: a real kube-apiserver + embedded etcd on 127.0.0.1.
 #
 #   tests/cluster.sh build   build the server (only when tests/apiserver changed); with --node,
-#                            also the node's binaries (only when tests/node changed)
+#                            also the node's binaries (only when tests/node changed) and the
+#                            Debian packages the node and its images need (when missing)
 #   tests/cluster.sh up      build if needed, start it, wait until ready
 #   tests/cluster.sh up --node
 #                            a whole one-node cluster that runs Pods: the server with a
@@ -113,7 +114,7 @@ down() {
 }
 
 case "${1:-}" in
-build) if [[ "${2:-}" == --node ]]; then build && node_build; else build; fi ;;
+build) if [[ "${2:-}" == --node ]]; then build && node_packages && node_build; else build; fi ;;
 up) up "${2:-}" ;;
 down) down ;;
 env) echo "export KUBECONFIG=$state/kubeconfig" ;;

@@ -6,23 +6,37 @@
 #
 #   tests/node.sh                  # the whole node suite
 #   tests/node.sh -E 'test(prune)' # extra arguments go to `cargo nextest run`
+#
+# The in-cluster tests run the gitops image with the kubectl-gitops binary the test build links
+# (target/debug/kubectl-gitops, the one every other test runs); GITOPS_NODE_RELEASE_IMAGE=1
+# builds the image of the release binary instead, as users get it (a fat-LTO build: half an hour
+# cold on two cores).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
-# One node cluster per machine: a second run waits for the first instead of failing.
-if [[ -z "${GITOPS_NODE_SUITE_LOCKED:-}" ]]; then
-	mkdir -p /run/lock
-	exec env GITOPS_NODE_SUITE_LOCKED=1 flock --wait 1800 /run/lock/kubectl-gitops-test-node "$0" "$@"
-fi
+# One node cluster per machine: a second run waits for the first instead of failing. The lock
+# is held by this shell itself (no flock process in between), so a time limit's signal reaches
+# the shell that stops the cluster.
+mkdir -p /run/lock
+exec 9>/run/lock/kubectl-gitops-test-node
+flock --wait 1800 9
 
 GITOPS_TEST_HELM=$(tests/helm.sh path 4)
 export GITOPS_TEST_HELM
 
 nextest=(cargo nextest run --config-file tests/nextest.toml --features node-tests --test node)
-# Build the Rust side before the cluster starts.
-"${nextest[@]}" --no-run
+step() {
+	local what=$1 started=$SECONDS
+	shift
+	"$@"
+	echo "node: $what in $((SECONDS - started))s" >&2
+}
+# The Debian packages the node and the images need (installed when missing) and the node's Go
+# build, then the Rust side, all before the cluster starts.
+step "packages and node binary ready" tests/cluster.sh build --node
+step "test build ready" "${nextest[@]}" --no-run
 
 stop() {
 	local status=$?
@@ -33,11 +47,18 @@ stop() {
 	fi
 	exit "$status"
 }
-# The image of the release binary the in-cluster tests run (the release build is the slow part).
-tests/image.sh build gitops >/dev/null
+# The image the in-cluster tests run: the test build's binary, or the release build's.
+if [[ "${GITOPS_NODE_RELEASE_IMAGE:-0}" != 1 ]]; then
+	export GITOPS_IMAGE_BINARY="${CARGO_TARGET_DIR:-$root/target}/debug/kubectl-gitops"
+fi
+step "gitops image built" tests/image.sh build gitops >/dev/null
 
-tests/cluster.sh up --node
+# Stopped whatever happens from here: a failing test, an interrupt, or a time limit's SIGTERM
+# (turned into an exit so the EXIT trap runs).
 trap stop EXIT
+trap 'exit 143' TERM
+trap 'exit 130' INT
+step "node cluster up" tests/cluster.sh up --node
 tests/image.sh import gitops >/dev/null
 eval "$(tests/cluster.sh env)"
 export GITOPS_TEST_KUBECONFIG="$KUBECONFIG"

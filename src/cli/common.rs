@@ -48,6 +48,9 @@ pub struct PlanArgs {
     #[arg(long)]
     pub force_conflicts: bool,
 
+    #[arg(long, help = help::REWRITE_UNSTABLE)]
+    pub rewrite_unstable: bool,
+
     /// Print the fields the server defaults on objects being created (imagePullPolicy,
     /// dnsPolicy, ...) instead of one line counting them. Updates always show every change.
     #[arg(long)]
@@ -64,6 +67,9 @@ pub struct PlanArgs {
 
     #[command(flatten)]
     pub render: RenderArgs,
+
+    #[command(flatten)]
+    pub remote_bases: super::render_limits::RemoteBaseArgs,
 
     #[command(flatten)]
     pub cluster: ClusterArgs,
@@ -111,7 +117,18 @@ impl PlanArgs {
     pub fn render_options(&self) -> render::RenderOptions {
         render::RenderOptions {
             limits: self.render_limits(),
+            unstable: self.unstable_policy(),
+            remote_bases: self.remote_bases.remote_bases(),
             ..render::RenderOptions::default()
+        }
+    }
+
+    /// What apply does with unstable fields that are live already.
+    pub fn unstable_policy(&self) -> render::UnstablePolicy {
+        if self.rewrite_unstable {
+            render::UnstablePolicy::Rewrite
+        } else {
+            render::UnstablePolicy::Keep
         }
     }
 
@@ -155,13 +172,35 @@ pub fn render_snapshot_with(
     rev: Option<&str>,
     options: &render::RenderOptions,
 ) -> Result<Vec<Manifest>> {
+    let mut notes = Vec::new();
+    let rendered = render_snapshot_noting(snapshot, path, rev, options, &mut notes);
+    say_lookups(&notes);
+    rendered
+}
+
+/// [`render_snapshot_with`], telling what each chart's lookups saw in `notes` instead of
+/// saying it.
+pub fn render_snapshot_noting(
+    snapshot: &Snapshot,
+    path: &Path,
+    rev: Option<&str>,
+    options: &render::RenderOptions,
+    notes: &mut Vec<render::LookupNote>,
+) -> Result<Vec<Manifest>> {
     if render::has_charts(snapshot)
         && options.helm.capabilities == render::helm::Capabilities::HelmDefaults
     {
         eprintln!("note: {}", render::helm::Capabilities::HelmDefaults);
     }
-    let rendered = render::render(snapshot, options);
+    let rendered = render::render_noting(snapshot, options, notes);
     with_revision(rendered, path, rev)
+}
+
+/// Says once, for every chart whose lookups saw nothing, what that means for the plan.
+pub fn say_lookups(notes: &[render::LookupNote]) {
+    if let Some(note) = render::unseen_lookups(notes) {
+        eprintln!("note: {note}");
+    }
 }
 
 /// A render's result; failures at a revision say which one.
@@ -221,8 +260,12 @@ pub async fn prepare(args: &PlanArgs, show_secrets: bool) -> Result<Prepared> {
         let cluster = Cluster::connect(&options).await?;
         let mut render_options = cluster.render_options().await?;
         render_options.limits = args.render_limits();
+        render_options.unstable = args.unstable_policy();
+        render_options.remote_bases = args.remote_bases.remote_bases();
         verbose("render", render_options.helm.capabilities.to_string());
-        let rendered = render::render(&snapshot, &render_options);
+        let mut notes = Vec::new();
+        let rendered = render::render_noting(&snapshot, &render_options, &mut notes);
+        say_lookups(&notes);
         (with_revision(rendered, &args.path, rev)?, cluster)
     } else {
         let manifests = render_snapshot_with(&snapshot, &args.path, rev, &args.render_options())?;

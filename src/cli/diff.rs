@@ -5,7 +5,8 @@ use anyhow::{Result, bail};
 use clap::Args;
 
 use super::common::{
-    PlanArgs, ShowSecretsArg, plan_file, prepare, read_source, render_snapshot_with,
+    PlanArgs, ShowSecretsArg, plan_file, prepare, read_source, render_snapshot_noting,
+    render_snapshot_with,
 };
 use super::flags::{ColorArg, help};
 use super::{EXIT_DRIFT, EXIT_ERROR, EXIT_OK};
@@ -104,6 +105,7 @@ pub async fn run(args: &DiffArgs, style: &Style, out: &mut dyn Write) -> Result<
     if let (Some((rev, Some(snapshot))), None) = (&base, &base_render) {
         let mut options = prepared.cluster.render_options().await?;
         options.limits = args.plan.render_limits();
+        options.remote_bases = args.plan.remote_bases.remote_bases();
         base_render = Some(render_snapshot_with(
             snapshot,
             &args.plan.path,
@@ -171,18 +173,25 @@ fn offline(args: &DiffArgs, style: &Style, out: &mut dyn Write) -> Result<u8> {
     let mut options = args.plan.render_options();
     options.helm.namespace = args.plan.cluster.namespace().map(str::to_string);
     // The renders are all that is needed; each temporary copy goes as soon as it is rendered.
+    // What the lookups of the head's charts saw is said once, in the report.
     let base = match read_base(&args.plan.path, base_rev)? {
-        Some(snapshot) => {
-            render_snapshot_with(&snapshot, &args.plan.path, Some(base_rev), &options)?
-        }
+        Some(snapshot) => render_snapshot_noting(
+            &snapshot,
+            &args.plan.path,
+            Some(base_rev),
+            &options,
+            &mut Vec::new(),
+        )?,
         None => Vec::new(),
     };
     let snapshot = read_source(&args.plan.path, args.plan.git_ref.as_deref())?;
-    let head = render_snapshot_with(
+    let mut lookups = Vec::new();
+    let head = render_snapshot_noting(
         &snapshot,
         &args.plan.path,
         args.plan.git_ref.as_deref(),
         &options,
+        &mut lookups,
     )?;
     drop(snapshot);
     let plan = ssa::offline_plan(
@@ -202,6 +211,11 @@ fn offline(args: &DiffArgs, style: &Style, out: &mut dyn Write) -> Result<u8> {
     // No cluster: the JSON report's context and server stay empty.
     let code = report_plan(&plan, args, &report::Destination::default(), style, out)?;
     say_empty(empty.as_deref(), args.output, style, out)?;
+    say_note(
+        render::unseen_lookups(&lookups).as_deref(),
+        args.output,
+        out,
+    )?;
     Ok(code)
 }
 
@@ -229,6 +243,19 @@ fn say_empty(note: Option<&str>, format: Format, style: &Style, out: &mut dyn Wr
     match format {
         Format::Json => eprintln!("note: {note}"),
         Format::Text => writeln!(out, "{} {note}", style.error("!"))?,
+        Format::Markdown => writeln!(out, "\n> **Note:** {note}")?,
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// Says a note under the report: in it for text and markdown, on stderr for JSON (which stays
+/// one document).
+fn say_note(note: Option<&str>, format: Format, out: &mut dyn Write) -> Result<()> {
+    let Some(note) = note else { return Ok(()) };
+    match format {
+        Format::Json => eprintln!("note: {note}"),
+        Format::Text => writeln!(out, "note: {note}")?,
         Format::Markdown => writeln!(out, "\n> **Note:** {note}")?,
     }
     out.flush()?;

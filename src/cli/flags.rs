@@ -252,6 +252,9 @@ pub mod help {
         \"drift\" (REV renders it the same: the cluster changed), or with --offline compares with \
         REV's render; pr opens the pull request into REV (default: the current branch)";
     pub const OUTPUT: &str = "Output format";
+    pub const REWRITE_UNSTABLE: &str = "Apply the fields a chart renders differently each time \
+        (a random password without `lookup`, a timestamp) even where they are live already. \
+        Without it such unstable fields seed new objects only, and the live value is kept";
     pub const ALL_NAMESPACES: &str = "Every namespace the caller may list, not just -n's (or \
         the context's)";
     pub const WAIT: &str = "Wait until what was applied is ready (Deployments, StatefulSets, \

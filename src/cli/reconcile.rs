@@ -64,6 +64,9 @@ pub struct ReconcileArgs {
     #[arg(long, help = help::ADOPT)]
     pub adopt: bool,
 
+    #[arg(long, help = help::REWRITE_UNSTABLE)]
+    pub rewrite_unstable: bool,
+
     #[arg(long, help = help::ALLOW_EMPTY)]
     pub allow_empty: bool,
 
@@ -98,6 +101,9 @@ pub struct ReconcileArgs {
 
     #[command(flatten)]
     pub runner: RunnerArgs,
+
+    #[command(flatten)]
+    pub remote_bases: super::render_limits::RemoteBaseArgs,
 
     #[command(flatten)]
     pub cluster: ClusterArgs,
@@ -208,6 +214,7 @@ fn sync_of(args: &ReconcileArgs, namespace: &str) -> GitSyncSpec {
         allow_empty: args.allow_empty,
         max_prune: Some(args.max_prune.to_string()),
         adopt: args.adopt,
+        rewrite_unstable: args.rewrite_unstable,
         suspend: false,
         // Requests go with the process's own credentials (the pod's ServiceAccount).
         service_account_name: None,
@@ -219,6 +226,7 @@ fn sync_of(args: &ReconcileArgs, namespace: &str) -> GitSyncSpec {
         deletion_policy: crd::DeletionPolicy::Orphan,
         // The render limits are the flags' own (see `run`), said as the command's.
         render_limits: None,
+        allow_remote_bases: args.remote_bases.allow_remote_bases,
     }
 }
 
@@ -303,6 +311,7 @@ mod tests {
             "report",
             "--adopt",
             "--allow-empty",
+            "--rewrite-unstable",
         ]);
         let sync = sync_of(&args, "team-a");
         // What a GitSync written with the same values says.
@@ -315,6 +324,7 @@ mod tests {
             "drift": "Report",
             "adopt": true,
             "allowEmpty": true,
+            "rewriteUnstable": true,
         }))
         .expect("a GitSync spec");
         let (ours, theirs) = (
@@ -335,6 +345,7 @@ mod tests {
         assert_eq!(format!("{a:?}"), format!("{b:?}"));
         assert!(a.force, "git wins conflicts in every runner");
         assert!(!a.keep_unrendered);
+        assert_eq!(a.render.unstable, crate::render::UnstablePolicy::Rewrite);
     }
 
     #[test]

@@ -34,6 +34,30 @@ impl RenderLimitArgs {
     }
 }
 
+/// Whether a render fetches remote kustomize bases. Off unless asked: the same commands run in
+/// CI on strangers' pull requests, where a tree naming URLs would make the runner fetch
+/// whatever they point at and publish it in the preview.
+#[derive(Debug, Args, Clone)]
+pub struct RemoteBaseArgs {
+    /// Build remote kustomize bases (https://host/org/repo//dir?ref=v1, git@host:org/repo,
+    /// ssh://...) as `kubectl kustomize` does: fetched with kubectl-gitops's own git client,
+    /// no credential sent (ssh uses your own keys), checked like the repository, and shown in
+    /// origins with the commit fetched. Without it a remote base is refused, naming the file
+    /// and URL.
+    #[arg(long, env = "GITOPS_ALLOW_REMOTE_BASES")]
+    pub allow_remote_bases: bool,
+}
+
+impl RemoteBaseArgs {
+    pub fn remote_bases(&self) -> crate::render::RemoteBases {
+        if self.allow_remote_bases {
+            crate::render::RemoteBases::Fetched
+        } else {
+            crate::render::RemoteBases::Refused
+        }
+    }
+}
+
 fn at_least_one(text: &str) -> Result<usize, String> {
     match text.trim().parse::<usize>() {
         Ok(0) => Err("must be at least 1".to_string()),

@@ -28,6 +28,7 @@ impl Cluster {
             helm: HelmOptions {
                 namespace: Some(self.default_namespace.clone()),
                 capabilities: self.current_helm_capabilities().await?,
+                lookup: Some(self.helm_lookup()),
                 ..HelmOptions::default()
             },
             ..RenderOptions::default()

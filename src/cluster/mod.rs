@@ -209,6 +209,12 @@ impl Cluster {
         })
     }
 
+    /// Who Helm's `lookup` asks while a chart renders for this cluster: this connection's
+    /// server and identity (impersonation included), nothing more.
+    pub fn helm_lookup(&self) -> crate::render::helm::ClusterAccess {
+        crate::render::helm::ClusterAccess::new(self.config.clone())
+    }
+
     /// Sends one request within the shared request window, retrying overload answers a
     /// bounded number of times. Once the server has stopped answering, the request is not
     /// sent and fails with [`NotAttempted`] (see the breaker module).

@@ -67,6 +67,11 @@ pub struct GitSyncSpec {
     /// Move objects that belong to another ApplySet into this one.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub adopt: bool,
+    /// Apply the fields a chart renders differently each time (a random password kept
+    /// through no `lookup`, a timestamp) even where they are live already, as
+    /// `kubectl gitops apply --rewrite-unstable`. By default they only seed new objects.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rewrite_unstable: bool,
     /// Stop reconciling (the objects stay as they are) until set back to false.
     #[serde(default)]
     pub suspend: bool,
@@ -88,6 +93,12 @@ pub struct GitSyncSpec {
     /// controller's is held to it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub render_limits: Option<RenderLimitsSpec>,
+    /// Build remote kustomize bases (`https://host/org/repo//dir?ref=v1`): fetched by the
+    /// controller within its fetch rules (as chart repositories: no loopback, link-local,
+    /// private or cluster-internal address unless `--allow-fetch-to` names it), without the
+    /// sync's credentials. Off by default: a remote base is refused, naming the file and URL.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_remote_bases: bool,
 }
 
 /// What one render of a sync may spend; each unset field takes the controller's limit.

@@ -137,11 +137,21 @@ pub fn drift_mode(spec: &GitSyncSpec) -> DriftMode {
 pub fn plan_settings(spec: &GitSyncSpec, render: &RenderOptions, namespace: &str) -> PlanSettings {
     let mut render = render.clone();
     render.helm.namespace = Some(namespace.to_string());
+    render.unstable = if spec.rewrite_unstable {
+        crate::render::UnstablePolicy::Rewrite
+    } else {
+        crate::render::UnstablePolicy::Keep
+    };
     // Under a controller, each sync's limits are what it asks for within the operator's.
     if let SetBy::GitSync { ceiling } = render.limits.set_by {
         let requested = requested_limits(spec).unwrap_or_default();
         render.limits = RenderLimits::for_sync(requested, ceiling);
     }
+    render.remote_bases = if spec.allow_remote_bases {
+        crate::render::RemoteBases::Fetched
+    } else {
+        crate::render::RemoteBases::Refused
+    };
     PlanSettings {
         show_secrets: false,
         // A runner must converge: git wins every field another manager took, as Argo CD and
@@ -251,6 +261,35 @@ pub(crate) mod tests {
         assert!(settings.keep_unrendered);
         assert!(settings.force);
         assert_eq!(settings.render.helm.namespace.as_deref(), Some("team-a"));
+    }
+
+    #[test]
+    fn remote_bases_are_fetched_only_for_a_sync_that_allows_them() {
+        let fetching = RenderOptions {
+            remote_bases: crate::render::RemoteBases::Fetched,
+            ..RenderOptions::default()
+        };
+        // Whatever the process renders with, the sync's own field decides.
+        let settings = plan_settings(&spec(), &fetching, "team-a");
+        assert_eq!(
+            settings.render.remote_bases,
+            crate::render::RemoteBases::Refused
+        );
+        let mut allowing = spec();
+        allowing.allow_remote_bases = true;
+        let settings = plan_settings(&allowing, &RenderOptions::default(), "team-a");
+        assert_eq!(
+            settings.render.remote_bases,
+            crate::render::RemoteBases::Fetched
+        );
+        let yaml: GitSyncSpec = serde_json::from_value(serde_json::json!({
+            "repository": {"url": "https://git.example.com/org/repo.git"},
+            "path": "deploy",
+            "interval": "1m",
+            "allowRemoteBases": true,
+        }))
+        .unwrap();
+        assert!(yaml.allow_remote_bases);
     }
 
     #[test]

@@ -195,6 +195,9 @@ impl Reconciler {
                 .current_helm_capabilities()
                 .await
                 .map_err(|e| fail(Stage::Render, crate::cluster::refusal::one_line(&e)))?;
+            // Lookups are answered as the cycle's own connection: under a controller, the
+            // sync's ServiceAccount.
+            settings.render.helm.lookup = Some(self.cluster.helm_lookup());
         }
         let plan =
             pipeline::plan_snapshot(&self.cluster, snapshot, &self.set, &scope, &settings).await;

@@ -50,6 +50,9 @@ pub struct GitSource {
     shallow: bool,
     /// Longest a single http(s) request may take; None: the transport's own default.
     request_timeout: Option<std::time::Duration>,
+    /// Which of the confined process's rules this fetch obeys: a GitSync's own remote, or a
+    /// repository a tree names (a remote base), held to the stricter rule of chart sources.
+    rule: Fetch,
 }
 
 impl std::fmt::Debug for GitSource {
@@ -219,6 +222,7 @@ impl GitSource {
             credentials,
             shallow: true,
             request_timeout: None,
+            rule: Fetch::Git,
         })
     }
 
@@ -226,6 +230,13 @@ impl GitSource {
     /// releases the fetching thread within the fetch's own timeout.
     pub fn with_request_timeout(mut self, limit: std::time::Duration) -> Self {
         self.request_timeout = Some(limit);
+        self
+    }
+
+    /// Holds the fetch to the rule for addresses a tree names (see `source::address`): a
+    /// remote base is chosen by whoever commits, not by the GitSync's author.
+    pub fn named_by_tree(mut self) -> Self {
+        self.rule = Fetch::Chart;
         self
     }
 
@@ -260,7 +271,7 @@ impl GitSource {
         use gix::protocol::transport::client::blocking_io::http;
         // In the controller every request, redirects included, goes through the fetch proxy,
         // which connects only to addresses a tenant's remote may reach.
-        let proxy = crate::source::egress::proxy_url(Fetch::Git);
+        let proxy = crate::source::egress::proxy_url(self.rule);
         let limit = self.request_timeout;
         if !(self.url.starts_with("https://") || self.url.starts_with("http://"))
             || (limit.is_none() && proxy.is_none())
@@ -314,7 +325,7 @@ impl GitSource {
                 self.url.clone()
             };
             policy
-                .check_url(Fetch::Git, &url)
+                .check_url(self.rule, &url)
                 .map_err(|refused| GitError(self.scrub(&refused.0)))?;
         }
         let repo = self.open()?;

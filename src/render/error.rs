@@ -121,6 +121,18 @@ pub enum RenderError {
         reason: String,
     },
 
+    /// A remote base that could not be fetched, or whose tree is refused.
+    #[error("{}: remote base {field} {base}: {reason}", .file.display())]
+    RemoteBase {
+        /// The kustomization naming it, as messages show it.
+        file: PathBuf,
+        /// The entry, as `resources[1]`.
+        field: String,
+        /// The base as messages show it (userinfo masked).
+        base: String,
+        reason: String,
+    },
+
     /// A kustomization file the guard cannot read as kustomize would: it is refused, never
     /// skipped, or kustomize could act on what the guard never saw.
     #[error("{file}: refusing to build: {reason}")]
@@ -292,6 +304,7 @@ mod tests {
                         document: 0,
                         item: None,
                         line: 3,
+                        remote: None,
                     },
                     fields: vec!["apiVersion", "metadata.name"],
                 },

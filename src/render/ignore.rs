@@ -70,6 +70,11 @@ impl Pointer {
         Ok(Pointer(tokens))
     }
 
+    /// The pointer to a field found by walking an object (no check: it names what is there).
+    pub(crate) fn from_tokens(tokens: Vec<String>) -> Self {
+        Pointer(tokens)
+    }
+
     /// The unescaped reference tokens.
     pub fn tokens(&self) -> &[String] {
         &self.0
@@ -98,6 +103,19 @@ pub enum IgnoreSource {
     Annotation,
     /// A rule of the PATH's ignore file (the file as reports show it).
     File(PathBuf),
+    /// Nobody named it: the chart rendered it differently twice in a row (a random password,
+    /// a timestamp), so applying it would rewrite the live value every time.
+    Unstable(UnstablePolicy),
+}
+
+/// What an apply does with an unstable field that is already live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UnstablePolicy {
+    /// Leave the live value as it is (git's value only seeds a new object).
+    #[default]
+    Keep,
+    /// Write this render's value (`--rewrite-unstable`, a GitSync's `rewriteUnstable`).
+    Rewrite,
 }
 
 impl fmt::Display for IgnoreSource {
@@ -105,6 +123,7 @@ impl fmt::Display for IgnoreSource {
         match self {
             IgnoreSource::Annotation => f.write_str(ANNOTATION_IGNORE_FIELDS),
             IgnoreSource::File(file) => write!(f, "{}", file.display()),
+            IgnoreSource::Unstable(_) => f.write_str("unstable"),
         }
     }
 }
@@ -269,6 +288,13 @@ pub(super) fn attach(manifest: &mut Manifest, rules: &Rules) -> Result<(), Rende
             });
         }
     }
+    // Fields found unstable while rendering stay, unless a rule named them already.
+    let unstable: Vec<IgnoredField> = std::mem::take(&mut manifest.ignored)
+        .into_iter()
+        .filter(|f| matches!(f.source, IgnoreSource::Unstable(_)))
+        .filter(|f| !ignored.iter().any(|named| named.pointer == f.pointer))
+        .collect();
+    ignored.extend(unstable);
     manifest.ignored = ignored;
     Ok(())
 }
@@ -287,6 +313,7 @@ mod tests {
                 document: 0,
                 item: None,
                 line: 1,
+                remote: None,
             },
         )
     }

@@ -41,6 +41,7 @@ pub(crate) fn parse(file: &Path, text: &str) -> Result<Option<Parsed>, RenderErr
             document: 0,
             item: None,
             line,
+            remote: None,
         },
         value,
         item_lines: Vec::new(),

@@ -24,6 +24,7 @@ use super::error::RenderError;
 use super::helm::workspace::Workspace;
 use super::layout::Kustomization;
 use super::limits::{Budget, Exceeded};
+use super::remote_bases::Fetched;
 use super::run::{RunError, run};
 
 /// Most kustomize processes at once: each is mostly waiting on the disk, but dozens at once
@@ -44,6 +45,8 @@ pub(crate) struct Build<'a> {
     pub helm: &'a super::helm::HelmOptions,
     /// The render's deadline and the output it may still read, shared by every build.
     pub budget: &'a Budget,
+    /// Whether remote bases are fetched (`remote_bases`) or refused.
+    pub remote_bases: super::RemoteBases,
 }
 
 /// One build's output.
@@ -54,6 +57,9 @@ pub(crate) struct Built {
     /// (canonical; gone by now), or for a build in a copy of the repository where it would
     /// be beside the repository, which their paths are relative to.
     pub traced_from: Option<PathBuf>,
+    /// The repository's copy and the remote bases fetched for the build, when it has any:
+    /// where its paths lie (kept until origins are traced).
+    pub fetched: Option<std::sync::Arc<Fetched>>,
 }
 
 /// kustomize's output for each kustomization, in the same order.
@@ -134,7 +140,39 @@ fn build_one(build: &Build<'_>, kustomization: &Kustomization) -> Result<Built, 
         let relative = p.strip_prefix(&repo_root).unwrap_or(p);
         relative.to_path_buf()
     };
-    let charts = super::kustomize_guard::check(&on_disk, build.repo_root, &shown)?;
+    let charts =
+        super::kustomize_guard::check(&on_disk, build.repo_root, &shown, build.remote_bases)?;
+    // Remote bases are fetched into a copy of the repository, which is then built (and checked
+    // again, every base now a directory of the copy) in place of the repository.
+    let fetched = if charts.remote_bases.is_empty() {
+        None
+    } else {
+        Some(std::sync::Arc::new(super::remote_bases::fetch(
+            build.repo_root,
+            &on_disk,
+            build.budget,
+        )?))
+    };
+    let shown_in_copy = |p: &Path| match &fetched {
+        Some(fetched) => fetched.shown(p),
+        None => shown(p),
+    };
+    let (on_disk, repo_root, charts) = match &fetched {
+        Some(fetched) => {
+            let in_copy = fetched
+                .in_copy(&on_disk)
+                .ok_or_else(|| RenderError::KustomizeIncomplete { dir: dir.clone() })?;
+            let charts = super::kustomize_guard::check(
+                &in_copy,
+                fetched.tree(),
+                &shown_in_copy,
+                super::RemoteBases::Refused,
+            )?;
+            (in_copy, fetched.tree().to_path_buf(), charts)
+        }
+        None => (on_disk, build.repo_root.to_path_buf(), charts),
+    };
+    let shown = shown_in_copy;
     let mut extra_args = build.extra_args.to_vec();
     if charts.any {
         extra_args.extend(super::helm::kustomize::kustomize_args(&dir, build.helm)?);
@@ -142,17 +180,18 @@ fn build_one(build: &Build<'_>, kustomization: &Kustomization) -> Result<Built, 
     // kustomize hands these to helm, which follows their links. (A chart holding a `.git` of
     // its own would need a copy too; charts under chartHome are not repository roots.)
     for chart in charts.local.iter().filter(|chart| chart.is_dir()) {
-        super::helm::links::check(chart, &shown(chart), build.repo_root)?;
+        super::helm::links::check(chart, &shown(chart), &repo_root)?;
     }
     let program = build.command.program().to_path_buf();
     // Charts from repositories are pulled (or found in the cache) now, and kustomize builds a
     // copy of the repository holding them, in the build's sandbox.
     let provided =
-        super::helm::kustomize::provide(build.repo_root, &charts.remote, build.helm, build.budget)?;
+        super::helm::kustomize::provide(&repo_root, &charts.remote, build.helm, build.budget)?;
     let fresh;
-    let sandbox = match &provided {
-        Some(provided) => provided.sandbox(),
-        None => {
+    let sandbox = match (&provided, &fetched) {
+        (Some(provided), _) => provided.sandbox(),
+        (None, Some(fetched)) => fetched.sandbox(),
+        (None, None) => {
             fresh = Workspace::new().map_err(|source| RenderError::KustomizeSpawn {
                 dir: dir.clone(),
                 program: program.clone(),
@@ -174,9 +213,10 @@ fn build_one(build: &Build<'_>, kustomization: &Kustomization) -> Result<Built, 
         what: "kustomize build",
         exceeded,
     };
-    if let Some(built) =
+    if let Some(mut built) =
         build_traced(build, &on_disk, provided.as_ref(), sandbox).map_err(stopped)?
     {
+        built.fetched = fetched;
         return Ok(built);
     }
     let mut command = build.command.command(build.extra_args, &on_disk);
@@ -199,13 +239,18 @@ fn build_one(build: &Build<'_>, kustomization: &Kustomization) -> Result<Built, 
         Ok(Built {
             output: output.stdout,
             traced_from: None,
+            fetched,
         })
     } else {
         let message = failure_message(&output);
+        let message = match &provided {
+            Some(provided) => provided.restore_paths(&message),
+            None => message,
+        };
         Err(RenderError::KustomizeFailed {
             dir,
-            message: match &provided {
-                Some(provided) => provided.restore_paths(&message),
+            message: match &fetched {
+                Some(fetched) => fetched.restore_paths(&message),
                 None => message,
             },
         })
@@ -242,6 +287,7 @@ fn build_traced(
     Ok(Some(Built {
         output: output.stdout,
         traced_from: Some(traced_from),
+        fetched: None,
     }))
 }
 

@@ -1,7 +1,8 @@
 //! Checks a kustomization's references before kustomize runs: a repository must not pull in
 //! files from outside itself (an absolute path, `../` past the repository root), from the
-//! network (remote bases), or reach helm with anything but a chart of its own, which kustomize
-//! would otherwise happily do.
+//! network (remote bases, unless they are allowed: then they are collected for
+//! `remote_bases` to fetch, and never reach kustomize as URLs), or reach helm with anything but
+//! a chart of its own, which kustomize would otherwise happily do.
 //!
 //! The guard reads each kustomization as kustomize reads it (`kustomization_file`: repeated
 //! keys, anchors, merges, JSON, UTF-16) and fails closed: a kustomization it cannot read, or a
@@ -12,8 +13,10 @@ use std::path::{Component, Path, PathBuf};
 
 use serde_json::Value;
 
+use super::RemoteBases;
 use super::error::RenderError;
 use super::kustomization_file;
+use super::remote_base::RemoteBase;
 
 /// Fields whose strings are paths (or remote URLs) kustomize loads.
 const PATH_LISTS: &[&str] = &[
@@ -72,6 +75,7 @@ pub(crate) fn check(
     dir: &Path,
     repo_root: &Path,
     display: &dyn Fn(&Path) -> PathBuf,
+    remote: RemoteBases,
 ) -> Result<Charts, RenderError> {
     let repo_root = repo_root
         .canonicalize()
@@ -137,10 +141,22 @@ pub(crate) fn check(
                     chart,
                 }));
         }
-        let mut queue = references;
+        // Popped from the end: the first entry written is judged (and refused) first.
+        let mut queue: Vec<Reference> = references.into_iter().rev().collect();
         while let Some(reference) = queue.pop() {
-            let resolved = place(&reference, &dir, &repo_root, &refuse)?;
             let top = reference.top().to_string();
+            if BASES.contains(&top.as_str())
+                && let Some(base) = remote_base(&reference, &dir, remote, &refuse)?
+            {
+                charts_found.remote_bases.push(RemoteUse {
+                    dir: dir.clone(),
+                    file: display(&file),
+                    field: reference.field.clone(),
+                    base,
+                });
+                continue;
+            }
+            let resolved = place(&reference, &dir, &repo_root, &refuse)?;
             if BASES.contains(&top.as_str())
                 && !resolved.exists()
                 && could_be_remote(&reference.path)
@@ -189,6 +205,36 @@ pub(crate) fn check(
     Ok(charts_found)
 }
 
+/// The remote base `reference` names, when kustomize would fetch it (it names nothing in the
+/// tree and reads as a URL kustomize clones): collected when `remote` allows it, else refused
+/// naming the flag that allows it.
+fn remote_base(
+    reference: &Reference,
+    dir: &Path,
+    remote: RemoteBases,
+    refuse: &Refuse<'_>,
+) -> Result<Option<RemoteBase>, RenderError> {
+    let Some(parsed) = super::remote_base::parse(&reference.path) else {
+        return Ok(None);
+    };
+    // kustomize looks for the entry in the tree first.
+    if lexical_join(dir, Path::new(&reference.path)).exists() {
+        return Ok(None);
+    }
+    let shown = crate::scrub::url(&reference.path);
+    match (parsed, remote) {
+        (Err(reason), _) => Err(refuse(&reference.field, &shown, &reason)),
+        (Ok(base), RemoteBases::Fetched) => Ok(Some(base)),
+        (Ok(_), RemoteBases::Refused) => Err(refuse(
+            &reference.field,
+            &shown,
+            "is a remote base, and remote bases are fetched only when allowed: run with \
+             --allow-remote-bases (a GitSync: spec.allowRemoteBases: true), or vendor the base \
+             into the repository",
+        )),
+    }
+}
+
 /// Where `reference`, written in the kustomization in `dir`, points: refused when remote,
 /// absolute or outside the repository.
 fn place(
@@ -202,7 +248,8 @@ fn place(
         return Err(refuse(
             field,
             text,
-            "is remote: remote bases are refused, vendor them into the repository",
+            "is remote: only bases (resources, bases, components) are ever fetched, and only \
+             when allowed; vendor it into the repository",
         ));
     }
     let path = Path::new(text);
@@ -230,6 +277,20 @@ pub(crate) struct Charts {
     pub remote: Vec<Placed>,
     /// The directories of the charts in the repository, as kustomize will find them.
     pub local: Vec<PathBuf>,
+    /// The remote bases named, when they are allowed.
+    pub remote_bases: Vec<RemoteUse>,
+}
+
+/// A remote base and the kustomization entry naming it.
+#[derive(Debug, Clone)]
+pub(crate) struct RemoteUse {
+    /// The kustomization's directory on disk, canonical.
+    pub dir: PathBuf,
+    /// Its kustomization file, as messages show it.
+    pub file: PathBuf,
+    /// The entry, as `resources[2]`.
+    pub field: String,
+    pub base: RemoteBase,
 }
 
 /// A chart from a repository and the kustomization naming it.
@@ -465,9 +526,12 @@ mod tests {
     fn charts(repo: &tempfile::TempDir, dir: &str) -> Result<Charts, RenderError> {
         let root = repo.path().to_path_buf();
         let shown = root.canonicalize().unwrap();
-        check(&root.join(dir), &root, &move |p: &Path| {
-            p.strip_prefix(&shown).unwrap_or(p).to_path_buf()
-        })
+        check(
+            &root.join(dir),
+            &root,
+            &move |p: &Path| p.strip_prefix(&shown).unwrap_or(p).to_path_buf(),
+            RemoteBases::Refused,
+        )
     }
 
     #[test]
@@ -490,8 +554,73 @@ mod tests {
             "resources:\n- https://github.com/example/repo//deploy?ref=v1\n",
         )]);
         let err = run(&r, "app").unwrap_err().to_string();
-        assert!(err.contains("app/kustomization.yaml"), "{err}");
-        assert!(err.contains("remote bases are refused"), "{err}");
+        assert!(
+            err.starts_with(
+                "app/kustomization.yaml: refusing to build: resources[0] \
+                 \"https://github.com/example/repo//deploy?ref=v1\" is a remote base"
+            ),
+            "{err}"
+        );
+        assert!(err.contains("--allow-remote-bases"), "{err}");
+    }
+
+    #[test]
+    fn remote_bases_allowed_are_collected_not_refused_and_remote_patches_still_are() {
+        let r = repo(&[
+            (
+                "app/kustomization.yaml",
+                "resources:\n- ../base\n- git@github.com:example/repo//deploy?ref=v1\n",
+            ),
+            (
+                "base/kustomization.yaml",
+                "resources: [https://example.com/org/r.git//x]\n",
+            ),
+        ]);
+        let root = r.path().to_path_buf();
+        let shown = root.canonicalize().unwrap();
+        let display = move |p: &Path| p.strip_prefix(&shown).unwrap_or(p).to_path_buf();
+        let found = check(&root.join("app"), &root, &display, RemoteBases::Fetched).unwrap();
+        let mut named: Vec<(String, String, String)> = found
+            .remote_bases
+            .iter()
+            .map(|u| {
+                (
+                    u.file.display().to_string(),
+                    u.field.clone(),
+                    u.base.shown(),
+                )
+            })
+            .collect();
+        named.sort();
+        assert_eq!(
+            named,
+            [
+                (
+                    "app/kustomization.yaml".to_string(),
+                    "resources[1]".to_string(),
+                    "git@github.com:example/repo//deploy?ref=v1".to_string()
+                ),
+                (
+                    "base/kustomization.yaml".to_string(),
+                    "resources[0]".to_string(),
+                    "https://example.com/org/r.git//x".to_string()
+                ),
+            ]
+        );
+        let patch = repo(&[(
+            "app/kustomization.yaml",
+            "patches:\n- path: https://example.com/org/r.git//p.yaml\n",
+        )]);
+        let root = patch.path().to_path_buf();
+        let err = check(
+            &root.join("app"),
+            &root,
+            &|p: &Path| p.to_path_buf(),
+            RemoteBases::Fetched,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("only bases"), "{err}");
     }
 
     #[test]

@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use super::kustomize_guard::lexical_join;
-use super::{Manifest, Origin, load_file};
+use super::remote_bases::Place;
+use super::{Manifest, Origin, RemoteRevision, load_file};
 
 /// The annotation kustomize writes for `buildMetadata: [originAnnotations]`.
 pub(crate) const ORIGIN_ANNOTATION: &str = "config.kubernetes.io/origin";
@@ -28,6 +29,8 @@ pub(crate) struct Trace<'a> {
     pub display_prefix: &'a Path,
     /// The repository root, canonical: files outside PATH are shown relative to it.
     pub repo_root: &'a Path,
+    /// When the build ran in a copy with remote bases fetched: where its paths lie.
+    pub fetched: Option<&'a super::remote_bases::Fetched>,
 }
 
 /// Takes the origin annotation off every manifest and, where it can be traced, replaces the
@@ -124,15 +127,17 @@ fn trace_one(
         return None;
     }
     if let Some(path) = &recorded.path {
-        let (on_disk, shown) = locate(path, trace)?;
+        let (on_disk, shown, remote) = locate(path, trace)?;
         let documents = sources.documents(&on_disk, &shown);
-        return Some(match find_document(documents, manifest) {
+        let mut origin = match find_document(documents, manifest) {
             Some(origin) => origin.clone(),
             None => first_line(shown),
-        });
+        };
+        origin.remote = remote;
+        return Some(origin);
     }
     let configured_in = recorded.configured_in.as_deref()?;
-    let (on_disk, shown) = locate(configured_in, trace)?;
+    let (on_disk, shown, remote) = locate(configured_in, trace)?;
     let kind = recorded.generator_kind.as_deref().unwrap_or_default();
     let Some(section) = builtin_section(kind) else {
         // A generator plugin: its configuration is an object in `configuredIn`.
@@ -140,7 +145,9 @@ fn trace_one(
         let configured = documents
             .iter()
             .find(|m| m.kind() == kind && Some(m.name()) == recorded.generator_name.as_deref());
-        return Some(configured.map_or_else(|| first_line(shown), |m| m.origin.clone()));
+        let mut origin = configured.map_or_else(|| first_line(shown), |m| m.origin.clone());
+        origin.remote = remote;
+        return Some(origin);
     };
     let line = sources
         .text(&on_disk)
@@ -151,6 +158,7 @@ fn trace_one(
         document: 0,
         item: None,
         line,
+        remote,
     })
 }
 
@@ -169,17 +177,32 @@ fn first_line(file: PathBuf) -> Origin {
         document: 0,
         item: None,
         line: 1,
+        remote: None,
     }
 }
 
-/// A path recorded relative to the wrapper, on disk and as shown (relative to the repository).
-fn locate(recorded: &str, trace: &Trace<'_>) -> Option<(PathBuf, PathBuf)> {
-    let on_disk = lexical_join(trace.wrapper, Path::new(recorded));
+/// A path recorded relative to the wrapper, on disk and as shown (relative to the repository,
+/// or to the root of the remote base holding it, with the revision fetched).
+fn locate(
+    recorded: &str,
+    trace: &Trace<'_>,
+) -> Option<(PathBuf, PathBuf, Option<Box<RemoteRevision>>)> {
+    let mut on_disk = lexical_join(trace.wrapper, Path::new(recorded));
+    if let Some(fetched) = trace.fetched {
+        match fetched.place(&on_disk) {
+            Some(Place::Remote(inside, revision)) => {
+                return Some((on_disk, inside, Some(Box::new(revision.clone()))));
+            }
+            // The file as the repository has it: its lines are the user's.
+            Some(Place::Repository(original)) => on_disk = original,
+            None => {}
+        }
+    }
     let shown = match on_disk.strip_prefix(trace.root) {
         Ok(inside) => trace.display_prefix.join(inside),
         Err(_) => on_disk.strip_prefix(trace.repo_root).ok()?.to_path_buf(),
     };
-    Some((on_disk, shown))
+    Some((on_disk, shown, None))
 }
 
 /// The document of `documents` that became `manifest`: the same kind, and among several the

@@ -230,6 +230,12 @@ impl Budget {
         self.deadline.is_some_and(|d| Instant::now() >= d)
     }
 
+    /// The time the render has left; `None` without a deadline.
+    pub(crate) fn remaining(&self) -> Option<std::time::Duration> {
+        self.deadline
+            .map(|d| d.saturating_duration_since(Instant::now()))
+    }
+
     /// Counts `bytes` more read; false once the render has read more than it may.
     pub(crate) fn charge(&self, bytes: usize) -> bool {
         let bytes = bytes as u64;

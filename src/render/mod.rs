@@ -18,9 +18,12 @@ mod kustomize_origin;
 mod layout;
 pub mod limits;
 mod load;
+mod remote_base;
+mod remote_bases;
 mod run;
 #[cfg(test)]
 mod tests;
+mod unstable;
 mod validate;
 mod yaml;
 
@@ -35,7 +38,9 @@ use crate::source::Snapshot;
 
 pub use command::KustomizeCommand;
 pub use error::{RenderError, RenderFailure};
-pub use ignore::{ANNOTATION_IGNORE_FIELDS, IGNORE_FILE, IgnoreSource, IgnoredField, Pointer};
+pub use ignore::{
+    ANNOTATION_IGNORE_FIELDS, IGNORE_FILE, IgnoreSource, IgnoredField, Pointer, UnstablePolicy,
+};
 pub use limits::RenderLimits;
 pub use load::load_file;
 
@@ -52,6 +57,46 @@ pub struct RenderOptions {
     /// How long the render may take, how much helm and kustomize may print, how many objects
     /// it may produce.
     pub limits: RenderLimits,
+    /// What an apply does with fields a chart renders differently each time.
+    pub unstable: UnstablePolicy,
+    /// Whether kustomizations may build on remote bases.
+    pub remote_bases: RemoteBases,
+}
+
+/// A chart whose templates call `lookup`, and what the lookups saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LookupNote {
+    /// The chart's directory as messages show it.
+    pub chart: PathBuf,
+    pub outcome: helm::LookupOutcome,
+}
+
+/// One sentence for every chart whose lookups saw nothing (an empty list: none did).
+pub fn unseen_lookups(notes: &[LookupNote]) -> Option<String> {
+    let blind: Vec<String> = notes
+        .iter()
+        .filter(|n| n.outcome.saw_nothing())
+        .map(|n| format!("{} ({})", n.chart.display(), n.outcome.reason()))
+        .collect();
+    (!blind.is_empty()).then(|| {
+        format!(
+            "Helm's `lookup` saw no cluster objects in {}: values these charts keep from live \
+             objects (generated passwords, certificates) are rendered anew, and marked unstable \
+             where they differ between two renders",
+            blind.join(", ")
+        )
+    })
+}
+
+/// Whether kustomizations may build on remote bases (git repositories kustomize would clone).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RemoteBases {
+    /// Refused, naming the kustomization, the URL and how to allow them.
+    #[default]
+    Refused,
+    /// Fetched with our own git client into the build's sandbox, checked like the repository,
+    /// and built by kustomize offline.
+    Fetched,
 }
 
 /// Whether rendering the snapshot runs helm: it holds a chart, or a kustomization in it
@@ -66,10 +111,47 @@ pub fn has_charts(snapshot: &Snapshot) -> bool {
     })
 }
 
+#[cfg(test)]
+mod lookup_note_tests {
+    use super::*;
+
+    #[test]
+    fn one_note_names_every_chart_whose_lookups_saw_nothing_and_why() {
+        let note = |chart: &str, outcome| LookupNote {
+            chart: chart.into(),
+            outcome,
+        };
+        let notes = [
+            note("deploy/grafana", helm::LookupOutcome::Offline),
+            note("deploy/web", helm::LookupOutcome::Answered),
+            note("deploy/db", helm::LookupOutcome::HelmTooOld("3.12".into())),
+        ];
+        let said = unseen_lookups(&notes).expect("a note");
+        assert!(
+            said.starts_with(
+                "Helm's `lookup` saw no cluster objects in deploy/grafana (no cluster was \
+                 asked), deploy/db (helm 3.12 answers no lookup"
+            ),
+            "{said}"
+        );
+        assert!(!said.contains("deploy/web"), "{said}");
+        assert_eq!(unseen_lookups(&notes[1..2]), None);
+    }
+}
+
 /// Renders every manifest under the snapshot. All problems are collected, not just the first.
 pub fn render(
     snapshot: &Snapshot,
     options: &RenderOptions,
+) -> Result<Vec<Manifest>, RenderFailure> {
+    render_noting(snapshot, options, &mut Vec::new())
+}
+
+/// [`render`], telling in `notes` what the lookups of each chart calling `lookup` saw.
+pub fn render_noting(
+    snapshot: &Snapshot,
+    options: &RenderOptions,
+    notes: &mut Vec<LookupNote>,
 ) -> Result<Vec<Manifest>, RenderFailure> {
     let layout = layout::lay_out(&snapshot.files);
 
@@ -95,6 +177,7 @@ pub fn render(
             extra_args: &options.kustomize_args,
             helm: &options.helm,
             budget: &budget,
+            remote_bases: options.remote_bases,
         };
         built = kustomize::build_all(&build, &layout.kustomizations)
             .into_iter()
@@ -135,6 +218,7 @@ pub fn render(
                                 root: &canonical(&snapshot.root),
                                 display_prefix: &snapshot.display_prefix,
                                 repo_root: &canonical(&repo_root),
+                                fetched: built.fetched.as_deref(),
                             };
                             kustomize_origin::attribute(&mut objects, &trace);
                         }
@@ -154,9 +238,9 @@ pub fn render(
                     snapshot,
                     &repo_root,
                     dir,
-                    &options.helm,
+                    options,
                     (&values, &budget),
-                    &mut errors,
+                    (&mut errors, notes),
                 ));
             }
         }
@@ -231,9 +315,9 @@ fn render_chart(
     snapshot: &Snapshot,
     repo_root: &std::path::Path,
     dir: &std::path::Path,
-    options: &helm::HelmOptions,
+    options: &RenderOptions,
     (values, budget): (&crate::yaml::read::ValueBudget, &limits::Budget),
-    errors: &mut Vec<RenderError>,
+    (errors, notes): (&mut Vec<RenderError>, &mut Vec<LookupNote>),
 ) -> Vec<Manifest> {
     // Joining "" would add a trailing separator; the PATH itself reads better in messages.
     let display = if dir.as_os_str().is_empty() {
@@ -261,16 +345,30 @@ fn render_chart(
         release,
         boundary: repo_root,
     };
-    let output = match helm::template(&chart, options, budget) {
-        Ok(output) => output,
+    let rendered = match helm::template(&chart, &options.helm, budget) {
+        Ok(rendered) => rendered,
         Err(error) => {
             errors.push(error);
             return Vec::new();
         }
     };
+    if let helm::LookupOutcome::Failed(reason) = &rendered.lookup {
+        tracing::warn!(chart = %chart.display.display(), %reason, "rendered without the cluster: lookups saw nothing");
+    }
+    if rendered.lookup != helm::LookupOutcome::NotCalled {
+        notes.push(LookupNote {
+            chart: chart.display.to_path_buf(),
+            outcome: rendered.lookup.clone(),
+        });
+    }
     let shown = display.join(layout::CHART_FILE);
-    let mut objects = load::load_collecting(&shown, &output, values, errors);
-    helm::attribute(&mut objects, &output, &display);
+    let mut objects = load::load_collecting(&shown, &rendered.output, values, errors);
+    helm::attribute(&mut objects, &rendered.output, &display);
+    if let Some(again) = &rendered.again {
+        // The second render's problems are the first's: they were reported already.
+        let second = load::load_collecting(&shown, again, values, &mut Vec::new());
+        unstable::mark(&mut objects, &second, options.unstable);
+    }
     objects
 }
 
@@ -304,6 +402,22 @@ pub struct Origin {
     /// Line of the object's first line in the file, from 1: the document's, or the List item's
     /// where the YAML says (for kustomize output, the line in its output).
     pub line: usize,
+    /// For a file of a remote base, the repository and commit it was fetched at; `file` is
+    /// then the path inside that repository. Boxed: every render error carries an origin.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remote: Option<Box<RemoteRevision>>,
+}
+
+/// Where a remote base's file was fetched from: which repository, at which commit.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RemoteRevision {
+    /// The repository, any userinfo masked.
+    pub repository: String,
+    /// The `ref=` the kustomization asked for; `None` for the default branch.
+    #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+    /// The commit it resolved to, as a full hexadecimal id.
+    pub commit: String,
 }
 
 impl Origin {
@@ -315,9 +429,25 @@ impl Origin {
 
 impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.file.display(), self.line)?;
+        match &self.remote {
+            Some(remote) => write!(
+                f,
+                "{}//{}:{}",
+                remote.repository,
+                self.file.display(),
+                self.line
+            )?,
+            None => write!(f, "{}:{}", self.file.display(), self.line)?,
+        }
         if let Some(item) = self.item {
             write!(f, ", item {item}")?;
+        }
+        if let Some(remote) = &self.remote {
+            let short = remote.commit.get(..12).unwrap_or(&remote.commit);
+            match &remote.reference {
+                Some(reference) => write!(f, " ({reference} at commit {short})")?,
+                None => write!(f, " (commit {short})")?,
+            }
         }
         Ok(())
     }

@@ -132,6 +132,7 @@ mod tests {
             document: 0,
             item: None,
             line,
+            remote: None,
         }
     }
 

@@ -31,6 +31,7 @@ pub(crate) fn parse_stream(
             document: document.index,
             item: None,
             line: content_line,
+            remote: None,
         };
         if let Some((line, why)) = document.problem {
             parsed.push(Err(RenderError::Yaml {

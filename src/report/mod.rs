@@ -15,6 +15,7 @@ pub use diff::{DiffLine, LineKind, object_diff};
 pub use markdown::COMMENT_LIMIT;
 pub use withheld::Withheld;
 
+use crate::render::IgnoreSource;
 use crate::ssa::{Action, Cause, Change, IgnoredState, Plan};
 use crate::ui::Style;
 
@@ -162,6 +163,9 @@ pub fn ignored_lines(plan: &Plan, change: &Change) -> Vec<String> {
         .iter()
         .map(|f| {
             let (pointer, source) = (&f.pointer, &f.source);
+            if matches!(source, IgnoreSource::Unstable(_)) {
+                return unstable_line(pointer, f.state);
+            }
             match f.state {
                 IgnoredState::Seeded => {
                     format!("# {pointer} set on create only, then ignored ({source})")
@@ -169,13 +173,31 @@ pub fn ignored_lines(plan: &Plan, change: &Change) -> Vec<String> {
                 IgnoredState::LiveDiffers => format!(
                     "# {pointer} ignored ({source}): the cluster's value differs from git and is kept"
                 ),
-                IgnoredState::LiveMatches => format!("# {pointer} ignored ({source})"),
+                IgnoredState::LiveMatches | IgnoredState::Rewritten => {
+                    format!("# {pointer} ignored ({source})")
+                }
                 IgnoredState::NotInGit => {
                     format!("# {pointer} ignored ({source}): git does not set it")
                 }
             }
         })
         .collect()
+}
+
+/// The line for a field the chart renders differently each time, saying what the apply does
+/// with it and why.
+fn unstable_line(pointer: &crate::render::Pointer, state: IgnoredState) -> String {
+    const WHY: &str = "unstable: the chart renders it differently each time";
+    match state {
+        IgnoredState::Seeded => format!("# {pointer} {WHY}; set on create only, then kept"),
+        IgnoredState::LiveDiffers => format!(
+            "# {pointer} {WHY}; the cluster's value is kept (--rewrite-unstable replaces it)"
+        ),
+        IgnoredState::LiveMatches | IgnoredState::NotInGit => format!("# {pointer} {WHY}"),
+        IgnoredState::Rewritten => {
+            format!("# {pointer} {WHY}; rewritten with this render's value (--rewrite-unstable)")
+        }
+    }
 }
 
 /// Whether a report shows this change: every change but an unchanged one, which is shown
@@ -291,6 +313,7 @@ mod tests {
             document: 0,
             item: None,
             line,
+            remote: None,
         })
     }
 

@@ -255,6 +255,7 @@ mod tests {
                 document,
                 item: None,
                 line: 1 + document * 10,
+                remote: None,
             },
             ignored: Vec::new(),
         }
@@ -517,6 +518,7 @@ mod tests {
                 document,
                 item: None,
                 line: 1,
+                remote: None,
             }),
             validated: true,
             note: None,

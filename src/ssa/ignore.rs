@@ -21,7 +21,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::object::ObjectRef;
-use crate::render::{IgnoreSource, IgnoredField, Pointer};
+use crate::render::{IgnoreSource, IgnoredField, Pointer, UnstablePolicy};
 
 /// The ignored fields of one object, as a report tells them.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -51,6 +51,8 @@ pub enum IgnoredState {
     LiveMatches,
     /// Git does not set the field; it is never sent.
     NotInGit,
+    /// An unstable field the user asked to rewrite: this render's value replaces the live one.
+    Rewritten,
 }
 
 impl Ignored {
@@ -78,7 +80,7 @@ pub fn body<'a>(
     let mut removals = Vec::new();
     for field in fields {
         let tokens = field.pointer.tokens();
-        if lookup(desired, tokens).is_none() {
+        if lookup(desired, tokens).is_none() || rewrites(field) {
             continue;
         }
         match owned.and_then(|owned| ours_live(desired, live, owned, tokens)) {
@@ -117,6 +119,8 @@ pub fn notes<'a>(
                     let live_value = live_counterpart(desired, live, owned, tokens);
                     if live_value == Some(git) {
                         IgnoredState::LiveMatches
+                    } else if rewrites(field) {
+                        IgnoredState::Rewritten
                     } else {
                         IgnoredState::LiveDiffers
                     }
@@ -129,6 +133,12 @@ pub fn notes<'a>(
             }
         })
         .collect()
+}
+
+/// Whether git's value is applied although the field is marked: an unstable field the user
+/// asked to rewrite.
+fn rewrites(field: &IgnoredField) -> bool {
+    field.source == IgnoreSource::Unstable(UnstablePolicy::Rewrite)
 }
 
 /// Our field manager's server-side apply field set on the live object (any apiVersion: field
@@ -408,6 +418,33 @@ mod tests {
                 }
             }
         })
+    }
+
+    fn unstable(pointer: &str, policy: UnstablePolicy) -> IgnoredField {
+        IgnoredField {
+            source: IgnoreSource::Unstable(policy),
+            ..field(pointer)
+        }
+    }
+
+    #[test]
+    fn an_unstable_field_we_own_keeps_its_live_value_unless_a_rewrite_is_asked() {
+        let live = live(US, 5);
+        let kept = [unstable("/spec/replicas", UnstablePolicy::Keep)];
+        assert_eq!(
+            body(&desired(), Some(&live), &kept, US)["spec"]["replicas"],
+            5
+        );
+        assert_eq!(
+            notes(&desired(), Some(&live), &kept, US)[0].state,
+            IgnoredState::LiveDiffers
+        );
+        let rewritten = [unstable("/spec/replicas", UnstablePolicy::Rewrite)];
+        assert_eq!(body(&desired(), Some(&live), &rewritten, US), desired());
+        assert_eq!(
+            notes(&desired(), Some(&live), &rewritten, US)[0].state,
+            IgnoredState::Rewritten
+        );
     }
 
     #[test]

@@ -421,6 +421,7 @@ mod tests {
                 document: 0,
                 item: None,
                 line: 1,
+                remote: None,
             },
         )
     }

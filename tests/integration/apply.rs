@@ -532,6 +532,7 @@ async fn a_member_edited_after_the_plan_is_not_pruned_and_a_new_plan_prunes_it()
                 document: 0,
                 item: None,
                 line: 1,
+                remote: None,
             },
             ignored: Vec::new(),
         }];

@@ -79,6 +79,7 @@ fn options(helm: &Path, cache: &Path) -> RenderOptions {
             namespace: Some("apps".into()),
             capabilities: Capabilities::HelmDefaults,
             cache_dir: Some(cache.to_path_buf()),
+            lookup: None,
         },
         ..RenderOptions::default()
     }

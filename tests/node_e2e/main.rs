@@ -9,9 +9,13 @@
 mod support;
 
 mod cluster;
+mod git_server;
 
 mod aggregation;
+mod deploying;
 mod deployments;
+mod drift;
+mod hooks;
 mod image;
 mod in_cluster;
 mod prune;

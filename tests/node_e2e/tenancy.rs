@@ -9,16 +9,11 @@
 //! reaches them (a git remote at a private address is allowed; only loopback and link-local
 //! ones are refused).
 
-use std::net::{IpAddr, TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-use serde_json::Value;
 
 use crate::cluster::{eventually, kubectl_json};
-use crate::in_cluster::{controller_pod, install_controller, kubectl_apply};
-use crate::support;
+use crate::git_server::{GitDaemon, git, node_ip};
+use crate::in_cluster::{controller_pod, git_sync, install_controller, ready_condition, tenant};
 
 /// Where the kubelet mounts a Pod's ServiceAccount token.
 const SERVICE_ACCOUNT_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
@@ -36,80 +31,6 @@ data:
   token: {{ .Files.Get \"sa/token\" | quote }}
 ";
 
-/// `git daemon` serving every repository under a directory on the node's address; stopped on
-/// drop.
-struct GitDaemon {
-    child: Child,
-    address: String,
-}
-
-impl GitDaemon {
-    fn start(base: &Path, ip: IpAddr) -> Self {
-        let port = TcpListener::bind((ip, 0))
-            .and_then(|listener| listener.local_addr())
-            .expect("a free port on the node's address")
-            .port();
-        // git-daemon itself, not the `git` wrapper: killing the wrapper would leave the daemon
-        // listening.
-        let exec_path = git(Path::new("."), &["--exec-path"]);
-        let child = Command::new(Path::new(exec_path.trim()).join("git-daemon"))
-            .arg("--export-all")
-            .arg("--reuseaddr")
-            .arg(format!("--listen={ip}"))
-            .arg(format!("--port={port}"))
-            .arg(format!("--base-path={}", base.display()))
-            .arg(base)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting git daemon");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect((ip, port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "git daemon did not start listening"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        GitDaemon {
-            child,
-            address: format!("{ip}:{port}"),
-        }
-    }
-
-    fn url(&self, repository: &str) -> String {
-        format!("git://{}/{repository}", self.address)
-    }
-}
-
-impl Drop for GitDaemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Runs git in `dir`, failing the test unless it succeeds; its stdout.
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args([
-            "-c",
-            "user.name=tenant",
-            "-c",
-            "user.email=tenant@example.com",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("running git");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// A repository `base/name` on branch main holding the chart at `web/`, whose `web/sa` is a
 /// symbolic link to `link`, and `files` besides; everything committed.
 fn repository(base: &Path, name: &str, link: &str, files: &[(&str, &str)]) {
@@ -126,91 +47,6 @@ fn repository(base: &Path, name: &str, link: &str, files: &[(&str, &str)]) {
     git(&repo, &["init", "-q", "-b", "main"]);
     git(&repo, &["add", "-A"]);
     git(&repo, &["commit", "-qm", "the web chart"]);
-}
-
-/// The node's InternalIP, as the Node reports it.
-fn node_ip() -> IpAddr {
-    let nodes = kubectl_json(&["get", "nodes"]).expect("listing");
-    nodes["items"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|node| node["status"]["addresses"].as_array().into_iter().flatten())
-        .find(|address| address["type"] == "InternalIP")
-        .and_then(|address| address["address"].as_str()?.parse().ok())
-        .unwrap_or_else(|| panic!("no Node with an InternalIP: {nodes}"))
-}
-
-/// A tenant namespace with a ServiceAccount `deployer` bound to `admin` in it, as a platform
-/// team gives a team its namespace.
-fn tenant(prefix: &str) -> String {
-    let ns = support::unique_name(prefix);
-    kubectl_apply(
-        format!(
-            "apiVersion: v1
-kind: Namespace
-metadata:
-  name: {ns}
----
-apiVersion: v1
-kind: ServiceAccount
-metadata:
-  name: deployer
-  namespace: {ns}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata:
-  name: deployer-admin
-  namespace: {ns}
-roleRef:
-  apiGroup: rbac.authorization.k8s.io
-  kind: ClusterRole
-  name: admin
-subjects:
-- kind: ServiceAccount
-  name: deployer
-  namespace: {ns}
-"
-        )
-        .as_bytes(),
-    );
-    ns
-}
-
-/// A GitSync `name` in `ns` following the chart `web` of `url`, as `deployer`.
-fn git_sync(ns: &str, name: &str, url: &str) {
-    kubectl_apply(
-        format!(
-            "apiVersion: gitops.kubectl-gitops.io/v1alpha1
-kind: GitSync
-metadata:
-  name: {name}
-  namespace: {ns}
-spec:
-  repository:
-    url: {url}
-    ref: main
-  path: web
-  targetNamespace: {ns}
-  serviceAccountName: deployer
-"
-        )
-        .as_bytes(),
-    );
-}
-
-/// The GitSync's `Ready` condition, once it has one.
-fn ready_condition(ns: &str, name: &str) -> Result<Value, String> {
-    let sync = kubectl_json(&["get", "gitsync", name, "-n", ns])
-        .ok_or_else(|| format!("gitsync {ns}/{name} not found"))?;
-    sync["status"]["conditions"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|condition| condition["type"] == "Ready")
-        .cloned()
-        .ok_or_else(|| sync.to_string())
 }
 
 /// Everything `kubectl get TYPE -n NS -o json` shows, as text, for the JWT check.
@@ -240,7 +76,7 @@ async fn a_tenant_chart_linking_to_the_controller_pods_service_account_token_is_
     let daemon = GitDaemon::start(base.path(), ip);
     let ns = tenant("tenancy-token");
     for (name, _) in &attacks {
-        git_sync(&ns, name, &daemon.url(name));
+        git_sync(&ns, name, &daemon.url(name), "web");
     }
 
     for (name, link) in &attacks {
@@ -322,7 +158,7 @@ async fn a_tenant_chart_linking_inside_its_repository_renders_in_the_controller_
     );
     let daemon = GitDaemon::start(base.path(), ip);
     let ns = tenant("tenancy-inside");
-    git_sync(&ns, "inside", &daemon.url("inside"));
+    git_sync(&ns, "inside", &daemon.url("inside"), "web");
 
     eventually("the gitsync becoming Ready", || {
         let ready = ready_condition(&ns, "inside")?;

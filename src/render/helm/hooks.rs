@@ -308,6 +308,7 @@ mod tests {
                 document: 0,
                 item: None,
                 line: 1,
+                remote: None,
             },
             ignored: Vec::new(),
         }

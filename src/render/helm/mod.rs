@@ -19,6 +19,7 @@ mod fetch;
 pub mod hooks;
 pub(crate) mod kustomize;
 pub(crate) mod links;
+pub mod lookup;
 mod pull;
 pub(crate) mod workspace;
 
@@ -28,6 +29,7 @@ use std::path::{Path, PathBuf};
 pub use binary::{HELM_ENV, choose as choose_program};
 pub use cache::CACHE_ENV;
 pub use capabilities::Capabilities;
+pub use lookup::{ClusterAccess, LookupOutcome};
 
 use super::error::RenderError;
 use super::limits::Budget;
@@ -47,6 +49,8 @@ pub struct HelmOptions {
     /// the cache directory (`$KUBECTL_GITOPS_CACHE_DIR`, `$XDG_CACHE_HOME/kubectl-gitops`,
     /// `~/.cache/kubectl-gitops`).
     pub cache_dir: Option<PathBuf>,
+    /// Whom Helm's `lookup` asks, and as whom; `None`: no cluster (lookups see nothing).
+    pub lookup: Option<ClusterAccess>,
 }
 
 impl HelmOptions {
@@ -72,15 +76,28 @@ pub(crate) struct Chart<'a> {
     pub boundary: &'a Path,
 }
 
-/// `helm template`'s output for the chart, within the render's `budget`.
+/// What rendering one chart gave.
+pub(crate) struct Rendered {
+    /// `helm template`'s output.
+    pub output: Vec<u8>,
+    /// The output of a second render, for a chart whose templates may render differently
+    /// each time (see `lookup::Traits`): what differs between the two is unstable.
+    pub again: Option<Vec<u8>>,
+    /// What `lookup` saw.
+    pub lookup: LookupOutcome,
+}
+
+/// Renders the chart with `helm template` within the render's `budget`: with lookups
+/// answered by the cluster when the chart calls `lookup` and a cluster is at hand, and twice
+/// when its templates may render differently each time.
 pub(crate) fn template(
     chart: &Chart<'_>,
     options: &HelmOptions,
     budget: &Budget,
-) -> Result<Vec<u8>, RenderError> {
+) -> Result<Rendered, RenderError> {
     let program = options.program();
     let dir = chart.display.to_path_buf();
-    binary::check(&program).map_err(|unusable| match unusable {
+    let version = binary::check(&program).map_err(|unusable| match unusable {
         binary::Unusable::NotFound => RenderError::HelmNotFound {
             chart: dir.clone(),
             program: program.clone(),
@@ -144,26 +161,120 @@ pub(crate) fn template(
             copy
         }
     };
-    let mut command = binary::template_command(&program, &args, &chart_dir);
-    // A template needs nothing of the caller's environment: charts are local by now.
-    workspace.seal_off(&mut command);
-    workspace.isolate(&mut command, None);
+    let traits = lookup::traits(&chart_dir);
+    let once = |server: Option<&Server>| {
+        let mut args = args.clone();
+        if let Some(server) = server {
+            args.extend(server.args.iter().cloned());
+        }
+        let mut command = binary::template_command(&program, &args, &chart_dir);
+        match server {
+            // A credential plugin needs the caller's environment to get its token.
+            Some(server) if server.plugin => {}
+            // A template needs nothing of the caller's environment: charts are local by now.
+            _ => workspace.seal_off(&mut command),
+        }
+        workspace.isolate(&mut command, None);
+        run_template(command, &program, &dir, budget)
+    };
+    let access = options.lookup.as_ref();
+    let (output, server, outcome) = match access {
+        _ if !traits.lookup => (once(None)?, None, LookupOutcome::NotCalled),
+        None => (once(None)?, None, LookupOutcome::Offline),
+        Some(_) if version < lookup::MINIMUM => (
+            once(None)?,
+            None,
+            LookupOutcome::HelmTooOld(format!("{}.{}", version.major, version.minor)),
+        ),
+        Some(access) => {
+            let server = Server::new(&workspace, access, version).map_err(|error| {
+                RenderError::HelmFailed {
+                    chart: dir.clone(),
+                    message: format!("cannot write the kubeconfig for helm's lookups: {error}"),
+                }
+            })?;
+            match once(Some(&server)) {
+                Ok(output) => (output, Some(server), LookupOutcome::Answered),
+                // Out of time or output: rendering again would only spend more.
+                Err(error @ RenderError::Stopped { .. }) => return Err(error),
+                Err(error) => {
+                    let reason = match &error {
+                        RenderError::HelmFailed { message, .. } => message.clone(),
+                        other => other.to_string(),
+                    };
+                    (once(None)?, None, LookupOutcome::Failed(reason))
+                }
+            }
+        }
+    };
+    let again = if traits.unsteady {
+        Some(once(server.as_ref())?)
+    } else {
+        None
+    };
+    Ok(Rendered {
+        output,
+        again,
+        lookup: outcome,
+    })
+}
+
+/// How helm reaches the cluster for lookups: the flags naming the sandbox's kubeconfig.
+struct Server {
+    args: Vec<OsString>,
+    /// The identity runs a credential plugin.
+    plugin: bool,
+}
+
+impl Server {
+    fn new(
+        workspace: &workspace::Workspace,
+        access: &ClusterAccess,
+        version: binary::Version,
+    ) -> std::io::Result<Self> {
+        let kubeconfig = lookup::write_kubeconfig(workspace.path(), access)?;
+        let mut args: Vec<OsString> = vec![
+            "--dry-run=server".into(),
+            "--kubeconfig".into(),
+            kubeconfig.into(),
+        ];
+        if version.major >= 4 {
+            // Helm 4's server dry run also checks whether an install could take the rendered
+            // objects over: a read of each with this flag, a refusal of ours without it. The
+            // OpenAPI schema it would fetch to validate adds nothing to our own dry run.
+            args.push("--take-ownership".into());
+            args.push("--disable-openapi-validation".into());
+        }
+        Ok(Server {
+            args,
+            plugin: lookup::runs_a_plugin(access),
+        })
+    }
+}
+
+/// Runs one `helm template` to its end: its output, or its failure in helm's words.
+fn run_template(
+    command: std::process::Command,
+    program: &Path,
+    dir: &Path,
+    budget: &Budget,
+) -> Result<Vec<u8>, RenderError> {
     let output = run(command, budget).map_err(|error| match error {
         RunError::Stopped(exceeded) => RenderError::Stopped {
-            place: dir.clone(),
+            place: dir.to_path_buf(),
             what: "helm template",
             exceeded,
         },
         RunError::Io(_) => RenderError::HelmFailed {
-            chart: dir.clone(),
-            message: error.reason("helm template", &program),
+            chart: dir.to_path_buf(),
+            message: error.reason("helm template", program),
         },
     })?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         let message = scrub(stderr.trim());
         return Err(RenderError::HelmFailed {
-            chart: dir,
+            chart: dir.to_path_buf(),
             message: if message.is_empty() {
                 format!(
                     "`helm template` exited with {} and no message",
@@ -202,6 +313,7 @@ pub(crate) fn attribute(manifests: &mut [Manifest], output: &[u8], chart_display
             document: manifest.origin.document,
             item: manifest.origin.item,
             line: 1,
+            remote: None,
         };
     }
 }
@@ -243,6 +355,7 @@ mod tests {
             document: 0,
             item: None,
             line,
+            remote: None,
         };
         let mut manifests = vec![
             Manifest::new(Default::default(), origin(3)),
