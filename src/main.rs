@@ -18,7 +18,11 @@ fn main() -> ExitCode {
         return ExitCode::from(EXIT_OK);
     }
 
-    let cli = match Cli::try_parse() {
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    for note in cli::flags::deprecated_spellings(&argv) {
+        eprintln!("note: {note}");
+    }
+    let mut cli = match Cli::try_parse_from(cli::flags::kubectl_spellings(argv)) {
         Ok(cli) => cli,
         Err(err) => {
             let _ = err.print();
@@ -30,14 +34,18 @@ fn main() -> ExitCode {
             });
         }
     };
+    if let Err(usage) = cli.command.resolve() {
+        eprintln!("error: {usage}");
+        return ExitCode::from(EXIT_ERROR);
+    }
     let color = color_enabled(
-        cli.global.color,
+        cli.command.color(),
         std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
         std::io::stdout().is_terminal(),
     );
     let style = Style::new(color);
-    if let Some(helm) = &cli.global.helm_binary {
-        kubectl_gitops::render::helm::choose_program(helm.clone());
+    if let Some(helm) = cli.command.helm_binary() {
+        kubectl_gitops::render::helm::choose_program(helm.to_path_buf());
     }
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -55,17 +63,17 @@ fn main() -> ExitCode {
     let mut out = scrub::Writer::report(stdout.lock());
     let result = runtime.block_on(async {
         match &cli.command {
-            Command::Diff(args) => cli::diff::run(args, &cli.global, &style, &mut out).await,
-            Command::Apply(args) => cli::apply::run(args, &cli.global, &style, &mut out).await,
-            Command::Reconcile(args) => cli::reconcile::run(args, &cli.global).await,
-            Command::Controller(args) => cli::controller::run(args, &cli.global).await,
-            Command::Get(args) => cli::get::run(args, &cli.global, &mut out).await,
-            Command::Sync(args) => cli::sync::run(args, &cli.global, &mut out).await,
-            Command::Suspend(args) => cli::sync::suspend(args, &cli.global, &mut out).await,
-            Command::Resume(args) => cli::sync::resume(args, &cli.global, &mut out).await,
-            Command::Status(args) => cli::status::run(args, &cli.global, &style, &mut out).await,
-            Command::Install(args) => cli::install::run(args, &cli.global, &mut out),
-            Command::Pr(args) => cli::pr::run(args, &cli.global, &mut out).await,
+            Command::Diff(args) => cli::diff::run(args, &style, &mut out).await,
+            Command::Apply(args) => cli::apply::run(args, &style, &mut out).await,
+            Command::Reconcile(args) => cli::reconcile::run(args).await,
+            Command::Controller(args) => cli::controller::run(args).await,
+            Command::Get(args) => cli::get::run(args, &mut out).await,
+            Command::Sync(args) => cli::sync::run(args, &args.cluster, &mut out).await,
+            Command::Suspend(args) => cli::sync::suspend(args, &args.cluster, &mut out).await,
+            Command::Resume(args) => cli::sync::resume(args, &args.cluster, &mut out).await,
+            Command::Status(args) => cli::status::run(args, &args.cluster, &style, &mut out).await,
+            Command::Install(args) => cli::install::run(args, &mut out),
+            Command::Pr(args) => cli::pr::run(args, &mut out).await,
             Command::Version(_) => cli::version::run(&mut out)
                 .map(|()| EXIT_OK)
                 .map_err(Into::into),

@@ -6,14 +6,17 @@ use std::time::Duration;
 use anyhow::{Result, bail};
 use clap::Args;
 
-use super::common::{PlanArgs, plan_file, prepare};
-use super::{EXIT_ERROR, EXIT_OK, EXIT_PRUNE_LIMIT, GlobalArgs};
+use super::common::{PlanArgs, ShowSecretsArg, plan_file, prepare};
+use super::flags::{ColorArg, help};
+use super::{EXIT_ERROR, EXIT_OK, EXIT_PRUNE_LIMIT};
 use crate::inventory;
 use crate::pipeline::{self, ExecuteOptions};
 use crate::planfile::{self, PlanFile};
 use crate::prune_limit::PruneLimit;
+use crate::report::json::ApplyResult;
 use crate::report::{self, Format};
 use crate::ssa::{self, Action, Applied, Summary, Work, wait::Health};
+use crate::ui::terminal::EXIT_INTERRUPTED;
 use crate::ui::{self, Style};
 
 /// Apply the manifests under PATH: show the plan, ask, apply in order, prune what left git.
@@ -48,24 +51,38 @@ pub struct ApplyArgs {
     #[command(flatten)]
     pub plan: PlanArgs,
 
+    #[command(flatten)]
+    pub secrets: ShowSecretsArg,
+
+    #[command(flatten)]
+    pub color: ColorArg,
+
+    #[arg(short = 'o', long, value_enum, default_value_t = ApplyFormat::Text, help = help::OUTPUT)]
+    pub output: ApplyFormat,
+
     /// Apply without asking (required when standard input is not a terminal).
     #[arg(short = 'y', long)]
     pub yes: bool,
 
-    /// Plan and show everything, write nothing.
-    #[arg(long)]
-    pub dry_run: bool,
+    #[arg(
+        long,
+        value_enum,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "server",
+        default_value_t = DryRun::None,
+        value_name = "STRATEGY",
+        help = help::DRY_RUN
+    )]
+    pub dry_run: DryRun,
 
-    /// Allow applying an empty render, which prunes every member of the set.
-    #[arg(long)]
+    #[arg(long, help = help::ALLOW_EMPTY)]
     pub allow_empty: bool,
 
-    /// Wait until Deployments, StatefulSets, DaemonSets, Jobs and CRDs are ready.
-    #[arg(long)]
+    #[arg(long, help = help::WAIT)]
     pub wait: bool,
 
-    /// How long --wait waits, and how long one Helm hook may run (e.g. 90s, 5m).
-    #[arg(long, default_value = "5m", value_parser = super::duration::positive, value_name = "DURATION")]
+    #[arg(long, default_value = "5m", value_parser = super::duration::positive, value_name = "DURATION", help = help::TIMEOUT)]
     pub timeout: Duration,
 
     /// Apply exactly the plan in this file (written by `kubectl gitops diff --out`): PATH is
@@ -86,20 +103,125 @@ pub struct ApplyArgs {
     #[arg(long, value_name = "DIGEST", requires = "plan_file")]
     pub expect_digest: Option<String>,
 
-    /// The most objects one apply may prune: a count (5), a share of the set's members (10%,
-    /// rounded up) or unlimited. Over it nothing is pruned, the rest is applied, and apply
-    /// exits 3.
-    #[arg(long, value_name = "N|P%|unlimited", default_value_t = PruneLimit::Unlimited)]
+    #[arg(long, value_name = "N|P%|unlimited", default_value_t = PruneLimit::Unlimited, help = help::MAX_PRUNE)]
     pub max_prune: PruneLimit,
 }
 
-pub async fn run(
+/// What `apply -o` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ApplyFormat {
+    /// The plan, then each write as it is done, for a person.
+    Text,
+    /// One JSON document in the schema of `diff -o json`, with what was done (docs/json-output.md).
+    Json,
+}
+
+/// kubectl's `--dry-run` strategies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DryRun {
+    /// Apply.
+    None,
+    /// Plan against the cluster (server-side dry-run) and show everything; write nothing.
+    Server,
+    /// Render and list the objects; the cluster is not contacted.
+    Client,
+}
+
+pub async fn run(args: &ApplyArgs, style: &Style, out: &mut dyn Write) -> Result<u8> {
+    if args.dry_run == DryRun::Client {
+        return client_dry_run(args, out);
+    }
+    // From here Ctrl-C stops between writes and the apply accounts for what it did.
+    ui::terminal::stop_on_interrupt(crate::cluster::stop::request);
+    match args.output {
+        ApplyFormat::Text => apply(args, style, out, None).await,
+        ApplyFormat::Json => {
+            // stdout holds one JSON document; what is said to a person goes to stderr.
+            let mut stderr = crate::scrub::Writer::stderr(std::io::stderr());
+            let mut document = Vec::new();
+            let code = apply(args, &Style::plain(), &mut stderr, Some(&mut document)).await?;
+            out.write_all(&document)?;
+            out.flush()?;
+            Ok(code)
+        }
+    }
+}
+
+/// `--dry-run=client`: the render alone, as `kubectl apply --dry-run=client` lists what it
+/// would send; nothing is compared with the cluster.
+fn client_dry_run(args: &ApplyArgs, out: &mut dyn Write) -> Result<u8> {
+    if args.output == ApplyFormat::Json {
+        bail!(
+            "--dry-run=client lists the rendered objects as text; for JSON, use \
+             `kubectl gitops diff -o json` (which compares with the cluster) or --dry-run=server"
+        );
+    }
+    let rev = args.plan.git_ref.as_deref();
+    let snapshot = super::common::read_source(&args.plan.path, rev)?;
+    let manifests = super::common::render_snapshot_with(
+        &snapshot,
+        &args.plan.path,
+        rev,
+        &args.plan.render_options(),
+    )?;
+    for manifest in &manifests {
+        writeln!(out, "{} (dry run: client)", manifest.object_ref())?;
+    }
+    writeln!(
+        out,
+        "Dry run (client): {} objects rendered from {}; the cluster was not contacted, so \
+         nothing was compared with it, and nothing was written.",
+        manifests.len(),
+        args.plan.path.display()
+    )?;
+    Ok(EXIT_OK)
+}
+
+/// `-o json`'s document, recorded once the apply has ended, whichever way.
+fn record(
+    json: &mut Option<&mut Vec<u8>>,
+    prepared: &super::common::Prepared,
+    plan_args: &PlanArgs,
+    result: ApplyResult,
+    execution: Option<&pipeline::Execution>,
+    note: Option<String>,
+) -> Result<()> {
+    let Some(document) = json else {
+        return Ok(());
+    };
+    let count = |action| execution.map_or(0, |e| e.count(action));
+    let outcome = report::json::Outcome {
+        result,
+        writes: execution.map_or(&[][..], |e| &e.results),
+        created: count(Action::Create),
+        updated: count(Action::Update),
+        pruned: count(Action::Prune),
+        failed: execution.map_or(0, |e| e.failed),
+        prunes_skipped: execution.map_or(0, |e| e.prunes_skipped),
+        note,
+    };
+    let destination = report::Destination {
+        context: prepared.cluster.context.clone(),
+        server: prepared.cluster.server.clone(),
+        plan_digest: plan_file(prepared, plan_args).ok().map(|file| file.digest),
+    };
+    report::write_applied(
+        &prepared.planned.plan,
+        &destination,
+        &plan_args.report_options(),
+        &outcome,
+        &mut **document,
+    )?;
+    Ok(())
+}
+
+async fn apply(
     args: &ApplyArgs,
-    global: &GlobalArgs,
     style: &Style,
     out: &mut dyn Write,
+    mut json: Option<&mut Vec<u8>>,
 ) -> Result<u8> {
-    if args.plan.show_secrets {
+    if args.secrets.show_secrets {
         crate::scrub::reveal_secret_values_in_reports();
     }
     let pinned = match &args.plan_file {
@@ -116,7 +238,14 @@ pub async fn run(
         plan_args.prune_protected = file.settings.prune_protected;
         plan_args.adopt = file.settings.adopt;
     }
-    let prepared = prepare(&plan_args, global).await?;
+    let prepared = match prepare(&plan_args, args.secrets.show_secrets).await {
+        Ok(prepared) if !ui::terminal::interrupted() => prepared,
+        Err(err) if !ui::terminal::interrupted() => return Err(err),
+        _ => {
+            writeln!(out, "Interrupted while planning: nothing was written.")?;
+            return Ok(EXIT_INTERRUPTED);
+        }
+    };
     if let Some((path, file)) = &pinned
         && let Err(mismatches) = still_holds(file, &prepared, &plan_args)
     {
@@ -132,6 +261,15 @@ pub async fn run(
         writeln!(
             out,
             "Review the plan as it is now with `kubectl gitops diff --out PLAN` and apply that."
+        )?;
+        let note = format!("the plan in {} no longer holds", path.display());
+        record(
+            &mut json,
+            &prepared,
+            &plan_args,
+            ApplyResult::Refused,
+            None,
+            Some(note),
         )?;
         return Ok(EXIT_ERROR);
     }
@@ -166,14 +304,16 @@ pub async fn run(
         )?;
     }
 
-    report::write(
-        plan,
-        Format::Text,
-        &report::Destination::default(),
-        style,
-        &args.plan.report_options(),
-        out,
-    )?;
+    if json.is_none() {
+        report::write(
+            plan,
+            Format::Text,
+            &report::Destination::default(),
+            style,
+            &args.plan.report_options(),
+            out,
+        )?;
+    }
     if summary.prune > 0 {
         writeln!(out, "{}", blast_radius(&prepared.planned.work, plan))?;
     }
@@ -194,10 +334,26 @@ pub async fn run(
             "No changes: the cluster matches {}.",
             args.plan.path.display()
         )?;
+        record(
+            &mut json,
+            &prepared,
+            &plan_args,
+            ApplyResult::NoChanges,
+            None,
+            None,
+        )?;
         return Ok(EXIT_OK);
     }
-    if args.dry_run {
+    if args.dry_run == DryRun::Server {
         writeln!(out, "Dry run: nothing was written.")?;
+        record(
+            &mut json,
+            &prepared,
+            &plan_args,
+            ApplyResult::DryRun,
+            None,
+            None,
+        )?;
         return Ok(if summary.blocked() > 0 {
             EXIT_ERROR
         } else {
@@ -219,6 +375,15 @@ pub async fn run(
             },
             if summary.errors == 1 { "it" } else { "them" },
         )?;
+        let note = "objects failed to plan".to_string();
+        record(
+            &mut json,
+            &prepared,
+            &plan_args,
+            ApplyResult::Refused,
+            None,
+            Some(note),
+        )?;
         return Ok(EXIT_ERROR);
     }
     // The same for field conflicts: taking fields from another manager is the user's decision.
@@ -236,6 +401,15 @@ pub async fn run(
                 "objects would change"
             },
         )?;
+        let note = "fields another field manager owns would change".to_string();
+        record(
+            &mut json,
+            &prepared,
+            &plan_args,
+            ApplyResult::Refused,
+            None,
+            Some(note),
+        )?;
         return Ok(EXIT_ERROR);
     }
     if let Err(refused) = inventory::handover::refuse_moves(plan) {
@@ -246,6 +420,15 @@ pub async fn run(
             style.error("!"),
             refused.headline()
         )?;
+        let note = refused.headline();
+        record(
+            &mut json,
+            &prepared,
+            &plan_args,
+            ApplyResult::Refused,
+            None,
+            Some(note),
+        )?;
         return Ok(EXIT_ERROR);
     }
     // The prompt asks for what will be done: withheld prunes are not among it.
@@ -255,7 +438,19 @@ pub async fn run(
     };
     if !args.yes && !confirm(&asked, context)? {
         writeln!(out, "Apply cancelled; nothing was changed.")?;
-        return Ok(EXIT_OK);
+        record(
+            &mut json,
+            &prepared,
+            &plan_args,
+            ApplyResult::Cancelled,
+            None,
+            None,
+        )?;
+        return Ok(if ui::terminal::interrupted() {
+            EXIT_INTERRUPTED
+        } else {
+            EXIT_OK
+        });
     }
 
     let work = &prepared.planned.work;
@@ -292,13 +487,45 @@ pub async fn run(
     bar.finish_and_clear();
     // Plan errors returned above; execute counts them again, which keeps prune safe if that
     // ever changes.
-    let execution = execution?;
+    let execution = match execution {
+        Err(_) if ui::terminal::interrupted() => {
+            writeln!(
+                out,
+                "Interrupted before the first write: nothing was written."
+            )?;
+            return Ok(EXIT_INTERRUPTED);
+        }
+        execution => execution?,
+    };
     let results = &execution.results;
     let failed = execution.failed;
     let prune_skipped = execution.prunes_skipped > 0;
     let all_ok = execution.succeeded();
 
     report_results(results, style, out)?;
+    if ui::terminal::interrupted() {
+        let made = results.iter().filter(|r| r.error.is_none()).count();
+        let pruned = execution.count(Action::Prune);
+        let note = format!(
+            "Interrupted: {made} of {writes} writes made (listed above), {} not made; {}.",
+            writes as usize - made.min(writes as usize),
+            if pruned == 0 {
+                "nothing was pruned".to_string()
+            } else {
+                format!("{pruned} pruned, listed above")
+            }
+        );
+        writeln!(out, "{} {note}", style.error("!"))?;
+        record(
+            &mut json,
+            &prepared,
+            &plan_args,
+            ApplyResult::Interrupted,
+            Some(&execution),
+            Some(note),
+        )?;
+        return Ok(EXIT_INTERRUPTED);
+    }
     if let Some(withheld) = &execution.prunes_withheld {
         writeln!(
             out,
@@ -324,12 +551,31 @@ pub async fn run(
         out,
         "{}",
         style.bold(&format!(
-            "Applied to context \"{context}\": {} created, {} updated, {} pruned, {} failed.",
+            "Applied to context \"{context}\": {} created, {} updated, {} pruned, {} failed{}.",
             counts(Action::Create),
             counts(Action::Update),
             counts(Action::Prune),
-            failed
+            failed,
+            if unhealthy > 0 {
+                format!(", {unhealthy} not ready")
+            } else {
+                String::new()
+            }
         ))
+    )?;
+    let result = if failed > 0 {
+        ApplyResult::Failed
+    } else {
+        ApplyResult::Applied
+    };
+    let note = (unhealthy > 0).then(|| format!("{unhealthy} objects did not become ready"));
+    record(
+        &mut json,
+        &prepared,
+        &plan_args,
+        result,
+        Some(&execution),
+        note,
     )?;
     Ok(if failed > 0 || unhealthy > 0 {
         EXIT_ERROR
@@ -378,10 +624,13 @@ fn confirm(summary: &Summary, context: &str) -> Result<bool> {
         }
     }
     let prompt = format!("Apply {} to context \"{context}\"?", parts.join(", "));
-    Ok(dialoguer::Confirm::new()
-        .with_prompt(prompt)
-        .default(false)
-        .interact()?)
+    let answer = ui::terminal::prompt(|| {
+        dialoguer::Confirm::new()
+            .with_prompt(prompt)
+            .default(false)
+            .interact()
+    })?;
+    Ok(answer.unwrap_or(false))
 }
 
 /// "Will delete 3 objects: 2 ConfigMap, 1 Deployment in namespaces a, b, and with them 4 more

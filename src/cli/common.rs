@@ -1,13 +1,12 @@
 //! What diff and apply share: the flags that decide the plan, and the pipeline up to it.
 //! Both commands go through `prepare`, so `apply` executes exactly the plan `diff` shows.
 
-use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::Args;
 
-use super::GlobalArgs;
+use super::flags::{ClusterArgs, PaceArgs, RenderArgs, help};
 use crate::cluster::Cluster;
 use crate::inventory::{self, ApplySet, Inventory};
 use crate::pipeline::{self, PlanSettings, Scope, SetPlan};
@@ -19,33 +18,28 @@ use crate::ssa::Planned;
 #[derive(Debug, Args, Clone)]
 pub struct PlanArgs {
     /// Directory holding the manifests (inside a git repository or not).
-    #[arg(default_value = ".", value_hint = clap::ValueHint::DirPath)]
+    #[arg(default_value = ".", value_hint = clap::ValueHint::DirPath, conflicts_with = "filename")]
     pub path: PathBuf,
 
-    /// Render PATH as it is at this git revision (branch, tag, commit, HEAD~2, ...) instead of
-    /// the working tree; uncommitted edits play no part.
-    #[arg(long = "ref", value_name = "REV")]
+    /// The directory holding the manifests, as kubectl's -f spells it (the same as PATH).
+    /// One directory: it is what the ApplySet tracks, so applying one file of it would prune
+    /// the objects of the others.
+    #[arg(short = 'f', long = "filename", value_name = "DIR", value_hint = clap::ValueHint::DirPath)]
+    pub filename: Vec<PathBuf>,
+
+    #[arg(long = "ref", value_name = "REV", help = help::REF)]
     pub git_ref: Option<String>,
 
-    /// Name of the ApplySet recording what this PATH manages (default: derived from the
-    /// repository's remote URL, PATH and the target namespace, e.g.
-    /// gitops-platform-deploy-prod-1a2b3c4d).
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", help = help::APPLYSET)]
     pub applyset: Option<String>,
 
-    /// Namespace of the ApplySet's parent Secret (default: the target namespace, -n or the
-    /// context's).
-    #[arg(long, value_name = "NAMESPACE")]
+    #[arg(long, value_name = "NAMESPACE", help = help::APPLYSET_NAMESPACE)]
     pub applyset_namespace: Option<String>,
 
-    /// Move objects that are members of another ApplySet into this one. Without it apply
-    /// refuses them (per object: the annotation kubectl-gitops.io/adopt: "true" in git).
-    #[arg(long)]
+    #[arg(long, help = help::ADOPT)]
     pub adopt: bool,
 
-    /// Also prune Namespaces, CustomResourceDefinitions and PersistentVolumeClaims that left
-    /// git (deleting them deletes everything in them).
-    #[arg(long)]
+    #[arg(long, help = help::PRUNE_PROTECTED)]
     pub prune_protected: bool,
 
     /// Take ownership of fields another field manager owns (server-side apply's force).
@@ -54,15 +48,8 @@ pub struct PlanArgs {
     #[arg(long)]
     pub force_conflicts: bool,
 
-    /// Apply the fields a chart renders differently each time (a random password without
-    /// `lookup`, a timestamp) even where they are live already. Without it such unstable
-    /// fields seed new objects only, and the live value is kept.
-    #[arg(long)]
+    #[arg(long, help = help::REWRITE_UNSTABLE)]
     pub rewrite_unstable: bool,
-
-    /// Print Secret values instead of masking them.
-    #[arg(long)]
-    pub show_secrets: bool,
 
     /// Print the fields the server defaults on objects being created (imagePullPolicy,
     /// dnsPolicy, ...) instead of one line counting them. Updates always show every change.
@@ -75,24 +62,57 @@ pub struct PlanArgs {
     #[arg(long)]
     pub verify_unchanged: bool,
 
-    /// Requests in flight at most (the window that follows the API server stays below it).
-    #[arg(long, default_value_t = 32, value_name = "N")]
-    pub concurrency: usize,
-
-    /// A client-side cap on requests per second (bursts may go to twice this). Without it
-    /// the pace follows the API server: fewer requests in flight when it answers 429 Too Many
-    /// Requests, more while it keeps up, never more than --concurrency.
-    #[arg(long, value_name = "QPS")]
-    pub qps: Option<NonZeroU32>,
+    #[command(flatten)]
+    pub pace: PaceArgs,
 
     #[command(flatten)]
-    pub render_limits: super::render_limits::RenderLimitArgs,
+    pub render: RenderArgs,
 
     #[command(flatten)]
     pub remote_bases: super::render_limits::RemoteBaseArgs,
+
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+/// `--show-secrets`, for the commands that print to the user's own terminal (never `pr`).
+#[derive(Debug, Args, Clone, Default)]
+pub struct ShowSecretsArg {
+    /// Print Secret values instead of masking them.
+    #[arg(long)]
+    pub show_secrets: bool,
 }
 
 impl PlanArgs {
+    /// Takes `-f` as PATH; a usage error for what it cannot be (a file, several).
+    pub fn resolve_filename(&mut self) -> Result<(), String> {
+        let Some(first) = self.filename.first() else {
+            return Ok(());
+        };
+        if self.filename.len() > 1 {
+            return Err(format!(
+                "-f was given {} times: kubectl gitops takes one directory, whose manifests \
+                 make one ApplySet (run the command once per directory)",
+                self.filename.len()
+            ));
+        }
+        if first.is_file() {
+            let dir = first
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            return Err(format!(
+                "-f {} is a file: kubectl gitops takes the directory holding the manifests \
+                 (-f {}), since a set is a directory and applying one file of it would prune \
+                 the objects of the others",
+                first.display(),
+                dir.display()
+            ));
+        }
+        self.path = first.clone();
+        Ok(())
+    }
+
     /// How a render goes without a cluster to ask: within the limits the flags set.
     pub fn render_options(&self) -> render::RenderOptions {
         render::RenderOptions {
@@ -113,7 +133,7 @@ impl PlanArgs {
     }
 
     pub fn render_limits(&self) -> render::RenderLimits {
-        render::RenderLimits::from_flags(self.render_limits.limits())
+        render::RenderLimits::from_flags(self.render.limits.limits())
     }
 
     /// How reports of this plan are shown.
@@ -123,6 +143,9 @@ impl PlanArgs {
         }
     }
 }
+
+/// Requests in flight at most for diff, apply and pr, unless --concurrency says otherwise.
+pub const DEFAULT_CONCURRENCY: usize = 32;
 
 /// The files under PATH at revision `rev`, or in the working tree when `None`.
 pub fn read_source(path: &Path, rev: Option<&str>) -> Result<Snapshot> {
@@ -208,10 +231,11 @@ pub struct Prepared {
 
 /// Source -> Render -> Plan. A render failure stops here, before anything is planned; only a tree
 /// holding a Helm chart reads the cluster (its discovery) before rendering.
-pub async fn prepare(args: &PlanArgs, global: &GlobalArgs) -> Result<Prepared> {
+pub async fn prepare(args: &PlanArgs, show_secrets: bool) -> Result<Prepared> {
+    let global = &args.cluster;
     let started = std::time::Instant::now();
     let verbose = |stage: &str, detail: String| {
-        if global.verbose > 0 {
+        if global.verbosity() > 0 {
             eprintln!(
                 "[{:>6.3}s] {stage}: {detail}",
                 started.elapsed().as_secs_f64()
@@ -229,11 +253,7 @@ pub async fn prepare(args: &PlanArgs, global: &GlobalArgs) -> Result<Prepared> {
         ),
     );
     let mut options = global.cluster_options();
-    options.concurrency = args.concurrency;
-    options.qps = args.qps;
-    options.burst = args
-        .qps
-        .map(|qps| qps.saturating_mul(NonZeroU32::new(2).expect("non-zero")));
+    args.pace.apply_to(&mut options, DEFAULT_CONCURRENCY);
     let (manifests, cluster) = if render::has_charts(&snapshot) {
         // Helm charts render for the cluster they go to (its namespace, version and APIs),
         // so it is asked first.
@@ -267,7 +287,7 @@ pub async fn prepare(args: &PlanArgs, global: &GlobalArgs) -> Result<Prepared> {
         eprintln!("note: {note}");
     }
     let settings = PlanSettings {
-        show_secrets: args.show_secrets,
+        show_secrets,
         force: args.force_conflicts,
         prune_protected: args.prune_protected,
         verify_unchanged: args.verify_unchanged,
@@ -290,8 +310,8 @@ pub async fn prepare(args: &PlanArgs, global: &GlobalArgs) -> Result<Prepared> {
     verbose(
         "plan",
         format!(
-            "{:?}; {} unchanged from their live copy without a dry-run",
-            planned.plan.summary(),
+            "{}; {} unchanged from their live copy without a dry-run",
+            crate::report::summary_line(&planned.plan),
             planned.proven_unchanged
         ),
     );

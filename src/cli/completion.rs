@@ -252,8 +252,9 @@ pub fn complete(words: &[String]) -> Completions {
     }
 }
 
+/// Whether the next word is this flag's value (`-v` takes one only as `-v=N`).
 fn takes_value(arg: &Arg) -> bool {
-    arg.get_action().takes_values()
+    arg.get_action().takes_values() && !arg.is_require_equals_set()
 }
 
 fn find_long<'a>(cmd: &'a Command, name: &str) -> Option<&'a Arg> {
@@ -268,7 +269,7 @@ fn find_short(cmd: &Command, c: char) -> Option<&Arg> {
     cmd.get_arguments().find(|a| a.get_short() == Some(c))
 }
 
-/// The flags of `cmd` (its own and the global ones) matching `current`; short spellings only
+/// The flags `cmd` lists matching `current`; short spellings only
 /// when nothing but `-` was typed.
 fn flags(cmd: &Command, current: &str) -> Vec<(String, Option<String>)> {
     let mut out = Vec::new();
@@ -384,7 +385,7 @@ mod tests {
     }
 
     #[test]
-    fn flags_include_global_ones() {
+    fn flags_include_the_shared_groups() {
         let c = complete(&words("diff --co"));
         assert_eq!(values_of(&c), ["--concurrency", "--context", "--color"]);
         let c = complete(&words("apply -"));
@@ -398,7 +399,7 @@ mod tests {
         assert_eq!(values_of(&c), ["text", "markdown", "json"]);
         let c = complete(&words("diff --output=m"));
         assert_eq!(values_of(&c), ["--output=markdown"]);
-        let c = complete(&words("--color a"));
+        let c = complete(&words("diff --color a"));
         assert_eq!(values_of(&c), ["auto", "always"]);
         let c = complete(&words("completion "));
         assert_eq!(values_of(&c), ["bash", "zsh", "fish", "powershell"]);
@@ -428,7 +429,7 @@ mod tests {
         .unwrap();
         let line = format!("diff --kubeconfig {} --context ", path.display());
         assert_eq!(values_of(&complete(&words(&line))), ["prod", "staging"]);
-        let line = format!("--kubeconfig={} diff --context=st", path.display());
+        let line = format!("diff --kubeconfig={} --context=st", path.display());
         assert_eq!(values_of(&complete(&words(&line))), ["--context=staging"]);
     }
 

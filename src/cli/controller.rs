@@ -1,17 +1,18 @@
-use std::net::SocketAddr;
-use std::num::NonZeroU32;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Result, bail};
 use clap::Args;
 
-use super::reconcile::{LogFormat, init_logging};
-use super::{EXIT_OK, GlobalArgs};
+use super::EXIT_OK;
+use super::flags::{ClusterArgs, RunnerArgs, help};
+use super::reconcile::init_logging;
 use crate::cluster::Cluster;
 use crate::controller::{self, ControllerConfig, shard, sync};
 use crate::reconcile::Backoff;
 use crate::reconcile::lease::{self, LeaseConfig};
+
+/// Requests in flight at most, all syncs together, unless --concurrency says otherwise.
+const DEFAULT_CONCURRENCY: usize = 64;
 
 /// Reconcile every GitSync of a shard: many repositories and paths, one process.
 #[derive(Debug, Args)]
@@ -45,10 +46,7 @@ pub struct ControllerArgs {
     #[arg(long, value_name = "NAMESPACE")]
     pub watch_namespace: Option<String>,
 
-    /// The ServiceAccount (in the sync's own namespace) a GitSync without
-    /// spec.serviceAccountName acts as. Without it such syncs are refused (Stalled), so no
-    /// sync ever acts with the controller's own rights.
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", help = help::DEFAULT_SERVICE_ACCOUNT)]
     pub default_service_account: Option<String>,
 
     /// Syncs reconciled at once, shared fairly between namespaces.
@@ -66,27 +64,6 @@ pub struct ControllerArgs {
     #[arg(long, default_value = "30s", value_parser = super::duration::positive, value_name = "DURATION")]
     pub dependency_retry: Duration,
 
-    /// First retry delay after a failed reconcile; doubles per failure.
-    #[arg(long, default_value = "2s", value_parser = super::duration::positive, value_name = "DURATION")]
-    pub backoff: Duration,
-
-    /// Longest retry delay after failures.
-    #[arg(long, default_value = "5m", value_parser = super::duration::positive, value_name = "DURATION")]
-    pub max_backoff: Duration,
-
-    /// Give up a fetch after this long.
-    #[arg(long, default_value = "2m", value_parser = super::duration::positive, value_name = "DURATION")]
-    pub fetch_timeout: Duration,
-
-    /// Where the git caches live (default: $KUBECTL_GITOPS_CACHE_DIR, else
-    /// $XDG_CACHE_HOME/kubectl-gitops, else ~/.cache/kubectl-gitops).
-    #[arg(long, value_name = "DIR")]
-    pub cache_dir: Option<PathBuf>,
-
-    /// Serve /healthz, /readyz and /metrics on this address.
-    #[arg(long, value_name = "ADDR")]
-    pub listen: Option<SocketAddr>,
-
     /// Let tenants' sources reach this internal address, network (CIDR) or host name
     /// (repeatable). Without it chart repositories and registries at loopback, link-local,
     /// private or cluster-internal addresses, and git remotes at loopback or link-local ones,
@@ -98,60 +75,21 @@ pub struct ControllerArgs {
     #[arg(long)]
     pub allow_file_sources: bool,
 
-    /// Do not watch managed objects (drift is then put back at the next interval).
-    #[arg(long)]
-    pub no_watch: bool,
-
-    /// Log format on stderr.
-    #[arg(long, value_enum, default_value_t = LogFormat::Text, value_name = "FORMAT")]
-    pub log_format: LogFormat,
-
-    /// Run without leader election (only safe with a single replica per shard).
-    #[arg(long)]
-    pub no_leader_election: bool,
-
     /// Namespace of the shard's leader Lease (default: -n or the context's namespace).
     #[arg(long, value_name = "NAMESPACE")]
     pub lease_namespace: Option<String>,
 
-    /// How long a leader's claim lasts without renewal.
-    #[arg(long, default_value = "15s", value_parser = super::duration::positive, value_name = "DURATION")]
-    pub lease_duration: Duration,
-
-    /// This replica's identity in the Lease and Events (default: $POD_NAME, else host-pid).
-    #[arg(long, value_name = "NAME")]
-    pub identity: Option<String>,
-
-    /// After SIGTERM, how long reconciles in progress may take to finish.
-    #[arg(long, default_value = "20s", value_parser = super::duration::zero_or_more, value_name = "DURATION")]
-    pub shutdown_grace: Duration,
-
-    /// Requests in flight at once, all syncs together.
-    #[arg(long, default_value_t = 64, value_name = "N")]
-    pub concurrency: usize,
-
-    // Each render's limits: what a GitSync without spec.renderLimits gets, and the most one
-    // with it may ask for.
     #[command(flatten)]
-    pub render_limits: super::render_limits::RenderLimitArgs,
+    pub runner: RunnerArgs,
 
-    /// A client-side cap on requests per second, all syncs together (bursts may go to twice
-    /// this). Without it the pace follows the API server: fewer requests in flight when it
-    /// answers 429 Too Many Requests, more while it keeps up, never more than --concurrency.
-    /// A first sync of a few objects takes about a dozen requests.
-    #[arg(long, value_name = "QPS")]
-    pub qps: Option<NonZeroU32>,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
 }
 
-pub async fn run(args: &ControllerArgs, global: &GlobalArgs) -> Result<u8> {
-    init_logging(args.log_format, global.verbose);
-    if args.backoff > args.max_backoff {
-        bail!(
-            "--backoff ({}) is longer than --max-backoff ({})",
-            humantime::format_duration(args.backoff),
-            humantime::format_duration(args.max_backoff)
-        );
-    }
+pub async fn run(args: &ControllerArgs) -> Result<u8> {
+    let runner = &args.runner;
+    init_logging(runner.log_format, args.cluster.verbosity());
+    runner.check()?;
     if let Some(name) = &args.shard
         && !shard::valid_name(name)
     {
@@ -167,31 +105,23 @@ pub async fn run(args: &ControllerArgs, global: &GlobalArgs) -> Result<u8> {
         crate::source::address::Policy::parse(&args.allow_fetch_to).map_err(anyhow::Error::msg)?;
     crate::source::address::confine(fetch_policy);
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let cache_dir = args
-        .cache_dir
-        .clone()
-        .or_else(|| crate::cluster::ClusterOptions::default().cache_dir)
-        .unwrap_or_else(|| std::env::temp_dir().join("kubectl-gitops"));
-    let mut options = global.cluster_options();
-    options.concurrency = args.concurrency;
-    options.qps = args.qps;
-    options.burst = args
-        .qps
-        .map(|qps| qps.saturating_mul(NonZeroU32::new(2).expect("non-zero")));
+    let cache_dir = runner.cache_dir();
+    let mut options = args.cluster.cluster_options();
+    runner.pace.apply_to(&mut options, DEFAULT_CONCURRENCY);
     options.cache_dir = Some(cache_dir.clone());
     let cluster = Cluster::connect(&options).await?;
-    let identity = args
+    let identity = runner
         .identity
         .clone()
         .unwrap_or_else(lease::default_identity);
-    let lease = (!args.no_leader_election).then(|| {
+    let lease = (!runner.no_leader_election).then(|| {
         LeaseConfig::with_duration(
             shard::lease_name(args.shard.as_deref()),
             args.lease_namespace
                 .clone()
                 .unwrap_or_else(|| cluster.default_namespace.clone()),
             identity.clone(),
-            args.lease_duration,
+            runner.lease_duration,
         )
     });
     let config = ControllerConfig {
@@ -201,17 +131,17 @@ pub async fn run(args: &ControllerArgs, global: &GlobalArgs) -> Result<u8> {
         settings: sync::Settings {
             default_service_account: args.default_service_account.clone(),
             dependency_retry: args.dependency_retry,
-            backoff: Backoff::new(args.backoff, args.max_backoff),
-            fetch_timeout: args.fetch_timeout,
+            backoff: Backoff::new(runner.backoff, runner.max_backoff),
+            fetch_timeout: runner.fetch_timeout,
         },
         cache_dir,
-        listen: args.listen,
+        listen: runner.listen,
         lease,
         identity,
-        shutdown_grace: args.shutdown_grace,
-        watch: !args.no_watch,
+        shutdown_grace: runner.shutdown_grace,
+        watch: !runner.no_watch,
         allow_file_sources: args.allow_file_sources,
-        render_limits: args.render_limits.limits(),
+        render_limits: runner.render.limits.limits(),
     };
     controller::run(cluster, config).await?;
     Ok(EXIT_OK)

@@ -5,9 +5,11 @@ use anyhow::{Result, bail};
 use clap::Args;
 
 use super::common::{
-    PlanArgs, plan_file, prepare, read_source, render_snapshot_noting, render_snapshot_with,
+    PlanArgs, ShowSecretsArg, plan_file, prepare, read_source, render_snapshot_noting,
+    render_snapshot_with,
 };
-use super::{EXIT_DRIFT, EXIT_ERROR, EXIT_OK, GlobalArgs};
+use super::flags::{ColorArg, help};
+use super::{EXIT_DRIFT, EXIT_ERROR, EXIT_OK};
 use crate::render;
 use crate::report::{self, Format};
 use crate::source::Snapshot;
@@ -47,15 +49,16 @@ pub struct DiffArgs {
     #[command(flatten)]
     pub plan: PlanArgs,
 
-    /// Output format.
-    #[arg(short = 'o', long, value_enum, default_value_t = Format::Text)]
+    #[command(flatten)]
+    pub secrets: ShowSecretsArg,
+
+    #[command(flatten)]
+    pub color: ColorArg,
+
+    #[arg(short = 'o', long, value_enum, default_value_t = Format::Text, help = help::OUTPUT)]
     pub output: Format,
 
-    /// A git revision to compare with (e.g. the pull request's target branch). Against a
-    /// cluster, each change is marked "introduced" (the render differs from REV's) or "drift"
-    /// (REV renders it the same: the cluster changed); with --offline, the render of REV is
-    /// what the diff compares with.
-    #[arg(long, value_name = "REV")]
+    #[arg(long, value_name = "REV", help = help::BASE)]
     pub base: Option<String>,
 
     /// Compare the render of --base with that of --ref (default: the working tree) without
@@ -71,17 +74,12 @@ pub struct DiffArgs {
     pub out: Option<PathBuf>,
 }
 
-pub async fn run(
-    args: &DiffArgs,
-    global: &GlobalArgs,
-    style: &Style,
-    out: &mut dyn Write,
-) -> Result<u8> {
-    if args.plan.show_secrets {
+pub async fn run(args: &DiffArgs, style: &Style, out: &mut dyn Write) -> Result<u8> {
+    if args.secrets.show_secrets {
         crate::scrub::reveal_secret_values_in_reports();
     }
     if args.offline {
-        return offline(args, global, style, out);
+        return offline(args, style, out);
     }
     // The base is read and, without charts, rendered first, so a broken base fails before the
     // cluster is contacted. Charts render for the cluster, at the base as at the head: the same
@@ -103,7 +101,7 @@ pub async fn run(
     };
     // With apply's force setting (`--force-conflicts`, off by default), so a conflict apply
     // would refuse shows as one.
-    let mut prepared = prepare(&args.plan, global).await?;
+    let mut prepared = prepare(&args.plan, args.secrets.show_secrets).await?;
     if let (Some((rev, Some(snapshot))), None) = (&base, &base_render) {
         let mut options = prepared.cluster.render_options().await?;
         options.limits = args.plan.render_limits();
@@ -167,13 +165,13 @@ pub async fn run(
 }
 
 /// `--offline`: the render of `--base` against that of `--ref` (or the working tree).
-fn offline(args: &DiffArgs, global: &GlobalArgs, style: &Style, out: &mut dyn Write) -> Result<u8> {
+fn offline(args: &DiffArgs, style: &Style, out: &mut dyn Write) -> Result<u8> {
     let Some(base_rev) = args.base.as_deref() else {
         bail!("--offline compares two revisions: pass --base REV");
     };
     // No cluster: charts take Helm's default capabilities, and `-n` as their namespace.
     let mut options = args.plan.render_options();
-    options.helm.namespace = global.namespace.clone();
+    options.helm.namespace = args.plan.cluster.namespace().map(str::to_string);
     // The renders are all that is needed; each temporary copy goes as soon as it is rendered.
     // What the lookups of the head's charts saw is said once, in the report.
     let base = match read_base(&args.plan.path, base_rev)? {
@@ -200,7 +198,7 @@ fn offline(args: &DiffArgs, global: &GlobalArgs, style: &Style, out: &mut dyn Wr
         &base,
         &head,
         &OfflineOptions {
-            show_secrets: args.plan.show_secrets,
+            show_secrets: args.secrets.show_secrets,
             prune_protected: args.plan.prune_protected,
         },
     );

@@ -1,6 +1,8 @@
 //! Duration flags, checked where they are parsed: a value the loop cannot use (zero where a
 //! wait must pass, or so long that adding it to the clock overflows) is a usage error naming
-//! the flag, never a panic or a tight loop later.
+//! the flag, never a panic or a tight loop later. Every duration flag reads the same
+//! spellings: a duration with a unit (90s, 5m, 1h30m) or, as kubectl's `--request-timeout`
+//! takes it, a bare number of seconds.
 
 use std::time::Duration;
 
@@ -23,8 +25,13 @@ pub fn zero_or_more(text: &str) -> Result<Duration, String> {
 }
 
 fn at_most_max(text: &str) -> Result<Duration, String> {
-    let duration = humantime::parse_duration(text.trim())
-        .map_err(|e| format!("{e} (expected a duration with a unit, such as 30s, 5m or 1h30m)"))?;
+    let text = text.trim();
+    let duration = match text.parse::<u64>() {
+        Ok(seconds) => Duration::from_secs(seconds.min(MAX.as_secs() + 1)),
+        Err(_) => humantime::parse_duration(text).map_err(|e| {
+            format!("{e} (expected a duration such as 30s, 5m or 1h30m, or a number of seconds)")
+        })?,
+    };
     if duration > MAX {
         return Err(too_long());
     }
@@ -36,16 +43,6 @@ fn too_long() -> String {
         "is longer than the limit of {} days",
         MAX.as_secs() / 86_400
     )
-}
-
-/// kubectl's spelling for `--request-timeout`: a duration with a unit, or a bare number of
-/// seconds; "0" means no timeout.
-pub fn request_timeout(text: &str) -> Result<Duration, String> {
-    match text.trim().parse::<u64>() {
-        Ok(seconds) if seconds <= MAX.as_secs() => Ok(Duration::from_secs(seconds)),
-        Ok(_) => Err(too_long()),
-        Err(_) => zero_or_more(text),
-    }
 }
 
 #[cfg(test)]
@@ -81,12 +78,15 @@ mod tests {
     }
 
     #[test]
-    fn request_timeout_takes_kubectl_spellings() {
-        assert_eq!(request_timeout("5"), Ok(Duration::from_secs(5)));
-        assert_eq!(request_timeout("0"), Ok(Duration::ZERO));
-        assert_eq!(request_timeout("1m30s"), Ok(Duration::from_secs(90)));
-        assert!(request_timeout("soon").is_err());
-        assert!(request_timeout("99999999999999").is_err());
+    fn every_duration_takes_kubectl_spellings() {
+        assert_eq!(zero_or_more("5"), Ok(Duration::from_secs(5)));
+        assert_eq!(positive("5"), Ok(Duration::from_secs(5)));
+        assert_eq!(zero_or_more("0"), Ok(Duration::ZERO));
+        assert!(positive("0").unwrap_err().contains("longer than zero"));
+        assert_eq!(zero_or_more("1m30s"), Ok(Duration::from_secs(90)));
+        assert!(zero_or_more("soon").is_err());
+        assert!(zero_or_more("99999999999999").is_err());
+        assert!(positive("18446744073709551615").is_err());
     }
 
     #[test]

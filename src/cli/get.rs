@@ -4,7 +4,8 @@ use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use kube::api::{Api, ListParams};
 
-use super::{EXIT_ERROR, EXIT_OK, GlobalArgs};
+use super::flags::{ClusterArgs, help};
+use super::{EXIT_ERROR, EXIT_OK};
 use crate::cluster::Cluster;
 use crate::controller::crd::GitSync;
 use crate::controller::status::READY;
@@ -29,17 +30,18 @@ pub enum GetFormat {
 Exit code 2 when a listed sync is not Ready."
 )]
 pub struct GetArgs {
-    /// List GitSyncs of every namespace.
-    #[arg(short = 'A', long)]
+    #[arg(short = 'A', long, help = help::ALL_NAMESPACES)]
     pub all_namespaces: bool,
 
-    /// Output format.
-    #[arg(short = 'o', long, value_enum, default_value_t = GetFormat::Text)]
+    #[arg(short = 'o', long, value_enum, default_value_t = GetFormat::Text, help = help::OUTPUT)]
     pub output: GetFormat,
+
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
 }
 
-pub async fn run(args: &GetArgs, global: &GlobalArgs, out: &mut dyn Write) -> Result<u8> {
-    let cluster = Cluster::connect(&global.cluster_options()).await?;
+pub async fn run(args: &GetArgs, out: &mut dyn Write) -> Result<u8> {
+    let cluster = Cluster::connect(&args.cluster.cluster_options()).await?;
     let api: Api<GitSync> = if args.all_namespaces {
         Api::all(cluster.client.clone())
     } else {

@@ -4,7 +4,8 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::Args;
 
-use super::{EXIT_OK, GlobalArgs};
+use super::EXIT_OK;
+use super::flags::{NamespaceArg, help};
 use crate::inventory::identity;
 use crate::reconcile::{DriftMode, redact, tree};
 
@@ -19,8 +20,8 @@ use crate::reconcile::{DriftMode, redact, tree};
   # Write the manifests for review, then apply them
   kubectl gitops install --repo git://git.example.com/platform.git --path deploy/ > gitops.yaml
 
-  # Another namespace (the global -n flag) and your own image build
-  kubectl gitops install -n platform-gitops --image registry.example.com/gitops:0.1.0
+  # Another namespace (-n) and your own image build
+  kubectl gitops install -n gitops --repo /srv/git/platform --image registry.example.com/gitops:1
 
 The reconciler applies namespace-less objects to --target-namespace (default: its own), and keeps
 the ApplySet parent, status ConfigMap, Lease and Events there, as `kubectl gitops diff -n
@@ -30,27 +31,24 @@ other kinds, add rules to the ClusterRole kubectl-gitops-apply (see the comment 
 )]
 pub struct InstallArgs {
     /// Container image holding kubectl-gitops, git and kubectl.
-    #[arg(long, value_name = "IMAGE", default_value = concat!("kubectl-gitops:", env!("CARGO_PKG_VERSION")))]
+    #[arg(long, value_name = "IMAGE", default_value = DEFAULT_IMAGE)]
     pub image: String,
 
-    /// The repository the reconciler follows (file://, git:// or a path inside the image).
     #[arg(
         long,
         value_name = "URL",
-        default_value = "git://git.example.com/platform.git"
+        required_unless_present = "controller",
+        help = help::REPO
     )]
-    pub repo: String,
+    pub repo: Option<String>,
 
-    /// Branch or tag to follow.
-    #[arg(long = "ref", value_name = "REF", default_value = "main")]
+    #[arg(long = "ref", value_name = "REV", default_value = "main", help = help::REF)]
     pub reference: String,
 
-    /// Directory of the manifests inside the repository.
-    #[arg(long, value_name = "PATH", default_value = ".")]
+    #[arg(long, value_name = "PATH", default_value = ".", help = help::PATH_IN_REPO)]
     pub path: String,
 
-    /// Time between full cycles.
-    #[arg(long, default_value = "1m", value_parser = super::duration::positive, value_name = "DURATION")]
+    #[arg(long, default_value = "1m", value_parser = super::duration::positive, value_name = "DURATION", help = help::INTERVAL)]
     pub interval: Duration,
 
     /// Namespace namespace-less objects are applied to, which holds the ApplySet parent too
@@ -75,13 +73,10 @@ pub struct InstallArgs {
     #[arg(long, value_name = "NAMESPACE", value_delimiter = ',')]
     pub secret_namespaces: Vec<String>,
 
-    /// User name sent with the token (GitLab wants oauth2, Bitbucket x-token-auth).
-    #[arg(long, value_name = "NAME", requires = "credentials_secret")]
+    #[arg(long, value_name = "NAME", requires = "credentials_secret", help = help::TOKEN_USERNAME)]
     pub token_username: Option<String>,
 
-    /// What the reconciler does with drift: heal (put it back) or report (record it only);
-    /// see `kubectl gitops reconcile --help`.
-    #[arg(long, value_enum, default_value_t = DriftMode::Heal, value_name = "MODE")]
+    #[arg(long, value_enum, default_value_t = DriftMode::Heal, value_name = "MODE", help = help::DRIFT)]
     pub drift: DriftMode,
 
     /// Print the GitSync CRD, the controller's RBAC and Deployment instead (`kubectl gitops
@@ -94,13 +89,22 @@ pub struct InstallArgs {
     #[arg(long, default_value_t = 0, value_name = "N", requires = "controller")]
     pub shards: u32,
 
-    /// With --controller: the ServiceAccount a GitSync naming none acts as.
-    #[arg(long, value_name = "NAME", requires = "controller")]
+    #[arg(long, value_name = "NAME", requires = "controller", help = help::DEFAULT_SERVICE_ACCOUNT)]
     pub default_service_account: Option<String>,
 
     /// With --controller: print only the CRD.
     #[arg(long, requires = "controller")]
     pub crd_only: bool,
+
+    #[command(flatten)]
+    pub namespace: NamespaceArg,
+}
+
+impl InstallArgs {
+    /// --repo, which clap requires unless --controller is given.
+    fn repo(&self) -> &str {
+        self.repo.as_deref().unwrap_or_default()
+    }
 }
 
 /// Where the credentials Secret is mounted in the pod.
@@ -108,8 +112,15 @@ const CREDENTIALS_DIR: &str = "/var/run/secrets/kubectl-gitops/git";
 
 const DEFAULT_NAMESPACE: &str = "gitops-system";
 
-pub fn run(args: &InstallArgs, global: &GlobalArgs, out: &mut dyn Write) -> Result<u8> {
-    let namespace = global.namespace.as_deref().unwrap_or(DEFAULT_NAMESPACE);
+/// The image examples/in-cluster/Dockerfile builds; no registry serves it.
+const DEFAULT_IMAGE: &str = concat!("kubectl-gitops:", env!("CARGO_PKG_VERSION"));
+
+pub fn run(args: &InstallArgs, out: &mut dyn Write) -> Result<u8> {
+    let namespace = args
+        .namespace
+        .namespace
+        .as_deref()
+        .unwrap_or(DEFAULT_NAMESPACE);
     if args.controller {
         let text = if args.crd_only {
             crate::controller::manifests::crd()
@@ -128,7 +139,13 @@ pub fn run(args: &InstallArgs, global: &GlobalArgs, out: &mut dyn Write) -> Resu
     }
     let path = tree::normalize_path(&args.path).map_err(anyhow::Error::msg)?;
     let path = path.to_string_lossy().into_owned();
-    refuse_credentials_in_url(&args.repo)?;
+    refuse_credentials_in_url(args.repo())?;
+    if args.image == DEFAULT_IMAGE {
+        eprintln!(
+            "note: the Deployment runs the image {DEFAULT_IMAGE}, which no registry serves: \
+             build it with examples/in-cluster/Dockerfile into your cluster, or pass --image"
+        );
+    }
     out.write_all(manifests(args, namespace, &path).as_bytes())?;
     out.flush()?;
     Ok(EXIT_OK)
@@ -176,13 +193,13 @@ fn q(text: &str) -> String {
 fn manifests(args: &InstallArgs, namespace: &str, path: &str) -> String {
     let target = args.target_namespace.as_deref().unwrap_or(namespace);
     // The set the reconciler will resolve from the same flags (see `reconcile`).
-    let applyset = identity::for_remote(&args.repo, path, target, None, None).name;
+    let applyset = identity::for_remote(args.repo(), path, target, None, None).name;
     let interval = humantime::format_duration(args.interval).to_string();
     let ns = q(namespace);
     let target_ns = q(target);
     let container_args = [
         "reconcile".to_string(),
-        format!("--repo={}", args.repo),
+        format!("--repo={}", args.repo()),
         format!("--ref={}", args.reference),
         format!("--path={}", if path.is_empty() { "." } else { path }),
         format!("--interval={interval}"),
@@ -320,7 +337,8 @@ rules:
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRoleBinding
 metadata:
-  name: kubectl-gitops-apply
+  # Named after the namespace: installs into two namespaces keep one binding each.
+  name: kubectl-gitops-apply-{namespace}
 roleRef:
   apiGroup: rbac.authorization.k8s.io
   kind: ClusterRole
@@ -422,7 +440,7 @@ spec:
         status_q = q(&format!("{applyset}-status")),
         lease_q = q(&format!("{applyset}-leader")),
         secret_bindings = secret_bindings(&args.secret_namespaces, namespace),
-        repo = redact::redact_url(&args.repo),
+        repo = redact::redact_url(args.repo()),
         reference = args.reference,
         shown_path = if path.is_empty() { "/" } else { path },
         image = q(&args.image),
@@ -501,7 +519,7 @@ mod tests {
             Wrapper::parse_from(argv).install
         };
         let leaky = parse(&["https://user:tok3n-canary@git.example.com/org/platform.git"]);
-        let err = refuse_credentials_in_url(&leaky.repo)
+        let err = refuse_credentials_in_url(leaky.repo())
             .unwrap_err()
             .to_string();
         assert!(!err.contains("tok3n-canary"), "{err}");
@@ -514,7 +532,7 @@ mod tests {
             "--token-username",
             "oauth2",
         ]);
-        refuse_credentials_in_url(&args.repo).expect("a URL without userinfo");
+        refuse_credentials_in_url(args.repo()).expect("a URL without userinfo");
         let text = manifests(&args, "gitops-system", ".");
         let docs: Vec<serde_json::Value> = text
             .split("\n---\n")

@@ -7,6 +7,7 @@ pub mod completion;
 pub mod controller;
 pub mod diff;
 pub mod duration;
+pub mod flags;
 pub mod get;
 pub mod hints;
 pub mod install;
@@ -17,12 +18,10 @@ pub mod status;
 pub mod sync;
 pub mod version;
 
-use std::path::PathBuf;
-use std::time::Duration;
+use std::path::Path;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 
-use crate::cluster::ClusterOptions;
 use crate::ui::ColorChoice;
 
 /// Exit code: success, or in sync.
@@ -34,6 +33,8 @@ pub const EXIT_ERROR: u8 = 2;
 /// Exit code: `apply` applied the plan but pruned nothing, because it prunes more than
 /// `--max-prune` allows.
 pub const EXIT_PRUNE_LIMIT: u8 = 3;
+/// Exit code: interrupted (Ctrl-C or SIGTERM) during apply, which stopped between writes.
+pub use crate::ui::terminal::EXIT_INTERRUPTED;
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -50,7 +51,9 @@ Exit codes:
   0  success; for diff: the cluster is in sync
   1  diff found differences
   2  error (bad flags or input, objects rejected by the server, cluster unreachable)
-  3  apply: applied, but nothing pruned: the plan prunes more than --max-prune allows";
+  3  apply: applied, but nothing pruned: the plan prunes more than --max-prune allows
+  130  apply: interrupted (Ctrl-C): the writes made are listed, no more were sent, nothing
+       was pruned";
 
 /// GitOps from your terminal: preview and apply a git repository against a cluster.
 #[derive(Debug, Parser)]
@@ -66,57 +69,8 @@ Exit codes:
     propagate_version = true
 )]
 pub struct Cli {
-    #[command(flatten)]
-    pub global: GlobalArgs,
-
     #[command(subcommand)]
     pub command: Command,
-}
-
-/// Flags every subcommand understands, spelled as kubectl spells them.
-#[derive(Debug, Args, Clone)]
-pub struct GlobalArgs {
-    /// Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config).
-    #[arg(long, global = true, value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
-    pub kubeconfig: Option<PathBuf>,
-
-    /// The kubeconfig context to use (default: its current-context).
-    #[arg(long, global = true, value_name = "NAME")]
-    pub context: Option<String>,
-
-    /// Namespace for objects that do not name one (default: the context's namespace).
-    #[arg(short = 'n', long, global = true, value_name = "NAMESPACE")]
-    pub namespace: Option<String>,
-
-    /// When to color output: auto (a terminal without NO_COLOR), always, never.
-    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
-    pub color: ColorChoice,
-
-    /// How long one request to the API server may go unanswered before it fails (e.g. 30s,
-    /// 2m; 0 waits forever). Default: 10s to connect, 60s for an answer.
-    #[arg(long, global = true, value_parser = duration::request_timeout, value_name = "DURATION")]
-    pub request_timeout: Option<Duration>,
-
-    /// The helm program that renders Helm charts (default: $GITOPS_HELM, then `helm` on
-    /// PATH; Helm 3.8 or later).
-    #[arg(long, global = true, value_name = "PROGRAM", value_hint = clap::ValueHint::ExecutablePath)]
-    pub helm_binary: Option<PathBuf>,
-
-    /// More detail on stderr (repeat for more).
-    #[arg(short = 'v', long = "verbose", global = true, action = clap::ArgAction::Count)]
-    pub verbose: u8,
-}
-
-impl GlobalArgs {
-    pub fn cluster_options(&self) -> ClusterOptions {
-        ClusterOptions {
-            kubeconfig: self.kubeconfig.clone(),
-            context: self.context.clone(),
-            namespace: self.namespace.clone(),
-            request_timeout: self.request_timeout,
-            ..ClusterOptions::default()
-        }
-    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -134,6 +88,42 @@ pub enum Command {
     Pr(pr::PrArgs),
     Version(version::VersionArgs),
     Completion(completion::CompletionArgs),
+}
+
+impl Command {
+    /// What clap cannot settle flag by flag (kubectl's `-f` as PATH); a usage error otherwise.
+    pub fn resolve(&mut self) -> Result<(), String> {
+        match self {
+            Command::Diff(args) => args.plan.resolve_filename(),
+            Command::Apply(args) => args.plan.resolve_filename(),
+            Command::Pr(args) => args.plan.resolve_filename(),
+            _ => Ok(()),
+        }
+    }
+
+    /// `--color`, for the commands that color their output; the others print plain text, and
+    /// their errors are colored as `auto` would.
+    pub fn color(&self) -> ColorChoice {
+        match self {
+            Command::Diff(args) => args.color.color,
+            Command::Apply(args) => args.color.color,
+            Command::Status(args) => args.color.color,
+            _ => ColorChoice::Auto,
+        }
+    }
+
+    /// `--helm-binary`, for the commands that render.
+    pub fn helm_binary(&self) -> Option<&Path> {
+        let render = match self {
+            Command::Diff(args) => &args.plan.render,
+            Command::Apply(args) => &args.plan.render,
+            Command::Pr(args) => &args.plan.render,
+            Command::Reconcile(args) => &args.runner.render,
+            Command::Controller(args) => &args.runner.render,
+            _ => return None,
+        };
+        render.helm_binary.as_deref()
+    }
 }
 
 #[cfg(test)]

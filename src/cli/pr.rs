@@ -4,8 +4,9 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 
+use super::EXIT_OK;
 use super::common::{PlanArgs, prepare};
-use super::{EXIT_OK, GlobalArgs};
+use super::flags::help;
 use crate::pr::{self, CommitRequest, Forge, GitHub, GitHubRepo, PREVIEW_MARKER};
 use crate::report;
 use crate::source::{self, SourceOrigin};
@@ -27,7 +28,10 @@ use crate::source::{self, SourceOrigin};
   kubectl gitops pr deploy/ --comment \"$PR_NUMBER\"
 
   # GitHub Enterprise
-  kubectl gitops pr deploy/ --api-url https://github.example.com/api/v3"
+  kubectl gitops pr deploy/ --api-url https://github.example.com/api/v3",
+    // pr commits and previews the working tree: a revision is refused with the reason, and
+    // not listed.
+    mut_arg("git_ref", |arg| arg.hide(true))
 )]
 pub struct PrArgs {
     #[command(flatten)]
@@ -45,9 +49,12 @@ pub struct PrArgs {
     #[arg(long, value_name = "TEXT")]
     pub title: Option<String>,
 
-    /// Branch the pull request merges into (default: the current branch).
-    #[arg(long, value_name = "BRANCH")]
+    #[arg(long, value_name = "REV", help = help::BASE)]
     pub base: Option<String>,
+
+    /// Refused with the reason: a pull request's preview always masks Secret values.
+    #[arg(long, hide = true)]
+    pub show_secrets: bool,
 
     /// Git remote to push to.
     #[arg(long, default_value = "origin", value_name = "NAME")]
@@ -74,12 +81,12 @@ pub struct PrArgs {
 /// Room left in a PR body or comment after our own lines around the preview.
 const PREVIEW_LIMIT: usize = report::COMMENT_LIMIT - 2_048;
 
-pub async fn run(args: &PrArgs, global: &GlobalArgs, out: &mut dyn Write) -> Result<u8> {
+pub async fn run(args: &PrArgs, out: &mut dyn Write) -> Result<u8> {
     // `--ref` comes with the shared plan flags; pr commits the working tree, so it cannot apply.
     if args.plan.git_ref.is_some() {
         bail!("--ref does not apply to pr: it commits and previews the working tree's changes");
     }
-    if args.plan.show_secrets {
+    if args.show_secrets {
         bail!(
             "--show-secrets does not apply to pr: a pull request is read by everyone who can \
              read the repository, so its preview always masks Secret values \
@@ -107,7 +114,7 @@ pub async fn run(args: &PrArgs, global: &GlobalArgs, out: &mut dyn Write) -> Res
     };
     let forge = GitHub::new(&args.api_url, token)?;
     let key = snapshot.display_prefix.to_string_lossy().into_owned();
-    let (preview, summary) = preview(args, global).await;
+    let (preview, summary) = preview(args).await;
 
     if let Some(number) = args.comment {
         let marker = format!("{PREVIEW_MARKER} path={key} -->");
@@ -133,27 +140,43 @@ pub async fn run(args: &PrArgs, global: &GlobalArgs, out: &mut dyn Write) -> Res
         .message
         .clone()
         .unwrap_or_else(|| format!("Update {path_name}: {summary}"));
-    let branch = args.branch.clone().unwrap_or_else(|| default_branch(&key));
+    let staged = pr::stage(repo_root, &snapshot.display_prefix)?;
+    // Named after the change itself, so a rerun of a run that failed after its push finds the
+    // branch it pushed and goes on from there.
+    let branch = args
+        .branch
+        .clone()
+        .unwrap_or_else(|| default_branch(&key, &staged.tree));
     let base = match &args.base {
         Some(base) => base.clone(),
         None => current_branch(repo_root)?,
     };
-    let committed = pr::commit_to_new_branch(&CommitRequest {
-        repo_root,
-        path: &snapshot.display_prefix,
-        branch: &branch,
-        message: &message,
-    })?;
+    let committed = pr::commit_staged(
+        &CommitRequest {
+            repo_root,
+            path: &snapshot.display_prefix,
+            branch: &branch,
+            message: &message,
+        },
+        &staged,
+    )?;
     if let Err(err) = pr::push(repo_root, &args.remote, &branch) {
         // Leave nothing behind: the user can fix the remote and run the same command again.
-        let _ = pr::delete_branch(repo_root, &branch);
+        if !committed.reused {
+            let _ = pr::delete_branch(repo_root, &branch);
+        }
         return Err(err.into());
     }
     writeln!(
         out,
-        "Pushed {branch} ({} files) to {}.",
+        "Pushed {branch} ({} files) to {}{}.",
         committed.files.len(),
-        args.remote
+        args.remote,
+        if committed.reused {
+            " (the branch a previous run made for this change)"
+        } else {
+            ""
+        }
     )?;
 
     let title = args
@@ -168,22 +191,31 @@ pub async fn run(args: &PrArgs, global: &GlobalArgs, out: &mut dyn Write) -> Res
         .await
         .with_context(|| {
             format!(
-                "branch {branch} was pushed to {}, but the pull request on {repo} was not opened",
+                "branch {branch} was pushed to {}, but the pull request on {repo} was not opened; \
+                 run the same command again to open it (the pushed branch is reused)",
                 args.remote
             )
         })?;
-    writeln!(
-        out,
-        "Opened pull request #{}: {}",
-        opened.number, opened.url
-    )?;
+    if opened.already_open {
+        writeln!(
+            out,
+            "Pull request #{} for {branch} is open already: {}",
+            opened.number, opened.url
+        )?;
+    } else {
+        writeln!(
+            out,
+            "Opened pull request #{}: {}",
+            opened.number, opened.url
+        )?;
+    }
     Ok(EXIT_OK)
 }
 
 /// The markdown preview and a one-line summary. A cluster that cannot be reached does not
 /// stop the pull request: the body says why the preview is missing.
-async fn preview(args: &PrArgs, global: &GlobalArgs) -> (String, String) {
-    match prepare(&args.plan, global).await {
+async fn preview(args: &PrArgs) -> (String, String) {
+    match prepare(&args.plan, false).await {
         Ok(prepared) => {
             let destination = report::Destination {
                 context: prepared.cluster.context.clone(),
@@ -271,7 +303,8 @@ fn preview_failure(err: &anyhow::Error) -> String {
     )
 }
 
-fn default_branch(key: &str) -> String {
+/// `gitops/<path>-<the change's tree hash, short>`: the same change gets the same name.
+fn default_branch(key: &str, tree: &str) -> String {
     let slug: String = key
         .chars()
         .map(|c| {
@@ -283,10 +316,7 @@ fn default_branch(key: &str) -> String {
         })
         .collect();
     let slug = slug.trim_matches('-');
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default();
+    let stamp: String = tree.chars().take(12).collect();
     if slug.is_empty() {
         format!("gitops/change-{stamp}")
     } else {

@@ -1,12 +1,11 @@
-use std::net::SocketAddr;
-use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
-use clap::{Args, ValueEnum};
+use anyhow::{Context, Result};
+use clap::Args;
 
-use super::{EXIT_OK, GlobalArgs};
+use super::EXIT_OK;
+use super::flags::{ClusterArgs, LogFormat, RunnerArgs, help};
 use crate::cluster::Cluster;
 use crate::controller::crd::{self, GitSyncSpec, RepositorySpec};
 use crate::controller::spec;
@@ -14,12 +13,6 @@ use crate::inventory::identity;
 use crate::reconcile::git::{Credentials, GitSource};
 use crate::reconcile::lease::{self, LeaseConfig};
 use crate::reconcile::{self, DriftMode, LoopConfig, tree};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    Text,
-    Json,
-}
 
 /// Keep the cluster in sync with a git repository, continuously.
 #[derive(Debug, Args)]
@@ -50,71 +43,41 @@ namespace-less objects go to (-n, else the pod's or context's namespace), its pa
 that namespace."
 )]
 pub struct ReconcileArgs {
-    /// The git repository: an https://, git:// or file:// URL, or a local path.
-    #[arg(long, value_name = "URL", env = "GITOPS_REPO")]
+    #[arg(long, value_name = "URL", env = "GITOPS_REPO", help = help::REPO)]
     pub repo: String,
 
-    /// Branch or tag to follow.
-    #[arg(long = "ref", value_name = "REF", default_value = "main")]
+    #[arg(long = "ref", value_name = "REV", default_value = "main", help = help::REF)]
     pub reference: String,
 
-    /// Directory of the manifests inside the repository.
-    #[arg(long, value_name = "PATH", default_value = ".")]
+    #[arg(long, value_name = "PATH", default_value = ".", help = help::PATH_IN_REPO)]
     pub path: String,
 
-    /// Time between full cycles (fetch, plan, apply).
-    #[arg(long, default_value = "1m", value_parser = super::duration::positive, value_name = "DURATION")]
+    #[arg(long, default_value = "1m", value_parser = super::duration::positive, value_name = "DURATION", help = help::INTERVAL)]
     pub interval: Duration,
 
-    /// Name of the ApplySet (default: derived from --repo, --path and the target namespace,
-    /// as `diff` derives it in a checkout).
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", help = help::APPLYSET)]
     pub applyset: Option<String>,
 
-    /// Namespace of the ApplySet parent, the status ConfigMap, the Lease and the Events
-    /// (default: the target namespace).
-    #[arg(long, value_name = "NAMESPACE")]
+    #[arg(long, value_name = "NAMESPACE", help = help::APPLYSET_NAMESPACE)]
     pub applyset_namespace: Option<String>,
 
-    /// Move objects that are members of another ApplySet into this one; without it a commit
-    /// that would take one over fails to apply (per object: kubectl-gitops.io/adopt: "true").
-    #[arg(long)]
+    #[arg(long, help = help::ADOPT)]
     pub adopt: bool,
 
-    /// Apply the fields a chart renders differently each time even where they are live
-    /// already (by default they seed new objects only, and the live value is kept).
-    #[arg(long)]
+    #[arg(long, help = help::REWRITE_UNSTABLE)]
     pub rewrite_unstable: bool,
 
-    /// Where the repository is cached (default: $KUBECTL_GITOPS_CACHE_DIR, else
-    /// $XDG_CACHE_HOME/kubectl-gitops, else ~/.cache/kubectl-gitops).
-    #[arg(long, value_name = "DIR")]
-    pub cache_dir: Option<PathBuf>,
-
-    /// Serve /healthz, /readyz and /metrics on this address.
-    #[arg(long, value_name = "ADDR")]
-    pub listen: Option<SocketAddr>,
-
-    /// Log format on stderr.
-    #[arg(long, value_enum, default_value_t = LogFormat::Text, value_name = "FORMAT")]
-    pub log_format: LogFormat,
-
-    /// Allow a commit that renders no objects (it prunes every member of the set).
-    #[arg(long)]
+    #[arg(long, help = help::ALLOW_EMPTY)]
     pub allow_empty: bool,
 
-    /// Also prune Namespaces, CustomResourceDefinitions and PersistentVolumeClaims.
-    #[arg(long)]
+    #[arg(long, help = help::PRUNE_PROTECTED)]
     pub prune_protected: bool,
 
     /// Keep objects that left git instead of pruning them (a GitSync's `prune: false`).
     #[arg(long, conflicts_with = "prune_protected")]
     pub no_prune: bool,
 
-    /// The most one cycle may prune: a count (5), a share of the set's members (10%, rounded
-    /// up) or unlimited. Over it the cycle applies everything else, prunes nothing, reports
-    /// the cycle failed (status and a PruneBlocked Event) and retries.
-    #[arg(long, value_name = "N|P%|unlimited", default_value_t = crate::prune_limit::RECONCILER_DEFAULT)]
+    #[arg(long, value_name = "N|P%|unlimited", default_value_t = crate::prune_limit::RECONCILER_DEFAULT, help = help::MAX_PRUNE)]
     pub max_prune: crate::prune_limit::PruneLimit,
 
     /// Read the access token for an http(s) remote from this file (re-read at start only);
@@ -122,108 +85,52 @@ pub struct ReconcileArgs {
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
 
-    /// User name sent with the token (GitLab wants oauth2, Bitbucket x-token-auth).
-    #[arg(long, default_value = "x-access-token", value_name = "NAME")]
+    #[arg(long, default_value = "x-access-token", value_name = "NAME", help = help::TOKEN_USERNAME)]
     pub token_username: String,
 
     /// Quiet time after a drift event before re-planning.
     #[arg(long, default_value = "200ms", value_parser = super::duration::zero_or_more, value_name = "DURATION")]
     pub debounce: Duration,
 
-    /// Do not watch managed objects (drift is then corrected at the next interval).
-    #[arg(long)]
-    pub no_watch: bool,
-
-    /// What to do with a change made in the cluster outside git: `heal` puts it back;
-    /// `report` leaves it and records it (status ConfigMap, a DriftDetected Event, the
-    /// gitops_reconcile_drifted_objects metric). In both modes, what git changes still
-    /// applies: a new commit's changed, added and removed objects (an object git changes is
-    /// applied whole, which also puts back its drift).
-    #[arg(long, value_enum, default_value_t = DriftMode::Heal, value_name = "MODE")]
+    #[arg(long, value_enum, default_value_t = DriftMode::Heal, value_name = "MODE", help = help::DRIFT)]
     pub drift: DriftMode,
-
-    /// First retry delay after a failed cycle; doubles per failure.
-    #[arg(long, default_value = "2s", value_parser = super::duration::positive, value_name = "DURATION")]
-    pub backoff: Duration,
-
-    /// Longest retry delay after failures.
-    #[arg(long, default_value = "5m", value_parser = super::duration::positive, value_name = "DURATION")]
-    pub max_backoff: Duration,
-
-    /// Give up a fetch after this long.
-    #[arg(long, default_value = "2m", value_parser = super::duration::positive, value_name = "DURATION")]
-    pub fetch_timeout: Duration,
-
-    /// Run without leader election (only safe with a single replica).
-    #[arg(long)]
-    pub no_leader_election: bool,
 
     /// Name of the leader Lease (default: <applyset>-leader).
     #[arg(long, value_name = "NAME")]
     pub lease_name: Option<String>,
 
-    /// How long a leader's claim lasts without renewal.
-    #[arg(long, default_value = "15s", value_parser = super::duration::positive, value_name = "DURATION")]
-    pub lease_duration: Duration,
-
-    /// This replica's identity in the Lease and Events (default: $POD_NAME, else host-pid).
-    #[arg(long, value_name = "NAME")]
-    pub identity: Option<String>,
-
-    /// After SIGTERM, how long a cycle in progress may take to finish.
-    #[arg(long, default_value = "20s", value_parser = super::duration::zero_or_more, value_name = "DURATION")]
-    pub shutdown_grace: Duration,
-
-    /// Requests in flight at most (the window that follows the API server stays below it).
-    #[arg(long, default_value_t = 32, value_name = "N")]
-    pub concurrency: usize,
-
     #[command(flatten)]
-    pub render_limits: super::render_limits::RenderLimitArgs,
+    pub runner: RunnerArgs,
 
     #[command(flatten)]
     pub remote_bases: super::render_limits::RemoteBaseArgs,
 
-    /// A client-side cap on requests per second (bursts may go to twice this). Without it
-    /// the pace follows the API server: fewer requests in flight when it answers 429 Too Many
-    /// Requests, more while it keeps up, never more than --concurrency.
-    #[arg(long, value_name = "QPS")]
-    pub qps: Option<NonZeroU32>,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
 }
 
-pub async fn run(args: &ReconcileArgs, global: &GlobalArgs) -> Result<u8> {
-    init_logging(args.log_format, global.verbose);
-    if args.backoff > args.max_backoff {
-        bail!(
-            "--backoff ({}) is longer than --max-backoff ({})",
-            humantime::format_duration(args.backoff),
-            humantime::format_duration(args.max_backoff)
-        );
-    }
+pub async fn run(args: &ReconcileArgs) -> Result<u8> {
+    let runner = &args.runner;
+    init_logging(runner.log_format, args.cluster.verbosity());
+    runner.check()?;
     let path = tree::normalize_path(&args.path).map_err(anyhow::Error::msg)?;
     let token = read_token(args)?;
-    let cache_dir = args
-        .cache_dir
-        .clone()
-        .or_else(|| crate::cluster::ClusterOptions::default().cache_dir)
-        .unwrap_or_else(|| std::env::temp_dir().join("kubectl-gitops"));
+    let cache_dir = runner.cache_dir();
     let credentials = token.map(|token| Credentials {
         username: args.token_username.clone(),
         token,
     });
     let git = GitSource::new(&args.repo, &args.reference, &cache_dir, credentials)
         .map_err(|e| anyhow::anyhow!("{e}"))?
-        .with_request_timeout(args.fetch_timeout);
+        .with_request_timeout(runner.fetch_timeout);
     // reqwest (gix's https transport) is built without a default TLS crypto provider, so one
     // implementation (ring, which kube uses too) serves the whole process.
     let _ = rustls::crypto::ring::default_provider().install_default();
 
-    let mut options = global.cluster_options();
-    options.concurrency = args.concurrency;
-    options.qps = args.qps;
-    options.burst = args
-        .qps
-        .map(|qps| qps.saturating_mul(NonZeroU32::new(2).expect("non-zero")));
+    let mut options = args.cluster.cluster_options();
+    runner
+        .pace
+        .apply_to(&mut options, super::common::DEFAULT_CONCURRENCY);
     options.cache_dir = Some(cache_dir.clone());
     let cluster = Cluster::connect(&options).await?;
     let set = identity::for_remote(
@@ -235,23 +142,23 @@ pub async fn run(args: &ReconcileArgs, global: &GlobalArgs) -> Result<u8> {
     );
     tracing::info!(applyset = %set.name, namespace = %set.namespace, "resolved the ApplySet");
 
-    let identity = args
+    let identity = runner
         .identity
         .clone()
         .unwrap_or_else(lease::default_identity);
-    let lease = (!args.no_leader_election).then(|| {
+    let lease = (!runner.no_leader_election).then(|| {
         LeaseConfig::with_duration(
             args.lease_name
                 .clone()
                 .unwrap_or_else(|| format!("{}-leader", set.name)),
             set.namespace.clone(),
             identity.clone(),
-            args.lease_duration,
+            runner.lease_duration,
         )
     });
 
     let mut render = cluster.render_options().await?;
-    render.limits = crate::render::RenderLimits::from_flags(args.render_limits.limits());
+    render.limits = crate::render::RenderLimits::from_flags(runner.render.limits.limits());
     // Chart dependencies are cached with the rest of the reconciler's state, unless
     // $GITOPS_HELM_CACHE says otherwise.
     if std::env::var_os(crate::render::helm::CACHE_ENV).is_none() {
@@ -270,21 +177,21 @@ pub async fn run(args: &ReconcileArgs, global: &GlobalArgs) -> Result<u8> {
             cluster,
             git,
             set,
-            fetch_timeout: args.fetch_timeout,
+            fetch_timeout: runner.fetch_timeout,
             // Seeded from the status ConfigMap by the loop.
             applied: None,
         },
     );
     let config = LoopConfig {
         interval: args.interval,
-        backoff_initial: args.backoff,
-        backoff_max: args.max_backoff,
+        backoff_initial: runner.backoff,
+        backoff_max: runner.max_backoff,
         debounce: args.debounce,
-        listen: args.listen,
+        listen: runner.listen,
         lease,
-        shutdown_grace: args.shutdown_grace,
+        shutdown_grace: runner.shutdown_grace,
         identity,
-        watch: !args.no_watch,
+        watch: !runner.no_watch,
     };
     reconcile::run(reconciler, config).await?;
     Ok(EXIT_OK)
@@ -340,7 +247,8 @@ fn scrubbed_stderr() -> crate::scrub::Writer<std::io::Stderr> {
     crate::scrub::Writer::stderr(std::io::stderr())
 }
 
-/// Structured logs on stderr: our events at info (debug with -v, everything with -vv).
+/// Structured logs on stderr: our events at info, debug with -v (kubectl levels 1 to 5), and
+/// every crate's from -v=6, where each request is told too.
 pub(crate) fn init_logging(format: LogFormat, verbose: u8) {
     use tracing::level_filters::LevelFilter;
     use tracing_subscriber::Layer;
@@ -350,7 +258,7 @@ pub(crate) fn init_logging(format: LogFormat, verbose: u8) {
 
     let filter = match verbose {
         0 => Targets::new().with_target("kubectl_gitops", LevelFilter::INFO),
-        1 => Targets::new().with_target("kubectl_gitops", LevelFilter::DEBUG),
+        1..=5 => Targets::new().with_target("kubectl_gitops", LevelFilter::DEBUG),
         _ => Targets::new().with_default(LevelFilter::DEBUG),
     };
     let layer = tracing_subscriber::fmt::layer()

@@ -6,7 +6,8 @@ use clap::{Args, ValueEnum};
 use k8s_openapi::jiff::Timestamp;
 use serde_json::json;
 
-use super::{EXIT_ERROR, EXIT_OK, GlobalArgs};
+use super::flags::{ClusterArgs, ColorArg, help};
+use super::{EXIT_ERROR, EXIT_OK};
 use crate::cluster::Cluster;
 use crate::controller::crd::GitSync;
 use crate::controller::status::READY;
@@ -44,23 +45,28 @@ pub enum StatusFormat {
 Exit code 2 when a shown reconciler's last cycle failed."
 )]
 pub struct StatusArgs {
-    /// The ApplySet whose reconciler to show in detail (default: list every set).
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", help = help::APPLYSET)]
     pub applyset: Option<String>,
 
-    /// Namespace of the ApplySet parent and the status ConfigMap (default: -n or the
-    /// context's namespace).
-    #[arg(long, value_name = "NAMESPACE")]
+    #[arg(long, value_name = "NAMESPACE", help = help::APPLYSET_NAMESPACE)]
     pub applyset_namespace: Option<String>,
 
-    /// Output format.
-    #[arg(short = 'o', long, value_enum, default_value_t = StatusFormat::Text)]
+    #[arg(short = 'o', long, value_enum, default_value_t = StatusFormat::Text, help = help::OUTPUT)]
     pub output: StatusFormat,
+
+    #[arg(short = 'A', long, help = help::ALL_NAMESPACES, conflicts_with = "applyset")]
+    pub all_namespaces: bool,
+
+    #[command(flatten)]
+    pub color: ColorArg,
+
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
 }
 
 pub async fn run(
     args: &StatusArgs,
-    global: &GlobalArgs,
+    global: &ClusterArgs,
     style: &Style,
     out: &mut dyn Write,
 ) -> Result<u8> {
@@ -70,16 +76,17 @@ pub async fn run(
         .clone()
         .unwrap_or_else(|| cluster.default_namespace.clone());
     let Some(name) = &args.applyset else {
-        return list(&cluster, &namespace, args.output, style, out).await;
+        // -n (or --applyset-namespace) asks about one namespace, whatever else the caller
+        // may see; -A, or neither, about all they may see.
+        let only = (!args.all_namespaces
+            && (global.namespace().is_some() || args.applyset_namespace.is_some()))
+        .then_some(namespace.as_str());
+        return list(&cluster, &namespace, only, args.output, style, out).await;
     };
     let set = ApplySet::named(name, &namespace);
     let found = match status::read(&cluster.client, &set).await? {
         Some(found) => found,
-        None => anyhow::bail!(
-            "no reconciler status for {set}: the ConfigMap {} does not exist (has \
-             `kubectl gitops reconcile` run for this ApplySet yet?)",
-            status::configmap_name(&set)
-        ),
+        None => return applied_without_reconciler(&cluster, &set, args.output, out).await,
     };
     let failed = found.last_result == Some(CycleResult::Failed);
     match args.output {
@@ -107,15 +114,68 @@ pub async fn run(
     Ok(if failed { EXIT_ERROR } else { EXIT_OK })
 }
 
+/// A set no reconciler follows (applied with `kubectl gitops apply`): what its parent says, or
+/// an error when there is no such set either.
+async fn applied_without_reconciler(
+    cluster: &Cluster,
+    set: &ApplySet,
+    format: StatusFormat,
+    out: &mut dyn Write,
+) -> Result<u8> {
+    let (parents, _) = inventory::list_parents(cluster, &set.namespace).await?;
+    let Some(parent) = parents
+        .iter()
+        .find(|p| p.parent.name == set.name && p.parent.namespace == set.namespace)
+    else {
+        anyhow::bail!(
+            "no ApplySet {set}: neither its parent Secret nor a reconciler's status ConfigMap {} \
+             exists (`kubectl gitops status` lists the sets you can see)",
+            status::configmap_name(set)
+        );
+    };
+    let members = parent.members.map_or("?".to_string(), |n| n.to_string());
+    let applied = parent.applied_at.as_deref().unwrap_or("unknown");
+    match format {
+        StatusFormat::Json => {
+            let item = json!({"applyset": set.name, "namespace": set.namespace,
+                "members": parent.members, "appliedAt": parent.applied_at, "status": null});
+            serde_json::to_writer_pretty(&mut *out, &vec![item])?;
+            writeln!(out)?;
+        }
+        StatusFormat::Text => {
+            writeln!(out, "ApplySet {set}")?;
+            if let Some((repository, path, target)) = &parent.identity {
+                writeln!(
+                    out,
+                    "From:         {repository} {path} (namespace {target})"
+                )?;
+            }
+            writeln!(out, "Members:      {members}")?;
+            writeln!(out, "Last apply:   {applied}")?;
+            writeln!(
+                out,
+                "Reconciler:   none (applied with `kubectl gitops apply`; no status ConfigMap {})",
+                status::configmap_name(set)
+            )?;
+        }
+    }
+    Ok(EXIT_OK)
+}
+
 /// Every set the caller can see, one line each, with its reconciler's last result.
 async fn list(
     cluster: &Cluster,
     namespace: &str,
+    only: Option<&str>,
     format: StatusFormat,
     style: &Style,
     out: &mut dyn Write,
 ) -> Result<u8> {
-    let (parents, cluster_wide) = inventory::list_parents(cluster, namespace).await?;
+    let (mut parents, listed_everywhere) = inventory::list_parents(cluster, namespace).await?;
+    if let Some(only) = only {
+        parents.retain(|p| p.parent.namespace == only);
+    }
+    let cluster_wide = listed_everywhere && only.is_none();
     // Reconciler statuses, one LIST per namespace holding parents; unreadable ones are left out.
     let mut reconcilers: BTreeMap<(String, String), Status> = BTreeMap::new();
     let namespaces: BTreeSet<&str> = parents
@@ -227,7 +287,7 @@ async fn list(
                     writeln!(out, "{line}")?;
                 }
             }
-            if !cluster_wide {
+            if !listed_everywhere {
                 writeln!(
                     out,
                     "(only namespace {namespace}: you may not list Secrets cluster-wide)"

@@ -6,7 +6,8 @@ use clap::Args;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
 
-use super::{EXIT_ERROR, EXIT_OK, GlobalArgs};
+use super::flags::{ClusterArgs, help};
+use super::{EXIT_ERROR, EXIT_OK};
 use crate::cluster::Cluster;
 use crate::controller::crd::{GitSync, REQUESTED_AT};
 use crate::controller::status::READY;
@@ -29,13 +30,14 @@ pub struct SyncArgs {
     /// The GitSync.
     pub name: String,
 
-    /// Wait until the controller has handled the request.
-    #[arg(long)]
+    #[arg(long, help = help::WAIT)]
     pub wait: bool,
 
-    /// How long --wait waits.
-    #[arg(long, default_value = "5m", value_parser = super::duration::positive, value_name = "DURATION")]
+    #[arg(long, default_value = "5m", value_parser = super::duration::positive, value_name = "DURATION", help = help::TIMEOUT)]
     pub timeout: Duration,
+
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
 }
 
 /// Stop reconciling a GitSync; its objects stay as they are.
@@ -49,6 +51,9 @@ pub struct SyncArgs {
 pub struct SuspendArgs {
     /// The GitSync.
     pub name: String,
+
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
 }
 
 /// Reconcile a suspended GitSync again.
@@ -61,9 +66,12 @@ pub struct SuspendArgs {
 pub struct ResumeArgs {
     /// The GitSync.
     pub name: String,
+
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
 }
 
-async fn api(global: &GlobalArgs) -> Result<(Api<GitSync>, String)> {
+async fn api(global: &ClusterArgs) -> Result<(Api<GitSync>, String)> {
     let cluster = Cluster::connect(&global.cluster_options()).await?;
     let namespace = cluster.default_namespace.clone();
     Ok((Api::namespaced(cluster.client, &namespace), namespace))
@@ -81,7 +89,7 @@ async fn patch(
         .with_context(|| format!("updating GitSync {namespace}/{name}"))
 }
 
-pub async fn run(args: &SyncArgs, global: &GlobalArgs, out: &mut dyn Write) -> Result<u8> {
+pub async fn run(args: &SyncArgs, global: &ClusterArgs, out: &mut dyn Write) -> Result<u8> {
     let (api, namespace) = api(global).await?;
     // Full precision: two requests within a second are two requests.
     let requested = k8s_openapi::jiff::Timestamp::now().to_string();
@@ -146,18 +154,18 @@ pub async fn run(args: &SyncArgs, global: &GlobalArgs, out: &mut dyn Write) -> R
     }
 }
 
-pub async fn suspend(args: &SuspendArgs, global: &GlobalArgs, out: &mut dyn Write) -> Result<u8> {
+pub async fn suspend(args: &SuspendArgs, global: &ClusterArgs, out: &mut dyn Write) -> Result<u8> {
     set_suspend(&args.name, true, global, out).await
 }
 
-pub async fn resume(args: &ResumeArgs, global: &GlobalArgs, out: &mut dyn Write) -> Result<u8> {
+pub async fn resume(args: &ResumeArgs, global: &ClusterArgs, out: &mut dyn Write) -> Result<u8> {
     set_suspend(&args.name, false, global, out).await
 }
 
 async fn set_suspend(
     name: &str,
     suspend: bool,
-    global: &GlobalArgs,
+    global: &ClusterArgs,
     out: &mut dyn Write,
 ) -> Result<u8> {
     let (api, namespace) = api(global).await?;

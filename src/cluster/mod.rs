@@ -9,6 +9,8 @@ mod limiter;
 pub mod refusal;
 mod retry;
 mod send;
+pub mod stop;
+mod trace;
 
 use std::num::NonZeroU32;
 use std::path::PathBuf;
@@ -41,6 +43,8 @@ pub struct ClusterOptions {
     /// `--request-timeout`: how long connecting and each answer may take (zero: no limit;
     /// None: `CONNECT_TIMEOUT` and `READ_TIMEOUT`).
     pub request_timeout: Option<Duration>,
+    /// kubectl's `-v` level: at 6 every request is told on stderr, at 8 with its body.
+    pub verbosity: u8,
 }
 
 /// Connecting (TCP and TLS) may take this long unless `--request-timeout` says otherwise.
@@ -60,6 +64,7 @@ impl Default for ClusterOptions {
             burst: None,
             cache_dir: default_cache_dir(),
             request_timeout: None,
+            verbosity: 0,
         }
     }
 }
@@ -93,6 +98,8 @@ pub struct Cluster {
     helm_capabilities: Arc<capabilities::Memo>,
     /// What the client was built from, for [`Cluster::impersonating`].
     config: Arc<kube::Config>,
+    /// kubectl's `-v=6` and `-v=8` (see `trace`), for the clients of [`Cluster::impersonating`].
+    trace: trace::TraceLayer,
 }
 
 impl Cluster {
@@ -107,6 +114,7 @@ impl Cluster {
             Some(path) => {
                 let kubeconfig = Kubeconfig::read_from(path)
                     .with_context(|| format!("reading kubeconfig {}", path.display()))?;
+                known_context(&kubeconfig, &options.context)?;
                 let context = chosen_context(&kubeconfig, &options.context);
                 let config = kube::Config::from_custom_kubeconfig(kubeconfig, &kube_options)
                     .await
@@ -124,6 +132,7 @@ impl Cluster {
                     "no kubeconfig found: set KUBECONFIG or pass --kubeconfig FILE \
                      (kubectl's ~/.kube/config is used when present)",
                 )?;
+                known_context(&kubeconfig, &options.context)?;
                 let context = chosen_context(&kubeconfig, &options.context);
                 let config = kube::Config::from_kubeconfig(&kube_options)
                     .await
@@ -149,9 +158,13 @@ impl Cluster {
             .namespace
             .clone()
             .unwrap_or_else(|| config.default_namespace.clone());
-        let unretried = kube::Client::try_from(config.clone())
+        let trace = trace::TraceLayer {
+            level: options.verbosity,
+            server: server.clone(),
+        };
+        let unretried = plain_client(config.clone(), trace.clone())
             .with_context(|| format!("creating a client for {server}"))?;
-        let client = retrying_client(config.clone())
+        let client = retrying_client(config.clone(), trace.clone())
             .with_context(|| format!("creating a client for {server}"))?;
         let rate = options
             .qps
@@ -172,6 +185,7 @@ impl Cluster {
             sender,
             helm_capabilities: Arc::default(),
             config: Arc::new(config),
+            trace,
         })
     }
 
@@ -184,8 +198,8 @@ impl Cluster {
         config.auth_info.impersonate = Some(user.to_string());
         config.auth_info.impersonate_groups = None;
         let context = || format!("creating a client for {} as {user}", self.server);
-        let unretried = kube::Client::try_from(config.clone()).with_context(context)?;
-        let client = retrying_client(config.clone()).with_context(context)?;
+        let unretried = plain_client(config.clone(), self.trace.clone()).with_context(context)?;
+        let client = retrying_client(config.clone(), self.trace.clone()).with_context(context)?;
         Ok(Cluster {
             client,
             default_namespace: default_namespace.to_string(),
@@ -251,7 +265,10 @@ impl Cluster {
 /// A client for kube's typed API whose retries of overload answers (429, 503, 504) are few and
 /// short: a Lease renewal or a status write fails within seconds and is tried again by its own
 /// loop, instead of being held for minutes.
-fn retrying_client(config: kube::Config) -> Result<kube::Client, kube::Error> {
+fn retrying_client(
+    config: kube::Config,
+    trace: trace::TraceLayer,
+) -> Result<kube::Client, kube::Error> {
     use kube::client::retry::RetryPolicy;
     let policy = RetryPolicy::new(Duration::from_millis(200), Duration::from_secs(2), 3, true)
         .expect("valid retry parameters");
@@ -259,8 +276,18 @@ fn retrying_client(config: kube::Config) -> Result<kube::Client, kube::Error> {
     // Retrying needs a service it can clone; the buffer makes kube's boxed one so.
     let layers = tower::ServiceBuilder::new()
         .layer(tower::retry::RetryLayer::new(policy))
-        .layer(tower::buffer::BufferLayer::new(1024));
+        .layer(tower::buffer::BufferLayer::new(1024))
+        .layer(trace);
     Ok(builder.with_layer(&layers).build())
+}
+
+/// A client that retries nothing itself (the request path has its own bounded retry).
+fn plain_client(
+    config: kube::Config,
+    trace: trace::TraceLayer,
+) -> Result<kube::Client, kube::Error> {
+    let builder = kube::client::ClientBuilder::try_from(config)?;
+    Ok(builder.with_layer(&trace).build())
 }
 
 /// What the kubeconfig authenticates with is never printed, wherever a message quotes it.
@@ -296,6 +323,27 @@ pub struct NoAnswer(pub String);
 fn in_cluster() -> bool {
     std::env::var_os("KUBERNETES_SERVICE_HOST").is_some()
         && std::path::Path::new("/var/run/secrets/kubernetes.io/serviceaccount/token").is_file()
+}
+
+/// `--context` names a context the kubeconfig does not have.
+#[derive(Debug, thiserror::Error)]
+#[error("the kubeconfig has no context named \"{name}\"")]
+pub struct UnknownContext {
+    pub name: String,
+    /// The contexts it has, in its order.
+    pub known: Vec<String>,
+}
+
+fn known_context(kubeconfig: &Kubeconfig, flag: &Option<String>) -> Result<(), UnknownContext> {
+    let Some(name) = flag else { return Ok(()) };
+    let known: Vec<String> = kubeconfig.contexts.iter().map(|c| c.name.clone()).collect();
+    if known.contains(name) {
+        return Ok(());
+    }
+    Err(UnknownContext {
+        name: name.clone(),
+        known,
+    })
 }
 
 fn chosen_context(kubeconfig: &Kubeconfig, flag: &Option<String>) -> String {

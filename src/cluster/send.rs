@@ -9,7 +9,7 @@ use http::StatusCode;
 use http_body_util::BodyExt;
 use hyper::body::Bytes;
 
-use super::breaker::Breaker;
+use super::breaker::{Breaker, NotAttempted};
 use super::limiter::{Outcome, RequestBudget};
 use super::retry::{self, MAX_RETRIES, Throttled};
 use super::{NoAnswer, transport_failure};
@@ -59,7 +59,17 @@ impl Sender {
         let started = Instant::now();
         let mut retries = 0;
         loop {
-            let mut permit = self.budget.acquire().await;
+            let stopped = || {
+                let stopped = NotAttempted(super::stop::REASON.to_string());
+                kube::Error::Service(Box::new(stopped))
+            };
+            let mut permit = tokio::select! {
+                permit = self.budget.acquire() => permit,
+                () = super::stop::requested_now() => return Err(stopped()),
+            };
+            if super::stop::requested() {
+                return Err(stopped());
+            }
             if let Err(gone) = self.breaker.admit(Instant::now()) {
                 return Err(kube::Error::Service(Box::new(gone)));
             }

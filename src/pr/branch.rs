@@ -12,7 +12,7 @@ pub enum BranchError {
     #[error("nothing to commit under {path}: it matches HEAD")]
     NothingToCommit { path: PathBuf },
     /// The branch name is taken.
-    #[error("branch {branch:?} already exists; choose another with --branch")]
+    #[error("branch {branch:?} already exists with other changes; choose another with --branch")]
     BranchExists { branch: String },
     /// The remote refused the push.
     #[error("git push to {remote} was rejected: {stderr}")]
@@ -38,6 +38,8 @@ pub struct Committed {
     pub base: String,
     /// Files the commit changes, relative to the repository root.
     pub files: Vec<String>,
+    /// The branch already held this change (a rerun); nothing new was committed.
+    pub reused: bool,
 }
 
 fn git<I, S>(repo_root: &Path, index: Option<&Path>, args: I) -> Result<String, BranchError>
@@ -76,15 +78,18 @@ fn describe(args: &[std::ffi::OsString]) -> String {
 }
 
 /// Commits the working tree under `request.path` on top of HEAD as a new branch.
-pub fn commit_to_new_branch(request: &CommitRequest<'_>) -> Result<Committed, BranchError> {
-    let root = request.repo_root;
-    let reference = format!("refs/heads/{}", request.branch);
-    if git(root, None, ["rev-parse", "--verify", "--quiet", &reference]).is_ok() {
-        return Err(BranchError::BranchExists {
-            branch: request.branch.to_string(),
-        });
-    }
-    git(root, None, ["check-ref-format", "--branch", request.branch])?;
+/// The tree PATH's working-tree files make on top of HEAD, before any branch is named: its
+/// hash names the default branch, so a rerun with the same change finds the branch it pushed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Staged {
+    pub base: String,
+    pub tree: String,
+    pub files: Vec<String>,
+}
+
+/// Stages PATH's working-tree state in a scratch index (the user's index stays as it is).
+pub fn stage(repo_root: &Path, path: &Path) -> Result<Staged, BranchError> {
+    let root = repo_root;
     let base = git(root, None, ["rev-parse", "--verify", "HEAD^{commit}"])?;
     let base_tree = git(root, None, ["rev-parse", "--verify", "HEAD^{tree}"])?;
 
@@ -93,10 +98,10 @@ pub fn commit_to_new_branch(request: &CommitRequest<'_>) -> Result<Committed, Br
         stderr: e.to_string(),
     })?;
     let index = scratch.path().join("index");
-    let pathspec = if request.path.as_os_str().is_empty() {
+    let pathspec = if path.as_os_str().is_empty() {
         PathBuf::from(".")
     } else {
-        request.path.to_path_buf()
+        path.to_path_buf()
     };
     git(root, Some(&index), ["read-tree", &base])?;
     git(
@@ -117,22 +122,70 @@ pub fn commit_to_new_branch(request: &CommitRequest<'_>) -> Result<Committed, Br
         .lines()
         .map(str::to_string)
         .collect();
+    Ok(Staged { base, tree, files })
+}
+
+pub fn commit_to_new_branch(request: &CommitRequest<'_>) -> Result<Committed, BranchError> {
+    let staged = stage(request.repo_root, request.path)?;
+    commit_staged(request, &staged)
+}
+
+/// Commits `staged` on a new branch. A branch of that name that already holds exactly this
+/// change (the same tree on the same base: a run that pushed it, then failed) is taken as it
+/// is, so the run can go on where it stopped; one holding anything else is refused.
+pub fn commit_staged(
+    request: &CommitRequest<'_>,
+    staged: &Staged,
+) -> Result<Committed, BranchError> {
+    let root = request.repo_root;
+    let reference = format!("refs/heads/{}", request.branch);
+    if let Ok(existing) = git(root, None, ["rev-parse", "--verify", "--quiet", &reference]) {
+        let tree = git(
+            root,
+            None,
+            ["rev-parse", "--verify", &format!("{existing}^{{tree}}")],
+        )?;
+        let parent = git(
+            root,
+            None,
+            ["rev-parse", "--verify", &format!("{existing}^1")],
+        );
+        if tree == staged.tree && parent.is_ok_and(|p| p == staged.base) {
+            return Ok(Committed {
+                branch: request.branch.to_string(),
+                commit: existing,
+                base: staged.base.clone(),
+                files: staged.files.clone(),
+                reused: true,
+            });
+        }
+        return Err(BranchError::BranchExists {
+            branch: request.branch.to_string(),
+        });
+    }
+    git(root, None, ["check-ref-format", "--branch", request.branch])?;
     let commit = git(
         root,
         None,
-        ["commit-tree", &tree, "-p", &base, "-m", request.message],
+        [
+            "commit-tree",
+            &staged.tree,
+            "-p",
+            &staged.base,
+            "-m",
+            request.message,
+        ],
     )?;
-    // The empty old value makes the update fail if the branch appeared meanwhile.
     git(root, None, ["update-ref", &reference, &commit, ""])?;
     Ok(Committed {
         branch: request.branch.to_string(),
         commit,
-        base,
-        files,
+        base: staged.base.clone(),
+        files: staged.files.clone(),
+        reused: false,
     })
 }
 
-/// Pushes the branch with the user's own git configuration and credentials.
 pub fn push(repo_root: &Path, remote: &str, branch: &str) -> Result<(), BranchError> {
     let refspec = format!("refs/heads/{branch}:refs/heads/{branch}");
     match git(repo_root, None, ["push", "--porcelain", remote, &refspec]) {

@@ -15,6 +15,8 @@ pub const PREVIEW_MARKER: &str = "<!-- kubectl-gitops preview";
 pub struct PullRequest {
     pub number: u64,
     pub url: String,
+    /// It was open already (an earlier run opened it); nothing new was created.
+    pub already_open: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +53,8 @@ pub trait Forge {
 
 pub struct GitHub {
     client: octocrab::Octocrab,
+    /// Named in every error that did not get an answer from it.
+    api_url: String,
 }
 
 impl GitHub {
@@ -63,7 +67,54 @@ impl GitHub {
             .personal_token(token)
             .build()
             .map_err(|e| ForgeError::Transport(e.to_string()))?;
-        Ok(GitHub { client })
+        Ok(GitHub {
+            client,
+            api_url: crate::scrub::url(api_url),
+        })
+    }
+
+    /// The error of a call, naming the API and what to check when it could not be reached.
+    fn error(&self, err: octocrab::Error) -> ForgeError {
+        let mut causes = Vec::new();
+        let mut source = std::error::Error::source(&err);
+        while let Some(cause) = source {
+            let text = cause.to_string();
+            if !causes.contains(&text) {
+                causes.push(text);
+            }
+            source = cause.source();
+        }
+        match forge_error(err) {
+            ForgeError::Transport(message) => {
+                let detail = std::iter::once(message)
+                    .chain(causes)
+                    .collect::<Vec<_>>()
+                    .join(": ");
+                ForgeError::Transport(format!(
+                    "{} did not answer ({detail}); check --api-url (or $GITHUB_API_URL), the \
+                     network and any proxy",
+                    self.api_url
+                ))
+            }
+            answered => answered,
+        }
+    }
+}
+
+impl GitHub {
+    /// The open pull request whose head is `branch` of `repo`, if GitHub finds one.
+    async fn open_pull_request_of(&self, repo: &GitHubRepo, branch: &str) -> Option<PullRequest> {
+        let route = format!(
+            "/repos/{}/{}/pulls?state=open&head={}:{branch}",
+            repo.owner, repo.name, repo.owner
+        );
+        let open: Vec<Value> = self.client.get(route, None::<&()>).await.ok()?;
+        let found = open.first()?;
+        Some(PullRequest {
+            number: found["number"].as_u64()?,
+            url: found["html_url"].as_str().unwrap_or_default().to_string(),
+            already_open: true,
+        })
     }
 }
 
@@ -78,7 +129,7 @@ impl GitHub {
                 .as_str()
                 .map(str::to_string)
                 .ok_or_else(|| ForgeError::Transport("GET /user answered without a login".into())),
-            Err(err) => match forge_error(err) {
+            Err(err) => match self.error(err) {
                 ForgeError::Api { status: 403, .. }
                     if std::env::var("GITHUB_ACTIONS").as_deref() == Ok("true") =>
                 {
@@ -137,14 +188,27 @@ impl Forge for GitHub {
         // Whatever the caller built, it leaves through the scrubber.
         let (title, body) = (crate::scrub::text(title), crate::scrub::text(body));
         let request = json!({"title": title, "head": head, "base": base, "body": body});
-        let created: Value = self
-            .client
-            .post(route, Some(&request))
-            .await
-            .map_err(forge_error)?;
+        let created: Value = match self.client.post(route, Some(&request)).await {
+            Ok(created) => created,
+            Err(err) => {
+                let err = self.error(err);
+                // A rerun of a run that opened it: the pull request of this branch is the one.
+                if let ForgeError::Api {
+                    status: 422,
+                    message,
+                } = &err
+                    && message.contains("already exists")
+                    && let Some(open) = self.open_pull_request_of(repo, head).await
+                {
+                    return Ok(open);
+                }
+                return Err(err);
+            }
+        };
         Ok(PullRequest {
             number: created["number"].as_u64().unwrap_or_default(),
             url: created["html_url"].as_str().unwrap_or_default().to_string(),
+            already_open: false,
         })
     }
 
@@ -168,7 +232,7 @@ impl Forge for GitHub {
                 .client
                 .get(route, None::<&()>)
                 .await
-                .map_err(forge_error)?;
+                .map_err(|e| self.error(e))?;
             existing = own_marked_comment(&comments, marker, &me);
             if existing.is_some() || comments.len() < 100 {
                 break;
@@ -182,7 +246,7 @@ impl Forge for GitHub {
                     self.client
                         .patch(route, Some(&request))
                         .await
-                        .map_err(forge_error)?,
+                        .map_err(|e| self.error(e))?,
                     false,
                 )
             }
@@ -195,7 +259,7 @@ impl Forge for GitHub {
                     self.client
                         .post(route, Some(&request))
                         .await
-                        .map_err(forge_error)?,
+                        .map_err(|e| self.error(e))?,
                     true,
                 )
             }

@@ -10,7 +10,10 @@ mod forge;
 mod reach;
 mod remote;
 
-pub use branch::{CommitRequest, Committed, commit_to_new_branch, delete_branch, push};
+pub use branch::{
+    CommitRequest, Committed, Staged, commit_staged, commit_to_new_branch, delete_branch, push,
+    stage,
+};
 pub use forge::{Forge, ForgeError, GitHub, PREVIEW_MARKER, PullRequest};
 pub use reach::{Managed, Reach};
 pub use remote::{GitHubRepo, parse_github_remote};

@@ -47,6 +47,10 @@ use metrics::Metrics;
 use serve::{Endpoints, Health};
 use status::Status;
 
+/// After the shutdown grace, how long the writes already sent may take to be answered before
+/// the cycle is abandoned outright (each is one request, so none is half written either way).
+const STOP_WAIT: Duration = Duration::from_secs(10);
+
 /// Settings of the loop around the cycles.
 #[derive(Debug, Clone)]
 pub struct LoopConfig {
@@ -274,7 +278,20 @@ pub async fn run(reconciler: Reconciler, config: LoopConfig) -> Result<()> {
             _ = shutdown.changed() => {
                 match tokio::time::timeout(this.config.shutdown_grace, &mut cycle).await {
                     Ok(outcome) => Some(outcome),
-                    Err(_) => { abandoned = true; None }
+                    Err(_) => {
+                        // Past the grace the cycle stops between writes: what is in flight is
+                        // answered, nothing more is sent, and what was not sent fails (so
+                        // nothing is pruned); the cycle then ends and is recorded as usual.
+                        tracing::warn!(
+                            "shutdown grace over: the writes in flight finish, no further one \
+                             is sent, nothing is pruned"
+                        );
+                        crate::cluster::stop::request();
+                        match tokio::time::timeout(STOP_WAIT, &mut cycle).await {
+                            Ok(outcome) => Some(outcome),
+                            Err(_) => { abandoned = true; None }
+                        }
+                    }
                 }
             }
             _ = wait_until_not_leading(&mut leading) => { abandoned = true; None }

@@ -29,6 +29,48 @@ struct Report<'a> {
     /// Helm hooks an apply runs (and deletes after they ran) when it changes something.
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     hooks: &'a [crate::ssa::runs::Hook],
+    /// `apply -o json`: what was done with the plan above.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    applied: Option<&'a Outcome<'a>>,
+}
+
+/// What `apply -o json` did with the plan: the schema of `diff -o json` plus this.
+#[derive(Debug, Serialize)]
+pub struct Outcome<'a> {
+    pub result: ApplyResult,
+    /// One entry per write attempted, in order: each names its object, its action and, when
+    /// it failed, the server's reason.
+    pub writes: &'a [crate::ssa::Applied],
+    pub created: usize,
+    pub updated: usize,
+    pub pruned: usize,
+    pub failed: usize,
+    /// Prunes planned but not done (something failed, or over --max-prune).
+    #[serde(rename = "prunesSkipped")]
+    pub prunes_skipped: usize,
+    /// Why nothing (or not everything) was written, for a person.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// How an apply ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ApplyResult {
+    /// Every write was made.
+    Applied,
+    /// Some writes failed; nothing was pruned.
+    Failed,
+    /// The plan was not applied (errors, conflicts, moves between sets, an empty render).
+    Refused,
+    /// The cluster already matched.
+    NoChanges,
+    /// --dry-run: nothing was written.
+    DryRun,
+    /// The user answered no.
+    Cancelled,
+    /// Interrupted between writes: `writes` lists those made, nothing was pruned.
+    Interrupted,
 }
 
 #[derive(Serialize)]
@@ -73,6 +115,17 @@ pub fn write(
     options: &Options,
     out: &mut dyn Write,
 ) -> io::Result<()> {
+    write_with_outcome(plan, destination, options, None, out)
+}
+
+/// The report of `plan`, with what an apply did with it.
+pub fn write_with_outcome(
+    plan: &Plan,
+    destination: &Destination,
+    options: &Options,
+    applied: Option<&Outcome>,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     let report = Report {
         schema_version: SCHEMA_VERSION,
         context: &destination.context,
@@ -108,6 +161,7 @@ pub fn write(
         errors: &plan.errors,
         kept: &plan.kept,
         hooks: &plan.hooks,
+        applied,
     };
     serde_json::to_writer_pretty(&mut *out, &report)?;
     writeln!(out)

@@ -2,7 +2,7 @@
 //! value; they never look at the terminal themselves.
 
 mod diff;
-mod json;
+pub mod json;
 mod markdown;
 mod shared;
 mod text;
@@ -65,6 +65,18 @@ pub fn write(
         Format::Markdown => markdown::write(plan, destination, options, &Withheld::default(), out),
         Format::Json => json::write(plan, destination, options, out),
     }
+}
+
+/// `apply -o json`: the plan in the schema of `diff -o json`, with what was done with it.
+pub fn write_applied(
+    plan: &Plan,
+    destination: &Destination,
+    options: &Options,
+    outcome: &json::Outcome,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let plan = &as_shown(plan, destination);
+    json::write_with_outcome(plan, destination, options, Some(outcome), out)
 }
 
 /// The markdown report in at most `limit` bytes, for a pull request's body or comment (see

@@ -2,6 +2,7 @@
 
 mod progress;
 mod style;
+pub mod terminal;
 
 pub use progress::counter;
 pub use style::{ColorChoice, Style, color_enabled};

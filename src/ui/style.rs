@@ -6,7 +6,7 @@ pub enum ColorChoice {
     /// Color when standard output is a terminal and `NO_COLOR` is unset.
     #[default]
     Auto,
-    /// Always color (still overridden by nothing: the user asked for it).
+    /// Always color, even when NO_COLOR is set or output is not a terminal.
     Always,
     /// Never color.
     Never,

@@ -26,7 +26,7 @@ const HANG: Duration = Duration::from_secs(120);
 /// A private test API server (the same program `tests/cluster.sh` runs) in its own directory,
 /// so a test can kill and restart it without disturbing the shared one. Killed on drop, even
 /// when the test fails.
-struct PrivateServer {
+pub(crate) struct PrivateServer {
     child: Option<Child>,
     dir: PathBuf,
     port: u16,
@@ -50,7 +50,7 @@ impl PrivateServer {
     }
 
     /// Starts a fresh server in `dir` on a free port.
-    fn start(dir: &Path) -> PrivateServer {
+    pub(crate) fn start(dir: &Path) -> PrivateServer {
         Self::launch(dir, None)
     }
 
@@ -127,7 +127,7 @@ impl PrivateServer {
         Ok(server)
     }
 
-    fn kubeconfig(&self) -> PathBuf {
+    pub(crate) fn kubeconfig(&self) -> PathBuf {
         self.dir.join("kubeconfig")
     }
 

@@ -18,10 +18,13 @@ const HANG: Duration = Duration::from_secs(90);
 
 /// Runs the binary, killing it if it hangs.
 fn gitops_bounded(args: &[&str], cwd: &Path) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kubectl-gitops"))
-        .args(args)
-        .arg("--kubeconfig")
-        .arg(support::kubeconfig())
+    let mut command = Command::new(env!("CARGO_BIN_EXE_kubectl-gitops"));
+    command.args(args);
+    // install contacts no cluster and takes no --kubeconfig.
+    if args.first() != Some(&"install") {
+        command.arg("--kubeconfig").arg(support::kubeconfig());
+    }
+    let mut child = command
         .current_dir(cwd)
         .env("NO_COLOR", "1")
         .stdin(Stdio::null())

@@ -11,6 +11,8 @@ mod controller;
 mod diff;
 mod distribution;
 mod faults;
+mod first_hour;
+mod flags;
 mod helm;
 mod helm_charts_repo;
 mod helm_dependencies;

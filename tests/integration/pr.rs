@@ -588,3 +588,109 @@ async fn a_refusal_quoting_a_secret_reaches_the_preview_comment_scrubbed() {
     );
     assert!(!posted.contains(&canary), "{posted}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pr_that_failed_after_its_push_is_finished_by_running_it_again() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "pr-retry").await;
+    let repos = repos("x");
+    let remote = repos.remote.to_str().unwrap().to_string();
+    let branches = || {
+        git(
+            Path::new("."),
+            &["--git-dir", &remote, "branch", "--list", "gitops/*"],
+        )
+    };
+
+    // GitHub unreachable: a port nothing listens on any more.
+    let unreachable = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", listener.local_addr().unwrap())
+    };
+    let mut command = Command::new(env!("CARGO_BIN_EXE_kubectl-gitops"));
+    command
+        .args(["pr", "deploy", "--github-repo", "acme/platform", "-n", &ns])
+        .args(["--api-url", &unreachable, "-m", "Scale web", "--kubeconfig"])
+        .arg(support::kubeconfig())
+        .current_dir(&repos.work)
+        .env("NO_COLOR", "1")
+        .env("GITHUB_TOKEN", "t")
+        .env_remove("GITHUB_ACTIONS");
+    let out = tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
+    let host = unreachable.trim_start_matches("http://");
+    assert!(
+        stderr.contains(host) && stderr.contains("did not answer"),
+        "the error names the API: {stderr}"
+    );
+    assert!(stderr.contains("check --api-url"), "{stderr}");
+    assert!(stderr.contains("run the same command again"), "{stderr}");
+    let pushed = branches();
+    assert_eq!(pushed.lines().count(), 1, "{pushed}");
+
+    // The same command against GitHub: the pushed branch is reused, one pull request opened.
+    let server = MockServer::start().await;
+    let branch = pushed.trim().trim_start_matches("* ").to_string();
+    Mock::given(method("POST"))
+        .and(path("/repos/acme/platform/pulls"))
+        .and(body_partial_json(json!({"head": branch, "base": "main"})))
+        .respond_with(ResponseTemplate::new(201).set_body_json(
+            json!({"number": 8, "html_url": "https://github.com/acme/platform/pull/8"}),
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let out = gitops_pr(&repos.work, &server, &ns, Some("t"), &["-m", "Scale web"]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("Opened pull request #8"), "{stdout}");
+    assert!(stdout.contains("a previous run made"), "{stdout}");
+    assert_eq!(branches(), pushed, "one branch");
+
+    // Once more, after it was opened: GitHub refuses a second one, the open one is named.
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/repos/acme/platform/pulls"))
+        .respond_with(ResponseTemplate::new(422).set_body_json(json!({
+            "message": "Validation Failed",
+            "errors": [{"message": format!("A pull request already exists for acme:{branch}.")}]
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/repos/acme/platform/pulls"))
+        .and(query_param("head", format!("acme:{branch}")))
+        .and(query_param("state", "open"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!([{"number": 8, "html_url": "https://github.com/acme/platform/pull/8"}]),
+        ))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let out = gitops_pr(&repos.work, &server, &ns, Some("t"), &["-m", "Scale web"]).await;
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains(&format!("Pull request #8 for {branch} is open already")),
+        "{stdout}"
+    );
+    assert_eq!(branches(), pushed, "still one branch");
+
+    // Naming the pushed branch with --branch works as well; other content under it is refused.
+    std::fs::write(
+        repos.work.join("deploy/c.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n",
+    )
+    .unwrap();
+    let out = gitops_pr(&repos.work, &server, &ns, Some("t"), &["--branch", &branch]).await;
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("already exists with other changes"),
+        "{stderr}"
+    );
+}

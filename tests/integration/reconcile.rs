@@ -2210,3 +2210,45 @@ async fn the_reconciler_executes_the_plan_diff_shows_with_its_force_setting() {
     let (code, after) = diff(&[]);
     assert_eq!(code, Some(0), "{after}");
 }
+
+#[tokio::test]
+async fn sigterm_past_the_grace_stops_the_cycle_between_writes_and_prunes_nothing() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "rec-stop").await;
+    let names: Vec<String> = (0..150).map(|i| format!("cm-{i:03}")).collect();
+    let pairs: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "1")).collect();
+    let remote = Remote::of_configmaps(&pairs);
+    // Slow enough to be caught mid-apply; no grace, so the stop comes at once.
+    let mut reconciler = Reconciler::fast(
+        &remote,
+        &ns,
+        "stop",
+        &[
+            "--qps",
+            "10",
+            "--shutdown-grace",
+            "0s",
+            "--no-leader-election",
+        ],
+    );
+    eventually("the first writes", WAIT, || async {
+        (!values(&client, &ns).await.is_empty()).then_some(())
+    })
+    .await;
+    let status = reconciler.terminate();
+    assert!(status.success(), "{status:?}\n{}", reconciler.logs());
+    let logs = reconciler.logs();
+    assert!(
+        logs.contains("shutdown grace over: the writes in flight finish"),
+        "{logs}"
+    );
+    let written = values(&client, &ns).await.len();
+    assert!(
+        written < names.len(),
+        "the stop came too late to test: {logs}"
+    );
+    // The cycle ended (it was not dropped mid-request) and was recorded as failed, naming
+    // what was not sent.
+    assert!(logs.contains("interrupted before it was sent"), "{logs}");
+    assert!(!logs.contains("cycle abandoned"), "{logs}");
+}

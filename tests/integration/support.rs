@@ -141,10 +141,15 @@ fn gitops_command(args: &[&str], cwd: &Path) -> Command {
     if let Some(helm) = helm_if_built() {
         command.env("GITOPS_HELM", helm);
     }
+    command.args(args);
+    // The commands that contact no cluster do not take --kubeconfig.
+    if !matches!(
+        args.first().copied(),
+        Some("version" | "completion" | "install" | "--help" | "help")
+    ) {
+        command.arg("--kubeconfig").arg(kubeconfig());
+    }
     command
-        .args(args)
-        .arg("--kubeconfig")
-        .arg(kubeconfig())
         .current_dir(cwd)
         .env("NO_COLOR", "1")
         .env("KUBECTL_GITOPS_CACHE_DIR", cache_dir());
