@@ -5,6 +5,7 @@
 mod breaker;
 mod capabilities;
 mod discovery;
+mod impersonate;
 mod limiter;
 pub mod refusal;
 mod retry;
@@ -93,6 +94,9 @@ pub struct Cluster {
     helm_capabilities: Arc<capabilities::Memo>,
     /// What the client was built from, for [`Cluster::impersonating`].
     config: Arc<kube::Config>,
+    /// The one client (and connection pool) every impersonating client sends through, made
+    /// on first use: impersonation is a header, not a connection.
+    impersonation: Arc<std::sync::OnceLock<kube::Client>>,
 }
 
 impl Cluster {
@@ -172,6 +176,7 @@ impl Cluster {
             sender,
             helm_capabilities: Arc::default(),
             config: Arc::new(config),
+            impersonation: Arc::default(),
         })
     }
 
@@ -184,8 +189,28 @@ impl Cluster {
         config.auth_info.impersonate = Some(user.to_string());
         config.auth_info.impersonate_groups = None;
         let context = || format!("creating a client for {} as {user}", self.server);
-        let unretried = kube::Client::try_from(config.clone()).with_context(context)?;
-        let client = retrying_client(config.clone()).with_context(context)?;
+        let shared = match self.impersonation.get() {
+            Some(shared) => shared.clone(),
+            None => {
+                let mut plain = (*self.config).clone();
+                plain.auth_info.impersonate = None;
+                plain.auth_info.impersonate_uid = None;
+                plain.auth_info.impersonate_groups = None;
+                plain.auth_info.impersonate_user_extra = None;
+                let shared = kube::Client::try_from(plain).with_context(context)?;
+                self.impersonation.get_or_init(|| shared).clone()
+            }
+        };
+        let user_header = http::HeaderValue::from_str(user)
+            .with_context(|| format!("impersonating {user:?}: not a valid header value"))?;
+        let unretried = kube::Client::new(
+            impersonate::As::new(shared.clone(), user_header.clone()),
+            default_namespace,
+        );
+        let client = kube::Client::new(
+            retrying(impersonate::As::new(shared, user_header)),
+            default_namespace,
+        );
         Ok(Cluster {
             client,
             default_namespace: default_namespace.to_string(),
@@ -246,15 +271,38 @@ impl Cluster {
 /// short: a Lease renewal or a status write fails within seconds and is tried again by its own
 /// loop, instead of being held for minutes.
 fn retrying_client(config: kube::Config) -> Result<kube::Client, kube::Error> {
-    use kube::client::retry::RetryPolicy;
-    let policy = RetryPolicy::new(Duration::from_millis(200), Duration::from_secs(2), 3, true)
-        .expect("valid retry parameters");
     let builder = kube::client::ClientBuilder::try_from(config)?;
     // Retrying needs a service it can clone; the buffer makes kube's boxed one so.
     let layers = tower::ServiceBuilder::new()
-        .layer(tower::retry::RetryLayer::new(policy))
+        .layer(tower::retry::RetryLayer::new(retry_policy()))
         .layer(tower::buffer::BufferLayer::new(1024));
     Ok(builder.with_layer(&layers).build())
+}
+
+/// How [`Cluster::client`] retries overload answers: briefly and boundedly.
+fn retry_policy() -> kube::client::retry::RetryPolicy {
+    kube::client::retry::RetryPolicy::new(
+        Duration::from_millis(200),
+        Duration::from_secs(2),
+        3,
+        true,
+    )
+    .expect("valid retry parameters")
+}
+
+/// `service` with [`Cluster::client`]'s retries.
+fn retrying(
+    service: impersonate::As,
+) -> impl tower::Service<
+    http::Request<kube::client::Body>,
+    Response = http::Response<kube::client::Body>,
+    Error = tower::BoxError,
+    Future = impl Send + 'static,
+> + Send
++ 'static {
+    tower::ServiceBuilder::new()
+        .layer(tower::retry::RetryLayer::new(retry_policy()))
+        .service(service)
 }
 
 /// What the kubeconfig authenticates with is never printed, wherever a message quotes it.

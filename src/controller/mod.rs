@@ -15,13 +15,16 @@
 mod access;
 pub mod crd;
 mod drift;
+mod events;
 pub mod manifests;
 mod metrics;
+mod rewatch;
 pub mod shard;
 pub mod sources;
 pub mod spec;
 pub mod status;
 pub mod sync;
+mod watch;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -32,9 +35,7 @@ use anyhow::Result;
 use futures::StreamExt;
 use kube::Api;
 use kube::runtime::controller::{self, Controller};
-use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::watcher;
-use tokio::sync::watch;
+use kube::runtime::{WatchStreamExt, reflector, watcher};
 
 use crate::cluster::Cluster;
 use crate::reconcile::lease::{self, LeaseConfig, Role};
@@ -72,8 +73,8 @@ pub struct ControllerConfig {
 
 /// Runs until SIGTERM or SIGINT.
 pub async fn run(cluster: Cluster, config: ControllerConfig) -> Result<()> {
-    let (stop_tx, stop) = watch::channel(false);
-    let (shutdown_tx, mut shutdown) = watch::channel(false);
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let (shutdown_tx, mut shutdown) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         crate::reconcile::wait_for_signal().await;
         tracing::info!("shutting down");
@@ -111,7 +112,7 @@ pub async fn run(cluster: Cluster, config: ControllerConfig) -> Result<()> {
             (rx, Some(task))
         }
         None => {
-            let (tx, rx) = watch::channel(Role::Leader);
+            let (tx, rx) = tokio::sync::watch::channel(Role::Leader);
             tokio::spawn(async move { tx.closed().await });
             (rx, None)
         }
@@ -152,13 +153,23 @@ pub async fn run(cluster: Cluster, config: ControllerConfig) -> Result<()> {
             None => Api::all(cluster.client.clone()),
         };
         let watch_config = watcher::Config::default().labels(&selector);
-        let controller = Controller::new(api.clone(), watch_config.clone())
+        // Ready once the GitSync watch has listed and while the API server answers.
+        let readiness = Arc::new(watch::Readiness::new(health.clone()));
+        let (probe_stop, probe_stopped) = tokio::sync::watch::channel(false);
+        let probe = watch::probe(cluster.client.clone(), readiness.clone(), probe_stopped);
+        let (store, writer) = reflector::store();
+        let syncs = reflector::reflector(
+            writer,
+            watch::gitsyncs(api.clone(), watch_config.clone(), Some(readiness)),
+        )
+        .applied_objects();
+        let controller = Controller::for_stream(syncs, store.clone())
             .with_config(controller::Config::default().concurrency(config.concurrency));
-        let store = controller.store();
         // A sync that changes (its status turning Ready, above all) wakes the syncs that
         // depend on it, so `dependsOn` chains converge without waiting for a retry.
         let dependents = store.clone();
-        let controller = controller.watches(api, watch_config, move |changed: GitSync| {
+        let changes = watch::gitsyncs(api, watch_config, None).applied_objects();
+        let controller = controller.watches_stream(changes, move |changed: GitSync| {
             let name = changed.metadata.name.clone().unwrap_or_default();
             let namespace = changed.metadata.namespace.clone().unwrap_or_default();
             dependents
@@ -199,20 +210,22 @@ pub async fn run(cluster: Cluster, config: ControllerConfig) -> Result<()> {
             Some((watches, woken)) => (Some(watches), controller.reconcile_on(woken)),
             None => (None, controller),
         };
-        let recorder = Recorder::new(
-            cluster.client.clone(),
-            Reporter {
-                controller: "kubectl-gitops".into(),
-                instance: Some(config.identity.clone()),
-            },
-        );
+        let recorder =
+            events::Recorder::new(cluster.client.clone(), "kubectl-gitops", &config.identity);
+        // A fetch finding a new commit wakes the other syncs of its cache.
+        let (news, told) = tokio::sync::mpsc::channel(1024);
+        let controller = controller
+            .reconcile_on(futures::stream::unfold(told, |mut rx| async move {
+                rx.recv().await.map(|target| (target, rx))
+            }));
         let context = Arc::new(sync::Context::new(
             cluster.clone(),
             Sources::new(
                 config.cache_dir.join("controller"),
                 config.settings.fetch_timeout,
             )
-            .allowing_files(config.allow_file_sources),
+            .allowing_files(config.allow_file_sources)
+            .waking(news),
             config.settings.clone(),
             render.clone(),
             store,
@@ -220,9 +233,9 @@ pub async fn run(cluster: Cluster, config: ControllerConfig) -> Result<()> {
             metrics.clone(),
             drift.clone(),
         ));
-        health.set_ready();
         // Series of syncs deleted or moved to another shard go too.
         let pruner = {
+            let context = context.clone();
             let store = context.store.clone();
             let metrics = metrics.clone();
             let drift = drift.clone();
@@ -230,7 +243,9 @@ pub async fn run(cluster: Cluster, config: ControllerConfig) -> Result<()> {
                 loop {
                     tokio::time::sleep(Duration::from_secs(5)).await;
                     let syncs = store.state();
-                    metrics.retain(&syncs.iter().map(|s| s.key()).collect());
+                    let keys = syncs.iter().map(|s| s.key()).collect();
+                    metrics.retain(&keys);
+                    context.sources.retain(&keys);
                     if let Some(drift) = &drift {
                         let active = syncs.iter().filter(|s| !s.spec.suspend).map(|s| s.key());
                         drift.retain(&active.collect());
@@ -283,6 +298,8 @@ pub async fn run(cluster: Cluster, config: ControllerConfig) -> Result<()> {
             }
         };
         pruner.abort();
+        let _ = probe_stop.send(true);
+        probe.abort();
         if let Some(router) = router {
             router.abort();
         }
