@@ -8,8 +8,41 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use std::time::Duration;
+
 use http::{HeaderName, HeaderValue, Request, Response};
-use kube::client::Body;
+use kube::client::{Body, ConfigExt};
+
+/// Idle connections the shared pool keeps, and for how long: a burst of requests opens what
+/// it needs, and at rest the pool holds no more than this (kube's default keeps every one for
+/// 90 s).
+const IDLE_CONNECTIONS: usize = 8;
+const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The client every impersonating client sends through: `config`'s server, credentials and
+/// timeouts (its impersonation fields cleared), over one connection pool bounded at rest.
+pub fn shared_client(mut config: kube::Config) -> Result<kube::Client, kube::Error> {
+    config.auth_info.impersonate = None;
+    config.auth_info.impersonate_uid = None;
+    config.auth_info.impersonate_groups = None;
+    config.auth_info.impersonate_user_extra = None;
+    let mut connector = hyper_timeout::TimeoutConnector::new(config.rustls_https_connector()?);
+    connector.set_connect_timeout(config.connect_timeout);
+    connector.set_read_timeout(config.read_timeout);
+    connector.set_write_timeout(config.write_timeout);
+    connector.set_reset_reader_on_write(config.reset_reader_on_write);
+    let pool = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .pool_max_idle_per_host(IDLE_CONNECTIONS)
+        .pool_idle_timeout(IDLE_TIMEOUT)
+        .build(connector);
+    let service = tower::ServiceBuilder::new()
+        .layer(config.base_uri_layer())
+        .option_layer(config.auth_layer()?)
+        .layer(config.extra_headers_layer()?)
+        .map_err(tower::BoxError::from)
+        .service(pool);
+    Ok(kube::Client::new(service, config.default_namespace))
+}
 
 /// The headers that say who a request acts as; the shared client sets none of them, and
 /// each request carries exactly its own user's.

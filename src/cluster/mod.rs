@@ -192,12 +192,8 @@ impl Cluster {
         let shared = match self.impersonation.get() {
             Some(shared) => shared.clone(),
             None => {
-                let mut plain = (*self.config).clone();
-                plain.auth_info.impersonate = None;
-                plain.auth_info.impersonate_uid = None;
-                plain.auth_info.impersonate_groups = None;
-                plain.auth_info.impersonate_user_extra = None;
-                let shared = kube::Client::try_from(plain).with_context(context)?;
+                let shared =
+                    impersonate::shared_client((*self.config).clone()).with_context(context)?;
                 self.impersonation.get_or_init(|| shared).clone()
             }
         };

@@ -1,6 +1,8 @@
 //! One git cache per repository, ref and credentials, shared by every sync that reads it: a
-//! fetch younger than the asking sync's interval is reused, so a thousand syncs of one
-//! repository cost one fetch per interval, not a thousand.
+//! fetch younger than nine tenths of the asking sync's interval is reused, so a thousand syncs
+//! of one repository cost about one fetch per interval, not a thousand. (The tenth spares the
+//! timers' jitter: a sync due exactly one interval after its own fetch would otherwise find
+//! that fetch a few milliseconds too young, reuse it, and see a new commit an interval late.)
 //!
 //! A fetch that finds a new commit tells every other sync following that cache at once (they
 //! are woken, see [`Sources::take_news`]): a sync that reused the previous fetch moments before
@@ -213,7 +215,8 @@ impl Sources {
     }
 
     /// The commit `source`'s ref points to, fetching only when the last fetch started more
-    /// than `max_age` ago (or before `not_before`, a reconcile a user requested). A fetch that
+    /// than nine tenths of `max_age` ago (or before `not_before`, a reconcile a user
+    /// requested). A fetch that
     /// finds a commit other than the last one's is announced to the cache's other followers
     /// (all but `fetcher`, `namespace/name`).
     pub async fn fetch(
@@ -225,7 +228,7 @@ impl Sources {
     ) -> Result<Fetched, String> {
         let mut last = source.last.lock().await;
         if let Some(previous) = last.as_ref() {
-            let fresh = previous.started.elapsed() < max_age
+            let fresh = previous.started.elapsed() < max_age.mul_f64(0.9)
                 && not_before.is_none_or(|at| previous.started >= at);
             if fresh {
                 return Ok(previous.fetched.clone());

@@ -35,6 +35,8 @@ pub struct Readiness {
     health: Arc<Health>,
     synced: AtomicBool,
     answering: AtomicBool,
+    /// Whether the server was ever asked (the first answer is no news).
+    probed: AtomicBool,
 }
 
 impl Readiness {
@@ -45,6 +47,7 @@ impl Readiness {
             health,
             synced: AtomicBool::new(false),
             answering: AtomicBool::new(false),
+            probed: AtomicBool::new(false),
         }
     }
 
@@ -55,7 +58,8 @@ impl Readiness {
 
     fn set_answering(&self, answering: bool) {
         let was = self.answering.swap(answering, Ordering::Relaxed);
-        if was != answering {
+        let first = !self.probed.swap(true, Ordering::Relaxed);
+        if was != answering && !(first && answering) {
             if answering {
                 tracing::info!("the API server answers again");
             } else {

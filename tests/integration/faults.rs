@@ -26,7 +26,7 @@ const HANG: Duration = Duration::from_secs(120);
 /// A private test API server (the same program `tests/cluster.sh` runs) in its own directory,
 /// so a test can kill and restart it without disturbing the shared one. Killed on drop, even
 /// when the test fails.
-struct PrivateServer {
+pub(crate) struct PrivateServer {
     child: Option<Child>,
     dir: PathBuf,
     port: u16,
@@ -50,13 +50,13 @@ impl PrivateServer {
     }
 
     /// Starts a fresh server in `dir` on a free port.
-    fn start(dir: &Path) -> PrivateServer {
+    pub(crate) fn start(dir: &Path) -> PrivateServer {
         Self::launch(dir, None)
     }
 
     /// Starts it again on the same directory and port, keeping its data and certificates, so
     /// the kubeconfig written by the first start still works.
-    fn restart(&mut self) {
+    pub(crate) fn restart(&mut self) {
         self.stop();
         let again = Self::launch(&self.dir, Some(self.port));
         *self = again;
@@ -127,11 +127,11 @@ impl PrivateServer {
         Ok(server)
     }
 
-    fn kubeconfig(&self) -> PathBuf {
+    pub(crate) fn kubeconfig(&self) -> PathBuf {
         self.dir.join("kubeconfig")
     }
 
-    async fn admin(&self) -> kube::Client {
+    pub(crate) async fn admin(&self) -> kube::Client {
         let kubeconfig = Kubeconfig::read_from(self.kubeconfig()).expect("private kubeconfig");
         let config =
             kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
@@ -152,7 +152,7 @@ impl PrivateServer {
     }
 
     /// SIGKILL: the server vanishes mid-request, as in a crash or a node loss.
-    fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         self.stop();
     }
 
