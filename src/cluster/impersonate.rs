@@ -52,16 +52,24 @@ const IMPERSONATION: [HeaderName; 3] = [
     HeaderName::from_static("impersonate-group"),
 ];
 
-/// Sends through `shared` as `user`.
+/// Sends through `shared` as `user` (None: as the shared client's own identity).
 #[derive(Clone)]
 pub struct As {
     shared: kube::Client,
-    user: HeaderValue,
+    user: Option<HeaderValue>,
 }
 
 impl As {
     pub fn new(shared: kube::Client, user: HeaderValue) -> Self {
-        As { shared, user }
+        As {
+            shared,
+            user: Some(user),
+        }
+    }
+
+    /// Requests as the kubeconfig's own user, through the shared pool.
+    pub fn itself(shared: kube::Client) -> Self {
+        As { shared, user: None }
     }
 }
 
@@ -88,7 +96,9 @@ impl tower::Service<Request<Body>> for As {
         for name in &extra {
             headers.remove(name);
         }
-        headers.insert(IMPERSONATION[0].clone(), self.user.clone());
+        if let Some(user) = &self.user {
+            headers.insert(IMPERSONATION[0].clone(), user.clone());
+        }
         let shared = self.shared.clone();
         // kube's client hands back the kube::Error it was given: the callers' matching on
         // `kube::Error::Api` and transport failures sees through this layer.

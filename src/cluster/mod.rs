@@ -189,14 +189,7 @@ impl Cluster {
         config.auth_info.impersonate = Some(user.to_string());
         config.auth_info.impersonate_groups = None;
         let context = || format!("creating a client for {} as {user}", self.server);
-        let shared = match self.impersonation.get() {
-            Some(shared) => shared.clone(),
-            None => {
-                let shared =
-                    impersonate::shared_client((*self.config).clone()).with_context(context)?;
-                self.impersonation.get_or_init(|| shared).clone()
-            }
-        };
+        let shared = self.shared_pool().with_context(context)?;
         let user_header = http::HeaderValue::from_str(user)
             .with_context(|| format!("impersonating {user:?}: not a valid header value"))?;
         let unretried = kube::Client::new(
@@ -212,6 +205,40 @@ impl Cluster {
             default_namespace: default_namespace.to_string(),
             sender: Arc::new(self.sender.sending_with(unretried)),
             config: Arc::new(config),
+            ..self.clone()
+        })
+    }
+
+    /// The client (and bounded connection pool) impersonating clients send through.
+    fn shared_pool(&self) -> Result<kube::Client, kube::Error> {
+        if let Some(shared) = self.impersonation.get() {
+            return Ok(shared.clone());
+        }
+        let shared = impersonate::shared_client((*self.config).clone())?;
+        Ok(self.impersonation.get_or_init(|| shared).clone())
+    }
+
+    /// The same cluster sending through the pool its impersonating clients share, so a
+    /// process acting as many accounts (the controller) holds one bounded pool for its own
+    /// requests and theirs. A kubeconfig that impersonates keeps its own clients.
+    pub fn pooled(&self) -> Result<Cluster> {
+        let auth = &self.config.auth_info;
+        if auth.impersonate.is_some()
+            || auth.impersonate_uid.is_some()
+            || auth.impersonate_groups.is_some()
+            || auth.impersonate_user_extra.is_some()
+        {
+            return Ok(self.clone());
+        }
+        let shared = self
+            .shared_pool()
+            .with_context(|| format!("creating a client for {}", self.server))?;
+        let namespace = self.default_namespace.clone();
+        let unretried = kube::Client::new(impersonate::As::itself(shared.clone()), &*namespace);
+        let client = kube::Client::new(retrying(impersonate::As::itself(shared)), &*namespace);
+        Ok(Cluster {
+            client,
+            sender: Arc::new(self.sender.sending_with(unretried)),
             ..self.clone()
         })
     }

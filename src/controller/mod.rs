@@ -73,6 +73,8 @@ pub struct ControllerConfig {
 
 /// Runs until SIGTERM or SIGINT.
 pub async fn run(cluster: Cluster, config: ControllerConfig) -> Result<()> {
+    // Its own requests and every account's share one bounded connection pool.
+    let cluster = cluster.pooled()?;
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let (shutdown_tx, mut shutdown) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {

@@ -252,6 +252,12 @@ impl Sources {
         Ok(fetched)
     }
 
+    /// Whether `source` was fetched by this process (a cache left on disk by an earlier one
+    /// may lack the commits its syncs last applied).
+    pub async fn fetched(&self, source: &Arc<Source>) -> bool {
+        source.last.lock().await.is_some()
+    }
+
     async fn fetch_now(&self, source: &Arc<Source>) -> Result<Fetched, String> {
         let interrupt = Arc::new(Interrupt::default());
         let flag = interrupt.clone();

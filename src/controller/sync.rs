@@ -478,6 +478,18 @@ async fn run(
     // Drift is put back at the revision last applied: a newer commit that failed never
     // replaces the last good state that way.
     let commit = match last_applied_commit(sync).filter(|_| reason == Reason::Drift) {
+        // The first correction after a restart: the cache may not hold the commit yet.
+        Some(commit) if !ctx.sources.fetched(&source).await => {
+            let fetched = ctx
+                .sources
+                .fetch(&source, resolved.checked.interval, None, &sync.key())
+                .await;
+            ctx.metrics.set_fetches(ctx.sources.fetches());
+            if let Err(message) = fetched {
+                return (failed("FetchFailed", message, None), None);
+            }
+            commit
+        }
         Some(commit) => commit,
         None => {
             let not_before = requested.then(Instant::now);
