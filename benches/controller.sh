@@ -119,7 +119,9 @@ EOF
 	} >"$work/syncs-$n.yaml"
 
 	listen_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	# The git daemon listens on loopback, which a tenant's source may reach only when allowed.
 	"$bin" controller --watch-namespace "$ns" --no-leader-election --cache-dir "$work/cache-$n" \
+		--allow-fetch-to 127.0.0.1 \
 		--listen "127.0.0.1:$listen_port" --concurrent-syncs "$concurrent" "${qps_flags[@]}" 2>"$work/controller-$n.log" &
 	controller_pid=$!
 	until curl -sf "127.0.0.1:$listen_port/readyz" >/dev/null; do sleep 0.2; done
