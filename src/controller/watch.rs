@@ -173,3 +173,43 @@ pub fn gitsyncs(
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ready_only_while_the_watch_has_listed_and_the_server_answers() {
+        let health = Arc::new(Health::default());
+        health.set_ready();
+        let readiness = Readiness::new(health.clone());
+        assert!(!health.is_ready(), "ready before the watch listed");
+        readiness.set_answering(true);
+        assert!(!health.is_ready());
+        readiness.set_synced(true);
+        assert!(health.is_ready());
+        readiness.set_answering(false);
+        assert!(!health.is_ready(), "ready while the server does not answer");
+        readiness.set_answering(true);
+        readiness.set_synced(false);
+        assert!(!health.is_ready(), "ready while the watch is broken");
+    }
+
+    #[test]
+    fn only_a_gone_resource_version_is_an_expiry() {
+        let status = |code| {
+            Box::new(kube::core::Status {
+                code,
+                ..kube::core::Status::default()
+            })
+        };
+        assert!(expired(&watcher::Error::WatchError(status(410))));
+        assert!(expired(&watcher::Error::WatchFailed(kube::Error::Api(
+            status(410)
+        ))));
+        assert!(!expired(&watcher::Error::WatchError(status(500))));
+        assert!(!expired(&watcher::Error::InitialListFailed(
+            kube::Error::Api(status(403))
+        )));
+    }
+}
