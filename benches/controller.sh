@@ -13,6 +13,9 @@
 #   INTERVAL (60)         the syncs' spec.interval, in seconds
 #   CONCURRENT_SYNCS (8)  the controller's --concurrent-syncs
 #   QPS                   the controller's --qps (default: none, the window follows the server)
+#   COMMITS (0)           after the no-op interval, push this many commits, each at a random
+#                         point of the interval, and record the time from each push to the
+#                         first and to the last sync applying it (target: all within INTERVAL)
 #   KUBECTL_GITOPS_BIN    the binary to measure (default: target/release/kubectl-gitops)
 #   KEEP                  when set, the temporary directory and the objects are kept
 #
@@ -29,6 +32,7 @@ sizes=("$@")
 [[ ${#sizes[@]} -gt 0 ]] || sizes=(100 1000)
 interval=${INTERVAL:-60}
 concurrent=${CONCURRENT_SYNCS:-8}
+commits=${COMMITS:-0}
 qps_flags=()
 [[ -z ${QPS:-} ]] || qps_flags=(--qps "$QPS")
 
@@ -115,7 +119,9 @@ EOF
 	} >"$work/syncs-$n.yaml"
 
 	listen_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	# The git daemon listens on loopback, which a tenant's source may reach only when allowed.
 	"$bin" controller --watch-namespace "$ns" --no-leader-election --cache-dir "$work/cache-$n" \
+		--allow-fetch-to 127.0.0.1 \
 		--listen "127.0.0.1:$listen_port" --concurrent-syncs "$concurrent" "${qps_flags[@]}" 2>"$work/controller-$n.log" &
 	controller_pid=$!
 	until curl -sf "127.0.0.1:$listen_port/readyz" >/dev/null; do sleep 0.2; done
@@ -148,6 +154,28 @@ EOF
 	printf 'N=%d syncs x 5 objects: all Ready %.1f s; RSS %d MiB (peak %d MiB, %d MiB after the no-op interval); over one %ss interval: %d fetch(es), %d no-op reconciles, %s ms CPU each (controller)\n' \
 		"$n" "$ready_s" "$((rss / 1024))" "$((hwm / 1024))" "$((rss_after / 1024))" "$interval" \
 		"$((fetches1 - fetches0))" "$noops" "$per"
+	for ((c = 1; c <= commits; c++)); do
+		# A random point of the syncs' cycles, so a push lands anywhere between two fetches.
+		sleep "$((RANDOM % interval))"
+		printf 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-1\n  labels:\n    bench-run: %s\ndata:\n  v: "commit-%s-%s"\n' \
+			"$run_id" "$n" "$c" >"$work/checkout/deploy/cm-1.yaml"
+		git -C "$work/checkout" -c user.name=bench -c user.email=bench@example.com commit -qam "commit $c"
+		git -C "$work/checkout" push -q "$work/srv/platform.git" main
+		pushed=$(date +%s.%N)
+		sha=$(git -C "$work/checkout" rev-parse HEAD)
+		first=""
+		while :; do
+			applied=$(kubectl get gitsyncs -n "$ns" -o json |
+				jq --arg sha "$sha" '[.items[] | select((.status.lastAppliedRevision // "") | endswith($sha))] | length')
+			now=$(date +%s.%N)
+			[[ -z "$first" && "$applied" -ge 1 ]] && first=$(echo "$now - $pushed" | bc)
+			((applied >= n)) && break
+			sleep 0.5
+		done
+		all=$(echo "$now - $pushed" | bc)
+		printf 'N=%d commit %d: first sync applied it %.1f s after the push, all %d %.1f s after (interval %ss)\n' \
+			"$n" "$c" "$first" "$n" "$all" "$interval"
+	done
 	kill "$controller_pid"
 	wait "$controller_pid" 2>/dev/null || true
 	controller_pid=""

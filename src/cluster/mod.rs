@@ -5,6 +5,7 @@
 mod breaker;
 mod capabilities;
 mod discovery;
+mod impersonate;
 mod limiter;
 pub mod refusal;
 mod retry;
@@ -98,8 +99,9 @@ pub struct Cluster {
     helm_capabilities: Arc<capabilities::Memo>,
     /// What the client was built from, for [`Cluster::impersonating`].
     config: Arc<kube::Config>,
-    /// kubectl's `-v=6` and `-v=8` (see `trace`), for the clients of [`Cluster::impersonating`].
-    trace: trace::TraceLayer,
+    /// The one client (and connection pool) every impersonating client sends through, made
+    /// on first use: impersonation is a header, not a connection.
+    impersonation: Arc<std::sync::OnceLock<kube::Client>>,
 }
 
 impl Cluster {
@@ -185,7 +187,7 @@ impl Cluster {
             sender,
             helm_capabilities: Arc::default(),
             config: Arc::new(config),
-            trace,
+            impersonation: Arc::default(),
         })
     }
 
@@ -198,8 +200,17 @@ impl Cluster {
         config.auth_info.impersonate = Some(user.to_string());
         config.auth_info.impersonate_groups = None;
         let context = || format!("creating a client for {} as {user}", self.server);
-        let unretried = plain_client(config.clone(), self.trace.clone()).with_context(context)?;
-        let client = retrying_client(config.clone(), self.trace.clone()).with_context(context)?;
+        let shared = self.shared_pool().with_context(context)?;
+        let user_header = http::HeaderValue::from_str(user)
+            .with_context(|| format!("impersonating {user:?}: not a valid header value"))?;
+        let unretried = kube::Client::new(
+            impersonate::As::new(shared.clone(), user_header.clone()),
+            default_namespace,
+        );
+        let client = kube::Client::new(
+            retrying(impersonate::As::new(shared, user_header)),
+            default_namespace,
+        );
         Ok(Cluster {
             client,
             default_namespace: default_namespace.to_string(),
@@ -213,6 +224,40 @@ impl Cluster {
     /// server and identity (impersonation included), nothing more.
     pub fn helm_lookup(&self) -> crate::render::helm::ClusterAccess {
         crate::render::helm::ClusterAccess::new(self.config.clone())
+    }
+
+    /// The client (and bounded connection pool) impersonating clients send through.
+    fn shared_pool(&self) -> Result<kube::Client, kube::Error> {
+        if let Some(shared) = self.impersonation.get() {
+            return Ok(shared.clone());
+        }
+        let shared = impersonate::shared_client((*self.config).clone())?;
+        Ok(self.impersonation.get_or_init(|| shared).clone())
+    }
+
+    /// The same cluster sending through the pool its impersonating clients share, so a
+    /// process acting as many accounts (the controller) holds one bounded pool for its own
+    /// requests and theirs. A kubeconfig that impersonates keeps its own clients.
+    pub fn pooled(&self) -> Result<Cluster> {
+        let auth = &self.config.auth_info;
+        if auth.impersonate.is_some()
+            || auth.impersonate_uid.is_some()
+            || auth.impersonate_groups.is_some()
+            || auth.impersonate_user_extra.is_some()
+        {
+            return Ok(self.clone());
+        }
+        let shared = self
+            .shared_pool()
+            .with_context(|| format!("creating a client for {}", self.server))?;
+        let namespace = self.default_namespace.clone();
+        let unretried = kube::Client::new(impersonate::As::itself(shared.clone()), &*namespace);
+        let client = kube::Client::new(retrying(impersonate::As::itself(shared)), &*namespace);
+        Ok(Cluster {
+            client,
+            sender: Arc::new(self.sender.sending_with(unretried)),
+            ..self.clone()
+        })
     }
 
     /// Sends one request within the shared request window, retrying overload answers a
@@ -269,13 +314,10 @@ fn retrying_client(
     config: kube::Config,
     trace: trace::TraceLayer,
 ) -> Result<kube::Client, kube::Error> {
-    use kube::client::retry::RetryPolicy;
-    let policy = RetryPolicy::new(Duration::from_millis(200), Duration::from_secs(2), 3, true)
-        .expect("valid retry parameters");
     let builder = kube::client::ClientBuilder::try_from(config)?;
     // Retrying needs a service it can clone; the buffer makes kube's boxed one so.
     let layers = tower::ServiceBuilder::new()
-        .layer(tower::retry::RetryLayer::new(policy))
+        .layer(tower::retry::RetryLayer::new(retry_policy()))
         .layer(tower::buffer::BufferLayer::new(1024))
         .layer(trace);
     Ok(builder.with_layer(&layers).build())
@@ -288,6 +330,32 @@ fn plain_client(
 ) -> Result<kube::Client, kube::Error> {
     let builder = kube::client::ClientBuilder::try_from(config)?;
     Ok(builder.with_layer(&trace).build())
+}
+
+/// How [`Cluster::client`] retries overload answers: briefly and boundedly.
+fn retry_policy() -> kube::client::retry::RetryPolicy {
+    kube::client::retry::RetryPolicy::new(
+        Duration::from_millis(200),
+        Duration::from_secs(2),
+        3,
+        true,
+    )
+    .expect("valid retry parameters")
+}
+
+/// `service` with [`Cluster::client`]'s retries.
+fn retrying(
+    service: impersonate::As,
+) -> impl tower::Service<
+    http::Request<kube::client::Body>,
+    Response = http::Response<kube::client::Body>,
+    Error = tower::BoxError,
+    Future = impl Send + 'static,
+> + Send
++ 'static {
+    tower::ServiceBuilder::new()
+        .layer(tower::retry::RetryLayer::new(retry_policy()))
+        .service(service)
 }
 
 /// What the kubeconfig authenticates with is never printed, wherever a message quotes it.

@@ -89,6 +89,9 @@ struct State {
     drifted: HashMap<String, Woken>,
     /// Whether an account may list and watch a resource in every namespace.
     everywhere: HashMap<(String, String, String), bool>,
+    /// Syncs seen since these watches started (their watch resumed from the inventory, or
+    /// tried to be).
+    seen: HashSet<String>,
 }
 
 pub struct SharedWatches {
@@ -181,6 +184,7 @@ impl SharedWatches {
     /// Stops watching for syncs not in `alive` (deleted, suspended, another shard's).
     pub fn retain(&self, alive: &HashSet<String>) {
         let mut state = self.lock();
+        state.seen.retain(|k| alive.contains(k));
         let gone: Vec<String> = state
             .wanted
             .keys()
@@ -279,6 +283,13 @@ impl SharedWatches {
             }
         }
         targets
+    }
+
+    /// True the first time `sync` (`namespace/name`) is asked about while it has no watch: its
+    /// watch is then resumed from the inventory it last applied (see `rewatch`), once.
+    pub fn first_sight(&self, sync: &str) -> bool {
+        let mut state = self.lock();
+        !state.wanted.contains_key(sync) && state.seen.insert(sync.to_string())
     }
 
     /// What woke `sync` since its last reconcile, if anything did (and forgets it).

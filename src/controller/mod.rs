@@ -16,14 +16,17 @@
 mod access;
 pub mod crd;
 mod drift;
+mod events;
 pub mod manifests;
 mod metrics;
+mod rewatch;
 pub mod shard;
 mod slots;
 pub mod sources;
 pub mod spec;
 pub mod status;
 pub mod sync;
+mod watch;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -34,9 +37,7 @@ use anyhow::Result;
 use futures::StreamExt;
 use kube::Api;
 use kube::runtime::controller::Controller;
-use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::watcher;
-use tokio::sync::watch;
+use kube::runtime::{WatchStreamExt, reflector, watcher};
 
 use crate::cluster::Cluster;
 use crate::reconcile::lease::{self, LeaseConfig, Role};
@@ -87,8 +88,10 @@ fn tenants(syncs: &[Arc<GitSync>]) -> usize {
 
 /// Runs until SIGTERM or SIGINT.
 pub async fn run(cluster: Cluster, config: ControllerConfig) -> Result<()> {
-    let (stop_tx, stop) = watch::channel(false);
-    let (shutdown_tx, mut shutdown) = watch::channel(false);
+    // Its own requests and every account's share one bounded connection pool.
+    let cluster = cluster.pooled()?;
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let (shutdown_tx, mut shutdown) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         crate::reconcile::wait_for_signal().await;
         tracing::info!("shutting down");
@@ -126,7 +129,7 @@ pub async fn run(cluster: Cluster, config: ControllerConfig) -> Result<()> {
             (rx, Some(task))
         }
         None => {
-            let (tx, rx) = watch::channel(Role::Leader);
+            let (tx, rx) = tokio::sync::watch::channel(Role::Leader);
             tokio::spawn(async move { tx.closed().await });
             (rx, None)
         }
@@ -167,10 +170,19 @@ pub async fn run(cluster: Cluster, config: ControllerConfig) -> Result<()> {
             None => Api::all(cluster.client.clone()),
         };
         let watch_config = watcher::Config::default().labels(&selector);
+        // Ready once the GitSync watch has listed and while the API server answers.
+        let readiness = Arc::new(watch::Readiness::new(health.clone()));
+        let (probe_stop, probe_stopped) = tokio::sync::watch::channel(false);
+        let probe = watch::probe(cluster.client.clone(), readiness.clone(), probe_stopped);
+        let (store, writer) = reflector::store();
+        let syncs = reflector::reflector(
+            writer,
+            watch::gitsyncs(api.clone(), watch_config.clone(), Some(readiness)),
+        )
+        .applied_objects();
         // The queue itself is unbounded: each reconcile waits for one of the slots, which
         // are shared between namespaces (one tenant's hanging renders hold its share only).
-        let controller = Controller::new(api.clone(), watch_config.clone());
-        let store = controller.store();
+        let controller = Controller::for_stream(syncs, store.clone());
         let slots = {
             let store = store.clone();
             Arc::new(slots::Slots::new(
@@ -181,7 +193,8 @@ pub async fn run(cluster: Cluster, config: ControllerConfig) -> Result<()> {
         // A sync that changes (its status turning Ready, above all) wakes the syncs that
         // depend on it, so `dependsOn` chains converge without waiting for a retry.
         let dependents = store.clone();
-        let controller = controller.watches(api, watch_config, move |changed: GitSync| {
+        let changes = watch::gitsyncs(api, watch_config, None).applied_objects();
+        let controller = controller.watches_stream(changes, move |changed: GitSync| {
             let name = changed.metadata.name.clone().unwrap_or_default();
             let namespace = changed.metadata.namespace.clone().unwrap_or_default();
             dependents
@@ -222,20 +235,22 @@ pub async fn run(cluster: Cluster, config: ControllerConfig) -> Result<()> {
             Some((watches, woken)) => (Some(watches), controller.reconcile_on(woken)),
             None => (None, controller),
         };
-        let recorder = Recorder::new(
-            cluster.client.clone(),
-            Reporter {
-                controller: "kubectl-gitops".into(),
-                instance: Some(config.identity.clone()),
-            },
-        );
+        let recorder =
+            events::Recorder::new(cluster.client.clone(), "kubectl-gitops", &config.identity);
+        // A fetch finding a new commit wakes the other syncs of its cache.
+        let (news, told) = tokio::sync::mpsc::channel(1024);
+        let controller = controller
+            .reconcile_on(futures::stream::unfold(told, |mut rx| async move {
+                rx.recv().await.map(|target| (target, rx))
+            }));
         let context = Arc::new(sync::Context::new(
             cluster.clone(),
             Sources::new(
                 config.cache_dir.join("controller"),
                 config.settings.fetch_timeout,
             )
-            .allowing_files(config.allow_file_sources),
+            .allowing_files(config.allow_file_sources)
+            .waking(news),
             config.settings.clone(),
             render.clone(),
             store,
@@ -243,9 +258,9 @@ pub async fn run(cluster: Cluster, config: ControllerConfig) -> Result<()> {
             metrics.clone(),
             drift.clone(),
         ));
-        health.set_ready();
         // Series of syncs deleted or moved to another shard go too.
         let pruner = {
+            let context = context.clone();
             let store = context.store.clone();
             let metrics = metrics.clone();
             let drift = drift.clone();
@@ -253,7 +268,9 @@ pub async fn run(cluster: Cluster, config: ControllerConfig) -> Result<()> {
                 loop {
                     tokio::time::sleep(Duration::from_secs(5)).await;
                     let syncs = store.state();
-                    metrics.retain(&syncs.iter().map(|s| s.key()).collect());
+                    let keys = syncs.iter().map(|s| s.key()).collect();
+                    metrics.retain(&keys);
+                    context.sources.retain(&keys);
                     if let Some(drift) = &drift {
                         let active = syncs.iter().filter(|s| !s.spec.suspend).map(|s| s.key());
                         drift.retain(&active.collect());
@@ -312,6 +329,8 @@ pub async fn run(cluster: Cluster, config: ControllerConfig) -> Result<()> {
             }
         };
         pruner.abort();
+        let _ = probe_stop.send(true);
+        probe.abort();
         if let Some(router) = router {
             router.abort();
         }

@@ -1,6 +1,14 @@
 //! One git cache per repository, ref and credentials, shared by every sync that reads it: a
-//! fetch younger than the asking sync's interval is reused, so a thousand syncs of one
-//! repository cost one fetch per interval, not a thousand.
+//! fetch younger than nine tenths of the asking sync's interval is reused, so a thousand syncs
+//! of one repository cost about one fetch per interval, not a thousand. (The tenth spares the
+//! timers' jitter: a sync due exactly one interval after its own fetch would otherwise find
+//! that fetch a few milliseconds too young, reuse it, and see a new commit an interval late.)
+//!
+//! A fetch that finds a new commit tells every other sync following that cache at once (they
+//! are woken, see [`Sources::take_news`]): a sync that reused the previous fetch moments before
+//! the push would otherwise wait a second interval, so a commit reached every sync only within
+//! twice the interval. Now it reaches them all within one interval of being pushed, at the cost
+//! of the same one fetch.
 //!
 //! Credentials are part of the key: a sync without them never reads a private repository
 //! through a cache another namespace's token filled.
@@ -10,7 +18,11 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use kube::runtime::reflector::ObjectRef;
 use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+
+use super::crd::GitSync;
 
 use crate::reconcile::git::{Credentials, Fetched, GitSource, Interrupt};
 
@@ -48,6 +60,7 @@ struct LastFetch {
 /// One repository cache; fetches are serialised, reads of fetched commits are not.
 pub struct Source {
     pub git: GitSource,
+    key: SourceKey,
     last: tokio::sync::Mutex<Option<LastFetch>>,
 }
 
@@ -59,6 +72,12 @@ pub struct Sources {
     allow_files: bool,
     caches: Mutex<HashMap<SourceKey, Arc<Source>>>,
     fetches: std::sync::atomic::AtomicU64,
+    /// Which cache each sync (`namespace/name`) last read.
+    followers: Mutex<HashMap<String, (SourceKey, ObjectRef<GitSync>)>>,
+    /// Syncs whose cache fetched a new commit they have not been told of.
+    news: Mutex<HashMap<String, gix::ObjectId>>,
+    /// Where those syncs are woken.
+    wake: Option<mpsc::Sender<ObjectRef<GitSync>>>,
 }
 
 impl Sources {
@@ -69,6 +88,59 @@ impl Sources {
             allow_files: false,
             caches: Mutex::default(),
             fetches: Default::default(),
+            followers: Mutex::default(),
+            news: Mutex::default(),
+            wake: None,
+        }
+    }
+
+    /// Wakes syncs on `wake` when their cache fetched a new commit.
+    pub fn waking(mut self, wake: mpsc::Sender<ObjectRef<GitSync>>) -> Self {
+        self.wake = Some(wake);
+        self
+    }
+
+    /// Records that `sync` reads the cache of `key`.
+    pub fn follow(&self, key: &SourceKey, sync: &GitSync) {
+        let mut followers = self.followers.lock().unwrap_or_else(|p| p.into_inner());
+        followers.insert(sync.key(), (key.clone(), ObjectRef::from(sync)));
+    }
+
+    /// Forgets syncs not in `alive` (deleted, moved to another shard).
+    pub fn retain(&self, alive: &std::collections::HashSet<String>) {
+        let mut followers = self.followers.lock().unwrap_or_else(|p| p.into_inner());
+        followers.retain(|k, _| alive.contains(k));
+        let mut news = self.news.lock().unwrap_or_else(|p| p.into_inner());
+        news.retain(|k, _| alive.contains(k));
+    }
+
+    /// The new commit `sync`'s cache fetched since it was last told, if any (and forgets it).
+    pub fn take_news(&self, sync: &str) -> Option<gix::ObjectId> {
+        self.news
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(sync)
+    }
+
+    /// Tells every sync following `key` (but `fetcher`, which applies it itself) of `commit`.
+    fn announce(&self, key: &SourceKey, commit: gix::ObjectId, fetcher: &str) {
+        let told: Vec<ObjectRef<GitSync>> = {
+            let followers = self.followers.lock().unwrap_or_else(|p| p.into_inner());
+            let mut news = self.news.lock().unwrap_or_else(|p| p.into_inner());
+            followers
+                .iter()
+                .filter(|(sync, (followed, _))| followed == key && sync.as_str() != fetcher)
+                .map(|(sync, (_, target))| {
+                    news.insert(sync.clone(), commit);
+                    target.clone()
+                })
+                .collect()
+        };
+        if let Some(wake) = &self.wake {
+            for target in told {
+                // A full queue only delays: the news waits for the sync's own next reconcile.
+                let _ = wake.try_send(target);
+            }
         }
     }
 
@@ -130,6 +202,7 @@ impl Sources {
             .with_request_timeout(self.fetch_timeout);
         let source = Arc::new(Source {
             git,
+            key: key.clone(),
             last: tokio::sync::Mutex::new(None),
         });
         caches.insert(key.clone(), source.clone());
@@ -142,16 +215,20 @@ impl Sources {
     }
 
     /// The commit `source`'s ref points to, fetching only when the last fetch started more
-    /// than `max_age` ago (or before `not_before`, a reconcile a user requested).
+    /// than nine tenths of `max_age` ago (or before `not_before`, a reconcile a user
+    /// requested). A fetch that
+    /// finds a commit other than the last one's is announced to the cache's other followers
+    /// (all but `fetcher`, `namespace/name`).
     pub async fn fetch(
         &self,
         source: &Arc<Source>,
         max_age: Duration,
         not_before: Option<Instant>,
+        fetcher: &str,
     ) -> Result<Fetched, String> {
         let mut last = source.last.lock().await;
         if let Some(previous) = last.as_ref() {
-            let fresh = previous.started.elapsed() < max_age
+            let fresh = previous.started.elapsed() < max_age.mul_f64(0.9)
                 && not_before.is_none_or(|at| previous.started >= at);
             if fresh {
                 return Ok(previous.fetched.clone());
@@ -161,11 +238,24 @@ impl Sources {
         self.fetches
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let fetched = self.fetch_now(source).await?;
+        let moved = last
+            .as_ref()
+            .is_some_and(|previous| previous.fetched.commit != fetched.commit);
         *last = Some(LastFetch {
             fetched: fetched.clone(),
             started,
         });
+        drop(last);
+        if moved {
+            self.announce(&source.key, fetched.commit, fetcher);
+        }
         Ok(fetched)
+    }
+
+    /// Whether `source` was fetched by this process (a cache left on disk by an earlier one
+    /// may lack the commits its syncs last applied).
+    pub async fn fetched(&self, source: &Arc<Source>) -> bool {
+        source.last.lock().await.is_some()
     }
 
     async fn fetch_now(&self, source: &Arc<Source>) -> Result<Fetched, String> {

@@ -13,7 +13,7 @@ use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::events::{Event, EventType};
 use kube::runtime::reflector::Store;
 use kube::{Resource, ResourceExt};
 use serde_json::json;
@@ -21,6 +21,7 @@ use serde_json::json;
 use super::access;
 use super::crd::{Counts, DeletionPolicy, FINALIZER, GitSync, GitSyncStatus, InventoryRef};
 use super::drift::{SharedWatches, Woken};
+use super::events::Recorder;
 use super::metrics::ControllerMetrics;
 use super::sources::{SourceKey, Sources};
 use super::spec::{self, Refusal};
@@ -257,10 +258,25 @@ pub async fn reconcile(sync: Arc<GitSync>, ctx: Arc<Context>) -> Result<Action, 
     let waiting = sync
         .condition(status::READY)
         .is_some_and(|c| c.reason == "DependencyNotReady");
+    // After a restart, drift is watched from the first sight of a sync, not from its next due
+    // cycle: what it last applied is watched until a cycle says otherwise.
+    if let (Some(drift), Ok(resolved)) = (&ctx.drift, &resolved)
+        && last_applied_commit(&sync).is_some()
+        && drift.first_sight(&sync.key())
+        && let Ok(tenant) = ctx.tenant(&resolved.user, &resolved.checked.target_namespace)
+    {
+        super::rewatch::resume(drift, &sync, &tenant, resolved).await;
+    }
     let woken = ctx.drift.as_ref().and_then(|d| d.take_drifted(&sync.key()));
     let drifted = woken.is_some();
+    // Another sync of the same cache fetched a commit this one has not applied.
+    let news = ctx
+        .sources
+        .take_news(&sync.key())
+        .is_some_and(|commit| Some(commit) != last_applied_commit(&sync));
     let due = match status::due(&sync, interval, retry, now) {
         Due::In(_) if drifted && last_applied_commit(&sync).is_some() => Due::Now(Reason::Drift),
+        Due::In(_) if news => Due::Now(Reason::Interval),
         // Woken by a dependency that changed: go as soon as all of them are Ready.
         Due::In(_) if waiting && unready_dependencies(&sync, &ctx.store).is_empty() => {
             Due::Now(Reason::Changed)
@@ -450,6 +466,7 @@ async fn run(
         Ok(source) => source,
         Err(message) => return (failed("FetchFailed", message, None), None),
     };
+    ctx.sources.follow(&key, sync);
     // A request (`kubectl gitops sync`, `resume`) always fetches afresh, whatever else made
     // the sync due.
     let requested = reason == Reason::Requested
@@ -461,12 +478,24 @@ async fn run(
     // Drift is put back at the revision last applied: a newer commit that failed never
     // replaces the last good state that way.
     let commit = match last_applied_commit(sync).filter(|_| reason == Reason::Drift) {
+        // The first correction after a restart: the cache may not hold the commit yet.
+        Some(commit) if !ctx.sources.fetched(&source).await => {
+            let fetched = ctx
+                .sources
+                .fetch(&source, resolved.checked.interval, None, &sync.key())
+                .await;
+            ctx.metrics.set_fetches(ctx.sources.fetches());
+            if let Err(message) = fetched {
+                return (failed("FetchFailed", message, None), None);
+            }
+            commit
+        }
         Some(commit) => commit,
         None => {
             let not_before = requested.then(Instant::now);
             let fetched = ctx
                 .sources
-                .fetch(&source, resolved.checked.interval, not_before)
+                .fetch(&source, resolved.checked.interval, not_before, &sync.key())
                 .await;
             ctx.metrics.set_fetches(ctx.sources.fetches());
             match fetched {

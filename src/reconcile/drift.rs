@@ -212,7 +212,12 @@ async fn watch_loop(
             {
                 Ok(WatchEnd::Closed) => backoff.reset(),
                 Ok(WatchEnd::Stopped) => return,
-                Ok(WatchEnd::Expired) => break,
+                Ok(WatchEnd::Expired) => {
+                    // Events may have been missed: list again at once, no backoff.
+                    tracing::info!(watch = %key, "drift watch expired (410): re-listing now");
+                    backoff.reset();
+                    break;
+                }
                 Err(err) => {
                     let delay = backoff.fail();
                     tracing::debug!(watch = %key, error = %err, "drift watch resumes in {delay:?}");

@@ -28,7 +28,12 @@ pub struct Health {
 
 impl Health {
     pub fn set_ready(&self) {
-        self.ready.store(true, Ordering::Relaxed);
+        self.set_ready_to(true);
+    }
+
+    /// Ready or not, as the loop judges (the controller: able to reconcile right now).
+    pub fn set_ready_to(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Relaxed);
     }
 
     pub fn set_standby(&self, standby: bool) {

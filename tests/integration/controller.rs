@@ -42,6 +42,11 @@ impl Controller {
     /// A controller with exactly `args` (beside fast retries, its cache and the kubeconfig)
     /// and `env`.
     pub(crate) fn start_with(args: &[&str], env: &[(&str, &Path)]) -> Self {
+        Self::start_against(&support::kubeconfig(), args, env)
+    }
+
+    /// `start_with`, against the API server `kubeconfig` names (a test's private one).
+    pub(crate) fn start_against(kubeconfig: &Path, args: &[&str], env: &[(&str, &Path)]) -> Self {
         let cache = tempfile::tempdir().expect("tempdir");
         let log = cache.path().join("controller.log");
         let child = Command::new(env!("CARGO_BIN_EXE_kubectl-gitops"))
@@ -51,7 +56,7 @@ impl Controller {
             .arg("--cache-dir")
             .arg(cache.path())
             .arg("--kubeconfig")
-            .arg(support::kubeconfig())
+            .arg(kubeconfig)
             .args(args)
             .envs(env.iter().map(|(k, v)| (k, v.as_os_str())))
             .env("NO_COLOR", "1")

@@ -56,7 +56,7 @@ impl PrivateServer {
 
     /// Starts it again on the same directory and port, keeping its data and certificates, so
     /// the kubeconfig written by the first start still works.
-    fn restart(&mut self) {
+    pub(crate) fn restart(&mut self) {
         self.stop();
         let again = Self::launch(&self.dir, Some(self.port));
         *self = again;
@@ -131,7 +131,7 @@ impl PrivateServer {
         self.dir.join("kubeconfig")
     }
 
-    async fn admin(&self) -> kube::Client {
+    pub(crate) async fn admin(&self) -> kube::Client {
         let kubeconfig = Kubeconfig::read_from(self.kubeconfig()).expect("private kubeconfig");
         let config =
             kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
@@ -152,7 +152,7 @@ impl PrivateServer {
     }
 
     /// SIGKILL: the server vanishes mid-request, as in a crash or a node loss.
-    fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         self.stop();
     }
 

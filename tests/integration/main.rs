@@ -8,6 +8,7 @@ mod apply;
 mod cluster_access;
 mod conflicts;
 mod controller;
+mod controller_restarts;
 mod diff;
 mod distribution;
 mod faults;
