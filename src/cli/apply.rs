@@ -178,6 +178,25 @@ fn client_dry_run(args: &ApplyArgs, out: &mut dyn Write) -> Result<u8> {
 }
 
 /// `-o json`'s document, recorded once the apply has ended, whichever way.
+/// A plan apply would not run: recorded in the JSON document (when one is asked for) with
+/// `note` as the reason, and the exit code for an error.
+fn refuse(
+    json: &mut Option<&mut Vec<u8>>,
+    prepared: &super::common::Prepared,
+    plan_args: &PlanArgs,
+    note: String,
+) -> Result<u8> {
+    record(
+        json,
+        prepared,
+        plan_args,
+        ApplyResult::Refused,
+        None,
+        Some(note),
+    )?;
+    Ok(EXIT_ERROR)
+}
+
 fn record(
     json: &mut Option<&mut Vec<u8>>,
     prepared: &super::common::Prepared,
@@ -263,15 +282,7 @@ async fn apply(
             "Review the plan as it is now with `kubectl gitops diff --out PLAN` and apply that."
         )?;
         let note = format!("the plan in {} no longer holds", path.display());
-        record(
-            &mut json,
-            &prepared,
-            &plan_args,
-            ApplyResult::Refused,
-            None,
-            Some(note),
-        )?;
-        return Ok(EXIT_ERROR);
+        return refuse(&mut json, &prepared, &plan_args, note);
     }
     let plan = &prepared.planned.plan;
     let summary = plan.summary();
@@ -376,15 +387,7 @@ async fn apply(
             if summary.errors == 1 { "it" } else { "them" },
         )?;
         let note = "objects failed to plan".to_string();
-        record(
-            &mut json,
-            &prepared,
-            &plan_args,
-            ApplyResult::Refused,
-            None,
-            Some(note),
-        )?;
-        return Ok(EXIT_ERROR);
+        return refuse(&mut json, &prepared, &plan_args, note);
     }
     // The same for field conflicts: taking fields from another manager is the user's decision.
     if summary.conflicts > 0 {
@@ -402,15 +405,7 @@ async fn apply(
             },
         )?;
         let note = "fields another field manager owns would change".to_string();
-        record(
-            &mut json,
-            &prepared,
-            &plan_args,
-            ApplyResult::Refused,
-            None,
-            Some(note),
-        )?;
-        return Ok(EXIT_ERROR);
+        return refuse(&mut json, &prepared, &plan_args, note);
     }
     if let Err(refused) = inventory::handover::refuse_moves(plan) {
         // The report above lists them, grouped by the set each comes from.
@@ -421,15 +416,7 @@ async fn apply(
             refused.headline()
         )?;
         let note = refused.headline();
-        record(
-            &mut json,
-            &prepared,
-            &plan_args,
-            ApplyResult::Refused,
-            None,
-            Some(note),
-        )?;
-        return Ok(EXIT_ERROR);
+        return refuse(&mut json, &prepared, &plan_args, note);
     }
     // The prompt asks for what will be done: withheld prunes are not among it.
     let asked = Summary {
