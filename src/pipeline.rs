@@ -279,6 +279,9 @@ pub async fn execute(
                 + staying,
         )
     };
+    if creates_namespace(work, &set.namespace) {
+        inventory::create_parent_namespace(cluster, &set.namespace).await?;
+    }
     inventory::write_parent(cluster, set, &kinds, &namespaces, members).await?;
 
     let (results, prunes_skipped) =
@@ -343,6 +346,16 @@ async fn write(
         results.extend(hooks(Side::After).await);
     }
     (results, prunes_skipped)
+}
+
+/// Whether the plan creates the Namespace named `namespace` (the one the parent lives in).
+fn creates_namespace(work: &[Work], namespace: &str) -> bool {
+    work.iter().any(|w| {
+        w.action == Action::Create
+            && w.object.kind == "Namespace"
+            && w.object.api_version == "v1"
+            && w.object.name == namespace
+    })
 }
 
 fn failures(results: &[Applied]) -> usize {

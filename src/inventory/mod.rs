@@ -28,7 +28,7 @@ mod parent;
 pub use handover::Handover;
 pub use identity::{Repository, SetIdentity};
 pub use members::members;
-pub use parent::{ParentSummary, list_parents, read, write_parent};
+pub use parent::{ParentSummary, create_parent_namespace, list_parents, read, write_parent};
 
 pub const LABEL_ID: &str = "applyset.kubernetes.io/id";
 pub const LABEL_PART_OF: &str = "applyset.kubernetes.io/part-of";

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use anyhow::{Context, Result, bail};
-use kube::api::{ListParams, Patch, PatchParams};
+use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::core::{DynamicObject, Request, Resource};
 use serde_json::{Value, json};
 
@@ -213,6 +213,23 @@ pub async fn write_parent(
         .await
         .with_context(|| format!("writing the ApplySet parent {set}"))?;
     Ok(())
+}
+
+/// Creates the namespace the parent lives in, bare (no label, no field of ours), for a plan
+/// that creates it: the parent is written before any member carries the set's label, and it
+/// cannot be written before its namespace exists. The Namespace is then applied as a member
+/// like any other. One that already exists is left as it is.
+pub async fn create_parent_namespace(cluster: &Cluster, namespace: &str) -> Result<()> {
+    let body = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}});
+    let request = Request::new("/api/v1/namespaces")
+        .create(&PostParams::default(), serde_json::to_vec(&body)?)?;
+    match cluster.send::<Value>(request).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 409 => Ok(()),
+        Err(err) => Err(anyhow::Error::new(err).context(format!(
+            "creating namespace {namespace}, which holds the ApplySet parent"
+        ))),
+    }
 }
 
 /// One of our parents, as `kubectl gitops status` lists it.

@@ -437,6 +437,44 @@ async fn a_namespace_that_left_git_is_kept_unless_protected_prunes_are_allowed()
     );
 }
 
+/// The target namespace is one the repository creates: the parent lives in it, so it is
+/// created (bare) before the parent, and the Namespace is then a member like the others.
+#[tokio::test]
+async fn a_target_namespace_the_repository_creates_holds_the_parent_from_the_first_apply() {
+    let client = support::admin().await;
+    let fresh = support::unique_name("fresh");
+    let set = support::unique_name("set");
+    let repo = Workdir::new(&[
+        (
+            "ns.yaml",
+            &format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {fresh}\n"),
+        ),
+        ("cm.yaml", &cm("inside", "1")),
+    ]);
+    repo.git_commit_all();
+    let (code, stdout, stderr) = apply(&repo, &fresh, &set, &["--yes"]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout.contains(&format!("created Namespace/{fresh}")),
+        "{stdout}"
+    );
+    assert_eq!(configmap_names(&client, &fresh).await, ["inside"]);
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &fresh);
+    assert!(secrets.get_opt(&set).await.unwrap().is_some(), "the parent");
+    let ns = kubectl_json(&["get", "namespace", &fresh]);
+    assert!(
+        ns["metadata"]["labels"]["applyset.kubernetes.io/part-of"].is_string(),
+        "the Namespace is a member: {ns}"
+    );
+
+    let (code, stdout, _) = apply(&repo, &fresh, &set, &["--dry-run"]);
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(
+        stdout.contains("0 to create, 0 to update, 0 to prune, 2 unchanged"),
+        "{stdout}"
+    );
+}
+
 #[tokio::test]
 async fn wait_follows_a_rollout_until_the_deployment_is_ready() {
     let client = support::admin().await;
