@@ -476,7 +476,7 @@ async fn an_allowed_https_repository_redirecting_to_loopback_is_refused_before_a
     let canary = support::unique_name("canary-redirect-tls");
     let inside = HttpRepo::start(&[("web", "0.1.0", &canary)], None);
     let certs = tempfile::tempdir().unwrap();
-    let acceptor = tls_acceptor(certs.path(), "DNS:127.2,IP:127.0.0.1");
+    let acceptor = tls_acceptor(certs.path(), "DNS:127.2,IP:127.0.0.2,IP:127.0.0.1");
     let tunnel = tokio::net::TcpListener::bind(("127.0.0.1", 0))
         .await
         .unwrap();
