@@ -8,8 +8,9 @@
 //! helm (Go) skips any proxy for `localhost` and loopback literals, so those are refused by
 //! the URL check alone; a plain-http redirect is checked here before helm sees it (the
 //! redirect's target is refused as the request itself would be), and an index's download URLs
-//! are checked before helm downloads (`render::helm::index`); a redirect inside an https
-//! tunnel to a loopback literal still reaches the controller's own Pod, nothing beyond it.
+//! are checked before helm downloads (`render::helm::index`). A redirect inside an https
+//! tunnel is out of this proxy's sight: in the controller, HTTP(S) chart repositories are read
+//! by our own client instead (`render::helm::download`), which checks every hop.
 //!
 //! A refusal is answered `403` with the reason as the status text, which helm repeats in its
 //! error; the reasons given lately are remembered (`refusal_in`), so that a message built from

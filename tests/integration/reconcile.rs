@@ -1379,7 +1379,7 @@ impl Drop for HttpsGit {
     }
 }
 
-fn openssl(dir: &Path, args: &[&str]) {
+pub(crate) fn openssl(dir: &Path, args: &[&str]) {
     run_ok("openssl", dir, args);
 }
 

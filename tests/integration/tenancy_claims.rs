@@ -465,6 +465,195 @@ async fn an_allowed_repository_redirecting_to_loopback_is_refused_by_the_fetch_p
 }
 
 #[tokio::test]
+async fn an_allowed_https_repository_redirecting_to_loopback_is_refused_before_anything_is_asked_there()
+ {
+    let t = Tenants::new("redirect-tls").await;
+    // The repository the tenant names, and the operator allows, is at 127.0.0.2 over https,
+    // spelled `127.2` (not a loopback literal to helm, so helm asks the proxy). Every request
+    // is redirected to https://127.0.0.1:PORT, inside the TLS tunnel where the proxy cannot
+    // read it. That server relays to a repository holding a chart whose ConfigMap carries a
+    // canary: it must not be asked at all.
+    let canary = support::unique_name("canary-redirect-tls");
+    let inside = HttpRepo::start(&[("web", "0.1.0", &canary)], None);
+    let certs = tempfile::tempdir().unwrap();
+    let acceptor = tls_acceptor(certs.path(), "DNS:127.2,IP:127.0.0.2,IP:127.0.0.1");
+    let tunnel = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .unwrap();
+    let tunnel_port = tunnel.local_addr().unwrap().port();
+    let inside_address = inside.url().trim_start_matches("http://").to_string();
+    let relay_acceptor = acceptor.clone();
+    let relay = tokio::spawn(async move {
+        while let Ok((stream, _)) = tunnel.accept().await {
+            let (acceptor, to) = (relay_acceptor.clone(), inside_address.clone());
+            tokio::spawn(async move {
+                let Ok(mut stream) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let Ok(mut upstream) = tokio::net::TcpStream::connect(&to).await else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut stream, &mut upstream).await;
+            });
+        }
+    });
+    let redirector = tokio::net::TcpListener::bind(("127.0.0.2", 0))
+        .await
+        .expect("binding 127.0.0.2");
+    let port = redirector.local_addr().unwrap().port();
+    let redirect = tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((stream, _)) = redirector.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut stream) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let mut head = [0u8; 8192];
+                let n = stream.read(&mut head).await.unwrap_or(0);
+                let path = String::from_utf8_lossy(&head[..n])
+                    .split(' ')
+                    .nth(1)
+                    .unwrap_or("/")
+                    .to_string();
+                let answer = format!(
+                    "HTTP/1.1 302 Found\r\nLocation: https://127.0.0.1:{tunnel_port}{path}\r\n\
+                     Content-Length: 0\r\nConnection: close\r\n\r\n"
+                );
+                let _ = stream.write_all(answer.as_bytes()).await;
+                let _ = stream.shutdown().await;
+            });
+        }
+    });
+    let repository = format!("https://127.2:{port}");
+    // The test's CA, trusted for this repository only, as an operator would configure it.
+    let repositories = certs.path().join("repositories.yaml");
+    std::fs::write(
+        &repositories,
+        format!(
+            "repositories:\n- name: allowed\n  url: {repository}\n  caFile: {}\n",
+            certs.path().join("ca.pem").display()
+        ),
+    )
+    .unwrap();
+    let kustomization = format!(
+        "helmCharts:\n- name: web\n  repo: {repository}\n  version: 0.1.0\n  \
+         releaseName: demo\n"
+    );
+    let remote = Remote::new(&[("deploy/kustomization.yaml", &kustomization)]);
+    let url = format!("file://{}", remote.base.join("platform.git").display());
+    t.sync(&t.a, "chart", spec(&url, "deploy", &t.a, "deployer"))
+        .await;
+    let helm = support::helm3();
+    let env: &[(&str, &Path)] = &[
+        ("GITOPS_HELM", &helm),
+        ("GITOPS_HELM_REPOSITORY_CONFIG", &repositories),
+    ];
+
+    let controller = t.controller(
+        &["--allow-file-sources", "--allow-fetch-to", "127.0.0.2"],
+        env,
+    );
+    let refused = wait_for_ready(&t.client, &t.a, "chart", "False", "RenderFailed").await;
+    relay.abort();
+    redirect.abort();
+    assert!(
+        refused.contains("redirect")
+            && refused.contains("127.0.0.1")
+            && refused.contains("loopback"),
+        "{refused}"
+    );
+    assert_eq!(
+        inside.server.requests(),
+        0,
+        "the loopback repository behind the TLS redirect was asked"
+    );
+    assert!(config_maps(&t.client, &t.a).await.is_empty());
+    assert!(!controller.logs().contains(&canary));
+}
+
+/// A TLS acceptor whose certificate (for `sans`, an openssl subjectAltName list) is signed by
+/// a CA written to `dir/ca.pem`.
+fn tls_acceptor(dir: &Path, sans: &str) -> tokio_rustls::TlsAcceptor {
+    use crate::reconcile::openssl;
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let ca = [
+        "req",
+        "-x509",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=test-ca",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign",
+    ];
+    openssl(dir, &[&ca[..2], &ec[..], &ca[2..]].concat());
+    let csr = [
+        "req",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=repository",
+    ];
+    openssl(dir, &[&csr[..1], &ec[..], &csr[1..]].concat());
+    std::fs::write(
+        dir.join("ext.cnf"),
+        format!("subjectAltName={sans}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"),
+    )
+    .unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+        ],
+    );
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(dir.join("server.pem"))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_file(dir.join("server.key")).unwrap();
+    let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        tokio_rustls::rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .unwrap();
+    tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config))
+}
+
+#[tokio::test]
 async fn an_allowed_repositorys_index_naming_a_loopback_download_is_refused_before_helm_fetches() {
     let t = Tenants::new("index-loopback").await;
     // The repository the operator allows is at 127.0.0.2; its index gives, as the download of

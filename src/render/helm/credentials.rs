@@ -95,6 +95,31 @@ impl Repositories {
         Ok(Repositories { entries })
     }
 
+    /// The URL of `repository` (a URL, `@name` or `alias:name`) and the entry it has in the
+    /// user's file, if any.
+    pub fn entry_for(&self, repository: &str) -> (String, Option<&Map<String, Value>>) {
+        if let Some(name) = repository
+            .strip_prefix('@')
+            .or_else(|| repository.strip_prefix("alias:"))
+        {
+            let entry = self
+                .entries
+                .iter()
+                .find(|e| e.get("name").and_then(Value::as_str) == Some(name));
+            let url = entry
+                .and_then(|e| e.get("url"))
+                .and_then(Value::as_str)
+                .unwrap_or(repository);
+            return (url.to_string(), entry);
+        }
+        let entry = self.entries.iter().find(|e| {
+            e.get("url")
+                .and_then(Value::as_str)
+                .is_some_and(|url| same_url(url, repository))
+        });
+        (repository.to_string(), entry)
+    }
+
     /// The `repositories.yaml` helm fetches `locked` with: one entry per HTTP repository they
     /// use, with the user's credentials where an entry matches. Helm refuses a lock whose
     /// repositories it does not know, so each gets an entry even without credentials.

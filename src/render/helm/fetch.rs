@@ -72,6 +72,15 @@ fn fetch(request: &Request<'_>, root: &Path) -> Result<Vec<PathBuf>, RenderError
             .map_err(|r| failed(request, std::slice::from_ref(locked), r.0))?;
     }
     let repositories = Repositories::from_env().map_err(|reason| failed(request, all, reason))?;
+    // In the controller, a lock wholly of HTTP repositories is read by our own client, each
+    // redirect checked, and helm never goes near them (`download`).
+    if crate::source::address::confined().is_some()
+        && request.local.is_empty()
+        && !request.locked.is_empty()
+        && request.locked.iter().all(|l| l.is_remote() && !l.is_oci())
+    {
+        return download_all(request, root, &repositories);
+    }
     let registry = credentials::registry_config().map_err(|reason| failed(request, all, reason))?;
     let workspace = Workspace::new().map_err(|e| failed(request, all, e.to_string()))?;
     // Deep enough that every `file://../..` path stays inside the workspace, where the
@@ -230,6 +239,68 @@ fn fetch(request: &Request<'_>, root: &Path) -> Result<Vec<PathBuf>, RenderError
         return Err(failed(request, blamed, reason));
     }
     let fetched = dependencies::archives(&copy.join("charts"), request.locked);
+    cache::store(root, request.key, &fetched).map_err(|e| {
+        failed(
+            request,
+            all,
+            format!(
+                "fetched, but cannot be cached in {} (set ${} to a writable directory): {e}",
+                root.display(),
+                cache::CACHE_ENV
+            ),
+        )
+    })
+}
+
+/// The lock's archives, each from its repository's index, read by our own client and cached.
+fn download_all(
+    request: &Request<'_>,
+    root: &Path,
+    repositories: &Repositories,
+) -> Result<Vec<PathBuf>, RenderError> {
+    let all = request.missing;
+    let workspace = Workspace::new().map_err(|e| failed(request, all, e.to_string()))?;
+    let charts = workspace.path().join("charts");
+    std::fs::create_dir_all(&charts).map_err(|e| failed(request, all, e.to_string()))?;
+    for locked in request.locked {
+        let one = std::slice::from_ref(locked);
+        let (repository, entry) = repositories.entry_for(&locked.repository);
+        let Some(client) =
+            super::download::Client::for_repository(&repository, entry, request.budget)
+                .map_err(|reason| failed(request, one, reason))?
+        else {
+            return Err(failed(request, one, "not confined".into()));
+        };
+        let base = repository.trim_end_matches('/');
+        let index = client
+            .get(&format!("{base}/index.yaml"))
+            .map_err(|reason| {
+                failed(
+                    request,
+                    one,
+                    format!("the repository cannot be read: {reason}"),
+                )
+            })?;
+        let urls = super::download::chart_urls(&index, base, &locked.name, &locked.version);
+        // Read to find one URL, then let go of: the archive is what the render keeps.
+        request.budget.refund(index.len());
+        let Some(url) = urls.first() else {
+            return Err(failed(
+                request,
+                one,
+                "the repository's index does not list this version".into(),
+            ));
+        };
+        let archive = client
+            .archive(url, &locked.name, &locked.version)
+            .map_err(|reason| failed(request, one, reason))?;
+        std::fs::write(
+            charts.join(format!("{}-{}.tgz", locked.name, locked.version)),
+            archive,
+        )
+        .map_err(|e| failed(request, one, e.to_string()))?;
+    }
+    let fetched = dependencies::archives(&charts, request.locked);
     cache::store(root, request.key, &fetched).map_err(|e| {
         failed(
             request,

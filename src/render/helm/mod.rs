@@ -15,6 +15,7 @@ mod cache;
 mod capabilities;
 pub mod credentials;
 mod dependencies;
+mod download;
 mod failure;
 mod fetch;
 pub mod hooks;

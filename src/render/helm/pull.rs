@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 use super::cache;
 use super::credentials::{self, Repositories};
 use super::dependencies::Locked;
+use super::download;
 use super::kustomize::RemoteChart;
 use super::workspace::Workspace;
 use crate::render::RenderError;
@@ -97,6 +98,14 @@ fn pull(request: &Request<'_>, into: &Path) -> Result<(), RenderError> {
         // The repository goes into a private repositories.yaml, with the user's credentials
         // for it, and is read from there: `--repo` would want them as flags.
         let repositories = Repositories::from_env().map_err(|reason| failed(request, reason))?;
+        // In the controller the repository is read by our own client, each redirect checked,
+        // and helm never goes near it (`download`).
+        let (repository, entry) = repositories.entry_for(&chart.repo);
+        if let Some(client) = download::Client::for_repository(&repository, entry, request.budget)
+            .map_err(|reason| failed(request, reason))?
+        {
+            return download_into(request, &client, &repository, into);
+        }
         let locked = Locked {
             name: chart.name.clone(),
             version: chart.version.clone(),
@@ -143,6 +152,35 @@ fn pull(request: &Request<'_>, into: &Path) -> Result<(), RenderError> {
         &earlier,
     )
     .map(drop)
+}
+
+/// The chart from `repository`'s index, downloaded and unpacked into `into` by `client`.
+fn download_into(
+    request: &Request<'_>,
+    client: &download::Client<'_>,
+    repository: &str,
+    into: &Path,
+) -> Result<(), RenderError> {
+    let chart = request.chart;
+    let base = repository.trim_end_matches('/');
+    let index = client
+        .get(&format!("{base}/index.yaml"))
+        .map_err(|reason| failed(request, format!("the repository cannot be read: {reason}")))?;
+    let urls = download::chart_urls(&index, base, &chart.name, &chart.version);
+    // Read to find one URL, then let go of: the unpacked chart is what the render keeps.
+    request.budget.refund(index.len());
+    let Some(url) = urls.first() else {
+        return Err(failed(
+            request,
+            "the repository's index does not list this version".into(),
+        ));
+    };
+    let archive = client
+        .archive(url, &chart.name, &chart.version)
+        .map_err(|reason| failed(request, reason))?;
+    download::unpack(&archive, into, request.budget).map_err(|reason| failed(request, reason))?;
+    request.budget.refund(archive.len());
+    Ok(())
 }
 
 fn run(
