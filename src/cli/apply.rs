@@ -462,7 +462,7 @@ async fn apply(
         &prepared.inventory,
         &prepared.planned,
         &ExecuteOptions {
-            partial: false,
+            partial: prepared.partial,
             max_prune: args.max_prune,
             members: prepared.members,
             pinned: pinned.is_some(),

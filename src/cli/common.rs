@@ -21,11 +21,16 @@ pub struct PlanArgs {
     #[arg(default_value = ".", value_hint = clap::ValueHint::DirPath, conflicts_with = "filename")]
     pub path: PathBuf,
 
-    /// The directory holding the manifests, as kubectl's -f spells it (the same as PATH).
-    /// One directory: it is what the ApplySet tracks, so applying one file of it would prune
-    /// the objects of the others.
-    #[arg(short = 'f', long = "filename", value_name = "DIR", value_hint = clap::ValueHint::DirPath)]
+    /// Manifests as kubectl's -f names them: a file or a directory, and several -f together.
+    /// One directory is the same as PATH: the whole set, pruning what it no longer renders.
+    /// Files, or several -f, plan their objects together and prune nothing (their directory's
+    /// ApplySet tracks more than they hold); apply the directory to prune.
+    #[arg(short = 'f', long = "filename", value_name = "PATH", value_hint = clap::ValueHint::AnyPath)]
     pub filename: Vec<PathBuf>,
+
+    /// What `-f` named when it names files or several paths: planned together, never pruned.
+    #[arg(skip)]
+    pub pieces: Vec<PathBuf>,
 
     #[arg(long = "ref", value_name = "REV", help = help::REF)]
     pub git_ref: Option<String>,
@@ -84,32 +89,33 @@ pub struct ShowSecretsArg {
 }
 
 impl PlanArgs {
-    /// Takes `-f` as PATH; a usage error for what it cannot be (a file, several).
-    pub fn resolve_filename(&mut self) -> Result<(), String> {
+    /// Takes `-f`: one directory as PATH, files or several paths as pieces of a plan that
+    /// prunes nothing. `pieces` is false where a plan must be a whole set (`pr`).
+    pub fn resolve_filename(&mut self, pieces: bool) -> Result<(), String> {
         let Some(first) = self.filename.first() else {
             return Ok(());
         };
-        if self.filename.len() > 1 {
+        if self.filename.len() == 1 && first.is_dir() {
+            self.path = first.clone();
+            return Ok(());
+        }
+        for path in &self.filename {
+            if !path.exists() {
+                return Err(format!("-f {}: no such file or directory", path.display()));
+            }
+        }
+        if !pieces {
             return Err(format!(
-                "-f was given {} times: kubectl gitops takes one directory, whose manifests \
-                 make one ApplySet (run the command once per directory)",
-                self.filename.len()
+                "-f {}: this command takes one directory, whose manifests make one ApplySet",
+                self.filename
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(" -f ")
             ));
         }
-        if first.is_file() {
-            let dir = first
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .unwrap_or(Path::new("."));
-            return Err(format!(
-                "-f {} is a file: kubectl gitops takes the directory holding the manifests \
-                 (-f {}), since a set is a directory and applying one file of it would prune \
-                 the objects of the others",
-                first.display(),
-                dir.display()
-            ));
-        }
-        self.path = first.clone();
+        self.path = piece_dir(first).to_path_buf();
+        self.pieces = self.filename.clone();
         Ok(())
     }
 
@@ -142,6 +148,34 @@ impl PlanArgs {
             show_defaults: self.show_defaults,
         }
     }
+}
+
+/// The directory a `-f` path stands for: itself, or the directory holding the file.
+fn piece_dir(path: &Path) -> &Path {
+    if path.is_dir() {
+        return path;
+    }
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
+/// The files of one `-f` path: a directory's manifests, or a file alone (read from its
+/// directory, so it renders as it would there, minus its neighbours).
+fn read_piece(path: &Path, rev: Option<&str>) -> Result<Snapshot> {
+    let mut snapshot = read_source(piece_dir(path), rev)?;
+    if path.is_dir() {
+        return Ok(snapshot);
+    }
+    let name = PathBuf::from(path.file_name().unwrap_or_default());
+    snapshot.files.retain(|file, _| *file == name);
+    if snapshot.files.is_empty() {
+        anyhow::bail!(
+            "-f {}: not a manifest file (kubectl gitops reads *.yaml, *.yml and *.json)",
+            path.display()
+        );
+    }
+    Ok(snapshot)
 }
 
 /// Requests in flight at most for diff, apply and pr, unless --concurrency says otherwise.
@@ -227,6 +261,9 @@ pub struct Prepared {
     pub planned: Planned,
     /// The set's live members when planned.
     pub members: usize,
+    /// Only some of the set's objects were planned (`-f` naming files): nothing is pruned, and
+    /// the parent keeps listing every member it listed.
+    pub partial: bool,
 }
 
 /// Source -> Render -> Plan. A render failure stops here, before anything is planned; only a tree
@@ -243,7 +280,23 @@ pub async fn prepare(args: &PlanArgs, show_secrets: bool) -> Result<Prepared> {
         }
     };
     let rev = args.git_ref.as_deref();
-    let snapshot = read_source(&args.path, rev)?;
+    let mut options = global.cluster_options();
+    args.pace.apply_to(&mut options, DEFAULT_CONCURRENCY);
+    let mut cluster = None;
+    let (snapshot, manifests) = if args.pieces.is_empty() {
+        let snapshot = read_source(&args.path, rev)?;
+        let manifests = render_source(args, &snapshot, &args.path, &options, &mut cluster).await?;
+        (snapshot, manifests)
+    } else {
+        let mut first = None;
+        let mut manifests = Vec::new();
+        for piece in &args.pieces {
+            let snapshot = read_piece(piece, rev)?;
+            manifests.extend(render_source(args, &snapshot, piece, &options, &mut cluster).await?);
+            first.get_or_insert(snapshot);
+        }
+        (first.context("-f named nothing")?, manifests)
+    };
     verbose(
         "source",
         format!(
@@ -252,24 +305,9 @@ pub async fn prepare(args: &PlanArgs, show_secrets: bool) -> Result<Prepared> {
             snapshot.root.display()
         ),
     );
-    let mut options = global.cluster_options();
-    args.pace.apply_to(&mut options, DEFAULT_CONCURRENCY);
-    let (manifests, cluster) = if render::has_charts(&snapshot) {
-        // Helm charts render for the cluster they go to (its namespace, version and APIs),
-        // so it is asked first.
-        let cluster = Cluster::connect(&options).await?;
-        let mut render_options = cluster.render_options().await?;
-        render_options.limits = args.render_limits();
-        render_options.unstable = args.unstable_policy();
-        render_options.remote_bases = args.remote_bases.remote_bases();
-        verbose("render", render_options.helm.capabilities.to_string());
-        let mut notes = Vec::new();
-        let rendered = render::render_noting(&snapshot, &render_options, &mut notes);
-        say_lookups(&notes);
-        (with_revision(rendered, &args.path, rev)?, cluster)
-    } else {
-        let manifests = render_snapshot_with(&snapshot, &args.path, rev, &args.render_options())?;
-        (manifests, Cluster::connect(&options).await?)
+    let cluster = match cluster {
+        Some(cluster) => cluster,
+        None => Cluster::connect(&options).await?,
     };
     verbose("render", format!("{} objects", manifests.len()));
     verbose(
@@ -286,6 +324,23 @@ pub async fn prepare(args: &PlanArgs, show_secrets: bool) -> Result<Prepared> {
     if let (Some(note), None) = (note, &args.applyset) {
         eprintln!("note: {note}");
     }
+    // Files of a set, or several sets' paths, are not a whole set: planning them as one would
+    // prune every member they do not hold. Only their own objects are planned.
+    let scope = if args.pieces.is_empty() {
+        Scope::Whole
+    } else {
+        eprintln!(
+            "note: -f names files or several paths: their {} objects are planned for ApplySet \
+             {set}, and nothing is pruned (give -f one directory to prune)",
+            manifests.len()
+        );
+        Scope::Objects(
+            manifests
+                .iter()
+                .map(|m| object_key(m, &cluster.default_namespace))
+                .collect(),
+        )
+    };
     let settings = PlanSettings {
         show_secrets,
         force: args.force_conflicts,
@@ -302,7 +357,7 @@ pub async fn prepare(args: &PlanArgs, show_secrets: bool) -> Result<Prepared> {
         inventory,
         planned,
         members,
-    } = pipeline::plan(&cluster, manifests, &set, &Scope::Whole, &settings).await?;
+    } = pipeline::plan(&cluster, manifests, &set, &scope, &settings).await?;
     verbose(
         "inventory",
         format!("ApplySet {set}: {members} live members"),
@@ -323,7 +378,56 @@ pub async fn prepare(args: &PlanArgs, show_secrets: bool) -> Result<Prepared> {
         inventory,
         planned,
         members,
+        partial: scope != Scope::Whole,
     })
+}
+
+/// Renders one snapshot read from `path`. A tree holding a Helm chart renders for the cluster
+/// it goes to (its namespace, version and APIs), so the cluster is asked first, once.
+async fn render_source(
+    args: &PlanArgs,
+    snapshot: &Snapshot,
+    path: &Path,
+    options: &crate::cluster::ClusterOptions,
+    cluster: &mut Option<Cluster>,
+) -> Result<Vec<Manifest>> {
+    let rev = args.git_ref.as_deref();
+    if !render::has_charts(snapshot) {
+        return render_snapshot_with(snapshot, path, rev, &args.render_options());
+    }
+    if cluster.is_none() {
+        *cluster = Some(Cluster::connect(options).await?);
+    }
+    let Some(cluster) = cluster.as_ref() else {
+        anyhow::bail!("no cluster to render {} for", path.display());
+    };
+    let mut render_options = cluster.render_options().await?;
+    render_options.limits = args.render_limits();
+    render_options.unstable = args.unstable_policy();
+    render_options.remote_bases = args.remote_bases.remote_bases();
+    if args.cluster.verbosity() > 0 {
+        eprintln!("render: {}", render_options.helm.capabilities);
+    }
+    let mut notes = Vec::new();
+    let rendered = render::render_noting(snapshot, &render_options, &mut notes);
+    say_lookups(&notes);
+    with_revision(rendered, path, rev)
+}
+
+/// The identity of the object `manifest` renders, its namespace defaulted as the plan does.
+fn object_key(manifest: &Manifest, default_namespace: &str) -> crate::object::ObjectKey {
+    let object = manifest.object_ref();
+    crate::object::ObjectKey {
+        group: object.group().to_string(),
+        kind: object.kind.clone(),
+        namespace: Some(
+            manifest
+                .namespace()
+                .unwrap_or(default_namespace)
+                .to_string(),
+        ),
+        name: object.name.clone(),
+    }
 }
 
 /// The plan file of a prepared plan, made with `args`' settings.

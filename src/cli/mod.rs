@@ -94,9 +94,9 @@ impl Command {
     /// What clap cannot settle flag by flag (kubectl's `-f` as PATH); a usage error otherwise.
     pub fn resolve(&mut self) -> Result<(), String> {
         match self {
-            Command::Diff(args) => args.plan.resolve_filename(),
-            Command::Apply(args) => args.plan.resolve_filename(),
-            Command::Pr(args) => args.plan.resolve_filename(),
+            Command::Diff(args) => args.plan.resolve_filename(true),
+            Command::Apply(args) => args.plan.resolve_filename(true),
+            Command::Pr(args) => args.plan.resolve_filename(false),
             _ => Ok(()),
         }
     }

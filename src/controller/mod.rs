@@ -322,8 +322,22 @@ pub async fn run(cluster: Cluster, config: ControllerConfig) -> Result<()> {
             _ = &mut stream => false,
             _ = stopped_leading => true,
             _ = shutdown.changed() => {
+                // No new reconcile starts; those running have the grace to finish. Past it,
+                // they stop between writes as the reconciler's cycle does: what is in flight
+                // is answered, nothing more is sent, and what was not sent fails (so nothing
+                // is pruned); each sync then ends and records its status as usual.
                 if tokio::time::timeout(grace, &mut stream).await.is_err() {
-                    tracing::warn!("reconciles still running after the grace period were abandoned");
+                    tracing::warn!(
+                        "shutdown grace over: the writes in flight finish, no further one is \
+                         sent, nothing is pruned"
+                    );
+                    crate::cluster::stop::request();
+                    if tokio::time::timeout(crate::reconcile::STOP_WAIT, &mut stream)
+                        .await
+                        .is_err()
+                    {
+                        tracing::warn!("syncs still running after the stop were abandoned; nothing is pruned");
+                    }
                 }
                 false
             }

@@ -49,7 +49,7 @@ use status::Status;
 
 /// After the shutdown grace, how long the writes already sent may take to be answered before
 /// the cycle is abandoned outright (each is one request, so none is half written either way).
-const STOP_WAIT: Duration = Duration::from_secs(10);
+pub(crate) const STOP_WAIT: Duration = Duration::from_secs(10);
 
 /// Settings of the loop around the cycles.
 #[derive(Debug, Clone)]

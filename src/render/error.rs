@@ -87,9 +87,10 @@ pub enum RenderError {
         second: PathBuf,
     },
 
-    /// kustomize ran and reported a failure.
-    #[error("{dir}: kustomize build failed: {message}")]
-    KustomizeFailed { dir: PathBuf, message: String },
+    /// kustomize ran and reported a failure. `place` is the kustomization file (its
+    /// directory where the build failed before kustomize read it).
+    #[error("{}: kustomize build failed: {message}", .place.display())]
+    KustomizeFailed { place: PathBuf, message: String },
 
     /// The kustomize program (kubectl or kustomize) is not installed.
     #[error(

@@ -22,7 +22,7 @@ use std::thread;
 use super::command::KustomizeCommand;
 use super::error::RenderError;
 use super::helm::workspace::Workspace;
-use super::layout::Kustomization;
+use super::layout::{KUSTOMIZATION_FILES, Kustomization};
 use super::limits::{Budget, Exceeded};
 use super::remote_bases::Fetched;
 use super::run::{RunError, run};
@@ -247,12 +247,15 @@ fn build_one(build: &Build<'_>, kustomization: &Kustomization) -> Result<Built, 
             Some(provided) => provided.restore_paths(&message),
             None => message,
         };
+        let message = match &fetched {
+            Some(fetched) => fetched.restore_paths(&message),
+            None => message,
+        };
+        // Paths inside the kustomization read as it writes them.
+        let message = message.replace(&format!("{}/", on_disk.display()), "");
         Err(RenderError::KustomizeFailed {
-            dir,
-            message: match &fetched {
-                Some(fetched) => fetched.restore_paths(&message),
-                None => message,
-            },
+            place: kustomization_file(&dir, &on_disk),
+            message: super::kustomize_failure::plain(&message),
         })
     }
 }
@@ -343,6 +346,21 @@ fn relative_path(from: &Path, to: &Path) -> Option<PathBuf> {
         relative.push(component.as_os_str());
     }
     Some(relative)
+}
+
+/// The kustomization file of `dir` as shown to the user (`on_disk` is where it is read).
+fn kustomization_file(dir: &Path, on_disk: &Path) -> PathBuf {
+    let Some(name) = KUSTOMIZATION_FILES
+        .iter()
+        .find(|name| on_disk.join(name).exists())
+    else {
+        return dir.to_path_buf();
+    };
+    if dir.as_os_str().is_empty() || dir == Path::new(".") {
+        PathBuf::from(name)
+    } else {
+        dir.join(name)
+    }
 }
 
 /// kustomize's complaint, without kubectl's log-line headers; the exit status if it said nothing.

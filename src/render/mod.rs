@@ -13,6 +13,7 @@ pub mod ignore;
 mod json;
 mod kustomization_file;
 mod kustomize;
+mod kustomize_failure;
 mod kustomize_guard;
 mod kustomize_origin;
 mod layout;

@@ -121,7 +121,7 @@ pub(crate) fn fetch(repo_root: &Path, dir: &Path, budget: &Budget) -> Result<Fet
         .unwrap_or_else(|_| repo_root.to_path_buf());
     let shown_dir = dir.strip_prefix(&original).unwrap_or(dir).to_path_buf();
     let setup = |reason: String| RenderError::KustomizeFailed {
-        dir: shown_dir.clone(),
+        place: shown_dir.clone(),
         message: reason,
     };
     let workspace =

@@ -194,18 +194,41 @@ fn the_default_options_find_a_kustomize_program() -> std::io::Result<()> {
 }
 
 #[test]
-fn kustomize_failure_names_the_directory() -> std::io::Result<()> {
-    let (_dir, snapshot) = snapshot(
-        "repo",
-        &[("broken/kustomization.yaml", "resources:\n- missing.yaml\n")],
-    )?;
-    let errors = messages(render(&snapshot, &RenderOptions::default()));
-    assert_eq!(errors.len(), 1, "{errors:?}");
-    assert!(
-        errors[0].starts_with("repo/broken: kustomize build failed: "),
-        "{errors:?}"
-    );
-    assert!(errors[0].contains("missing.yaml"), "{errors:?}");
+fn kustomize_failures_name_the_kustomization_file_and_say_the_cause_once() -> std::io::Result<()> {
+    let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\n";
+    let patch = "resources:\n- cm.yaml\npatches:\n- patch: |-\n    apiVersion: v1\n    \
+                 kind: ConfigMap\n    metadata:\n      name: nope\n    data:\n      x: \"1\"\n";
+    let cases: [(&[(&str, &str)], &str, &str); 3] = [
+        (
+            &[("broken/kustomization.yaml", "resources:\n- missing.yaml\n")],
+            "broken/kustomization.yaml: kustomize build failed: ",
+            "resources lists missing.yaml, which does not exist",
+        ),
+        (
+            &[("broken/kustomization.yaml", patch), ("broken/cm.yaml", cm)],
+            "broken/kustomization.yaml: kustomize build failed: ",
+            "a patch targets ConfigMap nope, which no resource of this kustomization is",
+        ),
+        (
+            &[(
+                "broken/kustomization.yaml",
+                "resources:\n  - cm.yaml\n bad: [\n",
+            )],
+            "broken/kustomization.yaml: ",
+            "did not find expected key at line 3",
+        ),
+    ];
+    for (files, place, cause) in cases {
+        let (_dir, snapshot) = snapshot("", files)?;
+        let errors = messages(render(&snapshot, &RenderOptions::default()));
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        let error = &errors[0];
+        assert!(error.starts_with(place), "{error}");
+        assert_eq!(error.matches(cause).count(), 1, "{error}");
+        for noise in ["err=", "command failed", "evalsymlink", "no matches for Id"] {
+            assert!(!error.contains(noise), "{error}");
+        }
+    }
     Ok(())
 }
 

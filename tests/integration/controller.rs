@@ -80,6 +80,27 @@ impl Controller {
     pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
+
+    /// Sends SIGTERM and waits (bounded) for the exit.
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("waiting for the controller") {
+                return status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no exit after SIGTERM\n{}",
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
 }
 
 impl Drop for Controller {
@@ -879,4 +900,65 @@ async fn with_drift_report_a_change_outside_git_is_counted_and_left_while_new_co
         .status
         .unwrap();
     assert_eq!(status.counts.unwrap().drifted, 1);
+}
+
+#[tokio::test]
+async fn sigterm_mid_apply_stops_the_controller_between_writes_and_the_next_one_converges() {
+    let client = support::admin().await;
+    install_crd(&client).await;
+    let ns = support::namespace(&client, "ctl-stop").await;
+    let names: Vec<String> = (0..150).map(|i| format!("cm-{i:03}")).collect();
+    let pairs: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "1")).collect();
+    let remote = Remote::of_configmaps(&pairs);
+    let daemon = Daemon::start(&remote.base);
+    service_account(&client, &ns, "deployer", &[&ns]).await;
+    create_sync(
+        &client,
+        &ns,
+        "many",
+        spec(&daemon.url(), "deploy", &ns, "deployer"),
+        json!({}),
+    )
+    .await;
+    // Slow enough to be caught mid-apply; no grace, so the stop comes at once. It leads on a
+    // Lease, which the next controller must be able to take.
+    let mut first = Controller::start(&ns, &["--qps", "10", "--shutdown-grace", "0s"]);
+    eventually("the first writes", WAIT, || async {
+        (!config_maps(&client, &ns).await.is_empty()).then_some(())
+    })
+    .await;
+    let status = first.terminate();
+    let logs = first.logs();
+    assert!(status.success(), "{status:?}\n{logs}");
+    assert!(
+        logs.contains("shutdown grace over: the writes in flight finish"),
+        "{logs}"
+    );
+    assert!(logs.contains("released the leader Lease"), "{logs}");
+    assert!(!logs.contains("were abandoned"), "{logs}");
+    let written = config_maps(&client, &ns).await;
+    assert!(
+        written.len() < names.len(),
+        "the stop came too late to test: {logs}"
+    );
+    // Every object written is whole: its data and the set's label, never one without the other.
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    for name in &written {
+        let live = api.get(name).await.unwrap();
+        assert_eq!(
+            live.data.unwrap_or_default().get("v").map(String::as_str),
+            Some("1")
+        );
+        assert!(
+            live.metadata
+                .labels
+                .unwrap_or_default()
+                .contains_key("applyset.kubernetes.io/part-of"),
+            "{name}"
+        );
+    }
+
+    let _next = Controller::start(&ns, &[]);
+    wait_for_ready(&client, &ns, "many", "True", "ReconciliationSucceeded").await;
+    assert_eq!(config_maps(&client, &ns).await, names);
 }

@@ -62,14 +62,101 @@ async fn kubectl_users_pass_the_directory_with_dash_f() {
     assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
     assert_eq!(configmaps(&client, &ns).await, ["app"]);
 
-    // A file of the set is refused before anything is read, naming the directory to pass.
-    let out = gitops(&["diff", "-f", "deploy/app.yaml", "-n", &ns], repo.path());
+    // `pr` proposes a whole set: a file is refused before anything is read.
+    let out = gitops(&["pr", "-f", "deploy/app.yaml", "-n", &ns], repo.path());
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(
-        stderr.contains("-f deploy/app.yaml is a file") && stderr.contains("(-f deploy)"),
-        "{stderr}"
+    assert!(stderr.contains("takes one directory"), "{stderr}");
+}
+
+#[tokio::test]
+async fn diff_of_two_files_and_a_directory_shows_exactly_their_objects() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "habit-ff").await;
+    let repo = Workdir::new(&[
+        ("a/alpha.yaml", &cm("alpha")),
+        ("a/bravo.yaml", &cm("bravo")),
+        ("a/charlie.yaml", &cm("charlie")),
+        ("b/delta.yaml", &cm("delta")),
+        ("b/echo.yaml", &cm("echo")),
+        ("c/foxtrot.yaml", &cm("foxtrot")),
+    ]);
+    let set = support::unique_name("habit-ff");
+    let out = gitops(
+        &[
+            "diff",
+            "-f",
+            "a/alpha.yaml",
+            "--filename=a/bravo.yaml",
+            "-f",
+            "b",
+            "-n",
+            &ns,
+            "--applyset",
+            &set,
+            "-o",
+            "json",
+        ],
+        repo.path(),
     );
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    let mut named: Vec<String> = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot"]
+        .into_iter()
+        .filter(|name| stdout.contains(&format!("\"{name}\"")))
+        .map(str::to_string)
+        .collect();
+    named.sort();
+    assert_eq!(named, ["alpha", "bravo", "delta", "echo"], "{stdout}");
+    assert!(stderr.contains("nothing is pruned"), "{stderr}");
+}
+
+#[tokio::test]
+async fn apply_dash_f_one_file_of_an_applied_directory_prunes_nothing_and_says_so() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "habit-f1").await;
+    let repo = Workdir::new(&[
+        ("deploy/app.yaml", &cm("app")),
+        ("deploy/web.yaml", &cm("web")),
+        ("deploy/db.yaml", &cm("db")),
+    ]);
+    let out = gitops(&["apply", "deploy", "-n", &ns, "--yes"], repo.path());
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    assert_eq!(configmaps(&client, &ns).await, ["app", "db", "web"]);
+
+    // Its neighbours gone, one file applied alone: it is written, the others are not pruned.
+    std::fs::remove_file(repo.path().join("deploy/web.yaml")).unwrap();
+    std::fs::write(
+        repo.path().join("deploy/app.yaml"),
+        cm("app").replace("\"1\"", "\"2\""),
+    )
+    .unwrap();
+    let out = gitops(
+        &["apply", "-f", "deploy/app.yaml", "-n", &ns, "--yes"],
+        repo.path(),
+    );
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert_eq!(
+        stderr.matches("nothing is pruned").count(),
+        1,
+        "said once: {stderr}"
+    );
+    assert!(
+        stdout.contains("0 to prune") && stdout.contains("0 pruned"),
+        "{stdout}"
+    );
+    assert_eq!(configmaps(&client, &ns).await, ["app", "db", "web"]);
+    let app = Api::<ConfigMap>::namespaced(client.clone(), &ns)
+        .get("app")
+        .await
+        .unwrap();
+    assert_eq!(app.data.unwrap()["v"], "2");
+
+    // The set still tracks every member: the directory applied prunes what it lost.
+    let out = gitops(&["apply", "deploy", "-n", &ns, "--yes"], repo.path());
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    assert_eq!(configmaps(&client, &ns).await, ["app", "db"]);
 }
 
 #[tokio::test]

@@ -83,7 +83,7 @@ impl Remote {
     }
 
     /// A repository whose deploy/ holds, per pair, the ConfigMap NAME with `value: VALUE`.
-    fn of_configmaps(pairs: &[(&str, &str)]) -> Self {
+    pub(crate) fn of_configmaps(pairs: &[(&str, &str)]) -> Self {
         let files: Vec<(String, String)> = pairs
             .iter()
             .map(|(name, value)| (format!("deploy/{name}.yaml"), cm(name, value)))
