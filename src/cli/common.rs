@@ -21,10 +21,10 @@ pub struct PlanArgs {
     #[arg(default_value = ".", value_hint = clap::ValueHint::DirPath, conflicts_with = "filename")]
     pub path: PathBuf,
 
-    /// Manifests as kubectl's -f names them: a file or a directory, and several -f together.
-    /// One directory is the same as PATH: the whole set, pruning what it no longer renders.
-    /// Files, or several -f, plan their objects together and prune nothing (their directory's
-    /// ApplySet tracks more than they hold); apply the directory to prune.
+    /// Manifests as kubectl's -f names them. One directory is the same as PATH: the whole set,
+    /// pruning what it no longer renders. diff and apply also take files and several -f: their
+    /// objects are planned together and nothing is pruned (their directory's ApplySet tracks
+    /// more than they hold; apply the directory to prune). pr takes one directory.
     #[arg(short = 'f', long = "filename", value_name = "PATH", value_hint = clap::ValueHint::AnyPath)]
     pub filename: Vec<PathBuf>,
 

@@ -37,7 +37,8 @@ pub struct PrArgs {
     #[command(flatten)]
     pub plan: PlanArgs,
 
-    /// Branch to create (default: gitops/<path>-<time>).
+    /// Branch to create (default: gitops/<path>-<the change's tree hash>, so a rerun of the
+    /// same change reuses it).
     #[arg(long, value_name = "NAME")]
     pub branch: Option<String>,
 
