@@ -38,7 +38,7 @@ fn apply(repo: &Workdir, ns: &str, set: &str, extra: &[&str]) -> (Option<i32>, S
     (out.status.code(), stdout, stderr)
 }
 
-async fn configmap_names(client: &kube::Client, ns: &str) -> Vec<String> {
+pub(crate) async fn configmap_names(client: &kube::Client, ns: &str) -> Vec<String> {
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
     let mut names: Vec<String> = api
         .list(&Default::default())

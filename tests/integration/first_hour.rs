@@ -7,28 +7,14 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
-use kube::api::{Api, ListParams, PostParams};
+use kube::api::{Api, PostParams};
 use serde_json::Value;
 
+use crate::apply::configmap_names;
 use crate::support::{self, Workdir, gitops, gitops_env, text};
 
 fn cm(name: &str) -> String {
     format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  v: \"1\"\n")
-}
-
-async fn configmaps(client: &kube::Client, ns: &str) -> Vec<String> {
-    let api: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
-    let mut names: Vec<String> = api
-        .list(&ListParams::default())
-        .await
-        .unwrap()
-        .items
-        .into_iter()
-        .filter_map(|c| c.metadata.name)
-        .filter(|n| n != "kube-root-ca.crt")
-        .collect();
-    names.sort();
-    names
 }
 
 #[tokio::test]
@@ -60,7 +46,7 @@ async fn kubectl_users_pass_the_directory_with_dash_f() {
         repo.path(),
     );
     assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
-    assert_eq!(configmaps(&client, &ns).await, ["app"]);
+    assert_eq!(configmap_names(&client, &ns).await, ["app"]);
 
     // `pr` proposes a whole set: a file is refused before anything is read.
     let out = gitops(&["pr", "-f", "deploy/app.yaml", "-n", &ns], repo.path());
@@ -122,7 +108,7 @@ async fn apply_dash_f_one_file_of_an_applied_directory_prunes_nothing_and_says_s
     ]);
     let out = gitops(&["apply", "deploy", "-n", &ns, "--yes"], repo.path());
     assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
-    assert_eq!(configmaps(&client, &ns).await, ["app", "db", "web"]);
+    assert_eq!(configmap_names(&client, &ns).await, ["app", "db", "web"]);
 
     // Its neighbours gone, one file applied alone: it is written, the others are not pruned.
     std::fs::remove_file(repo.path().join("deploy/web.yaml")).unwrap();
@@ -146,7 +132,7 @@ async fn apply_dash_f_one_file_of_an_applied_directory_prunes_nothing_and_says_s
         stdout.contains("0 to prune") && stdout.contains("0 pruned"),
         "{stdout}"
     );
-    assert_eq!(configmaps(&client, &ns).await, ["app", "db", "web"]);
+    assert_eq!(configmap_names(&client, &ns).await, ["app", "db", "web"]);
     let app = Api::<ConfigMap>::namespaced(client.clone(), &ns)
         .get("app")
         .await
@@ -156,7 +142,7 @@ async fn apply_dash_f_one_file_of_an_applied_directory_prunes_nothing_and_says_s
     // The set still tracks every member: the directory applied prunes what it lost.
     let out = gitops(&["apply", "deploy", "-n", &ns, "--yes"], repo.path());
     assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
-    assert_eq!(configmaps(&client, &ns).await, ["app", "db"]);
+    assert_eq!(configmap_names(&client, &ns).await, ["app", "db"]);
 }
 
 #[tokio::test]
@@ -242,7 +228,7 @@ async fn apply_dry_run_takes_kubectl_strategies() {
         let (code, stdout, stderr) = apply(server);
         assert_eq!(code, Some(0), "{stdout}\n{stderr}");
         assert!(stdout.contains("Dry run: nothing was written."), "{stdout}");
-        assert!(configmaps(&client, &ns).await.is_empty());
+        assert!(configmap_names(&client, &ns).await.is_empty());
     }
 
     // client: the render alone, with no cluster to reach.
@@ -258,11 +244,11 @@ async fn apply_dry_run_takes_kubectl_strategies() {
         "{stdout}"
     );
     assert!(stdout.contains("the cluster was not contacted"), "{stdout}");
-    assert!(configmaps(&client, &ns).await.is_empty());
+    assert!(configmap_names(&client, &ns).await.is_empty());
 
     let (code, stdout, stderr) = apply(&["--dry-run=none"]);
     assert_eq!(code, Some(0), "{stdout}\n{stderr}");
-    assert_eq!(configmaps(&client, &ns).await, ["app"]);
+    assert_eq!(configmap_names(&client, &ns).await, ["app"]);
 
     let (code, _, stderr) = apply(&["--dry-run=sometimes"]);
     assert_eq!(code, Some(2));
@@ -356,7 +342,7 @@ async fn an_interrupted_apply_stops_between_writes_and_says_what_it_wrote() {
         .spawn()
         .unwrap();
     until("the apply to start writing", || async {
-        configmaps(&client, &ns).await.len() > 1
+        configmap_names(&client, &ns).await.len() > 1
     })
     .await;
     let killed = Command::new("kill")
@@ -368,7 +354,7 @@ async fn an_interrupted_apply_stops_between_writes_and_says_what_it_wrote() {
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(130), "{stdout}\n{stderr}");
 
-    let live = configmaps(&client, &ns).await;
+    let live = configmap_names(&client, &ns).await;
     assert!(
         live.contains(&"old".to_string()),
         "pruned after an interrupt"
@@ -452,7 +438,7 @@ async fn ctrl_c_at_the_prompt_changes_nothing_and_gives_the_cursor_back() {
         b"\x03",
     );
     assert_eq!(code, 130, "{screen}");
-    assert!(configmaps(&client, &ns).await.is_empty());
+    assert!(configmap_names(&client, &ns).await.is_empty());
     assert!(screen.contains("nothing was changed"), "{screen}");
     // The cursor a prompt hides is shown again after it was last hidden.
     let hidden = screen.rfind("\x1b[?25l");
