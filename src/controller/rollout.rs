@@ -211,6 +211,9 @@ mod tests {
         sync.metadata.generation = Some(2);
         assert!(rollouts.of(&sync).is_none());
         sync.metadata.generation = Some(1);
-        assert!(rollouts.of(&sync).is_none(), "a rollout once ended stays ended");
+        assert!(
+            rollouts.of(&sync).is_none(),
+            "a rollout once ended stays ended"
+        );
     }
 }

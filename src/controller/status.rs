@@ -386,8 +386,7 @@ mod tests {
         let status = next(
             &sync,
             &Verdict::Unhealthy {
-                message: "Deployment/team-a/web: the rollout exceeded its progress deadline"
-                    .into(),
+                message: "Deployment/team-a/web: the rollout exceeded its progress deadline".into(),
             },
             "2026-01-01T00:05:00Z",
         );

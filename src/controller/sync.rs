@@ -684,15 +684,7 @@ async fn run(
             Some(revision),
         ),
     };
-    let verdict = await_rollout(
-        sync,
-        ctx,
-        resolved,
-        &reconciler.cluster,
-        &outcome,
-        verdict,
-    )
-    .await;
+    let verdict = await_rollout(sync, ctx, resolved, &reconciler.cluster, &outcome, verdict).await;
     (verdict, Some(outcome))
 }
 

@@ -215,10 +215,9 @@ pub fn overall(states: &[(ObjectRef, Health)]) -> Health {
         Health::Progressing(why) => Some((o, why)),
         _ => None,
     }) {
-        Some((object, why)) => Health::Progressing(format!(
-            "{ready}/{} ready; {object}: {why}",
-            states.len()
-        )),
+        Some((object, why)) => {
+            Health::Progressing(format!("{ready}/{} ready; {object}: {why}", states.len()))
+        }
         None => Health::Ready,
     }
 }
@@ -311,7 +310,10 @@ mod tests {
         let web = deployment();
         let job = ObjectRef::new("batch/v1", "Job", Some("n".into()), "migrate");
         let waiting = [
-            (web.clone(), Health::Progressing("0/1 replicas available".into())),
+            (
+                web.clone(),
+                Health::Progressing("0/1 replicas available".into()),
+            ),
             (job.clone(), Health::Ready),
         ];
         assert_eq!(
@@ -319,14 +321,20 @@ mod tests {
             Health::Progressing("1/2 ready; Deployment/n/web: 0/1 replicas available".into())
         );
         let failed = [
-            (web.clone(), Health::Progressing("0/1 replicas available".into())),
+            (
+                web.clone(),
+                Health::Progressing("0/1 replicas available".into()),
+            ),
             (job.clone(), Health::Failed("the Job failed".into())),
         ];
         assert_eq!(
             overall(&failed),
             Health::Failed("Job/n/migrate: the Job failed".into())
         );
-        assert_eq!(overall(&[(web, Health::Ready), (job, Health::Ready)]), Health::Ready);
+        assert_eq!(
+            overall(&[(web, Health::Ready), (job, Health::Ready)]),
+            Health::Ready
+        );
         assert_eq!(overall(&[]), Health::Ready);
     }
 
