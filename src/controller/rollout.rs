@@ -102,24 +102,19 @@ impl Rollouts {
         self.lock().insert(sync.key(), rollout);
     }
 
-    /// The rollout followed for `sync` at its current generation and last applied revision.
+    /// The rollout followed for `sync`, when it is of the sync's generation and last applied
+    /// revision. Another is left alone, not dropped: the sync seen may be older than the
+    /// status that started it (the watch event of that write still on its way). A whole cycle
+    /// replaces or forgets it.
     pub fn of(&self, sync: &GitSync) -> Option<Rollout> {
-        let mut rollouts = self.lock();
-        let key = sync.key();
         let applied = sync
             .status
             .as_ref()
             .and_then(|s| s.last_applied_revision.as_deref());
-        match rollouts.get(&key) {
-            Some(r) if r.generation == sync.metadata.generation && applied == Some(&r.revision) => {
-                Some(r.clone())
-            }
-            Some(_) => {
-                rollouts.remove(&key);
-                None
-            }
-            None => None,
-        }
+        self.lock()
+            .get(&sync.key())
+            .filter(|r| r.generation == sync.metadata.generation && applied == Some(&r.revision))
+            .cloned()
     }
 
     pub fn forget(&self, sync: &GitSync) {
@@ -197,7 +192,7 @@ mod tests {
     }
 
     #[test]
-    fn a_rollout_ends_with_a_new_generation_or_revision() {
+    fn a_rollout_is_followed_only_at_its_generation_and_revision() {
         let rollouts = Rollouts::default();
         let mut sync = GitSync::new("apps", GitSyncSpec::default());
         sync.metadata.namespace = Some("team-a".into());
@@ -211,9 +206,12 @@ mod tests {
         sync.metadata.generation = Some(2);
         assert!(rollouts.of(&sync).is_none());
         sync.metadata.generation = Some(1);
-        assert!(
-            rollouts.of(&sync).is_none(),
-            "a rollout once ended stays ended"
-        );
+        let status = sync.status.as_mut().unwrap();
+        status.last_applied_revision = Some("main@sha1:def".into());
+        assert!(rollouts.of(&sync).is_none());
+        rollouts.forget(&sync);
+        let status = sync.status.as_mut().unwrap();
+        status.last_applied_revision = Some("main@sha1:abc".into());
+        assert!(rollouts.of(&sync).is_none(), "a rollout forgotten is over");
     }
 }

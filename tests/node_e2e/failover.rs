@@ -4,6 +4,8 @@
 //! ConfigMaps are being written. The Lease moves to the other replica (the failover time is
 //! printed), the Deployment brings a Pod back, and the next cycle converges: every ConfigMap
 //! there once, none written before the kill recreated, the ApplySet holding exactly them.
+//! Then the new leader is frozen (SIGSTOP: it neither renews nor releases its Lease), and the
+//! standby takes the Lease once it expires; that failover time is printed too.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -276,5 +278,53 @@ spec:
             false => Err(format!("{pods:?}")),
         }
     });
+
+    // A leader that stops without a word (a hung process, a node cut off: frozen with
+    // SIGSTOP, so it neither renews nor releases) loses the Lease once it expires.
+    let frozen = holder().expect("a leader");
+    let pid = process_of(&frozen);
+    signal("STOP", pid);
+    let stopped = Instant::now();
+    let taken = eventually(
+        "the standby taking the Lease of the frozen leader",
+        || match holder() {
+            Some(h) if h != frozen => Ok(h),
+            other => Err(format!("held by {other:?}")),
+        },
+    );
+    let expiry = stopped.elapsed();
+    signal("CONT", pid);
+    println!(
+        "leader failover: a frozen leader's Lease taken by {taken} after {:.1} s",
+        expiry.as_secs_f64()
+    );
     drop(daemon);
+}
+
+/// The controller process of Pod `pod` on this machine (the node): the one whose environment
+/// has `POD_NAME=pod`.
+fn process_of(pod: &str) -> u32 {
+    let wanted = format!("POD_NAME={pod}");
+    std::fs::read_dir("/proc")
+        .expect("/proc")
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .find(|pid| {
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+            comm.trim() == "kubectl-gitops"
+                && environ
+                    .split(|b| *b == 0)
+                    .any(|var| var == wanted.as_bytes())
+        })
+        .unwrap_or_else(|| panic!("no process of Pod {pod} on this machine"))
+}
+
+/// `kill -SIGNAL pid`.
+fn signal(name: &str, pid: u32) {
+    let status = std::process::Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("running kill");
+    assert!(status.success(), "kill -{name} {pid}");
 }
