@@ -137,8 +137,8 @@ fn follow(ns: &str, done: impl Fn(&Value) -> bool) -> Vec<Value> {
 
 #[tokio::test]
 async fn a_git_sync_with_wait_is_progressing_until_its_rollout_completes_then_ready() {
-    let created = Instant::now();
     let (ns, _served) = sync_waiting("wait-ok", &deployment(WORKLOAD_IMAGE, 10), "3m");
+    let created = Instant::now();
     let seen = follow(&ns, |ready| ready["status"] == "True");
     println!(
         "wait: the GitSync Ready {:.1} s after it was created (Pods ready 10 s after they start)",
