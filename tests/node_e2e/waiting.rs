@@ -3,6 +3,7 @@
 //! Progressing; a Deployment whose image does not exist leaves it not Ready, the reason naming
 //! the Deployment. Pods, kubelet and Deployment controller are real.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -10,6 +11,7 @@ use serde_json::Value;
 use crate::cluster::{PATIENCE, WORKLOAD_IMAGE, kubectl_json};
 use crate::git_server::{GitDaemon, git, node_ip};
 use crate::in_cluster::{install_controller, kubectl_apply, ready_condition, tenant};
+use crate::support;
 
 const NAME: &str = "slow";
 
@@ -45,6 +47,7 @@ spec:
 
 /// The git server and repository of a test, kept as long as it runs.
 struct Served {
+    repo: std::path::PathBuf,
     _daemon: GitDaemon,
     _base: tempfile::TempDir,
 }
@@ -85,6 +88,7 @@ spec:
     (
         ns,
         Served {
+            repo,
             _daemon: daemon,
             _base: base,
         },
@@ -137,7 +141,7 @@ fn follow(ns: &str, done: impl Fn(&Value) -> bool) -> Vec<Value> {
 
 #[tokio::test]
 async fn a_git_sync_with_wait_is_progressing_until_its_rollout_completes_then_ready() {
-    let (ns, _served) = sync_waiting("wait-ok", &deployment(WORKLOAD_IMAGE, 10), "3m");
+    let (ns, served) = sync_waiting("wait-ok", &deployment(WORKLOAD_IMAGE, 10), "3m");
     let created = Instant::now();
     let seen = follow(&ns, |ready| ready["status"] == "True");
     println!(
@@ -163,6 +167,31 @@ async fn a_git_sync_with_wait_is_progressing_until_its_rollout_completes_then_re
     assert!(
         !conditions.iter().any(|c| c["type"] == "Reconciling"),
         "{conditions:?}"
+    );
+
+    // A new commit, then `kubectl gitops sync --wait`: it returns once the rollout is
+    // complete, Ready, not at the first look while the new Pods are starting.
+    std::fs::write(served.repo.join("app.yaml"), deployment(WORKLOAD_IMAGE, 9)).expect("write");
+    git(&served.repo, &["commit", "-qam", "a new Pod template"]);
+    let out = support::gitops(
+        &["sync", NAME, "-n", &ns, "--wait", "--timeout", "150s"],
+        Path::new("."),
+    );
+    let (stdout, stderr) = support::text(&out);
+    assert!(
+        out.status.success(),
+        "kubectl gitops sync --wait: {stdout}{stderr}"
+    );
+    assert!(stdout.contains("Ready: "), "{stdout}");
+    assert!(
+        rollout_complete(&ns),
+        "sync --wait returned before the rollout completed"
+    );
+    let deployment = kubectl_json(&["get", "deployment", NAME, "-n", &ns]).expect("there");
+    assert_eq!(
+        deployment["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["initialDelaySeconds"],
+        9,
+        "the new commit is the one rolled out"
     );
 }
 
