@@ -13,6 +13,7 @@ use super::crd::{Counts, GitSync};
 use super::status::Verdict;
 use crate::cluster::Cluster;
 use crate::object::ObjectRef;
+use crate::reconcile::redact;
 use crate::ssa::wait::{self, Health};
 
 /// How soon a rollout is looked at again. A status write wakes the sync at once; it is not
@@ -56,25 +57,29 @@ impl Rollout {
     /// The verdict on the workloads' healths seen at `now`.
     pub fn judge(&self, states: &[(ObjectRef, Health)], now: Instant) -> Verdict {
         let revision = &self.revision;
+        // A reason read from the server goes to the status as every message does: scrubbed.
+        let said = |why: String| redact::truncate(&crate::scrub::text(&why), 4096);
         match wait::overall(states) {
             Health::Ready => Verdict::Applied {
                 revision: revision.clone(),
                 counts: self.counts.clone(),
             },
             Health::Failed(why) => Verdict::Unhealthy {
-                message: format!("revision {revision} is applied, but {why}"),
+                message: said(format!("revision {revision} is applied, but {why}")),
             },
             Health::Progressing(why) if now >= self.deadline => Verdict::Unhealthy {
-                message: format!(
+                message: said(format!(
                     "revision {revision} is applied, but its workloads were not Current within \
                      {} (spec.timeout): {why}",
                     humantime::format_duration(self.timeout)
-                ),
+                )),
             },
             Health::Progressing(why) => Verdict::Progressing {
                 revision: revision.clone(),
                 counts: self.counts.clone(),
-                message: format!("Applied revision {revision}; waiting for workloads: {why}"),
+                message: said(format!(
+                    "Applied revision {revision}; waiting for workloads: {why}"
+                )),
             },
         }
     }
