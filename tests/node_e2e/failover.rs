@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use serde_json::Value;
 
-use crate::cluster::{eventually, kubectl, kubectl_json};
+use crate::cluster::{PATIENCE, eventually, kubectl, kubectl_json};
 use crate::git_server::{GitDaemon, git, node_ip};
 use crate::in_cluster::{image, install_controller, kubectl_apply, ready_condition, tenant};
 use crate::support;
@@ -168,14 +168,20 @@ spec:
         .as_bytes(),
     );
 
-    // Killed once the first ConfigMaps are written, before the last.
-    let written = eventually("the leader writing the ConfigMaps", || {
+    // Killed once the first ConfigMaps are written, before the last: looked for without the
+    // pause `eventually` takes between looks, so the apply is caught early.
+    let deadline = Instant::now() + PATIENCE;
+    let written = loop {
         let written = uids(&ns);
-        match written.len() {
-            0 => Err("none yet".to_string()),
-            _ => Ok(written),
+        if !written.is_empty() {
+            break written;
         }
-    });
+        assert!(
+            Instant::now() < deadline,
+            "the leader wrote no ConfigMap within {PATIENCE:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
     kubectl(
         &[
             "delete",
