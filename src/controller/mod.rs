@@ -9,7 +9,8 @@
 //! Modules, one job each: `crd` (the API), `status` (verdict -> conditions, when a sync is
 //! due), `sources` (the shared git caches), `access` (what a sync's account may do, asked as
 //! it), `spec` (a spec checked, and the reconciler it runs: shared
-//! with `kubectl gitops reconcile`), `sync` (one sync's reconcile), `shard`
+//! with `kubectl gitops reconcile`), `sync` (one sync's reconcile), `rollout` (`spec.wait`: the
+//! workloads of an apply followed to Current), `shard`
 //! (selectors and Lease names), `slots` (the sync slots, shared fairly between namespaces),
 //! `metrics`, `manifests` (what `install --controller` prints).
 
@@ -20,6 +21,7 @@ mod events;
 pub mod manifests;
 mod metrics;
 mod rewatch;
+mod rollout;
 pub mod shard;
 mod slots;
 pub mod sources;
@@ -271,6 +273,7 @@ pub async fn run(cluster: Cluster, config: ControllerConfig) -> Result<()> {
                     let keys = syncs.iter().map(|s| s.key()).collect();
                     metrics.retain(&keys);
                     context.sources.retain(&keys);
+                    context.rollouts.retain(&keys);
                     if let Some(drift) = &drift {
                         let active = syncs.iter().filter(|s| !s.spec.suspend).map(|s| s.key());
                         drift.retain(&active.collect());

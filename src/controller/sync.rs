@@ -23,6 +23,7 @@ use super::crd::{Counts, DeletionPolicy, FINALIZER, GitSync, GitSyncStatus, Inve
 use super::drift::{SharedWatches, Woken};
 use super::events::Recorder;
 use super::metrics::ControllerMetrics;
+use super::rollout::{Rollout, Rollouts};
 use super::sources::{SourceKey, Sources};
 use super::spec::{self, Refusal};
 use super::status::{self, Due, Reason, Verdict};
@@ -65,6 +66,8 @@ pub struct Context {
     pub metrics: Arc<ControllerMetrics>,
     /// Drift watches shared by the syncs (None: drift is corrected at the interval only).
     pub drift: Option<Arc<SharedWatches>>,
+    /// The applied revisions whose workloads syncs with `spec.wait` follow.
+    pub rollouts: Rollouts,
     /// One impersonating client (and so one connection pool) per account, whatever number
     /// of syncs and target namespaces it serves.
     tenants: Mutex<HashMap<String, Cluster>>,
@@ -90,6 +93,7 @@ impl Context {
             recorder,
             metrics,
             drift,
+            rollouts: Rollouts::default(),
             tenants: Mutex::default(),
         }
     }
@@ -283,6 +287,20 @@ pub async fn reconcile(sync: Arc<GitSync>, ctx: Arc<Context>) -> Result<Action, 
         }
         due => due,
     };
+    // A rollout followed for `spec.wait` is looked at again, unless a changed spec, a request
+    // or a new commit asks for a whole cycle (drift is put back first, then looked at).
+    if let Some(rollout) = ctx.rollouts.of(&sync) {
+        match due {
+            _ if news => ctx.rollouts.forget(&sync),
+            Due::Now(Reason::Changed | Reason::Requested) => ctx.rollouts.forget(&sync),
+            Due::Now(Reason::Drift) => {}
+            Due::In(_) | Due::Now(Reason::Interval) => {
+                if let Ok(resolved) = &resolved {
+                    return follow(&sync, &ctx, resolved, rollout).await;
+                }
+            }
+        }
+    }
     let reason = match due {
         Due::In(left) => return Ok(Action::requeue(left)),
         // A stalled spec waits for a change (or a request); our own status write is neither.
@@ -312,10 +330,16 @@ pub async fn reconcile(sync: Arc<GitSync>, ctx: Arc<Context>) -> Result<Action, 
         },
     };
     record(&sync, &ctx, &verdict, outcome.as_ref(), started.elapsed()).await?;
-    Ok(match &verdict {
+    Ok(next_action(&sync, &ctx, &verdict, interval))
+}
+
+/// When to come back after `verdict`.
+fn next_action(sync: &GitSync, ctx: &Context, verdict: &Verdict, interval: Duration) -> Action {
+    match verdict {
         Verdict::Applied { .. } => Action::requeue(interval),
+        Verdict::Progressing { .. } => Action::requeue(super::rollout::LOOK_EVERY),
         Verdict::Waiting { .. } => Action::requeue(ctx.settings.dependency_retry),
-        Verdict::Failed { .. } => {
+        Verdict::Failed { .. } | Verdict::Unhealthy { .. } => {
             let failures = sync
                 .status
                 .as_ref()
@@ -328,7 +352,80 @@ pub async fn reconcile(sync: Arc<GitSync>, ctx: Arc<Context>) -> Result<Action, 
             )
         }
         Verdict::Stalled { .. } => Action::await_change(),
-    })
+    }
+}
+
+/// One look at the workloads of a rollout being followed; the status is written when the
+/// verdict changes what it says.
+async fn follow(
+    sync: &GitSync,
+    ctx: &Context,
+    resolved: &Resolved,
+    mut rollout: Rollout,
+) -> Result<Action, Error> {
+    let now = Instant::now();
+    if rollout.next_look > now {
+        return Ok(Action::requeue(rollout.next_look - now));
+    }
+    let started = Instant::now();
+    let verdict = match ctx.tenant(&resolved.user, &resolved.checked.target_namespace) {
+        Ok(tenant) => rollout.look(&tenant).await,
+        Err(err) => Verdict::Failed {
+            reason: "ImpersonationFailed",
+            message: crate::cluster::refusal::one_line(&err),
+            revision: None,
+        },
+    };
+    let said = sync.condition(status::READY).map(|c| c.message.as_str());
+    match &verdict {
+        Verdict::Progressing { message, .. } => {
+            ctx.rollouts.follow(sync, rollout);
+            if said == Some(message.as_str()) {
+                return Ok(Action::requeue(super::rollout::LOOK_EVERY));
+            }
+        }
+        _ => ctx.rollouts.forget(sync),
+    }
+    record(sync, ctx, &verdict, None, started.elapsed()).await?;
+    Ok(next_action(sync, ctx, &verdict, resolved.checked.interval))
+}
+
+/// With `spec.wait`, what an applied cycle's verdict becomes once its workloads are looked at:
+/// Applied when all are Current already, else a rollout to follow. A drift correction (a
+/// partial cycle) goes on with the rollout of the revision it put back, if one is followed.
+async fn await_rollout(
+    sync: &GitSync,
+    ctx: &Context,
+    resolved: &Resolved,
+    cluster: &Cluster,
+    outcome: &Outcome,
+    verdict: Verdict,
+) -> Verdict {
+    let (Some(timeout), Verdict::Applied { revision, counts }) = (resolved.checked.wait, &verdict)
+    else {
+        return verdict;
+    };
+    let rollout = if outcome.partial {
+        ctx.rollouts.of(sync)
+    } else {
+        Some(Rollout::new(
+            sync,
+            revision.clone(),
+            counts.clone(),
+            outcome.workloads.clone(),
+            timeout,
+            Instant::now(),
+        ))
+    };
+    let Some(mut rollout) = rollout else {
+        return verdict;
+    };
+    let verdict = rollout.look(cluster).await;
+    match verdict {
+        Verdict::Progressing { .. } => ctx.rollouts.follow(sync, rollout),
+        _ => ctx.rollouts.forget(sync),
+    }
+    verdict
 }
 
 /// How long after a failed or waiting attempt the next one is due.
@@ -587,6 +684,7 @@ async fn run(
             Some(revision),
         ),
     };
+    let verdict = await_rollout(sync, ctx, resolved, &reconciler.cluster, &outcome, verdict).await;
     (verdict, Some(outcome))
 }
 
@@ -645,11 +743,15 @@ async fn record(
     let stage = match verdict {
         Verdict::Failed { reason, .. } => Some(*reason),
         Verdict::Stalled { reason, .. } => Some(*reason),
+        Verdict::Unhealthy { .. } => Some("HealthCheckFailed"),
         _ => None,
     };
     ctx.metrics.observe(
         &key,
-        matches!(verdict, Verdict::Applied { .. }),
+        matches!(
+            verdict,
+            Verdict::Applied { .. } | Verdict::Progressing { .. }
+        ),
         took.as_secs_f64(),
         stage,
     );
@@ -659,7 +761,7 @@ async fn record(
         .as_ref()
         .and_then(|s| s.last_applied_revision.clone());
     match verdict {
-        Verdict::Applied { revision, .. } => {
+        Verdict::Applied { revision, .. } | Verdict::Progressing { revision, .. } => {
             let outcome = outcome.cloned().unwrap_or_default();
             if outcome.writes() > 0 {
                 let drift = previously_applied.as_deref() == Some(revision.as_str());
@@ -699,6 +801,12 @@ async fn record(
                     _ => format!("{message} (the last good state is kept; nothing was pruned)"),
                 };
                 publish(ctx, sync, EventType::Warning, reason, &text).await;
+            }
+        }
+        Verdict::Unhealthy { message } => {
+            tracing::warn!(sync = %key, error = %message, "workloads not Current");
+            if previous_error.as_deref() != Some(message.as_str()) {
+                publish(ctx, sync, EventType::Warning, "HealthCheckFailed", message).await;
             }
         }
         Verdict::Waiting { message } => {
