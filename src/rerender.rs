@@ -129,8 +129,10 @@ impl Rerender {
             .collect()
     }
 
-    /// Renders again the charts whose objects `written` created and plans their objects
-    /// alone (nothing is pruned): the plan to execute, or `None` when no chart is due.
+    /// Renders again the charts whose objects `written` created and plans, from that render,
+    /// the objects `written` created or updated, and nothing else: what the first pass left
+    /// alone (held-back drift, objects a plan file did not name) stays so, and nothing is
+    /// pruned. The plan to execute, or `None` when no chart is due.
     pub(crate) async fn plan(
         &self,
         cluster: &Cluster,
@@ -162,6 +164,18 @@ impl Rerender {
             Ok(Err(failure)) => return failed(failure.to_string()),
             Err(join) => return failed(join.to_string()),
         };
+        let wrote: Vec<&ObjectRef> = written
+            .iter()
+            .filter(|a| matches!(a.action, Action::Create | Action::Update) && a.error.is_none())
+            .map(|a| &a.object)
+            .collect();
+        let manifests: Vec<Manifest> = manifests
+            .into_iter()
+            .filter(|m| {
+                let rendered = m.object_ref();
+                wrote.iter().any(|w| is_written_as(&rendered, w))
+            })
+            .collect();
         let keys = manifests
             .iter()
             .map(|m| object_key(m, &cluster.default_namespace))

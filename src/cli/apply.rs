@@ -467,7 +467,9 @@ async fn apply(
             members: prepared.members,
             pinned: pinned.is_some(),
             hook_timeout: args.timeout,
-            rerender: prepared.rerender.clone(),
+            // A plan file is applied exactly: what a second render would change is left to
+            // the next plan.
+            rerender: prepared.rerender.clone().filter(|_| pinned.is_none()),
         },
         &tick,
     )

@@ -690,3 +690,74 @@ async fn a_render_that_fell_back_for_a_missing_definition_says_so_in_one_short_s
     assert!(!stderr.contains("saw no cluster objects"), "{stderr}");
     assert_eq!(password(&client, &ns).await, first);
 }
+
+/// A chart without random values whose ConfigMap says whether `lookup` found the chart's own
+/// Secret: "no" on a first install, "yes" from then on.
+const SEES_ITS_SECRET: &[(&str, &str)] = &[
+    (
+        "deploy/Chart.yaml",
+        "apiVersion: v2\nname: seer\nversion: 0.1.0\n",
+    ),
+    (
+        "deploy/templates/secret.yaml",
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: {{ .Release.Name }}-admin\nstringData:\n  \
+         user: admin\n",
+    ),
+    (
+        "deploy/templates/seen.yaml",
+        r#"apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ .Release.Name }}-seen
+data:
+  seen: {{ if (lookup "v1" "Secret" .Release.Namespace (printf "%s-admin" .Release.Name)) }}"yes"{{ else }}"no"{{ end }}
+"#,
+    ),
+];
+
+async fn seen_by_chart(client: &kube::Client, ns: &str) -> String {
+    let cm = config(client, ns, "deploy-seen").await;
+    cm.data.unwrap_or_default()["seen"].clone()
+}
+
+#[tokio::test]
+async fn a_chart_without_random_values_is_rendered_again_as_the_cluster_now_is() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "lookup-seer").await;
+    let repo = committed(SEES_ITS_SECRET);
+    let out = gitops(&["apply", "deploy", "-n", &ns, "--yes"], repo.path());
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("Re-rendered 1 chart"), "{stdout}");
+    assert!(stdout.contains("2 created, 1 updated"), "{stdout}");
+    assert_eq!(seen_by_chart(&client, &ns).await, "yes");
+    let out = gitops(&["diff", "deploy", "-n", &ns], repo.path());
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+}
+
+#[tokio::test]
+async fn a_plan_file_is_applied_exactly_and_its_chart_is_not_rendered_again() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "lookup-planfile").await;
+    let repo = committed(SEES_ITS_SECRET);
+    let plan = repo.path().join("plan.json");
+    let plan = plan.to_str().expect("utf-8 path");
+    let out = gitops(&["diff", "deploy", "-n", &ns, "--out", plan], repo.path());
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "changes\n{stdout}\n{stderr}");
+    let out = gitops(
+        &["apply", "deploy", "-n", &ns, "--plan", plan, "--yes"],
+        repo.path(),
+    );
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(!stdout.contains("Re-rendered"), "{stdout}");
+    assert!(stdout.contains("2 created, 0 updated"), "{stdout}");
+    assert_eq!(seen_by_chart(&client, &ns).await, "no");
+    // What a second render changes is left to the next plan, which shows it.
+    let out = gitops(&["diff", "deploy", "-n", &ns], repo.path());
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(stdout.contains("~ update ConfigMap"), "{stdout}");
+}
