@@ -292,7 +292,7 @@ impl Execution {
 ///
 /// When everything was written and `options.rerender` names charts whose objects were just
 /// created, those charts are rendered once more and what changed is applied the same way (a
-/// plan of their objects alone: nothing more is pruned, no hook runs again).
+/// plan of the objects just written alone: nothing more is pruned, no hook runs again).
 ///
 /// Errors are for the parent write only; per-object failures are in the result.
 pub async fn execute(
