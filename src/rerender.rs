@@ -10,7 +10,7 @@
 //! field that differs between two renders even then is unstable and kept live
 //! (`render::unstable`), never rewritten in a loop.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -113,18 +113,10 @@ impl Rerender {
 
     /// The charts some of whose objects `written` created: their lookups saw nothing of them.
     fn due(&self, written: &[Applied]) -> Vec<PathBuf> {
-        let created: Vec<&ObjectRef> = written
-            .iter()
-            .filter(|a| a.action == Action::Create && a.error.is_none())
-            .map(|a| &a.object)
-            .collect();
+        let created = Written::of(written, &[Action::Create]);
         self.charts
             .iter()
-            .filter(|c| {
-                c.objects
-                    .iter()
-                    .any(|o| created.iter().any(|live| is_written_as(o, live)))
-            })
+            .filter(|c| c.objects.iter().any(|o| created.holds(o)))
             .map(|c| c.dir.clone())
             .collect()
     }
@@ -164,17 +156,10 @@ impl Rerender {
             Ok(Err(failure)) => return failed(failure.to_string()),
             Err(join) => return failed(join.to_string()),
         };
-        let wrote: Vec<&ObjectRef> = written
-            .iter()
-            .filter(|a| matches!(a.action, Action::Create | Action::Update) && a.error.is_none())
-            .map(|a| &a.object)
-            .collect();
+        let wrote = Written::of(written, &[Action::Create, Action::Update]);
         let manifests: Vec<Manifest> = manifests
             .into_iter()
-            .filter(|m| {
-                let rendered = m.object_ref();
-                wrote.iter().any(|w| is_written_as(&rendered, w))
-            })
+            .filter(|m| wrote.holds(&m.object_ref()))
             .collect();
         let keys = manifests
             .iter()
@@ -213,13 +198,37 @@ impl Rerender {
     }
 }
 
-/// Whether `written` is the object `rendered` names. A chart leaves most namespaces to the
-/// release's: a rendered object without one is written in whichever the plan gave it.
-fn is_written_as(rendered: &ObjectRef, written: &ObjectRef) -> bool {
-    rendered.api_version == written.api_version
-        && rendered.kind == written.kind
-        && rendered.name == written.name
-        && (rendered.namespace.is_none() || rendered.namespace == written.namespace)
+/// The objects written successfully with some actions, by API version, kind and name, with
+/// the namespaces each went to.
+struct Written<'a>(BTreeMap<(&'a str, &'a str, &'a str), Vec<Option<&'a str>>>);
+
+impl<'a> Written<'a> {
+    fn of(results: &'a [Applied], actions: &[Action]) -> Self {
+        let mut written: BTreeMap<_, Vec<_>> = BTreeMap::new();
+        for a in results {
+            if a.error.is_none() && actions.contains(&a.action) {
+                let o = &a.object;
+                written
+                    .entry((o.api_version.as_str(), o.kind.as_str(), o.name.as_str()))
+                    .or_default()
+                    .push(o.namespace.as_deref());
+            }
+        }
+        Written(written)
+    }
+
+    /// Whether the object `rendered` names was written. A chart leaves most namespaces to the
+    /// release's: a rendered object without one was written in whichever the plan gave it.
+    fn holds(&self, rendered: &ObjectRef) -> bool {
+        let key = (
+            rendered.api_version.as_str(),
+            rendered.kind.as_str(),
+            rendered.name.as_str(),
+        );
+        self.0.get(&key).is_some_and(|namespaces| {
+            rendered.namespace.is_none() || namespaces.contains(&rendered.namespace.as_deref())
+        })
+    }
 }
 
 /// Whether an object whose origin is `file` came from the chart in `chart`.
