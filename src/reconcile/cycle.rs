@@ -317,12 +317,19 @@ impl Reconciler {
                 members: plan.members,
                 pinned: false,
                 hook_timeout: pipeline::HOOK_TIMEOUT,
+                rerender: plan.rerender.take(),
             },
             &|_| {},
         )
         .await
         .map_err(|e| fail(Stage::Apply, crate::cluster::refusal::one_line(&e)))?;
         let mut failures = Vec::new();
+        if let Some(rerendered) = &execution.rerendered {
+            match &rerendered.error {
+                Some(_) => failures.push(rerendered.line()),
+                None => tracing::info!(set = %self.set, "{}", rerendered.line()),
+            }
+        }
         for result in &execution.results {
             match (&result.error, result.action) {
                 (Some(error), _) => failures.push(format!("{}: {error}", result.object)),
