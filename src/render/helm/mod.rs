@@ -24,6 +24,7 @@ pub(crate) mod kustomize;
 pub(crate) mod links;
 pub mod lookup;
 mod pull;
+mod registry;
 pub(crate) mod workspace;
 
 use std::ffi::OsString;
