@@ -177,10 +177,11 @@ impl Canary {
     }
 }
 
-/// A tenant's repository with two GitSync paths using `web` 0.1.0 from `reference`:
-/// `dependency/`, a chart whose Chart.lock pins it (locked outside the controller, where
-/// nothing is confined), and `pulled/`, a kustomization's `helmCharts:` entry.
-fn two_uses(reference: &str) -> Remote {
+/// A tenant's repository with two GitSync paths using `web` 0.1.0: `dependency/`, a chart
+/// whose Chart.lock pins it from `locked` (locked outside the controller, where nothing is
+/// confined), and `pulled/`, a kustomization's `helmCharts:` entry pulling it from `pulled`.
+fn two_uses(locked: &str, pulled: &str) -> Remote {
+    let reference = locked;
     let scratch = tempfile::tempdir().unwrap();
     let chart = scratch.path().join("app");
     std::fs::create_dir_all(&chart).unwrap();
@@ -192,7 +193,7 @@ fn two_uses(reference: &str) -> Remote {
     crate::chart_repo::lock_chart(&chart, &["--plain-http"]);
     let lock = std::fs::read_to_string(chart.join("Chart.lock")).unwrap();
     let pulled = format!(
-        "helmCharts:\n- name: web\n  repo: {reference}\n  version: 0.1.0\n  releaseName: demo\n"
+        "helmCharts:\n- name: web\n  repo: {pulled}\n  version: 0.1.0\n  releaseName: demo\n"
     );
     Remote::new(&[
         ("dependency/Chart.yaml", &chart_yaml),
@@ -216,14 +217,22 @@ async fn a_registry_naming_a_token_service_on_loopback_is_refused_before_anythin
     let t = Tenants::new("realm").await;
     let registry = Registry::start(None);
     registry.publish("web", "0.1.0", "from-registry", None);
-    let front = Front::start(registry.addr);
-    let remote = two_uses(&front.reference());
-    // From now on the registry the operator allows answers 401 naming a token service on the
-    // controller's loopback, which helm would ask directly.
+    let literal = Front::start(registry.addr);
+    let named = Front::start(registry.addr);
+    let remote = two_uses(&literal.reference(), &named.reference());
+    // From now on the registries the operator allows answer 401 naming a token service on
+    // the controller's loopback: one as the address (which helm 3.22 and 4 refuse too), one as
+    // `localhost` (which helm asks directly, around the fetch proxy).
     let canary = Canary::start("{\"token\":\"tok-from-loopback\"}");
-    front.set(Mode::TokenAt {
-        realm: canary.url("/token"),
-        token: "tok-from-loopback".into(),
+    let realm = canary.url("/token");
+    let token = "tok-from-loopback".to_string();
+    literal.set(Mode::TokenAt {
+        realm: realm.clone(),
+        token: token.clone(),
+    });
+    named.set(Mode::TokenAt {
+        realm: realm.replace("127.0.0.1", "localhost"),
+        token,
     });
     sync_both(&t, &remote).await;
     let helm = support::helm3();
@@ -231,11 +240,11 @@ async fn a_registry_naming_a_token_service_on_loopback_is_refused_before_anythin
 
     let allowed = ["--allow-file-sources", "--allow-fetch-to", "127.0.0.2"];
     let strict = t.controller(&allowed, env);
-    for path in PATHS {
+    for (path, host) in [("dependency", "127.0.0.1"), ("pulled", "localhost")] {
         let refused = wait_for_ready(&t.client, &t.a, path, "False", "RenderFailed").await;
         assert!(
             refused.contains("token service")
-                && refused.contains("127.0.0.1")
+                && refused.contains(&format!("refusing to fetch from {host}"))
                 && refused.contains("loopback")
                 && refused.contains("--allow-fetch-to"),
             "{path}: {refused}"
@@ -247,10 +256,13 @@ async fn a_registry_naming_a_token_service_on_loopback_is_refused_before_anythin
     drop(strict);
 
     // Allowing the address lets the token through, and the charts with it.
-    let _allowed = t.controller(
-        &[&allowed[..], &["--allow-fetch-to", "127.0.0.1"]].concat(),
-        env,
-    );
+    let loopback = [
+        "--allow-fetch-to",
+        "127.0.0.1",
+        "--allow-fetch-to",
+        "localhost",
+    ];
+    let _allowed = t.controller(&[&allowed[..], &loopback].concat(), env);
     for path in PATHS {
         t.sync_now(&t.a, path);
         wait_for_ready(&t.client, &t.a, path, "True", "ReconciliationSucceeded").await;
@@ -269,7 +281,7 @@ async fn a_registry_redirecting_a_chart_download_to_loopback_is_refused_before_a
     let registry = Registry::start(None);
     registry.publish("web", "0.1.0", "from-registry", None);
     let front = Front::start(registry.addr);
-    let remote = two_uses(&front.reference());
+    let remote = two_uses(&front.reference(), &front.reference());
     // Registries send blob downloads to storage elsewhere; this one sends them to the
     // controller's loopback.
     let canary = Canary::start("{}");
