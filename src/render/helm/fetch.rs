@@ -122,46 +122,6 @@ fn fetch(request: &Request<'_>, root: &Path) -> Result<Vec<PathBuf>, RenderError
     {
         args.push("--plain-http".into());
     }
-    // In the controller the indexes are read first, and the download URLs they give for the
-    // lock checked (`index`), before helm downloads from the very copies checked.
-    let (mut refreshed, mut refresh_failed) = (String::new(), String::new());
-    if crate::source::address::confined().is_some() && !config.names.is_empty() {
-        let mut update = std::process::Command::new(request.program);
-        update
-            .args(["repo", "update"])
-            .stdin(std::process::Stdio::null());
-        workspace.isolate(&mut update, registry.as_deref());
-        update.envs(crate::source::egress::helm_env());
-        let output = run(update, request.budget).map_err(|error| {
-            failed(
-                request,
-                all,
-                error.reason("helm repo update", request.program),
-            )
-        })?;
-        refreshed = String::from_utf8_lossy(&output.stdout).into_owned();
-        refresh_failed = String::from_utf8_lossy(&output.stderr).into_owned();
-        for locked in request
-            .locked
-            .iter()
-            .filter(|l| l.is_remote() && !l.is_oci())
-        {
-            let Some((_, name)) = config.names.iter().find(|(r, _)| *r == locked.repository) else {
-                continue;
-            };
-            let index = workspace
-                .repository_cache()
-                .join(format!("{name}-index.yaml"));
-            super::index::check_downloads(
-                &index,
-                &locked.repository,
-                &locked.name,
-                &locked.version,
-            )
-            .map_err(|reason| failed(request, std::slice::from_ref(locked), reason))?;
-        }
-        args.push("--skip-refresh".into());
-    }
     let mut command = std::process::Command::new(request.program);
     command.args(&args).stdin(std::process::Stdio::null());
     workspace.isolate(&mut command, registry.as_deref());
@@ -175,11 +135,8 @@ fn fetch(request: &Request<'_>, root: &Path) -> Result<Vec<PathBuf>, RenderError
     })?;
     if !output.status.success() {
         // Read to decide what failed and whom to blame; never quoted (`failure`).
-        let stderr = format!(
-            "{refresh_failed}{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let stdout = format!("{refreshed}{}", String::from_utf8_lossy(&output.stdout));
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
         let mut named: Vec<Locked> = request
             .locked
             .iter()

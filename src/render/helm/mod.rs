@@ -19,7 +19,6 @@ mod download;
 mod failure;
 mod fetch;
 pub mod hooks;
-mod index;
 pub(crate) mod kustomize;
 pub(crate) mod links;
 pub mod lookup;
