@@ -19,9 +19,9 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, ListParams};
 use serde_json::Value;
 
-use crate::chart_repo::{HttpRepo, Registry, helm_with, run, write_chart};
-use crate::controller::{config_maps, spec, wait_for_ready};
-use crate::reconcile::{Remote, cm};
+use crate::chart_repo::{HttpRepo, Registry, helm_with, registry_login, run, write_chart};
+use crate::controller::{config_maps, ready, spec, wait_for_ready};
+use crate::reconcile::{Remote, WAIT, cm, eventually};
 use crate::support;
 use crate::tenancy_claims::{Tenants, tls_acceptor};
 
@@ -129,7 +129,7 @@ fn answer(mut stream: TcpStream, upstream: SocketAddr, mode: &Mode) {
     forwarded.push_str("\r\n");
     for line in lines.iter().skip(1) {
         let name = line.split(':').next().unwrap_or("").to_ascii_lowercase();
-        if name != "connection" && name != "authorization" {
+        if name != "connection" {
             forwarded.push_str(line);
             forwarded.push_str("\r\n");
         }
@@ -145,6 +145,8 @@ fn answer(mut stream: TcpStream, upstream: SocketAddr, mode: &Mode) {
 struct Canary {
     addr: SocketAddr,
     hits: Arc<AtomicUsize>,
+    /// Requests that carried an `Authorization` header.
+    authorized: Arc<AtomicUsize>,
 }
 
 impl Canary {
@@ -152,11 +154,18 @@ impl Canary {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let hits = Arc::new(AtomicUsize::new(0));
-        let (count, body) = (hits.clone(), body.to_string());
+        let authorized = Arc::new(AtomicUsize::new(0));
+        let (count, with_login, body) = (hits.clone(), authorized.clone(), body.to_string());
         std::thread::spawn(move || {
             for mut stream in listener.incoming().flatten() {
                 count.fetch_add(1, Ordering::SeqCst);
-                let _ = head(&mut stream);
+                let lines = head(&mut stream);
+                if lines
+                    .iter()
+                    .any(|l| l.to_ascii_lowercase().starts_with("authorization:"))
+                {
+                    with_login.fetch_add(1, Ordering::SeqCst);
+                }
                 let _ = write!(
                     stream,
                     "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
@@ -165,7 +174,11 @@ impl Canary {
                 );
             }
         });
-        Canary { addr, hits }
+        Canary {
+            addr,
+            hits,
+            authorized,
+        }
     }
 
     fn url(&self, path: &str) -> String {
@@ -174,6 +187,10 @@ impl Canary {
 
     fn hits(&self) -> usize {
         self.hits.load(Ordering::SeqCst)
+    }
+
+    fn authorized(&self) -> usize {
+        self.authorized.load(Ordering::SeqCst)
     }
 }
 
@@ -305,6 +322,80 @@ async fn a_registry_redirecting_a_chart_download_to_loopback_is_refused_before_a
     }
     assert_eq!(canary.hits(), 0, "the download on loopback was asked");
     assert!(config_maps(&t.client, &t.a).await.is_empty());
+}
+
+/// The message of `path`'s sync once it fails rendering with a message holding `needle`.
+async fn failed_with(t: &Tenants, path: &str, needle: &str) -> String {
+    eventually(
+        &format!("GitSync {path} failing with {needle:?}"),
+        WAIT,
+        || async {
+            ready(&t.client, &t.a, path)
+                .await
+                .filter(|(status, reason, message)| {
+                    status == "False" && reason == "RenderFailed" && message.contains(needle)
+                })
+                .map(|(_, _, message)| message)
+        },
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_private_registrys_login_goes_to_the_registry_and_never_along_a_redirect() {
+    let t = Tenants::new("registry-login").await;
+    let registry = Registry::start(Some(crate::helm_dependencies::HTPASSWD));
+    let logins = tempfile::tempdir().unwrap();
+    let push = registry_login(logins.path(), registry.addr, "ci", "oci-pa55word");
+    registry.publish("web", "0.1.0", "private-oci", Some(&push));
+    let front = Front::start(registry.addr);
+    let right = registry_login(logins.path(), front.addr, "ci", "oci-pa55word");
+    let wrong = registry_login(logins.path(), front.addr, "ci", "wrong-oci-secret");
+    let pulled = format!(
+        "helmCharts:\n- name: web\n  repo: {}\n  version: 0.1.0\n  releaseName: demo\n",
+        front.reference()
+    );
+    let remote = Remote::new(&[("pulled/kustomization.yaml", &pulled)]);
+    let url = format!("file://{}", remote.base.join("platform.git").display());
+    t.sync(&t.a, "pulled", spec(&url, "pulled", &t.a, "deployer"))
+        .await;
+    let helm = support::helm3();
+    let allowed = [
+        "--allow-file-sources",
+        "--allow-fetch-to",
+        "127.0.0.2",
+        "--allow-fetch-to",
+        "127.0.0.1",
+    ];
+
+    let env: &[(&str, &Path)] = &[
+        ("GITOPS_HELM", &helm),
+        ("GITOPS_HELM_REGISTRY_CONFIG", &wrong),
+    ];
+    let refused = t.controller(&allowed, env);
+    let message = failed_with(&t, "pulled", "HTTP 401").await;
+    assert!(!message.contains("wrong-oci-secret"), "{message}");
+    assert!(!refused.logs().contains("wrong-oci-secret"));
+    drop(refused);
+
+    // The registry sends the download elsewhere: the login stays behind, and what comes back
+    // is checked against the digest the manifest gives.
+    let canary = Canary::start("{}");
+    front.set(Mode::BlobsTo(canary.url("/blob")));
+    let env: &[(&str, &Path)] = &[
+        ("GITOPS_HELM", &helm),
+        ("GITOPS_HELM_REGISTRY_CONFIG", &right),
+    ];
+    let _controller = t.controller(&allowed, env);
+    t.sync_now(&t.a, "pulled");
+    failed_with(&t, "pulled", "the chart layer of web 0.1.0").await;
+    assert!(canary.hits() > 0, "the redirect was followed");
+    assert_eq!(canary.authorized(), 0, "the login went along the redirect");
+
+    front.set(Mode::Relay);
+    t.sync_now(&t.a, "pulled");
+    wait_for_ready(&t.client, &t.a, "pulled", "True", "ReconciliationSucceeded").await;
+    assert_eq!(config_maps(&t.client, &t.a).await, ["demo-web"]);
 }
 
 /// An https chart repository on 127.0.0.2 serving `inside`'s charts: relaying to it at first,
