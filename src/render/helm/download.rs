@@ -219,9 +219,16 @@ impl<'a> Client<'a> {
                     };
                 }
             }
-            let response = request
-                .send()
-                .map_err(|e| format!("{}: {}", shown(current.as_str()), network(&e)))?;
+            let response = request.send().map_err(|e| {
+                let why = match self.budget.remaining() {
+                    // The client's timeout is the render's deadline: say which limit it was.
+                    Some(left) if e.is_timeout() && left.is_zero() => {
+                        self.budget.hit(Limit::Timeout).explain()
+                    }
+                    _ => network(&e),
+                };
+                format!("{}: {why}", shown(current.as_str()))
+            })?;
             let status = response.status();
             if !status.is_redirection() || status == reqwest::StatusCode::NOT_MODIFIED {
                 return Ok(response);
