@@ -5,12 +5,12 @@
 //! chart URLs of a repository's `index.yaml`, a registry's token realm, a name that resolves
 //! to a public address once and an internal one the next time.
 //!
-//! helm (Go) skips any proxy for `localhost` and loopback literals, so those are refused by
-//! the URL check alone; a plain-http redirect is checked here before helm sees it (the
-//! redirect's target is refused as the request itself would be), and an index's download URLs
-//! are checked before helm downloads (`render::helm::index`). A redirect inside an https
-//! tunnel is out of this proxy's sight: in the controller, HTTP(S) chart repositories are read
-//! by our own client instead (`render::helm::download`), which checks every hop.
+//! helm (Go) skips any proxy for `localhost` and loopback literals, and a redirect inside an
+//! https tunnel is out of this proxy's sight: in the controller, chart repositories and OCI
+//! registries are therefore read by our own client instead (`render::helm::download`,
+//! `render::helm::registry`), which checks every hop, and helm fetches nothing. A plain-http
+//! redirect is still checked here before the client sees it (the redirect's target is refused
+//! as the request itself would be).
 //!
 //! A refusal is answered `403` with the reason as the status text, which helm repeats in its
 //! error; the reasons given lately are remembered (`refusal_in`), so that a message built from

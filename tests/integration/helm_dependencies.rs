@@ -14,7 +14,7 @@ use crate::chart_repo::{HttpRepo, Registry, helm_in, helm_with, registry_login, 
 use crate::support::{self, Workdir, text};
 
 /// bcrypt of `oci-pa55word`, the registry's one login.
-const HTPASSWD: &str = "ci:$2a$05$YktcXMg8/bf/tzTWONP31.FGC.XWVSKf24OUaXQlqOTv.7xqO2.TW";
+pub(crate) const HTPASSWD: &str = "ci:$2a$05$YktcXMg8/bf/tzTWONP31.FGC.XWVSKf24OUaXQlqOTv.7xqO2.TW";
 
 /// The repository under test: `web/` is a chart depending on `dependencies` (name, version
 /// range, repository), with a template of its own, and no `charts/`.

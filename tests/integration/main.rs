@@ -39,4 +39,5 @@ mod tenancy_claims;
 mod tenancy_fetched_text;
 mod tenancy_guard;
 mod tenancy_previews;
+mod tenancy_registries;
 mod tenancy_trees;

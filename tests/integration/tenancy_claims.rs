@@ -21,15 +21,15 @@ use crate::support::{self, gitops};
 
 /// Two tenant namespaces, each with a `deployer` that may manage ConfigMaps and Secrets in
 /// its own namespace only, and the shard this test's controller owns.
-struct Tenants {
-    client: kube::Client,
-    a: String,
-    b: String,
+pub(crate) struct Tenants {
+    pub(crate) client: kube::Client,
+    pub(crate) a: String,
+    pub(crate) b: String,
     shard: String,
 }
 
 impl Tenants {
-    async fn new(prefix: &str) -> Self {
+    pub(crate) async fn new(prefix: &str) -> Self {
         let client = support::admin().await;
         install_crd(&client).await;
         let a = support::namespace(&client, &format!("{prefix}-a")).await;
@@ -46,20 +46,20 @@ impl Tenants {
     }
 
     /// A GitSync of this test's shard.
-    async fn sync(&self, ns: &str, name: &str, spec: Value) {
+    pub(crate) async fn sync(&self, ns: &str, name: &str, spec: Value) {
         let labels = json!({ kubectl_gitops::controller::crd::SHARD_LABEL: self.shard });
         create_sync(&self.client, ns, name, spec, labels).await;
     }
 
     /// A controller of every namespace, for this test's syncs, with `flags`.
-    fn controller(&self, flags: &[&str], env: &[(&str, &Path)]) -> Controller {
+    pub(crate) fn controller(&self, flags: &[&str], env: &[(&str, &Path)]) -> Controller {
         let mut args = vec!["--shard", &self.shard, "--no-leader-election"];
         args.extend(flags);
         Controller::start_with(&args, env)
     }
 
     /// `kubectl gitops sync NAME -n NS --wait`: a reconcile now, fetch included.
-    fn sync_now(&self, ns: &str, name: &str) {
+    pub(crate) fn sync_now(&self, ns: &str, name: &str) {
         let cwd = tempfile::tempdir().unwrap();
         let _ = gitops(
             &["sync", name, "-n", ns, "--wait", "--timeout", "30s"],
@@ -574,7 +574,7 @@ async fn an_allowed_https_repository_redirecting_to_loopback_is_refused_before_a
 
 /// A TLS acceptor whose certificate (for `sans`, an openssl subjectAltName list) is signed by
 /// a CA written to `dir/ca.pem`.
-fn tls_acceptor(dir: &Path, sans: &str) -> tokio_rustls::TlsAcceptor {
+pub(crate) fn tls_acceptor(dir: &Path, sans: &str) -> tokio_rustls::TlsAcceptor {
     use crate::reconcile::openssl;
     use tokio_rustls::rustls::pki_types::pem::PemObject;
     use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};

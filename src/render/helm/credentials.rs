@@ -232,6 +232,81 @@ pub(crate) fn learn_registry_config(text: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A registry login from the registry config, as `helm registry login` writes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Login {
+    /// `auth` (base64 `user:password`), or `username` and `password`.
+    Basic { user: String, password: String },
+    /// `identitytoken`: an OAuth2 refresh token the registry's token service exchanges.
+    Identity(String),
+    /// `registrytoken`: a bearer token sent as it is.
+    Registry(String),
+}
+
+/// The login `$GITOPS_HELM_REGISTRY_CONFIG` holds for the registry at `host` (`host:port`,
+/// as an `oci://` reference names it), its secrets learned by the scrubber; `None` without
+/// one. Keys are matched as Docker matches them: with or without a scheme and a path.
+pub(crate) fn registry_login(host: &str) -> Result<Option<Login>, String> {
+    let Some(path) = registry_config()? else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(&path).map_err(|error| {
+        format!(
+            "cannot read ${REGISTRY_CONFIG_ENV} ({}): {error}",
+            path.display()
+        )
+    })?;
+    Ok(login_in(&text, host))
+}
+
+/// The login for `host` in a registry config's text.
+fn login_in(text: &str, host: &str) -> Option<Login> {
+    let doc: Value = serde_json::from_str(text).ok()?;
+    let auths = doc.get("auths")?.as_object()?;
+    let bare = |key: &str| {
+        let key = key
+            .strip_prefix("https://")
+            .or_else(|| key.strip_prefix("http://"))
+            .unwrap_or(key);
+        key.split('/').next().unwrap_or("").to_ascii_lowercase()
+    };
+    let wanted = host.to_ascii_lowercase();
+    // Docker Hub's logins are filed under its old index address.
+    let hub = matches!(
+        wanted.as_str(),
+        "docker.io" | "registry-1.docker.io" | "index.docker.io"
+    );
+    let (_, entry) = auths
+        .iter()
+        .find(|(key, _)| bare(key) == wanted || (hub && bare(key) == "index.docker.io"))?;
+    let field = |key: &str| {
+        entry
+            .get(key)
+            .and_then(Value::as_str)
+            .filter(|v| !v.is_empty())
+    };
+    if let Some(token) = field("registrytoken") {
+        return Some(Login::Registry(token.to_string()));
+    }
+    if let Some(token) = field("identitytoken") {
+        return Some(Login::Identity(token.to_string()));
+    }
+    if let Some(auth) = field("auth")
+        && let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(auth)
+        && let Ok(pair) = String::from_utf8(bytes)
+        && let Some((user, password)) = pair.split_once(':')
+    {
+        return Some(Login::Basic {
+            user: user.to_string(),
+            password: password.to_string(),
+        });
+    }
+    field("username").map(|user| Login::Basic {
+        user: user.to_string(),
+        password: field("password").unwrap_or_default().to_string(),
+    })
+}
+
 fn env_path(name: &str) -> Option<PathBuf> {
     std::env::var_os(name)
         .filter(|v| !v.is_empty())
@@ -331,6 +406,36 @@ mod tests {
         .unwrap();
         let shown = crate::scrub::text(&format!("denied registry-t0ken {auth}"));
         assert_eq!(shown, "denied *** ***");
+    }
+
+    #[test]
+    fn a_registry_login_is_found_by_host_with_or_without_a_scheme() {
+        let auth = base64::engine::general_purpose::STANDARD.encode("robot:s3cret");
+        let config = format!(
+            "{{\"auths\":{{\"https://r.example.com/v1/\":{{\"auth\":\"{auth}\"}},\
+             \"127.0.0.1:5000\":{{\"username\":\"u\",\"password\":\"p\"}},\
+             \"https://index.docker.io/v1/\":{{\"identitytoken\":\"refresh\"}}}}}}"
+        );
+        assert_eq!(
+            login_in(&config, "r.example.com"),
+            Some(Login::Basic {
+                user: "robot".into(),
+                password: "s3cret".into()
+            })
+        );
+        assert_eq!(
+            login_in(&config, "127.0.0.1:5000"),
+            Some(Login::Basic {
+                user: "u".into(),
+                password: "p".into()
+            })
+        );
+        assert_eq!(
+            login_in(&config, "registry-1.docker.io"),
+            Some(Login::Identity("refresh".into()))
+        );
+        assert_eq!(login_in(&config, "r.example.com:444"), None);
+        assert_eq!(login_in(&config, "127.0.0.1"), None);
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! Fetching from an HTTP(S) chart repository in the controller, with our own client rather
-//! than helm's: helm (Go) goes straight to loopback literals, around the fetch proxy, and a
+//! Fetching from an HTTP(S) chart repository (and, for `registry`, an OCI registry) in the
+//! controller, with our own client rather than helm's: helm (Go) goes straight to loopback literals, around the fetch proxy, and a
 //! redirect inside an https tunnel is out of the proxy's sight. Here every hop of a redirect is
 //! checked as `source::address` checks a tenant's URL, names resolve only through the same
 //! check (so the connection goes to the addresses checked), the repository's credentials go to
@@ -18,16 +18,32 @@ use crate::source::address::{self, Fetch, Policy};
 /// The most redirects one fetch follows (Go's client, and so helm, follows ten).
 const MAX_REDIRECTS: usize = 10;
 
-/// A client for one repository, with its entry's credentials and TLS settings.
+/// A client for one repository or registry, with its entry's credentials and TLS settings.
 pub(crate) struct Client<'a> {
     http: reqwest::blocking::Client,
     policy: &'static Policy,
     /// The repository's origin (scheme, host, port): credentials go there only, unless the
     /// entry says `pass_credentials_all`.
     origin: url::Origin,
-    basic: Option<(String, String)>,
+    basic: Option<Authorization>,
     pass_credentials_all: bool,
     budget: &'a Budget,
+}
+
+/// What a request carries to prove who asks.
+#[derive(Clone)]
+pub(crate) enum Authorization {
+    Basic { user: String, password: String },
+    Bearer(String),
+}
+
+/// Where a request's authorization may go.
+#[derive(Clone, Copy)]
+pub(crate) enum Scope<'s> {
+    /// To this origin only: a redirect elsewhere goes without it.
+    Origin(&'s url::Origin),
+    /// Wherever a redirect leads (a repository entry's `pass_credentials_all`).
+    Everywhere,
 }
 
 /// Resolves names only to addresses the policy lets a chart source reach.
@@ -48,6 +64,19 @@ impl reqwest::dns::Resolve for Checked {
             }
         })
     }
+}
+
+/// A client that follows no redirect on its own and resolves names through `policy`, bounded
+/// by the render's deadline.
+fn builder(policy: &'static Policy, budget: &Budget) -> reqwest::blocking::ClientBuilder {
+    let mut builder = reqwest::blocking::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .dns_resolver(Arc::new(Checked(policy)));
+    if let Some(remaining) = budget.remaining() {
+        builder = builder.timeout(remaining);
+    }
+    builder
 }
 
 impl<'a> Client<'a> {
@@ -75,14 +104,8 @@ impl<'a> Client<'a> {
                 .and_then(Value::as_bool)
                 .unwrap_or(false)
         };
-        let mut builder = reqwest::blocking::Client::builder()
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .dns_resolver(Arc::new(Checked(policy)))
+        let mut builder = builder(policy, budget)
             .tls_danger_accept_invalid_certs(flag("insecure_skip_tls_verify"));
-        if let Some(remaining) = budget.remaining() {
-            builder = builder.timeout(remaining);
-        }
         if let Some(ca) = text("caFile") {
             let pem = std::fs::read(ca).map_err(|e| format!("cannot read caFile {ca}: {e}"))?;
             // As helm: the repository's CA is the only one its certificate may chain to.
@@ -106,20 +129,69 @@ impl<'a> Client<'a> {
             http,
             policy,
             origin: base.origin(),
-            basic: text("username").map(|user| {
-                (
-                    user.to_string(),
-                    text("password").unwrap_or_default().to_string(),
-                )
+            basic: text("username").map(|user| Authorization::Basic {
+                user: user.to_string(),
+                password: text("password").unwrap_or_default().to_string(),
             }),
             pass_credentials_all: flag("pass_credentials_all"),
             budget,
         }))
     }
 
+    /// A client for the registry at `base` (`http(s)://host:port`), which sends no
+    /// credentials of its own (`registry` decides each request's); `None` outside the
+    /// controller.
+    pub fn for_registry(base: &url::Url, budget: &'a Budget) -> Result<Option<Self>, String> {
+        let Some(policy) = address::confined() else {
+            return Ok(None);
+        };
+        let http = builder(policy, budget)
+            .build()
+            .map_err(|e| format!("cannot set up the registry's client: {e}"))?;
+        Ok(Some(Client {
+            http,
+            policy,
+            origin: base.origin(),
+            basic: None,
+            pass_credentials_all: false,
+            budget,
+        }))
+    }
+
+    /// The origin the client was made for.
+    pub fn origin(&self) -> &url::Origin {
+        &self.origin
+    }
+
     /// The body at `url`, following redirects each checked; the reason it could not be read
     /// otherwise, in our words (never the server's).
     pub fn get(&self, url: &str) -> Result<Vec<u8>, String> {
+        let scope = match self.pass_credentials_all {
+            true => Scope::Everywhere,
+            false => Scope::Origin(&self.origin),
+        };
+        let response = self.send(url, &[], self.basic.as_ref().map(|a| (a, scope)))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(format!(
+                "{}: the server answered HTTP {}",
+                shown(response.url().as_str()),
+                status.as_u16()
+            ));
+        }
+        let at = response.url().to_string();
+        self.read(response, &at)
+    }
+
+    /// The answer to a GET of `url` with `headers`, after following its redirects, each hop
+    /// checked as a tenant's URL is; `authorization` goes only where its scope says. Any
+    /// status but a redirect is the caller's to judge.
+    pub fn send(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+        authorization: Option<(&Authorization, Scope<'_>)>,
+    ) -> Result<reqwest::blocking::Response, String> {
         let mut current =
             url::Url::parse(url).map_err(|e| format!("{}: not a valid URL: {e}", shown(url)))?;
         for hop in 0..=MAX_REDIRECTS {
@@ -127,42 +199,52 @@ impl<'a> Client<'a> {
                 .check_url(Fetch::Chart, current.as_str())
                 .map_err(|refused| match hop {
                     0 => refused.0,
-                    _ => format!("the repository redirects elsewhere: {}", refused.0),
+                    _ => format!("the server redirects elsewhere: {}", refused.0),
                 })?;
             let mut request = self.http.get(current.clone());
-            if let Some((user, password)) = &self.basic
-                && (self.pass_credentials_all || current.origin() == self.origin)
-            {
-                request = request.basic_auth(user, Some(password));
+            for (name, value) in headers {
+                request = request.header(*name, *value);
             }
-            let response = request
-                .send()
-                .map_err(|e| format!("{}: {}", shown(current.as_str()), network(&e)))?;
+            if let Some((authorization, scope)) = authorization {
+                let goes = match scope {
+                    Scope::Everywhere => true,
+                    Scope::Origin(origin) => current.origin() == *origin,
+                };
+                if goes {
+                    request = match authorization {
+                        Authorization::Basic { user, password } => {
+                            request.basic_auth(user, Some(password))
+                        }
+                        Authorization::Bearer(token) => request.bearer_auth(token),
+                    };
+                }
+            }
+            let response = request.send().map_err(|e| {
+                let why = match self.budget.remaining() {
+                    // The client's timeout is the render's deadline: say which limit it was.
+                    Some(left) if e.is_timeout() && left.is_zero() => {
+                        self.budget.hit(Limit::Timeout).explain()
+                    }
+                    _ => network(&e),
+                };
+                format!("{}: {why}", shown(current.as_str()))
+            })?;
             let status = response.status();
-            if status.is_redirection() {
-                let next = response
-                    .headers()
-                    .get(reqwest::header::LOCATION)
-                    .and_then(|l| l.to_str().ok())
-                    .and_then(|l| current.join(l).ok())
-                    .ok_or_else(|| {
-                        format!(
-                            "{}: the server answered HTTP {} without a valid Location",
-                            shown(current.as_str()),
-                            status.as_u16()
-                        )
-                    })?;
-                current = next;
-                continue;
+            if !status.is_redirection() || status == reqwest::StatusCode::NOT_MODIFIED {
+                return Ok(response);
             }
-            if !status.is_success() {
-                return Err(format!(
-                    "{}: the server answered HTTP {}",
-                    shown(current.as_str()),
-                    status.as_u16()
-                ));
-            }
-            return self.read(response, current.as_str());
+            current = response
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|l| l.to_str().ok())
+                .and_then(|l| current.join(l).ok())
+                .ok_or_else(|| {
+                    format!(
+                        "{}: the server answered HTTP {} without a valid Location",
+                        shown(current.as_str()),
+                        status.as_u16()
+                    )
+                })?;
         }
         Err(format!(
             "{}: more than {MAX_REDIRECTS} redirects",
@@ -184,7 +266,8 @@ impl<'a> Client<'a> {
             .map_err(|reason| format!("the chart cannot be downloaded: {reason}"))
     }
 
-    fn read(
+    /// The body of `response` (from `url`), counted against the render's budget.
+    pub fn read(
         &self,
         mut response: reqwest::blocking::Response,
         url: &str,
@@ -211,7 +294,7 @@ impl<'a> Client<'a> {
 }
 
 /// A URL as a message may show it: credentials out.
-fn shown(url: &str) -> String {
+pub(crate) fn shown(url: &str) -> String {
     crate::scrub::url(url)
 }
 

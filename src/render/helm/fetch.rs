@@ -1,6 +1,8 @@
 //! Fetching a chart's locked dependencies: `helm dependency build` (as Argo CD runs it) on a
 //! copy of the chart, in a private Helm home whose only repositories are the lock's, then the
-//! archives kept in the cache. A lock already cached is never fetched again, so a render whose
+//! archives kept in the cache. In the controller our own client fetches every repository and
+//! registry of the lock instead (`download`, `registry`), and helm only packages its
+//! `file://` directories. A lock already cached is never fetched again, so a render whose
 //! cache holds its lock does not touch the network.
 
 use std::ffi::OsString;
@@ -10,6 +12,7 @@ use super::cache;
 use super::credentials::{self, Repositories};
 use super::dependencies::{self, Local, Locked};
 use super::failure;
+use super::registry::Registry;
 use super::workspace::Workspace;
 use crate::render::RenderError;
 use crate::render::limits::Budget;
@@ -72,13 +75,10 @@ fn fetch(request: &Request<'_>, root: &Path) -> Result<Vec<PathBuf>, RenderError
             .map_err(|r| failed(request, std::slice::from_ref(locked), r.0))?;
     }
     let repositories = Repositories::from_env().map_err(|reason| failed(request, all, reason))?;
-    // In the controller, a lock wholly of HTTP repositories is read by our own client, each
-    // redirect checked, and helm never goes near them (`download`).
-    if crate::source::address::confined().is_some()
-        && request.local.is_empty()
-        && !request.locked.is_empty()
-        && request.locked.iter().all(|l| l.is_remote() && !l.is_oci())
-    {
+    // In the controller the lock is fetched by our own client, each redirect and token
+    // service checked, and helm never goes near a repository or registry (`download`,
+    // `registry`): it only packages `file://` directories.
+    if crate::source::address::confined().is_some() {
         return download_all(request, root, &repositories);
     }
     let registry = credentials::registry_config().map_err(|reason| failed(request, all, reason))?;
@@ -122,46 +122,6 @@ fn fetch(request: &Request<'_>, root: &Path) -> Result<Vec<PathBuf>, RenderError
     {
         args.push("--plain-http".into());
     }
-    // In the controller the indexes are read first, and the download URLs they give for the
-    // lock checked (`index`), before helm downloads from the very copies checked.
-    let (mut refreshed, mut refresh_failed) = (String::new(), String::new());
-    if crate::source::address::confined().is_some() && !config.names.is_empty() {
-        let mut update = std::process::Command::new(request.program);
-        update
-            .args(["repo", "update"])
-            .stdin(std::process::Stdio::null());
-        workspace.isolate(&mut update, registry.as_deref());
-        update.envs(crate::source::egress::helm_env());
-        let output = run(update, request.budget).map_err(|error| {
-            failed(
-                request,
-                all,
-                error.reason("helm repo update", request.program),
-            )
-        })?;
-        refreshed = String::from_utf8_lossy(&output.stdout).into_owned();
-        refresh_failed = String::from_utf8_lossy(&output.stderr).into_owned();
-        for locked in request
-            .locked
-            .iter()
-            .filter(|l| l.is_remote() && !l.is_oci())
-        {
-            let Some((_, name)) = config.names.iter().find(|(r, _)| *r == locked.repository) else {
-                continue;
-            };
-            let index = workspace
-                .repository_cache()
-                .join(format!("{name}-index.yaml"));
-            super::index::check_downloads(
-                &index,
-                &locked.repository,
-                &locked.name,
-                &locked.version,
-            )
-            .map_err(|reason| failed(request, std::slice::from_ref(locked), reason))?;
-        }
-        args.push("--skip-refresh".into());
-    }
     let mut command = std::process::Command::new(request.program);
     command.args(&args).stdin(std::process::Stdio::null());
     workspace.isolate(&mut command, registry.as_deref());
@@ -175,11 +135,8 @@ fn fetch(request: &Request<'_>, root: &Path) -> Result<Vec<PathBuf>, RenderError
     })?;
     if !output.status.success() {
         // Read to decide what failed and whom to blame; never quoted (`failure`).
-        let stderr = format!(
-            "{refresh_failed}{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let stdout = format!("{refreshed}{}", String::from_utf8_lossy(&output.stdout));
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
         let mut named: Vec<Locked> = request
             .locked
             .iter()
@@ -252,7 +209,9 @@ fn fetch(request: &Request<'_>, root: &Path) -> Result<Vec<PathBuf>, RenderError
     })
 }
 
-/// The lock's archives, each from its repository's index, read by our own client and cached.
+/// The lock's archives, as `helm dependency build` would leave them in `charts/`: each from
+/// its repository's index or its registry, read by our own client, or packaged by helm from
+/// its directory; then cached.
 fn download_all(
     request: &Request<'_>,
     root: &Path,
@@ -262,43 +221,39 @@ fn download_all(
     let workspace = Workspace::new().map_err(|e| failed(request, all, e.to_string()))?;
     let charts = workspace.path().join("charts");
     std::fs::create_dir_all(&charts).map_err(|e| failed(request, all, e.to_string()))?;
-    for locked in request.locked {
+    for (at, locked) in request.locked.iter().enumerate() {
         let one = std::slice::from_ref(locked);
-        let (repository, entry) = repositories.entry_for(&locked.repository);
-        let Some(client) =
-            super::download::Client::for_repository(&repository, entry, request.budget)
-                .map_err(|reason| failed(request, one, reason))?
-        else {
-            return Err(failed(request, one, "not confined".into()));
-        };
-        let base = repository.trim_end_matches('/');
-        let index = client
-            .get(&format!("{base}/index.yaml"))
-            .map_err(|reason| {
-                failed(
+        let archive = charts.join(format!("{}-{}.tgz", locked.name, locked.version));
+        if let Some(relative) = locked.local_path() {
+            package_local(request, &workspace, at, relative, &charts)
+                .map_err(|reason| failed(request, one, reason))?;
+            if !archive.is_file() {
+                return Err(failed(
                     request,
                     one,
-                    format!("the repository cannot be read: {reason}"),
-                )
-            })?;
-        let urls = super::download::chart_urls(&index, base, &locked.name, &locked.version);
-        // Read to find one URL, then let go of: the archive is what the render keeps.
-        request.budget.refund(index.len());
-        let Some(url) = urls.first() else {
-            return Err(failed(
-                request,
-                one,
-                "the repository's index does not list this version".into(),
-            ));
+                    format!(
+                        "the directory does not hold the chart {} the lock pins",
+                        locked.shown()
+                    ),
+                ));
+            }
+            continue;
+        }
+        if !locked.is_built() {
+            // Vendored in `charts/`, as `dependencies::needs` made sure.
+            continue;
+        }
+        let bytes = if locked.is_oci() {
+            let registry = Registry::for_reference(&locked.repository, request.budget)
+                .map_err(|reason| failed(request, one, reason))?
+                .ok_or_else(|| failed(request, one, "not confined".into()))?;
+            registry
+                .chart(&locked.name, &locked.version)
+                .map_err(|reason| failed(request, one, reason))?
+        } else {
+            from_repository(request, locked, repositories)?
         };
-        let archive = client
-            .archive(url, &locked.name, &locked.version)
-            .map_err(|reason| failed(request, one, reason))?;
-        std::fs::write(
-            charts.join(format!("{}-{}.tgz", locked.name, locked.version)),
-            archive,
-        )
-        .map_err(|e| failed(request, one, e.to_string()))?;
+        std::fs::write(&archive, bytes).map_err(|e| failed(request, one, e.to_string()))?;
     }
     let fetched = dependencies::archives(&charts, request.locked);
     cache::store(root, request.key, &fetched).map_err(|e| {
@@ -311,6 +266,90 @@ fn download_all(
                 cache::CACHE_ENV
             ),
         )
+    })
+}
+
+/// The archive of `locked` from its HTTP(S) repository's index.
+fn from_repository(
+    request: &Request<'_>,
+    locked: &Locked,
+    repositories: &Repositories,
+) -> Result<Vec<u8>, RenderError> {
+    let one = std::slice::from_ref(locked);
+    let (repository, entry) = repositories.entry_for(&locked.repository);
+    let Some(client) = super::download::Client::for_repository(&repository, entry, request.budget)
+        .map_err(|reason| failed(request, one, reason))?
+    else {
+        return Err(failed(request, one, "not confined".into()));
+    };
+    let base = repository.trim_end_matches('/');
+    let index = client
+        .get(&format!("{base}/index.yaml"))
+        .map_err(|reason| {
+            failed(
+                request,
+                one,
+                format!("the repository cannot be read: {reason}"),
+            )
+        })?;
+    let urls = super::download::chart_urls(&index, base, &locked.name, &locked.version);
+    // Read to find one URL, then let go of: the archive is what the render keeps.
+    request.budget.refund(index.len());
+    let Some(url) = urls.first() else {
+        return Err(failed(
+            request,
+            one,
+            "the repository's index does not list this version".into(),
+        ));
+    };
+    client
+        .archive(url, &locked.name, &locked.version)
+        .map_err(|reason| failed(request, one, reason))
+}
+
+/// Packages the `file://` dependency at `relative` (the `at`th of the lock) into `charts`,
+/// as `helm dependency build` does: `helm package` of a copy of its directory, which reads
+/// local files only.
+fn package_local(
+    request: &Request<'_>,
+    workspace: &Workspace,
+    at: usize,
+    relative: &Path,
+    charts: &Path,
+) -> Result<(), String> {
+    let local = request
+        .local
+        .iter()
+        .find(|l| l.relative == relative)
+        .ok_or_else(|| "the directory was not checked".to_string())?;
+    let name = local.source.file_name().unwrap_or_default();
+    let copy = workspace
+        .path()
+        .join("local")
+        .join(at.to_string())
+        .join(name);
+    workspace.copy_dir(&local.source, &copy, request.boundary)?;
+    let mut command = std::process::Command::new(request.program);
+    command
+        .arg("package")
+        .arg(&copy)
+        .arg("--destination")
+        .arg(charts)
+        .stdin(std::process::Stdio::null());
+    // Local files only: nothing of the caller's environment, no registry login.
+    workspace.seal_off(&mut command);
+    workspace.isolate(&mut command, None);
+    let output = run(command, request.budget)
+        .map_err(|error| error.reason("helm package", request.program))?;
+    if output.status.success() {
+        return Ok(());
+    }
+    // helm speaks of the directory's own files here, which the repository chose: no server's
+    // words to keep out.
+    let said = super::scrub(String::from_utf8_lossy(&output.stderr).trim());
+    Err(match said.is_empty() {
+        true => format!("`helm package` exited with {}", output.status),
+        false => format!("`helm package` failed: {said}"),
     })
 }
 

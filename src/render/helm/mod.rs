@@ -19,11 +19,11 @@ mod download;
 mod failure;
 mod fetch;
 pub mod hooks;
-mod index;
 pub(crate) mod kustomize;
 pub(crate) mod links;
 pub mod lookup;
 mod pull;
+mod registry;
 pub(crate) mod workspace;
 
 use std::ffi::OsString;

@@ -1,7 +1,8 @@
 //! Pulling a `helmCharts:` entry's chart from its repository: `helm pull` (HTTP repositories
 //! through a private `repositories.yaml`, so credentials never appear on a command line;
 //! `oci://` through the registry config), once per (repository, chart, version), into the
-//! cache. A chart already cached is never pulled again, so a render whose cache holds it does
+//! cache. In the controller our own client fetches instead (`download`, `registry`), and helm
+//! is not run at all. A chart already cached is never pulled again, so a render whose cache holds it does
 //! not touch the network.
 
 use std::ffi::OsString;
@@ -14,6 +15,7 @@ use super::credentials::{self, Repositories};
 use super::dependencies::Locked;
 use super::download;
 use super::kustomize::RemoteChart;
+use super::registry::Registry;
 use super::workspace::Workspace;
 use crate::render::RenderError;
 use crate::render::limits::Budget;
@@ -90,6 +92,19 @@ fn pull(request: &Request<'_>, into: &Path) -> Result<(), RenderError> {
     let mut earlier = String::new();
     let mut args: Vec<OsString> = vec!["pull".into()];
     if oci {
+        // In the controller the registry is spoken to by our own client, the token service
+        // and each redirect checked, and helm never goes near it (`registry`).
+        if let Some(registry) = Registry::for_reference(&chart.repo, request.budget)
+            .map_err(|reason| failed(request, reason))?
+        {
+            let archive = registry
+                .chart(&chart.name, &chart.version)
+                .map_err(|reason| failed(request, reason))?;
+            download::unpack(&archive, into, request.budget)
+                .map_err(|reason| failed(request, reason))?;
+            request.budget.refund(archive.len());
+            return Ok(());
+        }
         args.push(format!("{}/{}", chart.repo.trim_end_matches('/'), chart.name).into());
         if credentials::is_loopback_registry(&chart.repo) {
             args.push("--plain-http".into());
@@ -129,11 +144,6 @@ fn pull(request: &Request<'_>, into: &Path) -> Result<(), RenderError> {
             "helm repo update",
             "",
         )?;
-        let index = workspace
-            .repository_cache()
-            .join(format!("{name}-index.yaml"));
-        super::index::check_downloads(&index, &chart.repo, &chart.name, &chart.version)
-            .map_err(|reason| failed(request, reason))?;
         args.push(format!("{name}/{}", chart.name).into());
     }
     args.extend([
