@@ -7,7 +7,7 @@ use super::EXIT_OK;
 use super::flags::{ClusterArgs, RunnerArgs, help};
 use super::reconcile::init_logging;
 use crate::cluster::Cluster;
-use crate::controller::{self, ControllerConfig, shard, sync};
+use crate::controller::{self, ControllerConfig, context, shard};
 use crate::reconcile::Backoff;
 use crate::reconcile::lease::{self, LeaseConfig};
 
@@ -128,7 +128,7 @@ pub async fn run(args: &ControllerArgs) -> Result<u8> {
         shard: args.shard.clone(),
         watch_namespace: args.watch_namespace.clone(),
         concurrency: args.concurrent_syncs,
-        settings: sync::Settings {
+        settings: context::Settings {
             default_service_account: args.default_service_account.clone(),
             dependency_retry: args.dependency_retry,
             backoff: Backoff::new(runner.backoff, runner.max_backoff),
