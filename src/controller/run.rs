@@ -79,8 +79,11 @@ pub(super) async fn run(
             None,
         );
     }
-    if let Err(message) = ctx.sources.admit(&sync.spec.repository.url) {
-        return (failed(Failure::SourceRefused, message, None), None);
+    if let Err(refused) = ctx.sources.admit(&sync.spec.repository.url) {
+        return (
+            failed(Failure::SourceRefused, refused.to_string(), None),
+            None,
+        );
     }
     let spec = &sync.spec;
     let namespace = sync.namespace().unwrap_or_default();
@@ -107,7 +110,7 @@ pub(super) async fn run(
     };
     let source = match ctx.sources.get(&key, credentials) {
         Ok(source) => source,
-        Err(message) => return (failed(Failure::FetchFailed, message, None), None),
+        Err(error) => return (failed(Failure::FetchFailed, error.to_string(), None), None),
     };
     ctx.sources.follow(&key, sync);
     // A request (`kubectl gitops sync`, `resume`) always fetches afresh, whatever else made
@@ -131,8 +134,8 @@ pub(super) async fn run(
                 .fetch(&source, resolved.checked.interval, None, &sync.key())
                 .await;
             ctx.metrics.set_fetches(ctx.sources.fetches());
-            if let Err(message) = fetched {
-                return (failed(Failure::FetchFailed, message, None), None);
+            if let Err(error) = fetched {
+                return (failed(Failure::FetchFailed, error.to_string(), None), None);
             }
             commit
         }
@@ -146,7 +149,7 @@ pub(super) async fn run(
             ctx.metrics.set_fetches(ctx.sources.fetches());
             match fetched {
                 Ok(fetched) => fetched.commit,
-                Err(message) => return (failed(Failure::FetchFailed, message, None), None),
+                Err(error) => return (failed(Failure::FetchFailed, error.to_string(), None), None),
             }
         }
     };
