@@ -68,8 +68,8 @@ pub fn check(spec: &GitSyncSpec, namespace: &str) -> Result<Checked, Refusal> {
                 spec.interval
             ))
         })?;
-    let path = tree::normalize_path(&spec.path)
-        .map_err(|e| Refusal::invalid(e.replace("--path", "spec.path")))?;
+    let path =
+        tree::normalize_path(&spec.path).map_err(|e| Refusal::invalid(e.naming("spec.path")))?;
     let max_prune = match &spec.max_prune {
         None => crate::prune_limit::RECONCILER_DEFAULT,
         Some(text) => text
