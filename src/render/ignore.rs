@@ -193,7 +193,7 @@ impl Rules {
             message,
         };
         let text = std::str::from_utf8(bytes).map_err(|_| fail("not valid UTF-8 text".into()))?;
-        let value = crate::yaml::from_str(text).map_err(fail)?;
+        let value = crate::yaml::from_str(text).map_err(|e| fail(e.to_string()))?;
         if value.is_null() {
             return Ok(Rules {
                 file: display.to_path_buf(),

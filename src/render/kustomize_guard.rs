@@ -183,7 +183,9 @@ pub(crate) fn check(
             } else if plugin {
                 let text = std::fs::read(&resolved)
                     .map_err(|e| e.to_string())
-                    .and_then(|bytes| kustomization_file::decode(&bytes));
+                    .and_then(|bytes| {
+                        kustomization_file::decode(&bytes).map_err(|e| e.to_string())
+                    });
                 let configs = text.and_then(|text| configurations(&text).ok_or_default());
                 let configs = configs.map_err(|reason| {
                     refuse(
