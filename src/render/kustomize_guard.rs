@@ -225,7 +225,7 @@ fn remote_base(
     }
     let shown = crate::scrub::url(&reference.path);
     match (parsed, remote) {
-        (Err(reason), _) => Err(refuse(&reference.field, &shown, &reason)),
+        (Err(reason), _) => Err(refuse(&reference.field, &shown, &reason.to_string())),
         (Ok(base), RemoteBases::Fetched) => Ok(Some(base)),
         (Ok(_), RemoteBases::Refused) => Err(refuse(
             &reference.field,
