@@ -190,18 +190,30 @@ pub(crate) struct StoredChart {
 impl StoredChart {
     /// Copies the chart to `to` (in a render's sandbox) and checks the copy against the
     /// digest: what the render builds is what was stored, whatever happened to the store.
-    pub fn copy_to(&self, to: &Path) -> Result<(), String> {
-        copy_plain(&self.dir, to).map_err(|e| format!("cannot copy from the cache: {e}"))?;
+    pub fn copy_to(&self, to: &Path) -> Result<(), StoredChartError> {
+        copy_plain(&self.dir, to).map_err(StoredChartError::Copy)?;
         match tree_digest(to) {
             Ok(digest) if digest == self.digest => Ok(()),
-            _ => Err(format!(
-                "the cached chart {} no longer matches its digest sha256:{}; it is fetched \
-                 again on the next render",
-                self.dir.display(),
-                self.digest
-            )),
+            _ => Err(StoredChartError::Digest {
+                dir: self.dir.clone(),
+                digest: self.digest.clone(),
+            }),
         }
     }
+}
+
+/// Why a stored chart could not be placed in a render's sandbox.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum StoredChartError {
+    #[error("cannot copy from the cache: {0}")]
+    Copy(std::io::Error),
+    /// The store changed under us; the entry is fetched again next time.
+    #[error(
+        "the cached chart {} no longer matches its digest sha256:{digest}; it is fetched again \
+         on the next render",
+        .dir.display()
+    )]
+    Digest { dir: PathBuf, digest: String },
 }
 
 /// The chart stored for `key` (see `pull::key`), if the index names one whose files still
@@ -601,7 +613,10 @@ mod tests {
         .unwrap();
         let copy = tempfile::tempdir().unwrap();
         let error = stored.copy_to(&copy.path().join("web")).unwrap_err();
-        assert!(error.contains("no longer matches its digest"), "{error}");
+        assert!(
+            error.to_string().contains("no longer matches its digest"),
+            "{error}"
+        );
         assert_eq!(lookup_chart(root.path(), "k", "web"), None);
         assert!(!stored.dir.exists(), "the changed entry is removed");
         // Pulled again, the same files are stored under the same digest.

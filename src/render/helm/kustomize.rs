@@ -321,7 +321,7 @@ pub(crate) fn provide(
         };
         cached
             .copy_to(&dir.join(placed.chart.place()))
-            .map_err(|reason| copy_failed(placed, reason))?;
+            .map_err(|error| copy_failed(placed, error.to_string()))?;
     }
     Ok(Some(provided))
 }
