@@ -115,7 +115,9 @@ fn requested_limits(spec: &GitSyncSpec) -> Result<Requested, Refusal> {
     };
     let max_bytes = match &asked.max_bytes {
         None => None,
-        Some(text) => Some(limits::parse_bytes(text).map_err(|e| invalid("maxBytes", text, e))?),
+        Some(text) => {
+            Some(limits::parse_bytes(text).map_err(|e| invalid("maxBytes", text, e.to_string()))?)
+        }
     };
     let max_objects = match asked.max_objects {
         Some(0) => {
