@@ -101,8 +101,7 @@ pub async fn run(args: &ControllerArgs) -> Result<u8> {
     if args.concurrent_syncs == 0 {
         bail!("--concurrent-syncs must be at least 1");
     }
-    let fetch_policy =
-        crate::source::address::Policy::parse(&args.allow_fetch_to).map_err(anyhow::Error::msg)?;
+    let fetch_policy = crate::source::address::Policy::parse(&args.allow_fetch_to)?;
     crate::source::address::confine(fetch_policy);
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cache_dir = runner.cache_dir();
