@@ -181,13 +181,7 @@ pub(crate) fn check(
                 }
                 pending.push(resolved);
             } else if plugin {
-                let text = std::fs::read(&resolved)
-                    .map_err(|e| e.to_string())
-                    .and_then(|bytes| {
-                        kustomization_file::decode(&bytes).map_err(|e| e.to_string())
-                    });
-                let configs = text.and_then(|text| configurations(&text).ok_or_default());
-                let configs = configs.map_err(|reason| {
+                let configs = plugin_configurations(&resolved).map_err(|reason| {
                     refuse(
                         &reference.field,
                         &reference.path,
@@ -415,16 +409,22 @@ fn configurations(text: &str) -> Option<Vec<Value>> {
     (!objects.is_empty()).then_some(objects)
 }
 
-/// `Option<Vec>` of a file's configurations as a `Result`: a file of no objects is not one
-/// kustomize could use as configurations either.
-trait OkOrDefault {
-    fn ok_or_default(self) -> Result<Vec<Value>, String>;
+/// Why a file a kustomization names as plugin configurations cannot be read as them.
+#[derive(Debug, thiserror::Error)]
+enum Unconfigurable {
+    #[error(transparent)]
+    Read(#[from] std::io::Error),
+    #[error(transparent)]
+    Decode(#[from] kustomization_file::Undecodable),
+    /// A file of no objects is not one kustomize could use as configurations either.
+    #[error("it is not YAML objects the guard can read")]
+    NotObjects,
 }
 
-impl OkOrDefault for Option<Vec<Value>> {
-    fn ok_or_default(self) -> Result<Vec<Value>, String> {
-        self.ok_or_else(|| "it is not YAML objects the guard can read".to_string())
-    }
+/// The configurations in the file at `path`.
+fn plugin_configurations(path: &Path) -> Result<Vec<Value>, Unconfigurable> {
+    let text = kustomization_file::decode(&std::fs::read(path)?)?;
+    configurations(&text).ok_or(Unconfigurable::NotObjects)
 }
 
 /// The paths builtin plugin configurations make kustomize read. A Helm chart configured as a
