@@ -300,6 +300,8 @@ pub fn summary_line(plan: &Plan) -> String {
 mod tests {
     use std::path::PathBuf;
 
+    use crate::ssa::KeepReason;
+
     use serde_json::json;
 
     use super::*;
@@ -392,7 +394,7 @@ mod tests {
             }],
             kept: vec![Kept {
                 object: ObjectRef::new("v1", "Namespace", None, "old"),
-                reason: "protected kind: not pruned without --prune-protected".into(),
+                reason: KeepReason::ProtectedKind,
             }],
             defaulted: Vec::new(),
             cascades: Vec::new(),

@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 use serde_json::Value;
 
 use super::plan::{PROTECTED_KINDS, comparable};
-use super::{Action, Cause, Change, Kept, Plan, mask_secret_pair};
+use super::{Action, Cause, Change, KeepReason, Kept, Plan, mask_secret_pair};
 use crate::object::ObjectRef;
 use crate::render::Manifest;
 use crate::render::helm::hooks;
@@ -123,7 +123,7 @@ pub fn offline_plan(base: &[Manifest], head: &[Manifest], options: &OfflineOptio
         if !options.prune_protected && is_protected(&object) {
             plan.kept.push(Kept {
                 object,
-                reason: "protected kind: not pruned without --prune-protected".into(),
+                reason: KeepReason::ProtectedKind,
             });
             continue;
         }
@@ -288,7 +288,12 @@ mod tests {
             [("ConfigMap/web/gone".to_string(), Action::Prune)]
         );
         assert_eq!(plan.kept.len(), 1);
-        assert!(plan.kept[0].reason.contains("helm.sh/resource-policy"));
+        assert!(
+            plan.kept[0]
+                .reason
+                .to_string()
+                .contains("helm.sh/resource-policy")
+        );
     }
 
     #[test]
