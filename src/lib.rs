@@ -16,6 +16,7 @@ pub mod prune_limit;
 pub mod reconcile;
 pub mod render;
 pub mod report;
+pub mod rerender;
 pub mod scrub;
 pub mod source;
 pub mod ssa;

@@ -4,15 +4,19 @@
 //! [`plan`]: inventory -> Plan, the one function every entry point plans with. [`execute`]: parent write, server-side
 //! apply in order, prune — with apply's safety rules built in: nothing is pruned when anything
 //! failed, and an empty render is refused (see [`refuse_empty`]) unless the caller consents.
+//! After a first install of charts whose lookups saw nothing, [`execute`] renders them once
+//! more and applies what changed (see `rerender`), for every runner alike.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cluster::Cluster;
 use crate::inventory::{self, ApplySet, GroupKind, Inventory};
 use crate::object::ObjectKey;
 use crate::prune_limit::{PruneLimit, PruneLimitExceeded};
-use crate::render::{self, Manifest, RenderFailure};
+use crate::render::{self, LookupNote, Manifest, RenderFailure};
+use crate::rerender::{Rerender, Rerendered};
 use crate::source::Snapshot;
 use crate::ssa::runs::{self, Side};
 use crate::ssa::{self, Action, Applied, ApplyOptions, Plan, PlanOptions, Planned, Work, Writes};
@@ -47,6 +51,10 @@ pub struct SetPlan {
     pub planned: Planned,
     /// Live members of the set that were read (none for a plan of some objects).
     pub members: usize,
+    /// The charts to render again once the plan is executed, if it creates their objects
+    /// (set by [`plan_snapshot`]; a caller rendering by itself builds it with
+    /// [`Rerender::after`]).
+    pub rerender: Option<Rerender>,
 }
 
 /// Which objects of a render a plan covers.
@@ -78,10 +86,32 @@ pub async fn plan_snapshot(
     scope: &Scope,
     settings: &PlanSettings,
 ) -> Result<SetPlan, PipelineError> {
-    let manifests = render_apart(snapshot, &settings.render).await?;
-    plan(cluster, manifests, set, scope, settings)
+    let snapshot = Arc::new(snapshot);
+    let (manifests, notes) = render_noting_apart(snapshot.clone(), &settings.render).await?;
+    let rerender = Rerender::after(snapshot, &manifests, &notes, settings);
+    let mut planned = plan(cluster, manifests, set, scope, settings)
         .await
-        .map_err(PipelineError::Cluster)
+        .map_err(PipelineError::Cluster)?;
+    planned.rerender = rerender;
+    Ok(planned)
+}
+
+/// [`render_apart`], telling what each chart's lookups saw.
+async fn render_noting_apart(
+    snapshot: Arc<Snapshot>,
+    options: &render::RenderOptions,
+) -> Result<(Vec<Manifest>, Vec<LookupNote>), RenderFailure> {
+    let options = options.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut notes = Vec::new();
+        render::render_noting(&snapshot, &options, &mut notes).map(|manifests| (manifests, notes))
+    })
+    .await
+    .unwrap_or_else(|join| {
+        Err(RenderFailure::from(render::RenderError::Incomplete {
+            reason: join.to_string(),
+        }))
+    })
 }
 
 /// Renders on a thread of the blocking pool, never on one of the runtime's few workers: a
@@ -152,6 +182,7 @@ pub async fn plan(
         inventory,
         planned,
         members: members.len(),
+        rerender: None,
     })
 }
 
@@ -202,6 +233,8 @@ pub struct ExecuteOptions {
     pub pinned: bool,
     /// How long one Helm hook may run before the apply gives up on it.
     pub hook_timeout: Duration,
+    /// Charts to render again and apply once more when this execution creates their objects.
+    pub rerender: Option<Rerender>,
 }
 
 /// Helm's own default for how long a hook may run.
@@ -215,6 +248,7 @@ impl Default for ExecuteOptions {
             members: 0,
             pinned: false,
             hook_timeout: HOOK_TIMEOUT,
+            rerender: None,
         }
     }
 }
@@ -232,6 +266,9 @@ pub struct Execution {
     /// Set when the plan prunes more than `ExecuteOptions::max_prune` allows: no prune was
     /// attempted, everything else was applied.
     pub prunes_withheld: Option<PruneLimitExceeded>,
+    /// The charts rendered again after the writes (see `rerender`); their writes are among
+    /// `results`, a failure of their render or plan counts in `failed`.
+    pub rerendered: Option<Rerendered>,
 }
 
 impl Execution {
@@ -253,8 +290,60 @@ impl Execution {
 /// every object planned and applied. After a clean run the parent is narrowed to what the set
 /// holds now. `progress` is called once per finished write.
 ///
+/// When everything was written and `options.rerender` names charts whose objects were just
+/// created, those charts are rendered once more and what changed is applied the same way (a
+/// plan of the objects just written alone: nothing more is pruned, no hook runs again).
+///
 /// Errors are for the parent write only; per-object failures are in the result.
 pub async fn execute(
+    cluster: &Cluster,
+    set: &ApplySet,
+    inventory: &Inventory,
+    planned: &Planned,
+    options: &ExecuteOptions,
+    progress: &(dyn Fn(&Applied) + Sync),
+) -> anyhow::Result<Execution> {
+    let mut execution = execute_once(cluster, set, inventory, planned, options, progress).await?;
+    let Some(rerender) = &options.rerender else {
+        return Ok(execution);
+    };
+    if execution.failed > 0 || crate::cluster::stop::requested() {
+        return Ok(execution);
+    }
+    let Some((rerendered, again)) = rerender.plan(cluster, set, &execution.results).await else {
+        return Ok(execution);
+    };
+    if rerendered.error.is_some() {
+        execution.failed += 1;
+    }
+    if let Some(again) = again
+        && again.planned.plan.summary().has_changes()
+    {
+        let options = ExecuteOptions {
+            partial: true,
+            members: again.members,
+            pinned: false,
+            rerender: None,
+            ..options.clone()
+        };
+        let second = execute_once(
+            cluster,
+            set,
+            &again.inventory,
+            &again.planned,
+            &options,
+            progress,
+        )
+        .await?;
+        execution.results.extend(second.results);
+        execution.failed += second.failed;
+    }
+    execution.rerendered = Some(rerendered);
+    Ok(execution)
+}
+
+/// One pass of [`execute`]: the parent, the writes, the prunes.
+async fn execute_once(
     cluster: &Cluster,
     set: &ApplySet,
     inventory: &Inventory,
@@ -300,6 +389,7 @@ pub async fn execute(
         failed,
         prunes_skipped,
         prunes_withheld: withheld,
+        rerendered: None,
     })
 }
 

@@ -24,7 +24,9 @@ exec 9>/run/lock/kubectl-gitops-test-node
 flock --wait 1800 9
 
 GITOPS_TEST_HELM=$(tests/helm.sh path 4)
-export GITOPS_TEST_HELM
+# The pinned krew the krew archive is installed with (tests/node_e2e/krew.rs).
+GITOPS_TEST_KREW=$(tests/krew.sh path)
+export GITOPS_TEST_HELM GITOPS_TEST_KREW
 
 nextest=(cargo nextest run --config-file tests/nextest.toml --features node-tests --test node)
 step() {

@@ -467,6 +467,9 @@ async fn apply(
             members: prepared.members,
             pinned: pinned.is_some(),
             hook_timeout: args.timeout,
+            // A plan file is applied exactly: what a second render would change is left to
+            // the next plan.
+            rerender: prepared.rerender.clone().filter(|_| pinned.is_none()),
         },
         &tick,
     )
@@ -490,6 +493,13 @@ async fn apply(
     let all_ok = execution.succeeded();
 
     report_results(results, style, out)?;
+    if let Some(rerendered) = &execution.rerendered {
+        let mark = match rerendered.error {
+            Some(_) => style.error("!"),
+            None => style.changed("~"),
+        };
+        writeln!(out, "{mark} {}", capitalized(&rerendered.line()))?;
+    }
     if ui::terminal::interrupted() {
         let made = results.iter().filter(|r| r.error.is_none()).count();
         let pruned = execution.count(Action::Prune);
@@ -716,4 +726,12 @@ async fn wait(
         }
     }
     Ok(unhealthy)
+}
+
+/// `text` with its first letter a capital, as a sentence of its own.
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map_or_else(String::new, |first| {
+        first.to_uppercase().chain(chars).collect()
+    })
 }

@@ -2,6 +2,7 @@
 //! Both commands go through `prepare`, so `apply` executes exactly the plan `diff` shows.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::Args;
@@ -12,6 +13,7 @@ use crate::inventory::{self, ApplySet, Inventory};
 use crate::pipeline::{self, PlanSettings, Scope, SetPlan};
 use crate::planfile::{self, PlanFile};
 use crate::render::{self, Manifest};
+use crate::rerender::Rerender;
 use crate::source::{self, Snapshot};
 use crate::ssa::Planned;
 
@@ -259,7 +261,7 @@ fn with_revision(
 
 /// Everything up to and including the plan.
 pub struct Prepared {
-    pub snapshot: Snapshot,
+    pub snapshot: Arc<Snapshot>,
     pub manifests: Vec<Manifest>,
     pub cluster: Cluster,
     pub set: ApplySet,
@@ -270,6 +272,8 @@ pub struct Prepared {
     /// Only some of the set's objects were planned (`-f` naming files): nothing is pruned, and
     /// the parent keeps listing every member it listed.
     pub partial: bool,
+    /// The charts an apply renders again once it created their objects.
+    pub rerender: Option<Rerender>,
 }
 
 /// Source -> Render -> Plan. A render failure stops here, before anything is planned; only a tree
@@ -289,20 +293,30 @@ pub async fn prepare(args: &PlanArgs, show_secrets: bool) -> Result<Prepared> {
     let mut options = global.cluster_options();
     args.pace.apply_to(&mut options, DEFAULT_CONCURRENCY);
     let mut cluster = None;
+    // Charts whose lookups asked the cluster, and the options they rendered with.
+    let mut lookups = None;
     let (snapshot, manifests) = if args.pieces.is_empty() {
         let snapshot = read_source(&args.path, rev)?;
-        let manifests = render_source(args, &snapshot, &args.path, &options, &mut cluster).await?;
+        let (manifests, asked) =
+            render_source(args, &snapshot, &args.path, &options, &mut cluster).await?;
+        lookups = asked;
         (snapshot, manifests)
     } else {
+        // Several snapshots: their charts are not rendered again after an apply.
         let mut first = None;
         let mut manifests = Vec::new();
         for piece in &args.pieces {
             let snapshot = read_piece(piece, rev)?;
-            manifests.extend(render_source(args, &snapshot, piece, &options, &mut cluster).await?);
+            manifests.extend(
+                render_source(args, &snapshot, piece, &options, &mut cluster)
+                    .await?
+                    .0,
+            );
             first.get_or_insert(snapshot);
         }
         (first.context("-f named nothing")?, manifests)
     };
+    let snapshot = Arc::new(snapshot);
     verbose(
         "source",
         format!(
@@ -343,7 +357,7 @@ pub async fn prepare(args: &PlanArgs, show_secrets: bool) -> Result<Prepared> {
         Scope::Objects(
             manifests
                 .iter()
-                .map(|m| object_key(m, &cluster.default_namespace))
+                .map(|m| crate::rerender::object_key(m, &cluster.default_namespace))
                 .collect(),
         )
     };
@@ -357,12 +371,20 @@ pub async fn prepare(args: &PlanArgs, show_secrets: bool) -> Result<Prepared> {
         render: render::RenderOptions::default(),
         ..PlanSettings::default()
     };
+    let rerender = lookups.and_then(|(notes, render)| {
+        let settings = PlanSettings {
+            render,
+            ..settings.clone()
+        };
+        Rerender::after(snapshot.clone(), &manifests, &notes, &settings)
+    });
     let SetPlan {
         manifests,
         set,
         inventory,
         planned,
         members,
+        ..
     } = pipeline::plan(&cluster, manifests, &set, &scope, &settings).await?;
     verbose(
         "inventory",
@@ -385,21 +407,27 @@ pub async fn prepare(args: &PlanArgs, show_secrets: bool) -> Result<Prepared> {
         planned,
         members,
         partial: scope != Scope::Whole,
+        rerender,
     })
 }
 
+/// What each chart calling `lookup` saw, and the options the charts rendered with.
+type Lookups = (Vec<render::LookupNote>, render::RenderOptions);
+
 /// Renders one snapshot read from `path`. A tree holding a Helm chart renders for the cluster
-/// it goes to (its namespace, version and APIs), so the cluster is asked first, once.
+/// it goes to (its namespace, version and APIs), so the cluster is asked first, once; what its
+/// lookups saw comes back with the objects.
 async fn render_source(
     args: &PlanArgs,
     snapshot: &Snapshot,
     path: &Path,
     options: &crate::cluster::ClusterOptions,
     cluster: &mut Option<Cluster>,
-) -> Result<Vec<Manifest>> {
+) -> Result<(Vec<Manifest>, Option<Lookups>)> {
     let rev = args.git_ref.as_deref();
     if !render::has_charts(snapshot) {
-        return render_snapshot_with(snapshot, path, rev, &args.render_options());
+        let manifests = render_snapshot_with(snapshot, path, rev, &args.render_options())?;
+        return Ok((manifests, None));
     }
     if cluster.is_none() {
         *cluster = Some(Cluster::connect(options).await?);
@@ -417,23 +445,8 @@ async fn render_source(
     let mut notes = Vec::new();
     let rendered = render::render_noting(snapshot, &render_options, &mut notes);
     say_lookups(&notes);
-    with_revision(rendered, path, rev)
-}
-
-/// The identity of the object `manifest` renders, its namespace defaulted as the plan does.
-fn object_key(manifest: &Manifest, default_namespace: &str) -> crate::object::ObjectKey {
-    let object = manifest.object_ref();
-    crate::object::ObjectKey {
-        group: object.group().to_string(),
-        kind: object.kind.clone(),
-        namespace: Some(
-            manifest
-                .namespace()
-                .unwrap_or(default_namespace)
-                .to_string(),
-        ),
-        name: object.name.clone(),
-    }
+    let manifests = with_revision(rendered, path, rev)?;
+    Ok((manifests, Some((notes, render_options))))
 }
 
 /// The plan file of a prepared plan, made with `args`' settings.

@@ -227,6 +227,9 @@ fn sync_of(args: &ReconcileArgs, namespace: &str) -> GitSyncSpec {
         // The render limits are the flags' own (see `run`), said as the command's.
         render_limits: None,
         allow_remote_bases: args.remote_bases.allow_remote_bases,
+        // The reconciler's status is a ConfigMap of cycles; it follows no rollout.
+        wait: false,
+        timeout: None,
     }
 }
 

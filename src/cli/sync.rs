@@ -10,7 +10,7 @@ use super::flags::{ClusterArgs, help};
 use super::{EXIT_ERROR, EXIT_OK};
 use crate::cluster::Cluster;
 use crate::controller::crd::{GitSync, REQUESTED_AT};
-use crate::controller::status::READY;
+use crate::controller::status::{READY, RECONCILING};
 
 /// Ask the controller to reconcile a GitSync now (fetch included).
 #[derive(Debug, Args)]
@@ -18,8 +18,9 @@ use crate::controller::status::READY;
     long_about = "Sets the kubectl-gitops.io/requested-at annotation of the GitSync NAME (in -n, \
                   else the context's namespace) to the current time. The controller watches it: \
                   the sync is reconciled at once, with a fresh fetch, and the value is recorded in \
-                  status.lastHandledReconcileAt. With --wait, waits for that and reports the \
-                  result.",
+                  status.lastHandledReconcileAt. With --wait, waits for that, and while the sync \
+                  is Reconciling (a rollout followed for spec.wait, a dependency not Ready) for \
+                  it to end, and reports the result.",
     after_help = "Examples:
   kubectl gitops sync apps -n team-a
   kubectl gitops sync apps -n team-a --wait --timeout 2m
@@ -130,7 +131,12 @@ pub async fn run(args: &SyncArgs, global: &ClusterArgs, out: &mut dyn Write) -> 
             .as_ref()
             .and_then(|s| s.last_handled_reconcile_at.as_deref())
             == Some(requested.as_str());
-        if handled {
+        // Reconciling (a rollout followed for `spec.wait`, a dependency not Ready yet) is
+        // kstatus's InProgress: waited for like the request itself.
+        let in_progress = sync.condition(RECONCILING).is_some_and(|c| {
+            c.status == "True" && c.observed_generation == sync.metadata.generation
+        });
+        if handled && (!in_progress || Instant::now() >= deadline) {
             let ready = sync.condition(READY);
             let message = ready.map(|c| c.message.as_str()).unwrap_or_default();
             if sync.is_ready() {

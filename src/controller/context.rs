@@ -15,6 +15,7 @@ use super::drift::SharedWatches;
 use super::events::Recorder;
 use super::metrics::ControllerMetrics;
 use super::resolve::{Resolved, resolve};
+use super::rollout::Rollouts;
 use super::sources::Sources;
 use crate::cluster::Cluster;
 use crate::reconcile::Backoff;
@@ -47,6 +48,8 @@ pub struct Context {
     pub metrics: Arc<ControllerMetrics>,
     /// Drift watches shared by the syncs (None: drift is corrected at the interval only).
     pub drift: Option<Arc<SharedWatches>>,
+    /// The applied revisions whose workloads syncs with `spec.wait` follow.
+    pub rollouts: Rollouts,
     /// One impersonating client (and so one connection pool) per account, whatever number
     /// of syncs and target namespaces it serves.
     tenants: Mutex<HashMap<String, Cluster>>,
@@ -72,6 +75,7 @@ impl Context {
             recorder,
             metrics,
             drift,
+            rollouts: Rollouts::default(),
             tenants: Mutex::default(),
         }
     }

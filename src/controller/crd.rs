@@ -99,6 +99,15 @@ pub struct GitSyncSpec {
     /// sync's credentials. Off by default: a remote base is refused, naming the file and URL.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub allow_remote_bases: bool,
+    /// After applying, report Ready only once every applied Deployment, StatefulSet,
+    /// DaemonSet, Job and CustomResourceDefinition is Current (the health rules of `kubectl
+    /// gitops apply --wait`); until then Ready is False with reason `Progressing`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub wait: bool,
+    /// How long `wait` waits for the workloads after an apply (e.g. `5m`; default: the
+    /// interval). Past it the sync is not Ready, reason `HealthCheckFailed`, naming the object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
 }
 
 /// What one render of a sync may spend; each unset field takes the controller's limit.

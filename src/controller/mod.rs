@@ -12,8 +12,9 @@
 //! the reconciler it runs: shared with `kubectl gitops reconcile`), `resolve` (a spec resolved
 //! to its account and ApplySet), `context` (what every reconcile shares, and who holds a set),
 //! `sync` (one sync's reconcile: due or not), `dependencies` (`dependsOn`), `run` (the
-//! pipeline for a due sync), `record` (status, Events, metrics), `finalize` (the finalizer
-//! and pruning on delete), `shard` (selectors and Lease names), `slots` (the sync slots,
+//! pipeline for a due sync), `rollout` (`spec.wait`: the workloads of an apply followed to
+//! Current), `record` (status, Events, metrics), `finalize` (the finalizer and pruning on
+//! delete), `shard` (selectors and Lease names), `slots` (the sync slots,
 //! shared fairly between namespaces), `metrics`, `manifests` (what `install --controller`
 //! prints).
 
@@ -30,6 +31,7 @@ pub mod reason;
 mod record;
 mod resolve;
 mod rewatch;
+mod rollout;
 mod run;
 pub mod shard;
 mod slots;
@@ -282,6 +284,7 @@ pub async fn run(cluster: Cluster, config: ControllerConfig) -> Result<()> {
                     let keys = syncs.iter().map(|s| s.key()).collect();
                     metrics.retain(&keys);
                     context.sources.retain(&keys);
+                    context.rollouts.retain(&keys);
                     if let Some(drift) = &drift {
                         let active = syncs.iter().filter(|s| !s.spec.suspend).map(|s| s.key());
                         drift.retain(&active.collect());

@@ -85,8 +85,10 @@ pub enum Reason {
     Succeeded,
     /// Ready is False and Reconciling True: a dependency is not Ready yet.
     DependencyNotReady,
-    /// Reconciling: the sync is on its way to Ready.
+    /// Reconciling (and Ready's reason with `spec.wait`): the sync is on its way to Ready.
     Progressing,
+    /// Applied, but a workload failed or was not Current within `spec.timeout`.
+    HealthCheckFailed,
     Failed(Failure),
     Stalled(Stall),
 }
@@ -97,6 +99,7 @@ impl Reason {
             Reason::Succeeded => "ReconciliationSucceeded",
             Reason::DependencyNotReady => "DependencyNotReady",
             Reason::Progressing => "Progressing",
+            Reason::HealthCheckFailed => "HealthCheckFailed",
             Reason::Failed(failure) => failure.as_str(),
             Reason::Stalled(stall) => stall.as_str(),
         }
@@ -129,6 +132,8 @@ pub enum EventReason {
     DriftCorrected,
     /// A reconcile failed; the last good state is kept.
     ReconcileFailed,
+    /// The applied workloads failed, or were not Current in time.
+    HealthCheckFailed,
     /// The spec cannot work as written (one Event per distinct refusal).
     Stalled(Stall),
     /// A sync being deleted with `deletionPolicy: Delete` could not prune its objects.
@@ -141,6 +146,7 @@ impl EventReason {
             EventReason::Applied => "Applied",
             EventReason::DriftCorrected => "DriftCorrected",
             EventReason::ReconcileFailed => "ReconcileFailed",
+            EventReason::HealthCheckFailed => "HealthCheckFailed",
             EventReason::Stalled(stall) => stall.as_str(),
             EventReason::PruneOnDeleteFailed => "PruneOnDeleteFailed",
         }

@@ -53,11 +53,15 @@ pub(super) async fn record(
     let stage = match verdict {
         Verdict::Failed { reason, .. } => Some(reason.as_str()),
         Verdict::Stalled { reason, .. } => Some(reason.as_str()),
+        Verdict::Unhealthy { .. } => Some(EventReason::HealthCheckFailed.as_str()),
         _ => None,
     };
     ctx.metrics.observe(
         &key,
-        matches!(verdict, Verdict::Applied { .. }),
+        matches!(
+            verdict,
+            Verdict::Applied { .. } | Verdict::Progressing { .. }
+        ),
         took.as_secs_f64(),
         stage,
     );
@@ -67,7 +71,7 @@ pub(super) async fn record(
         .as_ref()
         .and_then(|s| s.last_applied_revision.clone());
     match verdict {
-        Verdict::Applied { revision, .. } => {
+        Verdict::Applied { revision, .. } | Verdict::Progressing { revision, .. } => {
             let outcome = outcome.cloned().unwrap_or_default();
             if outcome.writes() > 0 {
                 let drift = previously_applied.as_deref() == Some(revision.as_str());
@@ -110,6 +114,19 @@ pub(super) async fn record(
                     _ => format!("{message} (the last good state is kept; nothing was pruned)"),
                 };
                 publish(ctx, sync, EventType::Warning, reason, &text).await;
+            }
+        }
+        Verdict::Unhealthy { message } => {
+            tracing::warn!(sync = %key, error = %message, "workloads not Current");
+            if previous_error.as_deref() != Some(message.as_str()) {
+                publish(
+                    ctx,
+                    sync,
+                    EventType::Warning,
+                    EventReason::HealthCheckFailed,
+                    message,
+                )
+                .await;
             }
         }
         Verdict::Waiting { message } => {

@@ -16,6 +16,7 @@ use super::dependencies;
 use super::drift::Woken;
 use super::reason::Failure;
 use super::resolve::Resolved;
+use super::rollout::Rollout;
 use super::sources::SourceKey;
 use super::spec;
 use super::status::{self, Reason, Verdict};
@@ -225,7 +226,46 @@ pub(super) async fn run(
         },
         Some(error) => failed(error.stage.into(), error.to_string(), Some(revision)),
     };
+    let verdict = await_rollout(sync, ctx, resolved, &reconciler.cluster, &outcome, verdict).await;
     (verdict, Some(outcome))
+}
+
+/// With `spec.wait`, what an applied cycle's verdict becomes once its workloads are looked at:
+/// Applied when all are Current already, else a rollout to follow. A drift correction (a
+/// partial cycle) goes on with the rollout of the revision it put back, if one is followed.
+async fn await_rollout(
+    sync: &GitSync,
+    ctx: &Context,
+    resolved: &Resolved,
+    cluster: &Cluster,
+    outcome: &Outcome,
+    verdict: Verdict,
+) -> Verdict {
+    let (Some(timeout), Verdict::Applied { revision, counts }) = (resolved.checked.wait, &verdict)
+    else {
+        return verdict;
+    };
+    let rollout = if outcome.partial {
+        ctx.rollouts.of(sync)
+    } else {
+        Some(Rollout::new(
+            sync,
+            revision.clone(),
+            counts.clone(),
+            outcome.workloads.clone(),
+            timeout,
+            Instant::now(),
+        ))
+    };
+    let Some(mut rollout) = rollout else {
+        return verdict;
+    };
+    let verdict = rollout.look(cluster).await;
+    match verdict {
+        Verdict::Progressing { .. } => ctx.rollouts.follow(sync, rollout),
+        _ => ctx.rollouts.forget(sync),
+    }
+    verdict
 }
 
 /// The token (and user name) in the sync's own namespace, read with the sync's own rights.

@@ -54,6 +54,9 @@ pub struct Checked {
     pub target_namespace: String,
     /// The most a plan may prune (`spec.maxPrune`, `--max-prune`).
     pub max_prune: PruneLimit,
+    /// With `spec.wait`: how long the workloads of an apply are followed to Current
+    /// (`spec.timeout`, else the interval). None: Ready once applied.
+    pub wait: Option<Duration>,
 }
 
 /// Checks the spec of a sync that lives in `namespace` (the target namespace when the spec
@@ -82,11 +85,23 @@ pub fn check(spec: &GitSyncSpec, namespace: &str) -> Result<Checked, Refusal> {
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| namespace.to_string());
     requested_limits(spec)?;
+    let timeout = match &spec.timeout {
+        None => interval,
+        Some(text) => humantime::parse_duration(text.trim())
+            .ok()
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| {
+                Refusal::invalid(format!(
+                    "spec.timeout {text:?} is not a positive duration (e.g. 30s, 5m)"
+                ))
+            })?,
+    };
     Ok(Checked {
         interval,
         path,
         target_namespace,
         max_prune,
+        wait: spec.wait.then_some(timeout),
     })
 }
 
@@ -364,6 +379,26 @@ pub(crate) mod tests {
             assert_eq!(reason, Stall::InvalidSpec);
             assert!(message.contains(field), "{message}");
         }
+    }
+
+    #[test]
+    fn a_wait_lasts_the_timeout_or_else_the_interval() {
+        let mut waiting = spec();
+        assert_eq!(check(&waiting, "team-a").unwrap().wait, None);
+        waiting.wait = true;
+        assert_eq!(
+            check(&waiting, "team-a").unwrap().wait,
+            Some(Duration::from_secs(60))
+        );
+        waiting.timeout = Some("90s".into());
+        assert_eq!(
+            check(&waiting, "team-a").unwrap().wait,
+            Some(Duration::from_secs(90))
+        );
+        waiting.timeout = Some("later".into());
+        let Refusal { reason, message } = check(&waiting, "team-a").unwrap_err();
+        assert_eq!(reason, Stall::InvalidSpec);
+        assert!(message.contains("spec.timeout"), "{message}");
     }
 
     #[test]

@@ -24,6 +24,15 @@ pub enum Verdict {
         message: String,
         revision: Option<String>,
     },
+    /// The revision is applied and `spec.wait` follows its workloads, not all Current yet.
+    Progressing {
+        revision: String,
+        counts: Counts,
+        message: String,
+    },
+    /// The revision is applied but a workload failed, or was not Current within
+    /// `spec.timeout`; retried with backoff.
+    Unhealthy { message: String },
     /// A dependency is not Ready yet; retried soon, not counted as a failure.
     Waiting { message: String },
     /// The spec cannot work as written (no ServiceAccount, a bad interval): nothing is retried
@@ -93,6 +102,39 @@ pub fn next(sync: &GitSync, verdict: &Verdict, now: &str) -> GitSyncStatus {
                          left as they are (drift: Report)"
                     ),
                 },
+                reconciling: false,
+                stalled: false,
+            }
+        }
+        Verdict::Progressing {
+            revision,
+            counts,
+            message,
+        } => {
+            // Applied: what drift is put back to and what `dependsOn` reads as applied.
+            status.last_attempted_revision = Some(revision.clone());
+            status.last_attempted_time = Some(now.to_string());
+            status.last_applied_revision = Some(revision.clone());
+            status.last_applied_time = Some(now.to_string());
+            status.counts = Some(counts.clone());
+            status.last_error = None;
+            status.consecutive_failures = 0;
+            Conditions {
+                ready: ConditionStatus::False,
+                reason: ConditionReason::Progressing,
+                message: message.clone(),
+                reconciling: true,
+                stalled: false,
+            }
+        }
+        Verdict::Unhealthy { message } => {
+            status.last_attempted_time = Some(now.to_string());
+            status.last_error = Some(message.clone());
+            status.consecutive_failures = status.consecutive_failures.saturating_add(1);
+            Conditions {
+                ready: ConditionStatus::False,
+                reason: ConditionReason::HealthCheckFailed,
+                message: message.clone(),
                 reconciling: false,
                 stalled: false,
             }
@@ -390,6 +432,51 @@ mod tests {
         assert_eq!(
             condition(&waiting, READY).unwrap().reason,
             "DependencyNotReady"
+        );
+    }
+
+    #[test]
+    fn an_applied_revision_whose_workloads_roll_out_is_reconciling_not_ready() {
+        let mut sync = sync(2);
+        sync.status = Some(next(
+            &sync,
+            &Verdict::Progressing {
+                revision: revision("main", "abc"),
+                counts: Counts::default(),
+                message: "0/1 ready; Deployment/team-a/web: 0/1 replicas available".into(),
+            },
+            "2026-01-01T00:00:00Z",
+        ));
+        let status = sync.status.as_ref().unwrap();
+        let ready = condition(status, READY).unwrap();
+        assert_eq!(
+            (ready.status.as_str(), ready.reason.as_str()),
+            ("False", "Progressing")
+        );
+        assert!(ready.message.contains("Deployment/team-a/web"));
+        assert_eq!(condition(status, RECONCILING).unwrap().status, "True");
+        assert_eq!(
+            status.last_applied_revision.as_deref(),
+            Some("main@sha1:abc")
+        );
+        // A workload that fails: not Ready, no longer Reconciling, the revision still applied.
+        let status = next(
+            &sync,
+            &Verdict::Unhealthy {
+                message: "Deployment/team-a/web: the rollout exceeded its progress deadline".into(),
+            },
+            "2026-01-01T00:05:00Z",
+        );
+        let ready = condition(&status, READY).unwrap();
+        assert_eq!(
+            (ready.status.as_str(), ready.reason.as_str()),
+            ("False", "HealthCheckFailed")
+        );
+        assert!(condition(&status, RECONCILING).is_none());
+        assert_eq!(status.consecutive_failures, 1);
+        assert_eq!(
+            status.last_applied_revision.as_deref(),
+            Some("main@sha1:abc")
         );
     }
 

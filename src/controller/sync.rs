@@ -13,7 +13,8 @@ use super::context::{Context, Holder, Settings};
 use super::crd::{DeletionPolicy, FINALIZER, GitSync};
 use super::dependencies;
 use super::reason::Failure;
-use super::resolve::resolve;
+use super::resolve::{Resolved, resolve};
+use super::rollout::Rollout;
 use super::spec::Refusal;
 use super::status::{self, Due, Reason, Verdict};
 use super::{finalize, record, run};
@@ -92,6 +93,20 @@ pub async fn reconcile(sync: Arc<GitSync>, ctx: Arc<Context>) -> Result<Action, 
         }
         due => due,
     };
+    // A rollout followed for `spec.wait` is looked at again, unless a changed spec, a request
+    // or a new commit asks for a whole cycle (drift is put back first, then looked at).
+    if let Some(rollout) = ctx.rollouts.of(&sync) {
+        match due {
+            _ if news => ctx.rollouts.forget(&sync),
+            Due::Now(Reason::Changed | Reason::Requested) => ctx.rollouts.forget(&sync),
+            Due::Now(Reason::Drift) => {}
+            Due::In(_) | Due::Now(Reason::Interval) => {
+                if let Ok(resolved) = &resolved {
+                    return follow(&sync, &ctx, resolved, rollout).await;
+                }
+            }
+        }
+    }
     let reason = match due {
         Due::In(left) => return Ok(Action::requeue(left)),
         // A stalled spec waits for a change (or a request); our own status write is neither.
@@ -121,10 +136,16 @@ pub async fn reconcile(sync: Arc<GitSync>, ctx: Arc<Context>) -> Result<Action, 
         },
     };
     record::record(&sync, &ctx, &verdict, outcome.as_ref(), started.elapsed()).await?;
-    Ok(match &verdict {
+    Ok(next_action(&sync, &ctx, &verdict, interval))
+}
+
+/// When to come back after `verdict`.
+fn next_action(sync: &GitSync, ctx: &Context, verdict: &Verdict, interval: Duration) -> Action {
+    match verdict {
         Verdict::Applied { .. } => Action::requeue(interval),
+        Verdict::Progressing { .. } => Action::requeue(super::rollout::LOOK_EVERY),
         Verdict::Waiting { .. } => Action::requeue(ctx.settings.dependency_retry),
-        Verdict::Failed { .. } => {
+        Verdict::Failed { .. } | Verdict::Unhealthy { .. } => {
             let failures = sync
                 .status
                 .as_ref()
@@ -137,7 +158,42 @@ pub async fn reconcile(sync: Arc<GitSync>, ctx: Arc<Context>) -> Result<Action, 
             )
         }
         Verdict::Stalled { .. } => Action::await_change(),
-    })
+    }
+}
+
+/// One look at the workloads of a rollout being followed; the status is written when the
+/// verdict changes what it says.
+async fn follow(
+    sync: &GitSync,
+    ctx: &Context,
+    resolved: &Resolved,
+    mut rollout: Rollout,
+) -> Result<Action, Error> {
+    let now = Instant::now();
+    if rollout.next_look > now {
+        return Ok(Action::requeue(rollout.next_look - now));
+    }
+    let started = Instant::now();
+    let verdict = match ctx.tenant(&resolved.user, &resolved.checked.target_namespace) {
+        Ok(tenant) => rollout.look(&tenant).await,
+        Err(err) => Verdict::Failed {
+            reason: Failure::ImpersonationFailed,
+            message: crate::cluster::refusal::one_line(&err),
+            revision: None,
+        },
+    };
+    let said = sync.condition(status::READY).map(|c| c.message.as_str());
+    match &verdict {
+        Verdict::Progressing { message, .. } => {
+            ctx.rollouts.follow(sync, rollout);
+            if said == Some(message.as_str()) {
+                return Ok(Action::requeue(super::rollout::LOOK_EVERY));
+            }
+        }
+        _ => ctx.rollouts.forget(sync),
+    }
+    record::record(sync, ctx, &verdict, None, started.elapsed()).await?;
+    Ok(next_action(sync, ctx, &verdict, resolved.checked.interval))
 }
 
 /// How long after a failed or waiting attempt the next one is due.

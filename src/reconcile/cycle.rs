@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gix::ObjectId;
+use kube::core::ApiResource;
 
 use super::drift::{ObjectKey, WatchKey};
 use super::drift_mode::DriftMode;
@@ -118,6 +119,9 @@ pub struct Outcome {
     pub managed: usize,
     /// What to watch for drift: every desired or kept object's resource and namespace.
     pub watch: BTreeSet<WatchKey>,
+    /// The desired objects with a health rule (`ssa::wait`): what a sync with `wait` follows
+    /// to Current after the apply. Empty for a partial cycle.
+    pub workloads: Vec<(ObjectRef, ApiResource)>,
     pub error: Option<CycleError>,
     pub duration: Duration,
     /// With `DriftMode::Report`: the objects that differ from git and were left as they are.
@@ -230,6 +234,11 @@ impl Reconciler {
                 outcome
                     .watch
                     .insert(WatchKey::new(&w.resource, w.object.namespace.clone()));
+                if crate::ssa::wait::has_rule(&w.object) {
+                    outcome
+                        .workloads
+                        .push((w.object.clone(), w.resource.clone()));
+                }
             }
         }
         if self.drift == DriftMode::Report {
@@ -308,12 +317,19 @@ impl Reconciler {
                 members: plan.members,
                 pinned: false,
                 hook_timeout: pipeline::HOOK_TIMEOUT,
+                rerender: plan.rerender.take(),
             },
             &|_| {},
         )
         .await
         .map_err(|e| fail(Stage::Apply, crate::cluster::refusal::one_line(&e)))?;
         let mut failures = Vec::new();
+        if let Some(rerendered) = &execution.rerendered {
+            match &rerendered.error {
+                Some(_) => failures.push(rerendered.line()),
+                None => tracing::info!(set = %self.set, "{}", rerendered.line()),
+            }
+        }
         for result in &execution.results {
             match (&result.error, result.action) {
                 (Some(error), _) => failures.push(format!("{}: {error}", result.object)),

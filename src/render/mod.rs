@@ -154,6 +154,27 @@ pub fn render_noting(
     options: &RenderOptions,
     notes: &mut Vec<LookupNote>,
 ) -> Result<Vec<Manifest>, RenderFailure> {
+    render_units(snapshot, options, notes, None)
+}
+
+/// Renders only the charts of the snapshot whose directories (as messages show them, see
+/// [`LookupNote::chart`]) are among `charts`: nothing else is built or loaded.
+pub fn render_charts(
+    snapshot: &Snapshot,
+    options: &RenderOptions,
+    charts: &[PathBuf],
+    notes: &mut Vec<LookupNote>,
+) -> Result<Vec<Manifest>, RenderFailure> {
+    render_units(snapshot, options, notes, Some(charts))
+}
+
+/// The render of every unit, or only of the charts in `only`.
+fn render_units(
+    snapshot: &Snapshot,
+    options: &RenderOptions,
+    notes: &mut Vec<LookupNote>,
+    only: Option<&[PathBuf]>,
+) -> Result<Vec<Manifest>, RenderFailure> {
     let layout = layout::lay_out(&snapshot.files);
 
     // PATH's prefix within the repository, taken off PATH, is the repository root.
@@ -163,7 +184,7 @@ pub fn render_noting(
     }
     let budget = limits::Budget::start(options.limits);
     let mut built = Vec::new();
-    if !layout.kustomizations.is_empty() {
+    if !layout.kustomizations.is_empty() && only.is_none() {
         generator_secrets::learn(&snapshot.files);
         // Only look for a kustomize program when there is something to build.
         let command = options
@@ -193,6 +214,17 @@ pub fn render_noting(
     let mut built_by: Vec<validate::Built> = Vec::new();
     let max_objects = options.limits.limits.max_objects;
     for unit in &layout.units {
+        if let Some(charts) = only {
+            let wanted = matches!(unit, layout::Unit::Chart(_))
+                && charts.contains(&unit_display(
+                    unit,
+                    &layout.kustomizations,
+                    &snapshot.display_prefix,
+                ));
+            if !wanted {
+                continue;
+            }
+        }
         match *unit {
             // The PATH's ignore rules are not a manifest.
             layout::Unit::File { path, .. } if path == std::path::Path::new(IGNORE_FILE) => {}
@@ -353,8 +385,8 @@ fn render_chart(
             return Vec::new();
         }
     };
-    if let helm::LookupOutcome::Failed(reason) = &rendered.lookup {
-        tracing::warn!(chart = %chart.display.display(), %reason, "rendered without the cluster: lookups saw nothing");
+    if let helm::LookupOutcome::Failed(fallback) = &rendered.lookup {
+        tracing::warn!(chart = %chart.display.display(), reason = %fallback, "rendered without the cluster: lookups saw nothing");
     }
     if rendered.lookup != helm::LookupOutcome::NotCalled {
         notes.push(LookupNote {

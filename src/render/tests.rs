@@ -369,3 +369,26 @@ fn a_kustomize_that_never_finishes_is_stopped_at_the_deadline() -> std::io::Resu
     );
     Ok(())
 }
+
+#[test]
+fn a_render_of_some_charts_loads_no_file_and_builds_no_kustomization() -> std::io::Result<()> {
+    let (_dir, snapshot) = snapshot(
+        "deploy",
+        &[
+            ("api.yaml", DEPLOYMENT),
+            ("overlay/kustomization.yaml", "resources: []\n"),
+        ],
+    )?;
+    let options = RenderOptions {
+        // Were the kustomization built, this program would fail it.
+        kustomize: Some(KustomizeCommand::Kustomize {
+            program: "/nonexistent/kustomize".into(),
+        }),
+        ..RenderOptions::default()
+    };
+    let rendered = render_charts(&snapshot, &options, &[], &mut Vec::new());
+    assert_eq!(rendered.map(|m| m.len()).ok(), Some(0));
+    // The same tree rendered whole does both.
+    assert!(render(&snapshot, &options).is_err());
+    Ok(())
+}

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use futures::future::join_all;
-use kube::core::{DynamicObject, Request, Resource};
+use kube::core::{ApiResource, DynamicObject, Request, Resource};
 use serde_json::Value;
 
 use super::Work;
@@ -174,6 +174,54 @@ pub fn health(object: &ObjectRef, live: &Value) -> Health {
     }
 }
 
+/// The health of each object, read once. An object that cannot be read is progressing (the
+/// server may answer next time); a request that cannot be built has failed.
+pub async fn check<'a>(
+    cluster: &Cluster,
+    objects: impl IntoIterator<Item = (&'a ObjectRef, &'a ApiResource)>,
+) -> Vec<(ObjectRef, Health)> {
+    join_all(objects.into_iter().map(|(object, resource)| async move {
+        let request = Request::new(DynamicObject::url_path(
+            resource,
+            object.namespace.as_deref(),
+        ))
+        .get(&object.name, &Default::default());
+        let state = match request {
+            Err(err) => Health::Failed(err.to_string()),
+            Ok(request) => match cluster.send::<Value>(request).await {
+                Ok(live) => health(object, &live),
+                Err(err) => Health::Progressing(format!(
+                    "cannot read it: {}",
+                    crate::cluster::describe_unnamed(&err)
+                )),
+            },
+        };
+        (object.clone(), state)
+    }))
+    .await
+}
+
+/// Where a set of objects stands as a whole: the first failure (named), else the first
+/// object still progressing (named, with how many are ready), else ready.
+pub fn overall(states: &[(ObjectRef, Health)]) -> Health {
+    if let Some((object, why)) = states.iter().find_map(|(o, h)| match h {
+        Health::Failed(why) => Some((o, why)),
+        _ => None,
+    }) {
+        return Health::Failed(format!("{object}: {why}"));
+    }
+    let ready = states.iter().filter(|(_, h)| *h == Health::Ready).count();
+    match states.iter().find_map(|(o, h)| match h {
+        Health::Progressing(why) => Some((o, why)),
+        _ => None,
+    }) {
+        Some((object, why)) => {
+            Health::Progressing(format!("{ready}/{} ready; {object}: {why}", states.len()))
+        }
+        None => Health::Ready,
+    }
+}
+
 /// Polls the objects of `work` that have a health rule until all are ready, one fails, or
 /// `timeout` passes. `progress(ready, total, waiting_for)` is called after each round.
 pub async fn wait(
@@ -189,25 +237,7 @@ pub async fn wait(
         .collect();
     let deadline = Instant::now() + timeout;
     loop {
-        let states = join_all(watched.iter().map(|w| async move {
-            let request = Request::new(DynamicObject::url_path(
-                &w.resource,
-                w.object.namespace.as_deref(),
-            ))
-            .get(&w.object.name, &Default::default());
-            let state = match request {
-                Err(err) => Health::Failed(err.to_string()),
-                Ok(request) => match cluster.send::<Value>(request).await {
-                    Ok(live) => health(&w.object, &live),
-                    Err(err) => Health::Progressing(format!(
-                        "cannot read it: {}",
-                        crate::cluster::describe_unnamed(&err)
-                    )),
-                },
-            };
-            (w.object.clone(), state)
-        }))
-        .await;
+        let states = check(cluster, watched.iter().map(|w| (&w.object, &w.resource))).await;
         let ready = states.iter().filter(|(_, h)| *h == Health::Ready).count();
         let first_waiting = states
             .iter()
@@ -273,6 +303,39 @@ mod tests {
         assert_eq!(health(&job, &done), Health::Ready);
         assert!(matches!(health(&job, &failed), Health::Failed(_)));
         assert!(matches!(health(&job, &json!({})), Health::Progressing(_)));
+    }
+
+    #[test]
+    fn a_set_is_failed_by_its_first_failure_and_progressing_by_its_first_laggard() {
+        let web = deployment();
+        let job = ObjectRef::new("batch/v1", "Job", Some("n".into()), "migrate");
+        let waiting = [
+            (
+                web.clone(),
+                Health::Progressing("0/1 replicas available".into()),
+            ),
+            (job.clone(), Health::Ready),
+        ];
+        assert_eq!(
+            overall(&waiting),
+            Health::Progressing("1/2 ready; Deployment/n/web: 0/1 replicas available".into())
+        );
+        let failed = [
+            (
+                web.clone(),
+                Health::Progressing("0/1 replicas available".into()),
+            ),
+            (job.clone(), Health::Failed("the Job failed".into())),
+        ];
+        assert_eq!(
+            overall(&failed),
+            Health::Failed("Job/n/migrate: the Job failed".into())
+        );
+        assert_eq!(
+            overall(&[(web, Health::Ready), (job, Health::Ready)]),
+            Health::Ready
+        );
+        assert_eq!(overall(&[]), Health::Ready);
     }
 
     #[test]

@@ -36,6 +36,57 @@ data:
     ),
 ];
 
+/// A chart keeping its password through `lookup` and annotating its Deployment with a checksum
+/// of it, as Grafana's does: the checksum includes the template again, which draws a second
+/// password while `lookup` sees no Secret, so a first install's checksum is not the one of
+/// the password that was kept.
+const CHECKSUMS_ITS_PASSWORD: &[(&str, &str)] = &[
+    (
+        "deploy/Chart.yaml",
+        "apiVersion: v2\nname: grafana\nversion: 0.1.0\n",
+    ),
+    (
+        "deploy/templates/_password.tpl",
+        r#"{{- define "grafana.password" -}}
+{{- $live := (lookup "v1" "Secret" .Release.Namespace (printf "%s-admin" .Release.Name)) | default dict }}
+{{- $data := (get $live "data") | default dict }}
+{{- (get $data "admin-password") | default (randAlphaNum 40 | b64enc) }}
+{{- end }}
+"#,
+    ),
+    (
+        "deploy/templates/secret.yaml",
+        r#"apiVersion: v1
+kind: Secret
+metadata:
+  name: {{ .Release.Name }}-admin
+type: Opaque
+data:
+  admin-password: {{ include "grafana.password" . | quote }}
+"#,
+    ),
+    (
+        "deploy/templates/deployment.yaml",
+        r#"apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {{ .Release.Name }}
+spec:
+  selector:
+    matchLabels: {app: grafana}
+  template:
+    metadata:
+      labels: {app: grafana}
+      annotations:
+        checksum/secret: {{ include "grafana.password" . | sha256sum }}
+    spec:
+      containers:
+        - name: grafana
+          image: grafana/grafana:12.1.0
+"#,
+    ),
+];
+
 /// A chart drawing a token at random on every render, with no `lookup` to keep it.
 const DRAWS_A_TOKEN: &[(&str, &str)] = &[
     (
@@ -476,4 +527,237 @@ async fn under_the_controller_lookups_are_answered_as_the_syncs_service_account_
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
     assert_eq!(seen(&client, &other, "peek").await.as_deref(), Some("yes"));
+}
+
+#[tokio::test]
+async fn a_chart_checksumming_the_password_it_keeps_is_in_sync_after_one_apply() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "lookup-checksum").await;
+    let repo = committed(CHECKSUMS_ITS_PASSWORD);
+    let apply = ["apply", "deploy", "-n", &ns, "--yes"];
+    let out = gitops(&apply, repo.path());
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "apply\n{stdout}\n{stderr}");
+    assert_eq!(
+        stdout
+            .matches("Re-rendered 1 chart whose lookups saw nothing before the apply (deploy)")
+            .count(),
+        1,
+        "{stdout}"
+    );
+    let first = password(&client, &ns).await;
+
+    let out = gitops(&["diff", "deploy", "-n", &ns], repo.path());
+    let (stdout, stderr) = text(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "in sync after one apply\n{stdout}\n{stderr}"
+    );
+    assert_eq!(password(&client, &ns).await, first);
+
+    // In sync, a second apply writes nothing and renders nothing again.
+    let out = gitops(&apply, repo.path());
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(!stdout.contains("Re-rendered"), "{stdout}");
+    assert_eq!(password(&client, &ns).await, first);
+}
+
+#[tokio::test]
+async fn the_reconcilers_first_cycle_leaves_a_checksummed_password_in_sync() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "lookup-cycle").await;
+    let remote = Remote::new(CHECKSUMS_ITS_PASSWORD);
+    let listen = format!("127.0.0.1:{}", free_port());
+    let helm = support::helm();
+    let env = [("GITOPS_HELM", helm.to_str().expect("utf-8 path"))];
+    // One cycle: the next would come an hour later.
+    let flags = [
+        "--interval",
+        "1h",
+        "--applyset",
+        "grafana",
+        "--listen",
+        &listen,
+    ];
+    let reconciler = Reconciler::start_with_env(&remote.file_url(), &ns, &flags, &env);
+    eventually("one reconciler cycle", Duration::from_secs(60), || async {
+        cycles(&listen).await.filter(|n| *n >= 1)
+    })
+    .await;
+    let logs = reconciler.logs();
+    assert!(
+        logs.contains("re-rendered 1 chart whose lookups saw nothing before the apply (deploy)"),
+        "{logs}"
+    );
+    let out = gitops(
+        &["diff", "deploy", "-n", &ns, "--applyset", "grafana"],
+        remote.checkout.as_path(),
+    );
+    let (stdout, stderr) = text(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "in sync after one cycle\n{stdout}\n{stderr}\n{}",
+        reconciler.logs()
+    );
+}
+
+/// A chart keeping its password through `lookup` that also installs a custom resource
+/// definition and renders an object of it: until the definition is installed, helm's render
+/// with the cluster fails and the chart renders without it.
+fn installs_its_definition(group: &str) -> Vec<(String, String)> {
+    let crd = format!(
+        r#"apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: dashboards.{group}
+spec:
+  group: {group}
+  scope: Namespaced
+  names: {{plural: dashboards, singular: dashboard, kind: Dashboard}}
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema:
+          type: object
+          x-kubernetes-preserve-unknown-fields: true
+"#
+    );
+    let dashboard = format!(
+        "apiVersion: {group}/v1\nkind: Dashboard\nmetadata:\n  name: home\nspec:\n  title: Home\n"
+    );
+    KEEPS_ITS_PASSWORD
+        .iter()
+        .map(|(path, text)| (path.to_string(), text.to_string()))
+        .chain([
+            ("deploy/crds/dashboards.yaml".to_string(), crd),
+            ("deploy/templates/dashboard.yaml".to_string(), dashboard),
+        ])
+        .collect()
+}
+
+#[tokio::test]
+async fn a_render_that_fell_back_for_a_missing_definition_says_so_in_one_short_sentence() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "lookup-crd").await;
+    let group = format!("{ns}.example.com");
+    let files = installs_its_definition(&group);
+    let files: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, t)| (p.as_str(), t.as_str()))
+        .collect();
+    let repo = committed(&files);
+
+    let out = gitops(&["diff", "deploy", "-n", &ns], repo.path());
+    let (stdout, stderr) = text(&out);
+    let note: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("saw no cluster objects"))
+        .collect();
+    assert_eq!(note.len(), 1, "{stdout}\n{stderr}");
+    assert!(
+        note[0].starts_with(
+            "note: Helm's `lookup` saw no cluster objects in deploy (rendered without the \
+             cluster: a custom resource it renders has no definition in the cluster yet): "
+        ),
+        "{}",
+        note[0]
+    );
+    assert!(
+        note[0].len() < 400,
+        "{} characters: {}",
+        note[0].len(),
+        note[0]
+    );
+    assert!(!stderr.contains("ensure CRDs"), "{stderr}");
+
+    // Once the apply installed the definition, the chart is rendered with the cluster.
+    let out = gitops(&["apply", "deploy", "-n", &ns, "--yes"], repo.path());
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "apply\n{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("Re-rendered 1 chart whose lookups saw nothing before the apply (deploy)"),
+        "{stdout}"
+    );
+    let first = password(&client, &ns).await;
+    let out = gitops(&["diff", "deploy", "-n", &ns], repo.path());
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(!stderr.contains("saw no cluster objects"), "{stderr}");
+    assert_eq!(password(&client, &ns).await, first);
+}
+
+/// A chart without random values whose ConfigMap says whether `lookup` found the chart's own
+/// Secret: "no" on a first install, "yes" from then on.
+const SEES_ITS_SECRET: &[(&str, &str)] = &[
+    (
+        "deploy/Chart.yaml",
+        "apiVersion: v2\nname: seer\nversion: 0.1.0\n",
+    ),
+    (
+        "deploy/templates/secret.yaml",
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: {{ .Release.Name }}-admin\nstringData:\n  \
+         user: admin\n",
+    ),
+    (
+        "deploy/templates/seen.yaml",
+        r#"apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ .Release.Name }}-seen
+data:
+  seen: {{ if (lookup "v1" "Secret" .Release.Namespace (printf "%s-admin" .Release.Name)) }}"yes"{{ else }}"no"{{ end }}
+"#,
+    ),
+];
+
+async fn seen_by_chart(client: &kube::Client, ns: &str) -> String {
+    let cm = config(client, ns, "deploy-seen").await;
+    cm.data.unwrap_or_default()["seen"].clone()
+}
+
+#[tokio::test]
+async fn a_chart_without_random_values_is_rendered_again_as_the_cluster_now_is() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "lookup-seer").await;
+    let repo = committed(SEES_ITS_SECRET);
+    let out = gitops(&["apply", "deploy", "-n", &ns, "--yes"], repo.path());
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("Re-rendered 1 chart"), "{stdout}");
+    assert!(stdout.contains("2 created, 1 updated"), "{stdout}");
+    assert_eq!(seen_by_chart(&client, &ns).await, "yes");
+    let out = gitops(&["diff", "deploy", "-n", &ns], repo.path());
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+}
+
+#[tokio::test]
+async fn a_plan_file_is_applied_exactly_and_its_chart_is_not_rendered_again() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "lookup-planfile").await;
+    let repo = committed(SEES_ITS_SECRET);
+    let plan = repo.path().join("plan.json");
+    let plan = plan.to_str().expect("utf-8 path");
+    let out = gitops(&["diff", "deploy", "-n", &ns, "--out", plan], repo.path());
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "changes\n{stdout}\n{stderr}");
+    let out = gitops(
+        &["apply", "deploy", "-n", &ns, "--plan", plan, "--yes"],
+        repo.path(),
+    );
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(!stdout.contains("Re-rendered"), "{stdout}");
+    assert!(stdout.contains("2 created, 0 updated"), "{stdout}");
+    assert_eq!(seen_by_chart(&client, &ns).await, "no");
+    // What a second render changes is left to the next plan, which shows it.
+    let out = gitops(&["diff", "deploy", "-n", &ns], repo.path());
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(stdout.contains("~ update ConfigMap"), "{stdout}");
 }

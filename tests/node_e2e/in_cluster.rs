@@ -16,7 +16,7 @@ const NAMESPACE: &str = "gitops-system";
 const CONTROLLER: &str = "kubectl-gitops-controller";
 
 /// The reference `tests/image.sh` gives the image of this version.
-fn image() -> String {
+pub(crate) fn image() -> String {
     format!(
         "kubectl-gitops.test/kubectl-gitops:{}",
         env!("CARGO_PKG_VERSION")

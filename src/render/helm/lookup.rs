@@ -60,7 +60,71 @@ pub enum LookupOutcome {
     /// The helm program answers no lookups in `helm template` (older than 3.13).
     HelmTooOld(String),
     /// The render with the cluster failed; the chart was rendered without it.
-    Failed(String),
+    Failed(Fallback),
+}
+
+/// Why the render with the cluster failed, as a class a person can act on: helm's own words
+/// run to kilobytes when a chart renders many custom resources, and go to the debug log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fallback {
+    /// A custom resource the chart renders has no definition in the cluster yet (the same
+    /// apply installs it).
+    DefinitionMissing,
+    /// The identity may not read what helm asked for.
+    Forbidden,
+    /// The server did not answer.
+    Unreachable,
+    /// Anything else: the first line of helm's message, cut short.
+    Other(String),
+}
+
+impl Fallback {
+    /// The class of helm's failure message.
+    pub(crate) fn of(message: &str) -> Fallback {
+        let said = |words: &[&str]| words.iter().any(|w| message.contains(w));
+        if said(&[
+            "ensure CRDs are installed first",
+            "no matches for kind",
+            "resource mapping not found",
+        ]) {
+            Fallback::DefinitionMissing
+        } else if said(&["forbidden", "Forbidden", "Unauthorized"]) {
+            Fallback::Forbidden
+        } else if said(&[
+            "connection refused",
+            "no such host",
+            "i/o timeout",
+            "Client.Timeout",
+            "dial tcp",
+        ]) {
+            Fallback::Unreachable
+        } else {
+            let first = message.lines().next().unwrap_or_default().trim();
+            Fallback::Other(match first.char_indices().nth(SHORT) {
+                Some((cut, _)) => format!("{}...", &first[..cut]),
+                None => first.to_string(),
+            })
+        }
+    }
+}
+
+/// How much of helm's first line an unclassified failure keeps.
+const SHORT: usize = 120;
+
+impl fmt::Display for Fallback {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Fallback::Other(first) = self {
+            return write!(f, "helm said: {first}");
+        }
+        f.write_str(match self {
+            Fallback::DefinitionMissing => {
+                "a custom resource it renders has no definition in the cluster yet"
+            }
+            Fallback::Forbidden => "the identity rendering it may not read what helm asked for",
+            Fallback::Unreachable => "the cluster did not answer",
+            Fallback::Other(_) => "",
+        })
+    }
 }
 
 impl LookupOutcome {
@@ -80,8 +144,8 @@ impl LookupOutcome {
             LookupOutcome::HelmTooOld(version) => {
                 format!("helm {version} answers no lookup in `helm template` (3.13 or later does)")
             }
-            LookupOutcome::Failed(reason) => {
-                format!("rendering with the cluster failed ({reason})")
+            LookupOutcome::Failed(fallback) => {
+                format!("rendered without the cluster: {fallback}")
             }
         }
     }
@@ -330,6 +394,30 @@ mod tests {
             &mut plain,
         );
         assert_eq!(plain, Traits::default());
+    }
+
+    #[test]
+    fn helms_failures_with_the_cluster_are_told_by_class_and_unknown_ones_cut_short() {
+        let missing = "Error: unable to build kubernetes objects from release manifest: \
+                       [resource mapping not found for name: \"x\" namespace: \"\" from \"\": \
+                       no matches for kind \"Prometheus\" in version \"monitoring.coreos.com/v1\"\n\
+                       ensure CRDs are installed first";
+        assert_eq!(Fallback::of(missing), Fallback::DefinitionMissing);
+        assert_eq!(
+            Fallback::of(
+                "Error: secrets \"a\" is forbidden: User \"u\" cannot get resource \"secrets\""
+            ),
+            Fallback::Forbidden
+        );
+        assert_eq!(
+            Fallback::of("Error: Get \"https://10.0.0.1/version\": dial tcp: connection refused"),
+            Fallback::Unreachable
+        );
+        let long = format!("Error: {}\nsecond line", "x".repeat(5000));
+        let said = Fallback::of(&long).to_string();
+        assert!(said.starts_with("helm said: Error: xxx"), "{said}");
+        assert!(said.len() < 150, "{said}");
+        assert!(!said.contains("second line"), "{said}");
     }
 
     #[test]

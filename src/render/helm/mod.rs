@@ -32,7 +32,7 @@ use std::path::{Path, PathBuf};
 pub use binary::{HELM_ENV, choose as choose_program};
 pub use cache::CACHE_ENV;
 pub use capabilities::Capabilities;
-pub use lookup::{ClusterAccess, LookupOutcome};
+pub use lookup::{ClusterAccess, Fallback, LookupOutcome};
 
 use super::error::RenderError;
 use super::limits::Budget;
@@ -201,11 +201,13 @@ pub(crate) fn template(
                 // Out of time or output: rendering again would only spend more.
                 Err(error @ RenderError::Stopped { .. }) => return Err(error),
                 Err(error) => {
-                    let reason = match &error {
+                    let message = match &error {
                         RenderError::HelmFailed { message, .. } => message.clone(),
                         other => other.to_string(),
                     };
-                    (once(None)?, None, LookupOutcome::Failed(reason))
+                    tracing::debug!(chart = %dir.display(), %message, "helm's render with the cluster failed");
+                    let fallback = lookup::Fallback::of(&message);
+                    (once(None)?, None, LookupOutcome::Failed(fallback))
                 }
             }
         }
