@@ -90,10 +90,23 @@ pub struct ShowSecretsArg {
     pub show_secrets: bool,
 }
 
+/// A `-f` that clap could not refuse by itself.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FilenameError {
+    #[error("-f {}: no such file or directory", .0.display())]
+    Missing(PathBuf),
+    /// Files or several paths, where the command plans one whole set.
+    #[error(
+        "-f {}: this command takes one directory, whose manifests make one ApplySet",
+        .0.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(" -f ")
+    )]
+    NotOneDirectory(Vec<PathBuf>),
+}
+
 impl PlanArgs {
     /// Takes `-f`: one directory as PATH, files or several paths as pieces of a plan that
     /// prunes nothing. `pieces` is false where a plan must be a whole set (`pr`).
-    pub fn resolve_filename(&mut self, pieces: bool) -> Result<(), String> {
+    pub fn resolve_filename(&mut self, pieces: bool) -> Result<(), FilenameError> {
         let Some(first) = self.filename.first() else {
             return Ok(());
         };
@@ -103,18 +116,11 @@ impl PlanArgs {
         }
         for path in &self.filename {
             if !path.exists() {
-                return Err(format!("-f {}: no such file or directory", path.display()));
+                return Err(FilenameError::Missing(path.clone()));
             }
         }
         if !pieces {
-            return Err(format!(
-                "-f {}: this command takes one directory, whose manifests make one ApplySet",
-                self.filename
-                    .iter()
-                    .map(|p| p.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(" -f ")
-            ));
+            return Err(FilenameError::NotOneDirectory(self.filename.clone()));
         }
         self.path = piece_dir(first).to_path_buf();
         self.pieces = self.filename.clone();

@@ -7,7 +7,7 @@ use super::EXIT_OK;
 use super::flags::{ClusterArgs, RunnerArgs, help};
 use super::reconcile::init_logging;
 use crate::cluster::Cluster;
-use crate::controller::{self, ControllerConfig, shard, sync};
+use crate::controller::{self, ControllerConfig, context, shard};
 use crate::reconcile::Backoff;
 use crate::reconcile::lease::{self, LeaseConfig};
 
@@ -101,8 +101,7 @@ pub async fn run(args: &ControllerArgs) -> Result<u8> {
     if args.concurrent_syncs == 0 {
         bail!("--concurrent-syncs must be at least 1");
     }
-    let fetch_policy =
-        crate::source::address::Policy::parse(&args.allow_fetch_to).map_err(anyhow::Error::msg)?;
+    let fetch_policy = crate::source::address::Policy::parse(&args.allow_fetch_to)?;
     crate::source::address::confine(fetch_policy);
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cache_dir = runner.cache_dir();
@@ -128,7 +127,7 @@ pub async fn run(args: &ControllerArgs) -> Result<u8> {
         shard: args.shard.clone(),
         watch_namespace: args.watch_namespace.clone(),
         concurrency: args.concurrent_syncs,
-        settings: sync::Settings {
+        settings: context::Settings {
             default_service_account: args.default_service_account.clone(),
             dependency_retry: args.dependency_retry,
             backoff: Backoff::new(runner.backoff, runner.max_backoff),

@@ -150,6 +150,7 @@ fn table(syncs: &[GitSync]) -> String {
 mod tests {
     use super::*;
     use crate::controller::crd::{GitSyncSpec, GitSyncStatus};
+    use crate::controller::reason::Failure;
     use crate::controller::status::{Verdict, next, revision};
 
     #[test]
@@ -171,7 +172,7 @@ mod tests {
         bad.status = Some(next(
             &bad,
             &Verdict::Failed {
-                reason: "ApplyFailed",
+                reason: Failure::ApplyFailed,
                 message: "apply: ConfigMap/team-b/x: forbidden".into(),
                 revision: None,
             },

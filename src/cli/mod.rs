@@ -92,7 +92,7 @@ pub enum Command {
 
 impl Command {
     /// What clap cannot settle flag by flag (kubectl's `-f` as PATH); a usage error otherwise.
-    pub fn resolve(&mut self) -> Result<(), String> {
+    pub fn resolve(&mut self) -> Result<(), common::FilenameError> {
         match self {
             Command::Diff(args) => args.plan.resolve_filename(true),
             Command::Apply(args) => args.plan.resolve_filename(true),

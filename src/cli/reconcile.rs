@@ -168,7 +168,7 @@ pub async fn run(args: &ReconcileArgs) -> Result<u8> {
     // into the cycle's settings as the controller does with a GitSync.
     let sync = sync_of(args, &cluster.default_namespace);
     let checked = spec::check(&sync, &cluster.default_namespace)
-        .map_err(|(_, message)| anyhow::anyhow!(message))?;
+        .map_err(|refusal| anyhow::anyhow!(refusal.message))?;
     let reconciler = spec::reconciler(
         &sync,
         &checked,

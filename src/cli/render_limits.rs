@@ -58,11 +58,19 @@ impl RemoteBaseArgs {
     }
 }
 
-fn at_least_one(text: &str) -> Result<usize, String> {
-    match text.trim().parse::<usize>() {
-        Ok(0) => Err("must be at least 1".to_string()),
-        Ok(n) => Ok(n),
-        Err(e) => Err(e.to_string()),
+/// Why a count flag's value is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum BadCount {
+    #[error("must be at least 1")]
+    Zero,
+    #[error(transparent)]
+    Unreadable(#[from] std::num::ParseIntError),
+}
+
+fn at_least_one(text: &str) -> Result<usize, BadCount> {
+    match text.trim().parse::<usize>()? {
+        0 => Err(BadCount::Zero),
+        n => Ok(n),
     }
 }
 

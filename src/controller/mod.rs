@@ -7,21 +7,32 @@
 //! syncs by the `kubectl-gitops.io/shard` label, so no sync is applied by two controllers.
 //!
 //! Modules, one job each: `crd` (the API), `status` (verdict -> conditions, when a sync is
-//! due), `sources` (the shared git caches), `access` (what a sync's account may do, asked as
-//! it), `spec` (a spec checked, and the reconciler it runs: shared
-//! with `kubectl gitops reconcile`), `sync` (one sync's reconcile), `rollout` (`spec.wait`: the
-//! workloads of an apply followed to Current), `shard`
-//! (selectors and Lease names), `slots` (the sync slots, shared fairly between namespaces),
-//! `metrics`, `manifests` (what `install --controller` prints).
+//! due), `reason` (the reasons conditions and Events give), `sources` (the shared git
+//! caches), `access` (what a sync's account may do, asked as it), `spec` (a spec checked, and
+//! the reconciler it runs: shared with `kubectl gitops reconcile`), `resolve` (a spec resolved
+//! to its account and ApplySet), `context` (what every reconcile shares, and who holds a set),
+//! `sync` (one sync's reconcile: due or not), `dependencies` (`dependsOn`), `run` (the
+//! pipeline for a due sync), `rollout` (`spec.wait`: the workloads of an apply followed to
+//! Current), `record` (status, Events, metrics), `finalize` (the finalizer and pruning on
+//! delete), `shard` (selectors and Lease names), `slots` (the sync slots,
+//! shared fairly between namespaces), `metrics`, `manifests` (what `install --controller`
+//! prints).
 
 mod access;
+pub mod context;
 pub mod crd;
+mod dependencies;
 mod drift;
 mod events;
+mod finalize;
 pub mod manifests;
 mod metrics;
+pub mod reason;
+mod record;
+mod resolve;
 mod rewatch;
 mod rollout;
+mod run;
 pub mod shard;
 mod slots;
 pub mod sources;
@@ -57,7 +68,7 @@ pub struct ControllerConfig {
     pub watch_namespace: Option<String>,
     /// Syncs reconciled at once, shared fairly between namespaces (`slots`).
     pub concurrency: u16,
-    pub settings: sync::Settings,
+    pub settings: context::Settings,
     /// Where the git caches live.
     pub cache_dir: PathBuf,
     pub listen: Option<SocketAddr>,
@@ -245,7 +256,7 @@ pub async fn run(cluster: Cluster, config: ControllerConfig) -> Result<()> {
             .reconcile_on(futures::stream::unfold(told, |mut rx| async move {
                 rx.recv().await.map(|target| (target, rx))
             }));
-        let context = Arc::new(sync::Context::new(
+        let context = Arc::new(context::Context::new(
             cluster.clone(),
             Sources::new(
                 config.cache_dir.join("controller"),

@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 
 use super::crd::GitSync;
 use super::drift::SharedWatches;
-use super::sync::Resolved;
+use super::resolve::Resolved;
 use crate::cluster::Cluster;
 use crate::reconcile::drift::WatchKey;
 

@@ -24,7 +24,35 @@ use tokio::sync::mpsc;
 
 use super::crd::GitSync;
 
-use crate::reconcile::git::{Credentials, Fetched, GitSource, Interrupt};
+use crate::reconcile::git::{Credentials, Fetched, GitError, GitSource, Interrupt};
+
+/// Why a sync may not name a repository URL. The URL is shown scrubbed of credentials.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    #[error(
+        "spec.repository.url {url}: file:// URLs and local paths are off in this controller \
+         (they would read the controller's own disk); an operator may allow them with \
+         --allow-file-sources"
+    )]
+    FilesOff { url: String },
+    #[error(
+        "spec.repository.url {url}: the path is inside the controller's git caches, which \
+         hold other syncs' repositories"
+    )]
+    InsideCaches { url: String },
+}
+
+/// Why a fetch gave no commit; every message is free of credentials.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error(transparent)]
+    Git(#[from] GitError),
+    /// The blocking fetch task panicked or was cancelled.
+    #[error(transparent)]
+    Stopped(#[from] tokio::task::JoinError),
+    #[error("fetching {url} timed out after {}", humantime::format_duration(*.after))]
+    TimedOut { url: String, after: Duration },
+}
 
 /// What identifies one cache: the URL, the ref, and whose credentials fill it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -154,19 +182,16 @@ impl Sources {
     /// controller can read, another sync's cache of a private repository included: refused
     /// unless the operator allowed such sources, and inside the caches always. (Hosts are
     /// checked when fetched, after resolution: `reconcile::git`.)
-    pub fn admit(&self, url: &str) -> Result<(), String> {
+    pub fn admit(&self, url: &str) -> Result<(), Refused> {
         let path = match url.strip_prefix("file://") {
             Some(path) => std::path::Path::new(path).to_path_buf(),
             None if url.contains("://") || is_scp_like(url) => return Ok(()),
             None => PathBuf::from(url),
         };
         if !self.allow_files {
-            return Err(format!(
-                "spec.repository.url {}: file:// URLs and local paths are off in this controller \
-                 (they would read the controller's own disk); an operator may allow them with \
-                 --allow-file-sources",
-                crate::scrub::url(url)
-            ));
+            return Err(Refused::FilesOff {
+                url: crate::scrub::url(url),
+            });
         }
         // A path that does not exist cannot be fetched; folded lexically, it is still judged.
         let physical = |p: &std::path::Path| {
@@ -176,11 +201,9 @@ impl Sources {
             })
         };
         if physical(&path).starts_with(physical(&self.root)) {
-            return Err(format!(
-                "spec.repository.url {}: the path is inside the controller's git caches, which \
-                 hold other syncs' repositories",
-                crate::scrub::url(url)
-            ));
+            return Err(Refused::InsideCaches {
+                url: crate::scrub::url(url),
+            });
         }
         Ok(())
     }
@@ -191,14 +214,13 @@ impl Sources {
         &self,
         key: &SourceKey,
         credentials: Option<Credentials>,
-    ) -> Result<Arc<Source>, String> {
+    ) -> Result<Arc<Source>, GitError> {
         let mut caches = self.caches.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(source) = caches.get(key) {
             return Ok(source.clone());
         }
         let dir = self.root.join(key.directory());
-        let git = GitSource::new(&key.url, &key.reference, &dir, credentials)
-            .map_err(|e| e.0)?
+        let git = GitSource::new(&key.url, &key.reference, &dir, credentials)?
             .with_request_timeout(self.fetch_timeout);
         let source = Arc::new(Source {
             git,
@@ -225,7 +247,7 @@ impl Sources {
         max_age: Duration,
         not_before: Option<Instant>,
         fetcher: &str,
-    ) -> Result<Fetched, String> {
+    ) -> Result<Fetched, FetchError> {
         let mut last = source.last.lock().await;
         if let Some(previous) = last.as_ref() {
             let fresh = previous.started.elapsed() < max_age.mul_f64(0.9)
@@ -258,21 +280,20 @@ impl Sources {
         source.last.lock().await.is_some()
     }
 
-    async fn fetch_now(&self, source: &Arc<Source>) -> Result<Fetched, String> {
+    async fn fetch_now(&self, source: &Arc<Source>) -> Result<Fetched, FetchError> {
         let interrupt = Arc::new(Interrupt::default());
         let flag = interrupt.clone();
         let this = source.clone();
         let task = tokio::task::spawn_blocking(move || this.git.fetch(&flag));
         match tokio::time::timeout(self.fetch_timeout, task).await {
-            Ok(Ok(result)) => result.map_err(|e| e.0),
-            Ok(Err(join)) => Err(join.to_string()),
+            Ok(Ok(result)) => Ok(result?),
+            Ok(Err(join)) => Err(join.into()),
             Err(_) => {
                 interrupt.trigger();
-                Err(format!(
-                    "fetching {} timed out after {}",
-                    source.git.display_url(),
-                    humantime::format_duration(self.fetch_timeout)
-                ))
+                Err(FetchError::TimedOut {
+                    url: source.git.display_url().to_string(),
+                    after: self.fetch_timeout,
+                })
             }
         }
     }
@@ -328,11 +349,13 @@ mod tests {
         let elsewhere = root.path().join("repo");
         for url in [inside.as_str(), &elsewhere.to_string_lossy(), "./repo"] {
             let refused = strict.admit(url).unwrap_err();
-            assert!(refused.contains("--allow-file-sources"), "{refused}");
+            assert!(matches!(refused, Refused::FilesOff { .. }), "{refused}");
+            assert!(refused.to_string().contains("--allow-file-sources"));
         }
         let relaxed = Sources::new(cache.clone(), Duration::from_secs(5)).allowing_files(true);
         let refused = relaxed.admit(&inside).unwrap_err();
-        assert!(refused.contains("caches"), "{refused}");
+        assert!(matches!(refused, Refused::InsideCaches { .. }), "{refused}");
+        assert!(refused.to_string().contains("caches"));
         let sneaky = format!("file://{}/../controller/0123", cache.display());
         assert!(relaxed.admit(&sneaky).is_err());
         assert_eq!(

@@ -14,6 +14,7 @@ use std::time::Duration;
 use gix::ObjectId;
 
 use super::crd::{self, GitSyncSpec};
+use super::reason::Stall;
 use crate::cluster::Cluster;
 use crate::inventory::ApplySet;
 use crate::pipeline::PlanSettings;
@@ -27,7 +28,21 @@ use crate::render::limits::{self, RenderLimits, Requested, SetBy};
 use crate::source::Limits;
 
 /// Why a spec cannot work as written: the reason of the Stalled condition and its message.
-pub type Refusal = (&'static str, String);
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub reason: Stall,
+    pub message: String,
+}
+
+impl Refusal {
+    /// A field that does not parse or breaks a rule; `message` names it.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Refusal {
+            reason: Stall::InvalidSpec,
+            message: message.into(),
+        }
+    }
+}
 
 /// The fields of a spec every runner needs, checked.
 #[derive(Debug, Clone)]
@@ -51,21 +66,18 @@ pub fn check(spec: &GitSyncSpec, namespace: &str) -> Result<Checked, Refusal> {
         .ok()
         .filter(|d| !d.is_zero())
         .ok_or_else(|| {
-            (
-                "InvalidSpec",
-                format!(
-                    "spec.interval {:?} is not a positive duration (e.g. 1m, 10m30s)",
-                    spec.interval
-                ),
-            )
+            Refusal::invalid(format!(
+                "spec.interval {:?} is not a positive duration (e.g. 1m, 10m30s)",
+                spec.interval
+            ))
         })?;
-    let path = tree::normalize_path(&spec.path)
-        .map_err(|e| ("InvalidSpec", e.replace("--path", "spec.path")))?;
+    let path =
+        tree::normalize_path(&spec.path).map_err(|e| Refusal::invalid(e.naming("spec.path")))?;
     let max_prune = match &spec.max_prune {
         None => crate::prune_limit::RECONCILER_DEFAULT,
         Some(text) => text
             .parse()
-            .map_err(|e| ("InvalidSpec", format!("spec.maxPrune {text:?}: {e}")))?,
+            .map_err(|e| Refusal::invalid(format!("spec.maxPrune {text:?}: {e}")))?,
     };
     let target_namespace = spec
         .target_namespace
@@ -79,10 +91,9 @@ pub fn check(spec: &GitSyncSpec, namespace: &str) -> Result<Checked, Refusal> {
             .ok()
             .filter(|d| !d.is_zero())
             .ok_or_else(|| {
-                (
-                    "InvalidSpec",
-                    format!("spec.timeout {text:?} is not a positive duration (e.g. 30s, 5m)"),
-                )
+                Refusal::invalid(format!(
+                    "spec.timeout {text:?} is not a positive duration (e.g. 30s, 5m)"
+                ))
             })?,
     };
     Ok(Checked {
@@ -100,10 +111,7 @@ fn requested_limits(spec: &GitSyncSpec) -> Result<Requested, Refusal> {
         return Ok(Requested::default());
     };
     let invalid = |field: &str, text: &str, why: String| {
-        (
-            "InvalidSpec",
-            format!("spec.renderLimits.{field} {text:?}: {why}"),
-        )
+        Refusal::invalid(format!("spec.renderLimits.{field} {text:?}: {why}"))
     };
     let timeout = match &asked.timeout {
         None => None,
@@ -122,13 +130,14 @@ fn requested_limits(spec: &GitSyncSpec) -> Result<Requested, Refusal> {
     };
     let max_bytes = match &asked.max_bytes {
         None => None,
-        Some(text) => Some(limits::parse_bytes(text).map_err(|e| invalid("maxBytes", text, e))?),
+        Some(text) => {
+            Some(limits::parse_bytes(text).map_err(|e| invalid("maxBytes", text, e.to_string()))?)
+        }
     };
     let max_objects = match asked.max_objects {
         Some(0) => {
-            return Err((
-                "InvalidSpec",
-                "spec.renderLimits.maxObjects must be at least 1".into(),
+            return Err(Refusal::invalid(
+                "spec.renderLimits.maxObjects must be at least 1",
             ));
         }
         other => other.map(|n| n as usize),
@@ -263,8 +272,8 @@ pub(crate) mod tests {
             (outside, "spec.path"),
             (limit, "spec.maxPrune"),
         ] {
-            let (reason, message) = check(&spec, "team-a").unwrap_err();
-            assert_eq!(reason, "InvalidSpec");
+            let Refusal { reason, message } = check(&spec, "team-a").unwrap_err();
+            assert_eq!(reason, Stall::InvalidSpec);
             assert!(message.contains(field), "{message}");
         }
     }
@@ -366,8 +375,8 @@ pub(crate) mod tests {
         ] {
             let mut bad = spec();
             bad.render_limits = Some(limits);
-            let (reason, message) = check(&bad, "team-a").unwrap_err();
-            assert_eq!(reason, "InvalidSpec");
+            let Refusal { reason, message } = check(&bad, "team-a").unwrap_err();
+            assert_eq!(reason, Stall::InvalidSpec);
             assert!(message.contains(field), "{message}");
         }
     }
@@ -387,8 +396,8 @@ pub(crate) mod tests {
             Some(Duration::from_secs(90))
         );
         waiting.timeout = Some("later".into());
-        let (reason, message) = check(&waiting, "team-a").unwrap_err();
-        assert_eq!(reason, "InvalidSpec");
+        let Refusal { reason, message } = check(&waiting, "team-a").unwrap_err();
+        assert_eq!(reason, Stall::InvalidSpec);
         assert!(message.contains("spec.timeout"), "{message}");
     }
 

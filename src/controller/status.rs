@@ -7,6 +7,7 @@ use std::time::Duration;
 use k8s_openapi::jiff::{Timestamp, Unit};
 
 use super::crd::{Condition, Counts, GitSync, GitSyncStatus, REQUESTED_AT};
+use super::reason::{Failure, Reason as ConditionReason, Stall};
 
 pub const READY: &str = "Ready";
 pub const RECONCILING: &str = "Reconciling";
@@ -19,7 +20,7 @@ pub enum Verdict {
     Applied { revision: String, counts: Counts },
     /// A stage failed; retried with backoff. `revision` when the fetch got that far.
     Failed {
-        reason: &'static str,
+        reason: Failure,
         message: String,
         revision: Option<String>,
     },
@@ -36,10 +37,34 @@ pub enum Verdict {
     Waiting { message: String },
     /// The spec cannot work as written (no ServiceAccount, a bad interval): nothing is retried
     /// until the GitSync changes.
-    Stalled {
-        reason: &'static str,
-        message: String,
-    },
+    Stalled { reason: Stall, message: String },
+}
+
+/// What a verdict says in the conditions: Ready's status and reason, the message all of them
+/// share, and whether the abnormal-true conditions are present.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Conditions {
+    ready: ConditionStatus,
+    reason: ConditionReason,
+    message: String,
+    reconciling: bool,
+    stalled: bool,
+}
+
+/// A condition's status as the API spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConditionStatus {
+    True,
+    False,
+}
+
+impl ConditionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConditionStatus::True => "True",
+            ConditionStatus::False => "False",
+        }
+    }
 }
 
 /// `REF@sha1:COMMIT`, as Flux writes revisions.
@@ -58,7 +83,7 @@ pub fn next(sync: &GitSync, verdict: &Verdict, now: &str) -> GitSyncStatus {
     let mut status = sync.status.clone().unwrap_or_default();
     status.observed_generation = generation;
     status.last_handled_reconcile_at = sync.annotations_requested_at().map(str::to_string);
-    let (ready, reason, message, reconciling, stalled) = match verdict {
+    let said = match verdict {
         Verdict::Applied { revision, counts } => {
             status.last_attempted_revision = Some(revision.clone());
             status.last_attempted_time = Some(now.to_string());
@@ -67,19 +92,19 @@ pub fn next(sync: &GitSync, verdict: &Verdict, now: &str) -> GitSyncStatus {
             status.counts = Some(counts.clone());
             status.last_error = None;
             status.consecutive_failures = 0;
-            (
-                "True",
-                "ReconciliationSucceeded",
-                match counts.drifted {
+            Conditions {
+                ready: ConditionStatus::True,
+                reason: ConditionReason::Succeeded,
+                message: match counts.drifted {
                     0 => format!("Applied revision {revision}"),
                     n => format!(
                         "Applied revision {revision}; {n} object(s) differ from git and are \
                          left as they are (drift: Report)"
                     ),
                 },
-                false,
-                false,
-            )
+                reconciling: false,
+                stalled: false,
+            }
         }
         Verdict::Progressing {
             revision,
@@ -94,13 +119,25 @@ pub fn next(sync: &GitSync, verdict: &Verdict, now: &str) -> GitSyncStatus {
             status.counts = Some(counts.clone());
             status.last_error = None;
             status.consecutive_failures = 0;
-            ("False", "Progressing", message.clone(), true, false)
+            Conditions {
+                ready: ConditionStatus::False,
+                reason: ConditionReason::Progressing,
+                message: message.clone(),
+                reconciling: true,
+                stalled: false,
+            }
         }
         Verdict::Unhealthy { message } => {
             status.last_attempted_time = Some(now.to_string());
             status.last_error = Some(message.clone());
             status.consecutive_failures = status.consecutive_failures.saturating_add(1);
-            ("False", "HealthCheckFailed", message.clone(), false, false)
+            Conditions {
+                ready: ConditionStatus::False,
+                reason: ConditionReason::HealthCheckFailed,
+                message: message.clone(),
+                reconciling: false,
+                stalled: false,
+            }
         }
         Verdict::Failed {
             reason,
@@ -113,43 +150,62 @@ pub fn next(sync: &GitSync, verdict: &Verdict, now: &str) -> GitSyncStatus {
             status.last_attempted_time = Some(now.to_string());
             status.last_error = Some(message.clone());
             status.consecutive_failures = status.consecutive_failures.saturating_add(1);
-            ("False", *reason, message.clone(), false, false)
+            Conditions {
+                ready: ConditionStatus::False,
+                reason: ConditionReason::Failed(*reason),
+                message: message.clone(),
+                reconciling: false,
+                stalled: false,
+            }
         }
         Verdict::Waiting { message } => {
             status.last_attempted_time = Some(now.to_string());
-            ("False", "DependencyNotReady", message.clone(), true, false)
+            Conditions {
+                ready: ConditionStatus::False,
+                reason: ConditionReason::DependencyNotReady,
+                message: message.clone(),
+                reconciling: true,
+                stalled: false,
+            }
         }
         Verdict::Stalled { reason, message } => {
             status.last_attempted_time = Some(now.to_string());
             status.last_error = Some(message.clone());
-            ("False", *reason, message.clone(), false, true)
+            Conditions {
+                ready: ConditionStatus::False,
+                reason: ConditionReason::Stalled(*reason),
+                message: message.clone(),
+                reconciling: false,
+                stalled: true,
+            }
         }
     };
+    let conditions = &mut status.conditions;
     set(
-        &mut status.conditions,
+        conditions,
         READY,
-        ready,
-        reason,
-        &message,
+        said.ready,
+        said.reason,
+        &said.message,
         generation,
         now,
     );
     // kstatus: Reconciling and Stalled are present only while true ("abnormal-true").
     toggle(
-        &mut status.conditions,
+        conditions,
         RECONCILING,
-        reconciling,
-        "Progressing",
-        &message,
+        said.reconciling,
+        ConditionReason::Progressing,
+        &said.message,
         generation,
         now,
     );
     toggle(
-        &mut status.conditions,
+        conditions,
         STALLED,
-        stalled,
-        reason,
-        &message,
+        said.stalled,
+        said.reason,
+        &said.message,
         generation,
         now,
     );
@@ -160,13 +216,21 @@ fn toggle(
     conditions: &mut Vec<Condition>,
     type_: &str,
     on: bool,
-    reason: &str,
+    reason: ConditionReason,
     message: &str,
     generation: Option<i64>,
     now: &str,
 ) {
     if on {
-        set(conditions, type_, "True", reason, message, generation, now);
+        set(
+            conditions,
+            type_,
+            ConditionStatus::True,
+            reason,
+            message,
+            generation,
+            now,
+        );
     } else {
         conditions.retain(|c| c.type_ != type_);
     }
@@ -176,22 +240,22 @@ fn toggle(
 fn set(
     conditions: &mut Vec<Condition>,
     type_: &str,
-    status: &str,
-    reason: &str,
+    status: ConditionStatus,
+    reason: ConditionReason,
     message: &str,
     generation: Option<i64>,
     now: &str,
 ) {
     let transition = conditions
         .iter()
-        .find(|c| c.type_ == type_ && c.status == status)
+        .find(|c| c.type_ == type_ && c.status == status.as_str())
         .map(|c| c.last_transition_time.clone())
         .unwrap_or_else(|| now.to_string());
     conditions.retain(|c| c.type_ != type_);
     conditions.push(Condition {
         type_: type_.to_string(),
-        status: status.to_string(),
-        reason: reason.to_string(),
+        status: status.as_str().to_string(),
+        reason: reason.as_str().to_string(),
         message: message.to_string(),
         observed_generation: generation,
         last_transition_time: transition,
@@ -249,6 +313,19 @@ pub fn due(sync: &GitSync, interval: Duration, retry: Duration, now: Timestamp) 
 }
 
 impl GitSync {
+    /// Whether the last reconcile left it waiting for a dependency to turn Ready.
+    pub fn waiting_for_dependencies(&self) -> bool {
+        self.condition(READY)
+            .is_some_and(|c| ConditionReason::DependencyNotReady.is(&c.reason))
+    }
+
+    /// The commit of `status.lastAppliedRevision` (`REF@sha1:COMMIT`).
+    pub fn last_applied_commit(&self) -> Option<gix::ObjectId> {
+        let revision = self.status.as_ref()?.last_applied_revision.as_deref()?;
+        let (_, hex) = revision.rsplit_once("@sha1:")?;
+        gix::ObjectId::from_hex(hex.as_bytes()).ok()
+    }
+
     pub fn annotations_requested_at(&self) -> Option<&str> {
         self.metadata
             .annotations
@@ -308,7 +385,7 @@ mod tests {
             "2026-01-01T00:00:00Z",
         ));
         let failed = Verdict::Failed {
-            reason: "ApplyFailed",
+            reason: Failure::ApplyFailed,
             message: "ConfigMap/a/b: forbidden".into(),
             revision: Some(revision("main", "bad")),
         };
@@ -338,7 +415,7 @@ mod tests {
         let stalled = next(
             &sync,
             &Verdict::Stalled {
-                reason: "NoServiceAccount",
+                reason: Stall::NoServiceAccount,
                 message: "no serviceAccountName".into(),
             },
             "2026-01-01T00:00:00Z",

@@ -14,11 +14,18 @@ impl fmt::Display for GitHubRepo {
     }
 }
 
+/// A `--repo` value that is not `OWNER/NAME`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{text:?} is not OWNER/NAME")]
+pub struct NotARepository {
+    pub text: String,
+}
+
 impl std::str::FromStr for GitHubRepo {
-    type Err = String;
+    type Err = NotARepository;
 
     /// `owner/name`.
-    fn from_str(text: &str) -> Result<Self, String> {
+    fn from_str(text: &str) -> Result<Self, NotARepository> {
         match text.split_once('/') {
             Some((owner, name)) if !owner.is_empty() && !name.is_empty() && !name.contains('/') => {
                 Ok(GitHubRepo {
@@ -26,7 +33,9 @@ impl std::str::FromStr for GitHubRepo {
                     name: name.trim_end_matches(".git").to_string(),
                 })
             }
-            _ => Err(format!("{text:?} is not OWNER/NAME")),
+            _ => Err(NotARepository {
+                text: text.to_string(),
+            }),
         }
     }
 }

@@ -181,7 +181,7 @@ impl Reconciler {
         let read = tokio::task::spawn_blocking(move || {
             this.git.open().map_err(|e| e.0)?;
             tree::read(this.git.repo_dir(), commit, &this.path, &this.limits)
-                .map_err(|message| this.git.scrub(&message))
+                .map_err(|e| this.git.scrub(&e.to_string()))
         })
         .await
         .map_err(|e| fail(Stage::Source, e))?;
@@ -385,7 +385,8 @@ impl Reconciler {
         let this = self.clone();
         let render = render.clone();
         let rendered = tokio::task::spawn_blocking(move || {
-            let snapshot = tree::read(this.git.repo_dir(), base, &this.path, &this.limits)?;
+            let snapshot = tree::read(this.git.repo_dir(), base, &this.path, &this.limits)
+                .map_err(|e| e.to_string())?;
             crate::render::render(&snapshot, &render)
                 .map_err(|failure| this.git.scrub(&failure.to_string()))
         })

@@ -125,39 +125,66 @@ impl Interrupt {
 /// Connecting to a `git://` daemon may take this long.
 const DAEMON_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// Why a `git://` connection could not be made; only our own words and the socket's.
+#[derive(Debug, thiserror::Error)]
+enum DaemonError {
+    /// gix's parse error, as it words it.
+    #[error("{0}")]
+    Url(String),
+    #[error("no host in the URL")]
+    NoHost,
+    #[error(transparent)]
+    Refused(#[from] crate::source::address::Refused),
+    #[error("resolving {host}: {source}")]
+    Resolve {
+        host: String,
+        source: std::io::Error,
+    },
+    #[error("resolving {host}: no address")]
+    NoAddress { host: String },
+    #[error("connecting to {address}: {source}")]
+    Connect {
+        address: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Socket(std::io::Error),
+}
+
+type Transport = Box<dyn gix::protocol::transport::client::blocking_io::Transport + Send>;
+
 /// A `git://` connection on a socket `interrupt` can shut down; None for other schemes.
-fn daemon_transport(
-    url: &str,
-    interrupt: &Interrupt,
-) -> Result<Option<Box<dyn gix::protocol::transport::client::blocking_io::Transport + Send>>, String>
-{
+fn daemon_transport(url: &str, interrupt: &Interrupt) -> Result<Option<Transport>, DaemonError> {
     use gix::protocol::transport::client::git;
     use std::net::ToSocketAddrs;
     if !url.starts_with("git://") {
         return Ok(None);
     }
-    let parsed = gix::url::parse(gix::bstr::BStr::new(url)).map_err(|e| e.to_string())?;
+    let parsed =
+        gix::url::parse(gix::bstr::BStr::new(url)).map_err(|e| DaemonError::Url(e.to_string()))?;
     if parsed.scheme != gix::url::Scheme::Git {
         return Ok(None);
     }
-    let host = parsed.host().ok_or("no host in the URL")?.to_string();
+    let host = parsed.host().ok_or(DaemonError::NoHost)?.to_string();
     let port = parsed.port;
     // In the controller, the address connected to is the one checked.
     let address = match crate::source::address::confined() {
         Some(policy) => policy
-            .check_host(Fetch::Git, &host, port.unwrap_or(9418))
-            .map_err(|refused| refused.0)?
+            .check_host(Fetch::Git, &host, port.unwrap_or(9418))?
             .into_iter()
             .next(),
         None => (host.as_str(), port.unwrap_or(9418))
             .to_socket_addrs()
-            .map_err(|e| format!("resolving {host}: {e}"))?
+            .map_err(|source| DaemonError::Resolve {
+                host: host.clone(),
+                source,
+            })?
             .next(),
     }
-    .ok_or_else(|| format!("resolving {host}: no address"))?;
+    .ok_or_else(|| DaemonError::NoAddress { host: host.clone() })?;
     let read = TcpStream::connect_timeout(&address, DAEMON_CONNECT_TIMEOUT)
-        .map_err(|e| format!("connecting to {address}: {e}"))?;
-    let clone = || read.try_clone().map_err(|e| e.to_string());
+        .map_err(|source| DaemonError::Connect { address, source })?;
+    let clone = || read.try_clone().map_err(DaemonError::Socket);
     interrupt.hold(clone()?);
     let write = clone()?;
     let connection = git::blocking_io::Connection::new(

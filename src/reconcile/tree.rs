@@ -8,6 +8,33 @@ use gix::ObjectId;
 
 use crate::source::{self, Limits, Snapshot, SourceError};
 
+/// Why PATH could not be read at a commit.
+#[derive(Debug, thiserror::Error)]
+pub enum TreeError {
+    #[error("{}: not a directory at commit {commit} (check --path)", .path.display())]
+    NotADirectory { path: PathBuf, commit: ObjectId },
+    /// The Source stage's failure, its paths relative to the repository.
+    #[error("{}", .source.to_string().replace(&format!("{}/", .repo_dir.display()), ""))]
+    Source {
+        repo_dir: PathBuf,
+        source: SourceError,
+    },
+}
+
+/// A `--path` (or `spec.path`) that climbs out of the repository.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("--path {path:?} must stay inside the repository")]
+pub struct OutsideRepository {
+    pub path: String,
+}
+
+impl OutsideRepository {
+    /// The same refusal naming the field the path came from (`spec.path`).
+    pub fn naming(&self, field: &str) -> String {
+        format!("{field} {:?} must stay inside the repository", self.path)
+    }
+}
+
 /// Reads `path` (relative to the repository root; "" for all of it) at `commit` of the
 /// repository whose working tree is `repo_dir`. Messages name `path` as the repository has it.
 pub fn read(
@@ -15,7 +42,7 @@ pub fn read(
     commit: ObjectId,
     path: &Path,
     limits: &Limits,
-) -> Result<Snapshot, String> {
+) -> Result<Snapshot, TreeError> {
     let shown = if path.as_os_str().is_empty() {
         Path::new(".")
     } else {
@@ -23,29 +50,30 @@ pub fn read(
     };
     match source::read_revision(&repo_dir.join(path), &commit.to_string(), limits) {
         Ok(snapshot) => Ok(snapshot),
-        Err(SourceError::NotADirectory { .. }) => Err(format!(
-            "{}: not a directory at commit {commit} (check --path)",
-            shown.display()
-        )),
-        Err(err) => {
-            let text = err.to_string();
-            // Paths inside the cache repository read better relative to the repository.
-            let prefix = format!("{}/", repo_dir.display());
-            Err(text.replace(&prefix, ""))
-        }
+        Err(SourceError::NotADirectory { .. }) => Err(TreeError::NotADirectory {
+            path: shown.to_path_buf(),
+            commit,
+        }),
+        // Paths inside the cache repository read better relative to the repository.
+        Err(source) => Err(TreeError::Source {
+            repo_dir: repo_dir.to_path_buf(),
+            source,
+        }),
     }
 }
 
 /// `--path` as the repository-relative directory the reader and the ApplySet name use:
 /// `./deploy/` and `deploy` are both `deploy`; `.`, `/` and "" are the repository root.
-pub fn normalize_path(path: &str) -> Result<PathBuf, String> {
+pub fn normalize_path(path: &str) -> Result<PathBuf, OutsideRepository> {
     let mut out = PathBuf::new();
     for component in Path::new(path).components() {
         match component {
             Component::Normal(part) => out.push(part),
             Component::CurDir | Component::RootDir => {}
             Component::ParentDir | Component::Prefix(_) => {
-                return Err(format!("--path {path:?} must stay inside the repository"));
+                return Err(OutsideRepository {
+                    path: path.to_string(),
+                });
             }
         }
     }

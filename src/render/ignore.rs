@@ -20,6 +20,25 @@ pub const ANNOTATION_IGNORE_FIELDS: &str = "kubectl-gitops.io/ignore-fields";
 /// The file at the root of PATH holding ignore rules for the whole PATH.
 pub const IGNORE_FILE: &str = ".gitops-ignore.yaml";
 
+/// A pointer an ignore rule cannot use, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{text:?}{why}")]
+pub struct BadPointer {
+    pub text: String,
+    pub why: PointerFault,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PointerFault {
+    #[error(" is not a JSON pointer (it must start with /, e.g. /spec/replicas)")]
+    NoSlash,
+    #[error(": `~` must be followed by 0 (for ~) or 1 (for /)")]
+    Escape,
+    /// `apiVersion`, `kind`, `metadata`, its name or namespace.
+    #[error(" names the object itself, which cannot be ignored")]
+    Identity,
+}
+
 /// A JSON pointer (RFC 6901): `/spec/replicas`, `/metadata/annotations/a~1b` for the key `a/b`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Pointer(Vec<String>);
@@ -27,11 +46,13 @@ pub struct Pointer(Vec<String>);
 impl Pointer {
     /// Parses a pointer; it must start with `/` and name a field (the whole document, `""`,
     /// cannot be ignored), and `~` may only be followed by `0` or `1`.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, BadPointer> {
+        let bad = |why| BadPointer {
+            text: text.to_string(),
+            why,
+        };
         let Some(rest) = text.strip_prefix('/') else {
-            return Err(format!(
-                "{text:?} is not a JSON pointer (it must start with /, e.g. /spec/replicas)"
-            ));
+            return Err(bad(PointerFault::NoSlash));
         };
         let mut tokens = Vec::new();
         for raw in rest.split('/') {
@@ -45,11 +66,7 @@ impl Pointer {
                 match chars.next() {
                     Some('0') => token.push('~'),
                     Some('1') => token.push('/'),
-                    _ => {
-                        return Err(format!(
-                            "{text:?}: `~` must be followed by 0 (for ~) or 1 (for /)"
-                        ));
-                    }
+                    _ => return Err(bad(PointerFault::Escape)),
                 }
             }
             tokens.push(token);
@@ -63,9 +80,7 @@ impl Pointer {
                 Some("name" | "namespace") | None
             ))
         {
-            return Err(format!(
-                "{text:?} names the object itself, which cannot be ignored"
-            ));
+            return Err(bad(PointerFault::Identity));
         }
         Ok(Pointer(tokens))
     }
@@ -193,7 +208,7 @@ impl Rules {
             message,
         };
         let text = std::str::from_utf8(bytes).map_err(|_| fail("not valid UTF-8 text".into()))?;
-        let value = crate::yaml::from_str(text).map_err(fail)?;
+        let value = crate::yaml::from_str(text).map_err(|e| fail(e.to_string()))?;
         if value.is_null() {
             return Ok(Rules {
                 file: display.to_path_buf(),
@@ -244,11 +259,10 @@ pub(super) fn attach(manifest: &mut Manifest, rules: &Rules) -> Result<(), Rende
         None | Some(Value::Null) => {}
         Some(Value::String(list)) => {
             for text in list.split(',').map(str::trim).filter(|t| !t.is_empty()) {
-                let pointer =
-                    Pointer::parse(text).map_err(|message| RenderError::IgnoreFields {
-                        origin: manifest.origin.clone(),
-                        message,
-                    })?;
+                let pointer = Pointer::parse(text).map_err(|bad| RenderError::IgnoreFields {
+                    origin: manifest.origin.clone(),
+                    message: bad.to_string(),
+                })?;
                 ignored.push(IgnoredField {
                     pointer,
                     source: IgnoreSource::Annotation,

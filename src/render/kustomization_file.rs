@@ -61,25 +61,39 @@ pub(crate) fn read(dir: &Path) -> Result<Option<Kustomization>, Unreadable> {
         reason,
     };
     let bytes = std::fs::read(&file).map_err(|e| unreadable(format!("cannot read it: {e}")))?;
-    let text = decode(&bytes).map_err(unreadable)?;
-    let doc = parse(&text).map_err(unreadable)?;
+    let text = decode(&bytes).map_err(|e| unreadable(e.to_string()))?;
+    let doc = parse(&text).map_err(|e| unreadable(e.to_string()))?;
     Ok(Some(Kustomization { file, doc }))
+}
+
+/// Why a kustomization file's bytes are not text go-yaml would read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum Undecodable {
+    #[error("it is not UTF-8 text")]
+    Utf8,
+    #[error("it is not valid UTF-16 text")]
+    Utf16,
+    #[error("it is not valid UTF-16 text (an odd number of bytes)")]
+    OddUtf16,
+    #[error(
+        "it is neither UTF-8 nor UTF-16 with a byte-order mark, so what kustomize would make \
+         of it cannot be checked"
+    )]
+    Unknown,
 }
 
 /// The text of a kustomization file: UTF-8 (a byte-order mark dropped), or UTF-16 after its
 /// byte-order mark, which go-yaml decodes too.
-pub(crate) fn decode(bytes: &[u8]) -> Result<String, String> {
-    let utf16 = |units: Vec<u16>| {
-        String::from_utf16(&units).map_err(|_| "it is not valid UTF-16 text".to_string())
-    };
-    let pairs = |rest: &[u8], word: fn([u8; 2]) -> u16| -> Result<Vec<u16>, String> {
+pub(crate) fn decode(bytes: &[u8]) -> Result<String, Undecodable> {
+    let utf16 = |units: Vec<u16>| String::from_utf16(&units).map_err(|_| Undecodable::Utf16);
+    let pairs = |rest: &[u8], word: fn([u8; 2]) -> u16| -> Result<Vec<u16>, Undecodable> {
         if !rest.len().is_multiple_of(2) {
-            return Err("it is not valid UTF-16 text (an odd number of bytes)".to_string());
+            return Err(Undecodable::OddUtf16);
         }
         Ok(rest.chunks_exact(2).map(|p| word([p[0], p[1]])).collect())
     };
     if let Some(rest) = bytes.strip_prefix(&[0xEF, 0xBB, 0xBF]) {
-        return String::from_utf8(rest.to_vec()).map_err(|_| "it is not UTF-8 text".to_string());
+        return String::from_utf8(rest.to_vec()).map_err(|_| Undecodable::Utf8);
     }
     if let Some(rest) = bytes.strip_prefix(&[0xFF, 0xFE]) {
         return utf16(pairs(rest, u16::from_le_bytes)?);
@@ -87,54 +101,50 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<String, String> {
     if let Some(rest) = bytes.strip_prefix(&[0xFE, 0xFF]) {
         return utf16(pairs(rest, u16::from_be_bytes)?);
     }
-    String::from_utf8(bytes.to_vec()).map_err(|_| {
-        "it is neither UTF-8 nor UTF-16 with a byte-order mark, so what kustomize would make \
-         of it cannot be checked"
-            .to_string()
-    })
+    String::from_utf8(bytes.to_vec()).map_err(|_| Undecodable::Unknown)
+}
+
+/// Why a kustomization's text is not one mapping of fields.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum Malformed {
+    #[error("line {line}: {why}")]
+    Split { line: usize, why: &'static str },
+    #[error(
+        "a second YAML document starts at line {line}: kustomize reads only the first and \
+         silently drops the rest, keep one document"
+    )]
+    SecondDocument { line: usize },
+    /// Its line counted in the whole file.
+    #[error(transparent)]
+    Yaml(crate::yaml::ReadError),
+    #[error("it is not a YAML mapping of kustomization fields")]
+    NotAMapping,
 }
 
 /// The kustomization's one document, as kustomize resolves it.
-fn parse(text: &str) -> Result<Value, String> {
+fn parse(text: &str) -> Result<Value, Malformed> {
     let documents = split_documents(text);
     if let Some((line, why)) = documents.iter().find_map(|d| d.problem) {
-        return Err(format!("line {line}: {why}"));
+        return Err(Malformed::Split { line, why });
     }
     let mut with_content = documents.iter().filter(|d| d.content_line.is_some());
     let Some(document) = with_content.next() else {
         return Ok(Value::Object(Default::default()));
     };
     if let Some(second) = with_content.next() {
-        return Err(format!(
-            "a second YAML document starts at line {}: kustomize reads only the first and \
-             silently drops the rest, keep one document",
-            second.first_line
-        ));
+        return Err(Malformed::SecondDocument {
+            line: second.first_line,
+        });
     }
-    let doc = crate::yaml::from_str_last_key_wins(document.text).map_err(|message| {
+    let doc = crate::yaml::from_str_last_key_wins(document.text).map_err(|mut error| {
         // The reader counts lines from the document's own first line.
-        shift_line(&message, document.first_line - 1)
+        error.line += document.first_line - 1;
+        Malformed::Yaml(error)
     })?;
     match doc {
         Value::Object(_) => Ok(doc),
         Value::Null => Ok(Value::Object(Default::default())),
-        _ => Err("it is not a YAML mapping of kustomization fields".to_string()),
-    }
-}
-
-/// `... at line N column C` with N moved down by `by` lines.
-fn shift_line(message: &str, by: usize) -> String {
-    let Some(at) = message.rfind(" at line ") else {
-        return message.to_string();
-    };
-    let (head, tail) = message.split_at(at);
-    let rest = &tail[" at line ".len()..];
-    let digits = rest
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(rest.len());
-    match rest[..digits].parse::<usize>() {
-        Ok(line) => format!("{head} at line {}{}", line + by, &rest[digits..]),
-        Err(_) => message.to_string(),
+        _ => Err(Malformed::NotAMapping),
     }
 }
 

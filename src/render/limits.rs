@@ -261,7 +261,7 @@ impl Budget {
 
 /// A byte count as the flags and fields take it: `512`, `64Ki`, `32Mi`, `1Gi` (powers of
 /// 1024, as Kubernetes quantities) or `500k`, `20M`, `1G` (powers of 1000).
-pub fn parse_bytes(text: &str) -> Result<u64, String> {
+pub fn parse_bytes(text: &str) -> Result<u64, NotASize> {
     let text = text.trim();
     let digits = text
         .find(|c: char| !c.is_ascii_digit())
@@ -276,22 +276,38 @@ pub fn parse_bytes(text: &str) -> Result<u64, String> {
         "M" => 1_000_000,
         "G" => 1_000_000_000,
         _ => {
-            return Err(format!(
-                "{text:?} is not a size (a number of bytes, or with a unit: 64Ki, 32Mi, 1Gi, 500k, \
-                 20M)"
-            ));
+            return Err(NotASize::Unit {
+                text: text.to_string(),
+            });
         }
     };
-    let number: u64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a size (expected a whole number, e.g. 32Mi)"))?;
+    let number: u64 = number.parse().map_err(|_| NotASize::Number {
+        text: text.to_string(),
+    })?;
     let bytes = number
         .checked_mul(multiplier)
-        .ok_or_else(|| format!("{text:?} is too large"))?;
+        .ok_or_else(|| NotASize::TooLarge {
+            text: text.to_string(),
+        })?;
     if bytes == 0 {
-        return Err("must be more than zero bytes".to_string());
+        return Err(NotASize::Zero);
     }
     Ok(bytes)
+}
+
+/// Why a byte count (`--max-render-bytes`, `spec.renderLimits.maxBytes`) is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotASize {
+    #[error(
+        "{text:?} is not a size (a number of bytes, or with a unit: 64Ki, 32Mi, 1Gi, 500k, 20M)"
+    )]
+    Unit { text: String },
+    #[error("{text:?} is not a size (expected a whole number, e.g. 32Mi)")]
+    Number { text: String },
+    #[error("{text:?} is too large")]
+    TooLarge { text: String },
+    #[error("must be more than zero bytes")]
+    Zero,
 }
 
 /// `bytes` in the largest binary unit that divides it: `32Mi`, `1536Ki`, `1000`.

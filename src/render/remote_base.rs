@@ -67,7 +67,7 @@ impl RemoteBase {
 
 /// `text` as a remote base: `None` when kustomize would not read it as one (a local path),
 /// `Some(Err(reason))` when it would but we do not fetch it so.
-pub(crate) fn parse(text: &str) -> Option<Result<RemoteBase, String>> {
+pub(crate) fn parse(text: &str) -> Option<Result<RemoteBase, Unfetchable>> {
     let trimmed = text.trim();
     let bare = trimmed.strip_prefix("git::").unwrap_or(trimmed);
     let (scheme, rest) = if let Some(rest) = bare.strip_prefix("https://") {
@@ -77,11 +77,7 @@ pub(crate) fn parse(text: &str) -> Option<Result<RemoteBase, String>> {
     } else if let Some(rest) = bare.strip_prefix("ssh://") {
         (Scheme::Ssh, rest)
     } else if bare.starts_with("file://") {
-        return Some(Err(
-            "is a `file://` repository: it reads a local repository outside this one, which is \
-             refused; vendor the base into the repository"
-                .into(),
-        ));
+        return Some(Err(Unfetchable::File));
     } else if let Some(rest) = bare.strip_prefix("git@") {
         (Scheme::Scp, rest)
     } else if let Some(rest) = bare.strip_prefix("gh:") {
@@ -104,7 +100,7 @@ enum Scheme {
     Scp,
 }
 
-fn build(scheme: Scheme, rest: &str, text: &str) -> Result<RemoteBase, String> {
+fn build(scheme: Scheme, rest: &str, text: &str) -> Result<RemoteBase, Unfetchable> {
     let (location, query) = match rest.split_once('?') {
         Some((location, query)) => (location, Some(query)),
         None => (rest, None),
@@ -112,23 +108,22 @@ fn build(scheme: Scheme, rest: &str, text: &str) -> Result<RemoteBase, String> {
     let (host, path) = match scheme {
         Scheme::Scp => location
             .split_once(':')
-            .ok_or_else(|| format!("has no `:` between host and path in {text:?}"))?,
+            .ok_or_else(|| Unfetchable::NoColon {
+                text: text.to_string(),
+            })?,
         _ => location
             .split_once('/')
-            .ok_or_else(|| "names no repository after its host".to_string())?,
+            .ok_or(Unfetchable::NoRepositoryAfterHost)?,
     };
     if host.is_empty() || path.trim_matches('/').is_empty() {
-        return Err("names no repository".into());
+        return Err(Unfetchable::NoRepository);
     }
     if scheme == Scheme::Http {
-        return Err(
-            "is fetched over plain http, which anyone on the way could change: use https or ssh"
-                .into(),
-        );
+        return Err(Unfetchable::PlainHttp);
     }
     let (repo_path, dir) = split_repository(host, path);
     if dir.split('/').any(|part| part == "..") {
-        return Err("climbs out of its repository with `..`".into());
+        return Err(Unfetchable::Climbs);
     }
     let repository = match scheme {
         Scheme::Https | Scheme::Http => format!("https://{host}/{repo_path}"),
@@ -157,7 +152,11 @@ fn build(scheme: Scheme, rest: &str, text: &str) -> Result<RemoteBase, String> {
                 base.submodules = match value {
                     "true" | "1" | "t" | "T" | "TRUE" | "True" => true,
                     "false" | "0" | "f" | "F" | "FALSE" | "False" => false,
-                    _ => return Err(format!("has `submodules={value}`, which is not a boolean")),
+                    _ => {
+                        return Err(Unfetchable::NotABoolean {
+                            value: value.to_string(),
+                        });
+                    }
                 }
             }
             // kustomize ignores what it does not know; so does this.
@@ -194,7 +193,7 @@ fn split_repository(host: &str, path: &str) -> (String, String) {
 
 /// A `ref=` value as a fetch can use it: a branch, tag or full commit id, nothing a refspec
 /// would read as more than one name.
-fn checked_reference(value: &str) -> Result<String, String> {
+fn checked_reference(value: &str) -> Result<String, Unfetchable> {
     let bad = value.is_empty()
         || value.starts_with('-')
         || value.contains("..")
@@ -202,23 +201,52 @@ fn checked_reference(value: &str) -> Result<String, String> {
             .chars()
             .any(|c| c.is_whitespace() || c.is_control() || ":*?[\\^~@{".contains(c));
     if bad {
-        return Err(format!(
-            "has `ref={value}`, which is not a branch, tag or commit name"
-        ));
+        return Err(Unfetchable::Reference {
+            value: value.to_string(),
+        });
     }
     Ok(value.to_string())
 }
 
 /// kustomize's `timeout=`: whole seconds, or a Go duration (`90s`, `2m`).
-fn timeout(value: &str) -> Result<Duration, String> {
+fn timeout(value: &str) -> Result<Duration, Unfetchable> {
     let parsed = match value.parse::<u64>() {
-        Ok(seconds) => Ok(Duration::from_secs(seconds)),
-        Err(_) => humantime::parse_duration(value).map_err(|e| e.to_string()),
+        Ok(seconds) => Some(Duration::from_secs(seconds)),
+        Err(_) => humantime::parse_duration(value).ok(),
     };
     match parsed {
-        Ok(duration) if !duration.is_zero() => Ok(duration),
-        _ => Err(format!("has `timeout={value}`, which is not a duration")),
+        Some(duration) if !duration.is_zero() => Ok(duration),
+        _ => Err(Unfetchable::Timeout {
+            value: value.to_string(),
+        }),
     }
+}
+
+/// Why a remote base kustomize would fetch is not fetched here; each message follows the
+/// base's address.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum Unfetchable {
+    #[error(
+        "is a `file://` repository: it reads a local repository outside this one, which is \
+         refused; vendor the base into the repository"
+    )]
+    File,
+    #[error("has no `:` between host and path in {text:?}")]
+    NoColon { text: String },
+    #[error("names no repository after its host")]
+    NoRepositoryAfterHost,
+    #[error("names no repository")]
+    NoRepository,
+    #[error("is fetched over plain http, which anyone on the way could change: use https or ssh")]
+    PlainHttp,
+    #[error("climbs out of its repository with `..`")]
+    Climbs,
+    #[error("has `submodules={value}`, which is not a boolean")]
+    NotABoolean { value: String },
+    #[error("has `ref={value}`, which is not a branch, tag or commit name")]
+    Reference { value: String },
+    #[error("has `timeout={value}`, which is not a duration")]
+    Timeout { value: String },
 }
 
 #[cfg(test)]
@@ -299,7 +327,7 @@ mod tests {
             ),
             ("https://git.example.com", "no repository"),
         ] {
-            let error = parse(text).expect("remote").expect_err(text);
+            let error = parse(text).expect("remote").expect_err(text).to_string();
             assert!(error.contains(reason), "{text}: {error}");
         }
     }

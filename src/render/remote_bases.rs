@@ -22,7 +22,7 @@ use serde_json::Value;
 use super::RemoteBases;
 use super::RemoteRevision;
 use super::error::RenderError;
-use super::helm::workspace::Workspace;
+use super::helm::workspace::{CopyError, Workspace};
 use super::kustomization_file;
 use super::kustomize_guard::{self, RemoteUse};
 use super::limits::Budget;
@@ -190,8 +190,8 @@ pub(crate) fn fetch(repo_root: &Path, dir: &Path, budget: &Budget) -> Result<Fet
                 }
                 let index = fetched.bases.len();
                 let root = fetched.tree.join(REMOTE_DIR).join(index.to_string());
-                let revision =
-                    fetch_one(&used.base, &root, &fetched.workspace, budget).map_err(failed)?;
+                let revision = fetch_one(&used.base, &root, &fetched.workspace, budget)
+                    .map_err(|e| failed(e.to_string()))?;
                 let root = root.canonicalize().unwrap_or(root);
                 fetched.bases.push(FetchedBase { root, revision });
                 trees.insert(revision_key, index);
@@ -228,16 +228,12 @@ fn fetch_one(
     to: &Path,
     workspace: &Workspace,
     budget: &Budget,
-) -> Result<RemoteRevision, String> {
+) -> Result<RemoteRevision, BaseFetchError> {
     if budget.expired() {
-        return Err("the render's time ran out before it could be fetched".into());
+        return Err(BaseFetchError::OutOfTime);
     }
     if crate::source::address::confined().is_some() && base.over_ssh() {
-        return Err(
-            "is reached over ssh, which the controller does not fetch (its fetches go through \
-             its checked proxy): use an https URL"
-                .into(),
-        );
+        return Err(BaseFetchError::Ssh);
     }
     // gix's https client needs rustls's provider: the reconciler installs it as it starts, a
     // command-line render here (a second install is a no-op).
@@ -248,8 +244,7 @@ fn fetch_one(
         &reference,
         &workspace.path().join("git"),
         None,
-    )
-    .map_err(|e| e.0)?
+    )?
     .named_by_tree();
     // kustomize's `timeout=` bounds the whole fetch, and so does what the render has left.
     let limit = budget
@@ -267,19 +262,16 @@ fn fetch_one(
                     interrupt.trigger();
                 }
             })
-            .map_err(|e| format!("cannot watch the fetch's deadline: {e}"))?
+            .map_err(BaseFetchError::Watchdog)?
     };
     let found = source.fetch(&interrupt);
     drop(done);
     let _ = watchdog.join();
     let found = found.map_err(|e| {
         if interrupt.is_triggered() {
-            format!(
-                "the fetch was stopped after {} (the URL's `timeout=`, or what the render had left)",
-                humantime::format_duration(limit)
-            )
+            BaseFetchError::Stopped { after: limit }
         } else {
-            e.0
+            BaseFetchError::Git(e)
         }
     })?;
     let commit = found.commit.to_string();
@@ -288,18 +280,17 @@ fn fetch_one(
         &commit,
         &crate::source::Limits::default(),
     )
-    .map_err(|e| tree_refusal(&e.to_string(), source.repo_dir()))?;
+    .map_err(|source_error| BaseFetchError::Tree {
+        repo_dir: source.repo_dir().to_path_buf(),
+        source: source_error,
+    })?;
     // The copy of the commit's tree: the snapshot's root less the base's directory.
     let mut written = snapshot.root.clone();
     for _ in Path::new(&base.dir).components() {
         written.pop();
     }
     if base.submodules && written.join(".gitmodules").exists() {
-        return Err(
-            "its repository has submodules, which are not fetched: add `submodules=false` to \
-             the URL if the base does not need them, or vendor it"
-                .into(),
-        );
+        return Err(BaseFetchError::Submodules);
     }
     // Links were followed and checked by the materializer; the copy holds none.
     workspace.copy_dir(&written, to, &written)?;
@@ -310,13 +301,44 @@ fn fetch_one(
     })
 }
 
+/// Why a remote base was not fetched; each message follows the base's address.
+#[derive(Debug, thiserror::Error)]
+enum BaseFetchError {
+    #[error("the render's time ran out before it could be fetched")]
+    OutOfTime,
+    #[error(
+        "is reached over ssh, which the controller does not fetch (its fetches go through its \
+         checked proxy): use an https URL"
+    )]
+    Ssh,
+    #[error(transparent)]
+    Git(#[from] crate::reconcile::git::GitError),
+    #[error("cannot watch the fetch's deadline: {0}")]
+    Watchdog(std::io::Error),
+    #[error(
+        "the fetch was stopped after {} (the URL's `timeout=`, or what the render had left)",
+        humantime::format_duration(*.after)
+    )]
+    Stopped { after: std::time::Duration },
+    /// The materializer's refusal, said without the fetch's cache directory.
+    #[error("its tree is refused: {}", tree_refusal(source, repo_dir))]
+    Tree {
+        repo_dir: PathBuf,
+        source: crate::source::SourceError,
+    },
+    #[error(
+        "its repository has submodules, which are not fetched: add `submodules=false` to the \
+         URL if the base does not need them, or vendor it"
+    )]
+    Submodules,
+    #[error(transparent)]
+    Copy(#[from] CopyError),
+}
+
 /// The materializer's refusal, with the fetch's cache directory taken out of it.
-fn tree_refusal(message: &str, repo_dir: &Path) -> String {
-    let message = message.replace(&*repo_dir.to_string_lossy(), "");
-    format!(
-        "its tree is refused: {}",
-        message.trim_start_matches(['/', ':', ' '])
-    )
+fn tree_refusal(error: &crate::source::SourceError, repo_dir: &Path) -> String {
+    let message = error.to_string().replace(&*repo_dir.to_string_lossy(), "");
+    message.trim_start_matches(['/', ':', ' ']).to_string()
 }
 
 /// Replaces each remote base's URL by the relative path to its fetched directory, in the

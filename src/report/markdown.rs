@@ -151,7 +151,7 @@ pub fn render_within(
         sections.push(format!(
             "**Kept** `{}`: {}\n\n",
             escape(&kept.object.to_string()),
-            escape(&kept.reason)
+            escape(&kept.reason.to_string())
         ));
     }
 

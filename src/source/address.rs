@@ -45,10 +45,17 @@ pub struct Refused(pub String);
 /// The flag that lifts a refusal, named in every message.
 const FLAG: &str = "--allow-fetch-to";
 
+/// An `--allow-fetch-to` value that names nothing a fetch could be allowed to.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{FLAG} {entry:?} is neither an address, a network (CIDR) nor a host name")]
+pub struct NotAnAddress {
+    pub entry: String,
+}
+
 impl Policy {
     /// An allow-list from `--allow-fetch-to` values: an address (`127.0.0.1`), a network
     /// (`10.0.0.0/8`) or a host name (`charts.internal`).
-    pub fn parse(entries: &[String]) -> Result<Self, String> {
+    pub fn parse(entries: &[String]) -> Result<Self, NotAnAddress> {
         let mut policy = Policy::default();
         for entry in entries {
             let entry = entry.trim();
@@ -64,9 +71,9 @@ impl Policy {
             {
                 policy.hosts.push(entry.to_ascii_lowercase());
             } else {
-                return Err(format!(
-                    "{FLAG} {entry:?} is neither an address, a network (CIDR) nor a host name"
-                ));
+                return Err(NotAnAddress {
+                    entry: entry.to_string(),
+                });
             }
         }
         Ok(policy)
@@ -297,6 +304,7 @@ mod tests {
         assert!(
             Policy::parse(&["a/b/c".into()])
                 .unwrap_err()
+                .to_string()
                 .contains("--allow-fetch-to")
         );
     }

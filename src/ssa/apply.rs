@@ -110,10 +110,10 @@ pub async fn apply(
                 && r.object.kind == "CustomResourceDefinition"
                 && r.object.group() == "apiextensions.k8s.io"
         }) {
-            if let Err(message) =
+            if let Err(error) =
                 wait_established(cluster, &crd.object.name, options.crd_timeout).await
             {
-                crd.error = Some(message);
+                crd.error = Some(error.to_string());
             }
         }
         results.extend(done);
@@ -307,14 +307,25 @@ async fn prune_one(
     (applied, deleted)
 }
 
+/// Why objects of a CRD applied with them were not applied.
+#[derive(Debug, thiserror::Error)]
+enum NotEstablished {
+    #[error("not Established after {}s", .0.as_secs())]
+    After(Duration),
+    #[error(transparent)]
+    Request(#[from] http::Error),
+}
+
 /// Waits until the CRD reports Established, so its kind can be applied.
-async fn wait_established(cluster: &Cluster, name: &str, timeout: Duration) -> Result<(), String> {
+async fn wait_established(
+    cluster: &Cluster,
+    name: &str,
+    timeout: Duration,
+) -> Result<(), NotEstablished> {
     let path = format!("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}");
     let deadline = Instant::now() + timeout;
     loop {
-        let request = http::Request::get(&path)
-            .body(Vec::new())
-            .map_err(|e| e.to_string())?;
+        let request = http::Request::get(&path).body(Vec::new())?;
         let answer = cluster.send::<Value>(request).await;
         if let Ok(crd) = answer
             && super::wait::condition_true(&crd, "Established")
@@ -322,7 +333,7 @@ async fn wait_established(cluster: &Cluster, name: &str, timeout: Duration) -> R
             return Ok(());
         }
         if Instant::now() >= deadline {
-            return Err(format!("not Established after {}s", timeout.as_secs()));
+            return Err(NotEstablished::After(timeout));
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

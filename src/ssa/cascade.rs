@@ -174,7 +174,7 @@ struct ServedKinds {
 }
 
 /// Every namespaced, listable kind at its group's preferred version.
-async fn namespaced_kinds(cluster: &Cluster) -> Result<ServedKinds, String> {
+async fn namespaced_kinds(cluster: &Cluster) -> Result<ServedKinds, Unanswered> {
     let groups: Value = get(cluster, "/apis").await?;
     let mut versions = vec!["v1".to_string()];
     for group in groups["groups"].as_array().into_iter().flatten() {
@@ -222,7 +222,7 @@ async fn namespaced_kinds(cluster: &Cluster) -> Result<ServedKinds, String> {
 async fn namespace(
     cluster: &Cluster,
     object: &ObjectRef,
-    served: &Result<ServedKinds, String>,
+    served: &Result<ServedKinds, Unanswered>,
 ) -> Cascade {
     let mut cascade = Cascade {
         object: object.clone(),
@@ -437,10 +437,8 @@ fn collection(api_version: &str, namespace: Option<&str>, plural: &str) -> Strin
     }
 }
 
-async fn get(cluster: &Cluster, path: &str) -> Result<Value, String> {
-    let request = http::Request::get(path)
-        .body(Vec::new())
-        .map_err(|e| e.to_string())?;
+async fn get(cluster: &Cluster, path: &str) -> Result<Value, Unanswered> {
+    let request = http::Request::get(path).body(Vec::new())?;
     cluster
         .send::<Value>(request)
         .await
@@ -448,7 +446,7 @@ async fn get(cluster: &Cluster, path: &str) -> Result<Value, String> {
 }
 
 /// Every item of a collection, metadata only, read in pages.
-async fn list_metadata(cluster: &Cluster, path: &str) -> Result<Vec<Value>, String> {
+async fn list_metadata(cluster: &Cluster, path: &str) -> Result<Vec<Value>, Unanswered> {
     let mut items = Vec::new();
     let mut token: Option<String> = None;
     loop {
@@ -462,8 +460,7 @@ async fn list_metadata(cluster: &Cluster, path: &str) -> Result<Vec<Value>, Stri
                 http::header::ACCEPT,
                 "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json",
             )
-            .body(Vec::new())
-            .map_err(|e| e.to_string())?;
+            .body(Vec::new())?;
         let mut answer = cluster
             .send::<Value>(request)
             .await
@@ -481,11 +478,21 @@ async fn list_metadata(cluster: &Cluster, path: &str) -> Result<Vec<Value>, Stri
     }
 }
 
-fn reason(err: &kube::Error, cluster: &Cluster) -> String {
-    match err {
+fn reason(err: &kube::Error, cluster: &Cluster) -> Unanswered {
+    Unanswered::Server(match err {
         kube::Error::Api(status) => status.message.clone(),
         other => describe(other, &cluster.server),
-    }
+    })
+}
+
+/// Why a read gave no answer to count: said in a preview's "not counted" list.
+#[derive(Debug, thiserror::Error)]
+enum Unanswered {
+    /// The server's message, or ours naming why it could not be asked.
+    #[error("{0}")]
+    Server(String),
+    #[error(transparent)]
+    Request(#[from] http::Error),
 }
 
 /// Continue tokens are base64 and may hold `+`, `/` and `=`.

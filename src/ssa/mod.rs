@@ -139,7 +139,39 @@ impl SharedReason {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Kept {
     pub object: ObjectRef,
-    pub reason: String,
+    pub reason: KeepReason,
+}
+
+/// Why a member that left the render is not pruned. Written in reports and JSON as its
+/// sentence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeepReason {
+    /// The set does not prune (`prune: false`).
+    PruningOff,
+    /// An annotation asks for it (`helm.sh/resource-policy: keep`, ...), as written.
+    Annotated { key: String, value: String },
+    /// A protected kind (Namespace, CRD, PV, ...) without `--prune-protected`.
+    ProtectedKind,
+}
+
+impl std::fmt::Display for KeepReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeepReason::PruningOff => f.write_str("pruning is off for this set (prune: false)"),
+            KeepReason::Annotated { key, value } => {
+                write!(f, "annotated {key}: {value}: never pruned")
+            }
+            KeepReason::ProtectedKind => {
+                f.write_str("protected kind: not pruned without --prune-protected")
+            }
+        }
+    }
+}
+
+impl Serialize for KeepReason {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
 }
 
 /// Everything a report needs: one entry per desired (or pruned) object.

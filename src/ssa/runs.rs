@@ -155,7 +155,7 @@ pub async fn run(
         let outcome = run_one(cluster, hook, timeout).await;
         let secrets = SecretValues::from_object(&hook.body);
         let failed = outcome.is_err();
-        let mut error = outcome.err().map(|e| secrets.redact(&e));
+        let mut error = outcome.err().map(|e| secrets.redact(&e.to_string()));
         if failed
             && hook.run.delete_policy.on_failure
             && let Err(e) = delete(cluster, hook, timeout).await
@@ -211,18 +211,17 @@ async fn delete_succeeded<'a>(
 }
 
 /// Creates one hook (replacing an earlier copy when its policy says so) and waits for it.
-async fn run_one(cluster: &Cluster, hook: &Run, timeout: Duration) -> Result<(), String> {
+async fn run_one(cluster: &Cluster, hook: &Run, timeout: Duration) -> Result<(), HookError> {
     // A Job or Pod left from an earlier run has finished: only a new one runs again.
     if hook.run.replaces_earlier_copy() {
         delete(cluster, hook, timeout)
             .await
-            .map_err(|e| format!("deleting the earlier copy (before-hook-creation): {e}"))?;
+            .map_err(|e| HookError::EarlierCopy(Box::new(e)))?;
     }
     let mut params = PatchParams::apply(FIELD_MANAGER);
     params.force = true;
-    let request = Request::new(url(hook))
-        .patch(&hook.object.name, &params, &Patch::Apply(&hook.body))
-        .map_err(|e| e.to_string())?;
+    let request =
+        Request::new(url(hook)).patch(&hook.object.name, &params, &Patch::Apply(&hook.body))?;
     let created = cluster
         .send::<Value>(request)
         .await
@@ -240,15 +239,15 @@ async fn run_one(cluster: &Cluster, hook: &Run, timeout: Duration) -> Result<(),
     loop {
         let why = match outcome(&hook.object, live.as_ref()) {
             Finished::Succeeded => return Ok(()),
-            Finished::Failed(why) => return Err(why),
+            Finished::Failed(why) => return Err(HookError::Failed(why)),
             Finished::Running(why) => why,
         };
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return Err(format!(
-                "did not finish within {} ({why})",
-                humantime::format_duration(timeout)
-            ));
+            return Err(HookError::Unfinished {
+                after: timeout,
+                state: why,
+            });
         }
         live = next_state(cluster, hook, &mut version, left).await?;
     }
@@ -265,13 +264,11 @@ async fn next_state(
     hook: &Run,
     version: &mut String,
     left: Duration,
-) -> Result<Option<Value>, String> {
+) -> Result<Option<Value>, HookError> {
     let params = WatchParams::default()
         .fields(&format!("metadata.name={}", hook.object.name))
         .timeout(left.as_secs().clamp(1, WATCH_SECONDS) as u32);
-    let request = Request::new(url(hook))
-        .watch(&params, version)
-        .map_err(|e| e.to_string())?;
+    let request = Request::new(url(hook)).watch(&params, version)?;
     let expired = || async {
         let live = read(cluster, hook).await?;
         Ok(live)
@@ -301,7 +298,7 @@ async fn next_state(
                     *version = bookmark.metadata.resource_version;
                 }
                 WatchEvent::Error(e) if e.code == 410 => return expired().await,
-                WatchEvent::Error(e) => return Err(e.message),
+                WatchEvent::Error(e) => return Err(HookError::Server(e.message)),
             }
         }
         // The server ended the watch: the state as it is now.
@@ -345,14 +342,12 @@ fn outcome(object: &ObjectRef, live: Option<&Value>) -> Finished {
 }
 
 /// Deletes the hook and waits until it is gone; a hook that is not there is fine.
-async fn delete(cluster: &Cluster, hook: &Run, timeout: Duration) -> Result<(), String> {
+async fn delete(cluster: &Cluster, hook: &Run, timeout: Duration) -> Result<(), HookError> {
     let params = DeleteParams {
         propagation_policy: Some(PropagationPolicy::Background),
         ..DeleteParams::default()
     };
-    let request = Request::new(url(hook))
-        .delete(&hook.object.name, &params)
-        .map_err(|e| e.to_string())?;
+    let request = Request::new(url(hook)).delete(&hook.object.name, &params)?;
     match cluster.send::<Value>(request).await {
         Ok(_) => {}
         Err(kube::Error::Api(status)) if status.code == 404 => return Ok(()),
@@ -361,10 +356,7 @@ async fn delete(cluster: &Cluster, hook: &Run, timeout: Duration) -> Result<(), 
     let deadline = Instant::now() + timeout;
     while read(cluster, hook).await?.is_some() {
         if Instant::now() >= deadline {
-            return Err(format!(
-                "still there {} after it was deleted",
-                humantime::format_duration(timeout)
-            ));
+            return Err(HookError::NotGone { after: timeout });
         }
         tokio::time::sleep(POLL).await;
     }
@@ -372,7 +364,7 @@ async fn delete(cluster: &Cluster, hook: &Run, timeout: Duration) -> Result<(), 
 }
 
 /// The hook as the server has it; None once it is gone.
-async fn read(cluster: &Cluster, hook: &Run) -> Result<Option<Value>, String> {
+async fn read(cluster: &Cluster, hook: &Run) -> Result<Option<Value>, HookError> {
     let namespace = hook.object.namespace.as_deref();
     cluster
         .get_object(&hook.resource, namespace, &hook.object.name)
@@ -384,11 +376,31 @@ fn url(hook: &Run) -> String {
     DynamicObject::url_path(&hook.resource, hook.object.namespace.as_deref())
 }
 
-fn refusal(error: &kube::Error, cluster: &Cluster) -> String {
-    match error {
+/// The server's refusal in its own words, tidied, or what kept the request from it.
+fn refusal(error: &kube::Error, cluster: &Cluster) -> HookError {
+    HookError::Server(match error {
         kube::Error::Api(status) => crate::cluster::refusal::tidy(&status.message),
         other => describe(other, &cluster.server),
-    }
+    })
+}
+
+/// Why a hook did not run to its end, or could not be cleaned up.
+#[derive(Debug, thiserror::Error)]
+enum HookError {
+    /// The server refused or could not be reached: its message, or ours naming it.
+    #[error("{0}")]
+    Server(String),
+    #[error(transparent)]
+    Request(#[from] kube::core::request::Error),
+    /// The Job or Pod reports failure (the state it reports).
+    #[error("{0}")]
+    Failed(String),
+    #[error("did not finish within {} ({state})", humantime::format_duration(*.after))]
+    Unfinished { after: Duration, state: String },
+    #[error("still there {} after it was deleted", humantime::format_duration(*.after))]
+    NotGone { after: Duration },
+    #[error("deleting the earlier copy (before-hook-creation): {0}")]
+    EarlierCopy(Box<HookError>),
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ use std::collections::{HashMap, HashSet};
 use granit_parser::{Event, Options, Parser, ScalarStyle, Span, Tag};
 use serde_json::{Map, Value};
 
+use super::malformed::Malformed;
 use super::resolve::{ScalarTag, resolve_scalar};
 
 /// Values a whole render may always build, however little text it reads.
@@ -50,23 +51,23 @@ impl ValueBudget {
         self.granted.set(self.granted.get().saturating_add(more));
     }
 
-    fn spend(&self, values: usize) -> Result<(), String> {
+    fn spend(&self, values: usize) -> Result<(), Malformed> {
         match self.remaining.get().checked_sub(values) {
             Some(left) => {
                 self.remaining.set(left);
                 Ok(())
             }
-            None => Err(format!(
-                "the manifests expand to more than {} values (through YAML aliases?); refusing to load them",
-                self.granted.get()
-            )),
+            None => Err(Malformed::TooManyValues {
+                granted: self.granted.get(),
+            }),
         }
     }
 }
 
 /// Why a document could not be read, at a line and column of the text given (from 1).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ReadError {
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message} at line {line} column {column}")]
+pub struct ReadError {
     pub line: usize,
     pub column: usize,
     pub message: String,
@@ -137,7 +138,7 @@ fn read(text: &str, budget: &ValueBudget, repeated: RepeatedKeys) -> Result<Docu
         let (event, span) = event.map_err(|error| ReadError {
             line: error.marker().line(),
             column: error.marker().col() + 1,
-            message: error.info(),
+            message: Malformed::Syntax(error.info()).to_string(),
         })?;
         if let Some(tag) = span.tag_span()
             && let Some(range) = tag.byte_range()
@@ -152,16 +153,16 @@ fn read(text: &str, budget: &ValueBudget, repeated: RepeatedKeys) -> Result<Docu
             return Err(ReadError {
                 line: tag.start.line(),
                 column: tag.start.col() + 1,
-                message: format!(
-                    "tag {written}: did not find expected whitespace or line break (kubectl \
-                     wants whitespace after a tag, and takes no `#` in one)"
-                ),
+                message: Malformed::TagUnended {
+                    tag: written.to_string(),
+                }
+                .to_string(),
             });
         }
-        builder.event(event, span).map_err(|message| ReadError {
+        builder.event(event, span).map_err(|malformed| ReadError {
             line: span.start.line(),
             column: span.start.col() + 1,
-            message,
+            message: malformed.to_string(),
         })?;
     }
     let value = builder.result.unwrap_or(Value::Null);
@@ -332,7 +333,7 @@ struct Builder<'b> {
 }
 
 impl Builder<'_> {
-    fn event(&mut self, event: Event<'_>, span: Span) -> Result<(), String> {
+    fn event(&mut self, event: Event<'_>, span: Span) -> Result<(), Malformed> {
         let node = matches!(
             event,
             Event::Scalar(..)
@@ -348,10 +349,7 @@ impl Builder<'_> {
                 self.documents += 1;
                 if self.documents > 1 {
                     // kubectl would read the first and silently drop the rest.
-                    return Err(
-                        "a second document after `...` without a `---` line between them"
-                            .to_string(),
-                    );
+                    return Err(Malformed::SecondDocument);
                 }
             }
             Event::Scalar(text, style, anchor, tag) => {
@@ -377,7 +375,7 @@ impl Builder<'_> {
                 let plain = style == ScalarStyle::Plain;
                 let scalar = resolve_scalar(&text, plain, scalar_tag(tag.as_deref()))?;
                 let value = scalar.into_json().unwrap_or_else(|why| {
-                    Unrepresentable::mark(span.start.line(), span.start.col() + 1, &why)
+                    Unrepresentable::mark(span.start.line(), span.start.col() + 1, &why.to_string())
                 });
                 self.finish(value, anchor)?;
             }
@@ -410,28 +408,26 @@ impl Builder<'_> {
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
                 {
-                    return Err(format!(
-                        "anchor name {name:?}: only letters, digits, `_` and `-` are allowed"
-                    ));
+                    return Err(Malformed::AnchorName {
+                        name: name.to_string(),
+                    });
                 }
             }
             Event::Alias(id) => {
                 let Some(anchored) = self.anchors.get(&id) else {
-                    return Err("unknown anchor referenced".to_string());
+                    return Err(Malformed::UnknownAnchor);
                 };
                 if self.expects_key() {
                     let key = match &anchored.value {
                         Value::String(s) => s.clone(),
                         Value::Bool(b) => b.to_string(),
                         Value::Number(n) => n.to_string(),
-                        other => return Err(format!("invalid map key: {}", kind_of(other))),
+                        other => return Err(Malformed::InvalidKey(kind_of(other))),
                     };
                     return self.set_key(Key::Field(key));
                 }
                 if self.stack.len() + anchored.depth > MAX_DEPTH {
-                    return Err(format!(
-                        "nesting deeper than {MAX_DEPTH} levels (through an alias)"
-                    ));
+                    return Err(Malformed::TooDeepThroughAlias);
                 }
                 self.budget.spend(anchored.values)?;
                 let value = anchored.value.clone();
@@ -454,7 +450,7 @@ impl Builder<'_> {
         matches!(self.stack.last(), Some(Frame::Map { key: None, .. }))
     }
 
-    fn set_key(&mut self, new: Key) -> Result<(), String> {
+    fn set_key(&mut self, new: Key) -> Result<(), Malformed> {
         if let Some(Frame::Map { key, .. }) = self.stack.last_mut() {
             *key = Some(new);
         }
@@ -462,19 +458,19 @@ impl Builder<'_> {
     }
 
     /// A collection starts: it cannot be a key, and must fit the depth cap.
-    fn open(&mut self) -> Result<(), String> {
+    fn open(&mut self) -> Result<(), Malformed> {
         self.budget.spend(1)?;
         if self.expects_key() {
-            return Err("invalid map key: a collection".to_string());
+            return Err(Malformed::InvalidKey("a collection"));
         }
         if self.stack.len() >= MAX_DEPTH {
-            return Err(format!("nesting deeper than {MAX_DEPTH} levels"));
+            return Err(Malformed::TooDeep);
         }
         Ok(())
     }
 
     /// A node is complete: remember it under its anchor and place it in its parent.
-    fn finish(&mut self, value: Value, anchor: usize) -> Result<(), String> {
+    fn finish(&mut self, value: Value, anchor: usize) -> Result<(), Malformed> {
         if anchor != 0 {
             self.remember(anchor, &value);
         }
@@ -489,7 +485,7 @@ impl Builder<'_> {
             }) => match key.take() {
                 Some(Key::Field(name)) => {
                     if !written.insert(name.clone()) && self.repeated == RepeatedKeys::Refused {
-                        return Err(format!("duplicate key {name:?} in a mapping"));
+                        return Err(Malformed::DuplicateKey(name));
                     }
                     object.insert(name, value);
                 }
@@ -516,13 +512,12 @@ impl Builder<'_> {
 /// go-yaml v2's merge: the keys of a mapping (or of each mapping of a sequence, earlier ones
 /// winning) are set in order with the explicit keys, so a later key, merged or written,
 /// replaces an earlier one.
-fn merge(object: &mut Map<String, Value>, value: Value) -> Result<(), String> {
-    const WANT: &str = "map merge requires map or sequence of maps as the value";
+fn merge(object: &mut Map<String, Value>, value: Value) -> Result<(), Malformed> {
     match value {
         Value::Object(merged) => object.extend(merged),
         Value::Array(items) => {
             if !items.iter().all(Value::is_object) {
-                return Err(WANT.to_string());
+                return Err(Malformed::MergeValue);
             }
             for item in items.into_iter().rev() {
                 if let Value::Object(merged) = item {
@@ -530,7 +525,7 @@ fn merge(object: &mut Map<String, Value>, value: Value) -> Result<(), String> {
                 }
             }
         }
-        _ => return Err(WANT.to_string()),
+        _ => return Err(Malformed::MergeValue),
     }
     Ok(())
 }
@@ -563,200 +558,5 @@ fn kind_of(value: &Value) -> &'static str {
 }
 
 #[cfg(test)]
-mod tests {
-    use serde_json::json;
-
-    use super::*;
-
-    fn read(text: &str) -> Result<Value, String> {
-        let budget = ValueBudget::new();
-        budget.grant(text.len());
-        read_document(text, &budget).map_err(|e| e.message)
-    }
-
-    #[test]
-    fn plain_scalars_resolve_and_quoted_ones_stay_strings() {
-        let value = read("mode: 0644\nquoted: '0644'\non: on\nq: \"on\"\nhex: 0x1F\nnothing: ~\n");
-        assert_eq!(
-            value,
-            Ok(
-                json!({"mode": 420, "quoted": "0644", "true": true, "q": "on", "hex": 31, "nothing": null})
-            )
-        );
-    }
-
-    #[test]
-    fn list_items_are_located() {
-        let budget = ValueBudget::new();
-        let text = "kind: List\nitems:\n- a: 1\n  b: [2]\n- {c: 3}\n-\n  d: 4\n";
-        let document = read_document_with_items(text, &budget).ok();
-        assert_eq!(document.map(|d| d.item_lines), Some(vec![3, 5, 7]));
-    }
-
-    #[test]
-    fn a_wide_alias_bomb_is_refused_before_it_expands() {
-        // 2,000 values referenced 2,000 times: four million values from a 14 kB document.
-        let items = vec!["x"; 2_000].join(",");
-        let refs = vec!["*a"; 2_000].join(",");
-        let text = format!("a: &a [{items}]\nb: [{refs}]\n");
-        let error = read(&text).err().unwrap_or_default();
-        assert!(error.contains("refusing to load them"), "{error}");
-    }
-
-    #[test]
-    fn a_nested_alias_bomb_is_refused() {
-        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
-        for i in 1..10 {
-            let refs = vec![format!("*a{}", i - 1); 10].join(", ");
-            text.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
-        }
-        let error = read(&text).err().unwrap_or_default();
-        assert!(error.contains("refusing to load them"), "{error}");
-    }
-
-    #[test]
-    fn the_budget_is_shared_between_documents() {
-        let budget = ValueBudget::new();
-        let items = vec!["x"; 1_000].join(",");
-        let refs = vec!["*a"; 100].join(",");
-        let text = format!("a: &a [{items}]\nb: [{refs}]\n");
-        // Each document builds about 100,000 values: a few fit, then the floor is spent.
-        let loaded = (0..10)
-            .take_while(|_| read_document(&text, &budget).is_ok())
-            .count();
-        assert!((1..10).contains(&loaded), "{loaded}");
-    }
-
-    #[test]
-    fn aliases_cannot_nest_past_the_depth_cap() {
-        let open = "[".repeat(100);
-        let close = "]".repeat(100);
-        let text = format!(
-            "a: &a {open}1{close}\nb: [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[*a]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]\n"
-        );
-        let error = read(&text).err().unwrap_or_default();
-        assert!(error.contains("nesting deeper than 128"), "{error}");
-    }
-
-    #[test]
-    fn repeated_keys_are_refused_even_when_equal_only_once_read() {
-        let error = read("a: 1\nb: 2\na: 3\n").err().unwrap_or_default();
-        assert!(error.contains("duplicate key \"a\""), "{error}");
-        let error = read("1: a\n\"1\": b\n").err().unwrap_or_default();
-        assert!(error.contains("duplicate key \"1\""), "{error}");
-    }
-
-    #[test]
-    fn merges_apply_in_order_as_go_yaml_v2_does() {
-        let base = "b: &b {a: 1, c: 2}\n";
-        assert_eq!(
-            read(&format!("{base}x: {{<<: *b, a: 3}}\n")).map(|v| v["x"].clone()),
-            Ok(json!({"a": 3, "c": 2}))
-        );
-        assert_eq!(
-            read(&format!("{base}x: {{a: 3, <<: *b}}\n")).map(|v| v["x"].clone()),
-            Ok(json!({"a": 1, "c": 2}))
-        );
-        assert_eq!(
-            read("x: {<<: [{a: 1}, {a: 2, d: 1}]}\n").map(|v| v["x"].clone()),
-            Ok(json!({"a": 1, "d": 1}))
-        );
-        assert_eq!(
-            read("x: {'<<': {a: 1}}\n").map(|v| v["x"].clone()),
-            Ok(json!({"<<": {"a": 1}}))
-        );
-        assert!(read("x: {<<: 1}\n").is_err());
-        // Tagged `!!merge`, as kubectl (and kustomize) read it, `<<` merges even quoted.
-        assert_eq!(
-            read("x: {!!merge <<: {a: 1}}\n").map(|v| v["x"].clone()),
-            Ok(json!({"a": 1}))
-        );
-        assert_eq!(
-            read("x: {!!merge '<<': {a: 1}}\n").map(|v| v["x"].clone()),
-            Ok(json!({"a": 1}))
-        );
-        assert_eq!(
-            read("x: {!!str <<: {a: 1}}\n").map(|v| v["x"].clone()),
-            Ok(json!({"<<": {"a": 1}}))
-        );
-    }
-
-    #[test]
-    fn infinity_is_refused_only_where_it_stays() {
-        let error = read("a: 1\nb:\n  c: .inf\n").err().unwrap_or_default();
-        assert!(error.contains("+Inf cannot be represented"), "{error}");
-        let budget = ValueBudget::new();
-        let located = read_document("a: 1\nb:\n  c: .inf\n", &budget).err();
-        assert_eq!(located.map(|e| (e.line, e.column)), Some((3, 6)));
-        // Replaced by a later merge, as go-yaml replaces it, it is never sent.
-        assert_eq!(
-            read("x: {a: .nan, <<: {a: 1}}\n"),
-            Ok(json!({"x": {"a": 1}}))
-        );
-    }
-
-    #[test]
-    fn anchor_names_are_go_yaml_s() {
-        assert!(read("a: &x-1_b 1\nb: *x-1_b\n").is_ok());
-        let error = read("a: &x\" 1\n").err().unwrap_or_default();
-        assert!(error.contains("anchor name"), "{error}");
-    }
-
-    #[test]
-    fn collections_as_keys_and_null_keys_are_refused() {
-        assert!(read("{[1]: a}\n").is_err());
-        assert!(read("~: a\n").is_err());
-    }
-
-    #[test]
-    fn a_hash_inside_a_tag_is_refused_as_kubectl_refuses_it() {
-        let error = read("a: 1\nk:\n- !!floa#t -.5\n").unwrap_err();
-        assert!(error.contains("tag !!floa#t"), "{error}");
-        // Escaped, it is an ordinary tag character, for kubectl too.
-        assert_eq!(read("k: !x%23y v\n"), Ok(serde_json::json!({"k": "v"})));
-        // After whitespace it starts a comment, not part of the tag.
-        assert_eq!(read("k: !x #note\n"), Ok(serde_json::json!({"k": ""})));
-    }
-
-    #[test]
-    fn tags_end_where_go_yaml_ends_them() {
-        // Each as kubectl 1.32 reads it (`kubectl patch --local`).
-        assert_eq!(read("k: !a,b v\n"), Ok(serde_json::json!({"k": "v"})));
-        assert_eq!(read("k: !a[b] v\n"), Ok(serde_json::json!({"k": "v"})));
-        assert_eq!(
-            read("k:\n- x\n- !!fl[oat -.5\n"),
-            Ok(serde_json::json!({"k": ["x", "-.5"]}))
-        );
-        assert_eq!(
-            read("k: [x, !!fl[oat -.5]\n"),
-            Ok(serde_json::json!({"k": ["x", "-.5"]}))
-        );
-        assert_eq!(read("k: !!int,5 7\n"), Ok(serde_json::json!({"k": "7"})));
-        assert_eq!(read("k: !!a!b v\n"), Ok(serde_json::json!({"k": "v"})));
-        assert_eq!(
-            read("k: {a: !x,y 1}\n"),
-            Ok(serde_json::json!({"k": {"a": "1"}}))
-        );
-        assert_eq!(
-            read("k: [!!str , b]\n"),
-            Ok(serde_json::json!({"k": ["", "b"]}))
-        );
-        assert!(
-            read("k: {a: !!str}\n").is_err(),
-            "no whitespace after the tag"
-        );
-        assert!(read("k: [a, !x]\n").is_err());
-        assert!(read("k: [!!str]\n").is_err());
-        // In a flow sequence the tag swallows the rest, so the sequence never closes.
-        assert!(read("k: [!a,b]\n").is_err());
-        assert!(read("k: !a!b v\n").is_err(), "an undeclared handle");
-    }
-
-    #[test]
-    fn custom_tags_keep_their_value_as_text() {
-        assert_eq!(
-            read("a: !secret {b: 1}\nc: !!str 2\nd: !thing 5\n"),
-            Ok(json!({"a": {"b": 1}, "c": "2", "d": "5"}))
-        );
-    }
-}
+#[path = "read_tests.rs"]
+mod tests;

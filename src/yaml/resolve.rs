@@ -7,6 +7,7 @@
 //! spelling to kubectl (tests/integration/render_oracle.rs keeps checking them); the table is in
 //! docs/reliability.md.
 
+use super::malformed::Malformed;
 use serde_json::{Number, Value};
 
 /// A scalar as go-yaml v2 resolves it.
@@ -232,7 +233,7 @@ pub(crate) fn resolve_scalar(
     text: &str,
     plain: bool,
     tag: Option<ScalarTag>,
-) -> Result<Scalar, String> {
+) -> Result<Scalar, Malformed> {
     let Some(tag) = tag else {
         return Ok(if plain {
             Scalar::from_resolved(resolve_plain(text), text)
@@ -255,10 +256,11 @@ pub(crate) fn resolve_scalar(
             if fits {
                 Ok(Scalar::from_resolved(resolved, text))
             } else {
-                Err(format!(
-                    "cannot decode {} `{text}` as a {wanted}",
-                    resolved.tag()
-                ))
+                Err(Malformed::CannotDecode {
+                    found: resolved.tag(),
+                    text: text.to_string(),
+                    wanted,
+                })
             }
         }
     }
@@ -270,14 +272,14 @@ fn looks_like_timestamp(text: &str) -> bool {
     b.len() > 5 && b[..4].iter().all(u8::is_ascii_digit) && b[4] == b'-'
 }
 
-fn decode_binary(text: &str) -> Result<String, String> {
+fn decode_binary(text: &str) -> Result<String, Malformed> {
     use base64::Engine;
     // Go's StdEncoding skips line breaks, which block scalars leave in.
     let compact: String = text.chars().filter(|&c| c != '\n' && c != '\r').collect();
     base64::engine::general_purpose::STANDARD
         .decode(compact)
         .map(|bytes| go_lossy_utf8(&bytes))
-        .map_err(|_| "!!binary value contains invalid base64 data".to_string())
+        .map_err(|_| Malformed::Base64)
 }
 
 /// Bytes as Go's JSON encoder writes them into a string: each byte that is not part of valid
@@ -327,7 +329,7 @@ impl Scalar {
     /// through apimachinery's decoder, so an integral float that fits 64 signed bits arrives as
     /// an integer (`1e3` -> 1000) and an integer above `i64::MAX` as a float. Infinity and NaN
     /// have no JSON form: kubectl refuses them.
-    pub(crate) fn into_json(self) -> Result<Value, String> {
+    pub(crate) fn into_json(self) -> Result<Value, Malformed> {
         Ok(match self {
             Scalar::Null => Value::Null,
             Scalar::Bool(b) => Value::Bool(b),
@@ -341,7 +343,7 @@ impl Scalar {
     /// The JSON object key sigs.k8s.io/yaml makes of this scalar: integers in decimal, floats
     /// in Go's `%g` at 32-bit precision (its quirk: `1e20` -> "1e+20", `3.14159265358979` ->
     /// "3.1415927"), booleans as `true`/`false`. Null and unsigned keys are refused, as there.
-    pub(crate) fn into_key(self) -> Result<String, String> {
+    pub(crate) fn into_key(self) -> Result<String, Malformed> {
         match self {
             Scalar::Str(s) => Ok(s),
             Scalar::Bool(b) => Ok(b.to_string()),
@@ -351,13 +353,13 @@ impl Scalar {
                 Ok(if f > 0.0 { ".inf" } else { "-.inf" }.to_string())
             }
             Scalar::Float(f) => Ok(go_format_g32(f)),
-            Scalar::Uint(u) => Err(format!("unsupported map key of type uint64: {u}")),
-            Scalar::Null => Err("unsupported map key: null".to_string()),
+            Scalar::Uint(u) => Err(Malformed::UnsignedKey(u)),
+            Scalar::Null => Err(Malformed::NullKey),
         }
     }
 }
 
-fn float_number(f: f64) -> Result<Number, String> {
+fn float_number(f: f64) -> Result<Number, Malformed> {
     if !f.is_finite() {
         let shown = if f.is_nan() {
             "NaN"
@@ -366,16 +368,14 @@ fn float_number(f: f64) -> Result<Number, String> {
         } else {
             "-Inf"
         };
-        return Err(format!(
-            "{shown} cannot be represented in JSON (kubectl refuses it too)"
-        ));
+        return Err(Malformed::NotFinite(shown));
     }
     // 2^63 is exactly representable; the range is [-2^63, 2^63).
     const LIMIT: f64 = 9_223_372_036_854_775_808.0;
     if f.fract() == 0.0 && (-LIMIT..LIMIT).contains(&f) {
         return Ok(Number::from(f as i64));
     }
-    Number::from_f64(f).ok_or_else(|| format!("{f} cannot be represented in JSON"))
+    Number::from_f64(f).ok_or(Malformed::NotJson(f))
 }
 
 /// Go's `strconv.FormatFloat(f, 'g', -1, 32)`.
@@ -430,7 +430,7 @@ fn go_format_g32(f: f64) -> String {
 mod tests {
     use super::*;
 
-    fn json(text: &str) -> Result<Value, String> {
+    fn json(text: &str) -> Result<Value, Malformed> {
         resolve_scalar(text, true, None).and_then(Scalar::into_json)
     }
 
@@ -531,7 +531,7 @@ mod tests {
         assert_eq!(tagged("0644", ScalarTag::Str), Ok(Value::from("0644")));
         let error = tagged("abc", ScalarTag::Checked("!!int")).err();
         assert_eq!(
-            error.as_deref(),
+            error.map(|e| e.to_string()).as_deref(),
             Some("cannot decode !!str `abc` as a !!int")
         );
         assert!(tagged("1", ScalarTag::Checked("!!bool")).is_err());

@@ -71,7 +71,7 @@ impl Repositories {
     }
 
     pub fn parse(text: &str) -> Result<Self, String> {
-        let doc = crate::yaml::from_str(text)?;
+        let doc = crate::yaml::from_str(text).map_err(|e| e.to_string())?;
         let entries: Vec<Map<String, Value>> = match doc.get("repositories") {
             None | Some(Value::Null) => Vec::new(),
             Some(Value::Array(items)) => items

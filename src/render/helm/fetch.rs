@@ -98,13 +98,13 @@ fn fetch(request: &Request<'_>, root: &Path) -> Result<Vec<PathBuf>, RenderError
         .unwrap_or(0);
     let copy = workspace
         .copy_chart_at(request.chart, request.boundary, depth)
-        .map_err(|reason| failed(request, all, reason))?;
+        .map_err(|error| failed(request, all, error.to_string()))?;
     for local in request.local {
         let place = normalise(&copy.join(&local.relative));
         if !place.exists() {
             workspace
                 .copy_dir(&local.source, &place, request.boundary)
-                .map_err(|reason| failed(request, all, reason))?;
+                .map_err(|error| failed(request, all, error.to_string()))?;
         }
     }
     let config = repositories

@@ -92,7 +92,11 @@ pub(crate) fn references(
         if let Some(release) = text(chart, "releaseName")
             && let Err(reason) = release_name(&release)
         {
-            return Err(refuse(&format!("{at}.releaseName"), &release, &reason));
+            return Err(refuse(
+                &format!("{at}.releaseName"),
+                &release,
+                &reason.to_string(),
+            ));
         }
         if let Some(template) = text(chart, "nameTemplate")
             && template.contains("{{")
@@ -109,7 +113,7 @@ pub(crate) fn references(
                 return Err(refuse(
                     &format!("helmCharts {name}"),
                     &crate::scrub::url(&repo),
-                    &reason,
+                    &reason.to_string(),
                 ));
             }
             remote.push(RemoteChart {
@@ -160,7 +164,7 @@ fn plain_name(name: &str) -> Result<(), &'static str> {
 
 /// Whether `release` is a name helm accepts as a release: lowercase letters, digits, `-` and
 /// `.`, starting and ending with a letter or digit, at most 53 characters.
-fn release_name(release: &str) -> Result<(), String> {
+fn release_name(release: &str) -> Result<(), Refused> {
     let valid = !release.is_empty()
         && release.len() <= 53
         && release
@@ -177,22 +181,15 @@ fn release_name(release: &str) -> Result<(), String> {
     if valid {
         Ok(())
     } else {
-        Err("is not a release name (lowercase letters, digits, `-` and `.`, starting and              ending with a letter or digit, at most 53 characters): kustomize passes it to              helm as an argument"
-            .to_string())
+        Err(Refused::ReleaseName)
     }
 }
 
 /// Whether `version` names one chart version: a chart pulled by a range, or by none (the
 /// newest), would change under a reviewed plan.
-fn pinned(version: &str) -> Result<(), String> {
-    let unpinned = |what: &str| {
-        Err(format!(
-            "{what}: a chart from a repository must pin an exact `version` (as `1.2.3`), or \
-             the next render could pull a different chart than the one reviewed"
-        ))
-    };
+fn pinned(version: &str) -> Result<(), Refused> {
     if version.is_empty() {
-        return unpinned("has no `version`");
+        return Err(Refused::NoVersion);
     }
     let core = version.strip_prefix('v').unwrap_or(version);
     let core = core.split(['-', '+']).next().unwrap_or("");
@@ -205,8 +202,30 @@ fn pinned(version: &str) -> Result<(), String> {
     if exact {
         Ok(())
     } else {
-        unpinned(&format!("`version: {version}` is not one exact version"))
+        Err(Refused::Unpinned {
+            version: version.to_string(),
+        })
     }
+}
+
+/// Why a `helmCharts` entry is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum Refused {
+    #[error(
+        "is not a release name (lowercase letters, digits, `-` and `.`, starting and              ending with a letter or digit, at most 53 characters): kustomize passes it to              helm as an argument"
+    )]
+    ReleaseName,
+    #[error(
+        "has no `version`: a chart from a repository must pin an exact `version` (as `1.2.3`), \
+         or the next render could pull a different chart than the one reviewed"
+    )]
+    NoVersion,
+    #[error(
+        "`version: {version}` is not one exact version: a chart from a repository must pin an \
+         exact `version` (as `1.2.3`), or the next render could pull a different chart than \
+         the one reviewed"
+    )]
+    Unpinned { version: String },
 }
 
 /// A copy of the repository in which every chart from a repository sits where kustomize
@@ -321,7 +340,7 @@ pub(crate) fn provide(
         };
         cached
             .copy_to(&dir.join(placed.chart.place()))
-            .map_err(|reason| copy_failed(placed, reason))?;
+            .map_err(|error| copy_failed(placed, error.to_string()))?;
     }
     Ok(Some(provided))
 }

@@ -130,9 +130,9 @@ pub(crate) fn template(
         // such a chart is rendered from a copy, which leaves `.git` out.
         dependencies::Needs::Nothing if holds_git => workspace
             .copy_chart(chart.on_disk, chart.boundary)
-            .map_err(|message| RenderError::HelmFailed {
+            .map_err(|error| RenderError::HelmFailed {
                 chart: dir.clone(),
-                message,
+                message: error.to_string(),
             })?,
         dependencies::Needs::Nothing => chart.on_disk.to_path_buf(),
         // Fetched dependencies join a copy of the chart: the tree itself is never written.
@@ -156,9 +156,9 @@ pub(crate) fn template(
             };
             let copy = workspace
                 .copy_chart(chart.on_disk, chart.boundary)
-                .map_err(|message| RenderError::HelmFailed {
+                .map_err(|error| RenderError::HelmFailed {
                     chart: dir.clone(),
-                    message,
+                    message: error.to_string(),
                 })?;
             fetch::provide(&request, &copy.join("charts"))?;
             copy

@@ -101,7 +101,7 @@ impl Workspace {
 
     /// A copy of the chart in `from` at `WORKSPACE/chart/NAME`. Symbolic links are followed
     /// (helm follows them too) as long as they stay inside `boundary`, the repository.
-    pub fn copy_chart(&self, from: &Path, boundary: &Path) -> Result<PathBuf, String> {
+    pub fn copy_chart(&self, from: &Path, boundary: &Path) -> Result<PathBuf, CopyError> {
         self.copy_chart_at(from, boundary, 0)
     }
 
@@ -111,7 +111,7 @@ impl Workspace {
         from: &Path,
         boundary: &Path,
         depth: usize,
-    ) -> Result<PathBuf, String> {
+    ) -> Result<PathBuf, CopyError> {
         let name = from.file_name().unwrap_or(OsStr::new("chart"));
         let mut to = self.dir.path().join("chart");
         for level in 0..depth {
@@ -123,7 +123,7 @@ impl Workspace {
     }
 
     /// A copy of the directory `from` at `to`, links followed inside `boundary` only.
-    pub fn copy_dir(&self, from: &Path, to: &Path, boundary: &Path) -> Result<(), String> {
+    pub fn copy_dir(&self, from: &Path, to: &Path, boundary: &Path) -> Result<(), CopyError> {
         let boundary = boundary
             .canonicalize()
             .unwrap_or_else(|_| boundary.to_path_buf());
@@ -131,26 +131,43 @@ impl Workspace {
     }
 }
 
-fn copy_tree(from: &Path, to: &Path, boundary: &Path) -> Result<(), String> {
-    std::fs::create_dir_all(to).map_err(|e| format!("cannot create {}: {e}", to.display()))?;
-    let entries =
-        std::fs::read_dir(from).map_err(|e| format!("cannot read {}: {e}", from.display()))?;
+/// Why a directory could not be copied into the workspace.
+#[derive(Debug, thiserror::Error)]
+pub enum CopyError {
+    #[error("cannot {verb} {}: {source}", .path.display())]
+    Io {
+        /// What was being done: create, read, follow, copy.
+        verb: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A link (named by its file name) resolves outside the boundary.
+    #[error("{name} links outside the repository")]
+    LinksOutside { name: String },
+}
+
+fn copy_tree(from: &Path, to: &Path, boundary: &Path) -> Result<(), CopyError> {
+    let io = |verb: &'static str, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| CopyError::Io { verb, path, source }
+    };
+    std::fs::create_dir_all(to).map_err(io("create", to))?;
+    let entries = std::fs::read_dir(from).map_err(io("read", from))?;
     for entry in entries {
-        let entry = entry.map_err(|e| format!("cannot read {}: {e}", from.display()))?;
+        let entry = entry.map_err(io("read", from))?;
         let source = entry.path();
         let target = to.join(entry.file_name());
-        let file_type = entry
-            .file_type()
-            .map_err(|e| format!("cannot read {}: {e}", source.display()))?;
+        let file_type = entry.file_type().map_err(io("read", &source))?;
         let resolved = if file_type.is_symlink() {
-            let real = source
-                .canonicalize()
-                .map_err(|e| format!("cannot follow {}: {e}", source.display()))?;
+            let real = source.canonicalize().map_err(io("follow", &source))?;
             if !real.starts_with(boundary) {
-                return Err(format!(
-                    "{} links outside the repository",
-                    source.file_name().unwrap_or_default().to_string_lossy()
-                ));
+                return Err(CopyError::LinksOutside {
+                    name: source
+                        .file_name()
+                        .unwrap_or_default()
+                        .to_string_lossy()
+                        .into_owned(),
+                });
             }
             real
         } else {
@@ -162,8 +179,7 @@ fn copy_tree(from: &Path, to: &Path, boundary: &Path) -> Result<(), String> {
             }
             copy_tree(&resolved, &target, boundary)?;
         } else {
-            std::fs::copy(&resolved, &target)
-                .map_err(|e| format!("cannot copy {}: {e}", source.display()))?;
+            std::fs::copy(&resolved, &target).map_err(io("copy", &source))?;
         }
     }
     Ok(())
@@ -197,7 +213,9 @@ mod tests {
             .copy_chart(&chart, repo.path())
             .unwrap_err();
         assert!(
-            error.contains("leak links outside the repository"),
+            error
+                .to_string()
+                .contains("leak links outside the repository"),
             "{error}"
         );
     }

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use super::{PROTECTED_KINDS, PlanOptions, Work, comparable};
 use crate::inventory::Member;
-use crate::ssa::{Action, Change, Kept, mask_secret_pair};
+use crate::ssa::{Action, Change, KeepReason, Kept, mask_secret_pair};
 
 /// Members no longer desired: pruned, or kept when their kind is protected.
 pub(super) fn prunes(
@@ -27,7 +27,7 @@ pub(super) fn prunes(
         if options.keep_unrendered {
             kept.push(Kept {
                 object: member.object.clone(),
-                reason: "pruning is off for this set (prune: false)".into(),
+                reason: KeepReason::PruningOff,
             });
             continue;
         }
@@ -41,7 +41,7 @@ pub(super) fn prunes(
         if !options.prune_protected && PROTECTED_KINDS.contains(&(group.as_str(), kind.as_str())) {
             kept.push(Kept {
                 object: member.object.clone(),
-                reason: "protected kind: not pruned without --prune-protected".into(),
+                reason: KeepReason::ProtectedKind,
             });
             continue;
         }
@@ -84,14 +84,17 @@ pub(super) fn prunes(
 /// which charts put on Secrets holding generated passwords; Flux's and Argo CD's per-object
 /// prune switches, so a repository moved over from them keeps its promises). Not even
 /// `--prune-protected` prunes such an object: delete it by hand when it is no longer needed.
-pub(in crate::ssa) fn kept_by_annotation(object: &serde_json::Value) -> Option<String> {
+pub(in crate::ssa) fn kept_by_annotation(object: &serde_json::Value) -> Option<KeepReason> {
     let annotations = object.pointer("/metadata/annotations")?.as_object()?;
     let says = |key: &str, wants: &dyn Fn(&str) -> bool| {
         annotations
             .get(key)
             .and_then(serde_json::Value::as_str)
             .filter(|v| wants(v.trim()))
-            .map(|v| format!("annotated {key}: {}: never pruned", v.trim()))
+            .map(|v| KeepReason::Annotated {
+                key: key.to_string(),
+                value: v.trim().to_string(),
+            })
     };
     says("kubectl-gitops.io/prune", &|v| v == "false")
         .or_else(|| says("helm.sh/resource-policy", &|v| v == "keep"))
@@ -125,7 +128,9 @@ mod tests {
         ] {
             let reason = kept_by_annotation(&annotated(key, value));
             assert!(
-                reason.as_deref().is_some_and(|r| r.contains(key)),
+                reason
+                    .as_ref()
+                    .is_some_and(|r| matches!(r, KeepReason::Annotated { key: k, .. } if k == key)),
                 "{key}: {reason:?}"
             );
         }
