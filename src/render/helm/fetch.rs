@@ -328,7 +328,9 @@ fn package_local(
         .join("local")
         .join(at.to_string())
         .join(name);
-    workspace.copy_dir(&local.source, &copy, request.boundary)?;
+    workspace
+        .copy_dir(&local.source, &copy, request.boundary)
+        .map_err(|error| error.to_string())?;
     let mut command = std::process::Command::new(request.program);
     command
         .arg("package")
