@@ -1,4 +1,3 @@
-use std::io::Write;
 use std::time::Duration;
 
 use anyhow::Result;
@@ -8,6 +7,7 @@ use super::EXIT_OK;
 use super::flags::{NamespaceArg, help};
 use crate::inventory::identity;
 use crate::reconcile::{DriftMode, redact, tree};
+use crate::ui::Shell;
 
 /// Print the manifests that run the reconciler in a cluster.
 #[derive(Debug, Args)]
@@ -115,7 +115,7 @@ const DEFAULT_NAMESPACE: &str = "gitops-system";
 /// The image examples/in-cluster/Dockerfile builds; no registry serves it.
 const DEFAULT_IMAGE: &str = concat!("kubectl-gitops:", env!("CARGO_PKG_VERSION"));
 
-pub fn run(args: &InstallArgs, out: &mut dyn Write) -> Result<u8> {
+pub fn run(args: &InstallArgs, shell: &mut Shell) -> Result<u8> {
     let namespace = args
         .namespace
         .namespace
@@ -133,21 +133,23 @@ pub fn run(args: &InstallArgs, out: &mut dyn Write) -> Result<u8> {
                 default_service_account: args.default_service_account.clone(),
             })
         };
-        out.write_all(text.as_bytes())?;
-        out.flush()?;
+        shell.out().write_all(text.as_bytes())?;
+        shell.flush_out()?;
         return Ok(EXIT_OK);
     }
     let path = tree::normalize_path(&args.path).map_err(anyhow::Error::msg)?;
     let path = path.to_string_lossy().into_owned();
     refuse_credentials_in_url(args.repo())?;
     if args.image == DEFAULT_IMAGE {
-        eprintln!(
-            "note: the Deployment runs the image {DEFAULT_IMAGE}, which no registry serves: \
-             build it with examples/in-cluster/Dockerfile into your cluster, or pass --image"
-        );
+        shell.note(format_args!(
+            "the Deployment runs the image {DEFAULT_IMAGE}, which no registry serves: build it \
+             with examples/in-cluster/Dockerfile into your cluster, or pass --image"
+        ));
     }
-    out.write_all(manifests(args, namespace, &path).as_bytes())?;
-    out.flush()?;
+    shell
+        .out()
+        .write_all(manifests(args, namespace, &path).as_bytes())?;
+    shell.flush_out()?;
     Ok(EXIT_OK)
 }
 

@@ -109,9 +109,9 @@ pub struct ReconcileArgs {
     pub cluster: ClusterArgs,
 }
 
-pub async fn run(args: &ReconcileArgs) -> Result<u8> {
+pub async fn run(args: &ReconcileArgs, messages: crate::ui::Messages) -> Result<u8> {
     let runner = &args.runner;
-    init_logging(runner.log_format, args.cluster.verbosity());
+    init_logging(runner.log_format, args.cluster.verbosity(), messages);
     runner.check()?;
     let path = tree::normalize_path(&args.path).map_err(anyhow::Error::msg)?;
     let token = read_token(args)?;
@@ -246,13 +246,9 @@ fn read_token(args: &ReconcileArgs) -> Result<Option<String>> {
         .filter(|t| !t.is_empty()))
 }
 
-fn scrubbed_stderr() -> crate::scrub::Writer<std::io::Stderr> {
-    crate::scrub::Writer::stderr(std::io::stderr())
-}
-
-/// Structured logs on stderr: our events at info, debug with -v (kubectl levels 1 to 5), and
-/// every crate's from -v=6, where each request is told too.
-pub(crate) fn init_logging(format: LogFormat, verbose: u8) {
+/// Structured logs on the shell's stderr: our events at info, debug with -v (kubectl levels 1
+/// to 5), and every crate's from -v=6, where each request is told too.
+pub(crate) fn init_logging(format: LogFormat, verbose: u8, messages: crate::ui::Messages) {
     use tracing::level_filters::LevelFilter;
     use tracing_subscriber::Layer;
     use tracing_subscriber::filter::Targets;
@@ -266,7 +262,7 @@ pub(crate) fn init_logging(format: LogFormat, verbose: u8) {
     };
     let layer = tracing_subscriber::fmt::layer()
         // Every line is scrubbed of Secret values and credentials on its way out.
-        .with_writer(scrubbed_stderr)
+        .with_writer(move || messages.writer())
         .with_ansi(false)
         .with_target(false);
     let layer = match format {

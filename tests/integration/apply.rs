@@ -216,13 +216,13 @@ async fn an_object_the_server_refuses_at_plan_time_stops_the_whole_apply() {
         "bad.yaml",
         "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: bad\nspec:\n  replicas: 1\n",
     );
-    let (code, stdout, _) = apply(&repo, &ns, &set, &["--yes"]);
+    let (code, stdout, stderr) = apply(&repo, &ns, &set, &["--yes"]);
     assert_eq!(code, Some(2), "{stdout}");
     assert!(
         stdout.contains(&format!("! error Deployment/{ns}/bad")),
         "{stdout}"
     );
-    assert!(stdout.contains("Nothing was applied"), "{stdout}");
+    assert!(stderr.contains("error: Nothing was applied"), "{stderr}");
     assert_eq!(
         configmap_names(&client, &ns).await,
         ["a", "b"],
