@@ -174,7 +174,7 @@ async fn a_plan_applied_unchanged_does_exactly_what_it_said() {
     assert_eq!(version(&api, "d").await, d_version, "nothing written to d");
 
     // Applied once, the plan no longer holds: b is at another version and a exists now.
-    let (code, again, _) = run(
+    let (code, _, again) = run(
         &["apply", ".", "--plan", plan_arg, "--yes"],
         &ns,
         &set,
