@@ -12,10 +12,12 @@
 //! with `kubectl gitops reconcile`), `sync` (one sync's reconcile), `rollout` (`spec.wait`: the
 //! workloads of an apply followed to Current), `shard`
 //! (selectors and Lease names), `slots` (the sync slots, shared fairly between namespaces),
-//! `metrics`, `manifests` (what `install --controller` prints).
+//! `metrics`, `manifests` (what `install --controller` prints), `deployment` (the Deployment
+//! `install` prints for the controller and the reconciler alike).
 
 mod access;
 pub mod crd;
+pub mod deployment;
 mod drift;
 mod events;
 pub mod manifests;
