@@ -526,4 +526,47 @@ mod tests {
         drop(writer);
         assert_eq!(err.text(), "half a line\nrest");
     }
+
+    #[test]
+    fn only_the_shell_touches_the_standard_streams() {
+        // A print elsewhere would be neither scrubbed nor styled, and would break a progress
+        // bar: every file of the library and the binary speaks through the shell.
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let forbidden = [
+            "println!",
+            "print!(",
+            "eprintln!",
+            "eprint!(",
+            "dbg!(",
+            "io::stdout()",
+            "io::stderr()",
+            "io::stdin()",
+        ];
+        let mut found = Vec::new();
+        let mut dirs = vec![root.clone()];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    dirs.push(path);
+                    continue;
+                }
+                if path.extension().is_none_or(|e| e != "rs") || path.ends_with("ui/shell.rs") {
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).unwrap();
+                for (n, line) in text.lines().enumerate() {
+                    if forbidden.iter().any(|f| line.contains(f)) {
+                        let file = path.strip_prefix(&root).unwrap_or(&path).display();
+                        found.push(format!("src/{file}:{}: {}", n + 1, line.trim()));
+                    }
+                }
+            }
+        }
+        assert!(
+            found.is_empty(),
+            "print outside the shell:\n{}",
+            found.join("\n")
+        );
+    }
 }
