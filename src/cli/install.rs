@@ -1,10 +1,11 @@
-use std::time::Duration;
+//! `kubectl gitops install`: the manifests that run the reconciler in a cluster (or, with
+//! `--controller`, the controller), printed for review and `kubectl apply -f -`.
 
 use anyhow::Result;
 use clap::Args;
 
 use super::EXIT_OK;
-use super::flags::{NamespaceArg, help};
+use super::flags::{FollowArgs, NamespaceArg, help};
 use crate::controller::deployment;
 use crate::inventory::identity;
 use crate::reconcile::{DriftMode, redact, tree};
@@ -43,14 +44,8 @@ pub struct InstallArgs {
     )]
     pub repo: Option<String>,
 
-    #[arg(long = "ref", value_name = "REV", default_value = "main", help = help::REF)]
-    pub reference: String,
-
-    #[arg(long, value_name = "PATH", default_value = ".", help = help::PATH_IN_REPO)]
-    pub path: String,
-
-    #[arg(long, default_value = "1m", value_parser = super::duration::positive, value_name = "DURATION", help = help::INTERVAL)]
-    pub interval: Duration,
+    #[command(flatten)]
+    pub follow: FollowArgs,
 
     /// Namespace namespace-less objects are applied to, which holds the ApplySet parent too
     /// (default: the namespace the reconciler runs in).
@@ -138,7 +133,7 @@ pub fn run(args: &InstallArgs, shell: &mut Shell) -> Result<u8> {
         shell.flush_out()?;
         return Ok(EXIT_OK);
     }
-    let path = tree::normalize_path(&args.path).map_err(anyhow::Error::msg)?;
+    let path = tree::normalize_path(&args.follow.path).map_err(anyhow::Error::msg)?;
     let path = path.to_string_lossy().into_owned();
     refuse_credentials_in_url(args.repo())?;
     if args.image == DEFAULT_IMAGE {
@@ -197,13 +192,13 @@ fn manifests(args: &InstallArgs, namespace: &str, path: &str) -> String {
     let target = args.target_namespace.as_deref().unwrap_or(namespace);
     // The set the reconciler will resolve from the same flags (see `reconcile`).
     let applyset = identity::for_remote(args.repo(), path, target, None, None).name;
-    let interval = humantime::format_duration(args.interval).to_string();
+    let interval = humantime::format_duration(args.follow.interval).to_string();
     let ns = q(namespace);
     let target_ns = q(target);
     let mut container_args = vec![
         "reconcile".to_string(),
         format!("--repo={}", args.repo()),
-        format!("--ref={}", args.reference),
+        format!("--ref={}", args.follow.reference),
         format!("--path={}", if path.is_empty() { "." } else { path }),
         format!("--interval={interval}"),
         format!("--namespace={target}"),
@@ -364,7 +359,7 @@ subjects:
         lease_q = q(&format!("{applyset}-leader")),
         secret_bindings = secret_bindings(&args.secret_namespaces, namespace),
         repo = redact::redact_url(args.repo()),
-        reference = args.reference,
+        reference = args.follow.reference,
         shown_path = if path.is_empty() { "/" } else { path },
         deployment = deployment::to_yaml(&deployment::deployment(&runner)),
     )
