@@ -12,7 +12,7 @@ use std::io::{self, IsTerminal, Write};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
-use indicatif::ProgressBar;
+use indicatif::{ProgressBar, WeakProgressBar};
 
 use super::style::{ColorChoice, Style, color_enabled};
 use crate::scrub::{self, Reveal};
@@ -150,7 +150,8 @@ pub struct Messages {
 
 struct Inner {
     sink: Mutex<Sink>,
-    bar: Mutex<Option<ProgressBar>>,
+    /// The bar drawn last; weak, so a bar dropped without being finished is not kept drawing.
+    bar: Mutex<Option<WeakProgressBar>>,
     style: Style,
     terminal: bool,
     stdin_is_terminal: bool,
@@ -183,7 +184,7 @@ impl Messages {
     /// terminal; lines said while it runs are printed above it.
     pub fn progress(&self, len: u64, verb: &str) -> ProgressBar {
         let bar = super::progress::counter(len, verb, self.inner.terminal);
-        *lock(&self.inner.bar) = Some(bar.clone());
+        *lock(&self.inner.bar) = Some(bar.downgrade());
         bar
     }
 
@@ -253,7 +254,11 @@ impl Messages {
             // Nowhere left to tell a failure to write to stderr.
             let _ = sink.write_all(bytes).and_then(|()| sink.flush());
         };
-        match lock(&self.inner.bar).as_ref().filter(|b| !b.is_finished()) {
+        let drawn = lock(&self.inner.bar)
+            .as_ref()
+            .and_then(WeakProgressBar::upgrade)
+            .filter(|bar| !bar.is_finished());
+        match drawn {
             Some(bar) => bar.suspend(send),
             None => send(),
         }
