@@ -1,12 +1,11 @@
-//! The edge: parse flags, decide color once, run, map the outcome to an exit code.
+//! The edge: parse flags, make the shell, run, and end every way out through one path to an
+//! exit code.
 
-use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
 use kubectl_gitops::cli::{self, Cli, Command, EXIT_ERROR, EXIT_OK};
-use kubectl_gitops::scrub;
-use kubectl_gitops::ui::{Style, color_enabled};
+use kubectl_gitops::ui::{self, Shell};
 
 fn main() -> ExitCode {
     // kubectl's plugin completion hook (completions/kubectl_complete-gitops) lands here.
@@ -14,17 +13,21 @@ fn main() -> ExitCode {
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
     if args.get(1).map(String::as_str) == Some(cli::completion::COMPLETE_REQUEST) {
-        let _ = cli::completion::complete(&args[2..]).write(&mut std::io::stdout().lock());
+        let mut shell = Shell::new(ui::Settings::default());
+        let _ = cli::completion::complete(&args[2..]).write(shell.out());
+        let _ = shell.flush_out();
         return ExitCode::from(EXIT_OK);
     }
 
     let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    for note in cli::flags::deprecated_spellings(&argv) {
-        eprintln!("note: {note}");
-    }
-    let mut cli = match Cli::try_parse_from(cli::flags::kubectl_spellings(argv)) {
+    let deprecated = cli::flags::deprecated_spellings(&argv);
+    let mut cli = match Cli::try_parse_from(cli::flags::kubectl_spellings(argv.clone())) {
         Ok(cli) => cli,
         Err(err) => {
+            let shell = Shell::new(ui::Settings::default());
+            for note in deprecated {
+                shell.note(note);
+            }
             let _ = err.print();
             // Help and version go to stdout and succeed; usage errors are errors (2).
             return ExitCode::from(if err.use_stderr() {
@@ -34,16 +37,16 @@ fn main() -> ExitCode {
             });
         }
     };
-    if let Err(usage) = cli.command.resolve() {
-        eprintln!("error: {usage}");
-        return ExitCode::from(EXIT_ERROR);
+    let mut shell = Shell::new(cli.command.shell_settings());
+    for note in deprecated {
+        shell.note(note);
     }
-    let color = color_enabled(
-        cli.command.color(),
-        std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
-        std::io::stdout().is_terminal(),
-    );
-    let style = Style::new(color);
+    if let Err(usage) = cli.command.resolve() {
+        return finish(&mut shell, Err(anyhow::Error::msg(usage)));
+    }
+    if !cli.command.logs() {
+        ui::shell::tell_events_of(&shell.messages(), kubectl_gitops::cluster::TRACE_TARGET);
+    }
     if let Some(helm) = cli.command.helm_binary() {
         kubectl_gitops::render::helm::choose_program(helm.to_path_buf());
     }
@@ -54,44 +57,48 @@ fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(err) => {
-            eprintln!("error: starting the async runtime: {err}");
-            return ExitCode::from(EXIT_ERROR);
+            let err = anyhow::Error::new(err).context("starting the async runtime");
+            return finish(&mut shell, Err(err));
         }
     };
-    let stdout = std::io::stdout();
-    // Everything printed passes the scrubber: no report or message can leak by forgetting to.
-    let mut out = scrub::Writer::report(stdout.lock());
-    let result = runtime.block_on(async {
-        match &cli.command {
-            Command::Diff(args) => cli::diff::run(args, &style, &mut out).await,
-            Command::Apply(args) => cli::apply::run(args, &style, &mut out).await,
-            Command::Reconcile(args) => cli::reconcile::run(args).await,
-            Command::Controller(args) => cli::controller::run(args).await,
-            Command::Get(args) => cli::get::run(args, &mut out).await,
-            Command::Sync(args) => cli::sync::run(args, &args.cluster, &mut out).await,
-            Command::Suspend(args) => cli::sync::suspend(args, &args.cluster, &mut out).await,
-            Command::Resume(args) => cli::sync::resume(args, &args.cluster, &mut out).await,
-            Command::Status(args) => cli::status::run(args, &args.cluster, &style, &mut out).await,
-            Command::Install(args) => cli::install::run(args, &mut out),
-            Command::Pr(args) => cli::pr::run(args, &mut out).await,
-            Command::Version(_) => cli::version::run(&mut out)
-                .map(|()| EXIT_OK)
-                .map_err(Into::into),
-            Command::Completion(args) => cli::completion::run(args, &mut out)
-                .map(|()| EXIT_OK)
-                .map_err(Into::into),
+    let result = runtime.block_on(run(&cli.command, &mut shell));
+    finish(&mut shell, result)
+}
+
+async fn run(command: &Command, shell: &mut Shell) -> anyhow::Result<u8> {
+    match command {
+        Command::Diff(args) => cli::diff::run(args, shell).await,
+        Command::Apply(args) => cli::apply::run(args, shell).await,
+        Command::Reconcile(args) => cli::reconcile::run(args, shell.messages()).await,
+        Command::Controller(args) => cli::controller::run(args, shell.messages()).await,
+        Command::Get(args) => cli::get::run(args, shell.out()).await,
+        Command::Sync(args) => cli::sync::run(args, &args.cluster, shell.out()).await,
+        Command::Suspend(args) => cli::sync::suspend(args, &args.cluster, shell.out()).await,
+        Command::Resume(args) => cli::sync::resume(args, &args.cluster, shell.out()).await,
+        Command::Status(args) => {
+            let style = shell.style();
+            cli::status::run(args, &args.cluster, &style, shell.out()).await
         }
-    });
-    let _ = out.flush();
-    match result {
+        Command::Install(args) => cli::install::run(args, shell),
+        Command::Pr(args) => cli::pr::run(args, shell).await,
+        Command::Version(_) => cli::version::run(shell.out())
+            .map(|()| EXIT_OK)
+            .map_err(Into::into),
+        Command::Completion(args) => cli::completion::run(args, shell.out())
+            .map(|()| EXIT_OK)
+            .map_err(Into::into),
+    }
+}
+
+/// Every way out: the answer sent, an error told once (with its hint), and the exit code.
+fn finish(shell: &mut Shell, result: anyhow::Result<u8>) -> ExitCode {
+    let flushed = shell.flush_out().map_err(anyhow::Error::from);
+    match result.and_then(|code| flushed.map(|()| code)) {
         Ok(code) => ExitCode::from(code),
         Err(err) if is_broken_pipe(&err) => ExitCode::from(EXIT_OK),
         Err(err) => {
-            let prefix = style_error(color);
-            eprintln!("{prefix} {}", scrub::text(&cli::hints::message(&err)));
-            if let Some(hint) = cli::hints::hint(&err) {
-                eprintln!("hint: {}", scrub::text(&hint.replace('\n', "\n      ")));
-            }
+            let hint = cli::hints::hint(&err);
+            shell.error(&cli::hints::message(&err), hint.as_deref());
             ExitCode::from(EXIT_ERROR)
         }
     }
@@ -104,9 +111,4 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
             .downcast_ref::<std::io::Error>()
             .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })
-}
-
-fn style_error(stdout_color: bool) -> String {
-    // Errors go to stderr: color them only if stderr is a terminal too.
-    Style::new(stdout_color && std::io::stderr().is_terminal()).error("error:")
 }

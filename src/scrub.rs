@@ -54,7 +54,6 @@
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{LazyLock, OnceLock, RwLock};
 
 use aho_corasick::AhoCorasick;
@@ -757,7 +756,6 @@ impl Known {
 }
 
 static KNOWN: LazyLock<RwLock<Known>> = LazyLock::new(Default::default);
-static REVEAL_IN_REPORTS: AtomicBool = AtomicBool::new(false);
 
 fn known() -> std::sync::RwLockReadGuard<'static, Known> {
     KNOWN
@@ -858,12 +856,6 @@ pub fn learn_basic_auth(user: &str, password: &str) {
     }
 }
 
-/// `--show-secrets`: reports on stdout may show Secret values. Errors, logs and anything
-/// written to the cluster or a forge are scrubbed regardless.
-pub fn reveal_secret_values_in_reports() {
-    REVEAL_IN_REPORTS.store(true, Ordering::Relaxed);
-}
-
 /// Everything known scrubbed from `text`: for errors, logs, status, Events and forges.
 pub fn text(text: &str) -> String {
     known().scrubber.scrub(text, Reveal::Nothing)
@@ -875,56 +867,40 @@ pub fn json(value: &mut Value) {
 }
 
 /// Every Secret value known scrubbed from the string values of one change's object, both
-/// sides (see [`Scrubber::scrub_values`]); shown with `--show-secrets`, like the report.
-pub fn object_values(before: Option<&mut Value>, after: Option<&mut Value>) {
-    known()
-        .scrubber
-        .scrub_values(before, after, report_reveal());
-}
-
-fn report_reveal() -> Reveal {
-    if REVEAL_IN_REPORTS.load(Ordering::Relaxed) {
-        Reveal::SecretValues
-    } else {
-        Reveal::Nothing
-    }
+/// sides (see [`Scrubber::scrub_values`]); left with `reveal` (`--show-secrets`), like the
+/// report they are in.
+pub fn object_values(before: Option<&mut Value>, after: Option<&mut Value>, reveal: Reveal) {
+    known().scrubber.scrub_values(before, after, reveal);
 }
 
 /// A writer that scrubs what passes through it, a line at a time (a value is never split
 /// across lines: multi-line values are learned line by line). What is left without a newline
-/// goes out on flush or drop. Stdout reports honour `--show-secrets`; see [`Writer::stderr`].
+/// goes out on flush or drop. Only a report the user asked to see with `--show-secrets` is
+/// made with [`Writer::report`] and [`Reveal::SecretValues`]; see [`Writer::stderr`].
 pub struct Writer<W: Write> {
     inner: W,
     pending: Vec<u8>,
-    reveal_allowed: bool,
+    reveal: Reveal,
 }
 
 impl<W: Write> Writer<W> {
-    /// For reports on stdout: Secret values show with `--show-secrets`.
-    pub fn report(inner: W) -> Self {
+    /// For reports on stdout: Secret values show only with `reveal` (`--show-secrets`).
+    pub fn report(inner: W, reveal: Reveal) -> Self {
         Writer {
             inner,
             pending: Vec::new(),
-            reveal_allowed: true,
+            reveal,
         }
     }
 
     /// For logs and messages: nothing is ever revealed.
     pub fn stderr(inner: W) -> Self {
-        Writer {
-            inner,
-            pending: Vec::new(),
-            reveal_allowed: false,
-        }
+        Self::report(inner, Reveal::Nothing)
     }
 
     fn emit(&mut self, upto: usize) -> io::Result<()> {
         let chunk: Vec<u8> = self.pending.drain(..upto).collect();
-        let reveal = if self.reveal_allowed {
-            report_reveal()
-        } else {
-            Reveal::Nothing
-        };
+        let reveal = self.reveal;
         match std::str::from_utf8(&chunk) {
             Ok(text) => self
                 .inner

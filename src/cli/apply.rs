@@ -1,5 +1,5 @@
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -17,7 +17,7 @@ use crate::report::json::ApplyResult;
 use crate::report::{self, Format};
 use crate::ssa::{self, Action, Applied, Summary, Work, wait::Health};
 use crate::ui::terminal::EXIT_INTERRUPTED;
-use crate::ui::{self, Style};
+use crate::ui::{self, Messages, Shell, Style};
 
 /// Apply the manifests under PATH: show the plan, ask, apply in order, prune what left git.
 #[derive(Debug, Args)]
@@ -127,29 +127,42 @@ pub enum DryRun {
     Client,
 }
 
-pub async fn run(args: &ApplyArgs, style: &Style, out: &mut dyn Write) -> Result<u8> {
+pub async fn run(args: &ApplyArgs, shell: &mut Shell) -> Result<u8> {
     if args.dry_run == DryRun::Client {
-        return client_dry_run(args, out);
+        return client_dry_run(args, shell);
     }
+    let messages = shell.messages();
     // From here Ctrl-C stops between writes and the apply accounts for what it did.
-    ui::terminal::stop_on_interrupt(crate::cluster::stop::request);
+    ui::terminal::stop_on_interrupt(crate::cluster::stop::request, messages.clone());
     match args.output {
-        ApplyFormat::Text => apply(args, style, out, None).await,
+        ApplyFormat::Text => {
+            let style = shell.style();
+            apply(args, &style, shell.out(), &messages, None).await
+        }
         ApplyFormat::Json => {
             // stdout holds one JSON document; what is said to a person goes to stderr.
-            let mut stderr = crate::scrub::Writer::stderr(std::io::stderr());
+            let mut stderr = messages.writer();
             let mut document = Vec::new();
-            let code = apply(args, &Style::plain(), &mut stderr, Some(&mut document)).await?;
-            out.write_all(&document)?;
-            out.flush()?;
-            Ok(code)
+            let applied = apply(
+                args,
+                &Style::plain(),
+                &mut stderr,
+                &messages,
+                Some(&mut document),
+            )
+            .await;
+            drop(stderr);
+            // A refused plan is recorded in the document too, before its error is told.
+            shell.out().write_all(&document)?;
+            shell.flush_out()?;
+            applied
         }
     }
 }
 
 /// `--dry-run=client`: the render alone, as `kubectl apply --dry-run=client` lists what it
 /// would send; nothing is compared with the cluster.
-fn client_dry_run(args: &ApplyArgs, out: &mut dyn Write) -> Result<u8> {
+fn client_dry_run(args: &ApplyArgs, shell: &mut Shell) -> Result<u8> {
     if args.output == ApplyFormat::Json {
         bail!(
             "--dry-run=client lists the rendered objects as text; for JSON, use \
@@ -157,13 +170,15 @@ fn client_dry_run(args: &ApplyArgs, out: &mut dyn Write) -> Result<u8> {
         );
     }
     let rev = args.plan.git_ref.as_deref();
-    let snapshot = super::common::read_source(&args.plan.path, rev)?;
+    let snapshot = super::common::read_source(&args.plan.path, rev, shell)?;
     let manifests = super::common::render_snapshot_with(
         &snapshot,
         &args.plan.path,
         rev,
         &args.plan.render_options(),
+        shell,
     )?;
+    let out = shell.out();
     for manifest in &manifests {
         writeln!(out, "{} (dry run: client)", manifest.object_ref())?;
     }
@@ -177,14 +192,36 @@ fn client_dry_run(args: &ApplyArgs, out: &mut dyn Write) -> Result<u8> {
     Ok(EXIT_OK)
 }
 
-/// `-o json`'s document, recorded once the apply has ended, whichever way.
+/// A plan apply would not run. Told as the error it is, on stderr with exit code 2, as
+/// kubectl tells an apply it refuses; the plan above it shows why.
+#[derive(Debug, thiserror::Error)]
+#[error("Nothing was applied: {why}")]
+pub struct NothingApplied {
+    pub why: String,
+    /// What to do instead, when the reason alone does not say.
+    pub hint: Option<String>,
+}
+
+impl NothingApplied {
+    fn because(why: String) -> Self {
+        NothingApplied { why, hint: None }
+    }
+}
+
+/// `-o json`'s document, if one is asked for, and how it shows the plan.
+struct Document<'a> {
+    out: Option<&'a mut Vec<u8>>,
+    options: report::Options,
+}
+
 /// A plan apply would not run: recorded in the JSON document (when one is asked for) with
-/// `note` as the reason, and the exit code for an error.
+/// `note` as the reason, then returned as the error it is.
 fn refuse(
-    json: &mut Option<&mut Vec<u8>>,
+    json: &mut Document,
     prepared: &super::common::Prepared,
     plan_args: &PlanArgs,
     note: String,
+    refused: NothingApplied,
 ) -> Result<u8> {
     record(
         json,
@@ -194,18 +231,19 @@ fn refuse(
         None,
         Some(note),
     )?;
-    Ok(EXIT_ERROR)
+    Err(refused.into())
 }
 
+/// `-o json`'s document, recorded once the apply has ended, whichever way.
 fn record(
-    json: &mut Option<&mut Vec<u8>>,
+    json: &mut Document,
     prepared: &super::common::Prepared,
     plan_args: &PlanArgs,
     result: ApplyResult,
     execution: Option<&pipeline::Execution>,
     note: Option<String>,
 ) -> Result<()> {
-    let Some(document) = json else {
+    let Some(document) = json.out.as_mut() else {
         return Ok(());
     };
     let count = |action| execution.map_or(0, |e| e.count(action));
@@ -227,7 +265,7 @@ fn record(
     report::write_applied(
         &prepared.planned.plan,
         &destination,
-        &plan_args.report_options(),
+        &json.options,
         &outcome,
         &mut **document,
     )?;
@@ -238,11 +276,13 @@ async fn apply(
     args: &ApplyArgs,
     style: &Style,
     out: &mut dyn Write,
-    mut json: Option<&mut Vec<u8>>,
+    messages: &Messages,
+    json: Option<&mut Vec<u8>>,
 ) -> Result<u8> {
-    if args.secrets.show_secrets {
-        crate::scrub::reveal_secret_values_in_reports();
-    }
+    let mut json = Document {
+        out: json,
+        options: args.plan.report_options(args.secrets.show_secrets),
+    };
     let pinned = match &args.plan_file {
         Some(path) => Some((
             path,
@@ -257,7 +297,7 @@ async fn apply(
         plan_args.prune_protected = file.settings.prune_protected;
         plan_args.adopt = file.settings.adopt;
     }
-    let prepared = match prepare(&plan_args, args.secrets.show_secrets).await {
+    let prepared = match prepare(&plan_args, args.secrets.show_secrets, messages).await {
         Ok(prepared) if !ui::terminal::interrupted() => prepared,
         Err(err) if !ui::terminal::interrupted() => return Err(err),
         _ => {
@@ -268,21 +308,20 @@ async fn apply(
     if let Some((path, file)) = &pinned
         && let Err(mismatches) = still_holds(file, &prepared, &plan_args)
     {
-        writeln!(
-            out,
-            "{} Nothing was applied: the plan in {} no longer holds:",
-            style.error("!"),
-            path.display()
-        )?;
-        for mismatch in &mismatches {
-            writeln!(out, "  {mismatch}")?;
-        }
-        writeln!(
-            out,
-            "Review the plan as it is now with `kubectl gitops diff --out PLAN` and apply that."
-        )?;
         let note = format!("the plan in {} no longer holds", path.display());
-        return refuse(&mut json, &prepared, &plan_args, note);
+        let mut why = format!("{note}:");
+        for mismatch in &mismatches {
+            why.push_str(&format!("\n  {mismatch}"));
+        }
+        let refused = NothingApplied {
+            why,
+            hint: Some(
+                "review the plan as it is now with `kubectl gitops diff --out PLAN` and apply \
+                 that"
+                    .to_string(),
+            ),
+        };
+        return refuse(&mut json, &prepared, &plan_args, note, refused);
     }
     let plan = &prepared.planned.plan;
     let summary = plan.summary();
@@ -315,13 +354,13 @@ async fn apply(
         )?;
     }
 
-    if json.is_none() {
+    if json.out.is_none() {
         report::write(
             plan,
             Format::Text,
             &report::Destination::default(),
             style,
-            &args.plan.report_options(),
+            &json.options,
             out,
         )?;
     }
@@ -374,10 +413,8 @@ async fn apply(
     // Like Argo CD and Flux, a plan the server already refused in part is not applied in part:
     // the user approves whole plans, and a half-applied change is harder to reason about.
     if summary.errors > 0 {
-        writeln!(
-            out,
-            "{} Nothing was applied: {} {} failed to plan; fix {} and run apply again.",
-            style.error("!"),
+        let refused = NothingApplied::because(format!(
+            "{} {} failed to plan; fix {} and run apply again.",
             summary.errors,
             if summary.errors == 1 {
                 "object"
@@ -385,45 +422,37 @@ async fn apply(
                 "objects"
             },
             if summary.errors == 1 { "it" } else { "them" },
-        )?;
+        ));
         let note = "objects failed to plan".to_string();
-        return refuse(&mut json, &prepared, &plan_args, note);
+        return refuse(&mut json, &prepared, &plan_args, note, refused);
     }
     // The same for field conflicts: taking fields from another manager is the user's decision.
     if summary.conflicts > 0 {
         let n = summary.conflicts;
-        writeln!(
-            out,
-            "{} Nothing was applied: {n} {} fields another field manager owns; pass \
-             --force-conflicts to take them (the change shown above), or leave them to their \
-             manager.",
-            style.error("!"),
+        let refused = NothingApplied::because(format!(
+            "{n} {} fields another field manager owns; pass --force-conflicts to take them \
+             (the change shown above), or leave them to their manager.",
             if n == 1 {
                 "object would change"
             } else {
                 "objects would change"
             },
-        )?;
+        ));
         let note = "fields another field manager owns would change".to_string();
-        return refuse(&mut json, &prepared, &plan_args, note);
+        return refuse(&mut json, &prepared, &plan_args, note, refused);
     }
     if let Err(refused) = inventory::handover::refuse_moves(plan) {
         // The report above lists them, grouped by the set each comes from.
-        writeln!(
-            out,
-            "{} Nothing was applied: {}.",
-            style.error("!"),
-            refused.headline()
-        )?;
         let note = refused.headline();
-        return refuse(&mut json, &prepared, &plan_args, note);
+        let refused = NothingApplied::because(format!("{note}."));
+        return refuse(&mut json, &prepared, &plan_args, note, refused);
     }
     // The prompt asks for what will be done: withheld prunes are not among it.
     let asked = Summary {
         prune: if withheld.is_some() { 0 } else { summary.prune },
         ..summary
     };
-    if !args.yes && !confirm(&asked, context)? {
+    if !args.yes && !confirm(&asked, context, messages)? {
         writeln!(out, "Apply cancelled; nothing was changed.")?;
         record(
             &mut json,
@@ -451,7 +480,7 @@ async fn apply(
             .map(|side| ssa::runs::due(&prepared.planned.runs, side).len())
             .sum::<usize>();
     let writes = writes as u64;
-    let bar = ui::counter(writes, "applying");
+    let bar = messages.progress(writes, "applying");
     let tick = |done: &Applied| {
         bar.inc(1);
         bar.set_message(done.object.to_string());
@@ -541,7 +570,7 @@ async fn apply(
 
     let mut unhealthy = 0;
     if args.wait && all_ok {
-        unhealthy = wait(cluster, work, args.timeout, style, out).await?;
+        unhealthy = wait(cluster, work, args.timeout, style, out, messages).await?;
     }
     let counts = |action: Action| execution.count(action);
     writeln!(
@@ -603,8 +632,8 @@ fn still_holds(
 }
 
 /// Asks on a terminal; anywhere else refuses rather than hang or guess.
-fn confirm(summary: &Summary, context: &str) -> Result<bool> {
-    if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
+fn confirm(summary: &Summary, context: &str, messages: &Messages) -> Result<bool> {
+    if !messages.can_prompt() {
         bail!(
             "refusing to apply without confirmation: standard input is not a terminal; \
              pass --yes to apply non-interactively"
@@ -621,13 +650,7 @@ fn confirm(summary: &Summary, context: &str) -> Result<bool> {
         }
     }
     let prompt = format!("Apply {} to context \"{context}\"?", parts.join(", "));
-    let answer = ui::terminal::prompt(|| {
-        dialoguer::Confirm::new()
-            .with_prompt(prompt)
-            .default(false)
-            .interact()
-    })?;
-    Ok(answer.unwrap_or(false))
+    Ok(messages.confirm(&prompt)?)
 }
 
 /// "Will delete 3 objects: 2 ConfigMap, 1 Deployment in namespaces a, b, and with them 4 more
@@ -691,6 +714,7 @@ async fn wait(
     timeout: Duration,
     style: &Style,
     out: &mut dyn Write,
+    messages: &Messages,
 ) -> Result<usize> {
     let watched: Vec<&Work> = work
         .iter()
@@ -699,7 +723,7 @@ async fn wait(
     if watched.is_empty() {
         return Ok(0);
     }
-    let bar = ui::counter(watched.len() as u64, "waiting");
+    let bar = messages.progress(watched.len() as u64, "waiting");
     let states = ssa::wait::wait(cluster, &watched, timeout, &|ready, _, waiting| {
         bar.set_position(ready as u64);
         bar.set_message(waiting.to_string());

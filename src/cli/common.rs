@@ -16,6 +16,7 @@ use crate::render::{self, Manifest};
 use crate::rerender::Rerender;
 use crate::source::{self, Snapshot};
 use crate::ssa::Planned;
+use crate::ui::Messages;
 
 #[derive(Debug, Args, Clone)]
 pub struct PlanArgs {
@@ -150,10 +151,12 @@ impl PlanArgs {
         render::RenderLimits::from_flags(self.render.limits.limits())
     }
 
-    /// How reports of this plan are shown.
-    pub fn report_options(&self) -> crate::report::Options {
+    /// How reports of this plan are shown; Secret values inlined outside Secrets only with
+    /// `show_secrets`.
+    pub fn report_options(&self, show_secrets: bool) -> crate::report::Options {
         crate::report::Options {
             show_defaults: self.show_defaults,
+            show_secrets,
         }
     }
 }
@@ -170,8 +173,8 @@ fn piece_dir(path: &Path) -> &Path {
 
 /// The files of one `-f` path: a directory's manifests, or a file alone (read from its
 /// directory, so it renders as it would there, minus its neighbours).
-fn read_piece(path: &Path, rev: Option<&str>) -> Result<Snapshot> {
-    let mut snapshot = read_source(piece_dir(path), rev)?;
+fn read_piece(path: &Path, rev: Option<&str>, shell: &Messages) -> Result<Snapshot> {
+    let mut snapshot = read_source(piece_dir(path), rev, shell)?;
     if path.is_dir() {
         return Ok(snapshot);
     }
@@ -190,16 +193,16 @@ fn read_piece(path: &Path, rev: Option<&str>) -> Result<Snapshot> {
 pub const DEFAULT_CONCURRENCY: usize = 32;
 
 /// The files under PATH at revision `rev`, or in the working tree when `None`.
-pub fn read_source(path: &Path, rev: Option<&str>) -> Result<Snapshot> {
+pub fn read_source(path: &Path, rev: Option<&str>, shell: &Messages) -> Result<Snapshot> {
     let limits = source::Limits::default();
     let Some(rev) = rev else {
         let snapshot = source::read_working_tree(path, &limits)
             .with_context(|| format!("reading {}", path.display()))?;
         if snapshot.origin == source::SourceOrigin::PlainDirectory {
-            eprintln!(
-                "note: {} is not inside a git repository; reading it as plain files",
+            shell.note(format_args!(
+                "{} is not inside a git repository; reading it as plain files",
                 path.display()
-            );
+            ));
         }
         return Ok(snapshot);
     };
@@ -213,10 +216,11 @@ pub fn render_snapshot_with(
     path: &Path,
     rev: Option<&str>,
     options: &render::RenderOptions,
+    shell: &Messages,
 ) -> Result<Vec<Manifest>> {
     let mut notes = Vec::new();
-    let rendered = render_snapshot_noting(snapshot, path, rev, options, &mut notes);
-    say_lookups(&notes);
+    let rendered = render_snapshot_noting(snapshot, path, rev, options, &mut notes, shell);
+    say_lookups(&notes, shell);
     rendered
 }
 
@@ -228,20 +232,21 @@ pub fn render_snapshot_noting(
     rev: Option<&str>,
     options: &render::RenderOptions,
     notes: &mut Vec<render::LookupNote>,
+    shell: &Messages,
 ) -> Result<Vec<Manifest>> {
     if render::has_charts(snapshot)
         && options.helm.capabilities == render::helm::Capabilities::HelmDefaults
     {
-        eprintln!("note: {}", render::helm::Capabilities::HelmDefaults);
+        shell.note(render::helm::Capabilities::HelmDefaults);
     }
     let rendered = render::render_noting(snapshot, options, notes);
     with_revision(rendered, path, rev)
 }
 
 /// Says once, for every chart whose lookups saw nothing, what that means for the plan.
-pub fn say_lookups(notes: &[render::LookupNote]) {
+pub fn say_lookups(notes: &[render::LookupNote], shell: &Messages) {
     if let Some(note) = render::unseen_lookups(notes) {
-        eprintln!("note: {note}");
+        shell.note(note);
     }
 }
 
@@ -278,17 +283,8 @@ pub struct Prepared {
 
 /// Source -> Render -> Plan. A render failure stops here, before anything is planned; only a tree
 /// holding a Helm chart reads the cluster (its discovery) before rendering.
-pub async fn prepare(args: &PlanArgs, show_secrets: bool) -> Result<Prepared> {
+pub async fn prepare(args: &PlanArgs, show_secrets: bool, shell: &Messages) -> Result<Prepared> {
     let global = &args.cluster;
-    let started = std::time::Instant::now();
-    let verbose = |stage: &str, detail: String| {
-        if global.verbosity() > 0 {
-            eprintln!(
-                "[{:>6.3}s] {stage}: {detail}",
-                started.elapsed().as_secs_f64()
-            );
-        }
-    };
     let rev = args.git_ref.as_deref();
     let mut options = global.cluster_options();
     args.pace.apply_to(&mut options, DEFAULT_CONCURRENCY);
@@ -296,9 +292,9 @@ pub async fn prepare(args: &PlanArgs, show_secrets: bool) -> Result<Prepared> {
     // Charts whose lookups asked the cluster, and the options they rendered with.
     let mut lookups = None;
     let (snapshot, manifests) = if args.pieces.is_empty() {
-        let snapshot = read_source(&args.path, rev)?;
+        let snapshot = read_source(&args.path, rev, shell)?;
         let (manifests, asked) =
-            render_source(args, &snapshot, &args.path, &options, &mut cluster).await?;
+            render_source(args, &snapshot, &args.path, &options, &mut cluster, shell).await?;
         lookups = asked;
         (snapshot, manifests)
     } else {
@@ -306,9 +302,9 @@ pub async fn prepare(args: &PlanArgs, show_secrets: bool) -> Result<Prepared> {
         let mut first = None;
         let mut manifests = Vec::new();
         for piece in &args.pieces {
-            let snapshot = read_piece(piece, rev)?;
+            let snapshot = read_piece(piece, rev, shell)?;
             manifests.extend(
-                render_source(args, &snapshot, piece, &options, &mut cluster)
+                render_source(args, &snapshot, piece, &options, &mut cluster, shell)
                     .await?
                     .0,
             );
@@ -317,23 +313,21 @@ pub async fn prepare(args: &PlanArgs, show_secrets: bool) -> Result<Prepared> {
         (first.context("-f named nothing")?, manifests)
     };
     let snapshot = Arc::new(snapshot);
-    verbose(
-        "source",
+    shell.stage("source", || {
         format!(
             "{} manifest files under {}",
             snapshot.files.len(),
             snapshot.root.display()
-        ),
-    );
+        )
+    });
     let cluster = match cluster {
         Some(cluster) => cluster,
         None => Cluster::connect(&options).await?,
     };
-    verbose("render", format!("{} objects", manifests.len()));
-    verbose(
-        "cluster",
-        format!("context {:?} at {}", cluster.context, cluster.server),
-    );
+    shell.stage("render", || format!("{} objects", manifests.len()));
+    shell.stage("cluster", || {
+        format!("context {:?} at {}", cluster.context, cluster.server)
+    });
 
     let (set, note) = inventory::identity::for_checkout(
         &snapshot,
@@ -342,18 +336,18 @@ pub async fn prepare(args: &PlanArgs, show_secrets: bool) -> Result<Prepared> {
         args.applyset_namespace.as_deref(),
     );
     if let (Some(note), None) = (note, &args.applyset) {
-        eprintln!("note: {note}");
+        shell.note(note);
     }
     // Files of a set, or several sets' paths, are not a whole set: planning them as one would
     // prune every member they do not hold. Only their own objects are planned.
     let scope = if args.pieces.is_empty() {
         Scope::Whole
     } else {
-        eprintln!(
-            "note: -f names files or several paths: their {} objects are planned for ApplySet \
+        shell.note(format_args!(
+            "-f names files or several paths: their {} objects are planned for ApplySet \
              {set}, and nothing is pruned (give -f one directory to prune)",
             manifests.len()
-        );
+        ));
         Scope::Objects(
             manifests
                 .iter()
@@ -386,18 +380,16 @@ pub async fn prepare(args: &PlanArgs, show_secrets: bool) -> Result<Prepared> {
         members,
         ..
     } = pipeline::plan(&cluster, manifests, &set, &scope, &settings).await?;
-    verbose(
-        "inventory",
-        format!("ApplySet {set}: {members} live members"),
-    );
-    verbose(
-        "plan",
+    shell.stage("inventory", || {
+        format!("ApplySet {set}: {members} live members")
+    });
+    shell.stage("plan", || {
         format!(
             "{}; {} unchanged from their live copy without a dry-run",
             crate::report::summary_line(&planned.plan),
             planned.proven_unchanged
-        ),
-    );
+        )
+    });
     Ok(Prepared {
         snapshot,
         manifests,
@@ -423,10 +415,11 @@ async fn render_source(
     path: &Path,
     options: &crate::cluster::ClusterOptions,
     cluster: &mut Option<Cluster>,
+    shell: &Messages,
 ) -> Result<(Vec<Manifest>, Option<Lookups>)> {
     let rev = args.git_ref.as_deref();
     if !render::has_charts(snapshot) {
-        let manifests = render_snapshot_with(snapshot, path, rev, &args.render_options())?;
+        let manifests = render_snapshot_with(snapshot, path, rev, &args.render_options(), shell)?;
         return Ok((manifests, None));
     }
     if cluster.is_none() {
@@ -439,12 +432,10 @@ async fn render_source(
     render_options.limits = args.render_limits();
     render_options.unstable = args.unstable_policy();
     render_options.remote_bases = args.remote_bases.remote_bases();
-    if args.cluster.verbosity() > 0 {
-        eprintln!("render: {}", render_options.helm.capabilities);
-    }
+    shell.verbose(|| format!("render: {}", render_options.helm.capabilities));
     let mut notes = Vec::new();
     let rendered = render::render_noting(snapshot, &render_options, &mut notes);
-    say_lookups(&notes);
+    say_lookups(&notes, shell);
     let manifests = with_revision(rendered, path, rev)?;
     Ok((manifests, Some((notes, render_options))))
 }

@@ -86,9 +86,9 @@ pub struct ControllerArgs {
     pub cluster: ClusterArgs,
 }
 
-pub async fn run(args: &ControllerArgs) -> Result<u8> {
+pub async fn run(args: &ControllerArgs, messages: crate::ui::Messages) -> Result<u8> {
     let runner = &args.runner;
-    init_logging(runner.log_format, args.cluster.verbosity());
+    init_logging(runner.log_format, args.cluster.verbosity(), messages);
     runner.check()?;
     if let Some(name) = &args.shard
         && !shard::valid_name(name)

@@ -1,4 +1,3 @@
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
@@ -15,7 +14,7 @@ use crate::report::{self, Format};
 use crate::source::Snapshot;
 use crate::source::SourceError;
 use crate::ssa::{self, OfflineOptions, Plan};
-use crate::ui::Style;
+use crate::ui::{Messages, Shell, Style};
 
 /// Show what applying the manifests under PATH would change in the cluster.
 #[derive(Debug, Args)]
@@ -74,19 +73,16 @@ pub struct DiffArgs {
     pub out: Option<PathBuf>,
 }
 
-pub async fn run(args: &DiffArgs, style: &Style, out: &mut dyn Write) -> Result<u8> {
-    if args.secrets.show_secrets {
-        crate::scrub::reveal_secret_values_in_reports();
-    }
+pub async fn run(args: &DiffArgs, shell: &mut Shell) -> Result<u8> {
     if args.offline {
-        return offline(args, style, out);
+        return offline(args, shell);
     }
     // The base is read and, without charts, rendered first, so a broken base fails before the
     // cluster is contacted. Charts render for the cluster, at the base as at the head: the same
     // namespace and capabilities, or every object a template places in `.Release.Namespace`
     // (or shapes by `.Capabilities`) would look changed by the pull request.
     let base = match &args.base {
-        Some(rev) => Some((rev.as_str(), read_base(&args.plan.path, rev)?)),
+        Some(rev) => Some((rev.as_str(), read_base(&args.plan.path, rev, shell)?)),
         None => None,
     };
     let mut base_render = match &base {
@@ -96,12 +92,13 @@ pub async fn run(args: &DiffArgs, style: &Style, out: &mut dyn Write) -> Result<
             &args.plan.path,
             Some(rev),
             &args.plan.render_options(),
+            shell,
         )?),
         _ => None,
     };
     // With apply's force setting (`--force-conflicts`, off by default), so a conflict apply
     // would refuse shows as one.
-    let mut prepared = prepare(&args.plan, args.secrets.show_secrets).await?;
+    let mut prepared = prepare(&args.plan, args.secrets.show_secrets, shell).await?;
     if let (Some((rev, Some(snapshot))), None) = (&base, &base_render) {
         let mut options = prepared.cluster.render_options().await?;
         options.limits = args.plan.render_limits();
@@ -111,6 +108,7 @@ pub async fn run(args: &DiffArgs, style: &Style, out: &mut dyn Write) -> Result<
             &args.plan.path,
             Some(rev),
             &options,
+            shell,
         )?);
     }
     drop(base);
@@ -147,25 +145,24 @@ pub async fn run(args: &DiffArgs, style: &Style, out: &mut dyn Write) -> Result<
             prepared.set
         )
     });
-    let code = report_plan(&prepared.planned.plan, args, &destination, style, out)?;
-    say_empty(empty.as_deref(), args.output, style, out)?;
+    let code = report_plan(&prepared.planned.plan, args, &destination, shell)?;
+    say_empty(empty.as_deref(), args.output, shell)?;
     if let (Some(path), Some(file)) = (&args.out, file) {
-        match file {
-            Ok(file) => {
-                file.write(path)?;
-                eprintln!("Plan written to {} ({}).", path.display(), file.digest);
-            }
-            Err(unapplicable) => {
-                eprintln!("error: {unapplicable}");
-                return Ok(EXIT_ERROR);
-            }
-        }
+        // The report above shows what keeps the plan from being applied; the error says the
+        // file was not written.
+        let file = file.map_err(anyhow::Error::new)?;
+        file.write(path)?;
+        shell.say(format_args!(
+            "Plan written to {} ({}).",
+            path.display(),
+            file.digest
+        ));
     }
     Ok(code)
 }
 
 /// `--offline`: the render of `--base` against that of `--ref` (or the working tree).
-fn offline(args: &DiffArgs, style: &Style, out: &mut dyn Write) -> Result<u8> {
+fn offline(args: &DiffArgs, shell: &mut Shell) -> Result<u8> {
     let Some(base_rev) = args.base.as_deref() else {
         bail!("--offline compares two revisions: pass --base REV");
     };
@@ -174,17 +171,18 @@ fn offline(args: &DiffArgs, style: &Style, out: &mut dyn Write) -> Result<u8> {
     options.helm.namespace = args.plan.cluster.namespace().map(str::to_string);
     // The renders are all that is needed; each temporary copy goes as soon as it is rendered.
     // What the lookups of the head's charts saw is said once, in the report.
-    let base = match read_base(&args.plan.path, base_rev)? {
+    let base = match read_base(&args.plan.path, base_rev, shell)? {
         Some(snapshot) => render_snapshot_noting(
             &snapshot,
             &args.plan.path,
             Some(base_rev),
             &options,
             &mut Vec::new(),
+            shell,
         )?,
         None => Vec::new(),
     };
-    let snapshot = read_source(&args.plan.path, args.plan.git_ref.as_deref())?;
+    let snapshot = read_source(&args.plan.path, args.plan.git_ref.as_deref(), shell)?;
     let mut lookups = Vec::new();
     let head = render_snapshot_noting(
         &snapshot,
@@ -192,6 +190,7 @@ fn offline(args: &DiffArgs, style: &Style, out: &mut dyn Write) -> Result<u8> {
         args.plan.git_ref.as_deref(),
         &options,
         &mut lookups,
+        shell,
     )?;
     drop(snapshot);
     let plan = ssa::offline_plan(
@@ -209,12 +208,12 @@ fn offline(args: &DiffArgs, style: &Style, out: &mut dyn Write) -> Result<u8> {
         )
     });
     // No cluster: the JSON report's context and server stay empty.
-    let code = report_plan(&plan, args, &report::Destination::default(), style, out)?;
-    say_empty(empty.as_deref(), args.output, style, out)?;
+    let code = report_plan(&plan, args, &report::Destination::default(), shell)?;
+    say_empty(empty.as_deref(), args.output, shell)?;
     say_note(
         render::unseen_lookups(&lookups).as_deref(),
         args.output,
-        out,
+        shell,
     )?;
     Ok(code)
 }
@@ -238,34 +237,35 @@ fn empty_render(path: &Path, empty: bool, plan: &Plan) -> Result<Option<usize>> 
 
 /// Says an empty render under the report: in it for text and markdown, on stderr for JSON
 /// (which stays one document).
-fn say_empty(note: Option<&str>, format: Format, style: &Style, out: &mut dyn Write) -> Result<()> {
+fn say_empty(note: Option<&str>, format: Format, shell: &mut Shell) -> Result<()> {
     let Some(note) = note else { return Ok(()) };
+    let style = shell.style();
     match format {
-        Format::Json => eprintln!("note: {note}"),
-        Format::Text => writeln!(out, "{} {note}", style.error("!"))?,
-        Format::Markdown => writeln!(out, "\n> **Note:** {note}")?,
+        Format::Json => shell.note(note),
+        Format::Text => writeln!(shell.out(), "{} {note}", style.error("!"))?,
+        Format::Markdown => writeln!(shell.out(), "\n> **Note:** {note}")?,
     }
-    out.flush()?;
+    shell.flush_out()?;
     Ok(())
 }
 
 /// Says a note under the report: in it for text and markdown, on stderr for JSON (which stays
 /// one document).
-fn say_note(note: Option<&str>, format: Format, out: &mut dyn Write) -> Result<()> {
+fn say_note(note: Option<&str>, format: Format, shell: &mut Shell) -> Result<()> {
     let Some(note) = note else { return Ok(()) };
     match format {
-        Format::Json => eprintln!("note: {note}"),
-        Format::Text => writeln!(out, "note: {note}")?,
-        Format::Markdown => writeln!(out, "\n> **Note:** {note}")?,
+        Format::Json => shell.note(note),
+        Format::Text => writeln!(shell.out(), "note: {note}")?,
+        Format::Markdown => writeln!(shell.out(), "\n> **Note:** {note}")?,
     }
-    out.flush()?;
+    shell.flush_out()?;
     Ok(())
 }
 
 /// PATH at the base revision; None when PATH is missing there (a pull request adding it): an
 /// empty render, so everything in the head is new.
-fn read_base(path: &Path, rev: &str) -> Result<Option<Snapshot>> {
-    match read_source(path, Some(rev)) {
+fn read_base(path: &Path, rev: &str, shell: &Messages) -> Result<Option<Snapshot>> {
+    match read_source(path, Some(rev), shell) {
         Ok(snapshot) => Ok(Some(snapshot)),
         Err(err)
             if matches!(
@@ -273,10 +273,10 @@ fn read_base(path: &Path, rev: &str) -> Result<Option<Snapshot>> {
                 Some(SourceError::NotADirectory { .. })
             ) =>
         {
-            eprintln!(
-                "note: {} is not a directory at {rev}; comparing with an empty base",
+            shell.note(format_args!(
+                "{} is not a directory at {rev}; comparing with an empty base",
                 path.display()
-            );
+            ));
             Ok(None)
         }
         Err(err) => Err(err),
@@ -288,11 +288,10 @@ fn report_plan(
     plan: &Plan,
     args: &DiffArgs,
     destination: &report::Destination,
-    style: &Style,
-    out: &mut dyn Write,
+    shell: &mut Shell,
 ) -> Result<u8> {
     let style = if args.output == Format::Text {
-        *style
+        shell.style()
     } else {
         Style::plain()
     };
@@ -301,10 +300,10 @@ fn report_plan(
         args.output,
         destination,
         &style,
-        &args.plan.report_options(),
-        out,
+        &args.plan.report_options(args.secrets.show_secrets),
+        shell.out(),
     )?;
-    out.flush()?;
+    shell.flush_out()?;
 
     let summary = plan.summary();
     // A conflict exits like apply's refusal of it.

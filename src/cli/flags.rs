@@ -137,6 +137,20 @@ impl PaceArgs {
     }
 }
 
+/// What a reconciler follows, as `reconcile` takes it and `install` passes it on: the
+/// revision, the path in the repository and how often it is fetched.
+#[derive(Debug, Args, Clone)]
+pub struct FollowArgs {
+    #[arg(long = "ref", value_name = "REV", default_value = "main", help = help::REF)]
+    pub reference: String,
+
+    #[arg(long, value_name = "PATH", default_value = ".", help = help::PATH_IN_REPO)]
+    pub path: String,
+
+    #[arg(long, default_value = "1m", value_parser = duration::positive, value_name = "DURATION", help = help::INTERVAL)]
+    pub interval: Duration,
+}
+
 /// Log format on stderr for the long-running commands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {

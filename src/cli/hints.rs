@@ -46,6 +46,8 @@ pub fn hint(err: &anyhow::Error) -> Option<String> {
             Some(path_hint(path))
         } else if let Some(failure) = cause.downcast_ref::<crate::render::RenderFailure>() {
             not_manifests_hint(failure)
+        } else if let Some(refused) = cause.downcast_ref::<super::apply::NothingApplied>() {
+            refused.hint.clone()
         } else {
             None
         }

@@ -1,13 +1,15 @@
-use std::io::Write;
-use std::time::Duration;
+//! `kubectl gitops install`: the manifests that run the reconciler in a cluster (or, with
+//! `--controller`, the controller), printed for review and `kubectl apply -f -`.
 
 use anyhow::Result;
 use clap::Args;
 
 use super::EXIT_OK;
-use super::flags::{NamespaceArg, help};
+use super::flags::{FollowArgs, NamespaceArg, help};
+use crate::controller::deployment;
 use crate::inventory::identity;
 use crate::reconcile::{DriftMode, redact, tree};
+use crate::ui::Shell;
 
 /// Print the manifests that run the reconciler in a cluster.
 #[derive(Debug, Args)]
@@ -42,14 +44,8 @@ pub struct InstallArgs {
     )]
     pub repo: Option<String>,
 
-    #[arg(long = "ref", value_name = "REV", default_value = "main", help = help::REF)]
-    pub reference: String,
-
-    #[arg(long, value_name = "PATH", default_value = ".", help = help::PATH_IN_REPO)]
-    pub path: String,
-
-    #[arg(long, default_value = "1m", value_parser = super::duration::positive, value_name = "DURATION", help = help::INTERVAL)]
-    pub interval: Duration,
+    #[command(flatten)]
+    pub follow: FollowArgs,
 
     /// Namespace namespace-less objects are applied to, which holds the ApplySet parent too
     /// (default: the namespace the reconciler runs in).
@@ -115,7 +111,7 @@ const DEFAULT_NAMESPACE: &str = "gitops-system";
 /// The image examples/in-cluster/Dockerfile builds; no registry serves it.
 const DEFAULT_IMAGE: &str = concat!("kubectl-gitops:", env!("CARGO_PKG_VERSION"));
 
-pub fn run(args: &InstallArgs, out: &mut dyn Write) -> Result<u8> {
+pub fn run(args: &InstallArgs, shell: &mut Shell) -> Result<u8> {
     let namespace = args
         .namespace
         .namespace
@@ -133,21 +129,23 @@ pub fn run(args: &InstallArgs, out: &mut dyn Write) -> Result<u8> {
                 default_service_account: args.default_service_account.clone(),
             })
         };
-        out.write_all(text.as_bytes())?;
-        out.flush()?;
+        shell.out().write_all(text.as_bytes())?;
+        shell.flush_out()?;
         return Ok(EXIT_OK);
     }
-    let path = tree::normalize_path(&args.path).map_err(anyhow::Error::msg)?;
+    let path = tree::normalize_path(&args.follow.path).map_err(anyhow::Error::msg)?;
     let path = path.to_string_lossy().into_owned();
     refuse_credentials_in_url(args.repo())?;
     if args.image == DEFAULT_IMAGE {
-        eprintln!(
-            "note: the Deployment runs the image {DEFAULT_IMAGE}, which no registry serves: \
-             build it with examples/in-cluster/Dockerfile into your cluster, or pass --image"
-        );
+        shell.note(format_args!(
+            "the Deployment runs the image {DEFAULT_IMAGE}, which no registry serves: build it \
+             with examples/in-cluster/Dockerfile into your cluster, or pass --image"
+        ));
     }
-    out.write_all(manifests(args, namespace, &path).as_bytes())?;
-    out.flush()?;
+    shell
+        .out()
+        .write_all(manifests(args, namespace, &path).as_bytes())?;
+    shell.flush_out()?;
     Ok(EXIT_OK)
 }
 
@@ -194,41 +192,47 @@ fn manifests(args: &InstallArgs, namespace: &str, path: &str) -> String {
     let target = args.target_namespace.as_deref().unwrap_or(namespace);
     // The set the reconciler will resolve from the same flags (see `reconcile`).
     let applyset = identity::for_remote(args.repo(), path, target, None, None).name;
-    let interval = humantime::format_duration(args.interval).to_string();
+    let interval = humantime::format_duration(args.follow.interval).to_string();
     let ns = q(namespace);
     let target_ns = q(target);
-    let container_args = [
+    let mut container_args = vec![
         "reconcile".to_string(),
         format!("--repo={}", args.repo()),
-        format!("--ref={}", args.reference),
+        format!("--ref={}", args.follow.reference),
         format!("--path={}", if path.is_empty() { "." } else { path }),
         format!("--interval={interval}"),
         format!("--namespace={target}"),
         "--listen=0.0.0.0:9090".to_string(),
         "--log-format=json".to_string(),
-        "--cache-dir=/var/cache/kubectl-gitops".to_string(),
+        format!("--cache-dir={}", deployment::CACHE_DIR),
         format!("--drift={}", args.drift),
     ];
-    let mut container_args = container_args.to_vec();
-    let mut credentials_mount = String::new();
-    let mut credentials_volume = String::new();
-    if let Some(secret) = &args.credentials_secret {
+    let mut secret = None;
+    if let Some(name) = &args.credentials_secret {
         container_args.push(format!("--token-file={CREDENTIALS_DIR}/token"));
         if let Some(user) = &args.token_username {
             container_args.push(format!("--token-username={user}"));
         }
-        credentials_mount = format!(
-            "            - name: git-credentials\n              mountPath: {CREDENTIALS_DIR}\n              readOnly: true\n"
-        );
-        credentials_volume = format!(
-            "        - name: git-credentials\n          secret:\n            secretName: {}\n            defaultMode: 0400\n",
-            q(secret)
-        );
+        secret = Some((
+            "git-credentials".to_string(),
+            name.clone(),
+            CREDENTIALS_DIR.to_string(),
+        ));
     }
-    let container_args: String = container_args
-        .iter()
-        .map(|a| format!("            - {}\n", q(a)))
-        .collect();
+    let runner = deployment::Runner {
+        name: "kubectl-gitops".to_string(),
+        namespace: namespace.to_string(),
+        service_account: "kubectl-gitops".to_string(),
+        container: "reconcile".to_string(),
+        image: args.image.clone(),
+        replicas: args.replicas,
+        args: container_args,
+        // Chart dependencies fetched by helm are cached beside the repository, on the cache
+        // volume.
+        env: vec![("XDG_CACHE_HOME".to_string(), "/var/cache".to_string())],
+        requests: ("50m", "64Mi"),
+        secret,
+    };
     format!(
         r#"# kubectl-gitops reconciler, generated by `kubectl gitops install` {version}.
 # Follows {repo} @ {reference}, path {shown_path}; ApplySet {applyset} in namespace {target}.
@@ -348,103 +352,16 @@ subjects:
     name: kubectl-gitops
     namespace: {ns}
 ---
-{secret_bindings}
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: kubectl-gitops
-  namespace: {ns}
-  labels:
-    app.kubernetes.io/name: kubectl-gitops
-spec:
-  # More than one replica is safe: they elect a leader with a Lease and only it applies.
-  replicas: {replicas}
-  selector:
-    matchLabels:
-      app.kubernetes.io/name: kubectl-gitops
-  template:
-    metadata:
-      labels:
-        app.kubernetes.io/name: kubectl-gitops
-      annotations:
-        prometheus.io/scrape: "true"
-        prometheus.io/port: "9090"
-        prometheus.io/path: /metrics
-    spec:
-      serviceAccountName: kubectl-gitops
-      # SIGTERM lets a cycle in progress finish (up to --shutdown-grace, 20s) and releases the
-      # Lease so a standby takes over at once.
-      terminationGracePeriodSeconds: 30
-      securityContext:
-        runAsNonRoot: true
-        runAsUser: 65532
-        runAsGroup: 65532
-        fsGroup: 65532
-        seccompProfile:
-          type: RuntimeDefault
-      containers:
-        - name: reconcile
-          image: {image}
-          command: ["kubectl-gitops"]
-          args:
-{container_args}          env:
-            - name: POD_NAME
-              valueFrom:
-                fieldRef:
-                  fieldPath: metadata.name
-            - name: HOME
-              value: /tmp
-            # Chart dependencies fetched by helm are cached beside the repository, on the
-            # cache volume (the root filesystem is read-only).
-            - name: KUBECTL_GITOPS_CACHE_DIR
-              value: /var/cache/kubectl-gitops
-            - name: XDG_CACHE_HOME
-              value: /var/cache
-          ports:
-            - name: metrics
-              containerPort: 9090
-          livenessProbe:
-            httpGet:
-              path: /healthz
-              port: metrics
-            periodSeconds: 20
-          readinessProbe:
-            httpGet:
-              path: /readyz
-              port: metrics
-            periodSeconds: 5
-          resources:
-            requests:
-              cpu: 50m
-              memory: 64Mi
-            limits:
-              memory: 512Mi
-          securityContext:
-            allowPrivilegeEscalation: false
-            readOnlyRootFilesystem: true
-            capabilities:
-              drop: ["ALL"]
-          volumeMounts:
-            - name: cache
-              mountPath: /var/cache/kubectl-gitops
-            - name: tmp
-              mountPath: /tmp
-{credentials_mount}      volumes:
-        - name: cache
-          emptyDir: {{}}
-        - name: tmp
-          emptyDir: {{}}
-{credentials_volume}"#,
+{secret_bindings}{deployment}"#,
         version = env!("CARGO_PKG_VERSION"),
         applyset_q = q(&applyset),
         status_q = q(&format!("{applyset}-status")),
         lease_q = q(&format!("{applyset}-leader")),
         secret_bindings = secret_bindings(&args.secret_namespaces, namespace),
         repo = redact::redact_url(args.repo()),
-        reference = args.reference,
+        reference = args.follow.reference,
         shown_path = if path.is_empty() { "/" } else { path },
-        image = q(&args.image),
-        replicas = args.replicas,
+        deployment = deployment::to_yaml(&deployment::deployment(&runner)),
     )
 }
 
@@ -502,13 +419,21 @@ mod tests {
             set.name
         );
         assert!(text.contains(&set.name), "{text}");
-        assert!(text.contains(r#"- "--namespace=gitops-system""#), "{text}");
-        assert!(text.contains(r#"- "--path=deploy/prod""#), "{text}");
-        assert!(text.contains(r#"- "--drift=heal""#), "{text}");
-        assert!(
-            text.contains(r#"image: "registry.example.com/kubectl-gitops:1""#),
-            "{text}"
-        );
+        let container = &objects[7].object["spec"]["template"]["spec"]["containers"][0];
+        let flags: Vec<&str> = container["args"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a.as_str())
+            .collect();
+        for flag in [
+            "--namespace=gitops-system",
+            "--path=deploy/prod",
+            "--drift=heal",
+        ] {
+            assert!(flags.contains(&flag), "{flag} in {flags:?}");
+        }
+        assert_eq!(container["image"], "registry.example.com/kubectl-gitops:1");
     }
 
     #[test]

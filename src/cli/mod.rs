@@ -112,6 +112,48 @@ impl Command {
         }
     }
 
+    /// kubectl's `-v` level, for the commands that talk to a cluster.
+    pub fn verbosity(&self) -> u8 {
+        let cluster = match self {
+            Command::Diff(args) => &args.plan.cluster,
+            Command::Apply(args) => &args.plan.cluster,
+            Command::Pr(args) => &args.plan.cluster,
+            Command::Reconcile(args) => &args.cluster,
+            Command::Controller(args) => &args.cluster,
+            Command::Get(args) => &args.cluster,
+            Command::Sync(args) => &args.cluster,
+            Command::Suspend(args) => &args.cluster,
+            Command::Resume(args) => &args.cluster,
+            Command::Status(args) => &args.cluster,
+            _ => return 0,
+        };
+        cluster.verbosity()
+    }
+
+    /// `--show-secrets`: the report on stdout may show Secret values (never `pr`'s).
+    pub fn show_secrets(&self) -> bool {
+        match self {
+            Command::Diff(args) => args.secrets.show_secrets,
+            Command::Apply(args) => args.secrets.show_secrets,
+            _ => false,
+        }
+    }
+
+    /// Whether the command logs as a long-running process does (structured, on stderr): its
+    /// log subscriber, not the shell's, tells what the steps below it log.
+    pub fn logs(&self) -> bool {
+        matches!(self, Command::Reconcile(_) | Command::Controller(_))
+    }
+
+    /// The shell this command's output wants.
+    pub fn shell_settings(&self) -> crate::ui::Settings {
+        crate::ui::Settings {
+            color: self.color(),
+            verbosity: self.verbosity(),
+            show_secrets: self.show_secrets(),
+        }
+    }
+
     /// `--helm-binary`, for the commands that render.
     pub fn helm_binary(&self) -> Option<&Path> {
         let render = match self {

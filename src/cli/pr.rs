@@ -1,4 +1,3 @@
-use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
@@ -10,6 +9,7 @@ use super::flags::help;
 use crate::pr::{self, CommitRequest, Forge, GitHub, GitHubRepo, PREVIEW_MARKER};
 use crate::report;
 use crate::source::{self, SourceOrigin};
+use crate::ui::{Messages, Shell};
 
 /// Open a pull request with the change under PATH and its cluster preview.
 #[derive(Debug, Args)]
@@ -82,7 +82,7 @@ pub struct PrArgs {
 /// Room left in a PR body or comment after our own lines around the preview.
 const PREVIEW_LIMIT: usize = report::COMMENT_LIMIT - 2_048;
 
-pub async fn run(args: &PrArgs, out: &mut dyn Write) -> Result<u8> {
+pub async fn run(args: &PrArgs, shell: &mut Shell) -> Result<u8> {
     // `--ref` comes with the shared plan flags; pr commits the working tree, so it cannot apply.
     if args.plan.git_ref.is_some() {
         bail!("--ref does not apply to pr: it commits and previews the working tree's changes");
@@ -115,7 +115,8 @@ pub async fn run(args: &PrArgs, out: &mut dyn Write) -> Result<u8> {
     };
     let forge = GitHub::new(&args.api_url, token)?;
     let key = snapshot.display_prefix.to_string_lossy().into_owned();
-    let (preview, summary) = preview(args).await;
+    let (preview, summary) = preview(args, shell).await;
+    let out = shell.out();
 
     if let Some(number) = args.comment {
         let marker = format!("{PREVIEW_MARKER} path={key} -->");
@@ -215,8 +216,8 @@ pub async fn run(args: &PrArgs, out: &mut dyn Write) -> Result<u8> {
 
 /// The markdown preview and a one-line summary. A cluster that cannot be reached does not
 /// stop the pull request: the body says why the preview is missing.
-async fn preview(args: &PrArgs) -> (String, String) {
-    match prepare(&args.plan, false).await {
+async fn preview(args: &PrArgs, shell: &Messages) -> (String, String) {
+    match prepare(&args.plan, false, shell).await {
         Ok(prepared) => {
             let destination = report::Destination {
                 context: prepared.cluster.context.clone(),
@@ -228,17 +229,17 @@ async fn preview(args: &PrArgs) -> (String, String) {
             let plan = &prepared.planned.plan;
             let withheld = reach(&prepared).withheld(plan);
             if !withheld.is_empty() {
-                eprintln!(
-                    "note: the preview leaves out the live body of objects outside what this set \
+                shell.note(format_args!(
+                    "the preview leaves out the live body of objects outside what this set \
                      manages, still counting them: {}",
                     withheld.len()
-                );
+                ));
             }
             (
                 report::markdown_within(
                     plan,
                     &destination,
-                    &args.plan.report_options(),
+                    &args.plan.report_options(false),
                     &withheld,
                     PREVIEW_LIMIT,
                 ),
@@ -247,10 +248,7 @@ async fn preview(args: &PrArgs) -> (String, String) {
         }
         Err(err) => {
             // The details go to the log of whoever ran us; the pull request gets the gist.
-            eprintln!(
-                "warning: no preview: {}",
-                crate::scrub::text(&format!("{err:#}"))
-            );
+            shell.warn(format_args!("no preview: {err:#}"));
             (
                 format!(
                     "### kubectl gitops plan\n\nNo preview: {}\n",

@@ -5,7 +5,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 
 use super::EXIT_OK;
-use super::flags::{ClusterArgs, LogFormat, RunnerArgs, help};
+use super::flags::{ClusterArgs, FollowArgs, LogFormat, RunnerArgs, help};
 use crate::cluster::Cluster;
 use crate::controller::crd::{self, GitSyncSpec, RepositorySpec};
 use crate::controller::spec;
@@ -46,14 +46,8 @@ pub struct ReconcileArgs {
     #[arg(long, value_name = "URL", env = "GITOPS_REPO", help = help::REPO)]
     pub repo: String,
 
-    #[arg(long = "ref", value_name = "REV", default_value = "main", help = help::REF)]
-    pub reference: String,
-
-    #[arg(long, value_name = "PATH", default_value = ".", help = help::PATH_IN_REPO)]
-    pub path: String,
-
-    #[arg(long, default_value = "1m", value_parser = super::duration::positive, value_name = "DURATION", help = help::INTERVAL)]
-    pub interval: Duration,
+    #[command(flatten)]
+    pub follow: FollowArgs,
 
     #[arg(long, value_name = "NAME", help = help::APPLYSET)]
     pub applyset: Option<String>,
@@ -109,18 +103,18 @@ pub struct ReconcileArgs {
     pub cluster: ClusterArgs,
 }
 
-pub async fn run(args: &ReconcileArgs) -> Result<u8> {
+pub async fn run(args: &ReconcileArgs, messages: crate::ui::Messages) -> Result<u8> {
     let runner = &args.runner;
-    init_logging(runner.log_format, args.cluster.verbosity());
+    init_logging(runner.log_format, args.cluster.verbosity(), messages);
     runner.check()?;
-    let path = tree::normalize_path(&args.path).map_err(anyhow::Error::msg)?;
+    let path = tree::normalize_path(&args.follow.path).map_err(anyhow::Error::msg)?;
     let token = read_token(args)?;
     let cache_dir = runner.cache_dir();
     let credentials = token.map(|token| Credentials {
         username: args.token_username.clone(),
         token,
     });
-    let git = GitSource::new(&args.repo, &args.reference, &cache_dir, credentials)
+    let git = GitSource::new(&args.repo, &args.follow.reference, &cache_dir, credentials)
         .map_err(|e| anyhow::anyhow!("{e}"))?
         .with_request_timeout(runner.fetch_timeout);
     // reqwest (gix's https transport) is built without a default TLS crypto provider, so one
@@ -183,7 +177,7 @@ pub async fn run(args: &ReconcileArgs) -> Result<u8> {
         },
     );
     let config = LoopConfig {
-        interval: args.interval,
+        interval: args.follow.interval,
         backoff_initial: runner.backoff,
         backoff_max: runner.max_backoff,
         debounce: args.debounce,
@@ -203,12 +197,12 @@ fn sync_of(args: &ReconcileArgs, namespace: &str) -> GitSyncSpec {
     GitSyncSpec {
         repository: RepositorySpec {
             url: args.repo.clone(),
-            reference: args.reference.clone(),
+            reference: args.follow.reference.clone(),
             secret_ref: None,
         },
-        path: args.path.clone(),
+        path: args.follow.path.clone(),
         target_namespace: Some(namespace.to_string()),
-        interval: humantime::format_duration(args.interval).to_string(),
+        interval: humantime::format_duration(args.follow.interval).to_string(),
         prune: !args.no_prune,
         prune_protected: args.prune_protected,
         allow_empty: args.allow_empty,
@@ -246,13 +240,9 @@ fn read_token(args: &ReconcileArgs) -> Result<Option<String>> {
         .filter(|t| !t.is_empty()))
 }
 
-fn scrubbed_stderr() -> crate::scrub::Writer<std::io::Stderr> {
-    crate::scrub::Writer::stderr(std::io::stderr())
-}
-
-/// Structured logs on stderr: our events at info, debug with -v (kubectl levels 1 to 5), and
-/// every crate's from -v=6, where each request is told too.
-pub(crate) fn init_logging(format: LogFormat, verbose: u8) {
+/// Structured logs on the shell's stderr: our events at info, debug with -v (kubectl levels 1
+/// to 5), and every crate's from -v=6, where each request is told too.
+pub(crate) fn init_logging(format: LogFormat, verbose: u8, messages: crate::ui::Messages) {
     use tracing::level_filters::LevelFilter;
     use tracing_subscriber::Layer;
     use tracing_subscriber::filter::Targets;
@@ -266,7 +256,7 @@ pub(crate) fn init_logging(format: LogFormat, verbose: u8) {
     };
     let layer = tracing_subscriber::fmt::layer()
         // Every line is scrubbed of Secret values and credentials on its way out.
-        .with_writer(scrubbed_stderr)
+        .with_writer(move || messages.writer())
         .with_ansi(false)
         .with_target(false);
     let layer = match format {
@@ -356,7 +346,7 @@ mod tests {
         for interval in ["1s", "250ms", "1m30s", "36h", "365days"] {
             let args = flags(&["--interval", interval]);
             let checked = spec::check(&sync_of(&args, "team-a"), "team-a").expect("checks");
-            assert_eq!(checked.interval, args.interval, "{interval}");
+            assert_eq!(checked.interval, args.follow.interval, "{interval}");
         }
     }
 

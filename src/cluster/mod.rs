@@ -12,6 +12,8 @@ mod retry;
 mod send;
 pub mod stop;
 mod trace;
+/// The log target `-v=6` tells each request under (see `trace`).
+pub use trace::TARGET as TRACE_TARGET;
 
 use std::num::NonZeroU32;
 use std::path::PathBuf;

@@ -1,5 +1,6 @@
-//! kubectl's `-v=6` and `-v=8`: each request to the API server told on stderr as it is
-//! answered (method, URL, status, time), and at 8 the bodies too. A body is shown with every
+//! kubectl's `-v=6` and `-v=8`: each request to the API server told as it is answered
+//! (method, URL, status, time), and at 8 the bodies too: an event logged under [`TARGET`],
+//! which the command line shows on stderr as it is and the runners' logs carry as any event. A body is shown with every
 //! Secret's values masked by structure and then passed through the scrubber, as all output is;
 //! watches stream and are never held to be shown.
 
@@ -16,6 +17,9 @@ use serde_json::Value;
 use tower::{BoxError, Layer, Service};
 
 type DynBody = dyn HttpBody<Data = Bytes, Error = BoxError> + Send + Unpin;
+
+/// The target the told requests are logged under.
+pub const TARGET: &str = module_path!();
 
 /// The level at which requests are told.
 pub const REQUESTS: u8 = 6;
@@ -119,7 +123,7 @@ where
 }
 
 fn tell(line: &str) {
-    eprintln!("{}", crate::scrub::text(line));
+    tracing::info!(target: TARGET, "{}", crate::scrub::text(line));
 }
 
 /// A body as shown: Secret values masked, cut at [`CUT`] characters below level 9.

@@ -139,7 +139,7 @@ fn deployment(install: &Install, shard: Option<&str>) -> String {
         "controller".to_string(),
         "--listen=0.0.0.0:9090".to_string(),
         "--log-format=json".to_string(),
-        "--cache-dir=/var/cache/kubectl-gitops".to_string(),
+        format!("--cache-dir={}", super::deployment::CACHE_DIR),
         format!("--lease-namespace={}", install.namespace),
     ];
     if let Some(shard) = shard {
@@ -148,103 +148,27 @@ fn deployment(install: &Install, shard: Option<&str>) -> String {
     if let Some(account) = &install.default_service_account {
         args.push(format!("--default-service-account={account}"));
     }
-    let args: String = args
-        .iter()
-        .map(|a| format!("            - {}\n", q(a)))
-        .collect();
     let owns = match shard {
         Some(shard) => format!("GitSyncs labelled {}: {shard}", super::crd::SHARD_LABEL),
         None => format!("GitSyncs without the {} label", super::crd::SHARD_LABEL),
     };
+    let runner = super::deployment::Runner {
+        name,
+        namespace: install.namespace.clone(),
+        service_account: "kubectl-gitops-controller".to_string(),
+        container: "controller".to_string(),
+        image: install.image.clone(),
+        replicas: install.replicas,
+        args,
+        env: Vec::new(),
+        requests: ("100m", "128Mi"),
+        secret: None,
+    };
     format!(
-        r#"# Owns {owns} (selector {selector}, Lease {lease}).
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: {name_q}
-  namespace: {ns}
-  labels:
-    app.kubernetes.io/name: {name_q}
-spec:
-  # More than one replica is safe: the replicas of a shard elect a leader and only it applies.
-  replicas: {replicas}
-  selector:
-    matchLabels:
-      app.kubernetes.io/name: {name_q}
-  template:
-    metadata:
-      labels:
-        app.kubernetes.io/name: {name_q}
-      annotations:
-        prometheus.io/scrape: "true"
-        prometheus.io/port: "9090"
-        prometheus.io/path: /metrics
-    spec:
-      serviceAccountName: kubectl-gitops-controller
-      terminationGracePeriodSeconds: 30
-      securityContext:
-        runAsNonRoot: true
-        runAsUser: 65532
-        runAsGroup: 65532
-        fsGroup: 65532
-        seccompProfile:
-          type: RuntimeDefault
-      containers:
-        - name: controller
-          image: {image}
-          command: ["kubectl-gitops"]
-          args:
-{args}          env:
-            - name: POD_NAME
-              valueFrom:
-                fieldRef:
-                  fieldPath: metadata.name
-            - name: HOME
-              value: /tmp
-            # Anything cached without --cache-dir still goes to the cache volume, not $HOME.
-            - name: KUBECTL_GITOPS_CACHE_DIR
-              value: /var/cache/kubectl-gitops
-          ports:
-            - name: metrics
-              containerPort: 9090
-          livenessProbe:
-            httpGet:
-              path: /healthz
-              port: metrics
-            periodSeconds: 20
-          readinessProbe:
-            httpGet:
-              path: /readyz
-              port: metrics
-            periodSeconds: 5
-          resources:
-            requests:
-              cpu: 100m
-              memory: 128Mi
-            limits:
-              memory: 512Mi
-          securityContext:
-            allowPrivilegeEscalation: false
-            readOnlyRootFilesystem: true
-            capabilities:
-              drop: ["ALL"]
-          volumeMounts:
-            - name: cache
-              mountPath: /var/cache/kubectl-gitops
-            - name: tmp
-              mountPath: /tmp
-      volumes:
-        - name: cache
-          emptyDir: {{}}
-        - name: tmp
-          emptyDir: {{}}
-"#,
-        selector = shard::selector(shard),
-        lease = shard::lease_name(shard),
-        name_q = q(&name),
-        ns = q(&install.namespace),
-        replicas = install.replicas,
-        image = q(&install.image),
+        "# Owns {owns} (selector {}, Lease {}).\n{}",
+        shard::selector(shard),
+        shard::lease_name(shard),
+        super::deployment::to_yaml(&super::deployment::deployment(&runner))
     )
 }
 
@@ -280,8 +204,25 @@ mod tests {
                 "Deployment"
             ]
         );
-        assert!(text.contains(r#"- "--shard=shard-1""#), "{text}");
-        assert!(text.contains(r#"- "--shard=shard-2""#), "{text}");
+        let shard_flags: Vec<Vec<String>> = objects
+            .iter()
+            .filter(|m| m.kind() == "Deployment")
+            .map(|m| {
+                let spec = m.object.get("spec").cloned().unwrap_or_default();
+                spec["template"]["spec"]["containers"][0]["args"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|a| a.as_str())
+                    .filter(|a| a.starts_with("--shard"))
+                    .map(str::to_string)
+                    .collect()
+            })
+            .collect();
+        assert_eq!(
+            shard_flags,
+            [vec![], vec!["--shard=shard-1"], vec!["--shard=shard-2"]]
+        );
         assert!(text.contains("verbs: [\"impersonate\"]"), "{text}");
     }
 }

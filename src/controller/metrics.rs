@@ -5,11 +5,11 @@
 
 use std::sync::atomic::AtomicU64;
 
-use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::registry::{Registry, Unit};
+
+use crate::reconcile::metrics::Registry;
 
 type Sync = [(&'static str, String); 1];
 type SyncStage = [(&'static str, String); 2];
@@ -23,8 +23,8 @@ pub struct ControllerMetrics {
     fetches: Counter,
     reconciles: Counter,
     leader: Gauge,
-    /// Syncs with series, so those of syncs gone can be removed.
-    /// Syncs with series, and the stages each has failed in.
+    /// Syncs with series, and the stages each has failed in, so those of syncs gone can be
+    /// removed.
     known: std::sync::Mutex<std::collections::HashMap<String, std::collections::BTreeSet<String>>>,
 }
 
@@ -37,58 +37,43 @@ impl Default for ControllerMetrics {
 impl ControllerMetrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("gitops_controller");
-        let ready = Family::<Sync, Gauge>::default();
-        registry.register(
-            "sync_ready",
-            "1 while the sync's Ready condition is True",
-            ready.clone(),
-        );
-        let duration = Family::<Sync, Gauge<f64, AtomicU64>>::default();
-        registry.register_with_unit(
-            "sync_last_reconcile_duration",
-            "Duration of the sync's last reconcile (fetch, render, plan, apply, prune)",
-            Unit::Seconds,
-            duration.clone(),
-        );
-        let last_success = Family::<Sync, Gauge<f64, AtomicU64>>::default();
-        registry.register(
-            "sync_last_success_timestamp_seconds",
-            "Unix time the sync last applied its revision without errors",
-            last_success.clone(),
-        );
-        let failures = Family::<SyncStage, Counter>::default();
-        registry.register(
-            "sync_failures",
-            "Failed reconciles of the sync, by the stage that failed",
-            failures.clone(),
-        );
-        let fetches = Counter::default();
-        registry.register(
-            "git_fetches",
-            "Git fetches made (shared by every sync of a repository and ref)",
-            fetches.clone(),
-        );
-        let reconciles = Counter::default();
-        registry.register(
-            "reconciles",
-            "Reconciles that ran the pipeline, all syncs together",
-            reconciles.clone(),
-        );
-        let leader = Gauge::default();
-        registry.register(
-            "leader",
-            "1 while this replica leads its shard",
-            leader.clone(),
-        );
         ControllerMetrics {
+            ready: registry.metric(
+                "sync_ready",
+                "1 while the sync's Ready condition is True",
+                Family::<Sync, Gauge>::default(),
+            ),
+            duration: registry.seconds(
+                "sync_last_reconcile_duration",
+                "Duration of the sync's last reconcile (fetch, render, plan, apply, prune)",
+                Family::<Sync, Gauge<f64, AtomicU64>>::default(),
+            ),
+            last_success: registry.metric(
+                "sync_last_success_timestamp_seconds",
+                "Unix time the sync last applied its revision without errors",
+                Family::<Sync, Gauge<f64, AtomicU64>>::default(),
+            ),
+            failures: registry.metric(
+                "sync_failures",
+                "Failed reconciles of the sync, by the stage that failed",
+                Family::<SyncStage, Counter>::default(),
+            ),
+            fetches: registry.metric(
+                "git_fetches",
+                "Git fetches made (shared by every sync of a repository and ref)",
+                Counter::default(),
+            ),
+            reconciles: registry.metric(
+                "reconciles",
+                "Reconciles that ran the pipeline, all syncs together",
+                Counter::default(),
+            ),
+            leader: registry.metric(
+                "leader",
+                "1 while this replica leads its shard",
+                Gauge::default(),
+            ),
             registry,
-            ready,
-            duration,
-            last_success,
-            failures,
-            fetches,
-            reconciles,
-            leader,
             known: Default::default(),
         }
     }
@@ -169,9 +154,7 @@ impl ControllerMetrics {
 
 impl crate::reconcile::serve::Exposition for ControllerMetrics {
     fn render(&self) -> String {
-        let mut out = String::new();
-        let _ = encode(&mut out, &self.registry);
-        out
+        self.registry.render()
     }
 }
 

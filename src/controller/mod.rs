@@ -16,12 +16,14 @@
 //! Current), `record` (status, Events, metrics), `finalize` (the finalizer and pruning on
 //! delete), `shard` (selectors and Lease names), `slots` (the sync slots,
 //! shared fairly between namespaces), `metrics`, `manifests` (what `install --controller`
-//! prints).
+//! prints), `deployment` (the Deployment `install` prints for the controller and the
+//! reconciler alike).
 
 mod access;
 pub mod context;
 pub mod crd;
 mod dependencies;
+pub mod deployment;
 mod drift;
 mod events;
 mod finalize;

@@ -1,5 +1,5 @@
 //! Prometheus metrics, served as text on `/metrics` (OpenMetrics format, which Prometheus
-//! scrapes natively).
+//! scrapes natively): the reconciler's, and the [`Registry`] the controller's are kept in too.
 
 use std::sync::atomic::AtomicU64;
 
@@ -8,7 +8,39 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
-use prometheus_client::registry::{Registry, Unit};
+use prometheus_client::registry::{Metric, Unit};
+
+/// The metrics of one runner under its prefix: each registered with its help in one call that
+/// hands back the metric to update, and all of them rendered as `/metrics` serves them.
+pub struct Registry(prometheus_client::registry::Registry);
+
+impl Registry {
+    /// An empty registry whose metrics are named `{prefix}_...`.
+    pub fn with_prefix(prefix: &str) -> Self {
+        Registry(prometheus_client::registry::Registry::with_prefix(prefix))
+    }
+
+    /// Registers `metric` as `name`, explained by `help`; the handle updates what is served.
+    pub fn metric<M: Metric + Clone>(&mut self, name: &str, help: &str, metric: M) -> M {
+        self.0.register(name, help, metric.clone());
+        metric
+    }
+
+    /// [`Registry::metric`] for a metric measured in seconds (`{name}_seconds`).
+    pub fn seconds<M: Metric + Clone>(&mut self, name: &str, help: &str, metric: M) -> M {
+        self.0
+            .register_with_unit(name, help, Unit::Seconds, metric.clone());
+        metric
+    }
+
+    /// The text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut out, &self.0);
+        out
+    }
+}
 
 type Labels = [(&'static str, &'static str); 1];
 
@@ -32,60 +64,45 @@ impl Default for Metrics {
 impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("gitops_reconcile");
-        let cycle_duration = Family::<Labels, Histogram>::new_with_constructor(|| {
-            Histogram::new(exponential_buckets(0.01, 2.0, 14))
-        });
-        registry.register_with_unit(
-            "cycle_duration",
-            "Duration of reconcile cycles (fetch, render, plan, apply, prune), by trigger",
-            Unit::Seconds,
-            cycle_duration.clone(),
-        );
-        let last_success = Gauge::<f64, AtomicU64>::default();
-        registry.register(
-            "last_success_timestamp_seconds",
-            "Unix time of the last cycle that applied its revision without errors",
-            last_success.clone(),
-        );
-        let managed_objects = Gauge::default();
-        registry.register(
-            "managed_objects",
-            "Objects in the ApplySet as of the last planned cycle",
-            managed_objects.clone(),
-        );
-        let drift_corrections = Counter::default();
-        registry.register(
-            "drift_corrections",
-            "Objects changed in the cluster outside git and put back",
-            drift_corrections.clone(),
-        );
-        let drifted_objects = Gauge::default();
-        registry.register(
-            "drifted_objects",
-            "With --drift report: objects that differ from git and are left as they are",
-            drifted_objects.clone(),
-        );
-        let errors = Family::<Labels, Counter>::default();
-        registry.register(
-            "errors",
-            "Failed cycles, by the stage that failed (fetch, source, render, plan, apply)",
-            errors.clone(),
-        );
-        let leader = Gauge::default();
-        registry.register(
-            "leader",
-            "1 while this replica holds the leader Lease",
-            leader.clone(),
-        );
         Metrics {
+            cycle_duration: registry.seconds(
+                "cycle_duration",
+                "Duration of reconcile cycles (fetch, render, plan, apply, prune), by trigger",
+                Family::<Labels, Histogram>::new_with_constructor(|| {
+                    Histogram::new(exponential_buckets(0.01, 2.0, 14))
+                }),
+            ),
+            last_success: registry.metric(
+                "last_success_timestamp_seconds",
+                "Unix time of the last cycle that applied its revision without errors",
+                Gauge::<f64, AtomicU64>::default(),
+            ),
+            managed_objects: registry.metric(
+                "managed_objects",
+                "Objects in the ApplySet as of the last planned cycle",
+                Gauge::default(),
+            ),
+            drift_corrections: registry.metric(
+                "drift_corrections",
+                "Objects changed in the cluster outside git and put back",
+                Counter::default(),
+            ),
+            drifted_objects: registry.metric(
+                "drifted_objects",
+                "With --drift report: objects that differ from git and are left as they are",
+                Gauge::default(),
+            ),
+            errors: registry.metric(
+                "errors",
+                "Failed cycles, by the stage that failed (fetch, source, render, plan, apply)",
+                Family::<Labels, Counter>::default(),
+            ),
+            leader: registry.metric(
+                "leader",
+                "1 while this replica holds the leader Lease",
+                Gauge::default(),
+            ),
             registry,
-            cycle_duration,
-            last_success,
-            managed_objects,
-            drift_corrections,
-            drifted_objects,
-            errors,
-            leader,
         }
     }
 
@@ -121,10 +138,7 @@ impl Metrics {
 
     /// The text exposition.
     pub fn render(&self) -> String {
-        let mut out = String::new();
-        // Writing into a String cannot fail.
-        let _ = encode(&mut out, &self.registry);
-        out
+        self.registry.render()
     }
 }
 

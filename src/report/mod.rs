@@ -39,6 +39,9 @@ pub const CONTEXT_LINES: usize = 3;
 pub struct Options {
     /// Print the fields the server defaulted on creates instead of one line counting them.
     pub show_defaults: bool,
+    /// `--show-secrets`: a Secret value the repository inlines in another object's values is
+    /// shown there. Never for a pull request.
+    pub show_secrets: bool,
 }
 
 /// Where the plan was computed against; shown in headers.
@@ -59,7 +62,7 @@ pub fn write(
     options: &Options,
     out: &mut dyn Write,
 ) -> io::Result<()> {
-    let plan = &as_shown(plan, destination);
+    let plan = &as_shown(plan, destination, options);
     match format {
         Format::Text => text::write(plan, style, options, out),
         Format::Markdown => markdown::write(plan, destination, options, &Withheld::default(), out),
@@ -75,7 +78,7 @@ pub fn write_applied(
     outcome: &json::Outcome,
     out: &mut dyn Write,
 ) -> io::Result<()> {
-    let plan = &as_shown(plan, destination);
+    let plan = &as_shown(plan, destination, options);
     json::write_with_outcome(plan, destination, options, Some(outcome), out)
 }
 
@@ -89,7 +92,7 @@ pub fn markdown_within(
     limit: usize,
 ) -> String {
     markdown::render_within(
-        &as_shown(plan, destination),
+        &as_shown(plan, destination, options),
         destination,
         options,
         withheld,
@@ -104,11 +107,16 @@ pub fn markdown_within(
 /// left (see `crate::scrub`). Done here, once per report, because only now is every Secret of
 /// the plan (rendered or live) and every identity it shows known, so an object reads the same
 /// wherever it stands in the plan.
-fn as_shown(plan: &Plan, destination: &Destination) -> Plan {
+fn as_shown(plan: &Plan, destination: &Destination, options: &Options) -> Plan {
     teach_identities(plan, destination);
+    let reveal = if options.show_secrets {
+        crate::scrub::Reveal::SecretValues
+    } else {
+        crate::scrub::Reveal::Nothing
+    };
     let mut shown = plan.clone();
     for change in &mut shown.changes {
-        crate::scrub::object_values(change.before.as_mut(), change.after.as_mut());
+        crate::scrub::object_values(change.before.as_mut(), change.after.as_mut(), reveal);
     }
     shown
 }

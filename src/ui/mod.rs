@@ -1,8 +1,10 @@
-//! Terminal presentation decided once at the edge: color and the styles named by meaning.
+//! Terminal presentation decided once at the edge: the [`Shell`] that owns stdout and stderr,
+//! color and the styles named by meaning, progress, prompts and interrupts.
 
 mod progress;
+pub mod shell;
 mod style;
 pub mod terminal;
 
-pub use progress::counter;
+pub use shell::{Messages, Settings, Shell, Terminals};
 pub use style::{ColorChoice, Style, color_enabled};

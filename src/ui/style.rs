@@ -1,3 +1,5 @@
+//! Colors named by what they mean, and the `--color` decision they follow.
+
 use owo_colors::OwoColorize;
 
 /// The `--color` flag.
@@ -78,6 +80,16 @@ impl Style {
     /// Errors.
     pub fn error(&self, text: &str) -> String {
         self.paint(text, |t| t.red().bold().to_string())
+    }
+
+    /// The `note:` that opens a note.
+    pub fn note(&self, text: &str) -> String {
+        self.paint(text, |t| t.cyan().bold().to_string())
+    }
+
+    /// The `warning:` that opens a warning.
+    pub fn warning(&self, text: &str) -> String {
+        self.paint(text, |t| t.yellow().bold().to_string())
     }
 
     /// Emphasis (summary counts).

@@ -2,7 +2,6 @@
 //! the cluster, and putting the terminal back as it was (the cursor a prompt or a progress bar
 //! hid) on every way out.
 
-use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The exit code of an interrupted command, as a shell gives one killed by SIGINT.
@@ -14,28 +13,28 @@ static PROMPTING: AtomicBool = AtomicBool::new(false);
 /// From now on, Ctrl-C (and SIGTERM) no longer kill the process: the first one calls `stop`
 /// and lets the command finish what it has in flight and account for the rest; at a prompt,
 /// or the second time, the terminal is put back and the process exits with
-/// [`EXIT_INTERRUPTED`]. Call it within the async runtime.
-pub fn stop_on_interrupt(stop: fn()) {
+/// [`EXIT_INTERRUPTED`]. What it says goes to `messages`. Call it within the async runtime.
+pub fn stop_on_interrupt(stop: fn(), messages: super::Messages) {
     tokio::spawn(async move {
         loop {
             interrupt().await;
             let again = INTERRUPTED.swap(true, Ordering::SeqCst);
             stop();
             if PROMPTING.load(Ordering::SeqCst) {
-                restore();
-                eprintln!("\nInterrupted at the prompt: nothing was changed.");
+                messages.restore_cursor();
+                messages.say("\nInterrupted at the prompt: nothing was changed.");
                 std::process::exit(i32::from(EXIT_INTERRUPTED));
             }
             if again {
-                restore();
-                eprintln!(
-                    "\nInterrupted again: stopped at once; `kubectl gitops diff` shows what was written."
+                messages.restore_cursor();
+                messages.say(
+                    "\nInterrupted again: stopped at once; `kubectl gitops diff` shows what was written.",
                 );
                 std::process::exit(i32::from(EXIT_INTERRUPTED));
             }
-            eprintln!(
+            messages.say(
                 "\nInterrupted: finishing the writes in flight, sending no more \
-                 (Ctrl-C again to stop at once)."
+                 (Ctrl-C again to stop at once).",
             );
         }
     });
@@ -70,7 +69,10 @@ pub fn interrupted() -> bool {
 
 /// Runs a prompt. Ctrl-C at it (a signal, or the key read in raw mode) puts the terminal back
 /// and is answered `None`: the user did not agree.
-pub fn prompt<T>(ask: impl FnOnce() -> dialoguer::Result<T>) -> std::io::Result<Option<T>> {
+pub(super) fn prompt<T>(
+    messages: &super::Messages,
+    ask: impl FnOnce() -> dialoguer::Result<T>,
+) -> std::io::Result<Option<T>> {
     PROMPTING.store(true, Ordering::SeqCst);
     let answer = ask();
     PROMPTING.store(false, Ordering::SeqCst);
@@ -78,21 +80,12 @@ pub fn prompt<T>(ask: impl FnOnce() -> dialoguer::Result<T>) -> std::io::Result<
         Ok(answer) => Ok(Some(answer)),
         Err(dialoguer::Error::IO(err)) if err.kind() == std::io::ErrorKind::Interrupted => {
             INTERRUPTED.store(true, Ordering::SeqCst);
-            restore();
+            messages.restore_cursor();
             Ok(None)
         }
         Err(dialoguer::Error::IO(err)) => {
-            restore();
+            messages.restore_cursor();
             Err(err)
         }
-    }
-}
-
-/// Shows the cursor again (a prompt or progress bar may have hidden it).
-pub fn restore() {
-    let mut stderr = std::io::stderr();
-    if stderr.is_terminal() {
-        let _ = stderr.write_all(b"\x1b[?25h");
-        let _ = stderr.flush();
     }
 }

@@ -203,6 +203,37 @@ async fn an_empty_render_is_refused_unless_allowed() {
 }
 
 #[tokio::test]
+async fn a_refused_apply_records_its_json_document_and_tells_one_error_on_stderr() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "refused-json").await;
+    let set = support::unique_name("set");
+    let repo = repo_with(&["a"]);
+    repo.write(
+        "bad.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: bad\nspec:\n  replicas: 1\n",
+    );
+    let (code, stdout, stderr) = apply(&repo, &ns, &set, &["--yes", "-o", "json"]);
+    assert_eq!(code, Some(2), "{stdout}\n{stderr}");
+    let document: Value = serde_json::from_str(&stdout).expect("stdout is one JSON document");
+    assert_eq!(document["applied"]["result"], "refused", "{document:#}");
+    assert_eq!(document["applied"]["note"], "objects failed to plan");
+    // Told once, the way every error is: `error:` on stderr.
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("error: "))
+        .collect();
+    assert_eq!(
+        errors,
+        ["error: Nothing was applied: 1 object failed to plan; fix it and run apply again."],
+        "{stderr}"
+    );
+    assert!(
+        configmap_names(&client, &ns).await.is_empty(),
+        "nothing applied"
+    );
+}
+
+#[tokio::test]
 async fn an_object_the_server_refuses_at_plan_time_stops_the_whole_apply() {
     let client = support::admin().await;
     let ns = support::namespace(&client, "refused").await;
@@ -216,13 +247,13 @@ async fn an_object_the_server_refuses_at_plan_time_stops_the_whole_apply() {
         "bad.yaml",
         "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: bad\nspec:\n  replicas: 1\n",
     );
-    let (code, stdout, _) = apply(&repo, &ns, &set, &["--yes"]);
+    let (code, stdout, stderr) = apply(&repo, &ns, &set, &["--yes"]);
     assert_eq!(code, Some(2), "{stdout}");
     assert!(
         stdout.contains(&format!("! error Deployment/{ns}/bad")),
         "{stdout}"
     );
-    assert!(stdout.contains("Nothing was applied"), "{stdout}");
+    assert!(stderr.contains("error: Nothing was applied"), "{stderr}");
     assert_eq!(
         configmap_names(&client, &ns).await,
         ["a", "b"],

@@ -23,6 +23,18 @@ fn run(
     extra: &[&str],
     cwd: &Path,
 ) -> (Option<i32>, String) {
+    let (code, stdout, _) = run_both(verb, path, target, extra, cwd);
+    (code, stdout)
+}
+
+/// The exit code, stdout and stderr.
+fn run_both(
+    verb: &str,
+    path: &str,
+    target: &[&str],
+    extra: &[&str],
+    cwd: &Path,
+) -> (Option<i32>, String, String) {
     let args: Vec<&str> = [verb, path]
         .into_iter()
         .chain(target.iter().copied())
@@ -31,7 +43,7 @@ fn run(
     let out = gitops(&args, cwd);
     let (stdout, stderr) = text(&out);
     eprintln!("{args:?}: {stderr}");
-    (out.status.code(), stdout)
+    (out.status.code(), stdout, stderr)
 }
 
 /// The report part of `apply --dry-run`, which is the plan it would execute.
@@ -102,11 +114,11 @@ async fn a_field_another_manager_owns_is_the_same_conflict_in_diff_and_apply_unt
         shown,
         "apply --dry-run shows diff's plan"
     );
-    let (code, applied) = cmd("apply", &["--yes"]);
+    let (code, applied, refused) = run_both("apply", ".", &target, &["--yes"], repo.path());
     assert_eq!(code, Some(2), "{applied}");
     assert!(applied.contains(&header), "{applied}");
-    assert!(applied.contains("Nothing was applied"), "{applied}");
-    assert!(applied.contains("--force-conflicts"), "{applied}");
+    assert!(refused.contains("error: Nothing was applied"), "{refused}");
+    assert!(refused.contains("--force-conflicts"), "{refused}");
     assert_eq!(value(&api, "a").await, "theirs");
     assert!(api.get_opt("b").await.unwrap().is_none(), "nothing applied");
 

@@ -225,6 +225,50 @@ async fn secret_values_never_reach_any_output_format() {
 }
 
 #[tokio::test]
+async fn show_secrets_shows_secret_values_on_stdout_and_never_on_stderr() {
+    let client = support::admin().await;
+    let ns = support::namespace(&client, "show-secrets").await;
+    let canary = support::unique_name("shown-canary");
+    // The value in its Secret, and inlined in a ConfigMap as a repository may do.
+    let repo = Workdir::new(&[
+        (
+            "secret.yaml",
+            &format!(
+                "apiVersion: v1\nkind: Secret\nmetadata:\n  name: creds\nstringData:\n  token: {canary}\n"
+            ),
+        ),
+        (
+            "app.yaml",
+            &format!(
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\ndata:\n  TOKEN: {canary}\n"
+            ),
+        ),
+    ]);
+
+    let diff = |extra: &[&str]| {
+        let mut args = vec!["diff", ".", "-n", &ns, "-v=8"];
+        args.extend_from_slice(extra);
+        let out = gitops(&args, repo.path());
+        let (stdout, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+        assert!(stderr.contains("Request Body: {"), "{stderr}");
+        assert!(
+            !stderr.contains(&canary),
+            "stderr leaks the value\n{stderr}"
+        );
+        stdout
+    };
+    // The server keeps the Secret's value base64-encoded under `data`.
+    let encoded = base64::engine::general_purpose::STANDARD.encode(&canary);
+    let masked = diff(&[]);
+    assert!(!masked.contains(&canary), "{masked}");
+    assert!(!masked.contains(&encoded), "{masked}");
+    let shown = diff(&["--show-secrets"]);
+    assert!(shown.contains(&format!("TOKEN: {canary}")), "{shown}");
+    assert!(shown.contains(&format!("token: {encoded}")), "{shown}");
+}
+
+#[tokio::test]
 async fn a_new_namespace_and_its_objects_plan_as_creates() {
     let client = support::admin().await;
     let ns = support::unique_name("brand-new");

@@ -595,7 +595,7 @@ async fn objects_rbac_forbids_are_named_and_nothing_is_applied_or_pruned() {
             && refused.contains("User \"restricted\" cannot"),
         "the Service, its file and the server's reason\n{all}"
     );
-    assert!(stdout.contains("Nothing was applied"), "{all}");
+    assert!(stderr.contains("error: Nothing was applied"), "{all}");
 
     assert_eq!(
         configmap_names(&admin, &ns).await,
@@ -656,7 +656,7 @@ async fn a_namespace_stuck_terminating_refuses_new_objects_with_the_servers_reas
             && refused.contains("because it is being terminated"),
         "the object and the server's reason\n{all}"
     );
-    assert!(stdout.contains("Nothing was applied"), "{all}");
+    assert!(stderr.contains("error: Nothing was applied"), "{all}");
     assert_eq!(configmap_names(&admin, &ns).await, ["existing"]);
 }
 

@@ -521,8 +521,8 @@ async fn an_object_of_another_set_moves_only_with_consent() {
     let (code, stdout, stderr) = run(&["apply", "two", "-n", &ns, "--yes"], &repo);
     assert_eq!(code, Some(2), "{stdout}\n{stderr}");
     assert!(
-        stdout.contains("Nothing was applied") && stdout.contains("--adopt"),
-        "{stdout}"
+        stderr.contains("Nothing was applied") && stderr.contains("--adopt"),
+        "{stderr}"
     );
     assert_eq!(
         configmaps(&client, &ns).await,

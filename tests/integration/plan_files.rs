@@ -174,7 +174,7 @@ async fn a_plan_applied_unchanged_does_exactly_what_it_said() {
     assert_eq!(version(&api, "d").await, d_version, "nothing written to d");
 
     // Applied once, the plan no longer holds: b is at another version and a exists now.
-    let (code, again, _) = run(
+    let (code, _, again) = run(
         &["apply", ".", "--plan", plan_arg, "--yes"],
         &ns,
         &set,
@@ -210,14 +210,15 @@ async fn a_plan_applied_after_a_live_edit_is_refused_and_names_the_object() {
         .await
         .unwrap();
     }
-    let (code, refused, _) = run(
+    // Refused as kubectl refuses an apply: an error on stderr.
+    let (code, _, refused) = run(
         &["apply", ".", "--plan", plan_arg, "--yes"],
         &ns,
         &set,
         repo.path(),
     );
     assert_eq!(code, Some(2), "{refused}");
-    assert!(refused.contains("Nothing was applied"), "{refused}");
+    assert!(refused.contains("error: Nothing was applied"), "{refused}");
     for name in ["b", "c"] {
         assert!(
             refused.contains(&format!(
@@ -259,7 +260,7 @@ async fn a_plan_whose_render_changed_is_refused() {
 
     repo.write("b.yaml", &cm("b", "3"));
     repo.write("e.yaml", &cm("e", "1"));
-    let (code, refused, _) = run(
+    let (code, _, refused) = run(
         &["apply", ".", "--plan", plan_arg, "--yes"],
         &ns,
         &set,
@@ -345,7 +346,7 @@ async fn no_secret_value_is_in_the_plan_file_and_a_changed_value_is_refused() {
 
     // The digest still covers the values: a new password is a changed render.
     repo.write("secret.yaml", &secret("another-plan-value", token));
-    let (code, refused, _) = run(
+    let (code, _, refused) = run(
         &["apply", ".", "--plan", plan_arg, "--yes"],
         &ns,
         &set,

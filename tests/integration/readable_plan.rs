@@ -479,8 +479,8 @@ async fn a_takeover_refusal_of_23_objects_lists_one_a_line_grouped_by_set() {
     assert_eq!(lines[group + 10].trim(), format!("ConfigMap/{ns}/cm-09"));
     assert_eq!(lines[group + 11].trim(), "... and 13 more");
     assert!(
-        stdout.contains("Nothing was applied: 23 objects belong to another ApplySet"),
-        "{stdout}"
+        stderr.contains("error: Nothing was applied: 23 objects belong to another ApplySet"),
+        "{stderr}"
     );
 
     let out = gitops(
