@@ -7,7 +7,8 @@ use clap::Args;
 use super::EXIT_OK;
 use super::flags::{NamespaceArg, help};
 use crate::inventory::identity;
-use crate::reconcile::{DriftMode, redact, tree};
+use crate::reconcile::{DriftMode, tree};
+use crate::source::redact;
 
 /// Print the manifests that run the reconciler in a cluster.
 #[derive(Debug, Args)]

@@ -32,8 +32,9 @@ use crate::pipeline::{self, ExecuteOptions, Scope};
 use crate::reconcile::cycle::{Cycle, Outcome, Stage};
 use crate::reconcile::events::{hooks_ran, object_list};
 use crate::reconcile::git::Credentials;
-use crate::reconcile::{Backoff, DriftMode, redact};
+use crate::reconcile::{Backoff, DriftMode};
 use crate::render::RenderOptions;
+use crate::source::redact;
 
 /// The field manager of the GitSync status the controller writes.
 pub const STATUS_MANAGER: &str = "kubectl-gitops-controller";

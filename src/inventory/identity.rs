@@ -167,9 +167,7 @@ pub fn for_checkout(
         }
     };
     let mut names = vec![directory.as_str()];
-    let remote_name = url
-        .as_deref()
-        .map(crate::reconcile::redact::repository_name);
+    let remote_name = url.as_deref().map(crate::source::redact::repository_name);
     names.extend(remote_name.as_deref());
     let mut set = resolve(
         SetIdentity::new(repository, &path, target_namespace),
@@ -201,7 +199,7 @@ pub fn for_remote(
         None => Repository::from_url(url),
     };
     let path = normalize_path(path);
-    let old_name = crate::reconcile::redact::repository_name(url);
+    let old_name = crate::source::redact::repository_name(url);
     let mut set = resolve(
         SetIdentity::new(repository, &path, target_namespace),
         name,

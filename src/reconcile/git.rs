@@ -18,8 +18,8 @@ use gix::ObjectId;
 use gix::remote::Direction;
 use sha2::{Digest, Sha256};
 
-use super::redact::{redact_url, repository_name};
 use crate::source::address::Fetch;
+use crate::source::redact::{redact_url, repository_name};
 
 /// The local ref each fetch writes the followed remote ref to.
 const TRACKING_REF: &str = "refs/gitops/target";

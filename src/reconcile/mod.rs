@@ -9,7 +9,7 @@
 //! Modules, one job each: `git` (fetch), `tree` (a commit's files), `cycle` (one reconcile),
 //! `drift` (watches), `drift_mode` (heal or report), `drift_report` (drift held back and
 //! reported), `status`, `events`, `lease` (leader election), `metrics`, `serve`
-//! (health and metrics endpoint), `backoff`, `debounce`, `redact`; this file is the loop.
+//! (health and metrics endpoint), `backoff`, `debounce`; this file is the loop.
 
 mod backoff;
 pub mod cycle;
@@ -21,7 +21,6 @@ pub(crate) mod events;
 pub mod git;
 pub mod lease;
 pub mod metrics;
-pub mod redact;
 pub mod serve;
 pub mod status;
 pub mod tree;
@@ -46,6 +45,8 @@ use lease::Role;
 use metrics::Metrics;
 use serve::{Endpoints, Health};
 use status::Status;
+
+use crate::source::redact;
 
 /// After the shutdown grace, how long the writes already sent may take to be answered before
 /// the cycle is abandoned outright (each is one request, so none is half written either way).

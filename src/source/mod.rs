@@ -19,6 +19,7 @@ pub mod confine;
 pub mod egress;
 mod plain;
 mod read;
+pub mod redact;
 mod remote;
 mod revision;
 mod worktree;
