@@ -10,9 +10,9 @@ use crate::cluster::Cluster;
 use crate::controller::crd::{self, GitSyncSpec, RepositorySpec};
 use crate::controller::spec;
 use crate::inventory::identity;
-use crate::reconcile::git::{Credentials, GitSource};
 use crate::reconcile::lease::{self, LeaseConfig};
 use crate::reconcile::{self, DriftMode, LoopConfig, tree};
+use crate::source::git::{Credentials, GitSource};
 
 /// Keep the cluster in sync with a git repository, continuously.
 #[derive(Debug, Args)]

@@ -24,7 +24,7 @@ use tokio::sync::mpsc;
 
 use super::crd::GitSync;
 
-use crate::reconcile::git::{Credentials, Fetched, GitSource, Interrupt};
+use crate::source::git::{Credentials, Fetched, GitSource, Interrupt};
 
 /// What identifies one cache: the URL, the ref, and whose credentials fill it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -153,7 +153,7 @@ impl Sources {
     /// Whether a sync may name `url`. A `file://` URL or a local path reads whatever the
     /// controller can read, another sync's cache of a private repository included: refused
     /// unless the operator allowed such sources, and inside the caches always. (Hosts are
-    /// checked when fetched, after resolution: `reconcile::git`.)
+    /// checked when fetched, after resolution: `source::git`.)
     pub fn admit(&self, url: &str) -> Result<(), String> {
         let path = match url.strip_prefix("file://") {
             Some(path) => std::path::Path::new(path).to_path_buf(),

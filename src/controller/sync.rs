@@ -31,9 +31,9 @@ use crate::inventory::{ApplySet, identity};
 use crate::pipeline::{self, ExecuteOptions, Scope};
 use crate::reconcile::cycle::{Cycle, Outcome, Stage};
 use crate::reconcile::events::{hooks_ran, object_list};
-use crate::reconcile::git::Credentials;
 use crate::reconcile::{Backoff, DriftMode};
 use crate::render::RenderOptions;
+use crate::source::git::Credentials;
 use crate::source::redact;
 
 /// The field manager of the GitSync status the controller writes.

@@ -14,7 +14,6 @@ use gix::ObjectId;
 use super::drift::{ObjectKey, WatchKey};
 use super::drift_mode::DriftMode;
 use super::drift_report::{self, Drifted};
-use super::git::{Fetched, GitSource};
 use super::tree;
 use crate::cluster::Cluster;
 use crate::inventory::ApplySet;
@@ -22,6 +21,7 @@ use crate::object::ObjectRef;
 use crate::pipeline::{self, ExecuteOptions, PipelineError, PlanSettings, Scope};
 use crate::prune_limit::PruneLimit;
 use crate::source::Limits;
+use crate::source::git::{Fetched, GitSource};
 use crate::ssa::Action;
 
 /// Which revision a cycle works on, and how much of it.
@@ -394,7 +394,7 @@ impl Reconciler {
 
     /// Fetches on a blocking thread, bounded by the fetch timeout.
     async fn fetch(self: &Arc<Self>) -> Result<Fetched, CycleError> {
-        let interrupt = Arc::new(super::git::Interrupt::default());
+        let interrupt = Arc::new(crate::source::git::Interrupt::default());
         let this = self.clone();
         let flag = interrupt.clone();
         let task = tokio::task::spawn_blocking(move || this.git.fetch(&flag));

@@ -6,7 +6,7 @@
 //! goes to a ConfigMap beside the ApplySet parent, Events to the parent, metrics and probes to
 //! `--listen`.
 //!
-//! Modules, one job each: `git` (fetch), `tree` (a commit's files), `cycle` (one reconcile),
+//! Modules, one job each: `tree` (a commit's files), `cycle` (one reconcile),
 //! `drift` (watches), `drift_mode` (heal or report), `drift_report` (drift held back and
 //! reported), `status`, `events`, `lease` (leader election), `metrics`, `serve`
 //! (health and metrics endpoint), `backoff`, `debounce`; this file is the loop.
@@ -18,7 +18,6 @@ pub mod drift;
 pub mod drift_mode;
 pub mod drift_report;
 pub(crate) mod events;
-pub mod git;
 pub mod lease;
 pub mod metrics;
 pub mod serve;

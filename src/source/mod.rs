@@ -17,6 +17,7 @@ use tempfile::TempDir;
 pub mod address;
 pub mod confine;
 pub mod egress;
+pub mod git;
 mod plain;
 mod read;
 pub mod redact;
