@@ -7,8 +7,9 @@ use clap::Args;
 use super::EXIT_OK;
 use super::flags::{NamespaceArg, help};
 use crate::inventory::identity;
-use crate::reconcile::{DriftMode, tree};
+use crate::reconcile::DriftMode;
 use crate::source::redact;
+use crate::source::tree;
 
 /// Print the manifests that run the reconciler in a cluster.
 #[derive(Debug, Args)]

@@ -11,8 +11,9 @@ use crate::controller::crd::{self, GitSyncSpec, RepositorySpec};
 use crate::controller::spec;
 use crate::inventory::identity;
 use crate::reconcile::lease::{self, LeaseConfig};
-use crate::reconcile::{self, DriftMode, LoopConfig, tree};
+use crate::reconcile::{self, DriftMode, LoopConfig};
 use crate::source::git::{Credentials, GitSource};
+use crate::source::tree;
 
 /// Keep the cluster in sync with a git repository, continuously.
 #[derive(Debug, Args)]

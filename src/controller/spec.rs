@@ -20,11 +20,11 @@ use crate::pipeline::PlanSettings;
 use crate::prune_limit::PruneLimit;
 use crate::reconcile::cycle::Reconciler;
 use crate::reconcile::drift_mode::DriftMode;
-use crate::reconcile::tree;
 use crate::render::RenderOptions;
 use crate::render::limits::{self, RenderLimits, Requested, SetBy};
 use crate::source::Limits;
 use crate::source::git::GitSource;
+use crate::source::tree;
 
 /// Why a spec cannot work as written: the reason of the Stalled condition and its message.
 pub type Refusal = (&'static str, String);

@@ -14,7 +14,6 @@ use gix::ObjectId;
 use super::drift::{ObjectKey, WatchKey};
 use super::drift_mode::DriftMode;
 use super::drift_report::{self, Drifted};
-use super::tree;
 use crate::cluster::Cluster;
 use crate::inventory::ApplySet;
 use crate::object::ObjectRef;
@@ -22,6 +21,7 @@ use crate::pipeline::{self, ExecuteOptions, PipelineError, PlanSettings, Scope};
 use crate::prune_limit::PruneLimit;
 use crate::source::Limits;
 use crate::source::git::{Fetched, GitSource};
+use crate::source::tree;
 use crate::ssa::Action;
 
 /// Which revision a cycle works on, and how much of it.

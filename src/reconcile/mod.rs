@@ -6,10 +6,11 @@
 //! goes to a ConfigMap beside the ApplySet parent, Events to the parent, metrics and probes to
 //! `--listen`.
 //!
-//! Modules, one job each: `tree` (a commit's files), `cycle` (one reconcile),
-//! `drift` (watches), `drift_mode` (heal or report), `drift_report` (drift held back and
-//! reported), `status`, `events`, `lease` (leader election), `metrics`, `serve`
-//! (health and metrics endpoint), `backoff`, `debounce`; this file is the loop.
+//! Modules, one job each: `cycle` (one reconcile), `drift` (watches), `drift_mode` (heal or
+//! report), `drift_report` (drift held back and reported), `status`, `events`, `lease` (leader
+//! election), `metrics`, `serve` (health and metrics endpoint), `backoff`, `debounce`; this file
+//! is the loop. Fetching and reading a commit's files are the source's (`source::git`,
+//! `source::tree`).
 
 mod backoff;
 pub mod cycle;
@@ -22,7 +23,6 @@ pub mod lease;
 pub mod metrics;
 pub mod serve;
 pub mod status;
-pub mod tree;
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;

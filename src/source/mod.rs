@@ -23,6 +23,7 @@ mod read;
 pub mod redact;
 mod remote;
 mod revision;
+pub mod tree;
 mod worktree;
 
 pub use remote::{absolute_local_path, default_remote_url, head_commit};
