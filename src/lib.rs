@@ -8,6 +8,7 @@ pub mod cli;
 pub mod cluster;
 pub mod controller;
 pub mod inventory;
+pub mod meta;
 pub mod object;
 pub mod pipeline;
 pub mod planfile;

@@ -14,8 +14,9 @@ use serde_json::Value;
 
 use super::{LABEL_ID, LABEL_PART_OF, ParentRef, parent_resource};
 use crate::cluster::Cluster;
+use crate::meta::FIELD_MANAGER;
 use crate::object::ObjectRef;
-use crate::ssa::{FIELD_MANAGER, Plan};
+use crate::ssa::Plan;
 
 /// On an object in git: consent to move it from another ApplySet into this one.
 pub const ANNOTATION_ADOPT: &str = "kubectl-gitops.io/adopt";

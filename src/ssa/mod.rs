@@ -33,8 +33,7 @@ use crate::cluster::NotAttempted;
 use crate::object::ObjectRef;
 use crate::render::Origin;
 
-/// The field manager every write (and dry-run) of ours uses.
-pub const FIELD_MANAGER: &str = "kubectl-gitops";
+use crate::meta::FIELD_MANAGER;
 
 /// What applying the plan does to one object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
