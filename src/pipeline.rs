@@ -142,7 +142,7 @@ pub async fn plan(
         },
     )
     .await?;
-    inventory::handover::name_sets(cluster, &mut planned.plan).await;
+    ssa::moves::name_sets(cluster, &mut planned.plan).await;
     if settings.cascade {
         planned.plan.cascades = ssa::cascade::preview(cluster, &planned.plan, &planned.work).await;
     }

@@ -290,7 +290,7 @@ impl Reconciler {
                 ),
             ));
         }
-        crate::inventory::handover::refuse_moves(&plan.planned.plan)
+        crate::ssa::moves::refuse_moves(&plan.planned.plan)
             .map_err(|refused| fail(Stage::Plan, format!("nothing was applied: {refused}")))?;
         outcome.executed = true;
         if !summary.has_changes() {

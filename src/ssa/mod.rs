@@ -9,6 +9,7 @@ mod defaults;
 mod departed;
 mod ignore;
 mod mask;
+pub mod moves;
 mod normalize;
 mod order;
 mod plan;
