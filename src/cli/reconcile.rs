@@ -158,7 +158,7 @@ pub async fn run(args: &ReconcileArgs) -> Result<u8> {
         )
     });
 
-    let mut render = cluster.render_options().await?;
+    let mut render = crate::render::target::options_for(&cluster).await?;
     render.limits = crate::render::RenderLimits::from_flags(runner.render.limits.limits());
     // Chart dependencies are cached with the rest of the reconciler's state, unless
     // $GITOPS_HELM_CACHE says otherwise.

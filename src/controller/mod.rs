@@ -134,7 +134,7 @@ pub async fn run(cluster: Cluster, config: ControllerConfig) -> Result<()> {
             (rx, None)
         }
     };
-    let mut render = cluster.render_options().await?;
+    let mut render = crate::render::target::options_for(&cluster).await?;
     // Charts pulled for every sync are stored under --cache-dir, never under $HOME (the
     // shipped Deployment's HOME is /tmp).
     render.helm.cache_dir = Some(config.cache_dir.join("helm"));

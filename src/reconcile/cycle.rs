@@ -190,14 +190,13 @@ impl Reconciler {
         // `.Capabilities.APIVersions` once the last reading has expired.
         let mut settings = self.settings.clone();
         if crate::render::has_charts(&snapshot) {
-            settings.render.helm.capabilities = self
-                .cluster
-                .current_helm_capabilities()
-                .await
-                .map_err(|e| fail(Stage::Render, crate::cluster::refusal::one_line(&e)))?;
+            settings.render.helm.capabilities =
+                crate::render::target::capabilities_of(&self.cluster)
+                    .await
+                    .map_err(|e| fail(Stage::Render, crate::cluster::refusal::one_line(&e)))?;
             // Lookups are answered as the cycle's own connection: under a controller, the
             // sync's ServiceAccount.
-            settings.render.helm.lookup = Some(self.cluster.helm_lookup());
+            settings.render.helm.lookup = Some(crate::render::target::lookup_by(&self.cluster));
         }
         let plan =
             pipeline::plan_snapshot(&self.cluster, snapshot, &self.set, &scope, &settings).await;

@@ -22,6 +22,7 @@ mod load;
 mod remote_base;
 mod remote_bases;
 mod run;
+pub mod target;
 #[cfg(test)]
 mod tests;
 mod unstable;
