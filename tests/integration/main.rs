@@ -22,6 +22,7 @@ mod helm_lookup;
 mod hostile;
 mod identity;
 mod ignore;
+mod layers;
 mod origins;
 mod overload;
 mod plan_files;
