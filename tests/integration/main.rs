@@ -6,6 +6,7 @@ mod support;
 
 mod apply;
 mod cluster_access;
+mod command_pages;
 mod conflicts;
 mod controller;
 mod controller_restarts;
