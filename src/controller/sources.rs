@@ -25,6 +25,7 @@ use tokio::sync::mpsc;
 use super::crd::GitSync;
 
 use crate::source::git::{Credentials, Fetched, GitSource, Interrupt};
+use crate::source::git_url::GitUrl;
 
 /// What identifies one cache: the URL, the ref, and whose credentials fill it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -157,7 +158,7 @@ impl Sources {
     pub fn admit(&self, url: &str) -> Result<(), String> {
         let path = match url.strip_prefix("file://") {
             Some(path) => std::path::Path::new(path).to_path_buf(),
-            None if url.contains("://") || is_scp_like(url) => return Ok(()),
+            None if GitUrl::parse(url).is_remote() => return Ok(()),
             None => PathBuf::from(url),
         };
         if !self.allow_files {
@@ -276,12 +277,6 @@ impl Sources {
             }
         }
     }
-}
-
-/// `user@host:path` or `host:path`, which git reaches over ssh.
-fn is_scp_like(url: &str) -> bool {
-    url.split_once(':')
-        .is_some_and(|(host, _)| !host.contains('/') && host.len() > 1)
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ pub mod address;
 pub mod confine;
 pub mod egress;
 pub mod git;
+pub mod git_url;
 mod plain;
 mod read;
 pub mod redact;
