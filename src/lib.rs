@@ -13,8 +13,8 @@
 //! | layer | modules | job |
 //! |---|---|---|
 //! | commands | `cli` | flags, prompts, exit codes: glue over the layers below |
-//! | controller | `controller` | GitSync objects, many syncs in one process |
-//! | runtime | `reconcile` | one sync, continuously: cycle, watches, lease, status, metrics |
+//! | runners | `reconcile`, `controller` | one sync in a loop; GitSync objects, many syncs |
+//! | runtime | `runtime` | what a sync runs in: the cycle, watches, lease, Events, endpoints |
 //! | pull requests | `pr` | a plan's preview as a branch and a comment |
 //! | the plan whole | `pipeline`, `report`, `planfile` | made (one function), shown, saved |
 //! | plan and apply | `ssa` | changes against the cluster, server-side apply, prune, wait |
@@ -41,6 +41,7 @@ pub mod prune_limit;
 pub mod reconcile;
 pub mod render;
 pub mod report;
+pub mod runtime;
 pub mod scrub;
 pub mod source;
 pub mod ssa;

@@ -7,7 +7,7 @@ use clap::Args;
 use super::EXIT_OK;
 use super::flags::{NamespaceArg, help};
 use crate::inventory::identity;
-use crate::reconcile::DriftMode;
+use crate::runtime::DriftMode;
 use crate::source::redact;
 use crate::source::tree;
 

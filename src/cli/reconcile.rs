@@ -10,8 +10,9 @@ use crate::cluster::Cluster;
 use crate::controller::crd::{self, GitSyncSpec, RepositorySpec};
 use crate::controller::spec;
 use crate::inventory::identity;
-use crate::reconcile::lease::{self, LeaseConfig};
-use crate::reconcile::{self, DriftMode, LoopConfig};
+use crate::reconcile::{self, LoopConfig};
+use crate::runtime::DriftMode;
+use crate::runtime::lease::{self, LeaseConfig};
 use crate::source::git::{Credentials, GitSource};
 use crate::source::tree;
 

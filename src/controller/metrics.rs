@@ -167,7 +167,7 @@ impl ControllerMetrics {
     }
 }
 
-impl crate::reconcile::serve::Exposition for ControllerMetrics {
+impl crate::runtime::serve::Exposition for ControllerMetrics {
     fn render(&self) -> String {
         let mut out = String::new();
         let _ = encode(&mut out, &self.registry);
@@ -178,7 +178,7 @@ impl crate::reconcile::serve::Exposition for ControllerMetrics {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reconcile::serve::Exposition;
+    use crate::runtime::serve::Exposition;
 
     #[test]
     fn series_are_labelled_by_sync_and_go_with_it() {

@@ -1,6 +1,6 @@
 //! One GitSync's reconcile: decide whether it is due, check its spec and dependencies, act as
 //! its ServiceAccount, take the commit from the shared git cache, and run the reconciler's
-//! cycle (`reconcile::cycle`, the pipeline `kubectl gitops apply` runs) against the ApplySet
+//! cycle (`runtime::cycle`, the pipeline `kubectl gitops apply` runs) against the ApplySet
 //! `kubectl gitops diff -n TARGET` resolves for the same repository, path and namespace. The
 //! verdict goes to the GitSync's status, Events and metrics; the return value says when to
 //! come back.
@@ -29,10 +29,10 @@ use super::status::{self, Due, Reason, Verdict};
 use crate::cluster::Cluster;
 use crate::inventory::{ApplySet, identity};
 use crate::pipeline::{self, ExecuteOptions, Scope};
-use crate::reconcile::cycle::{Cycle, Outcome, Stage};
-use crate::reconcile::events::{hooks_ran, object_list};
-use crate::reconcile::{Backoff, DriftMode};
 use crate::render::RenderOptions;
+use crate::runtime::cycle::{Cycle, Outcome, Stage};
+use crate::runtime::events::{hooks_ran, object_list};
+use crate::runtime::{Backoff, DriftMode};
 use crate::source::git::Credentials;
 use crate::source::redact;
 

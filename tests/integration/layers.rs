@@ -22,8 +22,11 @@ const LAYERS: &[(&str, &[&str])] = &[
         &["pipeline", "report", "planfile"],
     ),
     ("pull requests", &["pr"]),
-    ("the runtime of a sync", &["reconcile"]),
-    ("the controller", &["controller"]),
+    ("the runtime a sync runs in", &["runtime"]),
+    (
+        "the runners: one sync, many syncs",
+        &["reconcile", "controller"],
+    ),
     ("the commands", &["cli"]),
 ];
 
