@@ -401,7 +401,7 @@ async fn render_source(
     let Some(cluster) = cluster.as_ref() else {
         anyhow::bail!("no cluster to render {} for", path.display());
     };
-    let mut render_options = render::target::options_for(&cluster).await?;
+    let mut render_options = render::target::options_for(cluster).await?;
     render_options.limits = args.render_limits();
     render_options.unstable = args.unstable_policy();
     render_options.remote_bases = args.remote_bases.remote_bases();

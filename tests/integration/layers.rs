@@ -310,10 +310,10 @@ fn every_top_level_module_of_src_is_in_exactly_one_layer() {
     let mut on_disk = BTreeSet::new();
     for entry in std::fs::read_dir(src()).expect("src/") {
         let path = entry.expect("an entry").path();
-        if let Some(module) = module_of(Path::new(path.file_name().expect("a name"))) {
-            if path.is_dir() || path.extension().is_some_and(|e| e == "rs") {
-                on_disk.insert(module);
-            }
+        if let Some(module) = module_of(Path::new(path.file_name().expect("a name")))
+            && (path.is_dir() || path.extension().is_some_and(|e| e == "rs"))
+        {
+            on_disk.insert(module);
         }
     }
     let mut listed: BTreeMap<&str, usize> = BTreeMap::new();
