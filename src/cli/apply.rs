@@ -9,7 +9,6 @@ use clap::Args;
 use super::common::{PlanArgs, ShowSecretsArg, plan_file, prepare};
 use super::flags::{ColorArg, help};
 use super::{EXIT_ERROR, EXIT_OK, EXIT_PRUNE_LIMIT};
-use crate::inventory;
 use crate::pipeline::{self, ExecuteOptions};
 use crate::planfile::{self, PlanFile};
 use crate::prune_limit::PruneLimit;
@@ -441,7 +440,7 @@ async fn apply(
         let note = "fields another field manager owns would change".to_string();
         return refuse(&mut json, &prepared, &plan_args, note, refused);
     }
-    if let Err(refused) = inventory::handover::refuse_moves(plan) {
+    if let Err(refused) = ssa::moves::refuse_moves(plan) {
         // The report above lists them, grouped by the set each comes from.
         let note = refused.headline();
         let refused = NothingApplied::because(format!("{note}."));

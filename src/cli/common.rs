@@ -10,10 +10,10 @@ use clap::Args;
 use super::flags::{ClusterArgs, PaceArgs, RenderArgs, help};
 use crate::cluster::Cluster;
 use crate::inventory::{self, ApplySet, Inventory};
+use crate::pipeline::rerender::Rerender;
 use crate::pipeline::{self, PlanSettings, Scope, SetPlan};
 use crate::planfile::{self, PlanFile};
 use crate::render::{self, Manifest};
-use crate::rerender::Rerender;
 use crate::source::{self, Snapshot};
 use crate::ssa::Planned;
 use crate::ui::Messages;
@@ -351,7 +351,7 @@ pub async fn prepare(args: &PlanArgs, show_secrets: bool, shell: &Messages) -> R
         Scope::Objects(
             manifests
                 .iter()
-                .map(|m| crate::rerender::object_key(m, &cluster.default_namespace))
+                .map(|m| crate::pipeline::rerender::object_key(m, &cluster.default_namespace))
                 .collect(),
         )
     };
@@ -428,7 +428,7 @@ async fn render_source(
     let Some(cluster) = cluster.as_ref() else {
         anyhow::bail!("no cluster to render {} for", path.display());
     };
-    let mut render_options = cluster.render_options().await?;
+    let mut render_options = render::target::options_for(cluster).await?;
     render_options.limits = args.render_limits();
     render_options.unstable = args.unstable_policy();
     render_options.remote_bases = args.remote_bases.remote_bases();

@@ -8,8 +8,8 @@ use super::flags::{ClusterArgs, RunnerArgs, help};
 use super::reconcile::init_logging;
 use crate::cluster::Cluster;
 use crate::controller::{self, ControllerConfig, context, shard};
-use crate::reconcile::Backoff;
-use crate::reconcile::lease::{self, LeaseConfig};
+use crate::runtime::Backoff;
+use crate::runtime::lease::{self, LeaseConfig};
 
 /// Requests in flight at most, all syncs together, unless --concurrency says otherwise.
 const DEFAULT_CONCURRENCY: usize = 64;

@@ -100,7 +100,7 @@ pub async fn run(args: &DiffArgs, shell: &mut Shell) -> Result<u8> {
     // would refuse shows as one.
     let mut prepared = prepare(&args.plan, args.secrets.show_secrets, shell).await?;
     if let (Some((rev, Some(snapshot))), None) = (&base, &base_render) {
-        let mut options = prepared.cluster.render_options().await?;
+        let mut options = render::target::options_for(&prepared.cluster).await?;
         options.limits = args.plan.render_limits();
         options.remote_bases = args.plan.remote_bases.remote_bases();
         base_render = Some(render_snapshot_with(

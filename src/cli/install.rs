@@ -8,7 +8,9 @@ use super::EXIT_OK;
 use super::flags::{FollowArgs, NamespaceArg, help};
 use crate::controller::deployment;
 use crate::inventory::identity;
-use crate::reconcile::{DriftMode, redact, tree};
+use crate::runtime::DriftMode;
+use crate::source::redact;
+use crate::source::tree;
 use crate::ui::Shell;
 
 /// Print the manifests that run the reconciler in a cluster.

@@ -11,6 +11,7 @@ pub mod flags;
 pub mod get;
 pub mod hints;
 pub mod install;
+pub mod pages;
 pub mod pr;
 pub mod reconcile;
 pub mod render_limits;

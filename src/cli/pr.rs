@@ -298,7 +298,7 @@ fn preview_failure(err: &anyhow::Error) -> String {
     let first = said.lines().next().unwrap_or_default();
     format!(
         "the change does not render: `{}`",
-        crate::reconcile::redact::truncate(first, FAILURE_LIMIT).replace('`', "'")
+        crate::source::redact::truncate(first, FAILURE_LIMIT).replace('`', "'")
     )
 }
 

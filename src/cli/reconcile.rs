@@ -10,9 +10,11 @@ use crate::cluster::Cluster;
 use crate::controller::crd::{self, GitSyncSpec, RepositorySpec};
 use crate::controller::spec;
 use crate::inventory::identity;
-use crate::reconcile::git::{Credentials, GitSource};
-use crate::reconcile::lease::{self, LeaseConfig};
-use crate::reconcile::{self, DriftMode, LoopConfig, tree};
+use crate::reconcile::{self, LoopConfig};
+use crate::runtime::DriftMode;
+use crate::runtime::lease::{self, LeaseConfig};
+use crate::source::git::{Credentials, GitSource};
+use crate::source::tree;
 
 /// Keep the cluster in sync with a git repository, continuously.
 #[derive(Debug, Args)]
@@ -151,7 +153,7 @@ pub async fn run(args: &ReconcileArgs, messages: crate::ui::Messages) -> Result<
         )
     });
 
-    let mut render = cluster.render_options().await?;
+    let mut render = crate::render::target::options_for(&cluster).await?;
     render.limits = crate::render::RenderLimits::from_flags(runner.render.limits.limits());
     // Chart dependencies are cached with the rest of the reconciler's state, unless
     // $GITOPS_HELM_CACHE says otherwise.

@@ -1,5 +1,6 @@
-//! The target cluster as a Helm chart sees it while rendering: its Kubernetes version and every
-//! API version it serves (`group/version` and `group/version/Kind`), read from discovery.
+//! What the cluster serves: its Kubernetes version and every API version (`group/version` and
+//! `group/version/Kind`), read from discovery. A Helm chart sees it as `.Capabilities` (the
+//! render layer turns it into that: `render::target`).
 //!
 //! A reading is kept for as long as a discovery answer is ([`MEMO_TTL`]): a long-running
 //! reconciler renders with what the cluster serves now, within that delay, and a command that
@@ -17,42 +18,35 @@ use super::discovery::MEMO_TTL;
 
 /// How long one group-version's resource list may take while reading capabilities.
 const GROUP_VERSION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
-use crate::render::RenderOptions;
-use crate::render::helm::{Capabilities, HelmOptions};
+/// The cluster's version and the API versions it serves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServedApis {
+    /// `v1.32.3`, as the server's /version reports it.
+    pub kube_version: String,
+    /// Every served `group/version` and `group/version/Kind` (`v1`, `v1/ConfigMap` for the
+    /// core group), sorted.
+    pub api_versions: Vec<String>,
+}
 
 impl Cluster {
-    /// How a snapshot renders for this cluster: charts into its default namespace, seeing its
-    /// capabilities.
-    pub async fn render_options(&self) -> Result<RenderOptions> {
-        Ok(RenderOptions {
-            helm: HelmOptions {
-                namespace: Some(self.default_namespace.clone()),
-                capabilities: self.current_helm_capabilities().await?,
-                lookup: Some(self.helm_lookup()),
-                ..HelmOptions::default()
-            },
-            ..RenderOptions::default()
-        })
-    }
-
-    /// `.Capabilities` for charts rendered against this cluster: the last reading while it is
-    /// younger than [`MEMO_TTL`], else a new one.
-    pub async fn current_helm_capabilities(&self) -> Result<Capabilities> {
-        if let Some(known) = self.helm_capabilities.get(Instant::now()) {
+    /// What the cluster serves: the last reading while it is younger than [`MEMO_TTL`], else a
+    /// new one.
+    pub async fn current_served_apis(&self) -> Result<ServedApis> {
+        if let Some(known) = self.served_apis.get(Instant::now()) {
             return Ok(known);
         }
-        let read = self.helm_capabilities().await?;
-        self.helm_capabilities.set(Instant::now(), read.clone());
+        let read = self.served_apis().await?;
+        self.served_apis.set(Instant::now(), read.clone());
         Ok(read)
     }
 
-    /// Drops the last reading: the next `current_helm_capabilities` asks the server.
-    pub fn forget_helm_capabilities(&self) {
-        self.helm_capabilities.clear();
+    /// Drops the last reading: the next `current_served_apis` asks the server.
+    pub fn forget_served_apis(&self) {
+        self.served_apis.clear();
     }
 
-    /// `.Capabilities` for charts rendered against this cluster, read from the server now.
-    pub async fn helm_capabilities(&self) -> Result<Capabilities> {
+    /// What the cluster serves, read from the server now.
+    pub async fn served_apis(&self) -> Result<ServedApis> {
         let version: Value = self
             .get("/version")
             .await
@@ -121,7 +115,7 @@ impl Cluster {
         }
         api_versions.sort();
         api_versions.dedup();
-        Ok(Capabilities::Cluster {
+        Ok(ServedApis {
             kube_version,
             api_versions,
         })
@@ -145,23 +139,23 @@ fn strings(value: Option<&Value>) -> Vec<String> {
         .collect()
 }
 
-/// One reading of `.Capabilities` and when it was made.
+/// One reading of what the cluster serves and when it was made.
 #[derive(Debug, Default)]
 pub(super) struct Memo {
-    last: Mutex<Option<(Instant, Capabilities)>>,
+    last: Mutex<Option<(Instant, ServedApis)>>,
 }
 
 impl Memo {
     /// The reading, unless it is [`MEMO_TTL`] old at `now`.
-    fn get(&self, now: Instant) -> Option<Capabilities> {
+    fn get(&self, now: Instant) -> Option<ServedApis> {
         let last = self.last.lock().unwrap_or_else(|p| p.into_inner());
         last.as_ref()
             .filter(|(at, _)| now.saturating_duration_since(*at) < MEMO_TTL)
-            .map(|(_, capabilities)| capabilities.clone())
+            .map(|(_, served)| served.clone())
     }
 
-    fn set(&self, now: Instant, capabilities: Capabilities) {
-        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some((now, capabilities));
+    fn set(&self, now: Instant, served: ServedApis) {
+        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some((now, served));
     }
 
     fn clear(&self) {
@@ -177,12 +171,13 @@ mod tests {
     fn a_reading_is_kept_until_discovery_answers_expire() {
         let memo = Memo::default();
         let start = Instant::now();
+        let served = ServedApis {
+            kube_version: "v1.36.0".into(),
+            api_versions: vec!["v1".into()],
+        };
         assert_eq!(memo.get(start), None);
-        memo.set(start, Capabilities::HelmDefaults);
-        assert_eq!(
-            memo.get(start + MEMO_TTL / 2),
-            Some(Capabilities::HelmDefaults)
-        );
+        memo.set(start, served.clone());
+        assert_eq!(memo.get(start + MEMO_TTL / 2), Some(served));
         assert_eq!(memo.get(start + MEMO_TTL), None, "expired: read again");
         memo.clear();
         assert_eq!(memo.get(start), None);

@@ -24,6 +24,7 @@ use anyhow::{Context, Result};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
 pub use breaker::NotAttempted;
+pub use capabilities::ServedApis;
 pub use discovery::{Discovery, Resolved};
 pub use limiter::RequestBudget;
 use send::Sender;
@@ -97,8 +98,8 @@ pub struct Cluster {
     pub default_namespace: String,
     pub discovery: Arc<Discovery>,
     sender: Arc<Sender>,
-    /// The last reading of Helm's `.Capabilities` (see `capabilities`).
-    helm_capabilities: Arc<capabilities::Memo>,
+    /// The last reading of what the cluster serves (see `capabilities`).
+    served_apis: Arc<capabilities::Memo>,
     /// What the client was built from, for [`Cluster::impersonating`].
     config: Arc<kube::Config>,
     /// The one client (and connection pool) every impersonating client sends through, made
@@ -187,7 +188,7 @@ impl Cluster {
             default_namespace,
             discovery,
             sender,
-            helm_capabilities: Arc::default(),
+            served_apis: Arc::default(),
             config: Arc::new(config),
             impersonation: Arc::default(),
         })
@@ -222,10 +223,11 @@ impl Cluster {
         })
     }
 
-    /// Who Helm's `lookup` asks while a chart renders for this cluster: this connection's
-    /// server and identity (impersonation included), nothing more.
-    pub fn helm_lookup(&self) -> crate::render::helm::ClusterAccess {
-        crate::render::helm::ClusterAccess::new(self.config.clone())
+    /// What this connection was built from: its server and identity (impersonation
+    /// included), for a tool that must ask the same server as the same caller (Helm's
+    /// `lookup`, see `render::target`).
+    pub fn connection_config(&self) -> Arc<kube::Config> {
+        self.config.clone()
     }
 
     /// The client (and bounded connection pool) impersonating clients send through.

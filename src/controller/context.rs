@@ -18,8 +18,8 @@ use super::resolve::{Resolved, resolve};
 use super::rollout::Rollouts;
 use super::sources::Sources;
 use crate::cluster::Cluster;
-use crate::reconcile::Backoff;
 use crate::render::RenderOptions;
+use crate::runtime::Backoff;
 
 /// How the controller treats every sync.
 #[derive(Debug, Clone)]

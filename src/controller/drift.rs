@@ -1,5 +1,5 @@
 //! Drift watches shared across syncs: one watch per ServiceAccount, resource and namespace
-//! (`reconcile::drift`, selecting every ApplySet member), whatever number of syncs manage
+//! (`runtime::drift`, selecting every ApplySet member), whatever number of syncs manage
 //! objects there; each event is routed by the object's part-of label to the sync whose
 //! ApplySet it belongs to, which is then reconciled at once at its last applied revision.
 //!
@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::crd::GitSync;
-use crate::reconcile::drift::{Drift, ObjectKey, WatchKey, Watches};
+use crate::runtime::drift::{Drift, ObjectKey, WatchKey, Watches};
 
 /// What woke a sync since its last reconcile.
 #[derive(Debug, Clone, PartialEq, Eq)]

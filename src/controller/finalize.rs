@@ -16,7 +16,7 @@ use super::resolve::resolve;
 use super::spec::{self, Refusal};
 use super::sync::Error;
 use crate::pipeline::{self, ExecuteOptions, Scope};
-use crate::reconcile::redact;
+use crate::source::redact;
 
 /// A GitSync being deleted. With `deletionPolicy: Delete` every member of its ApplySet is
 /// pruned (as the sync's ServiceAccount, protected kinds kept unless `pruneProtected`), then

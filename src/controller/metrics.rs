@@ -9,7 +9,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 
-use crate::reconcile::metrics::Registry;
+use crate::runtime::metrics::Registry;
 
 type Sync = [(&'static str, String); 1];
 type SyncStage = [(&'static str, String); 2];
@@ -152,7 +152,7 @@ impl ControllerMetrics {
     }
 }
 
-impl crate::reconcile::serve::Exposition for ControllerMetrics {
+impl crate::runtime::serve::Exposition for ControllerMetrics {
     fn render(&self) -> String {
         self.registry.render()
     }
@@ -161,7 +161,7 @@ impl crate::reconcile::serve::Exposition for ControllerMetrics {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reconcile::serve::Exposition;
+    use crate::runtime::serve::Exposition;
 
     #[test]
     fn series_are_labelled_by_sync_and_go_with_it() {

@@ -3,7 +3,7 @@
 //! bounded concurrency). Each sync runs the reconciler's cycle, as its own ServiceAccount,
 //! from a git cache shared by every sync of the same repository and ref.
 //!
-//! Replicas of one shard elect a leader on a Lease (`reconcile::lease`); shards split the
+//! Replicas of one shard elect a leader on a Lease (`runtime::lease`); shards split the
 //! syncs by the `kubectl-gitops.io/shard` label, so no sync is applied by two controllers.
 //!
 //! Modules, one job each: `crd` (the API), `status` (verdict -> conditions, when a sync is
@@ -55,8 +55,8 @@ use kube::runtime::controller::Controller;
 use kube::runtime::{WatchStreamExt, reflector, watcher};
 
 use crate::cluster::Cluster;
-use crate::reconcile::lease::{self, LeaseConfig, Role};
-use crate::reconcile::serve::{self, Endpoints, Health};
+use crate::runtime::lease::{self, LeaseConfig, Role};
+use crate::runtime::serve::{self, Endpoints, Health};
 use crd::GitSync;
 use metrics::ControllerMetrics;
 use sources::Sources;
@@ -108,7 +108,7 @@ pub async fn run(cluster: Cluster, config: ControllerConfig) -> Result<()> {
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let (shutdown_tx, mut shutdown) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
-        crate::reconcile::wait_for_signal().await;
+        crate::runtime::wait_for_signal().await;
         tracing::info!("shutting down");
         let _ = shutdown_tx.send(true);
     });
@@ -149,7 +149,7 @@ pub async fn run(cluster: Cluster, config: ControllerConfig) -> Result<()> {
             (rx, None)
         }
     };
-    let mut render = cluster.render_options().await?;
+    let mut render = crate::render::target::options_for(&cluster).await?;
     // Charts pulled for every sync are stored under --cache-dir, never under $HOME (the
     // shipped Deployment's HOME is /tmp).
     render.helm.cache_dir = Some(config.cache_dir.join("helm"));
@@ -348,7 +348,7 @@ pub async fn run(cluster: Cluster, config: ControllerConfig) -> Result<()> {
                          sent, nothing is pruned"
                     );
                     crate::cluster::stop::request();
-                    if tokio::time::timeout(crate::reconcile::STOP_WAIT, &mut stream)
+                    if tokio::time::timeout(crate::runtime::STOP_WAIT, &mut stream)
                         .await
                         .is_err()
                     {

@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use crate::reconcile::cycle::Stage;
+use crate::runtime::cycle::Stage;
 
 /// Why a reconcile failed; it is retried with backoff.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -14,9 +14,9 @@ use super::reason::{EventReason, Failure};
 use super::resolve::resolve;
 use super::status::{self, Verdict};
 use super::sync::Error;
-use crate::reconcile::cycle::Outcome;
-use crate::reconcile::events::{hooks_ran, object_list};
-use crate::reconcile::redact;
+use crate::runtime::cycle::Outcome;
+use crate::runtime::events::{hooks_ran, object_list};
+use crate::source::redact;
 
 /// The field manager of the GitSync status the controller writes.
 pub const STATUS_MANAGER: &str = "kubectl-gitops-controller";

@@ -13,7 +13,7 @@ use super::crd::GitSync;
 use super::drift::SharedWatches;
 use super::resolve::Resolved;
 use crate::cluster::Cluster;
-use crate::reconcile::drift::WatchKey;
+use crate::runtime::drift::WatchKey;
 
 /// Watches what `sync` last applied, as `tenant` (its account). A parent that cannot be read,
 /// or records nothing, leaves the sync to be watched after its next full cycle.

@@ -13,7 +13,7 @@ use super::crd::{Counts, GitSync};
 use super::status::Verdict;
 use crate::cluster::Cluster;
 use crate::object::ObjectRef;
-use crate::reconcile::redact;
+use crate::source::redact;
 use crate::ssa::wait::{self, Health};
 
 /// How soon a rollout is looked at again. A status write wakes the sync at once; it is not

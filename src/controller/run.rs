@@ -1,6 +1,6 @@
 //! The pipeline for one due sync, as its ServiceAccount: check its dependencies, read its
 //! credentials, take the commit from the shared git cache, and run the reconciler's cycle
-//! (`reconcile::cycle`, the pipeline `kubectl gitops apply` runs). Says the verdict and what
+//! (`runtime::cycle`, the pipeline `kubectl gitops apply` runs). Says the verdict and what
 //! the cycle did; recording them is `record`'s job.
 
 use std::sync::Arc;
@@ -21,9 +21,10 @@ use super::sources::SourceKey;
 use super::spec;
 use super::status::{self, Reason, Verdict};
 use crate::cluster::Cluster;
-use crate::reconcile::cycle::{Cycle, Outcome};
-use crate::reconcile::git::Credentials;
-use crate::reconcile::{DriftMode, redact};
+use crate::runtime::DriftMode;
+use crate::runtime::cycle::{Cycle, Outcome};
+use crate::source::git::Credentials;
+use crate::source::redact;
 
 /// The pipeline for one sync.
 pub(super) async fn run(

@@ -24,7 +24,8 @@ use tokio::sync::mpsc;
 
 use super::crd::GitSync;
 
-use crate::reconcile::git::{Credentials, Fetched, GitError, GitSource, Interrupt};
+use crate::source::git::{Credentials, Fetched, GitError, GitSource, Interrupt};
+use crate::source::git_url::GitUrl;
 
 /// Why a sync may not name a repository URL. The URL is shown scrubbed of credentials.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -181,11 +182,11 @@ impl Sources {
     /// Whether a sync may name `url`. A `file://` URL or a local path reads whatever the
     /// controller can read, another sync's cache of a private repository included: refused
     /// unless the operator allowed such sources, and inside the caches always. (Hosts are
-    /// checked when fetched, after resolution: `reconcile::git`.)
+    /// checked when fetched, after resolution: `source::git`.)
     pub fn admit(&self, url: &str) -> Result<(), Refused> {
         let path = match url.strip_prefix("file://") {
             Some(path) => std::path::Path::new(path).to_path_buf(),
-            None if url.contains("://") || is_scp_like(url) => return Ok(()),
+            None if GitUrl::parse(url).is_remote() => return Ok(()),
             None => PathBuf::from(url),
         };
         if !self.allow_files {
@@ -297,12 +298,6 @@ impl Sources {
             }
         }
     }
-}
-
-/// `user@host:path` or `host:path`, which git reaches over ssh.
-fn is_scp_like(url: &str) -> bool {
-    url.split_once(':')
-        .is_some_and(|(host, _)| !host.contains('/') && host.len() > 1)
 }
 
 #[cfg(test)]

@@ -19,13 +19,13 @@ use crate::cluster::Cluster;
 use crate::inventory::ApplySet;
 use crate::pipeline::PlanSettings;
 use crate::prune_limit::PruneLimit;
-use crate::reconcile::cycle::Reconciler;
-use crate::reconcile::drift_mode::DriftMode;
-use crate::reconcile::git::GitSource;
-use crate::reconcile::tree;
 use crate::render::RenderOptions;
 use crate::render::limits::{self, RenderLimits, Requested, SetBy};
+use crate::runtime::cycle::Reconciler;
+use crate::runtime::drift_mode::DriftMode;
 use crate::source::Limits;
+use crate::source::git::GitSource;
+use crate::source::tree;
 
 /// Why a spec cannot work as written: the reason of the Stalled condition and its message.
 #[derive(Debug, Clone, PartialEq, Eq)]

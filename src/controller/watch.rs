@@ -23,8 +23,8 @@ use tokio::sync::watch as signal;
 use tokio::task::JoinHandle;
 
 use super::crd::GitSync;
-use crate::reconcile::Backoff;
-use crate::reconcile::serve::Health;
+use crate::runtime::Backoff;
+use crate::runtime::serve::Health;
 
 /// How often the API server is asked whether it answers, and how long an answer may take.
 const PROBE_EVERY: Duration = Duration::from_secs(2);

@@ -14,8 +14,8 @@ use serde_json::Value;
 
 use super::{LABEL_ID, LABEL_PART_OF, ParentRef, parent_resource};
 use crate::cluster::Cluster;
+use crate::meta::FIELD_MANAGER;
 use crate::object::ObjectRef;
-use crate::ssa::{FIELD_MANAGER, Plan};
 
 /// On an object in git: consent to move it from another ApplySet into this one.
 pub const ANNOTATION_ADOPT: &str = "kubectl-gitops.io/adopt";
@@ -188,45 +188,13 @@ impl MovesRefused {
     }
 }
 
-/// `Err` when the plan moves an object from another ApplySet without consent.
-pub fn refuse_moves(plan: &Plan) -> Result<(), MovesRefused> {
-    let moves: Vec<(ObjectRef, String)> = plan
-        .changes
-        .iter()
-        .filter_map(|c| match &c.handover {
-            Some(Handover::MovesFrom {
-                applyset,
-                parent,
-                consented: false,
-            }) => Some((
-                c.object.clone(),
-                match parent {
-                    Some(parent) => format!("from ApplySet {parent}"),
-                    None => format!("from ApplySet {applyset}"),
-                },
-            )),
-            _ => None,
-        })
-        .collect();
-    if moves.is_empty() {
-        Ok(())
-    } else {
-        Err(MovesRefused { moves })
-    }
-}
-
-/// Names the parents of the sets objects move from, where the caller can see them: one LIST
-/// per distinct set, cluster-wide or else in the moving object's namespace. A parent that
-/// cannot be found leaves the id in the message.
-pub async fn name_sets(cluster: &Cluster, plan: &mut Plan) {
-    let mut wanted: BTreeMap<String, Option<String>> = BTreeMap::new();
-    for change in &plan.changes {
-        if let Some(Handover::MovesFrom { applyset, .. }) = &change.handover {
-            wanted
-                .entry(applyset.clone())
-                .or_insert_with(|| change.object.namespace.clone());
-        }
-    }
+/// The parents of the sets in `wanted` (each set's id, with the namespace of an object that
+/// moves from it), where the caller can see them: one LIST per set, cluster-wide or else in
+/// that namespace. A parent that cannot be found is left out.
+pub async fn find_parents(
+    cluster: &Cluster,
+    wanted: BTreeMap<String, Option<String>>,
+) -> BTreeMap<String, ParentRef> {
     let mut named: BTreeMap<String, ParentRef> = BTreeMap::new();
     for (id, namespace) in wanted {
         let mut scopes = vec![None];
@@ -240,14 +208,7 @@ pub async fn name_sets(cluster: &Cluster, plan: &mut Plan) {
             }
         }
     }
-    for change in &mut plan.changes {
-        if let Some(Handover::MovesFrom {
-            applyset, parent, ..
-        }) = &mut change.handover
-        {
-            *parent = named.get(applyset.as_str()).cloned();
-        }
-    }
+    named
 }
 
 async fn find_parent(cluster: &Cluster, id: &str, namespace: Option<&str>) -> Option<ParentRef> {

@@ -8,6 +8,7 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 
 use super::{ApplySet, migration};
+use crate::source::git_url::GitUrl;
 use crate::source::{Snapshot, SourceOrigin};
 
 /// Annotations on the parent recording the identity it was created for; a caller whose
@@ -167,9 +168,7 @@ pub fn for_checkout(
         }
     };
     let mut names = vec![directory.as_str()];
-    let remote_name = url
-        .as_deref()
-        .map(crate::reconcile::redact::repository_name);
+    let remote_name = url.as_deref().map(crate::source::redact::repository_name);
     names.extend(remote_name.as_deref());
     let mut set = resolve(
         SetIdentity::new(repository, &path, target_namespace),
@@ -201,7 +200,7 @@ pub fn for_remote(
         None => Repository::from_url(url),
     };
     let path = normalize_path(path);
-    let old_name = crate::reconcile::redact::repository_name(url);
+    let old_name = crate::source::redact::repository_name(url);
     let mut set = resolve(
         SetIdentity::new(repository, &path, target_namespace),
         name,
@@ -269,21 +268,13 @@ pub fn normalize_path(path: &str) -> String {
 pub fn normalize_url(url: &str) -> String {
     let url = url.trim();
     let url = url.split(['?', '#']).next().unwrap_or(url);
-    let (rest, had_scheme) = match url.find("://") {
-        Some(i) => (&url[i + 3..], true),
-        None => (url, false),
-    };
-    let (authority, path) = if had_scheme {
-        match rest.find('/') {
+    let (authority, path) = match GitUrl::parse(url) {
+        GitUrl::Scheme { rest, .. } => match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, ""),
-        }
-    } else {
-        // scp-like `[user@]host:path`; a path with a slash before any colon is a local path.
-        match rest.split_once(':') {
-            Some((host, path)) if !host.contains('/') && host.len() > 1 => (host, path),
-            _ => ("", rest),
-        }
+        },
+        GitUrl::Scp { host, path } => (host, path),
+        GitUrl::Local(path) => ("", path),
     };
     let host = authority.rsplit('@').next().unwrap_or(authority);
     let host = match host.rsplit_once(':') {

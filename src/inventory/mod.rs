@@ -30,11 +30,9 @@ pub use identity::{Repository, SetIdentity};
 pub use members::members;
 pub use parent::{ParentSummary, create_parent_namespace, list_parents, read, write_parent};
 
-pub const LABEL_ID: &str = "applyset.kubernetes.io/id";
-pub const LABEL_PART_OF: &str = "applyset.kubernetes.io/part-of";
-pub const ANNOTATION_TOOLING: &str = "applyset.kubernetes.io/tooling";
-pub const ANNOTATION_GROUP_KINDS: &str = "applyset.kubernetes.io/contains-group-kinds";
-pub const ANNOTATION_NAMESPACES: &str = "applyset.kubernetes.io/additional-namespaces";
+use crate::meta::{
+    ANNOTATION_GROUP_KINDS, ANNOTATION_NAMESPACES, ANNOTATION_TOOLING, LABEL_ID, LABEL_PART_OF,
+};
 
 /// The value of our tooling annotation: `kubectl-gitops/<version>`.
 pub fn tooling() -> String {

@@ -14,7 +14,7 @@ use super::{
     Inventory, LABEL_ID, ParentRef, migration, parent_resource, tooling,
 };
 use crate::cluster::Cluster;
-use crate::ssa::FIELD_MANAGER;
+use crate::meta::FIELD_MANAGER;
 
 /// How many objects the set held after its last full apply.
 pub const ANNOTATION_MEMBERS: &str = "kubectl-gitops.io/members";

@@ -16,7 +16,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::inventory::LABEL_PART_OF;
+use crate::meta::LABEL_PART_OF;
 use crate::object::ObjectRef;
 use crate::report::Withheld;
 use crate::ssa::{Change, Plan};

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::source::git_url::GitUrl;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GitHubRepo {
     pub owner: String,
@@ -44,17 +46,22 @@ impl std::str::FromStr for GitHubRepo {
 /// `https://github.com/o/r(.git)`, `git@github.com:o/r.git`, `ssh://git@github.com/o/r`.
 /// `host` is the web host (github.com, or a GitHub Enterprise host).
 pub fn parse_github_remote(url: &str, host: &str) -> Option<GitHubRepo> {
-    let url = url.trim();
-    let path = if let Some((_, rest)) = url.split_once("://") {
+    let path = match GitUrl::parse(url.trim()) {
         // scheme://[user[:pass]@]host[:port]/path
-        let (authority, path) = rest.split_once('/')?;
-        let hostname = authority.rsplit('@').next()?.split(':').next()?;
-        (hostname == host).then_some(path)?
-    } else {
+        GitUrl::Scheme { rest, .. } => {
+            let (authority, path) = rest.split_once('/')?;
+            let hostname = authority.rsplit('@').next()?.split(':').next()?;
+            (hostname == host).then_some(path)?
+        }
         // scp-like: [user@]host:path
-        let (authority, path) = url.split_once(':')?;
-        let hostname = authority.rsplit('@').next()?;
-        (hostname == host).then_some(path)?
+        GitUrl::Scp {
+            host: authority,
+            path,
+        } => {
+            let hostname = authority.rsplit('@').next()?;
+            (hostname == host).then_some(path)?
+        }
+        GitUrl::Local(_) => return None,
     };
     path.trim_matches('/').parse().ok()
 }

@@ -6,25 +6,13 @@
 //! goes to a ConfigMap beside the ApplySet parent, Events to the parent, metrics and probes to
 //! `--listen`.
 //!
-//! Modules, one job each: `git` (fetch), `tree` (a commit's files), `cycle` (one reconcile),
-//! `drift` (watches), `drift_mode` (heal or report), `drift_report` (drift held back and
-//! reported), `status`, `events`, `lease` (leader election), `metrics`, `serve`
-//! (health and metrics endpoint), `backoff`, `debounce`, `redact`; this file is the loop.
+//! This file is the loop; `status` is the ConfigMap and `debounce` the delay after drift. The
+//! cycle, watches, Events, lease and endpoints are the runtime it shares with the controller
+//! (`crate::runtime`); fetching and reading a commit's files are the source's (`source::git`,
+//! `source::tree`).
 
-mod backoff;
-pub mod cycle;
 mod debounce;
-pub mod drift;
-pub mod drift_mode;
-pub mod drift_report;
-pub(crate) mod events;
-pub mod git;
-pub mod lease;
-pub mod metrics;
-pub mod redact;
-pub mod serve;
 pub mod status;
-pub mod tree;
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -36,20 +24,19 @@ use gix::ObjectId;
 use k8s_openapi::jiff::Timestamp;
 use tokio::sync::{mpsc, watch};
 
-pub use backoff::Backoff;
 pub use debounce::Debouncer;
-pub use drift_mode::DriftMode;
 
-use cycle::{Cycle, Outcome, Reconciler, Trigger};
-use events::{Kind, Recorder};
-use lease::Role;
-use metrics::Metrics;
-use serve::{Endpoints, Health};
 use status::Status;
 
-/// After the shutdown grace, how long the writes already sent may take to be answered before
-/// the cycle is abandoned outright (each is one request, so none is half written either way).
-pub(crate) const STOP_WAIT: Duration = Duration::from_secs(10);
+use crate::runtime::cycle::{self, Cycle, Outcome, Reconciler, Trigger};
+use crate::runtime::events::{self, Kind, Recorder};
+use crate::runtime::lease::{self, Role};
+use crate::runtime::metrics::Metrics;
+use crate::runtime::serve::{self, Endpoints, Health};
+use crate::runtime::{Backoff, DriftMode, STOP_WAIT, wait_for_signal};
+use crate::runtime::{drift, drift_report};
+
+use crate::source::redact;
 
 /// Settings of the loop around the cycles.
 #[derive(Debug, Clone)]
@@ -601,31 +588,5 @@ impl Loop {
             }
             None => self.last_error = None,
         }
-    }
-}
-
-/// SIGTERM (Kubernetes) or SIGINT (a terminal).
-pub(crate) async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) {
-            (Ok(mut term), Ok(mut int)) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = int.recv() => {}
-                }
-            }
-            _ => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
     }
 }

@@ -15,7 +15,7 @@ use kube::api::{Api, ListParams, Patch, PatchParams};
 use serde_json::json;
 
 use crate::inventory::ApplySet;
-use crate::ssa::FIELD_MANAGER;
+use crate::meta::FIELD_MANAGER;
 
 /// Label on every status ConfigMap, valued with the ApplySet's name.
 pub const LABEL_STATUS_FOR: &str = "kubectl-gitops.io/status-for";

@@ -22,6 +22,7 @@ mod load;
 mod remote_base;
 mod remote_bases;
 mod run;
+pub mod target;
 #[cfg(test)]
 mod tests;
 mod unstable;
@@ -496,15 +497,20 @@ pub struct Manifest {
     /// Fields git seeds on create and leaves alone afterwards (`kubectl-gitops.io/ignore-fields`
     /// and the PATH's `.gitops-ignore.yaml`), attached once the whole render is done.
     pub ignored: Vec<IgnoredField>,
+    /// Its Helm hook (`helm.sh/hook` and its weight and delete policy), read once from the
+    /// object as rendered: the planner and apply ask this, never the annotations again.
+    pub hook: helm::hooks::Hook,
 }
 
 impl Manifest {
     /// An object as rendered, with no ignored fields yet.
     pub fn new(object: Map<String, Value>, origin: Origin) -> Self {
+        let hook = helm::hooks::Hook::of(&Value::Object(object.clone()));
         Manifest {
             object,
             origin,
             ignored: Vec::new(),
+            hook,
         }
     }
 

@@ -42,7 +42,7 @@ impl RemoteBase {
 
     /// The repository as messages show it: any userinfo masked.
     pub fn shown_repository(&self) -> String {
-        crate::reconcile::redact::redact_url(&self.repository)
+        crate::source::redact::redact_url(&self.repository)
     }
 
     /// The base as messages show it: `https://host/org/repo//dir?ref=v1`, userinfo masked.

@@ -2,7 +2,7 @@
 //! builds them offline: kustomize never runs git.
 //!
 //! In the build's sandbox the repository is copied to `tree/NAME`; each remote base's
-//! repository is fetched with our git client (`reconcile::git`, shallow, no credential sent:
+//! repository is fetched with our git client (`source::git`, shallow, no credential sent:
 //! a private base is reached over ssh with the user's own keys) and its commit written by the
 //! same defensive materializer as any revision (`source::read_revision`: no repeated names, no
 //! link leaving the tree), then copied to `tree/.remote/N`. The guard walks each fetched base
@@ -239,7 +239,7 @@ fn fetch_one(
     // command-line render here (a second install is a no-op).
     let _ = rustls::crypto::ring::default_provider().install_default();
     let reference = base.reference.clone().unwrap_or_else(|| "HEAD".into());
-    let source = crate::reconcile::git::GitSource::new(
+    let source = crate::source::git::GitSource::new(
         &base.repository,
         &reference,
         &workspace.path().join("git"),
@@ -251,7 +251,7 @@ fn fetch_one(
         .remaining()
         .map_or(base.timeout, |left| left.min(base.timeout));
     let source = source.with_request_timeout(limit);
-    let interrupt = std::sync::Arc::new(crate::reconcile::git::Interrupt::default());
+    let interrupt = std::sync::Arc::new(crate::source::git::Interrupt::default());
     let (done, finished) = std::sync::mpsc::channel::<()>();
     let watchdog = {
         let interrupt = interrupt.clone();
@@ -312,7 +312,7 @@ enum BaseFetchError {
     )]
     Ssh,
     #[error(transparent)]
-    Git(#[from] crate::reconcile::git::GitError),
+    Git(#[from] crate::source::git::GitError),
     #[error("cannot watch the fetch's deadline: {0}")]
     Watchdog(std::io::Error),
     #[error(

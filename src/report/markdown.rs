@@ -155,7 +155,7 @@ pub fn render_within(
         ));
     }
 
-    if let Err(refused) = crate::inventory::handover::refuse_moves(plan) {
+    if let Err(refused) = crate::ssa::moves::refuse_moves(plan) {
         sections.push(format!(
             "**Apply refuses:** {}\n",
             escape(&refused.markdown())

@@ -60,7 +60,7 @@ pub fn write(plan: &Plan, style: &Style, options: &Options, out: &mut dyn Write)
             kept.reason
         )?;
     }
-    let refused = crate::inventory::handover::refuse_moves(plan).err();
+    let refused = crate::ssa::moves::refuse_moves(plan).err();
     if let Some(refused) = &refused {
         writeln!(
             out,

@@ -17,10 +17,14 @@ use tempfile::TempDir;
 pub mod address;
 pub mod confine;
 pub mod egress;
+pub mod git;
+pub mod git_url;
 mod plain;
 mod read;
+pub mod redact;
 mod remote;
 mod revision;
+pub mod tree;
 mod worktree;
 
 pub use remote::{absolute_local_path, default_remote_url, head_commit};

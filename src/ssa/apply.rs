@@ -16,7 +16,7 @@ use super::order::{PHASES, phase};
 use super::{Action, FIELD_MANAGER, Planned, SecretValues, Work};
 use crate::cluster::{Cluster, NotAttempted, describe};
 use crate::object::ObjectRef;
-use crate::render::helm::hooks::{self, Stage};
+use crate::render::helm::hooks::Stage;
 
 /// How to apply. Whether to force is not here: it is the plan's ([`Planned::force`]), so the
 /// apply is exactly the one the plan dry-ran.
@@ -122,7 +122,7 @@ pub async fn apply(
 }
 
 fn stage_of(work: &Work) -> Stage {
-    work.body.as_ref().map_or(Stage::Main, hooks::stage)
+    work.stage
 }
 
 async fn apply_one(cluster: &Cluster, work: &Work, force: bool, pinned: bool) -> Applied {

@@ -13,7 +13,6 @@ use super::plan::{PROTECTED_KINDS, comparable};
 use super::{Action, Cause, Change, KeepReason, Kept, Plan, mask_secret_pair};
 use crate::object::ObjectRef;
 use crate::render::Manifest;
-use crate::render::helm::hooks;
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct OfflineOptions {
@@ -73,7 +72,7 @@ fn body(manifest: &Manifest) -> Value {
 pub fn offline_plan(base: &[Manifest], head: &[Manifest], options: &OfflineOptions) -> Plan {
     // Helm hooks deleted after they run are no state to compare; an apply runs them (as the
     // plan against a cluster lists them).
-    let is_run = |m: &Manifest| hooks::run_of(&Value::Object(m.object.clone())).is_some();
+    let is_run = |m: &Manifest| m.hook.run.is_some();
     let (runs, head): (Vec<Manifest>, Vec<Manifest>) = head.iter().cloned().partition(is_run);
     let base: Vec<Manifest> = base.iter().filter(|m| !is_run(m)).cloned().collect();
     let (base, head) = (base.as_slice(), head.as_slice());
@@ -147,7 +146,7 @@ pub fn offline_plan(base: &[Manifest], head: &[Manifest], options: &OfflineOptio
     plan.hooks = runs
         .iter()
         .filter_map(|m| {
-            let run = hooks::run_of(&Value::Object(m.object.clone()))?;
+            let run = m.hook.run?;
             Some(super::runs::Hook {
                 object: m.object_ref(),
                 origin: m.origin.clone(),

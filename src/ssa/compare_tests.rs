@@ -8,17 +8,16 @@ use super::*;
 use crate::render::Origin;
 
 fn manifest(file: &str, document: usize, object: Value) -> Manifest {
-    Manifest {
-        object: object.as_object().expect("an object").clone(),
-        origin: Origin {
+    Manifest::new(
+        object.as_object().expect("an object").clone(),
+        Origin {
             file: std::path::PathBuf::from(file),
             document,
             item: None,
             line: 1 + document * 10,
             remote: None,
         },
-        ignored: Vec::new(),
-    }
+    )
 }
 
 fn cm(name: &str, data: Value) -> Value {

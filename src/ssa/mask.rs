@@ -121,4 +121,14 @@ mod tests {
         mask_secret_pair(None, Some(&mut cm));
         assert_eq!(cm["data"]["a"], "b");
     }
+
+    #[test]
+    fn a_value_too_common_to_scrub_in_messages_is_still_masked_in_its_secret() {
+        for value in crate::scrub::COMMON_VALUES {
+            let mut shown = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"},
+                                   "stringData": {"k": value}});
+            mask_secret_pair(None, Some(&mut shown));
+            assert_eq!(shown["stringData"]["k"], crate::scrub::MASK, "{value}");
+        }
+    }
 }

@@ -9,6 +9,7 @@ mod defaults;
 mod departed;
 mod ignore;
 mod mask;
+pub mod moves;
 mod normalize;
 mod order;
 mod plan;
@@ -33,8 +34,7 @@ use crate::cluster::NotAttempted;
 use crate::object::ObjectRef;
 use crate::render::Origin;
 
-/// The field manager every write (and dry-run) of ours uses.
-pub const FIELD_MANAGER: &str = "kubectl-gitops";
+use crate::meta::FIELD_MANAGER;
 
 /// What applying the plan does to one object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]

@@ -23,7 +23,7 @@ use serde_json::Value;
 
 use super::{Action, Applied, FIELD_MANAGER, SecretValues};
 use crate::cluster::{Cluster, describe};
-use crate::inventory::LABEL_PART_OF;
+use crate::meta::LABEL_PART_OF;
 use crate::object::ObjectRef;
 use crate::render::Origin;
 use crate::render::helm::hooks;

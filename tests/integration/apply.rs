@@ -594,17 +594,16 @@ async fn a_member_edited_after_the_plan_is_not_pruned_and_a_new_plan_prunes_it()
     .cloned()
     .unwrap();
     let plan_now = || async {
-        let manifests = vec![Manifest {
-            object: kept.clone(),
-            origin: Origin {
+        let manifests = vec![Manifest::new(
+            kept.clone(),
+            Origin {
                 file: "kept.yaml".into(),
                 document: 0,
                 item: None,
                 line: 1,
                 remote: None,
             },
-            ignored: Vec::new(),
-        }];
+        )];
         pipeline::plan(
             &cluster,
             manifests,

@@ -2,7 +2,7 @@
 //! help texts, first-run error messages, and kubectl finding the plugin.
 //!
 //! None of these tests need the test API server; they need bash, tar, zip and kubectl (which
-//! the README lists for development anyway).
+//! CONTRIBUTING.md lists for development anyway).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

@@ -564,7 +564,7 @@ async fn capabilities_follow_a_crd_installed_after_the_first_reading() {
         }
         Capabilities::HelmDefaults => panic!("a cluster's capabilities"),
     };
-    let before = cluster.current_helm_capabilities().await.unwrap();
+    let before = render::target::capabilities_of(&cluster).await.unwrap();
     assert!(!served(&before));
 
     let crd = format!(
@@ -580,11 +580,13 @@ async fn capabilities_follow_a_crd_installed_after_the_first_reading() {
 
     // Within the discovery delay the reading is reused; once it has expired, a new one sees
     // the CRD (the reconciler reads them again every cycle that renders a chart).
-    assert!(!served(&cluster.current_helm_capabilities().await.unwrap()));
+    assert!(!served(
+        &render::target::capabilities_of(&cluster).await.unwrap()
+    ));
     let mut seen = false;
     for _ in 0..50 {
-        cluster.forget_helm_capabilities();
-        if served(&cluster.current_helm_capabilities().await.unwrap()) {
+        cluster.forget_served_apis();
+        if served(&render::target::capabilities_of(&cluster).await.unwrap()) {
             seen = true;
             break;
         }

@@ -6,6 +6,7 @@ mod support;
 
 mod apply;
 mod cluster_access;
+mod command_pages;
 mod conflicts;
 mod controller;
 mod controller_restarts;
@@ -22,6 +23,7 @@ mod helm_lookup;
 mod hostile;
 mod identity;
 mod ignore;
+mod layers;
 mod origins;
 mod overload;
 mod plan_files;

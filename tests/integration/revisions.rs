@@ -621,3 +621,62 @@ async fn against_a_base_a_chart_renders_for_the_cluster_at_both_revisions() {
         .collect();
     assert_eq!(changed, [format!("{ns}/other")], "{stdout}");
 }
+
+#[test]
+fn a_kustomization_read_at_a_revision_builds_with_its_parent_references_and_cites_their_files() {
+    use kubectl_gitops::render::{self, KustomizeCommand, RenderOptions};
+    use kubectl_gitops::source::{self, Limits};
+
+    let repo = Workdir::new(&[
+        (
+            "base/kustomization.yaml",
+            "resources:\n- cm.yaml\nconfigMapGenerator:\n- name: env\n  envs:\n  - app.env\n",
+        ),
+        (
+            "base/cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  level: debug\n",
+        ),
+        ("base/app.env", "MODE=committed\n"),
+        (
+            "overlays/prod/kustomization.yaml",
+            "resources:\n- ../../base\nnamespace: prod\n",
+        ),
+    ]);
+    repo.git_commit_all();
+    repo.write("base/app.env", "MODE=edited\n");
+    repo.write(
+        "base/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  level: edited\n",
+    );
+    let snapshot = source::read_revision(
+        &repo.path().join("overlays/prod"),
+        "HEAD",
+        &Limits::default(),
+    )
+    .expect("read");
+
+    let options = RenderOptions {
+        kustomize: Some(KustomizeCommand::kubectl()),
+        ..Default::default()
+    };
+    let manifests = render::render(&snapshot, &options).expect("render");
+    let rendered: Vec<String> = manifests
+        .iter()
+        .map(|m| m.object_ref().to_string())
+        .collect();
+    assert_eq!(rendered.len(), 2, "{rendered:?}");
+    assert!(rendered.contains(&"ConfigMap/prod/settings".to_string()));
+    let settings = manifests
+        .iter()
+        .find(|m| m.name() == "settings")
+        .expect("settings");
+    assert_eq!(settings.object["data"]["level"], "debug");
+    let env = manifests
+        .iter()
+        .find(|m| m.name().starts_with("env-"))
+        .expect("generated");
+    assert_eq!(env.object["data"]["MODE"], "committed");
+    // Built from a revision too, each object cites the file in the tree that defined it.
+    assert_eq!(settings.origin.file, Path::new("base/cm.yaml"));
+    assert_eq!(env.origin.file, Path::new("base/kustomization.yaml"));
+}

@@ -27,12 +27,31 @@ const HOOK: &str = "helm.sh/hook";
 const WEIGHT: &str = "helm.sh/hook-weight";
 const DELETE_POLICY: &str = "helm.sh/hook-delete-policy";
 
+/// What an object's Helm hook annotations make of it, read once when its manifest is made
+/// (`Manifest::hook`): the stage it is applied in, and the run it is if it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Hook {
+    pub stage: Stage,
+    pub run: Option<Run>,
+}
+
+impl Hook {
+    /// The hook `object` is (no annotation: the main stage, no run).
+    pub fn of(object: &Value) -> Hook {
+        Hook {
+            stage: stage(object),
+            run: run_of(object),
+        }
+    }
+}
+
 /// When, within one apply, an object is applied.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub enum Stage {
     /// A pre-install/pre-upgrade hook, with its weight.
     Before(i64),
     /// Everything that is not a hook.
+    #[default]
     Main,
     /// A post-install/post-upgrade hook, with its weight.
     After(i64),
@@ -301,17 +320,16 @@ mod tests {
             "apiVersion": "v1", "kind": "ConfigMap",
             "metadata": {"name": name, "annotations": annotations},
         });
-        Manifest {
-            object: object.as_object().cloned().unwrap(),
-            origin: Origin {
+        Manifest::new(
+            object.as_object().cloned().unwrap(),
+            Origin {
                 file: "chart/Chart.yaml".into(),
                 document: 0,
                 item: None,
                 line: 1,
                 remote: None,
             },
-            ignored: Vec::new(),
-        }
+        )
     }
 
     #[test]

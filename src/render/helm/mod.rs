@@ -328,7 +328,7 @@ pub(crate) fn scrub(text: &str) -> String {
     text.split_inclusive(char::is_whitespace)
         .map(|word| {
             if word.contains("://") {
-                crate::reconcile::redact::redact_url(word)
+                crate::source::redact::redact_url(word)
             } else {
                 word.to_string()
             }

@@ -8,7 +8,6 @@ use super::PlanOptions;
 use super::dry_run::{DryRunError, dry_run, is_missing_namespace};
 use super::targets::Desired;
 use crate::cluster::Cluster;
-use crate::render::helm::hooks;
 use crate::ssa::{PlanError, SecretValues, SharedReason};
 use futures::future::join_all;
 
@@ -40,7 +39,11 @@ pub(super) async fn refused(
             if is_missing_namespace(status) && namespace_created {
                 return None;
             }
-            let replaces = hooks::run_of(&run.body).is_some_and(|r| r.replaces_earlier_copy());
+            let replaces = run
+                .manifest
+                .hook
+                .run
+                .is_some_and(|r| r.replaces_earlier_copy());
             if replaces && exists(cluster, run).await {
                 return None;
             }

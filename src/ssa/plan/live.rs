@@ -12,7 +12,8 @@ use super::PlanOptions;
 use super::dry_run::{Answer, DryRunError, dry_run};
 use super::targets::Desired;
 use crate::cluster::{Cluster, Failure};
-use crate::inventory::{LABEL_PART_OF, Member};
+use crate::inventory::Member;
+use crate::meta::LABEL_PART_OF;
 use crate::ssa::FIELD_MANAGER;
 
 /// List the set's members of one kind in one namespace from this many targets there on.

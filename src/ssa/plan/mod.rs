@@ -32,7 +32,7 @@ use crate::cluster::Cluster;
 use crate::inventory::{Member, handover};
 use crate::object::ObjectRef;
 use crate::render::Manifest;
-use crate::render::helm::hooks;
+use crate::render::helm::hooks::Stage;
 use crate::ssa::runs::{self, Run};
 use dry_run::{DryRunError, is_missing_namespace};
 use scope::Unvalidated;
@@ -87,6 +87,8 @@ pub struct Work {
     pub object: ObjectRef,
     pub resource: ApiResource,
     pub action: Action,
+    /// When, within the apply, it is written (a Helm hook's stage; prunes are main).
+    pub stage: Stage,
     /// The body to apply; None for a prune.
     pub body: Option<Value>,
     /// The live object's uid (none for a create), so a prune deletes exactly the object that
@@ -127,14 +129,14 @@ pub async fn plan(
     // them as they will be created.
     let (runs, targets): (Vec<_>, Vec<_>) = targets
         .into_iter()
-        .partition(|t| hooks::run_of(&t.body).is_some());
+        .partition(|t| t.manifest.hook.run.is_some());
     errors.extend(
         hook_checks::refused(cluster, &runs, &created_namespaces, options.show_secrets).await,
     );
     let runs: Vec<Run> = runs
         .into_iter()
         .filter_map(|t| {
-            let run = hooks::run_of(&t.body)?;
+            let run = t.manifest.hook.run?;
             Some(Run::new(
                 t.object,
                 t.resource,
@@ -236,6 +238,7 @@ pub async fn plan(
             object: target.object.clone(),
             resource: target.resource.clone(),
             action: change.action,
+            stage: target.manifest.hook.stage,
             body: Some(body),
             uid,
             resource_version,

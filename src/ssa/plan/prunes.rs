@@ -4,6 +4,7 @@ use std::collections::BTreeSet;
 
 use super::{PROTECTED_KINDS, PlanOptions, Work, comparable};
 use crate::inventory::Member;
+use crate::render::helm::hooks::Stage;
 use crate::ssa::{Action, Change, KeepReason, Kept, mask_secret_pair};
 
 /// Members no longer desired: pruned, or kept when their kind is protected.
@@ -70,6 +71,7 @@ pub(super) fn prunes(
                 object: member.object.clone(),
                 resource: member.resource.clone(),
                 action: Action::Prune,
+                stage: Stage::Main,
                 body: None,
                 uid,
                 resource_version,

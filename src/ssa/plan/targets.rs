@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::PlanOptions;
 use super::scope::{CrdsInRender, Unvalidated};
 use crate::cluster::Cluster;
-use crate::inventory::LABEL_PART_OF;
+use crate::meta::LABEL_PART_OF;
 use crate::object::ObjectRef;
 use crate::render::{Manifest, Origin};
 use crate::ssa::{PlanError, SharedReason};

@@ -1,6 +1,8 @@
 //! Names and lengths for what the reconciler shows: the repository's name as a checkout has it,
 //! and text cut to fit. Credentials and Secret values are scrubbed by `crate::scrub`.
 
+use super::git_url::GitUrl;
+
 /// A URL without its userinfo (see `crate::scrub::strip_userinfo`).
 pub fn redact_url(url: &str) -> String {
     crate::scrub::url(url)
@@ -11,13 +13,10 @@ pub fn redact_url(url: &str) -> String {
 pub fn repository_name(url: &str) -> String {
     let without_query = url.split(['?', '#']).next().unwrap_or(url);
     // scp-like `host:org/repo` and `host:repo`: the path follows the colon.
-    let path = match without_query.find("://") {
-        Some(i) => &without_query[i + 3..],
-        None => without_query
-            .split_once(':')
-            .filter(|(host, _)| !host.contains('/') && host.len() > 1)
-            .map(|(_, path)| path)
-            .unwrap_or(without_query),
+    let path = match GitUrl::parse(without_query) {
+        GitUrl::Scheme { rest, .. } => rest,
+        GitUrl::Scp { path, .. } => path,
+        GitUrl::Local(path) => path,
     };
     let last = path
         .trim_end_matches('/')

@@ -25,8 +25,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::backoff::Backoff;
-use crate::inventory::LABEL_PART_OF;
-use crate::ssa::FIELD_MANAGER;
+use crate::meta::{FIELD_MANAGER, LABEL_PART_OF};
 
 /// One watch: a resource, in one namespace or cluster-wide.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -18,8 +18,9 @@ use gix::ObjectId;
 use gix::remote::Direction;
 use sha2::{Digest, Sha256};
 
-use super::redact::{redact_url, repository_name};
 use crate::source::address::Fetch;
+use crate::source::git_url::GitUrl;
+use crate::source::redact::{redact_url, repository_name};
 
 /// The local ref each fetch writes the followed remote ref to.
 const TRACKING_REF: &str = "refs/gitops/target";
@@ -353,7 +354,7 @@ impl GitSource {
     pub fn fetch(&self, interrupt: &Interrupt) -> Result<Fetched, GitError> {
         if let Some(policy) = crate::source::address::confined() {
             // `host:path` is ssh to `host`.
-            let url = if !self.url.contains("://") && is_scp_like(&self.url) {
+            let url = if matches!(GitUrl::parse(&self.url), GitUrl::Scp { .. }) {
                 format!("ssh://{}", self.url.replacen(':', "/", 1))
             } else {
                 self.url.clone()
@@ -466,20 +467,12 @@ fn userinfo(url: &str) -> Option<&str> {
 
 /// Local paths become absolute, so the cache key does not depend on the working directory.
 fn normalize_local(url: &str) -> String {
-    if url.contains("://") || is_scp_like(url) {
+    if GitUrl::parse(url).is_remote() {
         return url.to_string();
     }
     std::fs::canonicalize(url)
         .map(|p| p.to_string_lossy().into_owned())
         .unwrap_or_else(|_| url.to_string())
-}
-
-/// `user@host:path` or `host:path` (not a Windows drive letter, not a local path).
-fn is_scp_like(url: &str) -> bool {
-    match url.split_once(':') {
-        Some((host, _)) => !host.contains('/') && host.len() > 1,
-        None => false,
-    }
 }
 
 /// What failed in a conversation with a remote, read from gix's message (which may quote the

@@ -6,9 +6,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, PostParams};
 
-use super::redact::truncate;
 use crate::inventory::ApplySet;
 use crate::object::ObjectRef;
+use crate::source::redact::truncate;
 
 /// The Event API caps messages at 1 KiB.
 const MAX_MESSAGE: usize = 1024;

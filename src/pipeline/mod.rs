@@ -11,12 +11,15 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub mod rerender;
+
+use rerender::{Rerender, Rerendered};
+
 use crate::cluster::Cluster;
 use crate::inventory::{self, ApplySet, GroupKind, Inventory};
 use crate::object::ObjectKey;
 use crate::prune_limit::{PruneLimit, PruneLimitExceeded};
 use crate::render::{self, LookupNote, Manifest, RenderFailure};
-use crate::rerender::{Rerender, Rerendered};
 use crate::source::Snapshot;
 use crate::ssa::runs::{self, Side};
 use crate::ssa::{self, Action, Applied, ApplyOptions, Plan, PlanOptions, Planned, Work, Writes};
@@ -172,7 +175,7 @@ pub async fn plan(
         },
     )
     .await?;
-    inventory::handover::name_sets(cluster, &mut planned.plan).await;
+    ssa::moves::name_sets(cluster, &mut planned.plan).await;
     if settings.cascade {
         planned.plan.cascades = ssa::cascade::preview(cluster, &planned.plan, &planned.work).await;
     }

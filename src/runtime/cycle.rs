@@ -15,14 +15,14 @@ use kube::core::ApiResource;
 use super::drift::{ObjectKey, WatchKey};
 use super::drift_mode::DriftMode;
 use super::drift_report::{self, Drifted};
-use super::git::{Fetched, GitSource};
-use super::tree;
 use crate::cluster::Cluster;
 use crate::inventory::ApplySet;
 use crate::object::ObjectRef;
 use crate::pipeline::{self, ExecuteOptions, PipelineError, PlanSettings, Scope};
 use crate::prune_limit::PruneLimit;
 use crate::source::Limits;
+use crate::source::git::{Fetched, GitSource};
+use crate::source::tree;
 use crate::ssa::Action;
 
 /// Which revision a cycle works on, and how much of it.
@@ -194,14 +194,13 @@ impl Reconciler {
         // `.Capabilities.APIVersions` once the last reading has expired.
         let mut settings = self.settings.clone();
         if crate::render::has_charts(&snapshot) {
-            settings.render.helm.capabilities = self
-                .cluster
-                .current_helm_capabilities()
-                .await
-                .map_err(|e| fail(Stage::Render, crate::cluster::refusal::one_line(&e)))?;
+            settings.render.helm.capabilities =
+                crate::render::target::capabilities_of(&self.cluster)
+                    .await
+                    .map_err(|e| fail(Stage::Render, crate::cluster::refusal::one_line(&e)))?;
             // Lookups are answered as the cycle's own connection: under a controller, the
             // sync's ServiceAccount.
-            settings.render.helm.lookup = Some(self.cluster.helm_lookup());
+            settings.render.helm.lookup = Some(crate::render::target::lookup_by(&self.cluster));
         }
         let plan =
             pipeline::plan_snapshot(&self.cluster, snapshot, &self.set, &scope, &settings).await;
@@ -299,7 +298,7 @@ impl Reconciler {
                 ),
             ));
         }
-        crate::inventory::handover::refuse_moves(&plan.planned.plan)
+        crate::ssa::moves::refuse_moves(&plan.planned.plan)
             .map_err(|refused| fail(Stage::Plan, format!("nothing was applied: {refused}")))?;
         outcome.executed = true;
         if !summary.has_changes() {
@@ -411,7 +410,7 @@ impl Reconciler {
 
     /// Fetches on a blocking thread, bounded by the fetch timeout.
     async fn fetch(self: &Arc<Self>) -> Result<Fetched, CycleError> {
-        let interrupt = Arc::new(super::git::Interrupt::default());
+        let interrupt = Arc::new(crate::source::git::Interrupt::default());
         let this = self.clone();
         let flag = interrupt.clone();
         let task = tokio::task::spawn_blocking(move || this.git.fetch(&flag));
