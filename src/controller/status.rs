@@ -77,6 +77,18 @@ pub fn now() -> String {
     now.round(Unit::Second).unwrap_or(now).to_string()
 }
 
+/// A revision applied, whether or not its workloads are Current yet: the revision drift is put
+/// back to, and the failure streak ended.
+fn record_applied(status: &mut GitSyncStatus, revision: &str, counts: &Counts, now: &str) {
+    status.last_attempted_revision = Some(revision.to_string());
+    status.last_attempted_time = Some(now.to_string());
+    status.last_applied_revision = Some(revision.to_string());
+    status.last_applied_time = Some(now.to_string());
+    status.counts = Some(counts.clone());
+    status.last_error = None;
+    status.consecutive_failures = 0;
+}
+
 /// The status after `verdict`, from the status before it.
 pub fn next(sync: &GitSync, verdict: &Verdict, now: &str) -> GitSyncStatus {
     let generation = sync.metadata.generation;
@@ -85,13 +97,7 @@ pub fn next(sync: &GitSync, verdict: &Verdict, now: &str) -> GitSyncStatus {
     status.last_handled_reconcile_at = sync.annotations_requested_at().map(str::to_string);
     let said = match verdict {
         Verdict::Applied { revision, counts } => {
-            status.last_attempted_revision = Some(revision.clone());
-            status.last_attempted_time = Some(now.to_string());
-            status.last_applied_revision = Some(revision.clone());
-            status.last_applied_time = Some(now.to_string());
-            status.counts = Some(counts.clone());
-            status.last_error = None;
-            status.consecutive_failures = 0;
+            record_applied(&mut status, revision, counts, now);
             Conditions {
                 ready: ConditionStatus::True,
                 reason: ConditionReason::Succeeded,
@@ -112,13 +118,7 @@ pub fn next(sync: &GitSync, verdict: &Verdict, now: &str) -> GitSyncStatus {
             message,
         } => {
             // Applied: what drift is put back to and what `dependsOn` reads as applied.
-            status.last_attempted_revision = Some(revision.clone());
-            status.last_attempted_time = Some(now.to_string());
-            status.last_applied_revision = Some(revision.clone());
-            status.last_applied_time = Some(now.to_string());
-            status.counts = Some(counts.clone());
-            status.last_error = None;
-            status.consecutive_failures = 0;
+            record_applied(&mut status, revision, counts, now);
             Conditions {
                 ready: ConditionStatus::False,
                 reason: ConditionReason::Progressing,

@@ -502,27 +502,9 @@ async fn an_allowed_https_repository_redirecting_to_loopback_is_refused_before_a
         .expect("binding 127.0.0.2");
     let port = redirector.local_addr().unwrap().port();
     let redirect = tokio::spawn(async move {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
         while let Ok((stream, _)) = redirector.accept().await {
             let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                let Ok(mut stream) = acceptor.accept(stream).await else {
-                    return;
-                };
-                let mut head = [0u8; 8192];
-                let n = stream.read(&mut head).await.unwrap_or(0);
-                let path = String::from_utf8_lossy(&head[..n])
-                    .split(' ')
-                    .nth(1)
-                    .unwrap_or("/")
-                    .to_string();
-                let answer = format!(
-                    "HTTP/1.1 302 Found\r\nLocation: https://127.0.0.1:{tunnel_port}{path}\r\n\
-                     Content-Length: 0\r\nConnection: close\r\n\r\n"
-                );
-                let _ = stream.write_all(answer.as_bytes()).await;
-                let _ = stream.shutdown().await;
-            });
+            tokio::spawn(redirect_over_tls(stream, acceptor, tunnel_port));
         }
     });
     let repository = format!("https://127.2:{port}");
@@ -756,4 +738,30 @@ async fn an_https_remote_converges_through_the_fetch_proxy_with_its_token() {
     assert_eq!(config_maps(&t.client, &t.a).await, ["app"]);
     assert!(server.authorized.load(std::sync::atomic::Ordering::SeqCst) >= 1);
     assert!(!controller.logs().contains(token));
+}
+
+/// Answers one TLS request with a redirect to the same path at `https://127.0.0.1:PORT`: an
+/// allowed server sending its client on to loopback from inside the tunnel.
+pub(crate) async fn redirect_over_tls(
+    stream: tokio::net::TcpStream,
+    acceptor: tokio_rustls::TlsAcceptor,
+    port: u16,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut stream) = acceptor.accept(stream).await else {
+        return;
+    };
+    let mut head = [0u8; 8192];
+    let n = stream.read(&mut head).await.unwrap_or(0);
+    let path = String::from_utf8_lossy(&head[..n])
+        .split(' ')
+        .nth(1)
+        .unwrap_or("/")
+        .to_string();
+    let answer = format!(
+        "HTTP/1.1 302 Found\r\nLocation: https://127.0.0.1:{port}{path}\r\n\
+         Content-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    let _ = stream.write_all(answer.as_bytes()).await;
+    let _ = stream.shutdown().await;
 }

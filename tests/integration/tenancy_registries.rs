@@ -23,7 +23,7 @@ use crate::chart_repo::{HttpRepo, Registry, helm_with, registry_login, run, writ
 use crate::controller::{config_maps, ready, spec, wait_for_ready};
 use crate::reconcile::{Remote, WAIT, cm, eventually};
 use crate::support;
-use crate::tenancy_claims::{Tenants, tls_acceptor};
+use crate::tenancy_claims::{Tenants, redirect_over_tls, tls_acceptor};
 
 /// What the tenant's registry does besides relaying.
 #[derive(Clone)]
@@ -436,26 +436,7 @@ async fn https_repository(
                 tokio::spawn(relay(stream, acceptor.clone(), to.clone()));
                 continue;
             }
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                use tokio::io::{AsyncReadExt, AsyncWriteExt};
-                let Ok(mut stream) = acceptor.accept(stream).await else {
-                    return;
-                };
-                let mut head = [0u8; 8192];
-                let n = stream.read(&mut head).await.unwrap_or(0);
-                let path = String::from_utf8_lossy(&head[..n])
-                    .split(' ')
-                    .nth(1)
-                    .unwrap_or("/")
-                    .to_string();
-                let answer = format!(
-                    "HTTP/1.1 302 Found\r\nLocation: https://127.0.0.1:{tunnel_port}{path}\r\n\
-                     Content-Length: 0\r\nConnection: close\r\n\r\n"
-                );
-                let _ = stream.write_all(answer.as_bytes()).await;
-                let _ = stream.shutdown().await;
-            });
+            tokio::spawn(redirect_over_tls(stream, acceptor.clone(), tunnel_port));
         }
     });
     (format!("https://127.0.0.2:{port}"), task)
