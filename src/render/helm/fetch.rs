@@ -195,18 +195,7 @@ fn fetch(request: &Request<'_>, root: &Path) -> Result<Vec<PathBuf>, RenderError
         let blamed = if named.is_empty() { all } else { &named };
         return Err(failed(request, blamed, reason));
     }
-    let fetched = dependencies::archives(&copy.join("charts"), request.locked);
-    cache::store(root, request.key, &fetched).map_err(|e| {
-        failed(
-            request,
-            all,
-            format!(
-                "fetched, but cannot be cached in {} (set ${} to a writable directory): {e}",
-                root.display(),
-                cache::CACHE_ENV
-            ),
-        )
-    })
+    store(request, root, &copy.join("charts"))
 }
 
 /// The lock's archives, as `helm dependency build` would leave them in `charts/`: each from
@@ -255,11 +244,16 @@ fn download_all(
         };
         std::fs::write(&archive, bytes).map_err(|e| failed(request, one, e.to_string()))?;
     }
-    let fetched = dependencies::archives(&charts, request.locked);
+    store(request, root, &charts)
+}
+
+/// The lock's archives in `charts`, kept in the chart cache under the lock's key.
+fn store(request: &Request<'_>, root: &Path, charts: &Path) -> Result<Vec<PathBuf>, RenderError> {
+    let fetched = dependencies::archives(charts, request.locked);
     cache::store(root, request.key, &fetched).map_err(|e| {
         failed(
             request,
-            all,
+            request.missing,
             format!(
                 "fetched, but cannot be cached in {} (set ${} to a writable directory): {e}",
                 root.display(),
